@@ -1,0 +1,122 @@
+# graft - build, test and install.
+#
+#   make            the shared and static libraries in lib/
+#   make test       build and run every test (installs missing Debian packages as root)
+#   make deps       install the Debian packages graft needs, when missing
+#   make install    PREFIX=/usr/local DESTDIR= : header, libraries, graft.pc
+#   make refs       regenerate tests/data/torch_refs.txt with PyTorch (python3-torch)
+#   make clean
+
+VERSION_MAJOR := $(shell sed -n 's/^\#define GRAFT_VERSION_MAJOR \([0-9]*\).*/\1/p' include/graft.h)
+VERSION_MINOR := $(shell sed -n 's/^\#define GRAFT_VERSION_MINOR \([0-9]*\).*/\1/p' include/graft.h)
+VERSION_PATCH := $(shell sed -n 's/^\#define GRAFT_VERSION_PATCH \([0-9]*\).*/\1/p' include/graft.h)
+VERSION := $(VERSION_MAJOR).$(VERSION_MINOR).$(VERSION_PATCH)
+
+PREFIX ?= /usr/local
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+DESTDIR ?=
+
+CC ?= cc
+CXX ?= g++
+OPT ?= -O2
+CFLAGS ?= $(OPT) -g
+GRAFT_CFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -fPIC \
+                -fvisibility=hidden -Iinclude -Isrc
+LIBS := -lopenblas -lm -lpthread
+
+# Debian packages: what building and testing need.
+DEB_PACKAGES := libopenblas-dev libpng-dev libjpeg62-turbo-dev check pkg-config
+
+# Output folders (overridable, e.g. for parallel builds of one tree).
+BUILD ?= build
+LIBOUT ?= lib
+
+SONAME := libgraft.so.$(VERSION_MAJOR)
+SHARED := $(LIBOUT)/libgraft.so.$(VERSION)
+STATIC := $(LIBOUT)/libgraft.a
+
+SRCS := $(wildcard src/*.c)
+OBJS := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(SRCS))
+
+TEST_SRCS := $(wildcard tests/check_*.c) tests/testutil.c tests/main.c
+TEST_OBJS := $(patsubst tests/%.c,$(BUILD)/tests/%.o,$(TEST_SRCS))
+
+.PHONY: all deps test install clean refs check-header check-symbols
+
+all: $(SHARED) $(STATIC)
+
+deps:
+	@missing=""; \
+	for p in $(DEB_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "Installing Debian packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	  else \
+	    echo "graft needs these Debian packages:$$missing"; \
+	    echo "Run: sudo apt-get install$$missing"; exit 1; \
+	  fi; \
+	fi
+
+$(BUILD)/obj/%.o: src/%.c src/internal.h src/layer.h include/graft.h | deps
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(GRAFT_CFLAGS) -c $< -o $@
+
+$(SHARED): $(OBJS) src/libgraft.map
+	@mkdir -p $(LIBOUT)
+	$(CC) -shared -Wl,-soname,$(SONAME) -Wl,--version-script=src/libgraft.map \
+	  -Wl,--no-undefined -o $@ $(OBJS) $(LIBS)
+	ln -sf libgraft.so.$(VERSION) $(LIBOUT)/$(SONAME)
+	ln -sf $(SONAME) $(LIBOUT)/libgraft.so
+
+$(STATIC): $(OBJS)
+	@mkdir -p $(LIBOUT)
+	rm -f $@
+	ar rcs $@ $(OBJS)
+
+# ---- tests ------------------------------------------------------------------
+
+$(BUILD)/tests/%.o: tests/%.c tests/testutil.h src/internal.h src/layer.h include/graft.h | deps
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(GRAFT_CFLAGS) -fvisibility=default $$(pkg-config --cflags check) -c $< -o $@
+
+$(BUILD)/tests/run_tests: $(TEST_OBJS) $(STATIC)
+	$(CC) -o $@ $(TEST_OBJS) $(STATIC) $$(pkg-config --libs check) $(LIBS)
+
+# The public header compiles alone as C99 and as C++ with warnings as errors.
+check-header: | deps
+	@mkdir -p $(BUILD)/tests
+	printf '#include "graft.h"\nint main(void){return graft_version_number() > 0 ? 0 : 1;}\n' > $(BUILD)/tests/header_c99.c
+	$(CC) -std=c99 -pedantic -Wall -Wextra -Werror -Iinclude -c $(BUILD)/tests/header_c99.c -o $(BUILD)/tests/header_c99.o
+	printf '#include "graft.h"\nint main(){return graft_version_number() > 0 ? 0 : 1;}\n' > $(BUILD)/tests/header_cxx.cpp
+	$(CXX) -std=c++11 -Wall -Wextra -Werror -Iinclude -c $(BUILD)/tests/header_cxx.cpp -o $(BUILD)/tests/header_cxx.o
+
+# Only graft_-prefixed symbols leave the shared library.
+check-symbols: $(SHARED)
+	@bad=$$(nm -D --defined-only $(SHARED) | awk '$$3 != "" && $$3 !~ /^graft_/ && $$3 !~ /^GRAFT_/ {print $$3}'); \
+	if [ -n "$$bad" ]; then echo "non-graft symbols exported:"; echo "$$bad"; exit 1; fi; \
+	echo "exported symbols: $$(nm -D --defined-only $(SHARED) | grep -c ' T graft_') graft_ functions, no others"
+
+test: all check-header check-symbols $(BUILD)/tests/run_tests
+	$(BUILD)/tests/run_tests
+
+refs:
+	/usr/bin/python3 tests/make_torch_refs.py > tests/data/torch_refs.txt
+
+# ---- install ----------------------------------------------------------------
+
+install: all
+	install -d $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(LIBDIR)/pkgconfig
+	install -m 644 include/graft.h $(DESTDIR)$(INCLUDEDIR)/graft.h
+	install -m 755 $(SHARED) $(DESTDIR)$(LIBDIR)/
+	ln -sf libgraft.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libgraft.so
+	install -m 644 $(STATIC) $(DESTDIR)$(LIBDIR)/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
+	    -e 's|@VERSION@|$(VERSION)|' graft.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/graft.pc
+
+clean:
+	rm -rf $(BUILD) $(LIBOUT)

@@ -1,0 +1,111 @@
+/*
+ * context.c - contexts: allocator hooks, settings, and the allocation
+ * helpers every other file uses.
+ */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void *default_alloc(void *opaque, size_t size)
+{
+    (void)opaque;
+    return malloc(size);
+}
+
+static void default_free(void *opaque, void *ptr)
+{
+    (void)opaque;
+    free(ptr);
+}
+
+void *graftAlloc(graft_ctx *ctx, size_t size)
+{
+    if (size == 0) size = 1;
+    return ctx->allocator.alloc(ctx->allocator.opaque, size);
+}
+
+void *graftCalloc(graft_ctx *ctx, size_t count, size_t size)
+{
+    if (size != 0 && count > SIZE_MAX / size) return NULL;
+    void *p = graftAlloc(ctx, count * size);
+    if (p) memset(p, 0, count * size ? count * size : 1);
+    return p;
+}
+
+void graftFree(graft_ctx *ctx, void *ptr)
+{
+    if (ptr) ctx->allocator.free(ctx->allocator.opaque, ptr);
+}
+
+char *graftStrdup(graft_ctx *ctx, const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *p = graftAlloc(ctx, n);
+    if (p) memcpy(p, s, n);
+    return p;
+}
+
+GRAFT_API int graft_ctx_create_advanced(const graft_allocator *allocator, graft_ctx **out)
+{
+    graftClearError(NULL);
+    if (out) *out = NULL;
+    GRAFT_RETURN_IF(!out, NULL, GRAFT_E_INVALID_ARG, "out is NULL");
+    GRAFT_RETURN_IF(!allocator, NULL, GRAFT_E_INVALID_ARG, "allocator is NULL");
+    GRAFT_RETURN_IF(allocator->struct_size != sizeof(graft_allocator), NULL, GRAFT_E_INVALID_ARG,
+                    "allocator->struct_size is %u, expected %u (use GRAFT_ALLOCATOR_INIT)",
+                    (unsigned)allocator->struct_size, (unsigned)sizeof(graft_allocator));
+    GRAFT_RETURN_IF(!allocator->alloc || !allocator->free, NULL, GRAFT_E_INVALID_ARG,
+                    "allocator->alloc and allocator->free must both be set");
+    graft_ctx *ctx = allocator->alloc(allocator->opaque, sizeof *ctx);
+    GRAFT_RETURN_IF(!ctx, NULL, GRAFT_E_NOMEM, "cannot allocate the context");
+    memset(ctx, 0, sizeof *ctx);
+    ctx->allocator = *allocator;
+    ctx->use_blas = graft_has_blas();
+    *out = ctx;
+    return GRAFT_OK;
+}
+
+GRAFT_API int graft_ctx_create(graft_ctx **out)
+{
+    graft_allocator a = GRAFT_ALLOCATOR_INIT;
+    a.alloc = default_alloc;
+    a.free = default_free;
+    return graft_ctx_create_advanced(&a, out);
+}
+
+GRAFT_API void graft_ctx_free(graft_ctx *ctx)
+{
+    if (!ctx) return;
+    ctx->allocator.free(ctx->allocator.opaque, ctx);
+}
+
+GRAFT_API int graft_ctx_set_int(graft_ctx *ctx, int key, int value)
+{
+    graftClearError(ctx);
+    GRAFT_RETURN_IF(!ctx, NULL, GRAFT_E_INVALID_ARG, "ctx is NULL");
+    switch (key) {
+    case GRAFT_CTX_USE_BLAS:
+        GRAFT_RETURN_IF(value != 0 && value != 1, ctx, GRAFT_E_RANGE,
+                        "GRAFT_CTX_USE_BLAS takes 0 or 1, not %d", value);
+        GRAFT_RETURN_IF(value == 1 && !graft_has_blas(), ctx, GRAFT_E_UNSUPPORTED,
+                        "this build of graft has no BLAS");
+        ctx->use_blas = value;
+        return GRAFT_OK;
+    default:
+        return graftError(ctx, GRAFT_E_NOT_FOUND, __func__, "unknown setting key %d", key);
+    }
+}
+
+GRAFT_API int graft_ctx_get_int(const graft_ctx *ctx, int key, int *value)
+{
+    graftClearError((graft_ctx *)ctx);
+    GRAFT_RETURN_IF(!ctx || !value, (graft_ctx *)ctx, GRAFT_E_INVALID_ARG,
+                    "ctx and value must not be NULL");
+    switch (key) {
+    case GRAFT_CTX_USE_BLAS: *value = ctx->use_blas; return GRAFT_OK;
+    default:
+        return graftError((graft_ctx *)ctx, GRAFT_E_NOT_FOUND, __func__,
+                          "unknown setting key %d", key);
+    }
+}

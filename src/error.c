@@ -1,0 +1,67 @@
+/*
+ * error.c - status descriptions and detailed error messages.
+ *
+ * A failure records "function(): cause" in the context it happened in (when
+ * there is one) and in a thread-local slot, so graft_errmsg(NULL) always
+ * reports the calling thread's last failure.
+ */
+#include "internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L && !defined(__STDC_NO_THREADS__)
+#define GRAFT_THREAD_LOCAL _Thread_local
+#else
+#define GRAFT_THREAD_LOCAL __thread
+#endif
+
+static GRAFT_THREAD_LOCAL char thread_errmsg[GRAFT_ERRMSG_SIZE];
+
+GRAFT_API const char *graft_strerror(int status)
+{
+    switch (status) {
+    case GRAFT_OK: return "success";
+    case GRAFT_E_INVALID_ARG: return "invalid argument";
+    case GRAFT_E_NOMEM: return "out of memory";
+    case GRAFT_E_SHAPE: return "tensor shape mismatch";
+    case GRAFT_E_RANGE: return "index or value out of range";
+    case GRAFT_E_IO: return "input/output error";
+    case GRAFT_E_FORMAT: return "corrupt or unrecognised data";
+    case GRAFT_E_UNSUPPORTED: return "not supported";
+    case GRAFT_E_STATE: return "call not valid in the object's state";
+    case GRAFT_E_NOT_FOUND: return "not found";
+    case GRAFT_E_VERSION: return "version not supported";
+    case GRAFT_E_NUMERIC: return "non-finite number";
+    case GRAFT_E_CANCELLED: return "cancelled";
+    case GRAFT_E_INTERNAL: return "internal error";
+    default: return "unknown error";
+    }
+}
+
+int graftError(graft_ctx *ctx, int status, const char *func, const char *fmt, ...)
+{
+    char msg[GRAFT_ERRMSG_SIZE];
+    int n = snprintf(msg, sizeof msg, "%s(): ", func ? func : "graft");
+    if (n < 0) n = 0;
+    if ((size_t)n < sizeof msg) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg + n, sizeof msg - (size_t)n, fmt, ap);
+        va_end(ap);
+    }
+    memcpy(thread_errmsg, msg, sizeof msg);
+    if (ctx) memcpy(ctx->errmsg, msg, sizeof msg);
+    return status;
+}
+
+void graftClearError(graft_ctx *ctx)
+{
+    thread_errmsg[0] = '\0';
+    if (ctx) ctx->errmsg[0] = '\0';
+}
+
+GRAFT_API const char *graft_errmsg(const graft_ctx *ctx)
+{
+    return ctx ? ctx->errmsg : thread_errmsg;
+}

@@ -1,0 +1,166 @@
+/*
+ * internal.h - private declarations shared by graft's source files.
+ *
+ * Nothing here is part of the API. Internal non-static functions are named
+ * graftCamelCase so that a symbol check can tell them from the public
+ * graft_snake_case ones; they are hidden by -fvisibility=hidden.
+ */
+#ifndef GRAFT_INTERNAL_H
+#define GRAFT_INTERNAL_H
+
+#include "graft.h"
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- context -------------------------------------------------------------- */
+
+#define GRAFT_ERRMSG_SIZE 512
+
+struct graft_ctx {
+    graft_allocator allocator;
+    int use_blas;
+    char errmsg[GRAFT_ERRMSG_SIZE];
+};
+
+/* Allocation through the context's hooks. graftAlloc returns NULL on failure
+ * (and on a size of 0 returns a valid 1-byte block). graftCalloc zero-fills
+ * and checks count * size for overflow. graftFree accepts NULL. */
+void *graftAlloc(graft_ctx *ctx, size_t size);
+void *graftCalloc(graft_ctx *ctx, size_t count, size_t size);
+void graftFree(graft_ctx *ctx, void *ptr);
+char *graftStrdup(graft_ctx *ctx, const char *s);
+
+/* ---- errors --------------------------------------------------------------- */
+
+/* Records "func(): message" in ctx (when not NULL) and in the calling thread's
+ * slot, and returns status, so callers can write
+ *   return graftError(ctx, GRAFT_E_SHAPE, __func__, "...", ...); */
+int graftError(graft_ctx *ctx, int status, const char *func, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 4, 5)))
+#endif
+    ;
+/* Clears the thread's and ctx's message at the start of a public call. */
+void graftClearError(graft_ctx *ctx);
+
+/* GRAFT_RETURN_IF(cond, ctx, code, fmt, ...): on cond, record and return code. */
+#define GRAFT_RETURN_IF(cond, ctx, code, ...)                      \
+    do {                                                           \
+        if (cond) return graftError((ctx), (code), __func__, __VA_ARGS__); \
+    } while (0)
+
+/* GRAFT_RETURN_IF_AT: the same, naming func (for helpers that check on behalf
+ * of a public function). */
+#define GRAFT_RETURN_IF_AT(cond, ctx, code, func, ...)                   \
+    do {                                                                 \
+        if (cond) return graftError((ctx), (code), (func), __VA_ARGS__); \
+    } while (0)
+
+/* GRAFT_FORWARD_IF_ERROR(expr): return expr's status when it fails (the callee
+ * has already recorded the message). */
+#define GRAFT_FORWARD_IF_ERROR(expr)    \
+    do {                                \
+        int graft_status_ = (expr);     \
+        if (graft_status_ != GRAFT_OK) return graft_status_; \
+    } while (0)
+
+/* ---- tensors -------------------------------------------------------------- */
+
+#define GRAFT_MAX_NUMEL ((int64_t)1 << 40)
+
+struct graft_tensor {
+    graft_ctx *ctx;
+    int ndim;
+    int64_t dims[GRAFT_MAX_DIMS];
+    size_t numel;
+    size_t capacity; /* floats allocated (or viewed) at data */
+    float *data;
+    int is_view; /* 1: data belongs to the caller */
+};
+
+/* Checks ndim and dims and returns the element count in *numel. */
+int graftShapeCheck(graft_ctx *ctx, const char *func, int ndim, const int64_t *dims,
+                    size_t *numel);
+/* Creates an owned tensor (zero-filled). */
+int graftTensorNew(graft_ctx *ctx, int ndim, const int64_t *dims, graft_tensor **out);
+/* Gives t the shape (ndim, dims), growing its storage only when the new
+ * element count exceeds the capacity, so a steady batch size allocates
+ * nothing. Contents are unspecified afterwards. Views cannot grow. */
+int graftTensorResize(graft_tensor *t, int ndim, const int64_t *dims);
+/* Ensures *t exists with the given shape (creating it when NULL). */
+int graftTensorEnsure(graft_ctx *ctx, graft_tensor **t, int ndim, const int64_t *dims);
+/* Returns 1 when a and b have the same shape. */
+int graftTensorSameShape(const graft_tensor *a, const graft_tensor *b);
+/* Writes "(2, 3, 4)" into buf. */
+void graftShapeString(int ndim, const int64_t *dims, char *buf, size_t size);
+
+/* ---- random numbers ------------------------------------------------------- */
+
+/* A small, fast, seedable generator (SplitMix64 to seed xoshiro256**). The
+ * same seed gives the same sequence on every platform. */
+typedef struct graftRng {
+    uint64_t s[4];
+} graftRng;
+
+void graftRngSeed(graftRng *rng, uint64_t seed);
+uint64_t graftRngNext(graftRng *rng);
+/* Uniform in [0, 1) with 24 random bits. */
+float graftRngUniform(graftRng *rng);
+
+/* ---- matrix products ------------------------------------------------------ */
+
+/* C = alpha * op(A) * op(B) + beta * C, row-major, op(X) = X or X^T, with
+ * op(A) M x K and op(B) K x N. Runs through OpenBLAS when ctx->use_blas, else
+ * through graft's reference loops (which the tests compare it with). */
+void graftSgemm(const graft_ctx *ctx, int trans_a, int trans_b, int m, int n, int k,
+                float alpha, const float *a, int lda, const float *b, int ldb,
+                float beta, float *c, int ldc);
+/* The reference path alone, whatever the context says. */
+void graftSgemmReference(int trans_a, int trans_b, int m, int n, int k, float alpha,
+                         const float *a, int lda, const float *b, int ldb, float beta,
+                         float *c, int ldc);
+
+/* ---- byte streams (little-endian, bounded) -------------------------------- */
+
+/* A growable output buffer. On an allocation failure it records the error
+ * once and ignores further writes; graftWriterStatus() tells. */
+typedef struct graftWriter {
+    graft_ctx *ctx;
+    unsigned char *data;
+    size_t size, capacity;
+    int status;
+} graftWriter;
+
+void graftWriterInit(graftWriter *w, graft_ctx *ctx);
+void graftWriterDispose(graftWriter *w);
+void graftWriteBytes(graftWriter *w, const void *p, size_t n);
+void graftWriteU32(graftWriter *w, uint32_t v);
+void graftWriteI32(graftWriter *w, int32_t v);
+void graftWriteI64(graftWriter *w, int64_t v);
+void graftWriteF32(graftWriter *w, float v);
+void graftWriteString(graftWriter *w, const char *s); /* u32 length + bytes */
+void graftWriteFloats(graftWriter *w, const float *p, size_t n);
+
+/* A bounded input cursor. Every read checks the remaining length; the first
+ * failure records GRAFT_E_FORMAT with what was being read and the offset, and
+ * later reads fail too. */
+typedef struct graftReader {
+    graft_ctx *ctx;
+    const unsigned char *data;
+    size_t size, pos;
+    int status;
+} graftReader;
+
+void graftReaderInit(graftReader *r, graft_ctx *ctx, const void *data, size_t size);
+int graftReadBytes(graftReader *r, void *p, size_t n, const char *what);
+int graftReadU32(graftReader *r, uint32_t *v, const char *what);
+int graftReadI32(graftReader *r, int32_t *v, const char *what);
+int graftReadI64(graftReader *r, int64_t *v, const char *what);
+int graftReadF32(graftReader *r, float *v, const char *what);
+/* Reads a string of at most max_len bytes into a new allocation (NUL added). */
+int graftReadString(graftReader *r, char **s, uint32_t max_len, const char *what);
+int graftReadFloats(graftReader *r, float *p, size_t n, const char *what);
+
+#endif /* GRAFT_INTERNAL_H */

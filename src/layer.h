@@ -1,0 +1,183 @@
+/*
+ * layer.h - the private interface every layer kind implements.
+ *
+ * Each kind lives in its own file (layer_conv2d.c, layer_pool.c, ...) and
+ * exports exactly one `const graftLayerVtbl` plus nothing else but the public
+ * constructor. The generic code in layer.c checks arguments and shapes, owns
+ * the output and input-gradient tensors and the parameters, and calls the
+ * kind's slots only with valid, correctly shaped data.
+ */
+#ifndef GRAFT_LAYER_H
+#define GRAFT_LAYER_H
+
+#include "internal.h"
+
+/* The registry's index of every kind. Append only: the order is not stored in
+ * files (the kind's name is), but keep it stable anyway. */
+typedef enum graftLayerKind {
+    GRAFT_KIND_CONV2D,
+    GRAFT_KIND_MAX_POOL2D,
+    GRAFT_KIND_AVG_POOL2D,
+    GRAFT_KIND_GLOBAL_AVG_POOL,
+    GRAFT_KIND_DENSE,
+    GRAFT_KIND_BATCH_NORM,
+    GRAFT_KIND_RELU,
+    GRAFT_KIND_CLIP,
+    GRAFT_KIND_LEAKY_RELU,
+    GRAFT_KIND_SIGMOID,
+    GRAFT_KIND_TANH,
+    GRAFT_KIND_HARD_SWISH,
+    GRAFT_KIND_DROPOUT,
+    GRAFT_KIND_FLATTEN,
+    GRAFT_KIND_ADD,
+    GRAFT_KIND_CONCAT,
+    GRAFT_KIND_SOFTMAX,
+    GRAFT_LAYER_KIND_COUNT
+} graftLayerKind;
+
+/* A shape; dims[0] is the batch size (1 in per-sample shapes, where it is a
+ * placeholder). */
+typedef struct graftShape {
+    int ndim;
+    int64_t dims[GRAFT_MAX_DIMS];
+} graftShape;
+
+#define GRAFT_LAYER_MAX_PARAMS 4
+#define GRAFT_LAYER_MAX_INPUTS 1024
+
+/* A parameter as a kind declares it (see declare_params). */
+typedef struct graftParamDecl {
+    const char *name; /* static string: "weight", "bias", "running_mean", ... */
+    graftShape shape; /* full shape (no batch dimension) */
+    int trainable;    /* 1: learned by gradient; 0: a buffer (no gradient) */
+} graftParamDecl;
+
+/* A parameter as the generic code holds it. */
+typedef struct graftParam {
+    const char *name;
+    graft_tensor *value;
+    graft_tensor *grad; /* NULL for buffers */
+} graftParam;
+
+typedef struct graftLayerVtbl graftLayerVtbl;
+
+struct graft_layer {
+    const graftLayerVtbl *vtbl;
+    graft_ctx *ctx;
+    void *state; /* the kind's private struct: vtbl->state_size bytes, zeroed */
+
+    int built;
+    int n_inputs;           /* fixed by build */
+    graftShape *in_shapes;  /* n_inputs per-sample input shapes (batch 1) */
+    graftShape out_shape;   /* per-sample output shape (batch 1) */
+
+    int n_params;
+    graftParam params[GRAFT_LAYER_MAX_PARAMS];
+
+    int training;          /* 1: training behaviour (the default) */
+    int need_param_grad;   /* 0: backward skips parameter gradients */
+
+    int forward_done;      /* a forward ran since the last build */
+    int64_t forward_batch; /* its batch size */
+    graft_tensor *output;
+    graft_tensor **input_grads; /* n_inputs, created on demand */
+    graft_tensor **no_grads;    /* n_inputs NULLs: backward without input grads */
+};
+
+/* The slots of a kind. Required slots are marked; optional ones say what
+ * happens when they are NULL. Slots return GRAFT_OK or an error they have
+ * recorded with graftError(l->ctx, ...). */
+struct graftLayerVtbl {
+    const char *kind;     /* stable name; the tag in model files (required) */
+    uint32_t version;     /* version of the kind's saved attributes (required) */
+    size_t state_size;    /* bytes of private state (0: none) */
+    int min_inputs;       /* (required) */
+    int max_inputs;       /* (required) <= GRAFT_LAYER_MAX_INPUTS */
+
+    /* (required) Checks the per-sample input shapes (in[i].dims[0] == 1) and
+     * sets the per-sample output shape. Called by build before anything else;
+     * it may size the kind's shape-dependent attributes (e.g. input channels). */
+    int (*infer_shape)(graft_layer *l, int n_inputs, const graftShape *in, graftShape *out);
+
+    /* (optional; default: no parameters) Lists the parameters for the shapes
+     * just inferred, in a fixed order: at most GRAFT_LAYER_MAX_PARAMS. Returns
+     * the count (>= 0). */
+    int (*declare_params)(const graft_layer *l, graftParamDecl *decl);
+
+    /* (optional; default: parameters stay zero) Initialises freshly allocated
+     * parameters from rng. */
+    void (*init_params)(graft_layer *l, graftRng *rng);
+
+    /* (required) Computes out (already shaped (batch, out_shape...)) from the
+     * inputs (already checked against in_shapes, same batch). Must not
+     * allocate unless the batch size grew. */
+    int (*forward)(graft_layer *l, const graft_tensor *const *in, graft_tensor *out);
+
+    /* (required) Given the last forward's inputs and output and dout (shaped
+     * as out), writes the input gradients into din[i] where din[i] != NULL
+     * (shaped as in[i]; overwrite, do not accumulate) and, when
+     * l->need_param_grad, the parameter gradients into l->params[k].grad. */
+    int (*backward)(graft_layer *l, const graft_tensor *const *in, const graft_tensor *out,
+                    const graft_tensor *dout, graft_tensor *const *din);
+
+    /* (optional; default: no attributes) Writes the kind's attributes. */
+    int (*save)(const graft_layer *l, graftWriter *w);
+
+    /* (optional; required when save is set) Reads and validates attributes
+     * written by save at the given version (<= vtbl->version). */
+    int (*load)(graft_layer *l, graftReader *r, uint32_t version);
+
+    /* (optional) Frees memory the private state points to (not the state). */
+    void (*destroy)(graft_layer *l);
+
+    /* (optional) Told when training mode changes (after l->training is set). */
+    void (*set_mode)(graft_layer *l, int training);
+};
+
+/* The registry, indexed by graftLayerKind. */
+extern const graftLayerVtbl graftConv2dVtbl __attribute__((weak));
+extern const graftLayerVtbl graftMaxPool2dVtbl __attribute__((weak));
+extern const graftLayerVtbl graftAvgPool2dVtbl __attribute__((weak));
+extern const graftLayerVtbl graftGlobalAvgPoolVtbl __attribute__((weak));
+extern const graftLayerVtbl graftDenseVtbl __attribute__((weak));
+extern const graftLayerVtbl graftBatchNormVtbl __attribute__((weak));
+extern const graftLayerVtbl graftReluVtbl __attribute__((weak));
+extern const graftLayerVtbl graftClipVtbl __attribute__((weak));
+extern const graftLayerVtbl graftLeakyReluVtbl __attribute__((weak));
+extern const graftLayerVtbl graftSigmoidVtbl __attribute__((weak));
+extern const graftLayerVtbl graftTanhVtbl __attribute__((weak));
+extern const graftLayerVtbl graftHardSwishVtbl __attribute__((weak));
+extern const graftLayerVtbl graftDropoutVtbl __attribute__((weak));
+extern const graftLayerVtbl graftFlattenVtbl __attribute__((weak));
+extern const graftLayerVtbl graftAddVtbl __attribute__((weak));
+extern const graftLayerVtbl graftConcatVtbl __attribute__((weak));
+extern const graftLayerVtbl graftSoftmaxVtbl __attribute__((weak));
+
+/* Returns the kind's table, or NULL for an unknown name. */
+const graftLayerVtbl *graftLayerKindByName(const char *name);
+
+/* Allocates an unbuilt layer of the given kind with zeroed state. Public
+ * constructors call this, then fill the state. *out is set on success only. */
+int graftLayerNew(graft_ctx *ctx, const graftLayerVtbl *vtbl, const char *func,
+                  graft_layer **out);
+
+/* Builds from per-sample shapes (dims[0] ignored). */
+int graftLayerBuildShapes(graft_layer *l, int n_inputs, const graftShape *in, uint64_t seed);
+
+/* Serialises a layer: kind name, kind version, attributes, then (when built)
+ * the input shapes and every parameter (name, shape, float32 data). */
+int graftLayerSave(const graft_layer *l, graftWriter *w);
+
+/* Reads a layer written by graftLayerSave(), validating every field. */
+int graftLayerLoad(graft_ctx *ctx, graftReader *r, graft_layer **out);
+
+/* The layer's parameter declared under name, or NULL. */
+graftParam *graftLayerFindParam(graft_layer *l, const char *name);
+
+/* Helpers for kinds. */
+/* Returns 1 when a float is finite. */
+int graftIsFinite(float v);
+/* Fills t with values uniform in [-bound, bound). */
+void graftFillUniform(graft_tensor *t, graftRng *rng, float bound);
+
+#endif /* GRAFT_LAYER_H */

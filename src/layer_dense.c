@@ -1,0 +1,149 @@
+/*
+ * layer_dense.c - fully connected layer.
+ *
+ * Input (N, ...) is read as X (N, F), F the product of the non-batch
+ * dimensions. Weight W (U, F), bias b (U). Output Y (N, U):
+ *   Y = X W^T + b
+ *   dX = dY W            (N, F)
+ *   dW = dY^T X          (U, F)
+ *   db = sum_n dY[n, :]  (U)
+ */
+#include "layer.h"
+
+#include <math.h>
+
+typedef struct dense_state {
+    int units;
+    int bias;
+    int64_t in_features; /* set by infer_shape */
+} dense_state;
+
+static int dense_infer_shape(graft_layer *l, int n_inputs, const graftShape *in, graftShape *out)
+{
+    dense_state *s = l->state;
+    (void)n_inputs;
+    int64_t f = 1;
+    for (int d = 1; d < in[0].ndim; d++) f *= in[0].dims[d];
+    if (in[0].ndim < 2 || f > INT32_MAX)
+        return graftError(l->ctx, GRAFT_E_SHAPE, "graft_layer_build",
+                          "dense layer: input needs a batch and at most 2^31-1 features per sample");
+    s->in_features = f;
+    out->ndim = 2;
+    out->dims[0] = 1;
+    out->dims[1] = s->units;
+    return GRAFT_OK;
+}
+
+static int dense_declare_params(const graft_layer *l, graftParamDecl *decl)
+{
+    const dense_state *s = l->state;
+    decl[0] = (graftParamDecl){"weight", {2, {s->units, s->in_features}}, 1};
+    if (!s->bias) return 1;
+    decl[1] = (graftParamDecl){"bias", {1, {s->units}}, 1};
+    return 2;
+}
+
+static void dense_init_params(graft_layer *l, graftRng *rng)
+{
+    const dense_state *s = l->state;
+    graftFillUniform(l->params[0].value, rng, sqrtf(6.0f / (float)s->in_features));
+}
+
+static int dense_forward(graft_layer *l, const graft_tensor *const *in, graft_tensor *out)
+{
+    const dense_state *s = l->state;
+    int n = (int)in[0]->dims[0], u = s->units, f = (int)s->in_features;
+    const float *w = l->params[0].value->data;
+    float *y = out->data;
+    if (s->bias) {
+        const float *b = l->params[1].value->data;
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < u; j++) y[(size_t)i * u + j] = b[j];
+    }
+    graftSgemm(l->ctx, 0, 1, n, u, f, 1.0f, in[0]->data, f, w, f, s->bias ? 1.0f : 0.0f, y, u);
+    return GRAFT_OK;
+}
+
+static int dense_backward(graft_layer *l, const graft_tensor *const *in, const graft_tensor *out,
+                          const graft_tensor *dout, graft_tensor *const *din)
+{
+    const dense_state *s = l->state;
+    int n = (int)in[0]->dims[0], u = s->units, f = (int)s->in_features;
+    const float *dy = dout->data;
+    (void)out;
+    if (l->need_param_grad) {
+        graftSgemm(l->ctx, 1, 0, u, f, n, 1.0f, dy, u, in[0]->data, f, 0.0f,
+                   l->params[0].grad->data, f);
+        if (s->bias) {
+            float *db = l->params[1].grad->data;
+            for (int j = 0; j < u; j++) db[j] = 0.0f;
+            for (int i = 0; i < n; i++)
+                for (int j = 0; j < u; j++) db[j] += dy[(size_t)i * u + j];
+        }
+    }
+    if (din[0])
+        graftSgemm(l->ctx, 0, 0, n, f, u, 1.0f, dy, u, l->params[0].value->data, f, 0.0f,
+                   din[0]->data, f);
+    return GRAFT_OK;
+}
+
+static int dense_check(graft_ctx *ctx, const char *func, int units, int bias)
+{
+    GRAFT_RETURN_IF_AT(units < 1, ctx, GRAFT_E_INVALID_ARG, func, "units is %d, must be >= 1",
+                       units);
+    GRAFT_RETURN_IF_AT(bias != 0 && bias != 1, ctx, GRAFT_E_INVALID_ARG, func,
+                       "bias is %d, must be 0 or 1", bias);
+    return GRAFT_OK;
+}
+
+static int dense_save(const graft_layer *l, graftWriter *w)
+{
+    const dense_state *s = l->state;
+    graftWriteI32(w, s->units);
+    graftWriteI32(w, s->bias);
+    return w->status;
+}
+
+static int dense_load(graft_layer *l, graftReader *r, uint32_t version)
+{
+    dense_state *s = l->state;
+    int32_t units, bias;
+    (void)version;
+    GRAFT_FORWARD_IF_ERROR(graftReadI32(r, &units, "dense units"));
+    GRAFT_FORWARD_IF_ERROR(graftReadI32(r, &bias, "dense bias flag"));
+    if (dense_check(l->ctx, "graft_load", units, bias) != GRAFT_OK) return GRAFT_E_FORMAT;
+    s->units = units;
+    s->bias = bias;
+    return GRAFT_OK;
+}
+
+const graftLayerVtbl graftDenseVtbl = {
+    .kind = "dense",
+    .version = 1,
+    .state_size = sizeof(dense_state),
+    .min_inputs = 1,
+    .max_inputs = 1,
+    .infer_shape = dense_infer_shape,
+    .declare_params = dense_declare_params,
+    .init_params = dense_init_params,
+    .forward = dense_forward,
+    .backward = dense_backward,
+    .save = dense_save,
+    .load = dense_load,
+};
+
+GRAFT_API int graft_layer_dense(graft_ctx *ctx, int units, int bias, graft_layer **out)
+{
+    graftClearError(ctx);
+    if (out) *out = NULL;
+    GRAFT_RETURN_IF(!ctx, NULL, GRAFT_E_INVALID_ARG, "ctx is NULL");
+    GRAFT_RETURN_IF(!out, ctx, GRAFT_E_INVALID_ARG, "out is NULL");
+    GRAFT_FORWARD_IF_ERROR(dense_check(ctx, __func__, units, bias));
+    graft_layer *l;
+    GRAFT_FORWARD_IF_ERROR(graftLayerNew(ctx, &graftDenseVtbl, __func__, &l));
+    dense_state *s = l->state;
+    s->units = units;
+    s->bias = bias;
+    *out = l;
+    return GRAFT_OK;
+}
