@@ -25,8 +25,9 @@ GRAFT_CFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -fPIC \
                 -fvisibility=hidden -Iinclude -Isrc
 LIBS := -lopenblas -lm -lpthread
 
-# Debian packages: what building and testing need.
-DEB_PACKAGES := libopenblas-dev libpng-dev libjpeg62-turbo-dev check pkg-config
+# Debian packages: what building and testing need (valgrind runs the suites
+# once more looking for memory errors and leaks).
+DEB_PACKAGES := libopenblas-dev libpng-dev libjpeg62-turbo-dev check pkg-config valgrind
 
 # Output folders (overridable, e.g. for parallel builds of one tree).
 BUILD ?= build
@@ -42,7 +43,7 @@ OBJS := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(SRCS))
 TEST_SRCS := $(wildcard tests/check_*.c) tests/testutil.c tests/main.c
 TEST_OBJS := $(patsubst tests/%.c,$(BUILD)/tests/%.o,$(TEST_SRCS))
 
-.PHONY: all deps test install clean refs check-header check-symbols
+.PHONY: all deps test install clean refs check-header check-symbols examples run-examples test-valgrind
 
 all: $(SHARED) $(STATIC)
 
@@ -100,7 +101,28 @@ check-symbols: $(SHARED)
 	if [ -n "$$bad" ]; then echo "non-graft symbols exported:"; echo "$$bad"; exit 1; fi; \
 	echo "exported symbols: $$(nm -D --defined-only $(SHARED) | grep -c ' T graft_') graft_ functions, no others"
 
-test: all check-header check-symbols $(BUILD)/tests/run_tests
+# Examples link the shared library, as users' programs do.
+EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
+
+$(BUILD)/examples/%: examples/%.c include/graft.h $(SHARED)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -std=c99 -Wall -Wextra -Iinclude -o $@ $< -L$(LIBOUT) -lgraft \
+	  -Wl,-rpath,$(abspath $(LIBOUT))
+
+examples: $(EXAMPLES)
+
+run-examples: $(EXAMPLES)
+	@sh tests/run_examples.sh $(EXAMPLES)
+
+# The suites under valgrind: any invalid access or leak fails the run.
+test-valgrind: $(BUILD)/tests/run_tests
+	@echo "Running the suites under valgrind (memory errors and leaks)"
+	CK_FORK=no valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=all \
+	  $(BUILD)/tests/run_tests > $(BUILD)/tests/valgrind.log 2>&1 || \
+	  { tail -n 40 $(BUILD)/tests/valgrind.log; exit 1; }
+	@tail -n 1 $(BUILD)/tests/valgrind.log | sed 's/^/valgrind: /'
+
+test: all check-header check-symbols run-examples test-valgrind $(BUILD)/tests/run_tests
 	$(BUILD)/tests/run_tests
 
 refs:

@@ -28,8 +28,9 @@ void *graftAlloc(graft_ctx *ctx, size_t size)
 void *graftCalloc(graft_ctx *ctx, size_t count, size_t size)
 {
     if (size != 0 && count > SIZE_MAX / size) return NULL;
-    void *p = graftAlloc(ctx, count * size);
-    if (p) memset(p, 0, count * size ? count * size : 1);
+    size_t bytes = count * size;
+    void *p = graftAlloc(ctx, bytes);
+    if (p) memset(p, 0, bytes > 0 ? bytes : 1);
     return p;
 }
 

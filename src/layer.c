@@ -36,7 +36,7 @@ _Static_assert(sizeof kind_registry / sizeof kind_registry[0] == GRAFT_LAYER_KIN
 const graftLayerVtbl *graftLayerKindByName(const char *name)
 {
     for (int i = 0; i < GRAFT_LAYER_KIND_COUNT; i++)
-        if (kind_registry[i] && strcmp(kind_registry[i]->kind, name) == 0) return kind_registry[i];
+        if (strcmp(kind_registry[i]->kind, name) == 0) return kind_registry[i];
     return NULL;
 }
 
@@ -108,7 +108,8 @@ GRAFT_API void graft_layer_free(graft_layer *l)
 
 GRAFT_API const char *graft_layer_kind(const graft_layer *l) { return l ? l->vtbl->kind : ""; }
 
-int graftLayerBuildShapes(graft_layer *l, int n_inputs, const graftShape *in, uint64_t seed)
+int graftLayerBuildShapes(graft_layer *l, int n_inputs, const graftShape *in, uint64_t seed,
+                          size_t max_param_floats)
 {
     const graftLayerVtbl *v = l->vtbl;
     graft_ctx *ctx = l->ctx;
@@ -154,6 +155,20 @@ int graftLayerBuildShapes(graft_layer *l, int n_inputs, const graftShape *in, ui
                             "%s declared %d parameters", v->kind, n);
             goto fail;
         }
+        size_t total = 0;
+        for (int i = 0; i < n; i++) {
+            size_t numel;
+            st = graftShapeCheck(ctx, "graft_layer_build", decl[i].shape.ndim, decl[i].shape.dims,
+                                 &numel);
+            if (st != GRAFT_OK) goto fail;
+            total += numel;
+        }
+        if (total > max_param_floats) {
+            st = graftError(ctx, GRAFT_E_FORMAT, "graft_load",
+                            "%s layer: its parameters need %zu floats but only %zu remain in "
+                            "the data", v->kind, total, max_param_floats);
+            goto fail;
+        }
         for (int i = 0; i < n; i++) {
             graftParam *p = &l->params[i];
             p->name = decl[i].name;
@@ -196,7 +211,7 @@ GRAFT_API int graft_layer_build(graft_layer *l, int n_inputs, const graft_tensor
         shapes[i].ndim = inputs[i]->ndim;
         memcpy(shapes[i].dims, inputs[i]->dims, sizeof shapes[i].dims);
     }
-    if (st == GRAFT_OK) st = graftLayerBuildShapes(l, n_inputs, shapes, seed);
+    if (st == GRAFT_OK) st = graftLayerBuildShapes(l, n_inputs, shapes, seed, SIZE_MAX);
     graftFree(l->ctx, shapes);
     return st;
 }
@@ -393,7 +408,8 @@ static int load_body(graft_layer *l, graftReader *r)
     int st = GRAFT_OK;
     for (uint32_t i = 0; i < n_inputs && st == GRAFT_OK; i++)
         st = read_shape(r, &shapes[i], "input shape");
-    if (st == GRAFT_OK) st = graftLayerBuildShapes(l, (int)n_inputs, shapes, 0);
+    if (st == GRAFT_OK)
+        st = graftLayerBuildShapes(l, (int)n_inputs, shapes, 0, (r->size - r->pos) / 4);
     graftFree(ctx, shapes);
     if (st != GRAFT_OK) {
         if (st != GRAFT_E_NOMEM) st = GRAFT_E_FORMAT;

@@ -135,23 +135,23 @@ struct graftLayerVtbl {
 };
 
 /* The registry, indexed by graftLayerKind. */
-extern const graftLayerVtbl graftConv2dVtbl __attribute__((weak));
-extern const graftLayerVtbl graftMaxPool2dVtbl __attribute__((weak));
-extern const graftLayerVtbl graftAvgPool2dVtbl __attribute__((weak));
-extern const graftLayerVtbl graftGlobalAvgPoolVtbl __attribute__((weak));
-extern const graftLayerVtbl graftDenseVtbl __attribute__((weak));
-extern const graftLayerVtbl graftBatchNormVtbl __attribute__((weak));
-extern const graftLayerVtbl graftReluVtbl __attribute__((weak));
-extern const graftLayerVtbl graftClipVtbl __attribute__((weak));
-extern const graftLayerVtbl graftLeakyReluVtbl __attribute__((weak));
-extern const graftLayerVtbl graftSigmoidVtbl __attribute__((weak));
-extern const graftLayerVtbl graftTanhVtbl __attribute__((weak));
-extern const graftLayerVtbl graftHardSwishVtbl __attribute__((weak));
-extern const graftLayerVtbl graftDropoutVtbl __attribute__((weak));
-extern const graftLayerVtbl graftFlattenVtbl __attribute__((weak));
-extern const graftLayerVtbl graftAddVtbl __attribute__((weak));
-extern const graftLayerVtbl graftConcatVtbl __attribute__((weak));
-extern const graftLayerVtbl graftSoftmaxVtbl __attribute__((weak));
+extern const graftLayerVtbl graftConv2dVtbl;
+extern const graftLayerVtbl graftMaxPool2dVtbl;
+extern const graftLayerVtbl graftAvgPool2dVtbl;
+extern const graftLayerVtbl graftGlobalAvgPoolVtbl;
+extern const graftLayerVtbl graftDenseVtbl;
+extern const graftLayerVtbl graftBatchNormVtbl;
+extern const graftLayerVtbl graftReluVtbl;
+extern const graftLayerVtbl graftClipVtbl;
+extern const graftLayerVtbl graftLeakyReluVtbl;
+extern const graftLayerVtbl graftSigmoidVtbl;
+extern const graftLayerVtbl graftTanhVtbl;
+extern const graftLayerVtbl graftHardSwishVtbl;
+extern const graftLayerVtbl graftDropoutVtbl;
+extern const graftLayerVtbl graftFlattenVtbl;
+extern const graftLayerVtbl graftAddVtbl;
+extern const graftLayerVtbl graftConcatVtbl;
+extern const graftLayerVtbl graftSoftmaxVtbl;
 
 /* Returns the kind's table, or NULL for an unknown name. */
 const graftLayerVtbl *graftLayerKindByName(const char *name);
@@ -161,8 +161,12 @@ const graftLayerVtbl *graftLayerKindByName(const char *name);
 int graftLayerNew(graft_ctx *ctx, const graftLayerVtbl *vtbl, const char *func,
                   graft_layer **out);
 
-/* Builds from per-sample shapes (dims[0] ignored). */
-int graftLayerBuildShapes(graft_layer *l, int n_inputs, const graftShape *in, uint64_t seed);
+/* Builds from per-sample shapes (dims[0] ignored). max_param_floats bounds
+ * the parameters' total element count before anything is allocated (a file
+ * being loaded cannot hold more than its remaining bytes / 4); SIZE_MAX for
+ * no bound. Exceeding it is GRAFT_E_FORMAT. */
+int graftLayerBuildShapes(graft_layer *l, int n_inputs, const graftShape *in, uint64_t seed,
+                          size_t max_param_floats);
 
 /* Serialises a layer: kind name, kind version, attributes, then (when built)
  * the input shapes and every parameter (name, shape, float32 data). */

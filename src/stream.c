@@ -104,7 +104,7 @@ int graftReadBytes(graftReader *r, void *p, size_t n, const char *what)
 
 int graftReadU32(graftReader *r, uint32_t *v, const char *what)
 {
-    unsigned char b[4];
+    unsigned char b[4] = {0, 0, 0, 0};
     GRAFT_FORWARD_IF_ERROR(graftReadBytes(r, b, 4, what));
     *v = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
     return GRAFT_OK;

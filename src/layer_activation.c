@@ -1,0 +1,267 @@
+/*
+ * layer_activation.c - elementwise activations: relu, clip, leaky_relu,
+ * sigmoid, tanh and hard_swish.
+ *
+ * Any input rank; the output has the input's shape. With x the input, y the
+ * output and dy the output gradient, dx = dy * f'(x):
+ *   relu        y = max(0, x)                     f' = 1 for x > 0, else 0
+ *   clip        y = min(max(x, lo), hi)           f' = 1 for lo <= x <= hi, else 0
+ *   leaky_relu  y = x (x >= 0), alpha * x (x < 0) f' = 1 for x >= 0, alpha for x < 0
+ *   sigmoid     y = 1 / (1 + exp(-x))             f' = y * (1 - y)
+ *   tanh        y = tanh(x)                       f' = 1 - y^2
+ *   hard_swish  y = x * min(max(x + 3, 0), 6) / 6 f' = 0 for x < -3, 1 for x > 3,
+ *                                                    (2x + 3) / 6 for -3 <= x <= 3
+ * (hard_swish at the kinks follows PyTorch's hardswish backward.)
+ *
+ * The six kinds share one implementation: each has its own vtable, and the
+ * state records which function to apply (set by the constructor and by load,
+ * from the vtable) together with the two float attributes (clip's lo and hi,
+ * leaky_relu's alpha).
+ */
+#include "layer.h"
+
+#include <math.h>
+
+typedef enum act_kind {
+    ACT_RELU,
+    ACT_CLIP,
+    ACT_LEAKY_RELU,
+    ACT_SIGMOID,
+    ACT_TANH,
+    ACT_HARD_SWISH,
+    ACT_KIND_COUNT
+} act_kind;
+
+typedef struct act_state {
+    act_kind kind;
+    float p0, p1; /* clip: lo, hi; leaky_relu: alpha, unused; others: unused */
+} act_state;
+
+/* Indexed by act_kind. */
+static const graftLayerVtbl *const act_vtbls[ACT_KIND_COUNT] = {
+    [ACT_RELU] = &graftReluVtbl,
+    [ACT_CLIP] = &graftClipVtbl,
+    [ACT_LEAKY_RELU] = &graftLeakyReluVtbl,
+    [ACT_SIGMOID] = &graftSigmoidVtbl,
+    [ACT_TANH] = &graftTanhVtbl,
+    [ACT_HARD_SWISH] = &graftHardSwishVtbl,
+};
+
+/* Number of float attributes each kind saves. */
+static const int act_n_attrs[ACT_KIND_COUNT] = {[ACT_CLIP] = 2, [ACT_LEAKY_RELU] = 1};
+
+/* Sets the state's kind from the layer's vtable. */
+static int act_bind(graft_layer *l)
+{
+    act_state *s = l->state;
+    for (int k = 0; k < ACT_KIND_COUNT; k++) {
+        if (act_vtbls[k] == l->vtbl) {
+            s->kind = (act_kind)k;
+            return GRAFT_OK;
+        }
+    }
+    return graftError(l->ctx, GRAFT_E_INTERNAL, "graft_load", "%s is not an activation",
+                      l->vtbl->kind);
+}
+
+static int act_check(graft_ctx *ctx, const char *func, act_kind kind, float p0, float p1)
+{
+    if (kind == ACT_CLIP) {
+        GRAFT_RETURN_IF_AT(!graftIsFinite(p0), ctx, GRAFT_E_INVALID_ARG, func,
+                           "lo is %g, must be finite", (double)p0);
+        GRAFT_RETURN_IF_AT(!graftIsFinite(p1), ctx, GRAFT_E_INVALID_ARG, func,
+                           "hi is %g, must be finite", (double)p1);
+        GRAFT_RETURN_IF_AT(p0 > p1, ctx, GRAFT_E_INVALID_ARG, func,
+                           "lo (%g) is greater than hi (%g)", (double)p0, (double)p1);
+    } else if (kind == ACT_LEAKY_RELU) {
+        GRAFT_RETURN_IF_AT(!graftIsFinite(p0), ctx, GRAFT_E_INVALID_ARG, func,
+                           "alpha is %g, must be finite", (double)p0);
+    }
+    return GRAFT_OK;
+}
+
+static int act_infer_shape(graft_layer *l, int n_inputs, const graftShape *in, graftShape *out)
+{
+    (void)l;
+    (void)n_inputs;
+    *out = in[0];
+    return GRAFT_OK;
+}
+
+/* 1 / (1 + exp(-x)) without overflow: exp is only taken of -|x|. */
+static float stable_sigmoid(float x)
+{
+    if (x >= 0.0f) return 1.0f / (1.0f + expf(-x));
+    float e = expf(x);
+    return e / (1.0f + e);
+}
+
+static int act_forward(graft_layer *l, const graft_tensor *const *in, graft_tensor *out)
+{
+    const act_state *s = l->state;
+    const float *x = in[0]->data;
+    float *y = out->data;
+    size_t n = out->numel;
+    const float lo = s->p0, hi = s->p1, alpha = s->p0;
+    switch (s->kind) {
+    case ACT_RELU:
+        for (size_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+        break;
+    case ACT_CLIP:
+        for (size_t i = 0; i < n; i++) y[i] = x[i] < lo ? lo : (x[i] > hi ? hi : x[i]);
+        break;
+    case ACT_LEAKY_RELU:
+        for (size_t i = 0; i < n; i++) y[i] = x[i] >= 0.0f ? x[i] : alpha * x[i];
+        break;
+    case ACT_SIGMOID:
+        for (size_t i = 0; i < n; i++) y[i] = stable_sigmoid(x[i]);
+        break;
+    case ACT_TANH:
+        for (size_t i = 0; i < n; i++) y[i] = tanhf(x[i]);
+        break;
+    case ACT_HARD_SWISH:
+        for (size_t i = 0; i < n; i++) {
+            float g = x[i] + 3.0f;
+            g = g < 0.0f ? 0.0f : (g > 6.0f ? 6.0f : g);
+            y[i] = x[i] * g / 6.0f;
+        }
+        break;
+    default:
+        return graftError(l->ctx, GRAFT_E_INTERNAL, "graft_layer_forward",
+                          "activation kind %d", (int)s->kind);
+    }
+    return GRAFT_OK;
+}
+
+static int act_backward(graft_layer *l, const graft_tensor *const *in, const graft_tensor *out,
+                        const graft_tensor *dout, graft_tensor *const *din)
+{
+    const act_state *s = l->state;
+    if (!din[0]) return GRAFT_OK; /* no parameters: nothing else to compute */
+    const float *x = in[0]->data, *y = out->data, *dy = dout->data;
+    float *dx = din[0]->data;
+    size_t n = out->numel;
+    const float lo = s->p0, hi = s->p1, alpha = s->p0;
+    switch (s->kind) {
+    case ACT_RELU:
+        for (size_t i = 0; i < n; i++) dx[i] = x[i] > 0.0f ? dy[i] : 0.0f;
+        break;
+    case ACT_CLIP:
+        for (size_t i = 0; i < n; i++) dx[i] = x[i] >= lo && x[i] <= hi ? dy[i] : 0.0f;
+        break;
+    case ACT_LEAKY_RELU:
+        for (size_t i = 0; i < n; i++) dx[i] = x[i] >= 0.0f ? dy[i] : alpha * dy[i];
+        break;
+    case ACT_SIGMOID:
+        for (size_t i = 0; i < n; i++) dx[i] = dy[i] * y[i] * (1.0f - y[i]);
+        break;
+    case ACT_TANH:
+        for (size_t i = 0; i < n; i++) dx[i] = dy[i] * (1.0f - y[i] * y[i]);
+        break;
+    case ACT_HARD_SWISH:
+        for (size_t i = 0; i < n; i++) {
+            float d = x[i] < -3.0f ? 0.0f : (x[i] > 3.0f ? 1.0f : (2.0f * x[i] + 3.0f) / 6.0f);
+            dx[i] = dy[i] * d;
+        }
+        break;
+    default:
+        return graftError(l->ctx, GRAFT_E_INTERNAL, "graft_layer_backward",
+                          "activation kind %d", (int)s->kind);
+    }
+    return GRAFT_OK;
+}
+
+static int act_save(const graft_layer *l, graftWriter *w)
+{
+    const act_state *s = l->state;
+    int n = act_n_attrs[s->kind];
+    if (n >= 1) graftWriteF32(w, s->p0);
+    if (n >= 2) graftWriteF32(w, s->p1);
+    return w->status;
+}
+
+static int act_load(graft_layer *l, graftReader *r, uint32_t version)
+{
+    act_state *s = l->state;
+    float p0 = 0.0f, p1 = 0.0f;
+    (void)version;
+    GRAFT_FORWARD_IF_ERROR(act_bind(l));
+    int n = act_n_attrs[s->kind];
+    const char *what0 = s->kind == ACT_CLIP ? "clip lo" : "leaky_relu alpha";
+    if (n >= 1) GRAFT_FORWARD_IF_ERROR(graftReadF32(r, &p0, what0));
+    if (n >= 2) GRAFT_FORWARD_IF_ERROR(graftReadF32(r, &p1, "clip hi"));
+    if (act_check(l->ctx, "graft_load", s->kind, p0, p1) != GRAFT_OK) return GRAFT_E_FORMAT;
+    s->p0 = p0;
+    s->p1 = p1;
+    return GRAFT_OK;
+}
+
+#define ACT_VTBL(name, kind_name)            \
+    const graftLayerVtbl name = {            \
+        .kind = kind_name,                   \
+        .version = 1,                        \
+        .state_size = sizeof(act_state),     \
+        .min_inputs = 1,                     \
+        .max_inputs = 1,                     \
+        .infer_shape = act_infer_shape,      \
+        .forward = act_forward,              \
+        .backward = act_backward,            \
+        .save = act_save,                    \
+        .load = act_load,                    \
+    }
+
+ACT_VTBL(graftReluVtbl, "relu");
+ACT_VTBL(graftClipVtbl, "clip");
+ACT_VTBL(graftLeakyReluVtbl, "leaky_relu");
+ACT_VTBL(graftSigmoidVtbl, "sigmoid");
+ACT_VTBL(graftTanhVtbl, "tanh");
+ACT_VTBL(graftHardSwishVtbl, "hard_swish");
+
+/* The constructors' shared body; func is the public function's name. */
+static int act_create(graft_ctx *ctx, act_kind kind, float p0, float p1, const char *func,
+                      graft_layer **out)
+{
+    graftClearError(ctx);
+    if (out) *out = NULL;
+    GRAFT_RETURN_IF_AT(!ctx, NULL, GRAFT_E_INVALID_ARG, func, "ctx is NULL");
+    GRAFT_RETURN_IF_AT(!out, ctx, GRAFT_E_INVALID_ARG, func, "out is NULL");
+    GRAFT_FORWARD_IF_ERROR(act_check(ctx, func, kind, p0, p1));
+    graft_layer *l;
+    GRAFT_FORWARD_IF_ERROR(graftLayerNew(ctx, act_vtbls[kind], func, &l));
+    act_state *s = l->state;
+    s->kind = kind;
+    s->p0 = p0;
+    s->p1 = p1;
+    *out = l;
+    return GRAFT_OK;
+}
+
+GRAFT_API int graft_layer_relu(graft_ctx *ctx, graft_layer **out)
+{
+    return act_create(ctx, ACT_RELU, 0.0f, 0.0f, __func__, out);
+}
+
+GRAFT_API int graft_layer_clip(graft_ctx *ctx, float lo, float hi, graft_layer **out)
+{
+    return act_create(ctx, ACT_CLIP, lo, hi, __func__, out);
+}
+
+GRAFT_API int graft_layer_leaky_relu(graft_ctx *ctx, float alpha, graft_layer **out)
+{
+    return act_create(ctx, ACT_LEAKY_RELU, alpha, 0.0f, __func__, out);
+}
+
+GRAFT_API int graft_layer_sigmoid(graft_ctx *ctx, graft_layer **out)
+{
+    return act_create(ctx, ACT_SIGMOID, 0.0f, 0.0f, __func__, out);
+}
+
+GRAFT_API int graft_layer_tanh(graft_ctx *ctx, graft_layer **out)
+{
+    return act_create(ctx, ACT_TANH, 0.0f, 0.0f, __func__, out);
+}
+
+GRAFT_API int graft_layer_hard_swish(graft_ctx *ctx, graft_layer **out)
+{
+    return act_create(ctx, ACT_HARD_SWISH, 0.0f, 0.0f, __func__, out);
+}

@@ -1,0 +1,765 @@
+/*
+ * layer_conv2d.c - 2-D convolution over NCHW input.
+ *
+ * Input X (N, C, H, W), weight Wt (O, C/G, KH, KW), bias b (O), output
+ * Y (N, O, OH, OW), G groups. Per image n and group g, with Cg = C/G,
+ * Og = O/G, K = Cg*KH*KW and P = OH*OW, the convolution is one matrix
+ * product over the image's column matrix col (K x P), whose row
+ * (c*KH + i)*KW + j holds X[n, g*Cg + c, y*SH - PT + i*DH, x*SW - PL + j*DW]
+ * at column y*OW + x (zero outside the input):
+ *   Y_g   = Wt_g col + b_g         (Og x P)
+ *   dWt_g = sum_n dY_g col^T       (Og x K), accumulated image by image
+ *   db    = sum over n, y, x of dY
+ *   dcol  = Wt_g^T dY_g            (K x P), added back (col2im) into dX.
+ *
+ * Special cases:
+ *  - a 1x1 kernel with stride 1 and no padding: col is the input itself
+ *    (Cg x H*W, contiguous in NCHW), so no copy is made;
+ *  - small images (P < MIN_PRODUCT_COLS): the column matrices of several
+ *    images sit side by side (K x m*P) so that one product covers them;
+ *    outputs and output gradients pass through an Og x m*P block;
+ *  - Cg == 1 (depthwise, or a one-channel input): direct loops per output
+ *    channel, row by row, no matrix product.
+ * The column matrices live in a workspace kept in the layer's state; it
+ * grows only when a build or a larger batch needs more, and is freed with
+ * the layer.
+ */
+#include "layer.h"
+
+#include <limits.h>
+#include <math.h>
+#include <string.h>
+
+typedef struct conv2d_state {
+    graft_conv2d_spec spec; /* validated attributes */
+    /* set by infer_shape */
+    int in_c, in_h, in_w, out_h, out_w;
+    /* column workspace: col_cap floats at col */
+    float *col;
+    size_t col_cap;
+} conv2d_state;
+
+/* ---- geometry ------------------------------------------------------------- */
+
+static int64_t floor_div(int64_t a, int64_t b) /* b > 0 */
+{
+    return a >= 0 ? a / b : -((-a + b - 1) / b);
+}
+
+/* floor((size + pad_a + pad_b - dilation*(kernel-1) - 1) / stride) + 1 */
+static int64_t out_size(int64_t size, int pad_a, int pad_b, int dilation, int kernel, int stride)
+{
+    int64_t span = (int64_t)dilation * (kernel - 1) + 1;
+    return floor_div(size + pad_a + pad_b - span, stride) + 1;
+}
+
+/* The outputs t in [*lo, *hi) of [0, n_out) whose input coordinate
+ * t*stride + off lies in [0, size). */
+static void tap_range(int64_t off, int stride, int size, int n_out, int *lo, int *hi)
+{
+    int64_t a = -floor_div(off, stride); /* ceil(-off / stride) */
+    int64_t b = floor_div((int64_t)size - 1 - off, stride) + 1;
+    if (a < 0) a = 0;
+    if (a > n_out) a = n_out;
+    if (b > n_out) b = n_out;
+    if (b < a) b = a;
+    *lo = (int)a;
+    *hi = (int)b;
+}
+
+/* Per-call sizes derived from the state. */
+typedef struct conv_dims {
+    int c, h, w, o, oh, ow;
+    int groups, cg, og;
+    int k;     /* Cg * KH * KW: rows of the column matrix */
+    int p;     /* OH * OW */
+    size_t hw; /* H * W */
+    int direct; /* 1x1, stride 1, no padding: the input is the column matrix */
+} conv_dims;
+
+static conv_dims get_dims(const conv2d_state *s)
+{
+    const graft_conv2d_spec *sp = &s->spec;
+    conv_dims d;
+    d.c = s->in_c;
+    d.h = s->in_h;
+    d.w = s->in_w;
+    d.o = sp->out_channels;
+    d.oh = s->out_h;
+    d.ow = s->out_w;
+    d.groups = sp->groups;
+    d.cg = d.c / d.groups;
+    d.og = d.o / d.groups;
+    d.k = d.cg * sp->kernel_h * sp->kernel_w;
+    d.p = d.oh * d.ow;
+    d.hw = (size_t)d.h * (size_t)d.w;
+    d.direct = sp->kernel_h == 1 && sp->kernel_w == 1 && sp->stride_h == 1 &&
+               sp->stride_w == 1 && sp->pad_top == 0 && sp->pad_left == 0 &&
+               sp->pad_bottom == 0 && sp->pad_right == 0;
+    return d;
+}
+
+/* ---- row kernels ---------------------------------------------------------- */
+
+/* Row kernels. The bodies are unrolled by 8 with independent lanes so that a
+ * compiler vectorises them at -O2 (straight-line code), whatever its loop
+ * cost model. */
+
+/* d[t] += w * s[t] for t < n */
+static void row_axpy(float *restrict d, const float *restrict s, float w, int n)
+{
+    int t = 0;
+    for (; t + 8 <= n; t += 8) {
+        d[t] += w * s[t];
+        d[t + 1] += w * s[t + 1];
+        d[t + 2] += w * s[t + 2];
+        d[t + 3] += w * s[t + 3];
+        d[t + 4] += w * s[t + 4];
+        d[t + 5] += w * s[t + 5];
+        d[t + 6] += w * s[t + 6];
+        d[t + 7] += w * s[t + 7];
+    }
+    for (; t < n; t++) d[t] += w * s[t];
+}
+
+/* d[t] += w0 * s[t] + w1 * s[t + step] + w2 * s[t + 2*step] for t < n */
+static void row_axpy3(float *restrict d, const float *restrict s, int64_t step, float w0,
+                      float w1, float w2, int n)
+{
+    const float *restrict s1 = s + step, *restrict s2 = s + 2 * step;
+    int t = 0;
+    for (; t + 8 <= n; t += 8)
+        for (int u = 0; u < 8; u++) d[t + u] += w0 * s[t + u] + w1 * s1[t + u] + w2 * s2[t + u];
+    for (; t < n; t++) d[t] += w0 * s[t] + w1 * s1[t] + w2 * s2[t];
+}
+
+/* d[t] += sum over j < taps of w[j] * s[t + j*step] for t < n: one output row
+ * against one kernel row, three taps per pass over d. */
+static void row_taps(float *d, const float *s, const float *w, int taps, int64_t step, int n)
+{
+    int j = 0;
+    for (; j + 3 <= taps; j += 3) row_axpy3(d, s + j * step, step, w[j], w[j + 1], w[j + 2], n);
+    for (; j < taps; j++) row_axpy(d, s + j * step, w[j], n);
+}
+
+/* d[t] += s[t] for t < n */
+static void row_add(float *restrict d, const float *restrict s, int n)
+{
+    int t = 0;
+    for (; t + 8 <= n; t += 8) {
+        d[t] += s[t];
+        d[t + 1] += s[t + 1];
+        d[t + 2] += s[t + 2];
+        d[t + 3] += s[t + 3];
+        d[t + 4] += s[t + 4];
+        d[t + 5] += s[t + 5];
+        d[t + 6] += s[t + 6];
+        d[t + 7] += s[t + 7];
+    }
+    for (; t < n; t++) d[t] += s[t];
+}
+
+/* sum of a[t] * b[t] for t < n, or of a[t] when b is NULL */
+static float row_dot(const float *restrict a, const float *restrict b, int n)
+{
+    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0}, tail = 0.0f;
+    int t = 0;
+    if (b) {
+        for (; t + 8 <= n; t += 8)
+            for (int u = 0; u < 8; u++) acc[u] += a[t + u] * b[t + u];
+        for (; t < n; t++) tail += a[t] * b[t];
+    } else {
+        for (; t + 8 <= n; t += 8)
+            for (int u = 0; u < 8; u++) acc[u] += a[t + u];
+        for (; t < n; t++) tail += a[t];
+    }
+    return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) +
+           tail;
+}
+
+/* ---- column matrix -------------------------------------------------------- */
+
+/* col (K x P, rows ld floats apart) from in (Cg planes of H x W). */
+static void im2col(const graft_conv2d_spec *sp, const conv_dims *d, const float *in, float *col,
+                   size_t ld)
+{
+    const int kh = sp->kernel_h, kw = sp->kernel_w, sh = sp->stride_h, sw = sp->stride_w;
+    const int ow = d->ow, oh = d->oh;
+    for (int c = 0; c < d->cg; c++) {
+        const float *plane = in + (size_t)c * d->hw;
+        for (int i = 0; i < kh; i++) {
+            int64_t offy = (int64_t)i * sp->dilation_h - sp->pad_top;
+            int ylo, yhi;
+            tap_range(offy, sh, d->h, oh, &ylo, &yhi);
+            for (int j = 0; j < kw; j++) {
+                int64_t offx = (int64_t)j * sp->dilation_w - sp->pad_left;
+                int xlo, xhi;
+                tap_range(offx, sw, d->w, ow, &xlo, &xhi);
+                float *row = col + ((size_t)(c * kh + i) * kw + j) * ld;
+                memset(row, 0, (size_t)ylo * ow * sizeof *row);
+                memset(row + (size_t)yhi * ow, 0, (size_t)(oh - yhi) * ow * sizeof *row);
+                for (int y = ylo; y < yhi; y++) {
+                    float *dst = row + (size_t)y * ow;
+                    /* src index of output x: base + x*sw (>= 0 for x in [xlo, xhi)) */
+                    int64_t base = ((int64_t)y * sh + offy) * d->w + offx;
+                    for (int x = 0; x < xlo; x++) dst[x] = 0.0f;
+                    if (sw == 1) {
+                        if (xhi > xlo)
+                            memcpy(dst + xlo, plane + (base + xlo),
+                                   (size_t)(xhi - xlo) * sizeof *dst);
+                    } else {
+                        for (int x = xlo; x < xhi; x++) dst[x] = plane[base + (int64_t)x * sw];
+                    }
+                    for (int x = xhi; x < ow; x++) dst[x] = 0.0f;
+                }
+            }
+        }
+    }
+}
+
+/* Adds col (K x P, rows ld floats apart) back into out (Cg planes of H x W):
+ * the transpose of im2col. */
+static void col2im(const graft_conv2d_spec *sp, const conv_dims *d, const float *col, size_t ld,
+                   float *out)
+{
+    const int kh = sp->kernel_h, kw = sp->kernel_w, sh = sp->stride_h, sw = sp->stride_w;
+    for (int c = 0; c < d->cg; c++) {
+        float *plane = out + (size_t)c * d->hw;
+        for (int i = 0; i < kh; i++) {
+            int64_t offy = (int64_t)i * sp->dilation_h - sp->pad_top;
+            int ylo, yhi;
+            tap_range(offy, sh, d->h, d->oh, &ylo, &yhi);
+            for (int j = 0; j < kw; j++) {
+                int64_t offx = (int64_t)j * sp->dilation_w - sp->pad_left;
+                int xlo, xhi;
+                tap_range(offx, sw, d->w, d->ow, &xlo, &xhi);
+                if (xlo >= xhi) continue;
+                const float *row = col + ((size_t)(c * kh + i) * kw + j) * ld;
+                for (int y = ylo; y < yhi; y++) {
+                    const float *src = row + (size_t)y * d->ow;
+                    int64_t base = ((int64_t)y * sh + offy) * d->w + offx;
+                    if (sw == 1) {
+                        row_add(plane + (base + xlo), src + xlo, xhi - xlo);
+                    } else {
+                        for (int x = xlo; x < xhi; x++) plane[base + (int64_t)x * sw] += src[x];
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* Makes the workspace hold at least count floats. */
+static int ensure_col(graft_layer *l, size_t count, const char *func)
+{
+    conv2d_state *s = l->state;
+    if (count <= s->col_cap) return GRAFT_OK;
+    graftFree(l->ctx, s->col);
+    s->col_cap = 0;
+    s->col = graftAlloc(l->ctx, count * sizeof(float));
+    if (!s->col)
+        return graftError(l->ctx, GRAFT_E_NOMEM, func,
+                          "conv2d layer: cannot allocate a %zu-float column workspace", count);
+    s->col_cap = count;
+    return GRAFT_OK;
+}
+
+/* ---- direct loops for one input channel per group ------------------------- */
+
+/* The output columns [*lo, *hi) of a row where every tap of a kernel row
+ * reads inside the input; empty (*lo = *hi = OW) when there are none. The
+ * other columns are the edges, taken one by one with bounds checks. */
+static void interior_columns(const graft_conv2d_spec *sp, const conv_dims *d, int *lo, int *hi)
+{
+    int unused;
+    /* the first tap's range starts last, the last tap's range ends first */
+    tap_range(-(int64_t)sp->pad_left, sp->stride_w, d->w, d->ow, lo, &unused);
+    tap_range((int64_t)(sp->kernel_w - 1) * sp->dilation_w - sp->pad_left, sp->stride_w, d->w,
+              d->ow, &unused, hi);
+    if (*lo >= *hi) *lo = *hi = d->ow;
+}
+
+/* yo (OH x OW) = bias + the convolution of xc (H x W) with wo (KH x KW),
+ * one output row at a time so that the row stays in the L1 cache. */
+static void depthwise_forward_plane(const graft_conv2d_spec *sp, const conv_dims *d,
+                                    const float *xc, const float *wo, float bias, float *yo)
+{
+    const int sw = sp->stride_w, kw = sp->kernel_w, dw = sp->dilation_w, w = d->w;
+    int in_lo, in_hi;
+    interior_columns(sp, d, &in_lo, &in_hi);
+    for (int y = 0; y < d->oh; y++) {
+        float *dst = yo + (size_t)y * d->ow;
+        for (int x = 0; x < d->ow; x++) dst[x] = bias;
+        for (int i = 0; i < sp->kernel_h; i++) {
+            int64_t iy = (int64_t)y * sp->stride_h - sp->pad_top + (int64_t)i * sp->dilation_h;
+            if (iy < 0 || iy >= d->h) continue;
+            const float *srow = xc + (size_t)iy * w;
+            const float *wrow = wo + (size_t)i * kw;
+            /* output x, tap j reads input column x*sw - pad_left + j*dw */
+            if (sw == 1) {
+                if (in_lo < in_hi)
+                    row_taps(dst + in_lo, srow + (in_lo - sp->pad_left), wrow, kw, dw,
+                             in_hi - in_lo);
+            } else {
+                for (int x = in_lo; x < in_hi; x++) {
+                    const float *s = srow + ((int64_t)x * sw - sp->pad_left);
+                    float acc = 0.0f;
+                    for (int j = 0; j < kw; j++) acc += wrow[j] * s[(int64_t)j * dw];
+                    dst[x] += acc;
+                }
+            }
+            for (int x = 0; x < d->ow; x++) {
+                if (x == in_lo) x = in_hi;
+                if (x >= d->ow) break;
+                int64_t ix = (int64_t)x * sw - sp->pad_left;
+                float acc = 0.0f;
+                for (int j = 0; j < kw; j++, ix += dw)
+                    if (ix >= 0 && ix < w) acc += wrow[j] * srow[ix];
+                dst[x] += acc;
+            }
+        }
+    }
+}
+
+/* Adds to dwo (KH x KW), when not NULL, the weight gradient of one plane and
+ * to dxc (H x W), when not NULL, its input gradient. The weight gradient
+ * walks the output columns (interior, then edges); with stride 1 the input
+ * gradient walks the input columns, where an interior column c receives
+ * sum over j of w[j] * dy[c + pad_left - j*dw] in one pass (row_taps with a
+ * negative step). */
+static void depthwise_backward_plane(const graft_conv2d_spec *sp, const conv_dims *d,
+                                     const float *xc, const float *wo, const float *dyo,
+                                     float *dwo, float *dxc)
+{
+    const int sw = sp->stride_w, kw = sp->kernel_w, dw = sp->dilation_w, w = d->w;
+    const int pl = sp->pad_left;
+    int in_lo, in_hi;
+    interior_columns(sp, d, &in_lo, &in_hi);
+    /* stride 1: the input columns [c_lo, c_hi) that every tap writes */
+    int c_lo = w, c_hi = w;
+    if (sw == 1) {
+        int64_t a = (int64_t)(kw - 1) * dw - pl, b = (int64_t)d->ow - pl;
+        if (a < 0) a = 0;
+        if (b > w) b = w;
+        if (a < b) {
+            c_lo = (int)a;
+            c_hi = (int)b;
+        }
+    }
+    for (int y = 0; y < d->oh; y++) {
+        const float *g = dyo + (size_t)y * d->ow;
+        for (int i = 0; i < sp->kernel_h; i++) {
+            int64_t iy = (int64_t)y * sp->stride_h - sp->pad_top + (int64_t)i * sp->dilation_h;
+            if (iy < 0 || iy >= d->h) continue;
+            const float *srow = xc + (size_t)iy * w;
+            float *drow = dxc ? dxc + (size_t)iy * w : NULL;
+            float *dwrow = dwo ? dwo + (size_t)i * kw : NULL;
+            const float *wrow = wo + (size_t)i * kw;
+            /* output x, tap j reads input column x*sw - pad_left + j*dw */
+            if (in_lo < in_hi) {
+                const int n = in_hi - in_lo;
+                for (int j = 0; j < kw; j++) {
+                    int64_t c0 = (int64_t)in_lo * sw - pl + (int64_t)j * dw;
+                    if (sw == 1) {
+                        if (dwrow) dwrow[j] += row_dot(g + in_lo, srow + c0, n);
+                    } else {
+                        if (dwrow) {
+                            float acc = 0.0f;
+                            for (int t = 0; t < n; t++)
+                                acc += g[in_lo + t] * srow[c0 + (int64_t)t * sw];
+                            dwrow[j] += acc;
+                        }
+                        if (drow)
+                            for (int t = 0; t < n; t++)
+                                drow[c0 + (int64_t)t * sw] += wrow[j] * g[in_lo + t];
+                    }
+                }
+            }
+            for (int x = 0; x < d->ow; x++) {
+                if (x == in_lo) x = in_hi;
+                if (x >= d->ow) break;
+                int64_t ix = (int64_t)x * sw - pl;
+                for (int j = 0; j < kw; j++, ix += dw) {
+                    if (ix < 0 || ix >= w) continue;
+                    if (dwrow) dwrow[j] += g[x] * srow[ix];
+                    if (drow && sw != 1) drow[ix] += wrow[j] * g[x];
+                }
+            }
+            if (drow && sw == 1) {
+                if (c_lo < c_hi)
+                    row_taps(drow + c_lo, g + (c_lo + pl), wrow, kw, -(int64_t)dw, c_hi - c_lo);
+                for (int c = 0; c < w; c++) {
+                    if (c == c_lo) c = c_hi;
+                    if (c >= w) break;
+                    int64_t x = (int64_t)c + pl;
+                    float acc = 0.0f;
+                    for (int j = 0; j < kw; j++, x -= dw)
+                        if (x >= 0 && x < d->ow) acc += wrow[j] * g[x];
+                    drow[c] += acc;
+                }
+            }
+        }
+    }
+}
+
+/* ---- slots ---------------------------------------------------------------- */
+
+static int conv2d_infer_shape(graft_layer *l, int n_inputs, const graftShape *in, graftShape *out)
+{
+    conv2d_state *s = l->state;
+    const graft_conv2d_spec *sp = &s->spec;
+    const char *func = "graft_layer_build";
+    (void)n_inputs;
+    if (in[0].ndim != 4) {
+        char got[160];
+        graftShapeString(in[0].ndim, in[0].dims, got, sizeof got);
+        return graftError(l->ctx, GRAFT_E_SHAPE, func,
+                          "conv2d layer: input must be 4-D (N, C, H, W), got %d-D shape %s",
+                          in[0].ndim, got);
+    }
+    int64_t c = in[0].dims[1], h = in[0].dims[2], w = in[0].dims[3];
+    if (c > INT_MAX || h > INT_MAX || w > INT_MAX)
+        return graftError(l->ctx, GRAFT_E_SHAPE, func,
+                          "conv2d layer: input channels, height and width must each be < 2^31");
+    if (c % sp->groups != 0)
+        return graftError(l->ctx, GRAFT_E_SHAPE, func,
+                          "conv2d layer: input channels %lld are not divisible by groups %d",
+                          (long long)c, sp->groups);
+    int64_t oh = out_size(h, sp->pad_top, sp->pad_bottom, sp->dilation_h, sp->kernel_h,
+                          sp->stride_h);
+    if (oh < 1)
+        return graftError(l->ctx, GRAFT_E_SHAPE, func,
+                          "conv2d layer: output height would be %lld (input height %lld, "
+                          "pad_top %d, pad_bottom %d, kernel_h %d, dilation_h %d, stride_h %d), "
+                          "must be >= 1",
+                          (long long)oh, (long long)h, sp->pad_top, sp->pad_bottom, sp->kernel_h,
+                          sp->dilation_h, sp->stride_h);
+    int64_t ow = out_size(w, sp->pad_left, sp->pad_right, sp->dilation_w, sp->kernel_w,
+                          sp->stride_w);
+    if (ow < 1)
+        return graftError(l->ctx, GRAFT_E_SHAPE, func,
+                          "conv2d layer: output width would be %lld (input width %lld, "
+                          "pad_left %d, pad_right %d, kernel_w %d, dilation_w %d, stride_w %d), "
+                          "must be >= 1",
+                          (long long)ow, (long long)w, sp->pad_left, sp->pad_right, sp->kernel_w,
+                          sp->dilation_w, sp->stride_w);
+    /* The matrix products take int sizes: K and P must fit. */
+    int64_t k = (c / sp->groups) * sp->kernel_h;
+    if (k <= INT_MAX) k *= sp->kernel_w;
+    if (k > INT_MAX || oh > INT_MAX || ow > INT_MAX || oh * ow > INT_MAX)
+        return graftError(l->ctx, GRAFT_E_SHAPE, func,
+                          "conv2d layer: in_channels/groups*kernel_h*kernel_w (%lld) and "
+                          "output height*width (%lld x %lld) must each be < 2^31",
+                          (long long)k, (long long)oh, (long long)ow);
+    s->in_c = (int)c;
+    s->in_h = (int)h;
+    s->in_w = (int)w;
+    s->out_h = (int)oh;
+    s->out_w = (int)ow;
+    out->ndim = 4;
+    out->dims[0] = 1;
+    out->dims[1] = sp->out_channels;
+    out->dims[2] = oh;
+    out->dims[3] = ow;
+    return GRAFT_OK;
+}
+
+static int conv2d_declare_params(const graft_layer *l, graftParamDecl *decl)
+{
+    const conv2d_state *s = l->state;
+    const graft_conv2d_spec *sp = &s->spec;
+    decl[0] = (graftParamDecl){"weight",
+                               {4,
+                                {sp->out_channels, s->in_c / sp->groups, sp->kernel_h,
+                                 sp->kernel_w}},
+                               1};
+    if (!sp->bias) return 1;
+    decl[1] = (graftParamDecl){"bias", {1, {sp->out_channels}}, 1};
+    return 2;
+}
+
+static void conv2d_init_params(graft_layer *l, graftRng *rng)
+{
+    const conv2d_state *s = l->state;
+    const graft_conv2d_spec *sp = &s->spec;
+    double fan_in = (double)(s->in_c / sp->groups) * sp->kernel_h * sp->kernel_w;
+    graftFillUniform(l->params[0].value, rng, (float)sqrt(6.0 / fan_in));
+    if (sp->bias) {
+        graft_tensor *b = l->params[1].value;
+        memset(b->data, 0, b->numel * sizeof *b->data);
+    }
+}
+
+/* Images per matrix product. A product over one image's P output positions
+ * runs below the BLAS's best speed when P is small (deep layers: 14x14, 7x7),
+ * so the columns of several images go side by side into one product of at
+ * least MIN_PRODUCT_COLS columns. */
+#define MIN_PRODUCT_COLS 512
+
+static int images_per_product(const conv_dims *d, int n)
+{
+    if (d->p >= MIN_PRODUCT_COLS) return 1;
+    int nb = (MIN_PRODUCT_COLS + d->p - 1) / d->p;
+    return nb < n ? nb : n;
+}
+
+/* Workspace for the matrix-product path: the column matrices of nb images
+ * (K x nb*P, unless the input is read in place) and, when nb > 1, the
+ * output or output gradient of one group for those images (Og x nb*P). */
+static int ensure_workspace(graft_layer *l, const conv_dims *d, int nb, int direct,
+                            const char *func)
+{
+    size_t cols = (size_t)nb * (size_t)d->p;
+    size_t need = (direct ? 0 : (size_t)d->k * cols) + (nb > 1 ? (size_t)d->og * cols : 0);
+    return need ? ensure_col(l, need, func) : GRAFT_OK;
+}
+
+static int conv2d_forward(graft_layer *l, const graft_tensor *const *in, graft_tensor *out)
+{
+    conv2d_state *s = l->state;
+    const graft_conv2d_spec *sp = &s->spec;
+    const conv_dims d = get_dims(s);
+    const int n = (int)in[0]->dims[0];
+    const float *x = in[0]->data, *w = l->params[0].value->data;
+    const float *b = sp->bias ? l->params[1].value->data : NULL;
+    float *y = out->data;
+    const size_t khw = (size_t)sp->kernel_h * sp->kernel_w;
+
+    if (d.cg == 1) {
+        for (int i = 0; i < n; i++)
+            for (int o = 0; o < d.o; o++) {
+                const float *xc = x + ((size_t)i * d.c + (size_t)(o / d.og)) * d.hw;
+                float *yo = y + ((size_t)i * d.o + (size_t)o) * (size_t)d.p;
+                depthwise_forward_plane(sp, &d, xc, w + (size_t)o * khw, b ? b[o] : 0.0f, yo);
+            }
+        return GRAFT_OK;
+    }
+
+    const int nb = images_per_product(&d, n), direct = d.direct && nb == 1;
+    GRAFT_FORWARD_IF_ERROR(ensure_workspace(l, &d, nb, direct, "graft_layer_forward"));
+    float *col = s->col, *tmp = nb > 1 ? s->col + (size_t)d.k * nb * d.p : NULL;
+    for (int n0 = 0; n0 < n; n0 += nb) {
+        const int m = n - n0 < nb ? n - n0 : nb, cols = m * d.p;
+        for (int g = 0; g < d.groups; g++) {
+            const float *xg = x + ((size_t)n0 * d.c + (size_t)g * d.cg) * d.hw;
+            const float *wg = w + (size_t)g * d.og * d.k;
+            const float *opnd = xg;
+            if (!direct) {
+                for (int i = 0; i < m; i++)
+                    im2col(sp, &d, xg + (size_t)i * d.c * d.hw, col + (size_t)i * d.p,
+                           (size_t)cols);
+                opnd = col;
+            }
+            if (nb == 1) {
+                /* one image: the product lands in the output directly */
+                float *yg = y + ((size_t)n0 * d.o + (size_t)g * d.og) * (size_t)d.p;
+                if (b)
+                    for (int o = 0; o < d.og; o++) {
+                        float *row = yg + (size_t)o * d.p;
+                        const float bv = b[g * d.og + o];
+                        for (int q = 0; q < d.p; q++) row[q] = bv;
+                    }
+                graftSgemm(l->ctx, 0, 0, d.og, d.p, d.k, 1.0f, wg, d.k, opnd, d.p,
+                           b ? 1.0f : 0.0f, yg, d.p);
+                continue;
+            }
+            graftSgemm(l->ctx, 0, 0, d.og, cols, d.k, 1.0f, wg, d.k, opnd, cols, 0.0f, tmp, cols);
+            for (int i = 0; i < m; i++)
+                for (int o = 0; o < d.og; o++) {
+                    float *dst = y + ((size_t)(n0 + i) * d.o + (size_t)(g * d.og + o)) * d.p;
+                    const float *src = tmp + (size_t)o * cols + (size_t)i * d.p;
+                    const float bv = b ? b[g * d.og + o] : 0.0f;
+                    for (int q = 0; q < d.p; q++) dst[q] = src[q] + bv;
+                }
+        }
+    }
+    return GRAFT_OK;
+}
+
+static int conv2d_backward(graft_layer *l, const graft_tensor *const *in, const graft_tensor *out,
+                           const graft_tensor *dout, graft_tensor *const *din)
+{
+    conv2d_state *s = l->state;
+    const graft_conv2d_spec *sp = &s->spec;
+    const conv_dims d = get_dims(s);
+    const int n = (int)in[0]->dims[0];
+    const int pgrad = l->need_param_grad;
+    const float *x = in[0]->data, *w = l->params[0].value->data, *dy = dout->data;
+    float *dw = pgrad ? l->params[0].grad->data : NULL;
+    float *db = pgrad && sp->bias ? l->params[1].grad->data : NULL;
+    float *dx = din[0] ? din[0]->data : NULL;
+    const size_t khw = (size_t)sp->kernel_h * sp->kernel_w;
+    (void)out;
+    if (!pgrad && !dx) return GRAFT_OK;
+
+    if (db) {
+        memset(db, 0, (size_t)d.o * sizeof *db);
+        for (int i = 0; i < n; i++)
+            for (int o = 0; o < d.o; o++) {
+                const float *g = dy + ((size_t)i * d.o + (size_t)o) * (size_t)d.p;
+                db[o] += row_dot(g, NULL, d.p);
+            }
+    }
+
+    if (d.cg == 1) {
+        if (dw) memset(dw, 0, (size_t)d.o * khw * sizeof *dw);
+        if (dx) memset(dx, 0, (size_t)n * d.c * d.hw * sizeof *dx);
+        for (int i = 0; i < n; i++)
+            for (int o = 0; o < d.o; o++) {
+                size_t plane = ((size_t)i * d.c + (size_t)(o / d.og)) * d.hw;
+                depthwise_backward_plane(sp, &d, x + plane, w + (size_t)o * khw,
+                                         dy + ((size_t)i * d.o + (size_t)o) * (size_t)d.p,
+                                         dw ? dw + (size_t)o * khw : NULL,
+                                         dx ? dx + plane : NULL);
+            }
+        return GRAFT_OK;
+    }
+
+    const int nb = images_per_product(&d, n), direct = d.direct && nb == 1;
+    GRAFT_FORWARD_IF_ERROR(ensure_workspace(l, &d, nb, direct, "graft_layer_backward"));
+    float *col = s->col, *tmp = nb > 1 ? s->col + (size_t)d.k * nb * d.p : NULL;
+    if (dx && !direct) memset(dx, 0, (size_t)n * d.c * d.hw * sizeof *dx);
+    for (int n0 = 0; n0 < n; n0 += nb) {
+        const int m = n - n0 < nb ? n - n0 : nb, cols = m * d.p;
+        for (int g = 0; g < d.groups; g++) {
+            const size_t xoff = ((size_t)n0 * d.c + (size_t)g * d.cg) * d.hw;
+            const float *wg = w + (size_t)g * d.og * d.k;
+            /* dY of this group for the m images, Og x cols */
+            const float *dyg = dy + ((size_t)n0 * d.o + (size_t)g * d.og) * (size_t)d.p;
+            if (nb > 1) {
+                for (int i = 0; i < m; i++)
+                    for (int o = 0; o < d.og; o++)
+                        memcpy(tmp + (size_t)o * cols + (size_t)i * d.p,
+                               dy + ((size_t)(n0 + i) * d.o + (size_t)(g * d.og + o)) * d.p,
+                               (size_t)d.p * sizeof *tmp);
+                dyg = tmp;
+            }
+            if (dw) {
+                const float *opnd = x + xoff;
+                if (!direct) {
+                    for (int i = 0; i < m; i++)
+                        im2col(sp, &d, x + xoff + (size_t)i * d.c * d.hw, col + (size_t)i * d.p,
+                               (size_t)cols);
+                    opnd = col;
+                }
+                graftSgemm(l->ctx, 0, 1, d.og, d.k, cols, 1.0f, dyg, cols, opnd, cols,
+                           n0 == 0 ? 0.0f : 1.0f, dw + (size_t)g * d.og * d.k, d.k);
+            }
+            if (dx) {
+                if (direct) {
+                    graftSgemm(l->ctx, 1, 0, d.k, d.p, d.og, 1.0f, wg, d.k, dyg, d.p, 0.0f,
+                               dx + xoff, d.p);
+                } else {
+                    graftSgemm(l->ctx, 1, 0, d.k, cols, d.og, 1.0f, wg, d.k, dyg, cols, 0.0f, col,
+                               cols);
+                    for (int i = 0; i < m; i++)
+                        col2im(sp, &d, col + (size_t)i * d.p, (size_t)cols,
+                               dx + xoff + (size_t)i * d.c * d.hw);
+                }
+            }
+        }
+    }
+    return GRAFT_OK;
+}
+
+/* Validates the attributes of a spec whose struct_size is known. */
+static int conv2d_check(graft_ctx *ctx, const char *func, const graft_conv2d_spec *sp)
+{
+#define CONV2D_AT_LEAST(field, min)                                                     \
+    GRAFT_RETURN_IF_AT(sp->field < (min), ctx, GRAFT_E_INVALID_ARG, func,               \
+                       #field " is %d, must be >= %d", sp->field, (min))
+    CONV2D_AT_LEAST(out_channels, 1);
+    CONV2D_AT_LEAST(kernel_h, 1);
+    CONV2D_AT_LEAST(kernel_w, 1);
+    CONV2D_AT_LEAST(stride_h, 1);
+    CONV2D_AT_LEAST(stride_w, 1);
+    CONV2D_AT_LEAST(pad_top, 0);
+    CONV2D_AT_LEAST(pad_left, 0);
+    CONV2D_AT_LEAST(pad_bottom, 0);
+    CONV2D_AT_LEAST(pad_right, 0);
+    CONV2D_AT_LEAST(dilation_h, 1);
+    CONV2D_AT_LEAST(dilation_w, 1);
+    CONV2D_AT_LEAST(groups, 1);
+#undef CONV2D_AT_LEAST
+    GRAFT_RETURN_IF_AT(sp->out_channels % sp->groups != 0, ctx, GRAFT_E_INVALID_ARG, func,
+                       "out_channels %d is not divisible by groups %d", sp->out_channels,
+                       sp->groups);
+    GRAFT_RETURN_IF_AT(sp->bias != 0 && sp->bias != 1, ctx, GRAFT_E_INVALID_ARG, func,
+                       "bias is %d, must be 0 or 1", sp->bias);
+    return GRAFT_OK;
+}
+
+/* Saved attributes (version 1): 13 int32 in the order of graft_conv2d_spec,
+ * out_channels to bias. */
+static int conv2d_save(const graft_layer *l, graftWriter *w)
+{
+    const graft_conv2d_spec *sp = &((const conv2d_state *)l->state)->spec;
+    const int v[] = {sp->out_channels, sp->kernel_h,   sp->kernel_w,   sp->stride_h,
+                     sp->stride_w,     sp->pad_top,    sp->pad_left,   sp->pad_bottom,
+                     sp->pad_right,    sp->dilation_h, sp->dilation_w, sp->groups,
+                     sp->bias};
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) graftWriteI32(w, v[i]);
+    return w->status;
+}
+
+static int conv2d_load(graft_layer *l, graftReader *r, uint32_t version)
+{
+    conv2d_state *s = l->state;
+    graft_conv2d_spec sp = GRAFT_CONV2D_SPEC_INIT;
+    int *const fields[] = {&sp.out_channels, &sp.kernel_h,   &sp.kernel_w,   &sp.stride_h,
+                           &sp.stride_w,     &sp.pad_top,    &sp.pad_left,   &sp.pad_bottom,
+                           &sp.pad_right,    &sp.dilation_h, &sp.dilation_w, &sp.groups,
+                           &sp.bias};
+    (void)version;
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+        int32_t v;
+        GRAFT_FORWARD_IF_ERROR(graftReadI32(r, &v, "conv2d attributes"));
+        *fields[i] = v;
+    }
+    if (conv2d_check(l->ctx, "graft_load", &sp) != GRAFT_OK) return GRAFT_E_FORMAT;
+    s->spec = sp;
+    return GRAFT_OK;
+}
+
+static void conv2d_destroy(graft_layer *l)
+{
+    conv2d_state *s = l->state;
+    graftFree(l->ctx, s->col);
+    s->col = NULL;
+    s->col_cap = 0;
+}
+
+const graftLayerVtbl graftConv2dVtbl = {
+    .kind = "conv2d",
+    .version = 1,
+    .state_size = sizeof(conv2d_state),
+    .min_inputs = 1,
+    .max_inputs = 1,
+    .infer_shape = conv2d_infer_shape,
+    .declare_params = conv2d_declare_params,
+    .init_params = conv2d_init_params,
+    .forward = conv2d_forward,
+    .backward = conv2d_backward,
+    .save = conv2d_save,
+    .load = conv2d_load,
+    .destroy = conv2d_destroy,
+};
+
+GRAFT_API int graft_layer_conv2d(graft_ctx *ctx, const graft_conv2d_spec *spec, graft_layer **out)
+{
+    graftClearError(ctx);
+    if (out) *out = NULL;
+    GRAFT_RETURN_IF(!ctx, NULL, GRAFT_E_INVALID_ARG, "ctx is NULL");
+    GRAFT_RETURN_IF(!spec, ctx, GRAFT_E_INVALID_ARG, "spec is NULL");
+    GRAFT_RETURN_IF(!out, ctx, GRAFT_E_INVALID_ARG, "out is NULL");
+    GRAFT_RETURN_IF(spec->struct_size != sizeof(graft_conv2d_spec), ctx, GRAFT_E_VERSION,
+                    "spec->struct_size is %u, this graft knows %zu (sizeof(graft_conv2d_spec))",
+                    (unsigned)spec->struct_size, sizeof(graft_conv2d_spec));
+    GRAFT_FORWARD_IF_ERROR(conv2d_check(ctx, __func__, spec));
+    graft_layer *l;
+    GRAFT_FORWARD_IF_ERROR(graftLayerNew(ctx, &graftConv2dVtbl, __func__, &l));
+    conv2d_state *s = l->state;
+    s->spec = *spec;
+    *out = l;
+    return GRAFT_OK;
+}

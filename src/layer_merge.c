@@ -1,0 +1,181 @@
+/*
+ * layer_merge.c - layers that join several inputs: add and concat.
+ *
+ * add:    2 to GRAFT_LAYER_MAX_INPUTS inputs x_i of one shape;
+ *         y = sum_i x_i, dx_i = dy.
+ * concat: 1 to GRAFT_LAYER_MAX_INPUTS inputs x_i (N, C_i, ...) of rank >= 2
+ *         whose dimensions other than axis 1 agree; y (N, sum_i C_i, ...)
+ *         holds x_0, x_1, ... one after the other along axis 1, and dx_i is
+ *         dy's slice of x_i's channels.
+ */
+#include "layer.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* Writes a per-sample shape as "(N, d1, d2, ...)". */
+static void sample_shape_string(const graftShape *s, char *buf, size_t size)
+{
+    size_t pos = (size_t)snprintf(buf, size, "(N");
+    for (int d = 1; d < s->ndim && pos < size; d++)
+        pos += (size_t)snprintf(buf + pos, size - pos, ", %lld", (long long)s->dims[d]);
+    if (pos < size) snprintf(buf + pos, size - pos, ")");
+}
+
+/* Elements per sample of a per-sample shape. */
+static size_t sample_numel(const graftShape *s)
+{
+    size_t n = 1;
+    for (int d = 1; d < s->ndim; d++) n *= (size_t)s->dims[d];
+    return n;
+}
+
+/* Copies the output gradient to every input that wants one. */
+static void copy_grad_to_all(int n_inputs, const graft_tensor *dout, graft_tensor *const *din)
+{
+    for (int i = 0; i < n_inputs; i++)
+        if (din[i]) memcpy(din[i]->data, dout->data, dout->numel * sizeof(float));
+}
+
+/* ---- add ------------------------------------------------------------------ */
+
+static int add_infer_shape(graft_layer *l, int n_inputs, const graftShape *in, graftShape *out)
+{
+    for (int i = 1; i < n_inputs; i++) {
+        int same = in[i].ndim == in[0].ndim;
+        for (int d = 1; same && d < in[0].ndim; d++) same = in[i].dims[d] == in[0].dims[d];
+        if (!same) {
+            char got[160], want[160];
+            sample_shape_string(&in[i], got, sizeof got);
+            sample_shape_string(&in[0], want, sizeof want);
+            return graftError(l->ctx, GRAFT_E_SHAPE, "graft_layer_build",
+                              "add layer: inputs[%d] has shape %s but inputs[0] has %s; all "
+                              "inputs must have one shape",
+                              i, got, want);
+        }
+    }
+    *out = in[0];
+    return GRAFT_OK;
+}
+
+static int add_forward(graft_layer *l, const graft_tensor *const *in, graft_tensor *out)
+{
+    float *y = out->data;
+    size_t n = out->numel;
+    memcpy(y, in[0]->data, n * sizeof(float));
+    for (int i = 1; i < l->n_inputs; i++) {
+        const float *x = in[i]->data;
+        for (size_t k = 0; k < n; k++) y[k] += x[k];
+    }
+    return GRAFT_OK;
+}
+
+static int add_backward(graft_layer *l, const graft_tensor *const *in, const graft_tensor *out,
+                        const graft_tensor *dout, graft_tensor *const *din)
+{
+    (void)in;
+    (void)out;
+    copy_grad_to_all(l->n_inputs, dout, din);
+    return GRAFT_OK;
+}
+
+const graftLayerVtbl graftAddVtbl = {
+    .kind = "add",
+    .version = 1,
+    .min_inputs = 2,
+    .max_inputs = GRAFT_LAYER_MAX_INPUTS,
+    .infer_shape = add_infer_shape,
+    .forward = add_forward,
+    .backward = add_backward,
+};
+
+GRAFT_API int graft_layer_add(graft_ctx *ctx, graft_layer **out)
+{
+    graftClearError(ctx);
+    if (out) *out = NULL;
+    GRAFT_RETURN_IF(!ctx, NULL, GRAFT_E_INVALID_ARG, "ctx is NULL");
+    GRAFT_RETURN_IF(!out, ctx, GRAFT_E_INVALID_ARG, "out is NULL");
+    return graftLayerNew(ctx, &graftAddVtbl, __func__, out);
+}
+
+/* ---- concat --------------------------------------------------------------- */
+
+static int concat_infer_shape(graft_layer *l, int n_inputs, const graftShape *in,
+                              graftShape *out)
+{
+    char got[160], want[160];
+    if (in[0].ndim < 2) {
+        sample_shape_string(&in[0], got, sizeof got);
+        return graftError(l->ctx, GRAFT_E_SHAPE, "graft_layer_build",
+                          "concat layer: inputs[0] has shape %s; inputs need at least 2 "
+                          "dimensions (N, C, ...)",
+                          got);
+    }
+    int64_t channels = in[0].dims[1];
+    for (int i = 1; i < n_inputs; i++) {
+        int same = in[i].ndim == in[0].ndim;
+        for (int d = 2; same && d < in[0].ndim; d++) same = in[i].dims[d] == in[0].dims[d];
+        if (!same) {
+            sample_shape_string(&in[i], got, sizeof got);
+            sample_shape_string(&in[0], want, sizeof want);
+            return graftError(l->ctx, GRAFT_E_SHAPE, "graft_layer_build",
+                              "concat layer: inputs[%d] has shape %s but inputs[0] has %s; "
+                              "all dimensions but axis 1 must agree",
+                              i, got, want);
+        }
+        channels += in[i].dims[1]; /* each < 2^40, at most 1024 of them: no overflow */
+    }
+    *out = in[0];
+    out->dims[1] = channels;
+    return GRAFT_OK;
+}
+
+static int concat_forward(graft_layer *l, const graft_tensor *const *in, graft_tensor *out)
+{
+    size_t batch = (size_t)out->dims[0], row = sample_numel(&l->out_shape);
+    for (size_t n = 0; n < batch; n++) {
+        float *y = out->data + n * row;
+        for (int i = 0; i < l->n_inputs; i++) {
+            size_t block = sample_numel(&l->in_shapes[i]);
+            memcpy(y, in[i]->data + n * block, block * sizeof(float));
+            y += block;
+        }
+    }
+    return GRAFT_OK;
+}
+
+static int concat_backward(graft_layer *l, const graft_tensor *const *in,
+                           const graft_tensor *out, const graft_tensor *dout,
+                           graft_tensor *const *din)
+{
+    size_t batch = (size_t)out->dims[0], row = sample_numel(&l->out_shape);
+    (void)in;
+    for (size_t n = 0; n < batch; n++) {
+        const float *dy = dout->data + n * row;
+        for (int i = 0; i < l->n_inputs; i++) {
+            size_t block = sample_numel(&l->in_shapes[i]);
+            if (din[i]) memcpy(din[i]->data + n * block, dy, block * sizeof(float));
+            dy += block;
+        }
+    }
+    return GRAFT_OK;
+}
+
+const graftLayerVtbl graftConcatVtbl = {
+    .kind = "concat",
+    .version = 1,
+    .min_inputs = 1,
+    .max_inputs = GRAFT_LAYER_MAX_INPUTS,
+    .infer_shape = concat_infer_shape,
+    .forward = concat_forward,
+    .backward = concat_backward,
+};
+
+GRAFT_API int graft_layer_concat(graft_ctx *ctx, graft_layer **out)
+{
+    graftClearError(ctx);
+    if (out) *out = NULL;
+    GRAFT_RETURN_IF(!ctx, NULL, GRAFT_E_INVALID_ARG, "ctx is NULL");
+    GRAFT_RETURN_IF(!out, ctx, GRAFT_E_INVALID_ARG, "out is NULL");
+    return graftLayerNew(ctx, &graftConcatVtbl, __func__, out);
+}

@@ -1,0 +1,437 @@
+/*
+ * layer_pool.c - max and average pooling over NCHW input, and global average
+ * pooling.
+ *
+ * Max and average pooling share one spec (graft_pool2d_spec), one private
+ * state, the output-size rule, validation and serialisation; only forward
+ * and backward differ. Along one axis of size S with kernel k, stride s and
+ * padding (b before, e after), output position o reads the padded cells
+ * [o*s - b, o*s - b + k). The output size is
+ *   floor((S + b + e - k) / s) + 1        (ceil_mode 0)
+ *   ceil((S + b + e - k) / s) + 1         (ceil_mode 1)
+ * and with ceil_mode a last window that would start at or beyond S + b (in
+ * the bottom/right padding or past it) is dropped, as PyTorch and ONNX do.
+ * Since every pad is < k, every window covers at least one input cell.
+ *
+ * Max: out = the largest input cell of the window (padding never wins; ties
+ * go to the first in row-major window order). Forward records that cell per
+ * output, and backward adds dout there:
+ *   din[argmax(o)] += dout[o]
+ * Average: out = (sum of the window's input cells) / D, where D is, per axis
+ * product, the window clipped to [-b, S + e) when count_include_pad (a ceil
+ * window running past the padding is not counted, PyTorch's rule) and the
+ * number of input cells covered otherwise. Backward:
+ *   din[i] += dout[o] / D for every input cell i of window o.
+ *
+ * Global average pooling: (N, C, H, W) -> (N, C, 1, 1),
+ *   out[n, c] = mean over (h, w) of in[n, c, h, w],  din = dout / (H * W).
+ */
+#include "layer.h"
+
+#include <math.h>
+#include <string.h>
+
+/* ---- shared by max and average pooling ------------------------------------ */
+
+typedef struct pool_state {
+    graft_pool2d_spec spec;
+    int64_t in_h, in_w, out_h, out_w; /* set by infer_shape */
+    /* Max pooling: per output, the index of the winning cell in its (H, W)
+     * input plane, from the last forward. Grown only when the batch grows. */
+    int64_t *argmax;
+    size_t argmax_cap; /* entries allocated */
+} pool_state;
+
+/* One output position's window along one axis: the input cells [lo, hi) it
+ * covers, and its length clipped to the padded input [-b, S + e). */
+typedef struct pool_span {
+    int64_t lo, hi, padded;
+} pool_span;
+
+static pool_span span_at(int64_t o, int kernel, int stride, int pad_begin, int pad_end,
+                         int64_t size)
+{
+    pool_span sp;
+    int64_t start = o * stride - pad_begin, end = start + kernel;
+    if (end > size + pad_end) end = size + pad_end;
+    sp.padded = end - start;
+    sp.lo = start < 0 ? 0 : start;
+    sp.hi = end < size ? end : size;
+    return sp;
+}
+
+/* The output size along one axis, or 0 when the window does not fit. */
+static int64_t out_size(int64_t size, int kernel, int stride, int pad_begin, int pad_end,
+                        int ceil_mode)
+{
+    int64_t span = size + pad_begin + pad_end - kernel;
+    if (span < 0) return 0;
+    int64_t n = (ceil_mode ? (span + stride - 1) / stride : span / stride) + 1;
+    if (ceil_mode && (n - 1) * stride >= size + pad_begin) n--;
+    return n;
+}
+
+static int check_positive(graft_ctx *ctx, const char *func, const char *name, int v)
+{
+    GRAFT_RETURN_IF_AT(v < 1, ctx, GRAFT_E_INVALID_ARG, func, "%s is %d, must be >= 1", name, v);
+    return GRAFT_OK;
+}
+
+static int check_pad(graft_ctx *ctx, const char *func, const char *name, int v,
+                     const char *kernel_name, int kernel)
+{
+    GRAFT_RETURN_IF_AT(v < 0 || v >= kernel, ctx, GRAFT_E_INVALID_ARG, func,
+                       "%s is %d, must be >= 0 and < %s (%d)", name, v, kernel_name, kernel);
+    return GRAFT_OK;
+}
+
+static int check_flag(graft_ctx *ctx, const char *func, const char *name, int v)
+{
+    GRAFT_RETURN_IF_AT(v != 0 && v != 1, ctx, GRAFT_E_INVALID_ARG, func,
+                       "%s is %d, must be 0 or 1", name, v);
+    return GRAFT_OK;
+}
+
+/* Validates every attribute of a spec whose struct_size is known. */
+static int pool_check(graft_ctx *ctx, const char *func, const graft_pool2d_spec *p)
+{
+    GRAFT_FORWARD_IF_ERROR(check_positive(ctx, func, "kernel_h", p->kernel_h));
+    GRAFT_FORWARD_IF_ERROR(check_positive(ctx, func, "kernel_w", p->kernel_w));
+    GRAFT_FORWARD_IF_ERROR(check_positive(ctx, func, "stride_h", p->stride_h));
+    GRAFT_FORWARD_IF_ERROR(check_positive(ctx, func, "stride_w", p->stride_w));
+    GRAFT_FORWARD_IF_ERROR(check_pad(ctx, func, "pad_top", p->pad_top, "kernel_h", p->kernel_h));
+    GRAFT_FORWARD_IF_ERROR(
+        check_pad(ctx, func, "pad_left", p->pad_left, "kernel_w", p->kernel_w));
+    GRAFT_FORWARD_IF_ERROR(
+        check_pad(ctx, func, "pad_bottom", p->pad_bottom, "kernel_h", p->kernel_h));
+    GRAFT_FORWARD_IF_ERROR(
+        check_pad(ctx, func, "pad_right", p->pad_right, "kernel_w", p->kernel_w));
+    GRAFT_FORWARD_IF_ERROR(check_flag(ctx, func, "ceil_mode", p->ceil_mode));
+    GRAFT_FORWARD_IF_ERROR(check_flag(ctx, func, "count_include_pad", p->count_include_pad));
+    return GRAFT_OK;
+}
+
+static int pool_infer_shape(graft_layer *l, int n_inputs, const graftShape *in, graftShape *out)
+{
+    pool_state *s = l->state;
+    const graft_pool2d_spec *p = &s->spec;
+    (void)n_inputs;
+    if (in[0].ndim != 4)
+        return graftError(l->ctx, GRAFT_E_SHAPE, "graft_layer_build",
+                          "%s layer: input must be 4-D (N, C, H, W), got %d dimensions",
+                          l->vtbl->kind, in[0].ndim);
+    int64_t h = in[0].dims[2], w = in[0].dims[3];
+    int64_t oh = out_size(h, p->kernel_h, p->stride_h, p->pad_top, p->pad_bottom, p->ceil_mode);
+    int64_t ow = out_size(w, p->kernel_w, p->stride_w, p->pad_left, p->pad_right, p->ceil_mode);
+    if (oh < 1 || ow < 1)
+        return graftError(l->ctx, GRAFT_E_SHAPE, "graft_layer_build",
+                          "%s layer: a %dx%d window does not fit the %lldx%lld input padded "
+                          "to %lldx%lld; the output size must be >= 1",
+                          l->vtbl->kind, p->kernel_h, p->kernel_w, (long long)h, (long long)w,
+                          (long long)(h + p->pad_top + p->pad_bottom),
+                          (long long)(w + p->pad_left + p->pad_right));
+    s->in_h = h;
+    s->in_w = w;
+    s->out_h = oh;
+    s->out_w = ow;
+    out->ndim = 4;
+    out->dims[0] = 1;
+    out->dims[1] = in[0].dims[1];
+    out->dims[2] = oh;
+    out->dims[3] = ow;
+    return GRAFT_OK;
+}
+
+static int pool_save(const graft_layer *l, graftWriter *w)
+{
+    const graft_pool2d_spec *p = &((const pool_state *)l->state)->spec;
+    const int32_t v[] = {p->kernel_h,   p->kernel_w,  p->stride_h,   p->stride_w,
+                         p->pad_top,    p->pad_left,  p->pad_bottom, p->pad_right,
+                         p->ceil_mode,  p->count_include_pad};
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) graftWriteI32(w, v[i]);
+    return w->status;
+}
+
+static int pool_load(graft_layer *l, graftReader *r, uint32_t version)
+{
+    pool_state *s = l->state;
+    graft_pool2d_spec p = GRAFT_POOL2D_SPEC_INIT;
+    int *const fields[] = {&p.kernel_h,   &p.kernel_w,  &p.stride_h,   &p.stride_w,
+                           &p.pad_top,    &p.pad_left,  &p.pad_bottom, &p.pad_right,
+                           &p.ceil_mode,  &p.count_include_pad};
+    (void)version;
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+        int32_t v;
+        GRAFT_FORWARD_IF_ERROR(graftReadI32(r, &v, "pooling attributes"));
+        *fields[i] = v;
+    }
+    if (pool_check(l->ctx, "graft_load", &p) != GRAFT_OK) return GRAFT_E_FORMAT;
+    s->spec = p;
+    return GRAFT_OK;
+}
+
+static void pool_destroy(graft_layer *l)
+{
+    pool_state *s = l->state;
+    graftFree(l->ctx, s->argmax);
+    s->argmax = NULL;
+    s->argmax_cap = 0;
+}
+
+/* The constructors' common part. */
+static int pool_create(graft_ctx *ctx, const graft_pool2d_spec *spec, const graftLayerVtbl *vtbl,
+                       const char *func, graft_layer **out)
+{
+    graftClearError(ctx);
+    if (out) *out = NULL;
+    GRAFT_RETURN_IF_AT(!ctx, NULL, GRAFT_E_INVALID_ARG, func, "ctx is NULL");
+    GRAFT_RETURN_IF_AT(!out, ctx, GRAFT_E_INVALID_ARG, func, "out is NULL");
+    GRAFT_RETURN_IF_AT(!spec, ctx, GRAFT_E_INVALID_ARG, func, "spec is NULL");
+    GRAFT_RETURN_IF_AT(spec->struct_size != sizeof(graft_pool2d_spec), ctx, GRAFT_E_VERSION,
+                       func, "spec->struct_size is %u; this graft knows %u (use "
+                       "GRAFT_POOL2D_SPEC_INIT)",
+                       (unsigned)spec->struct_size, (unsigned)sizeof(graft_pool2d_spec));
+    GRAFT_FORWARD_IF_ERROR(pool_check(ctx, func, spec));
+    graft_layer *l;
+    GRAFT_FORWARD_IF_ERROR(graftLayerNew(ctx, vtbl, func, &l));
+    pool_state *s = l->state;
+    s->spec = *spec;
+    *out = l;
+    return GRAFT_OK;
+}
+
+/* ---- max pooling ---------------------------------------------------------- */
+
+static int max_forward(graft_layer *l, const graft_tensor *const *in, graft_tensor *out)
+{
+    pool_state *s = l->state;
+    const graft_pool2d_spec *p = &s->spec;
+    const int64_t planes = in[0]->dims[0] * in[0]->dims[1];
+    const int64_t h = s->in_h, w = s->in_w, oh = s->out_h, ow = s->out_w;
+    const size_t need = (size_t)(planes * oh * ow);
+    if (need > s->argmax_cap) {
+        int64_t *a = graftAlloc(l->ctx, need * sizeof *a);
+        if (!a)
+            return graftError(l->ctx, GRAFT_E_NOMEM, "graft_layer_forward",
+                              "max_pool2d layer: cannot allocate %zu argmax indices", need);
+        graftFree(l->ctx, s->argmax);
+        s->argmax = a;
+        s->argmax_cap = need;
+    }
+    for (int64_t c = 0; c < planes; c++) {
+        const float *x = in[0]->data + c * h * w;
+        float *y = out->data + c * oh * ow;
+        int64_t *am = s->argmax + c * oh * ow;
+        for (int64_t oy = 0; oy < oh; oy++) {
+            pool_span sy = span_at(oy, p->kernel_h, p->stride_h, p->pad_top, p->pad_bottom, h);
+            for (int64_t ox = 0; ox < ow; ox++) {
+                pool_span sx =
+                    span_at(ox, p->kernel_w, p->stride_w, p->pad_left, p->pad_right, w);
+                int64_t best_i = sy.lo * w + sx.lo;
+                float best = x[best_i];
+                for (int64_t i = sy.lo; i < sy.hi; i++) {
+                    for (int64_t j = sx.lo; j < sx.hi; j++) {
+                        float v = x[i * w + j];
+                        /* Strictly greater keeps the first of equal values; a
+                           NaN wins once so that it propagates. */
+                        if (v > best || (isnan(v) && !isnan(best))) {
+                            best = v;
+                            best_i = i * w + j;
+                        }
+                    }
+                }
+                y[oy * ow + ox] = best;
+                am[oy * ow + ox] = best_i;
+            }
+        }
+    }
+    return GRAFT_OK;
+}
+
+static int max_backward(graft_layer *l, const graft_tensor *const *in, const graft_tensor *out,
+                        const graft_tensor *dout, graft_tensor *const *din)
+{
+    const pool_state *s = l->state;
+    (void)in;
+    if (!din[0]) return GRAFT_OK;
+    const int64_t hw = s->in_h * s->in_w, ohw = s->out_h * s->out_w;
+    const int64_t planes = out->dims[0] * out->dims[1];
+    float *dx = din[0]->data;
+    memset(dx, 0, din[0]->numel * sizeof *dx);
+    for (int64_t c = 0; c < planes; c++) {
+        const float *dy = dout->data + c * ohw;
+        const int64_t *am = s->argmax + c * ohw;
+        float *dxc = dx + c * hw;
+        for (int64_t o = 0; o < ohw; o++) dxc[am[o]] += dy[o];
+    }
+    return GRAFT_OK;
+}
+
+const graftLayerVtbl graftMaxPool2dVtbl = {
+    .kind = "max_pool2d",
+    .version = 1,
+    .state_size = sizeof(pool_state),
+    .min_inputs = 1,
+    .max_inputs = 1,
+    .infer_shape = pool_infer_shape,
+    .forward = max_forward,
+    .backward = max_backward,
+    .save = pool_save,
+    .load = pool_load,
+    .destroy = pool_destroy,
+};
+
+GRAFT_API int graft_layer_max_pool2d(graft_ctx *ctx, const graft_pool2d_spec *spec,
+                                     graft_layer **out)
+{
+    return pool_create(ctx, spec, &graftMaxPool2dVtbl, __func__, out);
+}
+
+/* ---- average pooling ------------------------------------------------------ */
+
+/* The divisor of an average window (see the file comment). */
+static float avg_divisor(const graft_pool2d_spec *p, const pool_span *sy, const pool_span *sx)
+{
+    if (p->count_include_pad) return (float)(sy->padded * sx->padded);
+    return (float)((sy->hi - sy->lo) * (sx->hi - sx->lo));
+}
+
+static int avg_forward(graft_layer *l, const graft_tensor *const *in, graft_tensor *out)
+{
+    const pool_state *s = l->state;
+    const graft_pool2d_spec *p = &s->spec;
+    const int64_t planes = in[0]->dims[0] * in[0]->dims[1];
+    const int64_t h = s->in_h, w = s->in_w, oh = s->out_h, ow = s->out_w;
+    for (int64_t c = 0; c < planes; c++) {
+        const float *x = in[0]->data + c * h * w;
+        float *y = out->data + c * oh * ow;
+        for (int64_t oy = 0; oy < oh; oy++) {
+            pool_span sy = span_at(oy, p->kernel_h, p->stride_h, p->pad_top, p->pad_bottom, h);
+            for (int64_t ox = 0; ox < ow; ox++) {
+                pool_span sx =
+                    span_at(ox, p->kernel_w, p->stride_w, p->pad_left, p->pad_right, w);
+                float sum = 0.0f;
+                for (int64_t i = sy.lo; i < sy.hi; i++)
+                    for (int64_t j = sx.lo; j < sx.hi; j++) sum += x[i * w + j];
+                y[oy * ow + ox] = sum / avg_divisor(p, &sy, &sx);
+            }
+        }
+    }
+    return GRAFT_OK;
+}
+
+static int avg_backward(graft_layer *l, const graft_tensor *const *in, const graft_tensor *out,
+                        const graft_tensor *dout, graft_tensor *const *din)
+{
+    const pool_state *s = l->state;
+    const graft_pool2d_spec *p = &s->spec;
+    (void)in;
+    if (!din[0]) return GRAFT_OK;
+    const int64_t planes = out->dims[0] * out->dims[1];
+    const int64_t h = s->in_h, w = s->in_w, oh = s->out_h, ow = s->out_w;
+    float *dx = din[0]->data;
+    memset(dx, 0, din[0]->numel * sizeof *dx);
+    for (int64_t c = 0; c < planes; c++) {
+        const float *dy = dout->data + c * oh * ow;
+        float *dxc = dx + c * h * w;
+        for (int64_t oy = 0; oy < oh; oy++) {
+            pool_span sy = span_at(oy, p->kernel_h, p->stride_h, p->pad_top, p->pad_bottom, h);
+            for (int64_t ox = 0; ox < ow; ox++) {
+                pool_span sx =
+                    span_at(ox, p->kernel_w, p->stride_w, p->pad_left, p->pad_right, w);
+                float g = dy[oy * ow + ox] / avg_divisor(p, &sy, &sx);
+                for (int64_t i = sy.lo; i < sy.hi; i++)
+                    for (int64_t j = sx.lo; j < sx.hi; j++) dxc[i * w + j] += g;
+            }
+        }
+    }
+    return GRAFT_OK;
+}
+
+const graftLayerVtbl graftAvgPool2dVtbl = {
+    .kind = "avg_pool2d",
+    .version = 1,
+    .state_size = sizeof(pool_state),
+    .min_inputs = 1,
+    .max_inputs = 1,
+    .infer_shape = pool_infer_shape,
+    .forward = avg_forward,
+    .backward = avg_backward,
+    .save = pool_save,
+    .load = pool_load,
+    .destroy = pool_destroy,
+};
+
+GRAFT_API int graft_layer_avg_pool2d(graft_ctx *ctx, const graft_pool2d_spec *spec,
+                                     graft_layer **out)
+{
+    return pool_create(ctx, spec, &graftAvgPool2dVtbl, __func__, out);
+}
+
+/* ---- global average pooling ----------------------------------------------- */
+
+static int gap_infer_shape(graft_layer *l, int n_inputs, const graftShape *in, graftShape *out)
+{
+    (void)n_inputs;
+    if (in[0].ndim != 4)
+        return graftError(l->ctx, GRAFT_E_SHAPE, "graft_layer_build",
+                          "global_avg_pool layer: input must be 4-D (N, C, H, W), got %d "
+                          "dimensions",
+                          in[0].ndim);
+    out->ndim = 4;
+    out->dims[0] = 1;
+    out->dims[1] = in[0].dims[1];
+    out->dims[2] = 1;
+    out->dims[3] = 1;
+    return GRAFT_OK;
+}
+
+static int gap_forward(graft_layer *l, const graft_tensor *const *in, graft_tensor *out)
+{
+    (void)l;
+    const int64_t planes = in[0]->dims[0] * in[0]->dims[1];
+    const int64_t hw = in[0]->dims[2] * in[0]->dims[3];
+    for (int64_t c = 0; c < planes; c++) {
+        const float *x = in[0]->data + c * hw;
+        double sum = 0.0;
+        for (int64_t i = 0; i < hw; i++) sum += x[i];
+        out->data[c] = (float)(sum / (double)hw);
+    }
+    return GRAFT_OK;
+}
+
+static int gap_backward(graft_layer *l, const graft_tensor *const *in, const graft_tensor *out,
+                        const graft_tensor *dout, graft_tensor *const *din)
+{
+    (void)l;
+    (void)out;
+    if (!din[0]) return GRAFT_OK;
+    const int64_t planes = in[0]->dims[0] * in[0]->dims[1];
+    const int64_t hw = in[0]->dims[2] * in[0]->dims[3];
+    for (int64_t c = 0; c < planes; c++) {
+        float g = dout->data[c] / (float)hw;
+        float *dx = din[0]->data + c * hw;
+        for (int64_t i = 0; i < hw; i++) dx[i] = g;
+    }
+    return GRAFT_OK;
+}
+
+const graftLayerVtbl graftGlobalAvgPoolVtbl = {
+    .kind = "global_avg_pool",
+    .version = 1,
+    .state_size = 0,
+    .min_inputs = 1,
+    .max_inputs = 1,
+    .infer_shape = gap_infer_shape,
+    .forward = gap_forward,
+    .backward = gap_backward,
+};
+
+GRAFT_API int graft_layer_global_avg_pool(graft_ctx *ctx, graft_layer **out)
+{
+    graftClearError(ctx);
+    if (out) *out = NULL;
+    GRAFT_RETURN_IF(!ctx, NULL, GRAFT_E_INVALID_ARG, "ctx is NULL");
+    GRAFT_RETURN_IF(!out, ctx, GRAFT_E_INVALID_ARG, "out is NULL");
+    return graftLayerNew(ctx, &graftGlobalAvgPoolVtbl, __func__, out);
+}

@@ -1,0 +1,481 @@
+/* check_activation.c - the elementwise activations: relu, clip, leaky_relu,
+ * sigmoid, tanh and hard_swish. */
+#include "testutil.h"
+
+#include <math.h>
+#include <string.h>
+
+enum { RELU, CLIP, LEAKY, SIGMOID, TANH, HSWISH, N_KINDS };
+
+static const char *const kind_names[N_KINDS] = {"relu",    "clip", "leaky_relu",
+                                                "sigmoid", "tanh", "hard_swish"};
+
+/* Attributes used wherever a test makes "one layer of every kind". */
+#define CLIP_LO (-1.5f)
+#define CLIP_HI 2.5f
+#define LEAKY_ALPHA 0.2f
+
+static graft_layer *make_kind(graft_ctx *ctx, int kind)
+{
+    graft_layer *l = NULL;
+    int st = GRAFT_E_INTERNAL;
+    switch (kind) {
+    case RELU: st = graft_layer_relu(ctx, &l); break;
+    case CLIP: st = graft_layer_clip(ctx, CLIP_LO, CLIP_HI, &l); break;
+    case LEAKY: st = graft_layer_leaky_relu(ctx, LEAKY_ALPHA, &l); break;
+    case SIGMOID: st = graft_layer_sigmoid(ctx, &l); break;
+    case TANH: st = graft_layer_tanh(ctx, &l); break;
+    case HSWISH: st = graft_layer_hard_swish(ctx, &l); break;
+    }
+    ck_assert_msg(st == GRAFT_OK, "%s", graft_errmsg(ctx));
+    ck_assert_ptr_nonnull(l);
+    ck_assert_str_eq(graft_layer_kind(l), kind_names[kind]);
+    return l;
+}
+
+/* Runs x (1, n) forward and backward with dy = 1 everywhere, and compares
+ * the output with want_y and the input gradient (= f'(x)) with want_dx. */
+static void check_values(graft_layer *l, const float *x, size_t n, const float *want_y,
+                         const float *want_dx, float atol)
+{
+    graft_ctx *ctx = l->ctx;
+    const int64_t dims[2] = {1, (int64_t)n};
+    graft_tensor *xt = tu_tensor_from(ctx, 2, dims, x);
+    graft_tensor *dy = tu_tensor(ctx, 2, 1, (int)n);
+    ck_assert_int_eq(graft_tensor_fill(dy, 1.0f), GRAFT_OK);
+    const graft_tensor *in[1] = {xt}, *y = NULL, *dx[1] = {NULL};
+    ck_assert_msg(graft_layer_forward(l, 1, in, &y) == GRAFT_OK, "%s", graft_errmsg(ctx));
+    ck_assert_int_eq(graft_tensor_ndim(y), 2);
+    ck_assert_int_eq(graft_tensor_dim(y, 1), (int64_t)n);
+    for (size_t i = 0; i < n; i++) ck_assert(isfinite(graft_tensor_data_const(y)[i]));
+    tu_assert_close(graft_tensor_data_const(y), want_y, n, atol, 0, graft_layer_kind(l));
+    ck_assert_msg(graft_layer_backward(l, 1, in, dy, dx) == GRAFT_OK, "%s", graft_errmsg(ctx));
+    tu_assert_close(graft_tensor_data_const(dx[0]), want_dx, n, atol, 0, "f'(x)");
+    graft_tensor_free(xt);
+    graft_tensor_free(dy);
+}
+
+/* ---- forward and derivative at hand-picked points ------------------------- */
+
+START_TEST(test_relu_values)
+{
+    graft_ctx *ctx = tu_ctx();
+    graft_layer *l = make_kind(ctx, RELU);
+    /* max(0, x); relu'(0) = 0 by convention. */
+    const float x[] = {-2, -0.5f, 0, 0.5f, 3};
+    const float y[] = {0, 0, 0, 0.5f, 3};
+    const float d[] = {0, 0, 0, 1, 1};
+    check_values(l, x, 5, y, d, 0);
+    graft_layer_free(l);
+    graft_ctx_free(ctx);
+}
+END_TEST
+
+START_TEST(test_clip_values)
+{
+    graft_ctx *ctx = tu_ctx();
+    graft_layer *l = NULL;
+    ck_assert_int_eq(graft_layer_clip(ctx, -1, 2, &l), GRAFT_OK);
+    /* min(max(x, -1), 2); the gradient passes for -1 <= x <= 2, bounds included. */
+    const float x[] = {-3, -1, 0.5f, 2, 5};
+    const float y[] = {-1, -1, 0.5f, 2, 2};
+    const float d[] = {0, 1, 1, 1, 0};
+    check_values(l, x, 5, y, d, 0);
+    graft_layer_free(l);
+
+    /* relu6 is clip(0, 6). */
+    ck_assert_int_eq(graft_layer_clip(ctx, 0, 6, &l), GRAFT_OK);
+    const float x6[] = {-1, 0, 3, 6, 7};
+    const float y6[] = {0, 0, 3, 6, 6};
+    const float d6[] = {0, 1, 1, 1, 0};
+    check_values(l, x6, 5, y6, d6, 0);
+    graft_layer_free(l);
+
+    /* lo == hi is allowed: a constant with gradient only at that point. */
+    ck_assert_int_eq(graft_layer_clip(ctx, 1, 1, &l), GRAFT_OK);
+    const float xc[] = {-4, 1, 9};
+    const float yc[] = {1, 1, 1};
+    const float dc[] = {0, 1, 0};
+    check_values(l, xc, 3, yc, dc, 0);
+    graft_layer_free(l);
+    graft_ctx_free(ctx);
+}
+END_TEST
+
+START_TEST(test_leaky_relu_values)
+{
+    graft_ctx *ctx = tu_ctx();
+    graft_layer *l = NULL;
+    ck_assert_int_eq(graft_layer_leaky_relu(ctx, 0.1f, &l), GRAFT_OK);
+    /* x for x >= 0, 0.1 x below: -2 -> -0.2, -0.5 -> -0.05; slope 1 at 0. */
+    const float x[] = {-2, -0.5f, 0, 3};
+    const float y[] = {-0.2f, -0.05f, 0, 3};
+    const float d[] = {0.1f, 0.1f, 1, 1};
+    check_values(l, x, 4, y, d, 1e-7f);
+    graft_layer_free(l);
+
+    /* A negative alpha is finite, hence allowed: -2 * -0.5 = 1. */
+    ck_assert_int_eq(graft_layer_leaky_relu(ctx, -0.5f, &l), GRAFT_OK);
+    const float xn[] = {-2, 4};
+    const float yn[] = {1, 4};
+    const float dn[] = {-0.5f, 1};
+    check_values(l, xn, 2, yn, dn, 0);
+    graft_layer_free(l);
+    graft_ctx_free(ctx);
+}
+END_TEST
+
+START_TEST(test_sigmoid_values)
+{
+    graft_ctx *ctx = tu_ctx();
+    graft_layer *l = make_kind(ctx, SIGMOID);
+    /* 1 / (1 + e^1) = 0.26894142, 1 / (1 + e^-2) = 0.88079708; y' = y (1 - y):
+       0.26894142 * 0.73105858 = 0.19661193, 0.88079708 * 0.11920292 = 0.10499359,
+       0.5 * 0.5 = 0.25. At -100 and 100, y is 0 and 1 within float precision
+       (e^-100 = 3.7e-44) and y' is 0. */
+    const float x[] = {-100, -1, 0, 2, 100};
+    const float y[] = {0, 0.26894142f, 0.5f, 0.88079708f, 1};
+    const float d[] = {0, 0.19661193f, 0.25f, 0.10499359f, 0};
+    check_values(l, x, 5, y, d, 1e-6f);
+    graft_layer_free(l);
+
+    /* The extremes exactly: no overflow, no NaN, 0 <= y < 1e-30 and y == 1. */
+    l = make_kind(ctx, SIGMOID);
+    const int64_t dims[2] = {1, 2};
+    const float xe[] = {-100, 100};
+    graft_tensor *xt = tu_tensor_from(ctx, 2, dims, xe);
+    const graft_tensor *in[1] = {xt}, *yt = NULL;
+    ck_assert_int_eq(graft_layer_forward(l, 1, in, &yt), GRAFT_OK);
+    const float *yv = graft_tensor_data_const(yt);
+    ck_assert(isfinite(yv[0]) && yv[0] >= 0.0f && yv[0] < 1e-30f);
+    ck_assert_float_eq(yv[1], 1.0f);
+    graft_tensor_free(xt);
+    graft_layer_free(l);
+    graft_ctx_free(ctx);
+}
+END_TEST
+
+START_TEST(test_tanh_values)
+{
+    graft_ctx *ctx = tu_ctx();
+    graft_layer *l = make_kind(ctx, TANH);
+    /* tanh(-1) = -0.76159416, tanh(0.5) = 0.46211716, tanh(20) = 1 in float;
+       1 - y^2: 1 - 0.58002566 = 0.41997434, 1 - 0.21355227 = 0.78644773. */
+    const float x[] = {-1, 0, 0.5f, 20};
+    const float y[] = {-0.76159416f, 0, 0.46211716f, 1};
+    const float d[] = {0.41997434f, 1, 0.78644773f, 0};
+    check_values(l, x, 4, y, d, 1e-6f);
+    graft_layer_free(l);
+    graft_ctx_free(ctx);
+}
+END_TEST
+
+START_TEST(test_hard_swish_values)
+{
+    graft_ctx *ctx = tu_ctx();
+    graft_layer *l = make_kind(ctx, HSWISH);
+    /* x * min(max(x + 3, 0), 6) / 6:
+         -4 -> -4 * 0 / 6 = 0      -3 -> -3 * 0 / 6 = 0    -1 -> -1 * 2 / 6 = -1/3
+          0 -> 0                    1 -> 1 * 4 / 6 = 2/3    3 -> 3 * 6 / 6 = 3
+          4 -> 4 * 6 / 6 = 4
+       derivative as PyTorch's hardswish backward: 0 below -3, 1 above 3,
+       (2x + 3) / 6 on [-3, 3]: -3 -> -1/2, -1 -> 1/6, 0 -> 1/2, 1 -> 5/6, 3 -> 3/2. */
+    const float x[] = {-4, -3, -1, 0, 1, 3, 4};
+    const float y[] = {0, 0, -1.0f / 3, 0, 2.0f / 3, 3, 4};
+    const float d[] = {0, -0.5f, 1.0f / 6, 0.5f, 5.0f / 6, 1.5f, 1};
+    check_values(l, x, 7, y, d, 1e-6f);
+    graft_layer_free(l);
+    graft_ctx_free(ctx);
+}
+END_TEST
+
+/* Any rank, and the output keeps the input's shape. */
+START_TEST(test_activation_any_rank)
+{
+    graft_ctx *ctx = tu_ctx();
+    graft_tensor *xs[4] = {tu_tensor(ctx, 1, 5), tu_tensor(ctx, 2, 2, 3),
+                           tu_tensor(ctx, 4, 2, 3, 2, 2), tu_tensor(ctx, 5, 1, 2, 1, 3, 2)};
+    for (int k = 0; k < N_KINDS; k++) {
+        for (int t = 0; t < 4; t++) {
+            tu_fill_uniform(xs[t], (uint64_t)(10 * k + t), -4, 4);
+            graft_layer *l = make_kind(ctx, k);
+            const graft_tensor *in[1] = {xs[t]}, *y = NULL;
+            ck_assert_msg(graft_layer_forward(l, 1, in, &y) == GRAFT_OK, "%s",
+                          graft_errmsg(ctx));
+            ck_assert(graftTensorSameShape(y, xs[t]));
+            graft_layer_free(l);
+        }
+    }
+    for (int t = 0; t < 4; t++) graft_tensor_free(xs[t]);
+    graft_ctx_free(ctx);
+}
+END_TEST
+
+/* ---- gradients ------------------------------------------------------------ */
+
+/* Asserts every element is at least margin away from every kink. */
+static void assert_away_from_kinks(const graft_tensor *x, const float *kinks, int n_kinks,
+                                   float margin)
+{
+    const float *p = graft_tensor_data_const(x);
+    for (size_t i = 0; i < graft_tensor_numel(x); i++)
+        for (int k = 0; k < n_kinks; k++)
+            ck_assert_msg(fabsf(p[i] - kinks[k]) >= margin, "x[%zu] = %g is near the kink %g",
+                          i, p[i], kinks[k]);
+}
+
+START_TEST(test_activation_gradcheck)
+{
+    graft_ctx *ctx = tu_ctx();
+    /* 24 distinct values -5.05 + 0.43 k, k = 0..23, spanning [-5.05, 4.84]:
+       every kink (0, -3, 3, CLIP_LO, CLIP_HI) lies inside the range, so both
+       sides of each are exercised, and no value is within 0.05 of one (the
+       finite-difference step is 0.01). */
+    const float kinks[] = {0, -3, 3, CLIP_LO, CLIP_HI};
+    graft_tensor *x = tu_tensor(ctx, 3, 2, 3, 4);
+    graft_tensor *x4 = tu_tensor(ctx, 4, 2, 3, 2, 2);
+    for (int k = 0; k < N_KINDS; k++) {
+        tu_fill_distinct(x, (uint64_t)(100 + k), -5.05f, 0.43f);
+        tu_fill_distinct(x4, (uint64_t)(200 + k), -5.05f, 0.43f);
+        assert_away_from_kinks(x, kinks, 5, 0.05f);
+        assert_away_from_kinks(x4, kinks, 5, 0.05f);
+        graft_layer *l = make_kind(ctx, k);
+        ck_assert_uint_eq(tu_gradcheck(l, 1, &x, NULL), 24);
+        graft_layer_free(l);
+        l = make_kind(ctx, k);
+        ck_assert_uint_eq(tu_gradcheck(l, 1, &x4, NULL), 24);
+        graft_layer_free(l);
+    }
+    graft_tensor_free(x);
+    graft_tensor_free(x4);
+    graft_ctx_free(ctx);
+}
+END_TEST
+
+/* backward with input_grads NULL has nothing to compute, and succeeds. */
+START_TEST(test_activation_backward_without_input_grads)
+{
+    graft_ctx *ctx = tu_ctx();
+    graft_tensor *x = tu_tensor(ctx, 2, 3, 4), *dy = tu_tensor(ctx, 2, 3, 4);
+    tu_fill_uniform(x, 3, -2, 2);
+    for (int k = 0; k < N_KINDS; k++) {
+        graft_layer *l = make_kind(ctx, k);
+        const graft_tensor *in[1] = {x}, *y = NULL;
+        ck_assert_int_eq(graft_layer_forward(l, 1, in, &y), GRAFT_OK);
+        ck_assert_int_eq(graft_layer_backward(l, 1, in, dy, NULL), GRAFT_OK);
+        ck_assert_int_eq(graft_layer_param_count(l), 0);
+        graft_layer_free(l);
+    }
+    graft_tensor_free(x);
+    graft_tensor_free(dy);
+    graft_ctx_free(ctx);
+}
+END_TEST
+
+/* ---- serialisation -------------------------------------------------------- */
+
+START_TEST(test_activation_roundtrip)
+{
+    graft_ctx *ctx = tu_ctx();
+    graft_tensor *x = tu_tensor(ctx, 4, 2, 2, 3, 3);
+    tu_fill_uniform(x, 21, -5, 5); /* reaches past every clip bound */
+    for (int k = 0; k < N_KINDS; k++) {
+        graft_layer *l = make_kind(ctx, k);
+        const graft_tensor *in[1] = {x};
+        ck_assert_int_eq(graft_layer_build(l, 1, in, 1), GRAFT_OK);
+        tu_check_roundtrip(l, 1, &x);
+        graft_layer_free(l);
+    }
+    graft_tensor_free(x);
+    graft_ctx_free(ctx);
+}
+END_TEST
+
+/* Saves l, loads it back, and returns the copy. */
+static graft_layer *save_load(graft_layer *l)
+{
+    graftWriter w;
+    graftWriterInit(&w, l->ctx);
+    ck_assert_int_eq(graftLayerSave(l, &w), GRAFT_OK);
+    graftReader r;
+    graftReaderInit(&r, l->ctx, w.data, w.size);
+    graft_layer *copy = NULL;
+    ck_assert_msg(graftLayerLoad(l->ctx, &r, &copy) == GRAFT_OK, "%s", graft_errmsg(l->ctx));
+    ck_assert_uint_eq(r.pos, w.size);
+    graftWriterDispose(&w);
+    return copy;
+}
+
+/* The attributes themselves survive, also for an unbuilt layer: the loaded
+ * copies clip at exactly the saved bounds and scale by exactly alpha. */
+START_TEST(test_activation_roundtrip_keeps_attributes)
+{
+    graft_ctx *ctx = tu_ctx();
+    graft_layer *clip = NULL, *leaky = NULL;
+    ck_assert_int_eq(graft_layer_clip(ctx, -1.25f, 0.375f, &clip), GRAFT_OK);
+    ck_assert_int_eq(graft_layer_leaky_relu(ctx, 0.3f, &leaky), GRAFT_OK);
+    graft_layer *clip2 = save_load(clip), *leaky2 = save_load(leaky);
+    ck_assert_str_eq(graft_layer_kind(clip2), "clip");
+    ck_assert_str_eq(graft_layer_kind(leaky2), "leaky_relu");
+    /* clip: -10 -> -1.25, 10 -> 0.375, 0.25 -> 0.25. leaky: -2 -> -0.6, 2 -> 2. */
+    const int64_t dims[2] = {1, 3};
+    const float xv[] = {-10, 10, 0.25f};
+    graft_tensor *x = tu_tensor_from(ctx, 2, dims, xv);
+    const graft_tensor *in[1] = {x}, *y = NULL;
+    ck_assert_int_eq(graft_layer_forward(clip2, 1, in, &y), GRAFT_OK);
+    const float want_clip[] = {-1.25f, 0.375f, 0.25f};
+    tu_assert_close(graft_tensor_data_const(y), want_clip, 3, 0, 0, "loaded clip");
+    const float xl[] = {-2, 2, 0};
+    ck_assert_int_eq(graft_tensor_copy_from(x, xl, 3), GRAFT_OK);
+    ck_assert_int_eq(graft_layer_forward(leaky2, 1, in, &y), GRAFT_OK);
+    const float want_leaky[] = {-2 * 0.3f, 2, 0};
+    tu_assert_close(graft_tensor_data_const(y), want_leaky, 3, 0, 0, "loaded leaky_relu");
+
+    /* An attribute-less kind loads as its own kind, computing its function. */
+    graft_layer *hs = make_kind(ctx, HSWISH);
+    graft_layer *hs2 = save_load(hs);
+    ck_assert_str_eq(graft_layer_kind(hs2), "hard_swish");
+    const float xh[] = {-1, 1, 4};
+    ck_assert_int_eq(graft_tensor_copy_from(x, xh, 3), GRAFT_OK);
+    ck_assert_int_eq(graft_layer_forward(hs2, 1, in, &y), GRAFT_OK);
+    const float want_hs[] = {-1.0f / 3, 2.0f / 3, 4};
+    tu_assert_close(graft_tensor_data_const(y), want_hs, 3, 1e-6f, 0, "loaded hard_swish");
+
+    graft_layer_free(clip);
+    graft_layer_free(clip2);
+    graft_layer_free(leaky);
+    graft_layer_free(leaky2);
+    graft_layer_free(hs);
+    graft_layer_free(hs2);
+    graft_tensor_free(x);
+    graft_ctx_free(ctx);
+}
+END_TEST
+
+/* Loads an unbuilt layer record with hand-written attributes. */
+static int load_record(graft_ctx *ctx, const char *kind, int n_attrs, float a0, float a1)
+{
+    graftWriter w;
+    graftWriterInit(&w, ctx);
+    graftWriteString(&w, kind);
+    graftWriteU32(&w, 1);
+    if (n_attrs >= 1) graftWriteF32(&w, a0);
+    if (n_attrs >= 2) graftWriteF32(&w, a1);
+    graftWriteU32(&w, 0); /* not built */
+    ck_assert_int_eq(w.status, GRAFT_OK);
+    graftReader r;
+    graftReaderInit(&r, ctx, w.data, w.size);
+    graft_layer *l = (graft_layer *)1;
+    int st = graftLayerLoad(ctx, &r, &l);
+    if (st == GRAFT_OK) graft_layer_free(l);
+    else ck_assert_ptr_null(l);
+    graftWriterDispose(&w);
+    return st;
+}
+
+START_TEST(test_activation_load_validates)
+{
+    graft_ctx *ctx = tu_ctx();
+    ck_assert_int_eq(load_record(ctx, "clip", 2, -1, 1), GRAFT_OK);
+    ck_assert_int_eq(load_record(ctx, "clip", 2, 3, 1), GRAFT_E_FORMAT);
+    ck_assert_str_eq(graft_errmsg(ctx), "graft_load(): lo (3) is greater than hi (1)");
+    ck_assert_int_eq(load_record(ctx, "clip", 2, NAN, 1), GRAFT_E_FORMAT);
+    ck_assert_str_eq(graft_errmsg(ctx), "graft_load(): lo is nan, must be finite");
+    ck_assert_int_eq(load_record(ctx, "clip", 2, 0, INFINITY), GRAFT_E_FORMAT);
+    ck_assert_str_eq(graft_errmsg(ctx), "graft_load(): hi is inf, must be finite");
+    ck_assert_int_eq(load_record(ctx, "leaky_relu", 1, 0.5f, 0), GRAFT_OK);
+    ck_assert_int_eq(load_record(ctx, "leaky_relu", 1, NAN, 0), GRAFT_E_FORMAT);
+    ck_assert_str_eq(graft_errmsg(ctx), "graft_load(): alpha is nan, must be finite");
+    ck_assert_int_eq(load_record(ctx, "relu", 0, 0, 0), GRAFT_OK);
+    graft_ctx_free(ctx);
+}
+END_TEST
+
+/* ---- errors --------------------------------------------------------------- */
+
+START_TEST(test_activation_errors)
+{
+    graft_ctx *ctx = tu_ctx();
+    graft_layer *l = (graft_layer *)1;
+    ck_assert_int_eq(graft_layer_clip(ctx, 2, 1, &l), GRAFT_E_INVALID_ARG);
+    ck_assert_ptr_null(l);
+    ck_assert_str_eq(graft_errmsg(ctx), "graft_layer_clip(): lo (2) is greater than hi (1)");
+    ck_assert_int_eq(graft_layer_clip(ctx, NAN, 1, &l), GRAFT_E_INVALID_ARG);
+    ck_assert_str_eq(graft_errmsg(ctx), "graft_layer_clip(): lo is nan, must be finite");
+    ck_assert_int_eq(graft_layer_clip(ctx, 0, NAN, &l), GRAFT_E_INVALID_ARG);
+    ck_assert_str_eq(graft_errmsg(ctx), "graft_layer_clip(): hi is nan, must be finite");
+    ck_assert_int_eq(graft_layer_clip(ctx, -INFINITY, 1, &l), GRAFT_E_INVALID_ARG);
+    ck_assert_str_eq(graft_errmsg(ctx), "graft_layer_clip(): lo is -inf, must be finite");
+    ck_assert_int_eq(graft_layer_leaky_relu(ctx, NAN, &l), GRAFT_E_INVALID_ARG);
+    ck_assert_ptr_null(l);
+    ck_assert_str_eq(graft_errmsg(ctx), "graft_layer_leaky_relu(): alpha is nan, must be finite");
+    ck_assert_int_eq(graft_layer_leaky_relu(ctx, INFINITY, &l), GRAFT_E_INVALID_ARG);
+    ck_assert_str_eq(graft_errmsg(ctx), "graft_layer_leaky_relu(): alpha is inf, must be finite");
+
+    /* NULL ctx and NULL out, for every constructor. */
+    ck_assert_int_eq(graft_layer_relu(NULL, &l), GRAFT_E_INVALID_ARG);
+    ck_assert_ptr_null(l);
+    ck_assert_str_eq(graft_errmsg(NULL), "graft_layer_relu(): ctx is NULL");
+    ck_assert_int_eq(graft_layer_clip(NULL, 0, 1, &l), GRAFT_E_INVALID_ARG);
+    ck_assert_str_eq(graft_errmsg(NULL), "graft_layer_clip(): ctx is NULL");
+    ck_assert_int_eq(graft_layer_leaky_relu(NULL, 0.1f, &l), GRAFT_E_INVALID_ARG);
+    ck_assert_int_eq(graft_layer_sigmoid(NULL, &l), GRAFT_E_INVALID_ARG);
+    ck_assert_int_eq(graft_layer_tanh(NULL, &l), GRAFT_E_INVALID_ARG);
+    ck_assert_int_eq(graft_layer_hard_swish(NULL, &l), GRAFT_E_INVALID_ARG);
+    ck_assert_str_eq(graft_errmsg(NULL), "graft_layer_hard_swish(): ctx is NULL");
+    ck_assert_int_eq(graft_layer_relu(ctx, NULL), GRAFT_E_INVALID_ARG);
+    ck_assert_str_eq(graft_errmsg(ctx), "graft_layer_relu(): out is NULL");
+    ck_assert_int_eq(graft_layer_clip(ctx, 0, 1, NULL), GRAFT_E_INVALID_ARG);
+    ck_assert_int_eq(graft_layer_leaky_relu(ctx, 0.1f, NULL), GRAFT_E_INVALID_ARG);
+    ck_assert_int_eq(graft_layer_sigmoid(ctx, NULL), GRAFT_E_INVALID_ARG);
+    ck_assert_int_eq(graft_layer_tanh(ctx, NULL), GRAFT_E_INVALID_ARG);
+    ck_assert_str_eq(graft_errmsg(ctx), "graft_layer_tanh(): out is NULL");
+    ck_assert_int_eq(graft_layer_hard_swish(ctx, NULL), GRAFT_E_INVALID_ARG);
+
+    /* One input only; a shape other than the build's is refused. */
+    graft_tensor *x = tu_tensor(ctx, 2, 2, 3), *bad = tu_tensor(ctx, 2, 2, 4);
+    l = make_kind(ctx, SIGMOID);
+    const graft_tensor *two[2] = {x, x}, *y = NULL;
+    ck_assert_int_eq(graft_layer_build(l, 2, two, 0), GRAFT_E_INVALID_ARG);
+    ck_assert_str_eq(graft_errmsg(ctx),
+                     "graft_layer_build(): a sigmoid layer takes 1 to 1 inputs, not 2");
+    ck_assert_int_eq(graft_layer_forward(l, 1, two, &y), GRAFT_OK);
+    const graft_tensor *in[1] = {bad};
+    ck_assert_int_eq(graft_layer_forward(l, 1, in, &y), GRAFT_E_SHAPE);
+    ck_assert_str_eq(graft_errmsg(ctx), "graft_layer_forward(): sigmoid layer: inputs[0] has "
+                                        "shape (2, 4), expected (2, 3)");
+    graft_layer_free(l);
+    graft_tensor_free(x);
+    graft_tensor_free(bad);
+    graft_ctx_free(ctx);
+}
+END_TEST
+
+Suite *suite_activation(void)
+{
+    Suite *s = suite_create("activation");
+    TCase *tc = tcase_create("forward");
+    tcase_add_test(tc, test_relu_values);
+    tcase_add_test(tc, test_clip_values);
+    tcase_add_test(tc, test_leaky_relu_values);
+    tcase_add_test(tc, test_sigmoid_values);
+    tcase_add_test(tc, test_tanh_values);
+    tcase_add_test(tc, test_hard_swish_values);
+    tcase_add_test(tc, test_activation_any_rank);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("gradients");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_activation_gradcheck);
+    tcase_add_test(tc, test_activation_backward_without_input_grads);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("serialisation");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_activation_roundtrip);
+    tcase_add_test(tc, test_activation_roundtrip_keeps_attributes);
+    tcase_add_test(tc, test_activation_load_validates);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("errors");
+    tcase_add_test(tc, test_activation_errors);
+    suite_add_tcase(s, tc);
+    return s;
+}

@@ -1,0 +1,681 @@
+/* check_pool.c - max, average and global average pooling. */
+#include "testutil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { MAXP, AVGP };
+
+static graft_pool2d_spec spec_of(int kh, int kw, int sh, int sw, int pt, int pl, int pb, int pr,
+                                 int ceil_mode, int count_include_pad)
+{
+    graft_pool2d_spec p = GRAFT_POOL2D_SPEC_INIT;
+    p.kernel_h = kh;
+    p.kernel_w = kw;
+    p.stride_h = sh;
+    p.stride_w = sw;
+    p.pad_top = pt;
+    p.pad_left = pl;
+    p.pad_bottom = pb;
+    p.pad_right = pr;
+    p.ceil_mode = ceil_mode;
+    p.count_include_pad = count_include_pad;
+    return p;
+}
+
+static graft_layer *new_pool(graft_ctx *ctx, int kind, const graft_pool2d_spec *p)
+{
+    graft_layer *l = NULL;
+    int st = kind == MAXP ? graft_layer_max_pool2d(ctx, p, &l) : graft_layer_avg_pool2d(ctx, p, &l);
+    ck_assert_msg(st == GRAFT_OK, "%s", graft_errmsg(ctx));
+    ck_assert_ptr_nonnull(l);
+    return l;
+}
+
+static graft_layer *built_pool(graft_ctx *ctx, int kind, const graft_pool2d_spec *p,
+                               graft_tensor *x)
+{
+    graft_layer *l = new_pool(ctx, kind, p);
+    const graft_tensor *in[1] = {x};
+    ck_assert_msg(graft_layer_build(l, 1, in, 1) == GRAFT_OK, "%s", graft_errmsg(ctx));
+    return l;
+}
+
+static graft_layer *built_global(graft_ctx *ctx, graft_tensor *x)
+{
+    graft_layer *l = NULL;
+    ck_assert_int_eq(graft_layer_global_avg_pool(ctx, &l), GRAFT_OK);
+    const graft_tensor *in[1] = {x};
+    ck_assert_msg(graft_layer_build(l, 1, in, 1) == GRAFT_OK, "%s", graft_errmsg(ctx));
+    return l;
+}
+
+static const graft_tensor *run_forward(graft_layer *l, graft_tensor *x)
+{
+    const graft_tensor *in[1] = {x}, *y = NULL;
+    ck_assert_msg(graft_layer_forward(l, 1, in, &y) == GRAFT_OK, "%s",
+                  graft_errmsg(l->ctx));
+    return y;
+}
+
+/* Backward of the last forward with out_grad = g; returns the input gradient. */
+static const float *run_backward(graft_layer *l, graft_tensor *x, const float *g)
+{
+    const graft_tensor *in[1] = {x}, *din[1] = {NULL};
+    graft_tensor *dy = NULL;
+    ck_assert_int_eq(graftTensorNew(l->ctx, l->output->ndim, l->output->dims, &dy), GRAFT_OK);
+    ck_assert_int_eq(graft_tensor_copy_from(dy, g, graft_tensor_numel(dy)), GRAFT_OK);
+    ck_assert_msg(graft_layer_backward(l, 1, in, dy, din) == GRAFT_OK, "%s",
+                  graft_errmsg(l->ctx));
+    graft_tensor_free(dy);
+    return graft_tensor_data_const(din[0]);
+}
+
+static void assert_shape4(const graft_tensor *t, int n, int c, int h, int w)
+{
+    ck_assert_int_eq(graft_tensor_ndim(t), 4);
+    ck_assert_int_eq(graft_tensor_dim(t, 0), n);
+    ck_assert_int_eq(graft_tensor_dim(t, 1), c);
+    ck_assert_int_eq(graft_tensor_dim(t, 2), h);
+    ck_assert_int_eq(graft_tensor_dim(t, 3), w);
+}
+
+/* The 4x4 planes of the padded tests. Channel 1 is all negative, so a
+ * padding cell (0) would win if it were allowed to. */
+static const float plane_a[] = {1, 2, 0, 3,  4, -1, 6, 5,  -2, 7, 8, -3,  9, -4, 10, -5};
+static const float plane_neg[] = {-4,  -8,  -1,  -7,  -3,  -6,  -2,  -9,
+                                  -5, -11, -10, -12, -13, -14, -15, -16};
+
+/* ---- forward -------------------------------------------------------------- */
+
+/* 3x3 windows, stride 2, padding 1 on a 4x4 plane: output 2x2
+ * (floor((4 + 2 - 3) / 2) + 1 = 2). Window rows (and columns) in input
+ * coordinates: o = 0 -> {0, 1}, o = 1 -> {1, 2, 3}. */
+START_TEST(test_max_forward_padded_strided)
+{
+    graft_ctx *ctx = tu_ctx();
+    float xv[32];
+    memcpy(xv, plane_a, sizeof plane_a);
+    memcpy(xv + 16, plane_neg, sizeof plane_neg);
+    const int64_t xd[] = {1, 2, 4, 4};
+    graft_tensor *x = tu_tensor_from(ctx, 4, xd, xv);
+    graft_pool2d_spec p = spec_of(3, 3, 2, 2, 1, 1, 1, 1, 0, 0);
+    graft_layer *l = built_pool(ctx, MAXP, &p, x);
+    const graft_tensor *y = run_forward(l, x);
+    assert_shape4(y, 1, 2, 2, 2);
+    /* channel 0: (0,0) max{1,2,4,-1} = 4 at (1,0); (0,1) max{2,0,3,-1,6,5} = 6 at (1,2);
+       (1,0) max{4,-1,-2,7,9,-4} = 9 at (3,0);
+       (1,1) max{-1,6,5,7,8,-3,-4,10,-5} = 10 at (3,2).
+       channel 1: (0,0) max{-4,-8,-3,-6} = -3 at (1,0); (0,1) max{-8,-1,-7,-6,-2,-9} = -1
+       at (0,2); (1,0) max{-3,-6,-5,-11,-13,-14} = -3 at (1,0);
+       (1,1) max{-6,-2,-9,-11,-10,-12,-14,-15,-16} = -2 at (1,2). */
+    const float want[] = {4, 6, 9, 10, -3, -1, -3, -2};
+    tu_assert_close(graft_tensor_data_const(y), want, 8, 0, 0, "max pool output");
+
+    /* Backward with dout = 1..8 goes to the argmax cells; channel 1's (1,0)
+       wins two windows and receives 5 + 7 = 12. */
+    const float g[] = {1, 2, 3, 4, 5, 6, 7, 8};
+    const float want_dx[] = {0, 0, 0, 0,  1, 0, 2, 0,  0, 0, 0, 0,  3, 0, 4, 0,
+                             0, 0, 6, 0,  12, 0, 8, 0,  0, 0, 0, 0,  0, 0, 0, 0};
+    tu_assert_close(run_backward(l, x, g), want_dx, 32, 0, 0, "max pool input gradient");
+    graft_layer_free(l);
+    graft_tensor_free(x);
+    graft_ctx_free(ctx);
+}
+END_TEST
+
+/* Ties go to the first cell in row-major window order, and padding never
+ * wins even when every input cell is below zero. */
+START_TEST(test_max_ties_and_padding)
+{
+    graft_ctx *ctx = tu_ctx();
+    /* 3x3 zeros, 2x2 windows, stride 1: output 2x2, every window a tie, so
+       each gradient goes to the window's top-left cell. */
+    graft_tensor *x = tu_tensor(ctx, 4, 1, 1, 3, 3);
+    graft_pool2d_spec p = spec_of(2, 2, 1, 1, 0, 0, 0, 0, 0, 0);
+    graft_layer *l = built_pool(ctx, MAXP, &p, x);
+    run_forward(l, x);
+    const float g[] = {1, 2, 3, 4};
+    const float want_dx[] = {1, 2, 0, 3, 4, 0, 0, 0, 0};
+    tu_assert_close(run_backward(l, x, g), want_dx, 9, 0, 0, "tied max gradient");
+    graft_layer_free(l);
+    graft_tensor_free(x);
+
+    /* 2x2 plane of -1, 2x2 windows, stride 1, padding 1 all round: output
+       3x3 (floor((2 + 2 - 2) / 1) + 1). Every output is -1, not the padding's 0.
+       Window rows: o=0 -> {0}, o=1 -> {0,1}, o=2 -> {1}; columns alike. The
+       first real cell of each window receives dout = 1..9:
+       (0,0) <- 1 + 2 + 4 + 5 = 12, (0,1) <- 3 + 6 = 9, (1,0) <- 7 + 8 = 15,
+       (1,1) <- 9. */
+    x = tu_tensor(ctx, 4, 1, 1, 2, 2);
+    ck_assert_int_eq(graft_tensor_fill(x, -1), GRAFT_OK);
+    p = spec_of(2, 2, 1, 1, 1, 1, 1, 1, 0, 0);
+    l = built_pool(ctx, MAXP, &p, x);
+    const graft_tensor *y = run_forward(l, x);
+    assert_shape4(y, 1, 1, 3, 3);
+    const float want[] = {-1, -1, -1, -1, -1, -1, -1, -1, -1};
+    tu_assert_close(graft_tensor_data_const(y), want, 9, 0, 0, "max pool over padding");
+    const float g9[] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+    const float want_dx2[] = {12, 9, 15, 9};
+    tu_assert_close(run_backward(l, x, g9), want_dx2, 4, 0, 0, "tied max gradient, padded");
+    graft_layer_free(l);
+    graft_tensor_free(x);
+    graft_ctx_free(ctx);
+}
+END_TEST
+
+/* A 5x5 plane, 2x2 windows, stride 2, pad_top 1, pad_bottom 1, no column
+ * padding.
+ * Rows: span 5 + 1 + 1 - 2 = 5: floor 5/2 + 1 = 3; ceil: ceil(5/2) + 1 = 4,
+ * but that 4th window would start at 3*2 = 6 >= H + pad_top = 6 (in the
+ * bottom padding), so it is dropped: 3 rows either way. Row windows:
+ * {0}, {1,2}, {3,4}.
+ * Columns: span 5 - 2 = 3: floor 3/2 + 1 = 2; ceil 2 + 1 = 3, the 3rd window
+ * starts at 4 < 5 and is kept, covering column 4 only. Column windows:
+ * {0,1}, {2,3}, ceil: {4}. */
+static const float plane_c[] = {0.5f, -1,    2,     -3, 1.5f,  -2, 4,  -0.5f, 3,  -4,
+                                1,    -2.5f, 6,     -1, 2.5f,  -3.5f, 5, -6,   7,  -7,
+                                3,    -5,    0.25f, -2, -8};
+
+START_TEST(test_pool_ceil_mode)
+{
+    graft_ctx *ctx = tu_ctx();
+    const int64_t xd[] = {1, 1, 5, 5};
+    graft_tensor *x = tu_tensor_from(ctx, 4, xd, plane_c);
+
+    /* Max, ceil: (0,*) max{0.5,-1} = 0.5, max{2,-3} = 2, max{1.5} = 1.5;
+       (1,*) max{-2,4,1,-2.5} = 4, max{-0.5,3,6,-1} = 6, max{-4,2.5} = 2.5;
+       (2,*) max{-3.5,5,3,-5} = 5, max{-6,7,0.25,-2} = 7, max{-7,-8} = -7. */
+    graft_pool2d_spec p = spec_of(2, 2, 2, 2, 1, 0, 1, 0, 1, 0);
+    graft_layer *l = built_pool(ctx, MAXP, &p, x);
+    const graft_tensor *y = run_forward(l, x);
+    assert_shape4(y, 1, 1, 3, 3);
+    const float want_ceil[] = {0.5f, 2, 1.5f, 4, 6, 2.5f, 5, 7, -7};
+    tu_assert_close(graft_tensor_data_const(y), want_ceil, 9, 0, 0, "max pool, ceil_mode");
+    graft_layer_free(l);
+
+    /* Max, floor: the third column is gone. */
+    p.ceil_mode = 0;
+    l = built_pool(ctx, MAXP, &p, x);
+    y = run_forward(l, x);
+    assert_shape4(y, 1, 1, 3, 2);
+    const float want_floor[] = {0.5f, 2, 4, 6, 5, 7};
+    tu_assert_close(graft_tensor_data_const(y), want_floor, 6, 0, 0, "max pool, floor");
+    graft_layer_free(l);
+
+    /* Average, ceil. Window sums: -0.5, -1, 1.5 / 0.5, 7.5, -1.5 / -0.5, -0.75, -15.
+       count_include_pad 0 divides by the input cells covered:
+         row 0: 2, 2, 1; rows 1 and 2: 4, 4, 2.
+       count_include_pad 1 divides by the window clipped to the padded input:
+       rows [-1,1) have 2 cells (one of them padding); the ceil column window
+       [4,6) clipped to [0, 5 + 0) has 1, so every divisor is 4, 4, 2. */
+    p.ceil_mode = 1;
+    l = built_pool(ctx, AVGP, &p, x);
+    y = run_forward(l, x);
+    assert_shape4(y, 1, 1, 3, 3);
+    const float want_avg0[] = {-0.25f, -0.5f, 1.5f, 0.125f, 1.875f, -0.75f,
+                               -0.125f, -0.1875f, -7.5f};
+    tu_assert_close(graft_tensor_data_const(y), want_avg0, 9, 1e-6f, 0,
+                    "avg pool, ceil_mode, count_include_pad 0");
+    graft_layer_free(l);
+    p.count_include_pad = 1;
+    l = built_pool(ctx, AVGP, &p, x);
+    y = run_forward(l, x);
+    assert_shape4(y, 1, 1, 3, 3);
+    const float want_avg1[] = {-0.125f, -0.25f, 0.75f, 0.125f, 1.875f, -0.75f,
+                               -0.125f, -0.1875f, -7.5f};
+    tu_assert_close(graft_tensor_data_const(y), want_avg1, 9, 1e-6f, 0,
+                    "avg pool, ceil_mode, count_include_pad 1");
+    graft_layer_free(l);
+
+    /* A symmetric case PyTorch would take: 5x5, 2x2 windows, stride 2,
+       padding 1 everywhere. span 5 + 2 - 2 = 5: ceil gives 4, the 4th window
+       starts at 6 >= 5 + 1 and is dropped: 3x3, the same as floor. */
+    p = spec_of(2, 2, 2, 2, 1, 1, 1, 1, 1, 0);
+    l = built_pool(ctx, MAXP, &p, x);
+    assert_shape4(run_forward(l, x), 1, 1, 3, 3);
+    graft_layer_free(l);
+    graft_tensor_free(x);
+    graft_ctx_free(ctx);
+}
+END_TEST
+
+/* plane_a with 3x3 windows, stride 2, padding 1 (windows as in
+ * test_max_forward_padded_strided):
+ *   W00 rows {0,1} cols {0,1}: {1,2,4,-1}, sum 6, 4 cells
+ *   W01 rows {0,1} cols {1,2,3}: {2,0,3,-1,6,5}, sum 15, 6 cells
+ *   W10 rows {1,2,3} cols {0,1}: {4,-1,-2,7,9,-4}, sum 13, 6 cells
+ *   W11 rows {1,2,3} cols {1,2,3}: {-1,6,5,7,8,-3,-4,10,-5}, sum 23, 9 cells
+ * Every window clipped to the padded 6x6 input keeps all 9 cells. */
+START_TEST(test_avg_count_include_pad)
+{
+    graft_ctx *ctx = tu_ctx();
+    const int64_t xd[] = {1, 1, 4, 4};
+    graft_tensor *x = tu_tensor_from(ctx, 4, xd, plane_a);
+    graft_pool2d_spec p = spec_of(3, 3, 2, 2, 1, 1, 1, 1, 0, 0);
+    const float ones[] = {1, 1, 1, 1};
+
+    graft_layer *l = built_pool(ctx, AVGP, &p, x);
+    const graft_tensor *y = run_forward(l, x);
+    assert_shape4(y, 1, 1, 2, 2);
+    const float want0[] = {6.0f / 4, 15.0f / 6, 13.0f / 6, 23.0f / 9};
+    tu_assert_close(graft_tensor_data_const(y), want0, 4, 1e-6f, 1e-6f,
+                    "avg pool, count_include_pad 0");
+    /* dout = 1: each cell gets the sum of 1/cells over the windows holding it,
+       e.g. (1,1) is in all four: 1/4 + 1/6 + 1/6 + 1/9 = 25/36. */
+    const float want_dx0[] = {
+        1.0f / 4,  5.0f / 12, 1.0f / 6, 1.0f / 6, 5.0f / 12, 25.0f / 36, 5.0f / 18, 5.0f / 18,
+        1.0f / 6,  5.0f / 18, 1.0f / 9, 1.0f / 9, 1.0f / 6,  5.0f / 18,  1.0f / 9,  1.0f / 9};
+    tu_assert_close(run_backward(l, x, ones), want_dx0, 16, 1e-6f, 1e-6f,
+                    "avg pool input gradient, count_include_pad 0");
+    graft_layer_free(l);
+
+    p.count_include_pad = 1;
+    l = built_pool(ctx, AVGP, &p, x);
+    y = run_forward(l, x);
+    const float want1[] = {6.0f / 9, 15.0f / 9, 13.0f / 9, 23.0f / 9};
+    tu_assert_close(graft_tensor_data_const(y), want1, 4, 1e-6f, 1e-6f,
+                    "avg pool, count_include_pad 1");
+    /* dout = 1: (number of windows holding the cell) / 9. */
+    const float want_dx1[] = {1.0f / 9, 2.0f / 9, 1.0f / 9, 1.0f / 9, 2.0f / 9, 4.0f / 9,
+                              2.0f / 9, 2.0f / 9, 1.0f / 9, 2.0f / 9, 1.0f / 9, 1.0f / 9,
+                              1.0f / 9, 2.0f / 9, 1.0f / 9, 1.0f / 9};
+    tu_assert_close(run_backward(l, x, ones), want_dx1, 16, 1e-6f, 1e-6f,
+                    "avg pool input gradient, count_include_pad 1");
+    graft_layer_free(l);
+    graft_tensor_free(x);
+    graft_ctx_free(ctx);
+}
+END_TEST
+
+START_TEST(test_global_avg_forward_backward)
+{
+    graft_ctx *ctx = tu_ctx();
+    /* (2, 2, 2, 3): n0c0 1..6 -> 21/6 = 3.5; n0c1 {-1,-2,-3,4,5,6} -> 9/6 = 1.5;
+       n1c0 {0,0,0,0,0,12} -> 2; n1c1 six 0.5 -> 0.5. */
+    const float xv[] = {1, 2, 3, 4, 5, 6,   -1, -2, -3, 4, 5, 6,
+                        0, 0, 0, 0, 0, 12,  0.5f, 0.5f, 0.5f, 0.5f, 0.5f, 0.5f};
+    const int64_t xd[] = {2, 2, 2, 3};
+    graft_tensor *x = tu_tensor_from(ctx, 4, xd, xv);
+    graft_layer *l = built_global(ctx, x);
+    const graft_tensor *y = run_forward(l, x);
+    assert_shape4(y, 2, 2, 1, 1);
+    const float want[] = {3.5f, 1.5f, 2, 0.5f};
+    tu_assert_close(graft_tensor_data_const(y), want, 4, 1e-6f, 0, "global avg output");
+    /* dout = {6, 12, -6, 3}: each cell of a plane gets dout / 6. */
+    const float g[] = {6, 12, -6, 3};
+    float want_dx[24];
+    for (int i = 0; i < 24; i++) want_dx[i] = (const float[]){1, 2, -1, 0.5f}[i / 6];
+    tu_assert_close(run_backward(l, x, g), want_dx, 24, 1e-6f, 0, "global avg input gradient");
+    graft_layer_free(l);
+    graft_tensor_free(x);
+    graft_ctx_free(ctx);
+}
+END_TEST
+
+/* ---- gradients ------------------------------------------------------------ */
+
+/* Distinct values 0.1 apart keep every max window 10 finite-difference steps
+ * away from a tie. */
+static size_t gradcheck_pool(graft_ctx *ctx, int kind, const graft_pool2d_spec *p, int n, int c,
+                             int h, int w, uint64_t seed)
+{
+    graft_tensor *x = tu_tensor(ctx, 4, n, c, h, w);
+    if (kind == MAXP) tu_fill_distinct(x, seed, -6.0f, 0.1f);
+    else tu_fill_uniform(x, seed, -2.0f, 2.0f);
+    graft_layer *l = built_pool(ctx, kind, p, x);
+    size_t checked = tu_gradcheck(l, 1, &x, NULL);
+    graft_layer_free(l);
+    graft_tensor_free(x);
+    return checked;
+}
+
+START_TEST(test_max_gradcheck)
+{
+    graft_ctx *ctx = tu_ctx();
+    /* Overlapping 3x3 windows, stride 2, no padding and padding 1. */
+    graft_pool2d_spec p = spec_of(3, 3, 2, 2, 0, 0, 0, 0, 0, 0);
+    ck_assert_uint_eq(gradcheck_pool(ctx, MAXP, &p, 2, 2, 7, 7, 11), 196);
+    p = spec_of(3, 3, 2, 2, 1, 1, 1, 1, 0, 0);
+    ck_assert_uint_eq(gradcheck_pool(ctx, MAXP, &p, 2, 2, 6, 5, 12), 120);
+    /* Stride 1 (every cell in up to 9 windows), asymmetric padding. */
+    p = spec_of(3, 2, 1, 1, 2, 0, 1, 1, 0, 0);
+    ck_assert_uint_eq(gradcheck_pool(ctx, MAXP, &p, 1, 3, 5, 6, 13), 90);
+    /* Asymmetric padding with ceil_mode. */
+    p = spec_of(3, 3, 2, 2, 1, 2, 0, 1, 1, 0);
+    ck_assert_uint_eq(gradcheck_pool(ctx, MAXP, &p, 2, 2, 6, 6, 14), 144);
+    graft_ctx_free(ctx);
+}
+END_TEST
+
+START_TEST(test_avg_gradcheck)
+{
+    graft_ctx *ctx = tu_ctx();
+    for (int cip = 0; cip <= 1; cip++) {
+        for (int ceil_mode = 0; ceil_mode <= 1; ceil_mode++) {
+            graft_pool2d_spec p = spec_of(3, 3, 2, 2, 1, 2, 0, 1, ceil_mode, cip);
+            ck_assert_uint_eq(gradcheck_pool(ctx, AVGP, &p, 2, 2, 6, 6, 20 + cip), 144);
+            p = spec_of(2, 3, 2, 1, 1, 1, 1, 1, ceil_mode, cip);
+            ck_assert_uint_eq(gradcheck_pool(ctx, AVGP, &p, 1, 3, 5, 4, 30 + cip), 60);
+        }
+    }
+    graft_ctx_free(ctx);
+}
+END_TEST
+
+START_TEST(test_global_avg_gradcheck)
+{
+    graft_ctx *ctx = tu_ctx();
+    graft_tensor *x = tu_tensor(ctx, 4, 3, 2, 3, 4);
+    tu_fill_uniform(x, 40, -1, 1);
+    graft_layer *l = built_global(ctx, x);
+    ck_assert_uint_eq(tu_gradcheck(l, 1, &x, NULL), 72);
+    graft_layer_free(l);
+    graft_tensor_free(x);
+    graft_ctx_free(ctx);
+}
+END_TEST
+
+typedef struct counting_alloc {
+    size_t allocs;
+} counting_alloc;
+
+static void *count_alloc(void *opaque, size_t size)
+{
+    ((counting_alloc *)opaque)->allocs++;
+    return malloc(size);
+}
+
+static void count_free(void *opaque, void *ptr)
+{
+    (void)opaque;
+    free(ptr);
+}
+
+/* The argmax workspace follows the batch: a layer built and run on batch 1
+ * must grow it for batch 3 (the gradient check would read stale or
+ * out-of-range indices otherwise), and a steady or smaller batch allocates
+ * nothing. */
+START_TEST(test_max_workspace_grows_with_batch)
+{
+    counting_alloc count = {0};
+    graft_allocator a = GRAFT_ALLOCATOR_INIT;
+    a.alloc = count_alloc;
+    a.free = count_free;
+    a.opaque = &count;
+    graft_ctx *ctx = NULL;
+    ck_assert_int_eq(graft_ctx_create_advanced(&a, &ctx), GRAFT_OK);
+    graft_tensor *x1 = tu_tensor(ctx, 4, 1, 2, 5, 5), *x3 = tu_tensor(ctx, 4, 3, 2, 5, 5);
+    graft_tensor *x2 = tu_tensor(ctx, 4, 2, 2, 5, 5);
+    tu_fill_distinct(x1, 50, -3.0f, 0.1f);
+    tu_fill_distinct(x3, 51, -8.0f, 0.1f);
+    tu_fill_distinct(x2, 52, -5.0f, 0.1f);
+    graft_pool2d_spec p = spec_of(3, 3, 2, 2, 1, 1, 1, 1, 0, 0);
+    graft_layer *l = built_pool(ctx, MAXP, &p, x1);
+    run_forward(l, x1);
+    ck_assert_uint_eq(tu_gradcheck(l, 1, &x3, NULL), 150);
+
+    const float g[2 * 2 * 3 * 3] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
+                                    13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24,
+                                    25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36};
+    graft_tensor *dy = tu_tensor(ctx, 4, 2, 2, 3, 3);
+    ck_assert_int_eq(graft_tensor_copy_from(dy, g, 36), GRAFT_OK);
+    const graft_tensor *in[1] = {x3}, *y = NULL, *din[1];
+    ck_assert_int_eq(graft_layer_forward(l, 1, in, &y), GRAFT_OK);
+    size_t before = count.allocs;
+    ck_assert_int_eq(graft_layer_forward(l, 1, in, &y), GRAFT_OK);
+    in[0] = x2;
+    ck_assert_int_eq(graft_layer_forward(l, 1, in, &y), GRAFT_OK);
+    ck_assert_int_eq(graft_layer_backward(l, 1, in, dy, din), GRAFT_OK);
+    ck_assert_uint_eq(count.allocs, before);
+    /* The smaller batch routes each gradient as a fresh layer does. */
+    graft_layer *fresh = built_pool(ctx, MAXP, &p, x2);
+    run_forward(fresh, x2);
+    const float *want = run_backward(fresh, x2, g);
+    tu_assert_close(graft_tensor_data_const(din[0]), want, 100, 0, 0,
+                    "max pool gradient after the batch shrank");
+    graft_layer_free(fresh);
+    graft_layer_free(l);
+    graft_tensor_free(x1);
+    graft_tensor_free(x2);
+    graft_tensor_free(x3);
+    graft_tensor_free(dy);
+    graft_ctx_free(ctx);
+}
+END_TEST
+
+/* ---- serialisation -------------------------------------------------------- */
+
+START_TEST(test_pool_roundtrip)
+{
+    graft_ctx *ctx = tu_ctx();
+    graft_tensor *x = tu_tensor(ctx, 4, 2, 3, 7, 6);
+    tu_fill_uniform(x, 60, -1, 1);
+    graft_pool2d_spec p = spec_of(3, 2, 2, 1, 2, 1, 0, 1, 1, 1);
+    for (int kind = MAXP; kind <= AVGP; kind++) {
+        graft_layer *l = built_pool(ctx, kind, &p, x);
+        tu_check_roundtrip(l, 1, &x);
+        graft_layer_free(l);
+    }
+    graft_layer *l = built_global(ctx, x);
+    tu_check_roundtrip(l, 1, &x);
+    graft_layer_free(l);
+    /* An unbuilt layer round-trips too. */
+    l = new_pool(ctx, AVGP, &p);
+    tu_check_roundtrip(l, 1, &x);
+    graft_layer_free(l);
+    graft_tensor_free(x);
+    graft_ctx_free(ctx);
+}
+END_TEST
+
+/* Saves a layer, overwrites attribute `field` (0 = kernel_h, ... in spec
+ * order) with value, and loads it back. */
+static int load_patched(graft_layer *l, int field, int32_t value)
+{
+    graftWriter w;
+    graftWriterInit(&w, l->ctx);
+    ck_assert_int_eq(graftLayerSave(l, &w), GRAFT_OK);
+    size_t off = 4 + strlen(graft_layer_kind(l)) + 4 + 4 * (size_t)field;
+    ck_assert_uint_lt(off + 4, w.size);
+    uint32_t u = (uint32_t)value;
+    for (int i = 0; i < 4; i++) w.data[off + (size_t)i] = (unsigned char)(u >> (8 * i));
+    graftReader r;
+    graftReaderInit(&r, l->ctx, w.data, w.size);
+    graft_layer *copy = (graft_layer *)1;
+    int st = graftLayerLoad(l->ctx, &r, &copy);
+    if (st == GRAFT_OK) graft_layer_free(copy);
+    else ck_assert_ptr_null(copy);
+    graftWriterDispose(&w);
+    return st;
+}
+
+START_TEST(test_pool_load_rejects_bad_attributes)
+{
+    graft_ctx *ctx = tu_ctx();
+    graft_tensor *x = tu_tensor(ctx, 4, 1, 1, 6, 6);
+    graft_pool2d_spec p = spec_of(3, 3, 2, 2, 1, 1, 1, 1, 0, 0);
+    for (int kind = MAXP; kind <= AVGP; kind++) {
+        graft_layer *l = built_pool(ctx, kind, &p, x);
+        /* The unpatched bytes load (kernel_h rewritten with its own value). */
+        ck_assert_int_eq(load_patched(l, 0, 3), GRAFT_OK);
+        ck_assert_int_eq(load_patched(l, 0, 0), GRAFT_E_FORMAT);
+        ck_assert_str_eq(graft_errmsg(ctx), "graft_load(): kernel_h is 0, must be >= 1");
+        ck_assert_int_eq(load_patched(l, 3, -2), GRAFT_E_FORMAT);
+        ck_assert_str_eq(graft_errmsg(ctx), "graft_load(): stride_w is -2, must be >= 1");
+        ck_assert_int_eq(load_patched(l, 6, 3), GRAFT_E_FORMAT);
+        ck_assert_str_eq(graft_errmsg(ctx),
+                         "graft_load(): pad_bottom is 3, must be >= 0 and < kernel_h (3)");
+        ck_assert_int_eq(load_patched(l, 8, 2), GRAFT_E_FORMAT);
+        ck_assert_str_eq(graft_errmsg(ctx), "graft_load(): ceil_mode is 2, must be 0 or 1");
+        ck_assert_int_eq(load_patched(l, 9, -1), GRAFT_E_FORMAT);
+        ck_assert_ptr_nonnull(strstr(graft_errmsg(ctx), "count_include_pad is -1"));
+        /* A kernel that no longer fits the saved input shape. */
+        ck_assert_int_eq(load_patched(l, 1, 9), GRAFT_E_FORMAT);
+        graft_layer_free(l);
+    }
+    graft_tensor_free(x);
+    graft_ctx_free(ctx);
+}
+END_TEST
+
+/* ---- errors --------------------------------------------------------------- */
+
+static int make_pool(graft_ctx *ctx, int kind, const graft_pool2d_spec *p, graft_layer **out)
+{
+    return kind == MAXP ? graft_layer_max_pool2d(ctx, p, out) : graft_layer_avg_pool2d(ctx, p, out);
+}
+
+START_TEST(test_pool_spec_errors)
+{
+    graft_ctx *ctx = tu_ctx();
+    static const char *const func[] = {"graft_layer_max_pool2d", "graft_layer_avg_pool2d"};
+    for (int kind = MAXP; kind <= AVGP; kind++) {
+        char want[256];
+        graft_pool2d_spec good = spec_of(3, 2, 1, 1, 2, 1, 0, 0, 0, 0), p;
+        graft_layer *l = (graft_layer *)1;
+
+        ck_assert_int_eq(make_pool(NULL, kind, &good, &l), GRAFT_E_INVALID_ARG);
+        ck_assert_ptr_null(l);
+        snprintf(want, sizeof want, "%s(): ctx is NULL", func[kind]);
+        ck_assert_str_eq(graft_errmsg(NULL), want);
+        ck_assert_int_eq(make_pool(ctx, kind, NULL, &l), GRAFT_E_INVALID_ARG);
+        snprintf(want, sizeof want, "%s(): spec is NULL", func[kind]);
+        ck_assert_str_eq(graft_errmsg(ctx), want);
+        ck_assert_int_eq(make_pool(ctx, kind, &good, NULL), GRAFT_E_INVALID_ARG);
+        ck_assert_ptr_nonnull(strstr(graft_errmsg(ctx), "out is NULL"));
+
+        p = good;
+        p.struct_size = sizeof p - 4;
+        l = (graft_layer *)1;
+        ck_assert_int_eq(make_pool(ctx, kind, &p, &l), GRAFT_E_VERSION);
+        ck_assert_ptr_null(l);
+        ck_assert_ptr_nonnull(strstr(graft_errmsg(ctx), "struct_size"));
+        p.struct_size = sizeof p + 8;
+        ck_assert_int_eq(make_pool(ctx, kind, &p, &l), GRAFT_E_VERSION);
+
+        /* Each bad field, named in the message. */
+        static const struct {
+            int field;
+            int value;
+            const char *msg;
+        } bad[] = {
+            {0, 0, "kernel_h is 0, must be >= 1"},
+            {1, -1, "kernel_w is -1, must be >= 1"},
+            {2, 0, "stride_h is 0, must be >= 1"},
+            {3, 0, "stride_w is 0, must be >= 1"},
+            {4, -1, "pad_top is -1, must be >= 0 and < kernel_h (3)"},
+            {4, 3, "pad_top is 3, must be >= 0 and < kernel_h (3)"},
+            {5, 2, "pad_left is 2, must be >= 0 and < kernel_w (2)"},
+            {6, 4, "pad_bottom is 4, must be >= 0 and < kernel_h (3)"},
+            {7, 2, "pad_right is 2, must be >= 0 and < kernel_w (2)"},
+            {7, -3, "pad_right is -3, must be >= 0 and < kernel_w (2)"},
+            {8, 2, "ceil_mode is 2, must be 0 or 1"},
+            {9, -1, "count_include_pad is -1, must be 0 or 1"},
+        };
+        for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+            p = good;
+            int *fields[] = {&p.kernel_h,   &p.kernel_w, &p.stride_h,   &p.stride_w,
+                             &p.pad_top,    &p.pad_left, &p.pad_bottom, &p.pad_right,
+                             &p.ceil_mode,  &p.count_include_pad};
+            *fields[bad[i].field] = bad[i].value;
+            l = (graft_layer *)1;
+            ck_assert_int_eq(make_pool(ctx, kind, &p, &l), GRAFT_E_INVALID_ARG);
+            ck_assert_ptr_null(l);
+            snprintf(want, sizeof want, "%s(): %s", func[kind], bad[i].msg);
+            ck_assert_str_eq(graft_errmsg(ctx), want);
+        }
+        /* The largest pads allowed are accepted. */
+        p = spec_of(3, 2, 1, 1, 2, 1, 2, 1, 1, 1);
+        ck_assert_int_eq(make_pool(ctx, kind, &p, &l), GRAFT_OK);
+        graft_layer_free(l);
+    }
+    graft_layer *g = (graft_layer *)1;
+    ck_assert_int_eq(graft_layer_global_avg_pool(NULL, &g), GRAFT_E_INVALID_ARG);
+    ck_assert_ptr_null(g);
+    ck_assert_str_eq(graft_errmsg(NULL), "graft_layer_global_avg_pool(): ctx is NULL");
+    ck_assert_int_eq(graft_layer_global_avg_pool(ctx, NULL), GRAFT_E_INVALID_ARG);
+    ck_assert_str_eq(graft_errmsg(ctx), "graft_layer_global_avg_pool(): out is NULL");
+    graft_ctx_free(ctx);
+}
+END_TEST
+
+START_TEST(test_pool_shape_errors)
+{
+    graft_ctx *ctx = tu_ctx();
+    graft_tensor *x3 = tu_tensor(ctx, 3, 2, 4, 4), *x5 = tu_tensor(ctx, 5, 1, 2, 4, 4, 1);
+    graft_tensor *small = tu_tensor(ctx, 4, 1, 2, 2, 4);
+    graft_pool2d_spec p = spec_of(3, 3, 1, 1, 0, 0, 0, 0, 0, 0);
+    const graft_tensor *in[1], *y = (const graft_tensor *)1;
+    static const char *const kinds[] = {"max_pool2d", "avg_pool2d"};
+    for (int kind = MAXP; kind <= AVGP; kind++) {
+        char want[256];
+        graft_layer *l = new_pool(ctx, kind, &p);
+        in[0] = x3;
+        ck_assert_int_eq(graft_layer_build(l, 1, in, 0), GRAFT_E_SHAPE);
+        snprintf(want, sizeof want,
+                 "graft_layer_build(): %s layer: input must be 4-D (N, C, H, W), got 3 dimensions",
+                 kinds[kind]);
+        ck_assert_str_eq(graft_errmsg(ctx), want);
+        in[0] = x5;
+        ck_assert_int_eq(graft_layer_forward(l, 1, in, &y), GRAFT_E_SHAPE);
+        ck_assert_ptr_null(y);
+        ck_assert_ptr_nonnull(strstr(graft_errmsg(ctx), "got 5 dimensions"));
+        /* 3x3 windows on 2 rows without padding: output height 0. */
+        in[0] = small;
+        ck_assert_int_eq(graft_layer_build(l, 1, in, 0), GRAFT_E_SHAPE);
+        snprintf(want, sizeof want,
+                 "graft_layer_build(): %s layer: a 3x3 window does not fit the 2x4 input padded "
+                 "to 2x4; the output size must be >= 1",
+                 kinds[kind]);
+        ck_assert_str_eq(graft_errmsg(ctx), want);
+        graft_layer_free(l);
+        /* With a row of padding on each side it fits: output 2x2. */
+        graft_pool2d_spec q = spec_of(3, 3, 1, 1, 1, 0, 1, 0, 0, 0);
+        l = built_pool(ctx, kind, &q, small);
+        assert_shape4(run_forward(l, small), 1, 2, 2, 2);
+        graft_layer_free(l);
+    }
+    graft_layer *g = NULL;
+    ck_assert_int_eq(graft_layer_global_avg_pool(ctx, &g), GRAFT_OK);
+    in[0] = x3;
+    ck_assert_int_eq(graft_layer_build(g, 1, in, 0), GRAFT_E_SHAPE);
+    ck_assert_str_eq(graft_errmsg(ctx), "graft_layer_build(): global_avg_pool layer: input must "
+                                        "be 4-D (N, C, H, W), got 3 dimensions");
+    graft_layer_free(g);
+    graft_tensor_free(x3);
+    graft_tensor_free(x5);
+    graft_tensor_free(small);
+    graft_ctx_free(ctx);
+}
+END_TEST
+
+Suite *suite_pool(void)
+{
+    Suite *s = suite_create("pool");
+    TCase *tc = tcase_create("forward");
+    tcase_add_test(tc, test_max_forward_padded_strided);
+    tcase_add_test(tc, test_max_ties_and_padding);
+    tcase_add_test(tc, test_pool_ceil_mode);
+    tcase_add_test(tc, test_avg_count_include_pad);
+    tcase_add_test(tc, test_global_avg_forward_backward);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("gradients");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_max_gradcheck);
+    tcase_add_test(tc, test_avg_gradcheck);
+    tcase_add_test(tc, test_global_avg_gradcheck);
+    tcase_add_test(tc, test_max_workspace_grows_with_batch);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("serialisation");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_pool_roundtrip);
+    tcase_add_test(tc, test_pool_load_rejects_bad_attributes);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("errors");
+    tcase_add_test(tc, test_pool_spec_errors);
+    tcase_add_test(tc, test_pool_shape_errors);
+    suite_add_tcase(s, tc);
+    return s;
+}

@@ -1,0 +1,18 @@
+#!/bin/sh
+# Runs each example program given as an argument; each must exit with 0.
+# Ends with "N passed, N failed".
+passed=0
+failed=0
+for prog in "$@"; do
+    name=$(basename "$prog")
+    if out=$("$prog" 2>&1); then
+        passed=$((passed + 1))
+        echo "example $name: ok ($(printf '%s\n' "$out" | tail -n 1))"
+    else
+        failed=$((failed + 1))
+        echo "example $name: FAILED"
+        printf '%s\n' "$out" | sed 's/^/    /'
+    fi
+done
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
