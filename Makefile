@@ -38,6 +38,7 @@ SHARED := $(LIBOUT)/libgraft.so.$(VERSION)
 STATIC := $(LIBOUT)/libgraft.a
 
 SRCS := $(wildcard src/*.c)
+HEADERS := $(wildcard src/*.h) include/graft.h
 OBJS := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(SRCS))
 
 TEST_SRCS := $(wildcard tests/check_*.c) tests/testutil.c tests/main.c
@@ -62,7 +63,7 @@ deps:
 	  fi; \
 	fi
 
-$(BUILD)/obj/%.o: src/%.c src/internal.h src/layer.h include/graft.h | deps
+$(BUILD)/obj/%.o: src/%.c $(HEADERS) | deps
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(GRAFT_CFLAGS) -c $< -o $@
 
@@ -80,7 +81,7 @@ $(STATIC): $(OBJS)
 
 # ---- tests ------------------------------------------------------------------
 
-$(BUILD)/tests/%.o: tests/%.c tests/testutil.h src/internal.h src/layer.h include/graft.h | deps
+$(BUILD)/tests/%.o: tests/%.c tests/testutil.h $(HEADERS) | deps
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(GRAFT_CFLAGS) -fvisibility=default $$(pkg-config --cflags check) -c $< -o $@
 

@@ -418,6 +418,392 @@ GRAFT_API int graft_loss_softmax_cross_entropy(const graft_tensor *logits,
 GRAFT_API int graft_loss_mse(const graft_tensor *pred, const graft_tensor *target,
                              float *loss, graft_tensor *grad);
 
+/* ======================================================================== */
+/* Models                                                                   */
+/* ======================================================================== */
+
+/* A model is a graph of named layers without cycles: each layer reads the
+ * model input or the outputs of layers added before it, so residual and
+ * concatenating networks work; a plain stack is the common case. The last
+ * layer added is the model's output (its logits, for classifiers). Shapes are
+ * inferred and checked as layers are added. A model also carries its class
+ * names and how many training epochs it has seen. One thread at a time (the
+ * context's rule). */
+typedef struct graft_model graft_model;
+
+/* The model input's name, usable in graft_model_add()'s input lists. */
+#define GRAFT_MODEL_INPUT "input"
+
+/* Creates an empty model whose input has the per-sample shape (ndim, dims),
+ * e.g. {1, 28, 28} for 28x28 grey images (the batch dimension is not given).
+ * seed drives the initialisation of every layer added (layer i is built with
+ * a seed derived from seed and i), so the same calls give the same weights.
+ * out: receives the model; caller owns it, free with graft_model_free().
+ * Errors: GRAFT_E_INVALID_ARG, GRAFT_E_SHAPE (ndim 1 to GRAFT_MAX_DIMS - 1,
+ * sizes >= 1), GRAFT_E_NOMEM. Since 1.0. */
+GRAFT_API int graft_model_create(graft_ctx *ctx, int ndim, const int64_t *dims, uint64_t seed,
+                                 graft_model **out);
+
+/* Frees a model and its layers. Accepts NULL. Since 1.0. */
+GRAFT_API void graft_model_free(graft_model *model);
+
+/* Adds layer under name, reading the outputs of the n_inputs layers named in
+ * inputs (GRAFT_MODEL_INPUT for the model input). With n_inputs 0 (inputs
+ * may be NULL) the layer reads the previous layer's output, or the model
+ * input for the first layer. The layer is built for those shapes (its
+ * parameters initialised, see graft_model_create()) and becomes the output.
+ * name: 1 to 63 characters from [A-Za-z0-9_.:/-], unique in the model.
+ * Ownership: the layer is always consumed. On success the model owns it; on
+ * failure it is freed. A NULL layer is GRAFT_E_INVALID_ARG, so the result of
+ * a failed constructor can be passed straight in.
+ * Errors: GRAFT_E_INVALID_ARG (NULL, a bad or duplicate name, a layer from
+ * another context or already in a model), GRAFT_E_NOT_FOUND (an input name
+ * that is not an earlier layer), GRAFT_E_SHAPE (the layer cannot take those
+ * shapes; the message names the layer and the shapes), GRAFT_E_NOMEM.
+ * Since 1.0. */
+GRAFT_API int graft_model_add(graft_model *model, const char *name, graft_layer *layer,
+                              int n_inputs, const char *const *inputs);
+
+/* Number of layers, or 0 for NULL. Since 1.0. */
+GRAFT_API int graft_model_layer_count(const graft_model *model);
+
+/* Index of the layer called name, or GRAFT_E_NOT_FOUND (negative) when there
+ * is none, GRAFT_E_INVALID_ARG for NULL arguments. Since 1.0. */
+GRAFT_API int graft_model_find_layer(const graft_model *model, const char *name);
+
+/* Layer i, borrowed (owned by the model; valid until the model is freed or
+ * the layer removed). NULL for a bad index. Reading its parameters with
+ * graft_layer_param() is the way to inspect or set weights. Since 1.0. */
+GRAFT_API graft_layer *graft_model_layer(graft_model *model, int i);
+
+/* Layer i's name; its number of inputs; the name of its input k (which may
+ * be GRAFT_MODEL_INPUT). Strings are borrowed, valid as long as the layer.
+ * NULL / 0 for bad indices. Since 1.0. */
+GRAFT_API const char *graft_model_layer_name(const graft_model *model, int i);
+GRAFT_API int graft_model_layer_input_count(const graft_model *model, int i);
+GRAFT_API const char *graft_model_layer_input_name(const graft_model *model, int i, int k);
+
+/* Layer i's per-sample output shape: *ndim receives the number of
+ * dimensions without the batch, dims (room for GRAFT_MAX_DIMS) the sizes.
+ * i = -1 gives the model input's shape. Errors: GRAFT_E_INVALID_ARG,
+ * GRAFT_E_RANGE. Since 1.0. */
+GRAFT_API int graft_model_layer_output_shape(const graft_model *model, int i, int *ndim,
+                                             int64_t *dims);
+
+/* Number of scalar parameters of layer i (buffers such as batch norm's
+ * running statistics excluded); -1 for a bad index. Since 1.0. */
+GRAFT_API int64_t graft_model_layer_param_count(const graft_model *model, int i);
+
+/* 1 when layer i's parameters are trained, 0 when it is frozen; -1 for a
+ * bad index. New layers are trainable. Since 1.0. */
+GRAFT_API int graft_model_layer_trainable(const graft_model *model, int i);
+
+/* Total scalar parameters of the model; with trainable_only 1, only those
+ * of trainable layers. 0 for NULL. Since 1.0. */
+GRAFT_API int64_t graft_model_param_count(const graft_model *model, int trainable_only);
+
+/* Forward floating-point operations for one sample (a multiply-add counts
+ * as 2), the usual measure of a network's cost. 0 for NULL. Since 1.0. */
+GRAFT_API int64_t graft_model_flops(const graft_model *model);
+
+/* Writes a printable table of the model, one row per layer (name, kind,
+ * inputs, output shape, parameters, trainable), then the totals, like
+ * Keras's model.summary(). Writes at most size bytes including the NUL
+ * (buf may be NULL with size 0); *needed, if not NULL, receives the full
+ * length without the NUL, so a caller can size the buffer and call again.
+ * Errors: GRAFT_E_INVALID_ARG. Since 1.0. */
+GRAFT_API int graft_model_summary(const graft_model *model, char *buf, size_t size,
+                                  size_t *needed);
+
+/* Sets the class names (n_classes strings, copied), which travel with the
+ * model in its files. n_classes must equal the output's size per sample.
+ * Errors: GRAFT_E_INVALID_ARG (NULL, empty or over 255 bytes), GRAFT_E_SHAPE.
+ * Since 1.0. */
+GRAFT_API int graft_model_set_class_names(graft_model *model, int n_classes,
+                                          const char *const *names);
+
+/* Number of classes: the output's size per sample. 0 for NULL. Since 1.0. */
+GRAFT_API int graft_model_class_count(const graft_model *model);
+
+/* Class c's name (borrowed, valid until the names change or the model is
+ * freed); NULL when no names were set or c is out of range. Since 1.0. */
+GRAFT_API const char *graft_model_class_name(const graft_model *model, int c);
+
+/* Training epochs the model has completed (kept in its files and
+ * checkpoints). Since 1.0. */
+GRAFT_API int64_t graft_model_epochs_done(const graft_model *model);
+
+/* Runs the model in inference mode on input (N, per-sample input shape...).
+ * *output receives the last layer's output (N, ...): borrowed, valid until
+ * the next call that runs the model or until it is freed.
+ * Errors: GRAFT_E_INVALID_ARG, GRAFT_E_SHAPE, GRAFT_E_NOMEM. Since 1.0. */
+GRAFT_API int graft_model_forward(graft_model *model, const graft_tensor *input,
+                                  const graft_tensor **output);
+
+/* Class probabilities: softmax of the outputs, written to probs, which must
+ * have shape (N, classes). Errors: as graft_model_forward(), GRAFT_E_SHAPE
+ * for probs. Since 1.0. */
+GRAFT_API int graft_model_predict(graft_model *model, const graft_tensor *input,
+                                  graft_tensor *probs);
+
+/* The k most probable classes of each sample, best first: indices and probs
+ * each hold N*k values (row n at n*k). k in [1, classes]. Errors: as
+ * graft_model_predict(), GRAFT_E_RANGE for k. Since 1.0. */
+GRAFT_API int graft_model_predict_topk(graft_model *model, const graft_tensor *input, int k,
+                                       int32_t *indices, float *probs);
+
+/* ======================================================================== */
+/* Optimizers and learning-rate schedules                                   */
+/* ======================================================================== */
+
+/* An optimizer: its kind, hyperparameters, learning-rate schedule, step
+ * count and per-parameter state (momentum, moments), created when it first
+ * updates a model. Use one optimizer with one model. One thread at a time. */
+typedef struct graft_optim graft_optim;
+
+#define GRAFT_OPTIM_SGD 1   /* SGD with optional momentum, Nesterov, L2 weight decay */
+#define GRAFT_OPTIM_ADAM 2  /* Adam (Kingma and Ba); weight decay added to the gradient */
+#define GRAFT_OPTIM_ADAMW 3 /* Adam with decoupled weight decay (Loshchilov and Hutter) */
+
+/* Hyperparameter keys for graft_optim_set/get/bounds, with defaults. Keys a
+ * kind does not use are GRAFT_E_NOT_FOUND for it. Values are stored as
+ * double; flags and counts are whole numbers. */
+#define GRAFT_OPT_LR 1            /* base learning rate; SGD 0.01, Adam(W) 0.001; (0, 10] */
+#define GRAFT_OPT_MOMENTUM 2      /* SGD: 0; [0, 1) */
+#define GRAFT_OPT_NESTEROV 3      /* SGD: 0; 0 or 1 (needs momentum > 0 when stepping) */
+#define GRAFT_OPT_WEIGHT_DECAY 4  /* SGD, Adam 0; AdamW 0.01; [0, 1] */
+#define GRAFT_OPT_BETA1 5         /* Adam(W): 0.9; [0, 1) */
+#define GRAFT_OPT_BETA2 6         /* Adam(W): 0.999; [0, 1) */
+#define GRAFT_OPT_EPSILON 7       /* Adam(W): 1e-8; (0, 1] */
+#define GRAFT_OPT_SCHEDULE 8      /* GRAFT_SCHEDULE_*: CONSTANT (default) */
+#define GRAFT_OPT_STEP_EPOCHS 9   /* step schedule: epochs between decays; 10; [1, 1e6] */
+#define GRAFT_OPT_GAMMA 10        /* step schedule: decay factor; 0.1; (0, 1] */
+#define GRAFT_OPT_COSINE_EPOCHS 11 /* cosine: epochs from the peak down to MIN_LR; 0 (must be
+                                      set for cosine); [0, 1e6] */
+#define GRAFT_OPT_MIN_LR 12       /* cosine: the floor; 0; [0, 10] */
+#define GRAFT_OPT_WARMUP_EPOCHS 13 /* warm-up length W in epochs (fractions allowed); 0;
+                                      [0, 1e6] */
+
+/* Schedules. With base = GRAFT_OPT_LR and W = GRAFT_OPT_WARMUP_EPOCHS, the
+ * rate at epoch e (fractions: 2.5 is half-way through the third epoch) is
+ * base * e / W while e < W (a linear warm-up from 0), and S(e - W) after,
+ * where S(x) is: */
+#define GRAFT_SCHEDULE_CONSTANT 0 /* S(x) = base */
+#define GRAFT_SCHEDULE_STEP 1     /* S(x) = base * gamma^floor(x / STEP_EPOCHS) */
+#define GRAFT_SCHEDULE_COSINE 2   /* S(x) = MIN_LR + (base - MIN_LR) *
+                                            (1 + cos(pi * min(x, T) / T)) / 2,
+                                     T = COSINE_EPOCHS */
+
+/* Creates an optimizer of the given kind with default hyperparameters.
+ * Errors: GRAFT_E_INVALID_ARG (NULL ctx or out, unknown kind),
+ * GRAFT_E_NOMEM. Caller owns it; free with graft_optim_free(). Since 1.0. */
+GRAFT_API int graft_optim_create(graft_ctx *ctx, int kind, graft_optim **out);
+
+/* Frees an optimizer. Accepts NULL. Since 1.0. */
+GRAFT_API void graft_optim_free(graft_optim *optim);
+
+/* Sets a hyperparameter. Errors: GRAFT_E_INVALID_ARG (NULL), GRAFT_E_NOT_FOUND
+ * (a key this kind does not use), GRAFT_E_RANGE (outside the key's bounds,
+ * not a whole number where one is needed, or NaN). Since 1.0. */
+GRAFT_API int graft_optim_set(graft_optim *optim, int key, double value);
+
+/* Reads a hyperparameter. Errors: GRAFT_E_INVALID_ARG, GRAFT_E_NOT_FOUND.
+ * Since 1.0. */
+GRAFT_API int graft_optim_get(const graft_optim *optim, int key, double *value);
+
+/* The closed range [*lo, *hi] of key for optimizers of kind, before
+ * exclusions the key's comment states ((0, 10] reports lo 0). Errors:
+ * GRAFT_E_INVALID_ARG, GRAFT_E_NOT_FOUND. Thread-safe. Since 1.0. */
+GRAFT_API int graft_optim_bounds(int kind, int key, double *lo, double *hi);
+
+/* The learning rate the schedule gives at a point of training measured in
+ * epochs (fractions allowed: 2.5 is half-way through the third epoch). NaN
+ * for NULL, a negative or NaN epoch, or the cosine schedule without
+ * GRAFT_OPT_COSINE_EPOCHS. Since 1.0. */
+GRAFT_API double graft_optim_lr_at(const graft_optim *optim, double epoch);
+
+/* Number of updates the optimizer has made; 0 for NULL. Since 1.0. */
+GRAFT_API int64_t graft_optim_steps(const graft_optim *optim);
+
+/* ======================================================================== */
+/* Datasets                                                                 */
+/* ======================================================================== */
+
+/* A labelled set of samples of one shape. One thread at a time. */
+typedef struct graft_dataset graft_dataset;
+
+/* Creates a dataset over count samples held in memory: features holds
+ * count * prod(dims) floats, sample after sample, each of the per-sample
+ * shape (ndim, dims) (no batch dimension); labels holds count class indices
+ * in [0, n_classes). With copy 1 both arrays are copied and the caller may
+ * free them at once; with copy 0 they are borrowed, must stay valid and
+ * unchanged until the dataset (and every split of it) is freed, and are
+ * never freed by graft.
+ * Errors: GRAFT_E_INVALID_ARG (NULL, count < 1, n_classes < 1, copy not 0 or
+ * 1), GRAFT_E_SHAPE, GRAFT_E_RANGE (a label out of range: the message names
+ * it), GRAFT_E_NUMERIC (a NaN or infinite feature), GRAFT_E_NOMEM.
+ * Since 1.0. */
+GRAFT_API int graft_dataset_from_memory(graft_ctx *ctx, int64_t count, int ndim,
+                                        const int64_t *dims, const float *features,
+                                        const int32_t *labels, int n_classes, int copy,
+                                        graft_dataset **out);
+
+/* Frees a dataset. A split keeps what it needs of its parent alive, so the
+ * two may be freed in any order. Accepts NULL. Since 1.0. */
+GRAFT_API void graft_dataset_free(graft_dataset *dataset);
+
+/* Number of samples; 0 for NULL. Since 1.0. */
+GRAFT_API int64_t graft_dataset_size(const graft_dataset *dataset);
+
+/* Number of classes; 0 for NULL. Since 1.0. */
+GRAFT_API int graft_dataset_class_count(const graft_dataset *dataset);
+
+/* Reads sample i: its features into features (prod(dims) floats; may be
+ * NULL) and its label into *label (may be NULL). Errors: GRAFT_E_INVALID_ARG,
+ * GRAFT_E_RANGE. Since 1.0. */
+GRAFT_API int graft_dataset_get(graft_dataset *dataset, int64_t i, float *features,
+                                int32_t *label);
+
+/* Splits a dataset into a training and a validation part: a permutation
+ * drawn from seed puts round(val_fraction * size) samples in *val and the
+ * rest in *train, each part keeping the original order. The same dataset,
+ * fraction and seed always give the same split. val_fraction in (0, 1), and
+ * each part must get at least one sample. Both parts are new datasets the
+ * caller frees. Errors: GRAFT_E_INVALID_ARG, GRAFT_E_RANGE, GRAFT_E_NOMEM.
+ * Since 1.0. */
+GRAFT_API int graft_dataset_split(graft_dataset *dataset, double val_fraction, uint64_t seed,
+                                  graft_dataset **train, graft_dataset **val);
+
+/* ======================================================================== */
+/* Training, evaluation                                                     */
+/* ======================================================================== */
+
+/* Progress of a fit, passed to the progress callback; read it with
+ * graft_progress_get(). Valid only during the callback. */
+typedef struct graft_progress graft_progress;
+
+#define GRAFT_PROGRESS_EVENT 1        /* GRAFT_EVENT_BATCH_END or GRAFT_EVENT_EPOCH_END */
+#define GRAFT_PROGRESS_EPOCH 2        /* 1-based epoch of the model's whole training */
+#define GRAFT_PROGRESS_EPOCHS 3       /* the epoch this fit call runs up to */
+#define GRAFT_PROGRESS_BATCH 4        /* 1-based batch within the epoch */
+#define GRAFT_PROGRESS_BATCHES 5      /* batches per epoch */
+#define GRAFT_PROGRESS_LOSS 6         /* mean training loss over the epoch so far */
+#define GRAFT_PROGRESS_ACCURACY 7     /* training top-1 accuracy over the epoch so far */
+#define GRAFT_PROGRESS_LR 8           /* learning rate of the last step */
+#define GRAFT_PROGRESS_IMAGES_PER_SEC 9 /* samples per second over the epoch so far */
+#define GRAFT_PROGRESS_VAL_LOSS 10    /* at epoch end with a validation set, else NaN */
+#define GRAFT_PROGRESS_VAL_ACCURACY 11 /* at epoch end with a validation set, else NaN */
+
+#define GRAFT_EVENT_BATCH_END 1
+#define GRAFT_EVENT_EPOCH_END 2
+
+/* Returns the value of key, or NaN for NULL or an unknown key. Since 1.0. */
+GRAFT_API double graft_progress_get(const graft_progress *progress, int key);
+
+/* Called after every batch and every epoch. Return 0 to go on, anything
+ * else to stop after this point (early stopping). */
+typedef int (*graft_progress_fn)(void *user_data, const graft_progress *progress);
+
+/* Options of graft_model_fit(). Initialise with GRAFT_FIT_OPTS_INIT. */
+typedef struct graft_fit_opts {
+    uint32_t struct_size;       /* sizeof(graft_fit_opts) */
+    int epochs;                 /* epochs to run in this call, >= 1 (default 1) */
+    int batch_size;             /* >= 1 (default 32); the last batch may be smaller */
+    uint64_t seed;              /* shuffling and dropout (default 0) */
+    int shuffle;                /* 1 (default): a new seeded order every epoch */
+    graft_progress_fn progress; /* may be NULL */
+    void *user_data;            /* passed to progress */
+} graft_fit_opts;
+#define GRAFT_FIT_OPTS_INIT { (uint32_t)sizeof(graft_fit_opts), 1, 32, 0, 1, NULL, NULL }
+
+/* Trains the model with softmax cross-entropy on train for opts->epochs more
+ * epochs, updating it with optim, then evaluating val (may be NULL) after
+ * every epoch. The order of epoch e (counted over the model's whole
+ * training) and the dropout masks depend only on opts->seed, e and the step,
+ * so fitting 2 epochs, saving a checkpoint, loading it and fitting 2 more
+ * gives bit for bit the model that 4 epochs in one call give (same thread
+ * count). Returns GRAFT_OK also when the callback stops early.
+ * Errors: GRAFT_E_INVALID_ARG (NULL, bad options), GRAFT_E_VERSION
+ * (struct_size), GRAFT_E_SHAPE (samples that do not fit the model's input,
+ * or classes that do not match its output), GRAFT_E_NUMERIC (the loss
+ * became NaN or infinite: the model is left as it was before that step),
+ * GRAFT_E_NOMEM. Since 1.0. */
+GRAFT_API int graft_model_fit(graft_model *model, graft_optim *optim, graft_dataset *train,
+                              graft_dataset *val, const graft_fit_opts *opts);
+
+/* Results of graft_model_evaluate(). */
+typedef struct graft_eval graft_eval;
+
+#define GRAFT_EVAL_COUNT 1     /* samples evaluated */
+#define GRAFT_EVAL_LOSS 2      /* mean softmax cross-entropy */
+#define GRAFT_EVAL_ACCURACY 3  /* top-1 accuracy in [0, 1] */
+#define GRAFT_EVAL_TOPK_ACCURACY 4 /* top-k accuracy, k as requested */
+
+/* Evaluates the model in inference mode on every sample of dataset, in
+ * batches of batch_size, with top-k accuracy for k = top_k (1 to classes).
+ * *out receives the results; caller owns them, free with graft_eval_free().
+ * Errors: GRAFT_E_INVALID_ARG, GRAFT_E_SHAPE, GRAFT_E_RANGE (top_k),
+ * GRAFT_E_NOMEM. Since 1.0. */
+GRAFT_API int graft_model_evaluate(graft_model *model, graft_dataset *dataset, int batch_size,
+                                   int top_k, graft_eval **out);
+
+/* Frees evaluation results. Accepts NULL. Since 1.0. */
+GRAFT_API void graft_eval_free(graft_eval *eval);
+
+/* A GRAFT_EVAL_* figure; NaN for NULL or an unknown key. Since 1.0. */
+GRAFT_API double graft_eval_get(const graft_eval *eval, int key);
+
+/* Number of classes in the results. Since 1.0. */
+GRAFT_API int graft_eval_class_count(const graft_eval *eval);
+
+/* Confusion matrix entry: samples of class true_class predicted as
+ * predicted (top-1); -1 for bad arguments. Since 1.0. */
+GRAFT_API int64_t graft_eval_confusion(const graft_eval *eval, int true_class, int predicted);
+
+/* Precision and recall of class c; NaN when undefined (no sample predicted
+ * as c, or none of class c) or for bad arguments. Since 1.0. */
+GRAFT_API double graft_eval_precision(const graft_eval *eval, int c);
+GRAFT_API double graft_eval_recall(const graft_eval *eval, int c);
+
+/* ======================================================================== */
+/* Model files and checkpoints                                              */
+/* ======================================================================== */
+
+/* Saves the model (layer graph, attributes, parameters and batch-norm
+ * statistics, trainable flags, class names, epochs done) in graft's format,
+ * specified in docs/FORMAT.md. The save is atomic: the data goes to a
+ * temporary file in the same folder, which is flushed to disk and renamed
+ * over path, so a crash or a full disk never leaves a damaged file at path;
+ * the previous file stays until the new one is complete.
+ * Errors: GRAFT_E_INVALID_ARG, GRAFT_E_IO (the message names the file and
+ * the system's reason), GRAFT_E_NOMEM. Since 1.0. */
+GRAFT_API int graft_model_save(const graft_model *model, const char *path);
+
+/* Loads a model saved by graft_model_save() (or the model part of a
+ * checkpoint). Every length, count, shape and checksum is validated; a file
+ * that disagrees with itself is refused with a message saying what and
+ * where. *out: caller owns the model. Errors: GRAFT_E_INVALID_ARG, GRAFT_E_IO,
+ * GRAFT_E_FORMAT, GRAFT_E_VERSION (a newer format), GRAFT_E_NOMEM. Since 1.0. */
+GRAFT_API int graft_model_load(graft_ctx *ctx, const char *path, graft_model **out);
+
+/* Like graft_model_load() from size bytes at data (read, not kept). Since 1.0. */
+GRAFT_API int graft_model_load_buffer(graft_ctx *ctx, const void *data, size_t size,
+                                      graft_model **out);
+
+/* Saves a checkpoint: the model plus the optimizer (kind, hyperparameters,
+ * schedule, step count, per-parameter state), so that loading it and calling
+ * graft_model_fit() with the same options continues exactly as if training
+ * had not stopped. Atomic, like graft_model_save(). Errors: as
+ * graft_model_save(). Since 1.0. */
+GRAFT_API int graft_checkpoint_save(const graft_model *model, const graft_optim *optim,
+                                    const char *path);
+
+/* Loads a checkpoint into a new model and optimizer (caller owns both).
+ * Errors: as graft_model_load(); a plain model file is GRAFT_E_FORMAT.
+ * Since 1.0. */
+GRAFT_API int graft_checkpoint_load(graft_ctx *ctx, const char *path, graft_model **model,
+                                    graft_optim **optim);
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif

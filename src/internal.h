@@ -68,6 +68,14 @@ void graftClearError(graft_ctx *ctx);
 
 /* ---- tensors -------------------------------------------------------------- */
 
+/* A shape; dims[0] is the batch size (1 in per-sample shapes, where it is a
+ * placeholder). */
+typedef struct graftShape {
+    int ndim;
+    int64_t dims[GRAFT_MAX_DIMS];
+} graftShape;
+
+
 #define GRAFT_MAX_NUMEL ((int64_t)1 << 40)
 
 struct graft_tensor {

@@ -333,6 +333,20 @@ GRAFT_API int graft_layer_param(graft_layer *l, int i, const char **name, graft_
     return GRAFT_OK;
 }
 
+int64_t graftShapeSampleNumel(const graftShape *s)
+{
+    int64_t n = 1;
+    for (int d = 1; d < s->ndim; d++) n *= s->dims[d];
+    return n;
+}
+
+int64_t graftLayerFlops(const graft_layer *l)
+{
+    if (!l->built) return 0;
+    if (l->vtbl->flops) return l->vtbl->flops(l);
+    return graftShapeSampleNumel(&l->out_shape);
+}
+
 graftParam *graftLayerFindParam(graft_layer *l, const char *name)
 {
     for (int i = 0; i < l->n_params; i++)

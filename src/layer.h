@@ -35,13 +35,6 @@ typedef enum graftLayerKind {
     GRAFT_LAYER_KIND_COUNT
 } graftLayerKind;
 
-/* A shape; dims[0] is the batch size (1 in per-sample shapes, where it is a
- * placeholder). */
-typedef struct graftShape {
-    int ndim;
-    int64_t dims[GRAFT_MAX_DIMS];
-} graftShape;
-
 #define GRAFT_LAYER_MAX_PARAMS 4
 #define GRAFT_LAYER_MAX_INPUTS 1024
 
@@ -75,6 +68,7 @@ struct graft_layer {
     graftParam params[GRAFT_LAYER_MAX_PARAMS];
 
     int training;          /* 1: training behaviour (the default) */
+    int in_model;          /* 1: owned by a graft_model */
     int need_param_grad;   /* 0: backward skips parameter gradients */
 
     int forward_done;      /* a forward ran since the last build */
@@ -132,6 +126,16 @@ struct graftLayerVtbl {
 
     /* (optional) Told when training mode changes (after l->training is set). */
     void (*set_mode)(graft_layer *l, int training);
+
+    /* (optional; for kinds that draw random numbers) Restarts the kind's
+     * generator from seed, so training can make every step's randomness a
+     * function of (seed, step) and resume exactly from a checkpoint. */
+    void (*reseed)(graft_layer *l, uint64_t seed);
+
+    /* (optional; default: one operation per output element) Forward
+     * floating-point operations per sample of the built layer, a
+     * multiply-add counting 2. */
+    int64_t (*flops)(const graft_layer *l);
 };
 
 /* The registry, indexed by graftLayerKind. */
@@ -174,6 +178,12 @@ int graftLayerSave(const graft_layer *l, graftWriter *w);
 
 /* Reads a layer written by graftLayerSave(), validating every field. */
 int graftLayerLoad(graft_ctx *ctx, graftReader *r, graft_layer **out);
+
+/* Forward operations per sample (the flops slot or its default). */
+int64_t graftLayerFlops(const graft_layer *l);
+
+/* Number of elements of a per-sample shape (dims[0], the batch, excluded). */
+int64_t graftShapeSampleNumel(const graftShape *s);
 
 /* The layer's parameter declared under name, or NULL. */
 graftParam *graftLayerFindParam(graft_layer *l, const char *name);

@@ -219,6 +219,12 @@ static void bn_destroy(graft_layer *l)
     s->mean = s->invstd = NULL;
 }
 
+/* A multiply and an add per element (inference form). */
+static int64_t bn_flops(const graft_layer *l)
+{
+    return 2 * graftShapeSampleNumel(&l->out_shape);
+}
+
 const graftLayerVtbl graftBatchNormVtbl = {
     .kind = "batch_norm",
     .version = 1,
@@ -233,6 +239,7 @@ const graftLayerVtbl graftBatchNormVtbl = {
     .save = bn_save,
     .load = bn_load,
     .destroy = bn_destroy,
+    .flops = bn_flops,
 };
 
 GRAFT_API int graft_layer_batch_norm(graft_ctx *ctx, float epsilon, float momentum,

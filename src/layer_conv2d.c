@@ -729,6 +729,16 @@ static void conv2d_destroy(graft_layer *l)
     s->col_cap = 0;
 }
 
+/* 2 * (C/G) * KH * KW per output element, plus the bias add. */
+static int64_t conv2d_flops(const graft_layer *l)
+{
+    const conv2d_state *s = l->state;
+    const graft_conv2d_spec *sp = &s->spec;
+    int64_t per_output = 2 * (int64_t)(s->in_c / sp->groups) * sp->kernel_h * sp->kernel_w +
+                         (sp->bias ? 1 : 0);
+    return per_output * sp->out_channels * s->out_h * s->out_w;
+}
+
 const graftLayerVtbl graftConv2dVtbl = {
     .kind = "conv2d",
     .version = 1,
@@ -743,6 +753,7 @@ const graftLayerVtbl graftConv2dVtbl = {
     .save = conv2d_save,
     .load = conv2d_load,
     .destroy = conv2d_destroy,
+    .flops = conv2d_flops,
 };
 
 GRAFT_API int graft_layer_conv2d(graft_ctx *ctx, const graft_conv2d_spec *spec, graft_layer **out)

@@ -117,6 +117,13 @@ static int dense_load(graft_layer *l, graftReader *r, uint32_t version)
     return GRAFT_OK;
 }
 
+/* 2 * F per output, plus the bias add. */
+static int64_t dense_flops(const graft_layer *l)
+{
+    const dense_state *s = l->state;
+    return (int64_t)s->units * (2 * s->in_features + (s->bias ? 1 : 0));
+}
+
 const graftLayerVtbl graftDenseVtbl = {
     .kind = "dense",
     .version = 1,
@@ -130,6 +137,7 @@ const graftLayerVtbl graftDenseVtbl = {
     .backward = dense_backward,
     .save = dense_save,
     .load = dense_load,
+    .flops = dense_flops,
 };
 
 GRAFT_API int graft_layer_dense(graft_ctx *ctx, int units, int bias, graft_layer **out)

@@ -26,9 +26,7 @@ typedef struct dropout_state {
 
 /* For the tests: restarts the generator from seed, so that consecutive
  * forward calls draw the same mask. Not part of the API. */
-void graftDropoutReseed(graft_layer *l, uint64_t seed);
-
-void graftDropoutReseed(graft_layer *l, uint64_t seed)
+static void dropout_reseed(graft_layer *l, uint64_t seed)
 {
     dropout_state *s = l->state;
     graftRngSeed(&s->rng, seed);
@@ -136,6 +134,7 @@ const graftLayerVtbl graftDropoutVtbl = {
     .save = dropout_save,
     .load = dropout_load,
     .destroy = dropout_destroy,
+    .reseed = dropout_reseed,
 };
 
 GRAFT_API int graft_layer_dropout(graft_ctx *ctx, float rate, uint64_t seed, graft_layer **out)

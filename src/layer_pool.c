@@ -267,6 +267,13 @@ static int max_backward(graft_layer *l, const graft_tensor *const *in, const gra
     return GRAFT_OK;
 }
 
+/* One operation per window cell per output (compare or add). */
+static int64_t pool_flops(const graft_layer *l)
+{
+    const pool_state *s = l->state;
+    return (int64_t)s->spec.kernel_h * s->spec.kernel_w * graftShapeSampleNumel(&l->out_shape);
+}
+
 const graftLayerVtbl graftMaxPool2dVtbl = {
     .kind = "max_pool2d",
     .version = 1,
@@ -279,6 +286,7 @@ const graftLayerVtbl graftMaxPool2dVtbl = {
     .save = pool_save,
     .load = pool_load,
     .destroy = pool_destroy,
+    .flops = pool_flops,
 };
 
 GRAFT_API int graft_layer_max_pool2d(graft_ctx *ctx, const graft_pool2d_spec *spec,
@@ -360,6 +368,7 @@ const graftLayerVtbl graftAvgPool2dVtbl = {
     .save = pool_save,
     .load = pool_load,
     .destroy = pool_destroy,
+    .flops = pool_flops,
 };
 
 GRAFT_API int graft_layer_avg_pool2d(graft_ctx *ctx, const graft_pool2d_spec *spec,
@@ -416,6 +425,12 @@ static int gap_backward(graft_layer *l, const graft_tensor *const *in, const gra
     return GRAFT_OK;
 }
 
+/* One add per input element. */
+static int64_t global_avg_pool_flops(const graft_layer *l)
+{
+    return graftShapeSampleNumel(&l->in_shapes[0]);
+}
+
 const graftLayerVtbl graftGlobalAvgPoolVtbl = {
     .kind = "global_avg_pool",
     .version = 1,
@@ -425,6 +440,7 @@ const graftLayerVtbl graftGlobalAvgPoolVtbl = {
     .infer_shape = gap_infer_shape,
     .forward = gap_forward,
     .backward = gap_backward,
+    .flops = global_avg_pool_flops,
 };
 
 GRAFT_API int graft_layer_global_avg_pool(graft_ctx *ctx, graft_layer **out)

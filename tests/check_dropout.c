@@ -4,8 +4,8 @@
 #include <math.h>
 #include <string.h>
 
-/* Defined in src/layer_dropout.c for the tests: restarts the mask generator. */
-extern void graftDropoutReseed(graft_layer *l, uint64_t seed);
+/* The generator restart every training step goes through. */
+static void reseed_dropout(graft_layer *l, uint64_t seed) { l->vtbl->reseed(l, seed); }
 
 static graft_layer *built_dropout(graft_ctx *ctx, float rate, uint64_t seed, graft_tensor *x)
 {
@@ -76,7 +76,7 @@ START_TEST(test_dropout_seed_repeatable)
     ck_assert(memcmp(graft_tensor_data_const(ya), graft_tensor_data_const(yb), n * 4) == 0);
 
     /* Reseeding restarts the sequence. */
-    graftDropoutReseed(a, 42);
+    reseed_dropout(a, 42);
     ya = forward(a, x);
     ck_assert(memcmp(first, graft_tensor_data_const(ya), sizeof first) == 0);
     graft_layer_free(a);
@@ -170,7 +170,7 @@ END_TEST
 
 static void reseed_hook(graft_layer *l, void *arg)
 {
-    graftDropoutReseed(l, *(const uint64_t *)arg);
+    reseed_dropout(l, *(const uint64_t *)arg);
 }
 
 START_TEST(test_dropout_gradcheck)

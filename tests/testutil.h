@@ -26,6 +26,11 @@ Suite *suite_dropout(void);
 Suite *suite_shape_ops(void);
 Suite *suite_loss(void);
 Suite *suite_torch_refs(void);
+Suite *suite_model(void);
+Suite *suite_optim(void);
+Suite *suite_dataset(void);
+Suite *suite_train(void);
+Suite *suite_model_io(void);
 
 /* A context that fails the test when it cannot be made. */
 graft_ctx *tu_ctx(void);

@@ -1,0 +1,323 @@
+/*
+ * dataset.c - labelled datasets: reference-counted sources of samples and
+ * the index views over them that graft_dataset handles are.
+ *
+ * A graft_dataset is a view: a count and a list of source indices (NULL
+ * meaning 0..count-1). Every view holds one reference on its source;
+ * graft_dataset_split() makes two new views over the same source, so a parent
+ * and its parts may be freed in any order, and the source (with the samples
+ * it owns) goes when its last view does.
+ *
+ * Sources are a table of functions (dataset.h). Their get slot is called
+ * with i in [0, count) and must accept features and label being NULL (then
+ * it skips that output). The memory source below holds features
+ * (count * sample_numel floats, sample after sample) and labels (count
+ * int32) either as owned copies or borrowed from the caller; both are
+ * validated once, at creation.
+ */
+#include "layer.h" /* graftShape, used by dataset.h */
+
+#include "dataset.h"
+
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- the memory source ----------------------------------------------------- */
+
+typedef struct memory_source {
+    const float *features;  /* owned_features or the caller's array */
+    const int32_t *labels;  /* owned_labels or the caller's array */
+    float *owned_features;  /* NULL when borrowed */
+    int32_t *owned_labels;  /* NULL when borrowed */
+} memory_source;
+
+static int memory_get(graftSource *src, int64_t i, float *features, int32_t *label)
+{
+    const memory_source *m = src->impl;
+    if (features)
+        memcpy(features, m->features + (size_t)i * src->sample_numel,
+               src->sample_numel * sizeof(float));
+    if (label) *label = m->labels[i];
+    return GRAFT_OK;
+}
+
+static void memory_destroy(graftSource *src)
+{
+    memory_source *m = src->impl;
+    if (!m) return;
+    graftFree(src->ctx, m->owned_features);
+    graftFree(src->ctx, m->owned_labels);
+    graftFree(src->ctx, m);
+    src->impl = NULL;
+}
+
+static const graftSourceVtbl memory_vtbl = {
+    .get = memory_get,
+    .destroy = memory_destroy,
+};
+
+/* ---- sources and views --------------------------------------------------- */
+
+/* Drops one reference; the last one destroys the source. */
+static void source_release(graftSource *src)
+{
+    if (!src || --src->refs > 0) return;
+    graft_ctx *ctx = src->ctx;
+    if (src->vtbl->destroy) src->vtbl->destroy(src);
+    graftFree(ctx, src);
+}
+
+/* Maps a dataset position (already checked) to a source index. */
+static int64_t source_index(const graft_dataset *ds, int64_t pos)
+{
+    return ds->indices ? ds->indices[pos] : pos;
+}
+
+static const char *non_finite_name(float v)
+{
+    if (isnan(v)) return "NaN";
+    return v > 0 ? "inf" : "-inf";
+}
+
+GRAFT_API int graft_dataset_from_memory(graft_ctx *ctx, int64_t count, int ndim,
+                                        const int64_t *dims, const float *features,
+                                        const int32_t *labels, int n_classes, int copy,
+                                        graft_dataset **out)
+{
+    graftClearError(ctx);
+    if (out) *out = NULL;
+    GRAFT_RETURN_IF(!ctx, NULL, GRAFT_E_INVALID_ARG, "ctx is NULL");
+    GRAFT_RETURN_IF(!out, ctx, GRAFT_E_INVALID_ARG, "out is NULL");
+    GRAFT_RETURN_IF(!features, ctx, GRAFT_E_INVALID_ARG, "features is NULL");
+    GRAFT_RETURN_IF(!labels, ctx, GRAFT_E_INVALID_ARG, "labels is NULL");
+    GRAFT_RETURN_IF(count < 1, ctx, GRAFT_E_INVALID_ARG, "count is %lld, must be >= 1",
+                    (long long)count);
+    GRAFT_RETURN_IF(n_classes < 1, ctx, GRAFT_E_INVALID_ARG, "n_classes is %d, must be >= 1",
+                    n_classes);
+    GRAFT_RETURN_IF(copy != 0 && copy != 1, ctx, GRAFT_E_INVALID_ARG,
+                    "copy is %d, must be 0 or 1", copy);
+    GRAFT_RETURN_IF(!dims, ctx, GRAFT_E_INVALID_ARG, "dims is NULL");
+    /* Models add the batch dimension in front, so one dimension stays free. */
+    GRAFT_RETURN_IF(ndim < 1 || ndim > GRAFT_MAX_DIMS - 1, ctx, GRAFT_E_SHAPE,
+                    "ndim is %d, must be 1 to %d (the per-sample shape, without the batch "
+                    "dimension)", ndim, GRAFT_MAX_DIMS - 1);
+    size_t numel;
+    GRAFT_FORWARD_IF_ERROR(graftShapeCheck(ctx, __func__, ndim, dims, &numel));
+    GRAFT_RETURN_IF((uint64_t)count > (uint64_t)GRAFT_MAX_NUMEL / numel ||
+                        (uint64_t)count * numel > SIZE_MAX / sizeof(float),
+                    ctx, GRAFT_E_SHAPE,
+                    "%lld samples of %zu floats are more than 2^40 floats in all",
+                    (long long)count, numel);
+    size_t total = (size_t)count * numel;
+
+    for (int64_t i = 0; i < count; i++)
+        GRAFT_RETURN_IF(labels[i] < 0 || labels[i] >= n_classes, ctx, GRAFT_E_RANGE,
+                        "sample %lld has label %d, must be in [0, n_classes) with n_classes %d",
+                        (long long)i, (int)labels[i], n_classes);
+    for (size_t k = 0; k < total; k++)
+        GRAFT_RETURN_IF(!isfinite(features[k]), ctx, GRAFT_E_NUMERIC,
+                        "sample %lld, element %zu: the feature is %s, must be finite",
+                        (long long)(k / numel), k % numel, non_finite_name(features[k]));
+
+    memory_source *m = NULL;
+    graftSource *src = NULL;
+    graft_dataset *ds = NULL;
+    m = graftCalloc(ctx, 1, sizeof *m);
+    if (!m) goto nomem;
+    if (copy) {
+        m->owned_features = graftAlloc(ctx, total * sizeof(float));
+        m->owned_labels = graftAlloc(ctx, (size_t)count * sizeof(int32_t));
+        if (!m->owned_features || !m->owned_labels) goto nomem;
+        memcpy(m->owned_features, features, total * sizeof(float));
+        memcpy(m->owned_labels, labels, (size_t)count * sizeof(int32_t));
+        m->features = m->owned_features;
+        m->labels = m->owned_labels;
+    } else {
+        m->features = features;
+        m->labels = labels;
+    }
+    src = graftCalloc(ctx, 1, sizeof *src);
+    ds = graftCalloc(ctx, 1, sizeof *ds);
+    if (!src || !ds) goto nomem;
+
+    src->vtbl = &memory_vtbl;
+    src->ctx = ctx;
+    src->refs = 1;
+    src->count = count;
+    src->sample_shape.ndim = ndim + 1;
+    src->sample_shape.dims[0] = 1;
+    memcpy(src->sample_shape.dims + 1, dims, (size_t)ndim * sizeof *dims);
+    src->sample_numel = numel;
+    src->n_classes = n_classes;
+    src->impl = m;
+
+    ds->ctx = ctx;
+    ds->src = src;
+    ds->count = count;
+    ds->indices = NULL;
+    *out = ds;
+    return GRAFT_OK;
+
+nomem:
+    if (m) {
+        graftFree(ctx, m->owned_features);
+        graftFree(ctx, m->owned_labels);
+        graftFree(ctx, m);
+    }
+    graftFree(ctx, src);
+    graftFree(ctx, ds);
+    return graftError(ctx, GRAFT_E_NOMEM, __func__, "cannot allocate a dataset of %lld samples",
+                      (long long)count);
+}
+
+GRAFT_API void graft_dataset_free(graft_dataset *dataset)
+{
+    if (!dataset) return;
+    graft_ctx *ctx = dataset->ctx;
+    source_release(dataset->src);
+    graftFree(ctx, dataset->indices);
+    graftFree(ctx, dataset);
+}
+
+GRAFT_API int64_t graft_dataset_size(const graft_dataset *dataset)
+{
+    return dataset ? dataset->count : 0;
+}
+
+GRAFT_API int graft_dataset_class_count(const graft_dataset *dataset)
+{
+    return dataset ? dataset->src->n_classes : 0;
+}
+
+GRAFT_API int graft_dataset_get(graft_dataset *dataset, int64_t i, float *features,
+                                int32_t *label)
+{
+    graftClearError(dataset ? dataset->ctx : NULL);
+    GRAFT_RETURN_IF(!dataset, NULL, GRAFT_E_INVALID_ARG, "dataset is NULL");
+    GRAFT_RETURN_IF(i < 0 || i >= dataset->count, dataset->ctx, GRAFT_E_RANGE,
+                    "i is %lld, must be in [0, %lld)", (long long)i,
+                    (long long)dataset->count);
+    graftSource *src = dataset->src;
+    return src->vtbl->get(src, source_index(dataset, i), features, label);
+}
+
+int graftDatasetGather(graft_dataset *ds, const int64_t *order, int n, float *x,
+                       int32_t *labels)
+{
+    GRAFT_RETURN_IF(!ds, NULL, GRAFT_E_INVALID_ARG, "dataset is NULL");
+    GRAFT_RETURN_IF(n < 0, ds->ctx, GRAFT_E_INVALID_ARG, "n is %d, must be >= 0", n);
+    GRAFT_RETURN_IF(n > 0 && !order, ds->ctx, GRAFT_E_INVALID_ARG, "order is NULL");
+    /* Check every position first, so a bad one leaves x and labels untouched. */
+    for (int k = 0; k < n; k++)
+        GRAFT_RETURN_IF(order[k] < 0 || order[k] >= ds->count, ds->ctx, GRAFT_E_RANGE,
+                        "order[%d] is %lld, must be in [0, %lld)", k, (long long)order[k],
+                        (long long)ds->count);
+    graftSource *src = ds->src;
+    const size_t numel = src->sample_numel;
+    for (int k = 0; k < n; k++)
+        GRAFT_FORWARD_IF_ERROR(src->vtbl->get(src, source_index(ds, order[k]),
+                                              x ? x + (size_t)k * numel : NULL,
+                                              labels ? labels + k : NULL));
+    return GRAFT_OK;
+}
+
+/* ---- splitting ----------------------------------------------------------- */
+
+static int compare_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* A new view over parent's source holding the source indices of the n
+ * parent positions pos[0..n) (ascending). Takes a reference on the source. */
+static graft_dataset *view_new(graft_dataset *parent, const int64_t *pos, int64_t n)
+{
+    graft_ctx *ctx = parent->ctx;
+    graft_dataset *ds = graftCalloc(ctx, 1, sizeof *ds);
+    int64_t *idx = graftAlloc(ctx, (size_t)n * sizeof *idx);
+    if (!ds || !idx) {
+        graftFree(ctx, ds);
+        graftFree(ctx, idx);
+        return NULL;
+    }
+    for (int64_t k = 0; k < n; k++) idx[k] = source_index(parent, pos[k]);
+    ds->ctx = ctx;
+    ds->src = parent->src;
+    ds->count = n;
+    ds->indices = idx;
+    parent->src->refs++;
+    return ds;
+}
+
+/*
+ * The split procedure (the same dataset size, fraction and seed must give the
+ * same parts in every version, so it is fixed as follows):
+ *   1. n = size, n_val = round(val_fraction * n) (C round(): halves away from
+ *      zero), n_train = n - n_val; both must be >= 1.
+ *   2. perm[k] = k for k in [0, n); graftRngSeed(&rng, seed).
+ *   3. Fisher-Yates, from the end: for i = n - 1 down to 1,
+ *      j = graftRngNext(&rng) % (i + 1) (unsigned 64-bit), swap perm[i] and
+ *      perm[j]. One graftRngNext() call per i, nothing else drawn.
+ *   4. val gets the positions perm[0..n_val), train perm[n_val..n); each list
+ *      is sorted ascending, then mapped through the parent's indices, so both
+ *      parts keep the parent's order and a split of a split refers to the
+ *      right samples of the source.
+ */
+GRAFT_API int graft_dataset_split(graft_dataset *dataset, double val_fraction, uint64_t seed,
+                                  graft_dataset **train, graft_dataset **val)
+{
+    graftClearError(dataset ? dataset->ctx : NULL);
+    if (train) *train = NULL;
+    if (val) *val = NULL;
+    GRAFT_RETURN_IF(!dataset, NULL, GRAFT_E_INVALID_ARG, "dataset is NULL");
+    graft_ctx *ctx = dataset->ctx;
+    GRAFT_RETURN_IF(!train || !val, ctx, GRAFT_E_INVALID_ARG,
+                    "train and val must not be NULL");
+    GRAFT_RETURN_IF(train == val, ctx, GRAFT_E_INVALID_ARG,
+                    "train and val must point to different variables");
+    GRAFT_RETURN_IF(!(val_fraction > 0.0 && val_fraction < 1.0), ctx, GRAFT_E_INVALID_ARG,
+                    "val_fraction is %g, must be in (0, 1)", val_fraction);
+    const int64_t n = dataset->count;
+    const int64_t n_val = (int64_t)round(val_fraction * (double)n);
+    const int64_t n_train = n - n_val;
+    GRAFT_RETURN_IF(n_val < 1 || n_train < 1, ctx, GRAFT_E_RANGE,
+                    "val_fraction %g of %lld samples gives %lld training and %lld validation "
+                    "samples; each part needs at least 1",
+                    val_fraction, (long long)n, (long long)n_train, (long long)n_val);
+    GRAFT_RETURN_IF(dataset->src->refs > INT_MAX - 2, ctx, GRAFT_E_RANGE,
+                    "too many datasets share this dataset's samples");
+
+    int64_t *perm = graftAlloc(ctx, (size_t)n * sizeof *perm);
+    if (!perm) goto nomem;
+    for (int64_t k = 0; k < n; k++) perm[k] = k;
+    graftRng rng;
+    graftRngSeed(&rng, seed);
+    for (int64_t i = n - 1; i >= 1; i--) {
+        int64_t j = (int64_t)(graftRngNext(&rng) % (uint64_t)(i + 1));
+        int64_t t = perm[i];
+        perm[i] = perm[j];
+        perm[j] = t;
+    }
+    qsort(perm, (size_t)n_val, sizeof *perm, compare_i64);
+    qsort(perm + n_val, (size_t)n_train, sizeof *perm, compare_i64);
+
+    graft_dataset *v = view_new(dataset, perm, n_val);
+    if (!v) goto nomem;
+    graft_dataset *t = view_new(dataset, perm + n_val, n_train);
+    if (!t) {
+        graft_dataset_free(v);
+        goto nomem;
+    }
+    graftFree(ctx, perm);
+    *train = t;
+    *val = v;
+    return GRAFT_OK;
+
+nomem:
+    graftFree(ctx, perm);
+    return graftError(ctx, GRAFT_E_NOMEM, __func__,
+                      "cannot allocate the split of %lld samples", (long long)n);
+}

@@ -1,0 +1,44 @@
+/*
+ * dataset.h - private view of graft_dataset, used by train.c. A dataset is a
+ * list of indices into a shared, reference-counted source, so splits cost one
+ * index array and no copy of the samples. Sources are a table of functions
+ * so that other kinds (image folders) can plug in.
+ */
+#ifndef GRAFT_DATASET_H
+#define GRAFT_DATASET_H
+
+#include "internal.h"
+
+typedef struct graftSource graftSource;
+
+typedef struct graftSourceVtbl {
+    /* Writes sample i's features (sample_numel floats) and label. */
+    int (*get)(graftSource *src, int64_t i, float *features, int32_t *label);
+    /* Frees what the source owns (not the source struct). */
+    void (*destroy)(graftSource *src);
+} graftSourceVtbl;
+
+struct graftSource {
+    const graftSourceVtbl *vtbl;
+    graft_ctx *ctx;
+    int refs;
+    int64_t count;
+    graftShape sample_shape; /* as layer shapes: dims[0] = 1 (batch placeholder), then the sample's */
+    size_t sample_numel;
+    int n_classes;
+    void *impl;
+};
+
+struct graft_dataset {
+    graft_ctx *ctx;
+    graftSource *src;
+    int64_t count;
+    int64_t *indices; /* count source indices, or NULL for 0..count-1 */
+};
+
+/* Gathers the samples order[0..n) (dataset positions) into x (n *
+ * sample_numel floats) and labels (n). */
+int graftDatasetGather(graft_dataset *ds, const int64_t *order, int n, float *x,
+                       int32_t *labels);
+
+#endif /* GRAFT_DATASET_H */

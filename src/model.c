@@ -1,0 +1,612 @@
+/*
+ * model.c - models as graphs of named layers: building with shape checks,
+ * inspection, the summary table, and running the graph forward and backward.
+ *
+ * Nodes are kept in the order they were added, which is a topological order
+ * (a node reads only the model input and earlier nodes). Forward runs them
+ * in that order; backward runs them in reverse, visiting only nodes at or
+ * above a trainable layer, so a frozen trunk costs its forward pass alone.
+ */
+#include "model.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* ---- names and creation ----------------------------------------------------- */
+
+int graftValidName(const char *name)
+{
+    size_t n = strlen(name);
+    if (n < 1 || n > GRAFT_NAME_MAX) return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i];
+        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                 c == '_' || c == '.' || c == ':' || c == '/' || c == '-';
+        if (!ok) return 0;
+    }
+    return 1;
+}
+
+int graftModelNew(graft_ctx *ctx, const graftShape *input_shape, uint64_t seed,
+                  graft_model **out)
+{
+    graft_model *m = graftCalloc(ctx, 1, sizeof *m);
+    if (!m) return graftError(ctx, GRAFT_E_NOMEM, "graft_model_create", "cannot allocate a model");
+    m->ctx = ctx;
+    m->input_shape = *input_shape;
+    m->input_shape.dims[0] = 1;
+    m->seed = seed;
+    m->training = -1;
+    *out = m;
+    return GRAFT_OK;
+}
+
+GRAFT_API int graft_model_create(graft_ctx *ctx, int ndim, const int64_t *dims, uint64_t seed,
+                                 graft_model **out)
+{
+    graftClearError(ctx);
+    if (out) *out = NULL;
+    GRAFT_RETURN_IF(!ctx, NULL, GRAFT_E_INVALID_ARG, "ctx is NULL");
+    GRAFT_RETURN_IF(!out || !dims, ctx, GRAFT_E_INVALID_ARG, "dims and out must not be NULL");
+    GRAFT_RETURN_IF(ndim < 1 || ndim > GRAFT_MAX_DIMS - 1, ctx, GRAFT_E_SHAPE,
+                    "ndim is %d, must be 1 to %d (the batch dimension is added)", ndim,
+                    GRAFT_MAX_DIMS - 1);
+    graftShape s;
+    memset(&s, 0, sizeof s);
+    s.ndim = ndim + 1;
+    s.dims[0] = 1;
+    memcpy(s.dims + 1, dims, (size_t)ndim * sizeof *dims);
+    size_t numel;
+    GRAFT_FORWARD_IF_ERROR(graftShapeCheck(ctx, __func__, s.ndim, s.dims, &numel));
+    return graftModelNew(ctx, &s, seed, out);
+}
+
+static void free_node(graft_ctx *ctx, graftNode *n)
+{
+    graft_layer_free(n->layer);
+    graftFree(ctx, n->name);
+    graftFree(ctx, n->inputs);
+    graft_tensor_free(n->grad_acc);
+}
+
+GRAFT_API void graft_model_free(graft_model *m)
+{
+    if (!m) return;
+    graft_ctx *ctx = m->ctx;
+    for (int i = 0; i < m->n_nodes; i++) free_node(ctx, &m->nodes[i]);
+    graftFree(ctx, m->nodes);
+    graftModelSetClassNames(m, 0, NULL, NULL);
+    graftFree(ctx, (void *)m->scratch_inputs);
+    graftFree(ctx, (void *)m->scratch_grads);
+    graftFree(ctx, m);
+}
+
+static int find_node(const graft_model *m, const char *name)
+{
+    for (int i = 0; i < m->n_nodes; i++)
+        if (strcmp(m->nodes[i].name, name) == 0) return i;
+    return -2;
+}
+
+static const graftShape *node_shape(const graft_model *m, int node)
+{
+    return node == GRAFT_INPUT_NODE ? &m->input_shape : &m->nodes[node].layer->out_shape;
+}
+
+/* Makes room for one more node and for n_inputs input pointers. */
+static int reserve(graft_model *m, int n_inputs, const char *func)
+{
+    if (m->n_nodes == m->cap_nodes) {
+        int cap = m->cap_nodes ? 2 * m->cap_nodes : 16;
+        graftNode *nodes = graftCalloc(m->ctx, (size_t)cap, sizeof *nodes);
+        if (!nodes) return graftError(m->ctx, GRAFT_E_NOMEM, func, "cannot grow the layer list");
+        if (m->n_nodes) memcpy(nodes, m->nodes, (size_t)m->n_nodes * sizeof *nodes);
+        graftFree(m->ctx, m->nodes);
+        m->nodes = nodes;
+        m->cap_nodes = cap;
+    }
+    if (n_inputs > m->scratch_cap) {
+        const graft_tensor **p = graftCalloc(m->ctx, (size_t)n_inputs, sizeof *p);
+        const graft_tensor **q = graftCalloc(m->ctx, (size_t)n_inputs, sizeof *q);
+        if (!p || !q) {
+            graftFree(m->ctx, (void *)p);
+            graftFree(m->ctx, (void *)q);
+            return graftError(m->ctx, GRAFT_E_NOMEM, func, "cannot allocate input slots");
+        }
+        graftFree(m->ctx, (void *)m->scratch_inputs);
+        graftFree(m->ctx, (void *)m->scratch_grads);
+        m->scratch_inputs = p;
+        m->scratch_grads = q;
+        m->scratch_cap = n_inputs;
+    }
+    return GRAFT_OK;
+}
+
+/* Adds a node that owns layer; inputs (n_inputs indices) is copied. */
+static int append_node(graft_model *m, const char *name, graft_layer *layer, int n_inputs,
+                       const int *inputs, int trainable, const char *func)
+{
+    GRAFT_FORWARD_IF_ERROR(reserve(m, n_inputs, func));
+    graftNode *n = &m->nodes[m->n_nodes];
+    memset(n, 0, sizeof *n);
+    n->name = graftStrdup(m->ctx, name);
+    n->inputs = graftCalloc(m->ctx, (size_t)n_inputs, sizeof *n->inputs);
+    if (!n->name || !n->inputs) {
+        graftFree(m->ctx, n->name);
+        graftFree(m->ctx, n->inputs);
+        memset(n, 0, sizeof *n);
+        return graftError(m->ctx, GRAFT_E_NOMEM, func, "cannot allocate layer \"%s\"", name);
+    }
+    memcpy(n->inputs, inputs, (size_t)n_inputs * sizeof *inputs);
+    n->n_inputs = n_inputs;
+    n->layer = layer;
+    n->trainable = trainable;
+    for (int k = 0; k < n_inputs; k++)
+        if (inputs[k] != GRAFT_INPUT_NODE) m->nodes[inputs[k]].consumers++;
+    layer->in_model = 1;
+    layer->need_param_grad = trainable;
+    if (m->training >= 0) graft_layer_set_training(layer, m->training);
+    m->n_nodes++;
+    return GRAFT_OK;
+}
+
+/* Rewrites the message of a failed layer call as "func(): layer "name"
+ * (kind): cause". */
+static int wrap_layer_error(graft_model *m, int st, const char *func, const char *name,
+                            const graft_layer *l)
+{
+    char cause[GRAFT_ERRMSG_SIZE];
+    const char *msg = m->ctx->errmsg, *p = strstr(msg, "(): ");
+    snprintf(cause, sizeof cause, "%s", p ? p + 4 : msg);
+    return graftError(m->ctx, st, func, "layer \"%s\" (%s): %s", name, l->vtbl->kind, cause);
+}
+
+static uint64_t layer_seed(uint64_t seed, int index)
+{
+    graftRng rng;
+    graftRngSeed(&rng, seed ^ (0x9E3779B97F4A7C15ull * (uint64_t)(index + 1)));
+    return graftRngNext(&rng);
+}
+
+GRAFT_API int graft_model_add(graft_model *m, const char *name, graft_layer *layer, int n_inputs,
+                              const char *const *inputs)
+{
+    const char *func = __func__;
+    graft_ctx *ctx = m ? m->ctx : NULL;
+    int st = GRAFT_OK;
+    int *idx = NULL;
+    graftShape *shapes = NULL;
+    graftClearError(ctx);
+    if (layer && layer->in_model)
+        return graftError(ctx, GRAFT_E_INVALID_ARG, func,
+                          "the %s layer already belongs to a model", layer->vtbl->kind);
+    if (!m) {
+        graft_layer_free(layer);
+        return graftError(NULL, GRAFT_E_INVALID_ARG, func, "model is NULL");
+    }
+    if (!layer) return graftError(ctx, GRAFT_E_INVALID_ARG, func,
+                                  "layer is NULL (did its constructor fail?)");
+    if (layer->ctx != ctx) {
+        st = graftError(ctx, GRAFT_E_INVALID_ARG, func, "the layer belongs to another context");
+        goto fail;
+    }
+    if (!name || !graftValidName(name) || strcmp(name, GRAFT_MODEL_INPUT) == 0) {
+        st = graftError(ctx, GRAFT_E_INVALID_ARG, func,
+                        "bad layer name \"%s\": 1 to %d characters of A-Z a-z 0-9 _ . : / -, "
+                        "and not \"" GRAFT_MODEL_INPUT "\"", name ? name : "(null)",
+                        GRAFT_NAME_MAX);
+        goto fail;
+    }
+    if (find_node(m, name) >= 0) {
+        st = graftError(ctx, GRAFT_E_INVALID_ARG, func, "a layer named \"%s\" already exists",
+                        name);
+        goto fail;
+    }
+    if (n_inputs < 0 || n_inputs > GRAFT_LAYER_MAX_INPUTS || (n_inputs > 0 && !inputs)) {
+        st = graftError(ctx, GRAFT_E_INVALID_ARG, func, "layer \"%s\": n_inputs is %d%s", name,
+                        n_inputs, n_inputs > 0 && !inputs ? " but inputs is NULL" : "");
+        goto fail;
+    }
+    int count = n_inputs ? n_inputs : 1;
+    idx = graftCalloc(ctx, (size_t)count, sizeof *idx);
+    shapes = graftCalloc(ctx, (size_t)count, sizeof *shapes);
+    if (!idx || !shapes) {
+        st = graftError(ctx, GRAFT_E_NOMEM, func, "cannot allocate input lists");
+        goto fail;
+    }
+    if (n_inputs == 0) {
+        idx[0] = m->n_nodes - 1; /* -1: the model input */
+    } else {
+        for (int k = 0; k < n_inputs; k++) {
+            if (!inputs[k]) {
+                st = graftError(ctx, GRAFT_E_INVALID_ARG, func, "layer \"%s\": inputs[%d] is NULL",
+                                name, k);
+                goto fail;
+            }
+            idx[k] = strcmp(inputs[k], GRAFT_MODEL_INPUT) == 0 ? GRAFT_INPUT_NODE
+                                                                : find_node(m, inputs[k]);
+            if (idx[k] == -2) {
+                st = graftError(ctx, GRAFT_E_NOT_FOUND, func,
+                                "layer \"%s\": input \"%s\" is not an earlier layer", name,
+                                inputs[k]);
+                goto fail;
+            }
+        }
+    }
+    for (int k = 0; k < count; k++) shapes[k] = *node_shape(m, idx[k]);
+    st = graftLayerBuildShapes(layer, count, shapes, layer_seed(m->seed, m->n_nodes), SIZE_MAX);
+    if (st != GRAFT_OK) {
+        st = wrap_layer_error(m, st, func, name, layer);
+        goto fail;
+    }
+    st = append_node(m, name, layer, count, idx, 1, func);
+    if (st != GRAFT_OK) goto fail;
+    graftFree(ctx, idx);
+    graftFree(ctx, shapes);
+    return GRAFT_OK;
+
+fail:
+    graftFree(ctx, idx);
+    graftFree(ctx, shapes);
+    graft_layer_free(layer);
+    return st;
+}
+
+int graftModelAppendBuilt(graft_model *m, const char *name, graft_layer *layer, int n_inputs,
+                          const int *inputs, int trainable)
+{
+    const char *func = "graft_load";
+    if (!graftValidName(name) || find_node(m, name) >= 0 || !strcmp(name, GRAFT_MODEL_INPUT))
+        return graftError(m->ctx, GRAFT_E_FORMAT, func, "bad or repeated layer name \"%s\"", name);
+    if (!layer->built || n_inputs != layer->n_inputs)
+        return graftError(m->ctx, GRAFT_E_FORMAT, func,
+                          "layer \"%s\": its build does not match its %d inputs", name, n_inputs);
+    for (int k = 0; k < n_inputs; k++) {
+        if (inputs[k] < GRAFT_INPUT_NODE || inputs[k] >= m->n_nodes)
+            return graftError(m->ctx, GRAFT_E_FORMAT, func,
+                              "layer \"%s\": input %d refers to node %d, not an earlier one", name,
+                              k, inputs[k]);
+        const graftShape *want = node_shape(m, inputs[k]), *got = &layer->in_shapes[k];
+        int same = want->ndim == got->ndim;
+        for (int d = 1; same && d < want->ndim; d++) same = want->dims[d] == got->dims[d];
+        if (!same)
+            return graftError(m->ctx, GRAFT_E_FORMAT, func,
+                              "layer \"%s\": input %d's shape does not match the layer's build",
+                              name, k);
+    }
+    return append_node(m, name, layer, n_inputs, inputs, trainable != 0, func);
+}
+
+/* ---- inspection --------------------------------------------------------------- */
+
+int graftModelOutputNode(const graft_model *m) { return m->n_nodes - 1; }
+
+int64_t graftModelOutputSize(const graft_model *m)
+{
+    if (m->n_nodes == 0) return 0;
+    return graftShapeSampleNumel(&m->nodes[m->n_nodes - 1].layer->out_shape);
+}
+
+GRAFT_API int graft_model_layer_count(const graft_model *m) { return m ? m->n_nodes : 0; }
+
+GRAFT_API int graft_model_find_layer(const graft_model *m, const char *name)
+{
+    graftClearError(m ? m->ctx : NULL);
+    GRAFT_RETURN_IF(!m || !name, m ? m->ctx : NULL, GRAFT_E_INVALID_ARG,
+                    "model and name must not be NULL");
+    int i = find_node(m, name);
+    GRAFT_RETURN_IF(i < 0, m->ctx, GRAFT_E_NOT_FOUND, "no layer named \"%s\"", name);
+    return i;
+}
+
+static int valid_index(const graft_model *m, int i) { return m && i >= 0 && i < m->n_nodes; }
+
+GRAFT_API graft_layer *graft_model_layer(graft_model *m, int i)
+{
+    return valid_index(m, i) ? m->nodes[i].layer : NULL;
+}
+
+GRAFT_API const char *graft_model_layer_name(const graft_model *m, int i)
+{
+    return valid_index(m, i) ? m->nodes[i].name : NULL;
+}
+
+GRAFT_API int graft_model_layer_input_count(const graft_model *m, int i)
+{
+    return valid_index(m, i) ? m->nodes[i].n_inputs : 0;
+}
+
+GRAFT_API const char *graft_model_layer_input_name(const graft_model *m, int i, int k)
+{
+    if (!valid_index(m, i) || k < 0 || k >= m->nodes[i].n_inputs) return NULL;
+    int j = m->nodes[i].inputs[k];
+    return j == GRAFT_INPUT_NODE ? GRAFT_MODEL_INPUT : m->nodes[j].name;
+}
+
+GRAFT_API int graft_model_layer_output_shape(const graft_model *m, int i, int *ndim,
+                                             int64_t *dims)
+{
+    graftClearError(m ? m->ctx : NULL);
+    GRAFT_RETURN_IF(!m || !ndim || !dims, m ? m->ctx : NULL, GRAFT_E_INVALID_ARG,
+                    "model, ndim and dims must not be NULL");
+    GRAFT_RETURN_IF(i != -1 && !valid_index(m, i), m->ctx, GRAFT_E_RANGE,
+                    "layer index %d out of range: the model has %d layers", i, m->n_nodes);
+    const graftShape *s = node_shape(m, i == -1 ? GRAFT_INPUT_NODE : i);
+    *ndim = s->ndim - 1;
+    for (int d = 1; d < s->ndim; d++) dims[d - 1] = s->dims[d];
+    return GRAFT_OK;
+}
+
+static int64_t layer_param_scalars(const graft_layer *l)
+{
+    int64_t n = 0;
+    for (int k = 0; k < l->n_params; k++)
+        if (l->params[k].grad) n += (int64_t)l->params[k].value->numel;
+    return n;
+}
+
+GRAFT_API int64_t graft_model_layer_param_count(const graft_model *m, int i)
+{
+    return valid_index(m, i) ? layer_param_scalars(m->nodes[i].layer) : -1;
+}
+
+GRAFT_API int graft_model_layer_trainable(const graft_model *m, int i)
+{
+    return valid_index(m, i) ? m->nodes[i].trainable : -1;
+}
+
+GRAFT_API int64_t graft_model_param_count(const graft_model *m, int trainable_only)
+{
+    int64_t n = 0;
+    if (!m) return 0;
+    for (int i = 0; i < m->n_nodes; i++)
+        if (!trainable_only || m->nodes[i].trainable) n += layer_param_scalars(m->nodes[i].layer);
+    return n;
+}
+
+GRAFT_API int64_t graft_model_flops(const graft_model *m)
+{
+    int64_t n = 0;
+    if (!m) return 0;
+    for (int i = 0; i < m->n_nodes; i++) n += graftLayerFlops(m->nodes[i].layer);
+    return n;
+}
+
+GRAFT_API int64_t graft_model_epochs_done(const graft_model *m) { return m ? m->epochs_done : 0; }
+
+/* A bounded string builder that keeps counting past the end. */
+typedef struct text_out {
+    char *buf;
+    size_t size, len;
+} text_out;
+
+static void text_add(text_out *t, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+static void text_add(text_out *t, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *dst = t->len < t->size ? t->buf + t->len : NULL;
+    size_t room = t->len < t->size ? t->size - t->len : 0;
+    int n = vsnprintf(dst, room, fmt, ap);
+    va_end(ap);
+    if (n > 0) t->len += (size_t)n;
+}
+
+static void per_sample_shape(const graftShape *s, char *buf, size_t size)
+{
+    graftShapeString(s->ndim - 1, s->dims + 1, buf, size);
+}
+
+GRAFT_API int graft_model_summary(const graft_model *m, char *buf, size_t size, size_t *needed)
+{
+    graftClearError(m ? m->ctx : NULL);
+    GRAFT_RETURN_IF(!m || (!buf && size > 0), m ? m->ctx : NULL, GRAFT_E_INVALID_ARG,
+                    "model is NULL, or buf is NULL with a size");
+    text_out t = {buf, size, 0};
+    char shape[96], ins[96];
+    const char *rule = "----------------------------------------------------------------"
+                       "--------------------------------\n";
+    text_add(&t, "%-32s %-20s %-18s %12s  %s\n", "Layer (kind)", "Inputs", "Output shape",
+             "Params", "Trainable");
+    text_add(&t, "%s", rule);
+    per_sample_shape(&m->input_shape, shape, sizeof shape);
+    text_add(&t, "%-32s %-20s %-18s %12d  %s\n", GRAFT_MODEL_INPUT " (input)", "", shape, 0, "-");
+    for (int i = 0; i < m->n_nodes; i++) {
+        const graftNode *n = &m->nodes[i];
+        char label[GRAFT_NAME_MAX + 40];
+        snprintf(label, sizeof label, "%s (%s)", n->name, n->layer->vtbl->kind);
+        size_t pos = 0;
+        ins[0] = '\0';
+        for (int k = 0; k < n->n_inputs && pos < sizeof ins; k++) {
+            int j = n->inputs[k];
+            int w = snprintf(ins + pos, sizeof ins - pos, "%s%s", k ? "," : "",
+                             j == GRAFT_INPUT_NODE ? GRAFT_MODEL_INPUT : m->nodes[j].name);
+            if (w > 0) pos += (size_t)w;
+        }
+        per_sample_shape(&n->layer->out_shape, shape, sizeof shape);
+        int64_t params = layer_param_scalars(n->layer);
+        text_add(&t, "%-32s %-20s %-18s %12lld  %s\n", label, ins, shape, (long long)params,
+                 params == 0 ? "-" : n->trainable ? "yes" : "no");
+    }
+    text_add(&t, "%s", rule);
+    int64_t total = graft_model_param_count(m, 0), trainable = graft_model_param_count(m, 1);
+    text_add(&t, "Total params: %lld (trainable: %lld, frozen: %lld)\n", (long long)total,
+             (long long)trainable, (long long)(total - trainable));
+    text_add(&t, "Forward FLOPs per sample: %lld (%.2f MFLOPs)\n", (long long)graft_model_flops(m),
+             (double)graft_model_flops(m) / 1e6);
+    if (needed) *needed = t.len;
+    return GRAFT_OK;
+}
+
+/* ---- classes ------------------------------------------------------------------ */
+
+int graftModelSetClassNames(graft_model *m, int n, const char *const *names, const char *func)
+{
+    char **copy = NULL;
+    if (n > 0) {
+        copy = graftCalloc(m->ctx, (size_t)n, sizeof *copy);
+        if (!copy) return graftError(m->ctx, GRAFT_E_NOMEM, func, "cannot allocate class names");
+        for (int c = 0; c < n; c++) {
+            copy[c] = graftStrdup(m->ctx, names[c]);
+            if (!copy[c]) {
+                for (int k = 0; k < c; k++) graftFree(m->ctx, copy[k]);
+                graftFree(m->ctx, copy);
+                return graftError(m->ctx, GRAFT_E_NOMEM, func, "cannot allocate class names");
+            }
+        }
+    }
+    for (int c = 0; c < m->n_classes_named; c++) graftFree(m->ctx, m->class_names[c]);
+    graftFree(m->ctx, m->class_names);
+    m->class_names = copy;
+    m->n_classes_named = n;
+    return GRAFT_OK;
+}
+
+GRAFT_API int graft_model_set_class_names(graft_model *m, int n, const char *const *names)
+{
+    graftClearError(m ? m->ctx : NULL);
+    GRAFT_RETURN_IF(!m || !names, m ? m->ctx : NULL, GRAFT_E_INVALID_ARG,
+                    "model and names must not be NULL");
+    GRAFT_RETURN_IF(m->n_nodes == 0, m->ctx, GRAFT_E_STATE, "the model has no layers yet");
+    GRAFT_RETURN_IF((int64_t)n != graftModelOutputSize(m), m->ctx, GRAFT_E_SHAPE,
+                    "%d class names for a model with %lld outputs", n,
+                    (long long)graftModelOutputSize(m));
+    for (int c = 0; c < n; c++) {
+        GRAFT_RETURN_IF(!names[c], m->ctx, GRAFT_E_INVALID_ARG, "names[%d] is NULL", c);
+        size_t len = strlen(names[c]);
+        GRAFT_RETURN_IF(len < 1 || len > GRAFT_CLASS_NAME_MAX, m->ctx, GRAFT_E_INVALID_ARG,
+                        "names[%d] is %zu bytes long, must be 1 to %d", c, len,
+                        GRAFT_CLASS_NAME_MAX);
+    }
+    return graftModelSetClassNames(m, n, names, __func__);
+}
+
+GRAFT_API int graft_model_class_count(const graft_model *m)
+{
+    return m ? (int)graftModelOutputSize(m) : 0;
+}
+
+GRAFT_API const char *graft_model_class_name(const graft_model *m, int c)
+{
+    if (!m || c < 0 || c >= m->n_classes_named) return NULL;
+    return m->class_names[c];
+}
+
+/* ---- running the graph ------------------------------------------------------- */
+
+void graftModelSetMode(graft_model *m, int training)
+{
+    if (m->training == training) return;
+    for (int i = 0; i < m->n_nodes; i++) graft_layer_set_training(m->nodes[i].layer, training);
+    m->training = training;
+}
+
+static const graft_tensor *const *gather_inputs(graft_model *m, const graftNode *n,
+                                                const graft_tensor *x)
+{
+    for (int k = 0; k < n->n_inputs; k++) {
+        int j = n->inputs[k];
+        m->scratch_inputs[k] = j == GRAFT_INPUT_NODE ? x : m->nodes[j].layer->output;
+    }
+    return m->scratch_inputs;
+}
+
+int graftModelForward(graft_model *m, const graft_tensor *x, const graft_tensor **out)
+{
+    const char *func = "graft_model_forward";
+    if (m->n_nodes == 0) return graftError(m->ctx, GRAFT_E_STATE, func, "the model has no layers");
+    const graftShape *s = &m->input_shape;
+    int ok = x->ndim == s->ndim;
+    for (int d = 1; ok && d < s->ndim; d++) ok = x->dims[d] == s->dims[d];
+    if (!ok) {
+        char got[128], want[128];
+        graftShapeString(x->ndim, x->dims, got, sizeof got);
+        graftShape w = *s;
+        w.dims[0] = x->ndim > 0 ? x->dims[0] : 1;
+        graftShapeString(w.ndim, w.dims, want, sizeof want);
+        return graftError(m->ctx, GRAFT_E_SHAPE, func,
+                          "the input has shape %s, the model takes %s (batch first)", got, want);
+    }
+    const graft_tensor *y = NULL;
+    for (int i = 0; i < m->n_nodes; i++) {
+        graftNode *n = &m->nodes[i];
+        int st = graft_layer_forward(n->layer, n->n_inputs, gather_inputs(m, n, x), &y);
+        if (st != GRAFT_OK) return wrap_layer_error(m, st, func, n->name, n->layer);
+    }
+    *out = y;
+    return GRAFT_OK;
+}
+
+int graftModelBackward(graft_model *m, const graft_tensor *x, const graft_tensor *dout)
+{
+    const char *func = "graft_model_backward";
+    int out = graftModelOutputNode(m);
+    if (out < 0) return graftError(m->ctx, GRAFT_E_STATE, func, "the model has no layers");
+    /* upstream: the node or one it reads (directly or not) has trained
+     * parameters; nodes without it get no backward call at all. */
+    for (int i = 0; i < m->n_nodes; i++) {
+        graftNode *n = &m->nodes[i];
+        n->grad = NULL;
+        n->upstream = n->trainable && layer_param_scalars(n->layer) > 0;
+        for (int k = 0; k < n->n_inputs && !n->upstream; k++)
+            n->upstream = n->inputs[k] != GRAFT_INPUT_NODE && m->nodes[n->inputs[k]].upstream;
+    }
+    m->nodes[out].grad = dout;
+    for (int i = out; i >= 0; i--) {
+        graftNode *n = &m->nodes[i];
+        if (!n->grad || !n->upstream) continue;
+        int want_din = 0;
+        for (int k = 0; k < n->n_inputs; k++)
+            if (n->inputs[k] != GRAFT_INPUT_NODE && m->nodes[n->inputs[k]].upstream) want_din = 1;
+        const graft_tensor *const *ins = gather_inputs(m, n, x);
+        const graft_tensor **din = want_din ? m->scratch_grads : NULL;
+        n->layer->need_param_grad = n->trainable;
+        int st = graft_layer_backward(n->layer, n->n_inputs, ins, n->grad, din);
+        if (st != GRAFT_OK) return wrap_layer_error(m, st, func, n->name, n->layer);
+        if (!want_din) continue;
+        for (int k = 0; k < n->n_inputs; k++) {
+            int j = n->inputs[k];
+            if (j == GRAFT_INPUT_NODE || !m->nodes[j].upstream) continue;
+            graftNode *src = &m->nodes[j];
+            const graft_tensor *g = din[k];
+            if (src->consumers == 1) {
+                src->grad = g;
+            } else if (!src->grad) {
+                st = graftTensorEnsure(m->ctx, &src->grad_acc, g->ndim, g->dims);
+                if (st != GRAFT_OK) return st;
+                memcpy(src->grad_acc->data, g->data, g->numel * sizeof(float));
+                src->grad = src->grad_acc;
+            } else {
+                float *acc = src->grad_acc->data;
+                for (size_t e = 0; e < g->numel; e++) acc[e] += g->data[e];
+            }
+        }
+    }
+    return GRAFT_OK;
+}
+
+void graftModelForEachParam(graft_model *m, graftParamVisitor fn, void *arg)
+{
+    for (int i = 0; i < m->n_nodes; i++) {
+        graft_layer *l = m->nodes[i].layer;
+        for (int k = 0; k < l->n_params; k++)
+            if (l->params[k].grad)
+                fn(arg, i, k, l->params[k].value, l->params[k].grad, m->nodes[i].trainable);
+    }
+}
+
+GRAFT_API int graft_model_forward(graft_model *m, const graft_tensor *input,
+                                  const graft_tensor **output)
+{
+    graftClearError(m ? m->ctx : NULL);
+    if (output) *output = NULL;
+    GRAFT_RETURN_IF(!m || !input || !output, m ? m->ctx : NULL, GRAFT_E_INVALID_ARG,
+                    "model, input and output must not be NULL");
+    graftModelSetMode(m, 0);
+    return graftModelForward(m, input, output);
+}

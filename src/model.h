@@ -1,0 +1,84 @@
+/*
+ * model.h - private view of graft_model, shared by model.c (graph, running
+ * it), train.c (fit, evaluate, predict) and model_io.c (files).
+ */
+#ifndef GRAFT_MODEL_H
+#define GRAFT_MODEL_H
+
+#include "layer.h"
+
+#define GRAFT_NAME_MAX 63       /* layer name length */
+#define GRAFT_CLASS_NAME_MAX 255
+#define GRAFT_INPUT_NODE (-1)   /* node index meaning the model input */
+
+typedef struct graftNode {
+    char *name;
+    graft_layer *layer;
+    int n_inputs;
+    int *inputs;    /* node indices, or GRAFT_INPUT_NODE */
+    int trainable;  /* 1: parameters are updated */
+    int consumers;  /* how many inputs lists name this node */
+    int upstream;   /* set by backward: this node or one it reads is trained */
+    /* backward scratch */
+    graft_tensor *grad_acc;     /* owned sum of gradients (nodes with > 1 consumer) */
+    const graft_tensor *grad;   /* gradient of this node's output in this pass, or NULL */
+} graftNode;
+
+struct graft_model {
+    graft_ctx *ctx;
+    graftShape input_shape; /* per-sample, dims[0] = 1 */
+    uint64_t seed;
+    int n_nodes, cap_nodes;
+    graftNode *nodes;
+    int n_classes_named;    /* 0 or the count of class_names */
+    char **class_names;
+    int64_t epochs_done;
+    int training;           /* mode the layers were last set to (-1 unknown) */
+    const graft_tensor **scratch_inputs; /* room for the widest node's inputs */
+    const graft_tensor **scratch_grads;  /* as many input-gradient slots */
+    int scratch_cap;
+};
+
+/* The output node's index (the last), or -1 for an empty model. */
+int graftModelOutputNode(const graft_model *m);
+
+/* Per-sample output size of the model (product of the output shape). */
+int64_t graftModelOutputSize(const graft_model *m);
+
+/* Puts every layer in training (1) or inference (0) mode. */
+void graftModelSetMode(graft_model *m, int training);
+
+/* Runs the graph forward on x (N, input shape...); *out: the output node's
+ * tensor. Checks x's shape. */
+int graftModelForward(graft_model *m, const graft_tensor *x, const graft_tensor **out);
+
+/* Back-propagates dout (the output's gradient) through the last forward:
+ * parameter gradients of trainable layers are written; layers below every
+ * trainable layer are not visited at all. */
+int graftModelBackward(graft_model *m, const graft_tensor *x, const graft_tensor *dout);
+
+/* Calls fn for every trainable-capable parameter (those with a gradient) of
+ * every layer, in a fixed order (layer by layer, parameter by parameter),
+ * with the layer's trainable flag. */
+typedef void (*graftParamVisitor)(void *arg, int node, int param, graft_tensor *value,
+                                  const graft_tensor *grad, int trainable);
+void graftModelForEachParam(graft_model *m, graftParamVisitor fn, void *arg);
+
+/* Appends an already built layer as a node (used by loading): no shape
+ * inference beyond checking that the layer's build matches its inputs. Takes
+ * the layer on success only. */
+int graftModelAppendBuilt(graft_model *m, const char *name, graft_layer *layer, int n_inputs,
+                          const int *inputs, int trainable);
+
+/* Creates an empty model (as graft_model_create, without the public checks'
+ * messages naming that function). */
+int graftModelNew(graft_ctx *ctx, const graftShape *input_shape, uint64_t seed,
+                  graft_model **out);
+
+/* Sets class names (copied), or clears them with n = 0. */
+int graftModelSetClassNames(graft_model *m, int n, const char *const *names, const char *func);
+
+/* Checks a layer name: 1 to GRAFT_NAME_MAX chars of [A-Za-z0-9_.:/-]. */
+int graftValidName(const char *name);
+
+#endif /* GRAFT_MODEL_H */

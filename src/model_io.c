@@ -1,0 +1,898 @@
+/*
+ * model_io.c - model files and checkpoints (graft_model_save/load,
+ * graft_checkpoint_save/load). docs/FORMAT.md specifies the format.
+ *
+ * In short: a 16-byte header (magic, format version, file kind), then
+ * sections, each a tag, flags, a payload length, the payload and a CRC-32 of
+ * all of those. Version 1 defines META (input shape, seed, epochs, class
+ * names), GRPH (the layer graph, each node with its layer record as
+ * graftLayerSave() writes it), OPTM (checkpoints: the optimizer record as
+ * graftOptimSave() writes it) and END (empty, last). Unknown sections are
+ * skipped when optional and refused when required.
+ *
+ * Saving serialises to memory, writes a temporary file beside the target,
+ * flushes it to disk and renames it over the target, then flushes the
+ * folder. Loading reads the whole file, checks the framing and every
+ * checksum first, then parses the sections with bounded readers whose
+ * offsets are file offsets, so every message can say where.
+ */
+#include "crc32.h"
+#include "model.h"
+#include "optim.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+/* ---- the format's constants ---------------------------------------------------- */
+
+static const unsigned char file_magic[8] = {0x89, 'G', 'R', 'A', 'F', 'T', '\r', '\n'};
+
+#define FORMAT_VERSION 1u
+#define KIND_MODEL 1u
+#define KIND_CHECKPOINT 2u
+
+#define HEADER_BYTES 16        /* magic, version, kind */
+#define SECTION_HEAD_BYTES 16  /* tag, flags, length */
+#define SECTION_CRC_BYTES 4
+#define FLAG_REQUIRED 1u       /* a reader that does not know the tag must refuse the file */
+
+#define TAG_META "META"
+#define TAG_GRAPH "GRPH"
+#define TAG_OPTIM "OPTM"
+#define TAG_END "END "
+
+/* Smallest encodings, used to bound counts by the bytes that remain. */
+#define MIN_CLASS_NAME_BYTES 5 /* u32 length + 1 byte */
+#define MIN_NODE_BYTES 17      /* name (5), input count (4), one input (4), trainable (4) */
+
+/* ---- little-endian helpers over raw bytes ---------------------------------------- */
+
+static uint32_t get_u32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t get_u64(const unsigned char *p)
+{
+    return (uint64_t)get_u32(p) | (uint64_t)get_u32(p + 4) << 32;
+}
+
+static void put_u64(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i));
+}
+
+/* The tag as text for messages: printable ASCII as is, other bytes as \xNN. */
+static void tag_text(const unsigned char *tag, char *buf, size_t size)
+{
+    size_t n = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < 4 && n < size; i++) {
+        int w = tag[i] >= 0x20 && tag[i] < 0x7F && tag[i] != '"' && tag[i] != '\\'
+                    ? snprintf(buf + n, size - n, "%c", tag[i])
+                    : snprintf(buf + n, size - n, "\\x%02X", tag[i]);
+        if (w > 0) n += (size_t)w;
+    }
+}
+
+/* ---- writing ----------------------------------------------------------------------- */
+
+/* Starts a section; returns the offset of its header, patched by section_end. */
+static size_t section_begin(graftWriter *w, const char *tag)
+{
+    size_t at = w->size;
+    graftWriteBytes(w, tag, 4);
+    graftWriteU32(w, FLAG_REQUIRED);
+    graftWriteU32(w, 0); /* length, patched */
+    graftWriteU32(w, 0);
+    return at;
+}
+
+/* Writes the payload length into the section's header and appends the CRC
+ * of header and payload. */
+static void section_end(graftWriter *w, size_t at)
+{
+    if (w->status != GRAFT_OK) return;
+    put_u64(w->data + at + 8, (uint64_t)(w->size - at - SECTION_HEAD_BYTES));
+    graftWriteU32(w, graftCrc32(0, w->data + at, w->size - at));
+}
+
+static void write_u64(graftWriter *w, uint64_t v)
+{
+    graftWriteU32(w, (uint32_t)(v & 0xFFFFFFFFu));
+    graftWriteU32(w, (uint32_t)(v >> 32));
+}
+
+static void write_meta(graftWriter *w, const graft_model *m)
+{
+    const graftShape *s = &m->input_shape;
+    graftWriteU32(w, (uint32_t)(s->ndim - 1));
+    for (int d = 1; d < s->ndim; d++) graftWriteI64(w, s->dims[d]);
+    write_u64(w, m->seed);
+    graftWriteI64(w, m->epochs_done);
+    graftWriteU32(w, (uint32_t)m->n_classes_named);
+    for (int c = 0; c < m->n_classes_named; c++) graftWriteString(w, m->class_names[c]);
+}
+
+static int write_graph(graftWriter *w, const graft_model *m)
+{
+    graftWriteU32(w, (uint32_t)m->n_nodes);
+    for (int i = 0; i < m->n_nodes; i++) {
+        const graftNode *n = &m->nodes[i];
+        graftWriteString(w, n->name);
+        graftWriteU32(w, (uint32_t)n->n_inputs);
+        for (int k = 0; k < n->n_inputs; k++) graftWriteI32(w, n->inputs[k]);
+        graftWriteU32(w, n->trainable ? 1u : 0u);
+        GRAFT_FORWARD_IF_ERROR(graftLayerSave(n->layer, w));
+    }
+    return w->status;
+}
+
+/* Serialises the model (and the optimizer, for a checkpoint) into w. */
+static int serialise(const graft_model *m, const graft_optim *o, graftWriter *w)
+{
+    graftWriteBytes(w, file_magic, sizeof file_magic);
+    graftWriteU32(w, FORMAT_VERSION);
+    graftWriteU32(w, o ? KIND_CHECKPOINT : KIND_MODEL);
+
+    size_t at = section_begin(w, TAG_META);
+    write_meta(w, m);
+    section_end(w, at);
+
+    at = section_begin(w, TAG_GRAPH);
+    GRAFT_FORWARD_IF_ERROR(write_graph(w, m));
+    section_end(w, at);
+
+    if (o) {
+        at = section_begin(w, TAG_OPTIM);
+        GRAFT_FORWARD_IF_ERROR(graftOptimSave(o, w));
+        section_end(w, at);
+    }
+
+    at = section_begin(w, TAG_END);
+    section_end(w, at);
+    return w->status;
+}
+
+/* ---- atomic file replacement ------------------------------------------------------ */
+
+static void errno_text(int e, char *buf, size_t size)
+{
+    if (strerror_r(e, buf, size) != 0) snprintf(buf, size, "error %d", e);
+}
+
+/* The process's file-creation mask, read without changing it (umask() would
+ * change it for every thread for a moment). Returns 0 when unknown. */
+static int read_umask(mode_t *mask)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f) return 0;
+    char line[256];
+    int found = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, "Umask:", 6) != 0) continue;
+        char *end;
+        unsigned long v = strtoul(line + 6, &end, 8);
+        if (end != line + 6 && v <= 0777) {
+            *mask = (mode_t)v;
+            found = 1;
+        }
+        break;
+    }
+    fclose(f);
+    return found;
+}
+
+/* Gives the temporary file the permissions the final file should have: those
+ * of the file it replaces, or 0666 less the umask for a new file (mkstemp
+ * creates it 0600; it stays so when the umask cannot be read). */
+static void set_file_mode(int fd, const char *path)
+{
+    struct stat st;
+    mode_t mask;
+    if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
+        (void)fchmod(fd, st.st_mode & 07777);
+    else if (read_umask(&mask))
+        (void)fchmod(fd, (mode_t)(0666 & ~mask));
+}
+
+/* Writes all n bytes, retrying short writes and interruptions. */
+static int write_all(int fd, const unsigned char *p, size_t n)
+{
+    while (n > 0) {
+        size_t chunk = n > ((size_t)1 << 30) ? (size_t)1 << 30 : n;
+        ssize_t done = write(fd, p, chunk);
+        if (done < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        if (done == 0) {
+            errno = ENOSPC;
+            return -1;
+        }
+        p += done;
+        n -= (size_t)done;
+    }
+    return 0;
+}
+
+/* The folder holding path ("." for a bare name), as a new string. */
+static char *folder_of(graft_ctx *ctx, const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash) return graftStrdup(ctx, ".");
+    size_t n = slash == path ? 1 : (size_t)(slash - path);
+    char *dir = graftAlloc(ctx, n + 1);
+    if (dir) {
+        memcpy(dir, path, n);
+        dir[n] = '\0';
+    }
+    return dir;
+}
+
+/* Flushes the folder dir holding path, so the rename itself is durable. */
+static int sync_folder(graft_ctx *ctx, const char *func, const char *path, const char *dir)
+{
+    int st = GRAFT_OK;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY);
+    /* Some file systems cannot sync folders (EINVAL); the file itself is synced. */
+    if (fd < 0 || (fsync(fd) != 0 && errno != EINVAL)) {
+        char why[128];
+        errno_text(errno, why, sizeof why);
+        st = graftError(ctx, GRAFT_E_IO, func,
+                        "\"%s\" was written, but its folder \"%s\" could not be flushed: %s",
+                        path, dir, why);
+    }
+    if (fd >= 0) close(fd);
+    return st;
+}
+
+/* Replaces path by the size bytes at data, atomically: temporary file in the
+ * same folder, written, synced, closed, renamed over path, folder synced. On
+ * failure before the rename the temporary file is removed and path is left
+ * as it was. */
+static int write_file_atomic(graft_ctx *ctx, const char *func, const char *path,
+                             const unsigned char *data, size_t size)
+{
+    static const char suffix[] = ".tmp.XXXXXX";
+    size_t plen = strlen(path);
+    char *tmp = plen < SIZE_MAX - sizeof suffix ? graftAlloc(ctx, plen + sizeof suffix) : NULL;
+    char *dir = folder_of(ctx, path);
+    if (!tmp || !dir) {
+        graftFree(ctx, tmp);
+        graftFree(ctx, dir);
+        return graftError(ctx, GRAFT_E_NOMEM, func, "cannot allocate file names");
+    }
+    memcpy(tmp, path, plen);
+    memcpy(tmp + plen, suffix, sizeof suffix);
+
+    char why[128];
+    const char *step;
+    int st;
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        errno_text(errno, why, sizeof why);
+        st = graftError(ctx, GRAFT_E_IO, func, "cannot create a temporary file for \"%s\": %s",
+                        path, why);
+        goto done;
+    }
+    set_file_mode(fd, path);
+    if (write_all(fd, data, size) != 0) {
+        step = "write";
+        goto fail_open;
+    }
+    if (fsync(fd) != 0) {
+        step = "flush";
+        goto fail_open;
+    }
+    if (close(fd) != 0) {
+        fd = -1;
+        step = "close";
+        goto fail_open;
+    }
+    fd = -1;
+    if (rename(tmp, path) != 0) {
+        errno_text(errno, why, sizeof why);
+        unlink(tmp);
+        st = graftError(ctx, GRAFT_E_IO, func, "cannot replace \"%s\": %s", path, why);
+        goto done;
+    }
+    st = sync_folder(ctx, func, path, dir);
+    goto done;
+
+fail_open:
+    errno_text(errno, why, sizeof why);
+    if (fd >= 0) close(fd);
+    unlink(tmp);
+    st = graftError(ctx, GRAFT_E_IO, func, "cannot %s \"%s\" (through a temporary file): %s",
+                    step, path, why);
+done:
+    graftFree(ctx, tmp);
+    graftFree(ctx, dir);
+    return st;
+}
+
+static int save_common(const graft_model *m, const graft_optim *o, const char *path,
+                       const char *func)
+{
+    graftWriter w;
+    graftWriterInit(&w, m->ctx);
+    int st = serialise(m, o, &w);
+    if (st == GRAFT_OK) st = write_file_atomic(m->ctx, func, path, w.data, w.size);
+    graftWriterDispose(&w);
+    return st;
+}
+
+GRAFT_API int graft_model_save(const graft_model *model, const char *path)
+{
+    graft_ctx *ctx = model ? model->ctx : NULL;
+    graftClearError(ctx);
+    GRAFT_RETURN_IF(!model, NULL, GRAFT_E_INVALID_ARG, "model is NULL");
+    GRAFT_RETURN_IF(!path || !path[0], ctx, GRAFT_E_INVALID_ARG, "path is NULL or empty");
+    return save_common(model, NULL, path, __func__);
+}
+
+GRAFT_API int graft_checkpoint_save(const graft_model *model, const graft_optim *optim,
+                                    const char *path)
+{
+    graft_ctx *ctx = model ? model->ctx : NULL;
+    graftClearError(ctx);
+    GRAFT_RETURN_IF(!model, NULL, GRAFT_E_INVALID_ARG, "model is NULL");
+    GRAFT_RETURN_IF(!optim, ctx, GRAFT_E_INVALID_ARG, "optim is NULL");
+    GRAFT_RETURN_IF(!path || !path[0], ctx, GRAFT_E_INVALID_ARG, "path is NULL or empty");
+    return save_common(model, optim, path, __func__);
+}
+
+/* ---- reading ----------------------------------------------------------------------- */
+
+typedef struct loader {
+    graft_ctx *ctx;
+    const char *func; /* the public function, for messages */
+    const char *path; /* the file, or NULL for a buffer */
+    const unsigned char *data;
+    size_t size;
+} loader;
+
+typedef struct section_ref {
+    int present;
+    size_t at;      /* offset of the section's header */
+    size_t payload; /* offset of its payload */
+    size_t length;  /* payload bytes */
+} section_ref;
+
+typedef struct file_map {
+    uint32_t kind;
+    section_ref meta, graph, optim;
+} file_map;
+
+/* Records "func(): ["path": ]message" and returns st. */
+static int load_fail(const loader *ld, int st, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+static int load_fail(const loader *ld, int st, const char *fmt, ...)
+{
+    char msg[GRAFT_ERRMSG_SIZE];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (ld->path) return graftError(ld->ctx, st, ld->func, "\"%s\": %s", ld->path, msg);
+    return graftError(ld->ctx, st, ld->func, "%s", msg);
+}
+
+/* Rewrites the message a helper recorded ("helper(): cause") as
+ * "func(): ["path": ]where: cause", keeping the status. */
+static int load_rewrap(const loader *ld, int st, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+static int load_rewrap(const loader *ld, int st, const char *fmt, ...)
+{
+    char cause[GRAFT_ERRMSG_SIZE], where[GRAFT_ERRMSG_SIZE];
+    const char *msg = ld->ctx->errmsg, *p = strstr(msg, "(): ");
+    snprintf(cause, sizeof cause, "%s", p ? p + 4 : msg);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(where, sizeof where, fmt, ap);
+    va_end(ap);
+    return load_fail(ld, st, "%s: %s", where, cause);
+}
+
+/* A reader over one section's payload; its offsets are file offsets. */
+static void section_reader(const loader *ld, const section_ref *s, graftReader *r)
+{
+    graftReaderInit(r, ld->ctx, ld->data, s->payload + s->length);
+    r->pos = s->payload;
+}
+
+static int check_section_end(const loader *ld, const graftReader *r, const char *tag)
+{
+    if (r->pos != r->size)
+        return load_fail(ld, GRAFT_E_FORMAT,
+                         "%s section: %zu unexpected bytes at offset %zu before its end", tag,
+                         r->size - r->pos, r->pos);
+    return GRAFT_OK;
+}
+
+/* Checks the header and the framing and checksum of every section, and finds
+ * the known ones. Nothing is parsed yet. */
+static int scan_file(const loader *ld, file_map *map)
+{
+    const unsigned char *d = ld->data;
+    size_t size = ld->size;
+    memset(map, 0, sizeof *map);
+    size_t head = size < sizeof file_magic ? size : sizeof file_magic;
+    if (memcmp(d, file_magic, head) != 0)
+        return load_fail(ld, GRAFT_E_FORMAT,
+                         "not a graft file: the magic bytes at offset 0 do not match");
+    if (size < HEADER_BYTES)
+        return load_fail(ld, GRAFT_E_FORMAT,
+                         "truncated data: the header needs %d bytes, only %zu present",
+                         HEADER_BYTES, size);
+    uint32_t version = get_u32(d + 8), kind = get_u32(d + 12);
+    if (version == 0)
+        return load_fail(ld, GRAFT_E_FORMAT, "format version 0 at offset 8 is not valid");
+    if (version > FORMAT_VERSION)
+        return load_fail(ld, GRAFT_E_VERSION,
+                         "format version %u at offset 8 is newer than this graft reads (%u)",
+                         version, FORMAT_VERSION);
+    if (kind != KIND_MODEL && kind != KIND_CHECKPOINT)
+        return load_fail(ld, GRAFT_E_FORMAT,
+                         "file kind %u at offset 12, must be 1 (model) or 2 (checkpoint)", kind);
+    map->kind = kind;
+
+    size_t pos = HEADER_BYTES;
+    for (;;) {
+        if (pos == size)
+            return load_fail(ld, GRAFT_E_FORMAT,
+                             "the data ends at offset %zu without an END section (truncated?)",
+                             pos);
+        if (size - pos < SECTION_HEAD_BYTES)
+            return load_fail(ld, GRAFT_E_FORMAT,
+                             "truncated data: a section header needs %d bytes at offset %zu, "
+                             "%zu left", SECTION_HEAD_BYTES, pos, size - pos);
+        const unsigned char *tag = d + pos;
+        char name[20];
+        tag_text(tag, name, sizeof name);
+        uint32_t flags = get_u32(d + pos + 4);
+        uint64_t length = get_u64(d + pos + 8);
+        size_t after = size - pos - SECTION_HEAD_BYTES;
+        if (after < SECTION_CRC_BYTES || length > (uint64_t)(after - SECTION_CRC_BYTES))
+            return load_fail(ld, GRAFT_E_FORMAT,
+                             "section \"%s\" at offset %zu: its payload length %llu runs past "
+                             "the end of the data (%zu bytes follow its header, checksum "
+                             "included)", name, pos, (unsigned long long)length, after);
+        size_t len = (size_t)length, payload = pos + SECTION_HEAD_BYTES;
+        uint32_t stored = get_u32(d + payload + len);
+        uint32_t computed = graftCrc32(0, d + pos, SECTION_HEAD_BYTES + len);
+        if (stored != computed)
+            return load_fail(ld, GRAFT_E_FORMAT,
+                             "section \"%s\" at offset %zu: checksum mismatch (stored 0x%08X, "
+                             "computed 0x%08X)", name, pos, stored, computed);
+        for (int i = 0; i < 4; i++)
+            if (tag[i] < 0x20 || tag[i] >= 0x7F)
+                return load_fail(ld, GRAFT_E_FORMAT,
+                                 "section \"%s\" at offset %zu: a tag must be printable ASCII",
+                                 name, pos);
+        if (flags & ~FLAG_REQUIRED)
+            return load_fail(ld, GRAFT_E_FORMAT,
+                             "section \"%s\" at offset %zu has unknown flag bits 0x%X", name, pos,
+                             flags & ~FLAG_REQUIRED);
+
+        section_ref *known = NULL;
+        int is_end = memcmp(tag, TAG_END, 4) == 0;
+        if (memcmp(tag, TAG_META, 4) == 0) known = &map->meta;
+        else if (memcmp(tag, TAG_GRAPH, 4) == 0) known = &map->graph;
+        else if (memcmp(tag, TAG_OPTIM, 4) == 0) known = &map->optim;
+        if ((known || is_end) && !(flags & FLAG_REQUIRED))
+            return load_fail(ld, GRAFT_E_FORMAT,
+                             "section \"%s\" at offset %zu is marked optional, but it is a "
+                             "required section", name, pos);
+        if (is_end) {
+            if (len != 0)
+                return load_fail(ld, GRAFT_E_FORMAT,
+                                 "the END section at offset %zu has a %zu-byte payload, must "
+                                 "be empty", pos, len);
+            size_t end = payload + SECTION_CRC_BYTES;
+            if (end != size)
+                return load_fail(ld, GRAFT_E_FORMAT,
+                                 "%zu unexpected bytes after the END section, at offset %zu",
+                                 size - end, end);
+            break;
+        }
+        if (known) {
+            if (known->present)
+                return load_fail(ld, GRAFT_E_FORMAT,
+                                 "a second \"%s\" section at offset %zu (the first is at "
+                                 "offset %zu)", name, pos, known->at);
+            if (known == &map->optim && kind == KIND_MODEL)
+                return load_fail(ld, GRAFT_E_FORMAT,
+                                 "an OPTM section at offset %zu in a model file (file kind 1)",
+                                 pos);
+            known->present = 1;
+            known->at = pos;
+            known->payload = payload;
+            known->length = len;
+        } else if (flags & FLAG_REQUIRED) {
+            return load_fail(ld, GRAFT_E_VERSION,
+                             "section \"%s\" at offset %zu is required but unknown to this "
+                             "graft (a newer graft wrote this file)", name, pos);
+        }
+        pos = payload + len + SECTION_CRC_BYTES;
+    }
+    if (!map->meta.present) return load_fail(ld, GRAFT_E_FORMAT, "no META section");
+    if (!map->graph.present) return load_fail(ld, GRAFT_E_FORMAT, "no GRPH section");
+    if (kind == KIND_CHECKPOINT && !map->optim.present)
+        return load_fail(ld, GRAFT_E_FORMAT, "the checkpoint has no OPTM section");
+    return GRAFT_OK;
+}
+
+/* The META section, read before the model exists. */
+typedef struct meta_info {
+    graftShape input;
+    uint64_t seed;
+    int64_t epochs_done;
+    uint32_t n_names;
+    char **names;
+} meta_info;
+
+static void meta_dispose(graft_ctx *ctx, meta_info *mi)
+{
+    if (mi->names)
+        for (uint32_t c = 0; c < mi->n_names; c++) graftFree(ctx, mi->names[c]);
+    graftFree(ctx, mi->names);
+    mi->names = NULL;
+    mi->n_names = 0;
+}
+
+#define READ_OR_WRAP(expr, where)                                            \
+    do {                                                                     \
+        int read_status_ = (expr);                                           \
+        if (read_status_ != GRAFT_OK) return load_rewrap(ld, read_status_, "%s", where); \
+    } while (0)
+
+static int read_meta(const loader *ld, const section_ref *s, meta_info *mi)
+{
+    graftReader r;
+    uint32_t ndim, lo, hi;
+    size_t at;
+    memset(mi, 0, sizeof *mi);
+    section_reader(ld, s, &r);
+
+    at = r.pos;
+    READ_OR_WRAP(graftReadU32(&r, &ndim, "input rank"), "META section");
+    if (ndim < 1 || ndim > GRAFT_MAX_DIMS - 1)
+        return load_fail(ld, GRAFT_E_FORMAT,
+                         "META section: the input rank at offset %zu is %u, must be 1 to %d", at,
+                         ndim, GRAFT_MAX_DIMS - 1);
+    mi->input.ndim = (int)ndim + 1;
+    mi->input.dims[0] = 1;
+    int64_t numel = 1;
+    for (uint32_t d = 0; d < ndim; d++) {
+        int64_t v;
+        at = r.pos;
+        READ_OR_WRAP(graftReadI64(&r, &v, "input size"), "META section");
+        if (v < 1 || v > GRAFT_MAX_NUMEL / numel)
+            return load_fail(ld, GRAFT_E_FORMAT,
+                             "META section: input size %u at offset %zu is %lld; sizes must be "
+                             ">= 1 with at most 2^40 elements in all", d, at, (long long)v);
+        numel *= v;
+        mi->input.dims[d + 1] = v;
+    }
+    READ_OR_WRAP(graftReadU32(&r, &lo, "model seed"), "META section");
+    READ_OR_WRAP(graftReadU32(&r, &hi, "model seed"), "META section");
+    mi->seed = (uint64_t)hi << 32 | lo;
+    at = r.pos;
+    READ_OR_WRAP(graftReadI64(&r, &mi->epochs_done, "epochs done"), "META section");
+    if (mi->epochs_done < 0)
+        return load_fail(ld, GRAFT_E_FORMAT,
+                         "META section: epochs done at offset %zu is %lld, must be >= 0", at,
+                         (long long)mi->epochs_done);
+    at = r.pos;
+    uint32_t n;
+    READ_OR_WRAP(graftReadU32(&r, &n, "class name count"), "META section");
+    if (n > (r.size - r.pos) / MIN_CLASS_NAME_BYTES)
+        return load_fail(ld, GRAFT_E_FORMAT,
+                         "META section: %u class names (count at offset %zu) cannot fit in the "
+                         "%zu bytes left", n, at, r.size - r.pos);
+    if (n > 0) {
+        mi->names = graftCalloc(ld->ctx, n, sizeof *mi->names);
+        if (!mi->names) return load_fail(ld, GRAFT_E_NOMEM, "cannot allocate %u class names", n);
+        mi->n_names = n;
+    }
+    for (uint32_t c = 0; c < n; c++) {
+        at = r.pos;
+        READ_OR_WRAP(graftReadString(&r, &mi->names[c], GRAFT_CLASS_NAME_MAX, "class name"),
+                     "META section");
+        if (!mi->names[c][0])
+            return load_fail(ld, GRAFT_E_FORMAT,
+                             "META section: class name %u at offset %zu is empty", c, at);
+    }
+    return check_section_end(ld, &r, TAG_META);
+}
+
+/* Reads one node of the GRPH section and appends it to m. */
+static int read_node(const loader *ld, graftReader *r, graft_model *m, int index)
+{
+    graft_ctx *ctx = ld->ctx;
+    char where[64];
+    snprintf(where, sizeof where, "GRPH section, node %d", index);
+    size_t at = r->pos;
+    char *name = NULL;
+    int *inputs = NULL;
+    graft_layer *layer = NULL;
+    int st;
+    uint32_t n_inputs, trainable;
+
+    READ_OR_WRAP(graftReadString(r, &name, GRAFT_NAME_MAX, "layer name"), where);
+    if (!graftValidName(name) || strcmp(name, GRAFT_MODEL_INPUT) == 0) {
+        st = load_fail(ld, GRAFT_E_FORMAT,
+                       "%s: the name at offset %zu is not a valid layer name", where, at);
+        goto done;
+    }
+    for (int j = 0; j < m->n_nodes; j++) {
+        if (strcmp(m->nodes[j].name, name) == 0) {
+            st = load_fail(ld, GRAFT_E_FORMAT,
+                           "%s: the name \"%s\" at offset %zu is already node %d's", where, name,
+                           at, j);
+            goto done;
+        }
+    }
+    snprintf(where, sizeof where, "GRPH section, node %d \"%s\"", index, name);
+    at = r->pos;
+    st = graftReadU32(r, &n_inputs, "input count");
+    if (st != GRAFT_OK) {
+        st = load_rewrap(ld, st, "%s", where);
+        goto done;
+    }
+    if (n_inputs < 1 || n_inputs > GRAFT_LAYER_MAX_INPUTS || n_inputs > (r->size - r->pos) / 4) {
+        st = load_fail(ld, GRAFT_E_FORMAT,
+                       "%s: the input count at offset %zu is %u, must be 1 to %d and fit in "
+                       "the %zu bytes left", where, at, n_inputs, GRAFT_LAYER_MAX_INPUTS,
+                       r->size - r->pos);
+        goto done;
+    }
+    inputs = graftCalloc(ctx, n_inputs, sizeof *inputs);
+    if (!inputs) {
+        st = load_fail(ld, GRAFT_E_NOMEM, "%s: cannot allocate its input list", where);
+        goto done;
+    }
+    for (uint32_t k = 0; k < n_inputs; k++) {
+        int32_t v;
+        at = r->pos;
+        st = graftReadI32(r, &v, "input index");
+        if (st != GRAFT_OK) {
+            st = load_rewrap(ld, st, "%s", where);
+            goto done;
+        }
+        if (v < GRAFT_INPUT_NODE || v >= index) {
+            char allowed[64] = "";
+            if (index > 0) snprintf(allowed, sizeof allowed, " or an earlier node (0 to %d)",
+                                    index - 1);
+            st = load_fail(ld, GRAFT_E_FORMAT,
+                           "%s: input %u at offset %zu refers to node %d; must be -1 (the model "
+                           "input)%s", where, k, at, (int)v, allowed);
+            goto done;
+        }
+        inputs[k] = v;
+    }
+    at = r->pos;
+    st = graftReadU32(r, &trainable, "trainable flag");
+    if (st != GRAFT_OK) {
+        st = load_rewrap(ld, st, "%s", where);
+        goto done;
+    }
+    if (trainable > 1) {
+        st = load_fail(ld, GRAFT_E_FORMAT,
+                       "%s: the trainable flag at offset %zu is %u, must be 0 or 1", where, at,
+                       trainable);
+        goto done;
+    }
+    at = r->pos;
+    st = graftLayerLoad(ctx, r, &layer);
+    if (st != GRAFT_OK) {
+        st = load_rewrap(ld, st, "%s, layer record at offset %zu", where, at);
+        goto done;
+    }
+    if (!layer->built) {
+        st = load_fail(ld, GRAFT_E_FORMAT,
+                       "%s: the %s layer record at offset %zu is not built (no shapes)", where,
+                       layer->vtbl->kind, at);
+        goto done;
+    }
+    st = graftModelAppendBuilt(m, name, layer, (int)n_inputs, inputs, (int)trainable);
+    if (st != GRAFT_OK) {
+        st = load_rewrap(ld, st, "%s, layer record at offset %zu", where, at);
+        goto done;
+    }
+    layer = NULL; /* the model owns it */
+
+done:
+    graft_layer_free(layer);
+    graftFree(ctx, inputs);
+    graftFree(ctx, name);
+    return st;
+}
+
+static int read_graph(const loader *ld, const section_ref *s, graft_model *m)
+{
+    graftReader r;
+    uint32_t n;
+    section_reader(ld, s, &r);
+    size_t at = r.pos;
+    READ_OR_WRAP(graftReadU32(&r, &n, "node count"), "GRPH section");
+    if (n > (r.size - r.pos) / MIN_NODE_BYTES)
+        return load_fail(ld, GRAFT_E_FORMAT,
+                         "GRPH section: %u nodes (count at offset %zu) cannot fit in the %zu "
+                         "bytes left", n, at, r.size - r.pos);
+    for (uint32_t i = 0; i < n; i++) GRAFT_FORWARD_IF_ERROR(read_node(ld, &r, m, (int)i));
+    return check_section_end(ld, &r, TAG_GRAPH);
+}
+
+/* Parses a whole file image into a new model and, when optim is not NULL,
+ * optimizer. */
+static int parse_file(const loader *ld, graft_model **model, graft_optim **optim)
+{
+    file_map map;
+    meta_info mi;
+    graft_model *m = NULL;
+    graft_optim *o = NULL;
+    GRAFT_FORWARD_IF_ERROR(scan_file(ld, &map));
+    if (optim && map.kind != KIND_CHECKPOINT)
+        return load_fail(ld, GRAFT_E_FORMAT,
+                         "a model file (file kind 1 at offset 12), not a checkpoint");
+    int st = read_meta(ld, &map.meta, &mi);
+    if (st == GRAFT_OK) {
+        st = graftModelNew(ld->ctx, &mi.input, mi.seed, &m);
+        if (st != GRAFT_OK) st = load_rewrap(ld, st, "META section");
+    }
+    if (st == GRAFT_OK) {
+        m->epochs_done = mi.epochs_done;
+        st = read_graph(ld, &map.graph, m);
+    }
+    if (st == GRAFT_OK && mi.n_names > 0) {
+        if ((int64_t)mi.n_names != graftModelOutputSize(m)) {
+            st = load_fail(ld, GRAFT_E_FORMAT,
+                           "META section at offset %zu: %u class names, but the model has "
+                           "%lld outputs", map.meta.at, mi.n_names,
+                           (long long)graftModelOutputSize(m));
+        } else {
+            st = graftModelSetClassNames(m, (int)mi.n_names, (const char *const *)mi.names,
+                                         ld->func);
+        }
+    }
+    if (st == GRAFT_OK && optim) {
+        graftReader r;
+        section_reader(ld, &map.optim, &r);
+        st = graftOptimLoad(ld->ctx, &r, &o);
+        if (st != GRAFT_OK) st = load_rewrap(ld, st, "OPTM section");
+        if (st == GRAFT_OK) st = check_section_end(ld, &r, TAG_OPTIM);
+    }
+    meta_dispose(ld->ctx, &mi);
+    if (st != GRAFT_OK) {
+        graft_optim_free(o);
+        graft_model_free(m);
+        return st;
+    }
+    *model = m;
+    if (optim) *optim = o;
+    return GRAFT_OK;
+}
+
+/* Reads the whole file at path into a new allocation. */
+static int read_file(graft_ctx *ctx, const char *func, const char *path, unsigned char **data,
+                     size_t *size)
+{
+    char why[128];
+    *data = NULL;
+    *size = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        errno_text(errno, why, sizeof why);
+        return graftError(ctx, GRAFT_E_IO, func, "cannot open \"%s\": %s", path, why);
+    }
+    struct stat st;
+    size_t cap = 65536;
+    int e = fstat(fileno(f), &st) != 0 ? errno : S_ISDIR(st.st_mode) ? EISDIR : 0;
+    if (e) {
+        errno_text(e, why, sizeof why);
+        fclose(f);
+        return graftError(ctx, GRAFT_E_IO, func, "cannot read \"%s\": %s", path, why);
+    }
+    /* A regular file's size sizes the buffer (one byte more to see the end);
+     * anything else grows as data arrives. */
+    if (S_ISREG(st.st_mode) && st.st_size >= 0 && (uint64_t)st.st_size < SIZE_MAX)
+        cap = (size_t)st.st_size + 1;
+    unsigned char *buf = graftAlloc(ctx, cap);
+    size_t n = 0;
+    int status = GRAFT_OK;
+    for (;;) {
+        if (!buf) {
+            status = graftError(ctx, GRAFT_E_NOMEM, func, "cannot allocate %zu bytes to read "
+                                "\"%s\"", cap, path);
+            break;
+        }
+        n += fread(buf + n, 1, cap - n, f);
+        if (ferror(f)) {
+            errno_text(errno, why, sizeof why);
+            status = graftError(ctx, GRAFT_E_IO, func, "cannot read \"%s\": %s", path, why);
+            break;
+        }
+        if (n < cap) break; /* end of file */
+        if (cap > SIZE_MAX / 2) {
+            status = graftError(ctx, GRAFT_E_NOMEM, func, "\"%s\" is too large", path);
+            break;
+        }
+        unsigned char *bigger = graftAlloc(ctx, cap * 2);
+        if (bigger) memcpy(bigger, buf, n);
+        graftFree(ctx, buf);
+        buf = bigger;
+        cap *= 2;
+    }
+    fclose(f);
+    if (status != GRAFT_OK) {
+        graftFree(ctx, buf);
+        return status;
+    }
+    *data = buf;
+    *size = n;
+    return GRAFT_OK;
+}
+
+static int load_path(graft_ctx *ctx, const char *func, const char *path, graft_model **model,
+                     graft_optim **optim)
+{
+    unsigned char *data;
+    size_t size;
+    GRAFT_FORWARD_IF_ERROR(read_file(ctx, func, path, &data, &size));
+    loader ld = {ctx, func, path, data, size};
+    int st = parse_file(&ld, model, optim);
+    graftFree(ctx, data);
+    return st;
+}
+
+GRAFT_API int graft_model_load(graft_ctx *ctx, const char *path, graft_model **out)
+{
+    graftClearError(ctx);
+    if (out) *out = NULL;
+    GRAFT_RETURN_IF(!ctx, NULL, GRAFT_E_INVALID_ARG, "ctx is NULL");
+    GRAFT_RETURN_IF(!path || !path[0] || !out, ctx, GRAFT_E_INVALID_ARG,
+                    "path (non-empty) and out must not be NULL");
+    return load_path(ctx, __func__, path, out, NULL);
+}
+
+GRAFT_API int graft_model_load_buffer(graft_ctx *ctx, const void *data, size_t size,
+                                      graft_model **out)
+{
+    graftClearError(ctx);
+    if (out) *out = NULL;
+    GRAFT_RETURN_IF(!ctx, NULL, GRAFT_E_INVALID_ARG, "ctx is NULL");
+    GRAFT_RETURN_IF(!out || (!data && size > 0), ctx, GRAFT_E_INVALID_ARG,
+                    "out is NULL, or data is NULL with a size");
+    static const unsigned char empty[1] = {0};
+    loader ld = {ctx, __func__, NULL, data ? data : empty, data ? size : 0};
+    return parse_file(&ld, out, NULL);
+}
+
+GRAFT_API int graft_checkpoint_load(graft_ctx *ctx, const char *path, graft_model **model,
+                                    graft_optim **optim)
+{
+    graftClearError(ctx);
+    if (model) *model = NULL;
+    if (optim) *optim = NULL;
+    GRAFT_RETURN_IF(!ctx, NULL, GRAFT_E_INVALID_ARG, "ctx is NULL");
+    GRAFT_RETURN_IF(!path || !path[0] || !model || !optim, ctx, GRAFT_E_INVALID_ARG,
+                    "path (non-empty), model and optim must not be NULL");
+    return load_path(ctx, __func__, path, model, optim);
+}

@@ -1,0 +1,39 @@
+/*
+ * optim_impl.h - what optim.c shares with the per-kind update rules in
+ * optim_sgd.c and optim_adam.c.
+ *
+ * optim.c owns struct graft_optim, the hyperparameter table, the schedule,
+ * the per-slot state and its serialisation; a kind only says how much state
+ * it keeps per parameter element and how it updates one slot.
+ */
+#ifndef GRAFT_OPTIM_IMPL_H
+#define GRAFT_OPTIM_IMPL_H
+
+#include "optim.h"
+
+/* Largest GRAFT_OPT_* key and GRAFT_OPTIM_* kind: hyperparameters are kept
+ * in a double array indexed by key, hp[GRAFT_OPT_LR] and so on. */
+#define GRAFT_OPT_KEY_MAX GRAFT_OPT_WARMUP_EPOCHS
+#define GRAFT_OPTIM_KIND_MAX GRAFT_OPTIM_ADAMW
+
+typedef struct graftOptimKind {
+    const char *name;        /* "SGD", "Adam", "AdamW": used in messages */
+    int n_buffers;           /* state floats per parameter element */
+    unsigned nonneg_buffers; /* bit b set: buffer b never holds a negative value */
+    /* (optional) Returns why the hyperparameters hp cannot make a step, or
+     * NULL when they can. Called before any slot is touched. */
+    const char *(*check)(const double *hp);
+    /* Updates the n elements of one slot: value in place from grad, with its
+     * state (n_buffers consecutive arrays of n floats, zero before the slot's
+     * first update), its step count including this update (>= 1), and the
+     * learning rate lr (schedule value times the slot's lr_scale).
+     * hp is indexed by GRAFT_OPT_* key. Cannot fail. */
+    void (*update)(float *value, const float *grad, float *state, size_t n, int64_t step,
+                   double lr, const double *hp);
+} graftOptimKind;
+
+extern const graftOptimKind graftOptimSgdKind;   /* optim_sgd.c */
+extern const graftOptimKind graftOptimAdamKind;  /* optim_adam.c */
+extern const graftOptimKind graftOptimAdamWKind; /* optim_adam.c */
+
+#endif /* GRAFT_OPTIM_IMPL_H */

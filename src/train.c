@@ -1,0 +1,506 @@
+/*
+ * train.c - fitting a model to a dataset, evaluating it, predicting.
+ *
+ * Determinism: the order of epoch e is a permutation drawn from (seed, e),
+ * and before every step each layer that draws random numbers is reseeded
+ * from (seed, e, batch, layer), so the whole run is a function of the seed,
+ * the model and the data; a run resumed from a checkpoint continues exactly.
+ */
+#include "dataset.h"
+#include "model.h"
+#include "optim.h"
+
+#include <math.h>
+#include <string.h>
+#include <time.h>
+
+struct graft_progress {
+    double values[12]; /* indexed by GRAFT_PROGRESS_* */
+};
+
+GRAFT_API double graft_progress_get(const graft_progress *p, int key)
+{
+    if (!p || key < GRAFT_PROGRESS_EVENT || key > GRAFT_PROGRESS_VAL_ACCURACY) return NAN;
+    return p->values[key];
+}
+
+struct graft_eval {
+    graft_ctx *ctx;
+    int64_t count;
+    double loss, accuracy, topk_accuracy;
+    int k, n_classes;
+    int64_t *confusion; /* n_classes * n_classes, row = true class */
+};
+
+static uint64_t mix_seed(uint64_t seed, uint64_t a, uint64_t b, uint64_t c)
+{
+    graftRng rng;
+    graftRngSeed(&rng, seed ^ (a * 0x9E3779B97F4A7C15ull) ^ (b * 0xC2B2AE3D27D4EB4Full) ^
+                           (c * 0x165667B19E3779F9ull));
+    return graftRngNext(&rng);
+}
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Checks that a dataset's samples fit the model and its classes match the
+ * model's outputs, which must be (N, classes). */
+static int check_fit(graft_model *m, const graft_dataset *ds, const char *what, const char *func)
+{
+    graft_ctx *ctx = m->ctx;
+    int out = graftModelOutputNode(m);
+    GRAFT_RETURN_IF_AT(out < 0, ctx, GRAFT_E_STATE, func, "the model has no layers");
+    GRAFT_RETURN_IF_AT(ds->ctx != ctx, ctx, GRAFT_E_INVALID_ARG, func,
+                       "the %s dataset belongs to another context", what);
+    const graftShape *ms = &m->input_shape, *ss = &ds->src->sample_shape;
+    int same = ms->ndim == ss->ndim;
+    for (int d = 1; same && d < ms->ndim; d++) same = ms->dims[d] == ss->dims[d];
+    if (!same) {
+        char a[128], b[128];
+        graftShapeString(ss->ndim - 1, ss->dims + 1, a, sizeof a);
+        graftShapeString(ms->ndim - 1, ms->dims + 1, b, sizeof b);
+        return graftError(ctx, GRAFT_E_SHAPE, func,
+                          "the %s dataset's samples have shape %s, the model takes %s", what, a, b);
+    }
+    const graftShape *os = &m->nodes[out].layer->out_shape;
+    GRAFT_RETURN_IF_AT(os->ndim != 2, ctx, GRAFT_E_SHAPE, func,
+                       "the model's output must be (N, classes) for classification; it has %d "
+                       "dimensions (end the model with dense, or flatten)", os->ndim);
+    GRAFT_RETURN_IF_AT(os->dims[1] != ds->src->n_classes, ctx, GRAFT_E_SHAPE, func,
+                       "the %s dataset has %d classes but the model outputs %lld", what,
+                       ds->src->n_classes, (long long)os->dims[1]);
+    return GRAFT_OK;
+}
+
+/* Per-batch buffers, allocated once per call. */
+typedef struct batch_buffers {
+    graft_tensor *x, *grad;
+    int32_t *labels;
+    int64_t *order;
+    int cap;
+} batch_buffers;
+
+static int buffers_init(graft_model *m, batch_buffers *b, int batch, int64_t count,
+                        int with_grad, const char *func)
+{
+    graft_ctx *ctx = m->ctx;
+    memset(b, 0, sizeof *b);
+    graftShape xs = m->input_shape;
+    xs.dims[0] = batch;
+    int64_t gd[2] = {batch, graftModelOutputSize(m)};
+    int st = graftTensorNew(ctx, xs.ndim, xs.dims, &b->x);
+    if (st == GRAFT_OK && with_grad) st = graftTensorNew(ctx, 2, gd, &b->grad);
+    if (st != GRAFT_OK) return st;
+    b->labels = graftCalloc(ctx, (size_t)batch, sizeof *b->labels);
+    b->order = graftCalloc(ctx, (size_t)count, sizeof *b->order);
+    if (!b->labels || !b->order)
+        return graftError(ctx, GRAFT_E_NOMEM, func, "cannot allocate batch buffers");
+    b->cap = batch;
+    return GRAFT_OK;
+}
+
+static void buffers_free(graft_ctx *ctx, batch_buffers *b)
+{
+    graft_tensor_free(b->x);
+    graft_tensor_free(b->grad);
+    graftFree(ctx, b->labels);
+    graftFree(ctx, b->order);
+}
+
+/* Loads positions order[0..n) into b->x (resized to batch n) and b->labels. */
+static int load_batch(graft_dataset *ds, batch_buffers *b, const int64_t *order, int n)
+{
+    b->x->dims[0] = n;
+    b->x->numel = (size_t)n * ds->src->sample_numel;
+    return graftDatasetGather(ds, order, n, b->x->data, b->labels);
+}
+
+static int argmax_row(const float *row, int c)
+{
+    int best = 0;
+    for (int j = 1; j < c; j++)
+        if (row[j] > row[best]) best = j;
+    return best;
+}
+
+/* Rank of the true class: how many classes score strictly higher (ties
+ * count for the true class). */
+static int rank_of(const float *row, int c, int label)
+{
+    int r = 0;
+    for (int j = 0; j < c; j++) r += row[j] > row[label];
+    return r;
+}
+
+static int run_eval(graft_model *m, graft_dataset *ds, int batch, int top_k, graft_eval *e,
+                    const char *func)
+{
+    batch_buffers b;
+    int st = buffers_init(m, &b, batch, batch, 0, func);
+    if (st != GRAFT_OK) goto done;
+    int c = (int)graftModelOutputSize(m);
+    double loss_sum = 0;
+    int64_t top1 = 0, topk = 0;
+    graftModelSetMode(m, 0);
+    for (int64_t start = 0; start < ds->count; start += batch) {
+        int n = (int)(ds->count - start < batch ? ds->count - start : batch);
+        for (int i = 0; i < n; i++) b.order[i] = start + i;
+        st = load_batch(ds, &b, b.order, n);
+        if (st != GRAFT_OK) goto done;
+        const graft_tensor *logits;
+        st = graftModelForward(m, b.x, &logits);
+        if (st != GRAFT_OK) goto done;
+        float loss;
+        st = graft_loss_softmax_cross_entropy(logits, b.labels, &loss, NULL);
+        if (st != GRAFT_OK) goto done;
+        loss_sum += (double)loss * n;
+        for (int i = 0; i < n; i++) {
+            const float *row = logits->data + (size_t)i * c;
+            int pred = argmax_row(row, c);
+            top1 += pred == b.labels[i];
+            topk += rank_of(row, c, b.labels[i]) < top_k;
+            e->confusion[(size_t)b.labels[i] * c + pred]++;
+        }
+    }
+    e->count = ds->count;
+    e->loss = loss_sum / (double)ds->count;
+    e->accuracy = (double)top1 / (double)ds->count;
+    e->topk_accuracy = (double)topk / (double)ds->count;
+done:
+    buffers_free(m->ctx, &b);
+    return st;
+}
+
+static int eval_new(graft_model *m, int top_k, graft_eval **out, const char *func)
+{
+    int c = (int)graftModelOutputSize(m);
+    graft_eval *e = graftCalloc(m->ctx, 1, sizeof *e);
+    if (e) e->confusion = graftCalloc(m->ctx, (size_t)c * (size_t)c, sizeof *e->confusion);
+    if (!e || !e->confusion) {
+        graftFree(m->ctx, e);
+        return graftError(m->ctx, GRAFT_E_NOMEM, func, "cannot allocate evaluation results");
+    }
+    e->ctx = m->ctx;
+    e->k = top_k;
+    e->n_classes = c;
+    *out = e;
+    return GRAFT_OK;
+}
+
+GRAFT_API void graft_eval_free(graft_eval *e)
+{
+    if (!e) return;
+    graftFree(e->ctx, e->confusion);
+    graftFree(e->ctx, e);
+}
+
+GRAFT_API int graft_model_evaluate(graft_model *m, graft_dataset *ds, int batch_size, int top_k,
+                                   graft_eval **out)
+{
+    const char *func = __func__;
+    graftClearError(m ? m->ctx : NULL);
+    if (out) *out = NULL;
+    GRAFT_RETURN_IF(!m || !ds || !out, m ? m->ctx : NULL, GRAFT_E_INVALID_ARG,
+                    "model, dataset and out must not be NULL");
+    GRAFT_RETURN_IF(batch_size < 1, m->ctx, GRAFT_E_INVALID_ARG,
+                    "batch_size is %d, must be >= 1", batch_size);
+    GRAFT_FORWARD_IF_ERROR(check_fit(m, ds, "evaluation", func));
+    int c = (int)graftModelOutputSize(m);
+    GRAFT_RETURN_IF(top_k < 1 || top_k > c, m->ctx, GRAFT_E_RANGE,
+                    "top_k is %d, must be 1 to %d (the classes)", top_k, c);
+    graft_eval *e;
+    GRAFT_FORWARD_IF_ERROR(eval_new(m, top_k, &e, func));
+    int st = run_eval(m, ds, batch_size, top_k, e, func);
+    if (st != GRAFT_OK) {
+        graft_eval_free(e);
+        return st;
+    }
+    *out = e;
+    return GRAFT_OK;
+}
+
+GRAFT_API double graft_eval_get(const graft_eval *e, int key)
+{
+    if (!e) return NAN;
+    switch (key) {
+    case GRAFT_EVAL_COUNT: return (double)e->count;
+    case GRAFT_EVAL_LOSS: return e->loss;
+    case GRAFT_EVAL_ACCURACY: return e->accuracy;
+    case GRAFT_EVAL_TOPK_ACCURACY: return e->topk_accuracy;
+    default: return NAN;
+    }
+}
+
+GRAFT_API int graft_eval_class_count(const graft_eval *e) { return e ? e->n_classes : 0; }
+
+GRAFT_API int64_t graft_eval_confusion(const graft_eval *e, int t, int p)
+{
+    if (!e || t < 0 || p < 0 || t >= e->n_classes || p >= e->n_classes) return -1;
+    return e->confusion[(size_t)t * e->n_classes + p];
+}
+
+GRAFT_API double graft_eval_precision(const graft_eval *e, int c)
+{
+    if (!e || c < 0 || c >= e->n_classes) return NAN;
+    int64_t predicted = 0;
+    for (int t = 0; t < e->n_classes; t++) predicted += e->confusion[(size_t)t * e->n_classes + c];
+    return predicted ? (double)e->confusion[(size_t)c * e->n_classes + c] / (double)predicted : NAN;
+}
+
+GRAFT_API double graft_eval_recall(const graft_eval *e, int c)
+{
+    if (!e || c < 0 || c >= e->n_classes) return NAN;
+    int64_t actual = 0;
+    for (int p = 0; p < e->n_classes; p++) actual += e->confusion[(size_t)c * e->n_classes + p];
+    return actual ? (double)e->confusion[(size_t)c * e->n_classes + c] / (double)actual : NAN;
+}
+
+/* ---- fit ----------------------------------------------------------------------- */
+
+typedef struct slot_list {
+    graftOptimSlot *slots;
+    int n, cap;
+    int failed;
+    graft_ctx *ctx;
+} slot_list;
+
+static void collect_slot(void *arg, int node, int param, graft_tensor *value,
+                         const graft_tensor *grad, int trainable)
+{
+    slot_list *s = arg;
+    (void)node;
+    (void)param;
+    if (s->failed) return;
+    if (s->n == s->cap) {
+        int cap = s->cap ? 2 * s->cap : 16;
+        graftOptimSlot *p = graftCalloc(s->ctx, (size_t)cap, sizeof *p);
+        if (!p) {
+            s->failed = 1;
+            return;
+        }
+        if (s->n) memcpy(p, s->slots, (size_t)s->n * sizeof *p);
+        graftFree(s->ctx, s->slots);
+        s->slots = p;
+        s->cap = cap;
+    }
+    s->slots[s->n++] = (graftOptimSlot){value, grad, 1.0f, !trainable};
+}
+
+static void shuffle_order(int64_t *order, int64_t n, uint64_t seed, int64_t epoch, int shuffle)
+{
+    for (int64_t i = 0; i < n; i++) order[i] = i;
+    if (!shuffle) return;
+    graftRng rng;
+    graftRngSeed(&rng, mix_seed(seed, (uint64_t)epoch + 1, 0, 0));
+    for (int64_t i = n - 1; i > 0; i--) {
+        int64_t j = (int64_t)(graftRngNext(&rng) % (uint64_t)(i + 1));
+        int64_t t = order[i];
+        order[i] = order[j];
+        order[j] = t;
+    }
+}
+
+static void reseed_layers(graft_model *m, uint64_t seed, int64_t epoch, int64_t batch)
+{
+    for (int i = 0; i < m->n_nodes; i++) {
+        graft_layer *l = m->nodes[i].layer;
+        if (l->vtbl->reseed)
+            l->vtbl->reseed(l, mix_seed(seed, (uint64_t)epoch + 1, (uint64_t)batch + 1,
+                                        (uint64_t)i + 1));
+    }
+}
+
+GRAFT_API int graft_model_fit(graft_model *m, graft_optim *o, graft_dataset *train,
+                              graft_dataset *val, const graft_fit_opts *opts)
+{
+    const char *func = __func__;
+    graft_ctx *ctx = m ? m->ctx : NULL;
+    graftClearError(ctx);
+    GRAFT_RETURN_IF(!m || !o || !train, ctx, GRAFT_E_INVALID_ARG,
+                    "model, optim and train must not be NULL");
+    graft_fit_opts opt = GRAFT_FIT_OPTS_INIT;
+    if (opts) {
+        GRAFT_RETURN_IF(opts->struct_size != sizeof opt, ctx, GRAFT_E_VERSION,
+                        "opts->struct_size is %u, expected %u (use GRAFT_FIT_OPTS_INIT)",
+                        (unsigned)opts->struct_size, (unsigned)sizeof opt);
+        opt = *opts;
+    }
+    GRAFT_RETURN_IF(opt.epochs < 1, ctx, GRAFT_E_INVALID_ARG, "epochs is %d, must be >= 1",
+                    opt.epochs);
+    GRAFT_RETURN_IF(opt.batch_size < 1, ctx, GRAFT_E_INVALID_ARG,
+                    "batch_size is %d, must be >= 1", opt.batch_size);
+    GRAFT_RETURN_IF(opt.shuffle != 0 && opt.shuffle != 1, ctx, GRAFT_E_INVALID_ARG,
+                    "shuffle is %d, must be 0 or 1", opt.shuffle);
+    GRAFT_FORWARD_IF_ERROR(check_fit(m, train, "training", func));
+    if (val) GRAFT_FORWARD_IF_ERROR(check_fit(m, val, "validation", func));
+
+    int batch = opt.batch_size < train->count ? opt.batch_size : (int)train->count;
+    int c = (int)graftModelOutputSize(m);
+    int64_t n_batches = (train->count + batch - 1) / batch;
+    batch_buffers b;
+    slot_list slots = {NULL, 0, 0, 0, ctx};
+    graft_eval *ve = NULL;
+    int st = buffers_init(m, &b, batch, train->count, 1, func);
+    if (st == GRAFT_OK) {
+        graftModelForEachParam(m, collect_slot, &slots);
+        if (slots.failed) st = graftError(ctx, GRAFT_E_NOMEM, func, "cannot list parameters");
+    }
+    if (st == GRAFT_OK && val) st = eval_new(m, 1, &ve, func);
+
+    graft_progress p;
+    int stop = 0;
+    int64_t first = m->epochs_done;
+    for (int64_t e = first; st == GRAFT_OK && !stop && e < first + opt.epochs; e++) {
+        shuffle_order(b.order, train->count, opt.seed, e, opt.shuffle);
+        double loss_sum = 0, t0 = now_seconds();
+        int64_t correct = 0, seen = 0;
+        for (int64_t bi = 0; bi < n_batches && !stop; bi++) {
+            int n = (int)(train->count - bi * batch < batch ? train->count - bi * batch : batch);
+            st = load_batch(train, &b, b.order + bi * batch, n);
+            if (st != GRAFT_OK) break;
+            graftModelSetMode(m, 1);
+            reseed_layers(m, opt.seed, e, bi);
+            const graft_tensor *logits;
+            st = graftModelForward(m, b.x, &logits);
+            if (st != GRAFT_OK) break;
+            b.grad->dims[0] = n;
+            b.grad->numel = (size_t)n * c;
+            float loss;
+            st = graft_loss_softmax_cross_entropy(logits, b.labels, &loss, b.grad);
+            if (st == GRAFT_OK && !isfinite(loss))
+                st = graftError(ctx, GRAFT_E_NUMERIC, func,
+                                "the training loss became %g at epoch %lld, batch %lld; lower "
+                                "the learning rate", (double)loss, (long long)e + 1,
+                                (long long)bi + 1);
+            if (st != GRAFT_OK) {
+                if (st == GRAFT_E_NUMERIC && strstr(ctx->errmsg, "loss became") == NULL)
+                    st = graftError(ctx, GRAFT_E_NUMERIC, func,
+                                    "the model's outputs became non-finite at epoch %lld, batch "
+                                    "%lld; lower the learning rate", (long long)e + 1,
+                                    (long long)bi + 1);
+                break;
+            }
+            for (int i = 0; i < n; i++)
+                correct += argmax_row(logits->data + (size_t)i * c, c) == b.labels[i];
+            st = graftModelBackward(m, b.x, b.grad);
+            if (st != GRAFT_OK) break;
+            double lr = graftOptimLearningRate(o, (double)e + (double)bi / (double)n_batches);
+            st = graftOptimStep(o, slots.n, slots.slots, lr);
+            if (st != GRAFT_OK) break;
+            loss_sum += (double)loss * n;
+            seen += n;
+            if (opt.progress) {
+                double dt = now_seconds() - t0;
+                memset(&p, 0, sizeof p);
+                for (int k = 0; k < 12; k++) p.values[k] = NAN;
+                p.values[GRAFT_PROGRESS_EVENT] = GRAFT_EVENT_BATCH_END;
+                p.values[GRAFT_PROGRESS_EPOCH] = (double)(e + 1);
+                p.values[GRAFT_PROGRESS_EPOCHS] = (double)(first + opt.epochs);
+                p.values[GRAFT_PROGRESS_BATCH] = (double)(bi + 1);
+                p.values[GRAFT_PROGRESS_BATCHES] = (double)n_batches;
+                p.values[GRAFT_PROGRESS_LOSS] = loss_sum / (double)seen;
+                p.values[GRAFT_PROGRESS_ACCURACY] = (double)correct / (double)seen;
+                p.values[GRAFT_PROGRESS_LR] = lr;
+                p.values[GRAFT_PROGRESS_IMAGES_PER_SEC] = dt > 0 ? (double)seen / dt : 0;
+                stop = opt.progress(opt.user_data, &p) != 0;
+            }
+        }
+        if (st != GRAFT_OK) break;
+        if (seen == train->count) m->epochs_done = e + 1;
+        if (stop && seen < train->count) break;
+        if (ve) {
+            memset(ve->confusion, 0, (size_t)c * c * sizeof *ve->confusion);
+            st = run_eval(m, val, batch, 1, ve, func);
+            if (st != GRAFT_OK) break;
+        }
+        if (opt.progress) {
+            double dt = now_seconds() - t0;
+            p.values[GRAFT_PROGRESS_EVENT] = GRAFT_EVENT_EPOCH_END;
+            p.values[GRAFT_PROGRESS_IMAGES_PER_SEC] = dt > 0 ? (double)seen / dt : 0;
+            p.values[GRAFT_PROGRESS_VAL_LOSS] = ve ? ve->loss : NAN;
+            p.values[GRAFT_PROGRESS_VAL_ACCURACY] = ve ? ve->accuracy : NAN;
+            stop = opt.progress(opt.user_data, &p) != 0 || stop;
+        }
+    }
+    graft_eval_free(ve);
+    graftFree(ctx, slots.slots);
+    buffers_free(ctx, &b);
+    return st;
+}
+
+/* ---- predict ---------------------------------------------------------------- */
+
+static int predict_probs(graft_model *m, const graft_tensor *input, const char *func,
+                         const graft_tensor **logits)
+{
+    graft_ctx *ctx = m->ctx;
+    int out = graftModelOutputNode(m);
+    GRAFT_RETURN_IF_AT(out < 0, ctx, GRAFT_E_STATE, func, "the model has no layers");
+    GRAFT_RETURN_IF_AT(m->nodes[out].layer->out_shape.ndim != 2, ctx, GRAFT_E_SHAPE, func,
+                       "the model's output must be (N, classes)");
+    graftModelSetMode(m, 0);
+    return graftModelForward(m, input, logits);
+}
+
+static void softmax_row(const float *in, float *out, int c)
+{
+    float mx = in[0];
+    for (int j = 1; j < c; j++) mx = in[j] > mx ? in[j] : mx;
+    double sum = 0;
+    for (int j = 0; j < c; j++) sum += exp((double)(in[j] - mx));
+    for (int j = 0; j < c; j++) out[j] = (float)(exp((double)(in[j] - mx)) / sum);
+}
+
+GRAFT_API int graft_model_predict(graft_model *m, const graft_tensor *input, graft_tensor *probs)
+{
+    graftClearError(m ? m->ctx : NULL);
+    GRAFT_RETURN_IF(!m || !input || !probs, m ? m->ctx : NULL, GRAFT_E_INVALID_ARG,
+                    "model, input and probs must not be NULL");
+    const graft_tensor *logits;
+    GRAFT_FORWARD_IF_ERROR(predict_probs(m, input, __func__, &logits));
+    if (!graftTensorSameShape(logits, probs)) {
+        char a[128], b[128];
+        graftShapeString(probs->ndim, probs->dims, a, sizeof a);
+        graftShapeString(logits->ndim, logits->dims, b, sizeof b);
+        return graftError(m->ctx, GRAFT_E_SHAPE, __func__, "probs has shape %s, expected %s", a, b);
+    }
+    int c = (int)logits->dims[1];
+    for (int64_t i = 0; i < logits->dims[0]; i++)
+        softmax_row(logits->data + i * c, probs->data + i * c, c);
+    return GRAFT_OK;
+}
+
+GRAFT_API int graft_model_predict_topk(graft_model *m, const graft_tensor *input, int k,
+                                       int32_t *indices, float *probs)
+{
+    graftClearError(m ? m->ctx : NULL);
+    GRAFT_RETURN_IF(!m || !input || !indices || !probs, m ? m->ctx : NULL, GRAFT_E_INVALID_ARG,
+                    "model, input, indices and probs must not be NULL");
+    int c = (int)graftModelOutputSize(m);
+    GRAFT_RETURN_IF(k < 1 || k > c, m->ctx, GRAFT_E_RANGE,
+                    "k is %d, must be 1 to %d (the classes)", k, c);
+    const graft_tensor *logits;
+    GRAFT_FORWARD_IF_ERROR(predict_probs(m, input, __func__, &logits));
+    float *row = graftAlloc(m->ctx, (size_t)c * sizeof *row);
+    GRAFT_RETURN_IF(!row, m->ctx, GRAFT_E_NOMEM, "cannot allocate a row");
+    for (int64_t i = 0; i < logits->dims[0]; i++) {
+        softmax_row(logits->data + i * c, row, c);
+        /* selection of the k best, ties to the lower index */
+        for (int r = 0; r < k; r++) {
+            int best = -1;
+            for (int j = 0; j < c; j++) {
+                if (row[j] < 0) continue;
+                if (best < 0 || row[j] > row[best]) best = j;
+            }
+            indices[i * k + r] = best;
+            probs[i * k + r] = row[best];
+            row[best] = -1.0f;
+        }
+    }
+    graftFree(m->ctx, row);
+    return GRAFT_OK;
+}
