@@ -4,6 +4,7 @@
 #   make test       build and run every test (installs missing Debian packages as root)
 #   make deps       install the Debian packages graft needs, when missing
 #   make install    PREFIX=/usr/local DESTDIR= : header, libraries, graft.pc
+#   make bench      build and run the benchmarks in bench/
 #   make refs       regenerate tests/data/torch_refs.txt with PyTorch (python3-torch)
 #   make clean
 
@@ -23,11 +24,15 @@ OPT ?= -O2
 CFLAGS ?= $(OPT) -g
 GRAFT_CFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -fPIC \
                 -fvisibility=hidden -Iinclude -Isrc
-LIBS := -lopenblas -lm -lpthread
+LIBS := -lopenblas -lpng -ljpeg -lz -lm -lpthread
 
-# Debian packages: what building and testing need (valgrind runs the suites
-# once more looking for memory errors and leaks).
-DEB_PACKAGES := libopenblas-dev libpng-dev libjpeg62-turbo-dev check pkg-config valgrind
+# Debian packages. Building: OpenBLAS, libpng, libjpeg-turbo, zlib (gzipped
+# IDX datasets; libpng needs it anyway). Testing: Check; valgrind runs the
+# suites once more looking for memory errors and leaks; netpbm and
+# libjpeg-turbo-progs decode the image fixtures independently (pngtopnm,
+# djpeg); libonnx-testdata is ONNX's own operator test suite.
+DEB_PACKAGES := libopenblas-dev libpng-dev libjpeg62-turbo-dev zlib1g-dev pkg-config \
+                check valgrind netpbm libjpeg-turbo-progs libonnx-testdata
 
 # Output folders (overridable, e.g. for parallel builds of one tree).
 BUILD ?= build
@@ -44,7 +49,7 @@ OBJS := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(SRCS))
 TEST_SRCS := $(wildcard tests/check_*.c) tests/testutil.c tests/main.c
 TEST_OBJS := $(patsubst tests/%.c,$(BUILD)/tests/%.o,$(TEST_SRCS))
 
-.PHONY: all deps test install clean refs check-header check-symbols examples run-examples test-valgrind
+.PHONY: all deps test install clean refs check-header check-symbols examples run-examples test-valgrind bench
 
 all: $(SHARED) $(STATIC)
 
@@ -125,6 +130,17 @@ test-valgrind: $(BUILD)/tests/run_tests
 
 test: all check-header check-symbols run-examples test-valgrind $(BUILD)/tests/run_tests
 	$(BUILD)/tests/run_tests
+
+# Benchmarks (not tests): built against the shared library and run.
+BENCHES := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
+
+$(BUILD)/bench/%: bench/%.c include/graft.h $(SHARED)
+	@mkdir -p $(@D)
+	$(CC) -O2 -std=c99 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Iinclude -o $@ $< \
+	  -L$(LIBOUT) -lgraft -Wl,-rpath,$(abspath $(LIBOUT))
+
+bench: $(BENCHES)
+	@for b in $(BENCHES); do echo "== $$b"; $$b || exit 1; done
 
 refs:
 	/usr/bin/python3 tests/make_torch_refs.py > tests/data/torch_refs.txt

@@ -722,11 +722,14 @@ typedef struct graft_fit_opts {
  * training) and the dropout masks depend only on opts->seed, e and the step,
  * so fitting 2 epochs, saving a checkpoint, loading it and fitting 2 more
  * gives bit for bit the model that 4 epochs in one call give (same thread
- * count). Returns GRAFT_OK also when the callback stops early.
+ * count). Scheduled unfreezing (graft_model_schedule_unfreeze()) happens at
+ * the start of its epoch; frozen trunks may be cached (GRAFT_MODEL_FEATURE_CACHE).
+ * Returns GRAFT_OK also when the callback stops early.
  * Errors: GRAFT_E_INVALID_ARG (NULL, bad options), GRAFT_E_VERSION
  * (struct_size), GRAFT_E_SHAPE (samples that do not fit the model's input,
  * or classes that do not match its output), GRAFT_E_NUMERIC (the loss
- * became NaN or infinite: the model is left as it was before that step),
+ * became NaN or infinite: the parameters are left as they were before that
+ * step),
  * GRAFT_E_NOMEM. Since 1.0. */
 GRAFT_API int graft_model_fit(graft_model *model, graft_optim *optim, graft_dataset *train,
                               graft_dataset *val, const graft_fit_opts *opts);
@@ -764,6 +767,135 @@ GRAFT_API int64_t graft_eval_confusion(const graft_eval *eval, int true_class, i
  * as c, or none of class c) or for bad arguments. Since 1.0. */
 GRAFT_API double graft_eval_precision(const graft_eval *eval, int c);
 GRAFT_API double graft_eval_recall(const graft_eval *eval, int c);
+
+/* ======================================================================== */
+/* Transfer learning: freezing, surgery, staged fine-tuning, partial loads  */
+/* ======================================================================== */
+
+/* Sets layers first..last (inclusive) trainable (1) or frozen (0). A frozen
+ * layer's parameters are never updated, and by default a frozen batch norm
+ * runs in inference mode, so its running statistics stay as they are too
+ * (see GRAFT_MODEL_FROZEN_BN_TRAINS). graft_model_fit() runs backward only
+ * through layers at or above a trainable one: a frozen trunk costs its
+ * forward pass alone. Errors: GRAFT_E_INVALID_ARG, GRAFT_E_RANGE. Since 1.0. */
+GRAFT_API int graft_model_set_trainable(graft_model *model, int first, int last, int trainable);
+
+/* The same for the layer called name. Errors: GRAFT_E_INVALID_ARG,
+ * GRAFT_E_NOT_FOUND. Since 1.0. */
+GRAFT_API int graft_model_set_trainable_by_name(graft_model *model, const char *name,
+                                                int trainable);
+
+/* Freezes every layer up to and including the one called name and makes the
+ * layers after it trainable (Keras: base.trainable = False for the trunk).
+ * Errors: GRAFT_E_INVALID_ARG, GRAFT_E_NOT_FOUND. Since 1.0. */
+GRAFT_API int graft_model_freeze_through(graft_model *model, const char *name);
+
+/* Freezes all layers but the last n (0 to the layer count), which become
+ * trainable. Errors: GRAFT_E_INVALID_ARG, GRAFT_E_RANGE. Since 1.0. */
+GRAFT_API int graft_model_freeze_all_but_last(graft_model *model, int n);
+
+/* Multiplies the optimizer's learning rate for layers first..last by scale
+ * (finite, >= 0; new layers have 1), so a trunk can fine-tune at a fraction
+ * of the head's rate. Saved with the model. Errors: GRAFT_E_INVALID_ARG,
+ * GRAFT_E_RANGE. Since 1.0. */
+GRAFT_API int graft_model_set_lr_scale(graft_model *model, int first, int last, float scale);
+
+/* Layer i's learning-rate multiplier; NaN for a bad index. Since 1.0. */
+GRAFT_API float graft_model_layer_lr_scale(const graft_model *model, int i);
+
+/* Schedules staged fine-tuning: at the start of epoch `epoch` (0-based,
+ * counted over the model's whole training, see graft_model_epochs_done()),
+ * graft_model_fit() makes the layer called from and every layer after it
+ * trainable, giving the ones that were frozen the multiplier lr_scale. The
+ * schedule is saved in model files and checkpoints, so it survives a resume.
+ * Errors: GRAFT_E_INVALID_ARG, GRAFT_E_NOT_FOUND, GRAFT_E_RANGE (epoch < 0,
+ * lr_scale negative or not finite), GRAFT_E_NOMEM. Since 1.0. */
+GRAFT_API int graft_model_schedule_unfreeze(graft_model *model, const char *from, int epoch,
+                                            float lr_scale);
+
+/* Removes every scheduled unfreeze. Errors: GRAFT_E_INVALID_ARG. Since 1.0. */
+GRAFT_API int graft_model_clear_unfreeze_schedule(graft_model *model);
+
+/* Model options, set with graft_model_set_option(); saved with the model. */
+#define GRAFT_MODEL_FROZEN_BN_TRAINS 1 /* 0 (default): frozen batch norms run in inference
+                                          mode; 1: they normalise with batch statistics and
+                                          update their running statistics as in training */
+#define GRAFT_MODEL_FEATURE_CACHE 2    /* 1 (default): when every layer below the trained
+                                          ones is frozen and deterministic and the dataset
+                                          has no augmentation, graft_model_fit() computes
+                                          the frozen trunk's output once per sample and
+                                          trains the rest on it; 0: never */
+#define GRAFT_MODEL_FEATURE_CACHE_MB 3 /* memory the cache may use, in MiB (default 1024);
+                                          a larger cache is not made */
+
+/* Sets a model option. Errors: GRAFT_E_INVALID_ARG, GRAFT_E_NOT_FOUND,
+ * GRAFT_E_RANGE. Since 1.0. */
+GRAFT_API int graft_model_set_option(graft_model *model, int key, int64_t value);
+
+/* Reads a model option. Errors: GRAFT_E_INVALID_ARG, GRAFT_E_NOT_FOUND.
+ * Since 1.0. */
+GRAFT_API int graft_model_get_option(const graft_model *model, int key, int64_t *value);
+
+/* Cuts the model after the layer called name: that layer becomes the output
+ * and only it and the layers it reads (directly or not) are kept; the others
+ * are freed. Class names are kept only if the output size is unchanged.
+ * Layers can then be appended with graft_model_add(). Errors:
+ * GRAFT_E_INVALID_ARG, GRAFT_E_NOT_FOUND, GRAFT_E_NOMEM. Since 1.0. */
+GRAFT_API int graft_model_cut(graft_model *model, const char *name);
+
+/* Options of graft_model_replace_head(). */
+typedef struct graft_head_spec {
+    uint32_t struct_size;           /* sizeof(graft_head_spec) */
+    int hidden_units;               /* 0 (default): none; else a dense layer of that size
+                                       and a relu ("head/hidden", "head/relu") first */
+    float dropout;                  /* 0 (default): none; else a dropout layer of that
+                                       rate ("head/dropout") before the classifier */
+    uint64_t seed;                  /* initialisation and dropout seed (default 0) */
+    const char *const *class_names; /* NULL, or n_classes names (copied) */
+} graft_head_spec;
+#define GRAFT_HEAD_SPEC_INIT { (uint32_t)sizeof(graft_head_spec), 0, 0.0f, 0, NULL }
+
+/* Replaces the classifier: removes the last dense layer (with a softmax after
+ * it, and the rest of a head an earlier call made), and appends an optional
+ * hidden layer and dropout, then "head/fc", a dense layer of n_classes
+ * outputs. New dense layers are initialised He-uniform (weights uniform in
+ * +-sqrt(6 / fan_in), biases 0) from spec->seed. New layers are trainable;
+ * the others keep their flags. spec may be NULL for the defaults.
+ * Errors: GRAFT_E_INVALID_ARG (bad values), GRAFT_E_VERSION (struct_size),
+ * GRAFT_E_STATE (an empty model, or a head that reads the model input),
+ * GRAFT_E_NOMEM. Since 1.0. */
+GRAFT_API int graft_model_replace_head(graft_model *model, int n_classes,
+                                       const graft_head_spec *spec);
+
+/* What graft_model_load_weights() did with each tensor. */
+typedef struct graft_load_report graft_load_report;
+
+#define GRAFT_WEIGHT_LOADED 0         /* copied from the file */
+#define GRAFT_WEIGHT_SHAPE_MISMATCH 1 /* same name, other shape: kept its own values */
+#define GRAFT_WEIGHT_NOT_IN_FILE 2    /* no tensor of that name: kept its own values */
+#define GRAFT_WEIGHT_NOT_IN_MODEL 3   /* in the file only: ignored */
+
+/* Loads into model the parameters and buffers of the graft model file at
+ * path whose layer name, layer kind, parameter name and shape all match,
+ * leaving every other tensor as it is; nothing is ever loaded into a tensor
+ * of another shape. *report (may be NULL) receives one entry per tensor of
+ * either side, named "layer/param"; caller frees it with
+ * graft_load_report_free(). Errors: as graft_model_load(). Since 1.0. */
+GRAFT_API int graft_model_load_weights(graft_model *model, const char *path,
+                                       graft_load_report **report);
+
+/* Number of entries with the given GRAFT_WEIGHT_* status, or of all entries
+ * for status -1; 0 for NULL. Since 1.0. */
+GRAFT_API int graft_load_report_count(const graft_load_report *report, int status);
+
+/* Entry i: the tensor's name, its status and a detail such as the two
+ * shapes (strings borrowed from the report). Any out-pointer may be NULL.
+ * Errors: GRAFT_E_INVALID_ARG, GRAFT_E_RANGE. Since 1.0. */
+GRAFT_API int graft_load_report_entry(const graft_load_report *report, int i, const char **name,
+                                      int *status, const char **detail);
+
+/* Frees a report. Accepts NULL. Since 1.0. */
+GRAFT_API void graft_load_report_free(graft_load_report *report);
 
 /* ======================================================================== */
 /* Model files and checkpoints                                              */

@@ -26,6 +26,8 @@ struct graftSource {
     graftShape sample_shape; /* as layer shapes: dims[0] = 1 (batch placeholder), then the sample's */
     size_t sample_numel;
     int n_classes;
+    int randomized; /* 1: a sample can differ between reads (augmentation), so
+                       fit must not cache features computed from it */
     void *impl;
 };
 

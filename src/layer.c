@@ -274,6 +274,7 @@ GRAFT_API int graft_layer_forward(graft_layer *l, int n_inputs, const graft_tens
     l->forward_done = 0;
     GRAFT_FORWARD_IF_ERROR(graftTensorEnsure(l->ctx, &l->output, os.ndim, os.dims));
     GRAFT_FORWARD_IF_ERROR(l->vtbl->forward(l, inputs, l->output));
+    l->forward_calls++;
     l->forward_done = 1;
     l->forward_batch = batch;
     *out = l->output;
@@ -311,6 +312,7 @@ GRAFT_API int graft_layer_backward(graft_layer *l, int n_inputs, const graft_ten
     }
     graft_tensor *const *din = input_grads ? l->input_grads : l->no_grads;
     GRAFT_FORWARD_IF_ERROR(l->vtbl->backward(l, inputs, l->output, out_grad, din));
+    l->backward_calls++;
     if (input_grads)
         for (int i = 0; i < n_inputs; i++) input_grads[i] = l->input_grads[i];
     return GRAFT_OK;

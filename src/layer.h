@@ -71,6 +71,7 @@ struct graft_layer {
     int in_model;          /* 1: owned by a graft_model */
     int need_param_grad;   /* 0: backward skips parameter gradients */
 
+    int64_t forward_calls, backward_calls; /* counts, for tests and profiling */
     int forward_done;      /* a forward ran since the last build */
     int64_t forward_batch; /* its batch size */
     graft_tensor *output;

@@ -37,6 +37,9 @@ int graftModelNew(graft_ctx *ctx, const graftShape *input_shape, uint64_t seed,
     m->input_shape.dims[0] = 1;
     m->seed = seed;
     m->training = -1;
+    m->feature_cache = 1;
+    m->feature_cache_mb = 1024;
+    m->override_node = -2;
     *out = m;
     return GRAFT_OK;
 }
@@ -76,6 +79,7 @@ GRAFT_API void graft_model_free(graft_model *m)
     for (int i = 0; i < m->n_nodes; i++) free_node(ctx, &m->nodes[i]);
     graftFree(ctx, m->nodes);
     graftModelSetClassNames(m, 0, NULL, NULL);
+    graftModelClearUnfreeze(m);
     graftFree(ctx, (void *)m->scratch_inputs);
     graftFree(ctx, (void *)m->scratch_grads);
     graftFree(ctx, m);
@@ -141,12 +145,13 @@ static int append_node(graft_model *m, const char *name, graft_layer *layer, int
     n->n_inputs = n_inputs;
     n->layer = layer;
     n->trainable = trainable;
+    n->lr_scale = 1.0f;
     for (int k = 0; k < n_inputs; k++)
         if (inputs[k] != GRAFT_INPUT_NODE) m->nodes[inputs[k]].consumers++;
     layer->in_model = 1;
     layer->need_param_grad = trainable;
-    if (m->training >= 0) graft_layer_set_training(layer, m->training);
     m->n_nodes++;
+    m->training = -1; /* the new layer gets the model's mode at the next run */
     return GRAFT_OK;
 }
 
@@ -499,10 +504,17 @@ GRAFT_API const char *graft_model_class_name(const graft_model *m, int c)
 
 /* ---- running the graph ------------------------------------------------------- */
 
+/* A frozen batch norm runs in inference mode (its running statistics are
+ * part of what is frozen) unless frozen_bn_trains says otherwise. */
 void graftModelSetMode(graft_model *m, int training)
 {
     if (m->training == training) return;
-    for (int i = 0; i < m->n_nodes; i++) graft_layer_set_training(m->nodes[i].layer, training);
+    for (int i = 0; i < m->n_nodes; i++) {
+        graftNode *n = &m->nodes[i];
+        int frozen_bn = !n->trainable && n->layer->vtbl == &graftBatchNormVtbl &&
+                        !m->frozen_bn_trains;
+        graft_layer_set_training(n->layer, training && !frozen_bn);
+    }
     m->training = training;
 }
 
@@ -511,7 +523,9 @@ static const graft_tensor *const *gather_inputs(graft_model *m, const graftNode 
 {
     for (int k = 0; k < n->n_inputs; k++) {
         int j = n->inputs[k];
-        m->scratch_inputs[k] = j == GRAFT_INPUT_NODE ? x : m->nodes[j].layer->output;
+        m->scratch_inputs[k] = j == GRAFT_INPUT_NODE    ? x
+                               : j == m->override_node ? m->override_tensor
+                                                       : m->nodes[j].layer->output;
     }
     return m->scratch_inputs;
 }
@@ -520,7 +534,8 @@ int graftModelForward(graft_model *m, const graft_tensor *x, const graft_tensor 
 {
     const char *func = "graft_model_forward";
     if (m->n_nodes == 0) return graftError(m->ctx, GRAFT_E_STATE, func, "the model has no layers");
-    const graftShape *s = &m->input_shape;
+    const graftShape *s = m->override_node >= 0 ? &m->nodes[m->override_node].layer->out_shape
+                                                 : &m->input_shape;
     int ok = x->ndim == s->ndim;
     for (int d = 1; ok && d < s->ndim; d++) ok = x->dims[d] == s->dims[d];
     if (!ok) {
@@ -535,6 +550,7 @@ int graftModelForward(graft_model *m, const graft_tensor *x, const graft_tensor 
     const graft_tensor *y = NULL;
     for (int i = 0; i < m->n_nodes; i++) {
         graftNode *n = &m->nodes[i];
+        if (m->override_node >= 0 && !n->upstream) continue; /* cached trunk */
         int st = graft_layer_forward(n->layer, n->n_inputs, gather_inputs(m, n, x), &y);
         if (st != GRAFT_OK) return wrap_layer_error(m, st, func, n->name, n->layer);
     }
@@ -547,15 +563,8 @@ int graftModelBackward(graft_model *m, const graft_tensor *x, const graft_tensor
     const char *func = "graft_model_backward";
     int out = graftModelOutputNode(m);
     if (out < 0) return graftError(m->ctx, GRAFT_E_STATE, func, "the model has no layers");
-    /* upstream: the node or one it reads (directly or not) has trained
-     * parameters; nodes without it get no backward call at all. */
-    for (int i = 0; i < m->n_nodes; i++) {
-        graftNode *n = &m->nodes[i];
-        n->grad = NULL;
-        n->upstream = n->trainable && layer_param_scalars(n->layer) > 0;
-        for (int k = 0; k < n->n_inputs && !n->upstream; k++)
-            n->upstream = n->inputs[k] != GRAFT_INPUT_NODE && m->nodes[n->inputs[k]].upstream;
-    }
+    graftModelMarkUpstream(m);
+    for (int i = 0; i < m->n_nodes; i++) m->nodes[i].grad = NULL;
     m->nodes[out].grad = dout;
     for (int i = out; i >= 0; i--) {
         graftNode *n = &m->nodes[i];
@@ -588,6 +597,30 @@ int graftModelBackward(graft_model *m, const graft_tensor *x, const graft_tensor
         }
     }
     return GRAFT_OK;
+}
+
+int graftModelForwardTrunk(graft_model *m, const graft_tensor *x, int last,
+                           const graft_tensor **out)
+{
+    const graft_tensor *y = NULL;
+    for (int i = 0; i <= last; i++) {
+        graftNode *n = &m->nodes[i];
+        if (n->upstream) continue;
+        int st = graft_layer_forward(n->layer, n->n_inputs, gather_inputs(m, n, x), &y);
+        if (st != GRAFT_OK) return wrap_layer_error(m, st, "graft_model_fit", n->name, n->layer);
+    }
+    *out = m->nodes[last].layer->output;
+    return GRAFT_OK;
+}
+
+void graftModelMarkUpstream(graft_model *m)
+{
+    for (int i = 0; i < m->n_nodes; i++) {
+        graftNode *n = &m->nodes[i];
+        n->upstream = n->trainable && layer_param_scalars(n->layer) > 0;
+        for (int k = 0; k < n->n_inputs && !n->upstream; k++)
+            n->upstream = n->inputs[k] != GRAFT_INPUT_NODE && m->nodes[n->inputs[k]].upstream;
+    }
 }
 
 void graftModelForEachParam(graft_model *m, graftParamVisitor fn, void *arg)

@@ -17,6 +17,7 @@ typedef struct graftNode {
     int n_inputs;
     int *inputs;    /* node indices, or GRAFT_INPUT_NODE */
     int trainable;  /* 1: parameters are updated */
+    float lr_scale; /* multiplier of the optimizer's learning rate (1) */
     int consumers;  /* how many inputs lists name this node */
     int upstream;   /* set by backward: this node or one it reads is trained */
     /* backward scratch */
@@ -34,10 +35,44 @@ struct graft_model {
     char **class_names;
     int64_t epochs_done;
     int training;           /* mode the layers were last set to (-1 unknown) */
+    /* options (graft_model_set_option) */
+    int frozen_bn_trains;   /* 1: frozen batch norms still use batch statistics */
+    int feature_cache;      /* 1: fit caches a frozen trunk's features when safe */
+    int64_t feature_cache_mb;
+    /* scheduled unfreezing, applied by fit at the start of an epoch */
+    struct graftUnfreeze *unfreeze;
+    int n_unfreeze;
+    /* fit with cached features: the output of node override_node is taken
+     * from override_tensor, and forward runs only the nodes marked upstream */
+    int override_node;
+    const graft_tensor *override_tensor;
     const graft_tensor **scratch_inputs; /* room for the widest node's inputs */
     const graft_tensor **scratch_grads;  /* as many input-gradient slots */
     int scratch_cap;
 };
+
+typedef struct graftUnfreeze {
+    char *from;      /* first layer to unfreeze; the rest of the model follows */
+    int64_t epoch;   /* 0-based epoch at whose start it happens */
+    float lr_scale;  /* learning-rate multiplier given to the unfrozen layers */
+} graftUnfreeze;
+
+/* Marks node->upstream: the node or one it reads has trained parameters. */
+void graftModelMarkUpstream(graft_model *m);
+
+/* Runs forward only the nodes up to `last` that are not marked upstream (a
+ * frozen trunk); *out receives node last's output. */
+int graftModelForwardTrunk(graft_model *m, const graft_tensor *x, int last,
+                           const graft_tensor **out);
+
+/* Applies the unfreeze events due at the start of epoch (0-based). */
+int graftModelApplyUnfreeze(graft_model *m, int64_t epoch);
+
+/* Frees the unfreeze schedule. */
+void graftModelClearUnfreeze(graft_model *m);
+
+/* Sets a range of nodes' trainable flag (no checks). */
+void graftModelSetTrainableRange(graft_model *m, int first, int last, int trainable);
 
 /* The output node's index (the last), or -1 for an empty model. */
 int graftModelOutputNode(const graft_model *m);

@@ -45,6 +45,7 @@ static const unsigned char file_magic[8] = {0x89, 'G', 'R', 'A', 'F', 'T', '\r',
 #define TAG_META "META"
 #define TAG_GRAPH "GRPH"
 #define TAG_OPTIM "OPTM"
+#define TAG_TRANSFER "XFER"
 #define TAG_END "END "
 
 /* Smallest encodings, used to bound counts by the bytes that remain. */
@@ -134,6 +135,31 @@ static int write_graph(graftWriter *w, const graft_model *m)
     return w->status;
 }
 
+/* The transfer-learning settings differ from a new model's. */
+static int has_transfer_settings(const graft_model *m)
+{
+    if (m->n_unfreeze || m->frozen_bn_trains || !m->feature_cache || m->feature_cache_mb != 1024)
+        return 1;
+    for (int i = 0; i < m->n_nodes; i++)
+        if (m->nodes[i].lr_scale != 1.0f) return 1;
+    return 0;
+}
+
+static void write_transfer(graftWriter *w, const graft_model *m)
+{
+    graftWriteU32(w, (uint32_t)m->n_nodes);
+    for (int i = 0; i < m->n_nodes; i++) graftWriteF32(w, m->nodes[i].lr_scale);
+    graftWriteU32(w, (uint32_t)m->n_unfreeze);
+    for (int k = 0; k < m->n_unfreeze; k++) {
+        graftWriteString(w, m->unfreeze[k].from);
+        graftWriteI64(w, m->unfreeze[k].epoch);
+        graftWriteF32(w, m->unfreeze[k].lr_scale);
+    }
+    graftWriteU32(w, (uint32_t)m->frozen_bn_trains);
+    graftWriteU32(w, (uint32_t)m->feature_cache);
+    graftWriteI64(w, m->feature_cache_mb);
+}
+
 /* Serialises the model (and the optimizer, for a checkpoint) into w. */
 static int serialise(const graft_model *m, const graft_optim *o, graftWriter *w)
 {
@@ -148,6 +174,12 @@ static int serialise(const graft_model *m, const graft_optim *o, graftWriter *w)
     at = section_begin(w, TAG_GRAPH);
     GRAFT_FORWARD_IF_ERROR(write_graph(w, m));
     section_end(w, at);
+
+    if (has_transfer_settings(m)) {
+        at = section_begin(w, TAG_TRANSFER);
+        write_transfer(w, m);
+        section_end(w, at);
+    }
 
     if (o) {
         at = section_begin(w, TAG_OPTIM);
@@ -368,7 +400,7 @@ typedef struct section_ref {
 
 typedef struct file_map {
     uint32_t kind;
-    section_ref meta, graph, optim;
+    section_ref meta, graph, optim, transfer;
 } file_map;
 
 /* Records "func(): ["path": ]message" and returns st. */
@@ -495,6 +527,7 @@ static int scan_file(const loader *ld, file_map *map)
         if (memcmp(tag, TAG_META, 4) == 0) known = &map->meta;
         else if (memcmp(tag, TAG_GRAPH, 4) == 0) known = &map->graph;
         else if (memcmp(tag, TAG_OPTIM, 4) == 0) known = &map->optim;
+        else if (memcmp(tag, TAG_TRANSFER, 4) == 0) known = &map->transfer;
         if ((known || is_end) && !(flags & FLAG_REQUIRED))
             return load_fail(ld, GRAFT_E_FORMAT,
                              "section \"%s\" at offset %zu is marked optional, but it is a "
@@ -740,6 +773,71 @@ static int read_graph(const loader *ld, const section_ref *s, graft_model *m)
     return check_section_end(ld, &r, TAG_GRAPH);
 }
 
+/* The XFER section: learning-rate multipliers, the unfreeze schedule and the
+ * model options. */
+static int read_transfer(const loader *ld, const section_ref *s, graft_model *m)
+{
+    graftReader r;
+    uint32_t n, n_events, bn, cache;
+    int64_t cache_mb;
+    const char *where = "XFER section";
+    section_reader(ld, s, &r);
+    READ_OR_WRAP(graftReadU32(&r, &n, "layer count"), where);
+    if (n != (uint32_t)m->n_nodes)
+        return load_fail(ld, GRAFT_E_FORMAT,
+                         "XFER section at offset %zu: %u learning-rate multipliers for %d layers",
+                         s->at, n, m->n_nodes);
+    for (int i = 0; i < m->n_nodes; i++) {
+        float scale;
+        READ_OR_WRAP(graftReadF32(&r, &scale, "learning-rate multiplier"), where);
+        if (!(scale >= 0.0f) || !graftIsFinite(scale))
+            return load_fail(ld, GRAFT_E_FORMAT,
+                             "XFER section: layer \"%s\" has learning-rate multiplier %g",
+                             m->nodes[i].name, (double)scale);
+        m->nodes[i].lr_scale = scale;
+    }
+    READ_OR_WRAP(graftReadU32(&r, &n_events, "unfreeze event count"), where);
+    if (n_events > (r.size - r.pos) / 16)
+        return load_fail(ld, GRAFT_E_FORMAT,
+                         "XFER section: %u unfreeze events cannot fit in its %zu remaining bytes",
+                         n_events, r.size - r.pos);
+    for (uint32_t k = 0; k < n_events; k++) {
+        char *from = NULL;
+        int64_t epoch;
+        float scale;
+        READ_OR_WRAP(graftReadString(&r, &from, GRAFT_NAME_MAX, "unfreeze layer name"), where);
+        int st = graftReadI64(&r, &epoch, "unfreeze epoch");
+        if (st == GRAFT_OK) st = graftReadF32(&r, &scale, "unfreeze learning-rate multiplier");
+        if (st == GRAFT_OK && (epoch < 0 || epoch > INT32_MAX || !(scale >= 0.0f) ||
+                               !graftIsFinite(scale)))
+            st = load_fail(ld, GRAFT_E_FORMAT,
+                           "XFER section: unfreeze event %u has epoch %lld and multiplier %g", k,
+                           (long long)epoch, (double)scale);
+        else if (st != GRAFT_OK)
+            st = load_rewrap(ld, st, "%s", where);
+        if (st == GRAFT_OK) {
+            st = graft_model_schedule_unfreeze(m, from, (int)epoch, scale);
+            if (st != GRAFT_OK)
+                st = load_fail(ld, st == GRAFT_E_NOMEM ? st : GRAFT_E_FORMAT,
+                               "XFER section: unfreeze event %u names layer \"%s\", which the "
+                               "model does not have", k, from);
+        }
+        graftFree(ld->ctx, from);
+        if (st != GRAFT_OK) return st;
+    }
+    READ_OR_WRAP(graftReadU32(&r, &bn, "frozen batch norm option"), where);
+    READ_OR_WRAP(graftReadU32(&r, &cache, "feature cache option"), where);
+    READ_OR_WRAP(graftReadI64(&r, &cache_mb, "feature cache size"), where);
+    if (bn > 1 || cache > 1 || cache_mb < 0 || cache_mb > ((int64_t)1 << 30))
+        return load_fail(ld, GRAFT_E_FORMAT,
+                         "XFER section: options %u, %u, %lld out of range", bn, cache,
+                         (long long)cache_mb);
+    m->frozen_bn_trains = (int)bn;
+    m->feature_cache = (int)cache;
+    m->feature_cache_mb = cache_mb;
+    return check_section_end(ld, &r, TAG_TRANSFER);
+}
+
 /* Parses a whole file image into a new model and, when optim is not NULL,
  * optimizer. */
 static int parse_file(const loader *ld, graft_model **model, graft_optim **optim)
@@ -772,6 +870,7 @@ static int parse_file(const loader *ld, graft_model **model, graft_optim **optim
                                          ld->func);
         }
     }
+    if (st == GRAFT_OK && map.transfer.present) st = read_transfer(ld, &map.transfer, m);
     if (st == GRAFT_OK && optim) {
         graftReader r;
         section_reader(ld, &map.optim, &r);

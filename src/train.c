@@ -266,13 +266,13 @@ typedef struct slot_list {
     int n, cap;
     int failed;
     graft_ctx *ctx;
+    const graft_model *m;
 } slot_list;
 
 static void collect_slot(void *arg, int node, int param, graft_tensor *value,
                          const graft_tensor *grad, int trainable)
 {
     slot_list *s = arg;
-    (void)node;
     (void)param;
     if (s->failed) return;
     if (s->n == s->cap) {
@@ -287,7 +287,7 @@ static void collect_slot(void *arg, int node, int param, graft_tensor *value,
         s->slots = p;
         s->cap = cap;
     }
-    s->slots[s->n++] = (graftOptimSlot){value, grad, 1.0f, !trainable};
+    s->slots[s->n++] = (graftOptimSlot){value, grad, s->m->nodes[node].lr_scale, !trainable};
 }
 
 static void shuffle_order(int64_t *order, int64_t n, uint64_t seed, int64_t epoch, int shuffle)
@@ -311,6 +311,108 @@ static void reseed_layers(graft_model *m, uint64_t seed, int64_t epoch, int64_t 
         if (l->vtbl->reseed)
             l->vtbl->reseed(l, mix_seed(seed, (uint64_t)epoch + 1, (uint64_t)batch + 1,
                                         (uint64_t)i + 1));
+    }
+}
+
+/* ---- feature caching -------------------------------------------------------------- */
+
+/* Features of a frozen trunk, one row per training sample, in dataset order. */
+typedef struct feature_cache {
+    int node;         /* the trunk node whose output is cached, or -1: none */
+    size_t row;       /* floats per sample */
+    float *rows;
+    int32_t *labels;  /* per sample */
+    graft_tensor *batch; /* (batch, node's output shape...) */
+} feature_cache;
+
+/* The single frozen node that trained nodes read when caching is safe,
+ * or -1. Needs node->upstream marked. */
+static int cacheable_node(graft_model *m, const graft_dataset *train)
+{
+    if (!m->feature_cache || train->src->randomized) return -1;
+    int frontier = -1;
+    for (int i = 0; i < m->n_nodes; i++) {
+        const graftNode *n = &m->nodes[i];
+        if (!n->upstream) {
+            /* trunk layers must compute the same output at every epoch */
+            if (n->layer->vtbl->reseed) return -1;
+            if (n->layer->vtbl == &graftBatchNormVtbl && m->frozen_bn_trains) return -1;
+            continue;
+        }
+        for (int k = 0; k < n->n_inputs; k++) {
+            int j = n->inputs[k];
+            if (j == GRAFT_INPUT_NODE) return -1;
+            if (m->nodes[j].upstream) continue;
+            if (frontier >= 0 && frontier != j) return -1;
+            frontier = j;
+        }
+    }
+    return frontier;
+}
+
+static void cache_free(graft_ctx *ctx, feature_cache *c)
+{
+    graftFree(ctx, c->rows);
+    graftFree(ctx, c->labels);
+    graft_tensor_free(c->batch);
+    c->rows = NULL;
+    c->labels = NULL;
+    c->batch = NULL;
+    c->node = -1;
+}
+
+/* Builds the cache for node f over every training sample, or leaves it
+ * empty when it would not fit the model's memory budget. */
+static int cache_build(graft_model *m, graft_dataset *train, batch_buffers *b, int batch, int f,
+                       feature_cache *c, const char *func)
+{
+    const graftShape *fs = &m->nodes[f].layer->out_shape;
+    size_t row = (size_t)graftShapeSampleNumel(fs);
+    double bytes = (double)row * (double)train->count * sizeof(float);
+    if (bytes > (double)m->feature_cache_mb * 1048576.0) return GRAFT_OK;
+    c->rows = graftAlloc(m->ctx, row * (size_t)train->count * sizeof(float));
+    c->labels = graftAlloc(m->ctx, (size_t)train->count * sizeof(int32_t));
+    if (!c->rows || !c->labels) { /* no room: train without the cache */
+        cache_free(m->ctx, c);
+        return GRAFT_OK;
+    }
+    graftShape bs = *fs;
+    bs.dims[0] = batch;
+    int st = graftTensorNew(m->ctx, bs.ndim, bs.dims, &c->batch);
+    if (st != GRAFT_OK) {
+        cache_free(m->ctx, c);
+        return st;
+    }
+    graftModelSetMode(m, 1);
+    for (int64_t start = 0; start < train->count; start += batch) {
+        int n = (int)(train->count - start < batch ? train->count - start : batch);
+        for (int i = 0; i < n; i++) b->order[i] = start + i;
+        st = load_batch(train, b, b->order, n);
+        const graft_tensor *y = NULL;
+        if (st == GRAFT_OK) st = graftModelForwardTrunk(m, b->x, f, &y);
+        if (st != GRAFT_OK) {
+            cache_free(m->ctx, c);
+            return st;
+        }
+        memcpy(c->rows + (size_t)start * row, y->data, (size_t)n * row * sizeof(float));
+        memcpy(c->labels + start, b->labels, (size_t)n * sizeof(int32_t));
+    }
+    (void)func;
+    c->node = f;
+    c->row = row;
+    return GRAFT_OK;
+}
+
+/* Puts the cached rows and labels of positions order[0..n) into c->batch
+ * and labels. */
+static void cache_gather(feature_cache *c, const int64_t *order, int n, int32_t *labels)
+{
+    c->batch->dims[0] = n;
+    c->batch->numel = (size_t)n * c->row;
+    for (int i = 0; i < n; i++) {
+        memcpy(c->batch->data + (size_t)i * c->row, c->rows + (size_t)order[i] * c->row,
+               c->row * sizeof(float));
+        labels[i] = c->labels[order[i]];
     }
 }
 
@@ -342,51 +444,73 @@ GRAFT_API int graft_model_fit(graft_model *m, graft_optim *o, graft_dataset *tra
     int c = (int)graftModelOutputSize(m);
     int64_t n_batches = (train->count + batch - 1) / batch;
     batch_buffers b;
-    slot_list slots = {NULL, 0, 0, 0, ctx};
+    slot_list slots = {NULL, 0, 0, 0, ctx, m};
+    feature_cache cache = {-1, 0, NULL, NULL, NULL};
     graft_eval *ve = NULL;
     int st = buffers_init(m, &b, batch, train->count, 1, func);
-    if (st == GRAFT_OK) {
-        graftModelForEachParam(m, collect_slot, &slots);
-        if (slots.failed) st = graftError(ctx, GRAFT_E_NOMEM, func, "cannot list parameters");
-    }
     if (st == GRAFT_OK && val) st = eval_new(m, 1, &ve, func);
 
     graft_progress p;
     int stop = 0;
     int64_t first = m->epochs_done;
     for (int64_t e = first; st == GRAFT_OK && !stop && e < first + opt.epochs; e++) {
+        /* Staged unfreezing, then the parameter list (flags and rate
+         * multipliers may have changed), then the trunk cache. */
+        st = graftModelApplyUnfreeze(m, e);
+        if (st != GRAFT_OK) break;
+        slots.n = 0;
+        graftModelForEachParam(m, collect_slot, &slots);
+        if (slots.failed) {
+            st = graftError(ctx, GRAFT_E_NOMEM, func, "cannot list parameters");
+            break;
+        }
+        graftModelMarkUpstream(m);
+        int f = cacheable_node(m, train);
+        if (f != cache.node) {
+            cache_free(ctx, &cache);
+            if (f >= 0) st = cache_build(m, train, &b, batch, f, &cache, func);
+            if (st != GRAFT_OK) break;
+        }
+
         shuffle_order(b.order, train->count, opt.seed, e, opt.shuffle);
         double loss_sum = 0, t0 = now_seconds();
         int64_t correct = 0, seen = 0;
         for (int64_t bi = 0; bi < n_batches && !stop; bi++) {
             int n = (int)(train->count - bi * batch < batch ? train->count - bi * batch : batch);
-            st = load_batch(train, &b, b.order + bi * batch, n);
-            if (st != GRAFT_OK) break;
+            const int64_t *order = b.order + bi * batch;
+            const graft_tensor *x = b.x;
+            if (cache.node >= 0) {
+                cache_gather(&cache, order, n, b.labels);
+                x = cache.batch;
+                m->override_node = cache.node;
+                m->override_tensor = cache.batch;
+            } else {
+                st = load_batch(train, &b, order, n);
+                if (st != GRAFT_OK) break;
+            }
             graftModelSetMode(m, 1);
             reseed_layers(m, opt.seed, e, bi);
             const graft_tensor *logits;
-            st = graftModelForward(m, b.x, &logits);
+            st = graftModelForward(m, x, &logits);
             if (st != GRAFT_OK) break;
             b.grad->dims[0] = n;
             b.grad->numel = (size_t)n * c;
             float loss;
             st = graft_loss_softmax_cross_entropy(logits, b.labels, &loss, b.grad);
             if (st == GRAFT_OK && !isfinite(loss))
-                st = graftError(ctx, GRAFT_E_NUMERIC, func,
-                                "the training loss became %g at epoch %lld, batch %lld; lower "
-                                "the learning rate", (double)loss, (long long)e + 1,
-                                (long long)bi + 1);
+                st = GRAFT_E_NUMERIC;
             if (st != GRAFT_OK) {
-                if (st == GRAFT_E_NUMERIC && strstr(ctx->errmsg, "loss became") == NULL)
+                if (st == GRAFT_E_NUMERIC)
                     st = graftError(ctx, GRAFT_E_NUMERIC, func,
-                                    "the model's outputs became non-finite at epoch %lld, batch "
-                                    "%lld; lower the learning rate", (long long)e + 1,
-                                    (long long)bi + 1);
+                                    "the loss or the model's outputs became non-finite at epoch "
+                                    "%lld, batch %lld; lower the learning rate",
+                                    (long long)e + 1, (long long)bi + 1);
                 break;
             }
             for (int i = 0; i < n; i++)
                 correct += argmax_row(logits->data + (size_t)i * c, c) == b.labels[i];
-            st = graftModelBackward(m, b.x, b.grad);
+            st = graftModelBackward(m, x, b.grad);
+            m->override_node = -2;
             if (st != GRAFT_OK) break;
             double lr = graftOptimLearningRate(o, (double)e + (double)bi / (double)n_batches);
             st = graftOptimStep(o, slots.n, slots.slots, lr);
@@ -395,7 +519,6 @@ GRAFT_API int graft_model_fit(graft_model *m, graft_optim *o, graft_dataset *tra
             seen += n;
             if (opt.progress) {
                 double dt = now_seconds() - t0;
-                memset(&p, 0, sizeof p);
                 for (int k = 0; k < 12; k++) p.values[k] = NAN;
                 p.values[GRAFT_PROGRESS_EVENT] = GRAFT_EVENT_BATCH_END;
                 p.values[GRAFT_PROGRESS_EPOCH] = (double)(e + 1);
@@ -409,6 +532,7 @@ GRAFT_API int graft_model_fit(graft_model *m, graft_optim *o, graft_dataset *tra
                 stop = opt.progress(opt.user_data, &p) != 0;
             }
         }
+        m->override_node = -2;
         if (st != GRAFT_OK) break;
         if (seen == train->count) m->epochs_done = e + 1;
         if (stop && seen < train->count) break;
@@ -426,6 +550,8 @@ GRAFT_API int graft_model_fit(graft_model *m, graft_optim *o, graft_dataset *tra
             stop = opt.progress(opt.user_data, &p) != 0 || stop;
         }
     }
+    m->override_node = -2;
+    cache_free(ctx, &cache);
     graft_eval_free(ve);
     graftFree(ctx, slots.slots);
     buffers_free(ctx, &b);

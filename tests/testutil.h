@@ -31,6 +31,10 @@ Suite *suite_optim(void);
 Suite *suite_dataset(void);
 Suite *suite_train(void);
 Suite *suite_model_io(void);
+Suite *suite_image(void);
+Suite *suite_dataset_files(void);
+Suite *suite_onnx(void);
+Suite *suite_transfer(void);
 
 /* A context that fails the test when it cannot be made. */
 graft_ctx *tu_ctx(void);
