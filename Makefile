@@ -137,7 +137,7 @@ BENCHES := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
 $(BUILD)/bench/%: bench/%.c include/graft.h $(SHARED)
 	@mkdir -p $(@D)
 	$(CC) -O2 -std=c99 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Iinclude -o $@ $< \
-	  -L$(LIBOUT) -lgraft -Wl,-rpath,$(abspath $(LIBOUT))
+	  -L$(LIBOUT) -lgraft -lpng -lm -Wl,-rpath,$(abspath $(LIBOUT))
 
 bench: $(BENCHES)
 	@for b in $(BENCHES); do echo "== $$b"; $$b || exit 1; done

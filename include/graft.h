@@ -225,6 +225,300 @@ GRAFT_API int graft_tensor_copy_to(const graft_tensor *tensor, float *dst, size_
 GRAFT_API int graft_tensor_fill(graft_tensor *tensor, float value);
 
 /* ======================================================================== */
+/* Images                                                                   */
+/* ======================================================================== */
+
+/* A decoded image: float32 pixels, planar CHW (every value of channel 0 row
+ * by row, then channel 1, ...), 1 channel (grey) or 3 (red, green, blue, in
+ * that order). Decoding gives values in [0, 1]: an 8-bit sample v becomes
+ * v / 255, a 16-bit one v / 65535, a 1-, 2- or 4-bit grey sample v becomes
+ * v / (2^depth - 1). Transforms work in place on the handle; the value range
+ * after them is what they document (normalisation leaves [0, 1]).
+ *
+ * An image belongs to the context it was created in, which records its
+ * errors; one thread at a time may use the context and its images (decode
+ * in several threads with one context per thread). Images must be freed
+ * before their context. */
+typedef struct graft_image graft_image;
+
+/* The largest width * height graft decodes or creates by default: 2^28
+ * pixels (3 GiB of float32 at 3 channels). A file whose header claims more
+ * is refused before any pixel memory is allocated. */
+#define GRAFT_IMAGE_MAX_PIXELS ((int64_t)1 << 28)
+
+/* Formats, as graft_image_format() reports them. */
+#define GRAFT_IMAGE_FORMAT_UNKNOWN 0
+#define GRAFT_IMAGE_FORMAT_PNG 1
+#define GRAFT_IMAGE_FORMAT_JPEG 2
+
+/* Options of graft_image_load() and graft_image_load_buffer(). Initialise
+ * with GRAFT_IMAGE_LOAD_OPTS_INIT; a NULL options pointer means the
+ * defaults.
+ *
+ * channels: 0 (default) keeps the file's kind: 1 for grey images (grey and
+ * grey+alpha PNGs, greyscale JPEGs), 3 for all others (RGB, RGBA, palette
+ * PNGs, colour and CMYK JPEGs). 1 converts colour to grey as
+ * Y = 0.299 R + 0.587 G + 0.114 B (ITU-R BT.601 luma, computed in float on
+ * the [0, 1] values); 3 converts grey to RGB by repeating it. Alpha is
+ * always dropped, never composited: the colour values are kept as they are
+ * stored (as pngtopnm and PIL's convert("RGB") do), and palette
+ * transparency (tRNS) is ignored likewise.
+ *
+ * max_pixels: 0 (default) means GRAFT_IMAGE_MAX_PIXELS; otherwise 1 to
+ * GRAFT_IMAGE_MAX_PIXELS, the largest width * height accepted. */
+typedef struct graft_image_load_opts {
+    uint32_t struct_size; /* sizeof(graft_image_load_opts) */
+    int channels;         /* 0 (default), 1 or 3 */
+    int64_t max_pixels;   /* 0 (default: GRAFT_IMAGE_MAX_PIXELS) or 1..that */
+} graft_image_load_opts;
+#define GRAFT_IMAGE_LOAD_OPTS_INIT { (uint32_t)sizeof(graft_image_load_opts), 0, 0 }
+
+/* Decodes the PNG or JPEG file at path into a new image. The whole file is
+ * read (at most 1 GiB) and its format detected from its first bytes, not
+ * from its name.
+ *
+ * PNG: every colour type and bit depth (grey 1/2/4/8/16, grey+alpha 8/16,
+ * palette 1/2/4/8 with or without tRNS, RGB 8/16, RGBA 8/16), interlaced or
+ * not. Gamma, colour-profile and other ancillary chunks are ignored; the
+ * stored values are returned. The file must be complete up to its IEND
+ * chunk, and a CRC error in a critical chunk is an error.
+ * JPEG: baseline and progressive, greyscale, YCbCr (any subsampling), RGB,
+ * and CMYK/YCCK, which are converted to RGB as R = C * K / 255 (likewise G
+ * from M, B from Y) on the stored values, which is correct for the inverted
+ * CMYK that Adobe applications write and the same as djpeg's PNM output.
+ * Decoding uses libjpeg's accurate integer IDCT with smooth (fancy)
+ * upsampling. A JPEG that libjpeg can only decode with a warning (truncated
+ * data, corrupt entropy-coded data) is refused rather than returned with
+ * made-up pixels, and so is a progressive JPEG of more than 500 scans. EXIF
+ * orientation is not applied.
+ *
+ * ctx: the context (errors are recorded there). path: the file name.
+ * opts: may be NULL for the defaults. out: receives the image; caller owns
+ * it, free with graft_image_free(); set to NULL on failure.
+ *
+ * Errors: GRAFT_E_INVALID_ARG (NULL ctx, path or out, bad options),
+ * GRAFT_E_VERSION (an opts->struct_size graft does not know), GRAFT_E_IO
+ * (the file cannot be opened or read; the message names the file and the
+ * system's reason), GRAFT_E_FORMAT (an empty, truncated or corrupt file, a
+ * file over 1 GiB, a file that is neither PNG nor JPEG, or a width * height
+ * above max_pixels;
+ * the message is "graft_image_load(): <path>: <reason>", with libpng's or
+ * libjpeg's own text as the reason where they found the fault),
+ * GRAFT_E_UNSUPPORTED (a recognised format graft does not decode - GIF, BMP,
+ * TIFF, WebP - or a JPEG colour space other than those listed),
+ * GRAFT_E_NOMEM. Nothing is ever printed. Since 1.0. */
+GRAFT_API int graft_image_load(graft_ctx *ctx, const char *path,
+                               const graft_image_load_opts *opts, graft_image **out);
+
+/* Like graft_image_load() from size bytes at data (read, not kept); error
+ * messages name the source "<memory>". Since 1.0. */
+GRAFT_API int graft_image_load_buffer(graft_ctx *ctx, const void *data, size_t size,
+                                      const graft_image_load_opts *opts, graft_image **out);
+
+/* Detects the format from the first bytes of data (the PNG signature, or
+ * the JPEG SOI marker FF D8 FF): GRAFT_IMAGE_FORMAT_PNG, _JPEG or _UNKNOWN
+ * (also for NULL or too few bytes). Thread-safe. Since 1.0. */
+GRAFT_API int graft_image_format(const void *data, size_t size);
+
+/* Creates a zero-filled image of width x height pixels and channels 1 or 3.
+ * out: caller owns it, free with graft_image_free().
+ * Errors: GRAFT_E_INVALID_ARG (NULL ctx or out, channels not 1 or 3),
+ * GRAFT_E_RANGE (width or height < 1, or width * height above
+ * GRAFT_IMAGE_MAX_PIXELS), GRAFT_E_NOMEM. Since 1.0. */
+GRAFT_API int graft_image_create(graft_ctx *ctx, int width, int height, int channels,
+                                 graft_image **out);
+
+/* Creates an image from width * height * channels floats at pixels (copied,
+ * not kept), laid out as flags says (see GRAFT_IMAGE_HWC, GRAFT_IMAGE_BGR).
+ * Errors: as graft_image_create(), GRAFT_E_INVALID_ARG also for NULL pixels
+ * or unknown flags. Since 1.0. */
+GRAFT_API int graft_image_import(graft_ctx *ctx, int width, int height, int channels,
+                                 int flags, const float *pixels, graft_image **out);
+
+/* Creates a copy of image in the same context (caller owns it). Errors:
+ * GRAFT_E_INVALID_ARG, GRAFT_E_NOMEM. Since 1.0. */
+GRAFT_API int graft_image_copy(const graft_image *image, graft_image **out);
+
+/* Frees an image. Accepts NULL. Since 1.0. */
+GRAFT_API void graft_image_free(graft_image *image);
+
+/* Width, height and channel count (1 or 3); 0 for NULL. Since 1.0. */
+GRAFT_API int graft_image_width(const graft_image *image);
+GRAFT_API int graft_image_height(const graft_image *image);
+GRAFT_API int graft_image_channels(const graft_image *image);
+
+/* The pixels, planar CHW: the value of channel c at row y, column x is at
+ * index (c * height + y) * width + x. Borrowed: valid until the image is
+ * freed or a transform or graft_image_convert() is applied to it (they may
+ * move the pixels); writing through the pointer changes the image. NULL for
+ * NULL. Since 1.0. */
+GRAFT_API float *graft_image_data(graft_image *image);
+
+/* Read-only form of graft_image_data(). Since 1.0. */
+GRAFT_API const float *graft_image_data_const(const graft_image *image);
+
+/* Layout flags for graft_image_import(), graft_image_export(),
+ * graft_image_to_tensor() and graft_image_write_tensor(); combine with |.
+ * 0 means planar CHW, channels in R, G, B order. */
+#define GRAFT_IMAGE_HWC 1 /* interleaved: (y * width + x) * channels + c;
+                             caller memory only, never tensors */
+#define GRAFT_IMAGE_BGR 2 /* 3-channel images: channels in B, G, R order
+                             (no effect on 1 channel) */
+
+/* Copies the pixels into dst, which holds count floats; count must be
+ * width * height * channels. flags: 0, GRAFT_IMAGE_HWC, GRAFT_IMAGE_BGR or
+ * both. Errors: GRAFT_E_INVALID_ARG (NULL, unknown flags), GRAFT_E_SHAPE
+ * (count). Since 1.0. */
+GRAFT_API int graft_image_export(const graft_image *image, int flags, float *dst,
+                                 size_t count);
+
+/* Creates a new tensor (channels, height, width) holding the pixels (add
+ * the batch dimension with graft_tensor_reshape() to pass one image to a
+ * model). flags: 0 or GRAFT_IMAGE_BGR. out: caller owns the tensor, free
+ * with graft_tensor_free(). Errors: GRAFT_E_INVALID_ARG (NULL, flags),
+ * GRAFT_E_NOMEM. Since 1.0. */
+GRAFT_API int graft_image_to_tensor(const graft_image *image, int flags, graft_tensor **out);
+
+/* Writes the pixels into slot n of a batch tensor of shape (N, channels,
+ * height, width), without allocating: batch[n] = image. flags: 0 or
+ * GRAFT_IMAGE_BGR. Errors: GRAFT_E_INVALID_ARG (NULL, flags), GRAFT_E_SHAPE
+ * (batch is not 4-D or its C, H, W differ from the image's; the message
+ * gives both), GRAFT_E_RANGE (n outside [0, N)). Since 1.0. */
+GRAFT_API int graft_image_write_tensor(const graft_image *image, int flags,
+                                       graft_tensor *batch, int64_t n);
+
+/* ---- transforms: each changes the image in place --------------------------
+ * Each returns GRAFT_OK or an error code, and on failure leaves the image as
+ * it was. Errors common to all: GRAFT_E_INVALID_ARG (NULL image),
+ * GRAFT_E_NOMEM. Transforms keep a workspace in the image, so applying the
+ * same transforms to a steady image size allocates nothing after the first
+ * time. Since 1.0. */
+
+/* Converts to channels (1 or 3) as graft_image_load_opts describes (grey to
+ * RGB repeats the plane; RGB to grey takes Y = 0.299 R + 0.587 G + 0.114 B);
+ * the same count does nothing. Errors: GRAFT_E_INVALID_ARG (channels). */
+GRAFT_API int graft_image_convert(graft_image *image, int channels);
+
+/* Resizes to width x height (each >= 1, width * height at most
+ * GRAFT_IMAGE_MAX_PIXELS, else GRAFT_E_RANGE). Separable, one axis at a
+ * time (width first), each output sample a weighted mean of input samples
+ * with triangle (bilinear) weights; this is exactly PyTorch's
+ * F.interpolate(mode="bilinear", align_corners=False, antialias=True) and
+ * Pillow's resize(BILINEAR):
+ *  - along an axis that grows or keeps its size, plain bilinear
+ *    interpolation between the two nearest input samples, pixel centres
+ *    aligned (input coordinate (i + 0.5) * in / out - 0.5, clamped at the
+ *    edges): the same as F.interpolate(mode="bilinear",
+ *    align_corners=False, antialias=False);
+ *  - along an axis that shrinks by s = in / out > 1, an antialiased mean:
+ *    output sample i has centre c = (i + 0.5) * s and takes input samples
+ *    j with |j + 0.5 - c| < s, weighted by 1 - |j + 0.5 - c| / s and
+ *    divided by the weights' sum (at the edges only the samples inside the
+ *    image count). Every input sample contributes, so the image is not
+ *    aliased (not a box filter: the triangle is twice as wide).
+ * The same size does nothing. Values stay within the input's range. */
+GRAFT_API int graft_image_resize(graft_image *image, int width, int height);
+
+/* Resizes (as graft_image_resize()) so that the shorter side becomes size
+ * and the longer floor(size * longer / shorter) (at least 1), keeping the
+ * aspect ratio as torchvision.transforms.Resize(size) does; a square image
+ * becomes size x size. Errors: GRAFT_E_RANGE (size < 1, or the result too
+ * large). */
+GRAFT_API int graft_image_resize_shorter(graft_image *image, int size);
+
+/* Keeps the rectangle of width x height pixels whose top-left pixel is
+ * (x, y). It must lie inside the image (x, y >= 0, width, height >= 1,
+ * x + width <= image width, y + height <= image height), else
+ * GRAFT_E_RANGE. */
+GRAFT_API int graft_image_crop(graft_image *image, int x, int y, int width, int height);
+
+/* Crops the central width x height pixels: left = (W - width) / 2 and
+ * top = (H - height) / 2, halves rounded to the nearest even integer as
+ * torchvision.transforms.CenterCrop does (so an odd excess of 1 starts at
+ * 0, of 3 at 2). width <= W and height <= H, else GRAFT_E_RANGE (no
+ * padding). */
+GRAFT_API int graft_image_center_crop(graft_image *image, int width, int height);
+
+/* Mirrors the image left to right: out(x, y) = in(W - 1 - x, y), exactly. */
+GRAFT_API int graft_image_flip_horizontal(graft_image *image);
+
+/* Multiplies every value by factor (finite, else GRAFT_E_INVALID_ARG):
+ * 255 turns decoded [0, 1] values into [0, 255] (for models trained on that
+ * range), 1 / 255.0f turns them back. */
+GRAFT_API int graft_image_scale(graft_image *image, float factor);
+
+/* Per-channel normalisation: value = (value - mean[c]) / std[c] for each
+ * channel c. mean and std hold channels values each; every std must be
+ * > 0 and all finite, else GRAFT_E_INVALID_ARG. */
+GRAFT_API int graft_image_normalize(graft_image *image, const float *mean, const float *std);
+
+/* The ImageNet statistics that torchvision's pretrained models expect on
+ * [0, 1] RGB input, as initialisers: float m[3] = GRAFT_IMAGENET_MEAN; */
+#define GRAFT_IMAGENET_MEAN { 0.485f, 0.456f, 0.406f }
+#define GRAFT_IMAGENET_STD { 0.229f, 0.224f, 0.225f }
+
+/* graft_image_normalize() with GRAFT_IMAGENET_MEAN and GRAFT_IMAGENET_STD.
+ * The image must have 3 channels (RGB, in [0, 1]), else GRAFT_E_SHAPE. */
+GRAFT_API int graft_image_normalize_imagenet(graft_image *image);
+
+/* ---- seeded augmentation ------------------------------------------------ */
+
+/* What graft_image_augment() does. Initialise with GRAFT_AUGMENT_SPEC_INIT,
+ * which does nothing until fields are set; for the usual ImageNet training
+ * recipe set crop_width = crop_height = 224 and flip_prob = 0.5. The steps
+ * run in the order below, each drawing from its own generator seeded from
+ * (seed, step), so turning one step on or off does not change the others'
+ * draws. The same image, spec and seed always give the same result on
+ * every platform; to vary per sample and epoch, derive seed from them
+ * (e.g. seed = base ^ (epoch * 0x9E3779B97F4A7C15 + index)).
+ *
+ * 1. Random resized crop (when crop_width and crop_height are >= 1; both 0
+ *    turns it off), torchvision's RandomResizedCrop: up to 10 times, draw
+ *    a fraction s uniform in [scale_min, scale_max] and log r uniform in
+ *    [log ratio_min, log ratio_max]; w = round(sqrt(W*H*s*r)),
+ *    h = round(sqrt(W*H*s/r)); if 1 <= w <= W and 1 <= h <= H, take the
+ *    rectangle at x uniform in [0, W - w], y uniform in [0, H - h]. If all
+ *    10 fail, take the central crop of the whole image clamped to the
+ *    ratio range (w = W, h = round(W / ratio_min) when W/H < ratio_min;
+ *    h = H, w = round(H * ratio_max) when W/H > ratio_max; else the whole
+ *    image), at x = (W - w) / 2, y = (H - h) / 2 rounded down. The
+ *    rectangle is then resized to crop_width x crop_height with
+ *    graft_image_resize().
+ * 2. Horizontal flip (graft_image_flip_horizontal()) with probability
+ *    flip_prob: a uniform u in [0, 1) is drawn and the image flipped when
+ *    u < flip_prob.
+ * 3. Brightness (when brightness > 0): a factor b uniform in
+ *    [1 - brightness, 1 + brightness]; value = clamp(value * b, 0, 1).
+ * 4. Contrast (when contrast > 0): a factor k uniform in
+ *    [1 - contrast, 1 + contrast]; with m the mean of the image's grey
+ *    values (Y as in graft_image_convert(); for 1 channel, the plain mean),
+ *    value = clamp(k * value + (1 - k) * m, 0, 1).
+ * Steps 3 and 4 are torchvision's ColorJitter(brightness, contrast) in a
+ * fixed order, and assume values in [0, 1]: augment before normalising. */
+typedef struct graft_augment_spec {
+    uint32_t struct_size;        /* sizeof(graft_augment_spec) */
+    uint64_t seed;               /* default 0 */
+    int crop_width, crop_height; /* 0 (default): no crop; else 1..65535 each */
+    float scale_min, scale_max;  /* area fraction, 0 < min <= max <= 1;
+                                    default 0.08, 1 */
+    float ratio_min, ratio_max;  /* width / height, 0 < min <= max, finite;
+                                    default 3/4, 4/3 */
+    float flip_prob;             /* [0, 1], default 0 */
+    float brightness;            /* [0, 1], default 0 (off) */
+    float contrast;              /* [0, 1], default 0 (off) */
+} graft_augment_spec;
+#define GRAFT_AUGMENT_SPEC_INIT                                                  \
+    { (uint32_t)sizeof(graft_augment_spec), 0, 0, 0, 0.08f, 1.0f, 0.75f,          \
+      4.0f / 3.0f, 0.0f, 0.0f, 0.0f }
+
+/* Applies the augmentation spec describes to image, in place.
+ * Errors: GRAFT_E_INVALID_ARG (NULL image or spec, a field out of range:
+ * the message names it), GRAFT_E_VERSION (a struct_size graft does not
+ * know), GRAFT_E_RANGE (crop_width * crop_height above
+ * GRAFT_IMAGE_MAX_PIXELS), GRAFT_E_NOMEM. Since 1.0. */
+GRAFT_API int graft_image_augment(graft_image *image, const graft_augment_spec *spec);
+
+/* ======================================================================== */
 /* Layers                                                                   */
 /* ======================================================================== */
 
@@ -673,6 +967,286 @@ GRAFT_API int graft_dataset_get(graft_dataset *dataset, int64_t i, float *featur
  * Since 1.0. */
 GRAFT_API int graft_dataset_split(graft_dataset *dataset, double val_fraction, uint64_t seed,
                                   graft_dataset **train, graft_dataset **val);
+
+/* ======================================================================== */
+/* Datasets from files: IDX, CSV, folders of images                        */
+/* ======================================================================== */
+
+/* Files may be plain or gzip-compressed: graft looks at the first two bytes
+ * (0x1f 0x8b) and decompresses as it reads, never more than the file's own
+ * header announces plus one byte to check that nothing follows. */
+
+/* Creates a dataset from a pair of IDX files, the format of MNIST and
+ * Fashion-MNIST (train-images-idx3-ubyte, train-labels-idx1-ubyte and their
+ * .gz forms).
+ *
+ * An IDX file is a 4-byte magic 0x00 0x00 TYPE RANK, then RANK big-endian
+ * uint32 sizes, then the values, row-major. The images file must be TYPE
+ * 0x08 (unsigned bytes) of RANK 3 (count, height, width); the labels file
+ * TYPE 0x08 of RANK 1 (count), with the same count. Sample i is the float
+ * tensor (1, height, width) whose element is pixel * scale, its label the
+ * i-th label byte.
+ *
+ * images_path, labels_path: the files (borrowed; read during the call only).
+ * scale: finite and > 0, e.g. 1.0f / 255 for values in [0, 1].
+ * n_classes: 0 to use max label + 1; otherwise >= 1 and every label must be
+ *   below it.
+ * out: receives the dataset; caller owns it, free with graft_dataset_free().
+ *   The pixels stay in memory as bytes (one per pixel) and are converted
+ *   when samples are read.
+ *
+ * Everything is checked before use: the magic, the type, the rank, sizes of
+ * zero, the size the header announces against the file's size (so a header
+ * announcing absurd sizes is refused before anything is allocated; for a
+ * gzip file against the most that deflate can expand its size to, 1032
+ * times), truncated data, bytes after the data, a damaged gzip stream (its
+ * CRC is checked), the two counts, and the labels' range.
+ *
+ * Errors: GRAFT_E_INVALID_ARG (NULL argument, scale or n_classes out of
+ * range), GRAFT_E_IO (a file cannot be opened or read; the message names it
+ * and gives the system's reason), GRAFT_E_FORMAT (a file that is not as
+ * described above; the message names the file and what is wrong),
+ * GRAFT_E_UNSUPPORTED (IDX types other than unsigned bytes), GRAFT_E_RANGE (a
+ * label >= n_classes; the message names the sample), GRAFT_E_NOMEM.
+ * Thread-safety: as any call on ctx. Since 1.0. */
+GRAFT_API int graft_dataset_from_idx(graft_ctx *ctx, const char *images_path,
+                                     const char *labels_path, float scale, int n_classes,
+                                     graft_dataset **out);
+
+/* Where the label is in a CSV row. */
+#define GRAFT_CSV_LABEL_LAST 0  /* features first, the label in the last field */
+#define GRAFT_CSV_LABEL_FIRST 1 /* the label in the first field, then the features */
+
+/* Options of graft_dataset_from_csv(). Initialise with GRAFT_CSV_OPTS_INIT
+ * and change the fields you need. */
+typedef struct graft_csv_opts {
+    uint32_t struct_size; /* sizeof(graft_csv_opts) */
+    int label_column;     /* GRAFT_CSV_LABEL_LAST (default) or GRAFT_CSV_LABEL_FIRST */
+    int header_rows;      /* lines skipped at the top, unread: 0 (default) to 1000000 */
+    float scale;          /* every feature is multiplied by it; finite, != 0; default 1 */
+    int ndim;             /* per-sample shape: 0 (default) for (F), F the features of
+                             the first row; else 1 to GRAFT_MAX_DIMS - 1 sizes in dims,
+                             whose product every row must have as features */
+    int64_t dims[GRAFT_MAX_DIMS - 1]; /* e.g. {1, 8, 8}; sizes >= 1 */
+    int n_classes;        /* 0 (default): max label + 1; else >= 1, labels below it */
+    int delimiter;        /* the field separator: ',' (default), ';', '|', ':' or '\t' */
+    uint32_t reserved[4]; /* must be 0 */
+} graft_csv_opts;
+#define GRAFT_CSV_OPTS_INIT                                                          \
+    { (uint32_t)sizeof(graft_csv_opts), GRAFT_CSV_LABEL_LAST, 0, 1.0f, 0, { 0 }, 0, ',', \
+      { 0 } }
+
+/* Creates a dataset from a text file of one sample per line: numeric fields
+ * separated by opts->delimiter, one of them the label (see label_column), the
+ * others the features in row-major order of the per-sample shape (the UCI
+ * 8x8 digits layout: 64 values then the label, with ndim 3, dims {1, 8, 8}).
+ *
+ * Parsing is strict and does not depend on the C locale: a field is optional
+ * blanks (spaces, and tabs unless the delimiter is a tab), a decimal number
+ * ([+-]digits[.digits][(e|E)[+-]digits], with at least one digit before the
+ * exponent; so no "nan", "inf", hexadecimal, quotes or empty fields), then
+ * optional blanks. Lines may end with LF or CR LF; empty (or blank) lines
+ * are allowed only at the end of the file. A label must be a whole number
+ * in [0, 2^31 - 1) ("3" or "3.0"). Header rows are skipped unread but
+ * counted in line numbers.
+ * The file may be gzip-compressed. Lines are at most 16 MiB.
+ *
+ * path: the file (borrowed; read during the call). opts: may be NULL for
+ * the defaults (read during the call only). out: receives the dataset;
+ * caller owns it, free with graft_dataset_free(). Features are stored as
+ * floats (value * scale).
+ *
+ * Errors: GRAFT_E_INVALID_ARG (NULL ctx, path or out, an option out of
+ * range; the message names it), GRAFT_E_VERSION (opts->struct_size),
+ * GRAFT_E_IO (cannot open or read; the message names the file and gives the
+ * system's reason), GRAFT_E_FORMAT (the message gives "line L" and, for a
+ * bad field, "column C" (1-based field number) and the field's text: a
+ * field that is not a number, a label that is not a whole number >= 0, a row
+ * with too few or too many fields, an empty line before the end, a file with
+ * no data rows, a too long line, a damaged gzip stream), GRAFT_E_RANGE (a
+ * label >= n_classes; the message gives the line), GRAFT_E_NUMERIC (a value
+ * that overflows float after scaling; the line and column), GRAFT_E_NOMEM.
+ * Thread-safety: as any call on ctx. Since 1.0. */
+GRAFT_API int graft_dataset_from_csv(graft_ctx *ctx, const char *path,
+                                     const graft_csv_opts *opts, graft_dataset **out);
+
+/* ---- folders of images --------------------------------------------------- */
+
+/* How a decoded image becomes width x height (without augmentation). */
+#define GRAFT_FOLDER_RESIZE_SHORTER_CROP 0 /* shorter side to shorter_side keeping the
+                                              aspect ratio, then the central
+                                              width x height (torchvision's
+                                              Resize + CenterCrop) */
+#define GRAFT_FOLDER_RESIZE_STRETCH 1      /* straight to width x height (aspect not kept) */
+
+/* How the [0, 1] pixel values are normalised, last. */
+#define GRAFT_FOLDER_NORM_SCALE 0    /* value * scale (scale 1: [0, 1]; 255: [0, 255]) */
+#define GRAFT_FOLDER_NORM_IMAGENET 1 /* (value - mean[c]) / std[c] with GRAFT_IMAGENET_MEAN
+                                        and GRAFT_IMAGENET_STD; needs channels 3 */
+#define GRAFT_FOLDER_NORM_MEAN_STD 2 /* (value - mean[c]) / std[c] with the options' values */
+
+/* What happens to a file that has an image extension but cannot be read. */
+#define GRAFT_FOLDER_ON_ERROR_FAIL 0 /* graft_dataset_from_folder() fails, naming it */
+#define GRAFT_FOLDER_ON_ERROR_SKIP 1 /* it is left out and listed (graft_dataset_skipped_*) */
+
+/* How much graft_dataset_from_folder() checks each file. */
+#define GRAFT_FOLDER_VERIFY_HEADER 0 /* the format's header (fast): PNG signature and IHDR
+                                        (with its CRC), JPEG markers up to the frame header */
+#define GRAFT_FOLDER_VERIFY_DECODE 1 /* a full decode and transform of every image (slow;
+                                        serial), so that reading batches cannot fail later
+                                        on a damaged file while the files stay unchanged */
+
+/* Options of graft_dataset_from_folder(). Initialise with
+ * GRAFT_FOLDER_OPTS_INIT and change the fields you need. */
+typedef struct graft_folder_opts {
+    uint32_t struct_size; /* sizeof(graft_folder_opts) */
+    int channels;         /* 3 (default): RGB, grey images repeated; 1: grey, colour
+                             images as Y = 0.299 R + 0.587 G + 0.114 B */
+    int width, height;    /* the samples' size, 1 to 65535 each (default 224 x 224) */
+    int resize;           /* GRAFT_FOLDER_RESIZE_* (default SHORTER_CROP) */
+    int shorter_side;     /* SHORTER_CROP: 0 (default) for round(max(width, height) *
+                             256 / 224) (256 for 224), else max(width, height) to 65535 */
+    int normalize;        /* GRAFT_FOLDER_NORM_* (default SCALE) */
+    float scale;          /* NORM_SCALE: finite, != 0 (default 1) */
+    float mean[3], std[3];/* NORM_MEAN_STD: per channel (the first `channels` are read);
+                             finite, std > 0 (default 0 and 1) */
+    int augment;          /* 0 (default) or 1: training augmentation, see below */
+    float crop_scale_min, crop_scale_max; /* area fraction: 0 < min <= max <= 1
+                                             (default 0.08, 1) */
+    float crop_ratio_min, crop_ratio_max; /* width / height: 0 < min <= max, finite
+                                             (default 3/4, 4/3) */
+    float flip_prob;      /* [0, 1], default 0.5 */
+    float brightness;     /* [0, 1], default 0 (off) */
+    float contrast;       /* [0, 1], default 0 (off) */
+    uint64_t seed;        /* augmentation seed, default 0 */
+    int threads;          /* decoding threads, 1 to 64 (default 2) */
+    int on_error;         /* GRAFT_FOLDER_ON_ERROR_* (default FAIL) */
+    int verify;           /* GRAFT_FOLDER_VERIFY_* (default HEADER) */
+    uint32_t reserved[4]; /* must be 0 */
+} graft_folder_opts;
+#define GRAFT_FOLDER_OPTS_INIT                                                              \
+    { (uint32_t)sizeof(graft_folder_opts), 3, 224, 224, GRAFT_FOLDER_RESIZE_SHORTER_CROP, 0, \
+      GRAFT_FOLDER_NORM_SCALE, 1.0f, { 0.0f, 0.0f, 0.0f }, { 1.0f, 1.0f, 1.0f }, 0, 0.08f,    \
+      1.0f, 0.75f, 4.0f / 3.0f, 0.5f, 0.0f, 0.0f, 0, 2, GRAFT_FOLDER_ON_ERROR_FAIL,            \
+      GRAFT_FOLDER_VERIFY_HEADER, { 0 } }
+
+/* Creates a dataset of the images under root, laid out as torchvision's
+ * ImageFolder and Keras's image_dataset_from_directory expect:
+ * root/<class name>/<image file>.
+ *
+ * Classes are the sub-folders of root, sorted by name in byte order
+ * (strcmp); class c is the c-th. A class folder with no image is still a
+ * class (with no samples), so that the labels of a training folder and a
+ * validation folder with the same class folders agree. Samples are the
+ * files directly in each class folder whose names end in .png, .jpg or
+ * .jpeg (any case), sorted by name in byte order, class after class; other
+ * files, files and folders whose name starts with '.', files directly in
+ * root and folders inside class folders are ignored. Symbolic links are
+ * followed. The format is read from a file's first bytes, not its name.
+ *
+ * Only the file names are kept; each image is decoded when a sample is read
+ * (graft_dataset_get(), graft_dataset_gather(), graft_model_fit()), then
+ * goes through this pipeline, and is freed:
+ *   1. decode (graft_image_load()), converted to opts->channels;
+ *   2. without augmentation: resize as opts->resize says (graft_image_resize
+ *      or graft_image_resize_shorter + graft_image_center_crop);
+ *      with augmentation: graft_image_augment() with a random resized crop
+ *      to width x height (crop_scale_*, crop_ratio_*), a horizontal flip
+ *      with flip_prob, brightness and contrast jitter;
+ *   3. normalise as opts->normalize says.
+ * A sample is the tensor (channels, height, width), planar RGB or grey.
+ * Memory: the dataset holds the names; reading holds at most one decoded
+ * image per decoding thread, whatever the number of files.
+ *
+ * Augmentation is seeded per sample: the image of source sample i (its
+ * place in the sorted list of the whole folder, whichever split view reads
+ * it) in epoch e is augmented with the seed
+ *   s1 = first output of graftRng seeded with seed ^ (0x9E3779B97F4A7C15 * (e + 1)),
+ *   s = first output of graftRng seeded with s1 ^ (0xC2B2AE3D27D4EB4F * (i + 1))
+ * (graftRng: SplitMix64 seeding xoshiro256**), so the same seed, epoch and
+ * sample give the same image, whatever the batch, the order or the thread
+ * count. The epoch is set with graft_dataset_set_epoch() (0 at creation).
+ * For a validation set without augmentation, create a second dataset from
+ * the same root with augment 0 and split both with the same fraction and
+ * seed: graft_dataset_split() depends only on the size, the fraction and
+ * the seed, so the two splits hold the same files.
+ *
+ * Files are checked as opts->verify says. A file that fails the check is,
+ * as opts->on_error says, refused (the call fails, naming the file and the
+ * reason) or left out and listed with its reason (see
+ * graft_dataset_skipped_count()); no file is ever given another file's
+ * label. A file that passes the header check but is damaged further on
+ * makes the read of that sample fail, naming the file.
+ *
+ * ctx: the context. root: the folder (borrowed; read during the call).
+ * opts: may be NULL for the defaults (read during the call only). out:
+ * receives the dataset; caller owns it, free with graft_dataset_free()
+ * (which also stops its threads).
+ *
+ * Errors: GRAFT_E_INVALID_ARG (NULL ctx, root or out, an option out of
+ * range: the message names it), GRAFT_E_VERSION (opts->struct_size),
+ * GRAFT_E_IO (root or a class folder cannot be listed; with ON_ERROR_FAIL
+ * also an image that cannot be opened or read), GRAFT_E_FORMAT (with
+ * ON_ERROR_FAIL, a damaged image: the message names it),
+ * GRAFT_E_UNSUPPORTED (with ON_ERROR_FAIL, an image in a format graft does
+ * not decode), GRAFT_E_NOT_FOUND (no class folder, or no image in any),
+ * GRAFT_E_NOMEM (also when a thread cannot be started).
+ * Thread-safety: as any call on ctx; the dataset's own threads use their
+ * own contexts, whose allocations go to ctx's allocator under a lock.
+ * Since 1.0. */
+GRAFT_API int graft_dataset_from_folder(graft_ctx *ctx, const char *root,
+                                        const graft_folder_opts *opts, graft_dataset **out);
+
+/* Name of class c of a dataset made by graft_dataset_from_folder() (the
+ * folder's name), or of a split of it. Borrowed: valid until the dataset is
+ * freed. NULL for NULL, a c out of range, or other kinds of dataset.
+ * Since 1.0. */
+GRAFT_API const char *graft_dataset_class_name(const graft_dataset *dataset, int c);
+
+/* Path of the file of sample i (as graft_dataset_get() counts samples) of a
+ * folder dataset or a split of it: root/<class>/<file>. Borrowed, valid
+ * until the dataset is freed. NULL for NULL, an i out of range, or other
+ * kinds of dataset. Since 1.0. */
+GRAFT_API const char *graft_dataset_sample_path(const graft_dataset *dataset, int64_t i);
+
+/* Number of files that graft_dataset_from_folder() left out with
+ * GRAFT_FOLDER_ON_ERROR_SKIP (a split reports its parent's list); 0 for
+ * NULL or other kinds of dataset. Since 1.0. */
+GRAFT_API int64_t graft_dataset_skipped_count(const graft_dataset *dataset);
+
+/* Path of skipped file i (in the order the files were scanned), and why it
+ * was skipped (e.g. "not a PNG or JPEG file", "PNG header: bad CRC").
+ * Borrowed, valid until the dataset is freed. NULL for NULL or i outside
+ * [0, graft_dataset_skipped_count()). Since 1.0. */
+GRAFT_API const char *graft_dataset_skipped_path(const graft_dataset *dataset, int64_t i);
+GRAFT_API const char *graft_dataset_skipped_reason(const graft_dataset *dataset, int64_t i);
+
+/* Sets the epoch the dataset's augmentation draws for (see
+ * graft_dataset_from_folder()); every view of the same source (splits)
+ * shares it. Training loops call it at the start of every epoch with the
+ * epoch counted over the whole training, so a resumed run augments as an
+ * uninterrupted one. Datasets without augmentation ignore it.
+ * Errors: GRAFT_E_INVALID_ARG (NULL, epoch < 0). Since 1.0. */
+GRAFT_API int graft_dataset_set_epoch(graft_dataset *dataset, int64_t epoch);
+
+/* 1 when reading a sample always gives the same values (no augmentation),
+ * 0 when it may differ between epochs, -1 for NULL. Since 1.0. */
+GRAFT_API int graft_dataset_is_deterministic(const graft_dataset *dataset);
+
+/* Reads the n samples at positions[0..n) (as graft_dataset_get() counts
+ * them) into a batch: features receives n * prod(sample shape) floats,
+ * sample k at k * prod(sample shape) (may be NULL to read labels only),
+ * labels n labels (may be NULL). Folder datasets decode the samples in
+ * parallel on their threads; the result does not depend on the thread
+ * count. Every position is checked before anything is read. On failure
+ * the buffers' contents are unspecified, and the message names the
+ * (lowest) failing sample and its file.
+ * Errors: GRAFT_E_INVALID_ARG (NULL dataset, NULL positions with n > 0, n
+ * < 0), GRAFT_E_RANGE (a position out of range), and for folder datasets
+ * the errors of graft_image_load() (GRAFT_E_IO, GRAFT_E_FORMAT,
+ * GRAFT_E_UNSUPPORTED) and GRAFT_E_NOMEM. Since 1.0. */
+GRAFT_API int graft_dataset_gather(graft_dataset *dataset, const int64_t *positions, int n,
+                                   float *features, int32_t *labels);
 
 /* ======================================================================== */
 /* Training, evaluation                                                     */

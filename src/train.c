@@ -116,7 +116,7 @@ static int load_batch(graft_dataset *ds, batch_buffers *b, const int64_t *order,
 {
     b->x->dims[0] = n;
     b->x->numel = (size_t)n * ds->src->sample_numel;
-    return graftDatasetGather(ds, order, n, b->x->data, b->labels);
+    return graft_dataset_gather(ds, order, n, b->x->data, b->labels);
 }
 
 static int argmax_row(const float *row, int c)
@@ -457,6 +457,7 @@ GRAFT_API int graft_model_fit(graft_model *m, graft_optim *o, graft_dataset *tra
         /* Staged unfreezing, then the parameter list (flags and rate
          * multipliers may have changed), then the trunk cache. */
         st = graftModelApplyUnfreeze(m, e);
+        if (st == GRAFT_OK) st = graft_dataset_set_epoch(train, e); /* augmentation draws */
         if (st != GRAFT_OK) break;
         slots.n = 0;
         graftModelForEachParam(m, collect_slot, &slots);
