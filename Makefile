@@ -1,6 +1,8 @@
 # graft - build, test and install.
 #
-#   make            the shared and static libraries in lib/
+#   make            the shared and static libraries in lib/, the tool bin/graft
+#   make demo       transfer learning on the shipped base model, measured
+#   make pretrain   remake that base model from Fashion-MNIST
 #   make test       build and run every test (installs missing Debian packages as root)
 #   make deps       install the Debian packages graft needs, when missing
 #   make install    PREFIX=/usr/local DESTDIR= : header, libraries, graft.pc
@@ -49,9 +51,9 @@ OBJS := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(SRCS))
 TEST_SRCS := $(wildcard tests/check_*.c) tests/testutil.c tests/main.c
 TEST_OBJS := $(patsubst tests/%.c,$(BUILD)/tests/%.o,$(TEST_SRCS))
 
-.PHONY: all deps test install clean refs check-header check-symbols examples run-examples test-valgrind bench
+.PHONY: all deps test install clean refs demo pretrain cli check-header check-symbols examples run-examples test-valgrind test-cli bench
 
-all: $(SHARED) $(STATIC)
+all: $(SHARED) $(STATIC) bin/graft
 
 deps:
 	@missing=""; \
@@ -83,6 +85,36 @@ $(STATIC): $(OBJS)
 	@mkdir -p $(LIBOUT)
 	rm -f $@
 	ar rcs $@ $(OBJS)
+
+# ---- the command-line tool ----------------------------------------------------
+# bin/graft links the shared library and finds it at ../lib from its own folder,
+# both in this tree and after make install.
+
+CLI_SRCS := $(wildcard src/cli/*.c)
+CLI_OBJS := $(patsubst src/cli/%.c,$(BUILD)/cli/%.o,$(CLI_SRCS))
+
+$(BUILD)/cli/%.o: src/cli/%.c $(wildcard src/cli/*.h) include/graft.h | deps
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra -Iinclude -c $< -o $@
+
+bin/graft: $(CLI_OBJS) $(SHARED)
+	@mkdir -p bin
+	$(CC) -o $@ $(CLI_OBJS) -L$(LIBOUT) -lgraft -lpng -lm -Wl,-rpath,'$$ORIGIN/../lib' \
+	  -Wl,-rpath,$(abspath $(LIBOUT))
+
+cli: bin/graft
+
+# The main job: transfer learning measured on the shipped base model.
+demo: bin/graft
+	./bin/graft demo
+
+# Remakes the shipped base model from Fashion-MNIST (Debian's dataset-fashion-mnist).
+pretrain: bin/graft
+	@dpkg-query -W -f='$${Status}' dataset-fashion-mnist 2>/dev/null | grep -q "ok installed" || \
+	  { if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	      apt-get install -y -qq dataset-fashion-mnist; \
+	    else echo "Run: sudo apt-get install dataset-fashion-mnist"; exit 1; fi; }
+	./bin/graft demo --pretrain
 
 # ---- tests ------------------------------------------------------------------
 
@@ -128,7 +160,11 @@ test-valgrind: $(BUILD)/tests/run_tests
 	  { tail -n 40 $(BUILD)/tests/valgrind.log; exit 1; }
 	@tail -n 1 $(BUILD)/tests/valgrind.log | sed 's/^/valgrind: /'
 
-test: all check-header check-symbols run-examples test-valgrind $(BUILD)/tests/run_tests
+# The command-line tool, driven on a small generated image folder.
+test-cli: bin/graft
+	sh tests/cli_test.sh bin/graft examples/demo/fashion-base.graft
+
+test: all check-header check-symbols run-examples test-cli test-valgrind $(BUILD)/tests/run_tests
 	$(BUILD)/tests/run_tests
 
 # Benchmarks (not tests): built against the shared library and run.
@@ -154,8 +190,12 @@ install: all
 	ln -sf libgraft.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libgraft.so
 	install -m 644 $(STATIC) $(DESTDIR)$(LIBDIR)/
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
+	$(CC) -o $(DESTDIR)$(PREFIX)/bin/graft $(CLI_OBJS) -L$(LIBOUT) -lgraft -lpng -lm \
+	  -Wl,-rpath,$(LIBDIR)
+	install -m 644 docs/graft.1 $(DESTDIR)$(PREFIX)/share/man/man1/graft.1
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
 	    -e 's|@VERSION@|$(VERSION)|' graft.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/graft.pc
 
 clean:
-	rm -rf $(BUILD) $(LIBOUT)
+	rm -rf $(BUILD) $(LIBOUT) bin

@@ -887,6 +887,10 @@ typedef struct graft_optim graft_optim;
 #define GRAFT_SCHEDULE_COSINE 2   /* S(x) = MIN_LR + (base - MIN_LR) *
                                             (1 + cos(pi * min(x, T) / T)) / 2,
                                      T = COSINE_EPOCHS */
+/* graft_model_fit() measures e as the optimizer's own progress: the updates
+ * it has made divided by the batches per epoch, so a new optimizer starts
+ * its schedule at 0, also on a model trained before, and one loaded from a
+ * checkpoint continues where it stopped. */
 
 /* Creates an optimizer of the given kind with default hyperparameters.
  * Errors: GRAFT_E_INVALID_ARG (NULL ctx or out, unknown kind),

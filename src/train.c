@@ -513,7 +513,9 @@ GRAFT_API int graft_model_fit(graft_model *m, graft_optim *o, graft_dataset *tra
             st = graftModelBackward(m, x, b.grad);
             m->override_node = -2;
             if (st != GRAFT_OK) break;
-            double lr = graftOptimLearningRate(o, (double)e + (double)bi / (double)n_batches);
+            /* The schedule runs on the optimizer's own progress: a fresh
+             * optimizer starts its schedule at 0 even on a pretrained model. */
+            double lr = graftOptimLearningRate(o, (double)graft_optim_steps(o) / (double)n_batches);
             st = graftOptimStep(o, slots.n, slots.slots, lr);
             if (st != GRAFT_OK) break;
             loss_sum += (double)loss * n;

@@ -1,0 +1,135 @@
+/* cmd_eval.c - `graft eval`: accuracy, per-class figures and a confusion
+ * matrix of a model on a folder of images. */
+#include "cli.h"
+#include "plot.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char usage[] =
+    "usage: graft eval MODEL --data DIR [options]\n"
+    "\n"
+    "Evaluates MODEL on the images under DIR/<class name>/..., whose class folders\n"
+    "must match the model's classes. Prints the loss, top-1 and top-k accuracy and\n"
+    "each class's precision and recall.\n"
+    "  --top K          k of the top-k accuracy (default 5, at most the classes)\n"
+    "  --batch N        batch size (default 64)\n"
+    "  --normalize MODE unit (default), imagenet or byte, as the model was trained\n"
+    "  --threads N      image decoding threads (default 2)\n"
+    "  --plot PNG       write the confusion matrix with class names\n"
+    "  --json           one JSON object on standard output\n";
+
+int cmd_eval(int argc, char **argv, cli_out *out)
+{
+    static const char *const accepted[] = {"data=", "top=", "batch=", "normalize=", "threads=",
+                                           "plot=", "quiet", "json", "help", NULL};
+    cli_args a;
+    if (cliParse(argc, argv, accepted, &a)) return 2;
+    if (cliFlag(&a, "help")) {
+        fputs(usage, stdout);
+        return 0;
+    }
+    const char *data = cliOpt(&a, "data");
+    int top, batch;
+    if (a.n_pos != 1 || !data) {
+        fputs(usage, stderr);
+        return 2;
+    }
+    if (cliInt(&a, "top", 5, 1, 1 << 20, &top) || cliInt(&a, "batch", 64, 1, 65536, &batch)) return 2;
+    int rc = 1;
+    graft_ctx *ctx;
+    graft_model *m = NULL;
+    graft_dataset *ds = NULL;
+    graft_eval *ev = NULL;
+    if (graft_ctx_create(&ctx) != GRAFT_OK) return cliFail(NULL, "cannot start");
+    if (cliLoadModel(ctx, a.pos[0], &m)) goto done;
+    graft_folder_opts fo;
+    if (cliImageOpts(m, &a, &fo)) goto done;
+    if (graft_dataset_from_folder(ctx, data, &fo, &ds) != GRAFT_OK) {
+        rc = cliFail(ctx, "cannot read the images");
+        goto done;
+    }
+    int n = graft_model_class_count(m);
+    if (graft_dataset_class_count(ds) != n) {
+        cliError("%s has %d classes but the model has %d", data, graft_dataset_class_count(ds), n);
+        goto done;
+    }
+    for (int c = 0; c < n; c++) {
+        const char *mc = graft_model_class_name(m, c), *dc = graft_dataset_class_name(ds, c);
+        if (mc && dc && strcmp(mc, dc) != 0) {
+            cliError("class %d is \"%s\" in the model but \"%s\" in %s", c, mc, dc, data);
+            goto done;
+        }
+    }
+    if (top > n) top = n;
+    if (graft_model_evaluate(m, ds, batch, top, &ev) != GRAFT_OK) {
+        rc = cliFail(ctx, "evaluation failed");
+        goto done;
+    }
+    const char **names = calloc((size_t)n, sizeof *names);
+    for (int c = 0; names && c < n; c++)
+        names[c] = graft_model_class_name(m, c) ? graft_model_class_name(m, c) : graft_dataset_class_name(ds, c);
+    if (out->json) {
+        printf("{\"count\": %lld, \"loss\": ", (long long)graft_eval_get(ev, GRAFT_EVAL_COUNT));
+        cliJsonNumber(stdout, graft_eval_get(ev, GRAFT_EVAL_LOSS));
+        printf(", \"accuracy\": ");
+        cliJsonNumber(stdout, graft_eval_get(ev, GRAFT_EVAL_ACCURACY));
+        printf(", \"top_k\": %d, \"top_k_accuracy\": ", top);
+        cliJsonNumber(stdout, graft_eval_get(ev, GRAFT_EVAL_TOPK_ACCURACY));
+        printf(", \"classes\": [");
+        for (int c = 0; c < n; c++) {
+            printf("%s{\"name\": ", c ? ", " : "");
+            cliJsonString(stdout, names[c]);
+            printf(", \"precision\": ");
+            cliJsonNumber(stdout, graft_eval_precision(ev, c));
+            printf(", \"recall\": ");
+            cliJsonNumber(stdout, graft_eval_recall(ev, c));
+            printf("}");
+        }
+        printf("], \"confusion\": [");
+        for (int t = 0; t < n; t++) {
+            printf("%s[", t ? ", " : "");
+            for (int p = 0; p < n; p++) printf("%s%lld", p ? ", " : "", (long long)graft_eval_confusion(ev, t, p));
+            printf("]");
+        }
+        printf("]}\n");
+    } else {
+        printf("%lld images: loss %.4f, accuracy %.2f%%, top-%d accuracy %.2f%%\n",
+               (long long)graft_eval_get(ev, GRAFT_EVAL_COUNT), graft_eval_get(ev, GRAFT_EVAL_LOSS),
+               100 * graft_eval_get(ev, GRAFT_EVAL_ACCURACY), top,
+               100 * graft_eval_get(ev, GRAFT_EVAL_TOPK_ACCURACY));
+        printf("%-24s %10s %10s\n", "class", "precision", "recall");
+        for (int c = 0; c < n; c++)
+            printf("%-24s %10.3f %10.3f\n", names[c], graft_eval_precision(ev, c), graft_eval_recall(ev, c));
+    }
+    const char *plot = cliOpt(&a, "plot");
+    if (plot) {
+        int64_t *counts = malloc((size_t)n * n * sizeof *counts);
+        graftCanvas cv;
+        int side = 200 + 40 * n;
+        if (side > 1600) side = 1600;
+        if (counts && names && graftCanvasInit(&cv, side + 120, side + 120, (graftColor){255, 255, 255}) == 0) {
+            for (int t = 0; t < n; t++)
+                for (int p = 0; p < n; p++) counts[(size_t)t * n + p] = graft_eval_confusion(ev, t, p);
+            graftPlotConfusion(&cv, "CONFUSION MATRIX", counts, n, names);
+            char why[256];
+            if (graftCanvasSavePng(&cv, plot, why, sizeof why)) cliError("%s", why);
+            else rc = 0;
+            graftCanvasDispose(&cv);
+        }
+        free(counts);
+        if (rc != 0) {
+            free(names);
+            goto done;
+        }
+    }
+    free(names);
+    rc = 0;
+done:
+    graft_eval_free(ev);
+    graft_dataset_free(ds);
+    graft_model_free(m);
+    graft_ctx_free(ctx);
+    return rc;
+}

@@ -1,0 +1,84 @@
+/* cmd_info.c - `graft info MODEL`: the model's summary table. */
+#include "cli.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const char usage[] =
+    "usage: graft info MODEL [--json]\n"
+    "\n"
+    "Prints the layers of MODEL (a .graft file): name, kind,\n"
+    "inputs, output shape, parameters and whether each is trainable, then the\n"
+    "totals and the class names.\n"
+    "  --json   one JSON object on standard output\n";
+
+int cmd_info(int argc, char **argv, cli_out *out)
+{
+    static const char *const accepted[] = {"json", "quiet", "help", NULL};
+    cli_args a;
+    if (cliParse(argc, argv, accepted, &a)) return 2;
+    if (cliFlag(&a, "help")) {
+        fputs(usage, stdout);
+        return 0;
+    }
+    if (a.n_pos != 1) {
+        fputs(usage, stderr);
+        return 2;
+    }
+    graft_ctx *ctx;
+    if (graft_ctx_create(&ctx) != GRAFT_OK) return cliFail(NULL, "cannot start");
+    graft_model *m;
+    if (cliLoadModel(ctx, a.pos[0], &m)) {
+        graft_ctx_free(ctx);
+        return 1;
+    }
+    if (out->json) {
+        printf("{\"path\": ");
+        cliJsonString(stdout, a.pos[0]);
+        printf(", \"layers\": [");
+        for (int i = 0; i < graft_model_layer_count(m); i++) {
+            int nd;
+            int64_t d[GRAFT_MAX_DIMS];
+            graft_model_layer_output_shape(m, i, &nd, d);
+            printf("%s\n  {\"name\": ", i ? "," : "");
+            cliJsonString(stdout, graft_model_layer_name(m, i));
+            printf(", \"kind\": ");
+            cliJsonString(stdout, graft_layer_kind(graft_model_layer(m, i)));
+            printf(", \"inputs\": [");
+            for (int k = 0; k < graft_model_layer_input_count(m, i); k++) {
+                if (k) printf(", ");
+                cliJsonString(stdout, graft_model_layer_input_name(m, i, k));
+            }
+            printf("], \"output_shape\": [");
+            for (int k = 0; k < nd; k++) printf("%s%lld", k ? ", " : "", (long long)d[k]);
+            printf("], \"params\": %lld, \"trainable\": %s}",
+                   (long long)graft_model_layer_param_count(m, i),
+                   graft_model_layer_trainable(m, i) ? "true" : "false");
+        }
+        printf("\n], \"params\": %lld, \"trainable_params\": %lld, \"flops\": %lld, \"classes\": [",
+               (long long)graft_model_param_count(m, 0), (long long)graft_model_param_count(m, 1),
+               (long long)graft_model_flops(m));
+        for (int c = 0; c < graft_model_class_count(m); c++) {
+            const char *name = graft_model_class_name(m, c);
+            if (!name) break;
+            if (c) printf(", ");
+            cliJsonString(stdout, name);
+        }
+        printf("]}\n");
+    } else {
+        size_t need = 0;
+        graft_model_summary(m, NULL, 0, &need);
+        char *buf = malloc(need + 1);
+        if (buf && graft_model_summary(m, buf, need + 1, NULL) == GRAFT_OK) fputs(buf, stdout);
+        free(buf);
+        if (graft_model_class_name(m, 0)) {
+            printf("Classes (%d):", graft_model_class_count(m));
+            for (int c = 0; c < graft_model_class_count(m); c++) printf(" %s", graft_model_class_name(m, c));
+            printf("\n");
+        }
+        printf("Epochs trained: %lld\n", (long long)graft_model_epochs_done(m));
+    }
+    graft_model_free(m);
+    graft_ctx_free(ctx);
+    return 0;
+}

@@ -1,0 +1,55 @@
+/*
+ * plot.h - small raster charts written as PNG: line charts with axes and a
+ * legend, a confusion matrix, and a grid of labelled images. Used by the
+ * graft command-line tool; not part of the library.
+ */
+#ifndef GRAFT_PLOT_H
+#define GRAFT_PLOT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct graftCanvas {
+    int width, height;
+    unsigned char *rgb; /* width * height * 3 */
+} graftCanvas;
+
+typedef struct graftColor {
+    unsigned char r, g, b;
+} graftColor;
+
+/* The glyph of c: 7 rows of 5 bits (bit 4 leftmost). */
+const unsigned char *graftFontGlyph(char c);
+
+int graftCanvasInit(graftCanvas *c, int width, int height, graftColor background);
+void graftCanvasDispose(graftCanvas *c);
+void graftCanvasRect(graftCanvas *c, int x, int y, int w, int h, graftColor color);
+void graftCanvasLine(graftCanvas *c, int x0, int y0, int x1, int y1, graftColor color, int thick);
+/* Text at (x, y) (top-left), each font pixel drawn as scale x scale. */
+void graftCanvasText(graftCanvas *c, int x, int y, const char *text, graftColor color, int scale);
+int graftTextWidth(const char *text, int scale);
+/* Writes the canvas as an 8-bit RGB PNG; returns 0 or -1 with errno-like text in why. */
+int graftCanvasSavePng(const graftCanvas *c, const char *path, char *why, size_t why_size);
+
+/* One line of a chart. */
+typedef struct graftSeries {
+    const char *label;
+    const double *x, *y;
+    int n;
+    graftColor color;
+    int dashed;
+} graftSeries;
+
+/* Draws a line chart filling the canvas: title, axis labels, ticks, legend.
+ * y_min/y_max fix the y range when y_min < y_max; otherwise it fits the data. */
+void graftPlotLines(graftCanvas *c, const char *title, const char *x_label, const char *y_label,
+                    const graftSeries *series, int n_series, double y_min, double y_max, int log_x);
+
+/* Draws a confusion matrix (counts[t * n + p]) with class names. */
+void graftPlotConfusion(graftCanvas *c, const char *title, const int64_t *counts, int n,
+                        const char *const *names);
+
+/* The palette used for series, by index. */
+graftColor graftPaletteColor(int i);
+
+#endif
