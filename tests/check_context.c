@@ -43,34 +43,12 @@ START_TEST(test_ctx_create_and_free)
 }
 END_TEST
 
-typedef struct counting_alloc {
-    long allocs, frees, fail_at; /* fail_at: 1-based allocation to fail, 0 none */
-} counting_alloc;
-
-static void *count_alloc(void *opaque, size_t size)
-{
-    counting_alloc *c = opaque;
-    if (c->fail_at && c->allocs + 1 == c->fail_at) {
-        c->fail_at = 0;
-        return NULL;
-    }
-    c->allocs++;
-    return malloc(size);
-}
-
-static void count_free(void *opaque, void *ptr)
-{
-    counting_alloc *c = opaque;
-    if (ptr) c->frees++;
-    free(ptr);
-}
-
 START_TEST(test_allocator_hooks_see_every_allocation)
 {
-    counting_alloc c = {0, 0, 0};
+    tu_alloc_counter c = {0, 0, 0, 0};
     graft_allocator a = GRAFT_ALLOCATOR_INIT;
-    a.alloc = count_alloc;
-    a.free = count_free;
+    a.alloc = tu_counting_alloc;
+    a.free = tu_counting_free;
     a.opaque = &c;
     graft_ctx *ctx = NULL;
     ck_assert_int_eq(graft_ctx_create_advanced(&a, &ctx), GRAFT_OK);
@@ -93,10 +71,10 @@ END_TEST
 START_TEST(test_allocation_failures_are_reported_and_leak_free)
 {
     for (long fail = 1; fail < 200; fail++) {
-        counting_alloc c = {0, 0, 0};
+        tu_alloc_counter c = {0, 0, 0, 0};
         graft_allocator a = GRAFT_ALLOCATOR_INIT;
-        a.alloc = count_alloc;
-        a.free = count_free;
+        a.alloc = tu_counting_alloc;
+        a.free = tu_counting_free;
         a.opaque = &c;
         graft_ctx *ctx = NULL;
         ck_assert_int_eq(graft_ctx_create_advanced(&a, &ctx), GRAFT_OK);
@@ -137,8 +115,8 @@ START_TEST(test_allocator_validation)
     ck_assert_int_eq(graft_ctx_create_advanced(&a, &ctx), GRAFT_E_INVALID_ARG);
     ck_assert_ptr_null(ctx);
     ck_assert(strstr(graft_errmsg(NULL), "must both be set") != NULL);
-    a.alloc = count_alloc;
-    a.free = count_free;
+    a.alloc = tu_counting_alloc;
+    a.free = tu_counting_free;
     a.struct_size = 8;
     ck_assert_int_eq(graft_ctx_create_advanced(&a, &ctx), GRAFT_E_INVALID_ARG);
     ck_assert(strstr(graft_errmsg(NULL), "struct_size") != NULL);

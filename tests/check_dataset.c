@@ -10,40 +10,7 @@
 
 /* ---- helpers --------------------------------------------------------------- */
 
-/* An allocator that counts, and fails the fail_at-th allocation (1-based;
- * 0: never). */
-typedef struct counter {
-    long allocs, frees, fail_at;
-} counter;
 
-static void *counter_alloc(void *opaque, size_t size)
-{
-    counter *c = opaque;
-    if (c->fail_at && c->allocs + 1 == c->fail_at) {
-        c->fail_at = 0;
-        return NULL;
-    }
-    c->allocs++;
-    return malloc(size);
-}
-
-static void counter_free(void *opaque, void *ptr)
-{
-    counter *c = opaque;
-    if (ptr) c->frees++;
-    free(ptr);
-}
-
-static graft_ctx *counting_ctx(counter *c)
-{
-    graft_allocator a = GRAFT_ALLOCATOR_INIT;
-    a.alloc = counter_alloc;
-    a.free = counter_free;
-    a.opaque = c;
-    graft_ctx *ctx = NULL;
-    ck_assert_int_eq(graft_ctx_create_advanced(&a, &ctx), GRAFT_OK);
-    return ctx;
-}
 
 /* Samples of shape (2,) that carry their own index: sample i is
  * {i, 1000 + i} with label i % n_classes. */
@@ -146,8 +113,8 @@ END_TEST
  * never freed by graft; only the bookkeeping is allocated. */
 START_TEST(test_create_borrowed_reads_the_callers_arrays)
 {
-    counter c = {0, 0, 0};
-    graft_ctx *ctx = counting_ctx(&c);
+    tu_alloc_counter c = {0, 0, 0, 0};
+    graft_ctx *ctx = tu_counting_ctx(&c);
     float f[6] = {1, 2, 3, 4, 5, 6};
     int32_t l[3] = {0, 1, 0};
     const int64_t dims[1] = {2};
@@ -396,8 +363,8 @@ END_TEST
  * view goes, and only then is everything freed. */
 static void free_in_order(const int perm[5], int copy)
 {
-    counter c = {0, 0, 0};
-    graft_ctx *ctx = counting_ctx(&c);
+    tu_alloc_counter c = {0, 0, 0, 0};
+    graft_ctx *ctx = tu_counting_ctx(&c);
     float f[24];
     int32_t l[12];
     fill_indexed(12, 3, f, l);
@@ -439,8 +406,8 @@ END_TEST
 
 START_TEST(test_gather)
 {
-    counter c = {0, 0, 0};
-    graft_ctx *ctx = counting_ctx(&c);
+    tu_alloc_counter c = {0, 0, 0, 0};
+    graft_ctx *ctx = tu_counting_ctx(&c);
     float f[18];
     int32_t l[6] = {0, 1, 2, 3, 0, 1};
     for (int k = 0; k < 18; k++) f[k] = (float)k + 0.25f; /* sample i: 3i+0.25 .. 3i+2.25 */
@@ -737,8 +704,8 @@ static void allocation_failures(int copy)
     fill_indexed(8, 3, f, l);
     const int64_t dims[1] = {2};
     for (long fail = 1; fail < 100; fail++) {
-        counter c = {0, 0, 0};
-        graft_ctx *ctx = counting_ctx(&c);
+        tu_alloc_counter c = {0, 0, 0, 0};
+        graft_ctx *ctx = tu_counting_ctx(&c);
         c.fail_at = c.allocs + fail;
         graft_dataset *ds = NULL, *t = NULL, *v = NULL, *tt = NULL, *tv = NULL;
         int stage = 0;

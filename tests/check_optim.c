@@ -882,46 +882,13 @@ START_TEST(test_optim_state_mismatch)
 }
 END_TEST
 
-typedef struct counting_alloc {
-    long allocs, frees, fail_at; /* fail_at: 1-based allocation to fail, 0 none */
-    size_t largest;
-} counting_alloc;
 
-static void *count_alloc(void *opaque, size_t size)
-{
-    counting_alloc *c = opaque;
-    if (c->fail_at && c->allocs + 1 == c->fail_at) {
-        c->fail_at = 0;
-        return NULL;
-    }
-    c->allocs++;
-    if (size > c->largest) c->largest = size;
-    return malloc(size);
-}
-
-static void count_free(void *opaque, void *ptr)
-{
-    counting_alloc *c = opaque;
-    if (ptr) c->frees++;
-    free(ptr);
-}
-
-static graft_ctx *counting_ctx(counting_alloc *c)
-{
-    graft_allocator a = GRAFT_ALLOCATOR_INIT;
-    a.alloc = count_alloc;
-    a.free = count_free;
-    a.opaque = c;
-    graft_ctx *ctx = NULL;
-    ck_assert_int_eq(graft_ctx_create_advanced(&a, &ctx), GRAFT_OK);
-    return ctx;
-}
 
 START_TEST(test_optim_allocates_only_at_first_step)
 {
     for (int k = 0; k < 3; k++) {
-        counting_alloc c = {0, 0, 0, 0};
-        graft_ctx *ctx = counting_ctx(&c);
+        tu_alloc_counter c = {0, 0, 0, 0};
+        graft_ctx *ctx = tu_counting_ctx(&c);
         graft_tensor *p[3], *g[3];
         graftOptimSlot slots[3];
         for (int i = 0; i < 3; i++) {
@@ -959,8 +926,8 @@ END_TEST
 START_TEST(test_optim_first_step_out_of_memory)
 {
     for (long fail = 1; fail <= 3; fail++) {
-        counting_alloc c = {0, 0, 0, 0};
-        graft_ctx *ctx = counting_ctx(&c);
+        tu_alloc_counter c = {0, 0, 0, 0};
+        graft_ctx *ctx = tu_counting_ctx(&c);
         const float v[3] = {1, 2, 3};
         graft_tensor *p = vec(ctx, 3, v), *g = vec(ctx, 3, v);
         graft_optim *o = new_optim(ctx, GRAFT_OPTIM_ADAM);
@@ -1065,8 +1032,8 @@ static graft_optim *configured(graft_ctx *ctx, int kind)
 START_TEST(test_optim_save_load_mid_training)
 {
     for (int k = 0; k < 3; k++) {
-        counting_alloc c = {0, 0, 0, 0};
-        graft_ctx *ctx = counting_ctx(&c);
+        tu_alloc_counter c = {0, 0, 0, 0};
+        graft_ctx *ctx = tu_counting_ctx(&c);
         trainer a, b;
         trainer_init(&a, ctx);
         trainer_init(&b, ctx);
@@ -1147,8 +1114,8 @@ END_TEST
 START_TEST(test_optim_load_every_truncation_fails)
 {
     for (int k = 0; k < 3; k++) {
-        counting_alloc c = {0, 0, 0, 0};
-        graft_ctx *ctx = counting_ctx(&c);
+        tu_alloc_counter c = {0, 0, 0, 0};
+        graft_ctx *ctx = tu_counting_ctx(&c);
         trainer t;
         trainer_init(&t, ctx);
         graft_optim *o = configured(ctx, all_kinds[k]);
@@ -1245,8 +1212,8 @@ static void p_v_negative(unsigned char *b)
 
 START_TEST(test_optim_load_rejects_bad_fields)
 {
-    counting_alloc c = {0, 0, 0, 0};
-    graft_ctx *ctx = counting_ctx(&c);
+    tu_alloc_counter c = {0, 0, 0, 0};
+    graft_ctx *ctx = tu_counting_ctx(&c);
     trainer t;
     trainer_init(&t, ctx);
     graft_optim *o = configured(ctx, GRAFT_OPTIM_ADAM);

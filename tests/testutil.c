@@ -15,6 +15,36 @@ graft_ctx *tu_ctx(void)
     return ctx;
 }
 
+void *tu_counting_alloc(void *opaque, size_t size)
+{
+    tu_alloc_counter *c = opaque;
+    if (c->fail_at && c->allocs + 1 == c->fail_at) {
+        c->fail_at = 0;
+        return NULL;
+    }
+    c->allocs++;
+    if (size > c->largest) c->largest = size;
+    return malloc(size);
+}
+
+void tu_counting_free(void *opaque, void *ptr)
+{
+    tu_alloc_counter *c = opaque;
+    if (ptr) c->frees++;
+    free(ptr);
+}
+
+graft_ctx *tu_counting_ctx(tu_alloc_counter *c)
+{
+    graft_allocator a = GRAFT_ALLOCATOR_INIT;
+    a.alloc = tu_counting_alloc;
+    a.free = tu_counting_free;
+    a.opaque = c;
+    graft_ctx *ctx = NULL;
+    ck_assert_int_eq(graft_ctx_create_advanced(&a, &ctx), GRAFT_OK);
+    return ctx;
+}
+
 graft_tensor *tu_tensor(graft_ctx *ctx, int ndim, ...)
 {
     int64_t dims[GRAFT_MAX_DIMS];

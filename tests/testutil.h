@@ -36,6 +36,18 @@ Suite *suite_dataset_files(void);
 Suite *suite_onnx(void);
 Suite *suite_transfer(void);
 
+/* Allocator hooks that count allocations and frees, remember the largest
+ * request, and fail the fail_at-th allocation (1-based; 0: none). Pass a
+ * tu_alloc_counter as the hooks' opaque pointer, or use tu_counting_ctx(). */
+typedef struct tu_alloc_counter {
+    long allocs, frees, fail_at;
+    size_t largest;
+} tu_alloc_counter;
+void *tu_counting_alloc(void *opaque, size_t size);
+void tu_counting_free(void *opaque, void *ptr);
+/* A context whose every allocation goes through c. */
+graft_ctx *tu_counting_ctx(tu_alloc_counter *c);
+
 /* A context that fails the test when it cannot be made. */
 graft_ctx *tu_ctx(void);
 
