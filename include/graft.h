@@ -747,9 +747,10 @@ GRAFT_API void graft_model_free(graft_model *model);
  * input for the first layer. The layer is built for those shapes (its
  * parameters initialised, see graft_model_create()) and becomes the output.
  * name: 1 to 63 characters from [A-Za-z0-9_.:/-], unique in the model.
- * Ownership: the layer is always consumed. On success the model owns it; on
- * failure it is freed. A NULL layer is GRAFT_E_INVALID_ARG, so the result of
- * a failed constructor can be passed straight in.
+ * Ownership: the layer is consumed. On success the model owns it; on
+ * failure it is freed (but a layer that already belongs to a model is
+ * refused and stays with that model). A NULL layer is GRAFT_E_INVALID_ARG,
+ * so the result of a failed constructor can be passed straight in.
  * Errors: GRAFT_E_INVALID_ARG (NULL, a bad or duplicate name, a layer from
  * another context or already in a model), GRAFT_E_NOT_FOUND (an input name
  * that is not an earlier layer), GRAFT_E_SHAPE (the layer cannot take those
