@@ -51,7 +51,7 @@ OBJS := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(SRCS))
 TEST_SRCS := $(wildcard tests/check_*.c) tests/testutil.c tests/main.c
 TEST_OBJS := $(patsubst tests/%.c,$(BUILD)/tests/%.o,$(TEST_SRCS))
 
-.PHONY: all deps test install clean refs demo pretrain cli check-header check-symbols examples run-examples test-valgrind test-cli bench
+.PHONY: all deps test install clean refs demo pretrain cli check-header check-symbols examples run-examples test-valgrind test-cli test-python bench
 
 all: $(SHARED) $(STATIC) bin/graft
 
@@ -149,8 +149,28 @@ $(BUILD)/examples/%: examples/%.c include/graft.h $(SHARED)
 
 examples: $(EXAMPLES)
 
-run-examples: $(EXAMPLES)
-	@sh tests/run_examples.sh $(EXAMPLES)
+# The C++ example: RAII wrappers written in the example, -Werror.
+CPP_EXAMPLE := $(BUILD)/examples/cpp_raii
+
+$(CPP_EXAMPLE): examples/cpp_raii.cpp include/graft.h $(SHARED)
+	@mkdir -p $(@D)
+	$(CXX) -std=c++11 -O2 -Wall -Wextra -Werror -Iinclude -o $@ $< -L$(LIBOUT) -lgraft \
+	  -Wl,-rpath,$(abspath $(LIBOUT))
+
+run-examples: $(EXAMPLES) $(CPP_EXAMPLE)
+	@sh tests/run_examples.sh $(EXAMPLES) $(CPP_EXAMPLE)
+
+# The Python package (python/graft, ctypes), with the interpreter on PATH and,
+# when present, Debian's /usr/bin/python3 (which may have numpy).
+PYTHON ?= python3
+SYSTEM_PYTHON ?= /usr/bin/python3
+
+test-python: $(SHARED)
+	GRAFT_LIBRARY=$(abspath $(LIBOUT))/$(SONAME) $(PYTHON) -B python/tests/run.py
+	@if [ -x $(SYSTEM_PYTHON) ]; then \
+	  echo "GRAFT_LIBRARY=$(abspath $(LIBOUT))/$(SONAME) $(SYSTEM_PYTHON) -B python/tests/run.py"; \
+	  GRAFT_LIBRARY=$(abspath $(LIBOUT))/$(SONAME) $(SYSTEM_PYTHON) -B python/tests/run.py; \
+	fi
 
 # The suites under valgrind: any invalid access or leak fails the run.
 test-valgrind: $(BUILD)/tests/run_tests
@@ -164,7 +184,8 @@ test-valgrind: $(BUILD)/tests/run_tests
 test-cli: bin/graft
 	sh tests/cli_test.sh bin/graft examples/demo/fashion-base.graft
 
-test: all check-header check-symbols run-examples test-cli test-valgrind $(BUILD)/tests/run_tests
+test: all check-header check-symbols run-examples test-cli test-python test-valgrind \
+      $(BUILD)/tests/run_tests
 	$(BUILD)/tests/run_tests
 
 # Benchmarks (not tests): built against the shared library and run.

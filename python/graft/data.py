@@ -1,0 +1,341 @@
+"""Labelled datasets (graft_dataset): from memory, IDX files (MNIST), CSV
+files and folders of images."""
+
+import ctypes
+import gzip
+import struct
+
+from . import _arrays
+from . import _lib
+from .context import Handle, resolve
+
+_CSV_LABEL = {"last": 0, "first": 1}  # GRAFT_CSV_LABEL_*
+_RESIZE = {"shorter_crop": 0, "stretch": 1}  # GRAFT_FOLDER_RESIZE_*
+_NORMALIZE = {"scale": 0, "imagenet": 1, "mean_std": 2}  # GRAFT_FOLDER_NORM_*
+_ON_ERROR = {"fail": 0, "skip": 1}  # GRAFT_FOLDER_ON_ERROR_*
+_VERIFY = {"header": 0, "decode": 1}  # GRAFT_FOLDER_VERIFY_*
+
+
+def _choice(table, value, what):
+    try:
+        return table[value]
+    except KeyError:
+        raise ValueError("%s must be one of %s, not %r"
+                         % (what, ", ".join(map(repr, table)), value)) from None
+
+
+def _open_maybe_gzip(path):
+    with open(path, "rb") as f:
+        magic = f.read(2)
+    return gzip.open(path, "rb") if magic == b"\x1f\x8b" else open(path, "rb")
+
+
+def _idx_sample_shape(path):
+    """(1, height, width) from the header of an IDX images file graft has
+    already validated."""
+    with _open_maybe_gzip(path) as f:
+        head = f.read(16)
+    _count, height, width = struct.unpack(">III", head[4:16])
+    return (1, height, width)
+
+
+def _csv_sample_shape(path, header_rows, delimiter):
+    """(F,) with F the features of the first data row of a CSV file graft has
+    already validated."""
+    with _open_maybe_gzip(path) as f:
+        for _ in range(header_rows):
+            f.readline()
+        row = f.readline().decode("ascii", "replace").strip()
+    return (len(row.split(delimiter)) - 1,)
+
+
+def _prod(dims):
+    n = 1
+    for d in dims:
+        n *= d
+    return n
+
+
+class Dataset(Handle):
+    """A labelled set of samples of one shape.
+
+    A dataset is a sequence: ``len(ds)``, ``ds[i]`` (a ``(features, label)``
+    pair, features a numpy array when numpy is present, else nested lists)
+    and ``for features, label in ds``. Make one with :meth:`from_memory`;
+    :meth:`split` gives a training and a validation part.
+    """
+
+    _free_name = "graft_dataset_free"
+
+    def __init__(self, *args, **kwargs):
+        raise TypeError("use Dataset.from_memory() to make a dataset")
+
+    @classmethod
+    def _wrap(cls, ctx, handle, sample_shape, keep):
+        self = cls.__new__(cls)
+        self._adopt(ctx, handle)
+        self._sample_shape = tuple(sample_shape) if sample_shape is not None else None
+        self._keep = keep
+        return self
+
+    @classmethod
+    def from_memory(cls, features, labels, *, n_classes=None, sample_shape=None, copy=True,
+                    ctx=None):
+        """A dataset of samples held in memory.
+
+        Args:
+            features: the samples, shape (count, *sample_shape): a numpy
+                array, a buffer (array.array("f"), memoryview) or nested
+                lists. A flat buffer is split into count = len(labels)
+                samples.
+            labels: count class indices in [0, n_classes) (list of ints,
+                array.array("i"), numpy integer array).
+            n_classes: the number of classes (default: the largest label + 1).
+            sample_shape: the per-sample shape, e.g. (1, 28, 28) (default:
+                the features' shape without its first dimension, or
+                (features per sample,) for flat features).
+            copy: True (default): graft copies both arrays. False: graft
+                reads them in place (no copy for numpy float32 / int32
+                C-contiguous arrays and writable float32 / int32 buffers);
+                the dataset (and its splits) keep them alive, and they must
+                not change while the dataset is in use.
+
+        Raises:
+            RangeError: a label out of range (the message names it).
+            NumericError: a NaN or infinite feature.
+            ShapeError: a shape graft cannot take.
+        """
+        ctx = resolve(ctx)
+        lab = _arrays.int32_input(labels, "labels")
+        if len(lab.shape) != 1:
+            raise ValueError("labels must be one-dimensional, not of shape %s" % (lab.shape,))
+        count = lab.count
+        feat = _arrays.float_input(features, "features")
+        if sample_shape is None:
+            if len(feat.shape) >= 2:
+                sample_shape = feat.shape[1:]
+            elif count > 0 and feat.count % count == 0:
+                sample_shape = (feat.count // count,)
+            else:
+                raise ValueError("cannot split %d features into %d samples"
+                                 % (feat.count, count))
+        sample_shape = tuple(int(d) for d in (
+            (sample_shape,) if isinstance(sample_shape, int) else sample_shape))
+        if feat.count != count * _prod(sample_shape):
+            raise ValueError("features hold %d values, but %d samples of shape %s need %d"
+                             % (feat.count, count, sample_shape, count * _prod(sample_shape)))
+        if n_classes is None:
+            if count == 0:
+                raise ValueError("n_classes cannot be inferred from no labels")
+            n_classes = max((ctypes.c_int32 * count).from_address(lab.address)) + 1
+        dims = _lib.int64_array(sample_shape)
+        out = ctypes.c_void_p()
+        _lib.call(_lib.C.graft_dataset_from_memory, ctx.handle, count, len(sample_shape),
+                  dims, feat.address, lab.address, int(n_classes), 1 if copy else 0,
+                  ctypes.byref(out))
+        keep = None if copy else (feat, lab)
+        return cls._wrap(ctx, out.value, sample_shape, keep)
+
+    @classmethod
+    def from_idx(cls, images_path, labels_path, *, scale=1.0 / 255, n_classes=0, ctx=None):
+        """A dataset from a pair of IDX files (MNIST, Fashion-MNIST; plain or
+        .gz). Sample i is (1, height, width) with values pixel * scale
+        (default 1/255: values in [0, 1]). n_classes 0 (default): the
+        largest label + 1."""
+        ctx = resolve(ctx)
+        out = ctypes.c_void_p()
+        _lib.call(_lib.C.graft_dataset_from_idx, ctx.handle, _lib.encode_path(images_path),
+                  _lib.encode_path(labels_path), float(scale), int(n_classes),
+                  ctypes.byref(out))
+        ds = cls._wrap(ctx, out.value, None, None)
+        ds._sample_shape = _idx_sample_shape(images_path)
+        return ds
+
+    @classmethod
+    def from_csv(cls, path, *, label_column="last", header_rows=0, scale=1.0,
+                 sample_shape=None, n_classes=0, delimiter=",", ctx=None):
+        """A dataset from a text file of one sample per line (plain or .gz).
+
+        label_column: "last" (default) or "first".
+        header_rows: lines skipped at the top (default 0).
+        scale: every feature is multiplied by it (default 1).
+        sample_shape: e.g. (1, 8, 8); default (F,), F the features of a row.
+        n_classes: 0 (default): the largest label + 1.
+        delimiter: ",", ";", "|", ":" or "\\t".
+        """
+        ctx = resolve(ctx)
+        opts = _lib.new_struct(_lib.CsvOpts,
+                               label_column=_choice(_CSV_LABEL, label_column, "label_column"),
+                               header_rows=int(header_rows), scale=float(scale),
+                               n_classes=int(n_classes))
+        if not isinstance(delimiter, str) or len(delimiter) != 1:
+            raise ValueError("delimiter must be one character")
+        opts.delimiter = ord(delimiter)
+        if sample_shape is not None:
+            sample_shape = tuple(int(d) for d in sample_shape)
+            if not 1 <= len(sample_shape) <= _lib.MAX_DIMS - 1:
+                raise ValueError("sample_shape must have 1 to %d sizes" % (_lib.MAX_DIMS - 1))
+            opts.ndim = len(sample_shape)
+            for k, d in enumerate(sample_shape):
+                opts.dims[k] = d
+        out = ctypes.c_void_p()
+        _lib.call(_lib.C.graft_dataset_from_csv, ctx.handle, _lib.encode_path(path),
+                  ctypes.byref(opts), ctypes.byref(out))
+        ds = cls._wrap(ctx, out.value, sample_shape, None)
+        if sample_shape is None:
+            ds._sample_shape = _csv_sample_shape(path, int(header_rows), delimiter)
+        return ds
+
+    @classmethod
+    def from_folder(cls, root, *, channels=3, width=224, height=224, resize="shorter_crop",
+                    shorter_side=0, normalize="scale", scale=1.0, mean=(0.0, 0.0, 0.0),
+                    std=(1.0, 1.0, 1.0), augment=False, crop_scale_min=0.08,
+                    crop_scale_max=1.0, crop_ratio_min=0.75, crop_ratio_max=4.0 / 3.0,
+                    flip_prob=0.5, brightness=0.0, contrast=0.0, seed=0, threads=2,
+                    on_error="fail", verify="header", ctx=None):
+        """A dataset of the images under root/<class name>/<file> (.png,
+        .jpg, .jpeg), classes sorted by folder name, as torchvision's
+        ImageFolder. Images are decoded when samples are read, into
+        (channels, height, width) tensors.
+
+        resize: "shorter_crop" (default: shorter side to shorter_side, 0
+            meaning round(max(width, height) * 256 / 224), then the central
+            crop) or "stretch".
+        normalize: "scale" (value * scale; default), "imagenet" or
+            "mean_std" (with mean and std per channel).
+        augment: True for seeded training augmentation: a random resized
+            crop (crop_scale_*, crop_ratio_*), a flip with flip_prob,
+            brightness and contrast jitter; fit() varies it by epoch.
+        threads: decoding threads (default 2).
+        on_error: "fail" (default) or "skip" unreadable files (listed in
+            :attr:`skipped`).
+        verify: "header" (default, fast) or "decode" every image now.
+
+        Defaults are graft's (GRAFT_FOLDER_OPTS_INIT).
+        """
+        ctx = resolve(ctx)
+        mean = [float(v) for v in mean]
+        std = [float(v) for v in std]
+        if len(mean) != 3 or len(std) != 3:
+            raise ValueError("mean and std take 3 values (the first `channels` are read)")
+        opts = _lib.new_struct(
+            _lib.FolderOpts, channels=int(channels), width=int(width), height=int(height),
+            resize=_choice(_RESIZE, resize, "resize"), shorter_side=int(shorter_side),
+            normalize=_choice(_NORMALIZE, normalize, "normalize"), scale=float(scale),
+            mean=(ctypes.c_float * 3)(*mean), std=(ctypes.c_float * 3)(*std),
+            augment=1 if augment else 0, crop_scale_min=float(crop_scale_min),
+            crop_scale_max=float(crop_scale_max), crop_ratio_min=float(crop_ratio_min),
+            crop_ratio_max=float(crop_ratio_max), flip_prob=float(flip_prob),
+            brightness=float(brightness), contrast=float(contrast), seed=int(seed),
+            threads=int(threads), on_error=_choice(_ON_ERROR, on_error, "on_error"),
+            verify=_choice(_VERIFY, verify, "verify"))
+        out = ctypes.c_void_p()
+        _lib.call(_lib.C.graft_dataset_from_folder, ctx.handle, _lib.encode_path(root),
+                  ctypes.byref(opts), ctypes.byref(out))
+        return cls._wrap(ctx, out.value, (int(channels), int(height), int(width)), None)
+
+    def __len__(self):
+        return _lib.C.graft_dataset_size(self.handle)
+
+    @property
+    def class_names(self):
+        """The class names of a folder dataset (its sub-folders), else None."""
+        h = self.handle
+        if _lib.C.graft_dataset_class_name(h, 0) is None:
+            return None
+        return [_lib.decode(_lib.C.graft_dataset_class_name(h, c))
+                for c in range(_lib.C.graft_dataset_class_count(h))]
+
+    def sample_path(self, i):
+        """The file of sample i of a folder dataset, else None."""
+        return _lib.decode(_lib.C.graft_dataset_sample_path(self.handle, int(i)))
+
+    @property
+    def skipped(self):
+        """(path, reason) of each file a folder dataset left out
+        (on_error="skip")."""
+        h = self.handle
+        return [(_lib.decode(_lib.C.graft_dataset_skipped_path(h, i)),
+                 _lib.decode(_lib.C.graft_dataset_skipped_reason(h, i)))
+                for i in range(_lib.C.graft_dataset_skipped_count(h))]
+
+    @property
+    def deterministic(self):
+        """True when reading a sample always gives the same values (no
+        augmentation)."""
+        return _lib.C.graft_dataset_is_deterministic(self.handle) == 1
+
+    def set_epoch(self, epoch):
+        """Sets the epoch augmentation draws for (fit() does this itself)."""
+        _lib.call(_lib.C.graft_dataset_set_epoch, self.handle, int(epoch))
+
+    def gather(self, positions):
+        """Reads the samples at positions (folder datasets decode them in
+        parallel): returns (features of shape (n, *sample_shape), labels)."""
+        positions = [int(p) for p in positions]
+        n = len(positions)
+        if self._sample_shape is None:
+            raise TypeError("the sample shape of this dataset is unknown")
+        out = _arrays.float_output((n,) + tuple(self._sample_shape))
+        labels = _arrays.int32_output((n,))
+        _lib.call(_lib.C.graft_dataset_gather, self.handle, _lib.int64_array(positions), n,
+                  out.address, labels.address)
+        return out.result(), labels.result()
+
+    @property
+    def n_classes(self):
+        """The number of classes."""
+        return _lib.C.graft_dataset_class_count(self.handle)
+
+    @property
+    def sample_shape(self):
+        """The per-sample shape (without the batch dimension)."""
+        return self._sample_shape
+
+    def _get(self, i, want_features):
+        n = len(self)
+        if i < 0:
+            i += n
+        if not 0 <= i < n:
+            raise IndexError("dataset index %d out of range for %d samples" % (i, n))
+        label = ctypes.c_int32()
+        if not want_features:
+            _lib.call(_lib.C.graft_dataset_get, self.handle, i, None, ctypes.byref(label))
+            return None, label.value
+        if self._sample_shape is None:
+            raise TypeError("the sample shape of this dataset is unknown")
+        out = _arrays.float_output(self._sample_shape)
+        _lib.call(_lib.C.graft_dataset_get, self.handle, i, out.address, ctypes.byref(label))
+        return out.result(), label.value
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self._get(k, True) for k in range(*i.indices(len(self)))]
+        return self._get(int(i), True)
+
+    def __iter__(self):
+        for i in range(len(self)):
+            yield self._get(i, True)
+
+    @property
+    def labels(self):
+        """Every sample's label, as a list."""
+        return [self._get(i, False)[1] for i in range(len(self))]
+
+    def split(self, val_fraction=0.2, *, seed=0):
+        """Splits into (train, val): round(val_fraction * len) samples drawn
+        by a permutation from seed go to val, the rest to train, each in the
+        original order. The same data, fraction and seed always give the
+        same split. Both parts may outlive this dataset."""
+        t, v = ctypes.c_void_p(), ctypes.c_void_p()
+        _lib.call(_lib.C.graft_dataset_split, self.handle, float(val_fraction), int(seed),
+                  ctypes.byref(t), ctypes.byref(v))
+        train = Dataset._wrap(self._ctx, t.value, self._sample_shape, self._keep)
+        val = Dataset._wrap(self._ctx, v.value, self._sample_shape, self._keep)
+        return train, val
+
+    def __repr__(self):
+        if self.closed:
+            return "<graft.Dataset closed>"
+        return "<graft.Dataset %d samples of shape %s, %d classes>" % (
+            len(self), self._sample_shape, self.n_classes)

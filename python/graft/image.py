@@ -1,0 +1,272 @@
+"""Images: PNG/JPEG decoding, transforms, seeded augmentation and export to
+arrays and tensors (graft_image).
+
+An image holds float32 pixels in planar CHW order, 1 channel (grey) or 3
+(RGB). Decoding gives values in [0, 1]. Transforms change the image in
+place and return it, so they chain::
+
+    img = graft.Image.load("cat.jpg").resize_shorter(256).center_crop(224, 224)
+    probs = model.predict(img.normalize_imagenet())
+"""
+
+import ctypes
+
+from . import _arrays
+from . import _lib
+from .context import Handle, resolve
+from .tensor import Tensor
+
+MAX_PIXELS = 1 << 28  # GRAFT_IMAGE_MAX_PIXELS
+_FORMATS = {0: "unknown", 1: "png", 2: "jpeg"}  # GRAFT_IMAGE_FORMAT_*
+HWC = 1  # GRAFT_IMAGE_HWC
+BGR = 2  # GRAFT_IMAGE_BGR
+IMAGENET_MEAN = (0.485, 0.456, 0.406)  # GRAFT_IMAGENET_MEAN
+IMAGENET_STD = (0.229, 0.224, 0.225)  # GRAFT_IMAGENET_STD
+
+
+def image_format(data):
+    """The format of encoded image bytes, from their first bytes: "png",
+    "jpeg" or "unknown"."""
+    data = bytes(data[:16])
+    return _FORMATS[_lib.C.graft_image_format(data, len(data))]
+
+
+def _flags(layout, bgr):
+    if layout not in ("chw", "hwc"):
+        raise ValueError("layout must be \"chw\" or \"hwc\", not %r" % (layout,))
+    return (HWC if layout == "hwc" else 0) | (BGR if bgr else 0)
+
+
+def _load_opts(channels, max_pixels):
+    return _lib.new_struct(_lib.ImageLoadOpts, channels=int(channels),
+                           max_pixels=int(max_pixels))
+
+
+class Image(Handle):
+    """A decoded image. Make one with :meth:`load`, :meth:`load_buffer`,
+    :meth:`new` or :meth:`from_array`."""
+
+    _free_name = "graft_image_free"
+
+    def __init__(self, *args, **kwargs):
+        raise TypeError("use Image.load(), Image.load_buffer(), Image.new() or "
+                        "Image.from_array()")
+
+    @classmethod
+    def _wrap(cls, ctx, handle):
+        self = cls.__new__(cls)
+        self._adopt(ctx, handle)
+        return self
+
+    @classmethod
+    def load(cls, path, *, channels=0, max_pixels=0, ctx=None):
+        """Decodes a PNG or JPEG file (the format is read from its bytes).
+
+        channels: 0 (default) keeps the file's kind (1 for grey, 3 for the
+            rest); 1 converts to grey (BT.601 luma); 3 to RGB. Alpha is
+            dropped.
+        max_pixels: 0 (default: 2^28) or the largest width * height
+            accepted; larger files are refused before decoding.
+
+        Raises GraftIOError, FormatError (the message names the file and
+        the decoder's reason), UnsupportedError (GIF, BMP, ...).
+        """
+        ctx = resolve(ctx)
+        opts = _load_opts(channels, max_pixels)
+        out = ctypes.c_void_p()
+        _lib.call(_lib.C.graft_image_load, ctx.handle, _lib.encode_path(path),
+                  ctypes.byref(opts), ctypes.byref(out))
+        return cls._wrap(ctx, out.value)
+
+    @classmethod
+    def load_buffer(cls, data, *, channels=0, max_pixels=0, ctx=None):
+        """Decodes PNG or JPEG bytes (read, not kept); as :meth:`load`."""
+        ctx = resolve(ctx)
+        data = bytes(data)
+        opts = _load_opts(channels, max_pixels)
+        out = ctypes.c_void_p()
+        _lib.call(_lib.C.graft_image_load_buffer, ctx.handle, data, len(data),
+                  ctypes.byref(opts), ctypes.byref(out))
+        return cls._wrap(ctx, out.value)
+
+    @classmethod
+    def new(cls, width, height, channels=3, *, ctx=None):
+        """A black (zero-filled) image; channels 1 or 3."""
+        ctx = resolve(ctx)
+        out = ctypes.c_void_p()
+        _lib.call(_lib.C.graft_image_create, ctx.handle, int(width), int(height),
+                  int(channels), ctypes.byref(out))
+        return cls._wrap(ctx, out.value)
+
+    @classmethod
+    def from_array(cls, pixels, *, width=None, height=None, channels=None, layout="chw",
+                   bgr=False, ctx=None):
+        """An image from float pixel values (copied).
+
+        pixels: a numpy array, buffer or nested lists, shaped (C, H, W) for
+            layout "chw" (default), (H, W, C) for layout "hwc", or (H, W)
+            for grey; or flat, with width, height and channels given.
+        bgr: the 3 channels are in B, G, R order.
+        """
+        ctx = resolve(ctx)
+        flags = _flags(layout, bgr)
+        buf = _arrays.float_input(pixels, "pixels")
+        shape = buf.shape
+        if width is None or height is None or channels is None:
+            if len(shape) == 2:
+                c, (h, w) = 1, shape
+            elif len(shape) == 3 and layout == "chw":
+                c, h, w = shape
+            elif len(shape) == 3:
+                h, w, c = shape
+            else:
+                raise ValueError("pixels of shape %s: give width, height and channels"
+                                 % (shape,))
+            width = w if width is None else width
+            height = h if height is None else height
+            channels = c if channels is None else channels
+        if buf.count != width * height * channels:
+            raise ValueError("pixels hold %d values, %d x %d x %d needs %d"
+                             % (buf.count, width, height, channels, width * height * channels))
+        out = ctypes.c_void_p()
+        _lib.call(_lib.C.graft_image_import, ctx.handle, int(width), int(height), int(channels),
+                  flags, buf.address, ctypes.byref(out))
+        return cls._wrap(ctx, out.value)
+
+    def copy(self):
+        """A new image with the same pixels, in the same context."""
+        out = ctypes.c_void_p()
+        _lib.call(_lib.C.graft_image_copy, self.handle, ctypes.byref(out))
+        return Image._wrap(self._ctx, out.value)
+
+    # -- size and pixels --
+
+    @property
+    def width(self):
+        return _lib.C.graft_image_width(self.handle)
+
+    @property
+    def height(self):
+        return _lib.C.graft_image_height(self.handle)
+
+    @property
+    def channels(self):
+        """1 (grey) or 3 (RGB)."""
+        return _lib.C.graft_image_channels(self.handle)
+
+    @property
+    def shape(self):
+        """(channels, height, width), the layout of the pixels."""
+        h = self.handle
+        return (_lib.C.graft_image_channels(h), _lib.C.graft_image_height(h),
+                _lib.C.graft_image_width(h))
+
+    def _buffer(self):
+        """A Buffer over the pixels (no copy), valid until the next
+        transform; it keeps the image alive."""
+        shape = self.shape
+        return _arrays.Buffer(_lib.C.graft_image_data_const(self.handle), shape,
+                              shape[0] * shape[1] * shape[2], self, True)
+
+    def to_array(self, *, layout="chw", bgr=False):
+        """A copy of the pixels: shape (C, H, W) for layout "chw" (default)
+        or (H, W, C) for "hwc"; bgr puts 3 channels in B, G, R order. A
+        numpy array when numpy is present, else nested lists."""
+        c, h, w = self.shape
+        out = _arrays.float_output((c, h, w) if layout == "chw" else (h, w, c))
+        _lib.call(_lib.C.graft_image_export, self.handle, _flags(layout, bgr), out.address,
+                  c * h * w)
+        return out.result()
+
+    def to_tensor(self, *, bgr=False):
+        """A new :class:`~graft.Tensor` (C, H, W) holding the pixels."""
+        out = ctypes.c_void_p()
+        _lib.call(_lib.C.graft_image_to_tensor, self.handle, _flags("chw", bgr),
+                  ctypes.byref(out))
+        t = Tensor.__new__(Tensor)
+        t._adopt(self._ctx, out.value)
+        t._keep = None
+        return t
+
+    def write_to(self, batch, n, *, bgr=False):
+        """Copies the pixels into slot n of a (N, C, H, W) batch
+        :class:`~graft.Tensor`."""
+        _lib.call(_lib.C.graft_image_write_tensor, self.handle, _flags("chw", bgr),
+                  batch.handle, int(n))
+
+    # -- transforms (in place; each returns self) --
+
+    def convert(self, channels):
+        """To 1 (grey, BT.601 luma) or 3 channels (grey repeated)."""
+        _lib.call(_lib.C.graft_image_convert, self.handle, int(channels))
+        return self
+
+    def resize(self, width, height):
+        """Bilinear resize, antialiased when shrinking (PyTorch's
+        interpolate(antialias=True), Pillow's BILINEAR)."""
+        _lib.call(_lib.C.graft_image_resize, self.handle, int(width), int(height))
+        return self
+
+    def resize_shorter(self, size):
+        """Resize so the shorter side becomes size, keeping the aspect ratio
+        (torchvision's Resize(size))."""
+        _lib.call(_lib.C.graft_image_resize_shorter, self.handle, int(size))
+        return self
+
+    def crop(self, x, y, width, height):
+        """Keeps the width x height rectangle whose top-left pixel is (x, y)."""
+        _lib.call(_lib.C.graft_image_crop, self.handle, int(x), int(y), int(width), int(height))
+        return self
+
+    def center_crop(self, width, height):
+        """Keeps the central width x height pixels (torchvision's CenterCrop)."""
+        _lib.call(_lib.C.graft_image_center_crop, self.handle, int(width), int(height))
+        return self
+
+    def flip_horizontal(self):
+        """Mirrors left to right."""
+        _lib.call(_lib.C.graft_image_flip_horizontal, self.handle)
+        return self
+
+    def scale(self, factor):
+        """Multiplies every value by factor (e.g. 255 for [0, 255] models)."""
+        _lib.call(_lib.C.graft_image_scale, self.handle, float(factor))
+        return self
+
+    def normalize(self, mean, std):
+        """value = (value - mean[c]) / std[c], one mean and std per channel."""
+        c = self.channels
+        mean, std = [float(v) for v in mean], [float(v) for v in std]
+        if len(mean) != c or len(std) != c:
+            raise ValueError("normalize() needs %d mean and %d std values for %d channel(s)"
+                             % (c, c, c))
+        _lib.call(_lib.C.graft_image_normalize, self.handle, (ctypes.c_float * c)(*mean),
+                  (ctypes.c_float * c)(*std))
+        return self
+
+    def normalize_imagenet(self):
+        """normalize(IMAGENET_MEAN, IMAGENET_STD); needs 3 channels in [0, 1]."""
+        _lib.call(_lib.C.graft_image_normalize_imagenet, self.handle)
+        return self
+
+    def augment(self, *, seed=0, crop_width=0, crop_height=0, scale_min=0.08, scale_max=1.0,
+                ratio_min=0.75, ratio_max=4.0 / 3.0, flip_prob=0.0, brightness=0.0,
+                contrast=0.0):
+        """Seeded training augmentation, in this order: a random resized crop
+        to crop_width x crop_height (off while both are 0; area fraction in
+        [scale_min, scale_max], aspect ratio in [ratio_min, ratio_max]), a
+        horizontal flip with probability flip_prob, brightness and contrast
+        jitter. The same image, arguments and seed give the same result on
+        every platform. Defaults are graft's (which do nothing)."""
+        spec = _lib.new_struct(
+            _lib.AugmentSpec, seed=int(seed), crop_width=int(crop_width),
+            crop_height=int(crop_height), scale_min=float(scale_min),
+            scale_max=float(scale_max), ratio_min=float(ratio_min), ratio_max=float(ratio_max),
+            flip_prob=float(flip_prob), brightness=float(brightness), contrast=float(contrast))
+        _lib.call(_lib.C.graft_image_augment, self.handle, ctypes.byref(spec))
+        return self
+
+    def __repr__(self):
+        if self.closed:
+            return "<graft.Image closed>"
+        return "<graft.Image %dx%d, %d channel(s)>" % (self.width, self.height, self.channels)

@@ -1,0 +1,210 @@
+"""Layer constructors.
+
+Each function creates an unbuilt layer (a :class:`Layer`) from its
+attributes; :meth:`graft.Model.add` builds it for the shapes it reads and
+takes it over. Defaults are graft's (``GRAFT_CONV2D_SPEC_INIT``,
+``GRAFT_POOL2D_SPEC_INIT``); bad attributes raise
+:class:`~graft.InvalidArgumentError` with graft's message naming the
+attribute. Images are NCHW.
+
+Sizes given as ``int or pair`` accept ``3`` or ``(3, 5)`` (height, width);
+``padding`` also accepts four values (top, left, bottom, right).
+"""
+
+import ctypes
+
+from . import _lib
+from .context import Handle, resolve
+
+__all__ = [
+    "Layer", "conv2d", "max_pool2d", "avg_pool2d", "global_avg_pool", "dense",
+    "batch_norm", "relu", "clip", "relu6", "leaky_relu", "sigmoid", "tanh", "hard_swish",
+    "dropout", "flatten", "add", "concat", "softmax",
+]
+
+
+class Layer(Handle):
+    """A layer not (yet) in a model. The Python object owns it until it is
+    passed to :meth:`graft.Model.add`, which takes it over whether or not
+    the add succeeds; the object is then closed (``layer.closed`` is True).
+    """
+
+    _free_name = "graft_layer_free"
+
+    @classmethod
+    def _create(cls, ctx, fn, *args):
+        ctx = resolve(ctx)
+        out = ctypes.c_void_p()
+        _lib.call(fn, ctx.handle, *args, ctypes.byref(out))
+        self = cls.__new__(cls)
+        self._adopt(ctx, out.value)
+        return self
+
+    @property
+    def kind(self):
+        """The stable kind name, e.g. "conv2d", "dense" (graft_layer_kind())."""
+        return _lib.decode(_lib.C.graft_layer_kind(self.handle))
+
+    def __repr__(self):
+        if self.closed:
+            return "<graft.Layer (handed over or closed)>"
+        return "<graft.Layer %s>" % self.kind
+
+
+def _pair(value, what):
+    if isinstance(value, int):
+        return value, value
+    v = tuple(value)
+    if len(v) != 2:
+        raise ValueError("%s must be an int or a pair of ints" % what)
+    return int(v[0]), int(v[1])
+
+
+def _padding(value):
+    if isinstance(value, int):
+        return value, value, value, value
+    v = tuple(int(x) for x in value)
+    if len(v) == 2:
+        return v[0], v[1], v[0], v[1]
+    if len(v) == 4:
+        return v
+    raise ValueError("padding must be an int, (height, width) or (top, left, bottom, right)")
+
+
+def conv2d(out_channels, kernel_size=1, *, stride=1, padding=0, dilation=1, groups=1,
+           bias=True, ctx=None):
+    """2-D convolution over NCHW input (graft_layer_conv2d()).
+
+    Args:
+        out_channels: output channels, >= 1, divisible by groups.
+        kernel_size: int or (height, width), >= 1 (default 1).
+        stride: int or pair, >= 1 (default 1).
+        padding: int, (height, width) or (top, left, bottom, right), >= 0
+            (default 0).
+        dilation: int or pair, >= 1 (default 1).
+        groups: >= 1, dividing the input and output channels (default 1;
+            groups == in == out channels is a depthwise convolution).
+        bias: add a learned bias (default True).
+    """
+    kh, kw = _pair(kernel_size, "kernel_size")
+    sh, sw = _pair(stride, "stride")
+    dh, dw = _pair(dilation, "dilation")
+    pt, pl, pb, pr = _padding(padding)
+    spec = _lib.new_struct(
+        _lib.Conv2dSpec, out_channels=int(out_channels), kernel_h=kh, kernel_w=kw,
+        stride_h=sh, stride_w=sw, pad_top=pt, pad_left=pl, pad_bottom=pb, pad_right=pr,
+        dilation_h=dh, dilation_w=dw, groups=int(groups), bias=1 if bias else 0)
+    return Layer._create(ctx, _lib.C.graft_layer_conv2d, ctypes.byref(spec))
+
+
+def _pool(fn, kernel_size, stride, padding, ceil_mode, count_include_pad, ctx):
+    kh, kw = _pair(kernel_size, "kernel_size")
+    sh, sw = _pair(stride, "stride")
+    pt, pl, pb, pr = _padding(padding)
+    spec = _lib.new_struct(
+        _lib.Pool2dSpec, kernel_h=kh, kernel_w=kw, stride_h=sh, stride_w=sw, pad_top=pt,
+        pad_left=pl, pad_bottom=pb, pad_right=pr, ceil_mode=1 if ceil_mode else 0,
+        count_include_pad=1 if count_include_pad else 0)
+    return Layer._create(ctx, fn, ctypes.byref(spec))
+
+
+def max_pool2d(kernel_size, *, stride=1, padding=0, ceil_mode=False, ctx=None):
+    """Max pooling per channel (graft_layer_max_pool2d()); padding never wins.
+
+    Note graft's default stride is 1, not the kernel size: write
+    ``max_pool2d(2, stride=2)`` for the usual halving.
+    Padding must be smaller than the kernel; ceil_mode rounds the output
+    size up.
+    """
+    return _pool(_lib.C.graft_layer_max_pool2d, kernel_size, stride, padding, ceil_mode,
+                 False, ctx)
+
+
+def avg_pool2d(kernel_size, *, stride=1, padding=0, ceil_mode=False, count_include_pad=False,
+               ctx=None):
+    """Average pooling per channel (graft_layer_avg_pool2d()).
+
+    count_include_pad: True divides by the whole window (padding counted as
+    zeros), False (default) by the input cells the window covers.
+    """
+    return _pool(_lib.C.graft_layer_avg_pool2d, kernel_size, stride, padding, ceil_mode,
+                 count_include_pad, ctx)
+
+
+def global_avg_pool(*, ctx=None):
+    """(N, C, H, W) -> (N, C, 1, 1), the mean over H and W."""
+    return Layer._create(ctx, _lib.C.graft_layer_global_avg_pool)
+
+
+def dense(units, *, bias=True, ctx=None):
+    """Fully connected: (N, ...) read as (N, F) -> (N, units);
+    out = in @ weight.T + bias, weight (units, F)."""
+    return Layer._create(ctx, _lib.C.graft_layer_dense, int(units), 1 if bias else 0)
+
+
+def batch_norm(*, epsilon=1e-5, momentum=0.1, ctx=None):
+    """Batch normalisation over the channel axis (PyTorch's conventions):
+    epsilon > 0, momentum in [0, 1] (running = (1 - momentum) * running +
+    momentum * batch)."""
+    return Layer._create(ctx, _lib.C.graft_layer_batch_norm, float(epsilon), float(momentum))
+
+
+def relu(*, ctx=None):
+    """max(0, x)."""
+    return Layer._create(ctx, _lib.C.graft_layer_relu)
+
+
+def clip(lo, hi, *, ctx=None):
+    """min(max(x, lo), hi); lo <= hi, both finite."""
+    return Layer._create(ctx, _lib.C.graft_layer_clip, float(lo), float(hi))
+
+
+def relu6(*, ctx=None):
+    """clip(0, 6)."""
+    return clip(0.0, 6.0, ctx=ctx)
+
+
+def leaky_relu(alpha=0.01, *, ctx=None):
+    """x for x >= 0, alpha * x otherwise."""
+    return Layer._create(ctx, _lib.C.graft_layer_leaky_relu, float(alpha))
+
+
+def sigmoid(*, ctx=None):
+    """1 / (1 + exp(-x))."""
+    return Layer._create(ctx, _lib.C.graft_layer_sigmoid)
+
+
+def tanh(*, ctx=None):
+    """tanh(x)."""
+    return Layer._create(ctx, _lib.C.graft_layer_tanh)
+
+
+def hard_swish(*, ctx=None):
+    """x * min(max(x + 3, 0), 6) / 6."""
+    return Layer._create(ctx, _lib.C.graft_layer_hard_swish)
+
+
+def dropout(rate, *, seed=0, ctx=None):
+    """Inverted dropout with probability rate in [0, 1) while training; the
+    identity at inference. Masks come from seed (repeatable)."""
+    return Layer._create(ctx, _lib.C.graft_layer_dropout, float(rate), int(seed))
+
+
+def flatten(*, ctx=None):
+    """(N, d1, d2, ...) -> (N, d1*d2*...)."""
+    return Layer._create(ctx, _lib.C.graft_layer_flatten)
+
+
+def add(*, ctx=None):
+    """Elementwise sum of 2 or more inputs of one shape (residuals)."""
+    return Layer._create(ctx, _lib.C.graft_layer_add)
+
+
+def concat(*, ctx=None):
+    """Concatenation of inputs along the channel axis (axis 1)."""
+    return Layer._create(ctx, _lib.C.graft_layer_concat)
+
+
+def softmax(*, ctx=None):
+    """Softmax along axis 1."""
+    return Layer._create(ctx, _lib.C.graft_layer_softmax)

@@ -1,0 +1,108 @@
+"""Results of training and evaluation: fit progress and evaluation figures.
+
+These are plain Python objects holding copies of graft's figures; they hold
+no handle and stay valid after the call that made them.
+"""
+
+import math
+
+from . import _lib
+
+# GRAFT_PROGRESS_* keys
+_P_EVENT, _P_EPOCH, _P_EPOCHS, _P_BATCH, _P_BATCHES = 1, 2, 3, 4, 5
+_P_LOSS, _P_ACCURACY, _P_LR, _P_IPS, _P_VAL_LOSS, _P_VAL_ACCURACY = 6, 7, 8, 9, 10, 11
+_EVENT_BATCH_END, _EVENT_EPOCH_END = 1, 2
+
+# GRAFT_EVAL_* keys
+_E_COUNT, _E_LOSS, _E_ACCURACY, _E_TOPK = 1, 2, 3, 4
+
+
+def _none_if_nan(v):
+    return None if math.isnan(v) else v
+
+
+class Progress:
+    """Where a fit is, passed to the ``callback`` of :meth:`graft.Model.fit`
+    after every batch and every epoch.
+
+    Attributes:
+        event: "batch" (after a batch) or "epoch" (at the end of an epoch).
+        epoch: the 1-based epoch, counted over the model's whole training.
+        epochs: the epoch this fit runs up to.
+        batch, batches: the 1-based batch within the epoch, and the number
+            of batches per epoch.
+        loss, accuracy: mean training loss and top-1 accuracy over the epoch
+            so far.
+        lr: the learning rate of the last step.
+        images_per_sec: samples per second over the epoch so far.
+        val_loss, val_accuracy: at epoch end with a validation set, else None.
+    """
+
+    __slots__ = ("event", "epoch", "epochs", "batch", "batches", "loss", "accuracy", "lr",
+                 "images_per_sec", "val_loss", "val_accuracy")
+
+    @classmethod
+    def _read(cls, p):
+        get = _lib.C.graft_progress_get
+        self = cls()
+        ev = get(p, _P_EVENT)
+        self.event = "epoch" if ev == _EVENT_EPOCH_END else "batch"
+        self.epoch = int(get(p, _P_EPOCH))
+        self.epochs = int(get(p, _P_EPOCHS))
+        self.batch = int(get(p, _P_BATCH))
+        self.batches = int(get(p, _P_BATCHES))
+        self.loss = get(p, _P_LOSS)
+        self.accuracy = get(p, _P_ACCURACY)
+        self.lr = get(p, _P_LR)
+        self.images_per_sec = get(p, _P_IPS)
+        self.val_loss = _none_if_nan(get(p, _P_VAL_LOSS))
+        self.val_accuracy = _none_if_nan(get(p, _P_VAL_ACCURACY))
+        return self
+
+    def as_dict(self):
+        """The attributes as a dict."""
+        return {k: getattr(self, k) for k in self.__slots__}
+
+    def __repr__(self):
+        text = "<graft.Progress %s end: epoch %d/%d batch %d/%d loss=%.4f acc=%.4f" % (
+            self.event, self.epoch, self.epochs, self.batch, self.batches, self.loss,
+            self.accuracy)
+        if self.val_loss is not None:
+            text += " val_loss=%.4f val_acc=%.4f" % (self.val_loss, self.val_accuracy)
+        return text + ">"
+
+
+class EvalResult:
+    """The results of :meth:`graft.Model.evaluate`.
+
+    Attributes:
+        count: samples evaluated.
+        loss: mean softmax cross-entropy.
+        accuracy: top-1 accuracy in [0, 1].
+        top_k, topk_accuracy: the k asked for and the top-k accuracy.
+        n_classes: the number of classes.
+        confusion: confusion[t][p] = samples of class t predicted as p
+            (a list of lists of ints).
+        precision, recall: per class (lists of floats; NaN where undefined:
+            no sample predicted as, or none of, that class).
+        class_names: the model's class names, or None.
+    """
+
+    def __init__(self, handle, top_k, class_names):
+        C = _lib.C
+        self.count = int(C.graft_eval_get(handle, _E_COUNT))
+        self.loss = C.graft_eval_get(handle, _E_LOSS)
+        self.accuracy = C.graft_eval_get(handle, _E_ACCURACY)
+        self.top_k = top_k
+        self.topk_accuracy = C.graft_eval_get(handle, _E_TOPK)
+        n = C.graft_eval_class_count(handle)
+        self.n_classes = n
+        self.confusion = [[C.graft_eval_confusion(handle, t, p) for p in range(n)]
+                          for t in range(n)]
+        self.precision = [C.graft_eval_precision(handle, c) for c in range(n)]
+        self.recall = [C.graft_eval_recall(handle, c) for c in range(n)]
+        self.class_names = class_names
+
+    def __repr__(self):
+        return "<graft.EvalResult count=%d loss=%.4f accuracy=%.4f>" % (
+            self.count, self.loss, self.accuracy)

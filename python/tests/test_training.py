@@ -1,0 +1,336 @@
+"""Datasets, fitting (with callbacks), evaluation, prediction and
+checkpoints."""
+
+import array
+import gc
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+import unittest
+
+import graft_testutil as tu
+from graft_testutil import graft, layers
+
+from test_model import flat
+
+
+# Run by the Ctrl-C test: fits "forever" until interrupted.
+CHILD = """
+import signal, sys
+import graft_testutil as tu
+from graft_testutil import graft
+ds, m, opt = tu.dataset(64, 5, "quadrant"), tu.small_cnn(), graft.Optimizer.sgd()
+def cb(p):
+    if p.epoch == 1 and p.batch == 1:
+        print("started", flush=True)
+try:
+    m.fit(ds, opt, epochs=200000, batch_size=16, callback=cb)
+except KeyboardInterrupt:
+    restored = signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    print("KeyboardInterrupt after %d of 800000 steps, %d running"
+          % (opt.steps, m._busy + (not restored)), flush=True)
+    sys.exit(3)
+"""
+
+
+def softmax(row):
+    mx = max(row)
+    e = [math.exp(v - mx) for v in row]
+    s = sum(e)
+    return [v / s for v in e]
+
+
+class Datasets(unittest.TestCase):
+    def test_from_lists(self):
+        xs = [[0.5, 1.0, 1.5], [2.0, 2.5, 3.0], [-1.0, 0.0, 1.0], [4.0, 4.5, 5.0]]
+        with graft.Dataset.from_memory(xs, [0, 2, 1, 2]) as ds:
+            self.assertEqual(len(ds), 4)
+            self.assertEqual(ds.n_classes, 3)  # the largest label + 1
+            self.assertEqual(ds.sample_shape, (3,))
+            x, y = ds[1]
+            self.assertEqual((flat(x), y), ([2.0, 2.5, 3.0], 2))
+            self.assertEqual(flat(ds[-1][0]), [4.0, 4.5, 5.0])
+            self.assertEqual([y for _, y in ds], [0, 2, 1, 2])
+            self.assertEqual(ds.labels, [0, 2, 1, 2])
+            self.assertEqual([y for _, y in ds[1:3]], [2, 1])
+            with self.assertRaises(IndexError):
+                ds[4]
+
+    def test_sample_shape_and_flat_features(self):
+        feats = array.array("f", [float(i) for i in range(12)])
+        with graft.Dataset.from_memory(feats, [0, 1, 0], sample_shape=(2, 2)) as ds:
+            self.assertEqual(ds.sample_shape, (2, 2))
+            self.assertEqual(flat(ds[2][0]), [8.0, 9.0, 10.0, 11.0])
+            self.assertEqual(len(ds[2][0]), 2)
+        with graft.Dataset.from_memory(feats, [0, 1, 0, 1], n_classes=5) as ds:
+            self.assertEqual(ds.sample_shape, (3,))
+            self.assertEqual(ds.n_classes, 5)
+        with self.assertRaises(ValueError):
+            graft.Dataset.from_memory(feats, [0, 1, 0], sample_shape=(5,))
+        with self.assertRaises(graft.RangeError):
+            graft.Dataset.from_memory(feats, [0, 1, 3], n_classes=2)
+
+    def test_copy_false_reads_in_place_and_keeps_the_arrays_alive(self):
+        feats = array.array("f", [1.0, 2.0, 3.0, 4.0])
+        labels = array.array("i", [0, 1])
+        borrowed = graft.Dataset.from_memory(feats, labels, copy=False)
+        copied = graft.Dataset.from_memory(feats, labels, copy=True)
+        feats[0] = 9.0  # shows which one reads the caller's memory
+        self.assertEqual(flat(borrowed[0][0]), [9.0, 2.0])
+        self.assertEqual(flat(copied[0][0]), [1.0, 2.0])
+        # Built from temporaries, borrowed data stays valid, also in splits.
+        ds = graft.Dataset.from_memory(array.array("f", [0.5] * 20),
+                                       array.array("i", [0, 1] * 5), copy=False)
+        train, val = ds.split(0.5, seed=1)
+        ds.close()
+        gc.collect()
+        self.assertEqual([flat(x) for x, _ in train], [[0.5, 0.5]] * 5)
+        for d in (borrowed, copied, train, val):
+            d.close()
+
+    def test_split(self):
+        xs, ys = tu.images(40, 2, "quadrant")
+        with graft.Dataset.from_memory(xs, ys, sample_shape=(1, 8, 8)) as ds:
+            a_train, a_val = ds.split(0.25, seed=3)
+            b_train, b_val = ds.split(0.25, seed=3)
+            c_train, c_val = ds.split(0.25, seed=4)
+        # The parts outlive their parent.
+        self.assertEqual((len(a_train), len(a_val)), (30, 10))
+        self.assertEqual(a_val.labels, b_val.labels)
+        self.assertEqual(a_train.labels, b_train.labels)
+        self.assertEqual(sorted(a_train.labels + a_val.labels), sorted(ys))
+        self.assertNotEqual([flat(x) for x, _ in a_val], [flat(x) for x, _ in c_val])
+        self.assertEqual(a_val.sample_shape, (1, 8, 8))
+        for d in (a_train, a_val, b_train, b_val, c_train, c_val):
+            d.close()
+        with graft.Dataset.from_memory(xs[:4], ys[:4]) as small:
+            with self.assertRaises(graft.RangeError):
+                small.split(0.01)
+            with self.assertRaises(graft.InvalidArgumentError):
+                small.split(1.5)
+
+
+class Fitting(tu.TempDirTest):
+    def setUp(self):
+        super().setUp()
+        self.train = tu.dataset(96, 5, "quadrant")
+        self.addCleanup(self.train.close)
+
+    def test_fit_learns_and_returns_epoch_records(self):
+        with tu.small_cnn() as m, graft.Optimizer.adam(lr=0.01) as opt, \
+                tu.dataset(400, 1, "quadrant") as train, tu.dataset(200, 2, "quadrant") as val:
+            history = m.fit(train, opt, val=val, epochs=4, batch_size=16, seed=1)
+            self.assertEqual([h.epoch for h in history], [1, 2, 3, 4])
+            self.assertTrue(all(h.event == "epoch" and h.epochs == 4 for h in history))
+            self.assertEqual(history[0].batches, 25)
+            self.assertLess(history[-1].loss, history[0].loss)
+            self.assertGreater(history[-1].val_accuracy, 0.9)
+            self.assertEqual(m.epochs_done, 4)
+            self.assertEqual(opt.steps, 100)
+            r = m.evaluate(val)
+            self.assertAlmostEqual(r.accuracy, history[-1].val_accuracy, places=6)
+            self.assertAlmostEqual(r.loss, history[-1].val_loss, places=5)
+            history = m.fit(train, opt, epochs=1)
+            self.assertIsNone(history[0].val_loss)
+
+    def test_callback_stops_early_in_an_epoch(self):
+        seen = []
+
+        def cb(p):
+            seen.append((p.event, p.epoch, p.batch))
+            return p.batch == 3
+
+        with tu.small_cnn() as m, graft.Optimizer.sgd() as opt:
+            history = m.fit(self.train, opt, epochs=3, batch_size=16, callback=cb)
+            self.assertEqual(seen, [("batch", 1, 1), ("batch", 1, 2), ("batch", 1, 3)])
+            self.assertEqual(history, [])
+            self.assertEqual(m.epochs_done, 0)
+            self.assertEqual(opt.steps, 3)
+
+    def test_callback_stops_at_an_epoch_end(self):
+        with tu.small_cnn() as m, graft.Optimizer.sgd() as opt:
+            history = m.fit(self.train, opt, epochs=5, batch_size=32,
+                            callback=lambda p: p.event == "epoch" and p.epoch == 2)
+            self.assertEqual(len(history), 2)
+            self.assertEqual(m.epochs_done, 2)
+            self.assertEqual(opt.steps, 6)
+
+    def test_exception_in_callback_stops_and_is_reraised(self):
+        class Boom(Exception):
+            pass
+
+        def cb(p):
+            if p.batch == 2:
+                raise Boom("stop here")
+
+        with tu.small_cnn() as m, graft.Optimizer.sgd() as opt:
+            with self.assertRaises(Boom) as cm:
+                m.fit(self.train, opt, epochs=2, batch_size=16, callback=cb)
+            self.assertEqual(str(cm.exception), "stop here")
+            self.assertEqual(opt.steps, 2)
+            # The model is usable afterwards.
+            m.fit(self.train, opt, epochs=1, batch_size=16)
+            self.assertEqual(m.epochs_done, 1)
+            self.assertEqual(opt.steps, 8)
+
+    def test_keyboard_interrupt_in_callback(self):
+        def cb(p):
+            raise KeyboardInterrupt
+
+        with tu.small_cnn() as m, graft.Optimizer.sgd() as opt:
+            with self.assertRaises(KeyboardInterrupt):
+                m.fit(self.train, opt, epochs=1, batch_size=16, callback=cb)
+            self.assertEqual(opt.steps, 1)
+
+    def test_ctrl_c_stops_the_fit_with_keyboard_interrupt(self):
+        script = self.path("child.py")
+        with open(script, "w") as f:
+            f.write(CHILD)
+        env = dict(os.environ, PYTHONPATH=tu.TESTS_DIR)
+        p = subprocess.Popen([sys.executable, script], stdout=subprocess.PIPE, text=True,
+                             env=env)
+        try:
+            self.assertEqual(p.stdout.readline(), "started\n")
+            time.sleep(0.2)
+            p.send_signal(signal.SIGINT)
+            out, _ = p.communicate(timeout=20)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        self.assertEqual(p.returncode, 3, out)
+        self.assertRegex(out, r"^KeyboardInterrupt after [0-9]+ of 800000 steps, 0 running\n$")
+
+    def test_callback_may_save_but_not_run_or_change_the_model(self):
+        path = self.path("during.graft")
+        with tu.small_cnn() as m, graft.Optimizer.sgd() as opt:
+            def saving(p):
+                if p.event == "epoch":
+                    m.save(path)
+            m.fit(self.train, opt, epochs=1, batch_size=32, callback=saving)
+            with graft.Model.load(path) as saved:
+                self.assertEqual(saved.epochs_done, 1)
+
+            for action in (lambda: m.predict([0.0] * 64), lambda: m.freeze_through("pool"),
+                           lambda: m.add(layers.relu()), lambda: opt.close(),
+                           lambda: self.train.close(), lambda: m.close()):
+                with self.assertRaises(graft.StateError) as cm:
+                    m.fit(self.train, opt, epochs=1, batch_size=32,
+                          callback=lambda p, a=action: a())
+                self.assertEqual(cm.exception.code, graft.errors.E_STATE)
+            self.assertFalse(opt.closed or m.closed or self.train.closed)
+
+    def test_bad_fit_options(self):
+        with tu.small_cnn() as m, graft.Optimizer.sgd() as opt:
+            with self.assertRaises(graft.InvalidArgumentError) as cm:
+                m.fit(self.train, opt, epochs=0)
+            self.assertEqual(cm.exception.message,
+                             "graft_model_fit(): epochs is 0, must be >= 1")
+            with tu.dataset(8, 1, "side") as two:
+                with self.assertRaises(graft.ShapeError):
+                    m.fit(two, opt)
+            with self.assertRaises(TypeError):
+                m.fit([1, 2], opt)
+
+
+class EvaluateAndPredict(unittest.TestCase):
+    def test_evaluate_figures_agree_with_the_confusion_matrix(self):
+        with graft.Model.load(tu.pretrained_path()) as m, tu.dataset(120, 8, "quadrant") as ds:
+            r = m.evaluate(ds, batch_size=7, top_k=2)
+            self.assertEqual(r.count, 120)
+            self.assertEqual(r.n_classes, 4)
+            self.assertEqual(r.top_k, 2)
+            self.assertEqual(r.class_names, m.class_names)
+            self.assertEqual(sum(map(sum, r.confusion)), 120)
+            self.assertEqual([sum(row) for row in r.confusion],
+                             [ds.labels.count(c) for c in range(4)])
+            diag = [r.confusion[c][c] for c in range(4)]
+            self.assertAlmostEqual(r.accuracy, sum(diag) / 120, places=12)
+            self.assertGreaterEqual(r.topk_accuracy, r.accuracy)
+            for c in range(4):
+                col = sum(r.confusion[t][c] for t in range(4))
+                self.assertAlmostEqual(r.precision[c], diag[c] / col, places=12)
+                self.assertAlmostEqual(r.recall[c], diag[c] / sum(r.confusion[c]), places=12)
+
+    def test_undefined_precision_is_nan(self):
+        with tu.small_cnn() as m, tu.dataset(20, 8, "quadrant") as ds:
+            fc = m["fc"]
+            fc.set_parameter("weight", [0.0] * (4 * 64))
+            fc.set_parameter("bias", [1.0, 0.0, 0.0, 0.0])  # always class 0
+            r = m.evaluate(ds)
+            n0 = ds.labels.count(0)
+            self.assertEqual([row[0] for row in r.confusion], [ds.labels.count(c)
+                                                               for c in range(4)])
+            self.assertAlmostEqual(r.precision[0], n0 / 20, places=12)
+            self.assertTrue(all(math.isnan(p) for p in r.precision[1:]))
+            self.assertEqual(r.recall[0], 1.0)
+            self.assertEqual(r.recall[1:], [0.0, 0.0, 0.0])
+            with self.assertRaises(graft.RangeError):
+                m.evaluate(ds, top_k=5)
+
+    def test_predict_is_the_softmax_of_forward(self):
+        xs, _ = tu.images(6, 4, "quadrant")
+        with graft.Model.load(tu.pretrained_path()) as m:
+            probs = m.predict(xs)
+            logits = m.forward(xs)
+            self.assertEqual(len(probs), 6)
+            for p, z in zip(probs, logits):
+                p, z = flat(p), flat(z)
+                self.assertAlmostEqual(sum(p), 1.0, places=5)
+                for a, b in zip(p, softmax(z)):
+                    self.assertAlmostEqual(a, b, places=6)
+            # One sample given in the model's own shape (1, 8, 8).
+            one = [[xs[0][r * 8:(r + 1) * 8] for r in range(8)]]
+            self.assertEqual(flat(m.predict(one)), flat(probs[0]))
+
+    def test_predict_topk(self):
+        xs, _ = tu.images(5, 6, "quadrant")
+        with graft.Model.load(tu.pretrained_path()) as m:
+            probs = m.predict(xs)
+            idx, top = m.predict_topk(xs, k=3)
+            self.assertEqual((len(idx), len(idx[0])), (5, 3))
+            for p, i, t in zip(probs, idx, top):
+                p = flat(p)
+                order = sorted(range(4), key=lambda c: -p[c])[:3]
+                self.assertEqual([int(v) for v in i], order)
+                self.assertEqual(flat(t), [p[c] for c in order])
+            idx1, _ = m.predict_topk(xs[0], k=1)
+            self.assertEqual(len(idx1), 1)
+            default, _ = m.predict_topk(xs)  # min(5, classes)
+            self.assertEqual([len(row) for row in default], [4] * 5)
+
+
+class Checkpoints(tu.TempDirTest):
+    def test_resume_gives_the_same_model(self):
+        xs, _ = tu.images(10, 3, "quadrant")
+        with tu.dataset(64, 5, "quadrant") as ds:
+            with tu.small_cnn() as m, graft.Optimizer.sgd(lr=0.05, momentum=0.9) as opt:
+                m.fit(ds, opt, epochs=4, batch_size=16, seed=2)
+                straight = flat(m.predict(xs))
+            with tu.small_cnn() as m, graft.Optimizer.sgd(lr=0.05, momentum=0.9) as opt:
+                m.fit(ds, opt, epochs=2, batch_size=16, seed=2)
+                m.save_checkpoint(self.path("ck.graft"), opt)
+            m, opt = graft.Model.load_checkpoint(self.path("ck.graft"))
+            with m, opt:
+                self.assertEqual(m.epochs_done, 2)
+                self.assertEqual(opt.steps, 8)
+                self.assertEqual(opt.kind, "sgd")
+                self.assertEqual(opt["momentum"], 0.9)
+                m.fit(ds, opt, epochs=2, batch_size=16, seed=2)
+                self.assertEqual(flat(m.predict(xs)), straight)
+
+    def test_model_file_is_not_a_checkpoint(self):
+        p = self.path("m.graft")
+        with tu.small_cnn() as m:
+            m.save(p)
+        with self.assertRaises(graft.FormatError) as cm:
+            graft.Model.load_checkpoint(p)
+        self.assertTrue(cm.exception.message.startswith("graft_checkpoint_load(): "))
+        self.assertTrue(os.path.exists(p))
+
+
+if __name__ == "__main__":
+    unittest.main()
