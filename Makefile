@@ -7,6 +7,7 @@
 #   make deps       install the Debian packages graft needs, when missing
 #   make install    PREFIX=/usr/local DESTDIR= : header, libraries, graft.pc
 #   make bench      build and run the benchmarks in bench/
+#   make onnx-fixtures  regenerate the ONNX whole-network fixtures with PyTorch
 #   make refs       regenerate tests/data/torch_refs.txt with PyTorch (python3-torch)
 #   make clean
 
@@ -51,7 +52,8 @@ OBJS := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(SRCS))
 TEST_SRCS := $(wildcard tests/check_*.c) tests/testutil.c tests/main.c
 TEST_OBJS := $(patsubst tests/%.c,$(BUILD)/tests/%.o,$(TEST_SRCS))
 
-.PHONY: all deps test install clean refs demo pretrain cli check-header check-symbols examples run-examples test-valgrind test-cli test-python bench
+.PHONY: all deps test install clean refs demo pretrain cli check-header check-symbols examples run-examples test-valgrind test-cli test-python bench \
+        test-onnx-conformance onnx-skipped onnx-fixtures
 
 all: $(SHARED) $(STATIC) bin/graft
 
@@ -180,24 +182,55 @@ test-valgrind: $(BUILD)/tests/run_tests
 	  { tail -n 40 $(BUILD)/tests/valgrind.log; exit 1; }
 	@tail -n 1 $(BUILD)/tests/valgrind.log | sed 's/^/valgrind: /'
 
+# ONNX's own operator tests (Debian's libonnx-testdata): every test whose
+# operators graft supports runs; docs/ONNX-SKIPPED.md lists the others.
+ONNX_TESTDATA ?= /usr/share/libonnx-testdata/data
+
+$(BUILD)/tests/onnx_conformance: tests/onnx_conformance.c $(HEADERS) $(STATIC) | deps
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(GRAFT_CFLAGS) -o $@ $< $(STATIC) $(LIBS)
+
+test-onnx-conformance: $(BUILD)/tests/onnx_conformance
+	$(BUILD)/tests/onnx_conformance -d $(ONNX_TESTDATA)
+
+onnx-skipped: $(BUILD)/tests/onnx_conformance
+	$(BUILD)/tests/onnx_conformance -d $(ONNX_TESTDATA) -m docs/ONNX-SKIPPED.md
+
+# Regenerates the whole-network ONNX fixtures with PyTorch (python3-torch, torchvision).
+onnx-fixtures:
+	/usr/bin/python3 tests/make_onnx_fixtures.py
+
 # The command-line tool, driven on a small generated image folder.
 test-cli: bin/graft
 	sh tests/cli_test.sh bin/graft examples/demo/fashion-base.graft
 
-test: all check-header check-symbols run-examples test-cli test-python test-valgrind \
-      $(BUILD)/tests/run_tests
+test: all check-header check-symbols run-examples test-cli test-python test-onnx-conformance \
+      test-valgrind $(BUILD)/tests/run_tests
 	$(BUILD)/tests/run_tests
 
 # Benchmarks (not tests): built against the shared library and run.
+# bench/models.c and bench/gemm_table.c are driven by bench/run_bench.sh
+# (graft against PyTorch, see docs/PERFORMANCE.md); the others run alone.
+# BENCH_RUNS, BENCH_WARMUP, BENCH_THREADS and BENCH_WORKLOADS pass through
+# the environment to run_bench.sh.
 BENCHES := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
+BENCH_ALONE := $(BUILD)/bench/cache_speedup $(BUILD)/bench/folder_stream
+BENCH_LIBS := -lopenblas -lpng -lm
+BENCH_TCMALLOC := libtcmalloc-minimal4
 
-$(BUILD)/bench/%: bench/%.c include/graft.h $(SHARED)
+$(BUILD)/bench/%: bench/%.c $(wildcard bench/*.h) include/graft.h $(SHARED)
 	@mkdir -p $(@D)
 	$(CC) -O2 -std=c99 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Iinclude -o $@ $< \
-	  -L$(LIBOUT) -lgraft -lpng -lm -Wl,-rpath,$(abspath $(LIBOUT))
+	  -L$(LIBOUT) -lgraft $(BENCH_LIBS) -Wl,-rpath,$(abspath $(LIBOUT))
 
 bench: $(BENCHES)
-	@for b in $(BENCHES); do echo "== $$b"; $$b || exit 1; done
+	@dpkg-query -W -f='$${Status}' $(BENCH_TCMALLOC) 2>/dev/null | grep -q "ok installed" || \
+	  { if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	      apt-get install -y -qq $(BENCH_TCMALLOC); \
+	    else echo "note: PyTorch runs best with tcmalloc: sudo apt-get install $(BENCH_TCMALLOC)"; fi; }
+	@for b in $(BENCH_ALONE); do echo "== $$b"; $$b || exit 1; done
+	@echo "== graft against PyTorch (bench/run_bench.sh)"
+	sh bench/run_bench.sh $(BUILD)/bench
 
 refs:
 	/usr/bin/python3 tests/make_torch_refs.py > tests/data/torch_refs.txt

@@ -630,6 +630,54 @@ GRAFT_API int graft_layer_concat(graft_ctx *ctx, graft_layer **out);
 /* Softmax along axis 1 of (N, C, ...), computed stably (max subtracted). */
 GRAFT_API int graft_layer_softmax(graft_ctx *ctx, graft_layer **out);
 
+
+/* Elementwise product of two inputs with broadcasting: both have the same
+ * rank (>= 2) and batch size, and on every other axis their sizes are equal
+ * or one of them is 1; the output takes the larger size, and a size-1 axis
+ * repeats its values. A squeeze-and-excitation gate (N, C, 1, 1) times the
+ * features (N, C, H, W) is the typical use. */
+GRAFT_API int graft_layer_mul(graft_ctx *ctx, graft_layer **out);
+/* out = min(max(alpha * x + beta, 0), 1), any shape. alpha and beta finite.
+ * alpha 1/6 and beta 1/2 give PyTorch's hardsigmoid. */
+GRAFT_API int graft_layer_hard_sigmoid(graft_ctx *ctx, float alpha, float beta,
+                                       graft_layer **out);
+
+/* Padding modes of graft_pad2d_spec. With a row x0 x1 x2 x3 padded by 2 on
+ * the left: CONSTANT gives v v x0 ..., REFLECT x2 x1 x0 ... (the edge is not
+ * repeated), EDGE x0 x0 x0 ... */
+#define GRAFT_PAD_CONSTANT 0
+#define GRAFT_PAD_REFLECT 1
+#define GRAFT_PAD_EDGE 2
+
+/* Padding of the last two axes (H, W) of an input (N, ..., H, W) of rank >= 3:
+ * the output is (N, ..., pad_top + H + pad_bottom, pad_left + W + pad_right).
+ * REFLECT needs every pad smaller than the size of its axis. */
+typedef struct graft_pad2d_spec {
+    uint32_t struct_size;                         /* sizeof(graft_pad2d_spec) */
+    int pad_top, pad_left, pad_bottom, pad_right; /* >= 0, default 0 */
+    int mode;                                     /* GRAFT_PAD_*, default CONSTANT */
+    float value;                                  /* CONSTANT's fill value, finite; default 0 */
+} graft_pad2d_spec;
+#define GRAFT_PAD2D_SPEC_INIT \
+    { (uint32_t)sizeof(graft_pad2d_spec), 0, 0, 0, 0, GRAFT_PAD_CONSTANT, 0.0f }
+
+/* Padding; see graft_pad2d_spec. */
+GRAFT_API int graft_layer_pad2d(graft_ctx *ctx, const graft_pad2d_spec *spec,
+                                graft_layer **out);
+/* (N, ...) -> (N, dims[0], ..., dims[ndim-1]): the same elements in the same
+ * row-major order. ndim 1 to GRAFT_MAX_DIMS - 1, sizes >= 1; their product
+ * must equal the input's per-sample element count (checked when built). */
+GRAFT_API int graft_layer_reshape(graft_ctx *ctx, int ndim, const int64_t *dims,
+                                  graft_layer **out);
+/* out = x * scale + shift, where the buffers "scale" (init 1) and "shift"
+ * (init 0) have the per-sample shape (ndim, dims) and broadcast over the
+ * input (N, ...): ndim is the input's rank less one, and each size is 1 or
+ * the input's size on that axis. (C, 1, 1) gives a per-channel affine map of
+ * (N, C, H, W). The buffers are constants: they are not trained. ndim 1 to
+ * GRAFT_MAX_DIMS - 1, sizes >= 1. */
+GRAFT_API int graft_layer_scale_shift(graft_ctx *ctx, int ndim, const int64_t *dims,
+                                      graft_layer **out);
+
 /* Frees a layer and everything it owns. Accepts NULL. Since 1.0. */
 GRAFT_API void graft_layer_free(graft_layer *layer);
 
@@ -1514,6 +1562,108 @@ GRAFT_API int graft_checkpoint_save(const graft_model *model, const graft_optim 
  * Since 1.0. */
 GRAFT_API int graft_checkpoint_load(graft_ctx *ctx, const char *path, graft_model **model,
                                     graft_optim **optim);
+
+/* ======================================================================== */
+/* ONNX import and export                                                   */
+/* ======================================================================== */
+
+/* graft reads and writes ONNX model files (the protobuf ModelProto) with its
+ * own bounded decoder: no ONNX or protobuf library is needed. docs/ONNX.md
+ * lists the operators, how each maps to graft's layers, and the limits. */
+
+/* Options of graft_onnx_import(). Initialise with GRAFT_ONNX_IMPORT_OPTS_INIT;
+ * a NULL options pointer means the defaults. */
+typedef struct graft_onnx_import_opts {
+    uint32_t struct_size; /* sizeof(graft_onnx_import_opts) */
+    int keep_softmax;     /* 0 (default): a Softmax that produces the graph output
+                             is dropped, so the model outputs logits, as
+                             graft_model_fit() and graft_model_predict() expect;
+                             1: it is kept as a softmax layer */
+    int batch_axis;       /* 1 (default): the graph input's first axis is the
+                             batch; 0: the graph has no batch axis, its input is
+                             one sample (graft adds the batch axis) */
+    const char *input_name; /* the graph input that becomes the model input;
+                               NULL (default): the only graph input that has no
+                               initializer and no bound value */
+    int n_bound;            /* graph inputs fixed to constant values (default 0) */
+    const char *const *bound_names;           /* n_bound input names */
+    const graft_tensor *const *bound_values;  /* n_bound values, in the ONNX
+                                                 shape of each input (read, not
+                                                 kept) */
+    uint64_t seed;          /* the model's seed (see graft_model_create()) */
+} graft_onnx_import_opts;
+#define GRAFT_ONNX_IMPORT_OPTS_INIT \
+    { (uint32_t)sizeof(graft_onnx_import_opts), 0, 1, NULL, 0, NULL, NULL, 0 }
+
+/* Imports the ONNX model file at path as a graft model with its weights.
+ * The graph must have one float input of fixed shape (but for a fixed or
+ * symbolic batch size), NCHW for images, and one output. Each ONNX node
+ * becomes a layer named after the node (characters outside
+ * [A-Za-z0-9_.:/-] become '_', names are cut to 63 characters and made
+ * unique with a _2, _3, ... suffix; a node without a name is named after its
+ * operator and index, e.g. "Conv_3"), so layers can be frozen and cut by
+ * name. Constant subgraphs (the shape computations exporters emit, Constant
+ * nodes, initializers) are evaluated at import; Identity and Dropout nodes
+ * are removed; a zero constant Pad read only by a convolution becomes its
+ * padding; MatMul followed by Add becomes one dense layer; HardSigmoid
+ * times its own input becomes hard_swish. BatchNormalization becomes a
+ * batch_norm layer with the file's running statistics, epsilon and
+ * momentum. Every layer is trainable. Opsets 1 to 18 of the default domain
+ * are read; docs/ONNX.md lists the operators.
+ * *out: caller owns the model; free with graft_model_free().
+ * Errors: GRAFT_E_INVALID_ARG (NULL ctx, path or out, bad options),
+ * GRAFT_E_VERSION (opts->struct_size, or an opset above 18), GRAFT_E_IO,
+ * GRAFT_E_FORMAT (a malformed file: the message gives the offset or the
+ * node and what was wrong), GRAFT_E_NOT_FOUND (input_name is not a graph
+ * input), GRAFT_E_UNSUPPORTED (an operator, attribute or shape graft cannot
+ * compute: the message names the operator and the node; nothing is ever
+ * skipped), GRAFT_E_SHAPE (a layer cannot take the shapes the graph gives
+ * it), GRAFT_E_NOMEM. Since 1.0. */
+GRAFT_API int graft_onnx_import(graft_ctx *ctx, const char *path,
+                                const graft_onnx_import_opts *opts, graft_model **out);
+
+/* Like graft_onnx_import() from size bytes at data (read, not kept).
+ * Since 1.0. */
+GRAFT_API int graft_onnx_import_buffer(graft_ctx *ctx, const void *data, size_t size,
+                                       const graft_onnx_import_opts *opts,
+                                       graft_model **out);
+
+/* Options of graft_onnx_export(). Initialise with GRAFT_ONNX_EXPORT_OPTS_INIT;
+ * a NULL options pointer means the defaults. */
+typedef struct graft_onnx_export_opts {
+    uint32_t struct_size;    /* sizeof(graft_onnx_export_opts) */
+    int opset;               /* ONNX opset of the file, 13 (default) to 17 */
+    int fold_batch_norm;     /* 1: a batch_norm layer that reads a conv2d layer
+                                read by nothing else is folded into the conv's
+                                weight and bias (inference-equivalent); 0
+                                (default): exported as BatchNormalization */
+    const char *input_name;  /* graph input name; NULL: "input" */
+    const char *output_name; /* graph output name; NULL: "output" */
+} graft_onnx_export_opts;
+#define GRAFT_ONNX_EXPORT_OPTS_INIT \
+    { (uint32_t)sizeof(graft_onnx_export_opts), 13, 0, NULL, NULL }
+
+/* Writes the model as an ONNX file (IR version 7 for opsets 13 and 14, 8
+ * for 15 to 17) whose graph computes what graft_model_forward() computes,
+ * with a symbolic batch size "N". Every layer kind is exported; layer names
+ * become node names, so graft_onnx_import() gives the layers back under
+ * their names. The file is written to a temporary file beside path, flushed
+ * and renamed over it.
+ * Errors: GRAFT_E_INVALID_ARG (NULL, bad options), GRAFT_E_VERSION
+ * (struct_size), GRAFT_E_STATE (a model without layers), GRAFT_E_IO,
+ * GRAFT_E_NOMEM. Since 1.0. */
+GRAFT_API int graft_onnx_export(const graft_model *model, const char *path,
+                                const graft_onnx_export_opts *opts);
+
+/* Like graft_onnx_export() into memory: *data receives size bytes the
+ * caller frees with graft_onnx_buffer_free(). Since 1.0. */
+GRAFT_API int graft_onnx_export_buffer(const graft_model *model,
+                                       const graft_onnx_export_opts *opts, void **data,
+                                       size_t *size);
+
+/* Frees a buffer from graft_onnx_export_buffer(); ctx is the model's
+ * context. Accepts NULL data. Since 1.0. */
+GRAFT_API void graft_onnx_buffer_free(graft_ctx *ctx, void *data);
 
 #ifdef __cplusplus
 } /* extern "C" */

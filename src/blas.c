@@ -54,3 +54,48 @@ void graftSgemm(const graft_ctx *ctx, int trans_a, int trans_b, int m, int n, in
 #endif
     graftSgemmReference(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
+
+/* ---- the BLAS's threads ------------------------------------------------------
+ * OpenBLAS keeps one thread pool per process; these set and read its size.
+ * They back the proposed public context setting GRAFT_CTX_NUM_THREADS
+ * (bench/API_PROPOSAL.md). Without BLAS graft runs on the calling thread
+ * alone: the count is 1 and setting another is GRAFT_E_UNSUPPORTED. */
+
+int graftBlasSetThreads(int n);
+int graftBlasThreads(void);
+const char *graftBlasCoreName(void);
+
+/* Sets the BLAS's thread count (n >= 1). Returns GRAFT_OK,
+ * GRAFT_E_RANGE for n < 1, GRAFT_E_UNSUPPORTED for n > 1 without BLAS. */
+int graftBlasSetThreads(int n)
+{
+    if (n < 1) return GRAFT_E_RANGE;
+#ifndef GRAFT_NO_BLAS
+    openblas_set_num_threads(n);
+    return GRAFT_OK;
+#else
+    return n == 1 ? GRAFT_OK : GRAFT_E_UNSUPPORTED;
+#endif
+}
+
+/* The BLAS's thread count (1 without BLAS). */
+int graftBlasThreads(void)
+{
+#ifndef GRAFT_NO_BLAS
+    return openblas_get_num_threads();
+#else
+    return 1;
+#endif
+}
+
+/* The name of the kernel set OpenBLAS chose ("Haswell", "SkylakeX", ...),
+ * or "none" without BLAS. Static storage. */
+const char *graftBlasCoreName(void)
+{
+#ifndef GRAFT_NO_BLAS
+    const char *name = openblas_get_corename();
+    return name ? name : "unknown";
+#else
+    return "none";
+#endif
+}

@@ -27,6 +27,11 @@ static const graftLayerVtbl *const kind_registry[] = {
     [GRAFT_KIND_ADD] = &graftAddVtbl,
     [GRAFT_KIND_CONCAT] = &graftConcatVtbl,
     [GRAFT_KIND_SOFTMAX] = &graftSoftmaxVtbl,
+    [GRAFT_KIND_MUL] = &graftMulVtbl,
+    [GRAFT_KIND_HARD_SIGMOID] = &graftHardSigmoidVtbl,
+    [GRAFT_KIND_PAD2D] = &graftPad2dVtbl,
+    [GRAFT_KIND_RESHAPE] = &graftReshapeVtbl,
+    [GRAFT_KIND_SCALE_SHIFT] = &graftScaleShiftVtbl,
 };
 _Static_assert(sizeof kind_registry / sizeof kind_registry[0] == GRAFT_LAYER_KIND_COUNT,
                "every layer kind needs an entry in kind_registry");
@@ -477,7 +482,10 @@ int graftLayerLoad(graft_ctx *ctx, graftReader *r, graft_layer **out)
     }
     graftFree(ctx, kind);
     GRAFT_FORWARD_IF_ERROR(graftReadU32(r, &version, "layer version"));
-    if (version > v->version || version == 0)
+    if (version == 0)
+        return graftError(ctx, GRAFT_E_FORMAT, "graft_load",
+                          "%s layer version 0 is not valid (versions start at 1)", v->kind);
+    if (version > v->version)
         return graftError(ctx, GRAFT_E_VERSION, "graft_load",
                           "%s layer version %u; this graft reads versions 1 to %u", v->kind,
                           version, v->version);

@@ -32,6 +32,11 @@ typedef enum graftLayerKind {
     GRAFT_KIND_ADD,
     GRAFT_KIND_CONCAT,
     GRAFT_KIND_SOFTMAX,
+    GRAFT_KIND_MUL,
+    GRAFT_KIND_HARD_SIGMOID,
+    GRAFT_KIND_PAD2D,
+    GRAFT_KIND_RESHAPE,
+    GRAFT_KIND_SCALE_SHIFT,
     GRAFT_LAYER_KIND_COUNT
 } graftLayerKind;
 
@@ -157,6 +162,11 @@ extern const graftLayerVtbl graftFlattenVtbl;
 extern const graftLayerVtbl graftAddVtbl;
 extern const graftLayerVtbl graftConcatVtbl;
 extern const graftLayerVtbl graftSoftmaxVtbl;
+extern const graftLayerVtbl graftMulVtbl;
+extern const graftLayerVtbl graftHardSigmoidVtbl;
+extern const graftLayerVtbl graftPad2dVtbl;
+extern const graftLayerVtbl graftReshapeVtbl;
+extern const graftLayerVtbl graftScaleShiftVtbl;
 
 /* Returns the kind's table, or NULL for an unknown name. */
 const graftLayerVtbl *graftLayerKindByName(const char *name);

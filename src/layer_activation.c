@@ -96,6 +96,99 @@ static float stable_sigmoid(float x)
     return e / (1.0f + e);
 }
 
+/* Elementwise kernels. Each runs blocks of 8 elements through a loop of
+ * fixed length with branch-free bodies and unaliased (restrict) pointers, so
+ * that the compiler turns a block into vector instructions at -O2 with no
+ * branches on the data (random signs would otherwise mispredict half the
+ * time); the last n % 8 elements take the same body one by one. */
+#define ACT_EACH(n, ...)                                        \
+    do {                                                        \
+        size_t i_ = 0;                                          \
+        for (; i_ + 8 <= (n); i_ += 8)                          \
+            for (size_t u_ = 0; u_ < 8; u_++) {                 \
+                const size_t i = i_ + u_;                       \
+                __VA_ARGS__;                                    \
+            }                                                   \
+        for (; i_ < (n); i_++) {                                \
+            const size_t i = i_;                                \
+            __VA_ARGS__;                                        \
+        }                                                       \
+    } while (0)
+
+static void relu_fwd(float *restrict y, const float *restrict x, size_t n)
+{
+    ACT_EACH(n, {
+        float v = x[i];
+        y[i] = v > 0.0f ? v : 0.0f;
+    });
+}
+
+static void clip_fwd(float *restrict y, const float *restrict x, size_t n, float lo, float hi)
+{
+    ACT_EACH(n, {
+        float v = x[i];
+        v = v < lo ? lo : v;
+        y[i] = v > hi ? hi : v;
+    });
+}
+
+static void leaky_fwd(float *restrict y, const float *restrict x, size_t n, float alpha)
+{
+    ACT_EACH(n, {
+        float v = x[i], a = alpha * v;
+        y[i] = v >= 0.0f ? v : a;
+    });
+}
+
+static void hard_swish_fwd(float *restrict y, const float *restrict x, size_t n)
+{
+    ACT_EACH(n, {
+        float v = x[i], g = v + 3.0f;
+        g = g < 0.0f ? 0.0f : g;
+        g = g > 6.0f ? 6.0f : g;
+        y[i] = v * g / 6.0f;
+    });
+}
+
+static void relu_bwd(float *restrict dx, const float *restrict x, const float *restrict dy,
+                     size_t n)
+{
+    ACT_EACH(n, {
+        float g = dy[i];
+        dx[i] = x[i] > 0.0f ? g : 0.0f;
+    });
+}
+
+static void clip_bwd(float *restrict dx, const float *restrict x, const float *restrict dy,
+                     size_t n, float lo, float hi)
+{
+    ACT_EACH(n, {
+        float v = x[i], g = dy[i];
+        g = v >= lo ? g : 0.0f;
+        dx[i] = v <= hi ? g : 0.0f;
+    });
+}
+
+static void leaky_bwd(float *restrict dx, const float *restrict x, const float *restrict dy,
+                      size_t n, float alpha)
+{
+    ACT_EACH(n, {
+        float g = dy[i], a = alpha * g;
+        dx[i] = x[i] >= 0.0f ? g : a;
+    });
+}
+
+static void hard_swish_bwd(float *restrict dx, const float *restrict x,
+                           const float *restrict dy, size_t n)
+{
+    ACT_EACH(n, {
+        float v = x[i], d = (2.0f * v + 3.0f) / 6.0f;
+        d = v < -3.0f ? 0.0f : d;
+        d = v > 3.0f ? 1.0f : d;
+        dx[i] = dy[i] * d;
+    });
+}
+
 static int act_forward(graft_layer *l, const graft_tensor *const *in, graft_tensor *out)
 {
     const act_state *s = l->state;
@@ -105,13 +198,13 @@ static int act_forward(graft_layer *l, const graft_tensor *const *in, graft_tens
     const float lo = s->p0, hi = s->p1, alpha = s->p0;
     switch (s->kind) {
     case ACT_RELU:
-        for (size_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+        relu_fwd(y, x, n);
         break;
     case ACT_CLIP:
-        for (size_t i = 0; i < n; i++) y[i] = x[i] < lo ? lo : (x[i] > hi ? hi : x[i]);
+        clip_fwd(y, x, n, lo, hi);
         break;
     case ACT_LEAKY_RELU:
-        for (size_t i = 0; i < n; i++) y[i] = x[i] >= 0.0f ? x[i] : alpha * x[i];
+        leaky_fwd(y, x, n, alpha);
         break;
     case ACT_SIGMOID:
         for (size_t i = 0; i < n; i++) y[i] = stable_sigmoid(x[i]);
@@ -120,11 +213,7 @@ static int act_forward(graft_layer *l, const graft_tensor *const *in, graft_tens
         for (size_t i = 0; i < n; i++) y[i] = tanhf(x[i]);
         break;
     case ACT_HARD_SWISH:
-        for (size_t i = 0; i < n; i++) {
-            float g = x[i] + 3.0f;
-            g = g < 0.0f ? 0.0f : (g > 6.0f ? 6.0f : g);
-            y[i] = x[i] * g / 6.0f;
-        }
+        hard_swish_fwd(y, x, n);
         break;
     default:
         return graftError(l->ctx, GRAFT_E_INTERNAL, "graft_layer_forward",
@@ -144,13 +233,13 @@ static int act_backward(graft_layer *l, const graft_tensor *const *in, const gra
     const float lo = s->p0, hi = s->p1, alpha = s->p0;
     switch (s->kind) {
     case ACT_RELU:
-        for (size_t i = 0; i < n; i++) dx[i] = x[i] > 0.0f ? dy[i] : 0.0f;
+        relu_bwd(dx, x, dy, n);
         break;
     case ACT_CLIP:
-        for (size_t i = 0; i < n; i++) dx[i] = x[i] >= lo && x[i] <= hi ? dy[i] : 0.0f;
+        clip_bwd(dx, x, dy, n, lo, hi);
         break;
     case ACT_LEAKY_RELU:
-        for (size_t i = 0; i < n; i++) dx[i] = x[i] >= 0.0f ? dy[i] : alpha * dy[i];
+        leaky_bwd(dx, x, dy, n, alpha);
         break;
     case ACT_SIGMOID:
         for (size_t i = 0; i < n; i++) dx[i] = dy[i] * y[i] * (1.0f - y[i]);
@@ -159,10 +248,7 @@ static int act_backward(graft_layer *l, const graft_tensor *const *in, const gra
         for (size_t i = 0; i < n; i++) dx[i] = dy[i] * (1.0f - y[i] * y[i]);
         break;
     case ACT_HARD_SWISH:
-        for (size_t i = 0; i < n; i++) {
-            float d = x[i] < -3.0f ? 0.0f : (x[i] > 3.0f ? 1.0f : (2.0f * x[i] + 3.0f) / 6.0f);
-            dx[i] = dy[i] * d;
-        }
+        hard_swish_bwd(dx, x, dy, n);
         break;
     default:
         return graftError(l->ctx, GRAFT_E_INTERNAL, "graft_layer_backward",

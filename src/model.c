@@ -413,14 +413,27 @@ GRAFT_API int graft_model_summary(const graft_model *m, char *buf, size_t size, 
     GRAFT_RETURN_IF(!m || (!buf && size > 0), m ? m->ctx : NULL, GRAFT_E_INVALID_ARG,
                     "model is NULL, or buf is NULL with a size");
     text_out t = {buf, size, 0};
-    char shape[96], ins[96];
-    const char *rule = "----------------------------------------------------------------"
-                       "--------------------------------\n";
-    text_add(&t, "%-32s %-20s %-18s %12s  %s\n", "Layer (kind)", "Inputs", "Output shape",
+    char shape[96], ins[200];
+    /* Column widths from the content: layer labels and input lists. */
+    int wl = 20, wi = 8;
+    for (int i = 0; i < m->n_nodes; i++) {
+        const graftNode *n = &m->nodes[i];
+        int l = (int)(strlen(n->name) + strlen(n->layer->vtbl->kind) + 3), li = 0;
+        for (int k = 0; k < n->n_inputs; k++) {
+            int j = n->inputs[k];
+            li += (int)strlen(j == GRAFT_INPUT_NODE ? GRAFT_MODEL_INPUT : m->nodes[j].name) + (k > 0);
+        }
+        if (l > wl) wl = l;
+        if (li > wi) wi = li < (int)sizeof ins - 1 ? li : (int)sizeof ins - 1;
+    }
+    int width = wl + wi + 18 + 12 + 2 + 9 + 3;
+    text_add(&t, "%-*s %-*s %-18s %12s  %s\n", wl, "Layer (kind)", wi, "Inputs", "Output shape",
              "Params", "Trainable");
-    text_add(&t, "%s", rule);
+    for (int i = 0; i < width; i++) text_add(&t, "-");
+    text_add(&t, "\n");
     per_sample_shape(&m->input_shape, shape, sizeof shape);
-    text_add(&t, "%-32s %-20s %-18s %12d  %s\n", GRAFT_MODEL_INPUT " (input)", "", shape, 0, "-");
+    text_add(&t, "%-*s %-*s %-18s %12d  %s\n", wl, GRAFT_MODEL_INPUT " (input)", wi, "", shape, 0,
+             "-");
     for (int i = 0; i < m->n_nodes; i++) {
         const graftNode *n = &m->nodes[i];
         char label[GRAFT_NAME_MAX + 40];
@@ -435,10 +448,11 @@ GRAFT_API int graft_model_summary(const graft_model *m, char *buf, size_t size, 
         }
         per_sample_shape(&n->layer->out_shape, shape, sizeof shape);
         int64_t params = layer_param_scalars(n->layer);
-        text_add(&t, "%-32s %-20s %-18s %12lld  %s\n", label, ins, shape, (long long)params,
+        text_add(&t, "%-*s %-*s %-18s %12lld  %s\n", wl, label, wi, ins, shape, (long long)params,
                  params == 0 ? "-" : n->trainable ? "yes" : "no");
     }
-    text_add(&t, "%s", rule);
+    for (int i = 0; i < width; i++) text_add(&t, "-");
+    text_add(&t, "\n");
     int64_t total = graft_model_param_count(m, 0), trainable = graft_model_param_count(m, 1);
     text_add(&t, "Total params: %lld (trainable: %lld, frozen: %lld)\n", (long long)total,
              (long long)trainable, (long long)(total - trainable));

@@ -451,6 +451,64 @@ START_TEST(test_activation_errors)
 }
 END_TEST
 
+/* ---- long rows: blocks of 8 elements and the remainder --------------------- */
+
+/* The kernels run blocks of 8 elements and then the remainder one by one;
+ * 35 elements (4 blocks and 3 more) take both paths. Each kind's output and
+ * input gradient (with a random dy) must match the formula element by
+ * element, computed here in double. x holds distinct values 0.37 apart from
+ * -6.3, which stay 0.01 or more away from every kink (0, -1.5, 2.5, -3, 3). */
+START_TEST(test_activation_long_rows)
+{
+    graft_ctx *ctx = tu_ctx();
+    enum { N = 35 };
+    const int kinds[] = {RELU, CLIP, LEAKY, HSWISH};
+    graft_tensor *x = tu_tensor(ctx, 2, 1, N), *dy = tu_tensor(ctx, 2, 1, N);
+    float *xv = graft_tensor_data(x);
+    for (int i = 0; i < N; i++) xv[i] = -6.3f + 0.37f * (float)i;
+    tu_fill_uniform(dy, 9, -1, 1);
+    const float *g = graft_tensor_data(dy);
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+        graft_layer *l = make_kind(ctx, kinds[k]);
+        const graft_tensor *in[1] = {x}, *y = NULL, *dx[1] = {NULL};
+        ck_assert_int_eq(graft_layer_build(l, 1, in, 0), GRAFT_OK);
+        ck_assert_int_eq(graft_layer_forward(l, 1, in, &y), GRAFT_OK);
+        ck_assert_int_eq(graft_layer_backward(l, 1, in, dy, dx), GRAFT_OK);
+        int negative_seen = 0, positive_seen = 0;
+        for (int i = 0; i < N; i++) {
+            double v = xv[i], want_y, want_d;
+            switch (kinds[k]) {
+            case RELU: want_y = v > 0 ? v : 0; want_d = v > 0; break;
+            case CLIP:
+                want_y = v < CLIP_LO ? CLIP_LO : (v > CLIP_HI ? CLIP_HI : v);
+                want_d = v >= CLIP_LO && v <= CLIP_HI;
+                break;
+            case LEAKY: want_y = v >= 0 ? v : LEAKY_ALPHA * v; want_d = v >= 0 ? 1 : LEAKY_ALPHA; break;
+            default: {
+                double r = v + 3 < 0 ? 0 : (v + 3 > 6 ? 6 : v + 3);
+                want_y = v * r / 6;
+                want_d = v < -3 ? 0 : (v > 3 ? 1 : (2 * v + 3) / 6);
+            }
+            }
+            negative_seen += v < 0;
+            positive_seen += v > 0;
+            ck_assert_msg(fabs(graft_tensor_data_const(y)[i] - want_y) <= 1e-5 * (1 + fabs(want_y)),
+                          "%s y[%d] = %g, want %g", kind_names[kinds[k]], i,
+                          (double)graft_tensor_data_const(y)[i], want_y);
+            ck_assert_msg(fabs(graft_tensor_data_const(dx[0])[i] - want_d * g[i]) <= 1e-5,
+                          "%s dx[%d] = %g, want %g", kind_names[kinds[k]], i,
+                          (double)graft_tensor_data_const(dx[0])[i], want_d * g[i]);
+        }
+        ck_assert_int_eq(negative_seen, 18); /* -6.3 .. -0.01: both sides are covered */
+        ck_assert_int_eq(positive_seen, 17);
+        graft_layer_free(l);
+    }
+    graft_tensor_free(x);
+    graft_tensor_free(dy);
+    graft_ctx_free(ctx);
+}
+END_TEST
+
 Suite *suite_activation(void)
 {
     Suite *s = suite_create("activation");
@@ -462,6 +520,7 @@ Suite *suite_activation(void)
     tcase_add_test(tc, test_tanh_values);
     tcase_add_test(tc, test_hard_swish_values);
     tcase_add_test(tc, test_activation_any_rank);
+    tcase_add_test(tc, test_activation_long_rows);
     suite_add_tcase(s, tc);
     tc = tcase_create("gradients");
     tcase_set_timeout(tc, 60);

@@ -292,6 +292,70 @@ START_TEST(test_bn_gradcheck_inference)
 }
 END_TEST
 
+/* Planes of 25 values (5x5) take the kernels' blocks of 8 and their
+ * remainder. With x in [9, 11] (a mean far from 0 relative to the spread),
+ * the training forward and backward must match the formulas of
+ * layer_batchnorm.c evaluated here in double:
+ *   y = gamma (x - mean) / sqrt(var + eps) + beta,
+ *   dgamma = sum dy * xhat, dbeta = sum dy,
+ *   dx = gamma * invstd / m * (m dy - dbeta - xhat dgamma). */
+START_TEST(test_bn_long_planes_against_reference)
+{
+    graft_ctx *ctx = tu_ctx();
+    enum { N = 3, C = 2, S = 25, M = N * S };
+    const float eps = 1e-3f;
+    graft_tensor *x = tu_tensor(ctx, 4, N, C, 5, 5), *dy = tu_tensor(ctx, 4, N, C, 5, 5);
+    tu_fill_uniform(x, 41, 9, 11);
+    tu_fill_uniform(dy, 42, -1, 1);
+    graft_layer *l = built_bn(ctx, eps, 0.1f, x);
+    randomise_params(l, 43);
+    const graft_tensor *in[1] = {x}, *y = NULL, *din[1] = {NULL};
+    ck_assert_int_eq(graft_layer_forward(l, 1, in, &y), GRAFT_OK);
+    ck_assert_int_eq(graft_layer_backward(l, 1, in, dy, din), GRAFT_OK);
+    const float *xv = graft_tensor_data(x), *g = graft_tensor_data(dy);
+    const float *gamma = graft_tensor_data(param(l, 0)), *beta = graft_tensor_data(param(l, 1));
+    for (int c = 0; c < C; c++) {
+        double sum = 0, sq = 0, sg = 0, sgx = 0;
+        for (int n = 0; n < N; n++)
+            for (int k = 0; k < S; k++) sum += xv[(n * C + c) * S + k];
+        double mean = sum / M;
+        for (int n = 0; n < N; n++)
+            for (int k = 0; k < S; k++) {
+                double d = xv[(n * C + c) * S + k] - mean;
+                sq += d * d;
+            }
+        double is = 1.0 / sqrt(sq / M + eps);
+        for (int n = 0; n < N; n++)
+            for (int k = 0; k < S; k++) {
+                int i = (n * C + c) * S + k;
+                sg += g[i];
+                sgx += g[i] * (xv[i] - mean) * is;
+            }
+        tu_assert_close(&(float){(float)sgx}, graft_tensor_data(l->params[0].grad) + c, 1, 1e-4f,
+                        1e-4f, "dgamma");
+        tu_assert_close(&(float){(float)sg}, graft_tensor_data(l->params[1].grad) + c, 1, 1e-4f,
+                        1e-4f, "dbeta");
+        for (int n = 0; n < N; n++)
+            for (int k = 0; k < S; k++) {
+                int i = (n * C + c) * S + k;
+                double xhat = (xv[i] - mean) * is;
+                double want_y = gamma[c] * xhat + beta[c];
+                double want_dx = gamma[c] * is / M * (M * g[i] - sg - xhat * sgx);
+                ck_assert_msg(fabs(graft_tensor_data_const(y)[i] - want_y) <= 1e-4,
+                              "y[%d] = %g, want %g", i, (double)graft_tensor_data_const(y)[i],
+                              want_y);
+                ck_assert_msg(fabs(graft_tensor_data_const(din[0])[i] - want_dx) <= 1e-4,
+                              "dx[%d] = %g, want %g", i,
+                              (double)graft_tensor_data_const(din[0])[i], want_dx);
+            }
+    }
+    graft_tensor_free(dy);
+    graft_layer_free(l);
+    graft_tensor_free(x);
+    graft_ctx_free(ctx);
+}
+END_TEST
+
 START_TEST(test_bn_backward_without_param_grads)
 {
     graft_ctx *ctx = tu_ctx();
@@ -481,6 +545,7 @@ Suite *suite_batchnorm(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_bn_gradcheck_training);
     tcase_add_test(tc, test_bn_gradcheck_inference);
+    tcase_add_test(tc, test_bn_long_planes_against_reference);
     tcase_add_test(tc, test_bn_backward_without_param_grads);
     suite_add_tcase(s, tc);
     tc = tcase_create("serialisation");

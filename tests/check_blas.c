@@ -4,6 +4,12 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
+
+/* blas.c's thread settings (behind the proposed GRAFT_CTX_NUM_THREADS). */
+int graftBlasSetThreads(int n);
+int graftBlasThreads(void);
+const char *graftBlasCoreName(void);
 
 START_TEST(test_reference_hand_computed)
 {
@@ -71,6 +77,44 @@ START_TEST(test_empty_k_scales_c)
 }
 END_TEST
 
+/* The thread count set is the one read back, 0 is refused, and the
+ * products stay correct at 1 and 2 threads. */
+START_TEST(test_blas_threads)
+{
+    graft_ctx *ctx = tu_ctx();
+    int before = graftBlasThreads();
+    ck_assert_int_ge(before, 1);
+    ck_assert_int_eq(graftBlasSetThreads(0), GRAFT_E_RANGE);
+    ck_assert_int_eq(graftBlasThreads(), before);
+    const char *core = graftBlasCoreName();
+    ck_assert_ptr_nonnull(core);
+    ck_assert_int_gt((int)strlen(core), 0);
+    enum { M = 67, N = 129, K = 33 };
+    float *a = malloc(sizeof(float) * M * K), *b = malloc(sizeof(float) * K * N);
+    float *c = malloc(sizeof(float) * M * N), *r = malloc(sizeof(float) * M * N);
+    ck_assert(a && b && c && r);
+    for (int i = 0; i < M * K; i++) a[i] = (float)((i * 37) % 19) / 9.0f - 1.0f;
+    for (int i = 0; i < K * N; i++) b[i] = (float)((i * 11) % 23) / 11.0f - 1.0f;
+    graftSgemmReference(0, 0, M, N, K, 1.0f, a, K, b, N, 0.0f, r, N);
+    for (int t = 1; t <= 2; t++) {
+        if (!graft_has_blas() && t > 1) {
+            ck_assert_int_eq(graftBlasSetThreads(t), GRAFT_E_UNSUPPORTED);
+            continue;
+        }
+        ck_assert_int_eq(graftBlasSetThreads(t), GRAFT_OK);
+        ck_assert_int_eq(graftBlasThreads(), t);
+        graftSgemm(ctx, 0, 0, M, N, K, 1.0f, a, K, b, N, 0.0f, c, N);
+        tu_assert_close(c, r, (size_t)M * N, 1e-4f, 1e-4f, "threads");
+    }
+    ck_assert_int_eq(graftBlasSetThreads(before), GRAFT_OK);
+    free(a);
+    free(b);
+    free(c);
+    free(r);
+    graft_ctx_free(ctx);
+}
+END_TEST
+
 Suite *suite_blas(void)
 {
     Suite *s = suite_create("blas");
@@ -78,6 +122,7 @@ Suite *suite_blas(void)
     tcase_add_test(tc, test_reference_hand_computed);
     tcase_add_test(tc, test_blas_matches_reference_all_transposes);
     tcase_add_test(tc, test_empty_k_scales_c);
+    tcase_add_test(tc, test_blas_threads);
     suite_add_tcase(s, tc);
     return s;
 }

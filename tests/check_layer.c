@@ -6,28 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct counting_alloc_t {
-    long allocs, frees;
-} counting_alloc_t;
-
-static void *counting_alloc(void *opaque, size_t size)
-{
-    ((counting_alloc_t *)opaque)->allocs++;
-    return malloc(size);
-}
-
-static void counting_free(void *opaque, void *ptr)
-{
-    if (ptr) ((counting_alloc_t *)opaque)->frees++;
-    free(ptr);
-}
-
 START_TEST(test_registry_names_unique_and_found)
 {
     static const char *const names[] = {
         "conv2d", "max_pool2d", "avg_pool2d", "global_avg_pool", "dense", "batch_norm",
         "relu", "clip", "leaky_relu", "sigmoid", "tanh", "hard_swish", "dropout", "flatten",
-        "add", "concat", "softmax"};
+        "add", "concat", "softmax", "mul", "hard_sigmoid", "pad2d", "reshape", "scale_shift"};
     ck_assert_int_eq((int)(sizeof names / sizeof names[0]), GRAFT_LAYER_KIND_COUNT);
     for (int i = 0; i < GRAFT_LAYER_KIND_COUNT; i++) {
         const graftLayerVtbl *v = graftLayerKindByName(names[i]);
@@ -246,6 +230,25 @@ static graft_layer *make_kind(graft_ctx *ctx, int kind, int *n_inputs)
     case GRAFT_KIND_ADD: st = graft_layer_add(ctx, &l); *n_inputs = 2; break;
     case GRAFT_KIND_CONCAT: st = graft_layer_concat(ctx, &l); *n_inputs = 3; break;
     case GRAFT_KIND_SOFTMAX: st = graft_layer_softmax(ctx, &l); break;
+    case GRAFT_KIND_MUL: st = graft_layer_mul(ctx, &l); *n_inputs = 2; break;
+    case GRAFT_KIND_HARD_SIGMOID: st = graft_layer_hard_sigmoid(ctx, 0.2f, 0.5f, &l); break;
+    case GRAFT_KIND_PAD2D: {
+        graft_pad2d_spec pad = GRAFT_PAD2D_SPEC_INIT;
+        pad.pad_top = pad.pad_right = 1;
+        pad.mode = GRAFT_PAD_REFLECT;
+        st = graft_layer_pad2d(ctx, &pad, &l);
+        break;
+    }
+    case GRAFT_KIND_RESHAPE: {
+        const int64_t dims[2] = {18, 6};
+        st = graft_layer_reshape(ctx, 2, dims, &l);
+        break;
+    }
+    case GRAFT_KIND_SCALE_SHIFT: {
+        const int64_t dims[3] = {3, 1, 6};
+        st = graft_layer_scale_shift(ctx, 3, dims, &l);
+        break;
+    }
     default: st = GRAFT_E_INTERNAL;
     }
     ck_assert_msg(st == GRAFT_OK, "kind %d: %s", kind, graft_errmsg(ctx));
@@ -257,10 +260,10 @@ static graft_layer *make_kind(graft_ctx *ctx, int kind, int *n_inputs)
 START_TEST(test_steady_state_steps_do_not_allocate)
 {
     for (int kind = 0; kind < GRAFT_LAYER_KIND_COUNT; kind++) {
-        counting_alloc_t c = {0, 0};
+        tu_alloc_counter c = {0, 0, 0, 0};
         graft_allocator a = GRAFT_ALLOCATOR_INIT;
-        a.alloc = counting_alloc;
-        a.free = counting_free;
+        a.alloc = tu_counting_alloc;
+        a.free = tu_counting_free;
         a.opaque = &c;
         graft_ctx *ctx = NULL;
         ck_assert_int_eq(graft_ctx_create_advanced(&a, &ctx), GRAFT_OK);

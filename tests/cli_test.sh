@@ -37,7 +37,7 @@ python3 "$here/make_pngs.py" "$dir/data" 16 || { echo "cannot make the images"; 
 
 check "help" "$graft" --help
 check "version" sh -c "\"$graft\" --version | grep -q '^graft [0-9]'"
-for cmd in info train eval predict demo; do
+for cmd in info train eval predict export demo; do
     check "$cmd --help" sh -c "\"$graft\" $cmd --help | grep -q usage"
 done
 check "no command: status 2" status_is 2 "$graft"
@@ -67,6 +67,15 @@ check "predict" sh -c "\"$graft\" predict \"$dir/m.graft\" \"$dir/data/bar/000.p
 check "predict --json" sh -c "\"$graft\" predict \"$dir/m.graft\" \"$dir/data/dot/001.png\" \"$dir/data/column/002.png\" --json | python3 -c 'import json,sys; r=[json.loads(l) for l in sys.stdin]; assert len(r)==2 and abs(sum(t[\"probability\"] for t in r[0][\"top\"]) - 1) < 1e-4'"
 check "predict a broken image: status 1, named" sh -c \
     "printf 'not an image' > \"$dir/bad.png\"; ! \"$graft\" predict \"$dir/m.graft\" \"$dir/bad.png\" 2> \"$dir/e\" && grep -q 'bad.png' \"$dir/e\""
+
+check "export" "$graft" export "$dir/m.graft" "$dir/m.onnx" --quiet
+check "export --fold-bn" "$graft" export "$dir/m.graft" "$dir/f.onnx" --fold-bn --quiet
+check "the exported ONNX file loads back" sh -c "\"$graft\" info \"$dir/m.onnx\" | grep -q 'Total params'"
+check "the re-imported model predicts as the original" sh -c \
+    "\"$graft\" predict \"$dir/m.graft\" \"$dir/data/dot/003.png\" --top 1 --json > \"$dir/a\" && \
+     \"$graft\" predict \"$dir/m.onnx\" \"$dir/data/dot/003.png\" --top 1 --json > \"$dir/b\" && \
+     python3 -c 'import json,sys; a,b=[json.load(open(p))[\"top\"][0] for p in sys.argv[1:]]; assert a[\"class\"]==b[\"class\"] and abs(a[\"probability\"]-b[\"probability\"])<1e-4' \"$dir/a\" \"$dir/b\""
+check "export of a missing model: status 1" status_is 1 "$graft" export /nonexistent.graft "$dir/x.onnx"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

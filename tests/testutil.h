@@ -34,6 +34,7 @@ Suite *suite_model_io(void);
 Suite *suite_image(void);
 Suite *suite_dataset_files(void);
 Suite *suite_onnx(void);
+Suite *suite_onnx_layers(void);
 Suite *suite_transfer(void);
 
 /* Allocator hooks that count allocations and frees, remember the largest

@@ -43,7 +43,7 @@ void cliError(const char *fmt, ...)
 /* Prints the failed call's graft message and returns 1. */
 int cliFail(graft_ctx *ctx, const char *what);
 
-/* Loads a .graft model. */
+/* Loads a .graft model, or imports an .onnx one (told by the extension). */
 int cliLoadModel(graft_ctx *ctx, const char *path, graft_model **out);
 
 /* Writes s as a JSON string literal; v as a number, or null when not finite. */
@@ -71,6 +71,7 @@ int cmd_info(int argc, char **argv, cli_out *out);
 int cmd_train(int argc, char **argv, cli_out *out);
 int cmd_eval(int argc, char **argv, cli_out *out);
 int cmd_predict(int argc, char **argv, cli_out *out);
+int cmd_export(int argc, char **argv, cli_out *out);
 int cmd_demo(int argc, char **argv, cli_out *out);
 
 #endif

@@ -7,7 +7,7 @@
 static const char usage[] =
     "usage: graft info MODEL [--json]\n"
     "\n"
-    "Prints the layers of MODEL (a .graft file): name, kind,\n"
+    "Prints the layers of MODEL (a .graft file or an .onnx file): name, kind,\n"
     "inputs, output shape, parameters and whether each is trainable, then the\n"
     "totals and the class names.\n"
     "  --json   one JSON object on standard output\n";

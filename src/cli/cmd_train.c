@@ -9,7 +9,7 @@
 static const char usage[] =
     "usage: graft train BASE --data DIR --out MODEL [options]\n"
     "\n"
-    "Fine-tunes BASE (a .graft model) on the images under DIR, laid out\n"
+    "Fine-tunes BASE (a .graft or .onnx model) on the images under DIR, laid out\n"
     "as DIR/<class name>/<image files> (PNG or JPEG). The classifier is replaced\n"
     "by a new one for DIR's classes, the rest is frozen (unless told otherwise),\n"
     "and the result is saved to MODEL with the class names.\n"

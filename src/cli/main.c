@@ -1,6 +1,6 @@
 /*
  * main.c - the graft command-line tool: fine-tune, evaluate, inspect,
- * and predict with models from the shell.
+ * predict with and export models from the shell.
  */
 #include "cli.h"
 
@@ -16,6 +16,7 @@ static const char usage[] =
     "                              fine-tune BASE on a folder of images, one folder per class\n"
     "  eval MODEL --data DIR       accuracy, per-class figures, confusion matrix\n"
     "  predict MODEL IMAGE...      the most likely classes of images\n"
+    "  export MODEL OUT.onnx       write an ONNX file\n"
     "  demo                        transfer learning on a shipped model, measured\n"
     "\n"
     "Options for every command: --quiet (no progress), --json (machine-readable\n"
@@ -42,7 +43,7 @@ int main(int argc, char **argv)
         const char *name;
         int (*run)(int, char **, cli_out *);
     } commands[] = {{"info", cmd_info},       {"train", cmd_train},   {"eval", cmd_eval},
-                    {"predict", cmd_predict}, {"demo", cmd_demo}};
+                    {"predict", cmd_predict}, {"export", cmd_export}, {"demo", cmd_demo}};
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (strcmp(argv[1], commands[i].name) == 0) return commands[i].run(argc - 2, argv + 2, &out);
     cliError("unknown command \"%s\"", argv[1]);

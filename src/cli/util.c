@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 void cliError(const char *fmt, ...)
@@ -114,8 +115,19 @@ int cliDouble(cli_args *a, const char *name, double dflt, double lo, double hi, 
     return 0;
 }
 
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && strcasecmp(s + a - b, suffix) == 0;
+}
+
 int cliLoadModel(graft_ctx *ctx, const char *path, graft_model **out)
 {
+    if (ends_with(path, ".onnx")) {
+        if (graft_onnx_import(ctx, path, NULL, out) != GRAFT_OK)
+            return cliFail(ctx, "cannot import the ONNX model");
+        return 0;
+    }
     if (graft_model_load(ctx, path, out) != GRAFT_OK) return cliFail(ctx, "cannot load the model");
     return 0;
 }

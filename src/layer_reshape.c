@@ -1,0 +1,136 @@
+/*
+ * layer_reshape.c - (N, ...) -> (N, d1, ..., dk) with the same elements.
+ *
+ * The target per-sample shape (d1, ..., dk), k = 1 to GRAFT_MAX_DIMS - 1, is
+ * an attribute; its element count must equal the input's per-sample count.
+ * Row-major data keeps its order, so forward copies the input and backward
+ * copies the output gradient.
+ */
+#include "layer.h"
+
+#include <string.h>
+
+typedef struct reshape_state {
+    int ndim;                         /* per-sample rank */
+    int64_t dims[GRAFT_MAX_DIMS - 1]; /* per-sample sizes */
+} reshape_state;
+
+static int reshape_check(graft_ctx *ctx, const char *func, int ndim, const int64_t *dims)
+{
+    GRAFT_RETURN_IF_AT(ndim < 1 || ndim > GRAFT_MAX_DIMS - 1, ctx, GRAFT_E_INVALID_ARG, func,
+                       "ndim is %d, must be 1 to %d (the batch dimension is kept)", ndim,
+                       GRAFT_MAX_DIMS - 1);
+    GRAFT_RETURN_IF_AT(!dims, ctx, GRAFT_E_INVALID_ARG, func, "dims is NULL");
+    int64_t n = 1;
+    for (int d = 0; d < ndim; d++) {
+        GRAFT_RETURN_IF_AT(dims[d] < 1 || dims[d] > GRAFT_MAX_NUMEL / n, ctx,
+                           GRAFT_E_INVALID_ARG, func,
+                           "dims[%d] is %lld; sizes must be >= 1 with at most 2^40 elements", d,
+                           (long long)dims[d]);
+        n *= dims[d];
+    }
+    return GRAFT_OK;
+}
+
+static int reshape_infer_shape(graft_layer *l, int n_inputs, const graftShape *in,
+                               graftShape *out)
+{
+    const reshape_state *s = l->state;
+    (void)n_inputs;
+    int64_t want = 1;
+    for (int d = 0; d < s->ndim; d++) want *= s->dims[d];
+    int64_t have = graftShapeSampleNumel(&in[0]);
+    if (in[0].ndim < 2 || have != want) {
+        char got[160];
+        graftShapeString(in[0].ndim, in[0].dims, got, sizeof got);
+        return graftError(l->ctx, GRAFT_E_SHAPE, "graft_layer_build",
+                          "reshape layer: the input %s holds %lld elements per sample, the "
+                          "target shape %lld",
+                          got, (long long)have, (long long)want);
+    }
+    out->ndim = s->ndim + 1;
+    out->dims[0] = 1;
+    memcpy(out->dims + 1, s->dims, (size_t)s->ndim * sizeof *s->dims);
+    return GRAFT_OK;
+}
+
+static int reshape_forward(graft_layer *l, const graft_tensor *const *in, graft_tensor *out)
+{
+    (void)l;
+    memcpy(out->data, in[0]->data, out->numel * sizeof(float));
+    return GRAFT_OK;
+}
+
+static int reshape_backward(graft_layer *l, const graft_tensor *const *in,
+                            const graft_tensor *out, const graft_tensor *dout,
+                            graft_tensor *const *din)
+{
+    (void)l;
+    (void)in;
+    (void)out;
+    if (din[0]) memcpy(din[0]->data, dout->data, dout->numel * sizeof(float));
+    return GRAFT_OK;
+}
+
+static int reshape_save(const graft_layer *l, graftWriter *w)
+{
+    const reshape_state *s = l->state;
+    graftWriteU32(w, (uint32_t)s->ndim);
+    for (int d = 0; d < s->ndim; d++) graftWriteI64(w, s->dims[d]);
+    return w->status;
+}
+
+static int reshape_load(graft_layer *l, graftReader *r, uint32_t version)
+{
+    reshape_state *s = l->state;
+    uint32_t ndim;
+    int64_t dims[GRAFT_MAX_DIMS - 1];
+    (void)version;
+    GRAFT_FORWARD_IF_ERROR(graftReadU32(r, &ndim, "reshape rank"));
+    if (ndim < 1 || ndim > GRAFT_MAX_DIMS - 1)
+        return graftError(l->ctx, GRAFT_E_FORMAT, "graft_load",
+                          "reshape rank is %u, must be 1 to %d", ndim, GRAFT_MAX_DIMS - 1);
+    for (uint32_t d = 0; d < ndim; d++)
+        GRAFT_FORWARD_IF_ERROR(graftReadI64(r, &dims[d], "reshape sizes"));
+    if (reshape_check(l->ctx, "graft_load", (int)ndim, dims) != GRAFT_OK) return GRAFT_E_FORMAT;
+    s->ndim = (int)ndim;
+    memcpy(s->dims, dims, ndim * sizeof *dims);
+    return GRAFT_OK;
+}
+
+static int64_t reshape_flops(const graft_layer *l)
+{
+    (void)l;
+    return 0;
+}
+
+const graftLayerVtbl graftReshapeVtbl = {
+    .kind = "reshape",
+    .version = 1,
+    .state_size = sizeof(reshape_state),
+    .min_inputs = 1,
+    .max_inputs = 1,
+    .infer_shape = reshape_infer_shape,
+    .forward = reshape_forward,
+    .backward = reshape_backward,
+    .save = reshape_save,
+    .load = reshape_load,
+    .flops = reshape_flops,
+};
+
+GRAFT_API int graft_layer_reshape(graft_ctx *ctx, int ndim, const int64_t *dims,
+                                  graft_layer **out)
+{
+    graftClearError(ctx);
+    if (out) *out = NULL;
+    GRAFT_RETURN_IF(!ctx, NULL, GRAFT_E_INVALID_ARG, "ctx is NULL");
+    GRAFT_RETURN_IF(!out, ctx, GRAFT_E_INVALID_ARG, "out is NULL");
+    GRAFT_FORWARD_IF_ERROR(reshape_check(ctx, __func__, ndim, dims));
+    graft_layer *l;
+    GRAFT_FORWARD_IF_ERROR(graftLayerNew(ctx, &graftReshapeVtbl, __func__, &l));
+    reshape_state *s = l->state;
+    s->ndim = ndim;
+    memcpy(s->dims, dims, (size_t)ndim * sizeof *dims);
+    *out = l;
+    return GRAFT_OK;
+}

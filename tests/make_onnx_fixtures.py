@@ -1,0 +1,145 @@
+#!/usr/bin/python3
+"""Regenerates the whole-network ONNX fixtures in tests/data/onnx/.
+
+Run from the source root with Debian's PyTorch:
+
+    /usr/bin/python3 tests/make_onnx_fixtures.py
+
+For each network it writes <name>.onnx (exported with torch.onnx.export,
+opset 13, a symbolic batch axis), <name>.input.pb (a fixed input batch) and
+<name>.output.pb (PyTorch's output for it), both as ONNX TensorProto
+messages. tests/check_onnx.c imports each file with graft and compares
+graft's output with PyTorch's to 1e-4 relative.
+
+The networks have random weights (correctness does not depend on them) and
+reduced widths and input sizes so that the files stay small:
+  mobilenet_v2   torchvision MobileNetV2, width 0.25, 10 classes, 64x64 input;
+                 batch norms folded into the convolutions by the exporter
+  resnet18       torchvision's ResNet-18 layout (BasicBlock, [2, 2, 2, 2]) at
+                 1/8 of the widths, 10 classes, 64x64 input; batch norms kept
+  squeezenet1_1  torchvision SqueezeNet 1.1, 10 classes, 64x64 input
+  vgg_style      a small VGG-like network that also exercises explicit
+                 padding, LeakyReLU, a squeeze-and-excitation gate with
+                 hardsigmoid, hardswish, x.view(x.size(0), -1) (a shape
+                 subgraph) and dropout; batch norms kept; 32x32 input
+"""
+import os
+import struct
+import sys
+
+import torch
+import torch.nn as nn
+import torchvision
+from torchvision.models.resnet import BasicBlock, ResNet
+
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "onnx")
+
+
+def varint(v):
+    out = bytearray()
+    while True:
+        b = v & 0x7F
+        v >>= 7
+        if v:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def tensor_proto(t):
+    """A float32 TensorProto: dims (field 1), data_type 1 (field 2), raw_data (field 9)."""
+    t = t.detach().contiguous().to(torch.float32)
+    msg = bytearray()
+    for d in t.shape:
+        msg += varint(1 << 3 | 0) + varint(d)
+    msg += varint(2 << 3 | 0) + varint(1)
+    raw = struct.pack("<%df" % t.numel(), *t.flatten().tolist())
+    msg += varint(9 << 3 | 2) + varint(len(raw)) + raw
+    return bytes(msg)
+
+
+class SmallResNet18(ResNet):
+    """ResNet-18's layout with the widths divided by 8."""
+
+    def __init__(self, num_classes=10):
+        super().__init__(BasicBlock, [2, 2, 2, 2], num_classes=num_classes)
+        self.inplanes = 8
+        self.conv1 = nn.Conv2d(3, 8, kernel_size=7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(8)
+        self.layer1 = self._make_layer(BasicBlock, 8, 2)
+        self.layer2 = self._make_layer(BasicBlock, 16, 2, stride=2)
+        self.layer3 = self._make_layer(BasicBlock, 32, 2, stride=2)
+        self.layer4 = self._make_layer(BasicBlock, 64, 2, stride=2)
+        self.fc = nn.Linear(64, num_classes)
+
+
+class VggStyle(nn.Module):
+    def __init__(self, num_classes=10):
+        super().__init__()
+
+        def block(cin, cout):
+            return [nn.Conv2d(cin, cout, 3, padding=1), nn.BatchNorm2d(cout), nn.ReLU()]
+
+        self.features = nn.Sequential(
+            *block(3, 16), *block(16, 16), nn.MaxPool2d(2),
+            *block(16, 32), nn.ZeroPad2d((1, 1, 1, 1)), nn.Conv2d(32, 32, 3), nn.LeakyReLU(0.1),
+            nn.MaxPool2d(2))
+        self.se_pool = nn.AdaptiveAvgPool2d(1)
+        self.se = nn.Sequential(nn.Conv2d(32, 8, 1), nn.ReLU(), nn.Conv2d(8, 32, 1),
+                                nn.Hardsigmoid())
+        self.tail = nn.Sequential(nn.Conv2d(32, 32, 3, padding=1, stride=2), nn.Hardswish())
+        self.classifier = nn.Sequential(nn.Linear(32 * 4 * 4, 64), nn.ReLU(), nn.Dropout(0.5),
+                                        nn.Linear(64, num_classes))
+
+    def forward(self, x):
+        x = self.features(x)
+        x = x * self.se(self.se_pool(x))
+        x = self.tail(x)
+        x = x.view(x.size(0), -1)
+        return self.classifier(x)
+
+
+def randomise_batch_norms(model, gen):
+    """Non-trivial running statistics and affine parameters."""
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            with torch.no_grad():
+                m.running_mean.copy_(torch.randn(m.num_features, generator=gen) * 0.1)
+                m.running_var.copy_(torch.rand(m.num_features, generator=gen) + 0.5)
+                m.weight.copy_(torch.rand(m.num_features, generator=gen) + 0.5)
+                m.bias.copy_(torch.randn(m.num_features, generator=gen) * 0.1)
+
+
+def export(name, model, size, keep_bn, gen):
+    model.eval()
+    randomise_batch_norms(model, gen)
+    x = torch.randn(2, 3, size, size, generator=gen)
+    with torch.no_grad():
+        y = model(x)
+    path = os.path.join(OUT, name + ".onnx")
+    mode = torch.onnx.TrainingMode.PRESERVE if keep_bn else torch.onnx.TrainingMode.EVAL
+    torch.onnx.export(model, x, path, opset_version=13, input_names=["input"],
+                      output_names=["logits"], dynamic_axes={"input": {0: "N"}, "logits": {0: "N"}},
+                      training=mode, do_constant_folding=not keep_bn)
+    with open(os.path.join(OUT, name + ".input.pb"), "wb") as f:
+        f.write(tensor_proto(x))
+    with open(os.path.join(OUT, name + ".output.pb"), "wb") as f:
+        f.write(tensor_proto(y))
+    print("%s: %d bytes" % (name, os.path.getsize(path)))
+
+
+def main():
+    os.makedirs(OUT, exist_ok=True)
+    torch.manual_seed(1)
+    gen = torch.Generator().manual_seed(2)
+    export("mobilenet_v2", torchvision.models.mobilenet_v2(width_mult=0.25, num_classes=10),
+           64, False, gen)
+    export("resnet18", SmallResNet18(), 64, True, gen)
+    export("squeezenet1_1", torchvision.models.squeezenet1_1(num_classes=10), 64, False, gen)
+    export("vgg_style", VggStyle(), 32, True, gen)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
