@@ -14,6 +14,9 @@ never required.
         print(model.evaluate(data).accuracy)
         print(model.predict(graft.Image.load("cat.jpg").resize(224, 224)))
 
+ONNX models are read with ``Model.import_onnx(path or bytes)`` and written
+with ``model.export_onnx(path)`` or ``model.export_onnx_bytes()``.
+
 Modules: layers (layer constructors); the classes Model, Optimizer,
 Dataset, Image, Tensor and Context are exported here. The library is found
 through $GRAFT_LIBRARY, a copy inside the package, the source checkout's

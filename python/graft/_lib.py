@@ -24,7 +24,8 @@ The binding mirrors no C struct that the library keeps or reads after a
 call. The versioned option structs (graft_fit_opts, graft_head_spec,
 graft_conv2d_spec, graft_pool2d_spec, graft_allocator,
 graft_image_load_opts, graft_augment_spec, graft_csv_opts,
-graft_folder_opts) are read by graft only during the call that takes them,
+graft_folder_opts, graft_pad2d_spec, graft_onnx_import_opts,
+graft_onnx_export_opts) are read by graft only during the call that takes them,
 so they are built as ctypes Structures at call time with
 ``struct_size = ctypes.sizeof(...)``. If a definition here ever disagreed
 with graft.h in size, graft would refuse the call with GRAFT_E_VERSION (or
@@ -112,6 +113,20 @@ class Pool2dSpec(ctypes.Structure):
         ("pad_right", c_int),
         ("ceil_mode", c_int),
         ("count_include_pad", c_int),
+    ]
+
+
+class Pad2dSpec(ctypes.Structure):
+    """graft_pad2d_spec (read during graft_layer_pad2d() only)."""
+
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("pad_top", c_int),
+        ("pad_left", c_int),
+        ("pad_bottom", c_int),
+        ("pad_right", c_int),
+        ("mode", c_int),
+        ("value", c_float),
     ]
 
 
@@ -219,6 +234,36 @@ class FolderOpts(ctypes.Structure):
     ]
 
 
+class OnnxImportOpts(ctypes.Structure):
+    """graft_onnx_import_opts (read during graft_onnx_import() and
+    graft_onnx_import_buffer() only; so are the names and tensors it points
+    to)."""
+
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("keep_softmax", c_int),
+        ("batch_axis", c_int),
+        ("input_name", c_char_p),
+        ("n_bound", c_int),
+        ("bound_names", P(c_char_p)),
+        ("bound_values", P(c_void_p)),
+        ("seed", c_uint64),
+    ]
+
+
+class OnnxExportOpts(ctypes.Structure):
+    """graft_onnx_export_opts (read during graft_onnx_export() and
+    graft_onnx_export_buffer() only)."""
+
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("opset", c_int),
+        ("fold_batch_norm", c_int),
+        ("input_name", c_char_p),
+        ("output_name", c_char_p),
+    ]
+
+
 def new_struct(cls, **fields):
     """An instance of a versioned struct with struct_size set to its size."""
     s = cls()
@@ -231,9 +276,9 @@ def new_struct(cls, **fields):
 # ---- prototypes -----------------------------------------------------------------
 #
 # One entry per function of include/graft.h: (name, restype, argtypes).
-# Handles are c_void_p. To wrap a new section of the header (ONNX, say), add
-# its block here and a module for its classes; tests/test_abi.py checks every
-# entry against the header and lists header functions not wrapped yet.
+# Handles are c_void_p. To wrap a new section of the header, add its block
+# here; tests/test_abi.py checks every entry against the header and fails
+# when a header function is not wrapped.
 
 _VOID = None
 
@@ -308,6 +353,11 @@ PROTOTYPES = [
     ("graft_layer_add", c_int, [c_void_p, PP]),
     ("graft_layer_concat", c_int, [c_void_p, PP]),
     ("graft_layer_softmax", c_int, [c_void_p, PP]),
+    ("graft_layer_mul", c_int, [c_void_p, PP]),
+    ("graft_layer_hard_sigmoid", c_int, [c_void_p, c_float, c_float, PP]),
+    ("graft_layer_pad2d", c_int, [c_void_p, P(Pad2dSpec), PP]),
+    ("graft_layer_reshape", c_int, [c_void_p, c_int, P(c_int64), PP]),
+    ("graft_layer_scale_shift", c_int, [c_void_p, c_int, P(c_int64), PP]),
     ("graft_layer_free", _VOID, [c_void_p]),
     ("graft_layer_kind", c_char_p, [c_void_p]),
     ("graft_layer_build", c_int, [c_void_p, c_int, PP, c_uint64]),
@@ -404,6 +454,13 @@ PROTOTYPES = [
     ("graft_model_load_buffer", c_int, [c_void_p, c_void_p, c_size_t, PP]),
     ("graft_checkpoint_save", c_int, [c_void_p, c_void_p, c_char_p]),
     ("graft_checkpoint_load", c_int, [c_void_p, c_char_p, PP, PP]),
+    # ONNX import and export
+    ("graft_onnx_import", c_int, [c_void_p, c_char_p, P(OnnxImportOpts), PP]),
+    ("graft_onnx_import_buffer", c_int,
+     [c_void_p, c_void_p, c_size_t, P(OnnxImportOpts), PP]),
+    ("graft_onnx_export", c_int, [c_void_p, c_char_p, P(OnnxExportOpts)]),
+    ("graft_onnx_export_buffer", c_int, [c_void_p, P(OnnxExportOpts), PP, P(c_size_t)]),
+    ("graft_onnx_buffer_free", _VOID, [c_void_p, c_void_p]),
 ]
 
 

@@ -9,6 +9,8 @@ attribute. Images are NCHW.
 
 Sizes given as ``int or pair`` accept ``3`` or ``(3, 5)`` (height, width);
 ``padding`` also accepts four values (top, left, bottom, right).
+Shapes given to :func:`reshape` and :func:`scale_shift` are per sample (no
+batch dimension) and accept an int or a sequence of ints.
 """
 
 import ctypes
@@ -19,8 +21,11 @@ from .context import Handle, resolve
 __all__ = [
     "Layer", "conv2d", "max_pool2d", "avg_pool2d", "global_avg_pool", "dense",
     "batch_norm", "relu", "clip", "relu6", "leaky_relu", "sigmoid", "tanh", "hard_swish",
-    "dropout", "flatten", "add", "concat", "softmax",
+    "dropout", "flatten", "add", "concat", "softmax", "mul", "hard_sigmoid", "pad2d",
+    "reshape", "scale_shift",
 ]
+
+_PAD_MODES = {"constant": 0, "reflect": 1, "edge": 2}  # GRAFT_PAD_*
 
 
 class Layer(Handle):
@@ -208,3 +213,64 @@ def concat(*, ctx=None):
 def softmax(*, ctx=None):
     """Softmax along axis 1."""
     return Layer._create(ctx, _lib.C.graft_layer_softmax)
+
+
+def mul(*, ctx=None):
+    """Elementwise product of two inputs of one rank (>= 2) and batch size,
+    broadcasting size-1 axes, e.g. a squeeze-and-excitation gate
+    (N, C, 1, 1) times the features (N, C, H, W)."""
+    return Layer._create(ctx, _lib.C.graft_layer_mul)
+
+
+def hard_sigmoid(alpha=1.0 / 6.0, beta=0.5, *, ctx=None):
+    """min(max(alpha * x + beta, 0), 1); alpha and beta finite. The
+    defaults (1/6, 1/2) are PyTorch's hardsigmoid (ONNX's HardSigmoid
+    defaults are alpha 0.2)."""
+    return Layer._create(ctx, _lib.C.graft_layer_hard_sigmoid, float(alpha), float(beta))
+
+
+def pad2d(padding, *, mode="constant", value=0.0, ctx=None):
+    """Pads the last two axes (H, W) of (N, ..., H, W) input, rank >= 3.
+
+    Args:
+        padding: int, (height, width) or (top, left, bottom, right), >= 0.
+        mode: "constant" (fill with value), "reflect" (mirror without
+            repeating the edge; every pad smaller than its axis) or "edge"
+            (repeat the edge).
+        value: the fill value of "constant", finite (default 0).
+    """
+    pt, pl, pb, pr = _padding(padding)
+    spec = _lib.new_struct(_lib.Pad2dSpec, pad_top=pt, pad_left=pl, pad_bottom=pb,
+                           pad_right=pr, mode=_mode(mode), value=float(value))
+    return Layer._create(ctx, _lib.C.graft_layer_pad2d, ctypes.byref(spec))
+
+
+def _mode(mode):
+    try:
+        return _PAD_MODES[mode]
+    except (KeyError, TypeError):
+        raise ValueError("mode must be one of %s, not %r"
+                         % (", ".join(map(repr, _PAD_MODES)), mode)) from None
+
+
+def _dims(shape):
+    shape = (shape,) if isinstance(shape, int) else tuple(int(d) for d in shape)
+    return len(shape), _lib.int64_array(shape)
+
+
+def reshape(shape, *, ctx=None):
+    """(N, ...) -> (N, *shape): the same elements in the same row-major
+    order. shape has 1 to 7 sizes, each >= 1, whose product is the input's
+    per-sample size (checked when the layer is added)."""
+    ndim, dims = _dims(shape)
+    return Layer._create(ctx, _lib.C.graft_layer_reshape, ndim, dims)
+
+
+def scale_shift(shape, *, ctx=None):
+    """x * scale + shift, with the constant (untrained) buffers "scale"
+    (init 1) and "shift" (init 0) of the per-sample shape given, which
+    broadcasts over the input: one size per input axis after the batch,
+    each 1 or that axis's size. (C, 1, 1) is a per-channel affine map of
+    (N, C, H, W); set the values with ``model[name].set_parameter()``."""
+    ndim, dims = _dims(shape)
+    return Layer._create(ctx, _lib.C.graft_layer_scale_shift, ndim, dims)

@@ -1,6 +1,7 @@
 """Models: building, inspecting, transfer learning, training, prediction,
-files and checkpoints (graft_model)."""
+files, checkpoints and ONNX import and export (graft_model)."""
 
+import contextlib
 import ctypes
 import enum
 import signal
@@ -318,6 +319,118 @@ class Model(Handle):
         _lib.call(_lib.C.graft_checkpoint_load, ctx.handle, _lib.encode_path(path),
                   ctypes.byref(m), ctypes.byref(o))
         return cls._wrap(ctx, m.value), Optimizer._wrap(ctx, o.value)
+
+    @classmethod
+    def import_onnx(cls, source, *, keep_softmax=False, batch_axis=True, input_name=None,
+                    bound=None, seed=0, ctx=None):
+        """Imports an ONNX model with its weights (graft_onnx_import()).
+
+        source: the file's path (str or os.PathLike), or its contents (bytes,
+            bytearray or memoryview; read, not kept).
+
+        Each ONNX node becomes a layer named after the node (see graft.h),
+        so the layers can be frozen, cut and replaced by name. The graph
+        needs one float input of fixed shape (NCHW for images) and one
+        output.
+
+        Args:
+            keep_softmax: False (default) drops a Softmax that produces the
+                graph output, so the model outputs logits as fit() and
+                predict() expect; True keeps it as a softmax layer.
+            batch_axis: True (default): the graph input's first axis is the
+                batch; False: the graph takes one sample (graft adds the
+                batch axis).
+            input_name: the graph input that becomes the model input; None
+                (default): the only input with no initializer and no bound
+                value.
+            bound: None, or a dict mapping the names of other graph inputs
+                to constant values in the ONNX shape of each input (read,
+                not kept).
+            seed: the model's seed (initialisation of layers added later).
+
+        Raises GraftIOError, FormatError (a malformed file: where and what),
+        UnsupportedError (an operator, attribute or shape graft cannot
+        compute, naming the node), NotFoundError (input_name), VersionError
+        (an opset above 18), ShapeError.
+        """
+        ctx = resolve(ctx)
+        if isinstance(source, (bytes, bytearray, memoryview)):
+            data = bytes(source)
+            fn, args = _lib.C.graft_onnx_import_buffer, (data, len(data))
+        else:
+            fn, args = _lib.C.graft_onnx_import, (_lib.encode_path(source),)
+        return cls._import_onnx(ctx, fn, args, keep_softmax, batch_axis, input_name, bound,
+                                seed)
+
+    @classmethod
+    def _import_onnx(cls, ctx, fn, source_args, keep_softmax, batch_axis, input_name, bound,
+                     seed):
+        opts = _lib.new_struct(_lib.OnnxImportOpts, keep_softmax=1 if keep_softmax else 0,
+                               batch_axis=1 if batch_axis else 0, seed=int(seed))
+        if input_name is not None:
+            opts.input_name = _lib.encode(input_name, "input_name")
+        bound = dict(bound or {})
+        names, keep = _lib.string_array(list(bound), "bound names")
+        values = (ctypes.c_void_p * max(len(bound), 1))()
+        out = ctypes.c_void_p()
+        with contextlib.ExitStack() as stack:
+            # The arrays and the tensor views over them live until the call
+            # returns; graft copies what it needs.
+            bufs = [_arrays.float_input(v, "bound values") for v in bound.values()]
+            for k, buf in enumerate(bufs):
+                values[k] = stack.enter_context(borrowed_view(ctx, buf))
+            if bound:
+                opts.n_bound = len(bound)
+                opts.bound_names = names
+                opts.bound_values = values
+            _lib.call(fn, ctx.handle, *source_args, ctypes.byref(opts), ctypes.byref(out))
+        del keep, bufs
+        return cls._wrap(ctx, out.value)
+
+    @staticmethod
+    def _export_opts(opset, fold_batch_norm, input_name, output_name):
+        opts = _lib.new_struct(_lib.OnnxExportOpts, opset=int(opset),
+                               fold_batch_norm=1 if fold_batch_norm else 0)
+        if input_name is not None:
+            opts.input_name = _lib.encode(input_name, "input_name")
+        if output_name is not None:
+            opts.output_name = _lib.encode(output_name, "output_name")
+        return opts
+
+    def export_onnx(self, path, *, opset=13, fold_batch_norm=False, input_name=None,
+                    output_name=None):
+        """Writes the model as an ONNX file (graft_onnx_export(); atomically)
+        whose graph computes what :meth:`forward` computes, with a symbolic
+        batch size "N". Layer names become node names, so
+        :meth:`import_onnx` gives the layers back under their names.
+
+        Args:
+            opset: 13 (default) to 17.
+            fold_batch_norm: True folds a batch norm that reads a conv read
+                by nothing else into the conv's weight and bias (the same
+                results at inference); False (default) exports
+                BatchNormalization.
+            input_name, output_name: the graph's input and output names
+                (default "input" and "output").
+        """
+        self._check_idle("export_onnx")
+        opts = self._export_opts(opset, fold_batch_norm, input_name, output_name)
+        _lib.call(_lib.C.graft_onnx_export, self.handle, _lib.encode_path(path),
+                  ctypes.byref(opts))
+
+    def export_onnx_bytes(self, *, opset=13, fold_batch_norm=False, input_name=None,
+                          output_name=None):
+        """The ONNX file :meth:`export_onnx` writes, as bytes
+        (graft_onnx_export_buffer())."""
+        self._check_idle("export_onnx_bytes")
+        opts = self._export_opts(opset, fold_batch_norm, input_name, output_name)
+        data, size = ctypes.c_void_p(), ctypes.c_size_t()
+        _lib.call(_lib.C.graft_onnx_export_buffer, self.handle, ctypes.byref(opts),
+                  ctypes.byref(data), ctypes.byref(size))
+        try:
+            return ctypes.string_at(data.value, size.value)
+        finally:
+            _lib.C.graft_onnx_buffer_free(self._ctx.handle, data.value)
 
     def save(self, path):
         """Saves the model (atomically: the file at path is either the old
