@@ -340,6 +340,25 @@ GRAFT_API int graft_layer_param(graft_layer *l, int i, const char **name, graft_
     return GRAFT_OK;
 }
 
+void graftWriteSampleDims(graftWriter *w, int ndim, const int64_t *dims)
+{
+    graftWriteU32(w, (uint32_t)ndim);
+    for (int d = 0; d < ndim; d++) graftWriteI64(w, dims[d]);
+}
+
+int graftReadSampleDims(graft_layer *l, graftReader *r, const char *what, int *ndim,
+                        int64_t *dims)
+{
+    uint32_t n;
+    GRAFT_FORWARD_IF_ERROR(graftReadU32(r, &n, what));
+    if (n < 1 || n > GRAFT_MAX_DIMS - 1)
+        return graftError(l->ctx, GRAFT_E_FORMAT, "graft_load", "%s rank is %u, must be 1 to %d",
+                          what, n, GRAFT_MAX_DIMS - 1);
+    for (uint32_t d = 0; d < n; d++) GRAFT_FORWARD_IF_ERROR(graftReadI64(r, &dims[d], what));
+    *ndim = (int)n;
+    return GRAFT_OK;
+}
+
 int64_t graftShapeSampleNumel(const graftShape *s)
 {
     int64_t n = 1;

@@ -200,6 +200,13 @@ int64_t graftShapeSampleNumel(const graftShape *s);
 graftParam *graftLayerFindParam(graft_layer *l, const char *name);
 
 /* Helpers for kinds. */
+/* Writes a per-sample shape attribute: u32 rank, then rank i64 sizes. */
+void graftWriteSampleDims(graftWriter *w, int ndim, const int64_t *dims);
+/* Reads one written by graftWriteSampleDims(): the rank must be 1 to
+ * GRAFT_MAX_DIMS - 1 (else GRAFT_E_FORMAT naming `what`); the sizes are not
+ * checked here. */
+int graftReadSampleDims(graft_layer *l, graftReader *r, const char *what, int *ndim,
+                        int64_t *dims);
 /* Returns 1 when a float is finite. */
 int graftIsFinite(float v);
 /* Fills t with values uniform in [-bound, bound). */

@@ -75,26 +75,20 @@ static int reshape_backward(graft_layer *l, const graft_tensor *const *in,
 static int reshape_save(const graft_layer *l, graftWriter *w)
 {
     const reshape_state *s = l->state;
-    graftWriteU32(w, (uint32_t)s->ndim);
-    for (int d = 0; d < s->ndim; d++) graftWriteI64(w, s->dims[d]);
+    graftWriteSampleDims(w, s->ndim, s->dims);
     return w->status;
 }
 
 static int reshape_load(graft_layer *l, graftReader *r, uint32_t version)
 {
     reshape_state *s = l->state;
-    uint32_t ndim;
+    int ndim;
     int64_t dims[GRAFT_MAX_DIMS - 1];
     (void)version;
-    GRAFT_FORWARD_IF_ERROR(graftReadU32(r, &ndim, "reshape rank"));
-    if (ndim < 1 || ndim > GRAFT_MAX_DIMS - 1)
-        return graftError(l->ctx, GRAFT_E_FORMAT, "graft_load",
-                          "reshape rank is %u, must be 1 to %d", ndim, GRAFT_MAX_DIMS - 1);
-    for (uint32_t d = 0; d < ndim; d++)
-        GRAFT_FORWARD_IF_ERROR(graftReadI64(r, &dims[d], "reshape sizes"));
-    if (reshape_check(l->ctx, "graft_load", (int)ndim, dims) != GRAFT_OK) return GRAFT_E_FORMAT;
-    s->ndim = (int)ndim;
-    memcpy(s->dims, dims, ndim * sizeof *dims);
+    GRAFT_FORWARD_IF_ERROR(graftReadSampleDims(l, r, "reshape", &ndim, dims));
+    if (reshape_check(l->ctx, "graft_load", ndim, dims) != GRAFT_OK) return GRAFT_E_FORMAT;
+    s->ndim = ndim;
+    memcpy(s->dims, dims, (size_t)ndim * sizeof *dims);
     return GRAFT_OK;
 }
 
