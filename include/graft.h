@@ -77,6 +77,12 @@ GRAFT_API const char *graft_version_string(void);
  * Since 1.0. */
 GRAFT_API int graft_has_blas(void);
 
+/* Returns the name of the kernels OpenBLAS chose for this processor
+ * ("Haswell", "SkylakeX", ...; the OPENBLAS_CORETYPE environment variable
+ * can force one), or "none" without BLAS. Static storage: do not free.
+ * Thread-safe. Since 1.0. */
+GRAFT_API const char *graft_blas_core_name(void);
+
 /* ======================================================================== */
 /* Status codes and error messages                                          */
 /* ======================================================================== */
@@ -144,10 +150,19 @@ GRAFT_API void graft_ctx_free(graft_ctx *ctx);
 /* Context settings, read and written with graft_ctx_set_int/get_int. */
 #define GRAFT_CTX_USE_BLAS 1 /* 1 (default when graft_has_blas()): matrix products
                                 through OpenBLAS; 0: graft's reference code */
+#define GRAFT_CTX_NUM_THREADS 2 /* threads the matrix products may use, 1 to 256;
+                                   default: OpenBLAS's own (OPENBLAS_NUM_THREADS, else
+                                   the cores). OpenBLAS keeps one thread pool per
+                                   process, so this setting is process-wide: setting
+                                   it through one context changes it for all, and
+                                   reading it gives the current process value.
+                                   Without BLAS only 1 is accepted. Results can differ
+                                   in the last bits between thread counts. */
 
 /* Sets a context setting. Errors: GRAFT_E_INVALID_ARG (NULL ctx),
  * GRAFT_E_NOT_FOUND (unknown key), GRAFT_E_RANGE (value outside the key's
- * range), GRAFT_E_UNSUPPORTED (GRAFT_CTX_USE_BLAS=1 without BLAS). Since 1.0. */
+ * range), GRAFT_E_UNSUPPORTED (GRAFT_CTX_USE_BLAS=1, or more than one thread,
+ * without BLAS). Since 1.0. */
 GRAFT_API int graft_ctx_set_int(graft_ctx *ctx, int key, int value);
 
 /* Reads a context setting into *value. Errors: GRAFT_E_INVALID_ARG,

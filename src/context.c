@@ -93,6 +93,12 @@ GRAFT_API int graft_ctx_set_int(graft_ctx *ctx, int key, int value)
                         "this build of graft has no BLAS");
         ctx->use_blas = value;
         return GRAFT_OK;
+    case GRAFT_CTX_NUM_THREADS:
+        GRAFT_RETURN_IF(value < 1 || value > 256, ctx, GRAFT_E_RANGE,
+                        "GRAFT_CTX_NUM_THREADS takes 1 to 256, not %d", value);
+        GRAFT_RETURN_IF(graftBlasSetThreads(value) != GRAFT_OK, ctx, GRAFT_E_UNSUPPORTED,
+                        "this build of graft has no BLAS: it runs on one thread");
+        return GRAFT_OK;
     default:
         return graftError(ctx, GRAFT_E_NOT_FOUND, __func__, "unknown setting key %d", key);
     }
@@ -105,6 +111,7 @@ GRAFT_API int graft_ctx_get_int(const graft_ctx *ctx, int key, int *value)
                     "ctx and value must not be NULL");
     switch (key) {
     case GRAFT_CTX_USE_BLAS: *value = ctx->use_blas; return GRAFT_OK;
+    case GRAFT_CTX_NUM_THREADS: *value = graftBlasThreads(); return GRAFT_OK;
     default:
         return graftError((graft_ctx *)ctx, GRAFT_E_NOT_FOUND, __func__,
                           "unknown setting key %d", key);

@@ -125,6 +125,13 @@ float graftRngUniform(graftRng *rng);
 void graftSgemm(const graft_ctx *ctx, int trans_a, int trans_b, int m, int n, int k,
                 float alpha, const float *a, int lda, const float *b, int ldb,
                 float beta, float *c, int ldc);
+/* OpenBLAS's process-wide thread count: set (GRAFT_OK, GRAFT_E_RANGE for
+ * n < 1, GRAFT_E_UNSUPPORTED for n > 1 without BLAS) and read (1 without
+ * BLAS); and the name of its kernel set. */
+int graftBlasSetThreads(int n);
+int graftBlasThreads(void);
+const char *graftBlasCoreName(void);
+
 /* The reference path alone, whatever the context says. */
 void graftSgemmReference(int trans_a, int trans_b, int m, int n, int k, float alpha,
                          const float *a, int lda, const float *b, int ldb, float beta,

@@ -13,3 +13,5 @@ GRAFT_API int graft_has_blas(void)
     return 1;
 #endif
 }
+
+GRAFT_API const char *graft_blas_core_name(void) { return graftBlasCoreName(); }

@@ -139,6 +139,22 @@ START_TEST(test_settings)
     ck_assert_int_eq(graft_ctx_get_int(ctx, 12345, &v), GRAFT_E_NOT_FOUND);
     ck_assert_int_eq(graft_ctx_get_int(ctx, GRAFT_CTX_USE_BLAS, NULL), GRAFT_E_INVALID_ARG);
     ck_assert_int_eq(graft_ctx_set_int(NULL, GRAFT_CTX_USE_BLAS, 1), GRAFT_E_INVALID_ARG);
+    /* The thread count is OpenBLAS's, process-wide: set through one context,
+       read through another. */
+    graft_ctx *other = tu_ctx();
+    int before = 0;
+    ck_assert_int_eq(graft_ctx_get_int(ctx, GRAFT_CTX_NUM_THREADS, &before), GRAFT_OK);
+    ck_assert(before >= 1);
+    ck_assert_int_eq(graft_ctx_set_int(ctx, GRAFT_CTX_NUM_THREADS, 1), GRAFT_OK);
+    ck_assert_int_eq(graft_ctx_get_int(other, GRAFT_CTX_NUM_THREADS, &v), GRAFT_OK);
+    ck_assert_int_eq(v, 1);
+    ck_assert_int_eq(graft_ctx_set_int(ctx, GRAFT_CTX_NUM_THREADS, 0), GRAFT_E_RANGE);
+    ck_assert_str_eq(graft_errmsg(ctx), "graft_ctx_set_int(): GRAFT_CTX_NUM_THREADS takes 1 to 256, not 0");
+    ck_assert_int_eq(graft_ctx_set_int(ctx, GRAFT_CTX_NUM_THREADS, 257), GRAFT_E_RANGE);
+    ck_assert_int_eq(graft_ctx_set_int(ctx, GRAFT_CTX_NUM_THREADS, before), GRAFT_OK);
+    graft_ctx_free(other);
+    ck_assert_str_ne(graft_blas_core_name(), "");
+    ck_assert_str_ne(graft_blas_core_name(), "none");
     graft_ctx_free(ctx);
 }
 END_TEST

@@ -77,6 +77,12 @@ def has_blas():
     return bool(_lib.C.graft_has_blas())
 
 
+def blas_core_name():
+    """The kernels OpenBLAS chose for this processor ("Haswell", ...), or
+    "none" without BLAS."""
+    return _lib.decode(_lib.C.graft_blas_core_name())
+
+
 def strerror(code):
     """graft's short description of a status code."""
     return _lib.strerror(code)
@@ -95,6 +101,6 @@ __all__ = [
     "LIBRARY_MAJOR", "Layer", "LoadEntry", "LoadReport", "Model", "ModelLayer",
     "NoMemoryError", "NotFoundError", "NumericError", "Optimizer", "Progress", "RangeError",
     "ShapeError", "StateError", "Tensor", "UnsupportedError", "VersionError", "WeightStatus",
-    "default_context", "errors", "has_blas", "have_numpy", "image_format", "layers",
+    "blas_core_name", "default_context", "errors", "has_blas", "have_numpy", "image_format", "layers",
     "library_path", "strerror", "version", "version_number", "__version__",
 ]

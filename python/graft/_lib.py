@@ -287,6 +287,7 @@ PROTOTYPES = [
     ("graft_version_number", c_int, []),
     ("graft_version_string", c_char_p, []),
     ("graft_has_blas", c_int, []),
+    ("graft_blas_core_name", c_char_p, []),
     # Errors
     ("graft_strerror", c_char_p, [c_int]),
     ("graft_errmsg", c_char_p, [c_void_p]),

@@ -7,6 +7,7 @@ from . import _lib
 from . import errors
 
 CTX_USE_BLAS = 1  # GRAFT_CTX_USE_BLAS
+CTX_NUM_THREADS = 2  # GRAFT_CTX_NUM_THREADS
 
 
 class Allocator:
@@ -179,6 +180,19 @@ class Context:
     @use_blas.setter
     def use_blas(self, value):
         _lib.call(_lib.C.graft_ctx_set_int, self.handle, CTX_USE_BLAS, 1 if value else 0)
+
+    @property
+    def num_threads(self):
+        """Threads the matrix products may use (GRAFT_CTX_NUM_THREADS). It is
+        OpenBLAS's process-wide setting: setting it here changes it for every
+        context."""
+        v = ctypes.c_int()
+        _lib.call(_lib.C.graft_ctx_get_int, self.handle, CTX_NUM_THREADS, ctypes.byref(v))
+        return v.value
+
+    @num_threads.setter
+    def num_threads(self, value):
+        _lib.call(_lib.C.graft_ctx_set_int, self.handle, CTX_NUM_THREADS, int(value))
 
     @property
     def last_error(self):

@@ -123,6 +123,7 @@ class Constants(unittest.TestCase):
         d = self.defines
         self.assertEqual(d["GRAFT_MAX_DIMS"], _lib.MAX_DIMS)
         self.assertEqual(d["GRAFT_CTX_USE_BLAS"], graft.context.CTX_USE_BLAS)
+        self.assertEqual(d["GRAFT_CTX_NUM_THREADS"], graft.context.CTX_NUM_THREADS)
         self.assertEqual(d["GRAFT_MODEL_FROZEN_BN_TRAINS"], graft.model._OPT_FROZEN_BN_TRAINS)
         self.assertEqual(d["GRAFT_MODEL_FEATURE_CACHE"], graft.model._OPT_FEATURE_CACHE)
         self.assertEqual(d["GRAFT_MODEL_FEATURE_CACHE_MB"], graft.model._OPT_FEATURE_CACHE_MB)

@@ -55,6 +55,18 @@ class Contexts(unittest.TestCase):
                 with self.assertRaises(graft.UnsupportedError):
                     ctx.use_blas = True
 
+    def test_num_threads_is_process_wide(self):
+        with graft.Context() as a, graft.Context() as b:
+            before = a.num_threads
+            self.assertGreaterEqual(before, 1)
+            a.num_threads = 1
+            self.assertEqual(b.num_threads, 1)
+            with self.assertRaises(graft.RangeError) as err:
+                a.num_threads = 0
+            self.assertIn("GRAFT_CTX_NUM_THREADS takes 1 to 256, not 0", str(err.exception))
+            a.num_threads = before
+        self.assertNotIn(graft.blas_core_name(), ("", None))
+
 
 class NoLeaks(tu.TempDirTest):
     """Every allocation made through a context's hooks is given back once its
