@@ -253,3 +253,232 @@ install: all
 
 clean:
 	rm -rf $(BUILD) $(LIBOUT) bin
+
+# ============================================================================
+# Reliability and the ABI guard. This block only adds variables and
+# targets, and (its last line) prerequisites to `test`; see docs/ROBUSTNESS.md
+# and docs/ABI.md.
+#
+#   make test-asan    suites, examples and the programs below built with
+#                     AddressSanitizer, UndefinedBehaviorSanitizer and
+#                     LeakSanitizer (in $(ASAN_BUILD)) and run
+#   make test-tsan    tests/threads.c and graft under ThreadSanitizer
+#   make fuzz         every fuzz target under libFuzzer for FUZZ_SECONDS each
+#   make fuzz-corpus  regenerate the seed corpora in tests/fuzz/corpus/
+#   make abi-check    abidiff against abi/libgraft.abi and the exported
+#                     symbols against abi/libgraft.symbols
+#   make abi-update   regenerate both after a deliberate change
+# `make test` also replays every corpus and regression file, runs the
+# crash-safe save, threads and bad-input programs, and compares the exported
+# symbols with abi/libgraft.symbols.
+# ============================================================================
+
+# Fuzz targets: tests/fuzz/fuzz_NAME.c, seeds in tests/fuzz/corpus/NAME/,
+# crash regressions in tests/fuzz/regressions/NAME/, optional dictionary
+# tests/fuzz/NAME.dict. One line per target.
+FUZZ_TARGETS := model
+FUZZ_TARGETS += checkpoint
+FUZZ_TARGETS += image
+FUZZ_TARGETS += idx
+FUZZ_TARGETS += csv
+FUZZ_TARGETS += onnx
+
+FUZZ_SECONDS ?= 60
+FUZZ_CC ?= clang
+FUZZ_CFLAGS ?= -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
+               -fno-sanitize-recover=undefined
+SAN_CC ?= gcc
+ASAN_FLAGS ?= -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+TSAN_FLAGS ?= -fsanitize=thread
+ASAN_BUILD ?= $(BUILD)/asan
+TSAN_BUILD ?= $(BUILD)/tsan
+FUZZ_BUILD ?= $(BUILD)/fuzz
+ABI_BUILD ?= $(BUILD)/abi
+# SIGKILLs of tests/crash_safe_save in `make test` (each a few tens of ms).
+CRASH_KILLS ?= 200
+# 1: abi-check fails on abidiff's "ABI change" (4) too, not only on 8.
+ABI_STRICT ?= 0
+# The baseline abi-check compares with (a release's, e.g. abi/libgraft-1.0.0.abi).
+ABI_BASELINE ?= abi/libgraft.abi
+
+ASAN_ENV := ASAN_OPTIONS=allocator_may_return_null=1:detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1 \
+            UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 CK_TIMEOUT_MULTIPLIER=6
+# OpenBLAS's own worker threads are not instrumented: keep it to the calling thread.
+TSAN_ENV := TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+            OPENBLAS_NUM_THREADS=1
+
+FUZZ_SRC := tests/fuzz/fuzz_common.c tests/fuzz/fuzz.h
+FUZZ_REPLAYS := $(patsubst %,$(BUILD)/fuzz-replay/%,$(FUZZ_TARGETS))
+FUZZERS := $(patsubst %,$(BUILD)/fuzzer/fuzz_%,$(FUZZ_TARGETS))
+REL_PROGRAMS := $(BUILD)/tests/crash_safe_save $(BUILD)/tests/threads $(BUILD)/tests/bad_inputs \
+                $(FUZZ_REPLAYS)
+ABI_SHARED := $(ABI_BUILD)/lib/libgraft.so.$(VERSION)
+
+# Debian packages these targets need besides graft's (deps): clang and its
+# runtime libraries for libFuzzer; abigail-tools for abidw and abidiff. The
+# sanitizer runtimes of gcc come with gcc. Installed when missing, as deps does.
+FUZZ_DEB_PACKAGES := clang libclang-rt-dev
+ABI_DEB_PACKAGES := abigail-tools
+
+define rel_install
+	@missing=""; \
+	for p in $(1); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "Installing Debian packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	  else \
+	    echo "this target needs these Debian packages:$$missing"; \
+	    echo "Run: sudo apt-get install$$missing"; exit 1; \
+	  fi; \
+	fi
+endef
+
+deps-fuzz:
+	$(call rel_install,$(FUZZ_DEB_PACKAGES))
+
+deps-abi:
+	$(call rel_install,$(ABI_DEB_PACKAGES))
+
+.PHONY: deps-fuzz deps-abi test-asan test-tsan test-sanitized test-threads-sanitized fuzz fuzz-corpus \
+        fuzz-binaries test-fuzz-replay test-crash-safe-save test-threads test-bad-inputs \
+        check-abi-symbols \
+        abi-check abi-update abi-build
+
+# Plain builds of the fuzz targets: replay files and folders (tests/fuzz/replay.c).
+$(BUILD)/fuzz-replay/%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(FUZZ_SRC) $(HEADERS) $(STATIC)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(GRAFT_CFLAGS) -DFUZZ_TARGET_NAME='"$*"' -o $@ tests/fuzz/fuzz_$*.c \
+	  tests/fuzz/replay.c tests/fuzz/fuzz_common.c $(STATIC) $(LIBS)
+
+# libFuzzer builds (made by `make fuzz` in $(FUZZ_BUILD) with FUZZ_CC).
+$(BUILD)/fuzzer/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_SRC) $(HEADERS) $(STATIC)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -fsanitize=fuzzer $(GRAFT_CFLAGS) -o $@ tests/fuzz/fuzz_$*.c \
+	  tests/fuzz/fuzz_common.c $(STATIC) $(LIBS)
+
+fuzz-binaries: $(FUZZERS)
+
+$(BUILD)/tests/crash_safe_save: tests/crash_safe_save.c $(HEADERS) $(STATIC)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(GRAFT_CFLAGS) -o $@ $< $(STATIC) $(LIBS)
+
+$(BUILD)/tests/threads: tests/threads.c $(HEADERS) $(STATIC)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(GRAFT_CFLAGS) -o $@ $< $(STATIC) $(LIBS)
+
+$(BUILD)/tests/bad_inputs: tests/bad_inputs.c $(HEADERS) $(STATIC)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(GRAFT_CFLAGS) -o $@ $< $(STATIC) $(LIBS)
+
+$(BUILD)/tests/make_corpus: tests/fuzz/make_corpus.c $(HEADERS) $(STATIC)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(GRAFT_CFLAGS) -o $@ $< $(STATIC) $(LIBS)
+
+test-fuzz-replay: $(FUZZ_REPLAYS)
+	@sh tests/fuzz/replay_all.sh $(BUILD)/fuzz-replay $(FUZZ_TARGETS)
+
+test-crash-safe-save: $(BUILD)/tests/crash_safe_save
+	$(BUILD)/tests/crash_safe_save $(CRASH_KILLS)
+
+test-threads: $(BUILD)/tests/threads
+	$(BUILD)/tests/threads
+
+test-bad-inputs: $(BUILD)/tests/bad_inputs
+	$(BUILD)/tests/bad_inputs
+
+# Seeds of the "image" target: small PNG and JPEG fixtures of the image suite.
+FUZZ_IMAGE_SEEDS := tiny_rgb.png grey1.png palette2_interlaced_trns.png grey8_trns.png \
+                    grey16.png grey_alpha8.png rgb8_interlaced.png rgba16.png grey.jpg \
+                    small.jpg progressive.jpg cmyk.jpg
+
+# Regenerates the seed corpora: make_corpus writes model, checkpoint, idx,
+# csv and onnx; the image seeds are copied from tests/data/images.
+fuzz-corpus: $(BUILD)/tests/make_corpus
+	rm -rf $(BUILD)/corpus-new
+	$(BUILD)/tests/make_corpus $(BUILD)/corpus-new
+	for t in model checkpoint idx csv onnx; do rm -rf tests/fuzz/corpus/$$t; \
+	  mkdir -p tests/fuzz/corpus/$$t; cp $(BUILD)/corpus-new/$$t/* tests/fuzz/corpus/$$t/; done
+	rm -rf tests/fuzz/corpus/image
+	mkdir -p tests/fuzz/corpus/image
+	cp $(addprefix tests/data/images/,$(FUZZ_IMAGE_SEEDS)) tests/fuzz/corpus/image/
+
+fuzz: | deps deps-fuzz
+	$(MAKE) BUILD=$(FUZZ_BUILD) LIBOUT=$(FUZZ_BUILD)/lib CC="$(FUZZ_CC)" CFLAGS="$(FUZZ_CFLAGS)" \
+	  fuzz-binaries
+	ASAN_OPTIONS=allocator_may_return_null=1 sh tests/fuzz/run_fuzz.sh $(FUZZ_BUILD)/fuzzer \
+	  $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+# Runs in whatever BUILD it is given; test-asan gives it a sanitizer build.
+# Every step runs; the target fails at the end if any step failed.
+test-sanitized: $(BUILD)/tests/run_tests $(EXAMPLES) $(REL_PROGRAMS)
+	@failed=""; export $(ASAN_ENV); \
+	sh tests/run_examples.sh $(EXAMPLES) || failed="$$failed examples"; \
+	$(BUILD)/tests/run_tests || failed="$$failed suites"; \
+	sh tests/fuzz/replay_all.sh $(BUILD)/fuzz-replay $(FUZZ_TARGETS) || failed="$$failed fuzz-replay"; \
+	$(BUILD)/tests/crash_safe_save 40 || failed="$$failed crash_safe_save"; \
+	$(BUILD)/tests/threads || failed="$$failed threads"; \
+	$(BUILD)/tests/bad_inputs || failed="$$failed bad_inputs"; \
+	if [ -n "$$failed" ]; then echo "sanitized run: FAILED:$$failed"; exit 1; fi; \
+	echo "sanitized run: all passed"
+
+test-asan: | deps
+	$(MAKE) BUILD=$(ASAN_BUILD) LIBOUT=$(ASAN_BUILD)/lib CC="$(SAN_CC) $(ASAN_FLAGS)" OPT=-O1 \
+	  test-sanitized
+
+test-threads-sanitized: $(BUILD)/tests/threads
+	$(TSAN_ENV) $(BUILD)/tests/threads
+
+test-tsan: | deps
+	$(MAKE) BUILD=$(TSAN_BUILD) LIBOUT=$(TSAN_BUILD)/lib CC="$(SAN_CC) $(TSAN_FLAGS)" OPT=-O1 \
+	  test-threads-sanitized
+
+# ---- ABI guard ----
+# The release build (-O2 -g) in $(ABI_BUILD); its ABI as abidw sees it
+# through the public header, without paths or line numbers.
+abi-build: | deps deps-abi
+	$(MAKE) BUILD=$(ABI_BUILD) LIBOUT=$(ABI_BUILD)/lib CFLAGS="-O2 -g" $(ABI_SHARED)
+	abidw --headers-dir include --drop-private-types --no-corpus-path --no-comp-dir-path --no-show-locs \
+	  --out-file $(ABI_BUILD)/libgraft.abi $(ABI_SHARED)
+	nm -D --defined-only $(ABI_SHARED) | awk '{print $$2, $$3}' | LC_ALL=C sort \
+	  > $(ABI_BUILD)/libgraft.symbols
+
+# abidiff's exit status is a bit set: 1 error, 2 usage, 4 ABI change, 8
+# incompatible change. 8 (and 1, 2) fail; 4 warns, or fails with ABI_STRICT=1.
+abi-check: abi-build
+	@abidiff --no-show-locs $(ABI_BASELINE) $(ABI_BUILD)/libgraft.abi > $(ABI_BUILD)/abidiff.txt; \
+	rc=$$?; cat $(ABI_BUILD)/abidiff.txt; \
+	if [ $$((rc & 8)) -ne 0 ] || [ $$((rc & 3)) -ne 0 ]; then \
+	  echo "abi-check: FAILED: abidiff exit status $$rc (incompatible ABI change or error)"; exit 1; \
+	elif [ $$((rc & 4)) -ne 0 ] && [ "$(ABI_STRICT)" = 1 ]; then \
+	  echo "abi-check: FAILED: abidiff reports an ABI change (exit status 4) and ABI_STRICT=1"; exit 1; \
+	elif [ $$((rc & 4)) -ne 0 ]; then \
+	  echo "abi-check: WARNING: abidiff reports an ABI change (exit status 4): additions are allowed, a"; \
+	  echo "           changed type or function is not (docs/ABI.md); review it, then 'make abi-update'"; \
+	else echo "abi-check: no ABI change against $(ABI_BASELINE)"; fi
+	@grep -v '^#' abi/libgraft.symbols | diff -u - $(ABI_BUILD)/libgraft.symbols \
+	  > $(ABI_BUILD)/symbols.diff || { cat $(ABI_BUILD)/symbols.diff; \
+	  echo "abi-check: FAILED: exported symbols differ from abi/libgraft.symbols (- committed, + built);"; \
+	  echo "           if the change is deliberate and allowed by docs/ABI.md, run 'make abi-update'"; exit 1; }
+	@echo "abi-check: $$(grep -c '^T ' $(ABI_BUILD)/libgraft.symbols) exported functions match abi/libgraft.symbols"
+
+abi-update: abi-build
+	cp $(ABI_BUILD)/libgraft.abi abi/libgraft.abi
+	{ echo "# Exported symbols of libgraft.so.$(VERSION_MAJOR) (nm -D --defined-only: type, name@@node)."; \
+	  echo "# Compared by 'make test' and 'make abi-check'; regenerate with 'make abi-update' (docs/ABI.md)."; \
+	  cat $(ABI_BUILD)/libgraft.symbols; } > abi/libgraft.symbols
+	@echo "abi-update: wrote abi/libgraft.abi and abi/libgraft.symbols"
+
+# The symbol list of this build's shared library against the committed one.
+check-abi-symbols: $(SHARED)
+	@grep -v '^#' abi/libgraft.symbols > $(BUILD)/libgraft.symbols.committed; \
+	nm -D --defined-only $(SHARED) | awk '{print $$2, $$3}' | LC_ALL=C sort \
+	  > $(BUILD)/libgraft.symbols.built; \
+	if diff -u $(BUILD)/libgraft.symbols.committed $(BUILD)/libgraft.symbols.built; then \
+	  echo "exported symbols: $$(grep -c '^T ' $(BUILD)/libgraft.symbols.built) functions, as in abi/libgraft.symbols"; \
+	else echo "exported symbols differ from abi/libgraft.symbols (- committed, + built); if deliberate"; \
+	  echo "and allowed by docs/ABI.md, run 'make abi-update'"; exit 1; fi
+
+test: test-fuzz-replay test-crash-safe-save test-threads test-bad-inputs check-abi-symbols

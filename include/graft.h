@@ -1370,8 +1370,9 @@ typedef struct graft_fit_opts {
  * Errors: GRAFT_E_INVALID_ARG (NULL, bad options), GRAFT_E_VERSION
  * (struct_size), GRAFT_E_SHAPE (samples that do not fit the model's input,
  * or classes that do not match its output), GRAFT_E_NUMERIC (the loss
- * became NaN or infinite: the parameters are left as they were before that
- * step),
+ * became NaN or infinite: the parameters and the optimizer are left as they
+ * were before that step; batch-norm running statistics may already include
+ * that batch),
  * GRAFT_E_NOMEM. Since 1.0. */
 GRAFT_API int graft_model_fit(graft_model *model, graft_optim *optim, graft_dataset *train,
                               graft_dataset *val, const graft_fit_opts *opts);

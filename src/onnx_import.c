@@ -478,7 +478,9 @@ static int layer_fail(imp *im, int st)
     char cause[GRAFT_ERRMSG_SIZE];
     const char *msg = graft_errmsg(im->ctx), *p = strstr(msg, "(): ");
     snprintf(cause, sizeof cause, "%s", p ? p + 4 : msg);
-    if (st == GRAFT_E_INVALID_ARG) st = GRAFT_E_UNSUPPORTED;
+    /* A layer graft cannot build from the file's attributes and shapes:
+     * the file asks for something graft does not compute. */
+    if (st == GRAFT_E_INVALID_ARG || st == GRAFT_E_SHAPE) st = GRAFT_E_UNSUPPORTED;
     return fail(im, st, "%s", cause);
 }
 

@@ -36,6 +36,7 @@ Suite *suite_dataset_files(void);
 Suite *suite_onnx(void);
 Suite *suite_onnx_layers(void);
 Suite *suite_transfer(void);
+Suite *suite_alloc_fail(void);
 
 /* Allocator hooks that count allocations and frees, remember the largest
  * request, and fail the fail_at-th allocation (1-based; 0: none). Pass a
