@@ -33,9 +33,10 @@ LIBS := -lopenblas -lpng -ljpeg -lz -lm -lpthread
 # IDX datasets; libpng needs it anyway). Testing: Check; valgrind runs the
 # suites once more looking for memory errors and leaks; netpbm and
 # libjpeg-turbo-progs decode the image fixtures independently (pngtopnm,
-# djpeg); libonnx-testdata is ONNX's own operator test suite.
+# djpeg); libonnx-testdata is ONNX's own operator test suite; python3 runs the
+# Python binding's tests and the tool's test script.
 DEB_PACKAGES := libopenblas-dev libpng-dev libjpeg62-turbo-dev zlib1g-dev pkg-config \
-                check valgrind netpbm libjpeg-turbo-progs libonnx-testdata
+                check valgrind netpbm libjpeg-turbo-progs libonnx-testdata python3
 
 # Output folders (overridable, e.g. for parallel builds of one tree).
 BUILD ?= build
