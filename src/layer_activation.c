@@ -134,9 +134,13 @@ static void clip_fwd(float *restrict y, const float *restrict x, size_t n, float
 
 static void leaky_fwd(float *restrict y, const float *restrict x, size_t n, float alpha)
 {
+    /* v = max(v, 0) + alpha * min(v, 0), with the two halves selected
+       separately (a select between v and alpha * v is not vectorised);
+       the same value but for the sign of a zero result */
     ACT_EACH(n, {
-        float v = x[i], a = alpha * v;
-        y[i] = v >= 0.0f ? v : a;
+        float v = x[i];
+        float p = v > 0.0f ? v : 0.0f, q = v > 0.0f ? 0.0f : v;
+        y[i] = p + alpha * q;
     });
 }
 
@@ -173,8 +177,8 @@ static void leaky_bwd(float *restrict dx, const float *restrict x, const float *
                       size_t n, float alpha)
 {
     ACT_EACH(n, {
-        float g = dy[i], a = alpha * g;
-        dx[i] = x[i] >= 0.0f ? g : a;
+        float f = x[i] >= 0.0f ? 1.0f : alpha;
+        dx[i] = dy[i] * f;
     });
 }
 

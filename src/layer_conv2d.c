@@ -402,6 +402,353 @@ static void depthwise_backward_plane(const graft_conv2d_spec *sp, const conv_dim
     }
 }
 
+/* ---- 3x3 depthwise kernels, stride 1 or 2 ---------------------------------- */
+
+/* A 3x3 kernel with dilation 1 and strides of 1 or 2 on one input channel
+ * per group (MobileNet's depthwise layers) splits the zero-padded input
+ * plane P (P[r][c] = X[r - PT][c - PL], zero outside X) into SH x SW phase
+ * planes Q_ab[r][u] = P[r*SH + a][u*SW + b], each HQ x WQ with
+ * HQ = OH + 2/SH and WQ = OW + 2/SW. Tap (i, j) of output (y, x) reads
+ * P[y*SH + i][x*SW + j] = Q_ab[y + di][x + dj] with a = i % SH, di = i / SH,
+ * b = j % SW, dj = j / SW, so in a phase plane's flat index t = y*WQ + x it
+ * reads Q_ab[t + di*WQ + dj]: every tap is one shifted stream and a whole
+ * plane is one vectorisable loop of OH*WQ elements. The columns x >= OW of
+ * that loop are scratch (dropped in forward; zero in the output gradient
+ * dYq, laid out at width WQ, so that they add nothing in backward). Backward
+ * gathers the phases of dP from dYq at the negated shifts (dYq has DQ zeros
+ * in front and zeros past row OH: DQ = 2/SH*WQ + 2/SW, the largest shift)
+ * and dW[i][j] = sum over t of dYq[t] * Q_ab[t + di*WQ + dj]. */
+
+typedef struct dw3_geom {
+    int sh, sw, pt, pl, h, w, oh, ow;
+    int hq, wq;     /* phase plane height and width */
+    int nph;        /* SH * SW phases */
+    size_t plen;    /* floats per phase plane, with a zeroed tail for over-reads */
+    size_t n;       /* OH * WQ: flat length of one output plane at width WQ */
+    size_t dq;      /* zeros in front of dYq */
+} dw3_geom;
+
+/* 1 when the 3x3 phase kernels apply: one input channel per group, 3x3,
+ * dilation 1, strides 1 or 2. */
+static int dw3_applies(const graft_conv2d_spec *sp, const conv_dims *d)
+{
+    return d->cg == 1 && sp->kernel_h == 3 && sp->kernel_w == 3 && sp->dilation_h == 1 &&
+           sp->dilation_w == 1 && (sp->stride_h == 1 || sp->stride_h == 2) &&
+           (sp->stride_w == 1 || sp->stride_w == 2);
+}
+
+static dw3_geom dw3_geometry(const graft_conv2d_spec *sp, const conv_dims *d)
+{
+    dw3_geom g;
+    g.sh = sp->stride_h;
+    g.sw = sp->stride_w;
+    g.pt = sp->pad_top;
+    g.pl = sp->pad_left;
+    g.h = d->h;
+    g.w = d->w;
+    g.oh = d->oh;
+    g.ow = d->ow;
+    g.hq = d->oh + 2 / g.sh;
+    g.wq = d->ow + 2 / g.sw;
+    g.nph = g.sh * g.sw;
+    /* the largest read is t + 2/SH*WQ + 2/SW for t < OH*WQ: HQ*WQ + 1 at most */
+    g.plen = ((size_t)g.hq * (size_t)g.wq + 2 + 7) & ~(size_t)7;
+    g.n = (size_t)g.oh * (size_t)g.wq;
+    g.dq = ((size_t)(2 / g.sh) * (size_t)g.wq + (size_t)(2 / g.sw) + 7) & ~(size_t)7;
+    return g;
+}
+
+/* Workspace floats: forward needs the phases and one output plane at width
+ * WQ; backward the phases, dYq and the phases of dP. */
+static size_t dw3_workspace(const dw3_geom *g)
+{
+    return 2 * (size_t)g->nph * g->plen + g->dq + g->plen;
+}
+
+/* The two kernels below run on 4-float vectors where the compiler has GCC's
+ * vector extension (gcc, clang: SSE2 on x86-64, NEON on arm64), so that the
+ * nine weights and the accumulators stay in registers; elsewhere the same
+ * loops run on scalars. Loads and stores go through memcpy (unaligned). */
+#if defined(__GNUC__)
+typedef float v4f __attribute__((vector_size(16)));
+static inline v4f v4_load(const float *p)
+{
+    v4f v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+static inline void v4_store(float *p, v4f v) { memcpy(p, &v, sizeof v); }
+static inline v4f v4_set1(float x) { return (v4f){x, x, x, x}; }
+#define HAVE_V4F 1
+#else
+#define HAVE_V4F 0
+#endif
+
+/* dst[t] = init + sum over k < ntaps of wt[k] * src[k][t] for t < n,
+ * ntaps <= 9. */
+static void taps_gather(float *restrict dst, const float *const *src, const float *wt,
+                        int ntaps, float init, size_t n)
+{
+    size_t t = 0;
+#if HAVE_V4F
+    if (ntaps == 9) {
+        const float *s0 = src[0], *s1 = src[1], *s2 = src[2], *s3 = src[3], *s4 = src[4];
+        const float *s5 = src[5], *s6 = src[6], *s7 = src[7], *s8 = src[8];
+        const v4f w0 = v4_set1(wt[0]), w1 = v4_set1(wt[1]), w2 = v4_set1(wt[2]);
+        const v4f w3 = v4_set1(wt[3]), w4 = v4_set1(wt[4]), w5 = v4_set1(wt[5]);
+        const v4f w6 = v4_set1(wt[6]), w7 = v4_set1(wt[7]), w8 = v4_set1(wt[8]);
+        const v4f b = v4_set1(init);
+        for (; t + 8 <= n; t += 8) {
+            v4f a = b + w0 * v4_load(s0 + t), c = b + w0 * v4_load(s0 + t + 4);
+            a += w1 * v4_load(s1 + t);
+            c += w1 * v4_load(s1 + t + 4);
+            a += w2 * v4_load(s2 + t);
+            c += w2 * v4_load(s2 + t + 4);
+            a += w3 * v4_load(s3 + t);
+            c += w3 * v4_load(s3 + t + 4);
+            a += w4 * v4_load(s4 + t);
+            c += w4 * v4_load(s4 + t + 4);
+            a += w5 * v4_load(s5 + t);
+            c += w5 * v4_load(s5 + t + 4);
+            a += w6 * v4_load(s6 + t);
+            c += w6 * v4_load(s6 + t + 4);
+            a += w7 * v4_load(s7 + t);
+            c += w7 * v4_load(s7 + t + 4);
+            a += w8 * v4_load(s8 + t);
+            c += w8 * v4_load(s8 + t + 4);
+            v4_store(dst + t, a);
+            v4_store(dst + t + 4, c);
+        }
+    } else {
+        const v4f b = v4_set1(init);
+        for (; t + 8 <= n; t += 8) {
+            v4f a = b, c = b;
+            for (int k = 0; k < ntaps; k++) {
+                const v4f wk = v4_set1(wt[k]);
+                a += wk * v4_load(src[k] + t);
+                c += wk * v4_load(src[k] + t + 4);
+            }
+            v4_store(dst + t, a);
+            v4_store(dst + t + 4, c);
+        }
+    }
+#endif
+    for (; t < n; t++) {
+        float acc = init;
+        for (int k = 0; k < ntaps; k++) acc += wt[k] * src[k][t];
+        dst[t] = acc;
+    }
+}
+
+/* out[k] += sum over t < n of g[t] * s[k][t], k < 3. */
+static void dot3(const float *g, const float *s0, const float *s1, const float *s2, size_t n,
+                 float *out)
+{
+    float r0 = 0.0f, r1 = 0.0f, r2 = 0.0f;
+    size_t t = 0;
+#if HAVE_V4F
+    v4f a0 = v4_set1(0.0f), a1 = a0, a2 = a0, c0 = a0, c1 = a0, c2 = a0;
+    for (; t + 8 <= n; t += 8) {
+        const v4f ga = v4_load(g + t), gc = v4_load(g + t + 4);
+        a0 += ga * v4_load(s0 + t);
+        c0 += gc * v4_load(s0 + t + 4);
+        a1 += ga * v4_load(s1 + t);
+        c1 += gc * v4_load(s1 + t + 4);
+        a2 += ga * v4_load(s2 + t);
+        c2 += gc * v4_load(s2 + t + 4);
+    }
+    a0 += c0;
+    a1 += c1;
+    a2 += c2;
+    r0 = (a0[0] + a0[1]) + (a0[2] + a0[3]);
+    r1 = (a1[0] + a1[1]) + (a1[2] + a1[3]);
+    r2 = (a2[0] + a2[1]) + (a2[2] + a2[3]);
+#endif
+    for (; t < n; t++) {
+        r0 += g[t] * s0[t];
+        r1 += g[t] * s1[t];
+        r2 += g[t] * s2[t];
+    }
+    out[0] += r0;
+    out[1] += r1;
+    out[2] += r2;
+}
+
+/* Even and odd elements of s: e[u] = s[2u], o[u] = s[2u + 1] for u < n. */
+static void deinterleave(float *restrict e, float *restrict o, const float *restrict s, int n)
+{
+    int u = 0;
+    for (; u + 8 <= n; u += 8)
+        for (int v = 0; v < 8; v++) {
+            e[u + v] = s[2 * (u + v)];
+            o[u + v] = s[2 * (u + v) + 1];
+        }
+    for (; u < n; u++) {
+        e[u] = s[2 * u];
+        o[u] = s[2 * u + 1];
+    }
+}
+
+/* d[ix] (= or +=, as add says) the padded column c = ix + off of a row
+ * split into even (e[c / 2]) and odd (o[c / 2]) columns, ix < n. */
+static void interleave(float *restrict d, const float *restrict e, const float *restrict o,
+                       int off, int n, int add)
+{
+    int ix = 0;
+    if (off & 1) { /* the first column is odd */
+        d[0] = add ? d[0] + o[off / 2] : o[off / 2];
+        ix = 1;
+    }
+    /* from here c = ix + off is even: pairs (e[m], o[m]), m = c / 2 */
+    const float *ep = e + (ix + off) / 2, *op = o + (ix + off) / 2;
+    float *dp = d + ix;
+    const int pairs = (n - ix) / 2;
+    if (add)
+        for (int m = 0; m < pairs; m++) {
+            dp[2 * m] += ep[m];
+            dp[2 * m + 1] += op[m];
+        }
+    else
+        for (int m = 0; m < pairs; m++) {
+            dp[2 * m] = ep[m];
+            dp[2 * m + 1] = op[m];
+        }
+    if (ix + 2 * pairs < n) {
+        float v = ep[pairs];
+        dp[2 * pairs] = add ? dp[2 * pairs] + v : v;
+    }
+}
+
+/* The phase planes of xc (H x W) into q (nph planes of plen floats). */
+static void dw3_phases(const dw3_geom *g, const float *xc, float *q)
+{
+    for (int a = 0; a < g->sh; a++) {
+        float *qa0 = q + (size_t)a * g->sw * g->plen;
+        float *qa1 = g->sw == 2 ? qa0 + g->plen : NULL;
+        for (int r = 0; r < g->hq; r++) {
+            float *d0 = qa0 + (size_t)r * g->wq, *d1 = qa1 ? qa1 + (size_t)r * g->wq : NULL;
+            int64_t iy = (int64_t)r * g->sh + a - g->pt;
+            if (iy < 0 || iy >= g->h) {
+                memset(d0, 0, (size_t)g->wq * sizeof *d0);
+                if (d1) memset(d1, 0, (size_t)g->wq * sizeof *d1);
+                continue;
+            }
+            const float *src = xc + (size_t)iy * g->w;
+            /* padded column c = ix + PL lands in phase c % SW, column c / SW;
+               the padded columns [PL, PL + W) hold the input row, up to the
+               WQ*SW columns the phases keep */
+            int64_t c_end = (int64_t)g->wq * g->sw, c_lo = g->pl, c_hi = (int64_t)g->pl + g->w;
+            if (c_hi > c_end) c_hi = c_end;
+            if (g->sw == 1) {
+                int lo = c_lo < c_end ? (int)c_lo : g->wq;
+                memset(d0, 0, (size_t)lo * sizeof *d0);
+                if (c_hi > lo) memcpy(d0 + lo, src, (size_t)(c_hi - lo) * sizeof *d0);
+                int hi = c_hi > lo ? (int)c_hi : lo;
+                memset(d0 + hi, 0, (size_t)(g->wq - hi) * sizeof *d0);
+                continue;
+            }
+            for (int u = 0; u < g->wq; u++) d0[u] = d1[u] = 0.0f;
+            if (c_lo >= c_hi) continue;
+            int64_t c = c_lo;
+            if (c & 1) { /* an odd first column: phase 1 */
+                d1[c / 2] = src[0];
+                c++;
+            }
+            /* pairs (c, c + 1) from an even c: phases 0 and 1 of column c / 2 */
+            int pairs = (int)((c_hi - c) / 2);
+            deinterleave(d0 + c / 2, d1 + c / 2, src + (c - c_lo), pairs);
+            c += 2 * (int64_t)pairs;
+            if (c < c_hi) d0[c / 2] = src[c - c_lo];
+        }
+    }
+    for (int p = 0; p < g->nph; p++) {
+        float *tail = q + (size_t)p * g->plen + (size_t)g->hq * g->wq;
+        memset(tail, 0, (g->plen - (size_t)g->hq * g->wq) * sizeof *tail);
+    }
+}
+
+/* yo (OH x OW) = bias + the 3x3 convolution of xc (H x W) with wo. */
+static void dw3_forward_plane(const dw3_geom *g, const float *xc, const float *wo, float bias,
+                              float *yo, float *ws)
+{
+    float *q = ws, *tmp = ws + (size_t)g->nph * g->plen;
+    const float *src[9];
+    dw3_phases(g, xc, q);
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 3; j++) {
+            const float *qp = q + (size_t)((i % g->sh) * g->sw + j % g->sw) * g->plen;
+            src[i * 3 + j] = qp + (size_t)(i / g->sh) * g->wq + (size_t)(j / g->sw);
+        }
+    taps_gather(tmp, src, wo, 9, bias, g->n);
+    for (int y = 0; y < g->oh; y++)
+        memcpy(yo + (size_t)y * g->ow, tmp + (size_t)y * g->wq, (size_t)g->ow * sizeof *yo);
+}
+
+/* Adds to dwo (3 x 3), when not NULL, the weight gradient of one plane, and
+ * writes (add == 0) or adds (add == 1) to dxc (H x W), when not NULL, its
+ * input gradient. */
+static void dw3_backward_plane(const dw3_geom *g, const float *xc, const float *wo,
+                               const float *dyo, float *dwo, float *dxc, int add, float *ws)
+{
+    float *q = ws, *dyq = q + (size_t)g->nph * g->plen + g->dq;
+    float *dq = dyq + g->plen;
+    /* dYq: dY at width WQ, DQ zeros in front, zeros in columns >= OW and
+       from row OH to the end of the plane */
+    memset(dyq - g->dq, 0, g->dq * sizeof *dyq);
+    for (int y = 0; y < g->oh; y++) {
+        float *row = dyq + (size_t)y * g->wq;
+        memcpy(row, dyo + (size_t)y * g->ow, (size_t)g->ow * sizeof *row);
+        for (int x = g->ow; x < g->wq; x++) row[x] = 0.0f;
+    }
+    memset(dyq + g->n, 0, (g->plen - g->n) * sizeof *dyq);
+
+    if (dwo) {
+        dw3_phases(g, xc, q);
+        for (int i = 0; i < 3; i++) {
+            const float *s[3];
+            for (int j = 0; j < 3; j++) {
+                const float *qp = q + (size_t)((i % g->sh) * g->sw + j % g->sw) * g->plen;
+                s[j] = qp + (size_t)(i / g->sh) * g->wq + (size_t)(j / g->sw);
+            }
+            dot3(dyq, s[0], s[1], s[2], g->n, dwo + 3 * i);
+        }
+    }
+    if (!dxc) return;
+    /* dQ_ab[t] = sum over the taps (i, j) of phase (a, b) of
+       w[i][j] * dYq[t - di*WQ - dj], over the whole phase plane */
+    const size_t qn = (size_t)g->hq * g->wq;
+    for (int a = 0; a < g->sh; a++)
+        for (int b = 0; b < g->sw; b++) {
+            const float *src[9];
+            float wt[9];
+            int nt = 0;
+            for (int i = a; i < 3; i += g->sh)
+                for (int j = b; j < 3; j += g->sw) {
+                    src[nt] = dyq - ((size_t)(i / g->sh) * g->wq + (size_t)(j / g->sw));
+                    wt[nt++] = wo[i * 3 + j];
+                }
+            taps_gather(dq + (size_t)(a * g->sw + b) * g->plen, src, wt, nt, 0.0f, qn);
+        }
+    /* input (iy, ix) is padded (iy + PT, ix + PL): phase row (iy + PT) / SH,
+       column (ix + PL) / SW. The phases cover every input pixel:
+       HQ*SH >= PT + H + PB since OH = floor((PT + H + PB - 3) / SH) + 1, and
+       likewise WQ*SW >= PL + W + PR. */
+    for (int iy = 0; iy < g->h; iy++) {
+        float *drow = dxc + (size_t)iy * g->w;
+        const int r = iy + g->pt;
+        const float *s0 = dq + (size_t)((r % g->sh) * g->sw) * g->plen +
+                          (size_t)(r / g->sh) * g->wq;
+        if (g->sw == 1) {
+            if (add)
+                row_add(drow, s0 + g->pl, g->w);
+            else
+                memcpy(drow, s0 + g->pl, (size_t)g->w * sizeof *drow);
+        } else {
+            interleave(drow, s0, s0 + g->plen, g->pl, g->w, add);
+        }
+    }
+}
+
 /* ---- slots ---------------------------------------------------------------- */
 
 static int conv2d_infer_shape(graft_layer *l, int n_inputs, const graftShape *in, graftShape *out)
@@ -525,6 +872,17 @@ static int conv2d_forward(graft_layer *l, const graft_tensor *const *in, graft_t
     float *y = out->data;
     const size_t khw = (size_t)sp->kernel_h * sp->kernel_w;
 
+    if (d.cg == 1 && dw3_applies(sp, &d)) {
+        const dw3_geom g = dw3_geometry(sp, &d);
+        GRAFT_FORWARD_IF_ERROR(ensure_col(l, dw3_workspace(&g), "graft_layer_forward"));
+        for (int i = 0; i < n; i++)
+            for (int o = 0; o < d.o; o++) {
+                const float *xc = x + ((size_t)i * d.c + (size_t)(o / d.og)) * d.hw;
+                float *yo = y + ((size_t)i * d.o + (size_t)o) * (size_t)d.p;
+                dw3_forward_plane(&g, xc, w + (size_t)o * khw, b ? b[o] : 0.0f, yo, s->col);
+            }
+        return GRAFT_OK;
+    }
     if (d.cg == 1) {
         for (int i = 0; i < n; i++)
             for (int o = 0; o < d.o; o++) {
@@ -601,6 +959,24 @@ static int conv2d_backward(graft_layer *l, const graft_tensor *const *in, const 
             }
     }
 
+    if (d.cg == 1 && dw3_applies(sp, &d)) {
+        const dw3_geom g = dw3_geometry(sp, &d);
+        GRAFT_FORWARD_IF_ERROR(ensure_col(l, dw3_workspace(&g), "graft_layer_backward"));
+        if (dw) memset(dw, 0, (size_t)d.o * khw * sizeof *dw);
+        /* with one output channel per input channel each input plane is
+           written once; otherwise its output channels add up */
+        const int add = d.og > 1;
+        if (dx && add) memset(dx, 0, (size_t)n * d.c * d.hw * sizeof *dx);
+        for (int i = 0; i < n; i++)
+            for (int o = 0; o < d.o; o++) {
+                size_t plane = ((size_t)i * d.c + (size_t)(o / d.og)) * d.hw;
+                dw3_backward_plane(&g, x + plane, w + (size_t)o * khw,
+                                   dy + ((size_t)i * d.o + (size_t)o) * (size_t)d.p,
+                                   dw ? dw + (size_t)o * khw : NULL, dx ? dx + plane : NULL,
+                                   add, s->col);
+            }
+        return GRAFT_OK;
+    }
     if (d.cg == 1) {
         if (dw) memset(dw, 0, (size_t)d.o * khw * sizeof *dw);
         if (dx) memset(dx, 0, (size_t)n * d.c * d.hw * sizeof *dx);

@@ -509,6 +509,46 @@ START_TEST(test_activation_long_rows)
 }
 END_TEST
 
+/* leaky_relu's vector kernels on the values a branch-free form could get
+ * wrong, in a block of 8 and in the tail: 0 (y = 0, dx = dy since 0 >= 0),
+ * NaN (propagated to y; dx = alpha * dy), +-inf (y = inf and -inf * alpha), with a
+ * negative alpha. x = {0, NaN, inf, -inf, -2, 3, 0, -1} repeated, 19 long. */
+START_TEST(test_leaky_relu_special_values)
+{
+    graft_ctx *ctx = tu_ctx();
+    enum { N = 19 };
+    const float alpha = -0.25f, pattern[8] = {0.0f, NAN, INFINITY, -INFINITY, -2, 3, 0, -1};
+    graft_tensor *x = tu_tensor(ctx, 2, 1, N), *dy = tu_tensor(ctx, 2, 1, N);
+    float *xv = graft_tensor_data(x), *gv = graft_tensor_data(dy);
+    for (int i = 0; i < N; i++) {
+        xv[i] = pattern[i % 8];
+        gv[i] = 0.5f + (float)i;
+    }
+    graft_layer *l = NULL;
+    ck_assert_int_eq(graft_layer_leaky_relu(ctx, alpha, &l), GRAFT_OK);
+    const graft_tensor *in[1] = {x}, *y = NULL, *dx[1] = {NULL};
+    ck_assert_int_eq(graft_layer_build(l, 1, in, 0), GRAFT_OK);
+    ck_assert_int_eq(graft_layer_forward(l, 1, in, &y), GRAFT_OK);
+    ck_assert_int_eq(graft_layer_backward(l, 1, in, dy, dx), GRAFT_OK);
+    const float *yv = graft_tensor_data_const(y), *dv = graft_tensor_data_const(dx[0]);
+    for (int i = 0; i < N; i++) {
+        float v = xv[i];
+        if (isnan(v)) { /* NaN >= 0 is false: the negative side's slope */
+            ck_assert_msg(isnan(yv[i]) && dv[i] == alpha * gv[i], "NaN at %d: y %g dx %g", i,
+                          (double)yv[i], (double)dv[i]);
+            continue;
+        }
+        float want_y = v >= 0 ? v : alpha * v, want_d = v >= 0 ? gv[i] : alpha * gv[i];
+        ck_assert_msg(yv[i] == want_y, "y[%d] = %g, want %g", i, (double)yv[i], (double)want_y);
+        ck_assert_msg(dv[i] == want_d, "dx[%d] = %g, want %g", i, (double)dv[i], (double)want_d);
+    }
+    graft_layer_free(l);
+    graft_tensor_free(x);
+    graft_tensor_free(dy);
+    graft_ctx_free(ctx);
+}
+END_TEST
+
 Suite *suite_activation(void)
 {
     Suite *s = suite_create("activation");
@@ -521,6 +561,7 @@ Suite *suite_activation(void)
     tcase_add_test(tc, test_hard_swish_values);
     tcase_add_test(tc, test_activation_any_rank);
     tcase_add_test(tc, test_activation_long_rows);
+    tcase_add_test(tc, test_leaky_relu_special_values);
     suite_add_tcase(s, tc);
     tc = tcase_create("gradients");
     tcase_set_timeout(tc, 60);

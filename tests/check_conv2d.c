@@ -557,6 +557,96 @@ START_TEST(test_conv2d_matches_definition)
 }
 END_TEST
 
+/* The 3x3 depthwise kernels (strides 1 and 2, on phase planes) against the
+ * definition: output, input gradient, weight and bias gradients. Odd and
+ * even sizes, rows of 1 to 40 columns (vector blocks and tails), no,
+ * symmetric, asymmetric and oversized padding, inputs whose last rows or
+ * columns no output reads (their gradient must be zero), mixed strides and
+ * a channel multiplier of 2 (input gradients of two outputs added). */
+START_TEST(test_conv2d_depthwise3x3_matches_definition)
+{
+    graft_ctx *ctx = tu_ctx();
+    /* n, c, h, w, oc, kh, kw, sh, sw, pt, pl, pb, pr, dh, dw, groups, bias */
+    const conv_cfg cfgs[] = {
+        {2, 3, 7, 9, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 3, 1},
+        {1, 2, 1, 1, 2, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 2, 1},
+        {2, 2, 13, 11, 2, 3, 3, 1, 1, 0, 0, 0, 0, 1, 1, 2, 0},
+        {1, 2, 6, 5, 2, 3, 3, 1, 1, 2, 0, 1, 2, 1, 1, 2, 1},
+        {1, 2, 5, 19, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 2, 1},
+        {1, 2, 16, 40, 2, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 2, 1},
+        {2, 3, 7, 9, 3, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 3, 1},
+        {2, 3, 8, 10, 3, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 3, 0},
+        {1, 2, 8, 8, 2, 3, 3, 2, 2, 0, 0, 1, 1, 1, 1, 2, 1},
+        {1, 2, 9, 9, 2, 3, 3, 2, 2, 0, 0, 0, 0, 1, 1, 2, 1},
+        {1, 2, 10, 10, 2, 3, 3, 2, 2, 0, 0, 0, 0, 1, 1, 2, 1}, /* last row, column unread */
+        {1, 2, 10, 11, 2, 3, 3, 2, 2, 0, 1, 0, 0, 1, 1, 2, 1}, /* odd left padding */
+        {1, 2, 7, 9, 2, 3, 3, 1, 2, 1, 1, 1, 1, 1, 1, 2, 1},
+        {1, 2, 9, 7, 2, 3, 3, 2, 1, 1, 1, 1, 1, 1, 1, 2, 1},
+        {2, 2, 9, 11, 4, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 2, 1},
+        {1, 1, 3, 3, 1, 3, 3, 2, 2, 3, 3, 3, 3, 1, 1, 1, 1},
+        {1, 2, 17, 33, 2, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 2, 1},
+        {1, 2, 5, 1, 2, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 2, 1},
+        {1, 2, 2, 2, 2, 3, 3, 2, 2, 1, 2, 1, 0, 1, 1, 2, 1},
+        {1, 2, 14, 14, 2, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 2, 1},
+    };
+    for (size_t i = 0; i < sizeof cfgs / sizeof cfgs[0]; i++) check_against_reference(ctx, &cfgs[i]);
+    graft_ctx_free(ctx);
+}
+END_TEST
+
+/* The 3x3 depthwise kernels give the same result as the generic direct
+ * loops: a 3x3 kernel embedded in a 3x5 one with zero outer columns (which
+ * takes the generic path) at stride 1 and 2. */
+START_TEST(test_conv2d_depthwise3x3_matches_generic_path)
+{
+    graft_ctx *ctx = tu_ctx();
+    for (int st = 1; st <= 2; st++) {
+        /* n, c, h, w, oc, kh, kw, sh, sw, pt, pl, pb, pr, dh, dw, groups, bias */
+        const conv_cfg k3 = {2, 4, 11, 13, 4, 3, 3, st, st, 1, 1, 1, 1, 1, 1, 4, 1};
+        conv_cfg k5 = k3;
+        k5.kw = 5;
+        k5.pl = 2;
+        k5.pr = 2;
+        ck_assert_int_eq(cfg_ow(&k3), cfg_ow(&k5));
+        graft_tensor *x = cfg_input(ctx, &k3, 5);
+        graft_layer *l3 = cfg_layer(ctx, &k3, x), *l5 = cfg_layer(ctx, &k5, x);
+        float *w3 = param_data(l3, 0), *w5 = param_data(l5, 0);
+        for (int o = 0; o < 4; o++)
+            for (int i = 0; i < 3; i++)
+                for (int j = 0; j < 5; j++)
+                    w5[(o * 3 + i) * 5 + j] = (j == 0 || j == 4) ? 0.0f : w3[(o * 3 + i) * 3 + j - 1];
+        memcpy(param_data(l5, 1), param_data(l3, 1), 4 * sizeof(float));
+        const graft_tensor *y3 = run_forward(l3, x), *y5 = run_forward(l5, x);
+        size_t ny = graft_tensor_numel(y3);
+        ck_assert_uint_eq(ny, graft_tensor_numel(y5));
+        for (size_t i = 0; i < ny; i++)
+            ck_assert_float_eq_tol(graft_tensor_data_const(y3)[i], graft_tensor_data_const(y5)[i],
+                                   1e-5f);
+        graft_tensor *dy = tu_tensor(ctx, 4, k3.n, k3.oc, cfg_oh(&k3), cfg_ow(&k3));
+        tu_fill_uniform(dy, 9, -1, 1);
+        const graft_tensor *in[1] = {x}, *dx3 = NULL, *dx5 = NULL, *g3 = NULL, *g5 = NULL;
+        ck_assert_int_eq(graft_layer_backward(l3, 1, in, dy, &dx3), GRAFT_OK);
+        ck_assert_int_eq(graft_layer_backward(l5, 1, in, dy, &dx5), GRAFT_OK);
+        for (size_t i = 0; i < graft_tensor_numel(x); i++)
+            ck_assert_float_eq_tol(graft_tensor_data_const(dx3)[i],
+                                   graft_tensor_data_const(dx5)[i], 1e-5f);
+        ck_assert_int_eq(graft_layer_param(l3, 0, NULL, NULL, &g3, NULL), GRAFT_OK);
+        ck_assert_int_eq(graft_layer_param(l5, 0, NULL, NULL, &g5, NULL), GRAFT_OK);
+        for (int o = 0; o < 4; o++)
+            for (int i = 0; i < 3; i++)
+                for (int j = 0; j < 3; j++)
+                    ck_assert_float_eq_tol(graft_tensor_data_const(g3)[(o * 3 + i) * 3 + j],
+                                           graft_tensor_data_const(g5)[(o * 3 + i) * 5 + j + 1],
+                                           1e-4f);
+        graft_tensor_free(dy);
+        graft_layer_free(l3);
+        graft_layer_free(l5);
+        graft_tensor_free(x);
+    }
+    graft_ctx_free(ctx);
+}
+END_TEST
+
 /* He-uniform init: |w| <= sqrt(6 / fan_in), fan_in = C/groups*kh*kw;
  * bias zero; the same seed gives the same weights, another seed others. */
 START_TEST(test_conv2d_init_is_he_uniform_and_seeded)
@@ -690,7 +780,8 @@ END_TEST
 
 /* With need_param_grad 0 the parameter gradients are left alone and the
  * input gradient is unchanged; without input_grads the parameter gradients
- * are the same as with them. Checked on the GEMM, 1x1 and depthwise paths. */
+ * are the same as with them. Checked on the GEMM, 1x1, 3x3 depthwise (strides 1 and 2, multiplier 1
+ * and 2) and generic depthwise paths. */
 START_TEST(test_conv2d_backward_skips)
 {
     const conv_cfg cfgs[] = {
@@ -699,6 +790,9 @@ START_TEST(test_conv2d_backward_skips)
         {1, 3, 5, 5, 4, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1},
         {2, 3, 24, 24, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1},
         {2, 3, 5, 5, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 3, 1},
+        {2, 3, 7, 6, 3, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 3, 1},  /* depthwise 3x3/2 */
+        {2, 2, 6, 7, 4, 3, 3, 2, 1, 1, 1, 1, 1, 1, 1, 2, 1},  /* multiplier 2 */
+        {2, 3, 5, 5, 3, 5, 5, 1, 1, 2, 2, 2, 2, 1, 1, 3, 1},  /* depthwise 5x5 */
     };
     graft_ctx *ctx = tu_ctx();
     for (size_t c = 0; c < sizeof cfgs / sizeof cfgs[0]; c++) {
@@ -757,8 +851,10 @@ START_TEST(test_conv2d_backward_overwrites)
     const conv_cfg cfgs[] = {
         {3, 3, 5, 5, 4, 3, 3, 2, 1, 1, 1, 0, 1, 1, 1, 1, 1},
         {3, 3, 5, 5, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 3, 1},
+        {3, 3, 6, 5, 3, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 3, 1},
+        {3, 2, 6, 5, 4, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 2, 1},
     };
-    for (size_t c = 0; c < 2; c++) {
+    for (size_t c = 0; c < sizeof cfgs / sizeof cfgs[0]; c++) {
         conv_cfg k = cfgs[c];
         for (int rep = 0; rep < 2; rep++) check_against_reference(ctx, &k);
         /* One layer, batch 3 then 1 then 2, each against the definition. */
@@ -862,7 +958,8 @@ static graft_ctx *counting_ctx(count_alloc *c)
 /* After the first forward and backward, steady training allocates nothing,
  * nor does a smaller batch. The first pass allocates the output and the
  * input gradient, plus one workspace on the matrix-product paths that copy
- * columns, and no workspace for depthwise or the in-place 1x1 path. A
+ * columns and on the 3x3 depthwise path (phase planes), and no workspace
+ * for the generic depthwise loops (here 5x5) or the in-place 1x1 path. A
  * rebuild with a larger input grows the workspace and still computes the
  * convolution. */
 START_TEST(test_conv2d_no_allocation_in_steady_state)
@@ -873,10 +970,12 @@ START_TEST(test_conv2d_no_allocation_in_steady_state)
         {4, 3, 8, 8, 6, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1},    /* images side by side */
         {4, 3, 24, 24, 6, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1},  /* one image per product */
         {4, 3, 24, 24, 6, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1},  /* 1x1 in place */
-        {4, 3, 8, 8, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 3, 1},    /* depthwise */
+        {4, 3, 8, 8, 3, 5, 5, 1, 1, 2, 2, 2, 2, 1, 1, 3, 1},    /* depthwise 5x5 */
+        {4, 3, 8, 8, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 3, 1},    /* depthwise 3x3 */
+        {4, 3, 9, 9, 3, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 3, 1},    /* depthwise 3x3/2 */
     };
-    long first[4];
-    for (size_t c = 0; c < 4; c++) {
+    long first[6];
+    for (size_t c = 0; c < 6; c++) {
         const conv_cfg *k = &cfgs[c];
         graft_tensor *x = cfg_input(ctx, k, 1);
         graft_tensor *x2 = tu_tensor(ctx, 4, 2, k->c, k->h, k->w);
@@ -905,6 +1004,8 @@ START_TEST(test_conv2d_no_allocation_in_steady_state)
     ck_assert_int_eq(first[2], first[3]);
     ck_assert_int_eq(first[0], first[3] + 1);
     ck_assert_int_eq(first[1], first[3] + 1);
+    ck_assert_int_eq(first[4], first[3] + 1);
+    ck_assert_int_eq(first[5], first[3] + 1);
     /* Rebuild on a larger input: the workspace grows, results stay right. */
     conv_cfg k = {2, 3, 5, 5, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
     graft_tensor *x = cfg_input(ctx, &k, 2);
@@ -1205,6 +1306,8 @@ Suite *suite_conv2d(void)
     tcase_add_test(tc, test_conv2d_no_bias);
     tcase_add_test(tc, test_conv2d_pointwise_matches_general_path);
     tcase_add_test(tc, test_conv2d_matches_definition);
+    tcase_add_test(tc, test_conv2d_depthwise3x3_matches_definition);
+    tcase_add_test(tc, test_conv2d_depthwise3x3_matches_generic_path);
     tcase_add_test(tc, test_conv2d_init_is_he_uniform_and_seeded);
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);
