@@ -170,8 +170,9 @@ int cliOnProgress(void *user, const graft_progress *p)
     cli_progress *pr = user;
     cli_out *o = pr->out;
     int event = (int)graft_progress_get(p, GRAFT_PROGRESS_EVENT);
-    int epoch = (int)graft_progress_get(p, GRAFT_PROGRESS_EPOCH);
-    int epochs = (int)graft_progress_get(p, GRAFT_PROGRESS_EPOCHS);
+    /* Epochs of this run (a pretrained model has trained before). */
+    int epoch = (int)graft_progress_get(p, GRAFT_PROGRESS_EPOCH) - pr->first_epoch;
+    int epochs = (int)graft_progress_get(p, GRAFT_PROGRESS_EPOCHS) - pr->first_epoch;
     double batch = graft_progress_get(p, GRAFT_PROGRESS_BATCH);
     double batches = graft_progress_get(p, GRAFT_PROGRESS_BATCHES);
     double loss = graft_progress_get(p, GRAFT_PROGRESS_LOSS);
@@ -179,8 +180,8 @@ int cliOnProgress(void *user, const graft_progress *p)
     double rate = graft_progress_get(p, GRAFT_PROGRESS_IMAGES_PER_SEC);
     if (event == GRAFT_EVENT_BATCH_END) {
         if (!o->tty || o->quiet || o->json) return 0;
-        double done = (epoch - 1 - pr->first_epoch) + batch / batches;
-        double total = epochs - pr->first_epoch;
+        double done = (epoch - 1) + batch / batches;
+        double total = epochs;
         double elapsed = cliNow() - pr->started;
         double eta = done > 0 ? elapsed * (total - done) / done : 0;
         char eta_s[32];
