@@ -55,6 +55,17 @@ int graftError(graft_ctx *ctx, int status, const char *func, const char *fmt, ..
     return status;
 }
 
+int graftErrorAt(graft_ctx *ctx, int status, const char *func)
+{
+    const char *msg = ctx ? ctx->errmsg : thread_errmsg, *sep = strstr(msg, "(): ");
+    size_t n = strlen(func);
+    if (status == GRAFT_OK || (strncmp(msg, func, n) == 0 && strncmp(msg + n, "(): ", 4) == 0))
+        return status;
+    char cause[GRAFT_ERRMSG_SIZE];
+    snprintf(cause, sizeof cause, "%s", sep ? sep + 4 : msg);
+    return graftError(ctx, status, func, "%s", cause);
+}
+
 void graftClearError(graft_ctx *ctx)
 {
     thread_errmsg[0] = '\0';

@@ -42,6 +42,11 @@ int graftError(graft_ctx *ctx, int status, const char *func, const char *fmt, ..
     __attribute__((format(printf, 4, 5)))
 #endif
     ;
+/* Makes the last message (ctx's and the thread's) name func, the public
+ * function being called, when a helper it used recorded it under its own
+ * name: "graftTensorNew(): cause" becomes "func(): cause". Returns status. */
+int graftErrorAt(graft_ctx *ctx, int status, const char *func);
+
 /* Clears the thread's and ctx's message at the start of a public call. */
 void graftClearError(graft_ctx *ctx);
 

@@ -358,7 +358,7 @@ static int save_common(const graft_model *m, const graft_optim *o, const char *p
     int st = serialise(m, o, &w);
     if (st == GRAFT_OK) st = write_file_atomic(m->ctx, func, path, w.data, w.size);
     graftWriterDispose(&w);
-    return st;
+    return graftErrorAt(m->ctx, st, func);
 }
 
 GRAFT_API int graft_model_save(const graft_model *model, const char *path)

@@ -217,7 +217,7 @@ GRAFT_API int graft_model_evaluate(graft_model *m, graft_dataset *ds, int batch_
     int st = run_eval(m, ds, batch_size, top_k, e, func);
     if (st != GRAFT_OK) {
         graft_eval_free(e);
-        return st;
+        return graftErrorAt(m->ctx, st, func);
     }
     *out = e;
     return GRAFT_OK;
@@ -558,7 +558,7 @@ GRAFT_API int graft_model_fit(graft_model *m, graft_optim *o, graft_dataset *tra
     graft_eval_free(ve);
     graftFree(ctx, slots.slots);
     buffers_free(ctx, &b);
-    return st;
+    return graftErrorAt(ctx, st, func);
 }
 
 /* ---- predict ---------------------------------------------------------------- */
@@ -590,7 +590,8 @@ GRAFT_API int graft_model_predict(graft_model *m, const graft_tensor *input, gra
     GRAFT_RETURN_IF(!m || !input || !probs, m ? m->ctx : NULL, GRAFT_E_INVALID_ARG,
                     "model, input and probs must not be NULL");
     const graft_tensor *logits;
-    GRAFT_FORWARD_IF_ERROR(predict_probs(m, input, __func__, &logits));
+    int st = predict_probs(m, input, __func__, &logits);
+    if (st != GRAFT_OK) return graftErrorAt(m->ctx, st, __func__);
     if (!graftTensorSameShape(logits, probs)) {
         char a[128], b[128];
         graftShapeString(probs->ndim, probs->dims, a, sizeof a);
@@ -613,7 +614,8 @@ GRAFT_API int graft_model_predict_topk(graft_model *m, const graft_tensor *input
     GRAFT_RETURN_IF(k < 1 || k > c, m->ctx, GRAFT_E_RANGE,
                     "k is %d, must be 1 to %d (the classes)", k, c);
     const graft_tensor *logits;
-    GRAFT_FORWARD_IF_ERROR(predict_probs(m, input, __func__, &logits));
+    int st = predict_probs(m, input, __func__, &logits);
+    if (st != GRAFT_OK) return graftErrorAt(m->ctx, st, __func__);
     float *row = graftAlloc(m->ctx, (size_t)c * sizeof *row);
     GRAFT_RETURN_IF(!row, m->ctx, GRAFT_E_NOMEM, "cannot allocate a row");
     for (int64_t i = 0; i < logits->dims[0]; i++) {

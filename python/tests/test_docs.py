@@ -38,7 +38,7 @@ class Guide(tu.TempDirTest):
         text = out.getvalue()
         self.assertIn("['conv/weight', 'conv/bias']\n['fc/weight', 'fc/bias']\n", text)
         self.assertIn("-5 graft_model_load(): cannot open \"missing.graft\"", text)
-        self.assertIn("ShapeError graft_model_forward(): ", text)
+        self.assertIn("ShapeError graft_model_predict(): ", text)
         self.assertIn("(3, 8, 8)\n['blue', 'red'] 8\n", text)
         self.assertIn("['conv', 'relu', 'pool', 'features', 'fc']\nNone (2,)\n", text)
         accuracy = re.search(r"held-out accuracy ([0-9.]+)%", text)

@@ -103,7 +103,7 @@ class RealFailures(tu.TempDirTest):
     def test_shape(self):
         with tu.small_cnn() as m:
             self.assertFails(graft.ShapeError, -3,
-                             "graft_model_forward(): the input has shape (1, 10), the model "
+                             "graft_model_predict(): the input has shape (1, 10), the model "
                              "takes (1, 1, 8, 8) (batch first)", m.predict, [[1.0] * 10])
 
     def test_range(self):
