@@ -178,7 +178,7 @@ test-python: $(SHARED)
 # The suites under valgrind: any invalid access or leak fails the run.
 test-valgrind: $(BUILD)/tests/run_tests
 	@echo "Running the suites under valgrind (memory errors and leaks)"
-	CK_FORK=no valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=all \
+	GRAFT_STRICT_MESSAGES=1 CK_FORK=no valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=all \
 	  $(BUILD)/tests/run_tests > $(BUILD)/tests/valgrind.log 2>&1 || \
 	  { tail -n 40 $(BUILD)/tests/valgrind.log; exit 1; }
 	@tail -n 1 $(BUILD)/tests/valgrind.log | sed 's/^/valgrind: /'
@@ -207,7 +207,7 @@ test-cli: bin/graft
 
 test: all check-header check-symbols run-examples test-cli test-python test-onnx-conformance \
       test-valgrind $(BUILD)/tests/run_tests
-	$(BUILD)/tests/run_tests
+	GRAFT_STRICT_MESSAGES=1 $(BUILD)/tests/run_tests
 
 # Benchmarks (not tests): built against the shared library and run.
 # bench/models.c and bench/gemm_table.c are driven by bench/run_bench.sh
