@@ -29,8 +29,25 @@ status_is() { # expected status, command...
     [ $? -eq "$want" ]
 }
 
-png_size() { # prints "width height" of a PNG
-    python3 -c 'import struct,sys; d=open(sys.argv[1],"rb").read(24); assert d[:8]==b"\x89PNG\r\n\x1a\n"; print(*struct.unpack(">II", d[16:24]))' "$1"
+png_size() { # decodes a PNG's chunks and pixel data; prints "width height"
+    python3 - "$1" <<'PY'
+import struct, sys, zlib
+d = open(sys.argv[1], "rb").read()
+assert d[:8] == b"\x89PNG\r\n\x1a\n"
+pos, idat, w = 8, b"", None
+while pos < len(d):
+    n, kind = struct.unpack(">I4s", d[pos:pos + 8])
+    body = d[pos + 8:pos + 8 + n]
+    assert zlib.crc32(kind + body) & 0xFFFFFFFF == struct.unpack(">I", d[pos + 8 + n:pos + 12 + n])[0]
+    if kind == b"IHDR":
+        w, h, depth, ctype = struct.unpack(">IIBB", body[:10])
+        assert depth == 8 and ctype == 2
+    elif kind == b"IDAT":
+        idat += body
+    pos += 12 + n
+assert len(zlib.decompress(idat)) == h * (1 + 3 * w)
+print(w, h)
+PY
 }
 
 python3 "$here/make_pngs.py" "$dir/data" 16 || { echo "cannot make the images"; exit 1; }
@@ -53,7 +70,7 @@ check "train" "$graft" train "$base" --data "$dir/data" --out "$dir/m.graft" --e
     --lr 0.01 --quiet --val-fraction 0.25 --seed 3
 check "train wrote the model" test -s "$dir/m.graft"
 size=$(png_size "$dir/m.png" 2> /dev/null)
-check "train wrote the curves, 900x420" test "$size" = "900 420"
+check "train wrote the curves: a PNG that decodes, 900x420" test "$size" = "900 420"
 check "train --json lines" sh -c "\"$graft\" train \"$base\" --data \"$dir/data\" --out \"$dir/j.graft\" --epochs 2 --json --plot \"$dir/j.png\" | python3 -c 'import json,sys; lines=[json.loads(l) for l in sys.stdin]; assert lines[-1][\"event\"]==\"done\" and sum(1 for l in lines if l[\"event\"]==\"epoch\")==2'"
 check "train on a missing folder: status 1" status_is 1 "$graft" train "$base" --data "$dir/none" --out "$dir/x.graft"
 check "train without --out: status 2" status_is 2 "$graft" train "$base" --data "$dir/data"
