@@ -15,7 +15,6 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #define MAX_FILE_BYTES ((size_t)1 << 30)
 #define MAX_SIDE 65535
@@ -214,70 +213,29 @@ static int read_file(graft_ctx *ctx, const char *func, const char *path, unsigne
                      size_t *size)
 {
     char why[128];
-    *data = NULL;
-    *size = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        errno_text(errno ? errno : ENOENT, why, sizeof why);
+    graftFileFailure fail;
+    switch (graftReadWholeFile(ctx, path, MAX_FILE_BYTES, data, size, &fail)) {
+    case GRAFT_FILE_OK:
+        return GRAFT_OK;
+    case GRAFT_FILE_OPEN:
+        errno_text(fail.sys_errno ? fail.sys_errno : ENOENT, why, sizeof why);
         return graftError(ctx, GRAFT_E_IO, func, "%s: cannot open: %s", path, why);
+    case GRAFT_FILE_IS_DIR:
+        return graftError(ctx, GRAFT_E_IO, func, "%s: is a directory", path);
+    case GRAFT_FILE_NOMEM:
+        return graftError(ctx, GRAFT_E_NOMEM, func, "%s: cannot allocate %zu bytes", path,
+                          fail.bytes);
+    case GRAFT_FILE_TOO_LARGE:
+        if (fail.file_size >= 0)
+            return graftError(ctx, GRAFT_E_FORMAT, func,
+                              "%s: %lld bytes is more than the 1 GiB an image may have", path,
+                              fail.file_size);
+        return graftError(ctx, GRAFT_E_FORMAT, func,
+                          "%s: more than the 1 GiB an image may have", path);
+    default: /* fstat or read failed */
+        errno_text(fail.sys_errno ? fail.sys_errno : EIO, why, sizeof why);
+        return graftError(ctx, GRAFT_E_IO, func, "%s: cannot read: %s", path, why);
     }
-    struct stat st;
-    size_t cap = 65536;
-    if (fstat(fileno(f), &st) == 0) {
-        if (S_ISDIR(st.st_mode)) {
-            fclose(f);
-            return graftError(ctx, GRAFT_E_IO, func, "%s: is a directory", path);
-        }
-        if (S_ISREG(st.st_mode)) {
-            if ((uint64_t)st.st_size > MAX_FILE_BYTES) {
-                fclose(f);
-                return graftError(ctx, GRAFT_E_FORMAT, func,
-                                  "%s: %lld bytes is more than the 1 GiB an image may have",
-                                  path, (long long)st.st_size);
-            }
-            cap = (size_t)st.st_size + 1; /* + 1 sees the end of file in one read */
-        }
-    }
-    unsigned char *buf = graftAlloc(ctx, cap);
-    size_t n = 0;
-    int status = GRAFT_OK;
-    if (!buf) {
-        status = graftError(ctx, GRAFT_E_NOMEM, func, "%s: cannot allocate %zu bytes", path, cap);
-        goto fail;
-    }
-    for (;;) {
-        n += fread(buf + n, 1, cap - n, f);
-        if (ferror(f)) {
-            errno_text(errno ? errno : EIO, why, sizeof why);
-            status = graftError(ctx, GRAFT_E_IO, func, "%s: cannot read: %s", path, why);
-            goto fail;
-        }
-        if (n < cap) break; /* end of file */
-        if (cap > MAX_FILE_BYTES) {
-            status = graftError(ctx, GRAFT_E_FORMAT, func,
-                                "%s: more than the 1 GiB an image may have", path);
-            goto fail;
-        }
-        size_t grown = cap * 2 > MAX_FILE_BYTES + 1 ? MAX_FILE_BYTES + 1 : cap * 2;
-        unsigned char *p = graftAlloc(ctx, grown);
-        if (!p) {
-            status = graftError(ctx, GRAFT_E_NOMEM, func, "%s: cannot allocate %zu bytes", path,
-                                grown);
-            goto fail;
-        }
-        memcpy(p, buf, n);
-        graftFree(ctx, buf);
-        buf = p;
-        cap = grown;
-    }
-    fclose(f);
-    *data = buf;
-    *size = n;
-    return GRAFT_OK;
-fail:
-    graftFree(ctx, buf);
-    fclose(f);
-    return status;
 }
 
 GRAFT_API int graft_image_load(graft_ctx *ctx, const char *path,

@@ -183,4 +183,34 @@ int graftReadF32(graftReader *r, float *v, const char *what);
 int graftReadString(graftReader *r, char **s, uint32_t max_len, const char *what);
 int graftReadFloats(graftReader *r, float *p, size_t n, const char *what);
 
+/* ---- files ---------------------------------------------------------------- */
+
+/* Why graftReadWholeFile failed. */
+enum {
+    GRAFT_FILE_OK = 0,
+    GRAFT_FILE_OPEN,      /* fopen failed: sys_errno */
+    GRAFT_FILE_STAT,      /* fstat failed: sys_errno */
+    GRAFT_FILE_IS_DIR,    /* a directory: sys_errno is EISDIR */
+    GRAFT_FILE_READ,      /* a read error: sys_errno */
+    GRAFT_FILE_NOMEM,     /* graftAlloc of bytes failed */
+    GRAFT_FILE_TOO_LARGE  /* more than max_bytes: file_size when stat told it,
+                           * else -1 (found while reading) */
+};
+
+typedef struct graftFileFailure {
+    int reason;          /* a GRAFT_FILE_* value */
+    int sys_errno;       /* as the failing call left errno (may be 0) */
+    size_t bytes;        /* the allocation that failed */
+    long long file_size; /* the size stat() reported, or -1 */
+} graftFileFailure;
+
+/* Reads the whole file at path into a new graftAlloc'd buffer (*data, *size
+ * bytes), at most max_bytes (SIZE_MAX: no limit beyond memory). A regular
+ * file's size sizes the buffer (one byte more to see the end in one read);
+ * other files (pipes) grow by doubling as data arrives. Records no message:
+ * returns GRAFT_FILE_OK, or the reason, also in *fail with its details, for
+ * the caller to word; *data is then NULL. */
+int graftReadWholeFile(graft_ctx *ctx, const char *path, size_t max_bytes,
+                       unsigned char **data, size_t *size, graftFileFailure *fail);
+
 #endif /* GRAFT_INTERNAL_H */

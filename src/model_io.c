@@ -894,59 +894,22 @@ static int read_file(graft_ctx *ctx, const char *func, const char *path, unsigne
                      size_t *size)
 {
     char why[128];
-    *data = NULL;
-    *size = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        errno_text(errno, why, sizeof why);
+    graftFileFailure fail;
+    switch (graftReadWholeFile(ctx, path, SIZE_MAX, data, size, &fail)) {
+    case GRAFT_FILE_OK:
+        return GRAFT_OK;
+    case GRAFT_FILE_OPEN:
+        errno_text(fail.sys_errno, why, sizeof why);
         return graftError(ctx, GRAFT_E_IO, func, "cannot open \"%s\": %s", path, why);
-    }
-    struct stat st;
-    size_t cap = 65536;
-    int e = fstat(fileno(f), &st) != 0 ? errno : S_ISDIR(st.st_mode) ? EISDIR : 0;
-    if (e) {
-        errno_text(e, why, sizeof why);
-        fclose(f);
+    case GRAFT_FILE_NOMEM:
+        return graftError(ctx, GRAFT_E_NOMEM, func, "cannot allocate %zu bytes to read \"%s\"",
+                          fail.bytes, path);
+    case GRAFT_FILE_TOO_LARGE:
+        return graftError(ctx, GRAFT_E_NOMEM, func, "\"%s\" is too large", path);
+    default: /* fstat or read failed, or a directory */
+        errno_text(fail.sys_errno, why, sizeof why);
         return graftError(ctx, GRAFT_E_IO, func, "cannot read \"%s\": %s", path, why);
     }
-    /* A regular file's size sizes the buffer (one byte more to see the end);
-     * anything else grows as data arrives. */
-    if (S_ISREG(st.st_mode) && st.st_size >= 0 && (uint64_t)st.st_size < SIZE_MAX)
-        cap = (size_t)st.st_size + 1;
-    unsigned char *buf = graftAlloc(ctx, cap);
-    size_t n = 0;
-    int status = GRAFT_OK;
-    for (;;) {
-        if (!buf) {
-            status = graftError(ctx, GRAFT_E_NOMEM, func, "cannot allocate %zu bytes to read "
-                                "\"%s\"", cap, path);
-            break;
-        }
-        n += fread(buf + n, 1, cap - n, f);
-        if (ferror(f)) {
-            errno_text(errno, why, sizeof why);
-            status = graftError(ctx, GRAFT_E_IO, func, "cannot read \"%s\": %s", path, why);
-            break;
-        }
-        if (n < cap) break; /* end of file */
-        if (cap > SIZE_MAX / 2) {
-            status = graftError(ctx, GRAFT_E_NOMEM, func, "\"%s\" is too large", path);
-            break;
-        }
-        unsigned char *bigger = graftAlloc(ctx, cap * 2);
-        if (bigger) memcpy(bigger, buf, n);
-        graftFree(ctx, buf);
-        buf = bigger;
-        cap *= 2;
-    }
-    fclose(f);
-    if (status != GRAFT_OK) {
-        graftFree(ctx, buf);
-        return status;
-    }
-    *data = buf;
-    *size = n;
-    return GRAFT_OK;
 }
 
 static int load_path(graft_ctx *ctx, const char *func, const char *path, graft_model **model,

@@ -37,7 +37,6 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #define SYM_BATCH INT64_MIN  /* a folded shape value: the batch size */
 #define OPSET_MIN 1
@@ -2869,61 +2868,25 @@ GRAFT_API int graft_onnx_import_buffer(graft_ctx *ctx, const void *data, size_t 
 static int read_file(graft_ctx *ctx, const char *func, const char *path, unsigned char **data,
                      size_t *size)
 {
-    *data = NULL;
-    *size = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return graftError(ctx, GRAFT_E_IO, func, "cannot open \"%s\": %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0 || S_ISDIR(st.st_mode)) {
-        int e = S_ISDIR(st.st_mode) ? EISDIR : errno;
-        fclose(f);
-        return graftError(ctx, GRAFT_E_IO, func, "cannot read \"%s\": %s", path, strerror(e));
-    }
     /* Protobuf messages, and so ONNX files, hold at most 2 GiB. */
     const size_t limit = (size_t)1 << 31;
-    if (S_ISREG(st.st_mode) && (uint64_t)st.st_size > limit) {
-        fclose(f);
+    graftFileFailure fail;
+    switch (graftReadWholeFile(ctx, path, limit, data, size, &fail)) {
+    case GRAFT_FILE_OK:
+        return GRAFT_OK;
+    case GRAFT_FILE_OPEN:
+        return graftError(ctx, GRAFT_E_IO, func, "cannot open \"%s\": %s", path,
+                          strerror(fail.sys_errno));
+    case GRAFT_FILE_NOMEM:
+        return graftError(ctx, GRAFT_E_NOMEM, func, "cannot allocate %zu bytes to read \"%s\"",
+                          fail.bytes, path);
+    case GRAFT_FILE_TOO_LARGE:
         return graftError(ctx, GRAFT_E_FORMAT, func,
                           "\"%s\" is larger than 2 GiB, the most an ONNX file can hold", path);
+    default: /* fstat or read failed, or a directory */
+        return graftError(ctx, GRAFT_E_IO, func, "cannot read \"%s\": %s", path,
+                          strerror(fail.sys_errno));
     }
-    size_t cap = S_ISREG(st.st_mode) && st.st_size >= 0 ? (size_t)st.st_size + 1 : 65536;
-    unsigned char *buf = graftAlloc(ctx, cap);
-    size_t n = 0;
-    int status = GRAFT_OK;
-    for (;;) {
-        if (!buf) {
-            status = graftError(ctx, GRAFT_E_NOMEM, func, "cannot allocate %zu bytes to read "
-                                "\"%s\"", cap, path);
-            break;
-        }
-        n += fread(buf + n, 1, cap - n, f);
-        if (ferror(f)) {
-            status = graftError(ctx, GRAFT_E_IO, func, "cannot read \"%s\": %s", path,
-                                strerror(errno));
-            break;
-        }
-        if (n < cap) break;
-        if (cap >= limit) {
-            status = graftError(ctx, GRAFT_E_FORMAT, func,
-                                "\"%s\" is larger than 2 GiB, the most an ONNX file can hold",
-                                path);
-            break;
-        }
-        unsigned char *bigger = graftAlloc(ctx, cap * 2);
-        if (bigger) memcpy(bigger, buf, n);
-        graftFree(ctx, buf);
-        buf = bigger;
-        cap *= 2;
-    }
-    fclose(f);
-    if (status != GRAFT_OK) {
-        graftFree(ctx, buf);
-        return status;
-    }
-    *data = buf;
-    *size = n;
-    return GRAFT_OK;
 }
 
 GRAFT_API int graft_onnx_import(graft_ctx *ctx, const char *path,
