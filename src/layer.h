@@ -212,4 +212,42 @@ int graftIsFinite(float v);
 /* Fills t with values uniform in [-bound, bound). */
 void graftFillUniform(graft_tensor *t, graftRng *rng, float bound);
 
+/* ---- fused inference: conv2d, then batch_norm, then relu or clip ----------
+ * Used by model.c only (see the rule in model.h). */
+
+/* The clamp that follows the affine step of a fused node. */
+typedef enum graftEpilogueAct {
+    GRAFT_EPI_NONE, /* y = v */
+    GRAFT_EPI_RELU, /* y = v > 0 ? v : 0, relu's own expression */
+    GRAFT_EPI_CLIP  /* y = min(max(v, lo), hi), clip's own expression */
+} graftEpilogueAct;
+
+/* Per output channel o of a convolution: v = scale[o] * conv + shift[o] in
+ * float, then the clamp. */
+typedef struct graftEpilogue {
+    const float *scale, *shift; /* out_channels each */
+    graftEpilogueAct act;
+    float lo, hi;               /* GRAFT_EPI_CLIP only */
+} graftEpilogue;
+
+/* Runs a built conv2d layer on x (N, C, H, W) into y (N, O, OH, OW, already
+ * shaped) and applies ep to every value while its plane is in cache. Each
+ * value equals the conv2d forward's value passed through the same float
+ * expressions as batch_norm's inference forward and the activation's. Does
+ * not touch l->output nor the layer's counters. */
+int graftConv2dForwardFused(graft_layer *l, const graft_tensor *x, graft_tensor *y,
+                            const graftEpilogue *ep);
+
+/* For a built batch_norm layer in inference mode: computes the per-channel
+ * float scale gamma / sqrt(var + eps) and shift beta - scale * mean from the
+ * current parameters, exactly as its forward does, into buffers of the
+ * layer's state (*scale, *shift: C floats each, valid until the layer's next
+ * call), and records the statistics as its forward would. Allocates only at
+ * the first call. */
+int graftBatchNormFold(graft_layer *l, const float **scale, const float **shift);
+
+/* For a relu or clip layer: sets *act (and *lo, *hi for clip) and returns 1;
+ * returns 0 for any other kind. */
+int graftActivationClamp(const graft_layer *l, graftEpilogueAct *act, float *lo, float *hi);
+
 #endif /* GRAFT_LAYER_H */

@@ -17,6 +17,10 @@
  * state records which function to apply (set by the constructor and by load,
  * from the vtable) together with the two float attributes (clip's lo and hi,
  * leaky_relu's alpha).
+ *
+ * graftActivationClamp() tells a model which relu or clip to apply inside a
+ * fused convolution (see model.h); the fused kernels repeat the expressions
+ * of relu_fwd and clip_fwd below.
  */
 #include "layer.h"
 
@@ -354,4 +358,22 @@ GRAFT_API int graft_layer_tanh(graft_ctx *ctx, graft_layer **out)
 GRAFT_API int graft_layer_hard_swish(graft_ctx *ctx, graft_layer **out)
 {
     return act_create(ctx, ACT_HARD_SWISH, 0.0f, 0.0f, __func__, out);
+}
+
+int graftActivationClamp(const graft_layer *l, graftEpilogueAct *act, float *lo, float *hi)
+{
+    const act_state *s = l->state;
+    if (l->vtbl == &graftReluVtbl) {
+        *act = GRAFT_EPI_RELU;
+        *lo = 0.0f;
+        *hi = 0.0f;
+        return 1;
+    }
+    if (l->vtbl == &graftClipVtbl) {
+        *act = GRAFT_EPI_CLIP;
+        *lo = s->p0;
+        *hi = s->p1;
+        return 1;
+    }
+    return 0;
 }

@@ -21,6 +21,10 @@
  *   dx = dy * gamma * invstd,  dgamma = sum dy * xhat,  dbeta = sum dy.
  * Backward follows the mode of the last forward call, whose mean and invstd
  * are kept in the state.
+ *
+ * graftBatchNormFold() gives the inference map's per-channel float scale and
+ * shift, so that a model can apply them inside the preceding convolution's
+ * forward (see the fused nodes in model.h).
  */
 #include "layer.h"
 
@@ -34,6 +38,7 @@ typedef struct bn_state {
     int fwd_training; /* mode of the last forward call */
     graft_tensor *mean;   /* (C) the statistics the last forward used */
     graft_tensor *invstd; /* (C) */
+    graft_tensor *fold;   /* (2, C): scale then shift, for graftBatchNormFold */
 } bn_state;
 
 enum { P_WEIGHT, P_BIAS, P_RUNNING_MEAN, P_RUNNING_VAR };
@@ -288,7 +293,39 @@ static void bn_destroy(graft_layer *l)
     bn_state *s = l->state;
     graft_tensor_free(s->mean);
     graft_tensor_free(s->invstd);
-    s->mean = s->invstd = NULL;
+    graft_tensor_free(s->fold);
+    s->mean = s->invstd = s->fold = NULL;
+}
+
+int graftBatchNormFold(graft_layer *l, const float **scale, const float **shift)
+{
+    bn_state *s = l->state;
+    const int64_t cdim[1] = {s->channels}, fdim[2] = {2, s->channels};
+    GRAFT_FORWARD_IF_ERROR(graftTensorEnsure(l->ctx, &s->mean, 1, cdim));
+    GRAFT_FORWARD_IF_ERROR(graftTensorEnsure(l->ctx, &s->invstd, 1, cdim));
+    GRAFT_FORWARD_IF_ERROR(graftTensorEnsure(l->ctx, &s->fold, 2, fdim));
+    size_t c_count = (size_t)s->channels;
+    const float *gamma = l->params[P_WEIGHT].value->data;
+    const float *beta = l->params[P_BIAS].value->data;
+    const float *rmean = l->params[P_RUNNING_MEAN].value->data;
+    const float *rvar = l->params[P_RUNNING_VAR].value->data;
+    float *a_out = s->fold->data, *b_out = s->fold->data + c_count;
+    double eps = s->epsilon;
+    /* the same expressions, in the same precision, as bn_forward's
+     * inference branch */
+    for (size_t c = 0; c < c_count; c++) {
+        double mu = rmean[c], var = rvar[c];
+        double is = 1.0 / sqrt(var + eps);
+        s->mean->data[c] = (float)mu;
+        s->invstd->data[c] = (float)is;
+        double a = gamma[c] * is, b = beta[c] - a * mu;
+        a_out[c] = (float)a;
+        b_out[c] = (float)b;
+    }
+    s->fwd_training = 0;
+    *scale = a_out;
+    *shift = b_out;
+    return GRAFT_OK;
 }
 
 /* A multiply and an add per element (inference form). */

@@ -23,6 +23,11 @@
  * The column matrices live in a workspace kept in the layer's state; it
  * grows only when a build or a larger batch needs more, and is freed with
  * the layer.
+ *
+ * graftConv2dForwardFused() runs the same forward and passes each output
+ * plane, right after it is computed, through a per-channel epilogue (the
+ * affine step of an inference-mode batch norm, then relu or clip), so that
+ * a model runs conv2d -> batch_norm -> activation in one sweep.
  */
 #include "layer.h"
 
@@ -178,6 +183,75 @@ static float row_dot(const float *restrict a, const float *restrict b, int n)
 }
 
 /* ---- column matrix -------------------------------------------------------- */
+
+/* ---- fused epilogue --------------------------------------------------------- */
+
+/* The per-element bodies repeat batch_norm's inference expression
+ * (a * v + b in float) and relu's and clip's, so that a fused value is the
+ * value the three layers compute one after the other. Blocks of 8 with
+ * fixed-length inner loops, as the row kernels above. */
+#define EPI_EACH(n, ...)                                        \
+    do {                                                        \
+        size_t i_ = 0;                                          \
+        for (; i_ + 8 <= (n); i_ += 8)                          \
+            for (size_t u_ = 0; u_ < 8; u_++) {                 \
+                const size_t i = i_ + u_;                       \
+                __VA_ARGS__;                                    \
+            }                                                   \
+        for (; i_ < (n); i_++) {                                \
+            const size_t i = i_;                                \
+            __VA_ARGS__;                                        \
+        }                                                       \
+    } while (0)
+
+/* The clamp of an epilogue applied to v, stored to dst. */
+#define EPI_STORE(dst, v, ep_act, lo, hi)                       \
+    do {                                                        \
+        float v_ = (v);                                         \
+        if ((ep_act) == GRAFT_EPI_RELU) v_ = v_ > 0.0f ? v_ : 0.0f; \
+        if ((ep_act) == GRAFT_EPI_CLIP) {                       \
+            v_ = v_ < (lo) ? (lo) : v_;                         \
+            v_ = v_ > (hi) ? (hi) : v_;                         \
+        }                                                       \
+        (dst) = v_;                                             \
+    } while (0)
+
+/* d[i] = clamp(a * (s[i] + bias) + b), i < n (d and s do not overlap).
+ * The bias is added first, in float, as the unfused forward stores it. */
+static void epi_copy(float *restrict d, const float *restrict s, size_t n, float bias, float a,
+                     float b, const graftEpilogue *ep)
+{
+    const float lo = ep->lo, hi = ep->hi;
+    switch (ep->act) {
+    case GRAFT_EPI_NONE:
+        EPI_EACH(n, EPI_STORE(d[i], a * (s[i] + bias) + b, GRAFT_EPI_NONE, lo, hi));
+        break;
+    case GRAFT_EPI_RELU:
+        EPI_EACH(n, EPI_STORE(d[i], a * (s[i] + bias) + b, GRAFT_EPI_RELU, lo, hi));
+        break;
+    case GRAFT_EPI_CLIP:
+        EPI_EACH(n, EPI_STORE(d[i], a * (s[i] + bias) + b, GRAFT_EPI_CLIP, lo, hi));
+        break;
+    }
+}
+
+/* y[i] = clamp(a * y[i] + b), i < n: one output channel's plane (or row) in
+ * place, o the channel. */
+static void epi_plane(float *restrict y, size_t n, const graftEpilogue *ep, int o)
+{
+    const float a = ep->scale[o], b = ep->shift[o], lo = ep->lo, hi = ep->hi;
+    switch (ep->act) {
+    case GRAFT_EPI_NONE:
+        EPI_EACH(n, EPI_STORE(y[i], a * y[i] + b, GRAFT_EPI_NONE, lo, hi));
+        break;
+    case GRAFT_EPI_RELU:
+        EPI_EACH(n, EPI_STORE(y[i], a * y[i] + b, GRAFT_EPI_RELU, lo, hi));
+        break;
+    case GRAFT_EPI_CLIP:
+        EPI_EACH(n, EPI_STORE(y[i], a * y[i] + b, GRAFT_EPI_CLIP, lo, hi));
+        break;
+    }
+}
 
 /* col (K x P, rows ld floats apart) from in (Cg planes of H x W). */
 static void im2col(const graft_conv2d_spec *sp, const conv_dims *d, const float *in, float *col,
@@ -669,7 +743,7 @@ static void dw3_phases(const dw3_geom *g, const float *xc, float *q)
 
 /* yo (OH x OW) = bias + the 3x3 convolution of xc (H x W) with wo. */
 static void dw3_forward_plane(const dw3_geom *g, const float *xc, const float *wo, float bias,
-                              float *yo, float *ws)
+                              float *yo, float *ws, const graftEpilogue *ep, int o)
 {
     float *q = ws, *tmp = ws + (size_t)g->nph * g->plen;
     const float *src[9];
@@ -680,6 +754,12 @@ static void dw3_forward_plane(const dw3_geom *g, const float *xc, const float *w
             src[i * 3 + j] = qp + (size_t)(i / g->sh) * g->wq + (size_t)(j / g->sw);
         }
     taps_gather(tmp, src, wo, 9, bias, g->n);
+    if (ep) { /* tmp already holds the bias: add 0 */
+        for (int y = 0; y < g->oh; y++)
+            epi_copy(yo + (size_t)y * g->ow, tmp + (size_t)y * g->wq, (size_t)g->ow, 0.0f,
+                     ep->scale[o], ep->shift[o], ep);
+        return;
+    }
     for (int y = 0; y < g->oh; y++)
         memcpy(yo + (size_t)y * g->ow, tmp + (size_t)y * g->wq, (size_t)g->ow * sizeof *yo);
 }
@@ -861,7 +941,10 @@ static int ensure_workspace(graft_layer *l, const conv_dims *d, int nb, int dire
     return need ? ensure_col(l, need, func) : GRAFT_OK;
 }
 
-static int conv2d_forward(graft_layer *l, const graft_tensor *const *in, graft_tensor *out)
+/* The forward pass; ep, when not NULL, is applied to each output plane (or
+ * each group's rows) right after it is computed. */
+static int conv_forward(graft_layer *l, const graft_tensor *const *in, graft_tensor *out,
+                        const graftEpilogue *ep)
 {
     conv2d_state *s = l->state;
     const graft_conv2d_spec *sp = &s->spec;
@@ -879,7 +962,8 @@ static int conv2d_forward(graft_layer *l, const graft_tensor *const *in, graft_t
             for (int o = 0; o < d.o; o++) {
                 const float *xc = x + ((size_t)i * d.c + (size_t)(o / d.og)) * d.hw;
                 float *yo = y + ((size_t)i * d.o + (size_t)o) * (size_t)d.p;
-                dw3_forward_plane(&g, xc, w + (size_t)o * khw, b ? b[o] : 0.0f, yo, s->col);
+                dw3_forward_plane(&g, xc, w + (size_t)o * khw, b ? b[o] : 0.0f, yo, s->col, ep,
+                                  o);
             }
         return GRAFT_OK;
     }
@@ -889,6 +973,7 @@ static int conv2d_forward(graft_layer *l, const graft_tensor *const *in, graft_t
                 const float *xc = x + ((size_t)i * d.c + (size_t)(o / d.og)) * d.hw;
                 float *yo = y + ((size_t)i * d.o + (size_t)o) * (size_t)d.p;
                 depthwise_forward_plane(sp, &d, xc, w + (size_t)o * khw, b ? b[o] : 0.0f, yo);
+                if (ep) epi_plane(yo, (size_t)d.p, ep, o);
             }
         return GRAFT_OK;
     }
@@ -919,6 +1004,9 @@ static int conv2d_forward(graft_layer *l, const graft_tensor *const *in, graft_t
                     }
                 graftSgemm(l->ctx, 0, 0, d.og, d.p, d.k, 1.0f, wg, d.k, opnd, d.p,
                            b ? 1.0f : 0.0f, yg, d.p);
+                if (ep)
+                    for (int o = 0; o < d.og; o++)
+                        epi_plane(yg + (size_t)o * d.p, (size_t)d.p, ep, g * d.og + o);
                 continue;
             }
             graftSgemm(l->ctx, 0, 0, d.og, cols, d.k, 1.0f, wg, d.k, opnd, cols, 0.0f, tmp, cols);
@@ -927,11 +1015,28 @@ static int conv2d_forward(graft_layer *l, const graft_tensor *const *in, graft_t
                     float *dst = y + ((size_t)(n0 + i) * d.o + (size_t)(g * d.og + o)) * d.p;
                     const float *src = tmp + (size_t)o * cols + (size_t)i * d.p;
                     const float bv = b ? b[g * d.og + o] : 0.0f;
+                    if (ep) {
+                        const int oc = g * d.og + o;
+                        epi_copy(dst, src, (size_t)d.p, bv, ep->scale[oc], ep->shift[oc], ep);
+                        continue;
+                    }
                     for (int q = 0; q < d.p; q++) dst[q] = src[q] + bv;
                 }
         }
     }
     return GRAFT_OK;
+}
+
+static int conv2d_forward(graft_layer *l, const graft_tensor *const *in, graft_tensor *out)
+{
+    return conv_forward(l, in, out, NULL);
+}
+
+int graftConv2dForwardFused(graft_layer *l, const graft_tensor *x, graft_tensor *y,
+                            const graftEpilogue *ep)
+{
+    const graft_tensor *in[1] = {x};
+    return conv_forward(l, in, y, ep);
 }
 
 static int conv2d_backward(graft_layer *l, const graft_tensor *const *in, const graft_tensor *out,

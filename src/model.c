@@ -40,6 +40,7 @@ int graftModelNew(graft_ctx *ctx, const graftShape *input_shape, uint64_t seed,
     m->feature_cache = 1;
     m->feature_cache_mb = 1024;
     m->override_node = -2;
+    m->fusion = 1;
     *out = m;
     return GRAFT_OK;
 }
@@ -544,6 +545,74 @@ static const graft_tensor *const *gather_inputs(graft_model *m, const graftNode 
     return m->scratch_inputs;
 }
 
+/* ---- fused conv2d -> batch_norm -> relu/clip (the rule is in model.h) ---- */
+
+static int is_clamp(const graft_layer *l)
+{
+    return l->vtbl == &graftReluVtbl || l->vtbl == &graftClipVtbl;
+}
+
+/* Sets node->fused for the nodes up to `last` that this forward will run. */
+static void plan_fusion(graft_model *m, int last)
+{
+    const int grads = m->training != 0; /* a backward pass may follow */
+    for (int i = 0; i < m->n_nodes; i++) {
+        graftNode *n = &m->nodes[i];
+        n->fused = 0;
+        if (!grads) continue;
+        n->needs_grad = n->trainable && layer_param_scalars(n->layer) > 0;
+        for (int k = 0; k < n->n_inputs && !n->needs_grad; k++)
+            n->needs_grad = n->inputs[k] != GRAFT_INPUT_NODE && m->nodes[n->inputs[k]].needs_grad;
+    }
+    if (!m->fusion || m->override_node >= 0) return;
+    for (int i = 0; i + 1 <= last; i++) {
+        graftNode *c = &m->nodes[i], *bn = &m->nodes[i + 1];
+        if (c->layer->vtbl != &graftConv2dVtbl || c->consumers != 1) continue;
+        if (bn->layer->vtbl != &graftBatchNormVtbl || bn->n_inputs != 1 || bn->inputs[0] != i ||
+            bn->layer->training)
+            continue;
+        if (grads && (c->needs_grad || bn->needs_grad)) continue;
+        int len = 1;
+        if (i + 2 <= last && bn->consumers == 1) {
+            const graftNode *a = &m->nodes[i + 2];
+            if (is_clamp(a->layer) && a->n_inputs == 1 && a->inputs[0] == i + 1 &&
+                !(grads && a->needs_grad))
+                len = 2;
+        }
+        c->fused = len;
+        i += len;
+    }
+}
+
+/* Runs the group that starts at conv2d node i (nodes i to i + fused);
+ * *y receives the group's last output. */
+static int run_fused(graft_model *m, int i, const graft_tensor *x, const graft_tensor **y,
+                     const char *func)
+{
+    graftNode *c = &m->nodes[i], *bn = &m->nodes[i + 1], *end = &m->nodes[i + c->fused];
+    const graft_tensor *in = gather_inputs(m, c, x)[0];
+    graftEpilogue ep = {NULL, NULL, GRAFT_EPI_NONE, 0.0f, 0.0f};
+    int st = graftBatchNormFold(bn->layer, &ep.scale, &ep.shift);
+    if (st != GRAFT_OK) return wrap_layer_error(m, st, func, bn->name, bn->layer);
+    if (end != bn) graftActivationClamp(end->layer, &ep.act, &ep.lo, &ep.hi);
+    graft_layer *out_layer = end->layer;
+    graftShape os = out_layer->out_shape;
+    os.dims[0] = in->dims[0];
+    for (int k = 0; k <= c->fused; k++) m->nodes[i + k].layer->forward_done = 0;
+    st = graftTensorEnsure(m->ctx, &out_layer->output, os.ndim, os.dims);
+    if (st != GRAFT_OK) return wrap_layer_error(m, st, func, end->name, out_layer);
+    st = graftConv2dForwardFused(c->layer, in, out_layer->output, &ep);
+    if (st != GRAFT_OK) return wrap_layer_error(m, st, func, c->name, c->layer);
+    for (int k = 0; k <= c->fused; k++) {
+        graft_layer *l = m->nodes[i + k].layer;
+        l->forward_calls++;
+        l->forward_batch = in->dims[0];
+    }
+    out_layer->forward_done = 1;
+    *y = out_layer->output;
+    return GRAFT_OK;
+}
+
 int graftModelForward(graft_model *m, const graft_tensor *x, const graft_tensor **out)
 {
     const char *func = "graft_model_forward";
@@ -562,9 +631,16 @@ int graftModelForward(graft_model *m, const graft_tensor *x, const graft_tensor 
                           "the input has shape %s, the model takes %s (batch first)", got, want);
     }
     const graft_tensor *y = NULL;
+    plan_fusion(m, m->n_nodes - 1);
     for (int i = 0; i < m->n_nodes; i++) {
         graftNode *n = &m->nodes[i];
         if (m->override_node >= 0 && !n->upstream) continue; /* cached trunk */
+        if (n->fused) {
+            int st = run_fused(m, i, x, &y, func);
+            if (st != GRAFT_OK) return st;
+            i += n->fused;
+            continue;
+        }
         int st = graft_layer_forward(n->layer, n->n_inputs, gather_inputs(m, n, x), &y);
         if (st != GRAFT_OK) return wrap_layer_error(m, st, func, n->name, n->layer);
     }
@@ -617,9 +693,16 @@ int graftModelForwardTrunk(graft_model *m, const graft_tensor *x, int last,
                            const graft_tensor **out)
 {
     const graft_tensor *y = NULL;
+    plan_fusion(m, last);
     for (int i = 0; i <= last; i++) {
         graftNode *n = &m->nodes[i];
         if (n->upstream) continue;
+        if (n->fused) {
+            int st = run_fused(m, i, x, &y, "graft_model_fit");
+            if (st != GRAFT_OK) return st;
+            i += n->fused;
+            continue;
+        }
         int st = graft_layer_forward(n->layer, n->n_inputs, gather_inputs(m, n, x), &y);
         if (st != GRAFT_OK) return wrap_layer_error(m, st, "graft_model_fit", n->name, n->layer);
     }

@@ -20,6 +20,10 @@ typedef struct graftNode {
     float lr_scale; /* multiplier of the optimizer's learning rate (1) */
     int consumers;  /* how many inputs lists name this node */
     int upstream;   /* set by backward: this node or one it reads is trained */
+    int fused;      /* set by every forward: 0, or how many following nodes (1:
+                     * batch_norm; 2: batch_norm and relu/clip) ran folded into
+                     * this conv2d node (see "Fused nodes" below) */
+    int needs_grad; /* forward's scratch: as upstream, for planning fusion */
     /* backward scratch */
     graft_tensor *grad_acc;     /* owned sum of gradients (nodes with > 1 consumer) */
     const graft_tensor *grad;   /* gradient of this node's output in this pass, or NULL */
@@ -49,7 +53,31 @@ struct graft_model {
     const graft_tensor **scratch_inputs; /* room for the widest node's inputs */
     const graft_tensor **scratch_grads;  /* as many input-gradient slots */
     int scratch_cap;
+    int fusion;             /* 1 (default): forward may fuse nodes; 0: never */
 };
+
+/* Fused nodes. graftModelForward() and graftModelForwardTrunk() run
+ * conv2d -> batch_norm [-> relu | clip] as one pass (graftConv2dForwardFused)
+ * when, at that call:
+ *  - the batch_norm node comes right after the conv2d node, reads only it,
+ *    is in inference mode (layer->training == 0) and is the conv2d's only
+ *    consumer (consumers == 1); the activation, when folded too, comes right
+ *    after the batch_norm, reads only it and is its only consumer;
+ *  - when the model is not in inference mode (m->training != 0, so a
+ *    backward pass may follow), none of the folded nodes is upstream of a
+ *    trained layer (needs_grad == 0): backward never visits them;
+ *  - no feature cache overrides a node (override_node < 0), the whole group
+ *    lies within the nodes being run, and m->fusion is 1.
+ * The folded scale and shift are recomputed from the batch norm's parameters
+ * at every call. The rule for intermediates: only the group's last layer's
+ * output tensor is written; the conv2d's (and, with an activation, the
+ * batch norm's) output tensors keep stale contents and their forward_done is
+ * cleared, so graft_layer_backward() refuses them. Nothing else reads them:
+ * by the conditions above no other node has them as input, and neither is
+ * the model's output nor the trunk's last node. Every folded layer's
+ * forward_calls still counts the call. Code that starts reading a layer's
+ * output outside gather_inputs() (e.g. to expose intermediate activations)
+ * must either check node->fused of the producing group or set m->fusion = 0. */
 
 typedef struct graftUnfreeze {
     char *from;      /* first layer to unfreeze; the rest of the model follows */

@@ -16,7 +16,7 @@ int main(void)
         suite_dropout, suite_shape_ops, suite_loss,     suite_torch_refs, suite_model,
         suite_optim,   suite_dataset,   suite_train,     suite_model_io,
         suite_transfer, suite_image,    suite_dataset_files, suite_onnx, suite_onnx_layers,
-        suite_alloc_fail,
+        suite_alloc_fail, suite_fusion,
     };
     SRunner *sr = srunner_create(NULL);
     for (size_t i = 0; i < sizeof suites / sizeof suites[0]; i++) srunner_add_suite(sr, suites[i]());

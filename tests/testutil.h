@@ -37,6 +37,7 @@ Suite *suite_onnx(void);
 Suite *suite_onnx_layers(void);
 Suite *suite_transfer(void);
 Suite *suite_alloc_fail(void);
+Suite *suite_fusion(void);
 
 /* Allocator hooks that count allocations and frees, remember the largest
  * request, and fail the fail_at-th allocation (1-based; 0: none). Pass a
