@@ -203,10 +203,6 @@ static int decode(graftDecodeJob *job, int channels, graft_image **out)
     return status;
 }
 
-static void errno_text(int e, char *buf, size_t size)
-{
-    if (strerror_r(e, buf, size) != 0) snprintf(buf, size, "error %d", e);
-}
 
 /* Reads the whole file at path into a new buffer (at most MAX_FILE_BYTES). */
 static int read_file(graft_ctx *ctx, const char *func, const char *path, unsigned char **data,
@@ -218,7 +214,7 @@ static int read_file(graft_ctx *ctx, const char *func, const char *path, unsigne
     case GRAFT_FILE_OK:
         return GRAFT_OK;
     case GRAFT_FILE_OPEN:
-        errno_text(fail.sys_errno ? fail.sys_errno : ENOENT, why, sizeof why);
+        graftErrnoText(fail.sys_errno ? fail.sys_errno : ENOENT, why, sizeof why);
         return graftError(ctx, GRAFT_E_IO, func, "%s: cannot open: %s", path, why);
     case GRAFT_FILE_IS_DIR:
         return graftError(ctx, GRAFT_E_IO, func, "%s: is a directory", path);
@@ -233,7 +229,7 @@ static int read_file(graft_ctx *ctx, const char *func, const char *path, unsigne
         return graftError(ctx, GRAFT_E_FORMAT, func,
                           "%s: more than the 1 GiB an image may have", path);
     default: /* fstat or read failed */
-        errno_text(fail.sys_errno ? fail.sys_errno : EIO, why, sizeof why);
+        graftErrnoText(fail.sys_errno ? fail.sys_errno : EIO, why, sizeof why);
         return graftError(ctx, GRAFT_E_IO, func, "%s: cannot read: %s", path, why);
     }
 }

@@ -213,4 +213,16 @@ typedef struct graftFileFailure {
 int graftReadWholeFile(graft_ctx *ctx, const char *path, size_t max_bytes,
                        unsigned char **data, size_t *size, graftFileFailure *fail);
 
+/* Replaces path by the size bytes at data, atomically: a temporary file in
+ * the same folder is written, synced, closed and renamed over path, then the
+ * folder is synced; the new file keeps the permissions of the one it
+ * replaces (0666 less the umask for a new one). On failure before the
+ * rename the temporary file is removed and path is left as it was.
+ * GRAFT_E_IO or GRAFT_E_NOMEM, the message naming func and path. */
+int graftWriteFileAtomic(graft_ctx *ctx, const char *func, const char *path,
+                         const unsigned char *data, size_t size);
+
+/* strerror(e) into buf, thread-safe. */
+void graftErrnoText(int e, char *buf, size_t size);
+
 #endif /* GRAFT_INTERNAL_H */

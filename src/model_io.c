@@ -21,13 +21,10 @@
 #include "optim.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/types.h>
-#include <unistd.h>
 
 /* ---- the format's constants ---------------------------------------------------- */
 
@@ -192,171 +189,13 @@ static int serialise(const graft_model *m, const graft_optim *o, graftWriter *w)
     return w->status;
 }
 
-/* ---- atomic file replacement ------------------------------------------------------ */
-
-static void errno_text(int e, char *buf, size_t size)
-{
-    if (strerror_r(e, buf, size) != 0) snprintf(buf, size, "error %d", e);
-}
-
-/* The process's file-creation mask, read without changing it (umask() would
- * change it for every thread for a moment). Returns 0 when unknown. */
-static int read_umask(mode_t *mask)
-{
-    FILE *f = fopen("/proc/self/status", "r");
-    if (!f) return 0;
-    char line[256];
-    int found = 0;
-    while (fgets(line, sizeof line, f)) {
-        if (strncmp(line, "Umask:", 6) != 0) continue;
-        char *end;
-        unsigned long v = strtoul(line + 6, &end, 8);
-        if (end != line + 6 && v <= 0777) {
-            *mask = (mode_t)v;
-            found = 1;
-        }
-        break;
-    }
-    fclose(f);
-    return found;
-}
-
-/* Gives the temporary file the permissions the final file should have: those
- * of the file it replaces, or 0666 less the umask for a new file (mkstemp
- * creates it 0600; it stays so when the umask cannot be read). */
-static void set_file_mode(int fd, const char *path)
-{
-    struct stat st;
-    mode_t mask;
-    if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
-        (void)fchmod(fd, st.st_mode & 07777);
-    else if (read_umask(&mask))
-        (void)fchmod(fd, (mode_t)(0666 & ~mask));
-}
-
-/* Writes all n bytes, retrying short writes and interruptions. */
-static int write_all(int fd, const unsigned char *p, size_t n)
-{
-    while (n > 0) {
-        size_t chunk = n > ((size_t)1 << 30) ? (size_t)1 << 30 : n;
-        ssize_t done = write(fd, p, chunk);
-        if (done < 0) {
-            if (errno == EINTR) continue;
-            return -1;
-        }
-        if (done == 0) {
-            errno = ENOSPC;
-            return -1;
-        }
-        p += done;
-        n -= (size_t)done;
-    }
-    return 0;
-}
-
-/* The folder holding path ("." for a bare name), as a new string. */
-static char *folder_of(graft_ctx *ctx, const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    if (!slash) return graftStrdup(ctx, ".");
-    size_t n = slash == path ? 1 : (size_t)(slash - path);
-    char *dir = graftAlloc(ctx, n + 1);
-    if (dir) {
-        memcpy(dir, path, n);
-        dir[n] = '\0';
-    }
-    return dir;
-}
-
-/* Flushes the folder dir holding path, so the rename itself is durable. */
-static int sync_folder(graft_ctx *ctx, const char *func, const char *path, const char *dir)
-{
-    int st = GRAFT_OK;
-    int fd = open(dir, O_RDONLY | O_DIRECTORY);
-    /* Some file systems cannot sync folders (EINVAL); the file itself is synced. */
-    if (fd < 0 || (fsync(fd) != 0 && errno != EINVAL)) {
-        char why[128];
-        errno_text(errno, why, sizeof why);
-        st = graftError(ctx, GRAFT_E_IO, func,
-                        "\"%s\" was written, but its folder \"%s\" could not be flushed: %s",
-                        path, dir, why);
-    }
-    if (fd >= 0) close(fd);
-    return st;
-}
-
-/* Replaces path by the size bytes at data, atomically: temporary file in the
- * same folder, written, synced, closed, renamed over path, folder synced. On
- * failure before the rename the temporary file is removed and path is left
- * as it was. */
-static int write_file_atomic(graft_ctx *ctx, const char *func, const char *path,
-                             const unsigned char *data, size_t size)
-{
-    static const char suffix[] = ".tmp.XXXXXX";
-    size_t plen = strlen(path);
-    char *tmp = plen < SIZE_MAX - sizeof suffix ? graftAlloc(ctx, plen + sizeof suffix) : NULL;
-    char *dir = folder_of(ctx, path);
-    if (!tmp || !dir) {
-        graftFree(ctx, tmp);
-        graftFree(ctx, dir);
-        return graftError(ctx, GRAFT_E_NOMEM, func, "cannot allocate file names");
-    }
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, suffix, sizeof suffix);
-
-    char why[128];
-    const char *step;
-    int st;
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        errno_text(errno, why, sizeof why);
-        st = graftError(ctx, GRAFT_E_IO, func, "cannot create a temporary file for \"%s\": %s",
-                        path, why);
-        goto done;
-    }
-    set_file_mode(fd, path);
-    if (write_all(fd, data, size) != 0) {
-        step = "write";
-        goto fail_open;
-    }
-    if (fsync(fd) != 0) {
-        step = "flush";
-        goto fail_open;
-    }
-    if (close(fd) != 0) {
-        fd = -1;
-        step = "close";
-        goto fail_open;
-    }
-    fd = -1;
-    if (rename(tmp, path) != 0) {
-        errno_text(errno, why, sizeof why);
-        unlink(tmp);
-        st = graftError(ctx, GRAFT_E_IO, func, "cannot replace \"%s\": %s", path, why);
-        goto done;
-    }
-    st = sync_folder(ctx, func, path, dir);
-    goto done;
-
-fail_open:
-    errno_text(errno, why, sizeof why);
-    if (fd >= 0) close(fd);
-    unlink(tmp);
-    st = graftError(ctx, GRAFT_E_IO, func, "cannot %s \"%s\" (through a temporary file): %s",
-                    step, path, why);
-done:
-    graftFree(ctx, tmp);
-    graftFree(ctx, dir);
-    return st;
-}
-
 static int save_common(const graft_model *m, const graft_optim *o, const char *path,
                        const char *func)
 {
     graftWriter w;
     graftWriterInit(&w, m->ctx);
     int st = serialise(m, o, &w);
-    if (st == GRAFT_OK) st = write_file_atomic(m->ctx, func, path, w.data, w.size);
+    if (st == GRAFT_OK) st = graftWriteFileAtomic(m->ctx, func, path, w.data, w.size);
     graftWriterDispose(&w);
     return graftErrorAt(m->ctx, st, func);
 }
@@ -899,7 +738,7 @@ static int read_file(graft_ctx *ctx, const char *func, const char *path, unsigne
     case GRAFT_FILE_OK:
         return GRAFT_OK;
     case GRAFT_FILE_OPEN:
-        errno_text(fail.sys_errno, why, sizeof why);
+        graftErrnoText(fail.sys_errno, why, sizeof why);
         return graftError(ctx, GRAFT_E_IO, func, "cannot open \"%s\": %s", path, why);
     case GRAFT_FILE_NOMEM:
         return graftError(ctx, GRAFT_E_NOMEM, func, "cannot allocate %zu bytes to read \"%s\"",
@@ -907,7 +746,7 @@ static int read_file(graft_ctx *ctx, const char *func, const char *path, unsigne
     case GRAFT_FILE_TOO_LARGE:
         return graftError(ctx, GRAFT_E_NOMEM, func, "\"%s\" is too large", path);
     default: /* fstat or read failed, or a directory */
-        errno_text(fail.sys_errno, why, sizeof why);
+        graftErrnoText(fail.sys_errno, why, sizeof why);
         return graftError(ctx, GRAFT_E_IO, func, "cannot read \"%s\": %s", path, why);
     }
 }

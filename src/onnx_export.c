@@ -33,13 +33,10 @@
 #include "onnx_pb.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #define NAME_BUF 160
 
@@ -666,77 +663,6 @@ GRAFT_API void graft_onnx_buffer_free(graft_ctx *ctx, void *data)
     if (ctx) graftFree(ctx, data);
 }
 
-/* The permissions a new file gets: those of the file it replaces, else 0666
- * less the process's umask (read from /proc without changing it), else 0644. */
-static mode_t new_file_mode(const char *path)
-{
-    struct stat st;
-    if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) return st.st_mode & 07777;
-    mode_t mode = 0644;
-    FILE *f = fopen("/proc/self/status", "r");
-    if (!f) return mode;
-    char line[256];
-    while (fgets(line, sizeof line, f)) {
-        unsigned mask;
-        if (sscanf(line, "Umask: %o", &mask) == 1 && mask <= 0777) {
-            mode = (mode_t)(0666 & ~mask);
-            break;
-        }
-    }
-    fclose(f);
-    return mode;
-}
-
-/* Writes size bytes to path through a temporary file in the same folder,
- * flushed and renamed over path. */
-static int write_atomic(graft_ctx *ctx, const char *func, const char *path,
-                        const unsigned char *data, size_t size)
-{
-    static const char suffix[] = ".tmp.XXXXXX";
-    size_t plen = strlen(path);
-    char *tmp = graftAlloc(ctx, plen + sizeof suffix);
-    if (!tmp) return graftError(ctx, GRAFT_E_NOMEM, func, "cannot allocate a file name");
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, suffix, sizeof suffix);
-    int st = GRAFT_OK;
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        st = graftError(ctx, GRAFT_E_IO, func, "cannot create a temporary file for \"%s\": %s",
-                        path, strerror(errno));
-        graftFree(ctx, tmp);
-        return st;
-    }
-    (void)fchmod(fd, new_file_mode(path));
-    const unsigned char *p = data;
-    size_t left = size;
-    const char *step = NULL;
-    while (left > 0 && !step) {
-        ssize_t n = write(fd, p, left);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) step = "write";
-        else {
-            p += n;
-            left -= (size_t)n;
-        }
-    }
-    if (!step && fsync(fd) != 0) step = "flush";
-    int e = errno;
-    if (close(fd) != 0 && !step) {
-        step = "close";
-        e = errno;
-    }
-    if (!step && rename(tmp, path) != 0) {
-        step = "rename the temporary file over";
-        e = errno;
-    }
-    if (step) {
-        unlink(tmp);
-        st = graftError(ctx, GRAFT_E_IO, func, "cannot %s \"%s\": %s", step, path, strerror(e));
-    }
-    graftFree(ctx, tmp);
-    return st;
-}
-
 GRAFT_API int graft_onnx_export(const graft_model *model, const char *path,
                                 const graft_onnx_export_opts *opts)
 {
@@ -745,7 +671,7 @@ GRAFT_API int graft_onnx_export(const graft_model *model, const char *path,
                     "model and path (non-empty) must not be NULL");
     graftWriter w;
     GRAFT_FORWARD_IF_ERROR(export_common(model, opts, __func__, &w));
-    int st = write_atomic(model->ctx, __func__, path, w.data, w.size);
+    int st = graftWriteFileAtomic(model->ctx, __func__, path, w.data, w.size);
     graftWriterDispose(&w);
     return st;
 }
