@@ -1020,6 +1020,12 @@ GRAFT_API int64_t graft_dataset_size(const graft_dataset *dataset);
 /* Number of classes; 0 for NULL. Since 1.0. */
 GRAFT_API int graft_dataset_class_count(const graft_dataset *dataset);
 
+/* The per-sample shape (without the batch dimension): *ndim receives the
+ * number of dimensions, dims (room for GRAFT_MAX_DIMS) the sizes.
+ * Errors: GRAFT_E_INVALID_ARG (a NULL argument). Since 1.0. */
+GRAFT_API int graft_dataset_sample_shape(const graft_dataset *dataset, int *ndim,
+                                         int64_t *dims);
+
 /* Reads sample i: its features into features (prod(dims) floats; may be
  * NULL) and its label into *label (may be NULL). Errors: GRAFT_E_INVALID_ARG,
  * GRAFT_E_RANGE. Since 1.0. */

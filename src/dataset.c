@@ -191,6 +191,17 @@ GRAFT_API int graft_dataset_class_count(const graft_dataset *dataset)
     return dataset ? dataset->src->n_classes : 0;
 }
 
+GRAFT_API int graft_dataset_sample_shape(const graft_dataset *dataset, int *ndim, int64_t *dims)
+{
+    graftClearError(dataset ? dataset->ctx : NULL);
+    GRAFT_RETURN_IF(!dataset || !ndim || !dims, dataset ? dataset->ctx : NULL,
+                    GRAFT_E_INVALID_ARG, "dataset, ndim and dims must not be NULL");
+    const graftShape *s = &dataset->src->sample_shape;
+    *ndim = s->ndim - 1;
+    for (int d = 1; d < s->ndim; d++) dims[d - 1] = s->dims[d];
+    return GRAFT_OK;
+}
+
 GRAFT_API int graft_dataset_get(graft_dataset *dataset, int64_t i, float *features,
                                 int32_t *label)
 {

@@ -156,6 +156,15 @@ START_TEST(test_size_class_count_get)
     ck_assert_int_eq(graft_dataset_class_count(ds), 3);
     ck_assert_int_eq(graft_dataset_size(NULL), 0);
     ck_assert_int_eq(graft_dataset_class_count(NULL), 0);
+    int nd = 0;
+    int64_t shape[GRAFT_MAX_DIMS] = {0};
+    ck_assert_int_eq(graft_dataset_sample_shape(ds, &nd, shape), GRAFT_OK);
+    ck_assert_int_eq(nd, 1);
+    ck_assert_int_eq(shape[0], 2);
+    ck_assert_int_eq(graft_dataset_sample_shape(ds, NULL, shape), GRAFT_E_INVALID_ARG);
+    ck_assert_str_eq(graft_errmsg(ctx),
+                     "graft_dataset_sample_shape(): dataset, ndim and dims must not be NULL");
+    ck_assert_int_eq(graft_dataset_sample_shape(NULL, &nd, shape), GRAFT_E_INVALID_ARG);
     int64_t ids[5];
     sample_ids(ds, ids);
     for (int i = 0; i < 5; i++) ck_assert_int_eq(ids[i], i);

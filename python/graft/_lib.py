@@ -407,6 +407,7 @@ PROTOTYPES = [
     ("graft_dataset_free", _VOID, [c_void_p]),
     ("graft_dataset_size", c_int64, [c_void_p]),
     ("graft_dataset_class_count", c_int, [c_void_p]),
+    ("graft_dataset_sample_shape", c_int, [c_void_p, P(c_int), P(c_int64)]),
     ("graft_dataset_get", c_int, [c_void_p, c_int64, c_void_p, P(ctypes.c_int32)]),
     ("graft_dataset_split", c_int, [c_void_p, c_double, c_uint64, PP, PP]),
     # Datasets from files

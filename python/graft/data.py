@@ -2,8 +2,6 @@
 files and folders of images."""
 
 import ctypes
-import gzip
-import struct
 
 from . import _arrays
 from . import _lib
@@ -22,31 +20,6 @@ def _choice(table, value, what):
     except KeyError:
         raise ValueError("%s must be one of %s, not %r"
                          % (what, ", ".join(map(repr, table)), value)) from None
-
-
-def _open_maybe_gzip(path):
-    with open(path, "rb") as f:
-        magic = f.read(2)
-    return gzip.open(path, "rb") if magic == b"\x1f\x8b" else open(path, "rb")
-
-
-def _idx_sample_shape(path):
-    """(1, height, width) from the header of an IDX images file graft has
-    already validated."""
-    with _open_maybe_gzip(path) as f:
-        head = f.read(16)
-    _count, height, width = struct.unpack(">III", head[4:16])
-    return (1, height, width)
-
-
-def _csv_sample_shape(path, header_rows, delimiter):
-    """(F,) with F the features of the first data row of a CSV file graft has
-    already validated."""
-    with _open_maybe_gzip(path) as f:
-        for _ in range(header_rows):
-            f.readline()
-        row = f.readline().decode("ascii", "replace").strip()
-    return (len(row.split(delimiter)) - 1,)
 
 
 def _prod(dims):
@@ -147,9 +120,7 @@ class Dataset(Handle):
         _lib.call(_lib.C.graft_dataset_from_idx, ctx.handle, _lib.encode_path(images_path),
                   _lib.encode_path(labels_path), float(scale), int(n_classes),
                   ctypes.byref(out))
-        ds = cls._wrap(ctx, out.value, None, None)
-        ds._sample_shape = _idx_sample_shape(images_path)
-        return ds
+        return cls._wrap(ctx, out.value, None, None)
 
     @classmethod
     def from_csv(cls, path, *, label_column="last", header_rows=0, scale=1.0,
@@ -181,10 +152,7 @@ class Dataset(Handle):
         out = ctypes.c_void_p()
         _lib.call(_lib.C.graft_dataset_from_csv, ctx.handle, _lib.encode_path(path),
                   ctypes.byref(opts), ctypes.byref(out))
-        ds = cls._wrap(ctx, out.value, sample_shape, None)
-        if sample_shape is None:
-            ds._sample_shape = _csv_sample_shape(path, int(header_rows), delimiter)
-        return ds
+        return cls._wrap(ctx, out.value, sample_shape, None)
 
     @classmethod
     def from_folder(cls, root, *, channels=3, width=224, height=224, resize="shorter_crop",
@@ -274,9 +242,7 @@ class Dataset(Handle):
         parallel): returns (features of shape (n, *sample_shape), labels)."""
         positions = [int(p) for p in positions]
         n = len(positions)
-        if self._sample_shape is None:
-            raise TypeError("the sample shape of this dataset is unknown")
-        out = _arrays.float_output((n,) + tuple(self._sample_shape))
+        out = _arrays.float_output((n,) + tuple(self.sample_shape))
         labels = _arrays.int32_output((n,))
         _lib.call(_lib.C.graft_dataset_gather, self.handle, _lib.int64_array(positions), n,
                   out.address, labels.address)
@@ -290,6 +256,11 @@ class Dataset(Handle):
     @property
     def sample_shape(self):
         """The per-sample shape (without the batch dimension)."""
+        if self._sample_shape is None:
+            ndim = ctypes.c_int()
+            dims = (ctypes.c_int64 * _lib.MAX_DIMS)()
+            _lib.call(_lib.C.graft_dataset_sample_shape, self.handle, ctypes.byref(ndim), dims)
+            self._sample_shape = tuple(dims[k] for k in range(ndim.value))
         return self._sample_shape
 
     def _get(self, i, want_features):
@@ -302,9 +273,7 @@ class Dataset(Handle):
         if not want_features:
             _lib.call(_lib.C.graft_dataset_get, self.handle, i, None, ctypes.byref(label))
             return None, label.value
-        if self._sample_shape is None:
-            raise TypeError("the sample shape of this dataset is unknown")
-        out = _arrays.float_output(self._sample_shape)
+        out = _arrays.float_output(self.sample_shape)
         _lib.call(_lib.C.graft_dataset_get, self.handle, i, out.address, ctypes.byref(label))
         return out.result(), label.value
 
@@ -338,4 +307,4 @@ class Dataset(Handle):
         if self.closed:
             return "<graft.Dataset closed>"
         return "<graft.Dataset %d samples of shape %s, %d classes>" % (
-            len(self), self._sample_shape, self.n_classes)
+            len(self), self.sample_shape, self.n_classes)
