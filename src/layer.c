@@ -346,16 +346,36 @@ void graftWriteSampleDims(graftWriter *w, int ndim, const int64_t *dims)
     for (int d = 0; d < ndim; d++) graftWriteI64(w, dims[d]);
 }
 
-int graftReadSampleDims(graft_layer *l, graftReader *r, const char *what, int *ndim,
-                        int64_t *dims)
+int graftReadSampleDims(graft_layer *l, graftReader *r, const char *what, graftDimsCheck check,
+                        int *ndim, int64_t *dims)
 {
     uint32_t n;
+    int64_t d[GRAFT_MAX_DIMS - 1];
     GRAFT_FORWARD_IF_ERROR(graftReadU32(r, &n, what));
     if (n < 1 || n > GRAFT_MAX_DIMS - 1)
         return graftError(l->ctx, GRAFT_E_FORMAT, "graft_load", "%s rank is %u, must be 1 to %d",
                           what, n, GRAFT_MAX_DIMS - 1);
-    for (uint32_t d = 0; d < n; d++) GRAFT_FORWARD_IF_ERROR(graftReadI64(r, &dims[d], what));
+    for (uint32_t k = 0; k < n; k++) GRAFT_FORWARD_IF_ERROR(graftReadI64(r, &d[k], what));
+    if (check(l->ctx, "graft_load", (int)n, d) != GRAFT_OK) return GRAFT_E_FORMAT;
     *ndim = (int)n;
+    memcpy(dims, d, n * sizeof *d);
+    return GRAFT_OK;
+}
+
+int graftCopyForward(graft_layer *l, const graft_tensor *const *in, graft_tensor *out)
+{
+    (void)l;
+    memcpy(out->data, in[0]->data, out->numel * sizeof(float));
+    return GRAFT_OK;
+}
+
+int graftCopyBackward(graft_layer *l, const graft_tensor *const *in, const graft_tensor *out,
+                      const graft_tensor *dout, graft_tensor *const *din)
+{
+    (void)l;
+    (void)in;
+    (void)out;
+    if (din[0]) memcpy(din[0]->data, dout->data, dout->numel * sizeof(float));
     return GRAFT_OK;
 }
 

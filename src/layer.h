@@ -203,10 +203,18 @@ graftParam *graftLayerFindParam(graft_layer *l, const char *name);
 /* Writes a per-sample shape attribute: u32 rank, then rank i64 sizes. */
 void graftWriteSampleDims(graftWriter *w, int ndim, const int64_t *dims);
 /* Reads one written by graftWriteSampleDims(): the rank must be 1 to
- * GRAFT_MAX_DIMS - 1 (else GRAFT_E_FORMAT naming `what`); the sizes are not
- * checked here. */
-int graftReadSampleDims(graft_layer *l, graftReader *r, const char *what, int *ndim,
-                        int64_t *dims);
+ * GRAFT_MAX_DIMS - 1, and check (the kind's own attribute check, called
+ * with func "graft_load") must accept the sizes; else GRAFT_E_FORMAT naming
+ * `what`. *ndim and dims are written only on success. */
+typedef int (*graftDimsCheck)(graft_ctx *ctx, const char *func, int ndim, const int64_t *dims);
+int graftReadSampleDims(graft_layer *l, graftReader *r, const char *what, graftDimsCheck check,
+                        int *ndim, int64_t *dims);
+
+/* forward and backward of kinds whose output is their input reshaped
+ * (flatten, reshape): the elements are copied as they are. */
+int graftCopyForward(graft_layer *l, const graft_tensor *const *in, graft_tensor *out);
+int graftCopyBackward(graft_layer *l, const graft_tensor *const *in, const graft_tensor *out,
+                      const graft_tensor *dout, graft_tensor *const *din);
 /* Returns 1 when a float is finite. */
 int graftIsFinite(float v);
 /* Fills t with values uniform in [-bound, bound). */

@@ -6,7 +6,6 @@
  */
 #include "layer.h"
 
-#include <string.h>
 
 static int flatten_infer_shape(graft_layer *l, int n_inputs, const graftShape *in,
                                graftShape *out)
@@ -25,32 +24,14 @@ static int flatten_infer_shape(graft_layer *l, int n_inputs, const graftShape *i
     return GRAFT_OK;
 }
 
-static int flatten_forward(graft_layer *l, const graft_tensor *const *in, graft_tensor *out)
-{
-    (void)l;
-    memcpy(out->data, in[0]->data, out->numel * sizeof(float));
-    return GRAFT_OK;
-}
-
-static int flatten_backward(graft_layer *l, const graft_tensor *const *in,
-                            const graft_tensor *out, const graft_tensor *dout,
-                            graft_tensor *const *din)
-{
-    (void)l;
-    (void)in;
-    (void)out;
-    if (din[0]) memcpy(din[0]->data, dout->data, dout->numel * sizeof(float));
-    return GRAFT_OK;
-}
-
 const graftLayerVtbl graftFlattenVtbl = {
     .kind = "flatten",
     .version = 1,
     .min_inputs = 1,
     .max_inputs = 1,
     .infer_shape = flatten_infer_shape,
-    .forward = flatten_forward,
-    .backward = flatten_backward,
+    .forward = graftCopyForward,
+    .backward = graftCopyBackward,
 };
 
 GRAFT_API int graft_layer_flatten(graft_ctx *ctx, graft_layer **out)

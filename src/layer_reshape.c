@@ -54,24 +54,6 @@ static int reshape_infer_shape(graft_layer *l, int n_inputs, const graftShape *i
     return GRAFT_OK;
 }
 
-static int reshape_forward(graft_layer *l, const graft_tensor *const *in, graft_tensor *out)
-{
-    (void)l;
-    memcpy(out->data, in[0]->data, out->numel * sizeof(float));
-    return GRAFT_OK;
-}
-
-static int reshape_backward(graft_layer *l, const graft_tensor *const *in,
-                            const graft_tensor *out, const graft_tensor *dout,
-                            graft_tensor *const *din)
-{
-    (void)l;
-    (void)in;
-    (void)out;
-    if (din[0]) memcpy(din[0]->data, dout->data, dout->numel * sizeof(float));
-    return GRAFT_OK;
-}
-
 static int reshape_save(const graft_layer *l, graftWriter *w)
 {
     const reshape_state *s = l->state;
@@ -82,14 +64,8 @@ static int reshape_save(const graft_layer *l, graftWriter *w)
 static int reshape_load(graft_layer *l, graftReader *r, uint32_t version)
 {
     reshape_state *s = l->state;
-    int ndim;
-    int64_t dims[GRAFT_MAX_DIMS - 1];
     (void)version;
-    GRAFT_FORWARD_IF_ERROR(graftReadSampleDims(l, r, "reshape", &ndim, dims));
-    if (reshape_check(l->ctx, "graft_load", ndim, dims) != GRAFT_OK) return GRAFT_E_FORMAT;
-    s->ndim = ndim;
-    memcpy(s->dims, dims, (size_t)ndim * sizeof *dims);
-    return GRAFT_OK;
+    return graftReadSampleDims(l, r, "reshape", reshape_check, &s->ndim, s->dims);
 }
 
 static int64_t reshape_flops(const graft_layer *l)
@@ -105,8 +81,8 @@ const graftLayerVtbl graftReshapeVtbl = {
     .min_inputs = 1,
     .max_inputs = 1,
     .infer_shape = reshape_infer_shape,
-    .forward = reshape_forward,
-    .backward = reshape_backward,
+    .forward = graftCopyForward,
+    .backward = graftCopyBackward,
     .save = reshape_save,
     .load = reshape_load,
     .flops = reshape_flops,

@@ -154,14 +154,8 @@ static int ss_save(const graft_layer *l, graftWriter *w)
 static int ss_load(graft_layer *l, graftReader *r, uint32_t version)
 {
     ss_state *s = l->state;
-    int ndim;
-    int64_t dims[GRAFT_MAX_DIMS - 1];
     (void)version;
-    GRAFT_FORWARD_IF_ERROR(graftReadSampleDims(l, r, "scale_shift", &ndim, dims));
-    if (ss_check(l->ctx, "graft_load", ndim, dims) != GRAFT_OK) return GRAFT_E_FORMAT;
-    s->ndim = ndim;
-    memcpy(s->dims, dims, (size_t)ndim * sizeof *dims);
-    return GRAFT_OK;
+    return graftReadSampleDims(l, r, "scale_shift", ss_check, &s->ndim, s->dims);
 }
 
 /* A multiply and an add per element. */
