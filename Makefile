@@ -73,6 +73,10 @@ deps:
 	  fi; \
 	fi
 
+# The Winograd transforms: a * b + c may become one fused multiply-add in the
+# copies compiled for CPUs that have it.
+$(BUILD)/obj/conv_winograd.o: GRAFT_CFLAGS += -ffp-contract=fast
+
 $(BUILD)/obj/%.o: src/%.c $(HEADERS) | deps
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(GRAFT_CFLAGS) -c $< -o $@

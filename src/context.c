@@ -4,6 +4,7 @@
  */
 #include "internal.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -63,6 +64,7 @@ GRAFT_API int graft_ctx_create_advanced(const graft_allocator *allocator, graft_
     memset(ctx, 0, sizeof *ctx);
     ctx->allocator = *allocator;
     ctx->use_blas = graft_has_blas();
+    ctx->winograd = 1;
     *out = ctx;
     return GRAFT_OK;
 }
@@ -78,6 +80,7 @@ GRAFT_API int graft_ctx_create(graft_ctx **out)
 GRAFT_API void graft_ctx_free(graft_ctx *ctx)
 {
     if (!ctx) return;
+    graftFree(ctx, ctx->scratch);
     ctx->allocator.free(ctx->allocator.opaque, ctx);
 }
 
@@ -99,6 +102,11 @@ GRAFT_API int graft_ctx_set_int(graft_ctx *ctx, int key, int value)
         GRAFT_RETURN_IF(graftBlasSetThreads(value) != GRAFT_OK, ctx, GRAFT_E_UNSUPPORTED,
                         "this build of graft has no BLAS: it runs on one thread");
         return GRAFT_OK;
+    case GRAFT_CTX_WINOGRAD:
+        GRAFT_RETURN_IF(value != 0 && value != 1, ctx, GRAFT_E_RANGE,
+                        "GRAFT_CTX_WINOGRAD takes 0 or 1, not %d", value);
+        ctx->winograd = value;
+        return GRAFT_OK;
     default:
         return graftError(ctx, GRAFT_E_NOT_FOUND, __func__, "unknown setting key %d", key);
     }
@@ -112,8 +120,33 @@ GRAFT_API int graft_ctx_get_int(const graft_ctx *ctx, int key, int *value)
     switch (key) {
     case GRAFT_CTX_USE_BLAS: *value = ctx->use_blas; return GRAFT_OK;
     case GRAFT_CTX_NUM_THREADS: *value = graftBlasThreads(); return GRAFT_OK;
+    case GRAFT_CTX_WINOGRAD: *value = ctx->winograd; return GRAFT_OK;
     default:
         return graftError((graft_ctx *)ctx, GRAFT_E_NOT_FOUND, __func__,
                           "unknown setting key %d", key);
     }
+}
+
+int graftScratch(graft_ctx *ctx, size_t count, const char *func, float **out)
+{
+    if (count > ctx->scratch_cap) {
+        graftFree(ctx, ctx->scratch);
+        ctx->scratch = NULL;
+        ctx->scratch_cap = 0;
+        if (count <= SIZE_MAX / sizeof(float))
+            ctx->scratch = graftAlloc(ctx, count * sizeof(float));
+        if (!ctx->scratch)
+            return graftError(ctx, GRAFT_E_NOMEM, func,
+                              "cannot allocate a %zu-float working buffer", count);
+        ctx->scratch_cap = count;
+    }
+    *out = ctx->scratch;
+    return GRAFT_OK;
+}
+
+void graftScratchRelease(graft_ctx *ctx)
+{
+    graftFree(ctx, ctx->scratch);
+    ctx->scratch = NULL;
+    ctx->scratch_cap = 0;
 }

@@ -67,6 +67,7 @@ int graftLayerNew(graft_ctx *ctx, const graftLayerVtbl *vtbl, const char *func,
     }
     l->vtbl = vtbl;
     l->ctx = ctx;
+    ctx->live_layers++;
     l->training = 1;
     l->need_param_grad = 1;
     *out = l;
@@ -109,6 +110,7 @@ GRAFT_API void graft_layer_free(graft_layer *l)
     free_build(l);
     graftFree(ctx, l->state);
     graftFree(ctx, l);
+    if (--ctx->live_layers == 0) graftScratchRelease(ctx);
 }
 
 GRAFT_API const char *graft_layer_kind(const graft_layer *l) { return l ? l->vtbl->kind : ""; }

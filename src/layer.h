@@ -238,6 +238,10 @@ typedef struct graftEpilogue {
     float lo, hi;               /* GRAFT_EPI_CLIP only */
 } graftEpilogue;
 
+/* y[i] = clamp(scale[o] * y[i] + shift[o]), i < n: ep applied in place to n
+ * values of output channel o. */
+void graftEpiloguePlane(float *y, size_t n, const graftEpilogue *ep, int o);
+
 /* Runs a built conv2d layer on x (N, C, H, W) into y (N, O, OH, OW, already
  * shaped) and applies ep to every value while its plane is in cache. Each
  * value equals the conv2d forward's value passed through the same float

@@ -29,6 +29,7 @@
  * affine step of an inference-mode batch norm, then relu or clip), so that
  * a model runs conv2d -> batch_norm -> activation in one sweep.
  */
+#include "conv_winograd.h"
 #include "layer.h"
 
 #include <limits.h>
@@ -39,9 +40,8 @@ typedef struct conv2d_state {
     graft_conv2d_spec spec; /* validated attributes */
     /* set by infer_shape */
     int in_c, in_h, in_w, out_h, out_w;
-    /* column workspace: col_cap floats at col */
+    /* the context's working buffer during a pass (ensure_col); not owned */
     float *col;
-    size_t col_cap;
 } conv2d_state;
 
 /* ---- geometry ------------------------------------------------------------- */
@@ -235,9 +235,8 @@ static void epi_copy(float *restrict d, const float *restrict s, size_t n, float
     }
 }
 
-/* y[i] = clamp(a * y[i] + b), i < n: one output channel's plane (or row) in
- * place, o the channel. */
-static void epi_plane(float *restrict y, size_t n, const graftEpilogue *ep, int o)
+/* One output channel's plane (or row) in place, o the channel (layer.h). */
+void graftEpiloguePlane(float *restrict y, size_t n, const graftEpilogue *ep, int o)
 {
     const float a = ep->scale[o], b = ep->shift[o], lo = ep->lo, hi = ep->hi;
     switch (ep->act) {
@@ -323,19 +322,13 @@ static void col2im(const graft_conv2d_spec *sp, const conv_dims *d, const float 
     }
 }
 
-/* Makes the workspace hold at least count floats. */
+/* Points s->col at the context's working buffer (graftScratch), at least
+ * count floats. Called at the start of every pass that uses it, since other
+ * layers of the context may have moved the buffer since. */
 static int ensure_col(graft_layer *l, size_t count, const char *func)
 {
     conv2d_state *s = l->state;
-    if (count <= s->col_cap) return GRAFT_OK;
-    graftFree(l->ctx, s->col);
-    s->col_cap = 0;
-    s->col = graftAlloc(l->ctx, count * sizeof(float));
-    if (!s->col)
-        return graftError(l->ctx, GRAFT_E_NOMEM, func,
-                          "conv2d layer: cannot allocate a %zu-float column workspace", count);
-    s->col_cap = count;
-    return GRAFT_OK;
+    return graftScratch(l->ctx, count, func, &s->col);
 }
 
 /* ---- direct loops for one input channel per group ------------------------- */
@@ -938,7 +931,21 @@ static int ensure_workspace(graft_layer *l, const conv_dims *d, int nb, int dire
 {
     size_t cols = (size_t)nb * (size_t)d->p;
     size_t need = (direct ? 0 : (size_t)d->k * cols) + (nb > 1 ? (size_t)d->og * cols : 0);
-    return need ? ensure_col(l, need, func) : GRAFT_OK;
+    return ensure_col(l, need, func);
+}
+
+/* Fills *wp and returns 1 when this call runs by Winograd's algorithm
+ * (conv_winograd.h): enabled in the context, one group, a square kernel,
+ * stride 1, no dilation, and a size the module takes. */
+static int winograd_plan(const graft_layer *l, const conv_dims *d, int n, graftWinograd *wp)
+{
+    const conv2d_state *s = l->state;
+    const graft_conv2d_spec *sp = &s->spec;
+    if (!l->ctx->winograd || d->groups != 1 || sp->kernel_h != sp->kernel_w ||
+        sp->stride_h != 1 || sp->stride_w != 1 || sp->dilation_h != 1 || sp->dilation_w != 1)
+        return 0;
+    return graftWinogradPlan(wp, n, d->c, d->h, d->w, d->o, d->oh, d->ow, sp->kernel_h,
+                             sp->pad_top, sp->pad_left);
 }
 
 /* The forward pass; ep, when not NULL, is applied to each output plane (or
@@ -973,8 +980,16 @@ static int conv_forward(graft_layer *l, const graft_tensor *const *in, graft_ten
                 const float *xc = x + ((size_t)i * d.c + (size_t)(o / d.og)) * d.hw;
                 float *yo = y + ((size_t)i * d.o + (size_t)o) * (size_t)d.p;
                 depthwise_forward_plane(sp, &d, xc, w + (size_t)o * khw, b ? b[o] : 0.0f, yo);
-                if (ep) epi_plane(yo, (size_t)d.p, ep, o);
+                if (ep) graftEpiloguePlane(yo, (size_t)d.p, ep, o);
             }
+        return GRAFT_OK;
+    }
+
+    graftWinograd wp;
+    if (winograd_plan(l, &d, n, &wp)) {
+        GRAFT_FORWARD_IF_ERROR(
+            ensure_col(l, graftWinogradWorkspace(&wp, 0), "graft_layer_forward"));
+        graftWinogradForward(l->ctx, &wp, x, w, b, y, s->col, ep);
         return GRAFT_OK;
     }
 
@@ -1006,7 +1021,7 @@ static int conv_forward(graft_layer *l, const graft_tensor *const *in, graft_ten
                            b ? 1.0f : 0.0f, yg, d.p);
                 if (ep)
                     for (int o = 0; o < d.og; o++)
-                        epi_plane(yg + (size_t)o * d.p, (size_t)d.p, ep, g * d.og + o);
+                        graftEpiloguePlane(yg + (size_t)o * d.p, (size_t)d.p, ep, g * d.og + o);
                 continue;
             }
             graftSgemm(l->ctx, 0, 0, d.og, cols, d.k, 1.0f, wg, d.k, opnd, cols, 0.0f, tmp, cols);
@@ -1093,6 +1108,14 @@ static int conv2d_backward(graft_layer *l, const graft_tensor *const *in, const 
                                          dw ? dw + (size_t)o * khw : NULL,
                                          dx ? dx + plane : NULL);
             }
+        return GRAFT_OK;
+    }
+
+    graftWinograd wp;
+    if (winograd_plan(l, &d, n, &wp)) {
+        GRAFT_FORWARD_IF_ERROR(
+            ensure_col(l, graftWinogradWorkspace(&wp, 1), "graft_layer_backward"));
+        graftWinogradBackward(l->ctx, &wp, x, w, dy, dw, dx, s->col);
         return GRAFT_OK;
     }
 
@@ -1202,14 +1225,6 @@ static int conv2d_load(graft_layer *l, graftReader *r, uint32_t version)
     return GRAFT_OK;
 }
 
-static void conv2d_destroy(graft_layer *l)
-{
-    conv2d_state *s = l->state;
-    graftFree(l->ctx, s->col);
-    s->col = NULL;
-    s->col_cap = 0;
-}
-
 /* 2 * (C/G) * KH * KW per output element, plus the bias add. */
 static int64_t conv2d_flops(const graft_layer *l)
 {
@@ -1233,7 +1248,6 @@ const graftLayerVtbl graftConv2dVtbl = {
     .backward = conv2d_backward,
     .save = conv2d_save,
     .load = conv2d_load,
-    .destroy = conv2d_destroy,
     .flops = conv2d_flops,
 };
 

@@ -202,13 +202,185 @@ static int pool_create(graft_ctx *ctx, const graft_pool2d_spec *spec, const graf
 
 /* ---- max pooling ---------------------------------------------------------- */
 
+/* The window rule of the file comment for one output: the cells of rows
+ * [sy->lo, sy->hi) x columns [sx->lo, sx->hi) of plane x (width w), scanned
+ * in row-major order. Strictly greater keeps the first of equal values; a NaN
+ * wins once so that it propagates (the first NaN in scan order is kept). This
+ * is the reference every faster path below must agree with bit for bit. */
+static void max_window(const float *x, int64_t w, const pool_span *sy, const pool_span *sx,
+                       float *y, int64_t *am)
+{
+    int64_t best_i = sy->lo * w + sx->lo;
+    float best = x[best_i];
+    for (int64_t i = sy->lo; i < sy->hi; i++) {
+        for (int64_t j = sx->lo; j < sx->hi; j++) {
+            float v = x[i * w + j];
+            if (v > best || (isnan(v) && !isnan(best))) {
+                best = v;
+                best_i = i * w + j;
+            }
+        }
+    }
+    *y = best;
+    *am = best_i;
+}
+
+/* Outputs [ox_lo, ox_hi) of output row oy by the reference rule. */
+static void max_row_ref(const pool_state *s, const float *x, const pool_span *sy, int64_t ox_lo,
+                        int64_t ox_hi, float *y, int64_t *am)
+{
+    const graft_pool2d_spec *p = &s->spec;
+    for (int64_t ox = ox_lo; ox < ox_hi; ox++) {
+        pool_span sx = span_at(ox, p->kernel_w, p->stride_w, p->pad_left, p->pad_right, s->in_w);
+        max_window(x, s->in_w, sy, &sx, y + ox, am + ox);
+    }
+}
+
+/* The vector path. Four adjacent outputs of one output row are computed at
+ * once, one output per lane of a 4-float vector: their windows are visited
+ * cell by cell in the same row-major order as max_window, and each lane keeps
+ * (best value, its cell) with the same "later cell wins" test, done with
+ * compare masks and bitwise selects. A lane therefore makes exactly the
+ * scalar loop's decisions, and picks the very same float (bits, NaN payload
+ * and sign of zero included) and the same cell.
+ *
+ * It covers the interior columns, whose windows lie entirely inside the
+ * input row, so the loads need no bounds checks: with stride 1, tap j of the
+ * four windows is the 4 floats at column base + j; with stride 2 it is every
+ * other float of the 8 at base + j (even lanes of base.., odd lanes of
+ * base + j - 1.., chosen so that no load reaches past the last window's last
+ * column). Rows need no such care: a window's rows are clipped to the input
+ * by span_at and visited in order whatever the padding. The few border
+ * columns use max_window. A row whose interior is not a multiple of 4 wide
+ * ends with a block overlapping the previous one, which rewrites the same
+ * values. Cell indices are tracked as int32 (the fast path is only taken when
+ * the plane has < 2^31 cells) and widened when stored. */
+#if defined(__GNUC__)
+#define POOL_INLINE inline __attribute__((always_inline))
+#else
+#define POOL_INLINE inline
+#endif
+
+#if defined(__GNUC__)
+#define HAVE_V4F 1
+typedef float v4f __attribute__((vector_size(16)));
+typedef int32_t v4i __attribute__((vector_size(16)));
+typedef int64_t v2l __attribute__((vector_size(16)));
+
+static inline v4f v4_load(const float *p)
+{
+    v4f v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* {p[0], p[2], p[4], p[6]} and {p[1], p[3], p[5], p[7]}. */
+static inline v4f v4_load_even(const float *p)
+{
+    return __builtin_shuffle(v4_load(p), v4_load(p + 4), (v4i){0, 2, 4, 6});
+}
+static inline v4f v4_load_odd(const float *p)
+{
+    return __builtin_shuffle(v4_load(p), v4_load(p + 4), (v4i){1, 3, 5, 7});
+}
+
+/* Tap j of the four windows starting at r[0], r[stride], r[2 * stride] and
+ * r[3 * stride] (stride 1 or 2). Every float read lies within the four
+ * windows (for stride 2 this needs a kernel >= 2 wide). */
+static POOL_INLINE v4f max_tap(const float *r, int j, int stride)
+{
+    if (stride == 1) return v4_load(r + j);
+    return j == 0 ? v4_load_even(r) : v4_load_odd(r + j - 1);
+}
+
+/* All-ones lanes where cell value b, later in scan order, replaces the best
+ * so far a: b > a || (isnan(b) && !isnan(a)), which is !(b <= a) && a == a
+ * (b <= a is false when either is NaN). */
+static inline v4i max_later_wins(v4f b, v4f a) { return ~(b <= a) & (a == a); }
+
+static inline v4f v4_select(v4i m, v4f b, v4f a)
+{
+    return (v4f)(((v4i)b & m) | ((v4i)a & ~m));
+}
+static inline v4i v4i_select(v4i m, v4i b, v4i a) { return (b & m) | (a & ~m); }
+
+/* Interior outputs [ox_lo, ox_hi) (at least 4) of one output row whose
+ * window rows are [r_lo, r_hi), for a kernel kw wide with stride sw (1, or 2
+ * with kw >= 2) and left padding pl. Inlined with constant kw and sw for the
+ * common geometries, so the tap loop unrolls. */
+static POOL_INLINE void
+max_row_vec(const float *x, int64_t w, int64_t r_lo, int64_t r_hi, int kw, int sw, int pl,
+            int64_t ox_lo, int64_t ox_hi, float *y, int64_t *am)
+{
+    const v4i lane = sw == 1 ? (v4i){0, 1, 2, 3} : (v4i){0, 2, 4, 6};
+    const v2l zero = {0, 0};
+    for (int64_t ox0 = ox_lo; ox0 < ox_hi; ox0 += 4) {
+        const int64_t ox = ox0 + 4 <= ox_hi ? ox0 : ox_hi - 4;
+        const int64_t base = ox * sw - pl; /* first column of lane 0's window */
+        const float *r = x + r_lo * w + base;
+        /* rel: the winner's cell relative to column base of its lane's
+           window, i * w + j; the same for all four lanes of a tap. */
+        int32_t rel = (int32_t)(r_lo * w);
+        v4f best = max_tap(r, 0, sw);
+        v4i best_rel = (v4i){rel, rel, rel, rel};
+        for (int64_t i = r_lo; i < r_hi; i++, r += w, rel += (int32_t)w) {
+#pragma GCC unroll 4
+            for (int j = i == r_lo; j < kw; j++) {
+                const v4f v = max_tap(r, j, sw);
+                const v4i m = max_later_wins(v, best);
+                const int32_t c = rel + j;
+                best = v4_select(m, v, best);
+                best_rel = v4i_select(m, (v4i){c, c, c, c}, best_rel);
+            }
+        }
+        const v4i cell = best_rel + (int32_t)base + lane;
+        memcpy(y + ox, &best, sizeof best);
+        /* cells are >= 0: widen to int64 by interleaving with zeros */
+        const v2l lo = (v2l)__builtin_shuffle(cell, (v4i)zero, (v4i){0, 4, 1, 5});
+        const v2l hi = (v2l)__builtin_shuffle(cell, (v4i)zero, (v4i){2, 6, 3, 7});
+        memcpy(am + ox, &lo, sizeof lo);
+        memcpy(am + ox + 2, &hi, sizeof hi);
+    }
+}
+#else
+#define HAVE_V4F 0
+#endif
+
+/* One (H, W) plane: x in, y and am (argmax cells) out. kw and sw are the
+ * spec's kernel_w and stride_w, passed separately so that callers can make
+ * them constants (see max_row_vec). */
+static POOL_INLINE void
+max_plane(const pool_state *s, const float *x, float *y, int64_t *am, int kw, int sw)
+{
+    const graft_pool2d_spec *p = &s->spec;
+    const int64_t h = s->in_h, w = s->in_w, oh = s->out_h, ow = s->out_w;
+    const int pl = p->pad_left;
+    /* Interior columns: ox * sw - pl >= 0 and ox * sw - pl + kw <= w. */
+    int64_t ox_lo = (pl + sw - 1) / sw, ox_hi = 0;
+    if (w + pl - kw >= 0) ox_hi = (w + pl - kw) / sw + 1;
+    if (ox_hi > ow) ox_hi = ow;
+    int vec = HAVE_V4F && ox_hi - ox_lo >= 4 && h * w <= INT32_MAX &&
+              (sw == 1 || (sw == 2 && kw >= 2));
+    if (!vec) ox_lo = ox_hi = ow;
+    for (int64_t oy = 0; oy < oh; oy++) {
+        const pool_span sy = span_at(oy, p->kernel_h, p->stride_h, p->pad_top, p->pad_bottom, h);
+        float *yr = y + oy * ow;
+        int64_t *ar = am + oy * ow;
+        max_row_ref(s, x, &sy, 0, ox_lo, yr, ar);
+#if HAVE_V4F
+        if (vec) max_row_vec(x, w, sy.lo, sy.hi, kw, sw, pl, ox_lo, ox_hi, yr, ar);
+#endif
+        max_row_ref(s, x, &sy, ox_hi, ow, yr, ar);
+    }
+}
+
 static int max_forward(graft_layer *l, const graft_tensor *const *in, graft_tensor *out)
 {
     pool_state *s = l->state;
     const graft_pool2d_spec *p = &s->spec;
     const int64_t planes = in[0]->dims[0] * in[0]->dims[1];
-    const int64_t h = s->in_h, w = s->in_w, oh = s->out_h, ow = s->out_w;
-    const size_t need = (size_t)(planes * oh * ow);
+    const int64_t hw = s->in_h * s->in_w, ohw = s->out_h * s->out_w;
+    const size_t need = (size_t)(planes * ohw);
     if (need > s->argmax_cap) {
         int64_t *a = graftAlloc(l->ctx, need * sizeof *a);
         if (!a)
@@ -218,32 +390,20 @@ static int max_forward(graft_layer *l, const graft_tensor *const *in, graft_tens
         s->argmax = a;
         s->argmax_cap = need;
     }
+    const int kw = p->kernel_w, sw = p->stride_w;
     for (int64_t c = 0; c < planes; c++) {
-        const float *x = in[0]->data + c * h * w;
-        float *y = out->data + c * oh * ow;
-        int64_t *am = s->argmax + c * oh * ow;
-        for (int64_t oy = 0; oy < oh; oy++) {
-            pool_span sy = span_at(oy, p->kernel_h, p->stride_h, p->pad_top, p->pad_bottom, h);
-            for (int64_t ox = 0; ox < ow; ox++) {
-                pool_span sx =
-                    span_at(ox, p->kernel_w, p->stride_w, p->pad_left, p->pad_right, w);
-                int64_t best_i = sy.lo * w + sx.lo;
-                float best = x[best_i];
-                for (int64_t i = sy.lo; i < sy.hi; i++) {
-                    for (int64_t j = sx.lo; j < sx.hi; j++) {
-                        float v = x[i * w + j];
-                        /* Strictly greater keeps the first of equal values; a
-                           NaN wins once so that it propagates. */
-                        if (v > best || (isnan(v) && !isnan(best))) {
-                            best = v;
-                            best_i = i * w + j;
-                        }
-                    }
-                }
-                y[oy * ow + ox] = best;
-                am[oy * ow + ox] = best_i;
-            }
-        }
+        const float *x = in[0]->data + c * hw;
+        float *y = out->data + c * ohw;
+        int64_t *am = s->argmax + c * ohw;
+        /* the common geometries get their own copy with constant kw, sw */
+        if (kw == 2 && sw == 2)
+            max_plane(s, x, y, am, 2, 2);
+        else if (kw == 3 && sw == 2)
+            max_plane(s, x, y, am, 3, 2);
+        else if (sw == 2)
+            max_plane(s, x, y, am, kw, 2);
+        else
+            max_plane(s, x, y, am, kw, sw);
     }
     return GRAFT_OK;
 }

@@ -18,40 +18,180 @@
 #include "optim_impl.h"
 
 #include <math.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
-static void adam_moments(float *value, const float *grad, float *state, size_t n, int64_t step,
-                         double lr, const double *hp, double grad_decay)
+/* The constants of one slot's update. */
+typedef struct adam_consts {
+    double b1, b2, eps, step_size, bc2_sqrt;
+    double grad_decay; /* Adam's weight decay, added to the gradient */
+    double keep;       /* AdamW's factor 1 - lr * wd on the value */
+} adam_consts;
+
+static adam_consts adam_setup(const double *hp, int64_t step, double lr, double grad_decay,
+                              double keep)
 {
-    const double b1 = hp[GRAFT_OPT_BETA1], b2 = hp[GRAFT_OPT_BETA2], eps = hp[GRAFT_OPT_EPSILON];
-    const double step_size = lr / (1.0 - pow(b1, (double)step));
-    const double bc2_sqrt = sqrt(1.0 - pow(b2, (double)step));
-    float *m = state, *v = state + n;
-    for (size_t i = 0; i < n; i++) {
-        const double p = value[i];
-        float g = grad[i];
-        if (grad_decay != 0) g = (float)((double)g + grad_decay * p);
-        const float mi = (float)(b1 * (double)m[i] + (1.0 - b1) * (double)g);
-        const float vi = (float)(b2 * (double)v[i] + (1.0 - b2) * (double)g * (double)g);
-        m[i] = mi;
-        v[i] = vi;
-        const double denom = sqrt((double)vi) / bc2_sqrt + eps;
-        value[i] = (float)(p - step_size * (double)mi / denom);
+    adam_consts k;
+    k.b1 = hp[GRAFT_OPT_BETA1];
+    k.b2 = hp[GRAFT_OPT_BETA2];
+    k.eps = hp[GRAFT_OPT_EPSILON];
+    k.step_size = lr / (1.0 - pow(k.b1, (double)step));
+    k.bc2_sqrt = sqrt(1.0 - pow(k.b2, (double)step));
+    k.grad_decay = grad_decay;
+    k.keep = keep;
+    return k;
+}
+
+/* First half of element i: AdamW's decay of the value by keep (when
+ * use_keep), Adam's weight decay wd on the gradient (when use_decay), and the
+ * new moments. use_keep and use_decay are constants at every call site. */
+static GRAFT_OPTIM_INLINE void adam_moments(float *restrict value, const float *restrict grad,
+                                            float *restrict m, float *restrict v, size_t i,
+                                            const adam_consts *k, int use_keep, int use_decay)
+{
+    if (use_keep) value[i] = (float)((double)value[i] * k->keep);
+    float g = grad[i];
+    if (use_decay) g = (float)((double)g + k->grad_decay * (double)value[i]);
+    const float mi = (float)(k->b1 * (double)m[i] + (1.0 - k->b1) * (double)g);
+    const float vi = (float)(k->b2 * (double)v[i] + (1.0 - k->b2) * (double)g * (double)g);
+    m[i] = mi;
+    v[i] = vi;
+}
+
+/* Second half: the step from the (decayed) value and the new moments. */
+static GRAFT_OPTIM_INLINE void adam_step(float *restrict value, const float *restrict m,
+                                         const float *restrict v, size_t i, const adam_consts *k)
+{
+    const double p = value[i];
+    const double denom = sqrt((double)v[i]) / k->bc2_sqrt + k->eps;
+    value[i] = (float)(p - k->step_size * (double)m[i] / denom);
+}
+
+/* The vector path, on SSE2 (every x86-64): four elements at a time as two
+ * pairs of doubles. gcc -O2 does not vectorise the scalar form (its float
+ * loads widened to double find no vector type, and sqrt() is a call that may
+ * set errno), hence intrinsics. Each lane performs the scalar rule's
+ * operations in the same order, and every one of them (widening, +, -, *, /,
+ * sqrt, narrowing) is a correctly rounded IEEE operation in a lane as in a
+ * scalar register, so the results are the same bits. (1 - beta1) and
+ * (1 - beta2) are computed once, as the scalar loop's invariant
+ * subexpressions are. */
+#if defined(__SSE2__)
+#define ADAM_VECTOR 1
+
+/* Four doubles, elements 0-1 and 2-3. */
+typedef struct adam_d4 {
+    __m128d lo, hi;
+} adam_d4;
+
+static inline adam_d4 adam_widen(__m128 f)
+{
+    adam_d4 d = {_mm_cvtps_pd(f), _mm_cvtps_pd(_mm_movehl_ps(f, f))};
+    return d;
+}
+static inline __m128 adam_narrow(adam_d4 d)
+{
+    return _mm_movelh_ps(_mm_cvtpd_ps(d.lo), _mm_cvtpd_ps(d.hi));
+}
+static inline adam_d4 adam_load(const float *p) { return adam_widen(_mm_loadu_ps(p)); }
+/* Rounds to float and stores; returns the rounded values, widened again. */
+static inline adam_d4 adam_store(float *p, adam_d4 d)
+{
+    const __m128 f = adam_narrow(d);
+    _mm_storeu_ps(p, f);
+    return adam_widen(f);
+}
+/* a * x + b * y (the products first, then the sum) */
+static inline adam_d4 adam_lin(__m128d a, adam_d4 x, __m128d b, adam_d4 y)
+{
+    adam_d4 r = {_mm_add_pd(_mm_mul_pd(a, x.lo), _mm_mul_pd(b, y.lo)),
+                 _mm_add_pd(_mm_mul_pd(a, x.hi), _mm_mul_pd(b, y.hi))};
+    return r;
+}
+
+/* Elements i .. i + 3, as adam_moments then adam_step. */
+static GRAFT_OPTIM_INLINE void adam_vec4(float *restrict value, const float *restrict grad,
+                                         float *restrict m, float *restrict v, size_t i,
+                                         const adam_consts *k, int use_keep, int use_decay)
+{
+    const __m128d b1 = _mm_set1_pd(k->b1), b2 = _mm_set1_pd(k->b2);
+    const __m128d c1 = _mm_set1_pd(1.0 - k->b1), c2 = _mm_set1_pd(1.0 - k->b2);
+    adam_d4 p = adam_load(value + i);
+    if (use_keep) {
+        const __m128d keep = _mm_set1_pd(k->keep);
+        adam_d4 kp = {_mm_mul_pd(p.lo, keep), _mm_mul_pd(p.hi, keep)};
+        p = adam_store(value + i, kp);
+    }
+    adam_d4 g = adam_load(grad + i);
+    if (use_decay) { /* g + wd * p, rounded to float */
+        const __m128d wd = _mm_set1_pd(k->grad_decay);
+        const adam_d4 gd = {_mm_add_pd(g.lo, _mm_mul_pd(wd, p.lo)),
+                            _mm_add_pd(g.hi, _mm_mul_pd(wd, p.hi))};
+        g = adam_widen(adam_narrow(gd));
+    }
+    const adam_d4 mi = adam_store(m + i, adam_lin(b1, adam_load(m + i), c1, g));
+    /* (1 - beta2) * g * g is ((1 - beta2) * g) * g */
+    const adam_d4 gg = {_mm_mul_pd(_mm_mul_pd(c2, g.lo), g.lo),
+                        _mm_mul_pd(_mm_mul_pd(c2, g.hi), g.hi)};
+    const adam_d4 vo = adam_load(v + i);
+    const adam_d4 vn = {_mm_add_pd(_mm_mul_pd(b2, vo.lo), gg.lo),
+                        _mm_add_pd(_mm_mul_pd(b2, vo.hi), gg.hi)};
+    const adam_d4 vi = adam_store(v + i, vn);
+    const __m128d bc2 = _mm_set1_pd(k->bc2_sqrt), eps = _mm_set1_pd(k->eps);
+    const __m128d step = _mm_set1_pd(k->step_size);
+    const adam_d4 out = {
+        _mm_sub_pd(p.lo, _mm_div_pd(_mm_mul_pd(step, mi.lo),
+                                    _mm_add_pd(_mm_div_pd(_mm_sqrt_pd(vi.lo), bc2), eps))),
+        _mm_sub_pd(p.hi, _mm_div_pd(_mm_mul_pd(step, mi.hi),
+                                    _mm_add_pd(_mm_div_pd(_mm_sqrt_pd(vi.hi), bc2), eps)))};
+    _mm_storeu_ps(value + i, adam_narrow(out));
+}
+#else
+#define ADAM_VECTOR 0
+#endif
+
+/* All n elements for one case of the flags: blocks of 8 on the vector path,
+ * then the rest one by one. */
+static GRAFT_OPTIM_INLINE void adam_span(float *restrict value, const float *restrict grad,
+                                         float *restrict m, float *restrict v, size_t n,
+                                         const adam_consts *k, int use_keep, int use_decay)
+{
+    size_t i = 0;
+#if ADAM_VECTOR
+    for (; i + 8 <= n; i += 8) {
+        adam_vec4(value, grad, m, v, i, k, use_keep, use_decay);
+        adam_vec4(value, grad, m, v, i + 4, k, use_keep, use_decay);
+    }
+#endif
+    for (; i < n; i++) {
+        adam_moments(value, grad, m, v, i, k, use_keep, use_decay);
+        adam_step(value, m, v, i, k);
     }
 }
 
-static void adam_update(float *value, const float *grad, float *state, size_t n, int64_t step,
-                        double lr, const double *hp)
+/* restrict on the update functions themselves: the loops are inlined here,
+ * and the compiler honours restrict for the function it compiles. (The
+ * slot's value, gradient and state are distinct allocations.) */
+static void adam_update(float *restrict value, const float *restrict grad, float *restrict state,
+                        size_t n, int64_t step, double lr, const double *restrict hp)
 {
-    adam_moments(value, grad, state, n, step, lr, hp, hp[GRAFT_OPT_WEIGHT_DECAY]);
+    const adam_consts k = adam_setup(hp, step, lr, hp[GRAFT_OPT_WEIGHT_DECAY], 1.0);
+    if (k.grad_decay != 0)
+        adam_span(value, grad, state, state + n, n, &k, 0, 1);
+    else
+        adam_span(value, grad, state, state + n, n, &k, 0, 0);
 }
 
-static void adamw_update(float *value, const float *grad, float *state, size_t n, int64_t step,
-                         double lr, const double *hp)
+static void adamw_update(float *restrict value, const float *restrict grad,
+                         float *restrict state, size_t n, int64_t step, double lr,
+                         const double *restrict hp)
 {
-    const double keep = 1.0 - lr * hp[GRAFT_OPT_WEIGHT_DECAY];
-    if (keep != 1.0)
-        for (size_t i = 0; i < n; i++) value[i] = (float)((double)value[i] * keep);
-    adam_moments(value, grad, state, n, step, lr, hp, 0.0);
+    const adam_consts k = adam_setup(hp, step, lr, 0.0, 1.0 - lr * hp[GRAFT_OPT_WEIGHT_DECAY]);
+    if (k.keep != 1.0)
+        adam_span(value, grad, state, state + n, n, &k, 1, 0);
+    else
+        adam_span(value, grad, state, state + n, n, &k, 0, 0);
 }
 
 const graftOptimKind graftOptimAdamKind = {

@@ -32,6 +32,15 @@ typedef struct graftOptimKind {
                    double lr, const double *hp);
 } graftOptimKind;
 
+/* For the per-element helpers of the update loops: they take their case
+ * flags as constant arguments, and only a copy inlined with the constants
+ * known has a branch-free loop the compiler can vectorise. */
+#if defined(__GNUC__)
+#define GRAFT_OPTIM_INLINE inline __attribute__((always_inline))
+#else
+#define GRAFT_OPTIM_INLINE inline
+#endif
+
 extern const graftOptimKind graftOptimSgdKind;   /* optim_sgd.c */
 extern const graftOptimKind graftOptimAdamKind;  /* optim_adam.c */
 extern const graftOptimKind graftOptimAdamWKind; /* optim_adam.c */

@@ -157,7 +157,25 @@ static void assert_close_double(const float *a, const double *b, size_t n, doubl
 
 /* Runs forward and backward of a layer for cfg and compares output, input
  * gradient and parameter gradients with ref_forward/ref_backward. */
+static void check_against_reference_scaled(graft_ctx *ctx, const conv_cfg *k, int scaled);
+
 static void check_against_reference(graft_ctx *ctx, const conv_cfg *k)
+{
+    check_against_reference_scaled(ctx, k, 0);
+}
+
+/* The largest magnitude of b[0..n), at least 1. */
+static double max_abs(const double *b, size_t n)
+{
+    double m = 1.0;
+    for (size_t i = 0; i < n; i++) m = fabs(b[i]) > m ? fabs(b[i]) : m;
+    return m;
+}
+
+/* As check_against_reference; with scaled, the absolute tolerance of each
+ * tensor is 1e-5 times its largest magnitude (for algorithms whose rounding
+ * follows the tensor's scale, not each element's). */
+static void check_against_reference_scaled(graft_ctx *ctx, const conv_cfg *k, int scaled)
 {
     graft_tensor *x = cfg_input(ctx, k, 101);
     graft_layer *l = cfg_layer(ctx, k, x);
@@ -173,17 +191,20 @@ static void check_against_reference(graft_ctx *ctx, const conv_cfg *k)
     ck_assert_int_eq(graft_tensor_dim(y, 2), cfg_oh(k));
     ck_assert_int_eq(graft_tensor_dim(y, 3), cfg_ow(k));
     ref_forward(k, graft_tensor_data(x), w, b, yr);
-    assert_close_double(graft_tensor_data_const(y), yr, ny, 1e-5, 1e-5, "output");
+    assert_close_double(graft_tensor_data_const(y), yr, ny, 1e-5 * (scaled ? max_abs(yr, ny) : 1),
+                        1e-5, "output");
 
     graft_tensor *dy = tu_tensor(ctx, 4, k->n, k->oc, cfg_oh(k), cfg_ow(k));
     tu_fill_uniform(dy, 202, -1, 1);
     const graft_tensor *in[1] = {x}, *dx = NULL;
     ck_assert_msg(graft_layer_backward(l, 1, in, dy, &dx) == GRAFT_OK, "%s", graft_errmsg(ctx));
     ref_backward(k, graft_tensor_data(x), w, graft_tensor_data(dy), dxr, dwr, dbr);
-    assert_close_double(graft_tensor_data_const(dx), dxr, nx, 1e-5, 1e-5, "input gradient");
+    assert_close_double(graft_tensor_data_const(dx), dxr, nx,
+                        1e-5 * (scaled ? max_abs(dxr, nx) : 1), 1e-5, "input gradient");
     const graft_tensor *g = NULL;
     ck_assert_int_eq(graft_layer_param(l, 0, NULL, NULL, &g, NULL), GRAFT_OK);
-    assert_close_double(graft_tensor_data_const(g), dwr, nw, 1e-5, 1e-5, "weight gradient");
+    assert_close_double(graft_tensor_data_const(g), dwr, nw,
+                        1e-5 * (scaled ? max_abs(dwr, nw) : 1), 1e-5, "weight gradient");
     if (k->bias) {
         ck_assert_int_eq(graft_layer_param(l, 1, NULL, NULL, &g, NULL), GRAFT_OK);
         assert_close_double(graft_tensor_data_const(g), dbr, (size_t)k->oc, 1e-5, 1e-5,
@@ -557,6 +578,52 @@ START_TEST(test_conv2d_matches_definition)
 }
 END_TEST
 
+/* Winograd's algorithm (stride 1, one group, 3x3 and 5x5, 16 or more channels
+ * each way) against the definition: odd sizes (partial edge tiles), no,
+ * symmetric, asymmetric and oversized padding, an input smaller than the
+ * kernel, and a batch of 675 tiles (two chunks, the second partial). Each
+ * case also runs with GRAFT_CTX_WINOGRAD = 0, whose output must differ in
+ * some bits, which shows that the Winograd path ran. */
+START_TEST(test_conv2d_winograd_matches_definition)
+{
+    graft_ctx *ctx = tu_ctx();
+    /* n, c, h, w, oc, kh, kw, sh, sw, pt, pl, pb, pr, dh, dw, groups, bias */
+    const conv_cfg cfgs[] = {
+        {2, 16, 9, 11, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1},
+        {1, 16, 8, 8, 20, 3, 3, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0},
+        {2, 17, 7, 6, 16, 3, 3, 1, 1, 2, 0, 1, 3, 1, 1, 1, 1},
+        {2, 16, 14, 13, 18, 5, 5, 1, 1, 2, 2, 2, 2, 1, 1, 1, 1},
+        {1, 16, 3, 4, 16, 5, 5, 1, 1, 0, 1, 4, 3, 1, 1, 1, 1},
+        {1, 16, 2, 2, 16, 5, 5, 1, 1, 2, 2, 2, 2, 1, 1, 1, 0},
+        {3, 16, 60, 60, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1},
+    };
+    for (size_t i = 0; i < sizeof cfgs / sizeof cfgs[0]; i++) {
+        const conv_cfg *k = &cfgs[i];
+        check_against_reference_scaled(ctx, k, 1);
+        graft_tensor *x = cfg_input(ctx, k, 5);
+        graft_layer *l = cfg_layer(ctx, k, x);
+        size_t ny = (size_t)k->n * k->oc * cfg_oh(k) * cfg_ow(k);
+        float *wino = malloc(ny * sizeof *wino);
+        memcpy(wino, graft_tensor_data_const(run_forward(l, x)), ny * sizeof *wino);
+        ck_assert_int_eq(graft_ctx_set_int(ctx, GRAFT_CTX_WINOGRAD, 0), GRAFT_OK);
+        const float *direct = graft_tensor_data_const(run_forward(l, x));
+        ck_assert_int_eq(graft_ctx_set_int(ctx, GRAFT_CTX_WINOGRAD, 1), GRAFT_OK);
+        int differ = 0;
+        float scale = 1.0f;
+        for (size_t q = 0; q < ny; q++) {
+            differ |= wino[q] != direct[q];
+            scale = fabsf(direct[q]) > scale ? fabsf(direct[q]) : scale;
+        }
+        ck_assert_msg(differ, "case %zu: Winograd output equals the direct sum bit for bit", i);
+        tu_assert_close(wino, direct, ny, 1e-5f * scale, 1e-5f, "Winograd against direct");
+        free(wino);
+        graft_layer_free(l);
+        graft_tensor_free(x);
+    }
+    graft_ctx_free(ctx);
+}
+END_TEST
+
 /* The 3x3 depthwise kernels (strides 1 and 2, on phase planes) against the
  * definition: output, input gradient, weight and bias gradients. Odd and
  * even sizes, rows of 1 to 40 columns (vector blocks and tails), no,
@@ -723,6 +790,16 @@ START_TEST(test_conv2d_gradcheck_3x3)
 {
     const conv_cfg k = {2, 3, 5, 5, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
     gradcheck_cfg(&k); /* 150 + 108 + 4 elements */
+}
+END_TEST
+
+/* Winograd path: the gradients are the transforms' exact adjoints. */
+START_TEST(test_conv2d_gradcheck_winograd)
+{
+    const conv_cfg k3 = {2, 16, 5, 6, 16, 3, 3, 1, 1, 1, 1, 0, 2, 1, 1, 1, 1};
+    gradcheck_cfg(&k3);
+    const conv_cfg k5 = {1, 16, 4, 5, 16, 5, 5, 1, 1, 2, 1, 2, 3, 1, 1, 1, 0};
+    gradcheck_cfg(&k5);
 }
 END_TEST
 
@@ -965,7 +1042,7 @@ static graft_ctx *counting_ctx(count_alloc *c)
 START_TEST(test_conv2d_no_allocation_in_steady_state)
 {
     count_alloc ca;
-    graft_ctx *ctx = counting_ctx(&ca);
+    graft_ctx *ctx = NULL;
     const conv_cfg cfgs[] = {
         {4, 3, 8, 8, 6, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1},    /* images side by side */
         {4, 3, 24, 24, 6, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1},  /* one image per product */
@@ -973,10 +1050,12 @@ START_TEST(test_conv2d_no_allocation_in_steady_state)
         {4, 3, 8, 8, 3, 5, 5, 1, 1, 2, 2, 2, 2, 1, 1, 3, 1},    /* depthwise 5x5 */
         {4, 3, 8, 8, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 3, 1},    /* depthwise 3x3 */
         {4, 3, 9, 9, 3, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 3, 1},    /* depthwise 3x3/2 */
+        {4, 16, 8, 8, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1},  /* Winograd */
     };
-    long first[6];
-    for (size_t c = 0; c < 6; c++) {
+    long first[7];
+    for (size_t c = 0; c < 7; c++) {
         const conv_cfg *k = &cfgs[c];
+        ctx = counting_ctx(&ca); /* a new context: its working buffer starts empty */
         graft_tensor *x = cfg_input(ctx, k, 1);
         graft_tensor *x2 = tu_tensor(ctx, 4, 2, k->c, k->h, k->w);
         graft_tensor *dy = tu_tensor(ctx, 4, k->n, k->oc, cfg_oh(k), cfg_ow(k));
@@ -1000,13 +1079,16 @@ START_TEST(test_conv2d_no_allocation_in_steady_state)
         graft_tensor_free(x2);
         graft_tensor_free(dy);
         graft_tensor_free(dy2);
+        graft_ctx_free(ctx);
     }
     ck_assert_int_eq(first[2], first[3]);
     ck_assert_int_eq(first[0], first[3] + 1);
     ck_assert_int_eq(first[1], first[3] + 1);
     ck_assert_int_eq(first[4], first[3] + 1);
     ck_assert_int_eq(first[5], first[3] + 1);
+    ck_assert_int_eq(first[6], first[3] + 2); /* forward's buffer, then backward's larger one */
     /* Rebuild on a larger input: the workspace grows, results stay right. */
+    ctx = counting_ctx(&ca);
     conv_cfg k = {2, 3, 5, 5, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
     graft_tensor *x = cfg_input(ctx, &k, 2);
     graft_layer *l = cfg_layer(ctx, &k, x);
@@ -1306,6 +1388,7 @@ Suite *suite_conv2d(void)
     tcase_add_test(tc, test_conv2d_no_bias);
     tcase_add_test(tc, test_conv2d_pointwise_matches_general_path);
     tcase_add_test(tc, test_conv2d_matches_definition);
+    tcase_add_test(tc, test_conv2d_winograd_matches_definition);
     tcase_add_test(tc, test_conv2d_depthwise3x3_matches_definition);
     tcase_add_test(tc, test_conv2d_depthwise3x3_matches_generic_path);
     tcase_add_test(tc, test_conv2d_init_is_he_uniform_and_seeded);
@@ -1313,6 +1396,7 @@ Suite *suite_conv2d(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("gradients");
     tcase_add_test(tc, test_conv2d_gradcheck_3x3);
+    tcase_add_test(tc, test_conv2d_gradcheck_winograd);
     tcase_add_test(tc, test_conv2d_gradcheck_stride2_asymmetric_pad);
     tcase_add_test(tc, test_conv2d_gradcheck_dilation2);
     tcase_add_test(tc, test_conv2d_gradcheck_groups2);

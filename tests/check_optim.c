@@ -536,6 +536,112 @@ START_TEST(test_adam_hand_computed)
 }
 END_TEST
 
+/* ---- updates: the vector paths against the plain rule ----------------------- */
+
+/* The update rules as written in optim_sgd.c and optim_adam.c, one element
+ * at a time, for comparison with the blocked and vectorised loops. */
+static void sgd_reference(float *value, const float *grad, float *buf, size_t n, double lr,
+                          double wd, double mu, int nesterov)
+{
+    for (size_t i = 0; i < n; i++) {
+        const double p = value[i];
+        float d = grad[i];
+        if (wd != 0) d = (float)((double)d + wd * p);
+        if (mu != 0) {
+            const float b = (float)(mu * (double)buf[i] + (double)d);
+            buf[i] = b;
+            d = nesterov ? (float)((double)d + mu * (double)b) : b;
+        }
+        value[i] = (float)(p - lr * (double)d);
+    }
+}
+
+static void adam_reference(float *value, const float *grad, float *m, float *v, size_t n,
+                           int64_t step, double lr, double b1, double b2, double eps,
+                           double wd, int decoupled)
+{
+    const double step_size = lr / (1.0 - pow(b1, (double)step));
+    const double bc2_sqrt = sqrt(1.0 - pow(b2, (double)step));
+    const double keep = decoupled ? 1.0 - lr * wd : 1.0, grad_decay = decoupled ? 0.0 : wd;
+    if (keep != 1.0)
+        for (size_t i = 0; i < n; i++) value[i] = (float)((double)value[i] * keep);
+    for (size_t i = 0; i < n; i++) {
+        const double p = value[i];
+        float g = grad[i];
+        if (grad_decay != 0) g = (float)((double)g + grad_decay * p);
+        const float mi = (float)(b1 * (double)m[i] + (1.0 - b1) * (double)g);
+        const float vi = (float)(b2 * (double)v[i] + (1.0 - b2) * (double)g * (double)g);
+        m[i] = mi;
+        v[i] = vi;
+        const double denom = sqrt((double)vi) / bc2_sqrt + eps;
+        value[i] = (float)(p - step_size * (double)mi / denom);
+    }
+}
+
+static float optim_random(uint64_t *s)
+{
+    *s ^= *s >> 12;
+    *s ^= *s << 25;
+    *s ^= *s >> 27;
+    const uint64_t r = *s * 0x2545F4914F6CDD1DULL;
+    return (float)(int64_t)(r >> 40) / (float)(1 << 22) - 2.0f; /* [-2, 2) */
+}
+
+/* Every SGD and Adam/AdamW case (weight decay on or off, momentum, Nesterov)
+ * on slots of 1 to 37 elements (blocks of 8 and remainders), a few steps with
+ * changing learning rates: the values must equal the scalar rule's bit for
+ * bit after each step (the state is checked through the next steps). */
+START_TEST(test_optim_matches_reference)
+{
+    graft_ctx *ctx = tu_ctx();
+    uint64_t seed = 0x853c49e6748fea9bULL;
+    static const double sgd_cases[][3] = {/* wd, mu, nesterov */
+                                          {0, 0, 0},   {0.01, 0, 0},   {0, 0.9, 0},
+                                          {0.01, 0.9, 0}, {0, 0.9, 1}, {0.05, 0.5, 1}};
+    static const double adam_cases[][2] = {/* kind (0 Adam, 1 AdamW), wd */
+                                           {0, 0}, {0, 0.05}, {1, 0}, {1, 0.05}};
+    const int n_cases = 6 + 4;
+    for (int c = 0; c < n_cases; c++)
+        for (int n = 1; n <= 37; n += 3) {
+            const int is_sgd = c < 6;
+            const int kind = is_sgd ? GRAFT_OPTIM_SGD
+                             : adam_cases[c - 6][0] != 0 ? GRAFT_OPTIM_ADAMW : GRAFT_OPTIM_ADAM;
+            graft_optim *o = new_optim(ctx, kind);
+            double wd;
+            if (is_sgd) {
+                wd = sgd_cases[c][0];
+                set_ok(o, GRAFT_OPT_MOMENTUM, sgd_cases[c][1]);
+                set_ok(o, GRAFT_OPT_NESTEROV, sgd_cases[c][2]);
+            } else {
+                wd = adam_cases[c - 6][1];
+            }
+            set_ok(o, GRAFT_OPT_WEIGHT_DECAY, wd);
+            float v0[37], g0[37], want[37], s1[37] = {0}, s2[37] = {0};
+            for (int i = 0; i < n; i++) v0[i] = want[i] = optim_random(&seed);
+            graft_tensor *p = vec(ctx, n, v0), *g = vec(ctx, n, v0);
+            graftOptimSlot slot = {p, g, 1.0f, 0};
+            for (int step = 1; step <= 4; step++) {
+                const double lr = 0.1 / step;
+                for (int i = 0; i < n; i++) g0[i] = optim_random(&seed);
+                memcpy(graft_tensor_data(g), g0, (size_t)n * sizeof *g0);
+                step_ok(o, 1, &slot, lr);
+                if (is_sgd)
+                    sgd_reference(want, g0, s1, (size_t)n, lr, wd, sgd_cases[c][1],
+                                  sgd_cases[c][2] != 0);
+                else
+                    adam_reference(want, g0, s1, s2, (size_t)n, step, lr, 0.9, 0.999, 1e-8, wd,
+                                   adam_cases[c - 6][0] != 0);
+                ck_assert_msg(memcmp(graft_tensor_data(p), want, (size_t)n * sizeof *want) == 0,
+                              "case %d, %d elements, step %d: values differ", c, n, step);
+            }
+            graft_tensor_free(p);
+            graft_tensor_free(g);
+            graft_optim_free(o);
+        }
+    graft_ctx_free(ctx);
+}
+END_TEST
+
 /* lr_scale multiplies the learning rate (weight decay included); a frozen
  * slot keeps its value and its state, and its own step count. */
 START_TEST(test_optim_lr_scale_and_frozen)
@@ -1340,6 +1446,7 @@ Suite *suite_optim(void)
     tc = tcase_create("updates");
     tcase_add_test(tc, test_sgd_hand_computed);
     tcase_add_test(tc, test_adam_hand_computed);
+    tcase_add_test(tc, test_optim_matches_reference);
     tcase_add_test(tc, test_optim_lr_scale_and_frozen);
     tcase_add_test(tc, test_optim_torch_refs);
     suite_add_tcase(s, tc);

@@ -1,6 +1,7 @@
 /* check_pool.c - max, average and global average pooling. */
 #include "testutil.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -424,6 +425,154 @@ START_TEST(test_max_workspace_grows_with_batch)
 }
 END_TEST
 
+/* ---- the fast paths against the plain rule -------------------------------- */
+
+/* A small generator for the comparison below (xorshift64*). */
+static uint64_t ref_next(uint64_t *s)
+{
+    *s ^= *s >> 12;
+    *s ^= *s << 25;
+    *s ^= *s >> 27;
+    return *s * 0x2545F4914F6CDD1DULL;
+}
+
+static float bits_float(uint32_t u)
+{
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+/* An input value: mostly a few small integers (many ties, both zeros), some
+ * random values, infinities, and NaNs with distinct payloads and signs, so
+ * that which NaN wins is visible in the output bits. */
+static float awkward_value(uint64_t *s)
+{
+    uint64_t r = ref_next(s);
+    switch (r % 16) {
+    case 0: return -INFINITY;
+    case 1: return INFINITY;
+    case 2: return -0.0f;
+    case 3: return bits_float(0x7fc00000u + (uint32_t)(r >> 40) % 1000u);
+    case 4: return bits_float(0xffc00000u + (uint32_t)(r >> 40) % 1000u);
+    case 5: case 6: case 7: return (float)(int64_t)((r >> 32) % 2000) / 64.0f - 16.0f;
+    default: return (float)((int)((r >> 32) % 5) - 2); /* -2 .. 2, 0 as +0 */
+    }
+}
+
+/* The definition, as in the file comment of layer_pool.c: per window the
+ * first cell of the largest value in row-major order, the first NaN beating
+ * everything; din[argmax] += dout in output order from zero. */
+static void max_pool_reference(const graft_pool2d_spec *p, const float *x, int64_t planes,
+                               int64_t h, int64_t w, int64_t oh, int64_t ow, const float *dy,
+                               float *y, float *dx)
+{
+    memset(dx, 0, (size_t)(planes * h * w) * sizeof *dx);
+    for (int64_t c = 0; c < planes; c++) {
+        const float *xc = x + c * h * w;
+        for (int64_t oy = 0; oy < oh; oy++)
+            for (int64_t ox = 0; ox < ow; ox++) {
+                int64_t y0 = oy * p->stride_h - p->pad_top, x0 = ox * p->stride_w - p->pad_left;
+                int64_t best_i = -1;
+                float best = 0;
+                for (int64_t i = y0; i < y0 + p->kernel_h; i++)
+                    for (int64_t j = x0; j < x0 + p->kernel_w; j++) {
+                        if (i < 0 || i >= h || j < 0 || j >= w) continue;
+                        float v = xc[i * w + j];
+                        if (best_i < 0 || v > best || (isnan(v) && !isnan(best))) {
+                            best = v;
+                            best_i = i * w + j;
+                        }
+                    }
+                ck_assert(best_i >= 0);
+                const int64_t o = (c * oh + oy) * ow + ox;
+                y[o] = best;
+                dx[c * h * w + best_i] += dy[o];
+            }
+    }
+}
+
+/* One geometry on one batch: output and input gradient must equal the
+ * reference bit for bit. */
+static void max_vs_reference(graft_ctx *ctx, const graft_pool2d_spec *p, int n, int c, int h,
+                             int w, uint64_t *seed)
+{
+    graft_tensor *x = tu_tensor(ctx, 4, n, c, h, w);
+    float *xv = graft_tensor_data(x);
+    const int64_t numel = (int64_t)n * c * h * w;
+    /* a third of the cases: all values tied, or all -inf */
+    const uint64_t mode = ref_next(seed) % 9;
+    for (int64_t i = 0; i < numel; i++)
+        xv[i] = mode == 0 ? -INFINITY : mode == 1 ? 1.0f : mode == 2 && i % 7 ? -0.0f
+                                                                : awkward_value(seed);
+    graft_layer *l = built_pool(ctx, MAXP, p, x);
+    const graft_tensor *y = run_forward(l, x);
+    const int64_t oh = graft_tensor_dim(y, 2), ow = graft_tensor_dim(y, 3);
+    const size_t ny = (size_t)graft_tensor_numel(y);
+    float *dy = malloc(ny * sizeof *dy), *want_y = malloc(ny * sizeof *want_y);
+    float *want_dx = malloc((size_t)numel * sizeof *want_dx);
+    ck_assert(dy && want_y && want_dx);
+    /* distinct gradients, so a different argmax shows in din */
+    for (size_t i = 0; i < ny; i++) dy[i] = 1.0f + (float)i / 1024.0f;
+    max_pool_reference(p, xv, (int64_t)n * c, h, w, oh, ow, dy, want_y, want_dx);
+    ck_assert_msg(memcmp(graft_tensor_data_const(y), want_y, ny * sizeof *want_y) == 0,
+                  "max pool output differs: kernel %dx%d stride %dx%d pad %d %d %d %d ceil %d "
+                  "input %dx%d mode %d",
+                  p->kernel_h, p->kernel_w, p->stride_h, p->stride_w, p->pad_top, p->pad_left,
+                  p->pad_bottom, p->pad_right, p->ceil_mode, h, w, (int)mode);
+    const float *dx = run_backward(l, x, dy);
+    ck_assert_msg(memcmp(dx, want_dx, (size_t)numel * sizeof *dx) == 0,
+                  "max pool gradient differs: kernel %dx%d stride %dx%d pad %d %d %d %d "
+                  "ceil %d input %dx%d mode %d",
+                  p->kernel_h, p->kernel_w, p->stride_h, p->stride_w, p->pad_top, p->pad_left,
+                  p->pad_bottom, p->pad_right, p->ceil_mode, h, w, (int)mode);
+    free(dy);
+    free(want_y);
+    free(want_dx);
+    graft_layer_free(l);
+    graft_tensor_free(x);
+}
+
+/* The specialised row kernels (2x2 stride 2, 3x3 stride 2, any kernel with
+ * stride 1 or 2) and the border and tail handling around them, against the
+ * plain definition: the common geometries on odd and even sizes, then random
+ * ones (kernel 1-5, stride 1-3, any valid padding, ceil_mode). */
+START_TEST(test_max_matches_reference)
+{
+    graft_ctx *ctx = tu_ctx();
+    uint64_t seed = 0x9E3779B97F4A7C15ULL;
+    static const int fixed[][10] = {
+        /* kh kw sh sw pt pl pb pr ceil, input size */
+        {2, 2, 2, 2, 0, 0, 0, 0, 0, 28}, {2, 2, 2, 2, 0, 0, 0, 0, 0, 14},
+        {2, 2, 2, 2, 0, 0, 0, 0, 1, 15}, {2, 2, 2, 2, 0, 0, 0, 0, 0, 9},
+        {3, 3, 2, 2, 1, 1, 1, 1, 0, 112}, {3, 3, 2, 2, 1, 1, 1, 1, 0, 17},
+        {3, 3, 2, 2, 1, 1, 1, 1, 1, 18}, {3, 3, 2, 2, 0, 0, 0, 0, 1, 19},
+        {3, 3, 1, 1, 1, 1, 1, 1, 0, 13}, {5, 5, 1, 1, 2, 2, 2, 2, 0, 11},
+        {2, 2, 1, 1, 0, 0, 1, 1, 0, 10}, {1, 1, 1, 1, 0, 0, 0, 0, 0, 9},
+        {1, 1, 2, 2, 0, 0, 0, 0, 0, 9},  {3, 3, 3, 3, 1, 1, 1, 1, 1, 20},
+    };
+    for (size_t k = 0; k < sizeof fixed / sizeof fixed[0]; k++) {
+        const int *f = fixed[k];
+        graft_pool2d_spec p = spec_of(f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8], 0);
+        for (int rep = 0; rep < 3; rep++)
+            max_vs_reference(ctx, &p, 2, 2, f[9] - rep % 2 * 3, f[9] + rep, &seed);
+    }
+    for (int k = 0; k < 300; k++) {
+        const int kh = 1 + (int)(ref_next(&seed) % 5), kw = 1 + (int)(ref_next(&seed) % 5);
+        const int sh = 1 + (int)(ref_next(&seed) % 3), sw = 1 + (int)(ref_next(&seed) % 3);
+        const int pt = (int)(ref_next(&seed) % (uint64_t)kh);
+        const int pb = (int)(ref_next(&seed) % (uint64_t)kh);
+        const int pl = (int)(ref_next(&seed) % (uint64_t)kw);
+        const int pr = (int)(ref_next(&seed) % (uint64_t)kw);
+        const int ceil_mode = (int)(ref_next(&seed) % 2);
+        const int h = kh + (int)(ref_next(&seed) % 8), w = kw + (int)(ref_next(&seed) % 30);
+        graft_pool2d_spec p = spec_of(kh, kw, sh, sw, pt, pl, pb, pr, ceil_mode, 0);
+        max_vs_reference(ctx, &p, 1 + k % 2, 1 + k % 3, h, w, &seed);
+    }
+    graft_ctx_free(ctx);
+}
+END_TEST
+
 /* ---- serialisation -------------------------------------------------------- */
 
 START_TEST(test_pool_roundtrip)
@@ -646,6 +795,7 @@ Suite *suite_pool(void)
     tcase_add_test(tc, test_avg_gradcheck);
     tcase_add_test(tc, test_global_avg_gradcheck);
     tcase_add_test(tc, test_max_workspace_grows_with_batch);
+    tcase_add_test(tc, test_max_matches_reference);
     suite_add_tcase(s, tc);
     tc = tcase_create("serialisation");
     tcase_set_timeout(tc, 60);

@@ -8,6 +8,7 @@ from . import errors
 
 CTX_USE_BLAS = 1  # GRAFT_CTX_USE_BLAS
 CTX_NUM_THREADS = 2  # GRAFT_CTX_NUM_THREADS
+CTX_WINOGRAD = 3  # GRAFT_CTX_WINOGRAD
 
 
 class Allocator:
@@ -193,6 +194,19 @@ class Context:
     @num_threads.setter
     def num_threads(self, value):
         _lib.call(_lib.C.graft_ctx_set_int, self.handle, CTX_NUM_THREADS, int(value))
+
+    @property
+    def winograd(self):
+        """Whether stride-1 3x3 and 5x5 convolutions with 16 or more channels
+        run by Winograd's algorithm (GRAFT_CTX_WINOGRAD, default True); False
+        makes every convolution a direct sum."""
+        v = ctypes.c_int()
+        _lib.call(_lib.C.graft_ctx_get_int, self.handle, CTX_WINOGRAD, ctypes.byref(v))
+        return bool(v.value)
+
+    @winograd.setter
+    def winograd(self, value):
+        _lib.call(_lib.C.graft_ctx_set_int, self.handle, CTX_WINOGRAD, 1 if value else 0)
 
     @property
     def last_error(self):

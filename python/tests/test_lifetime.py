@@ -55,6 +55,14 @@ class Contexts(unittest.TestCase):
                 with self.assertRaises(graft.UnsupportedError):
                     ctx.use_blas = True
 
+    def test_winograd_setting(self):
+        with graft.Context() as ctx:
+            self.assertTrue(ctx.winograd)
+            ctx.winograd = False
+            self.assertFalse(ctx.winograd)
+            ctx.winograd = True
+            self.assertTrue(ctx.winograd)
+
     def test_num_threads_is_process_wide(self):
         with graft.Context() as a, graft.Context() as b:
             before = a.num_threads

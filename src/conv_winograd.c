@@ -1,0 +1,514 @@
+/*
+ * conv_winograd.c - stride-1 convolutions by Winograd's minimal filtering
+ * (see conv_winograd.h for the algorithm and its rounding).
+ *
+ * Transforms. For points p_0..p_4 = 0, 1, -1, 2, -2 and a point at infinity,
+ * with a = 6, a linear convolution of a length-m signal with a length-r
+ * kernel is s = E^-1 ((G g) .* (A h)), where A (a x m) and G (a x r) evaluate
+ * polynomials at the points (row j: p_j^0, p_j^1, ...; the last row picks
+ * the leading coefficient) and E (a x a) does the same for degree a - 1, so
+ * E^-1 interpolates. The correlation a convolution layer computes is its
+ * transpose: y = A^T ((G g) .* (E^-T d)), hence B^T = E^-T. Each row j of
+ * B^T is then divided by its largest magnitude and row j of G multiplied by
+ * it, which keeps B^T's entries small integers.
+ *
+ * Layout. Tiles are numbered image by image, row by row: tile (ty, tx) of
+ * image n reads input rows ty*m - pad_top + [0, a) and columns
+ * tx*m - pad_left + [0, a) (zero outside the image) and writes outputs
+ * ty*m + [0, m), tx*m + [0, m) (those inside the output). A chunk is a run of
+ * whole tile rows, at most chunk_tiles tiles, taken one after another:
+ *   U  [a*a][O][C]   transformed kernels (and dU in the backward pass)
+ *   V  [C][a*a][T]   transformed input tiles of the chunk, T = chunk_tiles
+ *   M  [O][a*a][T]   their products (dM in the backward pass)
+ * so that one channel's a*a transformed rows lie together, and the product
+ * for element xi reads V and writes M as matrices with rows a*a*T apart,
+ * and one a*a x T buffer holding a channel's gathered tiles. Each transform
+ * (transform2d) runs eight tiles at a time as vectors, its two matrix
+ * products in registers.
+ */
+#include "conv_winograd.h"
+
+#include <math.h>
+#include <string.h>
+
+#define A GRAFT_WINOGRAD_A
+#define XI (A * A)
+/* Tiles per chunk: enough columns for the BLAS to run near its best, few
+ * enough that a chunk's V and M stay near the cache. */
+#define CHUNK_TILES 448
+/* Fewer channels than this leave too little work per transformed value for
+ * the transforms to pay off. */
+#define MIN_CHANNELS 16
+
+/* Hot loops are compiled twice where the compiler can choose between copies
+ * at load time (GNU ifunc): for x86-64-v3 CPUs (AVX2, FMA), and for any
+ * CPU. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__ELF__) && \
+    !defined(GRAFT_NO_CLONES)
+#define GRAFT_VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define GRAFT_VECTOR_CLONES
+#endif
+
+static void coef_matrix(graftWinogradCoefs *L, int rows, int cols, const float *mat, int ld,
+                        int transpose);
+
+/* ---- transform matrices ---------------------------------------------------- */
+
+/* inv = e^-1 by Gauss-Jordan elimination with partial pivoting (e is
+ * invertible: a Vandermonde matrix on distinct points, with one more row). */
+static void invert(double e[A][A], double inv[A][A])
+{
+    for (int i = 0; i < A; i++)
+        for (int j = 0; j < A; j++) inv[i][j] = i == j;
+    for (int col = 0; col < A; col++) {
+        int piv = col;
+        for (int i = col + 1; i < A; i++)
+            if (fabs(e[i][col]) > fabs(e[piv][col])) piv = i;
+        for (int j = 0; j < A; j++) {
+            double t = e[col][j];
+            e[col][j] = e[piv][j];
+            e[piv][j] = t;
+            t = inv[col][j];
+            inv[col][j] = inv[piv][j];
+            inv[piv][j] = t;
+        }
+        const double d = e[col][col];
+        for (int j = 0; j < A; j++) {
+            e[col][j] /= d;
+            inv[col][j] /= d;
+        }
+        for (int i = 0; i < A; i++) {
+            if (i == col || e[i][col] == 0.0) continue;
+            const double f = e[i][col];
+            for (int j = 0; j < A; j++) {
+                e[i][j] -= f * e[col][j];
+                inv[i][j] -= f * inv[col][j];
+            }
+        }
+    }
+}
+
+/* Rounds the matrices' exact small-integer and simple-fraction entries to
+ * the nearest such value, so that zeros stay zeros after elimination. */
+static double tidy(double v)
+{
+    double k = floor(v * 24.0 + 0.5) / 24.0;
+    return fabs(v - k) < 1e-9 ? k : v;
+}
+
+static void make_matrices(graftWinograd *p)
+{
+    static const double pts[A - 1] = {0, 1, -1, 2, -2};
+    const int m = p->m, r = p->r;
+    double e[A][A], inv[A][A];
+    memset(p->bt, 0, sizeof p->bt);
+    memset(p->g, 0, sizeof p->g);
+    memset(p->at, 0, sizeof p->at);
+    for (int j = 0; j < A; j++)
+        for (int i = 0; i < A; i++) e[j][i] = j < A - 1 ? pow(pts[j], i) : (i == A - 1);
+    invert(e, inv);
+    for (int j = 0; j < A; j++) {
+        double big = 0.0, row[A];
+        for (int l = 0; l < A; l++) {
+            row[l] = tidy(inv[l][j]); /* B^T = E^-T */
+            if (fabs(row[l]) > big) big = fabs(row[l]);
+        }
+        for (int l = 0; l < A; l++) p->bt[j][l] = (float)tidy(row[l] / big);
+        for (int k = 0; k < r; k++) {
+            const double gv = j < A - 1 ? pow(pts[j], k) : (k == r - 1);
+            p->g[j][k] = (float)(gv * big);
+        }
+    }
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < A; j++)
+            p->at[i][j] = (float)(j < A - 1 ? pow(pts[j], i) : (i == m - 1));
+    coef_matrix(&p->input_fwd, A, A, &p->bt[0][0], A, 0);
+    coef_matrix(&p->input_adj, A, A, &p->bt[0][0], A, 1);
+    coef_matrix(&p->output_fwd, m, A, &p->at[0][0], A, 0);
+    coef_matrix(&p->output_adj, A, m, &p->at[0][0], A, 1);
+    coef_matrix(&p->kernel_fwd, A, r, &p->g[0][0], 5, 0);
+    coef_matrix(&p->kernel_adj, r, A, &p->g[0][0], 5, 1);
+}
+
+int graftWinogradPlan(graftWinograd *p, int n, int c, int h, int w, int o, int oh, int ow, int r,
+                      int pad_top, int pad_left)
+{
+    if (r != 3 && r != 5) return 0;
+    if (c < MIN_CHANNELS || o < MIN_CHANNELS || n < 1 || oh < 1 || ow < 1) return 0;
+    memset(p, 0, sizeof *p);
+    p->n = n;
+    p->c = c;
+    p->h = h;
+    p->w = w;
+    p->o = o;
+    p->oh = oh;
+    p->ow = ow;
+    p->r = r;
+    p->pad_top = pad_top;
+    p->pad_left = pad_left;
+    p->m = A - r + 1;
+    p->tiles_y = (oh + p->m - 1) / p->m;
+    p->tiles_x = (ow + p->m - 1) / p->m;
+    const int rows = n * p->tiles_y;
+    int per = (CHUNK_TILES + p->tiles_x - 1) / p->tiles_x;
+    if (per > rows) per = rows;
+    if (per < 1) per = 1;
+    p->rows_per_chunk = per;
+    p->chunk_tiles = per * p->tiles_x;
+    make_matrices(p);
+    return 1;
+}
+
+/* Workspace: U (and dU), V, M, then one a*a x T buffer of tiles. */
+size_t graftWinogradWorkspace(const graftWinograd *p, int backward)
+{
+    const size_t t = (size_t)p->chunk_tiles, oc = (size_t)XI * p->o * p->c;
+    return oc * (backward ? 2 : 1) + (size_t)XI * p->c * t + (size_t)XI * p->o * t +
+           (size_t)XI * t;
+}
+
+/* ---- the 2-D transform ------------------------------------------------------- */
+
+/* The rows x cols matrix mat (row-major, ld floats per row), or its
+ * transpose, as a dense rows x cols block. */
+static void coef_matrix(graftWinogradCoefs *L, int rows, int cols, const float *mat, int ld,
+                        int transpose)
+{
+    L->rows = rows;
+    L->cols = cols;
+    memset(L->val, 0, sizeof L->val);
+    for (int a = 0; a < rows; a++)
+        for (int i = 0; i < cols; i++) L->val[a][i] = transpose ? mat[i * ld + a] : mat[a * ld + i];
+}
+
+/* Eight lanes as one value; GCC and Clang map it to one AVX register or two
+ * SSE ones. Loads and stores go through memcpy (no alignment assumed). */
+typedef float v8f __attribute__((vector_size(32)));
+
+static inline __attribute__((always_inline)) v8f v8_load(const float *p)
+{
+    v8f v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline __attribute__((always_inline)) void v8_store(float *p, v8f v) { memcpy(p, &v, sizeof v); }
+
+/* out = L in L^T for lanes [t0, t0 + 8) of every element: in is an ni x ni
+ * matrix whose element (i, j) is the vector at in + (i*ni + j)*in_stride,
+ * out an no x no one likewise, L no x ni. The first product stays in
+ * registers or on the stack, so each input and output vector is read or
+ * written once. Inlined with constant no and ni every loop unrolls; zero
+ * coefficients are multiplied like the others, which costs less than
+ * skipping them. */
+static inline __attribute__((always_inline)) void
+transform_block(const float (*L)[A], int no, int ni, const float *in, size_t in_stride,
+                float *out, size_t out_stride, int t0)
+{
+    v8f tmp[A * A];
+    for (int a = 0; a < no; a++)
+        for (int j = 0; j < ni; j++) {
+            v8f acc = {0, 0, 0, 0, 0, 0, 0, 0};
+            for (int i = 0; i < ni; i++)
+                acc += L[a][i] * v8_load(in + (size_t)(i * ni + j) * in_stride + t0);
+            tmp[a * ni + j] = acc;
+        }
+    for (int a = 0; a < no; a++)
+        for (int b = 0; b < no; b++) {
+            v8f acc = {0, 0, 0, 0, 0, 0, 0, 0};
+            for (int j = 0; j < ni; j++) acc += L[b][j] * tmp[a * ni + j];
+            v8_store(out + (size_t)(a * no + b) * out_stride + t0, acc);
+        }
+}
+
+/* The same for single lanes [t0, n), n - t0 < 8. */
+static void transform_tail(const float (*L)[A], int no, int ni, const float *in,
+                           size_t in_stride, float *out, size_t out_stride, int t0, int n)
+{
+    for (int t = t0; t < n; t++) {
+        float tmp[A * A];
+        for (int a = 0; a < no; a++)
+            for (int j = 0; j < ni; j++) {
+                float acc = 0.0f;
+                for (int i = 0; i < ni; i++) acc += L[a][i] * in[(size_t)(i * ni + j) * in_stride + t];
+                tmp[a * ni + j] = acc;
+            }
+        for (int a = 0; a < no; a++)
+            for (int b = 0; b < no; b++) {
+                float acc = 0.0f;
+                for (int j = 0; j < ni; j++) acc += L[b][j] * tmp[a * ni + j];
+                out[(size_t)(a * no + b) * out_stride + t] = acc;
+            }
+    }
+}
+
+/* transform_block over lanes [0, n), for constant sizes no x ni. */
+#define TRANSFORM_ALL(no, ni)                                                                \
+    do {                                                                                     \
+        int t_ = 0;                                                                          \
+        for (; t_ + 8 <= n; t_ += 8)                                                         \
+            transform_block(L->val, (no), (ni), in, in_stride, out, out_stride, t_);         \
+        if (t_ < n)                                                                          \
+            transform_tail(L->val, (no), (ni), in, in_stride, out, out_stride, t_, n);       \
+    } while (0)
+
+/* out = L in L^T (see transform_block) for lanes [0, n). */
+GRAFT_VECTOR_CLONES
+static void transform2d(const graftWinogradCoefs *L, const float *in, size_t in_stride,
+                        float *out, size_t out_stride, int n)
+{
+    switch (L->rows * 8 + L->cols) {
+    case 6 * 8 + 6: TRANSFORM_ALL(6, 6); break; /* input tiles, both ways */
+    case 4 * 8 + 6: TRANSFORM_ALL(4, 6); break; /* outputs of F(4x4, 3x3) */
+    case 6 * 8 + 4: TRANSFORM_ALL(6, 4); break; /* and the adjoint */
+    case 2 * 8 + 6: TRANSFORM_ALL(2, 6); break; /* outputs of F(2x2, 5x5) */
+    case 6 * 8 + 2: TRANSFORM_ALL(6, 2); break;
+    default: TRANSFORM_ALL(L->rows, L->cols); break; /* kernels */
+    }
+}
+
+/* ---- tile gathers and scatters -------------------------------------------------- */
+
+/* The tile columns [*lo, *hi) of a tile row whose column l of every tile
+ * (input column tx*m + off, off = l - pad_left) lies inside [0, size). */
+static void inside_range(int off, int m, int size, int tiles, int *lo, int *hi)
+{
+    int a = off >= 0 ? 0 : (-off + m - 1) / m;
+    int b = size - 1 - off < 0 ? 0 : (size - 1 - off) / m + 1;
+    if (b > tiles) b = tiles;
+    if (a > b) a = b;
+    *lo = a;
+    *hi = b;
+}
+
+/* x6[k][l][t0 + tx] = input (image img, channel c) at row ty*m - pad_top + k,
+ * column tx*m - pad_left + l, zero outside: one tile row's a x a patches,
+ * rows T floats apart. */
+static void gather_patches(const graftWinograd *p, const float *plane, int ty, float *x6,
+                           size_t t_ld, int t0)
+{
+    const int m = p->m, tx_n = p->tiles_x;
+    for (int k = 0; k < A; k++) {
+        const int row = ty * m - p->pad_top + k;
+        for (int l = 0; l < A; l++) {
+            float *d = x6 + (size_t)(k * A + l) * t_ld + t0;
+            if (row < 0 || row >= p->h) {
+                memset(d, 0, (size_t)tx_n * sizeof *d);
+                continue;
+            }
+            const float *s = plane + (size_t)row * p->w;
+            const int off = l - p->pad_left;
+            int lo, hi;
+            inside_range(off, m, p->w, tx_n, &lo, &hi);
+            for (int tx = 0; tx < lo; tx++) d[tx] = 0.0f;
+            for (int tx = lo; tx < hi; tx++) d[tx] = s[tx * m + off];
+            for (int tx = hi; tx < tx_n; tx++) d[tx] = 0.0f;
+        }
+    }
+}
+
+/* The adjoint of gather_patches: adds x6's values back into the input plane
+ * (positions outside the image dropped). */
+static void scatter_add_patches(const graftWinograd *p, float *plane, int ty, const float *x6,
+                                size_t t_ld, int t0)
+{
+    const int m = p->m, tx_n = p->tiles_x;
+    for (int k = 0; k < A; k++) {
+        const int row = ty * m - p->pad_top + k;
+        if (row < 0 || row >= p->h) continue;
+        float *d = plane + (size_t)row * p->w;
+        for (int l = 0; l < A; l++) {
+            const float *s = x6 + (size_t)(k * A + l) * t_ld + t0;
+            const int off = l - p->pad_left;
+            int lo, hi;
+            inside_range(off, m, p->w, tx_n, &lo, &hi);
+            for (int tx = lo; tx < hi; tx++) d[tx * m + off] += s[tx];
+        }
+    }
+}
+
+/* out[a][b][t0 + tx] (a, b < m) goes to output (image, channel) plane rows
+ * ty*m + a, columns tx*m + b, those inside the output. */
+static void scatter_outputs(const graftWinograd *p, float *plane, int ty, const float *ym,
+                            size_t t_ld, int t0)
+{
+    const int m = p->m;
+    for (int a = 0; a < m; a++) {
+        const int row = ty * m + a;
+        if (row >= p->oh) break;
+        float *d = plane + (size_t)row * p->ow;
+        for (int b = 0; b < m; b++) {
+            const float *s = ym + (size_t)(a * m + b) * t_ld + t0;
+            const int hi = (p->ow - b + m - 1) / m; /* tiles with tx*m + b < ow */
+            for (int tx = 0; tx < hi; tx++) d[tx * m + b] = s[tx];
+        }
+    }
+}
+
+/* The adjoint of scatter_outputs: ym[a][b][t0 + tx] = the plane's value
+ * there, zero outside the output. */
+static void gather_outputs(const graftWinograd *p, const float *plane, int ty, float *ym,
+                           size_t t_ld, int t0)
+{
+    const int m = p->m, tx_n = p->tiles_x;
+    for (int a = 0; a < m; a++) {
+        const int row = ty * m + a;
+        for (int b = 0; b < m; b++) {
+            float *d = ym + (size_t)(a * m + b) * t_ld + t0;
+            if (row >= p->oh) {
+                memset(d, 0, (size_t)tx_n * sizeof *d);
+                continue;
+            }
+            const float *s = plane + (size_t)row * p->ow;
+            const int hi = (p->ow - b + m - 1) / m;
+            for (int tx = 0; tx < hi; tx++) d[tx] = s[tx * m + b];
+            for (int tx = hi; tx < tx_n; tx++) d[tx] = 0.0f;
+        }
+    }
+}
+
+/* ---- the four transforms ------------------------------------------------------ */
+
+/* Kernels are transformed KERNEL_BLOCK (o, c) pairs at a time, as vectors
+ * over the pairs: kb[y*r + x][q] holds tap (y, x) of pair q0 + q. */
+#define KERNEL_BLOCK 64
+
+/* U[xi][o][c] = (G w[o][c] G^T)[i][j], xi = i*a + j. */
+static void kernel_transform(const graftWinograd *p, const float *wt, float *u)
+{
+    const int rr = p->r * p->r;
+    const size_t oc = (size_t)p->o * p->c;
+    float kb[25 * KERNEL_BLOCK];
+    for (size_t q0 = 0; q0 < oc; q0 += KERNEL_BLOCK) {
+        const int nq = oc - q0 < KERNEL_BLOCK ? (int)(oc - q0) : KERNEL_BLOCK;
+        for (int q = 0; q < nq; q++)
+            for (int e = 0; e < rr; e++) kb[e * KERNEL_BLOCK + q] = wt[(q0 + (size_t)q) * rr + e];
+        transform2d(&p->kernel_fwd, kb, KERNEL_BLOCK, u + q0, oc, nq);
+    }
+}
+
+/* The adjoint: dw[o][c] = G^T dU[.][o][c] G. */
+static void kernel_transform_adjoint(const graftWinograd *p, const float *du, float *dw)
+{
+    const int rr = p->r * p->r;
+    const size_t oc = (size_t)p->o * p->c;
+    float kb[25 * KERNEL_BLOCK];
+    for (size_t q0 = 0; q0 < oc; q0 += KERNEL_BLOCK) {
+        const int nq = oc - q0 < KERNEL_BLOCK ? (int)(oc - q0) : KERNEL_BLOCK;
+        transform2d(&p->kernel_adj, du + q0, oc, kb, KERNEL_BLOCK, nq);
+        for (int q = 0; q < nq; q++)
+            for (int e = 0; e < rr; e++) dw[(q0 + (size_t)q) * rr + e] = kb[e * KERNEL_BLOCK + q];
+    }
+}
+
+/* ---- passes ---------------------------------------------------------------------- */
+
+/* The chunk's tile rows: [first, first + count) of n * tiles_y. */
+typedef struct chunk {
+    int first, count, tiles;
+} chunk;
+
+static chunk chunk_at(const graftWinograd *p, int first)
+{
+    chunk k;
+    const int rows = p->n * p->tiles_y;
+    k.first = first;
+    k.count = rows - first < p->rows_per_chunk ? rows - first : p->rows_per_chunk;
+    k.tiles = k.count * p->tiles_x;
+    return k;
+}
+
+/* V[.][c][.] for every channel c of the chunk. */
+static void chunk_inputs(const graftWinograd *p, const chunk *k, const float *x, float *v,
+                         float *x6)
+{
+    const size_t t = (size_t)p->chunk_tiles, hw = (size_t)p->h * p->w;
+    for (int c = 0; c < p->c; c++) {
+        for (int q = 0; q < k->count; q++) {
+            const int row = k->first + q, img = row / p->tiles_y, ty = row % p->tiles_y;
+            gather_patches(p, x + ((size_t)img * p->c + c) * hw, ty, x6, t, q * p->tiles_x);
+        }
+        transform2d(&p->input_fwd, x6, t, v + (size_t)c * XI * t, t, k->tiles);
+    }
+}
+
+void graftWinogradForward(const graft_ctx *ctx, const graftWinograd *p, const float *x,
+                          const float *wt, const float *bias, float *y, float *work,
+                          const graftEpilogue *ep)
+{
+    const size_t t = (size_t)p->chunk_tiles, oc = (size_t)p->o * p->c;
+    const size_t ohw = (size_t)p->oh * p->ow;
+    float *u = work, *v = u + XI * oc, *mm = v + (size_t)XI * p->c * t;
+    float *x6 = mm + (size_t)XI * p->o * t;
+    kernel_transform(p, wt, u);
+    for (int first = 0; first < p->n * p->tiles_y; first += p->rows_per_chunk) {
+        const chunk k = chunk_at(p, first);
+        chunk_inputs(p, &k, x, v, x6);
+        for (int xi = 0; xi < XI; xi++)
+            graftSgemm(ctx, 0, 0, p->o, k.tiles, p->c, 1.0f, u + (size_t)xi * oc, p->c,
+                       v + (size_t)xi * t, XI * (int)t, 0.0f, mm + (size_t)xi * t, XI * (int)t);
+        for (int o = 0; o < p->o; o++) {
+            float *ym = x6; /* m*m x T, free again */
+            transform2d(&p->output_fwd, mm + (size_t)o * XI * t, t, ym, t, k.tiles);
+            const int mm2 = p->m * p->m;
+            for (int e = 0; e < mm2; e++) {
+                float *row = ym + (size_t)e * t;
+                if (bias)
+                    for (int q = 0; q < k.tiles; q++) row[q] += bias[o];
+                if (ep) graftEpiloguePlane(row, (size_t)k.tiles, ep, o);
+            }
+            for (int q = 0; q < k.count; q++) {
+                const int row = k.first + q, img = row / p->tiles_y, ty = row % p->tiles_y;
+                scatter_outputs(p, y + ((size_t)img * p->o + o) * ohw, ty, ym, t,
+                                q * p->tiles_x);
+            }
+        }
+    }
+}
+
+void graftWinogradBackward(const graft_ctx *ctx, const graftWinograd *p, const float *x,
+                           const float *wt, const float *dy, float *dw, float *dx, float *work)
+{
+    const size_t t = (size_t)p->chunk_tiles, oc = (size_t)p->o * p->c;
+    const size_t ohw = (size_t)p->oh * p->ow, hw = (size_t)p->h * p->w;
+    float *u = work, *du = u + XI * oc, *v = du + XI * oc, *dm = v + (size_t)XI * p->c * t;
+    float *x6 = dm + (size_t)XI * p->o * t;
+    if (dx) {
+        kernel_transform(p, wt, u);
+        memset(dx, 0, (size_t)p->n * p->c * hw * sizeof *dx);
+    }
+    for (int first = 0; first < p->n * p->tiles_y; first += p->rows_per_chunk) {
+        const chunk k = chunk_at(p, first);
+        if (dw) chunk_inputs(p, &k, x, v, x6);
+        for (int o = 0; o < p->o; o++) {
+            float *ym = x6;
+            for (int q = 0; q < k.count; q++) {
+                const int row = k.first + q, img = row / p->tiles_y, ty = row % p->tiles_y;
+                gather_outputs(p, dy + ((size_t)img * p->o + o) * ohw, ty, ym, t,
+                               q * p->tiles_x);
+            }
+            transform2d(&p->output_adj, ym, t, dm + (size_t)o * XI * t, t, k.tiles);
+        }
+        for (int xi = 0; xi < XI; xi++) {
+            float *dm_xi = dm + (size_t)xi * t, *v_xi = v + (size_t)xi * t;
+            const int ld = XI * (int)t;
+            if (dw)
+                graftSgemm(ctx, 0, 1, p->o, p->c, k.tiles, 1.0f, dm_xi, ld, v_xi, ld,
+                           first == 0 ? 0.0f : 1.0f, du + (size_t)xi * oc, p->c);
+            if (dx) /* dV overwrites V, which this xi no longer needs */
+                graftSgemm(ctx, 1, 0, p->c, k.tiles, p->o, 1.0f, u + (size_t)xi * oc, p->c,
+                           dm_xi, ld, 0.0f, v_xi, ld);
+        }
+        if (!dx) continue;
+        for (int c = 0; c < p->c; c++) {
+            transform2d(&p->input_adj, v + (size_t)c * XI * t, t, x6, t, k.tiles);
+            for (int q = 0; q < k.count; q++) {
+                const int row = k.first + q, img = row / p->tiles_y, ty = row % p->tiles_y;
+                scatter_add_patches(p, dx + ((size_t)img * p->c + c) * hw, ty, x6, t,
+                                    q * p->tiles_x);
+            }
+        }
+    }
+    if (dw) kernel_transform_adjoint(p, du, dw);
+}

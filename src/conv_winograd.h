@@ -1,0 +1,75 @@
+/*
+ * conv_winograd.h - stride-1 convolutions by Winograd's minimal filtering
+ * algorithm, used by layer_conv2d.c.
+ *
+ * F(m x m, r x r) computes an m x m block of outputs of an r x r kernel from
+ * an a x a block of input (a = m + r - 1, here always 6) with a*a products
+ * instead of m*m*r*r: 36 against 144 for F(4x4, 3x3), 36 against 100 for
+ * F(2x2, 5x5). With U = G g G^T (kernel), V = B^T d B (input tile) and
+ * Y = A^T (U .* V) A (output tile), summed over input channels the a*a
+ * element-wise products become a*a matrix products, which go to the BLAS:
+ *   M[xi] (O x T) = U[xi] (O x C) V[xi] (C x T),  xi < a*a, T tiles.
+ * The backward pass is the exact adjoint of each of these linear steps, so it
+ * is the gradient of what the forward computes.
+ *
+ * Rounding: the transforms cost a few float roundings, so outputs differ from
+ * the direct sum by about 1e-6 relative to the output's scale (F(4x4, 3x3)
+ * with the points 0, 1, -1, 2, -2).
+ *
+ * Thread-safety: none of these keep state; a plan and its workspace are the
+ * caller's.
+ */
+#ifndef GRAFT_CONV_WINOGRAD_H
+#define GRAFT_CONV_WINOGRAD_H
+
+#include "layer.h"
+
+#define GRAFT_WINOGRAD_A 6 /* input tile side */
+
+/* A rows x cols coefficient matrix (at most a x a). */
+typedef struct graftWinogradCoefs {
+    int rows, cols;
+    float val[GRAFT_WINOGRAD_A][GRAFT_WINOGRAD_A];
+} graftWinogradCoefs;
+
+typedef struct graftWinograd {
+    /* the convolution: input (n, c, h, w), kernel (o, c, r, r), output
+     * (n, o, oh, ow), stride 1, dilation 1, one group */
+    int n, c, h, w, o, oh, ow, r, pad_top, pad_left;
+    /* tiling */
+    int m;              /* output tile side: 4 for r = 3, 2 for r = 5 */
+    int tiles_y, tiles_x; /* tiles per image: rows, columns */
+    int phase_len;      /* floats per phase of a split row (see the .c file) */
+    int rows_per_chunk; /* tile rows whose products are taken together */
+    int chunk_tiles;    /* rows_per_chunk * tiles_x: the matrices' ld */
+    /* transforms */
+    float bt[GRAFT_WINOGRAD_A][GRAFT_WINOGRAD_A]; /* B^T: a x a */
+    float g[GRAFT_WINOGRAD_A][5];                 /* G: a x r */
+    float at[4][GRAFT_WINOGRAD_A];                /* A^T: m x a */
+    /* each transform L x L^T and its adjoint, as the matrix L */
+    graftWinogradCoefs input_fwd, input_adj;   /* B^T, B */
+    graftWinogradCoefs output_fwd, output_adj; /* A^T, A */
+    graftWinogradCoefs kernel_fwd, kernel_adj; /* G, G^T */
+} graftWinograd;
+
+/* Fills *p for a stride-1, dilation-1, one-group r x r convolution of that
+ * size and returns 1, or returns 0 when this module does not take it (kernel
+ * not 3x3 or 5x5, too few channels for the transforms to pay off). */
+int graftWinogradPlan(graftWinograd *p, int n, int c, int h, int w, int o, int oh, int ow, int r,
+                      int pad_top, int pad_left);
+
+/* Floats of workspace the forward (backward = 0) or backward (1) needs. */
+size_t graftWinogradWorkspace(const graftWinograd *p, int backward);
+
+/* y = conv(x, wt) + bias (bias may be NULL); with ep, every output row then
+ * goes through graftEpiloguePlane() (the fused batch norm and activation). */
+void graftWinogradForward(const graft_ctx *ctx, const graftWinograd *p, const float *x,
+                          const float *wt, const float *bias, float *y, float *work,
+                          const graftEpilogue *ep);
+
+/* Given dy, overwrites dw (when not NULL) with the kernel gradient and dx
+ * (when not NULL) with the input gradient. The bias gradient is the caller's. */
+void graftWinogradBackward(const graft_ctx *ctx, const graftWinograd *p, const float *x,
+                           const float *wt, const float *dy, float *dw, float *dx, float *work);
+
+#endif /* GRAFT_CONV_WINOGRAD_H */
