@@ -553,7 +553,16 @@ GRAFT_API int graft_image_augment(graft_image *image, const graft_augment_spec *
  *
  * A layer owns its output and input-gradient tensors; pointers to them are
  * borrowed and stay valid until the next forward/backward call on the layer
- * or until it is freed. One thread at a time (the context's rule). */
+ * or until it is freed. One thread at a time (the context's rule).
+ *
+ * Inside a model these tensors are the model's working memory: when the
+ * model runs (graft_model_forward(), graft_model_fit(), ...), an activation
+ * (relu, clip, sigmoid, tanh) that is the only reader of a conv2d, batch
+ * norm, add or dense layer may write its output over that layer's, and the
+ * gradients passed between layers live in buffers the model reuses, not in
+ * the layers' input-gradient tensors. So after a model call, read only the
+ * model's output; to inspect a layer of a model, run it with
+ * graft_layer_forward() and graft_layer_backward(). */
 typedef struct graft_layer graft_layer;
 
 /* Convolution over NCHW input: out[n, o, y, x] = bias[o] + sum over the

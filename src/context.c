@@ -4,7 +4,6 @@
  */
 #include "internal.h"
 
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -80,7 +79,6 @@ GRAFT_API int graft_ctx_create(graft_ctx **out)
 GRAFT_API void graft_ctx_free(graft_ctx *ctx)
 {
     if (!ctx) return;
-    graftFree(ctx, ctx->scratch);
     ctx->allocator.free(ctx->allocator.opaque, ctx);
 }
 
@@ -127,26 +125,3 @@ GRAFT_API int graft_ctx_get_int(const graft_ctx *ctx, int key, int *value)
     }
 }
 
-int graftScratch(graft_ctx *ctx, size_t count, const char *func, float **out)
-{
-    if (count > ctx->scratch_cap) {
-        graftFree(ctx, ctx->scratch);
-        ctx->scratch = NULL;
-        ctx->scratch_cap = 0;
-        if (count <= SIZE_MAX / sizeof(float))
-            ctx->scratch = graftAlloc(ctx, count * sizeof(float));
-        if (!ctx->scratch)
-            return graftError(ctx, GRAFT_E_NOMEM, func,
-                              "cannot allocate a %zu-float working buffer", count);
-        ctx->scratch_cap = count;
-    }
-    *out = ctx->scratch;
-    return GRAFT_OK;
-}
-
-void graftScratchRelease(graft_ctx *ctx)
-{
-    graftFree(ctx, ctx->scratch);
-    ctx->scratch = NULL;
-    ctx->scratch_cap = 0;
-}

@@ -183,17 +183,10 @@ static void coef_matrix(graftWinogradCoefs *L, int rows, int cols, const float *
 }
 
 /* Eight lanes as one value; GCC and Clang map it to one AVX register or two
- * SSE ones. Loads and stores go through memcpy (no alignment assumed). */
+ * SSE ones. v8f_mem reads and writes eight floats anywhere (no alignment
+ * beyond a float's, and it may alias them). */
 typedef float v8f __attribute__((vector_size(32)));
-
-static inline __attribute__((always_inline)) v8f v8_load(const float *p)
-{
-    v8f v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
-static inline __attribute__((always_inline)) void v8_store(float *p, v8f v) { memcpy(p, &v, sizeof v); }
+typedef float v8f_mem __attribute__((vector_size(32), aligned(4), may_alias));
 
 /* out = L in L^T for lanes [t0, t0 + 8) of every element: in is an ni x ni
  * matrix whose element (i, j) is the vector at in + (i*ni + j)*in_stride,
@@ -211,14 +204,14 @@ transform_block(const float (*L)[A], int no, int ni, const float *in, size_t in_
         for (int j = 0; j < ni; j++) {
             v8f acc = {0, 0, 0, 0, 0, 0, 0, 0};
             for (int i = 0; i < ni; i++)
-                acc += L[a][i] * v8_load(in + (size_t)(i * ni + j) * in_stride + t0);
+                acc += L[a][i] * *(const v8f_mem *)(in + (size_t)(i * ni + j) * in_stride + t0);
             tmp[a * ni + j] = acc;
         }
     for (int a = 0; a < no; a++)
         for (int b = 0; b < no; b++) {
             v8f acc = {0, 0, 0, 0, 0, 0, 0, 0};
             for (int j = 0; j < ni; j++) acc += L[b][j] * tmp[a * ni + j];
-            v8_store(out + (size_t)(a * no + b) * out_stride + t0, acc);
+            *(v8f_mem *)(out + (size_t)(a * no + b) * out_stride + t0) = acc;
         }
 }
 

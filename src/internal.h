@@ -22,9 +22,6 @@ struct graft_ctx {
     graft_allocator allocator;
     int use_blas;
     int winograd; /* GRAFT_CTX_WINOGRAD */
-    float *scratch; /* graftScratch()'s buffer: scratch_cap floats, owned */
-    size_t scratch_cap;
-    long live_layers; /* layers of this context not yet freed */
     char errmsg[GRAFT_ERRMSG_SIZE];
 };
 
@@ -35,18 +32,6 @@ void *graftAlloc(graft_ctx *ctx, size_t size);
 void *graftCalloc(graft_ctx *ctx, size_t count, size_t size);
 void graftFree(graft_ctx *ctx, void *ptr);
 char *graftStrdup(graft_ctx *ctx, const char *s);
-
-/* The context's working buffer, for kernels that need temporary memory
- * during one call (convolutions' column matrices and transforms): sets *out
- * to at least count floats, growing the buffer when it is smaller (the old
- * contents are then lost). Valid until the next graftScratch() on ctx; the
- * context owns it and frees it with itself. One buffer per context serves
- * every layer, since a context runs one call at a time. Errors:
- * GRAFT_E_NOMEM, reported under func. */
-int graftScratch(graft_ctx *ctx, size_t count, const char *func, float **out);
-/* Frees the working buffer; graft_layer_free() calls it when the context's
- * last layer goes, so that a context without objects holds no memory. */
-void graftScratchRelease(graft_ctx *ctx);
 
 /* ---- errors --------------------------------------------------------------- */
 

@@ -67,7 +67,7 @@ int graftLayerNew(graft_ctx *ctx, const graftLayerVtbl *vtbl, const char *func,
     }
     l->vtbl = vtbl;
     l->ctx = ctx;
-    ctx->live_layers++;
+    l->scratch = &l->own_scratch;
     l->training = 1;
     l->need_param_grad = 1;
     *out = l;
@@ -108,9 +108,26 @@ GRAFT_API void graft_layer_free(graft_layer *l)
     graft_ctx *ctx = l->ctx;
     if (l->vtbl->destroy) l->vtbl->destroy(l);
     free_build(l);
+    graftFree(ctx, l->own_scratch.data);
     graftFree(ctx, l->state);
     graftFree(ctx, l);
-    if (--ctx->live_layers == 0) graftScratchRelease(ctx);
+}
+
+float *graftLayerScratch(graft_layer *l, size_t floats, const char *func, const char *what)
+{
+    graftScratch *s = l->scratch;
+    if (floats <= s->cap && s->data) return s->data;
+    /* freed first: the contents are not kept, and the peak stays low */
+    graftFree(l->ctx, s->data);
+    s->cap = 0;
+    s->data = graftAlloc(l->ctx, (floats ? floats : 1) * sizeof(float));
+    if (!s->data) {
+        graftError(l->ctx, GRAFT_E_NOMEM, func, "%s layer: cannot allocate a %zu-float %s",
+                   l->vtbl->kind, floats, what);
+        return NULL;
+    }
+    s->cap = floats;
+    return s->data;
 }
 
 GRAFT_API const char *graft_layer_kind(const graft_layer *l) { return l ? l->vtbl->kind : ""; }
@@ -279,7 +296,7 @@ GRAFT_API int graft_layer_forward(graft_layer *l, int n_inputs, const graft_tens
     graftShape os = l->out_shape;
     os.dims[0] = batch;
     l->forward_done = 0;
-    GRAFT_FORWARD_IF_ERROR(graftTensorEnsure(l->ctx, &l->output, os.ndim, os.dims));
+    GRAFT_FORWARD_IF_ERROR(graftLayerOutputEnsure(l, os.ndim, os.dims));
     GRAFT_FORWARD_IF_ERROR(l->vtbl->forward(l, inputs, l->output));
     l->forward_calls++;
     l->forward_done = 1;
@@ -288,28 +305,99 @@ GRAFT_API int graft_layer_forward(graft_layer *l, int n_inputs, const graft_tens
     return GRAFT_OK;
 }
 
+int graftLayerOutputEnsure(graft_layer *l, int ndim, const int64_t *dims)
+{
+    if (l->output && l->output->is_view) {
+        graft_tensor_free(l->output);
+        l->output = NULL;
+    }
+    return graftTensorEnsure(l->ctx, &l->output, ndim, dims);
+}
+
+int graftLayerOutputAlias(graft_layer *l, const graft_tensor *target)
+{
+    if (!l->output || !l->output->is_view) {
+        graft_tensor *v;
+        GRAFT_FORWARD_IF_ERROR(
+            graft_tensor_create_view(l->ctx, target->ndim, target->dims, target->data, &v));
+        graft_tensor_free(l->output);
+        l->output = v;
+    }
+    graft_tensor *v = l->output;
+    v->ndim = target->ndim;
+    memcpy(v->dims, target->dims, sizeof v->dims);
+    v->numel = target->numel;
+    v->capacity = target->numel;
+    v->data = target->data;
+    return GRAFT_OK;
+}
+
+int graftLayerForwardInPlace(graft_layer *l, const graft_tensor *const *inputs,
+                             const graft_tensor **out)
+{
+    graftClearError(l->ctx);
+    *out = NULL;
+    int64_t batch = 0;
+    GRAFT_FORWARD_IF_ERROR(check_inputs(l, "graft_layer_forward", 1, inputs, &batch));
+    l->forward_done = 0;
+    GRAFT_FORWARD_IF_ERROR(graftLayerOutputAlias(l, inputs[0]));
+    GRAFT_FORWARD_IF_ERROR(l->vtbl->forward(l, inputs, l->output));
+    l->forward_calls++;
+    l->forward_done = 1;
+    l->forward_batch = batch;
+    *out = l->output;
+    return GRAFT_OK;
+}
+
+/* The checks of graft_layer_backward(), in its name. */
+static int backward_check(graft_layer *l, int n_inputs, const graft_tensor *const *inputs,
+                          const graft_tensor *out_grad)
+{
+    graft_ctx *ctx = l->ctx;
+    const char *func = "graft_layer_backward";
+    GRAFT_RETURN_IF_AT(!out_grad, ctx, GRAFT_E_INVALID_ARG, func, "out_grad is NULL");
+    GRAFT_RETURN_IF_AT(!l->built || !l->forward_done, ctx, GRAFT_E_STATE, func,
+                       "%s layer: backward needs a forward call first", l->vtbl->kind);
+    int64_t batch = 0;
+    GRAFT_FORWARD_IF_ERROR(check_inputs(l, func, n_inputs, inputs, &batch));
+    GRAFT_RETURN_IF_AT(batch != l->forward_batch, ctx, GRAFT_E_STATE, func,
+                       "%s layer: the inputs have batch %lld but the last forward had %lld",
+                       l->vtbl->kind, (long long)batch, (long long)l->forward_batch);
+    if (!graftTensorSameShape(out_grad, l->output)) {
+        char got[160], want[160];
+        graftShapeString(out_grad->ndim, out_grad->dims, got, sizeof got);
+        graftShapeString(l->output->ndim, l->output->dims, want, sizeof want);
+        return graftError(ctx, GRAFT_E_SHAPE, func,
+                          "%s layer: out_grad has shape %s, expected the output's %s",
+                          l->vtbl->kind, got, want);
+    }
+    return GRAFT_OK;
+}
+
+/* Runs the kind's backward (after backward_check) into din. */
+static int backward_run(graft_layer *l, const graft_tensor *const *inputs,
+                        const graft_tensor *out_grad, graft_tensor *const *din)
+{
+    GRAFT_FORWARD_IF_ERROR(l->vtbl->backward(l, inputs, l->output, out_grad, din));
+    l->backward_calls++;
+    return GRAFT_OK;
+}
+
+int graftLayerBackwardInto(graft_layer *l, int n_inputs, const graft_tensor *const *inputs,
+                           const graft_tensor *out_grad, graft_tensor *const *din)
+{
+    graftClearError(l->ctx);
+    GRAFT_FORWARD_IF_ERROR(backward_check(l, n_inputs, inputs, out_grad));
+    return backward_run(l, inputs, out_grad, din ? din : l->no_grads);
+}
+
 GRAFT_API int graft_layer_backward(graft_layer *l, int n_inputs, const graft_tensor *const *inputs,
                                    const graft_tensor *out_grad, const graft_tensor **input_grads)
 {
     graft_ctx *ctx = l ? l->ctx : NULL;
     graftClearError(ctx);
     GRAFT_RETURN_IF(!l, NULL, GRAFT_E_INVALID_ARG, "layer is NULL");
-    GRAFT_RETURN_IF(!out_grad, ctx, GRAFT_E_INVALID_ARG, "out_grad is NULL");
-    GRAFT_RETURN_IF(!l->built || !l->forward_done, ctx, GRAFT_E_STATE,
-                    "%s layer: backward needs a forward call first", l->vtbl->kind);
-    int64_t batch = 0;
-    GRAFT_FORWARD_IF_ERROR(check_inputs(l, __func__, n_inputs, inputs, &batch));
-    GRAFT_RETURN_IF(batch != l->forward_batch, ctx, GRAFT_E_STATE,
-                    "%s layer: the inputs have batch %lld but the last forward had %lld",
-                    l->vtbl->kind, (long long)batch, (long long)l->forward_batch);
-    if (!graftTensorSameShape(out_grad, l->output)) {
-        char got[160], want[160];
-        graftShapeString(out_grad->ndim, out_grad->dims, got, sizeof got);
-        graftShapeString(l->output->ndim, l->output->dims, want, sizeof want);
-        return graftError(ctx, GRAFT_E_SHAPE, __func__,
-                          "%s layer: out_grad has shape %s, expected the output's %s",
-                          l->vtbl->kind, got, want);
-    }
+    GRAFT_FORWARD_IF_ERROR(backward_check(l, n_inputs, inputs, out_grad));
     if (input_grads) {
         for (int i = 0; i < n_inputs; i++) {
             input_grads[i] = NULL;
@@ -317,9 +405,8 @@ GRAFT_API int graft_layer_backward(graft_layer *l, int n_inputs, const graft_ten
                 graftTensorEnsure(ctx, &l->input_grads[i], inputs[i]->ndim, inputs[i]->dims));
         }
     }
-    graft_tensor *const *din = input_grads ? l->input_grads : l->no_grads;
-    GRAFT_FORWARD_IF_ERROR(l->vtbl->backward(l, inputs, l->output, out_grad, din));
-    l->backward_calls++;
+    GRAFT_FORWARD_IF_ERROR(
+        backward_run(l, inputs, out_grad, input_grads ? l->input_grads : l->no_grads));
     if (input_grads)
         for (int i = 0; i < n_inputs; i++) input_grads[i] = l->input_grads[i];
     return GRAFT_OK;

@@ -59,6 +59,13 @@ typedef struct graftParam {
 
 typedef struct graftLayerVtbl graftLayerVtbl;
 
+/* Scratch memory a kind uses within one forward or backward call only
+ * (conv2d's column matrices): nothing in it survives the call. */
+typedef struct graftScratch {
+    float *data; /* cap floats, owned by the scratch's holder */
+    size_t cap;
+} graftScratch;
+
 struct graft_layer {
     const graftLayerVtbl *vtbl;
     graft_ctx *ctx;
@@ -80,8 +87,19 @@ struct graft_layer {
     int forward_done;      /* a forward ran since the last build */
     int64_t forward_batch; /* its batch size */
     graft_tensor *output;
-    graft_tensor **input_grads; /* n_inputs, created on demand */
+    /* n_inputs input-gradient tensors owned by the layer, created on demand by
+     * graft_layer_backward() only: a model runs its layers' backward through
+     * graftLayerBackwardInto() with buffers of its own, so a layer in a model
+     * keeps these NULL unless the caller runs it by hand. */
+    graft_tensor **input_grads;
     graft_tensor **no_grads;    /* n_inputs NULLs: backward without input grads */
+    /* The scratch the kind's calls use: &own_scratch for a standalone layer;
+     * a model points it at its own, shared by all its layers (they run one
+     * at a time), so the model holds one largest workspace, not one per
+     * layer. Grown by graftLayerScratch(); own_scratch is freed with the
+     * layer, the model's with the model. */
+    graftScratch *scratch;
+    graftScratch own_scratch;
 };
 
 /* The slots of a kind. Required slots are marked; optional ones say what
@@ -142,6 +160,17 @@ struct graftLayerVtbl {
      * floating-point operations per sample of the built layer, a
      * multiply-add counting 2. */
     int64_t (*flops)(const graft_layer *l);
+
+    /* (optional; default 0) 1: backward never reads `out`, so once forward
+     * has run, a model may let the only consumer overwrite the output (see
+     * "In-place nodes" in model.h). */
+    int backward_ignores_output;
+
+    /* (optional; default 0) 1: forward also works with out->data ==
+     * in[0]->data (one input, out shaped as it), and after such a call
+     * backward reads only out, dout and the kind's state, never in[0]'s
+     * data (which then holds the output). */
+    int inplace_ok;
 };
 
 /* The registry, indexed by graftLayerKind. */
@@ -189,6 +218,34 @@ int graftLayerSave(const graft_layer *l, graftWriter *w);
 
 /* Reads a layer written by graftLayerSave(), validating every field. */
 int graftLayerLoad(graft_ctx *ctx, graftReader *r, graft_layer **out);
+
+/* graft_layer_backward() (its checks and messages) writing the input
+ * gradients into din, n_inputs tensors shaped as the inputs and owned by the
+ * caller; din[k] NULL (or din NULL) skips input k's gradient. The layer's own
+ * input_grads are not touched. */
+int graftLayerBackwardInto(graft_layer *l, int n_inputs, const graft_tensor *const *inputs,
+                           const graft_tensor *out_grad, graft_tensor *const *din);
+
+/* Makes l->scratch hold at least floats floats and returns its data, or
+ * NULL after recording GRAFT_E_NOMEM in func's name (what: the workspace's
+ * name in the message). Allocates only to grow; the contents are not kept. */
+float *graftLayerScratch(graft_layer *l, size_t floats, const char *func, const char *what);
+
+/* graft_layer_forward() (its checks and messages) for a one-input layer
+ * whose kind is inplace_ok, writing the output over inputs[0]: l->output
+ * becomes a view of inputs[0]'s data (the view's struct is the layer's; an
+ * owned output tensor it had is freed). *out receives l->output. Allocates
+ * only when l->output was not a view yet. Used by models only. */
+int graftLayerForwardInPlace(graft_layer *l, const graft_tensor *const *inputs,
+                             const graft_tensor **out);
+
+/* Makes l->output an owned tensor of the given shape (a view left by an
+ * in-place run is dropped first), as graft_layer_forward() does. */
+int graftLayerOutputEnsure(graft_layer *l, int ndim, const int64_t *dims);
+
+/* Makes l->output a view of target's data and shape (see
+ * graftLayerForwardInPlace()). */
+int graftLayerOutputAlias(graft_layer *l, const graft_tensor *target);
 
 /* Forward operations per sample (the flops slot or its default). */
 int64_t graftLayerFlops(const graft_layer *l);

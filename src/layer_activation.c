@@ -12,6 +12,10 @@
  *   hard_swish  y = x * min(max(x + 3, 0), 6) / 6 f' = 0 for x < -3, 1 for x > 3,
  *                                                    (2x + 3) / 6 for -3 <= x <= 3
  * (hard_swish at the kinks follows PyTorch's hardswish backward.)
+ * relu's f' is taken from y (y > 0 exactly when x > 0), sigmoid's and tanh's
+ * are functions of y, and clip's f' can be kept as a bit mask, so these four
+ * can run in place (inplace_ok, see layer.h): a model then writes y over x
+ * to save the memory of one tensor.
  *
  * The six kinds share one implementation: each has its own vtable, and the
  * state records which function to apply (set by the constructor and by load,
@@ -25,6 +29,7 @@
 #include "layer.h"
 
 #include <math.h>
+#include <string.h>
 
 typedef enum act_kind {
     ACT_RELU,
@@ -39,6 +44,13 @@ typedef enum act_kind {
 typedef struct act_state {
     act_kind kind;
     float p0, p1; /* clip: lo, hi; leaky_relu: alpha, unused; others: unused */
+    /* clip run in place (graftLayerForwardInPlace): its input is overwritten,
+     * so forward keeps f' as one byte per element, mask[i] (1: lo <= x <= hi,
+     * else 0; bytes rather than bits keep both passes vectorised). Owned,
+     * grown with the batch, freed by destroy. */
+    unsigned char *mask;
+    size_t mask_cap;   /* bytes at mask */
+    int fwd_masked;    /* 1: the last forward ran in place and filled mask */
 } act_state;
 
 /* Indexed by act_kind. */
@@ -136,6 +148,29 @@ static void clip_fwd(float *restrict y, const float *restrict x, size_t n, float
     });
 }
 
+/* relu over y itself (in place), the expression of relu_fwd */
+static void relu_fwd_inplace(float *y, size_t n)
+{
+    ACT_EACH(n, {
+        float v = y[i];
+        y[i] = v > 0.0f ? v : 0.0f;
+    });
+}
+
+/* clip over y itself (in place), the expression of clip_fwd, recording in
+ * mask[i] whether lo <= y[i] <= hi held before (1) or not (0): clip_bwd's
+ * condition. The tests use & (no branches: the data's signs are random). */
+static void clip_fwd_inplace(float *y, unsigned char *restrict mask, size_t n, float lo,
+                             float hi)
+{
+    ACT_EACH(n, {
+        float v = y[i];
+        mask[i] = (unsigned char)((unsigned)(v >= lo) & (unsigned)(v <= hi));
+        v = v < lo ? lo : v;
+        y[i] = v > hi ? hi : v;
+    });
+}
+
 static void leaky_fwd(float *restrict y, const float *restrict x, size_t n, float alpha)
 {
     /* v = max(v, 0) + alpha * min(v, 0), with the two halves selected
@@ -158,12 +193,29 @@ static void hard_swish_fwd(float *restrict y, const float *restrict x, size_t n)
     });
 }
 
-static void relu_bwd(float *restrict dx, const float *restrict x, const float *restrict dy,
+/* From the output: y > 0 exactly when x > 0 (y = x there, else +0, also
+ * for a NaN x), so the value is the one x would give, and relu can run in
+ * place. */
+static void relu_bwd(float *restrict dx, const float *restrict y, const float *restrict dy,
                      size_t n)
 {
     ACT_EACH(n, {
         float g = dy[i];
-        dx[i] = x[i] > 0.0f ? g : 0.0f;
+        dx[i] = y[i] > 0.0f ? g : 0.0f;
+    });
+}
+
+/* clip_bwd's values from the mask clip_fwd_inplace recorded: dy's bits
+ * where mask[i] is 1, else all zero bits (+0.0f, as clip_bwd gives), by an
+ * integer AND so that there is no branch on the data */
+static void clip_bwd_masked(float *restrict dx, const unsigned char *restrict mask,
+                            const float *restrict dy, size_t n)
+{
+    ACT_EACH(n, {
+        uint32_t g;
+        memcpy(&g, dy + i, sizeof g);
+        g &= 0u - (uint32_t)mask[i];
+        memcpy(dx + i, &g, sizeof g);
     });
 }
 
@@ -197,13 +249,51 @@ static void hard_swish_bwd(float *restrict dx, const float *restrict x,
     });
 }
 
+/* Forward over the input itself (out->data == in[0]->data): relu, clip,
+ * sigmoid and tanh (the kinds marked inplace_ok). */
+static int act_forward_inplace(graft_layer *l, float *y, size_t n)
+{
+    act_state *s = l->state;
+    switch (s->kind) {
+    case ACT_RELU:
+        relu_fwd_inplace(y, n);
+        return GRAFT_OK;
+    case ACT_CLIP: {
+        size_t bytes = n;
+        if (bytes > s->mask_cap) {
+            unsigned char *mk = graftAlloc(l->ctx, bytes);
+            if (!mk)
+                return graftError(l->ctx, GRAFT_E_NOMEM, "graft_layer_forward",
+                                  "clip layer: cannot allocate a %zu-byte mask", bytes);
+            graftFree(l->ctx, s->mask);
+            s->mask = mk;
+            s->mask_cap = bytes;
+        }
+        clip_fwd_inplace(y, s->mask, n, s->p0, s->p1);
+        s->fwd_masked = 1;
+        return GRAFT_OK;
+    }
+    case ACT_SIGMOID:
+        for (size_t i = 0; i < n; i++) y[i] = stable_sigmoid(y[i]);
+        return GRAFT_OK;
+    case ACT_TANH:
+        for (size_t i = 0; i < n; i++) y[i] = tanhf(y[i]);
+        return GRAFT_OK;
+    default:
+        return graftError(l->ctx, GRAFT_E_INTERNAL, "graft_layer_forward",
+                          "%s cannot run in place", l->vtbl->kind);
+    }
+}
+
 static int act_forward(graft_layer *l, const graft_tensor *const *in, graft_tensor *out)
 {
-    const act_state *s = l->state;
+    act_state *s = l->state;
     const float *x = in[0]->data;
     float *y = out->data;
     size_t n = out->numel;
     const float lo = s->p0, hi = s->p1, alpha = s->p0;
+    s->fwd_masked = 0;
+    if (y == x) return act_forward_inplace(l, y, n);
     switch (s->kind) {
     case ACT_RELU:
         relu_fwd(y, x, n);
@@ -241,10 +331,17 @@ static int act_backward(graft_layer *l, const graft_tensor *const *in, const gra
     const float lo = s->p0, hi = s->p1, alpha = s->p0;
     switch (s->kind) {
     case ACT_RELU:
-        relu_bwd(dx, x, dy, n);
+        relu_bwd(dx, y, dy, n);
         break;
     case ACT_CLIP:
-        clip_bwd(dx, x, dy, n, lo, hi);
+        if (x != y) {
+            clip_bwd(dx, x, dy, n, lo, hi);
+        } else { /* the last forward ran in place: x is gone, the mask has f' */
+            if (!s->fwd_masked)
+                return graftError(l->ctx, GRAFT_E_INTERNAL, "graft_layer_backward",
+                                  "clip layer: no mask from an in-place forward");
+            clip_bwd_masked(dx, s->mask, dy, n);
+        }
         break;
     case ACT_LEAKY_RELU:
         leaky_bwd(dx, x, dy, n, alpha);
@@ -290,7 +387,17 @@ static int act_load(graft_layer *l, graftReader *r, uint32_t version)
     return GRAFT_OK;
 }
 
-#define ACT_VTBL(name, kind_name)            \
+static void act_destroy(graft_layer *l)
+{
+    act_state *s = l->state;
+    graftFree(l->ctx, s->mask);
+    s->mask = NULL;
+    s->mask_cap = 0;
+}
+
+/* inplace: the kind's backward can do without its input (leaky_relu's
+ * derivative at a zero output and hard_swish's need x). */
+#define ACT_VTBL(name, kind_name, inplace)   \
     const graftLayerVtbl name = {            \
         .kind = kind_name,                   \
         .version = 1,                        \
@@ -302,14 +409,16 @@ static int act_load(graft_layer *l, graftReader *r, uint32_t version)
         .backward = act_backward,            \
         .save = act_save,                    \
         .load = act_load,                    \
+        .destroy = act_destroy,              \
+        .inplace_ok = inplace,               \
     }
 
-ACT_VTBL(graftReluVtbl, "relu");
-ACT_VTBL(graftClipVtbl, "clip");
-ACT_VTBL(graftLeakyReluVtbl, "leaky_relu");
-ACT_VTBL(graftSigmoidVtbl, "sigmoid");
-ACT_VTBL(graftTanhVtbl, "tanh");
-ACT_VTBL(graftHardSwishVtbl, "hard_swish");
+ACT_VTBL(graftReluVtbl, "relu", 1);
+ACT_VTBL(graftClipVtbl, "clip", 1);
+ACT_VTBL(graftLeakyReluVtbl, "leaky_relu", 0);
+ACT_VTBL(graftSigmoidVtbl, "sigmoid", 1);
+ACT_VTBL(graftTanhVtbl, "tanh", 1);
+ACT_VTBL(graftHardSwishVtbl, "hard_swish", 0);
 
 /* The constructors' shared body; func is the public function's name. */
 static int act_create(graft_ctx *ctx, act_kind kind, float p0, float p1, const char *func,

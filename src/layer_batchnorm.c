@@ -349,6 +349,7 @@ const graftLayerVtbl graftBatchNormVtbl = {
     .load = bn_load,
     .destroy = bn_destroy,
     .flops = bn_flops,
+    .backward_ignores_output = 1,
 };
 
 GRAFT_API int graft_layer_batch_norm(graft_ctx *ctx, float epsilon, float momentum,

@@ -20,9 +20,10 @@
  *    outputs and output gradients pass through an Og x m*P block;
  *  - Cg == 1 (depthwise, or a one-channel input): direct loops per output
  *    channel, row by row, no matrix product.
- * The column matrices live in a workspace kept in the layer's state; it
- * grows only when a build or a larger batch needs more, and is freed with
- * the layer.
+ * The column matrices live in the layer's scratch (layer.h): its own for a
+ * standalone layer, the model's (shared by all its layers) in a model. It is
+ * used within one call only, grows only when a build or a larger batch needs
+ * more, and is freed with its holder.
  *
  * graftConv2dForwardFused() runs the same forward and passes each output
  * plane, right after it is computed, through a per-channel epilogue (the
@@ -40,8 +41,6 @@ typedef struct conv2d_state {
     graft_conv2d_spec spec; /* validated attributes */
     /* set by infer_shape */
     int in_c, in_h, in_w, out_h, out_w;
-    /* the context's working buffer during a pass (ensure_col); not owned */
-    float *col;
 } conv2d_state;
 
 /* ---- geometry ------------------------------------------------------------- */
@@ -322,13 +321,12 @@ static void col2im(const graft_conv2d_spec *sp, const conv_dims *d, const float 
     }
 }
 
-/* Points s->col at the context's working buffer (graftScratch), at least
- * count floats. Called at the start of every pass that uses it, since other
- * layers of the context may have moved the buffer since. */
-static int ensure_col(graft_layer *l, size_t count, const char *func)
+/* The workspace (the layer's scratch, see layer.h) with room for at least
+ * count floats, in *col; valid until the call returns. */
+static int ensure_col(graft_layer *l, size_t count, const char *func, float **col)
 {
-    conv2d_state *s = l->state;
-    return graftScratch(l->ctx, count, func, &s->col);
+    *col = graftLayerScratch(l, count, func, "column workspace");
+    return *col ? GRAFT_OK : GRAFT_E_NOMEM;
 }
 
 /* ---- direct loops for one input channel per group ------------------------- */
@@ -927,11 +925,12 @@ static int images_per_product(const conv_dims *d, int n)
  * (K x nb*P, unless the input is read in place) and, when nb > 1, the
  * output or output gradient of one group for those images (Og x nb*P). */
 static int ensure_workspace(graft_layer *l, const conv_dims *d, int nb, int direct,
-                            const char *func)
+                            const char *func, float **col)
 {
     size_t cols = (size_t)nb * (size_t)d->p;
     size_t need = (direct ? 0 : (size_t)d->k * cols) + (nb > 1 ? (size_t)d->og * cols : 0);
-    return ensure_col(l, need, func);
+    *col = NULL;
+    return need ? ensure_col(l, need, func, col) : GRAFT_OK;
 }
 
 /* Fills *wp and returns 1 when this call runs by Winograd's algorithm
@@ -964,12 +963,13 @@ static int conv_forward(graft_layer *l, const graft_tensor *const *in, graft_ten
 
     if (d.cg == 1 && dw3_applies(sp, &d)) {
         const dw3_geom g = dw3_geometry(sp, &d);
-        GRAFT_FORWARD_IF_ERROR(ensure_col(l, dw3_workspace(&g), "graft_layer_forward"));
+        float *work;
+        GRAFT_FORWARD_IF_ERROR(ensure_col(l, dw3_workspace(&g), "graft_layer_forward", &work));
         for (int i = 0; i < n; i++)
             for (int o = 0; o < d.o; o++) {
                 const float *xc = x + ((size_t)i * d.c + (size_t)(o / d.og)) * d.hw;
                 float *yo = y + ((size_t)i * d.o + (size_t)o) * (size_t)d.p;
-                dw3_forward_plane(&g, xc, w + (size_t)o * khw, b ? b[o] : 0.0f, yo, s->col, ep,
+                dw3_forward_plane(&g, xc, w + (size_t)o * khw, b ? b[o] : 0.0f, yo, work, ep,
                                   o);
             }
         return GRAFT_OK;
@@ -987,15 +987,17 @@ static int conv_forward(graft_layer *l, const graft_tensor *const *in, graft_ten
 
     graftWinograd wp;
     if (winograd_plan(l, &d, n, &wp)) {
+        float *work = NULL;
         GRAFT_FORWARD_IF_ERROR(
-            ensure_col(l, graftWinogradWorkspace(&wp, 0), "graft_layer_forward"));
-        graftWinogradForward(l->ctx, &wp, x, w, b, y, s->col, ep);
+            ensure_col(l, graftWinogradWorkspace(&wp, 0), "graft_layer_forward", &work));
+        graftWinogradForward(l->ctx, &wp, x, w, b, y, work, ep);
         return GRAFT_OK;
     }
 
     const int nb = images_per_product(&d, n), direct = d.direct && nb == 1;
-    GRAFT_FORWARD_IF_ERROR(ensure_workspace(l, &d, nb, direct, "graft_layer_forward"));
-    float *col = s->col, *tmp = nb > 1 ? s->col + (size_t)d.k * nb * d.p : NULL;
+    float *col;
+    GRAFT_FORWARD_IF_ERROR(ensure_workspace(l, &d, nb, direct, "graft_layer_forward", &col));
+    float *tmp = nb > 1 ? col + (size_t)d.k * nb * d.p : NULL;
     for (int n0 = 0; n0 < n; n0 += nb) {
         const int m = n - n0 < nb ? n - n0 : nb, cols = m * d.p;
         for (int g = 0; g < d.groups; g++) {
@@ -1081,7 +1083,8 @@ static int conv2d_backward(graft_layer *l, const graft_tensor *const *in, const 
 
     if (d.cg == 1 && dw3_applies(sp, &d)) {
         const dw3_geom g = dw3_geometry(sp, &d);
-        GRAFT_FORWARD_IF_ERROR(ensure_col(l, dw3_workspace(&g), "graft_layer_backward"));
+        float *work;
+        GRAFT_FORWARD_IF_ERROR(ensure_col(l, dw3_workspace(&g), "graft_layer_backward", &work));
         if (dw) memset(dw, 0, (size_t)d.o * khw * sizeof *dw);
         /* with one output channel per input channel each input plane is
            written once; otherwise its output channels add up */
@@ -1093,7 +1096,7 @@ static int conv2d_backward(graft_layer *l, const graft_tensor *const *in, const 
                 dw3_backward_plane(&g, x + plane, w + (size_t)o * khw,
                                    dy + ((size_t)i * d.o + (size_t)o) * (size_t)d.p,
                                    dw ? dw + (size_t)o * khw : NULL, dx ? dx + plane : NULL,
-                                   add, s->col);
+                                   add, work);
             }
         return GRAFT_OK;
     }
@@ -1113,15 +1116,17 @@ static int conv2d_backward(graft_layer *l, const graft_tensor *const *in, const 
 
     graftWinograd wp;
     if (winograd_plan(l, &d, n, &wp)) {
+        float *work = NULL;
         GRAFT_FORWARD_IF_ERROR(
-            ensure_col(l, graftWinogradWorkspace(&wp, 1), "graft_layer_backward"));
-        graftWinogradBackward(l->ctx, &wp, x, w, dy, dw, dx, s->col);
+            ensure_col(l, graftWinogradWorkspace(&wp, 1), "graft_layer_backward", &work));
+        graftWinogradBackward(l->ctx, &wp, x, w, dy, dw, dx, work);
         return GRAFT_OK;
     }
 
     const int nb = images_per_product(&d, n), direct = d.direct && nb == 1;
-    GRAFT_FORWARD_IF_ERROR(ensure_workspace(l, &d, nb, direct, "graft_layer_backward"));
-    float *col = s->col, *tmp = nb > 1 ? s->col + (size_t)d.k * nb * d.p : NULL;
+    float *col;
+    GRAFT_FORWARD_IF_ERROR(ensure_workspace(l, &d, nb, direct, "graft_layer_backward", &col));
+    float *tmp = nb > 1 ? col + (size_t)d.k * nb * d.p : NULL;
     if (dx && !direct) memset(dx, 0, (size_t)n * d.c * d.hw * sizeof *dx);
     for (int n0 = 0; n0 < n; n0 += nb) {
         const int m = n - n0 < nb ? n - n0 : nb, cols = m * d.p;
@@ -1249,6 +1254,7 @@ const graftLayerVtbl graftConv2dVtbl = {
     .save = conv2d_save,
     .load = conv2d_load,
     .flops = conv2d_flops,
+    .backward_ignores_output = 1,
 };
 
 GRAFT_API int graft_layer_conv2d(graft_ctx *ctx, const graft_conv2d_spec *spec, graft_layer **out)

@@ -138,6 +138,7 @@ const graftLayerVtbl graftDenseVtbl = {
     .save = dense_save,
     .load = dense_load,
     .flops = dense_flops,
+    .backward_ignores_output = 1,
 };
 
 GRAFT_API int graft_layer_dense(graft_ctx *ctx, int units, int bias, graft_layer **out)

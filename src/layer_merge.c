@@ -87,6 +87,7 @@ const graftLayerVtbl graftAddVtbl = {
     .infer_shape = add_infer_shape,
     .forward = add_forward,
     .backward = add_backward,
+    .backward_ignores_output = 1,
 };
 
 GRAFT_API int graft_layer_add(graft_ctx *ctx, graft_layer **out)

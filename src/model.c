@@ -41,6 +41,7 @@ int graftModelNew(graft_ctx *ctx, const graftShape *input_shape, uint64_t seed,
     m->feature_cache_mb = 1024;
     m->override_node = -2;
     m->fusion = 1;
+    m->inplace = 1;
     *out = m;
     return GRAFT_OK;
 }
@@ -70,7 +71,17 @@ static void free_node(graft_ctx *ctx, graftNode *n)
     graft_layer_free(n->layer);
     graftFree(ctx, n->name);
     graftFree(ctx, n->inputs);
-    graft_tensor_free(n->grad_acc);
+}
+
+/* Frees the gradient pool's buffers and arrays. */
+static void pool_free(graft_ctx *ctx, graftGradPool *p)
+{
+    for (int b = 0; b < p->cap; b++) graft_tensor_free(p->bufs[b]);
+    graftFree(ctx, p->bufs);
+    graftFree(ctx, p->need);
+    graftFree(ctx, p->busy);
+    graftFree(ctx, p->slot);
+    memset(p, 0, sizeof *p);
 }
 
 GRAFT_API void graft_model_free(graft_model *m)
@@ -82,7 +93,9 @@ GRAFT_API void graft_model_free(graft_model *m)
     graftModelSetClassNames(m, 0, NULL, NULL);
     graftModelClearUnfreeze(m);
     graftFree(ctx, (void *)m->scratch_inputs);
-    graftFree(ctx, (void *)m->scratch_grads);
+    graftFree(ctx, m->scratch_grads);
+    pool_free(ctx, &m->grads);
+    graftFree(ctx, m->scratch.data);
     graftFree(ctx, m);
 }
 
@@ -112,14 +125,14 @@ static int reserve(graft_model *m, int n_inputs, const char *func)
     }
     if (n_inputs > m->scratch_cap) {
         const graft_tensor **p = graftCalloc(m->ctx, (size_t)n_inputs, sizeof *p);
-        const graft_tensor **q = graftCalloc(m->ctx, (size_t)n_inputs, sizeof *q);
+        graft_tensor **q = graftCalloc(m->ctx, (size_t)n_inputs, sizeof *q);
         if (!p || !q) {
             graftFree(m->ctx, (void *)p);
-            graftFree(m->ctx, (void *)q);
+            graftFree(m->ctx, q);
             return graftError(m->ctx, GRAFT_E_NOMEM, func, "cannot allocate input slots");
         }
         graftFree(m->ctx, (void *)m->scratch_inputs);
-        graftFree(m->ctx, (void *)m->scratch_grads);
+        graftFree(m->ctx, m->scratch_grads);
         m->scratch_inputs = p;
         m->scratch_grads = q;
         m->scratch_cap = n_inputs;
@@ -151,6 +164,10 @@ static int append_node(graft_model *m, const char *name, graft_layer *layer, int
         if (inputs[k] != GRAFT_INPUT_NODE) m->nodes[inputs[k]].consumers++;
     layer->in_model = 1;
     layer->need_param_grad = trainable;
+    graftFree(m->ctx, layer->own_scratch.data); /* from runs before it joined */
+    layer->own_scratch.data = NULL;
+    layer->own_scratch.cap = 0;
+    layer->scratch = &m->scratch;
     m->n_nodes++;
     m->training = -1; /* the new layer gets the model's mode at the next run */
     return GRAFT_OK;
@@ -584,6 +601,38 @@ static void plan_fusion(graft_model *m, int last)
     }
 }
 
+/* Sets node->inplace for the nodes this forward will run (the rule is in
+ * model.h, "In-place nodes"). Call after plan_fusion(). */
+static void plan_inplace(graft_model *m)
+{
+    for (int i = 0; i < m->n_nodes; i++) m->nodes[i].inplace = 0;
+    if (!m->inplace) return;
+    for (int i = 0; i < m->n_nodes; i++) {
+        graftNode *a = &m->nodes[i];
+        if (a->fused) { /* the group's other members do not run on their own */
+            i += a->fused;
+            continue;
+        }
+        if (!a->layer->vtbl->inplace_ok || a->n_inputs != 1) continue;
+        int j = a->inputs[0];
+        if (j == GRAFT_INPUT_NODE || j == m->override_node) continue;
+        const graftNode *p = &m->nodes[j];
+        if (!p->layer->vtbl->backward_ignores_output || p->consumers != 1) continue;
+        if (m->override_node >= 0 && !p->upstream) continue; /* p does not run */
+        a->inplace = 1;
+    }
+}
+
+/* Runs node n (not fused) forward: in place when planned so. */
+static int run_node(graft_model *m, graftNode *n, const graft_tensor *x, const graft_tensor **y,
+                    const char *func)
+{
+    const graft_tensor *const *ins = gather_inputs(m, n, x);
+    int st = n->inplace ? graftLayerForwardInPlace(n->layer, ins, y)
+                        : graft_layer_forward(n->layer, n->n_inputs, ins, y);
+    return st == GRAFT_OK ? st : wrap_layer_error(m, st, func, n->name, n->layer);
+}
+
 /* Runs the group that starts at conv2d node i (nodes i to i + fused);
  * *y receives the group's last output. */
 static int run_fused(graft_model *m, int i, const graft_tensor *x, const graft_tensor **y,
@@ -599,7 +648,7 @@ static int run_fused(graft_model *m, int i, const graft_tensor *x, const graft_t
     graftShape os = out_layer->out_shape;
     os.dims[0] = in->dims[0];
     for (int k = 0; k <= c->fused; k++) m->nodes[i + k].layer->forward_done = 0;
-    st = graftTensorEnsure(m->ctx, &out_layer->output, os.ndim, os.dims);
+    st = graftLayerOutputEnsure(out_layer, os.ndim, os.dims);
     if (st != GRAFT_OK) return wrap_layer_error(m, st, func, end->name, out_layer);
     st = graftConv2dForwardFused(c->layer, in, out_layer->output, &ep);
     if (st != GRAFT_OK) return wrap_layer_error(m, st, func, c->name, c->layer);
@@ -632,6 +681,7 @@ int graftModelForward(graft_model *m, const graft_tensor *x, const graft_tensor 
     }
     const graft_tensor *y = NULL;
     plan_fusion(m, m->n_nodes - 1);
+    plan_inplace(m);
     for (int i = 0; i < m->n_nodes; i++) {
         graftNode *n = &m->nodes[i];
         if (m->override_node >= 0 && !n->upstream) continue; /* cached trunk */
@@ -641,11 +691,98 @@ int graftModelForward(graft_model *m, const graft_tensor *x, const graft_tensor 
             i += n->fused;
             continue;
         }
-        int st = graft_layer_forward(n->layer, n->n_inputs, gather_inputs(m, n, x), &y);
-        if (st != GRAFT_OK) return wrap_layer_error(m, st, func, n->name, n->layer);
+        int st = run_node(m, n, x, &y, func);
+        if (st != GRAFT_OK) return st;
     }
     *out = y;
     return GRAFT_OK;
+}
+
+/* ---- backward and its gradient buffers (the rules are in model.h) ---------- */
+
+/* Makes the pool's arrays hold one entry per node input. Allocates only when
+ * the graph has grown since the last pass. */
+static int pool_reserve(graft_model *m, int slots, const char *func)
+{
+    graftGradPool *p = &m->grads;
+    if (slots <= p->cap) return GRAFT_OK;
+    graft_tensor **bufs = graftCalloc(m->ctx, (size_t)slots, sizeof *bufs);
+    size_t *need = graftCalloc(m->ctx, (size_t)slots, sizeof *need);
+    unsigned char *busy = graftCalloc(m->ctx, (size_t)slots, sizeof *busy);
+    int *slot = graftCalloc(m->ctx, (size_t)slots, sizeof *slot);
+    if (!bufs || !need || !busy || !slot) {
+        graftFree(m->ctx, bufs);
+        graftFree(m->ctx, need);
+        graftFree(m->ctx, busy);
+        graftFree(m->ctx, slot);
+        return graftError(m->ctx, GRAFT_E_NOMEM, func, "cannot allocate the gradient plan");
+    }
+    if (p->cap) memcpy(bufs, p->bufs, (size_t)p->cap * sizeof *bufs); /* keep the buffers */
+    graftFree(m->ctx, p->bufs);
+    graftFree(m->ctx, p->need);
+    graftFree(m->ctx, p->busy);
+    graftFree(m->ctx, p->slot);
+    p->bufs = bufs;
+    p->need = need;
+    p->busy = busy;
+    p->slot = slot;
+    p->cap = slots;
+    return GRAFT_OK;
+}
+
+/* Planning: takes a free buffer for a gradient of size floats: the smallest
+ * free one that holds it, else the largest free one (which grows), else a
+ * new one. */
+static int pool_take(graftGradPool *p, size_t size)
+{
+    int fit = -1, largest = -1;
+    for (int b = 0; b < p->n; b++) {
+        if (p->busy[b]) continue;
+        if (p->need[b] >= size && (fit < 0 || p->need[b] < p->need[fit])) fit = b;
+        if (largest < 0 || p->need[b] > p->need[largest]) largest = b;
+    }
+    int b = fit >= 0 ? fit : largest;
+    if (b < 0) {
+        b = p->n++;
+        p->need[b] = 0;
+    }
+    if (p->need[b] < size) p->need[b] = size;
+    p->busy[b] = 1;
+    return b;
+}
+
+/* Plans the gradient buffers of a backward pass from node out (the last) at
+ * the given batch size: fills p->slot, p->n, p->need and every node's
+ * grad_buf, visiting the nodes as graftModelBackward() does. */
+static void plan_grads(graft_model *m, int out, int slots, int64_t batch)
+{
+    graftGradPool *p = &m->grads;
+    p->n = 0;
+    for (int i = 0; i <= out; i++) m->nodes[i].grad_buf = GRAFT_GRAD_NONE;
+    m->nodes[out].grad_buf = GRAFT_GRAD_DOUT;
+    int slot = slots;
+    for (int i = out; i >= 0; i--) {
+        graftNode *n = &m->nodes[i];
+        slot -= n->n_inputs;
+        for (int k = 0; k < n->n_inputs; k++) p->slot[slot + k] = -1;
+        if (n->grad_buf == GRAFT_GRAD_NONE || !n->upstream) continue;
+        for (int k = 0; k < n->n_inputs; k++) {
+            int j = n->inputs[k];
+            if (j == GRAFT_INPUT_NODE || !m->nodes[j].upstream) continue;
+            size_t size = (size_t)(batch * graftShapeSampleNumel(&m->nodes[j].layer->out_shape));
+            p->slot[slot + k] = pool_take(p, size);
+        }
+        /* after the node's backward: first gradients stay as their node's,
+         * further ones are added into it and freed; then the node's own */
+        for (int k = 0; k < n->n_inputs; k++) {
+            int b = p->slot[slot + k];
+            if (b < 0) continue;
+            graftNode *src = &m->nodes[n->inputs[k]];
+            if (src->grad_buf == GRAFT_GRAD_NONE) src->grad_buf = b;
+            else p->busy[b] = 0;
+        }
+        if (n->grad_buf >= 0) p->busy[n->grad_buf] = 0;
+    }
 }
 
 int graftModelBackward(graft_model *m, const graft_tensor *x, const graft_tensor *dout)
@@ -654,37 +791,54 @@ int graftModelBackward(graft_model *m, const graft_tensor *x, const graft_tensor
     int out = graftModelOutputNode(m);
     if (out < 0) return graftError(m->ctx, GRAFT_E_STATE, func, "the model has no layers");
     graftModelMarkUpstream(m);
-    for (int i = 0; i < m->n_nodes; i++) m->nodes[i].grad = NULL;
+    graftGradPool *p = &m->grads;
+    int slots = 0;
+    for (int i = 0; i <= out; i++) slots += m->nodes[i].n_inputs;
+    GRAFT_FORWARD_IF_ERROR(pool_reserve(m, slots, func));
+    plan_grads(m, out, slots, dout->dims[0]);
+    for (int b = 0; b < p->n; b++) {
+        if (p->bufs[b] && p->bufs[b]->capacity >= p->need[b]) continue;
+        /* freed first: the old contents are not needed, and the peak stays low */
+        graft_tensor_free(p->bufs[b]);
+        p->bufs[b] = NULL;
+        const int64_t dims[1] = {(int64_t)p->need[b]};
+        if (graftTensorNew(m->ctx, 1, dims, &p->bufs[b]) != GRAFT_OK)
+            return graftError(m->ctx, GRAFT_E_NOMEM, func,
+                              "cannot allocate a gradient buffer of %zu floats", p->need[b]);
+    }
+
+    for (int i = 0; i <= out; i++) m->nodes[i].grad = NULL;
     m->nodes[out].grad = dout;
+    int slot = slots;
     for (int i = out; i >= 0; i--) {
         graftNode *n = &m->nodes[i];
-        if (!n->grad || !n->upstream) continue;
-        int want_din = 0;
-        for (int k = 0; k < n->n_inputs; k++)
-            if (n->inputs[k] != GRAFT_INPUT_NODE && m->nodes[n->inputs[k]].upstream) want_din = 1;
+        slot -= n->n_inputs;
+        if (n->grad_buf == GRAFT_GRAD_NONE || !n->upstream) continue;
         const graft_tensor *const *ins = gather_inputs(m, n, x);
-        const graft_tensor **din = want_din ? m->scratch_grads : NULL;
-        n->layer->need_param_grad = n->trainable;
-        int st = graft_layer_backward(n->layer, n->n_inputs, ins, n->grad, din);
-        if (st != GRAFT_OK) return wrap_layer_error(m, st, func, n->name, n->layer);
-        if (!want_din) continue;
+        graft_tensor **din = m->scratch_grads;
         for (int k = 0; k < n->n_inputs; k++) {
-            int j = n->inputs[k];
-            if (j == GRAFT_INPUT_NODE || !m->nodes[j].upstream) continue;
-            graftNode *src = &m->nodes[j];
+            int b = p->slot[slot + k];
+            din[k] = NULL;
+            if (b < 0) continue;
+            int st = graftTensorResize(p->bufs[b], ins[k]->ndim, ins[k]->dims); /* fits */
+            if (st != GRAFT_OK) return st;
+            din[k] = p->bufs[b];
+        }
+        n->layer->need_param_grad = n->trainable;
+        int st = graftLayerBackwardInto(n->layer, n->n_inputs, ins, n->grad, din);
+        if (st != GRAFT_OK) return wrap_layer_error(m, st, func, n->name, n->layer);
+        for (int k = 0; k < n->n_inputs; k++) {
+            if (!din[k]) continue;
+            graftNode *src = &m->nodes[n->inputs[k]];
             const graft_tensor *g = din[k];
-            if (src->consumers == 1) {
-                src->grad = g;
-            } else if (!src->grad) {
-                st = graftTensorEnsure(m->ctx, &src->grad_acc, g->ndim, g->dims);
-                if (st != GRAFT_OK) return st;
-                memcpy(src->grad_acc->data, g->data, g->numel * sizeof(float));
-                src->grad = src->grad_acc;
+            if (src->grad_buf == p->slot[slot + k]) {
+                src->grad = g; /* the first gradient, written in place */
             } else {
-                float *acc = src->grad_acc->data;
+                float *acc = p->bufs[src->grad_buf]->data;
                 for (size_t e = 0; e < g->numel; e++) acc[e] += g->data[e];
             }
         }
+        n->grad = NULL; /* its buffer goes back to the pool */
     }
     return GRAFT_OK;
 }
@@ -694,6 +848,7 @@ int graftModelForwardTrunk(graft_model *m, const graft_tensor *x, int last,
 {
     const graft_tensor *y = NULL;
     plan_fusion(m, last);
+    plan_inplace(m);
     for (int i = 0; i <= last; i++) {
         graftNode *n = &m->nodes[i];
         if (n->upstream) continue;
@@ -703,8 +858,8 @@ int graftModelForwardTrunk(graft_model *m, const graft_tensor *x, int last,
             i += n->fused;
             continue;
         }
-        int st = graft_layer_forward(n->layer, n->n_inputs, gather_inputs(m, n, x), &y);
-        if (st != GRAFT_OK) return wrap_layer_error(m, st, "graft_model_fit", n->name, n->layer);
+        int st = run_node(m, n, x, &y, "graft_model_fit");
+        if (st != GRAFT_OK) return st;
     }
     *out = m->nodes[last].layer->output;
     return GRAFT_OK;

@@ -24,10 +24,44 @@ typedef struct graftNode {
                      * batch_norm; 2: batch_norm and relu/clip) ran folded into
                      * this conv2d node (see "Fused nodes" below) */
     int needs_grad; /* forward's scratch: as upstream, for planning fusion */
-    /* backward scratch */
-    graft_tensor *grad_acc;     /* owned sum of gradients (nodes with > 1 consumer) */
-    const graft_tensor *grad;   /* gradient of this node's output in this pass, or NULL */
+    int inplace;    /* set by every forward: 1 when this node's output is
+                     * written over its input's (see "In-place nodes") */
+    /* backward scratch (see "Backward buffers" below) */
+    int grad_buf;   /* where this node's output gradient lives in the current
+                     * pass: a pool buffer index, GRAFT_GRAD_DOUT (the caller's
+                     * dout) or GRAFT_GRAD_NONE */
+    const graft_tensor *grad; /* that gradient while the pass runs (borrowed;
+                               * its buffer is reused once the node is done) */
 } graftNode;
+
+#define GRAFT_GRAD_DOUT (-1) /* grad_buf: the gradient is backward's dout */
+#define GRAFT_GRAD_NONE (-2) /* grad_buf: no gradient reaches the node */
+
+/* Backward buffers: the gradients of node outputs (dL/d(output), which the
+ * consumers' backward calls write as their input gradients) live in a pool
+ * owned by the model, not in the layers (a layer's input_grads stay unused
+ * in a model). Each pass first plans (plan_grads() in model.c), walking the
+ * nodes in backward order: every input gradient a node's backward writes
+ * takes a buffer that is free at that point (the smallest that holds it,
+ * else the largest free one, grown; else a new one); a node's first
+ * incoming gradient is written straight into the buffer that then holds the
+ * node's gradient, further ones (more consumers) go to a temporary buffer
+ * that is added into it and freed at once; and a node's gradient buffer is
+ * freed as soon as the node's own backward has run. Peak gradient memory is
+ * so a few of the largest gradients live at once, not their sum. The plan is
+ * a function of the graph, the upstream marks and the batch size only, so
+ * every pass with the same ones makes the same choices and, once the
+ * buffers have grown to their size, allocates nothing. Buffers are kept
+ * until the model is freed (or a larger plan needs more). */
+typedef struct graftGradPool {
+    graft_tensor **bufs;  /* cap owned tensors; NULL until first used */
+    size_t *need;         /* planning: floats buffer b must hold */
+    unsigned char *busy;  /* planning: 1 while buffer b holds a live gradient */
+    int *slot;            /* per node input (nodes in order, then inputs in order):
+                           * the buffer receiving that input's gradient, or -1 */
+    int n;                /* buffers the current plan uses (<= cap) */
+    int cap;              /* entries in bufs, need, busy and slot */
+} graftGradPool;
 
 struct graft_model {
     graft_ctx *ctx;
@@ -51,9 +85,13 @@ struct graft_model {
     int override_node;
     const graft_tensor *override_tensor;
     const graft_tensor **scratch_inputs; /* room for the widest node's inputs */
-    const graft_tensor **scratch_grads;  /* as many input-gradient slots */
+    graft_tensor **scratch_grads;        /* as many input-gradient slots */
     int scratch_cap;
     int fusion;             /* 1 (default): forward may fuse nodes; 0: never */
+    int inplace;            /* 1 (default): forward may run nodes in place; 0: never */
+    graftGradPool grads;    /* backward's gradient buffers (see below) */
+    graftScratch scratch;   /* the layers' shared scratch (graft_layer.scratch
+                             * points here): one call's workspace at a time */
 };
 
 /* Fused nodes. graftModelForward() and graftModelForwardTrunk() run
@@ -78,6 +116,26 @@ struct graft_model {
  * forward_calls still counts the call. Code that starts reading a layer's
  * output outside gather_inputs() (e.g. to expose intermediate activations)
  * must either check node->fused of the producing group or set m->fusion = 0. */
+
+/* In-place nodes. graftModelForward() and graftModelForwardTrunk() run a
+ * node a in place (graftLayerForwardInPlace: its output tensor becomes a view
+ * of its input's, which it overwrites) when, at that call:
+ *  - a's kind is inplace_ok (relu, clip, sigmoid, tanh), a has one input,
+ *    node p, not the model input, and a is not inside a fused group;
+ *  - p's kind is backward_ignores_output (conv2d, batch_norm, add, dense),
+ *    a is p's only consumer (consumers == 1), and p runs in this forward
+ *    (it is not the feature cache's override node, nor skipped by it);
+ *  - m->inplace is 1.
+ * So p's output tensor holds a's output after the call: nothing else reads
+ * p's (no other consumer; p is not the model's output, being read by a; p's
+ * backward reads only its inputs and dout), and a's backward gets its
+ * derivative from its output (relu, sigmoid, tanh) or a mask it kept (clip).
+ * This saves one activation-sized tensor per such pair (e.g. batch_norm ->
+ * relu). Values are unchanged. A node run any other way (e.g. as a fused
+ * group's last layer, or by graft_layer_forward()) gets an owned output
+ * tensor again. Code that starts reading a layer's output outside
+ * gather_inputs() must check the consumer's node->inplace or set
+ * m->inplace = 0. */
 
 typedef struct graftUnfreeze {
     char *from;      /* first layer to unfreeze; the rest of the model follows */
@@ -117,7 +175,10 @@ int graftModelForward(graft_model *m, const graft_tensor *x, const graft_tensor 
 
 /* Back-propagates dout (the output's gradient) through the last forward:
  * parameter gradients of trainable layers are written; layers below every
- * trainable layer are not visited at all. */
+ * trainable layer are not visited at all, and input gradients are computed
+ * only toward nodes that are visited. Gradients of intermediate outputs live
+ * in the model's pool (see "Backward buffers") and are not kept after the
+ * call. */
 int graftModelBackward(graft_model *m, const graft_tensor *x, const graft_tensor *dout);
 
 /* Calls fn for every trainable-capable parameter (those with a gradient) of

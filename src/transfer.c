@@ -218,7 +218,6 @@ static void keep_nodes(graft_model *m, const unsigned char *keep, int *map)
             graft_layer_free(node->layer);
             graftFree(m->ctx, node->name);
             graftFree(m->ctx, node->inputs);
-            graft_tensor_free(node->grad_acc);
             continue;
         }
         map[i] = n;

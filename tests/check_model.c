@@ -266,12 +266,220 @@ START_TEST(test_frozen_trunk_gets_no_backward)
         for (int k = 0; k < l->n_inputs; k++)
             ck_assert_msg(l->input_grads[k] == NULL, "layer %s ran backward",
                           graft_model_layer_name(m, i));
+        ck_assert_msg(l->backward_calls == 0, "layer %s ran backward",
+                      graft_model_layer_name(m, i));
     }
     ck_assert_float_eq(c1->params[0].grad->data[0], 42.0f);
     ck_assert(graft_model_layer(m, 7)->params[0].grad->data[0] != 0.0f);
     ck_assert_int_eq(graft_model_param_count(m, 1), 28);
     graft_tensor_free(x);
     graft_tensor_free(g);
+    graft_model_free(m);
+    graft_ctx_free(ctx);
+}
+END_TEST
+
+/* input -> c1 -> bn1 -> r1 -> c2 -> bn2 -> add(bn2, r1) -> clip -> c3 ->
+ * concat(c3, clip) -> gap -> flatten -> fc1 -> tanh -> fc2: residual and
+ * concat branches (r1 and clip have two consumers), and relu, clip and tanh
+ * that run in place over batch_norm, add and dense outputs. */
+static graft_model *inplace_net(graft_ctx *ctx)
+{
+    graft_model *m = new_model(ctx, 2, 5, 5);
+    graft_layer *l;
+    ADD(m, "c1", conv(ctx, 3, 3, 1), 0, NULL);
+    ck_assert_int_eq(graft_layer_batch_norm(ctx, 1e-5f, 0.1f, &l), GRAFT_OK);
+    ADD(m, "bn1", l, 0, NULL);
+    ADD(m, "r1", relu(ctx), 0, NULL);
+    ADD(m, "c2", conv(ctx, 3, 3, 1), 0, NULL);
+    ck_assert_int_eq(graft_layer_batch_norm(ctx, 1e-5f, 0.1f, &l), GRAFT_OK);
+    ADD(m, "bn2", l, 0, NULL);
+    ck_assert_int_eq(graft_layer_add(ctx, &l), GRAFT_OK);
+    ADD(m, "sum", l, 2, "bn2", "r1");
+    ck_assert_int_eq(graft_layer_clip(ctx, -0.25f, 0.5f, &l), GRAFT_OK);
+    ADD(m, "clip", l, 0, NULL);
+    ADD(m, "c3", conv(ctx, 2, 3, 1), 0, NULL);
+    ck_assert_int_eq(graft_layer_concat(ctx, &l), GRAFT_OK);
+    ADD(m, "cat", l, 2, "c3", "clip");
+    ck_assert_int_eq(graft_layer_global_avg_pool(ctx, &l), GRAFT_OK);
+    ADD(m, "gap", l, 0, NULL);
+    ck_assert_int_eq(graft_layer_flatten(ctx, &l), GRAFT_OK);
+    ADD(m, "flat", l, 0, NULL);
+    ADD(m, "fc1", dense(ctx, 6), 0, NULL);
+    ck_assert_int_eq(graft_layer_tanh(ctx, &l), GRAFT_OK);
+    ADD(m, "tanh", l, 0, NULL);
+    ADD(m, "fc2", dense(ctx, 4), 0, NULL);
+    return m;
+}
+
+/* Copies of every parameter gradient of m, in graftModelForEachParam order. */
+typedef struct grad_copy {
+    float *data[64];
+    size_t numel[64];
+    int n;
+} grad_copy;
+
+static void copy_grad(void *arg, int node, int param, graft_tensor *value,
+                      const graft_tensor *grad, int trainable)
+{
+    grad_copy *c = arg;
+    (void)node, (void)param, (void)value, (void)trainable;
+    ck_assert_int_lt(c->n, 64);
+    c->numel[c->n] = grad->numel;
+    c->data[c->n] = malloc(grad->numel * sizeof(float));
+    memcpy(c->data[c->n], grad->data, grad->numel * sizeof(float));
+    c->n++;
+}
+
+static void free_grad_copy(grad_copy *c)
+{
+    for (int i = 0; i < c->n; i++) free(c->data[i]);
+    c->n = 0;
+}
+
+/* The reference: every layer run by hand with graft_layer_forward() and
+ * graft_layer_backward() (owned outputs, the layers' own input-gradient
+ * tensors, nothing shared), gradients summed in graftModelBackward()'s order
+ * (consumers from the last node down, inputs in order). */
+static void backward_by_hand(graft_model *m, const graft_tensor *x, const graft_tensor *dout)
+{
+    int n = m->n_nodes;
+    const graft_tensor *outs[32];
+    float *acc[32] = {0};
+    ck_assert_int_le(n, 32);
+    for (int i = 0; i < n; i++) {
+        graftNode *node = &m->nodes[i];
+        const graft_tensor *ins[4];
+        for (int k = 0; k < node->n_inputs; k++)
+            ins[k] = node->inputs[k] == GRAFT_INPUT_NODE ? x : outs[node->inputs[k]];
+        ck_assert_int_eq(graft_layer_forward(node->layer, node->n_inputs, ins, &outs[i]),
+                         GRAFT_OK);
+    }
+    graft_tensor *owned_dout[32] = {0};
+    for (int i = n - 1; i >= 0; i--) {
+        graftNode *node = &m->nodes[i];
+        const graft_tensor *g = dout;
+        if (i != n - 1) {
+            ck_assert_ptr_nonnull(acc[i]);
+            owned_dout[i] = tu_tensor_from(m->ctx, outs[i]->ndim, outs[i]->dims, acc[i]);
+            g = owned_dout[i];
+        }
+        const graft_tensor *ins[4], *din[4];
+        int want = 0;
+        for (int k = 0; k < node->n_inputs; k++) {
+            ins[k] = node->inputs[k] == GRAFT_INPUT_NODE ? x : outs[node->inputs[k]];
+            want |= node->inputs[k] != GRAFT_INPUT_NODE;
+        }
+        node->layer->need_param_grad = 1;
+        ck_assert_int_eq(graft_layer_backward(node->layer, node->n_inputs, ins, g,
+                                              want ? din : NULL),
+                         GRAFT_OK);
+        for (int k = 0; want && k < node->n_inputs; k++) {
+            int j = node->inputs[k];
+            if (j == GRAFT_INPUT_NODE) continue;
+            size_t numel = din[k]->numel;
+            if (!acc[j]) {
+                acc[j] = malloc(numel * sizeof(float));
+                memcpy(acc[j], din[k]->data, numel * sizeof(float));
+            } else {
+                for (size_t e = 0; e < numel; e++) acc[j][e] += din[k]->data[e];
+            }
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        free(acc[i]);
+        graft_tensor_free(owned_dout[i]);
+    }
+}
+
+/* The model's backward, with its in-place nodes and pooled gradient buffers,
+ * gives bit for bit the parameter gradients of the same layers run one by
+ * one with nothing shared; and its gradient buffers hold less than the sum
+ * of the gradients they carried. */
+START_TEST(test_inplace_and_pooled_grads_match_layer_by_layer)
+{
+    graft_ctx *ctx = tu_ctx();
+    graft_model *m = inplace_net(ctx);
+    graft_tensor *x = tu_tensor(ctx, 4, 3, 2, 5, 5);
+    tu_fill_uniform(x, 7, -1, 1);
+    int32_t labels[3] = {0, 3, 1};
+    graft_tensor *g = tu_tensor(ctx, 2, 3, 4);
+    grad_copy model = {{0}, {0}, 0}, ref = {{0}, {0}, 0};
+    for (int pass = 0; pass < 2; pass++) { /* the second reuses the buffers */
+        graftModelSetMode(m, 1);
+        const graft_tensor *y;
+        ck_assert_int_eq(graftModelForward(m, x, &y), GRAFT_OK);
+        float loss;
+        ck_assert_int_eq(graft_loss_softmax_cross_entropy(y, labels, &loss, g), GRAFT_OK);
+        ck_assert_int_eq(graftModelBackward(m, x, g), GRAFT_OK);
+    }
+    const char *inplace[] = {"r1", "clip", "tanh"};
+    for (int i = 0; i < m->n_nodes; i++) {
+        int want = 0;
+        for (int k = 0; k < 3; k++) want |= strcmp(m->nodes[i].name, inplace[k]) == 0;
+        ck_assert_msg(m->nodes[i].inplace == want, "%s: inplace %d", m->nodes[i].name,
+                      m->nodes[i].inplace);
+    }
+    /* no layer of the model allocated input gradients of its own */
+    for (int i = 0; i < m->n_nodes; i++)
+        for (int k = 0; k < m->nodes[i].n_inputs; k++)
+            ck_assert_ptr_null(m->nodes[i].layer->input_grads[k]);
+    /* the pool holds less than every gradient at once would */
+    size_t pooled = 0, all = 0;
+    for (int b = 0; b < m->grads.n; b++) pooled += m->grads.bufs[b]->capacity;
+    for (int i = 0; i + 1 < m->n_nodes; i++)
+        if (m->nodes[i].upstream)
+            all += (size_t)(3 * graftShapeSampleNumel(&m->nodes[i].layer->out_shape));
+    ck_assert_msg(pooled < all, "pooled %zu floats, all gradients %zu", pooled, all);
+    graftModelForEachParam(m, copy_grad, &model);
+
+    backward_by_hand(m, x, g);
+    graftModelForEachParam(m, copy_grad, &ref);
+    ck_assert_int_eq(model.n, ref.n);
+    ck_assert_int_eq(model.n, 14);
+    for (int i = 0; i < model.n; i++) {
+        ck_assert_uint_eq(model.numel[i], ref.numel[i]);
+        ck_assert_msg(memcmp(model.data[i], ref.data[i], ref.numel[i] * sizeof(float)) == 0,
+                      "parameter gradient %d differs", i);
+    }
+    free_grad_copy(&model);
+    free_grad_copy(&ref);
+    graft_tensor_free(x);
+    graft_tensor_free(g);
+    graft_model_free(m);
+    graft_ctx_free(ctx);
+}
+END_TEST
+
+/* Once warmed up, training steps (forward, backward) allocate nothing, also
+ * at a smaller batch; the forward after an inference-mode one reuses the
+ * in-place views' producers. */
+START_TEST(test_training_steps_allocate_nothing)
+{
+    tu_alloc_counter count = {0, 0, 0, 0};
+    graft_ctx *ctx = tu_counting_ctx(&count);
+    graft_model *m = inplace_net(ctx);
+    graft_tensor *x = tu_tensor(ctx, 4, 3, 2, 5, 5), *x1 = tu_tensor(ctx, 4, 2, 2, 5, 5);
+    graft_tensor *g = tu_tensor(ctx, 2, 3, 4), *g1 = tu_tensor(ctx, 2, 2, 4);
+    tu_fill_uniform(x, 8, -1, 1);
+    tu_fill_uniform(x1, 9, -1, 1);
+    graft_tensor_fill(g, 0.25f);
+    graft_tensor_fill(g1, -0.5f);
+    const graft_tensor *y;
+    graftModelSetMode(m, 1);
+    long before = 0;
+    for (int r = 0; r < 4; r++) {
+        if (r == 1) before = count.allocs;
+        ck_assert_int_eq(graftModelForward(m, x, &y), GRAFT_OK);
+        ck_assert_int_eq(graftModelBackward(m, x, g), GRAFT_OK);
+        ck_assert_int_eq(graftModelForward(m, x1, &y), GRAFT_OK);
+        ck_assert_int_eq(graftModelBackward(m, x1, g1), GRAFT_OK);
+    }
+    ck_assert_int_eq(count.allocs, before);
+    graft_tensor_free(x);
+    graft_tensor_free(x1);
+    graft_tensor_free(g);
+    graft_tensor_free(g1);
     graft_model_free(m);
     graft_ctx_free(ctx);
 }
@@ -311,6 +519,8 @@ Suite *suite_model(void)
     tc = tcase_create("run");
     tcase_add_test(tc, test_backward_through_branches_gradcheck);
     tcase_add_test(tc, test_frozen_trunk_gets_no_backward);
+    tcase_add_test(tc, test_inplace_and_pooled_grads_match_layer_by_layer);
+    tcase_add_test(tc, test_training_steps_allocate_nothing);
     tcase_add_test(tc, test_forward_checks_input_shape);
     tcase_set_timeout(tc, 120);
     suite_add_tcase(s, tc);
