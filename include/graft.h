@@ -160,12 +160,15 @@ GRAFT_API void graft_ctx_free(graft_ctx *ctx);
                                    in the last bits between thread counts. */
 #define GRAFT_CTX_WINOGRAD 3 /* 1 (default): stride-1, one-group 3x3 and 5x5
                                 convolutions with at least 16 input and 16 output
-                                channels run by Winograd's minimal filtering
-                                (F(4x4, 3x3), F(2x2, 5x5)): 36 products per input
-                                tile where the direct sum takes 144 or 100, results
-                                within about 1e-6 of the output's scale of the
-                                direct sum's; 0: every convolution is a direct sum
-                                (column matrix and matrix product) */
+                                channels and 64 output tiles (4x4 for 3x3 kernels,
+                                2x2 for 5x5) per call run by Winograd's minimal
+                                filtering, F(4x4, 3x3) and F(2x2, 5x5): 36 products
+                                per tile where the direct sum takes 144 or 100;
+                                results within about 1e-6 of the output's scale of
+                                the direct sum's. 2: every stride-1 one-group 3x3
+                                and 5x5 convolution, whatever its size. 0: every
+                                convolution is a direct sum (column matrix and
+                                matrix product) */
 
 /* Sets a context setting. Errors: GRAFT_E_INVALID_ARG (NULL ctx),
  * GRAFT_E_NOT_FOUND (unknown key), GRAFT_E_RANGE (value outside the key's

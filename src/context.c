@@ -101,8 +101,8 @@ GRAFT_API int graft_ctx_set_int(graft_ctx *ctx, int key, int value)
                         "this build of graft has no BLAS: it runs on one thread");
         return GRAFT_OK;
     case GRAFT_CTX_WINOGRAD:
-        GRAFT_RETURN_IF(value != 0 && value != 1, ctx, GRAFT_E_RANGE,
-                        "GRAFT_CTX_WINOGRAD takes 0 or 1, not %d", value);
+        GRAFT_RETURN_IF(value < 0 || value > 2, ctx, GRAFT_E_RANGE,
+                        "GRAFT_CTX_WINOGRAD takes 0, 1 or 2, not %d", value);
         ctx->winograd = value;
         return GRAFT_OK;
     default:

@@ -27,6 +27,7 @@
  * products in registers.
  */
 #include "conv_winograd.h"
+#include "vec.h"
 
 #include <math.h>
 #include <string.h>
@@ -39,16 +40,9 @@
 /* Fewer channels than this leave too little work per transformed value for
  * the transforms to pay off. */
 #define MIN_CHANNELS 16
-
-/* Hot loops are compiled twice where the compiler can choose between copies
- * at load time (GNU ifunc): for x86-64-v3 CPUs (AVX2, FMA), and for any
- * CPU. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__ELF__) && \
-    !defined(GRAFT_NO_CLONES)
-#define GRAFT_VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
-#else
-#define GRAFT_VECTOR_CLONES
-#endif
+/* Fewer tiles than this in a call (deep layers at batch 1) make matrix
+ * products too narrow, and too few to spread the kernels' transform over. */
+#define MIN_TILES 64
 
 static void coef_matrix(graftWinogradCoefs *L, int rows, int cols, const float *mat, int ld,
                         int transpose);
@@ -132,10 +126,11 @@ static void make_matrices(graftWinograd *p)
 }
 
 int graftWinogradPlan(graftWinograd *p, int n, int c, int h, int w, int o, int oh, int ow, int r,
-                      int pad_top, int pad_left)
+                      int pad_top, int pad_left, int always)
 {
     if (r != 3 && r != 5) return 0;
-    if (c < MIN_CHANNELS || o < MIN_CHANNELS || n < 1 || oh < 1 || ow < 1) return 0;
+    if (n < 1 || c < 1 || o < 1 || oh < 1 || ow < 1) return 0;
+    if (!always && (c < MIN_CHANNELS || o < MIN_CHANNELS)) return 0;
     memset(p, 0, sizeof *p);
     p->n = n;
     p->c = c;
@@ -150,6 +145,7 @@ int graftWinogradPlan(graftWinograd *p, int n, int c, int h, int w, int o, int o
     p->m = A - r + 1;
     p->tiles_y = (oh + p->m - 1) / p->m;
     p->tiles_x = (ow + p->m - 1) / p->m;
+    if (!always && (int64_t)n * p->tiles_y * p->tiles_x < MIN_TILES) return 0;
     const int rows = n * p->tiles_y;
     int per = (CHUNK_TILES + p->tiles_x - 1) / p->tiles_x;
     if (per > rows) per = rows;
@@ -181,12 +177,6 @@ static void coef_matrix(graftWinogradCoefs *L, int rows, int cols, const float *
     for (int a = 0; a < rows; a++)
         for (int i = 0; i < cols; i++) L->val[a][i] = transpose ? mat[i * ld + a] : mat[a * ld + i];
 }
-
-/* Eight lanes as one value; GCC and Clang map it to one AVX register or two
- * SSE ones. v8f_mem reads and writes eight floats anywhere (no alignment
- * beyond a float's, and it may alias them). */
-typedef float v8f __attribute__((vector_size(32)));
-typedef float v8f_mem __attribute__((vector_size(32), aligned(4), may_alias));
 
 /* out = L in L^T for lanes [t0, t0 + 8) of every element: in is an ni x ni
  * matrix whose element (i, j) is the vector at in + (i*ni + j)*in_stride,

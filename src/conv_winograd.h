@@ -53,10 +53,11 @@ typedef struct graftWinograd {
 } graftWinograd;
 
 /* Fills *p for a stride-1, dilation-1, one-group r x r convolution of that
- * size and returns 1, or returns 0 when this module does not take it (kernel
- * not 3x3 or 5x5, too few channels for the transforms to pay off). */
+ * size and returns 1, or returns 0 when this module does not take it: a
+ * kernel other than 3x3 and 5x5, or, unless always, too few channels or
+ * tiles for the transforms to pay off. */
 int graftWinogradPlan(graftWinograd *p, int n, int c, int h, int w, int o, int oh, int ow, int r,
-                      int pad_top, int pad_left);
+                      int pad_top, int pad_left, int always);
 
 /* Floats of workspace the forward (backward = 0) or backward (1) needs. */
 size_t graftWinogradWorkspace(const graftWinograd *p, int backward);

@@ -18,8 +18,10 @@
  *  - small images (P < MIN_PRODUCT_COLS): the column matrices of several
  *    images sit side by side (K x m*P) so that one product covers them;
  *    outputs and output gradients pass through an Og x m*P block;
- *  - Cg == 1 (depthwise, or a one-channel input): direct loops per output
- *    channel, row by row, no matrix product.
+ *  - Cg == 1 with at most 4 outputs per input channel (depthwise): direct
+ *    loops per output channel, row by row, no matrix product;
+ *  - 3x3 and 5x5 kernels with stride 1 and 16 or more channels each way:
+ *    Winograd's algorithm (conv_winograd.h).
  * The column matrices live in the layer's scratch (layer.h): its own for a
  * standalone layer, the model's (shared by all its layers) in a model. It is
  * used within one call only, grows only when a build or a larger batch needs
@@ -32,6 +34,7 @@
  */
 #include "conv_winograd.h"
 #include "layer.h"
+#include "vec.h"
 
 #include <limits.h>
 #include <math.h>
@@ -110,6 +113,7 @@ static conv_dims get_dims(const conv2d_state *s)
  * cost model. */
 
 /* d[t] += w * s[t] for t < n */
+GRAFT_VECTOR_CLONES
 static void row_axpy(float *restrict d, const float *restrict s, float w, int n)
 {
     int t = 0;
@@ -127,6 +131,7 @@ static void row_axpy(float *restrict d, const float *restrict s, float w, int n)
 }
 
 /* d[t] += w0 * s[t] + w1 * s[t + step] + w2 * s[t + 2*step] for t < n */
+GRAFT_VECTOR_CLONES
 static void row_axpy3(float *restrict d, const float *restrict s, int64_t step, float w0,
                       float w1, float w2, int n)
 {
@@ -147,6 +152,7 @@ static void row_taps(float *d, const float *s, const float *w, int taps, int64_t
 }
 
 /* d[t] += s[t] for t < n */
+GRAFT_VECTOR_CLONES
 static void row_add(float *restrict d, const float *restrict s, int n)
 {
     int t = 0;
@@ -164,6 +170,7 @@ static void row_add(float *restrict d, const float *restrict s, int n)
 }
 
 /* sum of a[t] * b[t] for t < n, or of a[t] when b is NULL */
+GRAFT_VECTOR_CLONES
 static float row_dot(const float *restrict a, const float *restrict b, int n)
 {
     float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0}, tail = 0.0f;
@@ -217,6 +224,7 @@ static float row_dot(const float *restrict a, const float *restrict b, int n)
 
 /* d[i] = clamp(a * (s[i] + bias) + b), i < n (d and s do not overlap).
  * The bias is added first, in float, as the unfused forward stores it. */
+GRAFT_VECTOR_CLONES
 static void epi_copy(float *restrict d, const float *restrict s, size_t n, float bias, float a,
                      float b, const graftEpilogue *ep)
 {
@@ -235,6 +243,7 @@ static void epi_copy(float *restrict d, const float *restrict s, size_t n, float
 }
 
 /* One output channel's plane (or row) in place, o the channel (layer.h). */
+GRAFT_VECTOR_CLONES
 void graftEpiloguePlane(float *restrict y, size_t n, const graftEpilogue *ep, int o)
 {
     const float a = ep->scale[o], b = ep->shift[o], lo = ep->lo, hi = ep->hi;
@@ -530,71 +539,44 @@ static size_t dw3_workspace(const dw3_geom *g)
     return 2 * (size_t)g->nph * g->plen + g->dq + g->plen;
 }
 
-/* The two kernels below run on 4-float vectors where the compiler has GCC's
- * vector extension (gcc, clang: SSE2 on x86-64, NEON on arm64), so that the
- * nine weights and the accumulators stay in registers; elsewhere the same
- * loops run on scalars. Loads and stores go through memcpy (unaligned). */
-#if defined(__GNUC__)
-typedef float v4f __attribute__((vector_size(16)));
-static inline v4f v4_load(const float *p)
-{
-    v4f v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-static inline void v4_store(float *p, v4f v) { memcpy(p, &v, sizeof v); }
-static inline v4f v4_set1(float x) { return (v4f){x, x, x, x}; }
-#define HAVE_V4F 1
-#else
-#define HAVE_V4F 0
-#endif
+/* The two kernels below run on 8-float vectors (vec.h) where the compiler
+ * has GCC's vector extension, so that the nine weights and the
+ * accumulators stay in registers, in a copy for AVX2 CPUs and a portable
+ * one (two SSE registers per vector on x86-64); elsewhere the same loops
+ * run on scalars. Both copies compute the same values: this file does not
+ * contract multiply-adds. */
 
 /* dst[t] = init + sum over k < ntaps of wt[k] * src[k][t] for t < n,
  * ntaps <= 9. */
+GRAFT_VECTOR_CLONES
 static void taps_gather(float *restrict dst, const float *const *src, const float *wt,
                         int ntaps, float init, size_t n)
 {
     size_t t = 0;
-#if HAVE_V4F
+#if GRAFT_HAVE_V8F
+#define LOAD8(p) (*(const v8f_mem *)(p))
     if (ntaps == 9) {
         const float *s0 = src[0], *s1 = src[1], *s2 = src[2], *s3 = src[3], *s4 = src[4];
         const float *s5 = src[5], *s6 = src[6], *s7 = src[7], *s8 = src[8];
-        const v4f w0 = v4_set1(wt[0]), w1 = v4_set1(wt[1]), w2 = v4_set1(wt[2]);
-        const v4f w3 = v4_set1(wt[3]), w4 = v4_set1(wt[4]), w5 = v4_set1(wt[5]);
-        const v4f w6 = v4_set1(wt[6]), w7 = v4_set1(wt[7]), w8 = v4_set1(wt[8]);
-        const v4f b = v4_set1(init);
+        const float w0 = wt[0], w1 = wt[1], w2 = wt[2], w3 = wt[3], w4 = wt[4], w5 = wt[5];
+        const float w6 = wt[6], w7 = wt[7], w8 = wt[8];
         for (; t + 8 <= n; t += 8) {
-            v4f a = b + w0 * v4_load(s0 + t), c = b + w0 * v4_load(s0 + t + 4);
-            a += w1 * v4_load(s1 + t);
-            c += w1 * v4_load(s1 + t + 4);
-            a += w2 * v4_load(s2 + t);
-            c += w2 * v4_load(s2 + t + 4);
-            a += w3 * v4_load(s3 + t);
-            c += w3 * v4_load(s3 + t + 4);
-            a += w4 * v4_load(s4 + t);
-            c += w4 * v4_load(s4 + t + 4);
-            a += w5 * v4_load(s5 + t);
-            c += w5 * v4_load(s5 + t + 4);
-            a += w6 * v4_load(s6 + t);
-            c += w6 * v4_load(s6 + t + 4);
-            a += w7 * v4_load(s7 + t);
-            c += w7 * v4_load(s7 + t + 4);
-            a += w8 * v4_load(s8 + t);
-            c += w8 * v4_load(s8 + t + 4);
-            v4_store(dst + t, a);
-            v4_store(dst + t + 4, c);
+            v8f a = init + w0 * LOAD8(s0 + t);
+            a += w1 * LOAD8(s1 + t);
+            a += w2 * LOAD8(s2 + t);
+            a += w3 * LOAD8(s3 + t);
+            a += w4 * LOAD8(s4 + t);
+            a += w5 * LOAD8(s5 + t);
+            a += w6 * LOAD8(s6 + t);
+            a += w7 * LOAD8(s7 + t);
+            a += w8 * LOAD8(s8 + t);
+            *(v8f_mem *)(dst + t) = a;
         }
     } else {
-        const v4f b = v4_set1(init);
         for (; t + 8 <= n; t += 8) {
-            v4f a = b, c = b;
-            for (int k = 0; k < ntaps; k++) {
-                const v4f wk = v4_set1(wt[k]);
-                a += wk * v4_load(src[k] + t);
-                c += wk * v4_load(src[k] + t + 4);
-            }
-            v4_store(dst + t, a);
-            v4_store(dst + t + 4, c);
+            v8f a = (v8f){0, 0, 0, 0, 0, 0, 0, 0} + init;
+            for (int k = 0; k < ntaps; k++) a += wt[k] * LOAD8(src[k] + t);
+            *(v8f_mem *)(dst + t) = a;
         }
     }
 #endif
@@ -606,28 +588,25 @@ static void taps_gather(float *restrict dst, const float *const *src, const floa
 }
 
 /* out[k] += sum over t < n of g[t] * s[k][t], k < 3. */
+GRAFT_VECTOR_CLONES
 static void dot3(const float *g, const float *s0, const float *s1, const float *s2, size_t n,
                  float *out)
 {
     float r0 = 0.0f, r1 = 0.0f, r2 = 0.0f;
     size_t t = 0;
-#if HAVE_V4F
-    v4f a0 = v4_set1(0.0f), a1 = a0, a2 = a0, c0 = a0, c1 = a0, c2 = a0;
+#if GRAFT_HAVE_V8F
+    v8f a0 = {0, 0, 0, 0, 0, 0, 0, 0}, a1 = a0, a2 = a0;
     for (; t + 8 <= n; t += 8) {
-        const v4f ga = v4_load(g + t), gc = v4_load(g + t + 4);
-        a0 += ga * v4_load(s0 + t);
-        c0 += gc * v4_load(s0 + t + 4);
-        a1 += ga * v4_load(s1 + t);
-        c1 += gc * v4_load(s1 + t + 4);
-        a2 += ga * v4_load(s2 + t);
-        c2 += gc * v4_load(s2 + t + 4);
+        const v8f gv = LOAD8(g + t);
+        a0 += gv * LOAD8(s0 + t);
+        a1 += gv * LOAD8(s1 + t);
+        a2 += gv * LOAD8(s2 + t);
     }
-    a0 += c0;
-    a1 += c1;
-    a2 += c2;
-    r0 = (a0[0] + a0[1]) + (a0[2] + a0[3]);
-    r1 = (a1[0] + a1[1]) + (a1[2] + a1[3]);
-    r2 = (a2[0] + a2[1]) + (a2[2] + a2[3]);
+    /* lanes 0-3 plus lanes 4-7, then pairwise */
+    r0 = ((a0[0] + a0[4]) + (a0[1] + a0[5])) + ((a0[2] + a0[6]) + (a0[3] + a0[7]));
+    r1 = ((a1[0] + a1[4]) + (a1[1] + a1[5])) + ((a1[2] + a1[6]) + (a1[3] + a1[7]));
+    r2 = ((a2[0] + a2[4]) + (a2[1] + a2[5])) + ((a2[2] + a2[6]) + (a2[3] + a2[7]));
+#undef LOAD8
 #endif
     for (; t < n; t++) {
         r0 += g[t] * s0[t];
@@ -640,6 +619,7 @@ static void dot3(const float *g, const float *s0, const float *s1, const float *
 }
 
 /* Even and odd elements of s: e[u] = s[2u], o[u] = s[2u + 1] for u < n. */
+GRAFT_VECTOR_CLONES
 static void deinterleave(float *restrict e, float *restrict o, const float *restrict s, int n)
 {
     int u = 0;
@@ -656,6 +636,7 @@ static void deinterleave(float *restrict e, float *restrict o, const float *rest
 
 /* d[ix] (= or +=, as add says) the padded column c = ix + off of a row
  * split into even (e[c / 2]) and odd (o[c / 2]) columns, ix < n. */
+GRAFT_VECTOR_CLONES
 static void interleave(float *restrict d, const float *restrict e, const float *restrict o,
                        int off, int n, int add)
 {
@@ -685,6 +666,7 @@ static void interleave(float *restrict d, const float *restrict e, const float *
 }
 
 /* The phase planes of xc (H x W) into q (nph planes of plen floats). */
+GRAFT_VECTOR_CLONES
 static void dw3_phases(const dw3_geom *g, const float *xc, float *q)
 {
     for (int a = 0; a < g->sh; a++) {
@@ -933,6 +915,17 @@ static int ensure_workspace(graft_layer *l, const conv_dims *d, int nb, int dire
     return need ? ensure_col(l, need, func, col) : GRAFT_OK;
 }
 
+/* 1 when the direct per-channel loops run the convolution: one input
+ * channel per group (depthwise) and few outputs reading each. A one-channel
+ * input with many output channels (a network's first layer on grey images)
+ * goes to the matrix product, which reads each input row once for all of
+ * them. */
+#define MAX_DIRECT_OUTPUTS_PER_CHANNEL 4
+static int per_channel_loops(const conv_dims *d)
+{
+    return d->cg == 1 && d->og <= MAX_DIRECT_OUTPUTS_PER_CHANNEL;
+}
+
 /* Fills *wp and returns 1 when this call runs by Winograd's algorithm
  * (conv_winograd.h): enabled in the context, one group, a square kernel,
  * stride 1, no dilation, and a size the module takes. */
@@ -944,7 +937,7 @@ static int winograd_plan(const graft_layer *l, const conv_dims *d, int n, graftW
         sp->stride_h != 1 || sp->stride_w != 1 || sp->dilation_h != 1 || sp->dilation_w != 1)
         return 0;
     return graftWinogradPlan(wp, n, d->c, d->h, d->w, d->o, d->oh, d->ow, sp->kernel_h,
-                             sp->pad_top, sp->pad_left);
+                             sp->pad_top, sp->pad_left, l->ctx->winograd == 2);
 }
 
 /* The forward pass; ep, when not NULL, is applied to each output plane (or
@@ -961,7 +954,7 @@ static int conv_forward(graft_layer *l, const graft_tensor *const *in, graft_ten
     float *y = out->data;
     const size_t khw = (size_t)sp->kernel_h * sp->kernel_w;
 
-    if (d.cg == 1 && dw3_applies(sp, &d)) {
+    if (per_channel_loops(&d) && dw3_applies(sp, &d)) {
         const dw3_geom g = dw3_geometry(sp, &d);
         float *work;
         GRAFT_FORWARD_IF_ERROR(ensure_col(l, dw3_workspace(&g), "graft_layer_forward", &work));
@@ -974,7 +967,7 @@ static int conv_forward(graft_layer *l, const graft_tensor *const *in, graft_ten
             }
         return GRAFT_OK;
     }
-    if (d.cg == 1) {
+    if (per_channel_loops(&d)) {
         for (int i = 0; i < n; i++)
             for (int o = 0; o < d.o; o++) {
                 const float *xc = x + ((size_t)i * d.c + (size_t)(o / d.og)) * d.hw;
@@ -1081,7 +1074,7 @@ static int conv2d_backward(graft_layer *l, const graft_tensor *const *in, const 
             }
     }
 
-    if (d.cg == 1 && dw3_applies(sp, &d)) {
+    if (per_channel_loops(&d) && dw3_applies(sp, &d)) {
         const dw3_geom g = dw3_geometry(sp, &d);
         float *work;
         GRAFT_FORWARD_IF_ERROR(ensure_col(l, dw3_workspace(&g), "graft_layer_backward", &work));
@@ -1100,7 +1093,7 @@ static int conv2d_backward(graft_layer *l, const graft_tensor *const *in, const 
             }
         return GRAFT_OK;
     }
-    if (d.cg == 1) {
+    if (per_channel_loops(&d)) {
         if (dw) memset(dw, 0, (size_t)d.o * khw * sizeof *dw);
         if (dx) memset(dx, 0, (size_t)n * d.c * d.hw * sizeof *dx);
         for (int i = 0; i < n; i++)

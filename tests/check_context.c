@@ -140,9 +140,10 @@ START_TEST(test_settings)
     ck_assert_int_eq(graft_ctx_set_int(ctx, GRAFT_CTX_WINOGRAD, 0), GRAFT_OK);
     ck_assert_int_eq(graft_ctx_get_int(ctx, GRAFT_CTX_WINOGRAD, &v), GRAFT_OK);
     ck_assert_int_eq(v, 0);
-    ck_assert_int_eq(graft_ctx_set_int(ctx, GRAFT_CTX_WINOGRAD, -1), GRAFT_E_RANGE);
+    ck_assert_int_eq(graft_ctx_set_int(ctx, GRAFT_CTX_WINOGRAD, 2), GRAFT_OK);
+    ck_assert_int_eq(graft_ctx_set_int(ctx, GRAFT_CTX_WINOGRAD, 3), GRAFT_E_RANGE);
     ck_assert_str_eq(graft_errmsg(ctx),
-                     "graft_ctx_set_int(): GRAFT_CTX_WINOGRAD takes 0 or 1, not -1");
+                     "graft_ctx_set_int(): GRAFT_CTX_WINOGRAD takes 0, 1 or 2, not 3");
     ck_assert_int_eq(graft_ctx_set_int(ctx, 12345, 0), GRAFT_E_NOT_FOUND);
     ck_assert_int_eq(graft_ctx_get_int(ctx, 12345, &v), GRAFT_E_NOT_FOUND);
     ck_assert_int_eq(graft_ctx_get_int(ctx, GRAFT_CTX_USE_BLAS, NULL), GRAFT_E_INVALID_ARG);

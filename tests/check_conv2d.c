@@ -538,6 +538,8 @@ START_TEST(test_conv2d_matches_definition)
         {2, 4, 7, 8, 4, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 4, 0},
         {1, 3, 7, 7, 6, 3, 2, 2, 1, 0, 2, 1, 1, 2, 1, 3, 1},
         {2, 1, 6, 5, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1},
+        {2, 1, 7, 6, 8, 5, 5, 1, 1, 2, 2, 2, 2, 1, 1, 1, 1}, /* one channel, many outputs */
+        {1, 2, 5, 5, 10, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 2, 1}, /* 5 outputs per channel */
         {1, 2, 3, 3, 2, 5, 5, 1, 1, 2, 2, 2, 2, 1, 1, 1, 1},
         {1, 2, 3, 3, 2, 5, 5, 1, 1, 2, 2, 2, 2, 1, 1, 2, 1},
         {1, 3, 2, 2, 2, 1, 1, 3, 3, 4, 4, 4, 4, 1, 1, 1, 1},
@@ -578,12 +580,13 @@ START_TEST(test_conv2d_matches_definition)
 }
 END_TEST
 
-/* Winograd's algorithm (stride 1, one group, 3x3 and 5x5, 16 or more channels
- * each way) against the definition: odd sizes (partial edge tiles), no,
- * symmetric, asymmetric and oversized padding, an input smaller than the
- * kernel, and a batch of 675 tiles (two chunks, the second partial). Each
- * case also runs with GRAFT_CTX_WINOGRAD = 0, whose output must differ in
- * some bits, which shows that the Winograd path ran. */
+/* Winograd's algorithm (stride 1, one group, 3x3 and 5x5) against the
+ * definition: odd sizes (partial edge tiles), no, symmetric, asymmetric and
+ * oversized padding, an input smaller than the kernel, few channels, and a
+ * batch of 675 tiles (two chunks, the second partial). GRAFT_CTX_WINOGRAD = 2
+ * takes the small cases; the last runs at the default setting. Each case
+ * also runs with GRAFT_CTX_WINOGRAD = 0, whose output must differ in some
+ * bits, which shows that the Winograd path ran. */
 START_TEST(test_conv2d_winograd_matches_definition)
 {
     graft_ctx *ctx = tu_ctx();
@@ -595,10 +598,14 @@ START_TEST(test_conv2d_winograd_matches_definition)
         {2, 16, 14, 13, 18, 5, 5, 1, 1, 2, 2, 2, 2, 1, 1, 1, 1},
         {1, 16, 3, 4, 16, 5, 5, 1, 1, 0, 1, 4, 3, 1, 1, 1, 1},
         {1, 16, 2, 2, 16, 5, 5, 1, 1, 2, 2, 2, 2, 1, 1, 1, 0},
+        {2, 3, 6, 7, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1},
         {3, 16, 60, 60, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1},
     };
-    for (size_t i = 0; i < sizeof cfgs / sizeof cfgs[0]; i++) {
+    const size_t n_cfgs = sizeof cfgs / sizeof cfgs[0];
+    for (size_t i = 0; i < n_cfgs; i++) {
         const conv_cfg *k = &cfgs[i];
+        const int mode = i + 1 < n_cfgs ? 2 : 1;
+        ck_assert_int_eq(graft_ctx_set_int(ctx, GRAFT_CTX_WINOGRAD, mode), GRAFT_OK);
         check_against_reference_scaled(ctx, k, 1);
         graft_tensor *x = cfg_input(ctx, k, 5);
         graft_layer *l = cfg_layer(ctx, k, x);
@@ -607,7 +614,6 @@ START_TEST(test_conv2d_winograd_matches_definition)
         memcpy(wino, graft_tensor_data_const(run_forward(l, x)), ny * sizeof *wino);
         ck_assert_int_eq(graft_ctx_set_int(ctx, GRAFT_CTX_WINOGRAD, 0), GRAFT_OK);
         const float *direct = graft_tensor_data_const(run_forward(l, x));
-        ck_assert_int_eq(graft_ctx_set_int(ctx, GRAFT_CTX_WINOGRAD, 1), GRAFT_OK);
         int differ = 0;
         float scale = 1.0f;
         for (size_t q = 0; q < ny; q++) {
@@ -772,9 +778,10 @@ END_TEST
 
 /* ---- gradients ------------------------------------------------------------ */
 
-static void gradcheck_cfg(const conv_cfg *k)
+static void gradcheck_cfg_winograd(const conv_cfg *k, int winograd)
 {
     graft_ctx *ctx = tu_ctx();
+    ck_assert_int_eq(graft_ctx_set_int(ctx, GRAFT_CTX_WINOGRAD, winograd), GRAFT_OK);
     graft_tensor *x = cfg_input(ctx, k, 31);
     graft_layer *l = cfg_layer(ctx, k, x);
     size_t want = graft_tensor_numel(x) +
@@ -784,6 +791,8 @@ static void gradcheck_cfg(const conv_cfg *k)
     graft_tensor_free(x);
     graft_ctx_free(ctx);
 }
+
+static void gradcheck_cfg(const conv_cfg *k) { gradcheck_cfg_winograd(k, 1); }
 
 /* n, c, h, w, oc, kh, kw, sh, sw, pt, pl, pb, pr, dh, dw, groups, bias */
 START_TEST(test_conv2d_gradcheck_3x3)
@@ -796,10 +805,10 @@ END_TEST
 /* Winograd path: the gradients are the transforms' exact adjoints. */
 START_TEST(test_conv2d_gradcheck_winograd)
 {
-    const conv_cfg k3 = {2, 16, 5, 6, 16, 3, 3, 1, 1, 1, 1, 0, 2, 1, 1, 1, 1};
-    gradcheck_cfg(&k3);
-    const conv_cfg k5 = {1, 16, 4, 5, 16, 5, 5, 1, 1, 2, 1, 2, 3, 1, 1, 1, 0};
-    gradcheck_cfg(&k5);
+    const conv_cfg k3 = {2, 4, 9, 6, 3, 3, 3, 1, 1, 1, 1, 0, 2, 1, 1, 1, 1};
+    gradcheck_cfg_winograd(&k3, 2);
+    const conv_cfg k5 = {1, 3, 4, 5, 4, 5, 5, 1, 1, 2, 1, 2, 3, 1, 1, 1, 0};
+    gradcheck_cfg_winograd(&k5, 2);
 }
 END_TEST
 
@@ -1055,7 +1064,8 @@ START_TEST(test_conv2d_no_allocation_in_steady_state)
     long first[7];
     for (size_t c = 0; c < 7; c++) {
         const conv_cfg *k = &cfgs[c];
-        ctx = counting_ctx(&ca); /* a new context: its working buffer starts empty */
+        ctx = counting_ctx(&ca);
+        if (c == 6) ck_assert_int_eq(graft_ctx_set_int(ctx, GRAFT_CTX_WINOGRAD, 2), GRAFT_OK);
         graft_tensor *x = cfg_input(ctx, k, 1);
         graft_tensor *x2 = tu_tensor(ctx, 4, 2, k->c, k->h, k->w);
         graft_tensor *dy = tu_tensor(ctx, 4, k->n, k->oc, cfg_oh(k), cfg_ow(k));

@@ -197,16 +197,16 @@ class Context:
 
     @property
     def winograd(self):
-        """Whether stride-1 3x3 and 5x5 convolutions with 16 or more channels
-        run by Winograd's algorithm (GRAFT_CTX_WINOGRAD, default True); False
-        makes every convolution a direct sum."""
+        """When stride-1 3x3 and 5x5 convolutions run by Winograd's algorithm
+        (GRAFT_CTX_WINOGRAD): 1 (default) where it pays off, 2 wherever the
+        shape allows, 0 never."""
         v = ctypes.c_int()
         _lib.call(_lib.C.graft_ctx_get_int, self.handle, CTX_WINOGRAD, ctypes.byref(v))
-        return bool(v.value)
+        return v.value
 
     @winograd.setter
     def winograd(self, value):
-        _lib.call(_lib.C.graft_ctx_set_int, self.handle, CTX_WINOGRAD, 1 if value else 0)
+        _lib.call(_lib.C.graft_ctx_set_int, self.handle, CTX_WINOGRAD, int(value))
 
     @property
     def last_error(self):

@@ -57,11 +57,12 @@ class Contexts(unittest.TestCase):
 
     def test_winograd_setting(self):
         with graft.Context() as ctx:
-            self.assertTrue(ctx.winograd)
-            ctx.winograd = False
-            self.assertFalse(ctx.winograd)
-            ctx.winograd = True
-            self.assertTrue(ctx.winograd)
+            self.assertEqual(ctx.winograd, 1)
+            for v in (0, 2, 1):
+                ctx.winograd = v
+                self.assertEqual(ctx.winograd, v)
+            with self.assertRaises(graft.RangeError):
+                ctx.winograd = 3
 
     def test_num_threads_is_process_wide(self):
         with graft.Context() as a, graft.Context() as b:
