@@ -9,19 +9,26 @@
  * the leading coefficient) and E (a x a) does the same for degree a - 1, so
  * E^-1 interpolates. The correlation a convolution layer computes is its
  * transpose: y = A^T ((G g) .* (E^-T d)), hence B^T = E^-T. Each row j of
- * B^T is then divided by its largest magnitude and row j of G multiplied by
- * it, which keeps B^T's entries small integers.
+ * B^T is then divided by its smallest non-zero magnitude and row j of G
+ * multiplied by it, which makes B^T's entries small integers:
+ *   4  0 -5  0  1  0      B^T d and its adjoint, and A^T's products with
+ *   0  4  4 -1 -1  0      M (entries 0, +-1, +-2, +-4, +-8), run as the
+ *   0 -4  4  1 -1  0      short sums below (fixed kernels); kernels of
+ *   0 -2 -1  2  1  0      weights, transformed once a call, as products
+ *   0  2 -1 -2  1  0      with the dense matrices.
+ *   0  4  0 -5  0  1
  *
  * Layout. Tiles are numbered image by image, row by row: tile (ty, tx) of
  * image n reads input rows ty*m - pad_top + [0, a) and columns
  * tx*m - pad_left + [0, a) (zero outside the image) and writes outputs
  * ty*m + [0, m), tx*m + [0, m) (those inside the output). A chunk is a run of
  * whole tile rows, at most chunk_tiles tiles, taken one after another:
- *   U  [a*a][O][C]   transformed kernels (and dU in the backward pass)
+ *   U  [O][a*a][C]   transformed kernels (and dU in the backward pass)
  *   V  [C][a*a][T]   transformed input tiles of the chunk, T = chunk_tiles
  *   M  [O][a*a][T]   their products (dM in the backward pass)
  * so that one channel's a*a transformed rows lie together, and the product
- * for element xi reads V and writes M as matrices with rows a*a*T apart,
+ * for element xi reads U and V and writes M as matrices with rows a*a*C or
+ * a*a*T apart,
  * and one a*a x T buffer holding a channel's gathered tiles. Each transform
  * (transform2d) runs eight tiles at a time as vectors, its two matrix
  * products in registers.
@@ -46,6 +53,7 @@
 
 static void coef_matrix(graftWinogradCoefs *L, int rows, int cols, const float *mat, int ld,
                         int transpose);
+static void coef_fixed(graftWinogradCoefs *L, int kind);
 
 /* ---- transform matrices ---------------------------------------------------- */
 
@@ -103,15 +111,15 @@ static void make_matrices(graftWinograd *p)
         for (int i = 0; i < A; i++) e[j][i] = j < A - 1 ? pow(pts[j], i) : (i == A - 1);
     invert(e, inv);
     for (int j = 0; j < A; j++) {
-        double big = 0.0, row[A];
+        double small = 0.0, row[A];
         for (int l = 0; l < A; l++) {
             row[l] = tidy(inv[l][j]); /* B^T = E^-T */
-            if (fabs(row[l]) > big) big = fabs(row[l]);
+            if (row[l] != 0.0 && (small == 0.0 || fabs(row[l]) < small)) small = fabs(row[l]);
         }
-        for (int l = 0; l < A; l++) p->bt[j][l] = (float)tidy(row[l] / big);
+        for (int l = 0; l < A; l++) p->bt[j][l] = (float)tidy(row[l] / small);
         for (int k = 0; k < r; k++) {
             const double gv = j < A - 1 ? pow(pts[j], k) : (k == r - 1);
-            p->g[j][k] = (float)(gv * big);
+            p->g[j][k] = (float)(gv * small);
         }
     }
     for (int i = 0; i < m; i++)
@@ -123,6 +131,10 @@ static void make_matrices(graftWinograd *p)
     coef_matrix(&p->output_adj, A, m, &p->at[0][0], A, 1);
     coef_matrix(&p->kernel_fwd, A, r, &p->g[0][0], 5, 0);
     coef_matrix(&p->kernel_adj, r, A, &p->g[0][0], 5, 1);
+    coef_fixed(&p->input_fwd, GRAFT_WINOGRAD_BT);
+    coef_fixed(&p->input_adj, GRAFT_WINOGRAD_B);
+    coef_fixed(&p->output_fwd, m == 4 ? GRAFT_WINOGRAD_AT4 : GRAFT_WINOGRAD_AT2);
+    coef_fixed(&p->output_adj, m == 4 ? GRAFT_WINOGRAD_A4 : GRAFT_WINOGRAD_A2);
 }
 
 int graftWinogradPlan(graftWinograd *p, int n, int c, int h, int w, int o, int oh, int ow, int r,
@@ -171,6 +183,7 @@ size_t graftWinogradWorkspace(const graftWinograd *p, int backward)
 static void coef_matrix(graftWinogradCoefs *L, int rows, int cols, const float *mat, int ld,
                         int transpose)
 {
+    L->kind = GRAFT_WINOGRAD_DENSE;
     L->rows = rows;
     L->cols = cols;
     memset(L->val, 0, sizeof L->val);
@@ -236,18 +249,133 @@ static void transform_tail(const float (*L)[A], int no, int ni, const float *in,
             transform_tail(L->val, (no), (ni), in, in_stride, out, out_stride, t_, n);       \
     } while (0)
 
+/* The fixed kernels: o = L d for one column or row of an a x a (or m x m)
+ * block, L one of the matrices above, as sums with the zeros left out and
+ * shared terms taken once. */
+static inline __attribute__((always_inline)) void fixed_1d(int kind, v8f *o, const v8f *d)
+{
+    switch (kind) {
+    case GRAFT_WINOGRAD_BT: { /* B^T, 6 -> 6 */
+        const v8f s12 = d[1] + d[2], s34 = d[3] + d[4], m21 = d[2] - d[1], m34 = d[3] - d[4];
+        const v8f m31 = d[3] - d[1], m42 = d[4] - d[2];
+        o[0] = 4.0f * d[0] - 5.0f * d[2] + d[4];
+        o[1] = 4.0f * s12 - s34;
+        o[2] = 4.0f * m21 + m34;
+        o[3] = 2.0f * m31 + m42;
+        o[4] = m42 - 2.0f * m31;
+        o[5] = 4.0f * d[1] - 5.0f * d[3] + d[5];
+        break;
+    }
+    case GRAFT_WINOGRAD_B: { /* B, 6 -> 6 */
+        const v8f s34 = d[3] + d[4], m34 = d[3] - d[4], s12 = d[1] + d[2], m12 = d[1] - d[2];
+        o[0] = 4.0f * d[0];
+        o[1] = 4.0f * m12 - 2.0f * m34 + 4.0f * d[5];
+        o[2] = -5.0f * d[0] + 4.0f * s12 - s34;
+        o[3] = 2.0f * m34 - m12 - 5.0f * d[5];
+        o[4] = d[0] - s12 + s34;
+        o[5] = d[5];
+        break;
+    }
+    case GRAFT_WINOGRAD_AT4: { /* A^T for m = 4, 6 -> 4 */
+        const v8f s12 = d[1] + d[2], m12 = d[1] - d[2], s34 = d[3] + d[4], m34 = d[3] - d[4];
+        o[0] = d[0] + s12 + s34;
+        o[1] = m12 + 2.0f * m34;
+        o[2] = s12 + 4.0f * s34;
+        o[3] = m12 + 8.0f * m34 + d[5];
+        break;
+    }
+    case GRAFT_WINOGRAD_A4: { /* A for m = 4, 4 -> 6 */
+        const v8f s02 = d[0] + d[2], s13 = d[1] + d[3], e = d[0] + 4.0f * d[2];
+        const v8f f = 2.0f * d[1] + 8.0f * d[3];
+        o[0] = d[0];
+        o[1] = s02 + s13;
+        o[2] = s02 - s13;
+        o[3] = e + f;
+        o[4] = e - f;
+        o[5] = d[3];
+        break;
+    }
+    case GRAFT_WINOGRAD_AT2: { /* A^T for m = 2, 6 -> 2 */
+        o[0] = d[0] + (d[1] + d[2]) + (d[3] + d[4]);
+        o[1] = (d[1] - d[2]) + 2.0f * (d[3] - d[4]) + d[5];
+        break;
+    }
+    case GRAFT_WINOGRAD_A2: { /* A for m = 2, 2 -> 6 */
+        o[0] = d[0];
+        o[1] = d[0] + d[1];
+        o[2] = d[0] - d[1];
+        o[3] = d[0] + 2.0f * d[1];
+        o[4] = d[0] - 2.0f * d[1];
+        o[5] = d[1];
+        break;
+    }
+    default:
+        break;
+    }
+}
+
+/* out = L in L^T for lanes [t0, t0 + 8) with a fixed kernel (no x ni). */
+static inline __attribute__((always_inline)) void
+fixed_block(int kind, int no, int ni, const float *in, size_t in_stride, float *out,
+            size_t out_stride, int t0)
+{
+    v8f tmp[A][A], d[A], o[A];
+    for (int j = 0; j < ni; j++) {
+        for (int i = 0; i < ni; i++) d[i] = *(const v8f_mem *)(in + (size_t)(i * ni + j) * in_stride + t0);
+        fixed_1d(kind, o, d);
+        for (int a = 0; a < no; a++) tmp[a][j] = o[a];
+    }
+    for (int a = 0; a < no; a++) {
+        fixed_1d(kind, o, tmp[a]);
+        for (int b = 0; b < no; b++) *(v8f_mem *)(out + (size_t)(a * no + b) * out_stride + t0) = o[b];
+    }
+}
+
+/* Gives L the fixed kernel kind when that kernel computes exactly L's
+ * matrix (checked on unit vectors), so that a change to the matrices can
+ * never pair them with the wrong sums. */
+static void coef_fixed(graftWinogradCoefs *L, int kind)
+{
+    for (int i = 0; i < L->cols; i++) {
+        v8f d[A], o[A];
+        for (int k = 0; k < A; k++) d[k] = (v8f){0, 0, 0, 0, 0, 0, 0, 0} + (float)(k == i);
+        fixed_1d(kind, o, d);
+        for (int a = 0; a < L->rows; a++)
+            if (o[a][0] != L->val[a][i]) return;
+    }
+    L->kind = kind;
+}
+
+#define TRANSFORM_FIXED(kind, no, ni)                                                        \
+    do {                                                                                     \
+        int t_ = 0;                                                                          \
+        for (; t_ + 8 <= n; t_ += 8)                                                         \
+            fixed_block((kind), (no), (ni), in, in_stride, out, out_stride, t_);             \
+        if (t_ < n)                                                                          \
+            transform_tail(L->val, (no), (ni), in, in_stride, out, out_stride, t_, n);       \
+    } while (0)
+
 /* out = L in L^T (see transform_block) for lanes [0, n). */
 GRAFT_VECTOR_CLONES
 static void transform2d(const graftWinogradCoefs *L, const float *in, size_t in_stride,
                         float *out, size_t out_stride, int n)
 {
-    switch (L->rows * 8 + L->cols) {
-    case 6 * 8 + 6: TRANSFORM_ALL(6, 6); break; /* input tiles, both ways */
-    case 4 * 8 + 6: TRANSFORM_ALL(4, 6); break; /* outputs of F(4x4, 3x3) */
-    case 6 * 8 + 4: TRANSFORM_ALL(6, 4); break; /* and the adjoint */
-    case 2 * 8 + 6: TRANSFORM_ALL(2, 6); break; /* outputs of F(2x2, 5x5) */
-    case 6 * 8 + 2: TRANSFORM_ALL(6, 2); break;
-    default: TRANSFORM_ALL(L->rows, L->cols); break; /* kernels */
+    switch (L->kind) {
+    case GRAFT_WINOGRAD_BT: TRANSFORM_FIXED(GRAFT_WINOGRAD_BT, 6, 6); break;
+    case GRAFT_WINOGRAD_B: TRANSFORM_FIXED(GRAFT_WINOGRAD_B, 6, 6); break;
+    case GRAFT_WINOGRAD_AT4: TRANSFORM_FIXED(GRAFT_WINOGRAD_AT4, 4, 6); break;
+    case GRAFT_WINOGRAD_A4: TRANSFORM_FIXED(GRAFT_WINOGRAD_A4, 6, 4); break;
+    case GRAFT_WINOGRAD_AT2: TRANSFORM_FIXED(GRAFT_WINOGRAD_AT2, 2, 6); break;
+    case GRAFT_WINOGRAD_A2: TRANSFORM_FIXED(GRAFT_WINOGRAD_A2, 6, 2); break;
+    default: /* kernels: G (a x r) and G^T, constant sizes so that loops unroll */
+        switch (L->rows * 8 + L->cols) {
+        case 6 * 8 + 3: TRANSFORM_ALL(6, 3); break;
+        case 3 * 8 + 6: TRANSFORM_ALL(3, 6); break;
+        case 6 * 8 + 5: TRANSFORM_ALL(6, 5); break;
+        case 5 * 8 + 6: TRANSFORM_ALL(5, 6); break;
+        default: TRANSFORM_ALL(L->rows, L->cols); break;
+        }
+        break;
     }
 }
 
@@ -353,36 +481,41 @@ static void gather_outputs(const graftWinograd *p, const float *plane, int ty, f
 
 /* ---- the four transforms ------------------------------------------------------ */
 
-/* Kernels are transformed KERNEL_BLOCK (o, c) pairs at a time, as vectors
- * over the pairs: kb[y*r + x][q] holds tap (y, x) of pair q0 + q. */
+/* Kernels are transformed KERNEL_BLOCK input channels of one output channel
+ * at a time, as vectors over the channels: kb[y*r + x][q] holds tap (y, x)
+ * of channel c0 + q. */
 #define KERNEL_BLOCK 64
 
-/* U[xi][o][c] = (G w[o][c] G^T)[i][j], xi = i*a + j. */
+/* U[o][xi][c] = (G w[o][c] G^T)[i][j], xi = i*a + j. */
 static void kernel_transform(const graftWinograd *p, const float *wt, float *u)
 {
     const int rr = p->r * p->r;
-    const size_t oc = (size_t)p->o * p->c;
     float kb[25 * KERNEL_BLOCK];
-    for (size_t q0 = 0; q0 < oc; q0 += KERNEL_BLOCK) {
-        const int nq = oc - q0 < KERNEL_BLOCK ? (int)(oc - q0) : KERNEL_BLOCK;
-        for (int q = 0; q < nq; q++)
-            for (int e = 0; e < rr; e++) kb[e * KERNEL_BLOCK + q] = wt[(q0 + (size_t)q) * rr + e];
-        transform2d(&p->kernel_fwd, kb, KERNEL_BLOCK, u + q0, oc, nq);
-    }
+    for (int o = 0; o < p->o; o++)
+        for (int c0 = 0; c0 < p->c; c0 += KERNEL_BLOCK) {
+            const int nq = p->c - c0 < KERNEL_BLOCK ? p->c - c0 : KERNEL_BLOCK;
+            const float *w0 = wt + ((size_t)o * p->c + (size_t)c0) * rr;
+            for (int q = 0; q < nq; q++)
+                for (int e = 0; e < rr; e++) kb[e * KERNEL_BLOCK + q] = w0[(size_t)q * rr + e];
+            transform2d(&p->kernel_fwd, kb, KERNEL_BLOCK, u + (size_t)o * XI * p->c + c0,
+                        (size_t)p->c, nq);
+        }
 }
 
-/* The adjoint: dw[o][c] = G^T dU[.][o][c] G. */
+/* The adjoint: dw[o][c] = G^T dU[o][.][c] G. */
 static void kernel_transform_adjoint(const graftWinograd *p, const float *du, float *dw)
 {
     const int rr = p->r * p->r;
-    const size_t oc = (size_t)p->o * p->c;
     float kb[25 * KERNEL_BLOCK];
-    for (size_t q0 = 0; q0 < oc; q0 += KERNEL_BLOCK) {
-        const int nq = oc - q0 < KERNEL_BLOCK ? (int)(oc - q0) : KERNEL_BLOCK;
-        transform2d(&p->kernel_adj, du + q0, oc, kb, KERNEL_BLOCK, nq);
-        for (int q = 0; q < nq; q++)
-            for (int e = 0; e < rr; e++) dw[(q0 + (size_t)q) * rr + e] = kb[e * KERNEL_BLOCK + q];
-    }
+    for (int o = 0; o < p->o; o++)
+        for (int c0 = 0; c0 < p->c; c0 += KERNEL_BLOCK) {
+            const int nq = p->c - c0 < KERNEL_BLOCK ? p->c - c0 : KERNEL_BLOCK;
+            transform2d(&p->kernel_adj, du + (size_t)o * XI * p->c + c0, (size_t)p->c, kb,
+                        KERNEL_BLOCK, nq);
+            float *w0 = dw + ((size_t)o * p->c + (size_t)c0) * rr;
+            for (int q = 0; q < nq; q++)
+                for (int e = 0; e < rr; e++) w0[(size_t)q * rr + e] = kb[e * KERNEL_BLOCK + q];
+        }
 }
 
 /* ---- passes ---------------------------------------------------------------------- */
@@ -429,7 +562,7 @@ void graftWinogradForward(const graft_ctx *ctx, const graftWinograd *p, const fl
         const chunk k = chunk_at(p, first);
         chunk_inputs(p, &k, x, v, x6);
         for (int xi = 0; xi < XI; xi++)
-            graftSgemm(ctx, 0, 0, p->o, k.tiles, p->c, 1.0f, u + (size_t)xi * oc, p->c,
+            graftSgemm(ctx, 0, 0, p->o, k.tiles, p->c, 1.0f, u + (size_t)xi * p->c, XI * p->c,
                        v + (size_t)xi * t, XI * (int)t, 0.0f, mm + (size_t)xi * t, XI * (int)t);
         for (int o = 0; o < p->o; o++) {
             float *ym = x6; /* m*m x T, free again */
@@ -478,10 +611,10 @@ void graftWinogradBackward(const graft_ctx *ctx, const graftWinograd *p, const f
             const int ld = XI * (int)t;
             if (dw)
                 graftSgemm(ctx, 0, 1, p->o, p->c, k.tiles, 1.0f, dm_xi, ld, v_xi, ld,
-                           first == 0 ? 0.0f : 1.0f, du + (size_t)xi * oc, p->c);
+                           first == 0 ? 0.0f : 1.0f, du + (size_t)xi * p->c, XI * p->c);
             if (dx) /* dV overwrites V, which this xi no longer needs */
-                graftSgemm(ctx, 1, 0, p->c, k.tiles, p->o, 1.0f, u + (size_t)xi * oc, p->c,
-                           dm_xi, ld, 0.0f, v_xi, ld);
+                graftSgemm(ctx, 1, 0, p->c, k.tiles, p->o, 1.0f, u + (size_t)xi * p->c,
+                           XI * p->c, dm_xi, ld, 0.0f, v_xi, ld);
         }
         if (!dx) continue;
         for (int c = 0; c < p->c; c++) {

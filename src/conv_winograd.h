@@ -26,8 +26,21 @@
 
 #define GRAFT_WINOGRAD_A 6 /* input tile side */
 
+/* How a transform runs: products with the dense matrix, or one of the fixed
+ * kernels of conv_winograd.c (B^T, B, A^T and A for m = 4 and m = 2). */
+enum {
+    GRAFT_WINOGRAD_DENSE,
+    GRAFT_WINOGRAD_BT,
+    GRAFT_WINOGRAD_B,
+    GRAFT_WINOGRAD_AT4,
+    GRAFT_WINOGRAD_A4,
+    GRAFT_WINOGRAD_AT2,
+    GRAFT_WINOGRAD_A2
+};
+
 /* A rows x cols coefficient matrix (at most a x a). */
 typedef struct graftWinogradCoefs {
+    int kind; /* GRAFT_WINOGRAD_DENSE or a fixed kernel computing val */
     int rows, cols;
     float val[GRAFT_WINOGRAD_A][GRAFT_WINOGRAD_A];
 } graftWinogradCoefs;
