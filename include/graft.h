@@ -160,7 +160,7 @@ GRAFT_API void graft_ctx_free(graft_ctx *ctx);
                                    in the last bits between thread counts. */
 #define GRAFT_CTX_WINOGRAD 3 /* 1 (default): stride-1, one-group 3x3 and 5x5
                                 convolutions with at least 16 input and 16 output
-                                channels and 64 output tiles (4x4 for 3x3 kernels,
+                                channels and 16 output tiles (4x4 for 3x3 kernels,
                                 2x2 for 5x5) per call run by Winograd's minimal
                                 filtering, F(4x4, 3x3) and F(2x2, 5x5): 36 products
                                 per tile where the direct sum takes 144 or 100;

@@ -49,7 +49,7 @@
 #define MIN_CHANNELS 16
 /* Fewer tiles than this in a call (deep layers at batch 1) make matrix
  * products too narrow, and too few to spread the kernels' transform over. */
-#define MIN_TILES 64
+#define MIN_TILES 16
 
 static void coef_matrix(graftWinogradCoefs *L, int rows, int cols, const float *mat, int ld,
                         int transpose);
@@ -163,7 +163,7 @@ int graftWinogradPlan(graftWinograd *p, int n, int c, int h, int w, int o, int o
     if (per > rows) per = rows;
     if (per < 1) per = 1;
     p->rows_per_chunk = per;
-    p->chunk_tiles = per * p->tiles_x;
+    p->chunk_tiles = (per * p->tiles_x + 7) & ~7; /* whole vectors of 8 lanes */
     make_matrices(p);
     return 1;
 }
@@ -523,6 +523,8 @@ static void kernel_transform_adjoint(const graftWinograd *p, const float *du, fl
 /* The chunk's tile rows: [first, first + count) of n * tiles_y. */
 typedef struct chunk {
     int first, count, tiles;
+    int lanes; /* tiles rounded up to whole vectors of 8: the transforms and
+                  products run over the lanes; the extra ones hold zeros */
 } chunk;
 
 static chunk chunk_at(const graftWinograd *p, int first)
@@ -532,7 +534,16 @@ static chunk chunk_at(const graftWinograd *p, int first)
     k.first = first;
     k.count = rows - first < p->rows_per_chunk ? rows - first : p->rows_per_chunk;
     k.tiles = k.count * p->tiles_x;
+    k.lanes = (k.tiles + 7) & ~7;
     return k;
+}
+
+/* Zeros lanes [tiles, lanes) of rows vectors T floats apart. */
+static void zero_lanes(float *buf, int rows, size_t t, const chunk *k)
+{
+    if (k->lanes == k->tiles) return;
+    for (int e = 0; e < rows; e++)
+        memset(buf + (size_t)e * t + k->tiles, 0, (size_t)(k->lanes - k->tiles) * sizeof *buf);
 }
 
 /* V[.][c][.] for every channel c of the chunk. */
@@ -545,7 +556,8 @@ static void chunk_inputs(const graftWinograd *p, const chunk *k, const float *x,
             const int row = k->first + q, img = row / p->tiles_y, ty = row % p->tiles_y;
             gather_patches(p, x + ((size_t)img * p->c + c) * hw, ty, x6, t, q * p->tiles_x);
         }
-        transform2d(&p->input_fwd, x6, t, v + (size_t)c * XI * t, t, k->tiles);
+        zero_lanes(x6, XI, t, k);
+        transform2d(&p->input_fwd, x6, t, v + (size_t)c * XI * t, t, k->lanes);
     }
 }
 
@@ -562,11 +574,11 @@ void graftWinogradForward(const graft_ctx *ctx, const graftWinograd *p, const fl
         const chunk k = chunk_at(p, first);
         chunk_inputs(p, &k, x, v, x6);
         for (int xi = 0; xi < XI; xi++)
-            graftSgemm(ctx, 0, 0, p->o, k.tiles, p->c, 1.0f, u + (size_t)xi * p->c, XI * p->c,
+            graftSgemm(ctx, 0, 0, p->o, k.lanes, p->c, 1.0f, u + (size_t)xi * p->c, XI * p->c,
                        v + (size_t)xi * t, XI * (int)t, 0.0f, mm + (size_t)xi * t, XI * (int)t);
         for (int o = 0; o < p->o; o++) {
             float *ym = x6; /* m*m x T, free again */
-            transform2d(&p->output_fwd, mm + (size_t)o * XI * t, t, ym, t, k.tiles);
+            transform2d(&p->output_fwd, mm + (size_t)o * XI * t, t, ym, t, k.lanes);
             const int mm2 = p->m * p->m;
             for (int e = 0; e < mm2; e++) {
                 float *row = ym + (size_t)e * t;
@@ -604,21 +616,22 @@ void graftWinogradBackward(const graft_ctx *ctx, const graftWinograd *p, const f
                 gather_outputs(p, dy + ((size_t)img * p->o + o) * ohw, ty, ym, t,
                                q * p->tiles_x);
             }
-            transform2d(&p->output_adj, ym, t, dm + (size_t)o * XI * t, t, k.tiles);
+            zero_lanes(ym, p->m * p->m, t, &k);
+            transform2d(&p->output_adj, ym, t, dm + (size_t)o * XI * t, t, k.lanes);
         }
         for (int xi = 0; xi < XI; xi++) {
             float *dm_xi = dm + (size_t)xi * t, *v_xi = v + (size_t)xi * t;
             const int ld = XI * (int)t;
             if (dw)
-                graftSgemm(ctx, 0, 1, p->o, p->c, k.tiles, 1.0f, dm_xi, ld, v_xi, ld,
+                graftSgemm(ctx, 0, 1, p->o, p->c, k.lanes, 1.0f, dm_xi, ld, v_xi, ld,
                            first == 0 ? 0.0f : 1.0f, du + (size_t)xi * p->c, XI * p->c);
             if (dx) /* dV overwrites V, which this xi no longer needs */
-                graftSgemm(ctx, 1, 0, p->c, k.tiles, p->o, 1.0f, u + (size_t)xi * p->c,
+                graftSgemm(ctx, 1, 0, p->c, k.lanes, p->o, 1.0f, u + (size_t)xi * p->c,
                            XI * p->c, dm_xi, ld, 0.0f, v_xi, ld);
         }
         if (!dx) continue;
         for (int c = 0; c < p->c; c++) {
-            transform2d(&p->input_adj, v + (size_t)c * XI * t, t, x6, t, k.tiles);
+            transform2d(&p->input_adj, v + (size_t)c * XI * t, t, x6, t, k.lanes);
             for (int q = 0; q < k.count; q++) {
                 const int row = k.first + q, img = row / p->tiles_y, ty = row % p->tiles_y;
                 scatter_add_patches(p, dx + ((size_t)img * p->c + c) * hw, ty, x6, t,
