@@ -8,7 +8,12 @@
  * random input (median of RUNS after one warm-up) and one cblas_sgemm call
  * at the equivalent matrix shape: M = out_channels, N = BATCH * OH * OW,
  * K = in_channels/groups * KH * KW for a convolution (M = BATCH, N = units,
- * K = features for dense). Both rates count 2*M*N*K operations. Depthwise
+ * K = features for dense). All rates count 2*M*N*K operations, the direct
+ * sum's. Each layer runs twice: with GRAFT_CTX_WINOGRAD = 0 ("direct":
+ * column matrix and matrix product, whose rate against sgemm's is the GEMM
+ * efficiency) and at the default setting ("graft": what a model runs; for
+ * 3x3 stride-1 layers Winograd's algorithm, which needs fewer products, so
+ * its rate in direct-sum operations can exceed sgemm's). Depthwise
  * convolutions (one input channel per group) are not matrix products; their
  * rows show graft's rate alone. Prints one row per shape and the
  * FLOP-weighted totals.
@@ -48,14 +53,17 @@ static int same_shape(const net_entry *a, const net_entry *b)
 }
 
 /* Seconds of one layer forward (median of runs) and of the equivalent sgemm. */
-static int time_entry(graft_ctx *ctx, const net_entry *e, int batch, int runs, int64_t *mnk,
-                      double *t_layer, double *t_gemm)
+/* Times the layer of e (direct: GRAFT_CTX_WINOGRAD = 0) into *t_layer, and
+ * when t_gemm is not NULL the equivalent sgemm into *t_gemm. */
+static int time_entry(graft_ctx *ctx, const net_entry *e, int batch, int runs, int direct,
+                      int64_t *mnk, double *t_layer, double *t_gemm)
 {
     graft_layer *l = NULL;
     graft_tensor *x = NULL;
     const graft_tensor *y;
     int st;
     int64_t dims[4] = {batch, e->c, e->h, e->w};
+    if (graft_ctx_set_int(ctx, GRAFT_CTX_WINOGRAD, direct ? 0 : 1) != GRAFT_OK) return 1;
     if (e->is_dense)
         st = graft_layer_dense(ctx, e->units, 1, &l);
     else
@@ -92,6 +100,7 @@ static int time_entry(graft_ctx *ctx, const net_entry *e, int batch, int runs, i
     }
     graft_layer_free(l);
     graft_tensor_free(x);
+    if (!t_gemm) return GRAFT_OK;
     *t_gemm = 0;
     if (!e->is_dense && e->c / e->spec.groups == 1) return GRAFT_OK; /* depthwise */
     size_t m = (size_t)mnk[0], n = (size_t)mnk[1], k = (size_t)mnk[2];
@@ -136,11 +145,13 @@ int main(int argc, char **argv)
     graft_model_free(m);
     const char *nets[2] = {"mnv2", "r18"};
     printf("GEMM efficiency, forward, batch %d, OpenBLAS threads %s: graft layer against one\n"
-           "cblas_sgemm at the equivalent M x N x K (GFLOP/s = 2MNK / time)\n",
+           "cblas_sgemm at the equivalent M x N x K (GFLOP/s = 2MNK / time); direct = column\n"
+           "matrix and matrix product (GRAFT_CTX_WINOGRAD 0), ratio = direct / sgemm; graft =\n"
+           "the default path (Winograd for 3x3 stride-1 layers), in direct-sum operations\n",
            batch, getenv("OPENBLAS_NUM_THREADS") ? getenv("OPENBLAS_NUM_THREADS") : "default");
-    printf("%-4s %-26s %-22s %5s %7s %5s %3s %8s %8s %6s\n", "net", "layer (first of shape)",
-           "input CxHxW kxk/s g", "M", "N", "K", "x", "graft", "sgemm", "ratio");
-    double flops_all = 0, tl_all = 0, tg_all = 0, flops_dw = 0, tl_dw = 0;
+    printf("%-4s %-26s %-22s %5s %7s %5s %3s %8s %8s %6s %8s\n", "net", "layer (first of shape)",
+           "input CxHxW kxk/s g", "M", "N", "K", "x", "direct", "sgemm", "ratio", "graft");
+    double flops_all = 0, tl_all = 0, tg_all = 0, tw_all = 0, flops_dw = 0, tl_dw = 0;
     for (int ni = 0; ni < 2; ni++) {
         const net_log *lg = &logs[ni];
         for (int i = 0; i < lg->n; i++) {
@@ -152,8 +163,10 @@ int main(int argc, char **argv)
             if (dup) continue;
             for (int j = i; j < lg->n; j++) times += same_shape(&lg->e[j], e);
             int64_t mnk[3];
-            double tl, tg;
-            if (time_entry(ctx, e, batch, runs, mnk, &tl, &tg) != GRAFT_OK) return 1;
+            double tl, tg, tw;
+            if (time_entry(ctx, e, batch, runs, 1, mnk, &tl, &tg) != GRAFT_OK ||
+                time_entry(ctx, e, batch, runs, 0, mnk, &tw, NULL) != GRAFT_OK)
+                return 1;
             double fl = 2.0 * (double)mnk[0] * (double)mnk[1] * (double)mnk[2];
             char shape[40];
             if (e->is_dense)
@@ -163,26 +176,29 @@ int main(int argc, char **argv)
                          (long long)e->h, (long long)e->w, e->spec.kernel_h, e->spec.kernel_w,
                          e->spec.stride_h, e->spec.groups);
             if (tg > 0) {
-                printf("%-4s %-26s %-22s %5lld %7lld %5lld %3d %8.1f %8.1f %6.2f\n", nets[ni],
-                       e->name, shape, (long long)mnk[0], (long long)mnk[1], (long long)mnk[2],
-                       times, fl / tl * 1e-9, fl / tg * 1e-9, tg / tl);
+                printf("%-4s %-26s %-22s %5lld %7lld %5lld %3d %8.1f %8.1f %6.2f %8.1f\n",
+                       nets[ni], e->name, shape, (long long)mnk[0], (long long)mnk[1],
+                       (long long)mnk[2], times, fl / tl * 1e-9, fl / tg * 1e-9, tg / tl,
+                       fl / tw * 1e-9);
                 flops_all += fl * times;
                 tl_all += tl * times;
                 tg_all += tg * times;
+                tw_all += tw * times;
             } else {
                 /* depthwise: M x N x K here counts per group, K = KH*KW */
                 fl = 2.0 * (double)mnk[1] * (double)mnk[2] * (double)mnk[0];
-                printf("%-4s %-26s %-22s %5lld %7lld %5lld %3d %8.1f %8s %6s\n", nets[ni],
+                printf("%-4s %-26s %-22s %5lld %7lld %5lld %3d %8.1f %8s %6s %8.1f\n", nets[ni],
                        e->name, shape, (long long)mnk[0], (long long)mnk[1], (long long)mnk[2],
-                       times, fl / tl * 1e-9, "direct", "-");
+                       times, fl / tl * 1e-9, "-", "-", fl / tw * 1e-9);
                 flops_dw += fl * times;
                 tl_dw += tl * times;
             }
         }
     }
-    printf("GEMM-shaped layers, weighted by FLOPs: graft %.1f GFLOP/s, sgemm %.1f GFLOP/s, "
-           "ratio %.2f\n",
-           flops_all / tl_all * 1e-9, flops_all / tg_all * 1e-9, tg_all / tl_all);
+    printf("GEMM-shaped layers, weighted by FLOPs: direct %.1f GFLOP/s, sgemm %.1f GFLOP/s, "
+           "ratio %.2f; graft (default path) %.1f GFLOP/s, %.2f of sgemm\n",
+           flops_all / tl_all * 1e-9, flops_all / tg_all * 1e-9, tg_all / tl_all,
+           flops_all / tw_all * 1e-9, tg_all / tw_all);
     if (tl_dw > 0)
         printf("depthwise layers: graft %.1f GFLOP/s over %.1f ms per batch\n",
                flops_dw / tl_dw * 1e-9, tl_dw * 1e3);

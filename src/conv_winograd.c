@@ -54,6 +54,7 @@
 static void coef_matrix(graftWinogradCoefs *L, int rows, int cols, const float *mat, int ld,
                         int transpose);
 static void coef_fixed(graftWinogradCoefs *L, int kind);
+static void inside_range(int off, int m, int size, int tiles, int *lo, int *hi);
 
 /* ---- transform matrices ---------------------------------------------------- */
 
@@ -164,6 +165,9 @@ int graftWinogradPlan(graftWinograd *p, int n, int c, int h, int w, int o, int o
     if (per < 1) per = 1;
     p->rows_per_chunk = per;
     p->chunk_tiles = (per * p->tiles_x + 7) & ~7; /* whole vectors of 8 lanes */
+    for (int l = 0; l < A; l++)
+        inside_range(l - pad_left, p->m, w, p->tiles_x, &p->col_lo[l], &p->col_hi[l]);
+    for (int b = 0; b < p->m; b++) p->out_hi[b] = (ow - b + p->m - 1) / p->m;
     make_matrices(p);
     return 1;
 }
@@ -393,9 +397,23 @@ static void inside_range(int off, int m, int size, int tiles, int *lo, int *hi)
     *hi = b;
 }
 
+/* d[tx] = s[tx*M + off] for tx in [lo, hi): strided reads in blocks of 8
+ * with a constant stride, which the vectoriser turns into loads and
+ * shuffles. */
+static inline __attribute__((always_inline)) void strided_copy(float *restrict d,
+                                                               const float *restrict s, int M,
+                                                               int off, int lo, int hi)
+{
+    int tx = lo;
+    for (; tx + 8 <= hi; tx += 8)
+        for (int v = 0; v < 8; v++) d[tx + v] = s[(tx + v) * M + off];
+    for (; tx < hi; tx++) d[tx] = s[tx * M + off];
+}
+
 /* x6[k][l][t0 + tx] = input (image img, channel c) at row ty*m - pad_top + k,
  * column tx*m - pad_left + l, zero outside: one tile row's a x a patches,
  * rows T floats apart. */
+GRAFT_VECTOR_CLONES
 static void gather_patches(const graftWinograd *p, const float *plane, int ty, float *x6,
                            size_t t_ld, int t0)
 {
@@ -405,15 +423,16 @@ static void gather_patches(const graftWinograd *p, const float *plane, int ty, f
         for (int l = 0; l < A; l++) {
             float *d = x6 + (size_t)(k * A + l) * t_ld + t0;
             if (row < 0 || row >= p->h) {
-                memset(d, 0, (size_t)tx_n * sizeof *d);
+                for (int tx = 0; tx < tx_n; tx++) d[tx] = 0.0f;
                 continue;
             }
             const float *s = plane + (size_t)row * p->w;
-            const int off = l - p->pad_left;
-            int lo, hi;
-            inside_range(off, m, p->w, tx_n, &lo, &hi);
+            const int off = l - p->pad_left, lo = p->col_lo[l], hi = p->col_hi[l];
             for (int tx = 0; tx < lo; tx++) d[tx] = 0.0f;
-            for (int tx = lo; tx < hi; tx++) d[tx] = s[tx * m + off];
+            if (m == 4)
+                strided_copy(d, s, 4, off, lo, hi);
+            else
+                strided_copy(d, s, 2, off, lo, hi);
             for (int tx = hi; tx < tx_n; tx++) d[tx] = 0.0f;
         }
     }
@@ -432,9 +451,7 @@ static void scatter_add_patches(const graftWinograd *p, float *plane, int ty, co
         for (int l = 0; l < A; l++) {
             const float *s = x6 + (size_t)(k * A + l) * t_ld + t0;
             const int off = l - p->pad_left;
-            int lo, hi;
-            inside_range(off, m, p->w, tx_n, &lo, &hi);
-            for (int tx = lo; tx < hi; tx++) d[tx * m + off] += s[tx];
+            for (int tx = p->col_lo[l]; tx < p->col_hi[l]; tx++) d[tx * m + off] += s[tx];
         }
     }
 }
@@ -451,7 +468,7 @@ static void scatter_outputs(const graftWinograd *p, float *plane, int ty, const 
         float *d = plane + (size_t)row * p->ow;
         for (int b = 0; b < m; b++) {
             const float *s = ym + (size_t)(a * m + b) * t_ld + t0;
-            const int hi = (p->ow - b + m - 1) / m; /* tiles with tx*m + b < ow */
+            const int hi = p->out_hi[b];
             for (int tx = 0; tx < hi; tx++) d[tx * m + b] = s[tx];
         }
     }
@@ -472,7 +489,7 @@ static void gather_outputs(const graftWinograd *p, const float *plane, int ty, f
                 continue;
             }
             const float *s = plane + (size_t)row * p->ow;
-            const int hi = (p->ow - b + m - 1) / m;
+            const int hi = p->out_hi[b];
             for (int tx = 0; tx < hi; tx++) d[tx] = s[tx * m + b];
             for (int tx = hi; tx < tx_n; tx++) d[tx] = 0.0f;
         }

@@ -54,7 +54,12 @@ typedef struct graftWinograd {
     int tiles_y, tiles_x; /* tiles per image: rows, columns */
     int phase_len;      /* floats per phase of a split row (see the .c file) */
     int rows_per_chunk; /* tile rows whose products are taken together */
-    int chunk_tiles;    /* rows_per_chunk * tiles_x: the matrices' ld */
+    int chunk_tiles;    /* rows_per_chunk * tiles_x rounded up to a multiple
+                           of 8: the matrices' ld */
+    /* tile columns [col_lo[l], col_hi[l]) read input column tx*m + l -
+     * pad_left inside the image; tiles [0, out_hi[b]) write output column
+     * tx*m + b inside the output */
+    int col_lo[GRAFT_WINOGRAD_A], col_hi[GRAFT_WINOGRAD_A], out_hi[4];
     /* transforms */
     float bt[GRAFT_WINOGRAD_A][GRAFT_WINOGRAD_A]; /* B^T: a x a */
     float g[GRAFT_WINOGRAD_A][5];                 /* G: a x r */

@@ -892,14 +892,18 @@ static void conv2d_init_params(graft_layer *l, graftRng *rng)
 
 /* Images per matrix product. A product over one image's P output positions
  * runs below the BLAS's best speed when P is small (deep layers: 14x14, 7x7),
- * so the columns of several images go side by side into one product of at
- * least MIN_PRODUCT_COLS columns. */
+ * so the columns of several images go side by side into one product:
+ * images of MIN_PRODUCT_COLS or more positions alone, smaller ones together
+ * up to about GROUP_PRODUCT_COLS columns (measured with bench/gemm_table.c:
+ * grouping 28x28 maps slows them, grouping 14x14 and 7x7 ones by 2048
+ * rather than 512 columns speeds them up). */
 #define MIN_PRODUCT_COLS 512
+#define GROUP_PRODUCT_COLS 2048
 
 static int images_per_product(const conv_dims *d, int n)
 {
     if (d->p >= MIN_PRODUCT_COLS) return 1;
-    int nb = (MIN_PRODUCT_COLS + d->p - 1) / d->p;
+    int nb = (GROUP_PRODUCT_COLS + d->p - 1) / d->p;
     return nb < n ? nb : n;
 }
 
