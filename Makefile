@@ -293,7 +293,11 @@ FUZZ_CC ?= clang
 FUZZ_CFLAGS ?= -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
                -fno-sanitize-recover=undefined
 SAN_CC ?= gcc
-ASAN_FLAGS ?= -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+# The sanitized build also compiles only the portable copies of the vector
+# kernels (GRAFT_NO_CLONES, see src/vec.h), so that the tests run them as
+# well as the copy the other builds pick for this CPU.
+ASAN_FLAGS ?= -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer \
+              -DGRAFT_NO_CLONES
 TSAN_FLAGS ?= -fsanitize=thread
 ASAN_BUILD ?= $(BUILD)/asan
 TSAN_BUILD ?= $(BUILD)/tsan

@@ -26,12 +26,12 @@
  *   U  [O][a*a][C]   transformed kernels (and dU in the backward pass)
  *   V  [C][a*a][T]   transformed input tiles of the chunk, T = chunk_tiles
  *   M  [O][a*a][T]   their products (dM in the backward pass)
- * so that one channel's a*a transformed rows lie together, and the product
- * for element xi reads U and V and writes M as matrices with rows a*a*C or
- * a*a*T apart,
- * and one a*a x T buffer holding a channel's gathered tiles. Each transform
- * (transform2d) runs eight tiles at a time as vectors, its two matrix
- * products in registers.
+ * so that one channel's a*a transformed rows lie together; the product for
+ * element xi reads U and V and writes M as matrices whose rows lie a*a*C or
+ * a*a*T floats apart. One more a*a x T buffer holds a channel's gathered
+ * tiles. Each transform (transform2d) runs eight tiles at a time as vectors,
+ * with its two matrix products in registers. T is a multiple of 8; lanes
+ * past a chunk's last tile hold zeros, which every step maps to zeros.
  */
 #include "conv_winograd.h"
 #include "vec.h"
@@ -443,7 +443,7 @@ static void gather_patches(const graftWinograd *p, const float *plane, int ty, f
 static void scatter_add_patches(const graftWinograd *p, float *plane, int ty, const float *x6,
                                 size_t t_ld, int t0)
 {
-    const int m = p->m, tx_n = p->tiles_x;
+    const int m = p->m;
     for (int k = 0; k < A; k++) {
         const int row = ty * m - p->pad_top + k;
         if (row < 0 || row >= p->h) continue;

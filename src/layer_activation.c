@@ -27,6 +27,7 @@
  * of relu_fwd and clip_fwd below.
  */
 #include "layer.h"
+#include "vec.h"
 
 #include <math.h>
 #include <string.h>
@@ -112,141 +113,279 @@ static float stable_sigmoid(float x)
     return e / (1.0f + e);
 }
 
-/* Elementwise kernels. Each runs blocks of 8 elements through a loop of
- * fixed length with branch-free bodies and unaliased (restrict) pointers, so
- * that the compiler turns a block into vector instructions at -O2 with no
- * branches on the data (random signs would otherwise mispredict half the
- * time); the last n % 8 elements take the same body one by one. */
-#define ACT_EACH(n, ...)                                        \
-    do {                                                        \
-        size_t i_ = 0;                                          \
-        for (; i_ + 8 <= (n); i_ += 8)                          \
-            for (size_t u_ = 0; u_ < 8; u_++) {                 \
-                const size_t i = i_ + u_;                       \
-                __VA_ARGS__;                                    \
-            }                                                   \
-        for (; i_ < (n); i_++) {                                \
-            const size_t i = i_;                                \
-            __VA_ARGS__;                                        \
-        }                                                       \
-    } while (0)
+/* Elementwise kernels. Where the compiler has GCC's vector extension
+ * (vec.h), blocks of 8 elements run as one v8f with branch-free bodies: the
+ * conditions become compare masks (all ones or all zeros per lane) and the
+ * choices bitwise selects, so that there is no branch on the data (random
+ * signs would otherwise mispredict half the time). The last n % 8 elements,
+ * and every element without the vector extension, take the scalar body
+ * written after each block: the same operations in the same order, a select
+ * being the ?: it replaces, so the two give the same bits (NaN payloads and
+ * signs of zero included). Each kernel is compiled for AVX2 CPUs and for
+ * any x86-64 CPU (GRAFT_VECTOR_CLONES); this file does not contract
+ * multiply-adds, so the copies agree too.
+ *
+ * Blocks are loaded before they are stored, so the kernels that relu and
+ * clip run in place accept y == x (no restrict there). */
+#if GRAFT_HAVE_V8F
+typedef int32_t v8i __attribute__((vector_size(32)));
+typedef unsigned char v8u8 __attribute__((vector_size(8)));
 
-static void relu_fwd(float *restrict y, const float *restrict x, size_t n)
+#define LOAD8(p) (*(const v8f_mem *)(p))
+#define STORE8(p, v) (*(v8f_mem *)(p) = (v))
+
+/* Macros rather than inline functions: a function taking or returning a
+ * v8f has an ABI that depends on the target (AVX or not), which GCC warns
+ * about in the portable copy. */
+
+/* eight copies of f, bits unchanged (-0.0f stays -0.0f) */
+#define SPLAT8(f) ((v8f){(f), (f), (f), (f), (f), (f), (f), (f)})
+
+/* m ? a : b per lane, m all ones or all zeros (a vector comparison) */
+#define SELECT8(m, a, b) ((v8f)(((v8i)(m) & (v8i)(a)) | (~(v8i)(m) & (v8i)(b))))
+
+/* m ? a : +0.0f per lane */
+#define KEEP8(m, a) ((v8f)((v8i)(m) & (v8i)(a)))
+#endif
+
+/* y[i] = max(0, x[i]) as x > 0 ? x : 0 (NaN and -0 give +0); y may be x */
+GRAFT_VECTOR_CLONES
+static void relu_fwd(float *y, const float *x, size_t n)
 {
-    ACT_EACH(n, {
+    size_t i = 0;
+#if GRAFT_HAVE_V8F
+    for (; i + 8 <= n; i += 8) {
+        const v8f v = LOAD8(x + i);
+        STORE8(y + i, KEEP8(v > 0.0f, v));
+    }
+#endif
+    for (; i < n; i++) {
         float v = x[i];
         y[i] = v > 0.0f ? v : 0.0f;
-    });
+    }
 }
 
-static void clip_fwd(float *restrict y, const float *restrict x, size_t n, float lo, float hi)
+/* y[i] = min(max(x[i], lo), hi) as two selects (NaN passes through); y may
+ * be x */
+GRAFT_VECTOR_CLONES
+static void clip_fwd(float *y, const float *x, size_t n, float lo, float hi)
 {
-    ACT_EACH(n, {
+    size_t i = 0;
+#if GRAFT_HAVE_V8F
+    const v8f lo8 = SPLAT8(lo), hi8 = SPLAT8(hi);
+    for (; i + 8 <= n; i += 8) {
+        v8f v = LOAD8(x + i);
+        v = SELECT8(v < lo8, lo8, v);
+        STORE8(y + i, SELECT8(v > hi8, hi8, v));
+    }
+#endif
+    for (; i < n; i++) {
         float v = x[i];
         v = v < lo ? lo : v;
         y[i] = v > hi ? hi : v;
-    });
-}
-
-/* relu over y itself (in place), the expression of relu_fwd */
-static void relu_fwd_inplace(float *y, size_t n)
-{
-    ACT_EACH(n, {
-        float v = y[i];
-        y[i] = v > 0.0f ? v : 0.0f;
-    });
+    }
 }
 
 /* clip over y itself (in place), the expression of clip_fwd, recording in
  * mask[i] whether lo <= y[i] <= hi held before (1) or not (0): clip_bwd's
  * condition. The tests use & (no branches: the data's signs are random). */
+GRAFT_VECTOR_CLONES
 static void clip_fwd_inplace(float *y, unsigned char *restrict mask, size_t n, float lo,
                              float hi)
 {
-    ACT_EACH(n, {
+    size_t i = 0;
+#if GRAFT_HAVE_V8F
+    const v8f lo8 = SPLAT8(lo), hi8 = SPLAT8(hi);
+    for (; i + 8 <= n; i += 8) {
+        v8f v = LOAD8(y + i);
+        const v8i inside = (v >= lo8) & (v <= hi8); /* -1 or 0 */
+        const v8u8 m = __builtin_convertvector(-inside, v8u8); /* 1 or 0 */
+        memcpy(mask + i, &m, sizeof m);
+        v = SELECT8(v < lo8, lo8, v);
+        STORE8(y + i, SELECT8(v > hi8, hi8, v));
+    }
+#endif
+    for (; i < n; i++) {
         float v = y[i];
         mask[i] = (unsigned char)((unsigned)(v >= lo) & (unsigned)(v <= hi));
         v = v < lo ? lo : v;
         y[i] = v > hi ? hi : v;
-    });
+    }
 }
 
+/* y[i] = max(v, 0) + alpha * min(v, 0), v = x[i], with the two halves
+ * selected separately (a select between v and alpha * v is not what the
+ * scalar code does): the same value as v >= 0 ? v : alpha * v but for the
+ * sign of a zero result */
+GRAFT_VECTOR_CLONES
 static void leaky_fwd(float *restrict y, const float *restrict x, size_t n, float alpha)
 {
-    /* v = max(v, 0) + alpha * min(v, 0), with the two halves selected
-       separately (a select between v and alpha * v is not vectorised);
-       the same value but for the sign of a zero result */
-    ACT_EACH(n, {
+    size_t i = 0;
+#if GRAFT_HAVE_V8F
+    for (; i + 8 <= n; i += 8) {
+        const v8f v = LOAD8(x + i);
+        const v8i pos = v > 0.0f;
+        STORE8(y + i, KEEP8(pos, v) + alpha * KEEP8(~pos, v));
+    }
+#endif
+    for (; i < n; i++) {
         float v = x[i];
         float p = v > 0.0f ? v : 0.0f, q = v > 0.0f ? 0.0f : v;
         y[i] = p + alpha * q;
-    });
+    }
 }
 
+/* y[i] = v * min(max(v + 3, 0), 6) / 6, v = x[i] */
+GRAFT_VECTOR_CLONES
 static void hard_swish_fwd(float *restrict y, const float *restrict x, size_t n)
 {
-    ACT_EACH(n, {
+    size_t i = 0;
+#if GRAFT_HAVE_V8F
+    const v8f six = SPLAT8(6.0f);
+    for (; i + 8 <= n; i += 8) {
+        const v8f v = LOAD8(x + i);
+        v8f g = v + 3.0f;
+        g = KEEP8(~(g < 0.0f), g);
+        g = SELECT8(g > six, six, g);
+        STORE8(y + i, v * g / 6.0f);
+    }
+#endif
+    for (; i < n; i++) {
         float v = x[i], g = v + 3.0f;
         g = g < 0.0f ? 0.0f : g;
         g = g > 6.0f ? 6.0f : g;
         y[i] = v * g / 6.0f;
-    });
+    }
 }
 
 /* From the output: y > 0 exactly when x > 0 (y = x there, else +0, also
  * for a NaN x), so the value is the one x would give, and relu can run in
- * place. */
-static void relu_bwd(float *restrict dx, const float *restrict y, const float *restrict dy,
-                     size_t n)
+ * place. dx[i] = y[i] > 0 ? dy[i] : +0. */
+GRAFT_VECTOR_CLONES
+static void relu_bwd(float *dx, const float *y, const float *dy, size_t n)
 {
-    ACT_EACH(n, {
+    size_t i = 0;
+#if GRAFT_HAVE_V8F
+    for (; i + 8 <= n; i += 8) STORE8(dx + i, KEEP8(LOAD8(y + i) > 0.0f, LOAD8(dy + i)));
+#endif
+    for (; i < n; i++) {
         float g = dy[i];
         dx[i] = y[i] > 0.0f ? g : 0.0f;
-    });
+    }
 }
 
 /* clip_bwd's values from the mask clip_fwd_inplace recorded: dy's bits
  * where mask[i] is 1, else all zero bits (+0.0f, as clip_bwd gives), by an
  * integer AND so that there is no branch on the data */
-static void clip_bwd_masked(float *restrict dx, const unsigned char *restrict mask,
-                            const float *restrict dy, size_t n)
+GRAFT_VECTOR_CLONES
+static void clip_bwd_masked(float *dx, const unsigned char *mask, const float *dy, size_t n)
 {
-    ACT_EACH(n, {
+    size_t i = 0;
+#if GRAFT_HAVE_V8F
+    for (; i + 8 <= n; i += 8) {
+        v8u8 m;
+        memcpy(&m, mask + i, sizeof m);
+        const v8i all = -__builtin_convertvector(m, v8i); /* 1 -> all ones */
+        STORE8(dx + i, KEEP8(all, LOAD8(dy + i)));
+    }
+#endif
+    for (; i < n; i++) {
         uint32_t g;
         memcpy(&g, dy + i, sizeof g);
         g &= 0u - (uint32_t)mask[i];
         memcpy(dx + i, &g, sizeof g);
-    });
+    }
 }
 
+/* dx[i] = lo <= x[i] <= hi ? dy[i] : +0 */
+GRAFT_VECTOR_CLONES
 static void clip_bwd(float *restrict dx, const float *restrict x, const float *restrict dy,
                      size_t n, float lo, float hi)
 {
-    ACT_EACH(n, {
+    size_t i = 0;
+#if GRAFT_HAVE_V8F
+    const v8f lo8 = SPLAT8(lo), hi8 = SPLAT8(hi);
+    for (; i + 8 <= n; i += 8) {
+        const v8f v = LOAD8(x + i);
+        STORE8(dx + i, KEEP8((v >= lo8) & (v <= hi8), LOAD8(dy + i)));
+    }
+#endif
+    for (; i < n; i++) {
         float v = x[i], g = dy[i];
         g = v >= lo ? g : 0.0f;
         dx[i] = v <= hi ? g : 0.0f;
-    });
+    }
 }
 
+/* dx[i] = dy[i] * (x[i] >= 0 ? 1 : alpha) */
+GRAFT_VECTOR_CLONES
 static void leaky_bwd(float *restrict dx, const float *restrict x, const float *restrict dy,
                       size_t n, float alpha)
 {
-    ACT_EACH(n, {
+    size_t i = 0;
+#if GRAFT_HAVE_V8F
+    const v8f one = SPLAT8(1.0f), alpha8 = SPLAT8(alpha);
+    for (; i + 8 <= n; i += 8)
+        STORE8(dx + i, LOAD8(dy + i) * SELECT8(LOAD8(x + i) >= 0.0f, one, alpha8));
+#endif
+    for (; i < n; i++) {
         float f = x[i] >= 0.0f ? 1.0f : alpha;
         dx[i] = dy[i] * f;
-    });
+    }
 }
 
+/* dx[i] = dy[i] * d, d = 0 (x < -3), 1 (x > 3), else (2x + 3) / 6 */
+GRAFT_VECTOR_CLONES
 static void hard_swish_bwd(float *restrict dx, const float *restrict x,
                            const float *restrict dy, size_t n)
 {
-    ACT_EACH(n, {
+    size_t i = 0;
+#if GRAFT_HAVE_V8F
+    const v8f one = SPLAT8(1.0f);
+    for (; i + 8 <= n; i += 8) {
+        const v8f v = LOAD8(x + i);
+        v8f d = (2.0f * v + 3.0f) / 6.0f;
+        d = KEEP8(~(v < -3.0f), d);
+        d = SELECT8(v > 3.0f, one, d);
+        STORE8(dx + i, LOAD8(dy + i) * d);
+    }
+#endif
+    for (; i < n; i++) {
         float v = x[i], d = (2.0f * v + 3.0f) / 6.0f;
         d = v < -3.0f ? 0.0f : d;
         d = v > 3.0f ? 1.0f : d;
         dx[i] = dy[i] * d;
-    });
+    }
+}
+
+/* dx[i] = dy[i] * y[i] * (1 - y[i]), sigmoid's derivative from its output */
+GRAFT_VECTOR_CLONES
+static void sigmoid_bwd(float *restrict dx, const float *restrict y, const float *restrict dy,
+                        size_t n)
+{
+    size_t i = 0;
+#if GRAFT_HAVE_V8F
+    for (; i + 8 <= n; i += 8) {
+        const v8f v = LOAD8(y + i);
+        STORE8(dx + i, LOAD8(dy + i) * v * (1.0f - v));
+    }
+#endif
+    for (; i < n; i++) dx[i] = dy[i] * y[i] * (1.0f - y[i]);
+}
+
+/* dx[i] = dy[i] * (1 - y[i]^2), tanh's derivative from its output */
+GRAFT_VECTOR_CLONES
+static void tanh_bwd(float *restrict dx, const float *restrict y, const float *restrict dy,
+                     size_t n)
+{
+    size_t i = 0;
+#if GRAFT_HAVE_V8F
+    for (; i + 8 <= n; i += 8) {
+        const v8f v = LOAD8(y + i);
+        STORE8(dx + i, LOAD8(dy + i) * (1.0f - v * v));
+    }
+#endif
+    for (; i < n; i++) dx[i] = dy[i] * (1.0f - y[i] * y[i]);
 }
 
 /* Forward over the input itself (out->data == in[0]->data): relu, clip,
@@ -256,7 +395,7 @@ static int act_forward_inplace(graft_layer *l, float *y, size_t n)
     act_state *s = l->state;
     switch (s->kind) {
     case ACT_RELU:
-        relu_fwd_inplace(y, n);
+        relu_fwd(y, y, n);
         return GRAFT_OK;
     case ACT_CLIP: {
         size_t bytes = n;
@@ -347,10 +486,10 @@ static int act_backward(graft_layer *l, const graft_tensor *const *in, const gra
         leaky_bwd(dx, x, dy, n, alpha);
         break;
     case ACT_SIGMOID:
-        for (size_t i = 0; i < n; i++) dx[i] = dy[i] * y[i] * (1.0f - y[i]);
+        sigmoid_bwd(dx, y, dy, n);
         break;
     case ACT_TANH:
-        for (size_t i = 0; i < n; i++) dx[i] = dy[i] * (1.0f - y[i] * y[i]);
+        tanh_bwd(dx, y, dy, n);
         break;
     case ACT_HARD_SWISH:
         hard_swish_bwd(dx, x, dy, n);

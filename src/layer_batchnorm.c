@@ -27,6 +27,7 @@
  * forward (see the fused nodes in model.h).
  */
 #include "layer.h"
+#include "vec.h"
 
 #include <math.h>
 
@@ -78,56 +79,99 @@ static void bn_init_params(graft_layer *l, graftRng *rng)
     for (size_t i = 0; i < rv->numel; i++) rv->data[i] = 1.0f;
 }
 
-/* Plane kernels. Blocks of 8 elements go through a loop of fixed length
- * with unaliased (restrict) pointers, which the compiler vectorises at -O2;
- * sums keep 8 float lanes per plane and are added into double per plane, so
- * a channel's statistics lose no more than one plane's float rounding. */
+/* Plane kernels. Sums keep 8 float lanes per plane, lane u adding the
+ * elements k = u (mod 8) of the blocks of 8 in order, and are added into
+ * double per plane, so that a channel's statistics lose no more than one
+ * plane's float rounding; the last n % 8 elements are added in double.
+ *
+ * Where the compiler has GCC's vector extension (vec.h), a block is one v8f
+ * and the lanes stay in registers (an array of 8 floats was kept in memory,
+ * each block waiting on the store of the one before); elsewhere the same
+ * lanes are an array. Each kernel is compiled for AVX2 CPUs and for any
+ * x86-64 CPU (GRAFT_VECTOR_CLONES); both copies, and the array form, do the
+ * same float operations in the same order, so every result is the same bits.
+ * The lane sums are reduced in the fixed orders written out below. */
+
+#if GRAFT_HAVE_V8F
+#define LOAD8(p) (*(const v8f_mem *)(p))
+#define STORE8(p, v) (*(v8f_mem *)(p) = (v))
+#endif
+
+/* tail + ((a0 + a4) + (a1 + a5)) + ((a2 + a6) + (a3 + a7)) in double, added
+ * left to right: the tail, then lanes 0, 4, 1, 5, then lanes 2, 6, 3, 7 */
+#define TAIL_PLUS_LANES(tail, a)                                              \
+    ((tail) + (((double)(a)[0] + (a)[4]) + ((double)(a)[1] + (a)[5])) +         \
+     (((double)(a)[2] + (a)[6]) + ((double)(a)[3] + (a)[7])))
 
 /* sum of x[k], k < n */
+GRAFT_VECTOR_CLONES
 static double plane_sum(const float *restrict x, size_t n)
 {
-    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     double tail = 0.0;
     size_t k = 0;
+#if GRAFT_HAVE_V8F
+    v8f acc = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (; k + 8 <= n; k += 8) acc += LOAD8(x + k);
+#else
+    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     for (; k + 8 <= n; k += 8)
         for (size_t u = 0; u < 8; u++) acc[u] += x[k + u];
+#endif
     for (; k < n; k++) tail += x[k];
-    return tail + (((double)acc[0] + acc[4]) + ((double)acc[1] + acc[5])) +
-           (((double)acc[2] + acc[6]) + ((double)acc[3] + acc[7]));
+    return TAIL_PLUS_LANES(tail, acc);
 }
 
 /* sum of (x[k] - mu)^2, k < n */
+GRAFT_VECTOR_CLONES
 static double plane_sq_dev(const float *restrict x, size_t n, float mu)
 {
-    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     double tail = 0.0;
     size_t k = 0;
+#if GRAFT_HAVE_V8F
+    v8f acc = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (; k + 8 <= n; k += 8) {
+        const v8f d = LOAD8(x + k) - mu;
+        acc += d * d;
+    }
+#else
+    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     for (; k + 8 <= n; k += 8)
         for (size_t u = 0; u < 8; u++) {
             float d = x[k + u] - mu;
             acc[u] += d * d;
         }
+#endif
     for (; k < n; k++) {
         double d = (double)x[k] - mu;
         tail += d * d;
     }
-    return tail + (((double)acc[0] + acc[4]) + ((double)acc[1] + acc[5])) +
-           (((double)acc[2] + acc[6]) + ((double)acc[3] + acc[7]));
+    return TAIL_PLUS_LANES(tail, acc);
 }
 
-/* *sg += sum of g[k]; *sgd += sum of g[k] * (x[k] - mu), k < n */
+/* *sg += sum of g[k]; *sgd += sum of g[k] * (x[k] - mu), k < n. The lanes
+ * are added to the double tail sums one after the other, lane 0 first. */
+GRAFT_VECTOR_CLONES
 static void plane_grad_sums(const float *restrict g, const float *restrict x, size_t n, float mu,
                             double *sg, double *sgd)
 {
-    float a[8] = {0, 0, 0, 0, 0, 0, 0, 0}, b[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     double ta = 0.0, tb = 0.0;
     size_t k = 0;
+#if GRAFT_HAVE_V8F
+    v8f a = {0, 0, 0, 0, 0, 0, 0, 0}, b = a;
+    for (; k + 8 <= n; k += 8) {
+        const v8f gv = LOAD8(g + k);
+        a += gv;
+        b += gv * (LOAD8(x + k) - mu);
+    }
+#else
+    float a[8] = {0, 0, 0, 0, 0, 0, 0, 0}, b[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     for (; k + 8 <= n; k += 8)
         for (size_t u = 0; u < 8; u++) {
             float gv = g[k + u];
             a[u] += gv;
             b[u] += gv * (x[k + u] - mu);
         }
+#endif
     for (; k < n; k++) {
         ta += g[k];
         tb += (double)g[k] * ((double)x[k] - mu);
@@ -140,22 +184,177 @@ static void plane_grad_sums(const float *restrict g, const float *restrict x, si
     *sgd += tb;
 }
 
+/* Two planes at once. A plane's sum is one chain of dependent vector adds
+ * (each waits for the one before), which holds a single plane's kernel well
+ * below the memory's speed; two planes' chains side by side overlap. Each
+ * plane keeps its own lanes, tail and reduction, so a pair kernel gives
+ * exactly the two results of the single kernel. */
+#if GRAFT_HAVE_V8F
+/* r[j] = plane_sum(xj, n), j < 2 */
+GRAFT_VECTOR_CLONES
+static void plane_sum_pair(const float *restrict x0, const float *restrict x1, size_t n,
+                           double r[2])
+{
+    double tail0 = 0.0, tail1 = 0.0;
+    v8f acc0 = {0, 0, 0, 0, 0, 0, 0, 0}, acc1 = acc0;
+    size_t k = 0;
+    for (; k + 8 <= n; k += 8) {
+        acc0 += LOAD8(x0 + k);
+        acc1 += LOAD8(x1 + k);
+    }
+    for (size_t t = k; t < n; t++) tail0 += x0[t];
+    for (size_t t = k; t < n; t++) tail1 += x1[t];
+    r[0] = TAIL_PLUS_LANES(tail0, acc0);
+    r[1] = TAIL_PLUS_LANES(tail1, acc1);
+}
+
+/* r[j] = plane_sq_dev(xj, n, mu), j < 2 */
+GRAFT_VECTOR_CLONES
+static void plane_sq_dev_pair(const float *restrict x0, const float *restrict x1, size_t n,
+                              float mu, double r[2])
+{
+    double tail0 = 0.0, tail1 = 0.0;
+    v8f acc0 = {0, 0, 0, 0, 0, 0, 0, 0}, acc1 = acc0;
+    size_t k = 0;
+    for (; k + 8 <= n; k += 8) {
+        const v8f d0 = LOAD8(x0 + k) - mu, d1 = LOAD8(x1 + k) - mu;
+        acc0 += d0 * d0;
+        acc1 += d1 * d1;
+    }
+    for (size_t t = k; t < n; t++) {
+        double d = (double)x0[t] - mu;
+        tail0 += d * d;
+    }
+    for (size_t t = k; t < n; t++) {
+        double d = (double)x1[t] - mu;
+        tail1 += d * d;
+    }
+    r[0] = TAIL_PLUS_LANES(tail0, acc0);
+    r[1] = TAIL_PLUS_LANES(tail1, acc1);
+}
+
+/* plane_grad_sums(g0, x0, ...) then plane_grad_sums(g1, x1, ...) */
+GRAFT_VECTOR_CLONES
+static void plane_grad_sums_pair(const float *restrict g0, const float *restrict x0,
+                                 const float *restrict g1, const float *restrict x1, size_t n,
+                                 float mu, double *sg, double *sgd)
+{
+    double ta0 = 0.0, tb0 = 0.0, ta1 = 0.0, tb1 = 0.0;
+    v8f a0 = {0, 0, 0, 0, 0, 0, 0, 0}, b0 = a0, a1 = a0, b1 = a0;
+    size_t k = 0;
+    for (; k + 8 <= n; k += 8) {
+        const v8f gv0 = LOAD8(g0 + k), gv1 = LOAD8(g1 + k);
+        a0 += gv0;
+        b0 += gv0 * (LOAD8(x0 + k) - mu);
+        a1 += gv1;
+        b1 += gv1 * (LOAD8(x1 + k) - mu);
+    }
+    for (size_t t = k; t < n; t++) {
+        ta0 += g0[t];
+        tb0 += (double)g0[t] * ((double)x0[t] - mu);
+    }
+    for (size_t t = k; t < n; t++) {
+        ta1 += g1[t];
+        tb1 += (double)g1[t] * ((double)x1[t] - mu);
+    }
+    for (int u = 0; u < 8; u++) {
+        ta0 += a0[u];
+        tb0 += b0[u];
+        ta1 += a1[u];
+        tb1 += b1[u];
+    }
+    *sg += ta0;
+    *sgd += tb0;
+    *sg += ta1;
+    *sgd += tb1;
+}
+#else
+static void plane_sum_pair(const float *x0, const float *x1, size_t n, double r[2])
+{
+    r[0] = plane_sum(x0, n);
+    r[1] = plane_sum(x1, n);
+}
+
+static void plane_sq_dev_pair(const float *x0, const float *x1, size_t n, float mu, double r[2])
+{
+    r[0] = plane_sq_dev(x0, n, mu);
+    r[1] = plane_sq_dev(x1, n, mu);
+}
+
+static void plane_grad_sums_pair(const float *g0, const float *x0, const float *g1,
+                                 const float *x1, size_t n, float mu, double *sg, double *sgd)
+{
+    plane_grad_sums(g0, x0, n, mu, sg, sgd);
+    plane_grad_sums(g1, x1, n, mu, sg, sgd);
+}
+#endif
+
+/* Channel sums: the planes x + i * stride, i < n, of one channel, their
+ * plane sums added in order of i (two planes per kernel call). */
+
+/* sum over planes of plane_sum */
+static double channel_sum(const float *x, size_t n, size_t stride, size_t sp)
+{
+    double sum = 0.0;
+    size_t i = 0;
+    for (; i + 2 <= n; i += 2) {
+        double r[2];
+        plane_sum_pair(x + i * stride, x + (i + 1) * stride, sp, r);
+        sum += r[0];
+        sum += r[1];
+    }
+    for (; i < n; i++) sum += plane_sum(x + i * stride, sp);
+    return sum;
+}
+
+/* sum over planes of plane_sq_dev */
+static double channel_sq_dev(const float *x, size_t n, size_t stride, size_t sp, float mu)
+{
+    double sq = 0.0;
+    size_t i = 0;
+    for (; i + 2 <= n; i += 2) {
+        double r[2];
+        plane_sq_dev_pair(x + i * stride, x + (i + 1) * stride, sp, mu, r);
+        sq += r[0];
+        sq += r[1];
+    }
+    for (; i < n; i++) sq += plane_sq_dev(x + i * stride, sp, mu);
+    return sq;
+}
+
+/* *sg and *sgd from 0: plane_grad_sums over the planes, in order */
+static void channel_grad_sums(const float *g, const float *x, size_t n, size_t stride,
+                              size_t sp, float mu, double *sg, double *sgd)
+{
+    size_t i = 0;
+    *sg = *sgd = 0.0;
+    for (; i + 2 <= n; i += 2)
+        plane_grad_sums_pair(g + i * stride, x + i * stride, g + (i + 1) * stride,
+                             x + (i + 1) * stride, sp, mu, sg, sgd);
+    for (; i < n; i++) plane_grad_sums(g + i * stride, x + i * stride, sp, mu, sg, sgd);
+}
+
 /* y[k] = a * x[k] + b, k < n */
+GRAFT_VECTOR_CLONES
 static void plane_affine(float *restrict y, const float *restrict x, size_t n, float a, float b)
 {
     size_t k = 0;
-    for (; k + 8 <= n; k += 8)
-        for (size_t u = 0; u < 8; u++) y[k + u] = a * x[k + u] + b;
+#if GRAFT_HAVE_V8F
+    for (; k + 8 <= n; k += 8) STORE8(y + k, a * LOAD8(x + k) + b);
+#endif
     for (; k < n; k++) y[k] = a * x[k] + b;
 }
 
 /* dx[k] = c1 * g[k] + c2 * (x[k] - mu) + c0, k < n */
+GRAFT_VECTOR_CLONES
 static void plane_affine2(float *restrict dx, const float *restrict g, const float *restrict x,
                           size_t n, float mu, float c1, float c2, float c0)
 {
     size_t k = 0;
+#if GRAFT_HAVE_V8F
     for (; k + 8 <= n; k += 8)
-        for (size_t u = 0; u < 8; u++) dx[k + u] = c1 * g[k + u] + c2 * (x[k + u] - mu) + c0;
+        STORE8(dx + k, c1 * LOAD8(g + k) + c2 * (LOAD8(x + k) - mu) + c0);
+#endif
     for (; k < n; k++) dx[k] = c1 * g[k] + c2 * (x[k] - mu) + c0;
 }
 
@@ -180,12 +379,10 @@ static int bn_forward(graft_layer *l, const graft_tensor *const *in, graft_tenso
     for (size_t c = 0; c < c_count; c++) {
         double mu, var;
         if (l->training) {
-            double sum = 0.0;
-            for (size_t i = 0; i < n; i++) sum += plane_sum(x + (i * c_count + c) * sp, sp);
+            const size_t stride = c_count * sp; /* from one sample's plane to the next */
+            double sum = channel_sum(x + c * sp, n, stride, sp);
             mu = sum / (double)m;
-            double sq = 0.0;
-            for (size_t i = 0; i < n; i++)
-                sq += plane_sq_dev(x + (i * c_count + c) * sp, sp, (float)mu);
+            double sq = channel_sq_dev(x + c * sp, n, stride, sp, (float)mu);
             var = sq / (double)m;
             /* With one value per channel (m == 1) the unbiased variance is
              * undefined (0/0); the running variance then takes the biased
@@ -225,11 +422,9 @@ static int bn_backward(graft_layer *l, const graft_tensor *const *in, const graf
 
     for (size_t c = 0; c < c_count; c++) {
         double is = invstd[c];
-        double sum_dy = 0.0, sum_dy_dev = 0.0;
-        for (size_t i = 0; i < n; i++) {
-            size_t off = (i * c_count + c) * sp;
-            plane_grad_sums(dy + off, x + off, sp, mean[c], &sum_dy, &sum_dy_dev);
-        }
+        double sum_dy, sum_dy_dev;
+        channel_grad_sums(dy + c * sp, x + c * sp, n, c_count * sp, sp, mean[c], &sum_dy,
+                          &sum_dy_dev);
         double sum_dy_xhat = sum_dy_dev * is;
         if (l->need_param_grad) {
             l->params[P_WEIGHT].grad->data[c] = (float)sum_dy_xhat;

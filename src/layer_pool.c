@@ -27,6 +27,7 @@
  *   out[n, c] = mean over (h, w) of in[n, c, h, w],  din = dout / (H * W).
  */
 #include "layer.h"
+#include "vec.h"
 
 #include <math.h>
 #include <string.h>
@@ -555,12 +556,54 @@ static int gap_infer_shape(graft_layer *l, int n_inputs, const graftShape *in, g
     return GRAFT_OK;
 }
 
+/* Global average pooling's kernels.
+ *
+ * A plane's sum is a chain of double adds in element order, each add
+ * waiting for the one before (4 or so cycles): gap_sums runs four planes'
+ * chains side by side, so that their adds overlap, each plane's own adds
+ * keeping their order and so their result. */
+
+/* sum[p] = sum over i < hw of x[p * hw + i], added in order of i, p < 4 */
+static void gap_sums4(const float *x, int64_t hw, double sum[4])
+{
+    const float *x0 = x, *x1 = x + hw, *x2 = x + 2 * hw, *x3 = x + 3 * hw;
+    double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
+    for (int64_t i = 0; i < hw; i++) {
+        s0 += x0[i];
+        s1 += x1[i];
+        s2 += x2[i];
+        s3 += x3[i];
+    }
+    sum[0] = s0;
+    sum[1] = s1;
+    sum[2] = s2;
+    sum[3] = s3;
+}
+
+/* d[i] = g, i < n, in blocks of 8 (vec.h) */
+GRAFT_VECTOR_CLONES
+static void gap_fill(float *d, float g, int64_t n)
+{
+    int64_t i = 0;
+#if GRAFT_HAVE_V8F
+    const v8f g8 = {g, g, g, g, g, g, g, g};
+    for (; i + 8 <= n; i += 8) *(v8f_mem *)(d + i) = g8;
+#endif
+    for (; i < n; i++) d[i] = g;
+}
+
 static int gap_forward(graft_layer *l, const graft_tensor *const *in, graft_tensor *out)
 {
     (void)l;
     const int64_t planes = in[0]->dims[0] * in[0]->dims[1];
     const int64_t hw = in[0]->dims[2] * in[0]->dims[3];
-    for (int64_t c = 0; c < planes; c++) {
+    int64_t c = 0;
+    for (; c + 4 <= planes; c += 4) {
+        double sum[4];
+        gap_sums4(in[0]->data + c * hw, hw, sum);
+        for (int p = 0; p < 4; p++) out->data[c + p] = (float)(sum[p] / (double)hw);
+    }
+    for (; c < planes; c++) {
         const float *x = in[0]->data + c * hw;
         double sum = 0.0;
         for (int64_t i = 0; i < hw; i++) sum += x[i];
@@ -577,11 +620,8 @@ static int gap_backward(graft_layer *l, const graft_tensor *const *in, const gra
     if (!din[0]) return GRAFT_OK;
     const int64_t planes = in[0]->dims[0] * in[0]->dims[1];
     const int64_t hw = in[0]->dims[2] * in[0]->dims[3];
-    for (int64_t c = 0; c < planes; c++) {
-        float g = dout->data[c] / (float)hw;
-        float *dx = din[0]->data + c * hw;
-        for (int64_t i = 0; i < hw; i++) dx[i] = g;
-    }
+    for (int64_t c = 0; c < planes; c++)
+        gap_fill(din[0]->data + c * hw, dout->data[c] / (float)hw, hw);
     return GRAFT_OK;
 }
 

@@ -3,6 +3,7 @@
 #include "testutil.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 enum { RELU, CLIP, LEAKY, SIGMOID, TANH, HSWISH, N_KINDS };
@@ -549,6 +550,120 @@ START_TEST(test_leaky_relu_special_values)
 }
 END_TEST
 
+/* ---- the kernels against plain loops, bit for bit -------------------------- */
+
+/* Each kind's forward value and derivative factor as the plain scalar
+ * expressions of layer_activation.c; the kernels' vector blocks must give
+ * the same bits. */
+static float ref_fwd(int kind, float v)
+{
+    switch (kind) {
+    case RELU: return v > 0.0f ? v : 0.0f;
+    case CLIP: v = v < CLIP_LO ? CLIP_LO : v; return v > CLIP_HI ? CLIP_HI : v;
+    case LEAKY: {
+        float p = v > 0.0f ? v : 0.0f, q = v > 0.0f ? 0.0f : v;
+        return p + LEAKY_ALPHA * q;
+    }
+    case SIGMOID:
+        if (v >= 0.0f) return 1.0f / (1.0f + expf(-v));
+        return expf(v) / (1.0f + expf(v));
+    case TANH: return tanhf(v);
+    default: {
+        float g = v + 3.0f;
+        g = g < 0.0f ? 0.0f : g;
+        g = g > 6.0f ? 6.0f : g;
+        return v * g / 6.0f;
+    }
+    }
+}
+
+/* dx from x, y and dy */
+static float ref_bwd(int kind, float v, float y, float g)
+{
+    switch (kind) {
+    case RELU: return y > 0.0f ? g : 0.0f;
+    case CLIP: g = v >= CLIP_LO ? g : 0.0f; return v <= CLIP_HI ? g : 0.0f;
+    case LEAKY: return g * (v >= 0.0f ? 1.0f : LEAKY_ALPHA);
+    case SIGMOID: return g * y * (1.0f - y);
+    case TANH: return g * (1.0f - y * y);
+    default: {
+        float d = (2.0f * v + 3.0f) / 6.0f;
+        d = v < -3.0f ? 0.0f : d;
+        d = v > 3.0f ? 1.0f : d;
+        return g * d;
+    }
+    }
+}
+
+/* Every kind, out of place and (for the kinds that allow it) in place as a
+ * model runs it (clip then keeps its derivative as a mask), on lengths that
+ * are not multiples of 8 (1, 7, 9, 63, 100) and 8 and 64: random values in
+ * [-8, 8) with, at positions that fall in blocks and in the remainder,
+ * NaN, +-inf, +-0 and the kinks (clip's lo and hi, +-3); y and dx must have
+ * the bits of the scalar expressions. */
+START_TEST(test_activation_kernels_bit_exact)
+{
+    graft_ctx *ctx = tu_ctx();
+    const int lengths[] = {1, 7, 8, 9, 63, 64, 100};
+    const float special[] = {NAN, INFINITY, -INFINITY, 0.0f, -0.0f, CLIP_LO, CLIP_HI,
+                             -3.0f, 3.0f, -NAN};
+    const int inplace_ok[N_KINDS] = {[RELU] = 1, [CLIP] = 1, [SIGMOID] = 1, [TANH] = 1};
+    uint64_t seed = 700;
+    for (size_t li = 0; li < sizeof lengths / sizeof lengths[0]; li++) {
+        const int n = lengths[li];
+        graft_tensor *x = tu_tensor(ctx, 2, 1, n), *dy = tu_tensor(ctx, 2, 1, n);
+        tu_fill_uniform(x, seed++, -8, 8);
+        tu_fill_uniform(dy, seed++, -1, 1);
+        float *xv = graft_tensor_data(x);
+        /* specials every 5th element, so they land on every lane */
+        for (int i = 0, k = 0; i < n; i += 5, k++)
+            xv[i] = special[k % (int)(sizeof special / sizeof special[0])];
+        float *x0 = malloc((size_t)n * sizeof(float)), *want_y = malloc((size_t)n * sizeof(float));
+        float *want_dx = malloc((size_t)n * sizeof(float));
+        ck_assert(x0 && want_y && want_dx);
+        memcpy(x0, xv, (size_t)n * sizeof(float));
+        const float *g = graft_tensor_data(dy);
+        for (int kind = 0; kind < N_KINDS; kind++) {
+            for (int i = 0; i < n; i++) {
+                want_y[i] = ref_fwd(kind, x0[i]);
+                want_dx[i] = ref_bwd(kind, x0[i], want_y[i], g[i]);
+            }
+            for (int inplace = 0; inplace <= inplace_ok[kind]; inplace++) {
+                memcpy(xv, x0, (size_t)n * sizeof(float));
+                graft_layer *l = make_kind(ctx, kind);
+                const graft_tensor *in[1] = {x}, *y = NULL, *dx[1] = {NULL};
+                ck_assert_int_eq(graft_layer_build(l, 1, in, 0), GRAFT_OK);
+                if (inplace) {
+                    ck_assert_int_eq(graftLayerForwardInPlace(l, in, &y), GRAFT_OK);
+                    ck_assert_ptr_eq(graft_tensor_data_const(y), xv);
+                } else {
+                    ck_assert_int_eq(graft_layer_forward(l, 1, in, &y), GRAFT_OK);
+                }
+                ck_assert_int_eq(graft_layer_backward(l, 1, in, dy, dx), GRAFT_OK);
+                const float *yv = graft_tensor_data_const(y), *dv = graft_tensor_data_const(dx[0]);
+                for (int i = 0; i < n; i++) {
+                    ck_assert_msg(memcmp(yv + i, want_y + i, sizeof(float)) == 0,
+                                  "%s%s n %d: y[%d] = %a, want %a (x %a)", kind_names[kind],
+                                  inplace ? " in place" : "", n, i, (double)yv[i],
+                                  (double)want_y[i], (double)x0[i]);
+                    ck_assert_msg(memcmp(dv + i, want_dx + i, sizeof(float)) == 0,
+                                  "%s%s n %d: dx[%d] = %a, want %a (x %a)", kind_names[kind],
+                                  inplace ? " in place" : "", n, i, (double)dv[i],
+                                  (double)want_dx[i], (double)x0[i]);
+                }
+                graft_layer_free(l);
+            }
+        }
+        free(x0);
+        free(want_y);
+        free(want_dx);
+        graft_tensor_free(x);
+        graft_tensor_free(dy);
+    }
+    graft_ctx_free(ctx);
+}
+END_TEST
+
 Suite *suite_activation(void)
 {
     Suite *s = suite_create("activation");
@@ -562,6 +677,7 @@ Suite *suite_activation(void)
     tcase_add_test(tc, test_activation_any_rank);
     tcase_add_test(tc, test_activation_long_rows);
     tcase_add_test(tc, test_leaky_relu_special_values);
+    tcase_add_test(tc, test_activation_kernels_bit_exact);
     suite_add_tcase(s, tc);
     tc = tcase_create("gradients");
     tcase_set_timeout(tc, 60);

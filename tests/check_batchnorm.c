@@ -2,6 +2,7 @@
 #include "testutil.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 static graft_layer *built_bn(graft_ctx *ctx, float eps, float momentum, graft_tensor *x)
@@ -356,6 +357,180 @@ START_TEST(test_bn_long_planes_against_reference)
 }
 END_TEST
 
+/* ---- the plane kernels against plain loops, bit for bit ------------------- */
+
+/* The sums of layer_batchnorm.c as plain scalar loops: lane u of a plane's
+ * 8 float lanes adds the elements k = u (mod 8) of its blocks of 8 in order,
+ * the remainder is added in double, and the lanes are reduced in the
+ * kernels' fixed orders; planes are added into the channel's double sum in
+ * sample order. */
+static double ref_plane_sum(const float *x, size_t n)
+{
+    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    double tail = 0.0;
+    size_t k = 0;
+    for (; k + 8 <= n; k += 8)
+        for (size_t u = 0; u < 8; u++) acc[u] += x[k + u];
+    for (; k < n; k++) tail += x[k];
+    return tail + (((double)acc[0] + acc[4]) + ((double)acc[1] + acc[5])) +
+           (((double)acc[2] + acc[6]) + ((double)acc[3] + acc[7]));
+}
+
+static double ref_plane_sq_dev(const float *x, size_t n, float mu)
+{
+    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    double tail = 0.0;
+    size_t k = 0;
+    for (; k + 8 <= n; k += 8)
+        for (size_t u = 0; u < 8; u++) {
+            float d = x[k + u] - mu;
+            acc[u] += d * d;
+        }
+    for (; k < n; k++) {
+        double d = (double)x[k] - mu;
+        tail += d * d;
+    }
+    return tail + (((double)acc[0] + acc[4]) + ((double)acc[1] + acc[5])) +
+           (((double)acc[2] + acc[6]) + ((double)acc[3] + acc[7]));
+}
+
+static void ref_plane_grad_sums(const float *g, const float *x, size_t n, float mu, double *sg,
+                                double *sgd)
+{
+    float a[8] = {0, 0, 0, 0, 0, 0, 0, 0}, b[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    double ta = 0.0, tb = 0.0;
+    size_t k = 0;
+    for (; k + 8 <= n; k += 8)
+        for (size_t u = 0; u < 8; u++) {
+            a[u] += g[k + u];
+            b[u] += g[k + u] * (x[k + u] - mu);
+        }
+    for (; k < n; k++) {
+        ta += g[k];
+        tb += (double)g[k] * ((double)x[k] - mu);
+    }
+    for (int u = 0; u < 8; u++) {
+        ta += a[u];
+        tb += b[u];
+    }
+    *sg += ta;
+    *sgd += tb;
+}
+
+/* Asserts that n floats have the same bits. */
+static void assert_same_bits(const float *got, const float *want, size_t n, const char *what,
+                             int batch, int sp)
+{
+    for (size_t i = 0; i < n; i++)
+        ck_assert_msg(memcmp(got + i, want + i, sizeof(float)) == 0,
+                      "%s[%zu] = %a, want %a (N %d, S %d)", what, i, (double)got[i],
+                      (double)want[i], batch, sp);
+}
+
+/* Training and inference forward and backward on planes of awkward lengths
+ * (1, 7, 8, 9, 63, 65: blocks of 8 and remainders) and batches of 1 to 5
+ * (the kernels take two samples' planes at once, and one alone for an odd
+ * batch): y, dx, dgamma, dbeta and the running statistics must have the
+ * bits of the formulas of layer_batchnorm.c evaluated by the plain loops
+ * above in the same order. */
+START_TEST(test_bn_kernels_bit_exact)
+{
+    graft_ctx *ctx = tu_ctx();
+    const int sizes[] = {1, 7, 8, 9, 63, 65}, batches[] = {1, 2, 3, 5};
+    enum { C = 3 };
+    const float eps = 1e-3f, mom = 0.1f;
+    uint64_t seed = 500;
+    for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++)
+        for (size_t bi = 0; bi < sizeof batches / sizeof batches[0]; bi++) {
+            const int S = sizes[si], N = batches[bi];
+            const size_t M = (size_t)N * S, total = M * C;
+            if (M < 2) continue; /* training needs two values per channel */
+            graft_tensor *x = tu_tensor(ctx, 3, N, C, S), *dy = tu_tensor(ctx, 3, N, C, S);
+            tu_fill_uniform(x, seed++, 3, 7);
+            tu_fill_uniform(dy, seed++, -1, 1);
+            graft_layer *l = built_bn(ctx, eps, mom, x);
+            randomise_params(l, seed++);
+            float *rm = graft_tensor_data(param(l, 2)), *rv = graft_tensor_data(param(l, 3));
+            for (int c = 0; c < C; c++) {
+                rm[c] = 0.25f * (float)c;
+                rv[c] = 1.0f + 0.5f * (float)c;
+            }
+            const float *xv = graft_tensor_data(x), *g = graft_tensor_data(dy);
+            const float *gamma = graft_tensor_data(param(l, 0));
+            const float *beta = graft_tensor_data(param(l, 1));
+            float *want_y = malloc(total * sizeof(float)), *want_dx = malloc(total * sizeof(float));
+            ck_assert(want_y && want_dx);
+            for (int training = 1; training >= 0; training--) {
+                float want_rm[C], want_rv[C], want_dg[C], want_db[C];
+                graft_layer_set_training(l, training);
+                for (int c = 0; c < C; c++) {
+                    double mu, var, sum = 0.0, sq = 0.0;
+                    if (training) {
+                        for (int i = 0; i < N; i++) sum += ref_plane_sum(xv + (i * C + c) * S, S);
+                        mu = sum / (double)M;
+                        for (int i = 0; i < N; i++)
+                            sq += ref_plane_sq_dev(xv + (i * C + c) * S, S, (float)mu);
+                        var = sq / (double)M;
+                        want_rm[c] = (float)((1.0 - mom) * rm[c] + (double)mom * mu);
+                        want_rv[c] = (float)((1.0 - mom) * rv[c] +
+                                             (double)mom * (sq / (double)(M - 1)));
+                    } else {
+                        mu = rm[c];
+                        var = rv[c];
+                        want_rm[c] = rm[c];
+                        want_rv[c] = rv[c];
+                    }
+                    double is = 1.0 / sqrt(var + eps);
+                    float mean_f = (float)mu, is_f = (float)is;
+                    double a = gamma[c] * is, b = beta[c] - a * mu;
+                    for (int i = 0; i < N; i++)
+                        for (int k = 0; k < S; k++) {
+                            size_t at = ((size_t)i * C + c) * S + k;
+                            want_y[at] = (float)a * xv[at] + (float)b;
+                        }
+                    double sg = 0.0, sgd = 0.0, isd = is_f;
+                    for (int i = 0; i < N; i++)
+                        ref_plane_grad_sums(g + (i * C + c) * S, xv + (i * C + c) * S, S, mean_f,
+                                            &sg, &sgd);
+                    double sgx = sgd * isd, scale = gamma[c] * isd;
+                    want_dg[c] = (float)sgx;
+                    want_db[c] = (float)sg;
+                    double c1 = scale, c2 = 0.0, c0 = 0.0;
+                    if (training) {
+                        c2 = -scale * (sgx / (double)M) * isd;
+                        c0 = -scale * (sg / (double)M);
+                    }
+                    for (int i = 0; i < N; i++)
+                        for (int k = 0; k < S; k++) {
+                            size_t at = ((size_t)i * C + c) * S + k;
+                            want_dx[at] = training ? (float)c1 * g[at] +
+                                                         (float)c2 * (xv[at] - mean_f) + (float)c0
+                                                   : (float)c1 * g[at] + 0.0f;
+                        }
+                }
+                const graft_tensor *in[1] = {x}, *y = NULL, *din[1] = {NULL}, *dg = NULL,
+                                   *db = NULL;
+                ck_assert_int_eq(graft_layer_forward(l, 1, in, &y), GRAFT_OK);
+                ck_assert_int_eq(graft_layer_backward(l, 1, in, dy, din), GRAFT_OK);
+                ck_assert_int_eq(graft_layer_param(l, 0, NULL, NULL, &dg, NULL), GRAFT_OK);
+                ck_assert_int_eq(graft_layer_param(l, 1, NULL, NULL, &db, NULL), GRAFT_OK);
+                assert_same_bits(graft_tensor_data_const(y), want_y, total, "y", N, S);
+                assert_same_bits(graft_tensor_data_const(din[0]), want_dx, total, "dx", N, S);
+                assert_same_bits(graft_tensor_data_const(dg), want_dg, C, "dgamma", N, S);
+                assert_same_bits(graft_tensor_data_const(db), want_db, C, "dbeta", N, S);
+                assert_same_bits(rm, want_rm, C, "running_mean", N, S);
+                assert_same_bits(rv, want_rv, C, "running_var", N, S);
+            }
+            free(want_y);
+            free(want_dx);
+            graft_tensor_free(dy);
+            graft_layer_free(l);
+            graft_tensor_free(x);
+        }
+    graft_ctx_free(ctx);
+}
+END_TEST
+
 START_TEST(test_bn_backward_without_param_grads)
 {
     graft_ctx *ctx = tu_ctx();
@@ -546,6 +721,7 @@ Suite *suite_batchnorm(void)
     tcase_add_test(tc, test_bn_gradcheck_training);
     tcase_add_test(tc, test_bn_gradcheck_inference);
     tcase_add_test(tc, test_bn_long_planes_against_reference);
+    tcase_add_test(tc, test_bn_kernels_bit_exact);
     tcase_add_test(tc, test_bn_backward_without_param_grads);
     suite_add_tcase(s, tc);
     tc = tcase_create("serialisation");

@@ -332,6 +332,57 @@ static size_t gradcheck_pool(graft_ctx *ctx, int kind, const graft_pool2d_spec *
     return checked;
 }
 
+/* Global average pooling against the plain loops, bit for bit: each plane's
+ * sum is added in double in element order (the forward runs four planes'
+ * sums side by side, the remaining planes alone), and the backward fills
+ * every input cell with dout / (H * W). Plane counts 1 to 7 and planes of
+ * 1, 7 (1x7), 9, 63 (7x9) and 49 cells, with NaN and infinities in some
+ * planes. */
+START_TEST(test_global_avg_bit_exact)
+{
+    graft_ctx *ctx = tu_ctx();
+    const int hws[][2] = {{1, 1}, {1, 7}, {3, 3}, {7, 9}, {7, 7}};
+    const int planes[][2] = {{1, 1}, {1, 3}, {2, 2}, {1, 5}, {7, 1}};
+    uint64_t seed = 950;
+    for (size_t hi = 0; hi < sizeof hws / sizeof hws[0]; hi++)
+        for (size_t pi = 0; pi < sizeof planes / sizeof planes[0]; pi++) {
+            const int n = planes[pi][0], c = planes[pi][1], h = hws[hi][0], w = hws[hi][1];
+            const int hw = h * w, np = n * c;
+            graft_tensor *x = tu_tensor(ctx, 4, n, c, h, w), *dy = tu_tensor(ctx, 4, n, c, 1, 1);
+            tu_fill_uniform(x, seed++, -3, 5);
+            tu_fill_uniform(dy, seed++, -1, 1);
+            float *xv = graft_tensor_data(x);
+            if (np > 2) {
+                xv[hw + hw / 2] = NAN;
+                xv[2 * hw] = INFINITY;
+            }
+            graft_layer *l = NULL;
+            ck_assert_int_eq(graft_layer_global_avg_pool(ctx, &l), GRAFT_OK);
+            const graft_tensor *in[1] = {x}, *y = NULL, *din[1] = {NULL};
+            ck_assert_int_eq(graft_layer_build(l, 1, in, 0), GRAFT_OK);
+            ck_assert_int_eq(graft_layer_forward(l, 1, in, &y), GRAFT_OK);
+            ck_assert_int_eq(graft_layer_backward(l, 1, in, dy, din), GRAFT_OK);
+            for (int p = 0; p < np; p++) {
+                double sum = 0.0;
+                for (int i = 0; i < hw; i++) sum += xv[p * hw + i];
+                const float want = (float)(sum / (double)hw), got = graft_tensor_data_const(y)[p];
+                ck_assert_msg(memcmp(&got, &want, sizeof want) == 0,
+                              "(%d, %d, %d, %d): y[%d] = %a, want %a", n, c, h, w, p, (double)got,
+                              (double)want);
+                const float g = graft_tensor_data(dy)[p] / (float)hw;
+                for (int i = 0; i < hw; i++)
+                    ck_assert_msg(memcmp(graft_tensor_data_const(din[0]) + p * hw + i, &g,
+                                         sizeof g) == 0,
+                                  "(%d, %d, %d, %d): dx[%d]", n, c, h, w, p * hw + i);
+            }
+            graft_layer_free(l);
+            graft_tensor_free(x);
+            graft_tensor_free(dy);
+        }
+    graft_ctx_free(ctx);
+}
+END_TEST
+
 START_TEST(test_max_gradcheck)
 {
     graft_ctx *ctx = tu_ctx();
@@ -794,6 +845,7 @@ Suite *suite_pool(void)
     tcase_add_test(tc, test_max_gradcheck);
     tcase_add_test(tc, test_avg_gradcheck);
     tcase_add_test(tc, test_global_avg_gradcheck);
+    tcase_add_test(tc, test_global_avg_bit_exact);
     tcase_add_test(tc, test_max_workspace_grows_with_batch);
     tcase_add_test(tc, test_max_matches_reference);
     suite_add_tcase(s, tc);

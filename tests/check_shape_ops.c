@@ -257,6 +257,45 @@ START_TEST(test_add_values)
 }
 END_TEST
 
+/* add's kernel against the plain sum, bit for bit: two and three inputs of
+ * lengths that are not multiples of 8 (and 8 and 64), with NaN, +-inf and
+ * +-0 among the values; y = (x0 + x1) + x2 element by element. */
+START_TEST(test_add_kernel_bit_exact)
+{
+    graft_ctx *ctx = tu_ctx();
+    const int lengths[] = {1, 7, 8, 9, 63, 64, 100};
+    const float special[] = {NAN, INFINITY, -INFINITY, 0.0f, -0.0f};
+    uint64_t seed = 900;
+    for (size_t li = 0; li < sizeof lengths / sizeof lengths[0]; li++)
+        for (int k = 2; k <= 3; k++) {
+            const int n = lengths[li];
+            graft_tensor *x[3];
+            for (int j = 0; j < k; j++) {
+                x[j] = tu_tensor(ctx, 2, 1, n);
+                tu_fill_uniform(x[j], seed++, -4, 4);
+                /* specials in different places of each input */
+                for (int i = j; i < n; i += 6) graft_tensor_data(x[j])[i] = special[(i / 6) % 5];
+            }
+            graft_layer *l = NULL;
+            ck_assert_int_eq(graft_layer_add(ctx, &l), GRAFT_OK);
+            const graft_tensor *in[3] = {x[0], x[1], k > 2 ? x[2] : NULL}, *y = NULL;
+            ck_assert_int_eq(graft_layer_build(l, k, in, 0), GRAFT_OK);
+            ck_assert_int_eq(graft_layer_forward(l, k, in, &y), GRAFT_OK);
+            for (int i = 0; i < n; i++) {
+                float want = graft_tensor_data(x[0])[i] + graft_tensor_data(x[1])[i];
+                if (k > 2) want += graft_tensor_data(x[2])[i];
+                const float got = graft_tensor_data_const(y)[i];
+                ck_assert_msg(memcmp(&got, &want, sizeof want) == 0,
+                              "%d inputs, n %d: y[%d] = %a, want %a", k, n, i, (double)got,
+                              (double)want);
+            }
+            graft_layer_free(l);
+            for (int j = 0; j < k; j++) graft_tensor_free(x[j]);
+        }
+    graft_ctx_free(ctx);
+}
+END_TEST
+
 START_TEST(test_add_gradcheck)
 {
     graft_ctx *ctx = tu_ctx();
@@ -547,6 +586,7 @@ Suite *suite_shape_ops(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_add_values);
     tcase_add_test(tc, test_add_gradcheck);
+    tcase_add_test(tc, test_add_kernel_bit_exact);
     suite_add_tcase(s, tc);
     tc = tcase_create("concat");
     tcase_set_timeout(tc, 60);
