@@ -34,6 +34,7 @@
  * past a chunk's last tile hold zeros, which every step maps to zeros.
  */
 #include "conv_winograd.h"
+#include "parallel.h"
 #include "vec.h"
 
 #include <math.h>
@@ -168,16 +169,19 @@ int graftWinogradPlan(graftWinograd *p, int n, int c, int h, int w, int o, int o
     for (int l = 0; l < A; l++)
         inside_range(l - pad_left, p->m, w, p->tiles_x, &p->col_lo[l], &p->col_hi[l]);
     for (int b = 0; b < p->m; b++) p->out_hi[b] = (ow - b + p->m - 1) / p->m;
+    /* a channel's transform touches about 2*a*a floats per tile */
+    p->workers = graftParallelWorkers(c < o ? c : o, 2.0 * XI * p->chunk_tiles);
     make_matrices(p);
     return 1;
 }
 
-/* Workspace: U (and dU), V, M, then one a*a x T buffer of tiles. */
+/* Workspace: U (and dU), V, M, then one a*a x T buffer of tiles per worker
+ * (see carve()). */
 size_t graftWinogradWorkspace(const graftWinograd *p, int backward)
 {
     const size_t t = (size_t)p->chunk_tiles, oc = (size_t)XI * p->o * p->c;
     return oc * (backward ? 2 : 1) + (size_t)XI * p->c * t + (size_t)XI * p->o * t +
-           (size_t)XI * t;
+           (size_t)p->workers * XI * t;
 }
 
 /* ---- the 2-D transform ------------------------------------------------------- */
@@ -503,39 +507,7 @@ static void gather_outputs(const graftWinograd *p, const float *plane, int ty, f
  * of channel c0 + q. */
 #define KERNEL_BLOCK 64
 
-/* U[o][xi][c] = (G w[o][c] G^T)[i][j], xi = i*a + j. */
-static void kernel_transform(const graftWinograd *p, const float *wt, float *u)
-{
-    const int rr = p->r * p->r;
-    float kb[25 * KERNEL_BLOCK];
-    for (int o = 0; o < p->o; o++)
-        for (int c0 = 0; c0 < p->c; c0 += KERNEL_BLOCK) {
-            const int nq = p->c - c0 < KERNEL_BLOCK ? p->c - c0 : KERNEL_BLOCK;
-            const float *w0 = wt + ((size_t)o * p->c + (size_t)c0) * rr;
-            for (int q = 0; q < nq; q++)
-                for (int e = 0; e < rr; e++) kb[e * KERNEL_BLOCK + q] = w0[(size_t)q * rr + e];
-            transform2d(&p->kernel_fwd, kb, KERNEL_BLOCK, u + (size_t)o * XI * p->c + c0,
-                        (size_t)p->c, nq);
-        }
-}
-
-/* The adjoint: dw[o][c] = G^T dU[o][.][c] G. */
-static void kernel_transform_adjoint(const graftWinograd *p, const float *du, float *dw)
-{
-    const int rr = p->r * p->r;
-    float kb[25 * KERNEL_BLOCK];
-    for (int o = 0; o < p->o; o++)
-        for (int c0 = 0; c0 < p->c; c0 += KERNEL_BLOCK) {
-            const int nq = p->c - c0 < KERNEL_BLOCK ? p->c - c0 : KERNEL_BLOCK;
-            transform2d(&p->kernel_adj, du + (size_t)o * XI * p->c + c0, (size_t)p->c, kb,
-                        KERNEL_BLOCK, nq);
-            float *w0 = dw + ((size_t)o * p->c + (size_t)c0) * rr;
-            for (int q = 0; q < nq; q++)
-                for (int e = 0; e < rr; e++) w0[(size_t)q * rr + e] = kb[e * KERNEL_BLOCK + q];
-        }
-}
-
-/* ---- passes ---------------------------------------------------------------------- */
+/* ---- passes ------------------------------------------------------------------ */
 
 /* The chunk's tile rows: [first, first + count) of n * tiles_y. */
 typedef struct chunk {
@@ -563,98 +535,215 @@ static void zero_lanes(float *buf, int rows, size_t t, const chunk *k)
         memset(buf + (size_t)e * t + k->tiles, 0, (size_t)(k->lanes - k->tiles) * sizeof *buf);
 }
 
-/* V[.][c][.] for every channel c of the chunk. */
-static void chunk_inputs(const graftWinograd *p, const chunk *k, const float *x, float *v,
-                         float *x6)
+/* Everything a pass's ranges share. Each range works on its own channels
+ * (input channels c or output channels o) and its worker's tile buffer. */
+typedef struct pass {
+    const graftWinograd *p;
+    chunk k;
+    const float *x, *wt, *dy, *bias;
+    float *u, *du, *v, *m, *y, *dx, *dw;
+    float *tiles;          /* workers buffers of a*a x T floats */
+    const graftEpilogue *ep;
+} pass;
+
+static float *worker_tiles(const pass *ps, int worker)
 {
-    const size_t t = (size_t)p->chunk_tiles, hw = (size_t)p->h * p->w;
-    for (int c = 0; c < p->c; c++) {
-        for (int q = 0; q < k->count; q++) {
-            const int row = k->first + q, img = row / p->tiles_y, ty = row % p->tiles_y;
-            gather_patches(p, x + ((size_t)img * p->c + c) * hw, ty, x6, t, q * p->tiles_x);
+    return ps->tiles + (size_t)worker * XI * ps->p->chunk_tiles;
+}
+
+/* The tile row q of the chunk: its image and its row of tiles there. */
+static void chunk_row(const pass *ps, int q, int *img, int *ty)
+{
+    const int row = ps->k.first + q;
+    *img = row / ps->p->tiles_y;
+    *ty = row % ps->p->tiles_y;
+}
+
+/* U[o][xi][c] = (G w[o][c] G^T)[i][j], xi = i*a + j, for o in [o0, o1). */
+static void kernels_range(void *arg, int o0, int o1, int worker)
+{
+    const pass *ps = arg;
+    const graftWinograd *p = ps->p;
+    const int rr = p->r * p->r;
+    float kb[25 * KERNEL_BLOCK];
+    (void)worker;
+    for (int o = o0; o < o1; o++)
+        for (int c0 = 0; c0 < p->c; c0 += KERNEL_BLOCK) {
+            const int nq = p->c - c0 < KERNEL_BLOCK ? p->c - c0 : KERNEL_BLOCK;
+            const float *w0 = ps->wt + ((size_t)o * p->c + (size_t)c0) * rr;
+            for (int q = 0; q < nq; q++)
+                for (int e = 0; e < rr; e++) kb[e * KERNEL_BLOCK + q] = w0[(size_t)q * rr + e];
+            transform2d(&p->kernel_fwd, kb, KERNEL_BLOCK, ps->u + (size_t)o * XI * p->c + c0,
+                        (size_t)p->c, nq);
         }
-        zero_lanes(x6, XI, t, k);
-        transform2d(&p->input_fwd, x6, t, v + (size_t)c * XI * t, t, k->lanes);
+}
+
+/* The adjoint: dw[o][c] = G^T dU[o][.][c] G, for o in [o0, o1). */
+static void kernel_grads_range(void *arg, int o0, int o1, int worker)
+{
+    const pass *ps = arg;
+    const graftWinograd *p = ps->p;
+    const int rr = p->r * p->r;
+    float kb[25 * KERNEL_BLOCK];
+    (void)worker;
+    for (int o = o0; o < o1; o++)
+        for (int c0 = 0; c0 < p->c; c0 += KERNEL_BLOCK) {
+            const int nq = p->c - c0 < KERNEL_BLOCK ? p->c - c0 : KERNEL_BLOCK;
+            transform2d(&p->kernel_adj, ps->du + (size_t)o * XI * p->c + c0, (size_t)p->c, kb,
+                        KERNEL_BLOCK, nq);
+            float *w0 = ps->dw + ((size_t)o * p->c + (size_t)c0) * rr;
+            for (int q = 0; q < nq; q++)
+                for (int e = 0; e < rr; e++) w0[(size_t)q * rr + e] = kb[e * KERNEL_BLOCK + q];
+        }
+}
+
+/* V[c][.][.] = B^T d B for the chunk's tiles, c in [c0, c1). */
+static void inputs_range(void *arg, int c0, int c1, int worker)
+{
+    const pass *ps = arg;
+    const graftWinograd *p = ps->p;
+    const size_t t = (size_t)p->chunk_tiles, hw = (size_t)p->h * p->w;
+    float *x6 = worker_tiles(ps, worker);
+    for (int c = c0; c < c1; c++) {
+        for (int q = 0; q < ps->k.count; q++) {
+            int img, ty;
+            chunk_row(ps, q, &img, &ty);
+            gather_patches(p, ps->x + ((size_t)img * p->c + c) * hw, ty, x6, t, q * p->tiles_x);
+        }
+        zero_lanes(x6, XI, t, &ps->k);
+        transform2d(&p->input_fwd, x6, t, ps->v + (size_t)c * XI * t, t, ps->k.lanes);
     }
+}
+
+/* Outputs A^T M A (+ bias, then the epilogue) of channels o in [o0, o1). */
+static void outputs_range(void *arg, int o0, int o1, int worker)
+{
+    const pass *ps = arg;
+    const graftWinograd *p = ps->p;
+    const size_t t = (size_t)p->chunk_tiles, ohw = (size_t)p->oh * p->ow;
+    const int mm2 = p->m * p->m;
+    float *ym = worker_tiles(ps, worker); /* m*m x T */
+    for (int o = o0; o < o1; o++) {
+        transform2d(&p->output_fwd, ps->m + (size_t)o * XI * t, t, ym, t, ps->k.lanes);
+        for (int e = 0; e < mm2; e++) {
+            float *row = ym + (size_t)e * t;
+            if (ps->bias)
+                for (int q = 0; q < ps->k.tiles; q++) row[q] += ps->bias[o];
+            if (ps->ep) graftEpiloguePlane(row, (size_t)ps->k.tiles, ps->ep, o);
+        }
+        for (int q = 0; q < ps->k.count; q++) {
+            int img, ty;
+            chunk_row(ps, q, &img, &ty);
+            scatter_outputs(p, ps->y + ((size_t)img * p->o + o) * ohw, ty, ym, t, q * p->tiles_x);
+        }
+    }
+}
+
+/* dM[o][.][.] = A dY A^T for channels o in [o0, o1). */
+static void output_grads_range(void *arg, int o0, int o1, int worker)
+{
+    const pass *ps = arg;
+    const graftWinograd *p = ps->p;
+    const size_t t = (size_t)p->chunk_tiles, ohw = (size_t)p->oh * p->ow;
+    float *ym = worker_tiles(ps, worker);
+    for (int o = o0; o < o1; o++) {
+        for (int q = 0; q < ps->k.count; q++) {
+            int img, ty;
+            chunk_row(ps, q, &img, &ty);
+            gather_outputs(p, ps->dy + ((size_t)img * p->o + o) * ohw, ty, ym, t, q * p->tiles_x);
+        }
+        zero_lanes(ym, p->m * p->m, t, &ps->k);
+        transform2d(&p->output_adj, ym, t, ps->m + (size_t)o * XI * t, t, ps->k.lanes);
+    }
+}
+
+/* dX += B dV B^T, scattered into the input planes of channels [c0, c1). */
+static void input_grads_range(void *arg, int c0, int c1, int worker)
+{
+    const pass *ps = arg;
+    const graftWinograd *p = ps->p;
+    const size_t t = (size_t)p->chunk_tiles, hw = (size_t)p->h * p->w;
+    float *x6 = worker_tiles(ps, worker);
+    for (int c = c0; c < c1; c++) {
+        transform2d(&p->input_adj, ps->v + (size_t)c * XI * t, t, x6, t, ps->k.lanes);
+        for (int q = 0; q < ps->k.count; q++) {
+            int img, ty;
+            chunk_row(ps, q, &img, &ty);
+            scatter_add_patches(p, ps->dx + ((size_t)img * p->c + c) * hw, ty, x6, t,
+                                q * p->tiles_x);
+        }
+    }
+}
+
+/* The workspace: U (and dU), V, M, then one tile buffer per worker. */
+static void carve(const graftWinograd *p, float *work, int backward, pass *ps)
+{
+    const size_t t = (size_t)p->chunk_tiles, oc = (size_t)p->o * p->c;
+    ps->u = work;
+    ps->du = backward ? ps->u + XI * oc : NULL;
+    ps->v = ps->u + XI * oc * (backward ? 2 : 1);
+    ps->m = ps->v + (size_t)XI * p->c * t;
+    ps->tiles = ps->m + (size_t)XI * p->o * t;
 }
 
 void graftWinogradForward(const graft_ctx *ctx, const graftWinograd *p, const float *x,
                           const float *wt, const float *bias, float *y, float *work,
                           const graftEpilogue *ep)
 {
-    const size_t t = (size_t)p->chunk_tiles, oc = (size_t)p->o * p->c;
-    const size_t ohw = (size_t)p->oh * p->ow;
-    float *u = work, *v = u + XI * oc, *mm = v + (size_t)XI * p->c * t;
-    float *x6 = mm + (size_t)XI * p->o * t;
-    kernel_transform(p, wt, u);
+    const size_t t = (size_t)p->chunk_tiles;
+    pass ps;
+    memset(&ps, 0, sizeof ps);
+    ps.p = p;
+    ps.x = x;
+    ps.wt = wt;
+    ps.bias = bias;
+    ps.y = y;
+    ps.ep = ep;
+    carve(p, work, 0, &ps);
+    graftParallelFor(p->o, p->workers, kernels_range, &ps);
     for (int first = 0; first < p->n * p->tiles_y; first += p->rows_per_chunk) {
-        const chunk k = chunk_at(p, first);
-        chunk_inputs(p, &k, x, v, x6);
+        ps.k = chunk_at(p, first);
+        graftParallelFor(p->c, p->workers, inputs_range, &ps);
         for (int xi = 0; xi < XI; xi++)
-            graftSgemm(ctx, 0, 0, p->o, k.lanes, p->c, 1.0f, u + (size_t)xi * p->c, XI * p->c,
-                       v + (size_t)xi * t, XI * (int)t, 0.0f, mm + (size_t)xi * t, XI * (int)t);
-        for (int o = 0; o < p->o; o++) {
-            float *ym = x6; /* m*m x T, free again */
-            transform2d(&p->output_fwd, mm + (size_t)o * XI * t, t, ym, t, k.lanes);
-            const int mm2 = p->m * p->m;
-            for (int e = 0; e < mm2; e++) {
-                float *row = ym + (size_t)e * t;
-                if (bias)
-                    for (int q = 0; q < k.tiles; q++) row[q] += bias[o];
-                if (ep) graftEpiloguePlane(row, (size_t)k.tiles, ep, o);
-            }
-            for (int q = 0; q < k.count; q++) {
-                const int row = k.first + q, img = row / p->tiles_y, ty = row % p->tiles_y;
-                scatter_outputs(p, y + ((size_t)img * p->o + o) * ohw, ty, ym, t,
-                                q * p->tiles_x);
-            }
-        }
+            graftSgemm(ctx, 0, 0, p->o, ps.k.lanes, p->c, 1.0f, ps.u + (size_t)xi * p->c,
+                       XI * p->c, ps.v + (size_t)xi * t, XI * (int)t, 0.0f,
+                       ps.m + (size_t)xi * t, XI * (int)t);
+        graftParallelFor(p->o, p->workers, outputs_range, &ps);
     }
 }
 
 void graftWinogradBackward(const graft_ctx *ctx, const graftWinograd *p, const float *x,
                            const float *wt, const float *dy, float *dw, float *dx, float *work)
 {
-    const size_t t = (size_t)p->chunk_tiles, oc = (size_t)p->o * p->c;
-    const size_t ohw = (size_t)p->oh * p->ow, hw = (size_t)p->h * p->w;
-    float *u = work, *du = u + XI * oc, *v = du + XI * oc, *dm = v + (size_t)XI * p->c * t;
-    float *x6 = dm + (size_t)XI * p->o * t;
+    const size_t t = (size_t)p->chunk_tiles, hw = (size_t)p->h * p->w;
+    pass ps;
+    memset(&ps, 0, sizeof ps);
+    ps.p = p;
+    ps.x = x;
+    ps.wt = wt;
+    ps.dy = dy;
+    ps.dx = dx;
+    ps.dw = dw;
+    carve(p, work, 1, &ps);
     if (dx) {
-        kernel_transform(p, wt, u);
+        graftParallelFor(p->o, p->workers, kernels_range, &ps);
         memset(dx, 0, (size_t)p->n * p->c * hw * sizeof *dx);
     }
     for (int first = 0; first < p->n * p->tiles_y; first += p->rows_per_chunk) {
-        const chunk k = chunk_at(p, first);
-        if (dw) chunk_inputs(p, &k, x, v, x6);
-        for (int o = 0; o < p->o; o++) {
-            float *ym = x6;
-            for (int q = 0; q < k.count; q++) {
-                const int row = k.first + q, img = row / p->tiles_y, ty = row % p->tiles_y;
-                gather_outputs(p, dy + ((size_t)img * p->o + o) * ohw, ty, ym, t,
-                               q * p->tiles_x);
-            }
-            zero_lanes(ym, p->m * p->m, t, &k);
-            transform2d(&p->output_adj, ym, t, dm + (size_t)o * XI * t, t, k.lanes);
-        }
+        ps.k = chunk_at(p, first);
+        if (dw) graftParallelFor(p->c, p->workers, inputs_range, &ps);
+        graftParallelFor(p->o, p->workers, output_grads_range, &ps);
         for (int xi = 0; xi < XI; xi++) {
-            float *dm_xi = dm + (size_t)xi * t, *v_xi = v + (size_t)xi * t;
+            float *dm_xi = ps.m + (size_t)xi * t, *v_xi = ps.v + (size_t)xi * t;
             const int ld = XI * (int)t;
             if (dw)
-                graftSgemm(ctx, 0, 1, p->o, p->c, k.lanes, 1.0f, dm_xi, ld, v_xi, ld,
-                           first == 0 ? 0.0f : 1.0f, du + (size_t)xi * p->c, XI * p->c);
+                graftSgemm(ctx, 0, 1, p->o, p->c, ps.k.lanes, 1.0f, dm_xi, ld, v_xi, ld,
+                           first == 0 ? 0.0f : 1.0f, ps.du + (size_t)xi * p->c, XI * p->c);
             if (dx) /* dV overwrites V, which this xi no longer needs */
-                graftSgemm(ctx, 1, 0, p->c, k.lanes, p->o, 1.0f, u + (size_t)xi * p->c,
+                graftSgemm(ctx, 1, 0, p->c, ps.k.lanes, p->o, 1.0f, ps.u + (size_t)xi * p->c,
                            XI * p->c, dm_xi, ld, 0.0f, v_xi, ld);
         }
-        if (!dx) continue;
-        for (int c = 0; c < p->c; c++) {
-            transform2d(&p->input_adj, v + (size_t)c * XI * t, t, x6, t, k.lanes);
-            for (int q = 0; q < k.count; q++) {
-                const int row = k.first + q, img = row / p->tiles_y, ty = row % p->tiles_y;
-                scatter_add_patches(p, dx + ((size_t)img * p->c + c) * hw, ty, x6, t,
-                                    q * p->tiles_x);
-            }
-        }
+        if (dx) graftParallelFor(p->c, p->workers, input_grads_range, &ps);
     }
-    if (dw) kernel_transform_adjoint(p, du, dw);
+    if (dw) graftParallelFor(p->o, p->workers, kernel_grads_range, &ps);
 }

@@ -16,8 +16,9 @@
  * the direct sum by about 1e-6 relative to the output's scale (F(4x4, 3x3)
  * with the points 0, 1, -1, 2, -2).
  *
- * Thread-safety: none of these keep state; a plan and its workspace are the
- * caller's.
+ * Threads: the transforms of a call run on p->workers threads (parallel.h),
+ * split by channel, with the same results for any count. None of these keep
+ * state; a plan and its workspace are the caller's.
  */
 #ifndef GRAFT_CONV_WINOGRAD_H
 #define GRAFT_CONV_WINOGRAD_H
@@ -60,6 +61,7 @@ typedef struct graftWinograd {
      * pad_left inside the image; tiles [0, out_hi[b]) write output column
      * tx*m + b inside the output */
     int col_lo[GRAFT_WINOGRAD_A], col_hi[GRAFT_WINOGRAD_A], out_hi[4];
+    int workers;        /* threads the transforms run on (parallel.h) */
     /* transforms */
     float bt[GRAFT_WINOGRAD_A][GRAFT_WINOGRAD_A]; /* B^T: a x a */
     float g[GRAFT_WINOGRAD_A][5];                 /* G: a x r */

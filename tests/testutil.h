@@ -15,6 +15,7 @@
 Suite *suite_context(void);
 Suite *suite_tensor(void);
 Suite *suite_blas(void);
+Suite *suite_parallel(void);
 Suite *suite_stream(void);
 Suite *suite_layer(void);
 Suite *suite_dense(void);
