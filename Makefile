@@ -293,12 +293,13 @@ FUZZ_CC ?= clang
 FUZZ_CFLAGS ?= -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
                -fno-sanitize-recover=undefined
 SAN_CC ?= gcc
-# The sanitized build also compiles only the portable copies of the vector
-# kernels (GRAFT_NO_CLONES, see src/vec.h), so that the tests run them as
-# well as the copy the other builds pick for this CPU.
+# The sanitized builds compile only the portable copies of the vector
+# kernels (GRAFT_NO_CLONES, see src/vec.h): the tests then run them as well
+# as the copy the other builds pick for this CPU, and no load-time copy
+# selection (ifunc) runs before the sanitizer's runtime is set up.
 ASAN_FLAGS ?= -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer \
               -DGRAFT_NO_CLONES
-TSAN_FLAGS ?= -fsanitize=thread
+TSAN_FLAGS ?= -fsanitize=thread -DGRAFT_NO_CLONES
 ASAN_BUILD ?= $(BUILD)/asan
 TSAN_BUILD ?= $(BUILD)/tsan
 FUZZ_BUILD ?= $(BUILD)/fuzz
