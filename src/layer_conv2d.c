@@ -34,6 +34,7 @@
  */
 #include "conv_winograd.h"
 #include "layer.h"
+#include "parallel.h"
 #include "vec.h"
 
 #include <limits.h>
@@ -944,6 +945,77 @@ static int winograd_plan(const graft_layer *l, const conv_dims *d, int n, graftW
                              sp->pad_top, sp->pad_left, l->ctx->winograd == 2);
 }
 
+/* The per-channel loops' work, split by input channel (parallel.h): input
+ * channel c feeds output channels c*og .. c*og + og - 1 of every image, so a
+ * range of input channels owns their input planes, output planes, weights
+ * and weight gradients, and each value is summed in the order the serial
+ * loops use (images in order, then output channels). */
+typedef struct dw_pass {
+    const graft_conv2d_spec *sp;
+    conv_dims d;
+    int n, dw3;
+    dw3_geom g;           /* dw3: the 3x3 kernels' geometry */
+    float *work;          /* dw3: one work_len-float workspace per worker */
+    size_t work_len;
+    const float *x, *w, *b, *dy;
+    float *y, *dwt, *dx;
+    const graftEpilogue *ep;
+} dw_pass;
+
+static int dw_workers(const dw_pass *ps)
+{
+    const conv_dims *d = &ps->d;
+    return graftParallelWorkers(d->c, (double)ps->n * d->og * (double)(d->hw + (size_t)d->p));
+}
+
+static void dw_forward_range(void *arg, int c0, int c1, int worker)
+{
+    const dw_pass *ps = arg;
+    const conv_dims *d = &ps->d;
+    const size_t khw = (size_t)ps->sp->kernel_h * ps->sp->kernel_w;
+    float *work = ps->dw3 ? ps->work + (size_t)worker * ps->work_len : NULL;
+    for (int c = c0; c < c1; c++)
+        for (int i = 0; i < ps->n; i++) {
+            const float *xc = ps->x + ((size_t)i * d->c + (size_t)c) * d->hw;
+            for (int j = 0; j < d->og; j++) {
+                const int o = c * d->og + j;
+                float *yo = ps->y + ((size_t)i * d->o + (size_t)o) * (size_t)d->p;
+                const float bias = ps->b ? ps->b[o] : 0.0f;
+                if (ps->dw3) {
+                    dw3_forward_plane(&ps->g, xc, ps->w + (size_t)o * khw, bias, yo, work,
+                                      ps->ep, o);
+                    continue;
+                }
+                depthwise_forward_plane(ps->sp, d, xc, ps->w + (size_t)o * khw, bias, yo);
+                if (ps->ep) graftEpiloguePlane(yo, (size_t)d->p, ps->ep, o);
+            }
+        }
+}
+
+static void dw_backward_range(void *arg, int c0, int c1, int worker)
+{
+    const dw_pass *ps = arg;
+    const conv_dims *d = &ps->d;
+    const size_t khw = (size_t)ps->sp->kernel_h * ps->sp->kernel_w;
+    float *work = ps->dw3 ? ps->work + (size_t)worker * ps->work_len : NULL;
+    for (int c = c0; c < c1; c++)
+        for (int i = 0; i < ps->n; i++) {
+            const size_t plane = ((size_t)i * d->c + (size_t)c) * d->hw;
+            for (int j = 0; j < d->og; j++) {
+                const int o = c * d->og + j;
+                const float *g = ps->dy + ((size_t)i * d->o + (size_t)o) * (size_t)d->p;
+                float *dwo = ps->dwt ? ps->dwt + (size_t)o * khw : NULL;
+                float *dxc = ps->dx ? ps->dx + plane : NULL;
+                if (ps->dw3)
+                    dw3_backward_plane(&ps->g, ps->x + plane, ps->w + (size_t)o * khw, g, dwo,
+                                       dxc, d->og > 1, work);
+                else
+                    depthwise_backward_plane(ps->sp, d, ps->x + plane, ps->w + (size_t)o * khw,
+                                             g, dwo, dxc);
+            }
+        }
+}
+
 /* The forward pass; ep, when not NULL, is applied to each output plane (or
  * each group's rows) right after it is computed. */
 static int conv_forward(graft_layer *l, const graft_tensor *const *in, graft_tensor *out,
@@ -956,29 +1028,27 @@ static int conv_forward(graft_layer *l, const graft_tensor *const *in, graft_ten
     const float *x = in[0]->data, *w = l->params[0].value->data;
     const float *b = sp->bias ? l->params[1].value->data : NULL;
     float *y = out->data;
-    const size_t khw = (size_t)sp->kernel_h * sp->kernel_w;
 
-    if (per_channel_loops(&d) && dw3_applies(sp, &d)) {
-        const dw3_geom g = dw3_geometry(sp, &d);
-        float *work;
-        GRAFT_FORWARD_IF_ERROR(ensure_col(l, dw3_workspace(&g), "graft_layer_forward", &work));
-        for (int i = 0; i < n; i++)
-            for (int o = 0; o < d.o; o++) {
-                const float *xc = x + ((size_t)i * d.c + (size_t)(o / d.og)) * d.hw;
-                float *yo = y + ((size_t)i * d.o + (size_t)o) * (size_t)d.p;
-                dw3_forward_plane(&g, xc, w + (size_t)o * khw, b ? b[o] : 0.0f, yo, work, ep,
-                                  o);
-            }
-        return GRAFT_OK;
-    }
     if (per_channel_loops(&d)) {
-        for (int i = 0; i < n; i++)
-            for (int o = 0; o < d.o; o++) {
-                const float *xc = x + ((size_t)i * d.c + (size_t)(o / d.og)) * d.hw;
-                float *yo = y + ((size_t)i * d.o + (size_t)o) * (size_t)d.p;
-                depthwise_forward_plane(sp, &d, xc, w + (size_t)o * khw, b ? b[o] : 0.0f, yo);
-                if (ep) graftEpiloguePlane(yo, (size_t)d.p, ep, o);
-            }
+        dw_pass ps;
+        memset(&ps, 0, sizeof ps);
+        ps.sp = sp;
+        ps.d = d;
+        ps.n = n;
+        ps.x = x;
+        ps.w = w;
+        ps.b = b;
+        ps.y = y;
+        ps.ep = ep;
+        ps.dw3 = dw3_applies(sp, &d);
+        const int workers = dw_workers(&ps);
+        if (ps.dw3) {
+            ps.g = dw3_geometry(sp, &d);
+            ps.work_len = dw3_workspace(&ps.g);
+            GRAFT_FORWARD_IF_ERROR(ensure_col(l, ps.work_len * (size_t)workers,
+                                              "graft_layer_forward", &ps.work));
+        }
+        graftParallelFor(d.c, workers, dw_forward_range, &ps);
         return GRAFT_OK;
     }
 
@@ -1078,36 +1148,30 @@ static int conv2d_backward(graft_layer *l, const graft_tensor *const *in, const 
             }
     }
 
-    if (per_channel_loops(&d) && dw3_applies(sp, &d)) {
-        const dw3_geom g = dw3_geometry(sp, &d);
-        float *work;
-        GRAFT_FORWARD_IF_ERROR(ensure_col(l, dw3_workspace(&g), "graft_layer_backward", &work));
-        if (dw) memset(dw, 0, (size_t)d.o * khw * sizeof *dw);
-        /* with one output channel per input channel each input plane is
-           written once; otherwise its output channels add up */
-        const int add = d.og > 1;
-        if (dx && add) memset(dx, 0, (size_t)n * d.c * d.hw * sizeof *dx);
-        for (int i = 0; i < n; i++)
-            for (int o = 0; o < d.o; o++) {
-                size_t plane = ((size_t)i * d.c + (size_t)(o / d.og)) * d.hw;
-                dw3_backward_plane(&g, x + plane, w + (size_t)o * khw,
-                                   dy + ((size_t)i * d.o + (size_t)o) * (size_t)d.p,
-                                   dw ? dw + (size_t)o * khw : NULL, dx ? dx + plane : NULL,
-                                   add, work);
-            }
-        return GRAFT_OK;
-    }
     if (per_channel_loops(&d)) {
+        dw_pass ps;
+        memset(&ps, 0, sizeof ps);
+        ps.sp = sp;
+        ps.d = d;
+        ps.n = n;
+        ps.x = x;
+        ps.w = w;
+        ps.dy = dy;
+        ps.dwt = dw;
+        ps.dx = dx;
+        ps.dw3 = dw3_applies(sp, &d);
+        const int workers = dw_workers(&ps);
+        if (ps.dw3) {
+            ps.g = dw3_geometry(sp, &d);
+            ps.work_len = dw3_workspace(&ps.g);
+            GRAFT_FORWARD_IF_ERROR(ensure_col(l, ps.work_len * (size_t)workers,
+                                              "graft_layer_backward", &ps.work));
+        }
         if (dw) memset(dw, 0, (size_t)d.o * khw * sizeof *dw);
-        if (dx) memset(dx, 0, (size_t)n * d.c * d.hw * sizeof *dx);
-        for (int i = 0; i < n; i++)
-            for (int o = 0; o < d.o; o++) {
-                size_t plane = ((size_t)i * d.c + (size_t)(o / d.og)) * d.hw;
-                depthwise_backward_plane(sp, &d, x + plane, w + (size_t)o * khw,
-                                         dy + ((size_t)i * d.o + (size_t)o) * (size_t)d.p,
-                                         dw ? dw + (size_t)o * khw : NULL,
-                                         dx ? dx + plane : NULL);
-            }
+        /* the 3x3 kernels write an input plane with one output channel per
+           input channel and add the others' in; the generic loops always add */
+        if (dx && (!ps.dw3 || d.og > 1)) memset(dx, 0, (size_t)n * d.c * d.hw * sizeof *dx);
+        graftParallelFor(d.c, workers, dw_backward_range, &ps);
         return GRAFT_OK;
     }
 

@@ -563,6 +563,12 @@ START_TEST(test_conv2d_matches_definition)
         /* 16x16 = 256 positions: 2 images per product, batch 3 -> 2 + 1 */
         {3, 3, 16, 16, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1},
         {5, 4, 9, 9, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 2, 0},
+        /* depthwise layers large enough to be split over threads by input
+           channel (when the BLAS has 2 or more): 3x3 kernels, and 5x5 ones
+           with two outputs per channel */
+        {2, 64, 32, 32, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 64, 1},
+        {2, 32, 32, 32, 64, 5, 5, 1, 1, 2, 2, 2, 2, 1, 1, 32, 1},
+        {2, 64, 32, 32, 128, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 64, 0},
         /* 23x25 = 575 positions: one image per product */
         {2, 2, 23, 25, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1},
         {2, 4, 24, 24, 4, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 2, 1},
@@ -663,6 +669,60 @@ START_TEST(test_conv2d_depthwise3x3_matches_definition)
         {1, 2, 14, 14, 2, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 2, 1},
     };
     for (size_t i = 0; i < sizeof cfgs / sizeof cfgs[0]; i++) check_against_reference(ctx, &cfgs[i]);
+    graft_ctx_free(ctx);
+}
+END_TEST
+
+/* Depthwise layers split over threads by input channel give the same bytes
+ * as on one thread: output, input gradient, weight and bias gradients, for
+ * the 3x3 kernels and the generic loops (5x5, two outputs per channel). */
+START_TEST(test_conv2d_depthwise_threads_same_bytes)
+{
+    if (!graft_has_blas()) return; /* one thread only */
+    graft_ctx *ctx = tu_ctx();
+    int before = 0;
+    ck_assert_int_eq(graft_ctx_get_int(ctx, GRAFT_CTX_NUM_THREADS, &before), GRAFT_OK);
+    /* n, c, h, w, oc, kh, kw, sh, sw, pt, pl, pb, pr, dh, dw, groups, bias */
+    const conv_cfg cfgs[] = {
+        {2, 64, 32, 32, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 64, 1},
+        {2, 32, 32, 32, 64, 5, 5, 1, 1, 2, 2, 2, 2, 1, 1, 32, 1},
+    };
+    for (size_t c = 0; c < 2; c++) {
+        const conv_cfg *k = &cfgs[c];
+        graft_tensor *x = cfg_input(ctx, k, 7);
+        graft_layer *l = cfg_layer(ctx, k, x);
+        graft_tensor *dy = tu_tensor(ctx, 4, k->n, k->oc, cfg_oh(k), cfg_ow(k));
+        tu_fill_uniform(dy, 8, -1, 1);
+        size_t ny = graft_tensor_numel(dy), nx = graft_tensor_numel(x);
+        size_t nw = (size_t)k->oc * k->kh * k->kw;
+        float *ref = malloc((ny + nx + nw + (size_t)k->oc) * sizeof *ref);
+        for (int threads = 1; threads <= 2; threads++) {
+            ck_assert_int_eq(graft_ctx_set_int(ctx, GRAFT_CTX_NUM_THREADS, threads), GRAFT_OK);
+            const graft_tensor *y = run_forward(l, x), *in[1] = {x}, *dx = NULL, *g = NULL;
+            ck_assert_int_eq(graft_layer_backward(l, 1, in, dy, &dx), GRAFT_OK);
+            const float *parts[4];
+            size_t sizes[4] = {ny, nx, nw, (size_t)k->oc};
+            parts[0] = graft_tensor_data_const(y);
+            parts[1] = graft_tensor_data_const(dx);
+            ck_assert_int_eq(graft_layer_param(l, 0, NULL, NULL, &g, NULL), GRAFT_OK);
+            parts[2] = graft_tensor_data_const(g);
+            ck_assert_int_eq(graft_layer_param(l, 1, NULL, NULL, &g, NULL), GRAFT_OK);
+            parts[3] = graft_tensor_data_const(g);
+            float *r = ref;
+            for (int q = 0; q < 4; r += sizes[q], q++) {
+                if (threads == 1)
+                    memcpy(r, parts[q], sizes[q] * sizeof *r);
+                else
+                    ck_assert_msg(memcmp(r, parts[q], sizes[q] * sizeof *r) == 0,
+                                  "case %zu: part %d differs between 1 and 2 threads", c, q);
+            }
+        }
+        free(ref);
+        graft_tensor_free(dy);
+        graft_layer_free(l);
+        graft_tensor_free(x);
+    }
+    ck_assert_int_eq(graft_ctx_set_int(ctx, GRAFT_CTX_NUM_THREADS, before), GRAFT_OK);
     graft_ctx_free(ctx);
 }
 END_TEST
@@ -1401,6 +1461,7 @@ Suite *suite_conv2d(void)
     tcase_add_test(tc, test_conv2d_winograd_matches_definition);
     tcase_add_test(tc, test_conv2d_depthwise3x3_matches_definition);
     tcase_add_test(tc, test_conv2d_depthwise3x3_matches_generic_path);
+    tcase_add_test(tc, test_conv2d_depthwise_threads_same_bytes);
     tcase_add_test(tc, test_conv2d_init_is_he_uniform_and_seeded);
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);
