@@ -1016,6 +1016,76 @@ static void dw_backward_range(void *arg, int c0, int c1, int worker)
         }
 }
 
+/* The matrix-product path's loops around each product, split over threads
+ * (parallel.h) by image (column matrices) or by output channel (copying a
+ * block of images' outputs out, applying the epilogue); every value is
+ * computed as on one thread. */
+typedef struct gemm_pass {
+    const graft_conv2d_spec *sp;
+    const conv_dims *d;
+    const float *xg; /* the group's input planes of the first image */
+    float *col, *tmp, *y; /* y: the output (forward) or input gradient (backward) */
+    const float *b;
+    const graftEpilogue *ep;
+    int n0, m, cols, g; /* first image, images, columns (m*P), group */
+} gemm_pass;
+
+/* Column matrices of images [i0, i1) of the block. */
+static void im2col_range(void *arg, int i0, int i1, int worker)
+{
+    const gemm_pass *ps = arg;
+    const conv_dims *d = ps->d;
+    (void)worker;
+    for (int i = i0; i < i1; i++)
+        im2col(ps->sp, d, ps->xg + (size_t)i * d->c * d->hw, ps->col + (size_t)i * d->p,
+               (size_t)ps->cols);
+}
+
+/* Adds the column matrices of images [i0, i1) of the block back into their
+ * input-gradient planes (y: the group's first input-gradient plane). */
+static void col2im_range(void *arg, int i0, int i1, int worker)
+{
+    const gemm_pass *ps = arg;
+    const conv_dims *d = ps->d;
+    (void)worker;
+    for (int i = i0; i < i1; i++)
+        col2im(ps->sp, d, ps->col + (size_t)i * d->p, (size_t)ps->cols,
+               ps->y + (size_t)i * d->c * d->hw);
+}
+
+/* One image's output planes [o0, o1) of the group, in place. */
+static void epilogue_range(void *arg, int o0, int o1, int worker)
+{
+    const gemm_pass *ps = arg;
+    const conv_dims *d = ps->d;
+    float *yg = ps->y + ((size_t)ps->n0 * d->o + (size_t)ps->g * d->og) * (size_t)d->p;
+    (void)worker;
+    for (int o = o0; o < o1; o++)
+        graftEpiloguePlane(yg + (size_t)o * d->p, (size_t)d->p, ps->ep, ps->g * d->og + o);
+}
+
+/* The block's product (Og x m*P) out to the output planes of channels
+ * [o0, o1) of the group: bias, then the epilogue when there is one. */
+static void copy_out_range(void *arg, int o0, int o1, int worker)
+{
+    const gemm_pass *ps = arg;
+    const conv_dims *d = ps->d;
+    const graftEpilogue *ep = ps->ep;
+    (void)worker;
+    for (int i = 0; i < ps->m; i++)
+        for (int o = o0; o < o1; o++) {
+            const int oc = ps->g * d->og + o;
+            float *dst = ps->y + ((size_t)(ps->n0 + i) * d->o + (size_t)oc) * d->p;
+            const float *src = ps->tmp + (size_t)o * ps->cols + (size_t)i * d->p;
+            const float bv = ps->b ? ps->b[oc] : 0.0f;
+            if (ep) {
+                epi_copy(dst, src, (size_t)d->p, bv, ep->scale[oc], ep->shift[oc], ep);
+                continue;
+            }
+            for (int q = 0; q < d->p; q++) dst[q] = src[q] + bv;
+        }
+}
+
 /* The forward pass; ep, when not NULL, is applied to each output plane (or
  * each group's rows) right after it is computed. */
 static int conv_forward(graft_layer *l, const graft_tensor *const *in, graft_tensor *out,
@@ -1071,10 +1141,10 @@ static int conv_forward(graft_layer *l, const graft_tensor *const *in, graft_ten
             const float *xg = x + ((size_t)n0 * d.c + (size_t)g * d.cg) * d.hw;
             const float *wg = w + (size_t)g * d.og * d.k;
             const float *opnd = xg;
+            gemm_pass ps = {sp, &d, xg, col, tmp, y, b, ep, n0, m, cols, g};
             if (!direct) {
-                for (int i = 0; i < m; i++)
-                    im2col(sp, &d, xg + (size_t)i * d.c * d.hw, col + (size_t)i * d.p,
-                           (size_t)cols);
+                graftParallelFor(m, graftParallelWorkers(m, (double)d.k * d.p), im2col_range,
+                                 &ps);
                 opnd = col;
             }
             if (nb == 1) {
@@ -1089,23 +1159,12 @@ static int conv_forward(graft_layer *l, const graft_tensor *const *in, graft_ten
                 graftSgemm(l->ctx, 0, 0, d.og, d.p, d.k, 1.0f, wg, d.k, opnd, d.p,
                            b ? 1.0f : 0.0f, yg, d.p);
                 if (ep)
-                    for (int o = 0; o < d.og; o++)
-                        graftEpiloguePlane(yg + (size_t)o * d.p, (size_t)d.p, ep, g * d.og + o);
+                    graftParallelFor(d.og, graftParallelWorkers(d.og, 2.0 * d.p), epilogue_range,
+                                     &ps);
                 continue;
             }
             graftSgemm(l->ctx, 0, 0, d.og, cols, d.k, 1.0f, wg, d.k, opnd, cols, 0.0f, tmp, cols);
-            for (int i = 0; i < m; i++)
-                for (int o = 0; o < d.og; o++) {
-                    float *dst = y + ((size_t)(n0 + i) * d.o + (size_t)(g * d.og + o)) * d.p;
-                    const float *src = tmp + (size_t)o * cols + (size_t)i * d.p;
-                    const float bv = b ? b[g * d.og + o] : 0.0f;
-                    if (ep) {
-                        const int oc = g * d.og + o;
-                        epi_copy(dst, src, (size_t)d.p, bv, ep->scale[oc], ep->shift[oc], ep);
-                        continue;
-                    }
-                    for (int q = 0; q < d.p; q++) dst[q] = src[q] + bv;
-                }
+            graftParallelFor(d.og, graftParallelWorkers(d.og, 2.0 * cols), copy_out_range, &ps);
         }
     }
     return GRAFT_OK;
@@ -1204,12 +1263,13 @@ static int conv2d_backward(graft_layer *l, const graft_tensor *const *in, const 
                                (size_t)d.p * sizeof *tmp);
                 dyg = tmp;
             }
+            gemm_pass ps = {sp, &d, x + xoff, col, tmp, dx ? dx + xoff : NULL, NULL, NULL,
+                            n0, m, cols, g};
             if (dw) {
                 const float *opnd = x + xoff;
                 if (!direct) {
-                    for (int i = 0; i < m; i++)
-                        im2col(sp, &d, x + xoff + (size_t)i * d.c * d.hw, col + (size_t)i * d.p,
-                               (size_t)cols);
+                    graftParallelFor(m, graftParallelWorkers(m, (double)d.k * d.p),
+                                     im2col_range, &ps);
                     opnd = col;
                 }
                 graftSgemm(l->ctx, 0, 1, d.og, d.k, cols, 1.0f, dyg, cols, opnd, cols,
@@ -1222,9 +1282,8 @@ static int conv2d_backward(graft_layer *l, const graft_tensor *const *in, const 
                 } else {
                     graftSgemm(l->ctx, 1, 0, d.k, cols, d.og, 1.0f, wg, d.k, dyg, cols, 0.0f, col,
                                cols);
-                    for (int i = 0; i < m; i++)
-                        col2im(sp, &d, col + (size_t)i * d.p, (size_t)cols,
-                               dx + xoff + (size_t)i * d.c * d.hw);
+                    graftParallelFor(m, graftParallelWorkers(m, (double)d.k * d.p),
+                                     col2im_range, &ps);
                 }
             }
         }
