@@ -27,8 +27,10 @@
  * of relu_fwd and clip_fwd below.
  */
 #include "layer.h"
+#include "parallel.h"
 #include "vec.h"
 
+#include <limits.h>
 #include <math.h>
 #include <string.h>
 
@@ -388,60 +390,63 @@ static void tanh_bwd(float *restrict dx, const float *restrict y, const float *r
     for (; i < n; i++) dx[i] = dy[i] * (1.0f - y[i] * y[i]);
 }
 
-/* Forward over the input itself (out->data == in[0]->data): relu, clip,
- * sigmoid and tanh (the kinds marked inplace_ok). */
-static int act_forward_inplace(graft_layer *l, float *y, size_t n)
+/* Forward and backward split the elements into blocks of ACT_BLOCK (the
+ * last one shorter), the items of graftParallelFor (parallel.h); each worker
+ * runs the kernels above on its contiguous run of blocks. Every element's
+ * value depends on that element alone and the vector and scalar bodies give
+ * the same bits, so the results are the same for any worker count; a block
+ * is whole v8f blocks and whole 64-byte lines, so workers do not share
+ * lines (at aligned data). */
+#define ACT_BLOCK 4096
+
+typedef struct act_pass {
+    const act_state *s;
+    const float *x, *y_in, *dy; /* forward: x may be y (relu, clip, sigmoid, tanh) */
+    float *y, *dx;
+    unsigned char *mask;   /* clip in place: forward writes it, backward reads it */
+    int masked;            /* mask in use */
+    size_t n, block;       /* elements; elements per item */
+} act_pass;
+
+/* The first element of items [b0, b1) and how many elements they hold. */
+static void act_span(const act_pass *ps, int b0, int b1, size_t *i0, size_t *len)
 {
-    act_state *s = l->state;
-    switch (s->kind) {
-    case ACT_RELU:
-        relu_fwd(y, y, n);
-        return GRAFT_OK;
-    case ACT_CLIP: {
-        size_t bytes = n;
-        if (bytes > s->mask_cap) {
-            unsigned char *mk = graftAlloc(l->ctx, bytes);
-            if (!mk)
-                return graftError(l->ctx, GRAFT_E_NOMEM, "graft_layer_forward",
-                                  "clip layer: cannot allocate a %zu-byte mask", bytes);
-            graftFree(l->ctx, s->mask);
-            s->mask = mk;
-            s->mask_cap = bytes;
-        }
-        clip_fwd_inplace(y, s->mask, n, s->p0, s->p1);
-        s->fwd_masked = 1;
-        return GRAFT_OK;
-    }
-    case ACT_SIGMOID:
-        for (size_t i = 0; i < n; i++) y[i] = stable_sigmoid(y[i]);
-        return GRAFT_OK;
-    case ACT_TANH:
-        for (size_t i = 0; i < n; i++) y[i] = tanhf(y[i]);
-        return GRAFT_OK;
-    default:
-        return graftError(l->ctx, GRAFT_E_INTERNAL, "graft_layer_forward",
-                          "%s cannot run in place", l->vtbl->kind);
-    }
+    size_t e = (size_t)b1 * ps->block;
+    *i0 = (size_t)b0 * ps->block;
+    *len = (e < ps->n ? e : ps->n) - *i0;
 }
 
-static int act_forward(graft_layer *l, const graft_tensor *const *in, graft_tensor *out)
+/* Runs fn over the pass's elements; cost: floats touched (or their time's
+ * worth) per element. */
+static void act_split(act_pass *ps, double cost, graftRangeFn fn)
 {
-    act_state *s = l->state;
-    const float *x = in[0]->data;
-    float *y = out->data;
-    size_t n = out->numel;
-    const float lo = s->p0, hi = s->p1, alpha = s->p0;
-    s->fwd_masked = 0;
-    if (y == x) return act_forward_inplace(l, y, n);
+    ps->block = ACT_BLOCK;
+    while ((ps->n + ps->block - 1) / ps->block > INT_MAX) ps->block *= 2;
+    const int items = (int)((ps->n + ps->block - 1) / ps->block);
+    graftParallelFor(items, graftParallelWorkers(items, cost * (double)ps->block), fn, ps);
+}
+
+static void act_forward_range(void *arg, int b0, int b1, int worker)
+{
+    const act_pass *ps = arg;
+    const act_state *s = ps->s;
+    size_t i0, n;
+    (void)worker;
+    act_span(ps, b0, b1, &i0, &n);
+    float *y = ps->y + i0;
+    const float *x = ps->x + i0; /* == y in place */
     switch (s->kind) {
     case ACT_RELU:
         relu_fwd(y, x, n);
         break;
     case ACT_CLIP:
-        clip_fwd(y, x, n, lo, hi);
+        if (ps->masked)
+            clip_fwd_inplace(y, ps->mask + i0, n, s->p0, s->p1);
+        else
+            clip_fwd(y, x, n, s->p0, s->p1);
         break;
     case ACT_LEAKY_RELU:
-        leaky_fwd(y, x, n, alpha);
+        leaky_fwd(y, x, n, s->p0);
         break;
     case ACT_SIGMOID:
         for (size_t i = 0; i < n; i++) y[i] = stable_sigmoid(x[i]);
@@ -453,37 +458,71 @@ static int act_forward(graft_layer *l, const graft_tensor *const *in, graft_tens
         hard_swish_fwd(y, x, n);
         break;
     default:
+        break; /* act_forward let no other kind through */
+    }
+}
+
+static int act_forward(graft_layer *l, const graft_tensor *const *in, graft_tensor *out)
+{
+    act_state *s = l->state;
+    act_pass ps;
+    memset(&ps, 0, sizeof ps);
+    ps.s = s;
+    ps.x = in[0]->data;
+    ps.y = out->data;
+    ps.n = out->numel;
+    const int inplace = ps.y == ps.x;
+    s->fwd_masked = 0;
+    if ((unsigned)s->kind >= ACT_KIND_COUNT)
         return graftError(l->ctx, GRAFT_E_INTERNAL, "graft_layer_forward",
                           "activation kind %d", (int)s->kind);
+    if (inplace && !l->vtbl->inplace_ok)
+        return graftError(l->ctx, GRAFT_E_INTERNAL, "graft_layer_forward",
+                          "%s cannot run in place", l->vtbl->kind);
+    if (inplace && s->kind == ACT_CLIP) {
+        /* over its input: the input is overwritten, so f' is kept as a mask */
+        size_t bytes = ps.n;
+        if (bytes > s->mask_cap) {
+            unsigned char *mk = graftAlloc(l->ctx, bytes);
+            if (!mk)
+                return graftError(l->ctx, GRAFT_E_NOMEM, "graft_layer_forward",
+                                  "clip layer: cannot allocate a %zu-byte mask", bytes);
+            graftFree(l->ctx, s->mask);
+            s->mask = mk;
+            s->mask_cap = bytes;
+        }
+        ps.mask = s->mask;
+        ps.masked = 1;
     }
+    /* x read and y written; sigmoid's expf and tanhf, one element at a time,
+     * take about as long as streaming 8 more floats would */
+    const double cost = s->kind == ACT_SIGMOID || s->kind == ACT_TANH ? 10.0 : 2.0;
+    act_split(&ps, cost, act_forward_range);
+    s->fwd_masked = ps.masked;
     return GRAFT_OK;
 }
 
-static int act_backward(graft_layer *l, const graft_tensor *const *in, const graft_tensor *out,
-                        const graft_tensor *dout, graft_tensor *const *din)
+static void act_backward_range(void *arg, int b0, int b1, int worker)
 {
-    const act_state *s = l->state;
-    if (!din[0]) return GRAFT_OK; /* no parameters: nothing else to compute */
-    const float *x = in[0]->data, *y = out->data, *dy = dout->data;
-    float *dx = din[0]->data;
-    size_t n = out->numel;
-    const float lo = s->p0, hi = s->p1, alpha = s->p0;
+    const act_pass *ps = arg;
+    const act_state *s = ps->s;
+    size_t i0, n;
+    (void)worker;
+    act_span(ps, b0, b1, &i0, &n);
+    float *dx = ps->dx + i0;
+    const float *x = ps->x + i0, *y = ps->y_in + i0, *dy = ps->dy + i0;
     switch (s->kind) {
     case ACT_RELU:
         relu_bwd(dx, y, dy, n);
         break;
     case ACT_CLIP:
-        if (x != y) {
-            clip_bwd(dx, x, dy, n, lo, hi);
-        } else { /* the last forward ran in place: x is gone, the mask has f' */
-            if (!s->fwd_masked)
-                return graftError(l->ctx, GRAFT_E_INTERNAL, "graft_layer_backward",
-                                  "clip layer: no mask from an in-place forward");
-            clip_bwd_masked(dx, s->mask, dy, n);
-        }
+        if (ps->masked)
+            clip_bwd_masked(dx, ps->mask + i0, dy, n);
+        else
+            clip_bwd(dx, x, dy, n, s->p0, s->p1);
         break;
     case ACT_LEAKY_RELU:
-        leaky_bwd(dx, x, dy, n, alpha);
+        leaky_bwd(dx, x, dy, n, s->p0);
         break;
     case ACT_SIGMOID:
         sigmoid_bwd(dx, y, dy, n);
@@ -495,9 +534,36 @@ static int act_backward(graft_layer *l, const graft_tensor *const *in, const gra
         hard_swish_bwd(dx, x, dy, n);
         break;
     default:
+        break; /* act_backward let no other kind through */
+    }
+}
+
+static int act_backward(graft_layer *l, const graft_tensor *const *in, const graft_tensor *out,
+                        const graft_tensor *dout, graft_tensor *const *din)
+{
+    const act_state *s = l->state;
+    if (!din[0]) return GRAFT_OK; /* no parameters: nothing else to compute */
+    act_pass ps;
+    memset(&ps, 0, sizeof ps);
+    ps.s = s;
+    ps.x = in[0]->data;
+    ps.y_in = out->data;
+    ps.dy = dout->data;
+    ps.dx = din[0]->data;
+    ps.n = out->numel;
+    if ((unsigned)s->kind >= ACT_KIND_COUNT)
         return graftError(l->ctx, GRAFT_E_INTERNAL, "graft_layer_backward",
                           "activation kind %d", (int)s->kind);
+    if (s->kind == ACT_CLIP && ps.x == ps.y_in) {
+        /* the last forward ran in place: x is gone, the mask has f' */
+        if (!s->fwd_masked)
+            return graftError(l->ctx, GRAFT_E_INTERNAL, "graft_layer_backward",
+                              "clip layer: no mask from an in-place forward");
+        ps.mask = s->mask;
+        ps.masked = 1;
     }
+    /* dy and x (or y) read, dx written */
+    act_split(&ps, 3.0, act_backward_range);
     return GRAFT_OK;
 }
 

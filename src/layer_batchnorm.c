@@ -27,9 +27,12 @@
  * forward (see the fused nodes in model.h).
  */
 #include "layer.h"
+#include "parallel.h"
 #include "vec.h"
 
+#include <limits.h>
 #include <math.h>
+#include <string.h>
 
 typedef struct bn_state {
     float epsilon;
@@ -358,27 +361,42 @@ static void plane_affine2(float *restrict dx, const float *restrict g, const flo
     for (; k < n; k++) dx[k] = c1 * g[k] + c2 * (x[k] - mu) + c0;
 }
 
-static int bn_forward(graft_layer *l, const graft_tensor *const *in, graft_tensor *out)
+/* Forward and backward run per channel; the channels are split into
+ * contiguous ranges over graftParallelFor's workers (parallel.h). A
+ * channel's statistics and outputs are computed by one worker, in the same
+ * order whatever the split, and every write (y, dx, the channel's entries
+ * of the statistics, running buffers and parameter gradients) belongs to one
+ * channel, so the results are the same bits for any worker count. */
+typedef struct bn_pass {
+    size_t n, c_count, sp, m;
+    int training;         /* forward: batch statistics; backward: of the forward */
+    double eps, mom;
+    const float *x, *dy, *gamma, *beta;
+    float *y, *dx, *rmean, *rvar, *mean, *invstd;
+    float *dgamma, *dbeta; /* backward: NULL when no parameter gradients */
+    int64_t base;          /* first channel of this call's items */
+} bn_pass;
+
+/* Runs fn on channels [0, c_count), cost floats touched per channel. */
+static void bn_split(bn_pass *ps, double cost, graftRangeFn fn)
 {
-    bn_state *s = l->state;
-    const int64_t cdim[1] = {s->channels};
-    GRAFT_FORWARD_IF_ERROR(graftTensorEnsure(l->ctx, &s->mean, 1, cdim));
-    GRAFT_FORWARD_IF_ERROR(graftTensorEnsure(l->ctx, &s->invstd, 1, cdim));
+    const int64_t total = (int64_t)ps->c_count;
+    for (ps->base = 0; ps->base < total; ps->base += INT_MAX) {
+        const int k = (int)(total - ps->base < INT_MAX ? total - ps->base : INT_MAX);
+        graftParallelFor(k, graftParallelWorkers(k, cost), fn, ps);
+    }
+}
 
-    size_t n = (size_t)in[0]->dims[0], c_count = (size_t)s->channels, sp = (size_t)s->spatial;
-    size_t m = n * sp;
-    const float *x = in[0]->data;
-    float *y = out->data;
-    const float *gamma = l->params[P_WEIGHT].value->data;
-    const float *beta = l->params[P_BIAS].value->data;
-    float *rmean = l->params[P_RUNNING_MEAN].value->data;
-    float *rvar = l->params[P_RUNNING_VAR].value->data;
-    float *mean = s->mean->data, *invstd = s->invstd->data;
-    double eps = s->epsilon, mom = s->momentum;
-
-    for (size_t c = 0; c < c_count; c++) {
+static void bn_forward_range(void *arg, int c0, int c1, int worker)
+{
+    const bn_pass *ps = arg;
+    const size_t n = ps->n, c_count = ps->c_count, sp = ps->sp, m = ps->m;
+    const float *x = ps->x;
+    float *y = ps->y;
+    (void)worker;
+    for (size_t c = (size_t)(ps->base + c0); c < (size_t)(ps->base + c1); c++) {
         double mu, var;
-        if (l->training) {
+        if (ps->training) {
             const size_t stride = c_count * sp; /* from one sample's plane to the next */
             double sum = channel_sum(x + c * sp, n, stride, sp);
             mu = sum / (double)m;
@@ -388,68 +406,118 @@ static int bn_forward(graft_layer *l, const graft_tensor *const *in, graft_tenso
              * undefined (0/0); the running variance then takes the biased
              * value, 0, so it stays finite. */
             double unbiased = m > 1 ? sq / (double)(m - 1) : var;
-            rmean[c] = (float)((1.0 - mom) * rmean[c] + mom * mu);
-            rvar[c] = (float)((1.0 - mom) * rvar[c] + mom * unbiased);
+            ps->rmean[c] = (float)((1.0 - ps->mom) * ps->rmean[c] + ps->mom * mu);
+            ps->rvar[c] = (float)((1.0 - ps->mom) * ps->rvar[c] + ps->mom * unbiased);
         } else {
-            mu = rmean[c];
-            var = rvar[c];
+            mu = ps->rmean[c];
+            var = ps->rvar[c];
         }
-        double is = 1.0 / sqrt(var + eps);
-        mean[c] = (float)mu;
-        invstd[c] = (float)is;
+        double is = 1.0 / sqrt(var + ps->eps);
+        ps->mean[c] = (float)mu;
+        ps->invstd[c] = (float)is;
         /* y = a * x + b with a = gamma * invstd, b = beta - a * mean. */
-        double a = gamma[c] * is, b = beta[c] - a * mu;
+        double a = ps->gamma[c] * is, b = ps->beta[c] - a * mu;
         for (size_t i = 0; i < n; i++) {
             size_t off = (i * c_count + c) * sp;
             plane_affine(y + off, x + off, sp, (float)a, (float)b);
         }
     }
+}
+
+static int bn_forward(graft_layer *l, const graft_tensor *const *in, graft_tensor *out)
+{
+    bn_state *s = l->state;
+    const int64_t cdim[1] = {s->channels};
+    GRAFT_FORWARD_IF_ERROR(graftTensorEnsure(l->ctx, &s->mean, 1, cdim));
+    GRAFT_FORWARD_IF_ERROR(graftTensorEnsure(l->ctx, &s->invstd, 1, cdim));
+
+    bn_pass ps;
+    memset(&ps, 0, sizeof ps);
+    ps.n = (size_t)in[0]->dims[0];
+    ps.c_count = (size_t)s->channels;
+    ps.sp = (size_t)s->spatial;
+    ps.m = ps.n * ps.sp;
+    ps.training = l->training;
+    ps.eps = s->epsilon;
+    ps.mom = s->momentum;
+    ps.x = in[0]->data;
+    ps.y = out->data;
+    ps.gamma = l->params[P_WEIGHT].value->data;
+    ps.beta = l->params[P_BIAS].value->data;
+    ps.rmean = l->params[P_RUNNING_MEAN].value->data;
+    ps.rvar = l->params[P_RUNNING_VAR].value->data;
+    ps.mean = s->mean->data;
+    ps.invstd = s->invstd->data;
+    /* training reads x three times (sum, deviations, affine); y written once */
+    bn_split(&ps, (double)ps.m * (l->training ? 4.0 : 2.0), bn_forward_range);
     s->fwd_training = l->training;
     return GRAFT_OK;
+}
+
+static void bn_backward_range(void *arg, int c0, int c1, int worker)
+{
+    const bn_pass *ps = arg;
+    const size_t n = ps->n, c_count = ps->c_count, sp = ps->sp, m = ps->m;
+    const float *x = ps->x, *dy = ps->dy;
+    const float *mean = ps->mean, *invstd = ps->invstd;
+    float *dx = ps->dx;
+    (void)worker;
+    for (size_t c = (size_t)(ps->base + c0); c < (size_t)(ps->base + c1); c++) {
+        double is = invstd[c];
+        double sum_dy, sum_dy_dev;
+        channel_grad_sums(dy + c * sp, x + c * sp, n, c_count * sp, sp, mean[c], &sum_dy,
+                          &sum_dy_dev);
+        double sum_dy_xhat = sum_dy_dev * is;
+        if (ps->dgamma) {
+            ps->dgamma[c] = (float)sum_dy_xhat;
+            ps->dbeta[c] = (float)sum_dy;
+        }
+        if (!dx) continue;
+        double scale = ps->gamma[c] * is;
+        /* training: dx = scale * (dy - mean_dy - xhat * mean_dy_xhat)
+         *              = k1 * dy + k2 * (x - mu) + k0 with xhat = (x - mu) * is;
+         * inference: dx = scale * dy. */
+        double k1 = scale, k2 = 0.0, k0 = 0.0;
+        if (ps->training) {
+            double mean_dy = sum_dy / (double)m, mean_dy_xhat = sum_dy_xhat / (double)m;
+            k2 = -scale * mean_dy_xhat * is;
+            k0 = -scale * mean_dy;
+        }
+        for (size_t i = 0; i < n; i++) {
+            size_t off = (i * c_count + c) * sp;
+            if (ps->training)
+                plane_affine2(dx + off, dy + off, x + off, sp, mean[c], (float)k1, (float)k2,
+                              (float)k0);
+            else
+                plane_affine(dx + off, dy + off, sp, (float)k1, 0.0f);
+        }
+    }
 }
 
 static int bn_backward(graft_layer *l, const graft_tensor *const *in, const graft_tensor *out,
                        const graft_tensor *dout, graft_tensor *const *din)
 {
     const bn_state *s = l->state;
-    size_t n = (size_t)in[0]->dims[0], c_count = (size_t)s->channels, sp = (size_t)s->spatial;
-    size_t m = n * sp;
-    const float *x = in[0]->data, *dy = dout->data;
-    const float *gamma = l->params[P_WEIGHT].value->data;
-    const float *mean = s->mean->data, *invstd = s->invstd->data;
-    float *dx = din[0] ? din[0]->data : NULL;
+    bn_pass ps;
     (void)out;
-
-    for (size_t c = 0; c < c_count; c++) {
-        double is = invstd[c];
-        double sum_dy, sum_dy_dev;
-        channel_grad_sums(dy + c * sp, x + c * sp, n, c_count * sp, sp, mean[c], &sum_dy,
-                          &sum_dy_dev);
-        double sum_dy_xhat = sum_dy_dev * is;
-        if (l->need_param_grad) {
-            l->params[P_WEIGHT].grad->data[c] = (float)sum_dy_xhat;
-            l->params[P_BIAS].grad->data[c] = (float)sum_dy;
-        }
-        if (!dx) continue;
-        double scale = gamma[c] * is;
-        /* training: dx = scale * (dy - mean_dy - xhat * mean_dy_xhat)
-         *              = c1 * dy + c2 * (x - mu) + c0 with xhat = (x - mu) * is;
-         * inference: dx = scale * dy. */
-        double c1 = scale, c2 = 0.0, c0 = 0.0;
-        if (s->fwd_training) {
-            double mean_dy = sum_dy / (double)m, mean_dy_xhat = sum_dy_xhat / (double)m;
-            c2 = -scale * mean_dy_xhat * is;
-            c0 = -scale * mean_dy;
-        }
-        for (size_t i = 0; i < n; i++) {
-            size_t off = (i * c_count + c) * sp;
-            if (s->fwd_training)
-                plane_affine2(dx + off, dy + off, x + off, sp, mean[c], (float)c1, (float)c2,
-                              (float)c0);
-            else
-                plane_affine(dx + off, dy + off, sp, (float)c1, 0.0f);
-        }
+    memset(&ps, 0, sizeof ps);
+    ps.n = (size_t)in[0]->dims[0];
+    ps.c_count = (size_t)s->channels;
+    ps.sp = (size_t)s->spatial;
+    ps.m = ps.n * ps.sp;
+    ps.training = s->fwd_training;
+    ps.x = in[0]->data;
+    ps.dy = dout->data;
+    ps.gamma = l->params[P_WEIGHT].value->data;
+    ps.mean = s->mean->data;
+    ps.invstd = s->invstd->data;
+    ps.dx = din[0] ? din[0]->data : NULL;
+    if (l->need_param_grad) {
+        ps.dgamma = l->params[P_WEIGHT].grad->data;
+        ps.dbeta = l->params[P_BIAS].grad->data;
     }
+    /* the sums read dy and x; dx reads them again and is written */
+    bn_split(&ps, (double)ps.m * (ps.dx ? 5.0 : 2.0), bn_backward_range);
     return GRAFT_OK;
 }
 

@@ -9,8 +9,10 @@
  *         dy's slice of x_i's channels.
  */
 #include "layer.h"
+#include "parallel.h"
 #include "vec.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -29,13 +31,6 @@ static size_t sample_numel(const graftShape *s)
     size_t n = 1;
     for (int d = 1; d < s->ndim; d++) n *= (size_t)s->dims[d];
     return n;
-}
-
-/* Copies the output gradient to every input that wants one. */
-static void copy_grad_to_all(int n_inputs, const graft_tensor *dout, graft_tensor *const *din)
-{
-    for (int i = 0; i < n_inputs; i++)
-        if (din[i]) memcpy(din[i]->data, dout->data, dout->numel * sizeof(float));
 }
 
 /* ---- add ------------------------------------------------------------------ */
@@ -78,22 +73,83 @@ static void sum2(float *y, const float *a, const float *b, size_t n)
     for (; k < n; k++) y[k] = a[k] + b[k];
 }
 
+/* add's forward and backward split the elements into blocks of
+ * ADD_BLOCK (the last one shorter), the items of graftParallelFor
+ * (parallel.h); each worker runs its contiguous run of blocks through every
+ * input, so each element still gets its adds in the order of the inputs and
+ * the result is the same for any worker count. A block is whole v8f blocks
+ * and whole 64-byte lines. */
+#define ADD_BLOCK 4096
+
+typedef struct add_pass {
+    int n_inputs;
+    const graft_tensor *const *in; /* forward */
+    graft_tensor *const *din;      /* backward: NULL entries skipped */
+    const float *dy;               /* backward */
+    float *y;                      /* forward */
+    size_t n, block;
+} add_pass;
+
+static void add_split(add_pass *ps, double cost, graftRangeFn fn)
+{
+    ps->block = ADD_BLOCK;
+    while ((ps->n + ps->block - 1) / ps->block > INT_MAX) ps->block *= 2;
+    const int items = (int)((ps->n + ps->block - 1) / ps->block);
+    graftParallelFor(items, graftParallelWorkers(items, cost * (double)ps->block), fn, ps);
+}
+
+static void add_forward_range(void *arg, int b0, int b1, int worker)
+{
+    const add_pass *ps = arg;
+    const size_t i0 = (size_t)b0 * ps->block, e = (size_t)b1 * ps->block;
+    const size_t n = (e < ps->n ? e : ps->n) - i0;
+    float *y = ps->y + i0;
+    (void)worker;
+    /* (x_0 + x_1) in one pass, then each further input added to y */
+    sum2(y, ps->in[0]->data + i0, ps->in[1]->data + i0, n);
+    for (int i = 2; i < ps->n_inputs; i++) sum2(y, y, ps->in[i]->data + i0, n);
+}
+
 static int add_forward(graft_layer *l, const graft_tensor *const *in, graft_tensor *out)
 {
-    float *y = out->data;
-    size_t n = out->numel;
-    /* (x_0 + x_1) in one pass, then each further input added to y */
-    sum2(y, in[0]->data, in[1]->data, n);
-    for (int i = 2; i < l->n_inputs; i++) sum2(y, y, in[i]->data, n);
+    add_pass ps;
+    memset(&ps, 0, sizeof ps);
+    ps.n_inputs = l->n_inputs;
+    ps.in = in;
+    ps.y = out->data;
+    ps.n = out->numel;
+    /* every input read, y written (and read again after the first pass) */
+    add_split(&ps, (double)(2 * l->n_inputs - 1), add_forward_range);
     return GRAFT_OK;
+}
+
+/* Copies the output gradient's blocks to every input that wants one. */
+static void add_backward_range(void *arg, int b0, int b1, int worker)
+{
+    const add_pass *ps = arg;
+    const size_t i0 = (size_t)b0 * ps->block, e = (size_t)b1 * ps->block;
+    const size_t n = (e < ps->n ? e : ps->n) - i0;
+    (void)worker;
+    for (int i = 0; i < ps->n_inputs; i++)
+        if (ps->din[i]) memcpy(ps->din[i]->data + i0, ps->dy + i0, n * sizeof(float));
 }
 
 static int add_backward(graft_layer *l, const graft_tensor *const *in, const graft_tensor *out,
                         const graft_tensor *dout, graft_tensor *const *din)
 {
+    add_pass ps;
     (void)in;
     (void)out;
-    copy_grad_to_all(l->n_inputs, dout, din);
+    memset(&ps, 0, sizeof ps);
+    ps.n_inputs = l->n_inputs;
+    ps.din = din;
+    ps.dy = dout->data;
+    ps.n = dout->numel;
+    int wanted = 0;
+    for (int i = 0; i < l->n_inputs; i++) wanted += din[i] != NULL;
+    if (wanted == 0) return GRAFT_OK;
+    /* dy read and each wanted gradient written */
+    add_split(&ps, (double)(2 * wanted), add_backward_range);
     return GRAFT_OK;
 }
 

@@ -27,8 +27,10 @@
  *   out[n, c] = mean over (h, w) of in[n, c, h, w],  din = dout / (H * W).
  */
 #include "layer.h"
+#include "parallel.h"
 #include "vec.h"
 
+#include <limits.h>
 #include <math.h>
 #include <string.h>
 
@@ -42,6 +44,29 @@ typedef struct pool_state {
     int64_t *argmax;
     size_t argmax_cap; /* entries allocated */
 } pool_state;
+
+/* Every pass below works plane by plane, an (H, W) plane of one sample and
+ * channel reading and writing only its own input, output, argmax and
+ * gradient cells, so the planes are split into contiguous ranges over
+ * graftParallelFor's workers (parallel.h) with results the same bits for
+ * any worker count. */
+typedef struct pool_pass {
+    const pool_state *s;
+    const float *x, *dy;
+    float *y, *dx;
+    int64_t *argmax;
+    int64_t hw, ohw;  /* cells per input and per output plane */
+    int64_t base;     /* first plane of this call's items */
+} pool_pass;
+
+/* Runs fn on planes [0, planes), cost floats touched per plane. */
+static void pool_split(pool_pass *ps, int64_t planes, double cost, graftRangeFn fn)
+{
+    for (ps->base = 0; ps->base < planes; ps->base += INT_MAX) {
+        const int k = (int)(planes - ps->base < INT_MAX ? planes - ps->base : INT_MAX);
+        graftParallelFor(k, graftParallelWorkers(k, cost), fn, ps);
+    }
+}
 
 /* One output position's window along one axis: the input cells [lo, hi) it
  * covers, and its length clipped to the padded input [-b, S + e). */
@@ -375,10 +400,33 @@ max_plane(const pool_state *s, const float *x, float *y, int64_t *am, int kw, in
     }
 }
 
+/* max_plane over planes [c0, c1) */
+static void max_forward_range(void *arg, int c0, int c1, int worker)
+{
+    const pool_pass *ps = arg;
+    const pool_state *s = ps->s;
+    const int kw = s->spec.kernel_w, sw = s->spec.stride_w;
+    const int64_t hw = ps->hw, ohw = ps->ohw;
+    (void)worker;
+    for (int64_t c = ps->base + c0; c < ps->base + c1; c++) {
+        const float *x = ps->x + c * hw;
+        float *y = ps->y + c * ohw;
+        int64_t *am = ps->argmax + c * ohw;
+        /* the common geometries get their own copy with constant kw, sw */
+        if (kw == 2 && sw == 2)
+            max_plane(s, x, y, am, 2, 2);
+        else if (kw == 3 && sw == 2)
+            max_plane(s, x, y, am, 3, 2);
+        else if (sw == 2)
+            max_plane(s, x, y, am, kw, 2);
+        else
+            max_plane(s, x, y, am, kw, sw);
+    }
+}
+
 static int max_forward(graft_layer *l, const graft_tensor *const *in, graft_tensor *out)
 {
     pool_state *s = l->state;
-    const graft_pool2d_spec *p = &s->spec;
     const int64_t planes = in[0]->dims[0] * in[0]->dims[1];
     const int64_t hw = s->in_h * s->in_w, ohw = s->out_h * s->out_w;
     const size_t need = (size_t)(planes * ohw);
@@ -391,22 +439,34 @@ static int max_forward(graft_layer *l, const graft_tensor *const *in, graft_tens
         s->argmax = a;
         s->argmax_cap = need;
     }
-    const int kw = p->kernel_w, sw = p->stride_w;
-    for (int64_t c = 0; c < planes; c++) {
-        const float *x = in[0]->data + c * hw;
-        float *y = out->data + c * ohw;
-        int64_t *am = s->argmax + c * ohw;
-        /* the common geometries get their own copy with constant kw, sw */
-        if (kw == 2 && sw == 2)
-            max_plane(s, x, y, am, 2, 2);
-        else if (kw == 3 && sw == 2)
-            max_plane(s, x, y, am, 3, 2);
-        else if (sw == 2)
-            max_plane(s, x, y, am, kw, 2);
-        else
-            max_plane(s, x, y, am, kw, sw);
-    }
+    pool_pass ps;
+    memset(&ps, 0, sizeof ps);
+    ps.s = s;
+    ps.x = in[0]->data;
+    ps.y = out->data;
+    ps.argmax = s->argmax;
+    ps.hw = hw;
+    ps.ohw = ohw;
+    /* x read; y and the argmax (two floats' worth) written */
+    pool_split(&ps, planes, (double)(hw + 3 * ohw), max_forward_range);
     return GRAFT_OK;
+}
+
+/* dx = 0, then dy added at each output's argmax cell, of planes [c0, c1):
+ * the cells are indices within the plane, so a range writes only its own
+ * planes of dx. */
+static void max_backward_range(void *arg, int c0, int c1, int worker)
+{
+    const pool_pass *ps = arg;
+    const int64_t hw = ps->hw, ohw = ps->ohw;
+    (void)worker;
+    for (int64_t c = ps->base + c0; c < ps->base + c1; c++) {
+        const float *dy = ps->dy + c * ohw;
+        const int64_t *am = ps->argmax + c * ohw;
+        float *dxc = ps->dx + c * hw;
+        memset(dxc, 0, (size_t)hw * sizeof *dxc);
+        for (int64_t o = 0; o < ohw; o++) dxc[am[o]] += dy[o];
+    }
 }
 
 static int max_backward(graft_layer *l, const graft_tensor *const *in, const graft_tensor *out,
@@ -415,16 +475,17 @@ static int max_backward(graft_layer *l, const graft_tensor *const *in, const gra
     const pool_state *s = l->state;
     (void)in;
     if (!din[0]) return GRAFT_OK;
-    const int64_t hw = s->in_h * s->in_w, ohw = s->out_h * s->out_w;
-    const int64_t planes = out->dims[0] * out->dims[1];
-    float *dx = din[0]->data;
-    memset(dx, 0, din[0]->numel * sizeof *dx);
-    for (int64_t c = 0; c < planes; c++) {
-        const float *dy = dout->data + c * ohw;
-        const int64_t *am = s->argmax + c * ohw;
-        float *dxc = dx + c * hw;
-        for (int64_t o = 0; o < ohw; o++) dxc[am[o]] += dy[o];
-    }
+    pool_pass ps;
+    memset(&ps, 0, sizeof ps);
+    ps.s = s;
+    ps.dy = dout->data;
+    ps.dx = din[0]->data;
+    ps.argmax = s->argmax;
+    ps.hw = s->in_h * s->in_w;
+    ps.ohw = s->out_h * s->out_w;
+    /* dx zeroed and added to; dy and the argmax read */
+    pool_split(&ps, out->dims[0] * out->dims[1], (double)(ps.hw + 3 * ps.ohw),
+               max_backward_range);
     return GRAFT_OK;
 }
 
@@ -465,15 +526,17 @@ static float avg_divisor(const graft_pool2d_spec *p, const pool_span *sy, const 
     return (float)((sy->hi - sy->lo) * (sx->hi - sx->lo));
 }
 
-static int avg_forward(graft_layer *l, const graft_tensor *const *in, graft_tensor *out)
+/* Average pooling of planes [c0, c1). */
+static void avg_forward_range(void *arg, int c0, int c1, int worker)
 {
-    const pool_state *s = l->state;
+    const pool_pass *ps = arg;
+    const pool_state *s = ps->s;
     const graft_pool2d_spec *p = &s->spec;
-    const int64_t planes = in[0]->dims[0] * in[0]->dims[1];
     const int64_t h = s->in_h, w = s->in_w, oh = s->out_h, ow = s->out_w;
-    for (int64_t c = 0; c < planes; c++) {
-        const float *x = in[0]->data + c * h * w;
-        float *y = out->data + c * oh * ow;
+    (void)worker;
+    for (int64_t c = ps->base + c0; c < ps->base + c1; c++) {
+        const float *x = ps->x + c * h * w;
+        float *y = ps->y + c * oh * ow;
         for (int64_t oy = 0; oy < oh; oy++) {
             pool_span sy = span_at(oy, p->kernel_h, p->stride_h, p->pad_top, p->pad_bottom, h);
             for (int64_t ox = 0; ox < ow; ox++) {
@@ -486,23 +549,41 @@ static int avg_forward(graft_layer *l, const graft_tensor *const *in, graft_tens
             }
         }
     }
+}
+
+/* The cells each output window reads, summed over a plane's outputs. */
+static double avg_window_cells(const pool_state *s)
+{
+    return (double)s->out_h * s->out_w * s->spec.kernel_h * s->spec.kernel_w;
+}
+
+static int avg_forward(graft_layer *l, const graft_tensor *const *in, graft_tensor *out)
+{
+    const pool_state *s = l->state;
+    pool_pass ps;
+    memset(&ps, 0, sizeof ps);
+    ps.s = s;
+    ps.x = in[0]->data;
+    ps.y = out->data;
+    /* every window's cells read, y written */
+    pool_split(&ps, in[0]->dims[0] * in[0]->dims[1],
+               avg_window_cells(s) + (double)(s->out_h * s->out_w), avg_forward_range);
     return GRAFT_OK;
 }
 
-static int avg_backward(graft_layer *l, const graft_tensor *const *in, const graft_tensor *out,
-                        const graft_tensor *dout, graft_tensor *const *din)
+/* dx = 0, then each output's share added to its window's cells, of planes
+ * [c0, c1) */
+static void avg_backward_range(void *arg, int c0, int c1, int worker)
 {
-    const pool_state *s = l->state;
+    const pool_pass *ps = arg;
+    const pool_state *s = ps->s;
     const graft_pool2d_spec *p = &s->spec;
-    (void)in;
-    if (!din[0]) return GRAFT_OK;
-    const int64_t planes = out->dims[0] * out->dims[1];
     const int64_t h = s->in_h, w = s->in_w, oh = s->out_h, ow = s->out_w;
-    float *dx = din[0]->data;
-    memset(dx, 0, din[0]->numel * sizeof *dx);
-    for (int64_t c = 0; c < planes; c++) {
-        const float *dy = dout->data + c * oh * ow;
-        float *dxc = dx + c * h * w;
+    (void)worker;
+    for (int64_t c = ps->base + c0; c < ps->base + c1; c++) {
+        const float *dy = ps->dy + c * oh * ow;
+        float *dxc = ps->dx + c * h * w;
+        memset(dxc, 0, (size_t)(h * w) * sizeof *dxc);
         for (int64_t oy = 0; oy < oh; oy++) {
             pool_span sy = span_at(oy, p->kernel_h, p->stride_h, p->pad_top, p->pad_bottom, h);
             for (int64_t ox = 0; ox < ow; ox++) {
@@ -514,6 +595,24 @@ static int avg_backward(graft_layer *l, const graft_tensor *const *in, const gra
             }
         }
     }
+}
+
+static int avg_backward(graft_layer *l, const graft_tensor *const *in, const graft_tensor *out,
+                        const graft_tensor *dout, graft_tensor *const *din)
+{
+    const pool_state *s = l->state;
+    (void)in;
+    if (!din[0]) return GRAFT_OK;
+    pool_pass ps;
+    memset(&ps, 0, sizeof ps);
+    ps.s = s;
+    ps.dy = dout->data;
+    ps.dx = din[0]->data;
+    /* dx zeroed, then every window's cells read and written; dy read */
+    pool_split(&ps, out->dims[0] * out->dims[1],
+               (double)(s->in_h * s->in_w) + 2.0 * avg_window_cells(s) +
+                   (double)(s->out_h * s->out_w),
+               avg_backward_range);
     return GRAFT_OK;
 }
 
@@ -592,24 +691,48 @@ static void gap_fill(float *d, float g, int64_t n)
     for (; i < n; i++) d[i] = g;
 }
 
+/* out[c] = the mean of plane c, planes [c0, c1): four at a time, then one
+ * by one (each plane's sum is the same either way) */
+static void gap_forward_range(void *arg, int c0, int c1, int worker)
+{
+    const pool_pass *ps = arg;
+    const int64_t hw = ps->hw, end = ps->base + c1;
+    int64_t c = ps->base + c0;
+    (void)worker;
+    for (; c + 4 <= end; c += 4) {
+        double sum[4];
+        gap_sums4(ps->x + c * hw, hw, sum);
+        for (int p = 0; p < 4; p++) ps->y[c + p] = (float)(sum[p] / (double)hw);
+    }
+    for (; c < end; c++) {
+        const float *x = ps->x + c * hw;
+        double sum = 0.0;
+        for (int64_t i = 0; i < hw; i++) sum += x[i];
+        ps->y[c] = (float)(sum / (double)hw);
+    }
+}
+
 static int gap_forward(graft_layer *l, const graft_tensor *const *in, graft_tensor *out)
 {
     (void)l;
-    const int64_t planes = in[0]->dims[0] * in[0]->dims[1];
-    const int64_t hw = in[0]->dims[2] * in[0]->dims[3];
-    int64_t c = 0;
-    for (; c + 4 <= planes; c += 4) {
-        double sum[4];
-        gap_sums4(in[0]->data + c * hw, hw, sum);
-        for (int p = 0; p < 4; p++) out->data[c + p] = (float)(sum[p] / (double)hw);
-    }
-    for (; c < planes; c++) {
-        const float *x = in[0]->data + c * hw;
-        double sum = 0.0;
-        for (int64_t i = 0; i < hw; i++) sum += x[i];
-        out->data[c] = (float)(sum / (double)hw);
-    }
+    pool_pass ps;
+    memset(&ps, 0, sizeof ps);
+    ps.x = in[0]->data;
+    ps.y = out->data;
+    ps.hw = in[0]->dims[2] * in[0]->dims[3];
+    /* the plane read, one float written */
+    pool_split(&ps, in[0]->dims[0] * in[0]->dims[1], (double)(ps.hw + 1), gap_forward_range);
     return GRAFT_OK;
+}
+
+/* din's planes [c0, c1) filled with dout[c] / (H * W) */
+static void gap_backward_range(void *arg, int c0, int c1, int worker)
+{
+    const pool_pass *ps = arg;
+    const int64_t hw = ps->hw;
+    (void)worker;
+    for (int64_t c = ps->base + c0; c < ps->base + c1; c++)
+        gap_fill(ps->dx + c * hw, ps->dy[c] / (float)hw, hw);
 }
 
 static int gap_backward(graft_layer *l, const graft_tensor *const *in, const graft_tensor *out,
@@ -618,10 +741,13 @@ static int gap_backward(graft_layer *l, const graft_tensor *const *in, const gra
     (void)l;
     (void)out;
     if (!din[0]) return GRAFT_OK;
-    const int64_t planes = in[0]->dims[0] * in[0]->dims[1];
-    const int64_t hw = in[0]->dims[2] * in[0]->dims[3];
-    for (int64_t c = 0; c < planes; c++)
-        gap_fill(din[0]->data + c * hw, dout->data[c] / (float)hw, hw);
+    pool_pass ps;
+    memset(&ps, 0, sizeof ps);
+    ps.dy = dout->data;
+    ps.dx = din[0]->data;
+    ps.hw = in[0]->dims[2] * in[0]->dims[3];
+    /* the plane written, one float read */
+    pool_split(&ps, in[0]->dims[0] * in[0]->dims[1], (double)(ps.hw + 1), gap_backward_range);
     return GRAFT_OK;
 }
 

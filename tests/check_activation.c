@@ -2,7 +2,10 @@
  * sigmoid, tanh and hard_swish. */
 #include "testutil.h"
 
+#include "parallel.h"
+
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -664,6 +667,87 @@ START_TEST(test_activation_kernels_bit_exact)
 }
 END_TEST
 
+/* ---- worker counts ---------------------------------------------------------- */
+
+/* The first i < n where a[i] and b[i] differ in bits, or n. */
+static size_t first_bit_difference(const float *a, const float *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (memcmp(a + i, b + i, sizeof *a) != 0) return i;
+    return n;
+}
+
+/* Forward (out of place, or in place for the kinds that allow it) and
+ * backward of a fresh layer of the kind on x0 at the current thread count;
+ * out receives y then dx. */
+static void act_run_all(graft_ctx *ctx, int kind, int inplace, const float *x0, graft_tensor *x,
+                        graft_tensor *dy, float *out)
+{
+    const size_t n = graft_tensor_numel(x);
+    memcpy(graft_tensor_data(x), x0, n * sizeof(float));
+    graft_layer *l = make_kind(ctx, kind);
+    const graft_tensor *in[1] = {x}, *y = NULL, *dx[1] = {NULL};
+    ck_assert_int_eq(graft_layer_build(l, 1, in, 0), GRAFT_OK);
+    if (inplace)
+        ck_assert_int_eq(graftLayerForwardInPlace(l, in, &y), GRAFT_OK);
+    else
+        ck_assert_int_eq(graft_layer_forward(l, 1, in, &y), GRAFT_OK);
+    ck_assert_msg(graft_layer_backward(l, 1, in, dy, dx) == GRAFT_OK, "%s", graft_errmsg(ctx));
+    memcpy(out, graft_tensor_data_const(y), n * sizeof(float));
+    memcpy(out + n, graft_tensor_data_const(dx[0]), n * sizeof(float));
+    graft_layer_free(l);
+}
+
+/* Every kind, in place and not, split over 2 workers gives the bits of one
+ * worker: 4 * 5 * 97 * 131 elements (not a whole number of the layer's
+ * blocks), with NaN, infinities, zeros of both signs and the kinks among
+ * random values. */
+START_TEST(test_activation_workers_bit_identical)
+{
+    if (!graft_has_blas()) {
+        fprintf(stderr, "note: test_activation_workers_bit_identical skipped: no BLAS, one "
+                        "thread\n");
+        return;
+    }
+    graft_ctx *ctx = tu_ctx();
+    int before = 0;
+    ck_assert_int_eq(graft_ctx_get_int(ctx, GRAFT_CTX_NUM_THREADS, &before), GRAFT_OK);
+    const float special[] = {NAN, INFINITY, -INFINITY, 0.0f, -0.0f, CLIP_LO, CLIP_HI,
+                             -3.0f, 3.0f, -NAN};
+    const int inplace_ok[N_KINDS] = {[RELU] = 1, [CLIP] = 1, [SIGMOID] = 1, [TANH] = 1};
+    graft_tensor *x = tu_tensor(ctx, 4, 4, 5, 97, 131), *dy = tu_tensor(ctx, 4, 4, 5, 97, 131);
+    const size_t n = graft_tensor_numel(x);
+    tu_fill_uniform(x, 801, -8, 8);
+    tu_fill_uniform(dy, 802, -1, 1);
+    float *x0 = malloc(n * sizeof *x0), *one = malloc(2 * n * sizeof *one);
+    float *two = malloc(2 * n * sizeof *two);
+    ck_assert(x0 && one && two);
+    memcpy(x0, graft_tensor_data(x), n * sizeof *x0);
+    for (size_t i = 0, k = 0; i < n; i += 997, k++)
+        x0[i] = special[k % (sizeof special / sizeof special[0])];
+    for (int kind = 0; kind < N_KINDS; kind++)
+        for (int inplace = 0; inplace <= inplace_ok[kind]; inplace++) {
+            ck_assert_int_eq(graft_ctx_set_int(ctx, GRAFT_CTX_NUM_THREADS, 1), GRAFT_OK);
+            act_run_all(ctx, kind, inplace, x0, x, dy, one);
+            ck_assert_int_eq(graft_ctx_set_int(ctx, GRAFT_CTX_NUM_THREADS, 2), GRAFT_OK);
+            /* two floats touched per element is the least any pass counts */
+            ck_assert_int_eq(graftParallelWorkers((int)(n / 4096), 2.0 * 4096), 2);
+            act_run_all(ctx, kind, inplace, x0, x, dy, two);
+            const size_t i = first_bit_difference(one, two, 2 * n);
+            ck_assert_msg(i == 2 * n, "%s%s: %s[%zu] = %a at 1 thread, %a at 2",
+                          kind_names[kind], inplace ? " in place" : "", i < n ? "y" : "dx",
+                          i % n, (double)one[i], (double)two[i]);
+        }
+    ck_assert_int_eq(graft_ctx_set_int(ctx, GRAFT_CTX_NUM_THREADS, before), GRAFT_OK);
+    free(x0);
+    free(one);
+    free(two);
+    graft_tensor_free(x);
+    graft_tensor_free(dy);
+    graft_ctx_free(ctx);
+}
+END_TEST
+
 Suite *suite_activation(void)
 {
     Suite *s = suite_create("activation");
@@ -678,6 +762,7 @@ Suite *suite_activation(void)
     tcase_add_test(tc, test_activation_long_rows);
     tcase_add_test(tc, test_leaky_relu_special_values);
     tcase_add_test(tc, test_activation_kernels_bit_exact);
+    tcase_add_test(tc, test_activation_workers_bit_identical);
     suite_add_tcase(s, tc);
     tc = tcase_create("gradients");
     tcase_set_timeout(tc, 60);

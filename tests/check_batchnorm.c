@@ -1,7 +1,10 @@
 /* check_batchnorm.c - the batch normalisation layer. */
 #include "testutil.h"
 
+#include "parallel.h"
+
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -569,6 +572,81 @@ START_TEST(test_bn_backward_without_param_grads)
 }
 END_TEST
 
+/* ---- worker counts ---------------------------------------------------------- */
+
+/* The first i < n where a[i] and b[i] differ in bits, or n. */
+static size_t first_bit_difference(const float *a, const float *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (memcmp(a + i, b + i, sizeof *a) != 0) return i;
+    return n;
+}
+
+/* One forward and backward of a fresh layer (parameters from a fixed seed)
+ * on x at the current thread count; out receives y, dx, dgamma, dbeta,
+ * running_mean and running_var one after the other. */
+static void bn_run_all(graft_ctx *ctx, graft_tensor *x, graft_tensor *dy, int training,
+                       float *out)
+{
+    graft_layer *l = built_bn(ctx, 1e-3f, 0.1f, x);
+    randomise_params(l, 61);
+    ck_assert_int_eq(graft_layer_set_training(l, training), GRAFT_OK);
+    const graft_tensor *in[1] = {x}, *y = NULL, *din[1] = {NULL};
+    ck_assert_msg(graft_layer_forward(l, 1, in, &y) == GRAFT_OK, "%s", graft_errmsg(ctx));
+    ck_assert_msg(graft_layer_backward(l, 1, in, dy, din) == GRAFT_OK, "%s", graft_errmsg(ctx));
+    const size_t n = graft_tensor_numel(x), c = (size_t)graft_tensor_dim(x, 1);
+    memcpy(out, graft_tensor_data_const(y), n * sizeof *out);
+    memcpy(out + n, graft_tensor_data_const(din[0]), n * sizeof *out);
+    for (int i = 0; i < 2; i++) {
+        const graft_tensor *g = NULL;
+        ck_assert_int_eq(graft_layer_param(l, i, NULL, NULL, &g, NULL), GRAFT_OK);
+        memcpy(out + 2 * n + (size_t)i * c, graft_tensor_data_const(g), c * sizeof *out);
+    }
+    memcpy(out + 2 * n + 2 * c, graft_tensor_data(param(l, 2)), c * sizeof *out);
+    memcpy(out + 2 * n + 3 * c, graft_tensor_data(param(l, 3)), c * sizeof *out);
+    graft_layer_free(l);
+}
+
+/* Forward (training statistics, running buffers, inference affine) and
+ * backward (both modes) split over 2 workers by channel give the bits of
+ * one worker. 17 channels (an uneven split) of m = 3 * 61 * 67 values,
+ * enough work for graftParallelWorkers to use 2. */
+START_TEST(test_bn_workers_bit_identical)
+{
+    if (!graft_has_blas()) {
+        fprintf(stderr, "note: test_bn_workers_bit_identical skipped: no BLAS, one thread\n");
+        return;
+    }
+    graft_ctx *ctx = tu_ctx();
+    int before = 0;
+    ck_assert_int_eq(graft_ctx_get_int(ctx, GRAFT_CTX_NUM_THREADS, &before), GRAFT_OK);
+    graft_tensor *x = tu_tensor(ctx, 4, 3, 17, 61, 67), *dy = tu_tensor(ctx, 4, 3, 17, 61, 67);
+    tu_fill_uniform(x, 71, -2, 3);
+    tu_fill_uniform(dy, 72, -1, 1);
+    const size_t n = graft_tensor_numel(x), total = 2 * n + 4 * 17;
+    float *one = malloc(total * sizeof *one), *two = malloc(total * sizeof *two);
+    ck_assert(one && two);
+    for (int training = 0; training <= 1; training++) {
+        ck_assert_int_eq(graft_ctx_set_int(ctx, GRAFT_CTX_NUM_THREADS, 1), GRAFT_OK);
+        bn_run_all(ctx, x, dy, training, one);
+        ck_assert_int_eq(graft_ctx_set_int(ctx, GRAFT_CTX_NUM_THREADS, 2), GRAFT_OK);
+        /* the smallest per-channel cost used (inference forward) splits */
+        ck_assert_int_eq(graftParallelWorkers(17, 2.0 * (double)(n / 17)), 2);
+        bn_run_all(ctx, x, dy, training, two);
+        const size_t i = first_bit_difference(one, two, total);
+        ck_assert_msg(i == total,
+                      "%s: element %zu of y|dx|dgamma|dbeta|mean|var: %a at 1 thread, %a at 2",
+                      training ? "training" : "inference", i, (double)one[i], (double)two[i]);
+    }
+    ck_assert_int_eq(graft_ctx_set_int(ctx, GRAFT_CTX_NUM_THREADS, before), GRAFT_OK);
+    free(one);
+    free(two);
+    graft_tensor_free(x);
+    graft_tensor_free(dy);
+    graft_ctx_free(ctx);
+}
+END_TEST
+
 START_TEST(test_bn_roundtrip)
 {
     graft_ctx *ctx = tu_ctx();
@@ -723,6 +801,7 @@ Suite *suite_batchnorm(void)
     tcase_add_test(tc, test_bn_long_planes_against_reference);
     tcase_add_test(tc, test_bn_kernels_bit_exact);
     tcase_add_test(tc, test_bn_backward_without_param_grads);
+    tcase_add_test(tc, test_bn_workers_bit_identical);
     suite_add_tcase(s, tc);
     tc = tcase_create("serialisation");
     tcase_set_timeout(tc, 60);

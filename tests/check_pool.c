@@ -1,6 +1,8 @@
 /* check_pool.c - max, average and global average pooling. */
 #include "testutil.h"
 
+#include "parallel.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -626,6 +628,87 @@ END_TEST
 
 /* ---- serialisation -------------------------------------------------------- */
 
+/* ---- worker counts ---------------------------------------------------------- */
+
+/* The first i < n where a[i] and b[i] differ in bits, or n. */
+static size_t first_bit_difference(const float *a, const float *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (memcmp(a + i, b + i, sizeof *a) != 0) return i;
+    return n;
+}
+
+/* Forward and backward of a fresh layer (kind MAXP or AVGP with spec p, or
+ * global average pooling when p is NULL) at the current thread count; out
+ * receives y then dx, *n_out their float count. */
+static void pool_run_all(graft_ctx *ctx, int kind, const graft_pool2d_spec *p, graft_tensor *x,
+                         uint64_t seed, float *out, size_t *n_out)
+{
+    graft_layer *l = p ? built_pool(ctx, kind, p, x) : built_global(ctx, x);
+    const graft_tensor *in[1] = {x}, *dx[1] = {NULL};
+    const graft_tensor *y = run_forward(l, x);
+    const size_t ny = graft_tensor_numel(y), nx = graft_tensor_numel(x);
+    graft_tensor *dy = tu_tensor(ctx, 4, (int)graft_tensor_dim(y, 0), (int)graft_tensor_dim(y, 1),
+                                 (int)graft_tensor_dim(y, 2), (int)graft_tensor_dim(y, 3));
+    tu_fill_uniform(dy, seed, -1, 1);
+    ck_assert_msg(graft_layer_backward(l, 1, in, dy, dx) == GRAFT_OK, "%s", graft_errmsg(ctx));
+    memcpy(out, graft_tensor_data_const(y), ny * sizeof *out);
+    memcpy(out + ny, graft_tensor_data_const(dx[0]), nx * sizeof *out);
+    *n_out = ny + nx;
+    graft_tensor_free(dy);
+    graft_layer_free(l);
+}
+
+/* Max pooling (overlapping 3x3 stride 2 windows with padding, and 2x2
+ * stride 2), average pooling and global average pooling split over 2
+ * workers by plane give the bits of one worker, outputs and input
+ * gradients: 6 * 17 = 102 planes of 64 x 66, with repeated values so that
+ * max pooling meets ties. */
+START_TEST(test_pool_workers_bit_identical)
+{
+    if (!graft_has_blas()) {
+        fprintf(stderr, "note: test_pool_workers_bit_identical skipped: no BLAS, one thread\n");
+        return;
+    }
+    graft_ctx *ctx = tu_ctx();
+    int before = 0;
+    ck_assert_int_eq(graft_ctx_get_int(ctx, GRAFT_CTX_NUM_THREADS, &before), GRAFT_OK);
+    graft_tensor *x = tu_tensor(ctx, 4, 6, 17, 64, 66);
+    const size_t nx = graft_tensor_numel(x);
+    tu_fill_uniform(x, 1201, -2, 2);
+    float *xv = graft_tensor_data(x);
+    for (size_t i = 0; i < nx; i++) xv[i] = roundf(xv[i] * 8.0f) / 8.0f; /* ties */
+    const graft_pool2d_spec specs[] = {
+        spec_of(3, 3, 2, 2, 1, 1, 1, 1, 0, 0), /* ResNet's stem */
+        spec_of(2, 2, 2, 2, 0, 0, 0, 0, 0, 0),
+        spec_of(3, 3, 1, 1, 1, 1, 1, 1, 0, 1), /* average, count_include_pad */
+    };
+    const int kinds[] = {MAXP, MAXP, AVGP};
+    float *one = malloc(2 * nx * sizeof *one), *two = malloc(2 * nx * sizeof *two);
+    ck_assert(one && two);
+    for (int c = 0; c <= 3; c++) {
+        const graft_pool2d_spec *p = c < 3 ? &specs[c] : NULL; /* 3: global */
+        const int kind = c < 3 ? kinds[c] : AVGP;
+        size_t n1 = 0, n2 = 0;
+        ck_assert_int_eq(graft_ctx_set_int(ctx, GRAFT_CTX_NUM_THREADS, 1), GRAFT_OK);
+        pool_run_all(ctx, kind, p, x, 1300 + (uint64_t)c, one, &n1);
+        ck_assert_int_eq(graft_ctx_set_int(ctx, GRAFT_CTX_NUM_THREADS, 2), GRAFT_OK);
+        /* a plane's least counted cost: global pooling's, the plane and one float */
+        ck_assert_int_eq(graftParallelWorkers(102, 64.0 * 66 + 1), 2);
+        pool_run_all(ctx, kind, p, x, 1300 + (uint64_t)c, two, &n2);
+        ck_assert_uint_eq(n1, n2);
+        const size_t i = first_bit_difference(one, two, n1);
+        ck_assert_msg(i == n1, "case %d: element %zu of y|dx: %a at 1 thread, %a at 2", c, i,
+                      (double)one[i], (double)two[i]);
+    }
+    ck_assert_int_eq(graft_ctx_set_int(ctx, GRAFT_CTX_NUM_THREADS, before), GRAFT_OK);
+    free(one);
+    free(two);
+    graft_tensor_free(x);
+    graft_ctx_free(ctx);
+}
+END_TEST
+
 START_TEST(test_pool_roundtrip)
 {
     graft_ctx *ctx = tu_ctx();
@@ -848,6 +931,7 @@ Suite *suite_pool(void)
     tcase_add_test(tc, test_global_avg_bit_exact);
     tcase_add_test(tc, test_max_workspace_grows_with_batch);
     tcase_add_test(tc, test_max_matches_reference);
+    tcase_add_test(tc, test_pool_workers_bit_identical);
     suite_add_tcase(s, tc);
     tc = tcase_create("serialisation");
     tcase_set_timeout(tc, 60);

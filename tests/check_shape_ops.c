@@ -1,7 +1,10 @@
 /* check_shape_ops.c - flatten, softmax, add and concat. */
 #include "testutil.h"
 
+#include "parallel.h"
+
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 /* Forward of a built-on-first-use layer; fails the test on error. */
@@ -292,6 +295,56 @@ START_TEST(test_add_kernel_bit_exact)
             graft_layer_free(l);
             for (int j = 0; j < k; j++) graft_tensor_free(x[j]);
         }
+    graft_ctx_free(ctx);
+}
+END_TEST
+
+/* add of three inputs, forward and backward, split over 2 workers: y is the
+ * plain sum (x0 + x1) + x2 bit for bit, as at one worker, and every input
+ * gradient is dy. 3 * 7 * 101 * 103 elements, not a whole number of the
+ * layer's blocks. */
+START_TEST(test_add_workers_bit_identical)
+{
+    if (!graft_has_blas()) {
+        fprintf(stderr, "note: test_add_workers_bit_identical skipped: no BLAS, one thread\n");
+        return;
+    }
+    graft_ctx *ctx = tu_ctx();
+    int before = 0;
+    ck_assert_int_eq(graft_ctx_get_int(ctx, GRAFT_CTX_NUM_THREADS, &before), GRAFT_OK);
+    graft_tensor *x[3], *dy = tu_tensor(ctx, 4, 3, 7, 101, 103);
+    for (int j = 0; j < 3; j++) {
+        x[j] = tu_tensor(ctx, 4, 3, 7, 101, 103);
+        tu_fill_uniform(x[j], 950 + (uint64_t)j, -4, 4);
+    }
+    tu_fill_uniform(dy, 960, -1, 1);
+    const size_t n = graft_tensor_numel(dy);
+    const graft_tensor *in[3] = {x[0], x[1], x[2]};
+    for (int t = 1; t <= 2; t++) {
+        ck_assert_int_eq(graft_ctx_set_int(ctx, GRAFT_CTX_NUM_THREADS, t), GRAFT_OK);
+        if (t == 2) /* 2 floats per element (backward, one gradient) is the least counted */
+            ck_assert_int_eq(graftParallelWorkers((int)(n / 4096), 2.0 * 4096), 2);
+        graft_layer *l = NULL;
+        ck_assert_int_eq(graft_layer_add(ctx, &l), GRAFT_OK);
+        const graft_tensor *y = run_forward(l, 3, (graft_tensor **)x);
+        size_t bad = n; /* the first element that differs (no assertion per element) */
+        for (size_t i = 0; i < n && bad == n; i++) {
+            const float want = (graft_tensor_data(x[0])[i] + graft_tensor_data(x[1])[i]) +
+                               graft_tensor_data(x[2])[i];
+            if (memcmp(graft_tensor_data_const(y) + i, &want, sizeof want) != 0) bad = i;
+        }
+        ck_assert_msg(bad == n, "%d threads: y[%zu] is not (x0 + x1) + x2", t, bad);
+        const graft_tensor *dx[3] = {NULL, NULL, NULL};
+        ck_assert_int_eq(graft_layer_backward(l, 3, in, dy, dx), GRAFT_OK);
+        for (int j = 0; j < 3; j++)
+            ck_assert_msg(memcmp(graft_tensor_data_const(dx[j]), graft_tensor_data_const(dy),
+                                 n * sizeof(float)) == 0,
+                          "%d threads: input %d's gradient is not dy", t, j);
+        graft_layer_free(l);
+    }
+    ck_assert_int_eq(graft_ctx_set_int(ctx, GRAFT_CTX_NUM_THREADS, before), GRAFT_OK);
+    for (int j = 0; j < 3; j++) graft_tensor_free(x[j]);
+    graft_tensor_free(dy);
     graft_ctx_free(ctx);
 }
 END_TEST
@@ -587,6 +640,7 @@ Suite *suite_shape_ops(void)
     tcase_add_test(tc, test_add_values);
     tcase_add_test(tc, test_add_gradcheck);
     tcase_add_test(tc, test_add_kernel_bit_exact);
+    tcase_add_test(tc, test_add_workers_bit_identical);
     suite_add_tcase(s, tc);
     tc = tcase_create("concat");
     tcase_set_timeout(tc, 60);
