@@ -39,13 +39,20 @@ elif [ $have_torch = 1 ]; then
     echo "      glibc's allocator, which costs it up to 2x on MobileNetV2"
 fi
 
+# graft's processes get OPENBLAS_THREAD_TIMEOUT=4 unless it is set: OpenBLAS's
+# idle worker threads then stop spinning soon after each product instead of
+# competing with graft's own threads for the cores (see docs/PERFORMANCE.md).
+# PyTorch's processes run OpenBLAS on one thread, where it changes nothing.
+graft_timeout=${OPENBLAS_THREAD_TIMEOUT:-4}
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(nproc) cores;" \
-     "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-(unset)}; runs $runs after $warmup warm-up"
+     "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-(unset)}; graft with OPENBLAS_THREAD_TIMEOUT=$graft_timeout;" \
+     "runs $runs after $warmup warm-up"
 : > "$raw"
 start=$(date +%s)
 for w in $workloads; do
     for t in $threads; do
-        OPENBLAS_NUM_THREADS=$t "$dir/models" "$w" "$runs" "$warmup" >> "$raw" ||
+        OPENBLAS_NUM_THREADS=$t OPENBLAS_THREAD_TIMEOUT=$graft_timeout "$dir/models" "$w" \
+            "$runs" "$warmup" >> "$raw" ||
             echo "graft $w threads=$t FAILED" >> "$raw"
         tail -n 1 "$raw"
         if [ $have_torch = 1 ]; then
@@ -56,7 +63,8 @@ for w in $workloads; do
     done
 done
 for w in $workloads; do
-    env -u OPENBLAS_CORETYPE OPENBLAS_NUM_THREADS=1 "$dir/models" "$w" "$runs" "$warmup" |
+    env -u OPENBLAS_CORETYPE OPENBLAS_NUM_THREADS=1 OPENBLAS_THREAD_TIMEOUT=$graft_timeout \
+        "$dir/models" "$w" "$runs" "$warmup" |
         sed 's/^graft /graft-auto /' >> "$raw" || echo "graft-auto $w threads=1 FAILED" >> "$raw"
     tail -n 1 "$raw"
 done

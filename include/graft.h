@@ -158,7 +158,11 @@ GRAFT_API void graft_ctx_free(graft_ctx *ctx);
                                    it through one context changes it for all, and
                                    reading it gives the current process value.
                                    Without BLAS only 1 is accepted. Results can differ
-                                   in the last bits between thread counts. */
+                                   in the last bits between thread counts. With more
+                                   than one thread, OPENBLAS_THREAD_TIMEOUT=4 in the
+                                   environment (read when OpenBLAS loads) stops
+                                   OpenBLAS's idle threads from spinning against
+                                   graft's own between products. */
 #define GRAFT_CTX_WINOGRAD 3 /* 1 (default): stride-1, one-group 3x3 and 5x5
                                 convolutions with at least 16 input and 16 output
                                 channels and 16 output tiles (4x4 for 3x3 kernels,
