@@ -962,10 +962,24 @@ typedef struct dw_pass {
     const graftEpilogue *ep;
 } dw_pass;
 
-static int dw_workers(const dw_pass *ps)
+/* The pass's common part for n images of input x and weights w, the
+ * workers it runs on, and their workspaces (3x3 kernels). */
+static int dw_pass_start(graft_layer *l, const conv_dims *d, int n, const float *x,
+                         const float *w, const char *func, dw_pass *ps, int *workers)
 {
-    const conv_dims *d = &ps->d;
-    return graftParallelWorkers(d->c, (double)ps->n * d->og * (double)(d->hw + (size_t)d->p));
+    const conv2d_state *s = l->state;
+    memset(ps, 0, sizeof *ps);
+    ps->sp = &s->spec;
+    ps->d = *d;
+    ps->n = n;
+    ps->x = x;
+    ps->w = w;
+    ps->dw3 = dw3_applies(ps->sp, d);
+    *workers = graftParallelWorkers(d->c, (double)n * d->og * (double)(d->hw + (size_t)d->p));
+    if (!ps->dw3) return GRAFT_OK;
+    ps->g = dw3_geometry(ps->sp, d);
+    ps->work_len = dw3_workspace(&ps->g);
+    return ensure_col(l, ps->work_len * (size_t)*workers, func, &ps->work);
 }
 
 static void dw_forward_range(void *arg, int c0, int c1, int worker)
@@ -1101,23 +1115,11 @@ static int conv_forward(graft_layer *l, const graft_tensor *const *in, graft_ten
 
     if (per_channel_loops(&d)) {
         dw_pass ps;
-        memset(&ps, 0, sizeof ps);
-        ps.sp = sp;
-        ps.d = d;
-        ps.n = n;
-        ps.x = x;
-        ps.w = w;
+        int workers;
+        GRAFT_FORWARD_IF_ERROR(dw_pass_start(l, &d, n, x, w, "graft_layer_forward", &ps, &workers));
         ps.b = b;
         ps.y = y;
         ps.ep = ep;
-        ps.dw3 = dw3_applies(sp, &d);
-        const int workers = dw_workers(&ps);
-        if (ps.dw3) {
-            ps.g = dw3_geometry(sp, &d);
-            ps.work_len = dw3_workspace(&ps.g);
-            GRAFT_FORWARD_IF_ERROR(ensure_col(l, ps.work_len * (size_t)workers,
-                                              "graft_layer_forward", &ps.work));
-        }
         graftParallelFor(d.c, workers, dw_forward_range, &ps);
         return GRAFT_OK;
     }
@@ -1209,23 +1211,12 @@ static int conv2d_backward(graft_layer *l, const graft_tensor *const *in, const 
 
     if (per_channel_loops(&d)) {
         dw_pass ps;
-        memset(&ps, 0, sizeof ps);
-        ps.sp = sp;
-        ps.d = d;
-        ps.n = n;
-        ps.x = x;
-        ps.w = w;
+        int workers;
+        GRAFT_FORWARD_IF_ERROR(
+            dw_pass_start(l, &d, n, x, w, "graft_layer_backward", &ps, &workers));
         ps.dy = dy;
         ps.dwt = dw;
         ps.dx = dx;
-        ps.dw3 = dw3_applies(sp, &d);
-        const int workers = dw_workers(&ps);
-        if (ps.dw3) {
-            ps.g = dw3_geometry(sp, &d);
-            ps.work_len = dw3_workspace(&ps.g);
-            GRAFT_FORWARD_IF_ERROR(ensure_col(l, ps.work_len * (size_t)workers,
-                                              "graft_layer_backward", &ps.work));
-        }
         if (dw) memset(dw, 0, (size_t)d.o * khw * sizeof *dw);
         /* the 3x3 kernels write an input plane with one output channel per
            input channel and add the others' in; the generic loops always add */
