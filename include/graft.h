@@ -150,8 +150,8 @@ GRAFT_API void graft_ctx_free(graft_ctx *ctx);
 /* Context settings, read and written with graft_ctx_set_int/get_int. */
 #define GRAFT_CTX_USE_BLAS 1 /* 1 (default when graft_has_blas()): matrix products
                                 through OpenBLAS; 0: graft's reference code */
-#define GRAFT_CTX_NUM_THREADS 2 /* threads the matrix products (and the Winograd
-                                   transforms between them) may use, 1 to 256;
+#define GRAFT_CTX_NUM_THREADS 2 /* threads the matrix products (and graft's own
+                                   loops between them) may use, 1 to 256;
                                    default: OpenBLAS's own (OPENBLAS_NUM_THREADS, else
                                    the cores). OpenBLAS keeps one thread pool per
                                    process, so this setting is process-wide: setting
