@@ -106,9 +106,8 @@ static void make_matrices(graftWinograd *p)
     static const double pts[A - 1] = {0, 1, -1, 2, -2};
     const int m = p->m, r = p->r;
     double e[A][A], inv[A][A];
-    memset(p->bt, 0, sizeof p->bt);
-    memset(p->g, 0, sizeof p->g);
-    memset(p->at, 0, sizeof p->at);
+    float bt[A][A], g[A][5], at[4][A]; /* B^T, G, A^T */
+    memset(g, 0, sizeof g);
     for (int j = 0; j < A; j++)
         for (int i = 0; i < A; i++) e[j][i] = j < A - 1 ? pow(pts[j], i) : (i == A - 1);
     invert(e, inv);
@@ -118,21 +117,21 @@ static void make_matrices(graftWinograd *p)
             row[l] = tidy(inv[l][j]); /* B^T = E^-T */
             if (row[l] != 0.0 && (small == 0.0 || fabs(row[l]) < small)) small = fabs(row[l]);
         }
-        for (int l = 0; l < A; l++) p->bt[j][l] = (float)tidy(row[l] / small);
+        for (int l = 0; l < A; l++) bt[j][l] = (float)tidy(row[l] / small);
         for (int k = 0; k < r; k++) {
             const double gv = j < A - 1 ? pow(pts[j], k) : (k == r - 1);
-            p->g[j][k] = (float)(gv * small);
+            g[j][k] = (float)(gv * small);
         }
     }
     for (int i = 0; i < m; i++)
         for (int j = 0; j < A; j++)
-            p->at[i][j] = (float)(j < A - 1 ? pow(pts[j], i) : (i == m - 1));
-    coef_matrix(&p->input_fwd, A, A, &p->bt[0][0], A, 0);
-    coef_matrix(&p->input_adj, A, A, &p->bt[0][0], A, 1);
-    coef_matrix(&p->output_fwd, m, A, &p->at[0][0], A, 0);
-    coef_matrix(&p->output_adj, A, m, &p->at[0][0], A, 1);
-    coef_matrix(&p->kernel_fwd, A, r, &p->g[0][0], 5, 0);
-    coef_matrix(&p->kernel_adj, r, A, &p->g[0][0], 5, 1);
+            at[i][j] = (float)(j < A - 1 ? pow(pts[j], i) : (i == m - 1));
+    coef_matrix(&p->input_fwd, A, A, &bt[0][0], A, 0);
+    coef_matrix(&p->input_adj, A, A, &bt[0][0], A, 1);
+    coef_matrix(&p->output_fwd, m, A, &at[0][0], A, 0);
+    coef_matrix(&p->output_adj, A, m, &at[0][0], A, 1);
+    coef_matrix(&p->kernel_fwd, A, r, &g[0][0], 5, 0);
+    coef_matrix(&p->kernel_adj, r, A, &g[0][0], 5, 1);
     coef_fixed(&p->input_fwd, GRAFT_WINOGRAD_BT);
     coef_fixed(&p->input_adj, GRAFT_WINOGRAD_B);
     coef_fixed(&p->output_fwd, m == 4 ? GRAFT_WINOGRAD_AT4 : GRAFT_WINOGRAD_AT2);

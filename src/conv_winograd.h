@@ -53,7 +53,6 @@ typedef struct graftWinograd {
     /* tiling */
     int m;              /* output tile side: 4 for r = 3, 2 for r = 5 */
     int tiles_y, tiles_x; /* tiles per image: rows, columns */
-    int phase_len;      /* floats per phase of a split row (see the .c file) */
     int rows_per_chunk; /* tile rows whose products are taken together */
     int chunk_tiles;    /* rows_per_chunk * tiles_x rounded up to a multiple
                            of 8: the matrices' ld */
@@ -62,11 +61,8 @@ typedef struct graftWinograd {
      * tx*m + b inside the output */
     int col_lo[GRAFT_WINOGRAD_A], col_hi[GRAFT_WINOGRAD_A], out_hi[4];
     int workers;        /* threads the transforms run on (parallel.h) */
-    /* transforms */
-    float bt[GRAFT_WINOGRAD_A][GRAFT_WINOGRAD_A]; /* B^T: a x a */
-    float g[GRAFT_WINOGRAD_A][5];                 /* G: a x r */
-    float at[4][GRAFT_WINOGRAD_A];                /* A^T: m x a */
-    /* each transform L x L^T and its adjoint, as the matrix L */
+    /* each transform L x L^T and its adjoint, as the matrix L: B^T (a x a),
+     * A^T (m x a) and G (a x r), built by conv_winograd.c */
     graftWinogradCoefs input_fwd, input_adj;   /* B^T, B */
     graftWinogradCoefs output_fwd, output_adj; /* A^T, A */
     graftWinogradCoefs kernel_fwd, kernel_adj; /* G, G^T */

@@ -192,9 +192,13 @@ static int sync_folder(graft_ctx *ctx, const char *func, const char *path, const
 int graftWriteFileAtomic(graft_ctx *ctx, const char *func, const char *path,
                          const unsigned char *data, size_t size)
 {
-    static const char suffix[] = ".tmp.XXXXXX";
+    /* mkstemp() takes a name whose last six characters are X and replaces
+     * them with ones that make the file new: path.tmp.<6 unique chars> */
+    static const char mkstemp_suffix[] = ".tmp.XXXXXX";
     size_t plen = strlen(path);
-    char *tmp = plen < SIZE_MAX - sizeof suffix ? graftAlloc(ctx, plen + sizeof suffix) : NULL;
+    char *tmp = plen < SIZE_MAX - sizeof mkstemp_suffix
+                    ? graftAlloc(ctx, plen + sizeof mkstemp_suffix)
+                    : NULL;
     char *dir = folder_of(ctx, path);
     if (!tmp || !dir) {
         graftFree(ctx, tmp);
@@ -202,7 +206,7 @@ int graftWriteFileAtomic(graft_ctx *ctx, const char *func, const char *path,
         return graftError(ctx, GRAFT_E_NOMEM, func, "cannot allocate file names");
     }
     memcpy(tmp, path, plen);
-    memcpy(tmp + plen, suffix, sizeof suffix);
+    memcpy(tmp + plen, mkstemp_suffix, sizeof mkstemp_suffix);
 
     char why[128];
     const char *step;

@@ -429,6 +429,23 @@ GRAFT_API int graft_layer_param(graft_layer *l, int i, const char **name, graft_
     return GRAFT_OK;
 }
 
+int graftCheckSampleDims(graft_ctx *ctx, const char *func, int ndim, const int64_t *dims,
+                         const char *rank_note)
+{
+    GRAFT_RETURN_IF_AT(ndim < 1 || ndim > GRAFT_MAX_DIMS - 1, ctx, GRAFT_E_INVALID_ARG, func,
+                       "ndim is %d, must be 1 to %d%s", ndim, GRAFT_MAX_DIMS - 1, rank_note);
+    GRAFT_RETURN_IF_AT(!dims, ctx, GRAFT_E_INVALID_ARG, func, "dims is NULL");
+    int64_t n = 1;
+    for (int d = 0; d < ndim; d++) {
+        GRAFT_RETURN_IF_AT(dims[d] < 1 || dims[d] > GRAFT_MAX_NUMEL / n, ctx,
+                           GRAFT_E_INVALID_ARG, func,
+                           "dims[%d] is %lld; sizes must be >= 1 with at most 2^40 elements", d,
+                           (long long)dims[d]);
+        n *= dims[d];
+    }
+    return GRAFT_OK;
+}
+
 void graftWriteSampleDims(graftWriter *w, int ndim, const int64_t *dims)
 {
     graftWriteU32(w, (uint32_t)ndim);

@@ -257,6 +257,12 @@ int64_t graftShapeSampleNumel(const graftShape *s);
 graftParam *graftLayerFindParam(graft_layer *l, const char *name);
 
 /* Helpers for kinds. */
+/* Checks a per-sample shape attribute given to a constructor: rank 1 to
+ * GRAFT_MAX_DIMS - 1 (the message then says rank_note after the range, ""
+ * for nothing), dims not NULL, sizes >= 1 with at most 2^40 elements in
+ * all. GRAFT_E_INVALID_ARG under func otherwise. */
+int graftCheckSampleDims(graft_ctx *ctx, const char *func, int ndim, const int64_t *dims,
+                         const char *rank_note);
 /* Writes a per-sample shape attribute: u32 rank, then rank i64 sizes. */
 void graftWriteSampleDims(graftWriter *w, int ndim, const int64_t *dims);
 /* Reads one written by graftWriteSampleDims(): the rank must be 1 to

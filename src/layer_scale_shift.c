@@ -26,18 +26,7 @@ enum { P_SCALE, P_SHIFT };
 
 static int ss_check(graft_ctx *ctx, const char *func, int ndim, const int64_t *dims)
 {
-    GRAFT_RETURN_IF_AT(ndim < 1 || ndim > GRAFT_MAX_DIMS - 1, ctx, GRAFT_E_INVALID_ARG, func,
-                       "ndim is %d, must be 1 to %d", ndim, GRAFT_MAX_DIMS - 1);
-    GRAFT_RETURN_IF_AT(!dims, ctx, GRAFT_E_INVALID_ARG, func, "dims is NULL");
-    int64_t n = 1;
-    for (int d = 0; d < ndim; d++) {
-        GRAFT_RETURN_IF_AT(dims[d] < 1 || dims[d] > GRAFT_MAX_NUMEL / n, ctx,
-                           GRAFT_E_INVALID_ARG, func,
-                           "dims[%d] is %lld; sizes must be >= 1 with at most 2^40 elements", d,
-                           (long long)dims[d]);
-        n *= dims[d];
-    }
-    return GRAFT_OK;
+    return graftCheckSampleDims(ctx, func, ndim, dims, "");
 }
 
 static int ss_infer_shape(graft_layer *l, int n_inputs, const graftShape *in, graftShape *out)
