@@ -29,14 +29,34 @@ GRAFT_CFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -fPIC \
                 -fvisibility=hidden -Iinclude -Isrc
 LIBS := -lopenblas -lpng -ljpeg -lz -lm -lpthread
 
-# Debian packages. Building: OpenBLAS, libpng, libjpeg-turbo, zlib (gzipped
-# IDX datasets; libpng needs it anyway). Testing: Check; valgrind runs the
-# suites once more looking for memory errors and leaks; netpbm and
-# libjpeg-turbo-progs decode the image fixtures independently (pngtopnm,
-# djpeg); libonnx-testdata is ONNX's own operator test suite; python3 runs the
-# Python binding's tests and the tool's test script.
-DEB_PACKAGES := libopenblas-dev libpng-dev libjpeg62-turbo-dev zlib1g-dev pkg-config \
-                check valgrind netpbm libjpeg-turbo-progs libonnx-testdata python3
+# Debian packages. Building (deps): OpenBLAS, libpng, libjpeg-turbo, zlib
+# (gzipped IDX datasets; libpng needs it anyway). Testing (deps-test): Check;
+# valgrind runs the suites once more looking for memory errors and leaks;
+# netpbm and libjpeg-turbo-progs decode the image fixtures independently
+# (pngtopnm, djpeg); libonnx-testdata is ONNX's own operator test suite;
+# python3-onnx's onnx.checker validates the files graft_onnx_export() writes;
+# python3 runs the Python binding's tests and the tool's test script.
+# `make demo` needs only the first list.
+DEB_PACKAGES := libopenblas-dev libpng-dev libjpeg62-turbo-dev zlib1g-dev pkg-config
+TEST_DEB_PACKAGES := check valgrind netpbm libjpeg-turbo-progs libonnx-testdata python3 python3-onnx
+
+# Installs the Debian packages in $(1) that are missing (as root), or prints
+# the command that would (as another user).
+define deb_install
+	@missing=""; \
+	for p in $(1); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "Installing Debian packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	  else \
+	    echo "graft needs these Debian packages:$$missing"; \
+	    echo "Run: sudo apt-get install$$missing"; exit 1; \
+	  fi; \
+	fi
+endef
 
 # Output folders (overridable, e.g. for parallel builds of one tree).
 BUILD ?= build
@@ -53,25 +73,16 @@ OBJS := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(SRCS))
 TEST_SRCS := $(wildcard tests/check_*.c) tests/testutil.c tests/main.c
 TEST_OBJS := $(patsubst tests/%.c,$(BUILD)/tests/%.o,$(TEST_SRCS))
 
-.PHONY: all deps test install clean refs demo pretrain cli check-header check-symbols examples run-examples test-valgrind test-cli test-python bench \
+.PHONY: all deps deps-test test install clean refs demo pretrain cli check-header check-symbols examples run-examples test-valgrind test-cli test-python bench \
         test-onnx-conformance onnx-skipped onnx-fixtures
 
 all: $(SHARED) $(STATIC) bin/graft
 
 deps:
-	@missing=""; \
-	for p in $(DEB_PACKAGES); do \
-	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
-	done; \
-	if [ -n "$$missing" ]; then \
-	  if [ "$$(id -u)" = 0 ]; then \
-	    echo "Installing Debian packages:$$missing"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
-	  else \
-	    echo "graft needs these Debian packages:$$missing"; \
-	    echo "Run: sudo apt-get install$$missing"; exit 1; \
-	  fi; \
-	fi
+	$(call deb_install,$(DEB_PACKAGES))
+
+deps-test: | deps
+	$(call deb_install,$(TEST_DEB_PACKAGES))
 
 # The Winograd transforms: a * b + c may become one fused multiply-add in the
 # copies compiled for CPUs that have it.
@@ -125,7 +136,7 @@ pretrain: bin/graft
 
 # ---- tests ------------------------------------------------------------------
 
-$(BUILD)/tests/%.o: tests/%.c tests/testutil.h $(HEADERS) | deps
+$(BUILD)/tests/%.o: tests/%.c tests/testutil.h $(HEADERS) | deps-test
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(GRAFT_CFLAGS) -fvisibility=default $$(pkg-config --cflags check) -c $< -o $@
 
@@ -172,7 +183,7 @@ run-examples: $(EXAMPLES) $(CPP_EXAMPLE)
 PYTHON ?= python3
 SYSTEM_PYTHON ?= /usr/bin/python3
 
-test-python: $(SHARED)
+test-python: $(SHARED) | deps-test
 	GRAFT_LIBRARY=$(abspath $(LIBOUT))/$(SONAME) $(PYTHON) -B python/tests/run.py
 	@if [ -x $(SYSTEM_PYTHON) ]; then \
 	  echo "GRAFT_LIBRARY=$(abspath $(LIBOUT))/$(SONAME) $(SYSTEM_PYTHON) -B python/tests/run.py"; \
@@ -180,7 +191,7 @@ test-python: $(SHARED)
 	fi
 
 # The suites under valgrind: any invalid access or leak fails the run.
-test-valgrind: $(BUILD)/tests/run_tests
+test-valgrind: $(BUILD)/tests/run_tests | deps-test
 	@echo "Running the suites under valgrind (memory errors and leaks)"
 	GRAFT_STRICT_MESSAGES=1 CK_FORK=no valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=all \
 	  $(BUILD)/tests/run_tests > $(BUILD)/tests/valgrind.log 2>&1 || \
@@ -191,7 +202,7 @@ test-valgrind: $(BUILD)/tests/run_tests
 # operators graft supports runs; docs/ONNX-SKIPPED.md lists the others.
 ONNX_TESTDATA ?= /usr/share/libonnx-testdata/data
 
-$(BUILD)/tests/onnx_conformance: tests/onnx_conformance.c $(HEADERS) $(STATIC) | deps
+$(BUILD)/tests/onnx_conformance: tests/onnx_conformance.c $(HEADERS) $(STATIC) | deps-test
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(GRAFT_CFLAGS) -o $@ $< $(STATIC) $(LIBS)
 
@@ -206,7 +217,7 @@ onnx-fixtures:
 	/usr/bin/python3 tests/make_onnx_fixtures.py
 
 # The command-line tool, driven on a small generated image folder.
-test-cli: bin/graft
+test-cli: bin/graft | deps-test
 	sh tests/cli_test.sh bin/graft examples/demo/fashion-base.graft
 
 test: all check-header check-symbols run-examples test-cli test-python test-onnx-conformance \
@@ -312,7 +323,7 @@ ABI_STRICT ?= 0
 ABI_BASELINE ?= abi/libgraft.abi
 
 ASAN_ENV := ASAN_OPTIONS=allocator_may_return_null=1:detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1 \
-            UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 CK_TIMEOUT_MULTIPLIER=6
+            UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 # OpenBLAS's own worker threads are not instrumented: keep it to the calling thread.
 TSAN_ENV := TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
             OPENBLAS_NUM_THREADS=1
@@ -330,27 +341,12 @@ ABI_SHARED := $(ABI_BUILD)/lib/libgraft.so.$(VERSION)
 FUZZ_DEB_PACKAGES := clang libclang-rt-dev
 ABI_DEB_PACKAGES := abigail-tools
 
-define rel_install
-	@missing=""; \
-	for p in $(1); do \
-	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
-	done; \
-	if [ -n "$$missing" ]; then \
-	  if [ "$$(id -u)" = 0 ]; then \
-	    echo "Installing Debian packages:$$missing"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
-	  else \
-	    echo "this target needs these Debian packages:$$missing"; \
-	    echo "Run: sudo apt-get install$$missing"; exit 1; \
-	  fi; \
-	fi
-endef
 
 deps-fuzz:
-	$(call rel_install,$(FUZZ_DEB_PACKAGES))
+	$(call deb_install,$(FUZZ_DEB_PACKAGES))
 
 deps-abi:
-	$(call rel_install,$(ABI_DEB_PACKAGES))
+	$(call deb_install,$(ABI_DEB_PACKAGES))
 
 .PHONY: deps-fuzz deps-abi test-asan test-tsan test-sanitized test-threads-sanitized fuzz fuzz-corpus \
         fuzz-binaries test-fuzz-replay test-crash-safe-save test-threads test-bad-inputs \
@@ -434,14 +430,14 @@ test-sanitized: $(BUILD)/tests/run_tests $(EXAMPLES) $(REL_PROGRAMS)
 	if [ -n "$$failed" ]; then echo "sanitized run: FAILED:$$failed"; exit 1; fi; \
 	echo "sanitized run: all passed"
 
-test-asan: | deps
+test-asan: | deps-test
 	$(MAKE) BUILD=$(ASAN_BUILD) LIBOUT=$(ASAN_BUILD)/lib CC="$(SAN_CC) $(ASAN_FLAGS)" OPT=-O1 \
 	  test-sanitized
 
 test-threads-sanitized: $(BUILD)/tests/threads
 	$(TSAN_ENV) $(BUILD)/tests/threads
 
-test-tsan: | deps
+test-tsan: | deps-test
 	$(MAKE) BUILD=$(TSAN_BUILD) LIBOUT=$(TSAN_BUILD)/lib CC="$(SAN_CC) $(TSAN_FLAGS)" OPT=-O1 \
 	  test-threads-sanitized
 

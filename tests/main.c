@@ -19,6 +19,12 @@ int main(void)
         suite_transfer, suite_image,    suite_dataset_files, suite_onnx, suite_onnx_layers,
         suite_alloc_fail, suite_fusion,
     };
+    /* No test may depend on the machine's speed. Check's timeouts (4 s by
+     * default, or a suite's tcase_set_timeout) are only hang guards here:
+     * made ten times longer unless the caller chose, before any suite is
+     * created, since Check reads both variables then. */
+    setenv("CK_DEFAULT_TIMEOUT", "60", 0);
+    setenv("CK_TIMEOUT_MULTIPLIER", "10", 0);
     SRunner *sr = srunner_create(NULL);
     for (size_t i = 0; i < sizeof suites / sizeof suites[0]; i++) srunner_add_suite(sr, suites[i]());
     srunner_run_all(sr, CK_NORMAL);

@@ -6,14 +6,24 @@ Usage: onnx_check_model.py FILE...
 tests/check_onnx.c runs it on the files graft_onnx_export() writes. Exit
 status: 0 when every file passes onnx.checker.check_model (with shape
 inference), 1 when one does not (the checker's message is printed), 77 when
-the onnx module is not installed (the caller then skips the check).
+the onnx package is not installed (the caller then skips the check).
+
+Debian's libonnx-testdata installs data under .../dist-packages/onnx/backend/
+without python3-onnx, so "import onnx" can succeed and give an empty
+namespace package. Only a module that has onnx.load and onnx.checker counts.
 """
 import sys
 
 try:
     import onnx
+    import onnx.checker
+    usable = callable(getattr(onnx, "load", None)) and \
+        callable(getattr(onnx.checker, "check_model", None))
 except ImportError:
-    print("python3-onnx is not installed", file=sys.stderr)
+    usable = False
+if not usable:
+    print("python3-onnx is not installed (only an empty 'onnx' namespace, if any)",
+          file=sys.stderr)
     sys.exit(77)
 
 
