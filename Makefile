@@ -66,8 +66,11 @@ SONAME := libgraft.so.$(VERSION_MAJOR)
 SHARED := $(LIBOUT)/libgraft.so.$(VERSION)
 STATIC := $(LIBOUT)/libgraft.a
 
-SRCS := $(wildcard src/*.c)
-HEADERS := $(wildcard src/*.h) include/graft.h
+# The library's floors, each using only the ones below it (docs/ARCHITECTURE.md):
+# core <- layers <- data <- model <- onnx; src/cli is the tool over the public API.
+LIB_DIRS := core layers data model onnx
+SRCS := $(foreach d,$(LIB_DIRS),$(wildcard src/$(d)/*.c))
+HEADERS := $(foreach d,$(LIB_DIRS),$(wildcard src/$(d)/*.h)) include/graft.h
 OBJS := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(SRCS))
 
 TEST_SRCS := $(wildcard tests/check_*.c) tests/testutil.c tests/main.c
@@ -86,7 +89,7 @@ deps-test: | deps
 
 # The Winograd transforms: a * b + c may become one fused multiply-add in the
 # copies compiled for CPUs that have it.
-$(BUILD)/obj/conv_winograd.o: GRAFT_CFLAGS += -ffp-contract=fast
+$(BUILD)/obj/layers/conv_winograd.o: GRAFT_CFLAGS += -ffp-contract=fast
 
 $(BUILD)/obj/%.o: src/%.c $(HEADERS) | deps
 	@mkdir -p $(@D)
@@ -305,7 +308,7 @@ FUZZ_CFLAGS ?= -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,
                -fno-sanitize-recover=undefined
 SAN_CC ?= gcc
 # The sanitized builds compile only the portable copies of the vector
-# kernels (GRAFT_NO_CLONES, see src/vec.h): the tests then run them as well
+# kernels (GRAFT_NO_CLONES, see src/core/vec.h): the tests then run them as well
 # as the copy the other builds pick for this CPU, and no load-time copy
 # selection (ifunc) runs before the sanitizer's runtime is set up.
 ASAN_FLAGS ?= -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer \

@@ -2,7 +2,7 @@
  * sigmoid, tanh and hard_swish. */
 #include "testutil.h"
 
-#include "parallel.h"
+#include "core/parallel.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -1,7 +1,7 @@
 /* check_batchnorm.c - the batch normalisation layer. */
 #include "testutil.h"
 
-#include "parallel.h"
+#include "core/parallel.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -1,7 +1,7 @@
 /* check_dataset.c - in-memory datasets, their splits, and gathering batches. */
 #include "testutil.h"
 
-#include "dataset.h"
+#include "data/dataset.h"
 
 #include <limits.h>
 #include <math.h>

@@ -10,7 +10,7 @@
  */
 #include "testutil.h"
 
-#include "dataset.h"
+#include "data/dataset.h"
 #include "graft.h"
 
 #include <dirent.h>

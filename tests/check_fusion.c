@@ -12,7 +12,7 @@
  * into a fused multiply-add in one file and not in the other.)
  */
 #include "testutil.h"
-#include "model.h"
+#include "model/model.h"
 
 #include <float.h>
 #include <stdio.h>

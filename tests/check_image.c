@@ -10,7 +10,7 @@
  */
 #include "testutil.h"
 
-#include "crc32.h"
+#include "core/crc32.h"
 #include "graft.h"
 
 #include <errno.h>

@@ -3,7 +3,7 @@
  * branches against finite differences. */
 #include "testutil.h"
 
-#include "model.h"
+#include "model/model.h"
 
 #include <math.h>
 #include <stdlib.h>

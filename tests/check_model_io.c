@@ -1,9 +1,9 @@
 /* check_model_io.c - model files and checkpoints (src/model_io.c, docs/FORMAT.md). */
 #include "testutil.h"
 
-#include "crc32.h"
-#include "model.h"
-#include "optim.h"
+#include "core/crc32.h"
+#include "model/model.h"
+#include "model/optim.h"
 
 #include <dirent.h>
 #include <signal.h>

@@ -12,7 +12,7 @@
  * tests/make_onnx_fixtures.py) must reproduce PyTorch's outputs to 1e-4.
  */
 #include "testutil.h"
-#include "onnx_pb.h"
+#include "onnx/onnx_pb.h"
 
 #include <math.h>
 #include <stdio.h>

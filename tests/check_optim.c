@@ -12,7 +12,7 @@
  */
 #include "testutil.h"
 
-#include "optim.h"
+#include "model/optim.h"
 
 #include <errno.h>
 #include <math.h>

@@ -1,7 +1,7 @@
 /* check_parallel.c - ranges of a loop on several threads (src/parallel.h). */
 #include "testutil.h"
 
-#include "parallel.h"
+#include "core/parallel.h"
 
 #include <stdatomic.h>
 #include <string.h>

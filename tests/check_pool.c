@@ -1,7 +1,7 @@
 /* check_pool.c - max, average and global average pooling. */
 #include "testutil.h"
 
-#include "parallel.h"
+#include "core/parallel.h"
 
 #include <math.h>
 #include <stdio.h>

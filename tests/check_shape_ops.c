@@ -1,7 +1,7 @@
 /* check_shape_ops.c - flatten, softmax, add and concat. */
 #include "testutil.h"
 
-#include "parallel.h"
+#include "core/parallel.h"
 
 #include <math.h>
 #include <stdio.h>

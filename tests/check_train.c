@@ -2,7 +2,7 @@
  * resume bit for bit, and argument checking. */
 #include "testutil.h"
 
-#include "model.h"
+#include "model/model.h"
 
 #include <math.h>
 #include <stdio.h>

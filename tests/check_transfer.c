@@ -2,7 +2,7 @@
  * and partial weight loading (src/transfer.c, and their use in src/train.c). */
 #include "testutil.h"
 
-#include "model.h"
+#include "model/model.h"
 
 #include <math.h>
 #include <stdio.h>

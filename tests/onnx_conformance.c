@@ -25,7 +25,7 @@
  * when no test failed.
  */
 #include "graft.h"
-#include "onnx_pb.h"
+#include "onnx/onnx_pb.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -9,7 +9,7 @@
 #include <check.h>
 
 #include "graft.h"
-#include "layer.h"
+#include "layers/layer.h"
 
 /* Suites, one per module (tests/check_<module>.c). */
 Suite *suite_context(void);

@@ -7,7 +7,7 @@
 #ifndef GRAFT_DATASET_H
 #define GRAFT_DATASET_H
 
-#include "internal.h"
+#include "core/internal.h"
 
 typedef struct graftSource graftSource;
 

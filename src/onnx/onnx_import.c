@@ -29,7 +29,7 @@
  * has been checked against the count their data holds; folded constants
  * share a budget of elements proportional to the file's size.
  */
-#include "model.h"
+#include "model/model.h"
 #include "onnx_pb.h"
 
 #include <errno.h>

@@ -27,8 +27,8 @@
  * forward (see the fused nodes in model.h).
  */
 #include "layer.h"
-#include "parallel.h"
-#include "vec.h"
+#include "core/parallel.h"
+#include "core/vec.h"
 
 #include <limits.h>
 #include <math.h>

@@ -15,7 +15,7 @@
  * int32) either as owned copies or borrowed from the caller; both are
  * validated once, at creation.
  */
-#include "layer.h" /* graftShape, used by dataset.h */
+#include "layers/layer.h" /* graftShape, used by dataset.h */
 
 #include "dataset.h"
 

@@ -27,8 +27,8 @@
  *   out[n, c] = mean over (h, w) of in[n, c, h, w],  din = dout / (H * W).
  */
 #include "layer.h"
-#include "parallel.h"
-#include "vec.h"
+#include "core/parallel.h"
+#include "core/vec.h"
 
 #include <limits.h>
 #include <math.h>

@@ -16,7 +16,7 @@
  * checksum first, then parses the sections with bounded readers whose
  * offsets are file offsets, so every message can say where.
  */
-#include "crc32.h"
+#include "core/crc32.h"
 #include "model.h"
 #include "optim.h"
 

@@ -16,7 +16,7 @@
  * neither *loss nor grad is touched. grad may be the logits (or pred) tensor
  * itself: each element is read before it is overwritten.
  */
-#include "internal.h"
+#include "core/internal.h"
 
 #include <math.h>
 

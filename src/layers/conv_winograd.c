@@ -34,8 +34,8 @@
  * past a chunk's last tile hold zeros, which every step maps to zeros.
  */
 #include "conv_winograd.h"
-#include "parallel.h"
-#include "vec.h"
+#include "core/parallel.h"
+#include "core/vec.h"
 
 #include <math.h>
 #include <string.h>

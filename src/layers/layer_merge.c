@@ -9,8 +9,8 @@
  *         dy's slice of x_i's channels.
  */
 #include "layer.h"
-#include "parallel.h"
-#include "vec.h"
+#include "core/parallel.h"
+#include "core/vec.h"
 
 #include <limits.h>
 #include <stdio.h>

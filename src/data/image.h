@@ -5,7 +5,7 @@
 #ifndef GRAFT_IMAGE_H
 #define GRAFT_IMAGE_H
 
-#include "internal.h"
+#include "core/internal.h"
 #include "graft.h"
 
 struct graft_image {

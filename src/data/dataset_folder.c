@@ -29,7 +29,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 
-#include "crc32.h"
+#include "core/crc32.h"
 
 #define MAX_THREADS 64
 

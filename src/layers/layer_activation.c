@@ -27,8 +27,8 @@
  * of relu_fwd and clip_fwd below.
  */
 #include "layer.h"
-#include "parallel.h"
-#include "vec.h"
+#include "core/parallel.h"
+#include "core/vec.h"
 
 #include <limits.h>
 #include <math.h>

@@ -28,7 +28,7 @@
 #ifndef GRAFT_ONNX_PB_H
 #define GRAFT_ONNX_PB_H
 
-#include "internal.h"
+#include "core/internal.h"
 
 #define ONNX_PB_MAX_DEPTH 8   /* the deepest decoded nesting (TypeProto shape dims) */
 #define ONNX_MAX_RANK 8       /* tensors and value shapes of higher rank are refused */

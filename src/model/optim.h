@@ -5,7 +5,7 @@
 #ifndef GRAFT_OPTIM_H
 #define GRAFT_OPTIM_H
 
-#include "internal.h"
+#include "core/internal.h"
 
 /* One parameter tensor as the optimizer sees it. The slots passed to
  * graftOptimStep() must be the same list, in the same order, at every step

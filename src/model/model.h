@@ -5,7 +5,7 @@
 #ifndef GRAFT_MODEL_H
 #define GRAFT_MODEL_H
 
-#include "layer.h"
+#include "layers/layer.h"
 
 #define GRAFT_NAME_MAX 63       /* layer name length */
 #define GRAFT_CLASS_NAME_MAX 255

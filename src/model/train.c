@@ -6,7 +6,7 @@
  * from (seed, e, batch, layer), so the whole run is a function of the seed,
  * the model and the data; a run resumed from a checkpoint continues exactly.
  */
-#include "dataset.h"
+#include "data/dataset.h"
 #include "model.h"
 #include "optim.h"
 

@@ -29,7 +29,7 @@
  *   reshape     Reshape to (0, dims...): 0 keeps the batch size
  *   scale_shift Mul by the scale, then Add of the shift
  */
-#include "model.h"
+#include "model/model.h"
 #include "onnx_pb.h"
 
 #include <errno.h>

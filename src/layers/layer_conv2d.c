@@ -34,8 +34,8 @@
  */
 #include "conv_winograd.h"
 #include "layer.h"
-#include "parallel.h"
-#include "vec.h"
+#include "core/parallel.h"
+#include "core/vec.h"
 
 #include <limits.h>
 #include <math.h>

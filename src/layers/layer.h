@@ -10,7 +10,7 @@
 #ifndef GRAFT_LAYER_H
 #define GRAFT_LAYER_H
 
-#include "internal.h"
+#include "core/internal.h"
 
 /* The registry's index of every kind. Append only: the order is not stored in
  * files (the kind's name is), but keep it stable anyway. */
