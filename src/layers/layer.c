@@ -10,31 +10,17 @@
 #include <string.h>
 
 static const graftLayerVtbl *const kind_registry[] = {
-    [GRAFT_KIND_CONV2D] = &graftConv2dVtbl,
-    [GRAFT_KIND_MAX_POOL2D] = &graftMaxPool2dVtbl,
-    [GRAFT_KIND_AVG_POOL2D] = &graftAvgPool2dVtbl,
-    [GRAFT_KIND_GLOBAL_AVG_POOL] = &graftGlobalAvgPoolVtbl,
-    [GRAFT_KIND_DENSE] = &graftDenseVtbl,
-    [GRAFT_KIND_BATCH_NORM] = &graftBatchNormVtbl,
-    [GRAFT_KIND_RELU] = &graftReluVtbl,
-    [GRAFT_KIND_CLIP] = &graftClipVtbl,
-    [GRAFT_KIND_LEAKY_RELU] = &graftLeakyReluVtbl,
-    [GRAFT_KIND_SIGMOID] = &graftSigmoidVtbl,
-    [GRAFT_KIND_TANH] = &graftTanhVtbl,
-    [GRAFT_KIND_HARD_SWISH] = &graftHardSwishVtbl,
-    [GRAFT_KIND_DROPOUT] = &graftDropoutVtbl,
-    [GRAFT_KIND_FLATTEN] = &graftFlattenVtbl,
-    [GRAFT_KIND_ADD] = &graftAddVtbl,
-    [GRAFT_KIND_CONCAT] = &graftConcatVtbl,
-    [GRAFT_KIND_SOFTMAX] = &graftSoftmaxVtbl,
-    [GRAFT_KIND_MUL] = &graftMulVtbl,
-    [GRAFT_KIND_HARD_SIGMOID] = &graftHardSigmoidVtbl,
-    [GRAFT_KIND_PAD2D] = &graftPad2dVtbl,
-    [GRAFT_KIND_RESHAPE] = &graftReshapeVtbl,
-    [GRAFT_KIND_SCALE_SHIFT] = &graftScaleShiftVtbl,
+#define GRAFT_LAYER_KIND(ENUM, name, vtable) [GRAFT_KIND_##ENUM] = &vtable,
+#include "kinds.h"
+#undef GRAFT_LAYER_KIND
 };
 _Static_assert(sizeof kind_registry / sizeof kind_registry[0] == GRAFT_LAYER_KIND_COUNT,
                "every layer kind needs an entry in kind_registry");
+
+const graftLayerVtbl *graftLayerKindAt(int index)
+{
+    return index >= 0 && index < GRAFT_LAYER_KIND_COUNT ? kind_registry[index] : NULL;
+}
 
 #define MAX_NAME_LEN 64
 
@@ -497,6 +483,37 @@ int64_t graftLayerFlops(const graft_layer *l)
     if (!l->built) return 0;
     if (l->vtbl->flops) return l->vtbl->flops(l);
     return graftShapeSampleNumel(&l->out_shape);
+}
+
+static const graftAttrDecl *find_attr(const graft_layer *l, const char *name)
+{
+    for (const graftAttrDecl *a = l->vtbl->attrs; a && a->name; a++)
+        if (strcmp(a->name, name) == 0) return a;
+    return NULL;
+}
+
+int graftLayerAttrInts(const graft_layer *l, const char *name, int64_t *v, int max)
+{
+    const graftAttrDecl *a = find_attr(l, name);
+    if (!a) return 0;
+    const char *base = (const char *)l->state + a->offset;
+    int n = a->count < max ? a->count : max;
+    for (int k = 0; k < n; k++)
+        v[k] = a->type == GRAFT_ATTR_INT ? (int64_t)((const int *)base)[k]
+                                         : (int64_t)((const float *)base)[k];
+    return n;
+}
+
+int graftLayerAttrFloats(const graft_layer *l, const char *name, float *v, int max)
+{
+    const graftAttrDecl *a = find_attr(l, name);
+    if (!a) return 0;
+    const char *base = (const char *)l->state + a->offset;
+    int n = a->count < max ? a->count : max;
+    for (int k = 0; k < n; k++)
+        v[k] = a->type == GRAFT_ATTR_FLOAT ? ((const float *)base)[k]
+                                           : (float)((const int *)base)[k];
+    return n;
 }
 
 graftParam *graftLayerFindParam(graft_layer *l, const char *name)

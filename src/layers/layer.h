@@ -11,32 +11,13 @@
 #define GRAFT_LAYER_H
 
 #include "core/internal.h"
+#include "onnx_node.h"
 
-/* The registry's index of every kind. Append only: the order is not stored in
- * files (the kind's name is), but keep it stable anyway. */
+/* The registry's index of every kind, from the one list in kinds.h. */
 typedef enum graftLayerKind {
-    GRAFT_KIND_CONV2D,
-    GRAFT_KIND_MAX_POOL2D,
-    GRAFT_KIND_AVG_POOL2D,
-    GRAFT_KIND_GLOBAL_AVG_POOL,
-    GRAFT_KIND_DENSE,
-    GRAFT_KIND_BATCH_NORM,
-    GRAFT_KIND_RELU,
-    GRAFT_KIND_CLIP,
-    GRAFT_KIND_LEAKY_RELU,
-    GRAFT_KIND_SIGMOID,
-    GRAFT_KIND_TANH,
-    GRAFT_KIND_HARD_SWISH,
-    GRAFT_KIND_DROPOUT,
-    GRAFT_KIND_FLATTEN,
-    GRAFT_KIND_ADD,
-    GRAFT_KIND_CONCAT,
-    GRAFT_KIND_SOFTMAX,
-    GRAFT_KIND_MUL,
-    GRAFT_KIND_HARD_SIGMOID,
-    GRAFT_KIND_PAD2D,
-    GRAFT_KIND_RESHAPE,
-    GRAFT_KIND_SCALE_SHIFT,
+#define GRAFT_LAYER_KIND(ENUM, name, vtable) GRAFT_KIND_##ENUM,
+#include "kinds.h"
+#undef GRAFT_LAYER_KIND
     GRAFT_LAYER_KIND_COUNT
 } graftLayerKind;
 
@@ -58,6 +39,21 @@ typedef struct graftParam {
 } graftParam;
 
 typedef struct graftLayerVtbl graftLayerVtbl;
+
+/* An attribute a kind lets others read by name (graftLayerAttr*): count
+ * values of one type at offset bytes into the kind's state. */
+typedef enum graftAttrType {
+    GRAFT_ATTR_INT,   /* int */
+    GRAFT_ATTR_FLOAT  /* float */
+} graftAttrType;
+
+typedef struct graftAttrDecl {
+    const char *name;   /* ONNX's name where ONNX has the attribute */
+    graftAttrType type;
+    size_t offset;      /* offsetof(the kind's state, the first value) */
+    int count;          /* values, contiguous in the state (1: a scalar) */
+} graftAttrDecl;
+#define GRAFT_ATTR_MAX_COUNT 8
 
 /* Scratch memory a kind uses within one forward or backward call only
  * (conv2d's column matrices): nothing in it survives the call. */
@@ -161,6 +157,19 @@ struct graftLayerVtbl {
      * multiply-add counting 2. */
     int64_t (*flops)(const graft_layer *l);
 
+    /* (optional; NULL: none) The attributes readable by name, ending with
+     * an entry whose name is NULL. Tests check that each survives
+     * save/load unchanged. */
+    const graftAttrDecl *attrs;
+
+    /* (optional; NULL: graft_onnx_export() refuses the kind) Writes the
+     * node or nodes the built layer becomes, see onnx_node.h. */
+    int (*onnx_export)(const graft_layer *l, graftOnnxOut *o);
+
+    /* (optional; default 0) 1: onnx_export folds a batch_norm that reads
+     * only this layer into its own node when asked (o->absorbed). */
+    int onnx_folds_batch_norm;
+
     /* (optional; default 0) 1: backward never reads `out`, so once forward
      * has run, a model may let the only consumer overwrite the output (see
      * "In-place nodes" in model.h). */
@@ -173,29 +182,13 @@ struct graftLayerVtbl {
     int inplace_ok;
 };
 
-/* The registry, indexed by graftLayerKind. */
-extern const graftLayerVtbl graftConv2dVtbl;
-extern const graftLayerVtbl graftMaxPool2dVtbl;
-extern const graftLayerVtbl graftAvgPool2dVtbl;
-extern const graftLayerVtbl graftGlobalAvgPoolVtbl;
-extern const graftLayerVtbl graftDenseVtbl;
-extern const graftLayerVtbl graftBatchNormVtbl;
-extern const graftLayerVtbl graftReluVtbl;
-extern const graftLayerVtbl graftClipVtbl;
-extern const graftLayerVtbl graftLeakyReluVtbl;
-extern const graftLayerVtbl graftSigmoidVtbl;
-extern const graftLayerVtbl graftTanhVtbl;
-extern const graftLayerVtbl graftHardSwishVtbl;
-extern const graftLayerVtbl graftDropoutVtbl;
-extern const graftLayerVtbl graftFlattenVtbl;
-extern const graftLayerVtbl graftAddVtbl;
-extern const graftLayerVtbl graftConcatVtbl;
-extern const graftLayerVtbl graftSoftmaxVtbl;
-extern const graftLayerVtbl graftMulVtbl;
-extern const graftLayerVtbl graftHardSigmoidVtbl;
-extern const graftLayerVtbl graftPad2dVtbl;
-extern const graftLayerVtbl graftReshapeVtbl;
-extern const graftLayerVtbl graftScaleShiftVtbl;
+/* Every kind's table, defined in its file. */
+#define GRAFT_LAYER_KIND(ENUM, name, vtable) extern const graftLayerVtbl vtable;
+#include "kinds.h"
+#undef GRAFT_LAYER_KIND
+
+/* The kind's table by registry index (NULL when out of range). */
+const graftLayerVtbl *graftLayerKindAt(int index);
 
 /* Returns the kind's table, or NULL for an unknown name. */
 const graftLayerVtbl *graftLayerKindByName(const char *name);
@@ -246,6 +239,12 @@ int graftLayerOutputEnsure(graft_layer *l, int ndim, const int64_t *dims);
 /* Makes l->output a view of target's data and shape (see
  * graftLayerForwardInPlace()). */
 int graftLayerOutputAlias(graft_layer *l, const graft_tensor *target);
+
+/* Reads the attribute called name (see graftAttrDecl) as up to max
+ * integers or floats (converted from the declared type). Returns the number
+ * of values, or 0 when the kind has no such attribute. */
+int graftLayerAttrInts(const graft_layer *l, const char *name, int64_t *v, int max);
+int graftLayerAttrFloats(const graft_layer *l, const char *name, float *v, int max);
 
 /* Forward operations per sample (the flops slot or its default). */
 int64_t graftLayerFlops(const graft_layer *l);

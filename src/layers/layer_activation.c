@@ -1,6 +1,8 @@
 /*
  * layer_activation.c - elementwise activations: relu, clip, leaky_relu,
- * sigmoid, tanh and hard_swish.
+ * sigmoid, tanh, hard_swish and hard_sigmoid. Every activation lives here:
+ * a new one is an act_kind, a row of act_defs, its two kernels, a vtable
+ * line and a constructor.
  *
  * Any input rank; the output has the input's shape. With x the input, y the
  * output and dy the output gradient, dx = dy * f'(x):
@@ -11,16 +13,18 @@
  *   tanh        y = tanh(x)                       f' = 1 - y^2
  *   hard_swish  y = x * min(max(x + 3, 0), 6) / 6 f' = 0 for x < -3, 1 for x > 3,
  *                                                    (2x + 3) / 6 for -3 <= x <= 3
+ *   hard_sigmoid y = min(max(alpha * x + beta, 0), 1)
+ *                                                 f' = alpha where 0 < alpha*x + beta < 1
  * (hard_swish at the kinks follows PyTorch's hardswish backward.)
  * relu's f' is taken from y (y > 0 exactly when x > 0), sigmoid's and tanh's
  * are functions of y, and clip's f' can be kept as a bit mask, so these four
  * can run in place (inplace_ok, see layer.h): a model then writes y over x
  * to save the memory of one tensor.
  *
- * The six kinds share one implementation: each has its own vtable, and the
- * state records which function to apply (set by the constructor and by load,
- * from the vtable) together with the two float attributes (clip's lo and hi,
- * leaky_relu's alpha).
+ * The seven kinds share one implementation: each has its own vtable, and
+ * the state records which function to apply (set by the constructor and by
+ * load, from the vtable) together with the two float attributes (clip's lo
+ * and hi, leaky_relu's alpha, hard_sigmoid's alpha and beta).
  *
  * graftActivationClamp() tells a model which relu or clip to apply inside a
  * fused convolution (see model.h); the fused kernels repeat the expressions
@@ -41,12 +45,14 @@ typedef enum act_kind {
     ACT_SIGMOID,
     ACT_TANH,
     ACT_HARD_SWISH,
+    ACT_HARD_SIGMOID,
     ACT_KIND_COUNT
 } act_kind;
 
 typedef struct act_state {
     act_kind kind;
-    float p0, p1; /* clip: lo, hi; leaky_relu: alpha, unused; others: unused */
+    float p0, p1; /* clip: lo, hi; leaky_relu: alpha, unused; hard_sigmoid: alpha,
+                     beta; others: unused */
     /* clip run in place (graftLayerForwardInPlace): its input is overwritten,
      * so forward keeps f' as one byte per element, mask[i] (1: lo <= x <= hi,
      * else 0; bytes rather than bits keep both passes vectorised). Owned,
@@ -56,25 +62,36 @@ typedef struct act_state {
     int fwd_masked;    /* 1: the last forward ran in place and filled mask */
 } act_state;
 
-/* Indexed by act_kind. */
-static const graftLayerVtbl *const act_vtbls[ACT_KIND_COUNT] = {
-    [ACT_RELU] = &graftReluVtbl,
-    [ACT_CLIP] = &graftClipVtbl,
-    [ACT_LEAKY_RELU] = &graftLeakyReluVtbl,
-    [ACT_SIGMOID] = &graftSigmoidVtbl,
-    [ACT_TANH] = &graftTanhVtbl,
-    [ACT_HARD_SWISH] = &graftHardSwishVtbl,
-};
+/* The table of activations, indexed by act_kind: everything that differs
+ * between them but their kernels (act_forward_range, act_backward_range). */
+typedef struct act_def {
+    const graftLayerVtbl *vtbl;
+    int n_attrs;                  /* float attributes saved: p0, then p1 */
+    const char *attr_what[2];     /* their names in load messages */
+    double cost;                  /* forward cost per element, in floats streamed */
+    int64_t flops;                /* forward operations per element */
+} act_def;
 
-/* Number of float attributes each kind saves. */
-static const int act_n_attrs[ACT_KIND_COUNT] = {[ACT_CLIP] = 2, [ACT_LEAKY_RELU] = 1};
+static const act_def act_defs[ACT_KIND_COUNT] = {
+    [ACT_RELU] = {&graftReluVtbl, 0, {NULL, NULL}, 2.0, 1},
+    [ACT_CLIP] = {&graftClipVtbl, 2, {"clip lo", "clip hi"}, 2.0, 1},
+    [ACT_LEAKY_RELU] = {&graftLeakyReluVtbl, 1, {"leaky_relu alpha", NULL}, 2.0, 1},
+    /* expf and tanhf, one element at a time, take about as long as
+     * streaming 8 more floats would */
+    [ACT_SIGMOID] = {&graftSigmoidVtbl, 0, {NULL, NULL}, 10.0, 1},
+    [ACT_TANH] = {&graftTanhVtbl, 0, {NULL, NULL}, 10.0, 1},
+    [ACT_HARD_SWISH] = {&graftHardSwishVtbl, 0, {NULL, NULL}, 2.0, 1},
+    /* a multiply, an add and the clamp */
+    [ACT_HARD_SIGMOID] = {&graftHardSigmoidVtbl, 2, {"hard_sigmoid alpha", "hard_sigmoid beta"},
+                          2.0, 3},
+};
 
 /* Sets the state's kind from the layer's vtable. */
 static int act_bind(graft_layer *l)
 {
     act_state *s = l->state;
     for (int k = 0; k < ACT_KIND_COUNT; k++) {
-        if (act_vtbls[k] == l->vtbl) {
+        if (act_defs[k].vtbl == l->vtbl) {
             s->kind = (act_kind)k;
             return GRAFT_OK;
         }
@@ -92,10 +109,13 @@ static int act_check(graft_ctx *ctx, const char *func, act_kind kind, float p0, 
                            "hi is %g, must be finite", (double)p1);
         GRAFT_RETURN_IF_AT(p0 > p1, ctx, GRAFT_E_INVALID_ARG, func,
                            "lo (%g) is greater than hi (%g)", (double)p0, (double)p1);
-    } else if (kind == ACT_LEAKY_RELU) {
+    } else if (kind == ACT_LEAKY_RELU || kind == ACT_HARD_SIGMOID) {
         GRAFT_RETURN_IF_AT(!graftIsFinite(p0), ctx, GRAFT_E_INVALID_ARG, func,
                            "alpha is %g, must be finite", (double)p0);
     }
+    if (kind == ACT_HARD_SIGMOID)
+        GRAFT_RETURN_IF_AT(!graftIsFinite(p1), ctx, GRAFT_E_INVALID_ARG, func,
+                           "beta is %g, must be finite", (double)p1);
     return GRAFT_OK;
 }
 
@@ -399,6 +419,28 @@ static void tanh_bwd(float *restrict dx, const float *restrict y, const float *r
  * lines (at aligned data). */
 #define ACT_BLOCK 4096
 
+/* hard_sigmoid, with t = alpha * x + beta: y = min(max(t, 0), 1) and
+ * dx = dy * alpha where 0 < t < 1, else 0 (at the two kinks the gradient
+ * is 0, PyTorch's hardsigmoid rule). With alpha = 1/6 and beta = 1/2 this
+ * is PyTorch's hardsigmoid, and x * hard_sigmoid(x) is hard_swish. */
+static void hard_sigmoid_fwd(float *restrict y, const float *restrict x, size_t n, float alpha,
+                             float beta)
+{
+    for (size_t i = 0; i < n; i++) {
+        float t = alpha * x[i] + beta;
+        y[i] = t < 0.0f ? 0.0f : (t > 1.0f ? 1.0f : t);
+    }
+}
+
+static void hard_sigmoid_bwd(float *restrict dx, const float *restrict x,
+                             const float *restrict dy, size_t n, float alpha, float beta)
+{
+    for (size_t i = 0; i < n; i++) {
+        float t = alpha * x[i] + beta;
+        dx[i] = t > 0.0f && t < 1.0f ? dy[i] * alpha : 0.0f;
+    }
+}
+
 typedef struct act_pass {
     const act_state *s;
     const float *x, *y_in, *dy; /* forward: x may be y (relu, clip, sigmoid, tanh) */
@@ -457,6 +499,9 @@ static void act_forward_range(void *arg, int b0, int b1, int worker)
     case ACT_HARD_SWISH:
         hard_swish_fwd(y, x, n);
         break;
+    case ACT_HARD_SIGMOID:
+        hard_sigmoid_fwd(y, x, n, s->p0, s->p1);
+        break;
     default:
         break; /* act_forward let no other kind through */
     }
@@ -494,10 +539,8 @@ static int act_forward(graft_layer *l, const graft_tensor *const *in, graft_tens
         ps.mask = s->mask;
         ps.masked = 1;
     }
-    /* x read and y written; sigmoid's expf and tanhf, one element at a time,
-     * take about as long as streaming 8 more floats would */
-    const double cost = s->kind == ACT_SIGMOID || s->kind == ACT_TANH ? 10.0 : 2.0;
-    act_split(&ps, cost, act_forward_range);
+    /* x read and y written */
+    act_split(&ps, act_defs[s->kind].cost, act_forward_range);
     s->fwd_masked = ps.masked;
     return GRAFT_OK;
 }
@@ -532,6 +575,9 @@ static void act_backward_range(void *arg, int b0, int b1, int worker)
         break;
     case ACT_HARD_SWISH:
         hard_swish_bwd(dx, x, dy, n);
+        break;
+    case ACT_HARD_SIGMOID:
+        hard_sigmoid_bwd(dx, x, dy, n, s->p0, s->p1);
         break;
     default:
         break; /* act_backward let no other kind through */
@@ -570,7 +616,7 @@ static int act_backward(graft_layer *l, const graft_tensor *const *in, const gra
 static int act_save(const graft_layer *l, graftWriter *w)
 {
     const act_state *s = l->state;
-    int n = act_n_attrs[s->kind];
+    int n = act_defs[s->kind].n_attrs;
     if (n >= 1) graftWriteF32(w, s->p0);
     if (n >= 2) graftWriteF32(w, s->p1);
     return w->status;
@@ -582,15 +628,96 @@ static int act_load(graft_layer *l, graftReader *r, uint32_t version)
     float p0 = 0.0f, p1 = 0.0f;
     (void)version;
     GRAFT_FORWARD_IF_ERROR(act_bind(l));
-    int n = act_n_attrs[s->kind];
-    const char *what0 = s->kind == ACT_CLIP ? "clip lo" : "leaky_relu alpha";
-    if (n >= 1) GRAFT_FORWARD_IF_ERROR(graftReadF32(r, &p0, what0));
-    if (n >= 2) GRAFT_FORWARD_IF_ERROR(graftReadF32(r, &p1, "clip hi"));
+    const act_def *d = &act_defs[s->kind];
+    if (d->n_attrs >= 1) GRAFT_FORWARD_IF_ERROR(graftReadF32(r, &p0, d->attr_what[0]));
+    if (d->n_attrs >= 2) GRAFT_FORWARD_IF_ERROR(graftReadF32(r, &p1, d->attr_what[1]));
     if (act_check(l->ctx, "graft_load", s->kind, p0, p1) != GRAFT_OK) return GRAFT_E_FORMAT;
     s->p0 = p0;
     s->p1 = p1;
     return GRAFT_OK;
 }
+
+static int64_t act_flops(const graft_layer *l)
+{
+    const act_state *s = l->state;
+    return act_defs[s->kind].flops * graftShapeSampleNumel(&l->out_shape);
+}
+
+/* ---- ONNX ---------------------------------------------------------------- */
+
+static int act_onnx_export(const graft_layer *l, graftOnnxOut *o)
+{
+    const act_state *s = l->state;
+    const char *in = o->inputs[0];
+    size_t n;
+    switch (s->kind) {
+    case ACT_RELU:
+        graftOnnxNodeSame(o, "Relu");
+        return GRAFT_OK;
+    case ACT_SIGMOID:
+        graftOnnxNodeSame(o, "Sigmoid");
+        return GRAFT_OK;
+    case ACT_TANH:
+        graftOnnxNodeSame(o, "Tanh");
+        return GRAFT_OK;
+    case ACT_CLIP: { /* min and max are inputs since opset 11 */
+        char lo[GRAFT_ONNX_NAME_MAX], hi[GRAFT_ONNX_NAME_MAX];
+        graftOnnxAuxName(o, "min", lo);
+        graftOnnxAuxName(o, "max", hi);
+        graftOnnxInitF32(o, lo, 0, NULL, &s->p0);
+        graftOnnxInitF32(o, hi, 0, NULL, &s->p1);
+        const char *ins[3] = {in, lo, hi};
+        graftOnnxNode(o, "Clip", NULL, 3, ins, o->output);
+        return GRAFT_OK;
+    }
+    case ACT_LEAKY_RELU:
+        n = graftOnnxNodeBegin(o, "LeakyRelu", NULL, 1, &in, o->output);
+        graftOnnxAttrFloat(o, "alpha", s->p0);
+        graftOnnxNodeEnd(o, n);
+        return GRAFT_OK;
+    case ACT_HARD_SIGMOID:
+        n = graftOnnxNodeBegin(o, "HardSigmoid", NULL, 1, &in, o->output);
+        graftOnnxAttrFloat(o, "alpha", s->p0);
+        graftOnnxAttrFloat(o, "beta", s->p1);
+        graftOnnxNodeEnd(o, n);
+        return GRAFT_OK;
+    case ACT_HARD_SWISH: {
+        if (o->opset >= 14) {
+            graftOnnxNodeSame(o, "HardSwish");
+            return GRAFT_OK;
+        }
+        /* before opset 14: x * HardSigmoid(x; 1/6, 1/2) */
+        char gate[GRAFT_ONNX_NAME_MAX], gname[GRAFT_ONNX_NAME_MAX];
+        graftOnnxAuxName(o, "gate", gate);
+        graftOnnxSubName(o, "gate", gname);
+        n = graftOnnxNodeBegin(o, "HardSigmoid", gname, 1, &in, gate);
+        graftOnnxAttrFloat(o, "alpha", 1.0f / 6.0f);
+        graftOnnxAttrFloat(o, "beta", 0.5f);
+        graftOnnxNodeEnd(o, n);
+        const char *ins[2] = {in, gate};
+        graftOnnxNode(o, "Mul", NULL, 2, ins, o->output);
+        return GRAFT_OK;
+    }
+    default:
+        return graftOnnxInternal(o, "unknown activation");
+    }
+}
+
+/* Attributes by name: which ones a kind has depends on the vtable. */
+static const graftAttrDecl clip_attrs[] = {
+    {"min", GRAFT_ATTR_FLOAT, offsetof(act_state, p0), 1},
+    {"max", GRAFT_ATTR_FLOAT, offsetof(act_state, p1), 1},
+    {NULL, GRAFT_ATTR_INT, 0, 0},
+};
+static const graftAttrDecl alpha_attrs[] = {
+    {"alpha", GRAFT_ATTR_FLOAT, offsetof(act_state, p0), 1},
+    {NULL, GRAFT_ATTR_INT, 0, 0},
+};
+static const graftAttrDecl hard_sigmoid_attrs[] = {
+    {"alpha", GRAFT_ATTR_FLOAT, offsetof(act_state, p0), 1},
+    {"beta", GRAFT_ATTR_FLOAT, offsetof(act_state, p1), 1},
+    {NULL, GRAFT_ATTR_INT, 0, 0},
+};
 
 static void act_destroy(graft_layer *l)
 {
@@ -601,29 +728,33 @@ static void act_destroy(graft_layer *l)
 }
 
 /* inplace: the kind's backward can do without its input (leaky_relu's
- * derivative at a zero output and hard_swish's need x). */
-#define ACT_VTBL(name, kind_name, inplace)   \
-    const graftLayerVtbl name = {            \
-        .kind = kind_name,                   \
-        .version = 1,                        \
-        .state_size = sizeof(act_state),     \
-        .min_inputs = 1,                     \
-        .max_inputs = 1,                     \
-        .infer_shape = act_infer_shape,      \
-        .forward = act_forward,              \
-        .backward = act_backward,            \
-        .save = act_save,                    \
-        .load = act_load,                    \
-        .destroy = act_destroy,              \
-        .inplace_ok = inplace,               \
+ * derivative at a zero output, hard_swish's and hard_sigmoid's need x). */
+#define ACT_VTBL(name, kind_name, inplace, attr_table) \
+    const graftLayerVtbl name = {                      \
+        .kind = kind_name,                             \
+        .version = 1,                                  \
+        .state_size = sizeof(act_state),               \
+        .min_inputs = 1,                               \
+        .max_inputs = 1,                               \
+        .infer_shape = act_infer_shape,                \
+        .forward = act_forward,                        \
+        .backward = act_backward,                      \
+        .save = act_save,                              \
+        .load = act_load,                              \
+        .destroy = act_destroy,                        \
+        .flops = act_flops,                            \
+        .attrs = attr_table,                           \
+        .onnx_export = act_onnx_export,                \
+        .inplace_ok = inplace,                         \
     }
 
-ACT_VTBL(graftReluVtbl, "relu", 1);
-ACT_VTBL(graftClipVtbl, "clip", 1);
-ACT_VTBL(graftLeakyReluVtbl, "leaky_relu", 0);
-ACT_VTBL(graftSigmoidVtbl, "sigmoid", 1);
-ACT_VTBL(graftTanhVtbl, "tanh", 1);
-ACT_VTBL(graftHardSwishVtbl, "hard_swish", 0);
+ACT_VTBL(graftReluVtbl, "relu", 1, NULL);
+ACT_VTBL(graftClipVtbl, "clip", 1, clip_attrs);
+ACT_VTBL(graftLeakyReluVtbl, "leaky_relu", 0, alpha_attrs);
+ACT_VTBL(graftSigmoidVtbl, "sigmoid", 1, NULL);
+ACT_VTBL(graftTanhVtbl, "tanh", 1, NULL);
+ACT_VTBL(graftHardSwishVtbl, "hard_swish", 0, NULL);
+ACT_VTBL(graftHardSigmoidVtbl, "hard_sigmoid", 0, hard_sigmoid_attrs);
 
 /* The constructors' shared body; func is the public function's name. */
 static int act_create(graft_ctx *ctx, act_kind kind, float p0, float p1, const char *func,
@@ -635,7 +766,7 @@ static int act_create(graft_ctx *ctx, act_kind kind, float p0, float p1, const c
     GRAFT_RETURN_IF_AT(!out, ctx, GRAFT_E_INVALID_ARG, func, "out is NULL");
     GRAFT_FORWARD_IF_ERROR(act_check(ctx, func, kind, p0, p1));
     graft_layer *l;
-    GRAFT_FORWARD_IF_ERROR(graftLayerNew(ctx, act_vtbls[kind], func, &l));
+    GRAFT_FORWARD_IF_ERROR(graftLayerNew(ctx, act_defs[kind].vtbl, func, &l));
     act_state *s = l->state;
     s->kind = kind;
     s->p0 = p0;
@@ -672,6 +803,12 @@ GRAFT_API int graft_layer_tanh(graft_ctx *ctx, graft_layer **out)
 GRAFT_API int graft_layer_hard_swish(graft_ctx *ctx, graft_layer **out)
 {
     return act_create(ctx, ACT_HARD_SWISH, 0.0f, 0.0f, __func__, out);
+}
+
+GRAFT_API int graft_layer_hard_sigmoid(graft_ctx *ctx, float alpha, float beta,
+                                       graft_layer **out)
+{
+    return act_create(ctx, ACT_HARD_SIGMOID, alpha, beta, __func__, out);
 }
 
 int graftActivationClamp(const graft_layer *l, graftEpilogueAct *act, float *lo, float *hi)

@@ -597,6 +597,28 @@ static int64_t bn_flops(const graft_layer *l)
     return 2 * graftShapeSampleNumel(&l->out_shape);
 }
 
+/* ONNX: BatchNormalization; ONNX's momentum is 1 - graft's (the weight of
+ * the running value, where graft gives the new batch's). */
+static int bn_onnx_export(const graft_layer *l, graftOnnxOut *o)
+{
+    const bn_state *s = l->state;
+    static const char *const params[4] = {"weight", "bias", "running_mean", "running_var"};
+    char names[4][GRAFT_ONNX_NAME_MAX];
+    for (int k = 0; k < 4; k++) GRAFT_FORWARD_IF_ERROR(graftOnnxInitParam(o, l, params[k], names[k]));
+    const char *ins[5] = {o->inputs[0], names[0], names[1], names[2], names[3]};
+    size_t n = graftOnnxNodeBegin(o, "BatchNormalization", NULL, 5, ins, o->output);
+    graftOnnxAttrFloat(o, "epsilon", s->epsilon);
+    graftOnnxAttrFloat(o, "momentum", 1.0f - s->momentum);
+    graftOnnxNodeEnd(o, n);
+    return GRAFT_OK;
+}
+
+static const graftAttrDecl bn_attrs[] = {
+    {"epsilon", GRAFT_ATTR_FLOAT, offsetof(bn_state, epsilon), 1},
+    {"momentum", GRAFT_ATTR_FLOAT, offsetof(bn_state, momentum), 1},
+    {NULL, GRAFT_ATTR_INT, 0, 0},
+};
+
 const graftLayerVtbl graftBatchNormVtbl = {
     .kind = "batch_norm",
     .version = 1,
@@ -613,6 +635,8 @@ const graftLayerVtbl graftBatchNormVtbl = {
     .destroy = bn_destroy,
     .flops = bn_flops,
     .backward_ignores_output = 1,
+    .attrs = bn_attrs,
+    .onnx_export = bn_onnx_export,
 };
 
 GRAFT_API int graft_layer_batch_norm(graft_ctx *ctx, float epsilon, float momentum,

@@ -1351,6 +1351,87 @@ static int64_t conv2d_flops(const graft_layer *l)
     return per_output * sp->out_channels * s->out_h * s->out_w;
 }
 
+/* ---- ONNX: Conv, with a following batch norm folded in when asked ---------- */
+
+static const graftAttrDecl conv2d_attrs[] = {
+    {"out_channels", GRAFT_ATTR_INT, offsetof(conv2d_state, spec.out_channels), 1},
+    {"kernel_shape", GRAFT_ATTR_INT, offsetof(conv2d_state, spec.kernel_h), 2},
+    {"strides", GRAFT_ATTR_INT, offsetof(conv2d_state, spec.stride_h), 2},
+    {"pads", GRAFT_ATTR_INT, offsetof(conv2d_state, spec.pad_top), 4},
+    {"dilations", GRAFT_ATTR_INT, offsetof(conv2d_state, spec.dilation_h), 2},
+    {"group", GRAFT_ATTR_INT, offsetof(conv2d_state, spec.groups), 1},
+    {"bias", GRAFT_ATTR_INT, offsetof(conv2d_state, spec.bias), 1},
+    {NULL, GRAFT_ATTR_INT, 0, 0},
+};
+
+/* The weights and bias with o->absorbed's batch norm folded in:
+ * W' = W * s, b' = (b - mean) * s + beta with s = gamma / sqrt(var + eps),
+ * written as the initializers wn and bn. */
+static int conv2d_onnx_fold(const graft_layer *l, graftOnnxOut *o, const char *wn,
+                            const char *bn)
+{
+    const graft_layer *b = o->absorbed;
+    const graftParam *wp = graftLayerFindParam((graft_layer *)l, "weight");
+    const graftParam *bp = graftLayerFindParam((graft_layer *)l, "bias");
+    const graftParam *g = graftLayerFindParam((graft_layer *)b, "weight");
+    const graftParam *be = graftLayerFindParam((graft_layer *)b, "bias");
+    const graftParam *mean = graftLayerFindParam((graft_layer *)b, "running_mean");
+    const graftParam *var = graftLayerFindParam((graft_layer *)b, "running_var");
+    float eps;
+    if (!wp || !g || !be || !mean || !var || graftLayerAttrFloats(b, "epsilon", &eps, 1) != 1)
+        return graftOnnxInternal(o, "the batch norm to fold is incomplete");
+    const graft_tensor *wt = wp->value;
+    const float *wv = wt->data, *bv = bp ? bp->value->data : NULL;
+    size_t per = wt->numel / (size_t)wt->dims[0];
+    float *fw = graftAlloc(o->ctx, wt->numel * sizeof *fw);
+    float *fb = graftAlloc(o->ctx, (size_t)wt->dims[0] * sizeof *fb);
+    if (!fw || !fb) {
+        graftFree(o->ctx, fw);
+        graftFree(o->ctx, fb);
+        return graftError(o->ctx, GRAFT_E_NOMEM, o->func,
+                          "cannot fold batch norm into layer \"%s\"", o->name);
+    }
+    for (int64_t c = 0; c < wt->dims[0]; c++) {
+        double sc = g->value->data[c] / sqrt((double)var->value->data[c] + eps);
+        for (size_t k = 0; k < per; k++) fw[c * per + k] = (float)(wv[c * per + k] * sc);
+        fb[c] = (float)(((bv ? bv[c] : 0.0) - mean->value->data[c]) * sc + be->value->data[c]);
+    }
+    graftOnnxInitF32(o, wn, wt->ndim, wt->dims, fw);
+    graftOnnxInitF32(o, bn, 1, wt->dims, fb);
+    graftFree(o->ctx, fw);
+    graftFree(o->ctx, fb);
+    return GRAFT_OK;
+}
+
+static int conv2d_onnx_export(const graft_layer *l, graftOnnxOut *o)
+{
+    const conv2d_state *s = l->state;
+    const graft_conv2d_spec *sp = &s->spec;
+    char wn[GRAFT_ONNX_NAME_MAX], bn[GRAFT_ONNX_NAME_MAX];
+    int has_bias = sp->bias;
+    if (o->absorbed) {
+        graftOnnxAuxName(o, "weight", wn);
+        graftOnnxAuxName(o, "bias", bn);
+        GRAFT_FORWARD_IF_ERROR(conv2d_onnx_fold(l, o, wn, bn));
+        has_bias = 1;
+    } else {
+        GRAFT_FORWARD_IF_ERROR(graftOnnxInitParam(o, l, "weight", wn));
+        if (has_bias) GRAFT_FORWARD_IF_ERROR(graftOnnxInitParam(o, l, "bias", bn));
+    }
+    const char *ins[3] = {o->inputs[0], wn, bn};
+    size_t n = graftOnnxNodeBegin(o, "Conv", NULL, has_bias ? 3 : 2, ins, o->output);
+    const int64_t ks[2] = {sp->kernel_h, sp->kernel_w}, st[2] = {sp->stride_h, sp->stride_w},
+                  pads[4] = {sp->pad_top, sp->pad_left, sp->pad_bottom, sp->pad_right},
+                  dil[2] = {sp->dilation_h, sp->dilation_w};
+    graftOnnxAttrInts(o, "kernel_shape", 2, ks);
+    graftOnnxAttrInts(o, "strides", 2, st);
+    graftOnnxAttrInts(o, "pads", 4, pads);
+    graftOnnxAttrInts(o, "dilations", 2, dil);
+    graftOnnxAttrInt(o, "group", sp->groups);
+    graftOnnxNodeEnd(o, n);
+    return GRAFT_OK;
+}
+
 const graftLayerVtbl graftConv2dVtbl = {
     .kind = "conv2d",
     .version = 1,
@@ -1366,6 +1447,9 @@ const graftLayerVtbl graftConv2dVtbl = {
     .load = conv2d_load,
     .flops = conv2d_flops,
     .backward_ignores_output = 1,
+    .attrs = conv2d_attrs,
+    .onnx_export = conv2d_onnx_export,
+    .onnx_folds_batch_norm = 1,
 };
 
 GRAFT_API int graft_layer_conv2d(graft_ctx *ctx, const graft_conv2d_spec *spec, graft_layer **out)

@@ -124,6 +124,36 @@ static int64_t dense_flops(const graft_layer *l)
     return (int64_t)s->units * (2 * s->in_features + (s->bias ? 1 : 0));
 }
 
+/* ONNX: Gemm (transB 1), after a Flatten when the input is not (N, F). */
+static int dense_onnx_export(const graft_layer *l, graftOnnxOut *o)
+{
+    const dense_state *s = l->state;
+    const char *in = o->inputs[0];
+    char flat[GRAFT_ONNX_NAME_MAX], fname[GRAFT_ONNX_NAME_MAX], wn[GRAFT_ONNX_NAME_MAX],
+        bn[GRAFT_ONNX_NAME_MAX];
+    if (l->in_shapes[0].ndim > 2) {
+        graftOnnxAuxName(o, "flat", flat);
+        graftOnnxSubName(o, "flatten", fname);
+        size_t n = graftOnnxNodeBegin(o, "Flatten", fname, 1, &in, flat);
+        graftOnnxAttrInt(o, "axis", 1);
+        graftOnnxNodeEnd(o, n);
+        in = flat;
+    }
+    GRAFT_FORWARD_IF_ERROR(graftOnnxInitParam(o, l, "weight", wn));
+    if (s->bias) GRAFT_FORWARD_IF_ERROR(graftOnnxInitParam(o, l, "bias", bn));
+    const char *ins[3] = {in, wn, bn};
+    size_t n = graftOnnxNodeBegin(o, "Gemm", NULL, s->bias ? 3 : 2, ins, o->output);
+    graftOnnxAttrInt(o, "transB", 1);
+    graftOnnxNodeEnd(o, n);
+    return GRAFT_OK;
+}
+
+static const graftAttrDecl dense_attrs[] = {
+    {"units", GRAFT_ATTR_INT, offsetof(dense_state, units), 1},
+    {"bias", GRAFT_ATTR_INT, offsetof(dense_state, bias), 1},
+    {NULL, GRAFT_ATTR_INT, 0, 0},
+};
+
 const graftLayerVtbl graftDenseVtbl = {
     .kind = "dense",
     .version = 1,
@@ -139,6 +169,8 @@ const graftLayerVtbl graftDenseVtbl = {
     .load = dense_load,
     .flops = dense_flops,
     .backward_ignores_output = 1,
+    .attrs = dense_attrs,
+    .onnx_export = dense_onnx_export,
 };
 
 GRAFT_API int graft_layer_dense(graft_ctx *ctx, int units, int bias, graft_layer **out)

@@ -122,6 +122,23 @@ static void dropout_destroy(graft_layer *l)
     s->mask = NULL;
 }
 
+/* ONNX: Dropout with its ratio as an input (an identity in inference). */
+static int dropout_onnx_export(const graft_layer *l, graftOnnxOut *o)
+{
+    const dropout_state *s = l->state;
+    char rn[GRAFT_ONNX_NAME_MAX];
+    graftOnnxAuxName(o, "ratio", rn);
+    graftOnnxInitF32(o, rn, 0, NULL, &s->rate);
+    const char *ins[2] = {o->inputs[0], rn};
+    graftOnnxNode(o, "Dropout", NULL, 2, ins, o->output);
+    return GRAFT_OK;
+}
+
+static const graftAttrDecl dropout_attrs[] = {
+    {"ratio", GRAFT_ATTR_FLOAT, offsetof(dropout_state, rate), 1},
+    {NULL, GRAFT_ATTR_INT, 0, 0},
+};
+
 const graftLayerVtbl graftDropoutVtbl = {
     .kind = "dropout",
     .version = 1,
@@ -135,6 +152,8 @@ const graftLayerVtbl graftDropoutVtbl = {
     .load = dropout_load,
     .destroy = dropout_destroy,
     .reseed = dropout_reseed,
+    .attrs = dropout_attrs,
+    .onnx_export = dropout_onnx_export,
 };
 
 GRAFT_API int graft_layer_dropout(graft_ctx *ctx, float rate, uint64_t seed, graft_layer **out)

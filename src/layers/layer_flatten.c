@@ -24,6 +24,16 @@ static int flatten_infer_shape(graft_layer *l, int n_inputs, const graftShape *i
     return GRAFT_OK;
 }
 
+/* ONNX: Flatten with axis 1. */
+static int flatten_onnx_export(const graft_layer *l, graftOnnxOut *o)
+{
+    (void)l;
+    size_t n = graftOnnxNodeBegin(o, "Flatten", NULL, o->n_inputs, o->inputs, o->output);
+    graftOnnxAttrInt(o, "axis", 1);
+    graftOnnxNodeEnd(o, n);
+    return GRAFT_OK;
+}
+
 const graftLayerVtbl graftFlattenVtbl = {
     .kind = "flatten",
     .version = 1,
@@ -32,6 +42,7 @@ const graftLayerVtbl graftFlattenVtbl = {
     .infer_shape = flatten_infer_shape,
     .forward = graftCopyForward,
     .backward = graftCopyBackward,
+    .onnx_export = flatten_onnx_export,
 };
 
 GRAFT_API int graft_layer_flatten(graft_ctx *ctx, graft_layer **out)

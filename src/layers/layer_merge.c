@@ -153,6 +153,14 @@ static int add_backward(graft_layer *l, const graft_tensor *const *in, const gra
     return GRAFT_OK;
 }
 
+/* ONNX: Add for two inputs, Sum for more. */
+static int add_onnx_export(const graft_layer *l, graftOnnxOut *o)
+{
+    (void)l;
+    graftOnnxNodeSame(o, o->n_inputs == 2 ? "Add" : "Sum");
+    return GRAFT_OK;
+}
+
 const graftLayerVtbl graftAddVtbl = {
     .kind = "add",
     .version = 1,
@@ -162,6 +170,7 @@ const graftLayerVtbl graftAddVtbl = {
     .forward = add_forward,
     .backward = add_backward,
     .backward_ignores_output = 1,
+    .onnx_export = add_onnx_export,
 };
 
 GRAFT_API int graft_layer_add(graft_ctx *ctx, graft_layer **out)
@@ -236,6 +245,16 @@ static int concat_backward(graft_layer *l, const graft_tensor *const *in,
     return GRAFT_OK;
 }
 
+/* ONNX: Concat with axis 1. */
+static int concat_onnx_export(const graft_layer *l, graftOnnxOut *o)
+{
+    (void)l;
+    size_t n = graftOnnxNodeBegin(o, "Concat", NULL, o->n_inputs, o->inputs, o->output);
+    graftOnnxAttrInt(o, "axis", 1);
+    graftOnnxNodeEnd(o, n);
+    return GRAFT_OK;
+}
+
 const graftLayerVtbl graftConcatVtbl = {
     .kind = "concat",
     .version = 1,
@@ -244,6 +263,7 @@ const graftLayerVtbl graftConcatVtbl = {
     .infer_shape = concat_infer_shape,
     .forward = concat_forward,
     .backward = concat_backward,
+    .onnx_export = concat_onnx_export,
 };
 
 GRAFT_API int graft_layer_concat(graft_ctx *ctx, graft_layer **out)

@@ -132,6 +132,14 @@ static int mul_backward(graft_layer *l, const graft_tensor *const *in, const gra
     return GRAFT_OK;
 }
 
+/* ONNX: Mul (broadcasting as graft's mul does). */
+static int mul_onnx_export(const graft_layer *l, graftOnnxOut *o)
+{
+    (void)l;
+    graftOnnxNodeSame(o, "Mul");
+    return GRAFT_OK;
+}
+
 const graftLayerVtbl graftMulVtbl = {
     .kind = "mul",
     .version = 1,
@@ -140,6 +148,7 @@ const graftLayerVtbl graftMulVtbl = {
     .infer_shape = mul_infer_shape,
     .forward = mul_forward,
     .backward = mul_backward,
+    .onnx_export = mul_onnx_export,
 };
 
 GRAFT_API int graft_layer_mul(graft_ctx *ctx, graft_layer **out)

@@ -152,6 +152,38 @@ static int pad_load(graft_layer *l, graftReader *r, uint32_t version)
     return GRAFT_OK;
 }
 
+/* ONNX: Pad (constant, reflect or edge) on the last two axes; pads and the
+ * constant value as inputs. */
+static int pad_onnx_export(const graft_layer *l, graftOnnxOut *o)
+{
+    const graft_pad2d_spec *sp = &((const pad_state *)l->state)->spec;
+    static const char *const modes[3] = {"constant", "reflect", "edge"};
+    if (sp->mode < 0 || sp->mode > 2) return graftOnnxInternal(o, "unknown pad2d mode");
+    int r = l->in_shapes[0].ndim;
+    int64_t pads[2 * GRAFT_MAX_DIMS] = {0}, np = 2 * r;
+    pads[r - 2] = sp->pad_top;
+    pads[r - 1] = sp->pad_left;
+    pads[2 * r - 2] = sp->pad_bottom;
+    pads[2 * r - 1] = sp->pad_right;
+    char pn[GRAFT_ONNX_NAME_MAX], vn[GRAFT_ONNX_NAME_MAX];
+    graftOnnxAuxName(o, "pads", pn);
+    graftOnnxAuxName(o, "value", vn);
+    graftOnnxInitI64(o, pn, 1, &np, pads);
+    graftOnnxInitF32(o, vn, 0, NULL, &sp->value);
+    const char *ins[3] = {o->inputs[0], pn, vn};
+    size_t n = graftOnnxNodeBegin(o, "Pad", NULL, 3, ins, o->output);
+    graftOnnxAttrString(o, "mode", modes[sp->mode]);
+    graftOnnxNodeEnd(o, n);
+    return GRAFT_OK;
+}
+
+static const graftAttrDecl pad_attrs[] = {
+    {"pads", GRAFT_ATTR_INT, offsetof(pad_state, spec.pad_top), 4},
+    {"mode", GRAFT_ATTR_INT, offsetof(pad_state, spec.mode), 1},
+    {"value", GRAFT_ATTR_FLOAT, offsetof(pad_state, spec.value), 1},
+    {NULL, GRAFT_ATTR_INT, 0, 0},
+};
+
 const graftLayerVtbl graftPad2dVtbl = {
     .kind = "pad2d",
     .version = 1,
@@ -163,6 +195,8 @@ const graftLayerVtbl graftPad2dVtbl = {
     .backward = pad_backward,
     .save = pad_save,
     .load = pad_load,
+    .attrs = pad_attrs,
+    .onnx_export = pad_onnx_export,
 };
 
 GRAFT_API int graft_layer_pad2d(graft_ctx *ctx, const graft_pad2d_spec *spec, graft_layer **out)

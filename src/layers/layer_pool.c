@@ -496,6 +496,34 @@ static int64_t pool_flops(const graft_layer *l)
     return (int64_t)s->spec.kernel_h * s->spec.kernel_w * graftShapeSampleNumel(&l->out_shape);
 }
 
+/* ---- ONNX: MaxPool, AveragePool, GlobalAveragePool -------------------------- */
+
+static const graftAttrDecl pool_attrs[] = {
+    {"kernel_shape", GRAFT_ATTR_INT, offsetof(pool_state, spec.kernel_h), 2},
+    {"strides", GRAFT_ATTR_INT, offsetof(pool_state, spec.stride_h), 2},
+    {"pads", GRAFT_ATTR_INT, offsetof(pool_state, spec.pad_top), 4},
+    {"ceil_mode", GRAFT_ATTR_INT, offsetof(pool_state, spec.ceil_mode), 1},
+    {"count_include_pad", GRAFT_ATTR_INT, offsetof(pool_state, spec.count_include_pad), 1},
+    {NULL, GRAFT_ATTR_INT, 0, 0},
+};
+
+static int pool_onnx_export(const graft_layer *l, graftOnnxOut *o)
+{
+    const graft_pool2d_spec *sp = &((const pool_state *)l->state)->spec;
+    int is_max = l->vtbl == &graftMaxPool2dVtbl;
+    size_t n = graftOnnxNodeBegin(o, is_max ? "MaxPool" : "AveragePool", NULL, 1, o->inputs,
+                                  o->output);
+    const int64_t ks[2] = {sp->kernel_h, sp->kernel_w}, st[2] = {sp->stride_h, sp->stride_w},
+                  pads[4] = {sp->pad_top, sp->pad_left, sp->pad_bottom, sp->pad_right};
+    graftOnnxAttrInts(o, "kernel_shape", 2, ks);
+    graftOnnxAttrInts(o, "strides", 2, st);
+    graftOnnxAttrInts(o, "pads", 4, pads);
+    graftOnnxAttrInt(o, "ceil_mode", sp->ceil_mode);
+    if (!is_max) graftOnnxAttrInt(o, "count_include_pad", sp->count_include_pad);
+    graftOnnxNodeEnd(o, n);
+    return GRAFT_OK;
+}
+
 const graftLayerVtbl graftMaxPool2dVtbl = {
     .kind = "max_pool2d",
     .version = 1,
@@ -509,6 +537,8 @@ const graftLayerVtbl graftMaxPool2dVtbl = {
     .load = pool_load,
     .destroy = pool_destroy,
     .flops = pool_flops,
+    .attrs = pool_attrs,
+    .onnx_export = pool_onnx_export,
 };
 
 GRAFT_API int graft_layer_max_pool2d(graft_ctx *ctx, const graft_pool2d_spec *spec,
@@ -629,6 +659,8 @@ const graftLayerVtbl graftAvgPool2dVtbl = {
     .load = pool_load,
     .destroy = pool_destroy,
     .flops = pool_flops,
+    .attrs = pool_attrs,
+    .onnx_export = pool_onnx_export,
 };
 
 GRAFT_API int graft_layer_avg_pool2d(graft_ctx *ctx, const graft_pool2d_spec *spec,
@@ -757,6 +789,13 @@ static int64_t global_avg_pool_flops(const graft_layer *l)
     return graftShapeSampleNumel(&l->in_shapes[0]);
 }
 
+static int global_avg_pool_onnx_export(const graft_layer *l, graftOnnxOut *o)
+{
+    (void)l;
+    graftOnnxNodeSame(o, "GlobalAveragePool");
+    return GRAFT_OK;
+}
+
 const graftLayerVtbl graftGlobalAvgPoolVtbl = {
     .kind = "global_avg_pool",
     .version = 1,
@@ -767,6 +806,7 @@ const graftLayerVtbl graftGlobalAvgPoolVtbl = {
     .forward = gap_forward,
     .backward = gap_backward,
     .flops = global_avg_pool_flops,
+    .onnx_export = global_avg_pool_onnx_export,
 };
 
 GRAFT_API int graft_layer_global_avg_pool(graft_ctx *ctx, graft_layer **out)

@@ -62,6 +62,20 @@ static int64_t reshape_flops(const graft_layer *l)
     return 0;
 }
 
+/* ONNX: Reshape to (0, dims...), 0 keeping the batch size. */
+static int reshape_onnx_export(const graft_layer *l, graftOnnxOut *o)
+{
+    int64_t dims[GRAFT_MAX_DIMS], n = l->out_shape.ndim;
+    dims[0] = 0;
+    for (int d = 1; d < l->out_shape.ndim; d++) dims[d] = l->out_shape.dims[d];
+    char sn[GRAFT_ONNX_NAME_MAX];
+    graftOnnxAuxName(o, "shape", sn);
+    graftOnnxInitI64(o, sn, 1, &n, dims);
+    const char *ins[2] = {o->inputs[0], sn};
+    graftOnnxNode(o, "Reshape", NULL, 2, ins, o->output);
+    return GRAFT_OK;
+}
+
 const graftLayerVtbl graftReshapeVtbl = {
     .kind = "reshape",
     .version = 1,
@@ -74,6 +88,7 @@ const graftLayerVtbl graftReshapeVtbl = {
     .save = reshape_save,
     .load = reshape_load,
     .flops = reshape_flops,
+    .onnx_export = reshape_onnx_export,
 };
 
 GRAFT_API int graft_layer_reshape(graft_ctx *ctx, int ndim, const int64_t *dims,

@@ -153,6 +153,21 @@ static int64_t ss_flops(const graft_layer *l)
     return 2 * graftShapeSampleNumel(&l->out_shape);
 }
 
+/* ONNX: Mul by the scale, then Add of the shift. */
+static int ss_onnx_export(const graft_layer *l, graftOnnxOut *o)
+{
+    char sn[GRAFT_ONNX_NAME_MAX], hn[GRAFT_ONNX_NAME_MAX], mid[GRAFT_ONNX_NAME_MAX],
+        mname[GRAFT_ONNX_NAME_MAX];
+    GRAFT_FORWARD_IF_ERROR(graftOnnxInitParam(o, l, "scale", sn));
+    GRAFT_FORWARD_IF_ERROR(graftOnnxInitParam(o, l, "shift", hn));
+    graftOnnxAuxName(o, "scaled", mid);
+    graftOnnxSubName(o, "scale", mname);
+    const char *mul_in[2] = {o->inputs[0], sn}, *add_in[2] = {mid, hn};
+    graftOnnxNode(o, "Mul", mname, 2, mul_in, mid);
+    graftOnnxNode(o, "Add", NULL, 2, add_in, o->output);
+    return GRAFT_OK;
+}
+
 const graftLayerVtbl graftScaleShiftVtbl = {
     .kind = "scale_shift",
     .version = 1,
@@ -167,6 +182,7 @@ const graftLayerVtbl graftScaleShiftVtbl = {
     .save = ss_save,
     .load = ss_load,
     .flops = ss_flops,
+    .onnx_export = ss_onnx_export,
 };
 
 GRAFT_API int graft_layer_scale_shift(graft_ctx *ctx, int ndim, const int64_t *dims,

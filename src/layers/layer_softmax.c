@@ -81,6 +81,16 @@ static int softmax_backward(graft_layer *l, const graft_tensor *const *in,
     return GRAFT_OK;
 }
 
+/* ONNX: Softmax with axis 1. */
+static int softmax_onnx_export(const graft_layer *l, graftOnnxOut *o)
+{
+    (void)l;
+    size_t n = graftOnnxNodeBegin(o, "Softmax", NULL, o->n_inputs, o->inputs, o->output);
+    graftOnnxAttrInt(o, "axis", 1);
+    graftOnnxNodeEnd(o, n);
+    return GRAFT_OK;
+}
+
 const graftLayerVtbl graftSoftmaxVtbl = {
     .kind = "softmax",
     .version = 1,
@@ -89,6 +99,7 @@ const graftLayerVtbl graftSoftmaxVtbl = {
     .infer_shape = softmax_infer_shape,
     .forward = softmax_forward,
     .backward = softmax_backward,
+    .onnx_export = softmax_onnx_export,
 };
 
 GRAFT_API int graft_layer_softmax(graft_ctx *ctx, graft_layer **out)

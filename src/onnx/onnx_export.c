@@ -9,28 +9,13 @@
  * "<layer>#<parameter>"; the main node is named after the layer, so a file
  * imported back by graft_onnx_import() has the same layer names.
  *
- * A layer's attributes are read back from its saved record (the layer
- * record of docs/FORMAT.md), the kinds' only public description of them:
- *   conv2d      Conv (kernel_shape, strides, pads, dilations, group)
- *   max_pool2d  MaxPool;  avg_pool2d  AveragePool (count_include_pad)
- *   global_avg_pool  GlobalAveragePool
- *   dense       Gemm (transB 1), after a Flatten when the input is not (N, F)
- *   batch_norm  BatchNormalization (ONNX momentum = 1 - graft's), or folded
- *               into the conv2d before it when asked and the conv feeds it
- *               alone: W' = W * s, b' = (b - mean) * s + beta with
- *               s = gamma / sqrt(var + epsilon)
- *   relu, sigmoid, tanh, leaky_relu, softmax (axis 1), flatten (axis 1),
- *   concat (axis 1), mul, hard_sigmoid: the operator of that name
- *   clip        Clip with min and max inputs
- *   hard_swish  HardSwish (opset 14+), else x * HardSigmoid(x; 1/6, 1/2)
- *   dropout     Dropout (identity in inference)
- *   add         Add (two inputs) or Sum
- *   pad2d       Pad (constant, reflect or edge) on the last two axes
- *   reshape     Reshape to (0, dims...): 0 keeps the batch size
- *   scale_shift Mul by the scale, then Add of the shift
+ * Each kind writes its own nodes (its vtable's onnx_export slot, see
+ * layers/onnx_node.h): this file walks the model, names the values, plans
+ * which batch norms fold into the layer before them, and writes the graph's
+ * input and output. docs/ONNX.md lists the operators each kind becomes.
  */
 #include "model/model.h"
-#include "onnx_pb.h"
+#include "core/protobuf.h"
 
 #include <errno.h>
 #include <math.h>
@@ -38,7 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NAME_BUF 160
+#define NAME_BUF GRAFT_ONNX_NAME_MAX
 
 typedef struct exp_state {
     graft_ctx *ctx;
@@ -50,94 +35,7 @@ typedef struct exp_state {
     int *folded;     /* per node: 1 for a batch_norm folded into its conv */
 } exp_state;
 
-/* ---- protobuf pieces -------------------------------------------------------------- */
-
-static void attr_int(graftWriter *w, const char *name, int64_t v)
-{
-    size_t a = graftPbBeginMessage(w, 5);
-    graftPbWriteString(w, 1, name);
-    graftPbWriteInt(w, 3, v);
-    graftPbWriteInt(w, 20, ONNX_ATTR_INT);
-    graftPbEndMessage(w, a);
-}
-
-static void attr_float(graftWriter *w, const char *name, float v)
-{
-    size_t a = graftPbBeginMessage(w, 5);
-    graftPbWriteString(w, 1, name);
-    graftPbWriteFloat(w, 2, v);
-    graftPbWriteInt(w, 20, ONNX_ATTR_FLOAT);
-    graftPbEndMessage(w, a);
-}
-
-static void attr_ints(graftWriter *w, const char *name, int n, const int64_t *v)
-{
-    size_t a = graftPbBeginMessage(w, 5);
-    graftPbWriteString(w, 1, name);
-    for (int k = 0; k < n; k++) graftPbWriteInt(w, 8, v[k]);
-    graftPbWriteInt(w, 20, ONNX_ATTR_INTS);
-    graftPbEndMessage(w, a);
-}
-
-static void attr_string(graftWriter *w, const char *name, const char *s)
-{
-    size_t a = graftPbBeginMessage(w, 5);
-    graftPbWriteString(w, 1, name);
-    graftPbWriteString(w, 4, s);
-    graftPbWriteInt(w, 20, ONNX_ATTR_STRING);
-    graftPbEndMessage(w, a);
-}
-
-/* Starts a node (finish with graftPbEndMessage after its attributes). */
-static size_t begin_node(graftWriter *w, const char *op, const char *name, int n_in,
-                         const char *const *ins, const char *out)
-{
-    size_t n = graftPbBeginMessage(w, 1);
-    for (int k = 0; k < n_in; k++) graftPbWriteString(w, 1, ins[k]);
-    graftPbWriteString(w, 2, out);
-    graftPbWriteString(w, 3, name);
-    graftPbWriteString(w, 4, op);
-    return n;
-}
-
-static void simple_node(graftWriter *w, const char *op, const char *name, int n_in,
-                        const char *const *ins, const char *out)
-{
-    graftPbEndMessage(w, begin_node(w, op, name, n_in, ins, out));
-}
-
-/* A float initializer (raw_data little-endian). */
-static void init_f32(graftWriter *w, const char *name, int ndim, const int64_t *dims,
-                     const float *v)
-{
-    size_t n = 1, t = graftPbBeginMessage(w, 5);
-    for (int d = 0; d < ndim; d++) {
-        graftPbWriteInt(w, 1, dims[d]);
-        n *= (size_t)dims[d];
-    }
-    graftPbWriteInt(w, 2, ONNX_FLOAT);
-    graftPbWriteString(w, 8, name);
-    graftPbWriteTag(w, 9, PB_LEN);
-    graftPbWriteVarint(w, n * 4);
-    graftWriteFloats(w, v, n);
-    graftPbEndMessage(w, t);
-}
-
-static void init_i64(graftWriter *w, const char *name, int ndim, const int64_t *dims,
-                     const int64_t *v)
-{
-    size_t n = 1, t = graftPbBeginMessage(w, 5);
-    for (int d = 0; d < ndim; d++) {
-        graftPbWriteInt(w, 1, dims[d]);
-        n *= (size_t)dims[d];
-    }
-    graftPbWriteInt(w, 2, ONNX_INT64);
-    graftPbWriteString(w, 8, name);
-    graftPbWriteTag(w, 9, PB_LEN);
-    graftPbWriteVarint(w, n * 8);
-    for (size_t k = 0; k < n; k++) graftWriteI64(w, v[k]);
-    graftPbEndMessage(w, t);
-}
+/* ---- graph inputs and outputs ------------------------------------------------------ */
 
 /* A graph input or output (N, dims of s but the first). */
 static void value_info(graftWriter *w, int field, const char *name, const graftShape *s)
@@ -182,334 +80,20 @@ static void value_name(const exp_state *e, int i, char *buf)
     snprintf(buf, NAME_BUF, "%s%s", name, strcmp(name, in) && strcmp(name, out) ? "" : "#out");
 }
 
-static void aux_name(const char *layer, const char *what, char *buf)
-{
-    snprintf(buf, NAME_BUF, "%s#%s", layer, what);
-}
-
-/* ---- attributes from the layer record ---------------------------------------------- */
-
-/* Reads n i32 attributes (or the floats of the record) back from the layer's
- * save slot. */
-typedef struct record {
-    graftWriter w;
-    graftReader r;
-} record;
-
-static int open_record(exp_state *e, const graft_layer *l, record *rec)
-{
-    graftWriterInit(&rec->w, e->ctx);
-    if (l->vtbl->save) {
-        int st = l->vtbl->save(l, &rec->w);
-        if (st != GRAFT_OK) {
-            graftWriterDispose(&rec->w);
-            return st;
-        }
-    }
-    graftReaderInit(&rec->r, e->ctx, rec->w.data, rec->w.size);
-    return GRAFT_OK;
-}
-
-static void close_record(record *rec) { graftWriterDispose(&rec->w); }
-
-static const float *param(const graft_layer *l, const char *name, graft_tensor **t)
-{
-    graftParam *p = graftLayerFindParam((graft_layer *)l, name);
-    if (t) *t = p ? p->value : NULL;
-    return p ? p->value->data : NULL;
-}
-
-static int internal(exp_state *e, const char *layer, const char *what)
-{
-    return graftError(e->ctx, GRAFT_E_INTERNAL, e->func, "layer \"%s\": %s", layer, what);
-}
-
 /* ---- one layer ---------------------------------------------------------------------- */
-
-static int export_conv(exp_state *e, int i, const graft_layer *l, const char *in, const char *out)
-{
-    graftWriter *w = e->w;
-    const char *name = e->m->nodes[i].name;
-    record rec;
-    int32_t a[13];
-    GRAFT_FORWARD_IF_ERROR(open_record(e, l, &rec));
-    for (int k = 0; k < 13; k++) graftReadI32(&rec.r, &a[k], "conv2d attributes");
-    int st = rec.r.status;
-    close_record(&rec);
-    if (st != GRAFT_OK) return internal(e, name, "unreadable conv2d record");
-    graft_tensor *wt;
-    const float *wv = param(l, "weight", &wt), *bv = a[12] ? param(l, "bias", NULL) : NULL;
-    if (!wv) return internal(e, name, "no weight");
-    char wn[NAME_BUF], bn[NAME_BUF];
-    aux_name(name, "weight", wn);
-    aux_name(name, "bias", bn);
-    int bn_node = e->fold_into[i];
-    if (bn_node < 0) {
-        init_f32(w, wn, wt->ndim, wt->dims, wv);
-        if (bv) init_f32(w, bn, 1, wt->dims, bv);
-    } else {
-        /* Fold the batch norm: scale each output channel's weights. */
-        const graft_layer *b = e->m->nodes[bn_node].layer;
-        record br;
-        float eps, mom;
-        GRAFT_FORWARD_IF_ERROR(open_record(e, b, &br));
-        graftReadF32(&br.r, &eps, "epsilon");
-        graftReadF32(&br.r, &mom, "momentum");
-        st = br.r.status;
-        close_record(&br);
-        if (st != GRAFT_OK) return internal(e, name, "unreadable batch_norm record");
-        const float *gamma = param(b, "weight", NULL), *beta = param(b, "bias", NULL),
-                    *mean = param(b, "running_mean", NULL), *var = param(b, "running_var", NULL);
-        size_t per = wt->numel / (size_t)wt->dims[0];
-        float *fw = graftAlloc(e->ctx, wt->numel * sizeof *fw);
-        float *fb = graftAlloc(e->ctx, (size_t)wt->dims[0] * sizeof *fb);
-        if (!fw || !fb || !gamma || !beta || !mean || !var) {
-            graftFree(e->ctx, fw);
-            graftFree(e->ctx, fb);
-            return graftError(e->ctx, GRAFT_E_NOMEM, e->func, "cannot fold batch norm into "
-                              "layer \"%s\"", name);
-        }
-        for (int64_t o = 0; o < wt->dims[0]; o++) {
-            double s = gamma[o] / sqrt((double)var[o] + eps);
-            for (size_t k = 0; k < per; k++) fw[o * per + k] = (float)(wv[o * per + k] * s);
-            fb[o] = (float)(((bv ? bv[o] : 0.0) - mean[o]) * s + beta[o]);
-        }
-        init_f32(w, wn, wt->ndim, wt->dims, fw);
-        init_f32(w, bn, 1, wt->dims, fb);
-        bv = fb;
-        graftFree(e->ctx, fw);
-        graftFree(e->ctx, fb);
-    }
-    const char *ins[3] = {in, wn, bn};
-    size_t n = begin_node(w, "Conv", name, bv ? 3 : 2, ins, out);
-    const int64_t ks[2] = {a[1], a[2]}, strides[2] = {a[3], a[4]},
-                  pads[4] = {a[5], a[6], a[7], a[8]}, dil[2] = {a[9], a[10]};
-    attr_ints(w, "kernel_shape", 2, ks);
-    attr_ints(w, "strides", 2, strides);
-    attr_ints(w, "pads", 4, pads);
-    attr_ints(w, "dilations", 2, dil);
-    attr_int(w, "group", a[11]);
-    graftPbEndMessage(w, n);
-    return GRAFT_OK;
-}
-
-static int export_pool(exp_state *e, int i, const graft_layer *l, const char *in, const char *out)
-{
-    graftWriter *w = e->w;
-    const char *name = e->m->nodes[i].name;
-    int is_max = l->vtbl == &graftMaxPool2dVtbl;
-    record rec;
-    int32_t a[10];
-    GRAFT_FORWARD_IF_ERROR(open_record(e, l, &rec));
-    for (int k = 0; k < 10; k++) graftReadI32(&rec.r, &a[k], "pool attributes");
-    int st = rec.r.status;
-    close_record(&rec);
-    if (st != GRAFT_OK) return internal(e, name, "unreadable pool record");
-    size_t n = begin_node(w, is_max ? "MaxPool" : "AveragePool", name, 1, &in, out);
-    const int64_t ks[2] = {a[0], a[1]}, strides[2] = {a[2], a[3]},
-                  pads[4] = {a[4], a[5], a[6], a[7]};
-    attr_ints(w, "kernel_shape", 2, ks);
-    attr_ints(w, "strides", 2, strides);
-    attr_ints(w, "pads", 4, pads);
-    attr_int(w, "ceil_mode", a[8]);
-    if (!is_max) attr_int(w, "count_include_pad", a[9]);
-    graftPbEndMessage(w, n);
-    return GRAFT_OK;
-}
-
-static int export_dense(exp_state *e, int i, const graft_layer *l, const char *in,
-                        const char *out)
-{
-    graftWriter *w = e->w;
-    const char *name = e->m->nodes[i].name;
-    graft_tensor *wt, *bt;
-    const float *wv = param(l, "weight", &wt), *bv = param(l, "bias", &bt);
-    if (!wv) return internal(e, name, "no weight");
-    char flat[NAME_BUF], fname[NAME_BUF], wn[NAME_BUF], bn[NAME_BUF];
-    if (l->in_shapes[0].ndim > 2) {
-        aux_name(name, "flat", flat);
-        snprintf(fname, sizeof fname, "%s/flatten", name);
-        size_t n = begin_node(w, "Flatten", fname, 1, &in, flat);
-        attr_int(w, "axis", 1);
-        graftPbEndMessage(w, n);
-        in = flat;
-    }
-    aux_name(name, "weight", wn);
-    aux_name(name, "bias", bn);
-    init_f32(w, wn, wt->ndim, wt->dims, wv);
-    if (bv) init_f32(w, bn, 1, bt->dims, bv);
-    const char *ins[3] = {in, wn, bn};
-    size_t n = begin_node(w, "Gemm", name, bv ? 3 : 2, ins, out);
-    attr_int(w, "transB", 1);
-    graftPbEndMessage(w, n);
-    return GRAFT_OK;
-}
-
-static int export_batch_norm(exp_state *e, int i, const graft_layer *l, const char *in,
-                             const char *out)
-{
-    graftWriter *w = e->w;
-    const char *name = e->m->nodes[i].name;
-    static const char *const params[4] = {"weight", "bias", "running_mean", "running_var"};
-    char names[4][NAME_BUF];
-    const char *ins[5] = {in, names[0], names[1], names[2], names[3]};
-    record rec;
-    float eps, mom;
-    GRAFT_FORWARD_IF_ERROR(open_record(e, l, &rec));
-    graftReadF32(&rec.r, &eps, "epsilon");
-    graftReadF32(&rec.r, &mom, "momentum");
-    int st = rec.r.status;
-    close_record(&rec);
-    if (st != GRAFT_OK) return internal(e, name, "unreadable batch_norm record");
-    for (int k = 0; k < 4; k++) {
-        graft_tensor *t;
-        const float *v = param(l, params[k], &t);
-        if (!v) return internal(e, name, "missing parameter");
-        aux_name(name, params[k], names[k]);
-        init_f32(w, names[k], 1, t->dims, v);
-    }
-    size_t n = begin_node(w, "BatchNormalization", name, 5, ins, out);
-    attr_float(w, "epsilon", eps);
-    attr_float(w, "momentum", 1.0f - mom);
-    graftPbEndMessage(w, n);
-    return GRAFT_OK;
-}
-
-/* Kinds whose attributes are floats: clip, leaky_relu, hard_sigmoid,
- * dropout. */
-static int export_float_attrs(exp_state *e, int i, const graft_layer *l, const char *in,
-                              const char *out)
-{
-    graftWriter *w = e->w;
-    const char *name = e->m->nodes[i].name;
-    const char *kind = l->vtbl->kind;
-    record rec;
-    float a = 0, b = 0;
-    GRAFT_FORWARD_IF_ERROR(open_record(e, l, &rec));
-    graftReadF32(&rec.r, &a, "attribute");
-    if (strcmp(kind, "leaky_relu") != 0 && strcmp(kind, "dropout") != 0)
-        graftReadF32(&rec.r, &b, "attribute");
-    int st = rec.r.status;
-    close_record(&rec);
-    if (st != GRAFT_OK) return internal(e, name, "unreadable record");
-    if (!strcmp(kind, "clip") || !strcmp(kind, "dropout")) {
-        char lo[NAME_BUF], hi[NAME_BUF];
-        aux_name(name, !strcmp(kind, "clip") ? "min" : "ratio", lo);
-        aux_name(name, "max", hi);
-        init_f32(w, lo, 0, NULL, &a);
-        if (!strcmp(kind, "clip")) init_f32(w, hi, 0, NULL, &b);
-        const char *ins[3] = {in, lo, hi};
-        simple_node(w, !strcmp(kind, "clip") ? "Clip" : "Dropout", name,
-                    !strcmp(kind, "clip") ? 3 : 2, ins, out);
-        return GRAFT_OK;
-    }
-    size_t n = begin_node(w, !strcmp(kind, "leaky_relu") ? "LeakyRelu" : "HardSigmoid", name, 1,
-                          &in, out);
-    attr_float(w, "alpha", a);
-    if (!strcmp(kind, "hard_sigmoid")) attr_float(w, "beta", b);
-    graftPbEndMessage(w, n);
-    return GRAFT_OK;
-}
-
-static int export_pad(exp_state *e, int i, const graft_layer *l, const char *in, const char *out)
-{
-    graftWriter *w = e->w;
-    const char *name = e->m->nodes[i].name;
-    static const char *const modes[3] = {"constant", "reflect", "edge"};
-    record rec;
-    int32_t a[5];
-    float value;
-    GRAFT_FORWARD_IF_ERROR(open_record(e, l, &rec));
-    for (int k = 0; k < 5; k++) graftReadI32(&rec.r, &a[k], "pad2d attributes");
-    graftReadF32(&rec.r, &value, "pad2d value");
-    int st = rec.r.status;
-    close_record(&rec);
-    if (st != GRAFT_OK || a[4] < 0 || a[4] > 2) return internal(e, name, "unreadable pad2d record");
-    int r = l->in_shapes[0].ndim;
-    int64_t pads[2 * GRAFT_MAX_DIMS] = {0}, np = 2 * r;
-    pads[r - 2] = a[0];
-    pads[r - 1] = a[1];
-    pads[2 * r - 2] = a[2];
-    pads[2 * r - 1] = a[3];
-    char pn[NAME_BUF], vn[NAME_BUF];
-    aux_name(name, "pads", pn);
-    aux_name(name, "value", vn);
-    init_i64(w, pn, 1, &np, pads);
-    init_f32(w, vn, 0, NULL, &value);
-    const char *ins[3] = {in, pn, vn};
-    size_t n = begin_node(w, "Pad", name, 3, ins, out);
-    attr_string(w, "mode", modes[a[4]]);
-    graftPbEndMessage(w, n);
-    return GRAFT_OK;
-}
-
-static int export_reshape(exp_state *e, int i, const graft_layer *l, const char *in,
-                          const char *out)
-{
-    graftWriter *w = e->w;
-    const char *name = e->m->nodes[i].name;
-    int64_t dims[GRAFT_MAX_DIMS], n = l->out_shape.ndim;
-    dims[0] = 0; /* keeps the batch size */
-    for (int d = 1; d < l->out_shape.ndim; d++) dims[d] = l->out_shape.dims[d];
-    char sn[NAME_BUF];
-    aux_name(name, "shape", sn);
-    init_i64(w, sn, 1, &n, dims);
-    const char *ins[2] = {in, sn};
-    simple_node(w, "Reshape", name, 2, ins, out);
-    return GRAFT_OK;
-}
-
-static int export_scale_shift(exp_state *e, int i, const graft_layer *l, const char *in,
-                              const char *out)
-{
-    graftWriter *w = e->w;
-    const char *name = e->m->nodes[i].name;
-    graft_tensor *st, *sh;
-    const float *sv = param(l, "scale", &st), *hv = param(l, "shift", &sh);
-    if (!sv || !hv) return internal(e, name, "missing coefficients");
-    char sn[NAME_BUF], hn[NAME_BUF], mid[NAME_BUF], mname[NAME_BUF];
-    aux_name(name, "scale", sn);
-    aux_name(name, "shift", hn);
-    aux_name(name, "scaled", mid);
-    snprintf(mname, sizeof mname, "%s/scale", name);
-    init_f32(w, sn, st->ndim, st->dims, sv);
-    init_f32(w, hn, sh->ndim, sh->dims, hv);
-    const char *mul_in[2] = {in, sn}, *add_in[2] = {mid, hn};
-    simple_node(w, "Mul", mname, 2, mul_in, mid);
-    simple_node(w, "Add", name, 2, add_in, out);
-    return GRAFT_OK;
-}
-
-static int export_hard_swish(exp_state *e, int i, const char *in, const char *out)
-{
-    graftWriter *w = e->w;
-    const char *name = e->m->nodes[i].name;
-    if (e->o->opset >= 14) {
-        simple_node(w, "HardSwish", name, 1, &in, out);
-        return GRAFT_OK;
-    }
-    char hs[NAME_BUF], hname[NAME_BUF];
-    aux_name(name, "gate", hs);
-    snprintf(hname, sizeof hname, "%s/gate", name);
-    size_t n = begin_node(w, "HardSigmoid", hname, 1, &in, hs);
-    attr_float(w, "alpha", 1.0f / 6.0f);
-    attr_float(w, "beta", 0.5f);
-    graftPbEndMessage(w, n);
-    const char *ins[2] = {in, hs};
-    simple_node(w, "Mul", name, 2, ins, out);
-    return GRAFT_OK;
-}
 
 static int export_node(exp_state *e, int i)
 {
     const graftNode *node = &e->m->nodes[i];
     const graft_layer *l = node->layer;
-    const char *kind = l->vtbl->kind;
     char out[NAME_BUF], ins_buf[4][NAME_BUF];
     const char *ins[GRAFT_LAYER_MAX_INPUTS];
     char (*many)[NAME_BUF] = NULL;
-    int st = GRAFT_OK;
     if (e->folded[i]) return GRAFT_OK;
+    if (!l->vtbl->onnx_export)
+        return graftError(e->ctx, GRAFT_E_UNSUPPORTED, e->func,
+                          "layer \"%s\": graft cannot export the kind %s", node->name,
+                          l->vtbl->kind);
     value_name(e, i, out);
     if (node->n_inputs > 4) {
         many = graftCalloc(e->ctx, (size_t)node->n_inputs, sizeof *many);
@@ -520,41 +104,16 @@ static int export_node(exp_state *e, int i)
         value_name(e, node->inputs[k], buf);
         ins[k] = buf;
     }
-    graftWriter *w = e->w;
-    const char *name = node->name;
-    if (!strcmp(kind, "conv2d")) st = export_conv(e, i, l, ins[0], out);
-    else if (!strcmp(kind, "max_pool2d") || !strcmp(kind, "avg_pool2d"))
-        st = export_pool(e, i, l, ins[0], out);
-    else if (!strcmp(kind, "global_avg_pool"))
-        simple_node(w, "GlobalAveragePool", name, 1, ins, out);
-    else if (!strcmp(kind, "dense")) st = export_dense(e, i, l, ins[0], out);
-    else if (!strcmp(kind, "batch_norm")) st = export_batch_norm(e, i, l, ins[0], out);
-    else if (!strcmp(kind, "relu")) simple_node(w, "Relu", name, 1, ins, out);
-    else if (!strcmp(kind, "sigmoid")) simple_node(w, "Sigmoid", name, 1, ins, out);
-    else if (!strcmp(kind, "tanh")) simple_node(w, "Tanh", name, 1, ins, out);
-    else if (!strcmp(kind, "clip") || !strcmp(kind, "leaky_relu") ||
-             !strcmp(kind, "hard_sigmoid") || !strcmp(kind, "dropout"))
-        st = export_float_attrs(e, i, l, ins[0], out);
-    else if (!strcmp(kind, "hard_swish")) st = export_hard_swish(e, i, ins[0], out);
-    else if (!strcmp(kind, "flatten") || !strcmp(kind, "softmax") || !strcmp(kind, "concat")) {
-        const char *op = !strcmp(kind, "flatten") ? "Flatten" : !strcmp(kind, "softmax") ? "Softmax"
-                                                                                         : "Concat";
-        size_t n = begin_node(w, op, name, node->n_inputs, ins, out);
-        attr_int(w, "axis", 1);
-        graftPbEndMessage(w, n);
-    } else if (!strcmp(kind, "add")) {
-        simple_node(w, node->n_inputs == 2 ? "Add" : "Sum", name, node->n_inputs, ins, out);
-    } else if (!strcmp(kind, "mul")) simple_node(w, "Mul", name, 2, ins, out);
-    else if (!strcmp(kind, "pad2d")) st = export_pad(e, i, l, ins[0], out);
-    else if (!strcmp(kind, "reshape")) st = export_reshape(e, i, l, ins[0], out);
-    else if (!strcmp(kind, "scale_shift")) st = export_scale_shift(e, i, l, ins[0], out);
-    else st = graftError(e->ctx, GRAFT_E_UNSUPPORTED, e->func,
-                         "layer \"%s\": graft cannot export the kind %s", name, kind);
+    graftOnnxOut o = {e->ctx,    e->func, e->w, e->o->opset, node->name, node->n_inputs,
+                      ins,       out,     NULL};
+    if (e->fold_into[i] >= 0) o.absorbed = e->m->nodes[e->fold_into[i]].layer;
+    int st = l->vtbl->onnx_export(l, &o);
     graftFree(e->ctx, many);
     return st;
 }
 
-/* Marks batch norms that read a conv2d read by nothing else. */
+/* Marks batch norms that read a layer read by nothing else whose kind folds
+ * them (onnx_folds_batch_norm). */
 static void plan_folding(exp_state *e)
 {
     const graft_model *m = e->m;
@@ -564,7 +123,8 @@ static void plan_folding(exp_state *e)
         const graftNode *n = &m->nodes[i];
         if (n->layer->vtbl != &graftBatchNormVtbl || n->inputs[0] == GRAFT_INPUT_NODE) continue;
         int j = n->inputs[0];
-        if (m->nodes[j].layer->vtbl != &graftConv2dVtbl || m->nodes[j].consumers != 1) continue;
+        if (!m->nodes[j].layer->vtbl->onnx_folds_batch_norm || m->nodes[j].consumers != 1)
+            continue;
         e->fold_into[j] = i;
         e->folded[i] = 1;
     }

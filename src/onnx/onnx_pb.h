@@ -22,56 +22,18 @@
  * Every allocation comes from one arena freed with the decoded model, and
  * its total is a small multiple of the input's size.
  *
- * Writing appends protobuf fields to a graftWriter; a nested message is
- * written in place and its length prefix inserted before it when it ends.
+ * Writing is core/protobuf.h's; the nodes a layer kind becomes are
+ * written by the kind (layers/onnx_node.h).
  */
 #ifndef GRAFT_ONNX_PB_H
 #define GRAFT_ONNX_PB_H
 
 #include "core/internal.h"
+#include "core/protobuf.h"
+#include "layers/onnx_node.h" /* the ONNX enums */
 
 #define ONNX_PB_MAX_DEPTH 8   /* the deepest decoded nesting (TypeProto shape dims) */
 #define ONNX_MAX_RANK 8       /* tensors and value shapes of higher rank are refused */
-
-/* TensorProto.DataType */
-enum {
-    ONNX_UNDEFINED = 0,
-    ONNX_FLOAT = 1,
-    ONNX_UINT8 = 2,
-    ONNX_INT8 = 3,
-    ONNX_UINT16 = 4,
-    ONNX_INT16 = 5,
-    ONNX_INT32 = 6,
-    ONNX_INT64 = 7,
-    ONNX_STRING = 8,
-    ONNX_BOOL = 9,
-    ONNX_FLOAT16 = 10,
-    ONNX_DOUBLE = 11,
-    ONNX_UINT32 = 12,
-    ONNX_UINT64 = 13,
-    ONNX_COMPLEX64 = 14,
-    ONNX_COMPLEX128 = 15,
-    ONNX_BFLOAT16 = 16
-};
-
-/* AttributeProto.AttributeType */
-enum {
-    ONNX_ATTR_UNDEFINED = 0,
-    ONNX_ATTR_FLOAT = 1,
-    ONNX_ATTR_INT = 2,
-    ONNX_ATTR_STRING = 3,
-    ONNX_ATTR_TENSOR = 4,
-    ONNX_ATTR_GRAPH = 5,
-    ONNX_ATTR_FLOATS = 6,
-    ONNX_ATTR_INTS = 7,
-    ONNX_ATTR_STRINGS = 8,
-    ONNX_ATTR_TENSORS = 9,
-    ONNX_ATTR_GRAPHS = 10,
-    ONNX_ATTR_SPARSE_TENSOR = 11,
-    ONNX_ATTR_SPARSE_TENSORS = 12,
-    ONNX_ATTR_TYPE_PROTO = 13,
-    ONNX_ATTR_TYPE_PROTOS = 14
-};
 
 /* A run of bytes inside the decoded buffer (borrowed from it). */
 typedef struct onnxBytes {
@@ -207,27 +169,5 @@ const onnxAttr *graftOnnxNodeAttr(const onnxNode *node, const char *name);
 
 /* A readable name for a data type ("float", "int64", ...). */
 const char *graftOnnxTypeName(int data_type);
-
-/* ---- writing ------------------------------------------------------------- */
-
-#define PB_VARINT 0
-#define PB_FIXED64 1
-#define PB_LEN 2
-#define PB_FIXED32 5
-
-void graftPbWriteVarint(graftWriter *w, uint64_t v);
-void graftPbWriteTag(graftWriter *w, uint32_t field, int wire);
-/* A varint field (int32, int64 and enum values; negative numbers take ten
- * bytes, as protobuf encodes them). */
-void graftPbWriteInt(graftWriter *w, uint32_t field, int64_t v);
-/* A float field (wire type 5). */
-void graftPbWriteFloat(graftWriter *w, uint32_t field, float v);
-/* A bytes or string field. */
-void graftPbWriteBytes(graftWriter *w, uint32_t field, const void *p, size_t n);
-void graftPbWriteString(graftWriter *w, uint32_t field, const char *s);
-/* Starts a nested message field; returns the position to pass to
- * graftPbEndMessage() once the message's fields are written. */
-size_t graftPbBeginMessage(graftWriter *w, uint32_t field);
-void graftPbEndMessage(graftWriter *w, size_t start);
 
 #endif /* GRAFT_ONNX_PB_H */
