@@ -5,7 +5,9 @@ It builds:
   * a wheel holding graft/*.py (and, when asked, a copy of libgraft.so.1),
   * an editable wheel (PEP 660) holding a .pth file that points at this
     source folder,
-  * an sdist of pyproject.toml, build_backend/, graft/ and tests/.
+  * an sdist of pyproject.toml, build_backend/, graft/, tests/ and tools/
+    (gen_api.py, which writes graft/_api.py from graft.h, and the header
+    parser the tests share with it).
 
 Metadata (name, version, description, requires-python, licence) comes from
 pyproject.toml's [project] table; the version must equal
@@ -235,7 +237,7 @@ def build_sdist(sdist_directory, config_settings=None):
     base = "%s-%s" % (name, version)
     filename = base + ".tar.gz"
     members = [("pyproject.toml", os.path.join(ROOT, "pyproject.toml"))]
-    for sub in ("build_backend", PACKAGE, "tests"):
+    for sub in ("build_backend", PACKAGE, "tests", "tools"):
         top = os.path.join(ROOT, sub)
         for dirpath, dirnames, filenames in os.walk(top):
             dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")

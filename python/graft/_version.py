@@ -2,5 +2,8 @@
 
 __version__ = "1.0.0"
 
-#: The libgraft major version (GRAFT_VERSION_MAJOR) whose API this package wraps.
-LIBRARY_MAJOR = 1
+from ._api import GRAFT_VERSION_MAJOR
+
+#: The libgraft major version (GRAFT_VERSION_MAJOR) whose API this package
+#: wraps: that of the graft.h _api.py was generated from.
+LIBRARY_MAJOR = GRAFT_VERSION_MAJOR

@@ -3,12 +3,13 @@
 import ctypes
 import threading
 
+from . import _api
 from . import _lib
 from . import errors
 
-CTX_USE_BLAS = 1  # GRAFT_CTX_USE_BLAS
-CTX_NUM_THREADS = 2  # GRAFT_CTX_NUM_THREADS
-CTX_WINOGRAD = 3  # GRAFT_CTX_WINOGRAD
+CTX_USE_BLAS = _api.GRAFT_CTX_USE_BLAS
+CTX_NUM_THREADS = _api.GRAFT_CTX_NUM_THREADS
+CTX_WINOGRAD = _api.GRAFT_CTX_WINOGRAD
 
 
 class Allocator:

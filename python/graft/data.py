@@ -3,15 +3,17 @@ files and folders of images."""
 
 import ctypes
 
+from . import _api
 from . import _arrays
 from . import _lib
 from .context import Handle, resolve
 
-_CSV_LABEL = {"last": 0, "first": 1}  # GRAFT_CSV_LABEL_*
-_RESIZE = {"shorter_crop": 0, "stretch": 1}  # GRAFT_FOLDER_RESIZE_*
-_NORMALIZE = {"scale": 0, "imagenet": 1, "mean_std": 2}  # GRAFT_FOLDER_NORM_*
-_ON_ERROR = {"fail": 0, "skip": 1}  # GRAFT_FOLDER_ON_ERROR_*
-_VERIFY = {"header": 0, "decode": 1}  # GRAFT_FOLDER_VERIFY_*
+# The option values by name: GRAFT_CSV_LABEL_LAST is "last", and so on.
+_CSV_LABEL = _api.named("GRAFT_CSV_LABEL_")
+_RESIZE = _api.named("GRAFT_FOLDER_RESIZE_")
+_NORMALIZE = _api.named("GRAFT_FOLDER_NORM_")
+_ON_ERROR = _api.named("GRAFT_FOLDER_ON_ERROR_")
+_VERIFY = _api.named("GRAFT_FOLDER_VERIFY_")
 
 
 def _choice(table, value, what):

@@ -17,38 +17,27 @@ would expect, so ``except ValueError`` catches a bad argument and
 This module needs no shared library: it can be imported on its own.
 """
 
-OK = 0
-E_INVALID_ARG = -1
-E_NOMEM = -2
-E_SHAPE = -3
-E_RANGE = -4
-E_IO = -5
-E_FORMAT = -6
-E_UNSUPPORTED = -7
-E_STATE = -8
-E_NOT_FOUND = -9
-E_VERSION = -10
-E_NUMERIC = -11
-E_CANCELLED = -12
-E_INTERNAL = -13
+from . import _api
 
-# The C names of the codes, for messages and repr().
-STATUS_NAMES = {
-    OK: "GRAFT_OK",
-    E_INVALID_ARG: "GRAFT_E_INVALID_ARG",
-    E_NOMEM: "GRAFT_E_NOMEM",
-    E_SHAPE: "GRAFT_E_SHAPE",
-    E_RANGE: "GRAFT_E_RANGE",
-    E_IO: "GRAFT_E_IO",
-    E_FORMAT: "GRAFT_E_FORMAT",
-    E_UNSUPPORTED: "GRAFT_E_UNSUPPORTED",
-    E_STATE: "GRAFT_E_STATE",
-    E_NOT_FOUND: "GRAFT_E_NOT_FOUND",
-    E_VERSION: "GRAFT_E_VERSION",
-    E_NUMERIC: "GRAFT_E_NUMERIC",
-    E_CANCELLED: "GRAFT_E_CANCELLED",
-    E_INTERNAL: "GRAFT_E_INTERNAL",
-}
+OK = _api.GRAFT_OK
+E_INVALID_ARG = _api.GRAFT_E_INVALID_ARG
+E_NOMEM = _api.GRAFT_E_NOMEM
+E_SHAPE = _api.GRAFT_E_SHAPE
+E_RANGE = _api.GRAFT_E_RANGE
+E_IO = _api.GRAFT_E_IO
+E_FORMAT = _api.GRAFT_E_FORMAT
+E_UNSUPPORTED = _api.GRAFT_E_UNSUPPORTED
+E_STATE = _api.GRAFT_E_STATE
+E_NOT_FOUND = _api.GRAFT_E_NOT_FOUND
+E_VERSION = _api.GRAFT_E_VERSION
+E_NUMERIC = _api.GRAFT_E_NUMERIC
+E_CANCELLED = _api.GRAFT_E_CANCELLED
+E_INTERNAL = _api.GRAFT_E_INTERNAL
+
+# The C names of the codes (every GRAFT_OK and GRAFT_E_* of graft.h), for
+# messages and repr().
+STATUS_NAMES = {value: name for name, value in _api.CONSTANTS.items()
+                if name == "GRAFT_OK" or name.startswith("GRAFT_E_")}
 
 
 class GraftError(Exception):

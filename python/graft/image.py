@@ -11,17 +11,19 @@ place and return it, so they chain::
 
 import ctypes
 
+from . import _api
 from . import _arrays
 from . import _lib
 from .context import Handle, resolve
 from .tensor import Tensor
 
-MAX_PIXELS = 1 << 28  # GRAFT_IMAGE_MAX_PIXELS
-_FORMATS = {0: "unknown", 1: "png", 2: "jpeg"}  # GRAFT_IMAGE_FORMAT_*
-HWC = 1  # GRAFT_IMAGE_HWC
-BGR = 2  # GRAFT_IMAGE_BGR
-IMAGENET_MEAN = (0.485, 0.456, 0.406)  # GRAFT_IMAGENET_MEAN
-IMAGENET_STD = (0.229, 0.224, 0.225)  # GRAFT_IMAGENET_STD
+MAX_PIXELS = _api.GRAFT_IMAGE_MAX_PIXELS
+# graft_image_format()'s codes -> names: GRAFT_IMAGE_FORMAT_PNG is "png".
+_FORMATS = {code: name for name, code in _api.named("GRAFT_IMAGE_FORMAT_").items()}
+HWC = _api.GRAFT_IMAGE_HWC
+BGR = _api.GRAFT_IMAGE_BGR
+IMAGENET_MEAN = _api.GRAFT_IMAGENET_MEAN
+IMAGENET_STD = _api.GRAFT_IMAGENET_STD
 
 
 def image_format(data):

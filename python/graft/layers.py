@@ -15,17 +15,20 @@ batch dimension) and accept an int or a sequence of ints.
 
 import ctypes
 
+from . import _api
 from . import _lib
 from .context import Handle, resolve
 
-__all__ = [
-    "Layer", "conv2d", "max_pool2d", "avg_pool2d", "global_avg_pool", "dense",
-    "batch_norm", "relu", "clip", "relu6", "leaky_relu", "sigmoid", "tanh", "hard_swish",
-    "dropout", "flatten", "add", "concat", "softmax", "mul", "hard_sigmoid", "pad2d",
-    "reshape", "scale_shift",
-]
+#: The layer kinds, in the order of graft's registry (src/layers/kinds.h):
+#: the names graft_layer_kind() reports and model files use. Each has a
+#: constructor of that name here (tests/test_layer_kinds.py checks it).
+KINDS = _api.LAYER_KINDS
 
-_PAD_MODES = {"constant": 0, "reflect": 1, "edge": 2}  # GRAFT_PAD_*
+# One constructor per kind, and relu6, a clip of its own.
+__all__ = ["Layer"] + list(KINDS) + ["relu6"]
+
+# pad2d's modes by name: GRAFT_PAD_REFLECT is "reflect", and so on.
+_PAD_MODES = _api.named("GRAFT_PAD_")
 
 
 class Layer(Handle):

@@ -7,6 +7,7 @@ import enum
 import signal
 import threading
 
+from . import _api
 from . import _arrays
 from . import _lib
 from . import errors
@@ -18,12 +19,12 @@ from .optim import Optimizer
 from .tensor import borrowed_view, values_of
 from .training import EvalResult, Progress
 
-INPUT = "input"  # GRAFT_MODEL_INPUT: the model input's name in input lists
+INPUT = _api.GRAFT_MODEL_INPUT  # the model input's name in input lists
 
 # GRAFT_MODEL_* options
-_OPT_FROZEN_BN_TRAINS = 1
-_OPT_FEATURE_CACHE = 2
-_OPT_FEATURE_CACHE_MB = 3
+_OPT_FROZEN_BN_TRAINS = _api.GRAFT_MODEL_FROZEN_BN_TRAINS
+_OPT_FEATURE_CACHE = _api.GRAFT_MODEL_FEATURE_CACHE
+_OPT_FEATURE_CACHE_MB = _api.GRAFT_MODEL_FEATURE_CACHE_MB
 
 
 def _prod(dims):
@@ -54,10 +55,14 @@ def _catch_sigint(flag):
 class WeightStatus(enum.IntEnum):
     """What :meth:`Model.load_weights` did with a tensor (GRAFT_WEIGHT_*)."""
 
-    LOADED = 0          #: copied from the file
-    SHAPE_MISMATCH = 1  #: same name, other shape: kept its own values
-    NOT_IN_FILE = 2     #: no tensor of that name in the file: kept its own values
-    NOT_IN_MODEL = 3    #: in the file only: ignored
+    #: copied from the file
+    LOADED = _api.GRAFT_WEIGHT_LOADED
+    #: same name, other shape: kept its own values
+    SHAPE_MISMATCH = _api.GRAFT_WEIGHT_SHAPE_MISMATCH
+    #: no tensor of that name in the file: kept its own values
+    NOT_IN_FILE = _api.GRAFT_WEIGHT_NOT_IN_FILE
+    #: in the file only: ignored
+    NOT_IN_MODEL = _api.GRAFT_WEIGHT_NOT_IN_MODEL
 
 
 class LoadEntry:

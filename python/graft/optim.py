@@ -2,30 +2,19 @@
 
 import ctypes
 
+from . import _api
 from . import _lib
 from . import errors
 from .context import Handle, resolve
 
-KINDS = {"sgd": 1, "adam": 2, "adamw": 3}  # GRAFT_OPTIM_*
+# Optimizer kinds by name: GRAFT_OPTIM_SGD is "sgd", and so on.
+KINDS = _api.named("GRAFT_OPTIM_")
 
-# Hyperparameter names and their GRAFT_OPT_* keys.
-KEYS = {
-    "lr": 1,
-    "momentum": 2,
-    "nesterov": 3,
-    "weight_decay": 4,
-    "beta1": 5,
-    "beta2": 6,
-    "epsilon": 7,
-    "schedule": 8,
-    "step_epochs": 9,
-    "gamma": 10,
-    "cosine_epochs": 11,
-    "min_lr": 12,
-    "warmup_epochs": 13,
-}
+# Hyperparameter names and their GRAFT_OPT_* keys: GRAFT_OPT_LR is "lr".
+KEYS = _api.named("GRAFT_OPT_")
 
-SCHEDULES = {"constant": 0, "step": 1, "cosine": 2}  # GRAFT_SCHEDULE_*
+# Schedules by name: GRAFT_SCHEDULE_COSINE is "cosine".
+SCHEDULES = _api.named("GRAFT_SCHEDULE_")
 _SCHEDULE_NAMES = {v: k for k, v in SCHEDULES.items()}
 
 

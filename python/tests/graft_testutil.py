@@ -16,9 +16,15 @@ TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 PYTHON_DIR = os.path.dirname(TESTS_DIR)
 REPO_DIR = os.path.dirname(PYTHON_DIR)
 HEADER = os.path.join(REPO_DIR, "include", "graft.h")
+# The layer kinds, one GRAFT_LAYER_KIND(ENUM, name, vtable) line each.
+KINDS_HEADER = os.path.join(REPO_DIR, "src", "layers", "kinds.h")
+# python/tools: headerparse (reads graft.h) and gen_api (writes graft/_api.py).
+TOOLS_DIR = os.path.join(PYTHON_DIR, "tools")
 
 if PYTHON_DIR not in sys.path:
     sys.path.insert(0, PYTHON_DIR)
+if TOOLS_DIR not in sys.path:
+    sys.path.insert(0, TOOLS_DIR)
 if not os.environ.get("GRAFT_LIBRARY"):
     candidate = os.path.join(REPO_DIR, "lib", "libgraft.so.1")
     if os.path.exists(candidate):

@@ -100,7 +100,8 @@ class Backend(tu.TempDirTest):
         with tarfile.open(self.path(name)) as tf:
             names = tf.getnames()
         for must in ("PKG-INFO", "pyproject.toml", "build_backend/graft_build.py",
-                     "graft/__init__.py", "tests/run.py"):
+                     "graft/__init__.py", "graft/_api.py", "tests/run.py", "tools/gen_api.py",
+                     "tools/headerparse.py"):
             self.assertIn(base + must, names)
 
     def test_metadata_directory(self):

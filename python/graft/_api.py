@@ -1,0 +1,502 @@
+# generated from include/graft.h by python/tools/gen_api.py; do not edit
+# (the layer kinds come from src/layers/kinds.h). After changing either, run
+#     python3 python/tools/gen_api.py
+# and commit the result; python/tests/test_abi.py fails while it is stale.
+"""The C API of libgraft as data: the constants, option structs, function
+pointer types and prototypes of include/graft.h, and the layer kinds.
+
+Types are ctypes names, resolved by _lib.py: c_int, c_int64, ... for the
+scalars, c_char_p for strings, c_void_p for handles and untyped memory, PP
+for a pointer to handles (an out-parameter receiving one, or an array),
+P(x) for a pointer to x, "x * n" for an array, the Structure classes of
+_lib.py (Conv2dSpec for graft_conv2d_spec), the CFUNCTYPEs of
+FUNCTION_TYPES; None is void. The mapping is python/tools/gen_api.py's.
+"""
+
+# ---- constants ---------------------------------------------------------------
+
+# Version
+GRAFT_VERSION_MAJOR = 1
+GRAFT_VERSION_MINOR = 0
+GRAFT_VERSION_PATCH = 0
+GRAFT_VERSION_NUMBER = 10000
+
+# Status codes and error messages
+GRAFT_OK = 0
+GRAFT_E_INVALID_ARG = -1
+GRAFT_E_NOMEM = -2
+GRAFT_E_SHAPE = -3
+GRAFT_E_RANGE = -4
+GRAFT_E_IO = -5
+GRAFT_E_FORMAT = -6
+GRAFT_E_UNSUPPORTED = -7
+GRAFT_E_STATE = -8
+GRAFT_E_NOT_FOUND = -9
+GRAFT_E_VERSION = -10
+GRAFT_E_NUMERIC = -11
+GRAFT_E_CANCELLED = -12
+GRAFT_E_INTERNAL = -13
+
+# Context
+GRAFT_CTX_USE_BLAS = 1
+GRAFT_CTX_NUM_THREADS = 2
+GRAFT_CTX_WINOGRAD = 3
+
+# Tensors
+GRAFT_MAX_DIMS = 8
+
+# Images
+GRAFT_IMAGE_MAX_PIXELS = 268435456
+GRAFT_IMAGE_FORMAT_UNKNOWN = 0
+GRAFT_IMAGE_FORMAT_PNG = 1
+GRAFT_IMAGE_FORMAT_JPEG = 2
+GRAFT_IMAGE_HWC = 1
+GRAFT_IMAGE_BGR = 2
+GRAFT_IMAGENET_MEAN = (0.485, 0.456, 0.406)
+GRAFT_IMAGENET_STD = (0.229, 0.224, 0.225)
+
+# Layers
+GRAFT_PAD_CONSTANT = 0
+GRAFT_PAD_REFLECT = 1
+GRAFT_PAD_EDGE = 2
+
+# Models
+GRAFT_MODEL_INPUT = "input"
+
+# Optimizers and learning-rate schedules
+GRAFT_OPTIM_SGD = 1
+GRAFT_OPTIM_ADAM = 2
+GRAFT_OPTIM_ADAMW = 3
+GRAFT_OPT_LR = 1
+GRAFT_OPT_MOMENTUM = 2
+GRAFT_OPT_NESTEROV = 3
+GRAFT_OPT_WEIGHT_DECAY = 4
+GRAFT_OPT_BETA1 = 5
+GRAFT_OPT_BETA2 = 6
+GRAFT_OPT_EPSILON = 7
+GRAFT_OPT_SCHEDULE = 8
+GRAFT_OPT_STEP_EPOCHS = 9
+GRAFT_OPT_GAMMA = 10
+GRAFT_OPT_COSINE_EPOCHS = 11
+GRAFT_OPT_MIN_LR = 12
+GRAFT_OPT_WARMUP_EPOCHS = 13
+GRAFT_SCHEDULE_CONSTANT = 0
+GRAFT_SCHEDULE_STEP = 1
+GRAFT_SCHEDULE_COSINE = 2
+
+# Datasets from files: IDX, CSV, folders of images
+GRAFT_CSV_LABEL_LAST = 0
+GRAFT_CSV_LABEL_FIRST = 1
+GRAFT_FOLDER_RESIZE_SHORTER_CROP = 0
+GRAFT_FOLDER_RESIZE_STRETCH = 1
+GRAFT_FOLDER_NORM_SCALE = 0
+GRAFT_FOLDER_NORM_IMAGENET = 1
+GRAFT_FOLDER_NORM_MEAN_STD = 2
+GRAFT_FOLDER_ON_ERROR_FAIL = 0
+GRAFT_FOLDER_ON_ERROR_SKIP = 1
+GRAFT_FOLDER_VERIFY_HEADER = 0
+GRAFT_FOLDER_VERIFY_DECODE = 1
+
+# Training, evaluation
+GRAFT_PROGRESS_EVENT = 1
+GRAFT_PROGRESS_EPOCH = 2
+GRAFT_PROGRESS_EPOCHS = 3
+GRAFT_PROGRESS_BATCH = 4
+GRAFT_PROGRESS_BATCHES = 5
+GRAFT_PROGRESS_LOSS = 6
+GRAFT_PROGRESS_ACCURACY = 7
+GRAFT_PROGRESS_LR = 8
+GRAFT_PROGRESS_IMAGES_PER_SEC = 9
+GRAFT_PROGRESS_VAL_LOSS = 10
+GRAFT_PROGRESS_VAL_ACCURACY = 11
+GRAFT_EVENT_BATCH_END = 1
+GRAFT_EVENT_EPOCH_END = 2
+GRAFT_EVAL_COUNT = 1
+GRAFT_EVAL_LOSS = 2
+GRAFT_EVAL_ACCURACY = 3
+GRAFT_EVAL_TOPK_ACCURACY = 4
+
+# Transfer learning: freezing, surgery, staged fine-tuning, partial loads
+GRAFT_MODEL_FROZEN_BN_TRAINS = 1
+GRAFT_MODEL_FEATURE_CACHE = 2
+GRAFT_MODEL_FEATURE_CACHE_MB = 3
+GRAFT_WEIGHT_LOADED = 0
+GRAFT_WEIGHT_SHAPE_MISMATCH = 1
+GRAFT_WEIGHT_NOT_IN_FILE = 2
+GRAFT_WEIGHT_NOT_IN_MODEL = 3
+
+
+#: Every constant above, by name, in header order.
+CONSTANTS = {k: v for k, v in globals().items() if k.startswith("GRAFT_")}
+
+
+def named(prefix):
+    """{suffix in lower case: value} of the constants named prefix*, in header
+    order; named("GRAFT_PAD_") is {"constant": 0, "reflect": 1, "edge": 2}."""
+    return {k[len(prefix):].lower(): v for k, v in CONSTANTS.items() if k.startswith(prefix)}
+
+
+# ---- function pointer types: name -> (return type, argument types) -----------
+
+FUNCTION_TYPES = {
+    # graft_progress_fn
+    "PROGRESS_FN": ("c_int", ("c_void_p", "c_void_p")),
+    # graft_allocator.alloc
+    "ALLOC_FN": ("c_void_p", ("c_void_p", "c_size_t")),
+    # graft_allocator.free
+    "FREE_FN": (None, ("c_void_p", "c_void_p")),
+}
+
+# ---- option structs: name -> ((member, type), ...) ---------------------------
+
+STRUCTS = {
+    "graft_allocator": (
+        ("struct_size", "c_uint32"),
+        ("alloc", "ALLOC_FN"),
+        ("free", "FREE_FN"),
+        ("opaque", "c_void_p"),
+    ),
+    "graft_image_load_opts": (
+        ("struct_size", "c_uint32"),
+        ("channels", "c_int"),
+        ("max_pixels", "c_int64"),
+    ),
+    "graft_augment_spec": (
+        ("struct_size", "c_uint32"),
+        ("seed", "c_uint64"),
+        ("crop_width", "c_int"),
+        ("crop_height", "c_int"),
+        ("scale_min", "c_float"),
+        ("scale_max", "c_float"),
+        ("ratio_min", "c_float"),
+        ("ratio_max", "c_float"),
+        ("flip_prob", "c_float"),
+        ("brightness", "c_float"),
+        ("contrast", "c_float"),
+    ),
+    "graft_conv2d_spec": (
+        ("struct_size", "c_uint32"),
+        ("out_channels", "c_int"),
+        ("kernel_h", "c_int"),
+        ("kernel_w", "c_int"),
+        ("stride_h", "c_int"),
+        ("stride_w", "c_int"),
+        ("pad_top", "c_int"),
+        ("pad_left", "c_int"),
+        ("pad_bottom", "c_int"),
+        ("pad_right", "c_int"),
+        ("dilation_h", "c_int"),
+        ("dilation_w", "c_int"),
+        ("groups", "c_int"),
+        ("bias", "c_int"),
+    ),
+    "graft_pool2d_spec": (
+        ("struct_size", "c_uint32"),
+        ("kernel_h", "c_int"),
+        ("kernel_w", "c_int"),
+        ("stride_h", "c_int"),
+        ("stride_w", "c_int"),
+        ("pad_top", "c_int"),
+        ("pad_left", "c_int"),
+        ("pad_bottom", "c_int"),
+        ("pad_right", "c_int"),
+        ("ceil_mode", "c_int"),
+        ("count_include_pad", "c_int"),
+    ),
+    "graft_pad2d_spec": (
+        ("struct_size", "c_uint32"),
+        ("pad_top", "c_int"),
+        ("pad_left", "c_int"),
+        ("pad_bottom", "c_int"),
+        ("pad_right", "c_int"),
+        ("mode", "c_int"),
+        ("value", "c_float"),
+    ),
+    "graft_csv_opts": (
+        ("struct_size", "c_uint32"),
+        ("label_column", "c_int"),
+        ("header_rows", "c_int"),
+        ("scale", "c_float"),
+        ("ndim", "c_int"),
+        ("dims", "c_int64 * 7"),
+        ("n_classes", "c_int"),
+        ("delimiter", "c_int"),
+        ("reserved", "c_uint32 * 4"),
+    ),
+    "graft_folder_opts": (
+        ("struct_size", "c_uint32"),
+        ("channels", "c_int"),
+        ("width", "c_int"),
+        ("height", "c_int"),
+        ("resize", "c_int"),
+        ("shorter_side", "c_int"),
+        ("normalize", "c_int"),
+        ("scale", "c_float"),
+        ("mean", "c_float * 3"),
+        ("std", "c_float * 3"),
+        ("augment", "c_int"),
+        ("crop_scale_min", "c_float"),
+        ("crop_scale_max", "c_float"),
+        ("crop_ratio_min", "c_float"),
+        ("crop_ratio_max", "c_float"),
+        ("flip_prob", "c_float"),
+        ("brightness", "c_float"),
+        ("contrast", "c_float"),
+        ("seed", "c_uint64"),
+        ("threads", "c_int"),
+        ("on_error", "c_int"),
+        ("verify", "c_int"),
+        ("reserved", "c_uint32 * 4"),
+    ),
+    "graft_fit_opts": (
+        ("struct_size", "c_uint32"),
+        ("epochs", "c_int"),
+        ("batch_size", "c_int"),
+        ("seed", "c_uint64"),
+        ("shuffle", "c_int"),
+        ("progress", "PROGRESS_FN"),
+        ("user_data", "c_void_p"),
+    ),
+    "graft_head_spec": (
+        ("struct_size", "c_uint32"),
+        ("hidden_units", "c_int"),
+        ("dropout", "c_float"),
+        ("seed", "c_uint64"),
+        ("class_names", "P(c_char_p)"),
+    ),
+    "graft_onnx_import_opts": (
+        ("struct_size", "c_uint32"),
+        ("keep_softmax", "c_int"),
+        ("batch_axis", "c_int"),
+        ("input_name", "c_char_p"),
+        ("n_bound", "c_int"),
+        ("bound_names", "P(c_char_p)"),
+        ("bound_values", "PP"),
+        ("seed", "c_uint64"),
+    ),
+    "graft_onnx_export_opts": (
+        ("struct_size", "c_uint32"),
+        ("opset", "c_int"),
+        ("fold_batch_norm", "c_int"),
+        ("input_name", "c_char_p"),
+        ("output_name", "c_char_p"),
+    ),
+}
+
+# ---- functions: (name, return type, argument types) --------------------------
+
+FUNCTIONS = (
+    # Version
+    ("graft_version_number", "c_int", ()),
+    ("graft_version_string", "c_char_p", ()),
+    ("graft_has_blas", "c_int", ()),
+    ("graft_blas_core_name", "c_char_p", ()),
+    # Status codes and error messages
+    ("graft_strerror", "c_char_p", ("c_int",)),
+    # Context
+    ("graft_ctx_create", "c_int", ("PP",)),
+    ("graft_ctx_create_advanced", "c_int", ("P(Allocator)", "PP")),
+    ("graft_ctx_free", None, ("c_void_p",)),
+    ("graft_ctx_set_int", "c_int", ("c_void_p", "c_int", "c_int")),
+    ("graft_ctx_get_int", "c_int", ("c_void_p", "c_int", "P(c_int)")),
+    ("graft_errmsg", "c_char_p", ("c_void_p",)),
+    # Tensors
+    ("graft_tensor_create", "c_int", ("c_void_p", "c_int", "P(c_int64)", "PP")),
+    ("graft_tensor_create_view", "c_int", ("c_void_p", "c_int", "P(c_int64)", "c_void_p", "PP")),
+    ("graft_tensor_free", None, ("c_void_p",)),
+    ("graft_tensor_ndim", "c_int", ("c_void_p",)),
+    ("graft_tensor_dim", "c_int64", ("c_void_p", "c_int")),
+    ("graft_tensor_numel", "c_size_t", ("c_void_p",)),
+    ("graft_tensor_data", "c_void_p", ("c_void_p",)),
+    ("graft_tensor_data_const", "c_void_p", ("c_void_p",)),
+    ("graft_tensor_reshape", "c_int", ("c_void_p", "c_int", "P(c_int64)")),
+    ("graft_tensor_copy_from", "c_int", ("c_void_p", "c_void_p", "c_size_t")),
+    ("graft_tensor_copy_to", "c_int", ("c_void_p", "c_void_p", "c_size_t")),
+    ("graft_tensor_fill", "c_int", ("c_void_p", "c_float")),
+    # Images
+    ("graft_image_load", "c_int", ("c_void_p", "c_char_p", "P(ImageLoadOpts)", "PP")),
+    ("graft_image_load_buffer", "c_int",
+     ("c_void_p", "c_void_p", "c_size_t", "P(ImageLoadOpts)", "PP")),
+    ("graft_image_format", "c_int", ("c_void_p", "c_size_t")),
+    ("graft_image_create", "c_int", ("c_void_p", "c_int", "c_int", "c_int", "PP")),
+    ("graft_image_import", "c_int",
+     ("c_void_p", "c_int", "c_int", "c_int", "c_int", "c_void_p", "PP")),
+    ("graft_image_copy", "c_int", ("c_void_p", "PP")),
+    ("graft_image_free", None, ("c_void_p",)),
+    ("graft_image_width", "c_int", ("c_void_p",)),
+    ("graft_image_height", "c_int", ("c_void_p",)),
+    ("graft_image_channels", "c_int", ("c_void_p",)),
+    ("graft_image_data", "c_void_p", ("c_void_p",)),
+    ("graft_image_data_const", "c_void_p", ("c_void_p",)),
+    ("graft_image_export", "c_int", ("c_void_p", "c_int", "c_void_p", "c_size_t")),
+    ("graft_image_to_tensor", "c_int", ("c_void_p", "c_int", "PP")),
+    ("graft_image_write_tensor", "c_int", ("c_void_p", "c_int", "c_void_p", "c_int64")),
+    ("graft_image_convert", "c_int", ("c_void_p", "c_int")),
+    ("graft_image_resize", "c_int", ("c_void_p", "c_int", "c_int")),
+    ("graft_image_resize_shorter", "c_int", ("c_void_p", "c_int")),
+    ("graft_image_crop", "c_int", ("c_void_p", "c_int", "c_int", "c_int", "c_int")),
+    ("graft_image_center_crop", "c_int", ("c_void_p", "c_int", "c_int")),
+    ("graft_image_flip_horizontal", "c_int", ("c_void_p",)),
+    ("graft_image_scale", "c_int", ("c_void_p", "c_float")),
+    ("graft_image_normalize", "c_int", ("c_void_p", "c_void_p", "c_void_p")),
+    ("graft_image_normalize_imagenet", "c_int", ("c_void_p",)),
+    ("graft_image_augment", "c_int", ("c_void_p", "P(AugmentSpec)")),
+    # Layers
+    ("graft_layer_conv2d", "c_int", ("c_void_p", "P(Conv2dSpec)", "PP")),
+    ("graft_layer_max_pool2d", "c_int", ("c_void_p", "P(Pool2dSpec)", "PP")),
+    ("graft_layer_avg_pool2d", "c_int", ("c_void_p", "P(Pool2dSpec)", "PP")),
+    ("graft_layer_global_avg_pool", "c_int", ("c_void_p", "PP")),
+    ("graft_layer_dense", "c_int", ("c_void_p", "c_int", "c_int", "PP")),
+    ("graft_layer_batch_norm", "c_int", ("c_void_p", "c_float", "c_float", "PP")),
+    ("graft_layer_relu", "c_int", ("c_void_p", "PP")),
+    ("graft_layer_clip", "c_int", ("c_void_p", "c_float", "c_float", "PP")),
+    ("graft_layer_leaky_relu", "c_int", ("c_void_p", "c_float", "PP")),
+    ("graft_layer_sigmoid", "c_int", ("c_void_p", "PP")),
+    ("graft_layer_tanh", "c_int", ("c_void_p", "PP")),
+    ("graft_layer_hard_swish", "c_int", ("c_void_p", "PP")),
+    ("graft_layer_dropout", "c_int", ("c_void_p", "c_float", "c_uint64", "PP")),
+    ("graft_layer_flatten", "c_int", ("c_void_p", "PP")),
+    ("graft_layer_add", "c_int", ("c_void_p", "PP")),
+    ("graft_layer_concat", "c_int", ("c_void_p", "PP")),
+    ("graft_layer_softmax", "c_int", ("c_void_p", "PP")),
+    ("graft_layer_mul", "c_int", ("c_void_p", "PP")),
+    ("graft_layer_hard_sigmoid", "c_int", ("c_void_p", "c_float", "c_float", "PP")),
+    ("graft_layer_pad2d", "c_int", ("c_void_p", "P(Pad2dSpec)", "PP")),
+    ("graft_layer_reshape", "c_int", ("c_void_p", "c_int", "P(c_int64)", "PP")),
+    ("graft_layer_scale_shift", "c_int", ("c_void_p", "c_int", "P(c_int64)", "PP")),
+    ("graft_layer_free", None, ("c_void_p",)),
+    ("graft_layer_kind", "c_char_p", ("c_void_p",)),
+    ("graft_layer_build", "c_int", ("c_void_p", "c_int", "PP", "c_uint64")),
+    ("graft_layer_set_training", "c_int", ("c_void_p", "c_int")),
+    ("graft_layer_forward", "c_int", ("c_void_p", "c_int", "PP", "PP")),
+    ("graft_layer_backward", "c_int", ("c_void_p", "c_int", "PP", "c_void_p", "PP")),
+    ("graft_layer_param_count", "c_int", ("c_void_p",)),
+    ("graft_layer_param", "c_int", ("c_void_p", "c_int", "P(c_char_p)", "PP", "PP", "P(c_int)")),
+    # Losses
+    ("graft_loss_softmax_cross_entropy", "c_int",
+     ("c_void_p", "c_void_p", "c_void_p", "c_void_p")),
+    ("graft_loss_mse", "c_int", ("c_void_p", "c_void_p", "c_void_p", "c_void_p")),
+    # Models
+    ("graft_model_create", "c_int", ("c_void_p", "c_int", "P(c_int64)", "c_uint64", "PP")),
+    ("graft_model_free", None, ("c_void_p",)),
+    ("graft_model_add", "c_int", ("c_void_p", "c_char_p", "c_void_p", "c_int", "P(c_char_p)")),
+    ("graft_model_layer_count", "c_int", ("c_void_p",)),
+    ("graft_model_find_layer", "c_int", ("c_void_p", "c_char_p")),
+    ("graft_model_layer", "c_void_p", ("c_void_p", "c_int")),
+    ("graft_model_layer_name", "c_char_p", ("c_void_p", "c_int")),
+    ("graft_model_layer_input_count", "c_int", ("c_void_p", "c_int")),
+    ("graft_model_layer_input_name", "c_char_p", ("c_void_p", "c_int", "c_int")),
+    ("graft_model_layer_output_shape", "c_int", ("c_void_p", "c_int", "P(c_int)", "P(c_int64)")),
+    ("graft_model_layer_param_count", "c_int64", ("c_void_p", "c_int")),
+    ("graft_model_layer_trainable", "c_int", ("c_void_p", "c_int")),
+    ("graft_model_param_count", "c_int64", ("c_void_p", "c_int")),
+    ("graft_model_flops", "c_int64", ("c_void_p",)),
+    ("graft_model_summary", "c_int", ("c_void_p", "c_char_p", "c_size_t", "P(c_size_t)")),
+    ("graft_model_set_class_names", "c_int", ("c_void_p", "c_int", "P(c_char_p)")),
+    ("graft_model_class_count", "c_int", ("c_void_p",)),
+    ("graft_model_class_name", "c_char_p", ("c_void_p", "c_int")),
+    ("graft_model_epochs_done", "c_int64", ("c_void_p",)),
+    ("graft_model_forward", "c_int", ("c_void_p", "c_void_p", "PP")),
+    ("graft_model_predict", "c_int", ("c_void_p", "c_void_p", "c_void_p")),
+    ("graft_model_predict_topk", "c_int",
+     ("c_void_p", "c_void_p", "c_int", "c_void_p", "c_void_p")),
+    # Optimizers and learning-rate schedules
+    ("graft_optim_create", "c_int", ("c_void_p", "c_int", "PP")),
+    ("graft_optim_free", None, ("c_void_p",)),
+    ("graft_optim_set", "c_int", ("c_void_p", "c_int", "c_double")),
+    ("graft_optim_get", "c_int", ("c_void_p", "c_int", "P(c_double)")),
+    ("graft_optim_bounds", "c_int", ("c_int", "c_int", "P(c_double)", "P(c_double)")),
+    ("graft_optim_lr_at", "c_double", ("c_void_p", "c_double")),
+    ("graft_optim_steps", "c_int64", ("c_void_p",)),
+    # Datasets
+    ("graft_dataset_from_memory", "c_int",
+     ("c_void_p", "c_int64", "c_int", "P(c_int64)", "c_void_p", "c_void_p", "c_int", "c_int",
+      "PP")),
+    ("graft_dataset_free", None, ("c_void_p",)),
+    ("graft_dataset_size", "c_int64", ("c_void_p",)),
+    ("graft_dataset_class_count", "c_int", ("c_void_p",)),
+    ("graft_dataset_sample_shape", "c_int", ("c_void_p", "P(c_int)", "P(c_int64)")),
+    ("graft_dataset_get", "c_int", ("c_void_p", "c_int64", "c_void_p", "c_void_p")),
+    ("graft_dataset_split", "c_int", ("c_void_p", "c_double", "c_uint64", "PP", "PP")),
+    # Datasets from files: IDX, CSV, folders of images
+    ("graft_dataset_from_idx", "c_int",
+     ("c_void_p", "c_char_p", "c_char_p", "c_float", "c_int", "PP")),
+    ("graft_dataset_from_csv", "c_int", ("c_void_p", "c_char_p", "P(CsvOpts)", "PP")),
+    ("graft_dataset_from_folder", "c_int", ("c_void_p", "c_char_p", "P(FolderOpts)", "PP")),
+    ("graft_dataset_class_name", "c_char_p", ("c_void_p", "c_int")),
+    ("graft_dataset_sample_path", "c_char_p", ("c_void_p", "c_int64")),
+    ("graft_dataset_skipped_count", "c_int64", ("c_void_p",)),
+    ("graft_dataset_skipped_path", "c_char_p", ("c_void_p", "c_int64")),
+    ("graft_dataset_skipped_reason", "c_char_p", ("c_void_p", "c_int64")),
+    ("graft_dataset_set_epoch", "c_int", ("c_void_p", "c_int64")),
+    ("graft_dataset_is_deterministic", "c_int", ("c_void_p",)),
+    ("graft_dataset_gather", "c_int", ("c_void_p", "P(c_int64)", "c_int", "c_void_p", "c_void_p")),
+    # Training, evaluation
+    ("graft_progress_get", "c_double", ("c_void_p", "c_int")),
+    ("graft_model_fit", "c_int", ("c_void_p", "c_void_p", "c_void_p", "c_void_p", "P(FitOpts)")),
+    ("graft_model_evaluate", "c_int", ("c_void_p", "c_void_p", "c_int", "c_int", "PP")),
+    ("graft_eval_free", None, ("c_void_p",)),
+    ("graft_eval_get", "c_double", ("c_void_p", "c_int")),
+    ("graft_eval_class_count", "c_int", ("c_void_p",)),
+    ("graft_eval_confusion", "c_int64", ("c_void_p", "c_int", "c_int")),
+    ("graft_eval_precision", "c_double", ("c_void_p", "c_int")),
+    ("graft_eval_recall", "c_double", ("c_void_p", "c_int")),
+    # Transfer learning: freezing, surgery, staged fine-tuning, partial loads
+    ("graft_model_set_trainable", "c_int", ("c_void_p", "c_int", "c_int", "c_int")),
+    ("graft_model_set_trainable_by_name", "c_int", ("c_void_p", "c_char_p", "c_int")),
+    ("graft_model_freeze_through", "c_int", ("c_void_p", "c_char_p")),
+    ("graft_model_freeze_all_but_last", "c_int", ("c_void_p", "c_int")),
+    ("graft_model_set_lr_scale", "c_int", ("c_void_p", "c_int", "c_int", "c_float")),
+    ("graft_model_layer_lr_scale", "c_float", ("c_void_p", "c_int")),
+    ("graft_model_schedule_unfreeze", "c_int", ("c_void_p", "c_char_p", "c_int", "c_float")),
+    ("graft_model_clear_unfreeze_schedule", "c_int", ("c_void_p",)),
+    ("graft_model_set_option", "c_int", ("c_void_p", "c_int", "c_int64")),
+    ("graft_model_get_option", "c_int", ("c_void_p", "c_int", "P(c_int64)")),
+    ("graft_model_cut", "c_int", ("c_void_p", "c_char_p")),
+    ("graft_model_replace_head", "c_int", ("c_void_p", "c_int", "P(HeadSpec)")),
+    ("graft_model_load_weights", "c_int", ("c_void_p", "c_char_p", "PP")),
+    ("graft_load_report_count", "c_int", ("c_void_p", "c_int")),
+    ("graft_load_report_entry", "c_int",
+     ("c_void_p", "c_int", "P(c_char_p)", "P(c_int)", "P(c_char_p)")),
+    ("graft_load_report_free", None, ("c_void_p",)),
+    # Model files and checkpoints
+    ("graft_model_save", "c_int", ("c_void_p", "c_char_p")),
+    ("graft_model_load", "c_int", ("c_void_p", "c_char_p", "PP")),
+    ("graft_model_load_buffer", "c_int", ("c_void_p", "c_void_p", "c_size_t", "PP")),
+    ("graft_checkpoint_save", "c_int", ("c_void_p", "c_void_p", "c_char_p")),
+    ("graft_checkpoint_load", "c_int", ("c_void_p", "c_char_p", "PP", "PP")),
+    # ONNX import and export
+    ("graft_onnx_import", "c_int", ("c_void_p", "c_char_p", "P(OnnxImportOpts)", "PP")),
+    ("graft_onnx_import_buffer", "c_int",
+     ("c_void_p", "c_void_p", "c_size_t", "P(OnnxImportOpts)", "PP")),
+    ("graft_onnx_export", "c_int", ("c_void_p", "c_char_p", "P(OnnxExportOpts)")),
+    ("graft_onnx_export_buffer", "c_int", ("c_void_p", "P(OnnxExportOpts)", "PP", "P(c_size_t)")),
+    ("graft_onnx_buffer_free", None, ("c_void_p", "c_void_p")),
+)
+
+# ---- layer kinds, in registry order ------------------------------------------
+
+LAYER_KINDS = (
+    "conv2d",
+    "max_pool2d",
+    "avg_pool2d",
+    "global_avg_pool",
+    "dense",
+    "batch_norm",
+    "relu",
+    "clip",
+    "leaky_relu",
+    "sigmoid",
+    "tanh",
+    "hard_swish",
+    "dropout",
+    "flatten",
+    "add",
+    "concat",
+    "softmax",
+    "mul",
+    "hard_sigmoid",
+    "pad2d",
+    "reshape",
+    "scale_shift",
+)
