@@ -1,35 +1,14 @@
 /*
- * layer.c - what every layer kind shares: the registry of kinds, creation
- * and freeing, building (shape inference and parameter allocation), the
- * argument and shape checks around forward and backward, parameter access,
- * and serialisation of a layer with its parameters.
+ * layer.c - what every layer kind shares: creation and freeing, building
+ * (shape inference and parameter allocation), the argument and shape checks
+ * around forward and backward, parameter and attribute access, and
+ * serialisation of a layer with its parameters. The list of kinds is
+ * registry.c's: nothing here names a kind.
  */
 #include "layer.h"
 
 #include <math.h>
 #include <string.h>
-
-static const graftLayerVtbl *const kind_registry[] = {
-#define GRAFT_LAYER_KIND(ENUM, name, vtable) [GRAFT_KIND_##ENUM] = &vtable,
-#include "kinds.h"
-#undef GRAFT_LAYER_KIND
-};
-_Static_assert(sizeof kind_registry / sizeof kind_registry[0] == GRAFT_LAYER_KIND_COUNT,
-               "every layer kind needs an entry in kind_registry");
-
-const graftLayerVtbl *graftLayerKindAt(int index)
-{
-    return index >= 0 && index < GRAFT_LAYER_KIND_COUNT ? kind_registry[index] : NULL;
-}
-
-#define MAX_NAME_LEN 64
-
-const graftLayerVtbl *graftLayerKindByName(const char *name)
-{
-    for (int i = 0; i < GRAFT_LAYER_KIND_COUNT; i++)
-        if (strcmp(kind_registry[i]->kind, name) == 0) return kind_registry[i];
-    return NULL;
-}
 
 int graftIsFinite(float v) { return isfinite(v) != 0; }
 
@@ -572,7 +551,7 @@ int graftLayerSave(const graft_layer *l, graftWriter *w)
     return w->status;
 }
 
-static int load_body(graft_layer *l, graftReader *r)
+int graftLayerLoadBody(graft_layer *l, graftReader *r)
 {
     graft_ctx *ctx = l->ctx;
     uint32_t built, n_inputs, n_params;
@@ -607,7 +586,7 @@ static int load_body(graft_layer *l, graftReader *r)
         graftParam *p = &l->params[i];
         char *name = NULL;
         graftShape s;
-        GRAFT_FORWARD_IF_ERROR(graftReadString(r, &name, MAX_NAME_LEN, "parameter name"));
+        GRAFT_FORWARD_IF_ERROR(graftReadString(r, &name, GRAFT_LAYER_MAX_NAME, "parameter name"));
         int same = strcmp(name, p->name) == 0;
         graftFree(ctx, name);
         if (!same)
@@ -626,38 +605,5 @@ static int load_body(graft_layer *l, graftReader *r)
         }
         GRAFT_FORWARD_IF_ERROR(graftReadFloats(r, p->value->data, p->value->numel, p->name));
     }
-    return GRAFT_OK;
-}
-
-int graftLayerLoad(graft_ctx *ctx, graftReader *r, graft_layer **out)
-{
-    char *kind = NULL;
-    uint32_t version;
-    graft_layer *l = NULL;
-    *out = NULL;
-    GRAFT_FORWARD_IF_ERROR(graftReadString(r, &kind, MAX_NAME_LEN, "layer kind"));
-    const graftLayerVtbl *v = graftLayerKindByName(kind);
-    if (!v) {
-        int st = graftError(ctx, GRAFT_E_FORMAT, "graft_load", "unknown layer kind \"%s\"", kind);
-        graftFree(ctx, kind);
-        return st;
-    }
-    graftFree(ctx, kind);
-    GRAFT_FORWARD_IF_ERROR(graftReadU32(r, &version, "layer version"));
-    if (version == 0)
-        return graftError(ctx, GRAFT_E_FORMAT, "graft_load",
-                          "%s layer version 0 is not valid (versions start at 1)", v->kind);
-    if (version > v->version)
-        return graftError(ctx, GRAFT_E_VERSION, "graft_load",
-                          "%s layer version %u; this graft reads versions 1 to %u", v->kind,
-                          version, v->version);
-    GRAFT_FORWARD_IF_ERROR(graftLayerNew(ctx, v, "graft_load", &l));
-    int st = v->load ? v->load(l, r, version) : GRAFT_OK;
-    if (st == GRAFT_OK) st = load_body(l, r);
-    if (st != GRAFT_OK) {
-        graft_layer_free(l);
-        return st;
-    }
-    *out = l;
     return GRAFT_OK;
 }

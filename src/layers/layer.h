@@ -209,8 +209,17 @@ int graftLayerBuildShapes(graft_layer *l, int n_inputs, const graftShape *in, ui
  * the input shapes and every parameter (name, shape, float32 data). */
 int graftLayerSave(const graft_layer *l, graftWriter *w);
 
-/* Reads a layer written by graftLayerSave(), validating every field. */
+/* Reads a layer written by graftLayerSave(), validating every field
+ * (registry.c: the kind is found by its name). */
 int graftLayerLoad(graft_ctx *ctx, graftReader *r, graft_layer **out);
+
+/* The part of a saved layer after its kind's attributes: the built flag,
+ * the input shapes and the parameters, read into l (made by graftLayerNew
+ * and given its attributes). */
+int graftLayerLoadBody(graft_layer *l, graftReader *r);
+
+/* Longest kind or parameter name in a file. */
+#define GRAFT_LAYER_MAX_NAME 64
 
 /* graft_layer_backward() (its checks and messages) writing the input
  * gradients into din, n_inputs tensors shaped as the inputs and owned by the
@@ -303,6 +312,12 @@ typedef struct graftEpilogue {
 /* y[i] = clamp(scale[o] * y[i] + shift[o]), i < n: ep applied in place to n
  * values of output channel o. */
 void graftEpiloguePlane(float *y, size_t n, const graftEpilogue *ep, int o);
+
+/* d[i] = clamp(a * (s[i] + bias) + b), i < n, d and s not overlapping:
+ * ep's clamp after the affine step a, b of one channel, the bias added
+ * first in float as the unfused forward stores it. */
+void graftEpilogueCopy(float *d, const float *s, size_t n, float bias, float a, float b,
+                       const graftEpilogue *ep);
 
 /* Runs a built conv2d layer on x (N, C, H, W) into y (N, O, OH, OW, already
  * shaped) and applies ep to every value while its plane is in cache. Each

@@ -193,74 +193,6 @@ static float row_dot(const float *restrict a, const float *restrict b, int n)
 
 /* ---- fused epilogue --------------------------------------------------------- */
 
-/* The per-element bodies repeat batch_norm's inference expression
- * (a * v + b in float) and relu's and clip's, so that a fused value is the
- * value the three layers compute one after the other. Blocks of 8 with
- * fixed-length inner loops, as the row kernels above. */
-#define EPI_EACH(n, ...)                                        \
-    do {                                                        \
-        size_t i_ = 0;                                          \
-        for (; i_ + 8 <= (n); i_ += 8)                          \
-            for (size_t u_ = 0; u_ < 8; u_++) {                 \
-                const size_t i = i_ + u_;                       \
-                __VA_ARGS__;                                    \
-            }                                                   \
-        for (; i_ < (n); i_++) {                                \
-            const size_t i = i_;                                \
-            __VA_ARGS__;                                        \
-        }                                                       \
-    } while (0)
-
-/* The clamp of an epilogue applied to v, stored to dst. */
-#define EPI_STORE(dst, v, ep_act, lo, hi)                       \
-    do {                                                        \
-        float v_ = (v);                                         \
-        if ((ep_act) == GRAFT_EPI_RELU) v_ = v_ > 0.0f ? v_ : 0.0f; \
-        if ((ep_act) == GRAFT_EPI_CLIP) {                       \
-            v_ = v_ < (lo) ? (lo) : v_;                         \
-            v_ = v_ > (hi) ? (hi) : v_;                         \
-        }                                                       \
-        (dst) = v_;                                             \
-    } while (0)
-
-/* d[i] = clamp(a * (s[i] + bias) + b), i < n (d and s do not overlap).
- * The bias is added first, in float, as the unfused forward stores it. */
-GRAFT_VECTOR_CLONES
-static void epi_copy(float *restrict d, const float *restrict s, size_t n, float bias, float a,
-                     float b, const graftEpilogue *ep)
-{
-    const float lo = ep->lo, hi = ep->hi;
-    switch (ep->act) {
-    case GRAFT_EPI_NONE:
-        EPI_EACH(n, EPI_STORE(d[i], a * (s[i] + bias) + b, GRAFT_EPI_NONE, lo, hi));
-        break;
-    case GRAFT_EPI_RELU:
-        EPI_EACH(n, EPI_STORE(d[i], a * (s[i] + bias) + b, GRAFT_EPI_RELU, lo, hi));
-        break;
-    case GRAFT_EPI_CLIP:
-        EPI_EACH(n, EPI_STORE(d[i], a * (s[i] + bias) + b, GRAFT_EPI_CLIP, lo, hi));
-        break;
-    }
-}
-
-/* One output channel's plane (or row) in place, o the channel (layer.h). */
-GRAFT_VECTOR_CLONES
-void graftEpiloguePlane(float *restrict y, size_t n, const graftEpilogue *ep, int o)
-{
-    const float a = ep->scale[o], b = ep->shift[o], lo = ep->lo, hi = ep->hi;
-    switch (ep->act) {
-    case GRAFT_EPI_NONE:
-        EPI_EACH(n, EPI_STORE(y[i], a * y[i] + b, GRAFT_EPI_NONE, lo, hi));
-        break;
-    case GRAFT_EPI_RELU:
-        EPI_EACH(n, EPI_STORE(y[i], a * y[i] + b, GRAFT_EPI_RELU, lo, hi));
-        break;
-    case GRAFT_EPI_CLIP:
-        EPI_EACH(n, EPI_STORE(y[i], a * y[i] + b, GRAFT_EPI_CLIP, lo, hi));
-        break;
-    }
-}
-
 /* col (K x P, rows ld floats apart) from in (Cg planes of H x W). */
 static void im2col(const graft_conv2d_spec *sp, const conv_dims *d, const float *in, float *col,
                    size_t ld)
@@ -730,7 +662,7 @@ static void dw3_forward_plane(const dw3_geom *g, const float *xc, const float *w
     taps_gather(tmp, src, wo, 9, bias, g->n);
     if (ep) { /* tmp already holds the bias: add 0 */
         for (int y = 0; y < g->oh; y++)
-            epi_copy(yo + (size_t)y * g->ow, tmp + (size_t)y * g->wq, (size_t)g->ow, 0.0f,
+            graftEpilogueCopy(yo + (size_t)y * g->ow, tmp + (size_t)y * g->wq, (size_t)g->ow, 0.0f,
                      ep->scale[o], ep->shift[o], ep);
         return;
     }
@@ -1093,7 +1025,7 @@ static void copy_out_range(void *arg, int o0, int o1, int worker)
             const float *src = ps->tmp + (size_t)o * ps->cols + (size_t)i * d->p;
             const float bv = ps->b ? ps->b[oc] : 0.0f;
             if (ep) {
-                epi_copy(dst, src, (size_t)d->p, bv, ep->scale[oc], ep->shift[oc], ep);
+                graftEpilogueCopy(dst, src, (size_t)d->p, bv, ep->scale[oc], ep->shift[oc], ep);
                 continue;
             }
             for (int q = 0; q < d->p; q++) dst[q] = src[q] + bv;
