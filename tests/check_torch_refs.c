@@ -4,7 +4,9 @@
  * tests/make_torch_refs.py writes tests/data/torch_refs.txt (its docstring
  * describes the line format): for each case the kind, attributes, mode,
  * inputs, parameters, an upstream gradient, and PyTorch's output, input and
- * parameter gradients and batch-norm running statistics. Each case is run
+ * parameter gradients and the buffers after the pass (batch-norm running
+ * statistics; scale_shift's scale and shift, constants that graft does not
+ * train, so they have no gradient and must come back unchanged). Each case is run
  * here through the public API: constructor, graft_layer_build,
  * graft_layer_param (to copy the parameters in), graft_layer_set_training,
  * graft_layer_forward and graft_layer_backward, or the loss function.
@@ -44,10 +46,11 @@
 
 /* Every kind the fixture must cover: the layer kinds, then the two losses. */
 static const char *const all_kinds[] = {
-    "conv2d",  "max_pool2d", "avg_pool2d", "global_avg_pool", "dense",   "batch_norm",
-    "relu",    "clip",       "leaky_relu", "sigmoid",         "tanh",    "hard_swish",
-    "dropout", "flatten",    "add",        "concat",          "softmax", "softmax_cross_entropy",
-    "mse",
+    "conv2d",       "max_pool2d", "avg_pool2d", "global_avg_pool", "dense",
+    "batch_norm",   "relu",       "clip",       "leaky_relu",      "sigmoid",
+    "tanh",         "hard_swish", "dropout",    "flatten",         "add",
+    "concat",       "softmax",    "mul",        "hard_sigmoid",    "pad2d",
+    "reshape",      "scale_shift", "softmax_cross_entropy", "mse",
 };
 #define N_KINDS ((int)(sizeof all_kinds / sizeof all_kinds[0]))
 
@@ -528,6 +531,29 @@ static int attr_int(rt_case *c, const char *key)
     return (int)v;
 }
 
+/* A per-sample shape given as the attributes ndim and dim0 ... dim(ndim-1)
+ * (reshape, scale_shift). Returns ndim. */
+static int sample_dims(rt_case *c, int64_t *dims)
+{
+    int ndim = attr_int(c, "ndim");
+    ck_assert_msg(ndim >= 1 && ndim < GRAFT_MAX_DIMS, "case %s: ndim %d is not in [1, %d]",
+                  c->name, ndim, GRAFT_MAX_DIMS - 1);
+    for (int d = 0; d < ndim; d++) {
+        char key[16];
+        snprintf(key, sizeof key, "dim%d", d);
+        dims[d] = attr_int(c, key);
+    }
+    return ndim;
+}
+
+/* The value of attribute key without marking it used, or dflt when absent. */
+static double attr_or(const rt_case *c, const char *key, double dflt)
+{
+    for (int i = 0; i < c->n_attrs; i++)
+        if (strcmp(c->attr_key[i], key) == 0) return c->attr_val[i];
+    return dflt;
+}
+
 /* Every attribute given must be one the kind takes. */
 static void check_attrs_used(const rt_case *c)
 {
@@ -609,6 +635,29 @@ static graft_layer *make_layer(graft_ctx *ctx, rt_case *c)
         st = graft_layer_concat(ctx, &l);
     } else if (strcmp(k, "softmax") == 0) {
         st = graft_layer_softmax(ctx, &l);
+    } else if (strcmp(k, "mul") == 0) {
+        st = graft_layer_mul(ctx, &l);
+    } else if (strcmp(k, "hard_sigmoid") == 0) {
+        st = graft_layer_hard_sigmoid(ctx, (float)attr(c, "alpha"), (float)attr(c, "beta"), &l);
+    } else if (strcmp(k, "pad2d") == 0) {
+        /* The fixture's mode codes: 0 constant, 1 reflect, 2 edge. */
+        static const int modes[3] = {GRAFT_PAD_CONSTANT, GRAFT_PAD_REFLECT, GRAFT_PAD_EDGE};
+        graft_pad2d_spec s = GRAFT_PAD2D_SPEC_INIT;
+        s.pad_top = attr_int(c, "pad_top");
+        s.pad_left = attr_int(c, "pad_left");
+        s.pad_bottom = attr_int(c, "pad_bottom");
+        s.pad_right = attr_int(c, "pad_right");
+        int mode = attr_int(c, "mode");
+        ck_assert_msg(mode >= 0 && mode <= 2, "case %s: pad2d mode %d is not 0, 1 or 2", c->name,
+                      mode);
+        s.mode = modes[mode];
+        s.value = (float)attr(c, "value");
+        st = graft_layer_pad2d(ctx, &s, &l);
+    } else if (strcmp(k, "reshape") == 0 || strcmp(k, "scale_shift") == 0) {
+        int64_t dims[GRAFT_MAX_DIMS];
+        int ndim = sample_dims(c, dims);
+        st = k[0] == 'r' ? graft_layer_reshape(ctx, ndim, dims, &l)
+                         : graft_layer_scale_shift(ctx, ndim, dims, &l);
     } else {
         ck_abort_msg("case %s: no constructor for kind %s", c->name, k);
         return NULL;
@@ -791,8 +840,22 @@ KIND_TEST(test_ref_flatten, "flatten")
 KIND_TEST(test_ref_add, "add")
 KIND_TEST(test_ref_concat, "concat")
 KIND_TEST(test_ref_softmax, "softmax")
+KIND_TEST(test_ref_mul, "mul")
+KIND_TEST(test_ref_hard_sigmoid, "hard_sigmoid")
+KIND_TEST(test_ref_pad2d, "pad2d")
+KIND_TEST(test_ref_reshape, "reshape")
+KIND_TEST(test_ref_scale_shift, "scale_shift")
 KIND_TEST(test_ref_softmax_cross_entropy, "softmax_cross_entropy")
 KIND_TEST(test_ref_mse, "mse")
+
+/* 1 when tensor a has size 1 on an axis where b is larger (a broadcasts). */
+static int broadcasts_over(const rt_tensor *a, const rt_tensor *b)
+{
+    if (a->ndim != b->ndim) return 0;
+    for (int d = 1; d < a->ndim; d++)
+        if (a->dims[d] == 1 && b->dims[d] > 1) return 1;
+    return 0;
+}
 
 /* The fixture covers every kind, with the variants the layers' options need,
  * and batch norm in both modes with running statistics. */
@@ -802,6 +865,9 @@ START_TEST(test_ref_fixture_covers_every_kind)
     fixture_load(&fx);
     int count[N_KINDS] = {0};
     int bn_train_after = 0, bn_eval = 0, multi_input = 0;
+    int mul_equal = 0, mul_bcast_second = 0, mul_bcast_first = 0;
+    int pad_mode[3] = {0}, pad_const_value = 0, hs_torch = 0, hs_other = 0;
+    int ss_bcast = 0, ss_after = 0;
     for (int i = 0; i < fx.n_cases; i++) {
         const rt_case *c = &fx.cases[i];
         int k = kind_index(c->kind);
@@ -812,6 +878,34 @@ START_TEST(test_ref_fixture_covers_every_kind)
             if (!c->training) bn_eval++;
         }
         if (c->n_in == 3) multi_input++;
+        if (strcmp(c->kind, "mul") == 0 && c->n_in == 2) {
+            const rt_tensor *a = &c->in[0], *b = &c->in[1];
+            int equal = a->ndim == b->ndim;
+            for (int d = 0; equal && d < a->ndim; d++) equal = a->dims[d] == b->dims[d];
+            mul_equal += equal;
+            mul_bcast_second += broadcasts_over(b, a);
+            mul_bcast_first += broadcasts_over(a, b);
+        }
+        if (strcmp(c->kind, "pad2d") == 0) {
+            double mode = attr_or(c, "mode", -1);
+            if (mode >= 0 && mode <= 2) pad_mode[(int)mode]++;
+            if (mode == 0 && attr_or(c, "value", 0) != 0) pad_const_value++;
+        }
+        if (strcmp(c->kind, "hard_sigmoid") == 0) {
+            int torch_default = fabs(attr_or(c, "alpha", 0) - 1.0 / 6.0) < 1e-6 &&
+                                attr_or(c, "beta", 0) == 0.5;
+            hs_torch += torch_default;
+            hs_other += !torch_default;
+        }
+        if (strcmp(c->kind, "scale_shift") == 0 && c->n_param == 2) {
+            /* scale (p1, ..., pk) against the input (N, d1, ..., dk) */
+            for (int d = 1; d < c->in[0].ndim && d - 1 < c->param[0].ndim; d++)
+                if (c->param[0].dims[d - 1] == 1 && c->in[0].dims[d] > 1) {
+                    ss_bcast++;
+                    break;
+                }
+            ss_after += c->n_after == 2;
+        }
     }
     for (int k = 0; k < N_KINDS; k++)
         ck_assert_msg(count[k] >= 1, "%s has no %s case", FIXTURE_PATH, all_kinds[k]);
@@ -821,6 +915,15 @@ START_TEST(test_ref_fixture_covers_every_kind)
     ck_assert_msg(bn_train_after >= 1 && bn_eval >= 1,
                   "batch norm needs training cases with running statistics and inference cases");
     ck_assert_msg(multi_input >= 2, "add and concat need 3-input cases");
+    ck_assert_msg(mul_equal >= 1 && mul_bcast_second >= 1 && mul_bcast_first >= 1,
+                  "mul needs equal shapes and each input broadcast");
+    ck_assert_msg(pad_mode[0] >= 1 && pad_mode[1] >= 1 && pad_mode[2] >= 1 && pad_const_value >= 1,
+                  "pad2d needs constant (with a non-zero value), reflect and edge cases");
+    ck_assert_msg(hs_torch >= 1 && hs_other >= 1,
+                  "hard_sigmoid needs PyTorch's alpha 1/6, beta 1/2 and another pair");
+    ck_assert_msg(count[kind_index("reshape")] >= 2, "fewer reshape variants than expected");
+    ck_assert_msg(ss_bcast >= 1 && ss_after >= 1,
+                  "scale_shift needs broadcast coefficients and their values after the pass");
     fixture_free(&fx);
 }
 END_TEST
@@ -1002,6 +1105,11 @@ Suite *suite_torch_refs(void)
     tcase_add_test(tc, test_ref_add);
     tcase_add_test(tc, test_ref_concat);
     tcase_add_test(tc, test_ref_softmax);
+    tcase_add_test(tc, test_ref_mul);
+    tcase_add_test(tc, test_ref_hard_sigmoid);
+    tcase_add_test(tc, test_ref_pad2d);
+    tcase_add_test(tc, test_ref_reshape);
+    tcase_add_test(tc, test_ref_scale_shift);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("losses");

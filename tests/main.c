@@ -12,7 +12,7 @@ int main(void)
 {
     Suite *(*const suites[])(void) = {
         suite_context, suite_tensor,   suite_blas,      suite_parallel,   suite_stream,
-        suite_layer,   suite_dense,    suite_conv2d,    suite_pool,       suite_batchnorm,
+        suite_layer,   suite_kinds,    suite_dense,    suite_conv2d,    suite_pool,       suite_batchnorm,
         suite_activation,
         suite_dropout, suite_shape_ops, suite_loss,     suite_torch_refs, suite_model,
         suite_optim,   suite_dataset,   suite_train,     suite_model_io,

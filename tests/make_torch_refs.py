@@ -25,18 +25,26 @@ spaces; blank lines and lines starting with '#' are ignored):
     labels N L0 ... L(N-1)  softmax_cross_entropy only: the class labels
     param NAME T            a parameter or buffer value before the forward
                             pass, by graft_layer_param() name ("weight",
-                            "bias", "running_mean", "running_var")
+                            "bias", "running_mean", "running_var", "scale",
+                            "shift")
     dout T                  the upstream gradient d(loss)/d(output)
     out T                   the expected output
     loss VALUE              losses only: the expected loss value
     din T                   the expected gradient of input i (i-th line)
     dparam NAME T           the expected gradient of parameter NAME
     after NAME T            the expected value of buffer NAME after the
-                            forward pass (batch norm running statistics)
+                            forward pass (batch norm running statistics;
+                            scale_shift's constant scale and shift, which
+                            must come back unchanged)
     end                     ends the case
 
 where a tensor T is written as NDIM D0 ... D(NDIM-1) V0 V1 ... : its rank,
 its sizes, then its product(D) values in row-major (NCHW) order.
+
+Attributes that are not plain constructor arguments: pad2d's "mode" is 0
+(constant, filled with "value"), 1 (reflect) or 2 (edge, PyTorch's
+'replicate'), as GRAFT_PAD_CONSTANT, _REFLECT and _EDGE; reshape's and
+scale_shift's per-sample shape is "ndim" and "dim0" ... "dim(ndim-1)".
 
 Layers take input gradients for every input and parameter gradients for
 every trainable parameter, both after one forward pass and one backward pass
@@ -383,6 +391,118 @@ def merge_cases(w):
     run_layer(w, name, "concat", [], True, xs, [], lambda v, ps: torch.cat(v, dim=1))
 
 
+# ---- mul, hard_sigmoid, pad2d, reshape, scale_shift ------------------------------
+
+
+def mul_case(w, name, shape_a, shape_b):
+    """Elementwise product; PyTorch broadcasts the size-1 axes and its
+    autograd sums the gradient of a broadcast input over them."""
+    g = gen_for(hash_name(name))
+    a = randn(g, *shape_a)
+    b = randn(g, *shape_b)
+    run_layer(w, name, "mul", [], True, [a, b], [], lambda xs, ps: xs[0] * xs[1])
+
+
+def hard_sigmoid_case(w, name, alpha, beta, shape, scale):
+    """alpha 1/6, beta 1/2 is PyTorch's F.hardsigmoid; other values go through
+    F.hardtanh(alpha * x + beta, 0, 1), ONNX's HardSigmoid. Every input must
+    be clear of the two kinks (alpha * x + beta = 0 or 1), so that float32
+    rounding cannot move it across one, and the inputs must reach all three
+    pieces."""
+    g = gen_for(hash_name(name))
+    x = randn(g, *shape, scale=scale)
+    t = alpha * x + beta
+    assert float(torch.minimum(t.abs(), (t - 1.0).abs()).min()) > 1e-3, name
+    assert bool((t < 0).any()) and bool((t > 1).any()), name
+    assert bool(((t > 0) & (t < 1)).any()), name
+    if (alpha, beta) == (1.0 / 6.0, 0.5):
+        fn = F.hardsigmoid
+    else:
+        def fn(v):
+            return F.hardtanh(alpha * v + beta, 0.0, 1.0)
+    run_layer(w, name, "hard_sigmoid", [("alpha", alpha), ("beta", beta)], True, [x], [],
+              lambda xs, ps: fn(xs[0]))
+
+
+PAD_MODES = {"constant": 0, "reflect": 1, "replicate": 2}  # GRAFT_PAD_*
+
+
+def pad2d_case(w, name, shape, pad, mode, value=0.0):
+    """pad = (top, left, bottom, right); mode is F.pad's ("replicate" is
+    graft's edge). Inputs of rank 5 go through F.pad as (N*C*D, H, W) planes."""
+    g = gen_for(hash_name(name))
+    x = randn(g, *shape)
+    top, left, bottom, right = pad
+    attrs = [("pad_top", top), ("pad_left", left), ("pad_bottom", bottom), ("pad_right", right),
+             ("mode", PAD_MODES[mode]), ("value", float(value))]
+
+    def fn(xs, ps):
+        v = xs[0]
+        lead, (h, wd) = v.shape[:-2], v.shape[-2:]
+        if v.dim() > 4:
+            v = v.reshape(-1, h, wd)
+        kw = {"value": value} if mode == "constant" else {}
+        y = F.pad(v, (left, right, top, bottom), mode=mode, **kw)
+        return y.reshape(*lead, h + top + bottom, wd + left + right)
+
+    run_layer(w, name, "pad2d", attrs, True, [x], [], fn)
+
+
+def sample_dims_attrs(dims):
+    return [("ndim", len(dims))] + [("dim%d" % i, d) for i, d in enumerate(dims)]
+
+
+def reshape_case(w, name, shape, dims):
+    g = gen_for(hash_name(name))
+    x = randn(g, *shape)
+    run_layer(w, name, "reshape", sample_dims_attrs(dims), True, [x], [],
+              lambda xs, ps: xs[0].reshape(shape[0], *dims))
+
+
+def scale_shift_case(w, name, shape, dims):
+    """scale and shift have the per-sample shape dims and broadcast over the
+    input as PyTorch aligns trailing axes. graft keeps them as constant
+    buffers (not trainable), so the case gives no parameter gradients, only
+    their values after the pass, unchanged."""
+    g = gen_for(hash_name(name))
+    x = randn(g, *shape)
+    scale = randn(g, *dims)
+    shift = randn(g, *dims, scale=0.5)
+    run_layer(w, name, "scale_shift", sample_dims_attrs(dims), True, [x],
+              [("scale", scale), ("shift", shift)],
+              lambda xs, ps: xs[0] * ps["scale"] + ps["shift"], buffers=("scale", "shift"))
+
+
+def registry_layer_cases(w):
+    mul_case(w, "mul_same_shape", (2, 3, 4, 5), (2, 3, 4, 5))
+    mul_case(w, "mul_broadcast_gate", (2, 3, 4, 5), (2, 3, 1, 1))
+    mul_case(w, "mul_broadcast_first", (2, 1, 4, 5), (2, 3, 4, 5))
+    mul_case(w, "mul_broadcast_both", (2, 3, 1, 5), (2, 1, 4, 1))
+    mul_case(w, "mul_2d_broadcast", (3, 4), (3, 1))
+
+    s = (2, 3, 4, 5)
+    hard_sigmoid_case(w, "hard_sigmoid_torch", 1.0 / 6.0, 0.5, s, 4.0)
+    hard_sigmoid_case(w, "hard_sigmoid_0.2_0.5", 0.2, 0.5, s, 4.0)
+    hard_sigmoid_case(w, "hard_sigmoid_m0.75_0.25", -0.75, 0.25, (3, 7), 1.5)
+
+    pad2d_case(w, "pad2d_constant_value", (2, 3, 4, 5), (1, 2, 0, 3), "constant", -1.5)
+    pad2d_case(w, "pad2d_constant_zero_3d", (2, 4, 5), (2, 0, 1, 1), "constant")
+    pad2d_case(w, "pad2d_reflect", (2, 3, 5, 6), (2, 1, 3, 2), "reflect")
+    pad2d_case(w, "pad2d_reflect_max", (2, 2, 3, 4), (2, 3, 2, 3), "reflect")
+    pad2d_case(w, "pad2d_edge", (2, 3, 4, 5), (1, 2, 3, 0), "replicate")
+    pad2d_case(w, "pad2d_edge_wide_5d", (2, 2, 3, 3, 4), (4, 5, 3, 6), "replicate")
+
+    reshape_case(w, "reshape_4d_to_3d", (2, 3, 4, 5), (12, 5))
+    reshape_case(w, "reshape_2d_to_4d", (3, 24), (2, 3, 4))
+    reshape_case(w, "reshape_4d_to_2d", (2, 3, 4, 5), (60,))
+
+    scale_shift_case(w, "scale_shift_per_channel", (2, 3, 4, 5), (3, 1, 1))
+    scale_shift_case(w, "scale_shift_full", (2, 3, 4), (3, 4))
+    scale_shift_case(w, "scale_shift_mixed", (2, 3, 4, 5), (1, 4, 1))
+    scale_shift_case(w, "scale_shift_scalar", (2, 3, 4, 5), (1, 1, 1))
+    scale_shift_case(w, "scale_shift_2d", (3, 5), (5,))
+
+
 # ---- losses ------------------------------------------------------------------
 
 
@@ -429,6 +549,7 @@ def main():
     batch_norm_cases(w)
     activation_cases(w)
     merge_cases(w)
+    registry_layer_cases(w)
     loss_cases(w)
     out.write("# %d cases\n" % w.count)
 

@@ -18,6 +18,7 @@ Suite *suite_blas(void);
 Suite *suite_parallel(void);
 Suite *suite_stream(void);
 Suite *suite_layer(void);
+Suite *suite_kinds(void);
 Suite *suite_dense(void);
 Suite *suite_conv2d(void);
 Suite *suite_pool(void);
