@@ -13,10 +13,9 @@
  * it skips that output). The memory source below holds features
  * (count * sample_numel floats, sample after sample) and labels (count
  * int32) either as owned copies or borrowed from the caller; both are
- * validated once, at creation.
+ * validated once, at creation. The other kinds of source (files: IDX, CSV,
+ * image folders) build their own and wrap it with graftDatasetWrap().
  */
-#include "layers/layer.h" /* graftShape, used by dataset.h */
-
 #include "dataset.h"
 
 #include <limits.h>
@@ -170,6 +169,41 @@ nomem:
     graftFree(ctx, ds);
     return graftError(ctx, GRAFT_E_NOMEM, __func__, "cannot allocate a dataset of %lld samples",
                       (long long)count);
+}
+
+/* How the sources read from files (dataset_idx.c, dataset_csv.c,
+ * dataset_folder.c) become datasets (dataset.h). */
+int graftDatasetWrap(graft_ctx *ctx, const char *func, const graftSourceVtbl *vtbl, void *impl,
+                     int64_t count, int ndim, const int64_t *dims, int n_classes,
+                     graft_dataset **out)
+{
+    graftSource *src = graftCalloc(ctx, 1, sizeof *src);
+    graft_dataset *ds = graftCalloc(ctx, 1, sizeof *ds);
+    if (!src || !ds) {
+        graftSource tmp = {.vtbl = vtbl, .ctx = ctx, .impl = impl};
+        if (vtbl->destroy) vtbl->destroy(&tmp);
+        graftFree(ctx, src);
+        graftFree(ctx, ds);
+        return graftError(ctx, GRAFT_E_NOMEM, func, "cannot allocate a dataset");
+    }
+    size_t numel = 1;
+    for (int d = 0; d < ndim; d++) numel *= (size_t)dims[d];
+    src->vtbl = vtbl;
+    src->ctx = ctx;
+    src->refs = 1;
+    src->count = count;
+    src->sample_shape.ndim = ndim + 1;
+    src->sample_shape.dims[0] = 1;
+    memcpy(src->sample_shape.dims + 1, dims, (size_t)ndim * sizeof *dims);
+    src->sample_numel = numel;
+    src->n_classes = n_classes;
+    src->impl = impl;
+    ds->ctx = ctx;
+    ds->src = src;
+    ds->count = count;
+    ds->indices = NULL;
+    *out = ds;
+    return GRAFT_OK;
 }
 
 GRAFT_API void graft_dataset_free(graft_dataset *dataset)

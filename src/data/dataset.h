@@ -1,8 +1,9 @@
 /*
- * dataset.h - private view of graft_dataset, used by train.c. A dataset is a
- * list of indices into a shared, reference-counted source, so splits cost one
- * index array and no copy of the samples. Sources are a table of functions
- * so that other kinds (image folders) can plug in.
+ * dataset.h - private view of graft_dataset, used by the dataset*.c files
+ * and by train.c (src/model). A dataset is a list of indices into a shared,
+ * reference-counted source, so splits cost one index array and no copy of
+ * the samples. Sources are a table of functions so that other kinds (IDX,
+ * CSV, image folders) can plug in, through graftDatasetWrap().
  */
 #ifndef GRAFT_DATASET_H
 #define GRAFT_DATASET_H
@@ -37,6 +38,13 @@ struct graft_dataset {
     int64_t count;
     int64_t *indices; /* count source indices, or NULL for 0..count-1 */
 };
+
+/* Wraps a new source (vtbl, impl, count samples of the per-sample shape
+ * (ndim, dims), n_classes) in a dataset view. impl is consumed: on failure it
+ * is destroyed through vtbl->destroy. Errors: GRAFT_E_NOMEM (named func). */
+int graftDatasetWrap(graft_ctx *ctx, const char *func, const graftSourceVtbl *vtbl, void *impl,
+                     int64_t count, int ndim, const int64_t *dims, int n_classes,
+                     graft_dataset **out);
 
 /* Gathers the samples order[0..n) (dataset positions) into x (n *
  * sample_numel floats) and labels (n). */

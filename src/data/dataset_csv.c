@@ -12,7 +12,8 @@
  * The samples are stored as floats (value * scale) in arrays that double as
  * rows arrive; the source owns them.
  */
-#include "dataset_files.h"
+#include "dataset.h"
+#include "file_reader.h"
 
 #include <locale.h>
 #include <math.h>

@@ -17,7 +17,7 @@
  * a mutex (the caller's hooks need not be thread-safe). The calling thread
  * waits while the pool works, so it never allocates concurrently with it.
  */
-#include "dataset_files.h"
+#include "dataset.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -1,6 +1,8 @@
 /*
- * image.h - private view of graft_image, shared by image.c (the handle,
- * export, transforms) and the decoders image_png.c and image_jpeg.c.
+ * image.h - private view of graft_image, shared by the files that make up
+ * images: image_handle.c (the handle: allocation, creation, export),
+ * image_transform.c (the transforms), image.c (loading) and, through
+ * image_decode.h, the decoders image_png.c and image_jpeg.c.
  */
 #ifndef GRAFT_IMAGE_H
 #define GRAFT_IMAGE_H
@@ -19,31 +21,25 @@ struct graft_image {
     size_t work_capacity; /* bytes */
 };
 
-/* What a decoder is asked to do. The decoder returns an image with the
- * source's own channel count (1 for grey sources, 3 for colour ones); the
- * caller converts it to the requested count afterwards. */
-typedef struct graftDecodeJob {
-    graft_ctx *ctx;
-    const char *func;   /* the public function, for messages */
-    const char *source; /* the file name, or "<memory>" */
-    const unsigned char *data;
-    size_t size;
-    int64_t max_pixels; /* resolved: 1 .. GRAFT_IMAGE_MAX_PIXELS */
-} graftDecodeJob;
+/* The image's pixel values: channels * height * width. */
+static inline size_t graftImageNumel(const graft_image *im)
+{
+    return (size_t)im->channels * (size_t)im->height * (size_t)im->width;
+}
 
-/* Decoders. On failure *out is NULL and the message, recorded in job->ctx,
- * reads "func(): source: reason". */
-int graftImageDecodePng(const graftDecodeJob *job, graft_image **out);
-int graftImageDecodeJpeg(const graftDecodeJob *job, graft_image **out);
+/* Checks a size: both sides >= 1 and at most GRAFT_IMAGE_MAX_PIXELS pixels
+ * (GRAFT_E_RANGE, naming func). image_handle.c. */
+int graftImageCheckSize(graft_ctx *ctx, const char *func, int64_t width, int64_t height);
 
 /* Creates an image whose pixels are not initialised (decoders fill them).
- * Checks channels (1 or 3) and the pixel count against max_pixels. */
+ * Checks channels (1 or 3) and the size (graftImageCheckSize).
+ * image_handle.c. */
 int graftImageNew(graft_ctx *ctx, const char *func, int width, int height, int channels,
                   graft_image **out);
 
-/* An 8-bit sample v as a [0, 1] float: v / 255, correctly rounded (a
- * division, not a multiplication by 1/255, so that v * k / (255 * k) gives
- * the same float for the expanded low bit depths). */
-static inline float graftImageU8(unsigned v) { return (float)v / 255.0f; }
+/* Converts the image to channels (1 or 3; grey from RGB by BT.601 luma,
+ * RGB from grey by copying), in place. Errors: GRAFT_E_NOMEM (named func).
+ * image_transform.c. */
+int graftImageConvertChannels(graft_image *im, const char *func, int channels);
 
 #endif /* GRAFT_IMAGE_H */

@@ -14,7 +14,7 @@
  * read as CMYK (libjpeg converts YCCK) and turned into RGB as R = C*K/255,
  * G = M*K/255, B = Y*K/255 (Adobe's inverted CMYK, as djpeg does).
  */
-#include "image.h"
+#include "image_decode.h"
 
 #include <setjmp.h>
 #include <stdio.h>

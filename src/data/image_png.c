@@ -13,7 +13,7 @@
  * hold 1 to 4 samples per pixel of 8 or 16 bits; alpha, when libpng keeps
  * it, is skipped here.
  */
-#include "image.h"
+#include "image_decode.h"
 
 #include <png.h>
 #include <setjmp.h>

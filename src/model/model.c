@@ -106,6 +106,12 @@ static int find_node(const graft_model *m, const char *name)
     return -2;
 }
 
+int graftModelFindNode(const graft_model *m, const char *name)
+{
+    int i = find_node(m, name);
+    return i >= 0 ? i : -1;
+}
+
 static const graftShape *node_shape(const graft_model *m, int node)
 {
     return node == GRAFT_INPUT_NODE ? &m->input_shape : &m->nodes[node].layer->out_shape;

@@ -1,6 +1,11 @@
 /*
  * model.h - private view of graft_model, shared by model.c (graph, running
- * it), train.c (fit, evaluate, predict) and model_io.c (files).
+ * it), freeze.c (trainable flags, unfreeze schedule), model_io.c (files),
+ * train.c (fit, evaluate, predict) and transfer.c (the public transfer API).
+ * The files call each other only downwards: model.c and freeze.c at the
+ * bottom (model.c frees the schedule through freeze.c), model_io.c over
+ * them, train.c and transfer.c on top; nothing calls into train.c or
+ * transfer.c from within src/model.
  */
 #ifndef GRAFT_MODEL_H
 #define GRAFT_MODEL_H
@@ -151,15 +156,6 @@ void graftModelMarkUpstream(graft_model *m);
 int graftModelForwardTrunk(graft_model *m, const graft_tensor *x, int last,
                            const graft_tensor **out);
 
-/* Applies the unfreeze events due at the start of epoch (0-based). */
-int graftModelApplyUnfreeze(graft_model *m, int64_t epoch);
-
-/* Frees the unfreeze schedule. */
-void graftModelClearUnfreeze(graft_model *m);
-
-/* Sets a range of nodes' trainable flag (no checks). */
-void graftModelSetTrainableRange(graft_model *m, int first, int last, int trainable);
-
 /* The output node's index (the last), or -1 for an empty model. */
 int graftModelOutputNode(const graft_model *m);
 
@@ -204,5 +200,24 @@ int graftModelSetClassNames(graft_model *m, int n, const char *const *names, con
 
 /* Checks a layer name: 1 to GRAFT_NAME_MAX chars of [A-Za-z0-9_.:/-]. */
 int graftValidName(const char *name);
+
+/* The index of the node named name, or -1 (no message recorded). */
+int graftModelFindNode(const graft_model *m, const char *name);
+
+/* ---- freeze.c: trainable flags and the unfreeze schedule (no checks) ---- */
+
+/* Sets a range of nodes' trainable flag. */
+void graftModelSetTrainableRange(graft_model *m, int first, int last, int trainable);
+
+/* Appends an unfreeze event (from copied). Errors: GRAFT_E_NOMEM (named
+ * func). */
+int graftModelAddUnfreeze(graft_model *m, const char *from, int64_t epoch, float lr_scale,
+                          const char *func);
+
+/* Applies the unfreeze events due at the start of epoch (0-based). */
+int graftModelApplyUnfreeze(graft_model *m, int64_t epoch);
+
+/* Frees the unfreeze schedule. */
+void graftModelClearUnfreeze(graft_model *m);
 
 #endif /* GRAFT_MODEL_H */

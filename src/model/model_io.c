@@ -655,7 +655,11 @@ static int read_transfer(const loader *ld, const section_ref *s, graft_model *m)
         else if (st != GRAFT_OK)
             st = load_rewrap(ld, st, "%s", where);
         if (st == GRAFT_OK) {
-            st = graft_model_schedule_unfreeze(m, from, (int)epoch, scale);
+            /* As graft_model_schedule_unfreeze(), whose checks of epoch and
+               multiplier are made above: the layer must exist. */
+            st = graftModelFindNode(m, from) < 0
+                     ? GRAFT_E_NOT_FOUND
+                     : graftModelAddUnfreeze(m, from, epoch, scale, ld->func);
             if (st != GRAFT_OK)
                 st = load_fail(ld, st == GRAFT_E_NOMEM ? st : GRAFT_E_FORMAT,
                                "XFER section: unfreeze event %u names layer \"%s\", which the "

@@ -3,6 +3,10 @@
  * unfreezing layers, learning-rate multipliers, scheduled unfreezing,
  * cutting the graph and replacing its head, model options, and loading
  * weights by name and shape with a report.
+ *
+ * The public layer of transfer learning: it uses the graph (model.c), model
+ * files (model_io.c, to load weights by name) and the trainable flags and
+ * unfreeze schedule (freeze.c), and nothing below calls into it.
  */
 #include "model.h"
 
@@ -17,15 +21,6 @@ static int check_range(const graft_model *m, int first, int last, const char *fu
                        func, "layer range [%d, %d] is not within the model's %d layers", first,
                        last, m->n_nodes);
     return GRAFT_OK;
-}
-
-void graftModelSetTrainableRange(graft_model *m, int first, int last, int trainable)
-{
-    for (int i = first; i <= last; i++) {
-        m->nodes[i].trainable = trainable;
-        m->nodes[i].layer->need_param_grad = trainable;
-    }
-    m->training = -1; /* frozen batch norms change mode */
 }
 
 static int check_flag(graft_ctx *ctx, int v, const char *what, const char *func)
@@ -48,8 +43,8 @@ static int index_of(const graft_model *m, const char *name, const char *func)
 {
     GRAFT_RETURN_IF_AT(!m || !name, m ? m->ctx : NULL, GRAFT_E_INVALID_ARG, func,
                        "model and name must not be NULL");
-    for (int i = 0; i < m->n_nodes; i++)
-        if (strcmp(m->nodes[i].name, name) == 0) return i;
+    int i = graftModelFindNode(m, name);
+    if (i >= 0) return i;
     return graftError(m->ctx, GRAFT_E_NOT_FOUND, func, "no layer named \"%s\"", name);
 }
 
@@ -145,14 +140,6 @@ GRAFT_API int graft_model_get_option(const graft_model *m, int key, int64_t *val
 
 /* ---- scheduled unfreezing --------------------------------------------------------- */
 
-void graftModelClearUnfreeze(graft_model *m)
-{
-    for (int i = 0; i < m->n_unfreeze; i++) graftFree(m->ctx, m->unfreeze[i].from);
-    graftFree(m->ctx, m->unfreeze);
-    m->unfreeze = NULL;
-    m->n_unfreeze = 0;
-}
-
 GRAFT_API int graft_model_schedule_unfreeze(graft_model *m, const char *from, int epoch,
                                             float lr_scale)
 {
@@ -162,19 +149,7 @@ GRAFT_API int graft_model_schedule_unfreeze(graft_model *m, const char *from, in
     GRAFT_RETURN_IF(epoch < 0, m->ctx, GRAFT_E_RANGE, "epoch is %d, must be >= 0", epoch);
     GRAFT_RETURN_IF(!(lr_scale >= 0.0f) || !isfinite(lr_scale), m->ctx, GRAFT_E_RANGE,
                     "lr_scale is %g, must be finite and >= 0", (double)lr_scale);
-    graftUnfreeze *u = graftCalloc(m->ctx, (size_t)m->n_unfreeze + 1, sizeof *u);
-    char *name = graftStrdup(m->ctx, from);
-    if (!u || !name) {
-        graftFree(m->ctx, u);
-        graftFree(m->ctx, name);
-        return graftError(m->ctx, GRAFT_E_NOMEM, __func__, "cannot grow the schedule");
-    }
-    if (m->n_unfreeze) memcpy(u, m->unfreeze, (size_t)m->n_unfreeze * sizeof *u);
-    u[m->n_unfreeze] = (graftUnfreeze){name, epoch, lr_scale};
-    graftFree(m->ctx, m->unfreeze);
-    m->unfreeze = u;
-    m->n_unfreeze++;
-    return GRAFT_OK;
+    return graftModelAddUnfreeze(m, from, epoch, lr_scale, __func__);
 }
 
 GRAFT_API int graft_model_clear_unfreeze_schedule(graft_model *m)
@@ -182,26 +157,6 @@ GRAFT_API int graft_model_clear_unfreeze_schedule(graft_model *m)
     graftClearError(m ? m->ctx : NULL);
     GRAFT_RETURN_IF(!m, NULL, GRAFT_E_INVALID_ARG, "model is NULL");
     graftModelClearUnfreeze(m);
-    return GRAFT_OK;
-}
-
-int graftModelApplyUnfreeze(graft_model *m, int64_t epoch)
-{
-    for (int k = 0; k < m->n_unfreeze; k++) {
-        const graftUnfreeze *u = &m->unfreeze[k];
-        if (u->epoch != epoch) continue;
-        int i = -1;
-        for (int j = 0; j < m->n_nodes && i < 0; j++)
-            if (strcmp(m->nodes[j].name, u->from) == 0) i = j;
-        if (i < 0)
-            return graftError(m->ctx, GRAFT_E_NOT_FOUND, "graft_model_fit",
-                              "the unfreeze schedule names layer \"%s\", which the model no "
-                              "longer has", u->from);
-        for (int j = i; j < m->n_nodes; j++) {
-            if (!m->nodes[j].trainable) m->nodes[j].lr_scale = u->lr_scale;
-        }
-        graftModelSetTrainableRange(m, i, m->n_nodes - 1, 1);
-    }
     return GRAFT_OK;
 }
 

@@ -1,12 +1,14 @@
 /*
- * dataset_files.h - private pieces shared by the datasets read from files
- * (src/dataset_idx.c, src/dataset_csv.c, src/dataset_folder.c).
+ * file_reader.h - private: the sequential plain-or-gzip file reader
+ * (file_reader.c) that the datasets read from files use (dataset_idx.c,
+ * dataset_csv.c).
  */
-#ifndef GRAFT_DATASET_FILES_H
-#define GRAFT_DATASET_FILES_H
+#ifndef GRAFT_FILE_READER_H
+#define GRAFT_FILE_READER_H
 
-#include "dataset.h"
+#include "core/internal.h"
 
+#include <stdint.h>
 #include <stdio.h>
 
 /* A read-only file that is plain or gzip-compressed (told by its first two
@@ -36,11 +38,4 @@ int graftFileRead(graftFileReader *r, void *buf, size_t n, size_t *got);
 /* Closes the file; accepts a reader that failed to open. */
 void graftFileClose(graftFileReader *r);
 
-/* Wraps a new source (vtbl, impl, count samples of the per-sample shape
- * (ndim, dims), n_classes) in a dataset view. impl is consumed: on failure it
- * is destroyed through vtbl->destroy. Errors: GRAFT_E_NOMEM (named func). */
-int graftDatasetWrap(graft_ctx *ctx, const char *func, const graftSourceVtbl *vtbl, void *impl,
-                     int64_t count, int ndim, const int64_t *dims, int n_classes,
-                     graft_dataset **out);
-
-#endif /* GRAFT_DATASET_FILES_H */
+#endif /* GRAFT_FILE_READER_H */
