@@ -1,0 +1,752 @@
+/*
+ * onnx_ops_nn.c - the ONNX importer's network operators (onnx_import.h):
+ * the activations with attributes or constants (LeakyRelu, PRelu,
+ * HardSwish, HardSigmoid, Clip; Relu, Sigmoid and Tanh are unary operators,
+ * in onnx_ops_elementwise.c), Softmax, Conv, the pooling operators,
+ * ReduceMean, BatchNormalization, Gemm, MatMul and Pad. Each becomes a graft
+ * layer (with reshapes around it for the 1-D forms), and Conv,
+ * BatchNormalization, Gemm and MatMul copy the file's weights into its
+ * parameters; some fuse with the node that reads them (HardSigmoid with
+ * Mul, MatMul with Add, Pad with Conv).
+ */
+#include "onnx_import.h"
+
+#include <float.h>
+#include <math.h>
+#include <string.h>
+
+/* ---- activations -------------------------------------------------------------------- */
+
+static int h_leaky_relu(imp *im, val *out)
+{
+    val *x;
+    float alpha;
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpActInput(im, 0, &x));
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpAttrFloat(im, "alpha", 0.01f, &alpha));
+    graft_layer *l = NULL;
+    int st = graft_layer_leaky_relu(im->ctx, alpha, &l);
+    return graftOnnxImpAddLayer(im, st, l, NULL, 1, &x, out, NULL);
+}
+
+/* PRelu with one slope for every element is a leaky ReLU. */
+static int h_prelu(imp *im, val *out)
+{
+    val *x;
+    cval *slope;
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpActInput(im, 0, &x));
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpConstInput(im, 1, "slope", 1, &slope));
+    if (slope->numel != 1)
+        return graftOnnxImpFail(im, GRAFT_E_UNSUPPORTED,
+                                "a slope of %zu values; graft maps only a single slope (to "
+                                "leaky_relu)",
+                                slope->numel);
+    graft_layer *l = NULL;
+    int st = graft_layer_leaky_relu(im->ctx, (float)graftOnnxImpCget(slope, 0), &l);
+    return graftOnnxImpAddLayer(im, st, l, NULL, 1, &x, out, NULL);
+}
+
+static int h_hard_swish(imp *im, val *out)
+{
+    val *x;
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpActInput(im, 0, &x));
+    graft_layer *l = NULL;
+    int st = graft_layer_hard_swish(im->ctx, &l);
+    return graftOnnxImpAddLayer(im, st, l, NULL, 1, &x, out, NULL);
+}
+
+/* HardSigmoid; when its only reader is Mul(x, HardSigmoid(x)) with PyTorch's
+ * constants, the pair becomes one hard_swish layer named after the Mul. */
+static int h_hard_sigmoid(imp *im, val *out)
+{
+    val *x;
+    float alpha, beta;
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpActInput(im, 0, &x));
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpAttrFloat(im, "alpha", 0.2f, &alpha));
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpAttrFloat(im, "beta", 0.5f, &beta));
+    int j = graftOnnxImpSingleConsumer(out);
+    if (j >= 0 && fabsf(alpha - 1.0f / 6.0f) < 1e-6f && fabsf(beta - 0.5f) < 1e-7f) {
+        const onnxNode *mul = &im->g->nodes[j];
+        if (strcmp(mul->op_type, "Mul") == 0 && !mul->domain[0] && mul->n_inputs == 2 &&
+            mul->n_outputs >= 1 && mul->outputs[0][0] &&
+            ((!strcmp(mul->inputs[0], x->name) && !strcmp(mul->inputs[1], out->name)) ||
+             (!strcmp(mul->inputs[1], x->name) && !strcmp(mul->inputs[0], out->name)))) {
+            const onnxNode *self = im->node;
+            int self_index = im->node_index;
+            val *y;
+            im->node = mul;
+            im->node_index = j;
+            int st = graftOnnxImpDefine(im, mul->outputs[0], &y);
+            if (st == GRAFT_OK) {
+                graft_layer *l = NULL;
+                st = graft_layer_hard_swish(im->ctx, &l);
+                st = graftOnnxImpAddLayer(im, st, l, NULL, 1, &x, y, NULL);
+            }
+            im->node = self;
+            im->node_index = self_index;
+            GRAFT_FORWARD_IF_ERROR(st);
+            im->done[j] = 1;
+            out->kind = V_DEAD;
+            out->why = "a HardSigmoid output fused into hard_swish";
+            return GRAFT_OK;
+        }
+    }
+    graft_layer *l = NULL;
+    int st = graft_layer_hard_sigmoid(im->ctx, alpha, beta, &l);
+    return graftOnnxImpAddLayer(im, st, l, NULL, 1, &x, out, NULL);
+}
+
+static int h_clip(imp *im, val *out)
+{
+    val *x;
+    float lo = -FLT_MAX, hi = FLT_MAX;
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpReqInput(im, 0, &x));
+    if (im->node->n_inputs > 1) {
+        cval *cmin, *cmax;
+        GRAFT_FORWARD_IF_ERROR(graftOnnxImpConstInput(im, 1, "min", 0, &cmin));
+        GRAFT_FORWARD_IF_ERROR(graftOnnxImpConstInput(im, 2, "max", 0, &cmax));
+        if ((cmin && cmin->numel != 1) || (cmax && cmax->numel != 1))
+            return graftOnnxImpFail(im, GRAFT_E_FORMAT, "min and max must be scalars");
+        if (cmin) lo = (float)graftOnnxImpCget(cmin, 0);
+        if (cmax) hi = (float)graftOnnxImpCget(cmax, 0);
+    } else {
+        GRAFT_FORWARD_IF_ERROR(graftOnnxImpAttrFloat(im, "min", -FLT_MAX, &lo));
+        GRAFT_FORWARD_IF_ERROR(graftOnnxImpAttrFloat(im, "max", FLT_MAX, &hi));
+    }
+    if (isnan(lo) || isnan(hi)) return graftOnnxImpFail(im, GRAFT_E_UNSUPPORTED, "a NaN bound");
+    if (lo < -FLT_MAX) lo = -FLT_MAX;
+    if (hi > FLT_MAX) hi = FLT_MAX;
+    if (x->kind == V_CONST) {
+        cval *c = &out->c;
+        if (graftOnnxImpHasSym(&x->c)) return graftOnnxImpSymFail(im);
+        GRAFT_FORWARD_IF_ERROR(graftOnnxImpCvalAlloc(im, c, 0, ONNX_FLOAT, x->c.ndim, x->c.dims));
+        for (size_t k = 0; k < c->numel; k++) {
+            double v = graftOnnxImpCget(&x->c, k);
+            c->f[k] = (float)(v < lo ? lo : v > hi ? hi : v);
+        }
+        out->kind = V_CONST;
+        return GRAFT_OK;
+    }
+    if (lo > hi)
+        return graftOnnxImpFail(im, GRAFT_E_UNSUPPORTED, "min %g is above max %g", (double)lo,
+                                (double)hi);
+    graft_layer *l = NULL;
+    int st = lo == 0.0f && hi == FLT_MAX ? graft_layer_relu(im->ctx, &l)
+                                         : graft_layer_clip(im->ctx, lo, hi, &l);
+    return graftOnnxImpAddLayer(im, st, l, NULL, 1, &x, out, NULL);
+}
+
+/* 1: value v reaches the graph output through Identity nodes only. */
+static int is_final(imp *im, const val *v)
+{
+    for (int hops = 0; hops < im->g->n_nodes + 1; hops++) {
+        if (v->is_output) return v->consumers == 1;
+        int j = graftOnnxImpSingleConsumer(v);
+        if (j < 0) return 0;
+        const onnxNode *n = &im->g->nodes[j];
+        if (strcmp(n->op_type, "Identity") != 0 || n->n_outputs < 1) return 0;
+        v = graftOnnxImpLookup(im, n->outputs[0], 0);
+        if (!v) return 0;
+    }
+    return 0;
+}
+
+static int h_softmax(imp *im, val *out)
+{
+    val *x;
+    int64_t axis_attr;
+    int axis = 0, legacy = im->opset < 13;
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpActInput(im, 0, &x));
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpAttrInt(im, "axis", legacy ? 1 : -1, &axis_attr));
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpNormAxis(im, axis_attr, x->ndim, "axis", &axis));
+    if (!im->keep_softmax && is_final(im, out)) {
+        graftOnnxImpAlias(out, x);
+        return GRAFT_OK;
+    }
+    int ga = graftOnnxImpGraftAxis(im, axis), grank = x->ndim + (im->batched ? 0 : 1);
+    if (ga != 1)
+        return graftOnnxImpFail(im, GRAFT_E_UNSUPPORTED,
+                                "softmax over axis %d of a rank-%d tensor; graft's softmax runs "
+                                "over the axis after the batch%s",
+                                axis, x->ndim,
+                                im->batched ? "" : " (axis 0 when the graph has no batch axis)");
+    if (!legacy || grank == 2) {
+        graft_layer *l = NULL;
+        int st = graft_layer_softmax(im->ctx, &l);
+        return graftOnnxImpAddLayer(im, st, l, NULL, 1, &x, out, NULL);
+    }
+    /* Before opset 13 the softmax runs over every axis from axis on:
+     * flatten, softmax, reshape back. */
+    val flat, soft;
+    memset(&flat, 0, sizeof flat);
+    memset(&soft, 0, sizeof soft);
+    graft_layer *l = NULL;
+    int st = graft_layer_flatten(im->ctx, &l);
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpAddLayer(im, st, l, "flatten", 1, &x, &flat, NULL));
+    val *pf = &flat;
+    st = graft_layer_softmax(im->ctx, &l);
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpAddLayer(im, st, l, NULL, 1, &pf, &soft, NULL));
+    return graftOnnxImpEmitReshape(im, &soft, x->ndim, x->dims, "reshape", out);
+}
+
+/* ---- layers with weights and windows ------------------------------------------------ */
+
+/* Input 0 as an activation of a batched graph, for operators that only work
+ * on (N, C, ...) tensors. */
+static int batched_input(imp *im, val **x)
+{
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpReqInput(im, 0, x));
+    if ((*x)->kind == V_CONST)
+        return graftOnnxImpFail(im, GRAFT_E_UNSUPPORTED, "graft does not evaluate %s on constants",
+                                im->node->op_type);
+    if (!im->batched)
+        return graftOnnxImpFail(im, GRAFT_E_UNSUPPORTED,
+                                "%s needs the batch axis (N, C, ...), and the import has "
+                                "batch_axis 0",
+                                im->node->op_type);
+    return GRAFT_OK;
+}
+
+/* Window geometry of Conv and pooling along 1 or 2 spatial axes, as graft's
+ * 2-D layers see it (index 0 is H, 1 is W; a 1-D window has H of 1). */
+typedef struct window {
+    int k[2], s[2], d[2], pb[2], pe[2];
+} window;
+
+static int small_int(imp *im, int64_t v, int64_t lo, const char *what, int *out)
+{
+    if (v < lo || v > (1 << 30))
+        return graftOnnxImpFail(im, v < lo ? GRAFT_E_FORMAT : GRAFT_E_UNSUPPORTED, "%s is %lld",
+                                what, (long long)v);
+    *out = (int)v;
+    return GRAFT_OK;
+}
+
+/* Reads strides, dilations, pads and auto_pad for n spatial axes of x with
+ * the given kernel. */
+static int read_window(imp *im, const val *x, int n, const int64_t *kernel, window *w)
+{
+    const int64_t *strides, *dil, *pads;
+    int ns, nd, np;
+    char autopad[32];
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpAttrInts(im, "strides", &strides, &ns));
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpAttrInts(im, "dilations", &dil, &nd));
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpAttrInts(im, "pads", &pads, &np));
+    GRAFT_FORWARD_IF_ERROR(
+        graftOnnxImpAttrString(im, "auto_pad", "NOTSET", autopad, sizeof autopad));
+    if ((ns >= 0 && ns != n) || (nd >= 0 && nd != n) || (np >= 0 && np != 2 * n))
+        return graftOnnxImpFail(im, GRAFT_E_FORMAT,
+                                "strides, dilations or pads do not have one entry per "
+                                "spatial axis");
+    for (int a = 0; a < 2; a++) {
+        w->k[a] = w->s[a] = w->d[a] = 1;
+        w->pb[a] = w->pe[a] = 0;
+    }
+    int notset = !strcmp(autopad, "NOTSET"), valid = !strcmp(autopad, "VALID"),
+        upper = !strcmp(autopad, "SAME_UPPER"), lower = !strcmp(autopad, "SAME_LOWER");
+    if (!notset && !valid && !upper && !lower)
+        return graftOnnxImpFail(im, GRAFT_E_FORMAT, "auto_pad is \"%s\"", autopad);
+    for (int i = 0; i < n; i++) {
+        int a = i + 2 - n; /* graft axis: 1-D windows run along W */
+        GRAFT_FORWARD_IF_ERROR(small_int(im, kernel[i], 1, "a kernel size", &w->k[a]));
+        GRAFT_FORWARD_IF_ERROR(small_int(im, ns >= 0 ? strides[i] : 1, 1, "a stride", &w->s[a]));
+        GRAFT_FORWARD_IF_ERROR(small_int(im, nd >= 0 ? dil[i] : 1, 1, "a dilation", &w->d[a]));
+        if (notset && np >= 0) {
+            GRAFT_FORWARD_IF_ERROR(small_int(im, pads[i], 0, "a pad", &w->pb[a]));
+            GRAFT_FORWARD_IF_ERROR(small_int(im, pads[i + n], 0, "a pad", &w->pe[a]));
+        } else if (upper || lower) {
+            int64_t in = x->dims[2 + i];
+            int64_t outn = (in + w->s[a] - 1) / w->s[a];
+            int64_t total = (outn - 1) * w->s[a] + (int64_t)(w->k[a] - 1) * w->d[a] + 1 - in;
+            if (total < 0) total = 0;
+            int64_t small = total / 2;
+            w->pb[a] = (int)(upper ? small : total - small);
+            w->pe[a] = (int)(total - w->pb[a]);
+        }
+    }
+    return GRAFT_OK;
+}
+
+/* The view of a 1-D (N, C, L) activation as (N, C, 1, L), or x itself. */
+static int to_2d(imp *im, val *x, val *tmp, val **xin)
+{
+    if (x->ndim == 4) {
+        *xin = x;
+        return GRAFT_OK;
+    }
+    int64_t dims[4] = {x->dims[0], x->dims[1], 1, x->dims[2]};
+    memset(tmp, 0, sizeof *tmp);
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpEmitReshape(im, x, 4, dims, "to2d", tmp));
+    *xin = tmp;
+    return GRAFT_OK;
+}
+
+/* y (N, C, 1, L') back to (N, C, L') in out, for 1-D operators. */
+static int from_2d(imp *im, int spatial, val *y, val *out)
+{
+    if (spatial == 2) return GRAFT_OK;
+    int64_t dims[3] = {y->dims[0], y->dims[1], y->dims[3]};
+    return graftOnnxImpEmitReshape(im, y, 3, dims, "to1d", out);
+}
+
+static int spatial_rank(imp *im, const val *x)
+{
+    if (x->ndim != 3 && x->ndim != 4)
+        return graftOnnxImpFail(im, GRAFT_E_UNSUPPORTED,
+                                "a %d-D input; graft computes 1-D (N, C, L) and 2-D (N, C, H, W) "
+                                "windows",
+                                x->ndim);
+    return x->ndim - 2;
+}
+
+static int h_conv(imp *im, val *out)
+{
+    val *x, tmp, y, *xin;
+    cval *w, *b;
+    window win;
+    GRAFT_FORWARD_IF_ERROR(batched_input(im, &x));
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpConstInput(im, 1, "weight", 1, &w));
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpConstInput(im, 2, "bias", 0, &b));
+    int n = spatial_rank(im, x);
+    if (n < 0) return n;
+    int64_t group, c = x->dims[1];
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpAttrInt(im, "group", 1, &group));
+    if (w->is_int || w->ndim != x->ndim || group < 1 || w->dims[1] * group != c ||
+        w->dims[0] % group != 0)
+        return graftOnnxImpFail(im, GRAFT_E_FORMAT,
+                                "the weight's shape does not fit %lld input channels in %lld "
+                                "groups",
+                                (long long)c, (long long)group);
+    if (b && (b->numel != (size_t)w->dims[0] || b->is_int))
+        return graftOnnxImpFail(im, GRAFT_E_FORMAT, "the bias has %zu values for %lld outputs",
+                                b->numel, (long long)w->dims[0]);
+    const int64_t *ks;
+    int nk;
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpAttrInts(im, "kernel_shape", &ks, &nk));
+    for (int i = 0; nk >= 0 && i < n; i++)
+        if (nk != n || ks[i] != w->dims[2 + i])
+            return graftOnnxImpFail(im, GRAFT_E_FORMAT, "kernel_shape disagrees with the weight");
+    GRAFT_FORWARD_IF_ERROR(read_window(im, x, n, w->dims + 2, &win));
+    graft_conv2d_spec spec = GRAFT_CONV2D_SPEC_INIT;
+    GRAFT_FORWARD_IF_ERROR(
+        small_int(im, w->dims[0], 1, "the output channel count", &spec.out_channels));
+    GRAFT_FORWARD_IF_ERROR(small_int(im, group, 1, "group", &spec.groups));
+    spec.kernel_h = win.k[0];
+    spec.kernel_w = win.k[1];
+    spec.stride_h = win.s[0];
+    spec.stride_w = win.s[1];
+    spec.dilation_h = win.d[0];
+    spec.dilation_w = win.d[1];
+    spec.pad_top = win.pb[0] + x->pads[0];
+    spec.pad_left = win.pb[1] + x->pads[1];
+    spec.pad_bottom = win.pe[0] + x->pads[2];
+    spec.pad_right = win.pe[1] + x->pads[3];
+    spec.bias = b != NULL;
+    GRAFT_FORWARD_IF_ERROR(to_2d(im, x, &tmp, &xin));
+    graft_layer *l = NULL, *added;
+    int st = graft_layer_conv2d(im->ctx, &spec, &l);
+    memset(&y, 0, sizeof y);
+    GRAFT_FORWARD_IF_ERROR(
+        graftOnnxImpAddLayer(im, st, l, NULL, 1, &xin, n == 2 ? out : &y, &added));
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpSetParam(im, added, "weight", w->f, w->numel));
+    if (b) GRAFT_FORWARD_IF_ERROR(graftOnnxImpSetParam(im, added, "bias", b->f, b->numel));
+    return from_2d(im, n, &y, out);
+}
+
+static int h_pool(imp *im, val *out)
+{
+    val *x, tmp, y, *xin;
+    window win;
+    int is_max = graftOnnxImpOpIs(im, "MaxPool");
+    GRAFT_FORWARD_IF_ERROR(batched_input(im, &x));
+    int n = spatial_rank(im, x);
+    if (n < 0) return n;
+    const int64_t *ks;
+    int nk;
+    int64_t ceil_mode, cip;
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpAttrInts(im, "kernel_shape", &ks, &nk));
+    if (nk != n)
+        return graftOnnxImpFail(im, GRAFT_E_FORMAT, "kernel_shape has %d entries for %d axes", nk,
+                                n);
+    GRAFT_FORWARD_IF_ERROR(read_window(im, x, n, ks, &win));
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpAttrInt(im, "ceil_mode", 0, &ceil_mode));
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpAttrInt(im, "count_include_pad", 0, &cip));
+    if (win.d[0] != 1 || win.d[1] != 1)
+        return graftOnnxImpFail(im, GRAFT_E_UNSUPPORTED, "dilated pooling windows");
+    for (int a = 0; a < 2; a++)
+        if (win.pb[a] >= win.k[a] || win.pe[a] >= win.k[a])
+            return graftOnnxImpFail(im, GRAFT_E_UNSUPPORTED,
+                                    "a pad of %d for a window of %d; graft pads pooling windows "
+                                    "by less than their size",
+                                    win.pb[a] > win.pe[a] ? win.pb[a] : win.pe[a], win.k[a]);
+    graft_pool2d_spec spec = GRAFT_POOL2D_SPEC_INIT;
+    spec.kernel_h = win.k[0];
+    spec.kernel_w = win.k[1];
+    spec.stride_h = win.s[0];
+    spec.stride_w = win.s[1];
+    spec.pad_top = win.pb[0];
+    spec.pad_left = win.pb[1];
+    spec.pad_bottom = win.pe[0];
+    spec.pad_right = win.pe[1];
+    spec.ceil_mode = ceil_mode != 0;
+    spec.count_include_pad = !is_max && cip != 0;
+    GRAFT_FORWARD_IF_ERROR(to_2d(im, x, &tmp, &xin));
+    graft_layer *l = NULL;
+    int st = is_max ? graft_layer_max_pool2d(im->ctx, &spec, &l)
+                    : graft_layer_avg_pool2d(im->ctx, &spec, &l);
+    memset(&y, 0, sizeof y);
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpAddLayer(im, st, l, NULL, 1, &xin, n == 2 ? out : &y, NULL));
+    return from_2d(im, n, &y, out);
+}
+
+static int h_global_pool(imp *im, val *out)
+{
+    val *x;
+    GRAFT_FORWARD_IF_ERROR(batched_input(im, &x));
+    if (x->ndim != 4)
+        return graftOnnxImpFail(im, GRAFT_E_UNSUPPORTED, "a %d-D input; graft pools (N, C, H, W)",
+                                x->ndim);
+    graft_layer *l = NULL;
+    int st;
+    if (graftOnnxImpOpIs(im, "GlobalAveragePool")) {
+        st = graft_layer_global_avg_pool(im->ctx, &l);
+    } else {
+        graft_pool2d_spec spec = GRAFT_POOL2D_SPEC_INIT;
+        GRAFT_FORWARD_IF_ERROR(small_int(im, x->dims[2], 1, "the height", &spec.kernel_h));
+        GRAFT_FORWARD_IF_ERROR(small_int(im, x->dims[3], 1, "the width", &spec.kernel_w));
+        st = graft_layer_max_pool2d(im->ctx, &spec, &l);
+    }
+    return graftOnnxImpAddLayer(im, st, l, NULL, 1, &x, out, NULL);
+}
+
+/* ReduceMean over H and W of (N, C, H, W) is global average pooling. */
+static int h_reduce_mean(imp *im, val *out)
+{
+    val *x;
+    int64_t keep, axes[ONNX_MAX_RANK];
+    int na, mark[ONNX_MAX_RANK] = {0};
+    GRAFT_FORWARD_IF_ERROR(batched_input(im, &x));
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpAttrInt(im, "keepdims", 1, &keep));
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpSqueezeAxes(im, axes, &na));
+    int ok = x->ndim == 4 && na == 2;
+    for (int k = 0; ok && k < na; k++) {
+        int ax = 0;
+        GRAFT_FORWARD_IF_ERROR(graftOnnxImpNormAxis(im, axes[k], x->ndim, "axis", &ax));
+        mark[ax] = 1;
+    }
+    if (!ok || !mark[2] || !mark[3])
+        return graftOnnxImpFail(im, GRAFT_E_UNSUPPORTED,
+                                "graft computes ReduceMean only over axes 2 and 3 of (N, C, H, W)");
+    val pooled, *pp = &pooled;
+    memset(&pooled, 0, sizeof pooled);
+    graft_layer *l = NULL;
+    int st = graft_layer_global_avg_pool(im->ctx, &l);
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpAddLayer(im, st, l, NULL, 1, &x, keep ? out : pp, NULL));
+    if (keep) return GRAFT_OK;
+    int64_t dims[2] = {SYM_BATCH, x->dims[1]};
+    return graftOnnxImpEmitReshape(im, pp, 2, dims, "squeeze", out);
+}
+
+static int h_batch_norm(imp *im, val *out)
+{
+    val *x;
+    cval *p[4];
+    static const char *const names[4] = {"scale", "bias", "mean", "var"};
+    static const char *const params[4] = {"weight", "bias", "running_mean", "running_var"};
+    float eps, momentum;
+    int64_t training, spatial;
+    GRAFT_FORWARD_IF_ERROR(batched_input(im, &x));
+    if (x->ndim < 2) return graftOnnxImpFail(im, GRAFT_E_FORMAT, "a rank-%d input", x->ndim);
+    for (int k = 0; k < 4; k++) {
+        GRAFT_FORWARD_IF_ERROR(graftOnnxImpConstInput(im, k + 1, names[k], 1, &p[k]));
+        if (p[k]->numel != (size_t)x->dims[1] || p[k]->is_int)
+            return graftOnnxImpFail(im, GRAFT_E_FORMAT, "%s has %zu values for %lld channels",
+                                    names[k], p[k]->numel, (long long)x->dims[1]);
+    }
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpAttrFloat(im, "epsilon", 1e-5f, &eps));
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpAttrFloat(im, "momentum", 0.9f, &momentum));
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpAttrInt(im, "training_mode", 0, &training));
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpAttrInt(im, "spatial", 1, &spatial));
+    if (training)
+        return graftOnnxImpFail(im, GRAFT_E_UNSUPPORTED,
+                                "training_mode is set; graft imports inference graphs");
+    if (!spatial) return graftOnnxImpFail(im, GRAFT_E_UNSUPPORTED, "spatial is 0");
+    if (!(eps > 0) || !(momentum >= 0 && momentum <= 1))
+        return graftOnnxImpFail(im, GRAFT_E_UNSUPPORTED,
+                                "epsilon %g and momentum %g; graft needs epsilon > 0 and "
+                                "momentum in [0, 1]",
+                                (double)eps, (double)momentum);
+    graft_layer *l = NULL, *added;
+    int st = graft_layer_batch_norm(im->ctx, eps, 1.0f - momentum, &l);
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpAddLayer(im, st, l, NULL, 1, &x, out, &added));
+    for (int k = 0; k < 4; k++)
+        GRAFT_FORWARD_IF_ERROR(graftOnnxImpSetParam(im, added, params[k], p[k]->f, p[k]->numel));
+    return GRAFT_OK;
+}
+
+/* The row count of the matrix a dense layer reads from x: 1 per sample. The
+ * activation must be (N, K) (batched) or (K) or (1, K) (one sample). */
+static int dense_input(imp *im, const val *x, int64_t *k)
+{
+    int ok = im->batched ? x->ndim == 2 : (x->ndim == 1 || (x->ndim == 2 && x->dims[0] == 1));
+    if (!ok) {
+        char xs[96];
+        graftOnnxImpShapeText(x->ndim, x->dims, xs, sizeof xs);
+        return graftOnnxImpFail(im, GRAFT_E_UNSUPPORTED,
+                                "a matrix product of the %s tensor; graft's dense layer takes "
+                                "one row per sample",
+                                xs);
+    }
+    *k = x->dims[x->ndim - 1];
+    return GRAFT_OK;
+}
+
+/* A dense layer of `units` outputs on x, with weight (units, K) from w and
+ * bias from b (NULL: none); dst gets x's leading shape with `units` last. */
+static int emit_dense(imp *im, val *x, int64_t units, const float *w, size_t nw, const float *b,
+                      val *dst, graft_layer **added_out)
+{
+    val y, *py = &y;
+    graft_layer *l = NULL, *added;
+    int units_i = 0;
+    GRAFT_FORWARD_IF_ERROR(small_int(im, units, 1, "the output size", &units_i));
+    int st = graft_layer_dense(im->ctx, units_i, b != NULL, &l);
+    memset(&y, 0, sizeof y);
+    int needs_reshape = x->ndim == 2 && !im->batched;
+    GRAFT_FORWARD_IF_ERROR(
+        graftOnnxImpAddLayer(im, st, l, NULL, 1, &x, needs_reshape ? py : dst, &added));
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpSetParam(im, added, "weight", w, nw));
+    if (b) GRAFT_FORWARD_IF_ERROR(graftOnnxImpSetParam(im, added, "bias", b, (size_t)units));
+    if (added_out) *added_out = added;
+    if (!needs_reshape) return GRAFT_OK;
+    int64_t dims[2] = {1, units};
+    return graftOnnxImpEmitReshape(im, py, 2, dims, "reshape", dst);
+}
+
+static int h_gemm(imp *im, val *out)
+{
+    val *a;
+    cval *bm, *cm;
+    float alpha, beta;
+    int64_t ta, tb, k = 0;
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpReqInput(im, 0, &a));
+    if (a->kind == V_CONST)
+        return graftOnnxImpFail(im, GRAFT_E_UNSUPPORTED,
+                                "its first input is a constant; graft's dense layer "
+                                "multiplies the computed tensor");
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpConstInput(im, 1, "B matrix", 1, &bm));
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpConstInput(im, 2, "C bias", 0, &cm));
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpAttrFloat(im, "alpha", 1.0f, &alpha));
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpAttrFloat(im, "beta", 1.0f, &beta));
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpAttrInt(im, "transA", 0, &ta));
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpAttrInt(im, "transB", 0, &tb));
+    if (ta) return graftOnnxImpFail(im, GRAFT_E_UNSUPPORTED, "transA is set on the computed input");
+    if (a->ndim != 2) return graftOnnxImpFail(im, GRAFT_E_FORMAT, "A has rank %d", a->ndim);
+    GRAFT_FORWARD_IF_ERROR(dense_input(im, a, &k));
+    if (bm->ndim != 2 || bm->is_int || bm->dims[tb ? 1 : 0] != k)
+        return graftOnnxImpFail(im, GRAFT_E_FORMAT, "B does not fit A's %lld columns",
+                                (long long)k);
+    int64_t units = bm->dims[tb ? 0 : 1];
+    float *w = graftOnnxImpAlloc(im, bm->numel * sizeof *w);
+    float *bias = NULL;
+    if (!w) return graftOnnxImpNomem(im);
+    for (int64_t u = 0; u < units; u++)
+        for (int64_t j = 0; j < k; j++)
+            w[u * k + j] = alpha * bm->f[tb ? u * k + j : j * units + u];
+    if (cm && beta != 0.0f) {
+        /* C broadcasts to (M, units): it may vary along units only. */
+        int64_t rows = cm->ndim == 2 ? cm->dims[0] : 1;
+        int64_t cols = cm->ndim >= 1 ? cm->dims[cm->ndim - 1] : 1;
+        if (cm->ndim > 2 || (cols != 1 && cols != units) || cm->is_int)
+            return graftOnnxImpFail(im, GRAFT_E_FORMAT, "C does not broadcast to the output");
+        for (int64_t r = 1; r < rows; r++)
+            for (int64_t j = 0; j < cols; j++)
+                if (cm->f[r * cols + j] != cm->f[j])
+                    return graftOnnxImpFail(im, GRAFT_E_UNSUPPORTED,
+                                            "C differs from row to row; graft's bias is the same "
+                                            "for every sample");
+        bias = graftOnnxImpAlloc(im, (size_t)units * sizeof *bias);
+        if (!bias) return graftOnnxImpNomem(im);
+        for (int64_t u = 0; u < units; u++) bias[u] = beta * cm->f[cols == 1 ? 0 : u];
+    }
+    return emit_dense(im, a, units, w, (size_t)(units * k), bias, out, NULL);
+}
+
+/* MatMul by a constant matrix; when the only reader is Add of a constant
+ * bias, the pair becomes one dense layer with bias. */
+static int h_matmul(imp *im, val *out)
+{
+    val *a, *b;
+    int64_t k = 0;
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpReqInput(im, 0, &a));
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpReqInput(im, 1, &b));
+    if (a->kind == V_CONST && b->kind == V_CONST)
+        return graftOnnxImpFail(im, GRAFT_E_UNSUPPORTED,
+                                "graft does not evaluate MatMul on constants");
+    if (a->kind != V_ACT || b->kind != V_CONST)
+        return graftOnnxImpFail(im, GRAFT_E_UNSUPPORTED,
+                                "graft multiplies a computed tensor by a constant matrix on its "
+                                "right");
+    GRAFT_FORWARD_IF_ERROR(dense_input(im, a, &k));
+    const cval *bm = &b->c;
+    if (bm->ndim != 2 || bm->is_int || bm->dims[0] != k)
+        return graftOnnxImpFail(im, bm->ndim != 2 ? GRAFT_E_UNSUPPORTED : GRAFT_E_FORMAT,
+                                "the constant is not a matrix of %lld rows", (long long)k);
+    int64_t units = bm->dims[1];
+    float *w = graftOnnxImpAlloc(im, bm->numel * sizeof *w);
+    if (!w) return graftOnnxImpNomem(im);
+    for (int64_t u = 0; u < units; u++)
+        for (int64_t j = 0; j < k; j++) w[u * k + j] = bm->f[j * units + u];
+    /* Add fusion. */
+    int j = graftOnnxImpSingleConsumer(out);
+    const val *bias = NULL;
+    const onnxNode *add = j >= 0 ? &im->g->nodes[j] : NULL;
+    if (add && !strcmp(add->op_type, "Add") && !add->domain[0] && add->n_inputs == 2 &&
+        add->n_outputs >= 1 && add->outputs[0][0]) {
+        const char *other = !strcmp(add->inputs[0], out->name) ? add->inputs[1] : add->inputs[0];
+        const val *c = graftOnnxImpLookup(im, other, 0);
+        int ok = c && c->kind == V_CONST && !c->c.is_int && c->c.numel == (size_t)units &&
+                 c->c.ndim <= 2 && graftOnnxNodeAttr(add, "broadcast") == NULL;
+        for (int d = 0; ok && d + 1 < c->c.ndim; d++) ok = c->c.dims[d] == 1;
+        if (ok && c->c.ndim == 2 && a->ndim == 1) ok = 0; /* would add an axis */
+        if (ok) bias = c;
+    }
+    if (!bias) return emit_dense(im, a, units, w, (size_t)(units * k), NULL, out, NULL);
+    val *y;
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpDefine(im, add->outputs[0], &y));
+    GRAFT_FORWARD_IF_ERROR(emit_dense(im, a, units, w, (size_t)(units * k), bias->c.f, y, NULL));
+    im->done[j] = 1;
+    out->kind = V_DEAD;
+    out->why = "a MatMul output fused with its bias into a dense layer";
+    return GRAFT_OK;
+}
+
+static int h_pad(imp *im, val *out)
+{
+    val *x;
+    char mode[32];
+    int64_t pads[2 * ONNX_MAX_RANK], axes[ONNX_MAX_RANK];
+    size_t np = 0, na = 0;
+    float value = 0.0f;
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpReqInput(im, 0, &x));
+    if (x->kind == V_CONST)
+        return graftOnnxImpFail(im, GRAFT_E_UNSUPPORTED,
+                                "graft does not evaluate Pad on constants");
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpAttrString(im, "mode", "constant", mode, sizeof mode));
+    int r = x->ndim;
+    if (im->node->n_inputs >= 2) {
+        cval *cp, *cv, *ca;
+        GRAFT_FORWARD_IF_ERROR(graftOnnxImpConstInput(im, 1, "pads", 1, &cp));
+        GRAFT_FORWARD_IF_ERROR(graftOnnxImpConstInput(im, 2, "constant_value", 0, &cv));
+        GRAFT_FORWARD_IF_ERROR(graftOnnxImpConstInput(im, 3, "axes", 0, &ca));
+        GRAFT_FORWARD_IF_ERROR(
+            graftOnnxImpCvalInts(im, cp, "pads", 0, pads, 2 * ONNX_MAX_RANK, &np));
+        if (cv && cv->numel > 1)
+            return graftOnnxImpFail(im, GRAFT_E_FORMAT, "constant_value is not a scalar");
+        if (cv && cv->numel == 1) value = (float)graftOnnxImpCget(cv, 0);
+        if (ca)
+            GRAFT_FORWARD_IF_ERROR(
+                graftOnnxImpCvalInts(im, ca, "axes", 0, axes, ONNX_MAX_RANK, &na));
+        if (!ca) na = (size_t)r;
+        if (!ca)
+            for (int d = 0; d < r; d++) axes[d] = d;
+    } else {
+        const int64_t *v;
+        int n;
+        GRAFT_FORWARD_IF_ERROR(graftOnnxImpAttrInts(im, "pads", &v, &n));
+        if (n < 0) GRAFT_FORWARD_IF_ERROR(graftOnnxImpAttrInts(im, "paddings", &v, &n));
+        if (n < 0 || n > 2 * ONNX_MAX_RANK)
+            return graftOnnxImpFail(im, GRAFT_E_FORMAT, "no usable pads");
+        np = (size_t)n;
+        if (n) memcpy(pads, v, np * sizeof *v);
+        GRAFT_FORWARD_IF_ERROR(graftOnnxImpAttrFloat(im, "value", 0.0f, &value));
+        na = (size_t)r;
+        for (int d = 0; d < r; d++) axes[d] = d;
+    }
+    if (np != 2 * na) return graftOnnxImpFail(im, GRAFT_E_FORMAT, "%zu pads for %zu axes", np, na);
+    int64_t begin[ONNX_MAX_RANK] = {0}, end[ONNX_MAX_RANK] = {0};
+    for (size_t k = 0; k < na; k++) {
+        int ax = 0;
+        GRAFT_FORWARD_IF_ERROR(graftOnnxImpNormAxis(im, axes[k], r, "axis", &ax));
+        begin[ax] = pads[k];
+        end[ax] = pads[k + na];
+    }
+    int any = 0;
+    for (int d = 0; d < r; d++) {
+        if (begin[d] < 0 || end[d] < 0)
+            return graftOnnxImpFail(im, GRAFT_E_UNSUPPORTED, "negative pads (cropping)");
+        if (begin[d] || end[d]) {
+            any = 1;
+            if (d < r - 2 || (im->batched && d == 0))
+                return graftOnnxImpFail(im, GRAFT_E_UNSUPPORTED,
+                                        "it pads axis %d; graft pads the last two axes (H, W)", d);
+        }
+    }
+    int constant = !strcmp(mode, "constant"), reflect = !strcmp(mode, "reflect"),
+        edge = !strcmp(mode, "edge");
+    if (!constant && !reflect && !edge)
+        return graftOnnxImpFail(im, GRAFT_E_UNSUPPORTED,
+                                "mode \"%s\"; graft pads constant, reflect and edge", mode);
+    if (!any) {
+        graftOnnxImpAlias(out, x);
+        return GRAFT_OK;
+    }
+    /* A zero pad read only by a convolution becomes the convolution's own
+     * padding. */
+    int j = graftOnnxImpSingleConsumer(out);
+    if (j >= 0 && constant && value == 0.0f && im->batched &&
+        (r == 4 || (r == 3 && !begin[1] && !end[1]))) {
+        const onnxNode *conv = &im->g->nodes[j];
+        if (!strcmp(conv->op_type, "Conv") && !conv->domain[0] && conv->n_inputs >= 1 &&
+            !strcmp(conv->inputs[0], out->name) && begin[r - 1] <= (1 << 20) &&
+            end[r - 1] <= (1 << 20) && begin[r - 2] <= (1 << 20) && end[r - 2] <= (1 << 20)) {
+            graftOnnxImpAlias(out, x);
+            if (r == 4) {
+                out->pads[0] += (int)begin[2];
+                out->pads[2] += (int)end[2];
+            }
+            out->pads[1] += (int)begin[r - 1];
+            out->pads[3] += (int)end[r - 1];
+            return GRAFT_OK;
+        }
+    }
+    if (r + (im->batched ? 0 : 1) < 3)
+        return graftOnnxImpFail(im, GRAFT_E_UNSUPPORTED,
+                                "a rank-%d input; graft pads (N, ..., H, W)", r);
+    graft_pad2d_spec spec = GRAFT_PAD2D_SPEC_INIT;
+    GRAFT_FORWARD_IF_ERROR(small_int(im, begin[r - 2], 0, "a pad", &spec.pad_top));
+    GRAFT_FORWARD_IF_ERROR(small_int(im, begin[r - 1], 0, "a pad", &spec.pad_left));
+    GRAFT_FORWARD_IF_ERROR(small_int(im, end[r - 2], 0, "a pad", &spec.pad_bottom));
+    GRAFT_FORWARD_IF_ERROR(small_int(im, end[r - 1], 0, "a pad", &spec.pad_right));
+    spec.mode = constant ? GRAFT_PAD_CONSTANT : reflect ? GRAFT_PAD_REFLECT : GRAFT_PAD_EDGE;
+    spec.value = value;
+    if (reflect && (spec.pad_top >= x->dims[r - 2] || spec.pad_bottom >= x->dims[r - 2] ||
+                    spec.pad_left >= x->dims[r - 1] || spec.pad_right >= x->dims[r - 1]))
+        return graftOnnxImpFail(im, GRAFT_E_UNSUPPORTED,
+                                "reflect pads as large as the axis; graft reflects pads smaller "
+                                "than it");
+    graft_layer *l = NULL;
+    int st = graft_layer_pad2d(im->ctx, &spec, &l);
+    return graftOnnxImpAddLayer(im, st, l, NULL, 1, &x, out, NULL);
+}
+
+/* ---- the family --------------------------------------------------------------------- */
+
+const graftOnnxOp graftOnnxOpsNn[] = {
+    {"AveragePool", h_pool},
+    {"BatchNormalization", h_batch_norm},
+    {"Clip", h_clip},
+    {"Conv", h_conv},
+    {"Gemm", h_gemm},
+    {"GlobalAveragePool", h_global_pool},
+    {"GlobalMaxPool", h_global_pool},
+    {"HardSigmoid", h_hard_sigmoid},
+    {"HardSwish", h_hard_swish},
+    {"LeakyRelu", h_leaky_relu},
+    {"MatMul", h_matmul},
+    {"MaxPool", h_pool},
+    {"Pad", h_pad},
+    {"PRelu", h_prelu},
+    {"ReduceMean", h_reduce_mean},
+    {"Softmax", h_softmax},
+    {NULL, NULL},
+};
