@@ -50,7 +50,7 @@ extern "C" {
 /* ======================================================================== */
 
 #define GRAFT_VERSION_MAJOR 1
-#define GRAFT_VERSION_MINOR 0
+#define GRAFT_VERSION_MINOR 1
 #define GRAFT_VERSION_PATCH 0
 /* MAJOR*10000 + MINOR*100 + PATCH, e.g. 10000 for 1.0.0. */
 #define GRAFT_VERSION_NUMBER \
@@ -174,6 +174,22 @@ GRAFT_API void graft_ctx_free(graft_ctx *ctx);
                                 and 5x5 convolution, whatever its size. 0: every
                                 convolution is a direct sum (column matrix and
                                 matrix product) */
+#define GRAFT_CTX_CHECK_INPUTS 4 /* 1 (default): graft_model_forward(), _predict(),
+                                    _predict_topk(), _evaluate() and _fit() refuse an
+                                    input sample holding NaN or an infinity with
+                                    GRAFT_E_NUMERIC, the message naming the sample and
+                                    the element (one read of the input per call or
+                                    batch; fit and evaluate skip datasets whose values
+                                    were checked when made and cannot change, see
+                                    graft_model_fit()). The read costs up to a few
+                                    percent of a call of the smallest dense models,
+                                    nothing measurable for convolutional ones.
+                                    0: inputs are not checked; non-finite values flow
+                                    through the layers into the outputs (every
+                                    activation and max pooling propagate NaN, as
+                                    PyTorch's do), and graft_model_fit() still stops
+                                    when the loss, a gradient or a parameter would not
+                                    be finite. Since 1.1 */
 
 /* Sets a context setting. Errors: GRAFT_E_INVALID_ARG (NULL ctx),
  * GRAFT_E_NOT_FOUND (unknown key), GRAFT_E_RANGE (value outside the key's
@@ -307,6 +323,14 @@ typedef struct graft_image_load_opts {
 /* Decodes the PNG or JPEG file at path into a new image. The whole file is
  * read (at most 1 GiB) and its format detected from its first bytes, not
  * from its name.
+ *
+ * Bounded reads: the first 16 bytes are read first and must be a PNG or
+ * JPEG signature before anything more is read (so /dev/zero costs 16
+ * bytes). The ceiling is 1 GiB (1073741824 bytes): a larger regular file is
+ * refused from its size, a FIFO, pipe or device as soon as its data passes
+ * the ceiling ("... larger than the 1073741824-byte limit of image files").
+ * Opening never waits for a FIFO's writer: a FIFO without one reads as
+ * empty.
  *
  * PNG: every colour type and bit depth (grey 1/2/4/8/16, grey+alpha 8/16,
  * palette 1/2/4/8 with or without tRNS, RGB 8/16, RGBA 8/16), interlaced or
@@ -619,7 +643,8 @@ typedef struct graft_pool2d_spec {
 /* 2-D convolution; see graft_conv2d_spec. */
 GRAFT_API int graft_layer_conv2d(graft_ctx *ctx, const graft_conv2d_spec *spec,
                                  graft_layer **out);
-/* Max pooling; padding cells never win. */
+/* Max pooling; padding cells never win, and a NaN in a window does (the
+ * first in row-major order), so NaN propagates as in PyTorch. */
 GRAFT_API int graft_layer_max_pool2d(graft_ctx *ctx, const graft_pool2d_spec *spec,
                                      graft_layer **out);
 /* Average pooling; see count_include_pad. */
@@ -641,7 +666,8 @@ GRAFT_API int graft_layer_dense(graft_ctx *ctx, int units, int bias, graft_layer
  * "running_var" (init 1). epsilon > 0; momentum in [0, 1]. */
 GRAFT_API int graft_layer_batch_norm(graft_ctx *ctx, float epsilon, float momentum,
                                      graft_layer **out);
-/* out = max(0, x). */
+/* out = max(0, x). Every activation below gives NaN for a NaN input, as
+ * PyTorch's do (relu(NaN) = NaN, not 0): a NaN is never hidden. */
 GRAFT_API int graft_layer_relu(graft_ctx *ctx, graft_layer **out);
 /* out = min(max(x, lo), hi); relu6 is clip(0, 6). lo <= hi, both finite. At
  * the bounds the gradient passes (lo <= x <= hi). */
@@ -704,6 +730,45 @@ typedef struct graft_pad2d_spec {
 /* Padding; see graft_pad2d_spec. */
 GRAFT_API int graft_layer_pad2d(graft_ctx *ctx, const graft_pad2d_spec *spec,
                                 graft_layer **out);
+/* Resizing modes of graft_upsample2d_spec. */
+#define GRAFT_UPSAMPLE_NEAREST 0 /* the nearest input cell */
+#define GRAFT_UPSAMPLE_LINEAR 1  /* bilinear: the four cells around, weighted */
+/* Where output coordinate y (of OH) falls in the input (of H), s the scale
+ * (ONNX Resize's coordinate_transformation_mode). */
+#define GRAFT_COORD_HALF_PIXEL 0         /* (y + 0.5) / s - 0.5 */
+#define GRAFT_COORD_ALIGN_CORNERS 1      /* y * (H - 1) / (H * s - 1); 0 when H * s <= 1 */
+#define GRAFT_COORD_ASYMMETRIC 2         /* y / s */
+#define GRAFT_COORD_PYTORCH_HALF_PIXEL 3 /* as HALF_PIXEL, but 0 when OH == 1 */
+/* How NEAREST rounds that coordinate (ONNX Resize's nearest_mode). */
+#define GRAFT_NEAREST_ROUND_PREFER_FLOOR 0 /* to the nearest, halves down */
+#define GRAFT_NEAREST_ROUND_PREFER_CEIL 1  /* to the nearest, halves up */
+#define GRAFT_NEAREST_FLOOR 2
+#define GRAFT_NEAREST_CEIL 3
+
+/* Resizing of the last two axes (H, W) of an input (N, ..., H, W) of rank
+ * >= 3, as ONNX Resize and PyTorch's interpolate do. The output is
+ * (N, ..., OH, OW): OH = out_h, or floor(H * scale_h) when out_h is 0 (W
+ * alike); the scale in the coordinate formulas is scale_h, or OH / H when
+ * out_h is given. LINEAR clamps the coordinate to [0, H - 1]; NEAREST
+ * rounds it, then clamps. PyTorch's nearest is ASYMMETRIC with FLOOR;
+ * its bilinear is HALF_PIXEL (PYTORCH_HALF_PIXEL) or, with align_corners,
+ * ALIGN_CORNERS. Backward is exact (each output gradient goes back to the
+ * cells it read, with their weights). Since 1.1. */
+typedef struct graft_upsample2d_spec {
+    uint32_t struct_size; /* sizeof(graft_upsample2d_spec) */
+    float scale_h, scale_w; /* finite, > 0 where out_h, out_w are 0; default 2 */
+    int out_h, out_w;       /* >= 0; 0 (default): from the scale */
+    int mode;               /* GRAFT_UPSAMPLE_*, default NEAREST */
+    int coord;              /* GRAFT_COORD_*, default HALF_PIXEL (ONNX's default) */
+    int nearest;            /* GRAFT_NEAREST_*, default ROUND_PREFER_FLOOR (ONNX's) */
+} graft_upsample2d_spec;
+#define GRAFT_UPSAMPLE2D_SPEC_INIT                                                        \
+    { (uint32_t)sizeof(graft_upsample2d_spec), 2.0f, 2.0f, 0, 0, GRAFT_UPSAMPLE_NEAREST, \
+      GRAFT_COORD_HALF_PIXEL, GRAFT_NEAREST_ROUND_PREFER_FLOOR }
+
+/* Resizing; see graft_upsample2d_spec. Since 1.1. */
+GRAFT_API int graft_layer_upsample2d(graft_ctx *ctx, const graft_upsample2d_spec *spec,
+                                     graft_layer **out);
 /* (N, ...) -> (N, dims[0], ..., dims[ndim-1]): the same elements in the same
  * row-major order. ndim 1 to GRAFT_MAX_DIMS - 1, sizes >= 1; their product
  * must equal the input's per-sample element count (checked when built). */
@@ -743,9 +808,11 @@ GRAFT_API int graft_layer_set_training(graft_layer *layer, int training);
 
 /* Runs the layer forward. inputs: n_inputs tensors whose shapes (but for the
  * batch size, which may change from call to call) match the build; they are
- * read, not kept. out: receives the output, borrowed (see graft_layer).
+ * read, not kept. The batch (the first dimension) is at most 2^31 - 1
+ * samples per call. out: receives the output, borrowed (see graft_layer).
  * In training mode, batch norm updates its running statistics.
- * Errors: GRAFT_E_INVALID_ARG, GRAFT_E_SHAPE, GRAFT_E_NOMEM. Since 1.0. */
+ * Errors: GRAFT_E_INVALID_ARG, GRAFT_E_SHAPE (shapes that do not match the
+ * build, or a larger batch), GRAFT_E_NOMEM. Since 1.0. */
 GRAFT_API int graft_layer_forward(graft_layer *layer, int n_inputs,
                                   const graft_tensor *const *inputs,
                                   const graft_tensor **out);
@@ -916,10 +983,14 @@ GRAFT_API const char *graft_model_class_name(const graft_model *model, int c);
  * checkpoints). Since 1.0. */
 GRAFT_API int64_t graft_model_epochs_done(const graft_model *model);
 
-/* Runs the model in inference mode on input (N, per-sample input shape...).
+/* Runs the model in inference mode on input (N, per-sample input shape...),
+ * N at most 2^31 - 1 samples per call.
  * *output receives the last layer's output (N, ...): borrowed, valid until
  * the next call that runs the model or until it is freed.
- * Errors: GRAFT_E_INVALID_ARG, GRAFT_E_SHAPE, GRAFT_E_NOMEM. Since 1.0. */
+ * Errors: GRAFT_E_INVALID_ARG, GRAFT_E_SHAPE (another shape, or a larger
+ * N), GRAFT_E_NUMERIC (an input element is NaN or infinite, while
+ * GRAFT_CTX_CHECK_INPUTS is 1, the default: the message names the sample
+ * and the element, and nothing runs; since 1.1), GRAFT_E_NOMEM. Since 1.0. */
 GRAFT_API int graft_model_forward(graft_model *model, const graft_tensor *input,
                                   const graft_tensor **output);
 
@@ -1025,7 +1096,8 @@ typedef struct graft_dataset graft_dataset;
  * in [0, n_classes). With copy 1 both arrays are copied and the caller may
  * free them at once; with copy 0 they are borrowed, must stay valid and
  * unchanged until the dataset (and every split of it) is freed, and are
- * never freed by graft.
+ * never freed by graft (fit and evaluate check borrowed features again as
+ * they read them, see GRAFT_CTX_CHECK_INPUTS).
  * Errors: GRAFT_E_INVALID_ARG (NULL, count < 1, n_classes < 1, copy not 0 or
  * 1), GRAFT_E_SHAPE, GRAFT_E_RANGE (a label out of range: the message names
  * it), GRAFT_E_NUMERIC (a NaN or infinite feature), GRAFT_E_NOMEM.
@@ -1087,7 +1159,8 @@ GRAFT_API int graft_dataset_split(graft_dataset *dataset, double val_fraction, u
  * i-th label byte.
  *
  * images_path, labels_path: the files (borrowed; read during the call only).
- * scale: finite and > 0, e.g. 1.0f / 255 for values in [0, 1].
+ * scale: finite and > 0, with 255 * scale finite too (at most FLT_MAX / 255),
+ *   e.g. 1.0f / 255 for values in [0, 1].
  * n_classes: 0 to use max label + 1; otherwise >= 1 and every label must be
  *   below it.
  * out: receives the dataset; caller owns it, free with graft_dataset_free().
@@ -1099,7 +1172,10 @@ GRAFT_API int graft_dataset_split(graft_dataset *dataset, double val_fraction, u
  * announcing absurd sizes is refused before anything is allocated; for a
  * gzip file against the most that deflate can expand its size to, 1032
  * times), truncated data, bytes after the data, a damaged gzip stream (its
- * CRC is checked), the two counts, and the labels' range.
+ * CRC is checked), the two counts, and the labels' range. Nothing is read
+ * beyond what the header declares (plus one byte to check the end), and at
+ * most 2^40 values. Only regular files are read: a FIFO, pipe or device
+ * (/dev/zero) is GRAFT_E_IO, and opening never waits for a FIFO's writer.
  *
  * Errors: GRAFT_E_INVALID_ARG (NULL argument, scale or n_classes out of
  * range), GRAFT_E_IO (a file cannot be opened or read; the message names it
@@ -1148,7 +1224,13 @@ typedef struct graft_csv_opts {
  * are allowed only at the end of the file. A label must be a whole number
  * in [0, 2^31 - 1) ("3" or "3.0"). Header rows are skipped unread but
  * counted in line numbers.
- * The file may be gzip-compressed. Lines are at most 16 MiB.
+ * The file may be gzip-compressed. Lines are at most 16 MiB, and the file
+ * at most 4 GiB (4294967296 bytes) of text once decompressed: a larger
+ * plain file is refused from its size before anything is read, a gzip file
+ * as soon as its text passes the ceiling ("... larger than the
+ * 4294967296-byte limit of CSV files"). Only regular files are read: a
+ * FIFO, pipe or device is GRAFT_E_IO, and opening never waits for a FIFO's
+ * writer.
  *
  * path: the file (borrowed; read during the call). opts: may be NULL for
  * the defaults (read during the call only). out: receives the dataset;
@@ -1162,9 +1244,10 @@ typedef struct graft_csv_opts {
  * bad field, "column C" (1-based field number) and the field's text: a
  * field that is not a number, a label that is not a whole number >= 0, a row
  * with too few or too many fields, an empty line before the end, a file with
- * no data rows, a too long line, a damaged gzip stream), GRAFT_E_RANGE (a
- * label >= n_classes; the message gives the line), GRAFT_E_NUMERIC (a value
- * that overflows float after scaling; the line and column), GRAFT_E_NOMEM.
+ * no data rows, a too long line or file, a damaged gzip stream),
+ * GRAFT_E_RANGE (a label >= n_classes; the message gives the line),
+ * GRAFT_E_NUMERIC (a value that overflows float after scaling; the line
+ * and column), GRAFT_E_NOMEM.
  * Thread-safety: as any call on ctx. Since 1.0. */
 GRAFT_API int graft_dataset_from_csv(graft_ctx *ctx, const char *path,
                                      const graft_csv_opts *opts, graft_dataset **out);
@@ -1208,7 +1291,11 @@ typedef struct graft_folder_opts {
     int normalize;        /* GRAFT_FOLDER_NORM_* (default SCALE) */
     float scale;          /* NORM_SCALE: finite, != 0 (default 1) */
     float mean[3], std[3];/* NORM_MEAN_STD: per channel (the first `channels` are read);
-                             finite, std > 0 (default 0 and 1) */
+                             finite, std > 0 (default 0 and 1), and such that
+                             (v - mean) / std is finite in float for every pixel
+                             value v in [0, 1] (so std >= about 3e-39 for mean 0):
+                             settings that would make samples overflow are refused
+                             when the dataset is created */
     int augment;          /* 0 (default) or 1: training augmentation, see below */
     float crop_scale_min, crop_scale_max; /* area fraction: 0 < min <= max <= 1
                                              (default 0.08, 1) */
@@ -1374,7 +1461,10 @@ typedef struct graft_progress graft_progress;
 GRAFT_API double graft_progress_get(const graft_progress *progress, int key);
 
 /* Called after every batch and every epoch. Return 0 to go on, anything
- * else to stop after this point (early stopping). */
+ * else to stop after this point (early stopping). The callback may read the
+ * model (its parameters, or save it) but must not change its parameters or
+ * the optimizer: graft_model_fit() keeps bounds on their magnitudes from
+ * one step to the next (see graft_model_fit()'s checks). */
 typedef int (*graft_progress_fn)(void *user_data, const graft_progress *progress);
 
 /* Options of graft_model_fit(). Initialise with GRAFT_FIT_OPTS_INIT. */
@@ -1400,11 +1490,32 @@ typedef struct graft_fit_opts {
  * Returns GRAFT_OK also when the callback stops early.
  * Errors: GRAFT_E_INVALID_ARG (NULL, bad options), GRAFT_E_VERSION
  * (struct_size), GRAFT_E_SHAPE (samples that do not fit the model's input,
- * or classes that do not match its output), GRAFT_E_NUMERIC (the loss
- * became NaN or infinite: the parameters and the optimizer are left as they
- * were before that step; batch-norm running statistics may already include
- * that batch),
- * GRAFT_E_NOMEM. Since 1.0. */
+ * or classes that do not match its output), GRAFT_E_NUMERIC (see below),
+ * GRAFT_E_NOMEM, and the errors of reading the datasets (graft_dataset_gather()).
+ *
+ * Training never goes on with, and never returns GRAFT_OK after making, a
+ * NaN or an infinity. Every step checks, before it changes anything: the
+ * batch's input values (while GRAFT_CTX_CHECK_INPUTS is 1; datasets whose
+ * values were checked when they were made and cannot change - copies made
+ * by graft_dataset_from_memory(), IDX and CSV datasets - are not read
+ * again), the loss, the batch norms' running statistics, and the gradient
+ * of every parameter it trains; and it proves, from the gradients' largest
+ * magnitudes and bounds the optimizer keeps on the parameters and its
+ * state, that the update leaves every parameter and every optimizer state
+ * finite (where the bound does not show it, the update is first tried on a
+ * copy). A step that fails any of these is not made: graft_model_fit()
+ * returns GRAFT_E_NUMERIC with a message naming the epoch and the batch and
+ * the sample (by its position, and its file for folders), or the layer and
+ * the parameter, at fault; the parameters, the optimizer (its state and its
+ * step count) and the batch-norm running statistics are exactly as they
+ * were before that step, and graft_model_epochs_done() counts the completed
+ * epochs only. The checks cost one read of the gradients per step (and of
+ * the parameters and optimizer state once per epoch): measured at 1 to 3%
+ * of a step of the smallest networks and up to 5% for a large dense
+ * network at a small batch (where the update itself is a fifth of the
+ * step), under 0.2% for convolutional ones. Since 1.0 (the per-step checks
+ * since 1.1; 1.0 checked the loss only). The progress callback must not
+ * change the parameters (see graft_progress_fn). */
 GRAFT_API int graft_model_fit(graft_model *model, graft_optim *optim, graft_dataset *train,
                               graft_dataset *val, const graft_fit_opts *opts);
 
@@ -1420,7 +1531,10 @@ typedef struct graft_eval graft_eval;
  * batches of batch_size, with top-k accuracy for k = top_k (1 to classes).
  * *out receives the results; caller owns them, free with graft_eval_free().
  * Errors: GRAFT_E_INVALID_ARG, GRAFT_E_SHAPE, GRAFT_E_RANGE (top_k),
- * GRAFT_E_NOMEM. Since 1.0. */
+ * GRAFT_E_NUMERIC (a sample holds NaN or an infinity, checked as
+ * graft_model_fit() checks its batches: the message names the sample; or
+ * the logits are not finite), GRAFT_E_NOMEM, and the errors of reading the
+ * dataset. Since 1.0. */
 GRAFT_API int graft_model_evaluate(graft_model *model, graft_dataset *dataset, int batch_size,
                                    int top_k, graft_eval **out);
 
@@ -1481,9 +1595,14 @@ GRAFT_API float graft_model_layer_lr_scale(const graft_model *model, int i);
  * counted over the model's whole training, see graft_model_epochs_done()),
  * graft_model_fit() makes the layer called from and every layer after it
  * trainable, giving the ones that were frozen the multiplier lr_scale. The
- * schedule is saved in model files and checkpoints, so it survives a resume.
- * Errors: GRAFT_E_INVALID_ARG, GRAFT_E_NOT_FOUND, GRAFT_E_RANGE (epoch < 0,
- * lr_scale negative or not finite), GRAFT_E_NOMEM. Since 1.0. */
+ * epoch must not have passed: it is at least graft_model_epochs_done() (the
+ * next epoch fit runs), so on a model trained before, e.g. a loaded base,
+ * give graft_model_epochs_done() + n for n epochs from now. The schedule is
+ * saved in model files and checkpoints, so it survives a resume.
+ * Errors: GRAFT_E_INVALID_ARG (NULL, or an epoch below
+ * graft_model_epochs_done(), which would never come), GRAFT_E_NOT_FOUND,
+ * GRAFT_E_RANGE (epoch < 0, lr_scale negative or not finite), GRAFT_E_NOMEM.
+ * Since 1.0. */
 GRAFT_API int graft_model_schedule_unfreeze(graft_model *model, const char *from, int epoch,
                                             float lr_scale);
 
@@ -1529,15 +1648,39 @@ typedef struct graft_head_spec {
 } graft_head_spec;
 #define GRAFT_HEAD_SPEC_INIT { (uint32_t)sizeof(graft_head_spec), 0, 0.0f, 0, NULL }
 
-/* Replaces the classifier: removes the last dense layer (with a softmax after
- * it, and the rest of a head an earlier call made), and appends an optional
+/* Replaces the classifier: removes the old head and appends an optional
  * hidden layer and dropout, then "head/fc", a dense layer of n_classes
- * outputs. New dense layers are initialised He-uniform (weights uniform in
+ * outputs. The old head is found from the graph, not from layer names:
+ *  - When the model's output is a dense layer, or a softmax reading one (the
+ *    classifier), the head is that classifier and its softmax, with, right
+ *    before it, what a head of this function's shape has: a dropout, and a
+ *    dense layer with its relu (a hidden layer), each read only by the next
+ *    and kept when removing it would leave nothing. So an earlier call's
+ *    whole head goes, and so does the last hidden layer of an MLP classifier
+ *    such as VGG's (fc7 -> relu -> [dropout ->] fc8); to keep such a layer,
+ *    add the new layers with graft_model_add() instead. The new head reads
+ *    what the old one read; layers only the old head read go too.
+ *  - A model with no dense layer is taken as a feature extractor (e.g. a
+ *    trunk cut with graft_model_cut() and flattened): the new head is
+ *    appended to its output. A classifier without a dense layer (SqueezeNet's
+ *    final convolution and pooling) cannot be told from features this way:
+ *    cut it off first.
+ *  - Any other output is refused with GRAFT_E_STATE: a model that has a dense
+ *    layer but whose output is not a classifier (e.g. an import ending in a
+ *    dense layer and an add or scale_shift), and a model without dense layer
+ *    whose output is a softmax, add, mul or scale_shift (which end a
+ *    classifier rather than give features). Cut it first (graft_model_cut()).
+ * New dense layers are initialised He-uniform (weights uniform in
  * +-sqrt(6 / fan_in), biases 0) from spec->seed. New layers are trainable;
  * the others keep their flags. spec may be NULL for the defaults.
+ * All or nothing: the new layers and everything else the call needs are
+ * made before the model changes, so on any error the model is left as it
+ * was. Class names are replaced by spec->class_names, or cleared.
  * Errors: GRAFT_E_INVALID_ARG (bad values), GRAFT_E_VERSION (struct_size),
- * GRAFT_E_STATE (an empty model, or a head that reads the model input),
- * GRAFT_E_NOMEM. Since 1.0. */
+ * GRAFT_E_STATE (an empty model, a classifier that reads the model input,
+ * an output refused as above, or a kept layer already named as a new one),
+ * GRAFT_E_SHAPE (a new layer cannot take the features' shape), GRAFT_E_NOMEM.
+ * Since 1.0. */
 GRAFT_API int graft_model_replace_head(graft_model *model, int n_classes,
                                        const graft_head_spec *spec);
 
@@ -1589,7 +1732,17 @@ GRAFT_API int graft_model_save(const graft_model *model, const char *path);
  * checkpoint). Every length, count, shape and checksum is validated; a file
  * that disagrees with itself is refused with a message saying what and
  * where. *out: caller owns the model. Errors: GRAFT_E_INVALID_ARG, GRAFT_E_IO,
- * GRAFT_E_FORMAT, GRAFT_E_VERSION (a newer format), GRAFT_E_NOMEM. Since 1.0. */
+ * GRAFT_E_FORMAT, GRAFT_E_VERSION (a newer format), GRAFT_E_NOMEM. Since 1.0.
+ *
+ * Bounded reads (as graft_checkpoint_load()): the 16-byte header is read and
+ * checked first, then each section's header and only the payload it
+ * declares, each section checked as it arrives; a file that is not graft's
+ * (/dev/zero) costs 16 bytes. The ceiling is 8 GiB (8589934592 bytes): a
+ * larger regular file is GRAFT_E_FORMAT from its size ("... larger than the
+ * 8589934592-byte limit of model files and checkpoints"); a FIFO, pipe or
+ * device as soon as a section's declared length would pass it, and it must
+ * end right after the END section. Opening never waits for a FIFO's writer:
+ * a FIFO without one reads as empty. */
 GRAFT_API int graft_model_load(graft_ctx *ctx, const char *path, graft_model **out);
 
 /* Like graft_model_load() from size bytes at data (read, not kept). Since 1.0. */
@@ -1661,11 +1814,21 @@ typedef struct graft_onnx_import_opts {
  * Errors: GRAFT_E_INVALID_ARG (NULL ctx, path or out, bad options),
  * GRAFT_E_VERSION (opts->struct_size, or an opset above 18), GRAFT_E_IO,
  * GRAFT_E_FORMAT (a malformed file: the message gives the offset or the
- * node and what was wrong), GRAFT_E_NOT_FOUND (input_name is not a graph
+ * node and what was wrong; a file over the ceiling below), GRAFT_E_NOT_FOUND (input_name is not a graph
  * input), GRAFT_E_UNSUPPORTED (an operator, attribute or shape graft cannot
  * compute: the message names the operator and the node; nothing is ever
  * skipped), GRAFT_E_SHAPE (a layer cannot take the shapes the graph gives
- * it), GRAFT_E_NOMEM. Since 1.0. */
+ * it), GRAFT_E_NOMEM. Since 1.0.
+ *
+ * Bounded reads: ONNX has no header, so the file is read one top-level
+ * protobuf field at a time, each key checked before its value is read and
+ * each value read only as far as its key declares; a key no message can
+ * have ends the reading (so /dev/zero costs one byte). The ceiling is 2 GiB
+ * (2147483648 bytes, the most a protobuf message can hold): a larger
+ * regular file is refused from its size, a FIFO, pipe or device as soon as
+ * a field's declared length would pass it ("... larger than the
+ * 2147483648-byte limit of ONNX files"). Opening never waits for a FIFO's
+ * writer: a FIFO without one reads as empty. */
 GRAFT_API int graft_onnx_import(graft_ctx *ctx, const char *path,
                                 const graft_onnx_import_opts *opts, graft_model **out);
 

@@ -110,6 +110,7 @@ static int pretrain(cli_args *a, cli_out *out)
     if (!dir) dir = "/usr/share/datasets/fashion-mnist";
     if (!base) base = "examples/demo/fashion-base.graft";
     if (cliInt(a, "epochs", 4, 1, 1000, &epochs)) return 2;
+    if (cliCheckOutputPath(base, "--base")) return 1;
     char p[4][4096];
     const char *files[4] = {"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
                             "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"};
@@ -132,9 +133,7 @@ static int pretrain(cli_args *a, cli_out *out)
     TRY(graft_optim_set(o, GRAFT_OPT_SCHEDULE, GRAFT_SCHEDULE_COSINE));
     TRY(graft_optim_set(o, GRAFT_OPT_COSINE_EPOCHS, epochs));
     cli_progress pr;
-    memset(&pr, 0, sizeof pr);
-    pr.out = out;
-    pr.started = cliNow();
+    cliProgressStart(&pr, out, m, train, NULL, 64);
     graft_fit_opts fo = GRAFT_FIT_OPTS_INIT;
     fo.epochs = epochs;
     fo.batch_size = 64;
@@ -439,7 +438,20 @@ int cmd_demo(int argc, char **argv, cli_out *out)
         fputs(usage, stdout);
         return 0;
     }
-    if (cliFlag(&a, "pretrain")) return pretrain(&a, out);
+    if (a.n_pos != 0) {
+        fputs(usage, stderr);
+        return 2;
+    }
+    /* Options of the other mode would be silently ignored: refuse them. */
+    static const char *const pretrain_only[] = {"fashion", "epochs", NULL};
+    static const char *const demo_only[] = {"digits", "out", "seeds", NULL};
+    int pre = cliFlag(&a, "pretrain");
+    for (const char *const *name = pre ? demo_only : pretrain_only; *name; name++)
+        if (cliOpt(&a, *name)) {
+            cliError("--%s %s --pretrain", *name, pre ? "is not used with" : "goes with");
+            return 2;
+        }
+    if (pre) return pretrain(&a, out);
     const char *base = cliOpt(&a, "base"), *csv = cliOpt(&a, "digits"), *dir = cliOpt(&a, "out");
     int n_seeds;
     if (!base) base = "examples/demo/fashion-base.graft";
@@ -447,6 +459,12 @@ int cmd_demo(int argc, char **argv, cli_out *out)
     if (!dir) dir = "demo-output";
     if (cliInt(&a, "seeds", 3, 1, MAX_SEEDS, &n_seeds)) return 2;
     mkdir(dir, 0777);
+    {
+        /* The plots go there at the end: find out now that they cannot. */
+        char probe[4200];
+        snprintf(probe, sizeof probe, "%s/accuracy_vs_labels.png", dir);
+        if (cliCheckOutputPath(probe, "--out")) return 1;
+    }
 
     graft_ctx *ctx = NULL;
     digits d = {0, NULL, NULL, NULL};

@@ -18,12 +18,14 @@ static const char usage[] =
     "  --normalize MODE unit (default), imagenet or byte, as the model was trained\n"
     "  --threads N      image decoding threads (default 2)\n"
     "  --plot PNG       write the confusion matrix with class names\n"
+    "  --skip-bad       decode every image first; leave out and list those that\n"
+    "                   cannot be read (default: stop at the first one)\n"
     "  --json           one JSON object on standard output\n";
 
 int cmd_eval(int argc, char **argv, cli_out *out)
 {
     static const char *const accepted[] = {"data=", "top=", "batch=", "normalize=", "threads=",
-                                           "plot=", "quiet", "json", "help", NULL};
+                                           "plot=", "skip-bad", "quiet", "json", "help", NULL};
     cli_args a;
     if (cliParse(argc, argv, accepted, &a)) return 2;
     if (cliFlag(&a, "help")) {
@@ -36,7 +38,12 @@ int cmd_eval(int argc, char **argv, cli_out *out)
         fputs(usage, stderr);
         return 2;
     }
-    if (cliInt(&a, "top", 5, 1, 1 << 20, &top) || cliInt(&a, "batch", 64, 1, 65536, &batch)) return 2;
+    if (cliInt(&a, "top", 5, 1, 1 << 20, &top) || cliInt(&a, "batch", 64, 1, 65536, &batch) ||
+        cliImageOptsCheck(&a))
+        return 2;
+    const char *plot = cliOpt(&a, "plot");
+    if (plot && cliCheckOutputPath(plot, "--plot")) return 1;
+    int skip_bad = cliFlag(&a, "skip-bad");
     int rc = 1;
     graft_ctx *ctx;
     graft_model *m = NULL;
@@ -45,11 +52,19 @@ int cmd_eval(int argc, char **argv, cli_out *out)
     if (graft_ctx_create(&ctx) != GRAFT_OK) return cliFail(NULL, "cannot start");
     if (cliLoadModel(ctx, a.pos[0], &m)) goto done;
     graft_folder_opts fo;
-    if (cliImageOpts(m, &a, &fo)) goto done;
-    if (graft_dataset_from_folder(ctx, data, &fo, &ds) != GRAFT_OK) {
+    if ((rc = cliImageOpts(m, &a, &fo)) != 0) goto done;
+    rc = 1;
+    if (skip_bad) {
+        fo.on_error = GRAFT_FOLDER_ON_ERROR_SKIP;
+        fo.verify = GRAFT_FOLDER_VERIFY_DECODE;
+    }
+    int st = graft_dataset_from_folder(ctx, data, &fo, &ds);
+    if (st != GRAFT_OK) {
         rc = cliFail(ctx, "cannot read the images");
+        if (!skip_bad) cliHintSkipBad(st, NULL);
         goto done;
     }
+    if (skip_bad && !out->json) cliReportSkipped(ds, data);
     int n = graft_model_class_count(m);
     if (graft_dataset_class_count(ds) != n) {
         cliError("%s has %d classes but the model has %d", data, graft_dataset_class_count(ds), n);
@@ -65,6 +80,7 @@ int cmd_eval(int argc, char **argv, cli_out *out)
     if (top > n) top = n;
     if (graft_model_evaluate(m, ds, batch, top, &ev) != GRAFT_OK) {
         rc = cliFail(ctx, "evaluation failed");
+        if (!skip_bad) cliHintSkipBad(GRAFT_OK, graft_errmsg(ctx));
         goto done;
     }
     const char **names = calloc((size_t)n, sizeof *names);
@@ -93,7 +109,12 @@ int cmd_eval(int argc, char **argv, cli_out *out)
             for (int p = 0; p < n; p++) printf("%s%lld", p ? ", " : "", (long long)graft_eval_confusion(ev, t, p));
             printf("]");
         }
-        printf("]}\n");
+        printf("]");
+        if (skip_bad) {
+            printf(", \"skipped\": ");
+            cliJsonSkippedFiles(stdout, ds);
+        }
+        printf("}\n");
     } else {
         printf("%lld images: loss %.4f, accuracy %.2f%%, top-%d accuracy %.2f%%\n",
                (long long)graft_eval_get(ev, GRAFT_EVAL_COUNT), graft_eval_get(ev, GRAFT_EVAL_LOSS),
@@ -103,7 +124,6 @@ int cmd_eval(int argc, char **argv, cli_out *out)
         for (int c = 0; c < n; c++)
             printf("%-24s %10.3f %10.3f\n", names[c], graft_eval_precision(ev, c), graft_eval_recall(ev, c));
     }
-    const char *plot = cliOpt(&a, "plot");
     if (plot) {
         int64_t *counts = malloc((size_t)n * n * sizeof *counts);
         graftCanvas cv;

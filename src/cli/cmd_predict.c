@@ -50,7 +50,7 @@ int cmd_predict(int argc, char **argv, cli_out *out)
         fputs(usage, stderr);
         return 2;
     }
-    if (cliInt(&a, "top", 5, 1, 1 << 20, &top)) return 2;
+    if (cliInt(&a, "top", 5, 1, 1 << 20, &top) || cliImageOptsCheck(&a)) return 2;
     int rc = 1, failures = 0;
     graft_ctx *ctx;
     graft_model *m = NULL;
@@ -60,7 +60,8 @@ int cmd_predict(int argc, char **argv, cli_out *out)
     if (graft_ctx_create(&ctx) != GRAFT_OK) return cliFail(NULL, "cannot start");
     if (cliLoadModel(ctx, a.pos[0], &m)) goto done;
     graft_folder_opts fo;
-    if (cliImageOpts(m, &a, &fo)) goto done;
+    if ((rc = cliImageOpts(m, &a, &fo)) != 0) goto done;
+    rc = 1;
     int n = graft_model_class_count(m);
     if (top > n) top = n;
     int64_t dims[4] = {1, fo.channels, fo.height, fo.width};

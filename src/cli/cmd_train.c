@@ -32,6 +32,8 @@ static const char usage[] =
     "  --seed N              seed of the split, head, order and augmentation (default 0)\n"
     "  --threads N           image decoding threads (default 2)\n"
     "  --plot PNG            loss/accuracy curves (default: MODEL with .png)\n"
+    "  --skip-bad            decode every image first; leave out and list those that\n"
+    "                        cannot be read (default: stop at the first one)\n"
     "  --quiet, --json       no progress; or JSON lines on standard output\n";
 
 static int save_curves(const cli_progress *pr, const char *path)
@@ -69,13 +71,38 @@ static void default_plot_path(const char *model, char *buf, size_t size)
     snprintf(buf, size, "%.*s.png", (int)stem, model);
 }
 
+/* The layer named by option opt exists in the model, or will once the new
+ * head is made (head/...). */
+static int check_layer_name(graft_model *m, const char *name, const char *opt, int hidden,
+                            double dropout, const char *base)
+{
+    if (graft_model_find_layer(m, name) >= 0 || strcmp(name, "head/fc") == 0 ||
+        (hidden && (strcmp(name, "head/hidden") == 0 || strcmp(name, "head/relu") == 0)) ||
+        (dropout > 0 && strcmp(name, "head/dropout") == 0))
+        return 0;
+    cliError("--%s: %s has no layer called \"%s\" (graft info %s lists them)", opt, base, name, base);
+    return -1;
+}
+
+/* The two datasets over one folder list the same files. */
+static int same_files(const graft_dataset *a, const graft_dataset *b)
+{
+    int64_t n = graft_dataset_size(a);
+    if (graft_dataset_size(b) != n) return 0;
+    for (int64_t i = 0; i < n; i++) {
+        const char *pa = graft_dataset_sample_path(a, i), *pb = graft_dataset_sample_path(b, i);
+        if (!pa || !pb || strcmp(pa, pb) != 0) return 0;
+    }
+    return 1;
+}
+
 int cmd_train(int argc, char **argv, cli_out *out)
 {
     static const char *const accepted[] = {
         "data=", "out=", "epochs=", "batch=", "lr=", "optim=", "cosine", "freeze-through=",
         "train-all", "hidden=", "dropout=", "unfreeze-from=", "unfreeze-at=",
         "unfreeze-lr-scale=", "augment", "val-fraction=", "normalize=", "seed=", "threads=",
-        "plot=", "quiet", "json", "help", NULL};
+        "plot=", "skip-bad", "quiet", "json", "help", NULL};
     cli_args a;
     if (cliParse(argc, argv, accepted, &a)) return 2;
     if (cliFlag(&a, "help")) {
@@ -87,6 +114,8 @@ int cmd_train(int argc, char **argv, cli_out *out)
         fputs(usage, stderr);
         return 2;
     }
+    /* Every option value is checked before any work: a wrong one is a
+     * usage error (status 2). */
     int epochs, batch, hidden, seed, unfreeze_at;
     double lr, dropout, val_fraction, unfreeze_scale;
     if (cliInt(&a, "epochs", 5, 1, 100000, &epochs) || cliInt(&a, "batch", 32, 1, 65536, &batch) ||
@@ -94,7 +123,7 @@ int cmd_train(int argc, char **argv, cli_out *out)
         cliInt(&a, "unfreeze-at", 2, 0, 100000, &unfreeze_at) ||
         cliDouble(&a, "lr", 1e-3, 1e-9, 10, &lr) || cliDouble(&a, "dropout", 0, 0, 0.99, &dropout) ||
         cliDouble(&a, "val-fraction", 0.2, 0, 0.9, &val_fraction) ||
-        cliDouble(&a, "unfreeze-lr-scale", 0.1, 0, 100, &unfreeze_scale))
+        cliDouble(&a, "unfreeze-lr-scale", 0.1, 0, 100, &unfreeze_scale) || cliImageOptsCheck(&a))
         return 2;
     const char *optim_name = cliOpt(&a, "optim");
     int kind = GRAFT_OPTIM_ADAM;
@@ -104,6 +133,23 @@ int cmd_train(int argc, char **argv, cli_out *out)
         cliError("--optim takes adam, adamw or sgd, not \"%s\"", optim_name);
         return 2;
     }
+    const char *through = cliOpt(&a, "freeze-through"), *unfreeze_from = cliOpt(&a, "unfreeze-from");
+    if (through && cliFlag(&a, "train-all")) {
+        cliError("--freeze-through and --train-all contradict each other: give one");
+        return 2;
+    }
+    if (!unfreeze_from && (cliOpt(&a, "unfreeze-at") || cliOpt(&a, "unfreeze-lr-scale"))) {
+        cliError("--unfreeze-at and --unfreeze-lr-scale go with --unfreeze-from");
+        return 2;
+    }
+    char plot[4096];
+    if (cliOpt(&a, "plot")) snprintf(plot, sizeof plot, "%s", cliOpt(&a, "plot"));
+    else default_plot_path(dest, plot, sizeof plot);
+    /* Where the results go, before the (long) work that makes them. */
+    if (cliCheckOutputPath(dest, "--out") ||
+        cliCheckOutputPath(plot, cliOpt(&a, "plot") ? "--plot" : "the curves, beside --out"))
+        return 1;
+    int skip_bad = cliFlag(&a, "skip-bad");
 
     int rc = 1;
     graft_ctx *ctx = NULL;
@@ -113,30 +159,100 @@ int cmd_train(int argc, char **argv, cli_out *out)
     graft_optim *o = NULL;
     if (graft_ctx_create(&ctx) != GRAFT_OK) return cliFail(NULL, "cannot start");
     if (cliLoadModel(ctx, a.pos[0], &m)) goto done;
-
-    graft_folder_opts fo;
-    if (cliImageOpts(m, &a, &fo)) goto done;
-    fo.seed = (uint64_t)seed;
-    fo.augment = cliFlag(&a, "augment");
-    if (graft_dataset_from_folder(ctx, data, &fo, &all) != GRAFT_OK) {
-        rc = cliFail(ctx, "cannot read the images");
+    if ((through && check_layer_name(m, through, "freeze-through", hidden, dropout, a.pos[0])) ||
+        (unfreeze_from && check_layer_name(m, unfreeze_from, "unfreeze-from", hidden, dropout, a.pos[0]))) {
+        rc = 2;
         goto done;
     }
+
+    graft_folder_opts fo;
+    if ((rc = cliImageOpts(m, &a, &fo)) != 0) goto done;
+    rc = 1;
+    fo.seed = (uint64_t)seed;
+    fo.augment = cliFlag(&a, "augment");
+    if (skip_bad) {
+        /* Decode every image now, so that none can fail in the middle of
+         * training, and leave out (and list) those that cannot be read. */
+        fo.on_error = GRAFT_FOLDER_ON_ERROR_SKIP;
+        fo.verify = GRAFT_FOLDER_VERIFY_DECODE;
+    }
+    int st = graft_dataset_from_folder(ctx, data, &fo, &all);
+    if (st != GRAFT_OK) {
+        rc = cliFail(ctx, "cannot read the images");
+        if (!skip_bad) cliHintSkipBad(st, NULL);
+        goto done;
+    }
+    if (skip_bad) {
+        if (out->json) {
+            printf("{\"event\": \"skipped\", \"count\": %lld, \"files\": ",
+                   (long long)graft_dataset_skipped_count(all));
+            cliJsonSkippedFiles(stdout, all);
+            printf("}\n");
+            fflush(stdout);
+        } else {
+            cliReportSkipped(all, data);
+        }
+    }
     int classes = graft_dataset_class_count(all);
+    int64_t count = graft_dataset_size(all);
+    {
+        /* A classifier needs two classes to tell apart; class folders with
+         * no (readable) image do not count. */
+        char *has = calloc((size_t)classes + 1, 1);
+        int with_images = 0, only = -1;
+        for (int64_t i = 0; has && i < count; i++) {
+            int32_t label;
+            if (graft_dataset_get(all, i, NULL, &label) == GRAFT_OK && label >= 0 && label < classes &&
+                !has[label]) {
+                has[label] = 1;
+                with_images++;
+                only = label;
+            }
+        }
+        free(has);
+        if (with_images < 2) {
+            cliError("%s has images in %s class%s%s%s%s: training needs at least two classes, "
+                     "one folder of images for each (DIR/<class name>/<images>)",
+                     data, with_images ? "only one" : "no", with_images ? "" : "es",
+                     with_images ? " (" : "", with_images ? graft_dataset_class_name(all, only) : "",
+                     with_images ? ")" : "");
+            goto done;
+        }
+    }
     if (val_fraction > 0) {
-        /* Validation reads the same files without augmentation. */
-        fo.augment = 0;
-        if (graft_dataset_from_folder(ctx, data, &fo, &all_plain) != GRAFT_OK ||
-            graft_dataset_split(all, val_fraction, (uint64_t)seed, &train, &drop1) != GRAFT_OK ||
-            graft_dataset_split(all_plain, val_fraction, (uint64_t)seed, &drop2, &val) != GRAFT_OK) {
+        double n_val = round(val_fraction * (double)count); /* as graft_dataset_split() */
+        if (n_val < 1 || n_val > (double)count - 1) {
+            cliError("--val-fraction %g of %lld images leaves %s: give a larger fraction, or 0 for no "
+                     "validation", val_fraction, (long long)count,
+                     n_val < 1 ? "no image for validation" : "no image for training");
+            rc = 2;
+            goto done;
+        }
+        if (fo.augment) {
+            /* Validation reads the same files without augmentation. */
+            fo.augment = 0;
+            if (graft_dataset_from_folder(ctx, data, &fo, &all_plain) != GRAFT_OK) {
+                rc = cliFail(ctx, "cannot read the images");
+                goto done;
+            }
+            if (!same_files(all, all_plain)) {
+                cliError("the files under %s changed while they were read; run again", data);
+                goto done;
+            }
+            if (graft_dataset_split(all, val_fraction, (uint64_t)seed, &train, &drop1) != GRAFT_OK ||
+                graft_dataset_split(all_plain, val_fraction, (uint64_t)seed, &drop2, &val) != GRAFT_OK) {
+                rc = cliFail(ctx, "cannot split the images");
+                goto done;
+            }
+        } else if (graft_dataset_split(all, val_fraction, (uint64_t)seed, &train, &val) != GRAFT_OK) {
             rc = cliFail(ctx, "cannot split the images");
             goto done;
         }
     }
     if (!out->quiet && !out->json)
         fprintf(stderr, "%lld images in %d classes from %s (%lld for training, %lld for validation)\n",
-                (long long)graft_dataset_size(all), classes, data,
-                (long long)graft_dataset_size(train ? train : all), (long long)graft_dataset_size(val));
+                (long long)count, classes, data, (long long)graft_dataset_size(train ? train : all),
+                (long long)graft_dataset_size(val));
 
     const char **names = calloc((size_t)classes, sizeof *names);
     for (int c = 0; names && c < classes; c++) names[c] = graft_dataset_class_name(all, c);
@@ -145,22 +261,23 @@ int cmd_train(int argc, char **argv, cli_out *out)
     hs.dropout = (float)dropout;
     hs.seed = (uint64_t)seed;
     hs.class_names = names;
-    int st = graft_model_replace_head(m, classes, &hs);
+    st = graft_model_replace_head(m, classes, &hs);
     free(names);
     if (st != GRAFT_OK) {
         rc = cliFail(ctx, "cannot replace the head");
         goto done;
     }
-    const char *through = cliOpt(&a, "freeze-through");
     if (cliFlag(&a, "train-all")) st = graft_model_set_trainable(m, 0, graft_model_layer_count(m) - 1, 1);
     else if (through) st = graft_model_freeze_through(m, through);
     else st = graft_model_freeze_all_but_last(m, (hidden ? 2 : 0) + (dropout > 0) + 1);
-    if (st == GRAFT_OK && cliOpt(&a, "unfreeze-from"))
-        st = graft_model_schedule_unfreeze(m, cliOpt(&a, "unfreeze-from"),
+    if (st == GRAFT_OK && unfreeze_from)
+        st = graft_model_schedule_unfreeze(m, unfreeze_from,
                                            (int)graft_model_epochs_done(m) + unfreeze_at,
                                            (float)unfreeze_scale);
     if (st != GRAFT_OK) {
+        /* A layer the new head replaced: still a wrong option value. */
         rc = cliFail(ctx, "cannot set up the layers");
+        if (st == GRAFT_E_NOT_FOUND) rc = 2;
         goto done;
     }
     if (graft_optim_create(ctx, kind, &o) != GRAFT_OK || graft_optim_set(o, GRAFT_OPT_LR, lr) != GRAFT_OK ||
@@ -171,29 +288,25 @@ int cmd_train(int argc, char **argv, cli_out *out)
         rc = cliFail(ctx, "cannot set up the optimizer");
         goto done;
     }
+    graft_dataset *fit_train = train ? train : all;
     cli_progress pr;
-    memset(&pr, 0, sizeof pr);
-    pr.out = out;
-    pr.started = cliNow();
-    pr.first_epoch = (int)graft_model_epochs_done(m);
+    cliProgressStart(&pr, out, m, fit_train, val, batch);
     graft_fit_opts fit = GRAFT_FIT_OPTS_INIT;
     fit.epochs = epochs;
     fit.batch_size = batch;
     fit.seed = (uint64_t)seed;
     fit.progress = cliOnProgress;
     fit.user_data = &pr;
-    if (graft_model_fit(m, o, train ? train : all, val, &fit) != GRAFT_OK) {
+    if (graft_model_fit(m, o, fit_train, val, &fit) != GRAFT_OK) {
         if (out->tty && !out->quiet) fputc('\n', stderr);
         rc = cliFail(ctx, "training failed");
+        if (!skip_bad) cliHintSkipBad(GRAFT_OK, graft_errmsg(ctx));
         goto done;
     }
     if (graft_model_save(m, dest) != GRAFT_OK) {
         rc = cliFail(ctx, "cannot save the model");
         goto done;
     }
-    char plot[4096];
-    if (cliOpt(&a, "plot")) snprintf(plot, sizeof plot, "%s", cliOpt(&a, "plot"));
-    else default_plot_path(dest, plot, sizeof plot);
     if (save_curves(&pr, plot)) goto done;
     double secs = cliNow() - pr.started;
     if (out->json) {

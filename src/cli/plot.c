@@ -159,11 +159,91 @@ static double tick_step(double range, int ticks)
     return (m < 1.5 ? 1 : m < 3.5 ? 2 : m < 7.5 ? 5 : 10) * p;
 }
 
-static void format_number(double v, char *buf, size_t size)
+int graftAxisTicks(double lo, double hi, int target, double *ticks, int max, double *step_out)
 {
-    if (fabs(v) >= 1000 || (fabs(v - round(v)) < 1e-9)) snprintf(buf, size, "%.0f", v);
-    else if (fabs(v) >= 10) snprintf(buf, size, "%.1f", v);
-    else snprintf(buf, size, "%.2g", v);
+    if (step_out) *step_out = NAN;
+    if (!(lo < hi) || !isfinite(hi - lo) || target < 1 || max < 1) return 0;
+    double step = tick_step(hi - lo, target);
+    if (!isfinite(step) || !(step > 0)) return 0;
+    if (step_out) *step_out = step;
+    /* Tick i is (k0 + i) * step, counted with an integer: adding a step
+     * below the spacing of doubles at lo (1e17 + 0.5 == 1e17) would not
+     * move; values that do not advance are left out. */
+    double k0 = ceil(lo / step), limit = hi + step * 1e-6;
+    int n = 0;
+    for (int i = 0; i < 4 * max && n < max; i++) {
+        double v = (k0 + i) * step;
+        if (v > limit) break;
+        if (v == 0) v = 0; /* no "-0" */
+        if (n > 0 && !(v > ticks[n - 1])) continue;
+        ticks[n++] = v;
+    }
+    return n;
+}
+
+void graftAxisRange(double *lo, double *hi)
+{
+    double a = *lo, b = *hi;
+    if (!isfinite(a) || !isfinite(b) || a > b) {
+        /* no finite data: a unit range */
+        a = isfinite(a) ? a : isfinite(b) ? b : 0;
+        b = a;
+    }
+    /* Keep the span representable and finite. */
+    a = fmax(a, -0x1p1020);
+    b = fmin(b, 0x1p1020);
+    double mag = fmax(fabs(a), fabs(b));
+    if (!(b - a > mag * 1e-6)) {
+        /* One value, or values closer than the chart can show apart: a
+         * range around them, +-1 for small values, +-10% for large ones. */
+        double c = a / 2 + b / 2, half = fmax(1.0, fabs(c) * 0.1);
+        a = c - half;
+        b = c + half;
+    }
+    *lo = a;
+    *hi = b;
+}
+
+/* The label of tick v on an axis whose ticks are step apart: as many digits
+ * as tell neighbouring ticks apart, scientific (1.05E17) for large and tiny
+ * values. */
+void graftFormatTick(double v, double step, char *buf, size_t size)
+{
+    double av = fabs(v);
+    if (!(step > 0) || !isfinite(step)) step = av > 0 ? av : 1;
+    if (av >= 1e6 || (av > 0 && av < 1e-3)) {
+        int digits = (int)(floor(log10(av)) - floor(log10(step)));
+        digits = digits < 0 ? 0 : digits > 6 ? 6 : digits;
+        char tmp[48], mant[40];
+        snprintf(tmp, sizeof tmp, "%.*e", digits, v);
+        char *e = strchr(tmp, 'e');
+        if (!e) {
+            snprintf(buf, size, "%s", tmp);
+            return;
+        }
+        snprintf(mant, sizeof mant, "%.*s", (int)(e - tmp), tmp);
+        if (strchr(mant, '.')) { /* 1.50 -> 1.5, 1.00 -> 1 */
+            size_t n = strlen(mant);
+            while (n > 0 && mant[n - 1] == '0') mant[--n] = '\0';
+            if (n > 0 && mant[n - 1] == '.') mant[--n] = '\0';
+        }
+        int exp10 = atoi(e + 1);
+        snprintf(buf, size, "%sE%d", mant, exp10);
+    } else if (fabs(v - round(v)) <= step * 1e-6) {
+        snprintf(buf, size, "%.0f", v == 0 ? 0.0 : v);
+    } else {
+        int decimals = (int)-floor(log10(step) + 1e-9);
+        decimals = decimals < 1 ? 1 : decimals > 9 ? 9 : decimals;
+        snprintf(buf, size, "%.*f", decimals, v);
+    }
+}
+
+/* The pixel at fraction t of the way from a to b (t clamped near [0, 1]). */
+static int lerp_px(double t, int a, int b)
+{
+    if (!(t >= -0.5)) t = -0.5; /* also NaN */
+    if (t > 1.5) t = 1.5;
+    return a + (int)(t * (b - a));
 }
 
 void graftPlotLines(graftCanvas *c, const char *title, const char *x_label, const char *y_label,
@@ -184,42 +264,41 @@ void graftPlotLines(graftCanvas *c, const char *title, const char *x_label, cons
         y0 = y_min;
         y1 = y_max;
     }
-    if (!(x0 < x1)) {
-        x0 = isfinite(x0) ? x0 - 1 : 0;
-        x1 = x0 + 2;
-    }
-    if (!(y0 < y1)) {
-        y0 = isfinite(y0) ? y0 - 1 : 0;
-        y1 = y0 + 2;
-    }
+    graftAxisRange(&x0, &x1);
+    graftAxisRange(&y0, &y1);
     graftCanvasText(c, (c->width - graftTextWidth(title, 2)) / 2, 10, title, black, 2);
     /* grid and ticks */
-    double ys = tick_step(y1 - y0, 5);
-    char buf[32];
-    for (double v = ceil(y0 / ys) * ys; v <= y1 + 1e-9; v += ys) {
-        int py = bottom - (int)((v - y0) / (y1 - y0) * (bottom - top));
+    double ticks[32], step;
+    char buf[48];
+    int nt = graftAxisTicks(y0, y1, 5, ticks, 32, &step);
+    for (int i = 0; i < nt; i++) {
+        int py = lerp_px((ticks[i] - y0) / (y1 - y0), bottom, top);
         graftCanvasLine(c, left, py, right, py, grey, 1);
-        format_number(v, buf, sizeof buf);
+        graftFormatTick(ticks[i], step, buf, sizeof buf);
         graftCanvasText(c, left - 6 - graftTextWidth(buf, 1), py - 3, buf, dark, 1);
     }
     if (log_x) {
-        for (double d = pow(10, floor(x0)); d <= pow(10, x1) * 1.0001; d *= 10)
+        /* decades from floor(x0) to ceil(x1), with 1, 2 and 5 labelled */
+        double first = floor(x0);
+        for (int dec = 0; dec < 64 && first + dec <= x1; dec++) {
+            double d = pow(10, first + dec);
             for (int m = 1; m <= 9; m++) {
                 double v = log10(d * m);
-                if (v < x0 - 1e-9 || v > x1 + 1e-9) continue;
-                int px = left + (int)((v - x0) / (x1 - x0) * (right - left));
+                if (!isfinite(v) || v < x0 - 1e-9 || v > x1 + 1e-9) continue;
+                int px = lerp_px((v - x0) / (x1 - x0), left, right);
                 graftCanvasLine(c, px, top, px, bottom, grey, 1);
                 if (m == 1 || m == 2 || m == 5) {
-                    format_number(d * m, buf, sizeof buf);
+                    graftFormatTick(d * m, d * m, buf, sizeof buf);
                     graftCanvasText(c, px - graftTextWidth(buf, 1) / 2, bottom + 6, buf, dark, 1);
                 }
             }
+        }
     } else {
-        double xs = tick_step(x1 - x0, 8);
-        for (double v = ceil(x0 / xs) * xs; v <= x1 + 1e-9; v += xs) {
-            int px = left + (int)((v - x0) / (x1 - x0) * (right - left));
+        nt = graftAxisTicks(x0, x1, 8, ticks, 32, &step);
+        for (int i = 0; i < nt; i++) {
+            int px = lerp_px((ticks[i] - x0) / (x1 - x0), left, right);
             graftCanvasLine(c, px, top, px, bottom, grey, 1);
-            format_number(v, buf, sizeof buf);
+            graftFormatTick(ticks[i], step, buf, sizeof buf);
             graftCanvasText(c, px - graftTextWidth(buf, 1) / 2, bottom + 6, buf, dark, 1);
         }
     }
@@ -237,8 +316,8 @@ void graftPlotLines(graftCanvas *c, const char *title, const char *x_label, cons
                 continue;
             }
             yv = fmin(fmax(yv, y0), y1);
-            int px = left + (int)((xv - x0) / (x1 - x0) * (right - left));
-            int py = bottom - (int)((yv - y0) / (y1 - y0) * (bottom - top));
+            int px = lerp_px((xv - x0) / (x1 - x0), left, right);
+            int py = lerp_px((yv - y0) / (y1 - y0), bottom, top);
             if (have && (!s[k].dashed || i % 2)) graftCanvasLine(c, px0, py0, px, py, s[k].color, 2);
             graftCanvasRect(c, px - 2, py - 2, 5, 5, s[k].color);
             have = 1;

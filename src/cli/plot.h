@@ -40,6 +40,19 @@ typedef struct graftSeries {
     int dashed;
 } graftSeries;
 
+/* Axis helpers used by graftPlotLines(), exposed for tests.
+ * graftAxisRange() turns the data's [*lo, *hi] into a drawable range: a span
+ * the chart can show (one value, or values too close together for doubles
+ * to tell apart at their magnitude, get +-1 or +-10% around them; no data
+ * gives [-1, 1]). graftAxisTicks() writes at most max tick values, the
+ * multiples of a round step (1, 2 or 5 times a power of ten; *step, may be
+ * NULL) in [lo, hi] giving about target ticks, increasing; it returns how
+ * many (0 for a range with no room for ticks) and always terminates.
+ * graftFormatTick() writes tick v's label for ticks step apart. */
+void graftAxisRange(double *lo, double *hi);
+int graftAxisTicks(double lo, double hi, int target, double *ticks, int max, double *step);
+void graftFormatTick(double v, double step, char *buf, size_t size);
+
 /* Draws a line chart filling the canvas: title, axis labels, ticks, legend.
  * y_min/y_max fix the y range when y_min < y_max; otherwise it fits the data. */
 void graftPlotLines(graftCanvas *c, const char *title, const char *x_label, const char *y_label,

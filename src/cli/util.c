@@ -4,12 +4,15 @@
  */
 #include "cli.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 void cliError(const char *fmt, ...)
 {
@@ -67,9 +70,8 @@ int cliParse(int argc, char **argv, const char *const *accepted, cli_args *a)
             cliError("option --%.*s takes no value", (int)len, name);
             return -1;
         }
-        static char names[64][64];
-        snprintf(names[a->n_opt], sizeof names[0], "%.*s", (int)len, name);
-        a->opt_name[a->n_opt] = names[a->n_opt];
+        /* len fits: it matched an accepted name, all of them short. */
+        snprintf(a->opt_name[a->n_opt], sizeof a->opt_name[0], "%.*s", (int)len, name);
         a->opt_value[a->n_opt] = value;
         a->n_opt++;
     }
@@ -112,6 +114,40 @@ int cliDouble(cli_args *a, const char *name, double dflt, double lo, double hi, 
         return -1;
     }
     *out = x;
+    return 0;
+}
+
+int cliCheckOutputPath(const char *path, const char *option)
+{
+    struct stat st;
+    if (!*path) {
+        cliError("%s needs a file name", option);
+        return 1;
+    }
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        cliError("cannot write %s (%s): it is a directory", path, option);
+        return 1;
+    }
+    /* The folder the file goes in: what precedes the last '/'. */
+    const char *slash = strrchr(path, '/');
+    char dir[4096];
+    if (!slash) snprintf(dir, sizeof dir, ".");
+    else if (slash == path) snprintf(dir, sizeof dir, "/");
+    else snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    if (stat(dir, &st) != 0) {
+        cliError("cannot write %s (%s): the directory %s %s", path, option, dir,
+                 errno == ENOENT ? "does not exist" : strerror(errno));
+        return 1;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        cliError("cannot write %s (%s): %s is not a directory", path, option, dir);
+        return 1;
+    }
+    if (access(dir, W_OK | X_OK) != 0) {
+        cliError("cannot write %s (%s): the directory %s is not writable (%s)", path, option, dir,
+                 strerror(errno));
+        return 1;
+    }
     return 0;
 }
 
@@ -165,6 +201,73 @@ static void format_duration(double s, char *buf, size_t size)
     else snprintf(buf, size, "%ld:%02ld", t / 60, t % 60);
 }
 
+/* Whether layer i of m runs in the backward pass: graft_model_fit() runs
+ * backward through the layers at or above a trainable layer with parameters
+ * (graft.h, graft_model_set_trainable()); the others form the frozen trunk. */
+static int is_upstream(graft_model *m, int i, const signed char *up)
+{
+    if (graft_model_layer_trainable(m, i) == 1 && graft_model_layer_param_count(m, i) > 0) return 1;
+    for (int k = 0; k < graft_model_layer_input_count(m, i); k++) {
+        int j = graft_model_find_layer(m, graft_model_layer_input_name(m, i, k));
+        if (j >= 0 && j < i && up[j]) return 1;
+    }
+    return 0;
+}
+
+int cliFeatureCacheLayer(graft_model *m, graft_dataset *train)
+{
+    int64_t on = 0, frozen_bn_trains = 0, budget_mb = 0;
+    if (!m || !train || graft_model_get_option(m, GRAFT_MODEL_FEATURE_CACHE, &on) != GRAFT_OK ||
+        !on || graft_dataset_is_deterministic(train) != 1 ||
+        graft_model_get_option(m, GRAFT_MODEL_FROZEN_BN_TRAINS, &frozen_bn_trains) != GRAFT_OK ||
+        graft_model_get_option(m, GRAFT_MODEL_FEATURE_CACHE_MB, &budget_mb) != GRAFT_OK)
+        return -1;
+    int n = graft_model_layer_count(m), frontier = -1;
+    signed char *up = calloc((size_t)(n > 0 ? n : 1), 1);
+    if (!up) return -1;
+    for (int i = 0; i < n && frontier != -2; i++) {
+        up[i] = (signed char)is_upstream(m, i, up);
+        const char *kind = graft_layer_kind(graft_model_layer(m, i));
+        if (!up[i]) {
+            /* the trunk must give the same output at every epoch */
+            if (strcmp(kind, "dropout") == 0 || (strcmp(kind, "batch_norm") == 0 && frozen_bn_trains))
+                frontier = -2;
+            continue;
+        }
+        for (int k = 0; k < graft_model_layer_input_count(m, i) && frontier != -2; k++) {
+            const char *in = graft_model_layer_input_name(m, i, k);
+            int j = strcmp(in, GRAFT_MODEL_INPUT) == 0 ? -1 : graft_model_find_layer(m, in);
+            if (j < 0) frontier = -2; /* a trained layer reads the input: nothing to cache */
+            else if (!up[j] && frontier >= 0 && frontier != j) frontier = -2;
+            else if (!up[j]) frontier = j;
+        }
+    }
+    free(up);
+    if (frontier < 0) return -1;
+    int nd;
+    int64_t d[GRAFT_MAX_DIMS];
+    if (graft_model_layer_output_shape(m, frontier, &nd, d) != GRAFT_OK) return -1;
+    double bytes = (double)graft_dataset_size(train) * sizeof(float);
+    for (int k = 0; k < nd; k++) bytes *= (double)d[k];
+    return bytes > (double)budget_mb * 1048576.0 ? -1 : frontier;
+}
+
+void cliProgressStart(cli_progress *pr, cli_out *out, graft_model *m, graft_dataset *train,
+                      graft_dataset *val, int batch_size)
+{
+    memset(pr, 0, sizeof *pr);
+    pr->out = out;
+    pr->model = m;
+    pr->train = train;
+    pr->train_count = graft_dataset_size(train);
+    pr->val_count = val ? graft_dataset_size(val) : 0;
+    pr->batch_size = batch_size;
+    pr->first_epoch = (int)graft_model_epochs_done(m);
+    pr->cur_epoch = -1;
+    pr->cache_node = -1;
+    pr->started = pr->epoch_started = cliNow();
+}
+
 int cliOnProgress(void *user, const graft_progress *p)
 {
     cli_progress *pr = user;
@@ -177,26 +280,47 @@ int cliOnProgress(void *user, const graft_progress *p)
     double batches = graft_progress_get(p, GRAFT_PROGRESS_BATCHES);
     double loss = graft_progress_get(p, GRAFT_PROGRESS_LOSS);
     double acc = graft_progress_get(p, GRAFT_PROGRESS_ACCURACY);
-    double rate = graft_progress_get(p, GRAFT_PROGRESS_IMAGES_PER_SEC);
+    if (epoch != pr->cur_epoch) {
+        /* The first callback of an epoch: graft_model_fit() has applied the
+         * epoch's unfreezing, so the flags say what it caches. */
+        int node = cliFeatureCacheLayer(pr->model, pr->train);
+        pr->cur_epoch = epoch;
+        pr->from_cache = node >= 0;
+        pr->cache_built = node >= 0 && node != pr->cache_node;
+        pr->cache_node = node;
+    }
+    /* Training images that went through the trunk this epoch so far: all of
+     * them once when the cache was built, none from a built cache, else the
+     * batches done. */
+    double samples = fmin(batch * pr->batch_size, (double)pr->train_count);
+    if (event == GRAFT_EVENT_EPOCH_END) samples = (double)pr->train_count;
+    double through = pr->from_cache ? (pr->cache_built ? (double)pr->train_count : 0) : samples;
+    double secs = cliNow() - pr->epoch_started;
     if (event == GRAFT_EVENT_BATCH_END) {
         if (!o->tty || o->quiet || o->json) return 0;
         double done = (epoch - 1) + batch / batches;
         double total = epochs;
         double elapsed = cliNow() - pr->started;
         double eta = done > 0 ? elapsed * (total - done) / done : 0;
-        char eta_s[32];
+        char eta_s[32], rate_s[32];
         format_duration(eta, eta_s, sizeof eta_s);
+        if (through > 0) snprintf(rate_s, sizeof rate_s, "%7.1f img/s", secs > 0 ? through / secs : 0);
+        else snprintf(rate_s, sizeof rate_s, "   from cache");
         int width = 24, filled = (int)(width * batch / batches);
         char bar[32];
         for (int i = 0; i < width; i++) bar[i] = i < filled ? '#' : '.';
         bar[width] = '\0';
-        fprintf(stderr, "\repoch %d/%d [%s] %3.0f%% %7.1f img/s ETA %s loss %.4f acc %.3f ", epoch,
-                epochs, bar, 100 * batch / batches, rate, eta_s, loss, acc);
+        fprintf(stderr, "\repoch %d/%d [%s] %3.0f%% %s ETA %s loss %.4f acc %.3f ", epoch, epochs, bar,
+                100 * batch / batches, rate_s, eta_s, loss, acc);
         fflush(stderr);
         return 0;
     }
     double vl = graft_progress_get(p, GRAFT_PROGRESS_VAL_LOSS);
     double va = graft_progress_get(p, GRAFT_PROGRESS_VAL_ACCURACY);
+    /* Validation runs the whole model on every validation image. */
+    int64_t trunk = (int64_t)through + (isnan(vl) ? 0 : pr->val_count);
+    int64_t cached = pr->from_cache && !pr->cache_built ? pr->train_count : 0;
+    double rate = secs > 0 ? (double)trunk / secs : 0;
     if (pr->n < 1024) {
         pr->epoch[pr->n] = epoch;
         pr->loss[pr->n] = loss;
@@ -214,18 +338,38 @@ int cliOnProgress(void *user, const graft_progress *p)
         cliJsonNumber(stdout, vl);
         printf(", \"val_accuracy\": ");
         cliJsonNumber(stdout, va);
-        printf(", \"images_per_sec\": ");
+        printf(", \"seconds\": %.6f, \"trunk_images\": %lld, \"cached_samples\": %lld, "
+               "\"images_per_sec\": ", secs, (long long)trunk, (long long)cached);
         cliJsonNumber(stdout, rate);
         printf("}\n");
         fflush(stdout);
-        return 0;
+    } else if (!o->quiet) {
+        if (o->tty) fputc('\r', stderr);
+        fprintf(stderr, "epoch %d/%d: loss %.4f, accuracy %.3f", epoch, epochs, loss, acc);
+        if (!isnan(vl)) fprintf(stderr, ", validation loss %.4f, accuracy %.3f", vl, va);
+        if (trunk > 0)
+            fprintf(stderr, "; %lld images through the model in %.2f s (%.1f img/s)", (long long)trunk,
+                    secs, rate);
+        if (cached > 0)
+            fprintf(stderr, "%s %lld samples from the feature cache", trunk > 0 ? "," : ";",
+                    (long long)cached);
+        if (trunk == 0) fprintf(stderr, " in %.2f s", secs);
+        fprintf(stderr, "%s\n", o->tty ? "          " : "");
     }
-    if (o->quiet) return 0;
-    if (o->tty) fputc('\r', stderr);
-    fprintf(stderr, "epoch %d/%d: loss %.4f, accuracy %.3f", epoch, epochs, loss, acc);
-    if (!isnan(vl)) fprintf(stderr, ", validation loss %.4f, accuracy %.3f", vl, va);
-    fprintf(stderr, ", %.1f img/s%s\n", rate, o->tty ? "                    " : "");
+    pr->epoch_started = cliNow();
     return 0;
+}
+
+int cliImageOptsCheck(cli_args *a)
+{
+    const char *norm = cliOpt(a, "normalize");
+    int threads;
+    if (norm && strcmp(norm, "unit") != 0 && strcmp(norm, "imagenet") != 0 &&
+        strcmp(norm, "byte") != 0) {
+        cliError("--normalize takes unit, imagenet or byte, not \"%s\"", norm);
+        return -1;
+    }
+    return cliInt(a, "threads", 2, 1, 64, &threads);
 }
 
 int cliImageOpts(graft_model *m, cli_args *a, graft_folder_opts *fo)
@@ -233,11 +377,12 @@ int cliImageOpts(graft_model *m, cli_args *a, graft_folder_opts *fo)
     int nd;
     int64_t d[GRAFT_MAX_DIMS];
     *fo = (graft_folder_opts)GRAFT_FOLDER_OPTS_INIT;
+    if (cliImageOptsCheck(a)) return 2;
     if (graft_model_layer_output_shape(m, -1, &nd, d) != GRAFT_OK || nd != 3 ||
         (d[0] != 1 && d[0] != 3)) {
         cliError("the model does not take images: its input must be (1 or 3 channels, height, "
                  "width)");
-        return -1;
+        return 1;
     }
     fo->channels = (int)d[0];
     fo->height = (int)d[1];
@@ -248,19 +393,50 @@ int cliImageOpts(graft_model *m, cli_args *a, graft_folder_opts *fo)
         fo->scale = 1.0f;
     } else if (strcmp(norm, "imagenet") == 0) {
         if (fo->channels != 3) {
-            cliError("--normalize imagenet needs a 3-channel model");
-            return -1;
+            cliError("--normalize imagenet needs a 3-channel model; this one takes %d channel",
+                     fo->channels);
+            return 2;
         }
         fo->normalize = GRAFT_FOLDER_NORM_IMAGENET;
-    } else if (strcmp(norm, "byte") == 0) {
+    } else {
         fo->normalize = GRAFT_FOLDER_NORM_SCALE;
         fo->scale = 255.0f;
-    } else {
-        cliError("--normalize takes unit, imagenet or byte, not \"%s\"", norm);
-        return -1;
     }
     int threads;
-    if (cliInt(a, "threads", 2, 1, 64, &threads)) return -1;
+    cliInt(a, "threads", 2, 1, 64, &threads); /* checked above */
     fo->threads = threads;
     return 0;
+}
+
+void cliHintSkipBad(int status, const char *message)
+{
+    if (status == GRAFT_E_FORMAT || status == GRAFT_E_UNSUPPORTED ||
+        (message && strstr(message, "cannot read sample")))
+        cliError("--skip-bad decodes every image first and leaves out, and lists, those that cannot "
+                 "be read");
+}
+
+void cliReportSkipped(const graft_dataset *ds, const char *dir)
+{
+    int64_t n = graft_dataset_skipped_count(ds);
+    if (n == 0) return;
+    cliError("skipped %lld unreadable image file%s under %s (--skip-bad):", (long long)n,
+             n == 1 ? "" : "s", dir);
+    for (int64_t i = 0; i < n; i++)
+        fprintf(stderr, "  %s: %s\n", graft_dataset_skipped_path(ds, i),
+                graft_dataset_skipped_reason(ds, i));
+}
+
+void cliJsonSkippedFiles(FILE *f, const graft_dataset *ds)
+{
+    int64_t n = graft_dataset_skipped_count(ds);
+    fputc('[', f);
+    for (int64_t i = 0; i < n; i++) {
+        fprintf(f, "%s{\"path\": ", i ? ", " : "");
+        cliJsonString(f, graft_dataset_skipped_path(ds, i));
+        fprintf(f, ", \"reason\": ");
+        cliJsonString(f, graft_dataset_skipped_reason(ds, i));
+        fputc('}', f);
+    }
+    fputc(']', f);
 }

@@ -3,6 +3,7 @@
  * helpers every other file uses.
  */
 #include "internal.h"
+#include "options.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -47,15 +48,21 @@ char *graftStrdup(graft_ctx *ctx, const char *s)
     return p;
 }
 
+/* The sizes graft_allocator has had: 1.0. */
+static const uint32_t allocator_sizes[] = {(uint32_t)sizeof(graft_allocator)};
+static const graftOptionsKind allocator_kind = {
+    "allocator", "GRAFT_ALLOCATOR_INIT", allocator_sizes, GRAFT_OPTIONS_COUNT(allocator_sizes), 0,
+    0};
+
 GRAFT_API int graft_ctx_create_advanced(const graft_allocator *allocator, graft_ctx **out)
 {
     graftClearError(NULL);
     if (out) *out = NULL;
     GRAFT_RETURN_IF(!out, NULL, GRAFT_E_INVALID_ARG, "out is NULL");
     GRAFT_RETURN_IF(!allocator, NULL, GRAFT_E_INVALID_ARG, "allocator is NULL");
-    GRAFT_RETURN_IF(allocator->struct_size != sizeof(graft_allocator), NULL, GRAFT_E_INVALID_ARG,
-                    "allocator->struct_size is %u, expected %u (use GRAFT_ALLOCATOR_INIT)",
-                    (unsigned)allocator->struct_size, (unsigned)sizeof(graft_allocator));
+    graft_allocator a = GRAFT_ALLOCATOR_INIT;
+    GRAFT_FORWARD_IF_ERROR(graftOptionsRead(NULL, __func__, &allocator_kind, allocator, &a));
+    allocator = &a;
     GRAFT_RETURN_IF(!allocator->alloc || !allocator->free, NULL, GRAFT_E_INVALID_ARG,
                     "allocator->alloc and allocator->free must both be set");
     graft_ctx *ctx = allocator->alloc(allocator->opaque, sizeof *ctx);
@@ -64,6 +71,7 @@ GRAFT_API int graft_ctx_create_advanced(const graft_allocator *allocator, graft_
     ctx->allocator = *allocator;
     ctx->use_blas = graft_has_blas();
     ctx->winograd = 1;
+    ctx->check_inputs = 1;
     *out = ctx;
     return GRAFT_OK;
 }
@@ -105,6 +113,11 @@ GRAFT_API int graft_ctx_set_int(graft_ctx *ctx, int key, int value)
                         "GRAFT_CTX_WINOGRAD takes 0, 1 or 2, not %d", value);
         ctx->winograd = value;
         return GRAFT_OK;
+    case GRAFT_CTX_CHECK_INPUTS:
+        GRAFT_RETURN_IF(value != 0 && value != 1, ctx, GRAFT_E_RANGE,
+                        "GRAFT_CTX_CHECK_INPUTS takes 0 or 1, not %d", value);
+        ctx->check_inputs = value;
+        return GRAFT_OK;
     default:
         return graftError(ctx, GRAFT_E_NOT_FOUND, __func__, "unknown setting key %d", key);
     }
@@ -119,6 +132,7 @@ GRAFT_API int graft_ctx_get_int(const graft_ctx *ctx, int key, int *value)
     case GRAFT_CTX_USE_BLAS: *value = ctx->use_blas; return GRAFT_OK;
     case GRAFT_CTX_NUM_THREADS: *value = graftBlasThreads(); return GRAFT_OK;
     case GRAFT_CTX_WINOGRAD: *value = ctx->winograd; return GRAFT_OK;
+    case GRAFT_CTX_CHECK_INPUTS: *value = ctx->check_inputs; return GRAFT_OK;
     default:
         return graftError((graft_ctx *)ctx, GRAFT_E_NOT_FOUND, __func__,
                           "unknown setting key %d", key);

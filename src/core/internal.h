@@ -22,6 +22,7 @@ struct graft_ctx {
     graft_allocator allocator;
     int use_blas;
     int winograd; /* GRAFT_CTX_WINOGRAD */
+    int check_inputs; /* GRAFT_CTX_CHECK_INPUTS */
     char errmsg[GRAFT_ERRMSG_SIZE];
 };
 
@@ -207,19 +208,59 @@ typedef struct graftFileFailure {
 
 /* Reads the whole file at path into a new graftAlloc'd buffer (*data, *size
  * bytes), at most max_bytes (SIZE_MAX: no limit beyond memory). A regular
- * file's size sizes the buffer (one byte more to see the end in one read);
- * other files (pipes) grow by doubling as data arrives. Records no message:
+ * file's size sizes the buffer (its size when opened: bytes appended later
+ * are not read); other files (pipes, devices) grow by doubling as data
+ * arrives, never past max_bytes. Opens as graftOpenForReading(). Records no message:
  * returns GRAFT_FILE_OK, or the reason, also in *fail with its details, for
  * the caller to word; *data is then NULL. */
 int graftReadWholeFile(graft_ctx *ctx, const char *path, size_t max_bytes,
                        unsigned char **data, size_t *size, graftFileFailure *fail);
 
+/* Bounded reading in steps, for the loaders that check a header (or each
+ * framed record) before reading on. A FIFO, pipe or device has no size: it
+ * is read as data arrives, never past the caller's limit. */
+struct stat;
+/* Opens path read-only without waiting for a FIFO's writer (a FIFO that has
+ * none when it is opened reads as empty), then makes reads blocking; *st is
+ * its fstat(). Returns GRAFT_FILE_OK with *fd, or GRAFT_FILE_OPEN or
+ * GRAFT_FILE_STAT (details in *fail). A folder opens: the caller decides. */
+int graftOpenForReading(const char *path, int *fd, struct stat *st, graftFileFailure *fail);
+
+/* The bytes read so far (a graftAlloc'd buffer; free data when done). */
+typedef struct graftReadBuf {
+    unsigned char *data;
+    size_t size, cap;
+    int sized; /* 1: the bytes asked for exist (a regular file of known size):
+                  room for them is made at once; 0: it grows as they arrive */
+} graftReadBuf;
+
+/* Appends up to n bytes read from fd to b, fewer only at the end of the
+ * file (*got says how many) or where b would pass limit bytes: b never
+ * holds, nor allocates, more than limit. Returns GRAFT_FILE_OK,
+ * GRAFT_FILE_NOMEM or GRAFT_FILE_READ (details in *fail). */
+int graftReadMore(graft_ctx *ctx, int fd, graftReadBuf *b, size_t n, size_t limit, size_t *got,
+                  graftFileFailure *fail);
+
+/* Reads fd to its end into b, at most limit bytes in all. When b is full
+ * and probe is 1, one more byte is tried: if there is one, the file is
+ * larger than limit: GRAFT_FILE_TOO_LARGE (file_size -1). Otherwise as
+ * graftReadMore. */
+int graftReadRest(graft_ctx *ctx, int fd, graftReadBuf *b, size_t limit, int probe,
+                  graftFileFailure *fail);
+
+/* Whether fd has at least one more byte to read (it is consumed): 0 at the
+ * end of the file or on a read error. */
+int graftFileGoesOn(int fd);
+
 /* Replaces path by the size bytes at data, atomically: a temporary file in
  * the same folder is written, synced, closed and renamed over path, then the
  * folder is synced; the new file keeps the permissions of the one it
  * replaces (0666 less the umask for a new one). On failure before the
- * rename the temporary file is removed and path is left as it was.
- * GRAFT_E_IO or GRAFT_E_NOMEM, the message naming func and path. */
+ * rename the temporary file is removed and path is left as it was. The
+ * temporary is named "<path>.tmp.<pid>.XXXXXX"; before writing, those of
+ * path whose pid is no process (left by killed saves) are removed (the rule:
+ * src/core/file.c). GRAFT_E_IO or GRAFT_E_NOMEM, the message naming func and
+ * path. */
 int graftWriteFileAtomic(graft_ctx *ctx, const char *func, const char *path,
                          const unsigned char *data, size_t size);
 

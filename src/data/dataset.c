@@ -150,6 +150,7 @@ GRAFT_API int graft_dataset_from_memory(graft_ctx *ctx, int64_t count, int ndim,
     memcpy(src->sample_shape.dims + 1, dims, (size_t)ndim * sizeof *dims);
     src->sample_numel = numel;
     src->n_classes = n_classes;
+    src->finite = copy; /* borrowed arrays may change after the check above */
     src->impl = m;
 
     ds->ctx = ctx;

@@ -29,6 +29,10 @@ struct graftSource {
     int n_classes;
     int randomized; /* 1: a sample can differ between reads (augmentation), so
                        fit must not cache features computed from it */
+    int finite;     /* 1: every value was found finite when the source was made
+                       and cannot change (an owned copy; values computed from
+                       checked bytes), so fit and evaluate need not check the
+                       batches they read (GRAFT_CTX_CHECK_INPUTS) */
     void *impl;
 };
 

@@ -11,8 +11,15 @@
  *
  * The samples are stored as floats (value * scale) in arrays that double as
  * rows arrive; the source owns them.
+ *
+ * Reading is bounded: a line is at most CSV_MAX_LINE (16 MiB) and a file at
+ * most CSV_MAX_BYTES (4 GiB of text, once decompressed; a value takes at
+ * least 2 bytes of it, a digit and a separator, so at most 8 GiB of
+ * floats). A plain file over that is refused from its size before anything
+ * is read; FIFOs and devices are refused (file_reader.c).
  */
 #include "dataset.h"
+#include "core/options.h"
 #include "file_reader.h"
 
 #include <locale.h>
@@ -23,6 +30,11 @@
 static const char *const FUNC = "graft_dataset_from_csv";
 
 #define CSV_MAX_LINE ((size_t)16 << 20)
+/* The most bytes a CSV file may hold, once decompressed: 4 GiB (see
+ * graft_dataset_from_csv() in graft.h). A plain file over it is refused
+ * from its size before anything is read; a gzip file as soon as its
+ * decompressed text passes it. */
+#define CSV_MAX_BYTES ((uint64_t)1 << 32)
 #define CSV_CHUNK 65536
 
 /* ---- the source ---------------------------------------------------------------- */
@@ -67,6 +79,7 @@ typedef struct line_reader {
     char *line; /* the current line, without its LF (and CR) */
     size_t len, cap;
     int64_t number; /* 1-based number of the current line */
+    uint64_t total; /* bytes read (decompressed), at most CSV_MAX_BYTES */
 } line_reader;
 
 /* Appends n bytes to the line, growing it up to CSV_MAX_LINE. */
@@ -104,6 +117,11 @@ static int line_next(line_reader *lr, int *have)
         if (lr->chunk_pos == lr->chunk_len) {
             if (lr->eof) break;
             GRAFT_FORWARD_IF_ERROR(graftFileRead(&lr->f, lr->chunk, CSV_CHUNK, &lr->chunk_len));
+            lr->total += lr->chunk_len;
+            GRAFT_RETURN_IF_AT(lr->total > CSV_MAX_BYTES, lr->f.ctx, GRAFT_E_FORMAT, FUNC,
+                               "'%s' is larger than the %llu-byte limit of CSV files (4 GiB, "
+                               "once decompressed)", lr->f.path,
+                               (unsigned long long)CSV_MAX_BYTES);
             lr->chunk_pos = 0;
             if (lr->chunk_len < CSV_CHUNK) lr->eof = 1;
             if (lr->chunk_len == 0) break;
@@ -360,6 +378,11 @@ static int read_rows(csv_state *s, line_reader *lr)
     return GRAFT_OK;
 }
 
+/* The sizes graft_csv_opts has had: 1.0 (its reserved words are check_opts's). */
+static const uint32_t csv_opts_sizes[] = {(uint32_t)sizeof(graft_csv_opts)};
+static const graftOptionsKind csv_opts_kind = {"opts", "GRAFT_CSV_OPTS_INIT", csv_opts_sizes,
+                                          GRAFT_OPTIONS_COUNT(csv_opts_sizes), 0, 0};
+
 GRAFT_API int graft_dataset_from_csv(graft_ctx *ctx, const char *path,
                                      const graft_csv_opts *opts, graft_dataset **out)
 {
@@ -373,10 +396,7 @@ GRAFT_API int graft_dataset_from_csv(graft_ctx *ctx, const char *path,
     graft_csv_opts defaults = GRAFT_CSV_OPTS_INIT;
     s.o = defaults;
     if (opts) {
-        GRAFT_RETURN_IF(opts->struct_size != sizeof s.o, ctx, GRAFT_E_VERSION,
-                        "opts->struct_size is %u, expected %u (use GRAFT_CSV_OPTS_INIT)",
-                        (unsigned)opts->struct_size, (unsigned)sizeof s.o);
-        s.o = *opts;
+        GRAFT_FORWARD_IF_ERROR(graftOptionsRead(ctx, __func__, &csv_opts_kind, opts, &s.o));
     }
     size_t numel = 0;
     GRAFT_FORWARD_IF_ERROR(check_opts(ctx, &s.o, &numel));
@@ -395,6 +415,11 @@ GRAFT_API int graft_dataset_from_csv(graft_ctx *ctx, const char *path,
     int st = c_locale ? GRAFT_OK
                       : graftError(ctx, GRAFT_E_NOMEM, __func__, "cannot create the C locale");
     if (st == GRAFT_OK) st = graftFileOpen(&lr.f, ctx, __func__, path);
+    if (st == GRAFT_OK && !lr.f.gzip && lr.f.file_size > CSV_MAX_BYTES)
+        st = graftError(ctx, GRAFT_E_FORMAT, __func__,
+                        "'%s' is larger than the %llu-byte limit of CSV files (4 GiB): %llu bytes",
+                        path, (unsigned long long)CSV_MAX_BYTES,
+                        (unsigned long long)lr.f.file_size);
     if (st == GRAFT_OK) {
         lr.chunk = graftAlloc(ctx, CSV_CHUNK);
         if (!lr.chunk) st = graftError(ctx, GRAFT_E_NOMEM, __func__, "cannot allocate a buffer");
@@ -421,6 +446,8 @@ GRAFT_API int graft_dataset_from_csv(graft_ctx *ctx, const char *path,
     int64_t flat[1] = {(int64_t)s.numel};
     const int ndim = s.o.ndim > 0 ? s.o.ndim : 1;
     const int64_t *dims = s.o.ndim > 0 ? s.o.dims : flat;
-    return graftDatasetWrap(ctx, __func__, &csv_vtbl, src, s.count, ndim, dims,
-                            s.o.n_classes > 0 ? s.o.n_classes : s.max_label + 1, out);
+    int st2 = graftDatasetWrap(ctx, __func__, &csv_vtbl, src, s.count, ndim, dims,
+                               s.o.n_classes > 0 ? s.o.n_classes : s.max_label + 1, out);
+    if (st2 == GRAFT_OK) (*out)->src->finite = 1; /* every value checked finite, owned */
+    return st2;
 }

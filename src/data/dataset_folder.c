@@ -18,6 +18,7 @@
  * waits while the pool works, so it never allocates concurrently with it.
  */
 #include "dataset.h"
+#include "core/options.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -722,6 +723,22 @@ static int check_opts(graft_ctx *ctx, const graft_folder_opts *o, const char *fu
                                ctx, GRAFT_E_INVALID_ARG, func,
                                "opts->mean[%d] and opts->std[%d] are %g and %g; must be finite, "
                                "std > 0", c, c, (double)o->mean[c], (double)o->std[c]);
+    /* Pixels reach normalisation in [0, 1] (decoding, resizing and the
+     * jitter keep them there, up to a rounding), and (v - mean) / std, in
+     * float as graft_image_normalize() computes it, is monotonic in v:
+     * finite at both ends of [0, 1], widened by 1/1024 for those roundings,
+     * means finite for every sample. */
+    if (o->normalize == GRAFT_FOLDER_NORM_MEAN_STD)
+        for (int c = 0; c < o->channels; c++) {
+            const float at0 = (-1.0f / 1024 - o->mean[c]) / o->std[c];
+            const float at1 = (1.0f + 1.0f / 1024 - o->mean[c]) / o->std[c];
+            GRAFT_RETURN_IF_AT(!isfinite(at0) || !isfinite(at1), ctx, GRAFT_E_INVALID_ARG, func,
+                               "opts->mean[%d] and opts->std[%d] are %g and %g: (v - mean) / std "
+                               "overflows float for pixel values v in [0, 1] (it reaches %g); "
+                               "std must be larger",
+                               c, c, (double)o->mean[c], (double)o->std[c],
+                               (double)(isfinite(at0) ? at1 : at0));
+        }
     GRAFT_RETURN_IF_AT(o->augment != 0 && o->augment != 1, ctx, GRAFT_E_INVALID_ARG, func,
                        "opts->augment is %d, must be 0 or 1", o->augment);
     GRAFT_RETURN_IF_AT(!(o->crop_scale_min > 0.0f && o->crop_scale_min <= o->crop_scale_max &&
@@ -759,6 +776,11 @@ static int check_opts(graft_ctx *ctx, const graft_folder_opts *o, const char *fu
     return GRAFT_OK;
 }
 
+/* The sizes graft_folder_opts has had: 1.0 (its reserved words are check_opts's). */
+static const uint32_t folder_opts_sizes[] = {(uint32_t)sizeof(graft_folder_opts)};
+static const graftOptionsKind folder_opts_kind = {"opts", "GRAFT_FOLDER_OPTS_INIT", folder_opts_sizes,
+                                          GRAFT_OPTIONS_COUNT(folder_opts_sizes), 0, 0};
+
 GRAFT_API int graft_dataset_from_folder(graft_ctx *ctx, const char *root,
                                         const graft_folder_opts *opts, graft_dataset **out)
 {
@@ -770,10 +792,7 @@ GRAFT_API int graft_dataset_from_folder(graft_ctx *ctx, const char *root,
     GRAFT_RETURN_IF(!out, ctx, GRAFT_E_INVALID_ARG, "out is NULL");
     graft_folder_opts o = GRAFT_FOLDER_OPTS_INIT;
     if (opts) {
-        GRAFT_RETURN_IF(opts->struct_size != sizeof o, ctx, GRAFT_E_VERSION,
-                        "opts->struct_size is %u, expected %u (use GRAFT_FOLDER_OPTS_INIT)",
-                        (unsigned)opts->struct_size, (unsigned)sizeof o);
-        o = *opts;
+        GRAFT_FORWARD_IF_ERROR(graftOptionsRead(ctx, func, &folder_opts_kind, opts, &o));
     }
     GRAFT_FORWARD_IF_ERROR(check_opts(ctx, &o, func));
 

@@ -9,6 +9,7 @@
 #include "dataset.h"
 #include "file_reader.h"
 
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -170,6 +171,10 @@ GRAFT_API int graft_dataset_from_idx(graft_ctx *ctx, const char *images_path,
                     "images_path and labels_path must not be NULL");
     GRAFT_RETURN_IF(!isfinite(scale) || !(scale > 0.0f), ctx, GRAFT_E_INVALID_ARG,
                     "scale is %g, must be finite and > 0", (double)scale);
+    /* the largest feature, 255 * scale, must be finite too */
+    GRAFT_RETURN_IF(!isfinite(255.0f * scale), ctx, GRAFT_E_INVALID_ARG,
+                    "scale is %g: a pixel of 255 would become %g; must be at most %g",
+                    (double)scale, (double)(255.0f * scale), (double)(FLT_MAX / 255));
     GRAFT_RETURN_IF(n_classes < 0, ctx, GRAFT_E_INVALID_ARG,
                     "n_classes is %d, must be >= 1 (or 0: max label + 1)", n_classes);
 
@@ -218,8 +223,10 @@ GRAFT_API int graft_dataset_from_idx(graft_ctx *ctx, const char *images_path,
     graftFileClose(&lb.r);
     graftFree(ctx, raw_labels);
     const int64_t dims[3] = {1, im.dims[1], im.dims[2]};
-    return graftDatasetWrap(ctx, __func__, &idx_vtbl, s, count, 3, dims,
-                            n_classes > 0 ? n_classes : max_label + 1, out);
+    st = graftDatasetWrap(ctx, __func__, &idx_vtbl, s, count, 3, dims,
+                          n_classes > 0 ? n_classes : max_label + 1, out);
+    if (st == GRAFT_OK) (*out)->src->finite = 1; /* byte * scale, 255 * scale finite */
+    return st;
 
 fail:
     graftFileClose(&im.r);

@@ -6,6 +6,12 @@
  * gzip goes through zlib (Debian zlib1g-dev). It adds no dependency in
  * practice: libpng, which graft's image decoding links, itself depends on
  * zlib. Its allocation hooks are routed to the context's allocator.
+ *
+ * Only regular files are read: a FIFO, pipe or device (/dev/zero) is
+ * refused when it is opened, and opening never waits for a FIFO's writer
+ * (graftOpenForReading). What a reader may read is bounded by its caller:
+ * dataset_idx.c by the sizes the IDX header declares, checked against the
+ * file's size; dataset_csv.c by its ceiling (CSV_MAX_BYTES).
  */
 #include "file_reader.h"
 
@@ -13,6 +19,7 @@
 #include <limits.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #define READER_CHUNK 65536
@@ -50,18 +57,26 @@ int graftFileOpen(graftFileReader *r, graft_ctx *ctx, const char *func, const ch
     r->ctx = ctx;
     r->func = func;
     r->path = path;
-    errno = 0;
-    r->file = fopen(path, "rb");
-    if (!r->file)
-        return graftError(ctx, GRAFT_E_IO, func, "cannot open '%s': %s", path,
-                          strerror(errno ? errno : ENOENT));
+    /* Opened without waiting for a FIFO's writer; only regular files are
+       read (their size bounds what is read, and gzip's expansion). */
+    int fd;
     struct stat st;
-    if (fstat(fileno(r->file), &st) != 0 || !S_ISREG(st.st_mode)) {
-        int err = errno;
-        fclose(r->file);
-        r->file = NULL;
+    graftFileFailure fail;
+    int how = graftOpenForReading(path, &fd, &st, &fail);
+    if (how == GRAFT_FILE_OPEN)
+        return graftError(ctx, GRAFT_E_IO, func, "cannot open '%s': %s", path,
+                          strerror(fail.sys_errno ? fail.sys_errno : ENOENT));
+    if (how != GRAFT_FILE_OK || !S_ISREG(st.st_mode)) {
+        if (how == GRAFT_FILE_OK) close(fd);
         return graftError(ctx, GRAFT_E_IO, func, "cannot read '%s': %s", path,
-                          err ? strerror(err) : "not a regular file");
+                          how != GRAFT_FILE_OK ? strerror(fail.sys_errno) : "not a regular file");
+    }
+    r->file = fdopen(fd, "rb");
+    if (!r->file) {
+        int err = errno;
+        close(fd);
+        return graftError(ctx, err == ENOMEM ? GRAFT_E_NOMEM : GRAFT_E_IO, func,
+                          "cannot read '%s': %s", path, strerror(err));
     }
     r->file_size = (uint64_t)st.st_size;
     int st_ = raw_read(r, r->peek, 2, &r->peek_len);

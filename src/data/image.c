@@ -7,13 +7,27 @@
  * The graft_image handle itself (allocation, creation, export) is
  * image_handle.c; the in-place transforms and the seeded augmentation are
  * image_transform.c.
+ *
+ * Reading a file is bounded (read_file): its first 16 bytes are read and
+ * must be a PNG or JPEG signature before anything more is read, and a file
+ * is at most MAX_FILE_BYTES, 1 GiB: a regular file over that is refused
+ * from its size, a FIFO, pipe or device as soon as its data passes it.
  */
 #include "image_decode.h"
+#include "core/options.h"
 
 #include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+/* The most bytes an image file may have: 1 GiB (graft_image_load() in
+ * graft.h). */
 #define MAX_FILE_BYTES ((size_t)1 << 30)
+/* The bytes whose signature is checked before the rest of a file is read:
+ * enough for every format graft_image_format() and unsupported_format()
+ * tell apart. */
+#define HEAD_BYTES 16
 
 static const unsigned char png_signature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
 static const unsigned char jpeg_signature[3] = {0xff, 0xd8, 0xff};
@@ -39,15 +53,20 @@ static const char *unsupported_format(const unsigned char *p, size_t size)
     return NULL;
 }
 
+/* The sizes graft_image_load_opts has had: 1.0. */
+static const uint32_t load_opts_sizes[] = {(uint32_t)sizeof(graft_image_load_opts)};
+static const graftOptionsKind load_opts_kind = {"opts", "GRAFT_IMAGE_LOAD_OPTS_INIT", load_opts_sizes,
+                                          GRAFT_OPTIONS_COUNT(load_opts_sizes), 0, 0};
+
 static int opts_check(graft_ctx *ctx, const char *func, const graft_image_load_opts *opts,
                       int *channels, int64_t *max_pixels)
 {
     *channels = 0;
     *max_pixels = GRAFT_IMAGE_MAX_PIXELS;
     if (!opts) return GRAFT_OK;
-    GRAFT_RETURN_IF_AT(opts->struct_size != sizeof(graft_image_load_opts), ctx, GRAFT_E_VERSION,
-                       func, "opts->struct_size is %u, expected %u (use GRAFT_IMAGE_LOAD_OPTS_INIT)",
-                       (unsigned)opts->struct_size, (unsigned)sizeof(graft_image_load_opts));
+    graft_image_load_opts rd = GRAFT_IMAGE_LOAD_OPTS_INIT;
+    GRAFT_FORWARD_IF_ERROR(graftOptionsRead(ctx, func, &load_opts_kind, opts, &rd));
+    opts = &rd;
     GRAFT_RETURN_IF_AT(opts->channels != 0 && opts->channels != 1 && opts->channels != 3, ctx,
                        GRAFT_E_INVALID_ARG, func, "opts->channels is %d, must be 0, 1 or 3",
                        opts->channels);
@@ -58,6 +77,25 @@ static int opts_check(graft_ctx *ctx, const char *func, const graft_image_load_o
     *channels = opts->channels;
     if (opts->max_pixels > 0) *max_pixels = opts->max_pixels;
     return GRAFT_OK;
+}
+
+/* The error for size bytes at p (size > 0) that are neither PNG nor JPEG.
+ * It depends on the first HEAD_BYTES only (and on size when it is less). */
+static int refuse_unknown(graft_ctx *ctx, const char *func, const char *source,
+                          const unsigned char *p, size_t size)
+{
+    const char *name = unsupported_format(p, size);
+    if (name)
+        return graftError(ctx, GRAFT_E_UNSUPPORTED, func,
+                          "%s: %s images are not supported (only PNG and JPEG)", source, name);
+    if (size < sizeof png_signature && memcmp(p, png_signature, size) == 0)
+        return graftError(ctx, GRAFT_E_FORMAT, func,
+                          "%s: truncated PNG (%zu bytes, the signature alone is 8)", source, size);
+    if (size < sizeof jpeg_signature && memcmp(p, jpeg_signature, size) == 0)
+        return graftError(ctx, GRAFT_E_FORMAT, func, "%s: truncated JPEG (%zu bytes)", source,
+                          size);
+    return graftError(ctx, GRAFT_E_FORMAT, func,
+                      "%s: not a PNG or JPEG image (unrecognised signature)", source);
 }
 
 /* Detects the format of job's bytes, decodes them, converts the channels. */
@@ -71,22 +109,7 @@ static int decode(graftDecodeJob *job, int channels, graft_image **out)
     switch (graft_image_format(p, size)) {
     case GRAFT_IMAGE_FORMAT_PNG: status = graftImageDecodePng(job, out); break;
     case GRAFT_IMAGE_FORMAT_JPEG: status = graftImageDecodeJpeg(job, out); break;
-    default: {
-        const char *name = unsupported_format(p, size);
-        if (name)
-            return graftError(job->ctx, GRAFT_E_UNSUPPORTED, job->func,
-                              "%s: %s images are not supported (only PNG and JPEG)",
-                              job->source, name);
-        if (size < sizeof png_signature && memcmp(p, png_signature, size) == 0)
-            return graftError(job->ctx, GRAFT_E_FORMAT, job->func,
-                              "%s: truncated PNG (%zu bytes, the signature alone is 8)",
-                              job->source, size);
-        if (size < sizeof jpeg_signature && memcmp(p, jpeg_signature, size) == 0)
-            return graftError(job->ctx, GRAFT_E_FORMAT, job->func,
-                              "%s: truncated JPEG (%zu bytes)", job->source, size);
-        return graftError(job->ctx, GRAFT_E_FORMAT, job->func,
-                          "%s: not a PNG or JPEG image (unrecognised signature)", job->source);
-    }
+    default: return refuse_unknown(job->ctx, job->func, job->source, p, size);
     }
     if (status != GRAFT_OK) return status;
     if (channels != 0 && channels != (*out)->channels) {
@@ -100,31 +123,69 @@ static int decode(graftDecodeJob *job, int channels, graft_image **out)
 }
 
 
-/* Reads the whole file at path into a new buffer (at most MAX_FILE_BYTES). */
+/* Reads the file at path into a new buffer: its first HEAD_BYTES, whose
+ * signature must be PNG's or JPEG's before anything more is read (so
+ * /dev/zero costs 16 bytes), then the rest, at most MAX_FILE_BYTES: a
+ * regular file larger than that is refused from its size, a FIFO, pipe or
+ * device as soon as its data goes past it. */
 static int read_file(graft_ctx *ctx, const char *func, const char *path, unsigned char **data,
                      size_t *size)
 {
     char why[128];
     graftFileFailure fail;
-    switch (graftReadWholeFile(ctx, path, MAX_FILE_BYTES, data, size, &fail)) {
-    case GRAFT_FILE_OK:
-        return GRAFT_OK;
-    case GRAFT_FILE_OPEN:
+    graftReadBuf b = {NULL, 0, 0, 0};
+    int fd, reason = GRAFT_FILE_OK, status = GRAFT_OK;
+    struct stat st;
+    size_t got;
+    *data = NULL;
+    *size = 0;
+    if (graftOpenForReading(path, &fd, &st, &fail) != GRAFT_FILE_OK) {
         graftErrnoText(fail.sys_errno ? fail.sys_errno : ENOENT, why, sizeof why);
-        return graftError(ctx, GRAFT_E_IO, func, "%s: cannot open: %s", path, why);
-    case GRAFT_FILE_IS_DIR:
+        if (fail.reason == GRAFT_FILE_OPEN)
+            return graftError(ctx, GRAFT_E_IO, func, "%s: cannot open: %s", path, why);
+        return graftError(ctx, GRAFT_E_IO, func, "%s: cannot read: %s", path, why);
+    }
+    if (S_ISDIR(st.st_mode)) {
+        close(fd);
         return graftError(ctx, GRAFT_E_IO, func, "%s: is a directory", path);
+    }
+    int sized = S_ISREG(st.st_mode) && st.st_size > 0;
+    b.sized = sized;
+    reason = graftReadMore(ctx, fd, &b, HEAD_BYTES, MAX_FILE_BYTES, &got, &fail);
+    if (reason == GRAFT_FILE_OK && b.size == HEAD_BYTES &&
+        graft_image_format(b.data, b.size) == GRAFT_IMAGE_FORMAT_UNKNOWN)
+        status = refuse_unknown(ctx, func, path, b.data, b.size);
+    else if (reason == GRAFT_FILE_OK && sized && (uint64_t)st.st_size > MAX_FILE_BYTES)
+        status = graftError(ctx, GRAFT_E_FORMAT, func,
+                            "%s: %lld bytes, larger than the %zu-byte limit of image files (1 GiB)",
+                            path, (long long)st.st_size, MAX_FILE_BYTES);
+    else if (reason == GRAFT_FILE_OK)
+        reason = graftReadRest(ctx, fd, &b, sized ? (size_t)st.st_size : MAX_FILE_BYTES, !sized,
+                               &fail);
+    close(fd);
+    if (reason == GRAFT_FILE_OK && status == GRAFT_OK && !b.data) {
+        b.data = graftAlloc(ctx, 0); /* an empty file */
+        if (!b.data) {
+            reason = GRAFT_FILE_NOMEM;
+            fail.bytes = 1;
+        }
+    }
+    if (reason == GRAFT_FILE_OK && status == GRAFT_OK) {
+        *data = b.data;
+        *size = b.size;
+        return GRAFT_OK;
+    }
+    graftFree(ctx, b.data);
+    if (status != GRAFT_OK) return status;
+    switch (reason) {
     case GRAFT_FILE_NOMEM:
         return graftError(ctx, GRAFT_E_NOMEM, func, "%s: cannot allocate %zu bytes", path,
                           fail.bytes);
     case GRAFT_FILE_TOO_LARGE:
-        if (fail.file_size >= 0)
-            return graftError(ctx, GRAFT_E_FORMAT, func,
-                              "%s: %lld bytes is more than the 1 GiB an image may have", path,
-                              fail.file_size);
         return graftError(ctx, GRAFT_E_FORMAT, func,
-                          "%s: more than the 1 GiB an image may have", path);
-    default: /* fstat or read failed */
+                          "%s: larger than the %zu-byte limit of image files (1 GiB)", path,
+                          MAX_FILE_BYTES);
+    default: /* a read failed */
         graftErrnoText(fail.sys_errno ? fail.sys_errno : EIO, why, sizeof why);
         return graftError(ctx, GRAFT_E_IO, func, "%s: cannot read: %s", path, why);
     }

@@ -8,6 +8,7 @@
  * after the first call.
  */
 #include "image.h"
+#include "core/options.h"
 
 #include <math.h>
 #include <string.h>
@@ -378,13 +379,15 @@ GRAFT_API int graft_image_normalize_imagenet(graft_image *image)
 
 /* ---- augmentation ---------------------------------------------------------- */
 
+/* The sizes graft_augment_spec has had: 1.0. */
+static const uint32_t augment_spec_sizes[] = {(uint32_t)sizeof(graft_augment_spec)};
+static const graftOptionsKind augment_spec_kind = {"spec", "GRAFT_AUGMENT_SPEC_INIT", augment_spec_sizes,
+                                          GRAFT_OPTIONS_COUNT(augment_spec_sizes), 0, 0};
+
 static int augment_check(graft_image *im, const graft_augment_spec *s)
 {
     const char *f = "graft_image_augment";
     graft_ctx *ctx = im->ctx;
-    GRAFT_RETURN_IF_AT(s->struct_size != sizeof(graft_augment_spec), ctx, GRAFT_E_VERSION, f,
-                       "spec->struct_size is %u, expected %u (use GRAFT_AUGMENT_SPEC_INIT)",
-                       (unsigned)s->struct_size, (unsigned)sizeof(graft_augment_spec));
     int off = s->crop_width == 0 && s->crop_height == 0;
     GRAFT_RETURN_IF_AT(!off && (s->crop_width < 1 || s->crop_width > MAX_SIDE ||
                                 s->crop_height < 1 || s->crop_height > MAX_SIDE),
@@ -490,6 +493,9 @@ GRAFT_API int graft_image_augment(graft_image *image, const graft_augment_spec *
     graftClearError(image ? image->ctx : NULL);
     GRAFT_RETURN_IF(!image, NULL, GRAFT_E_INVALID_ARG, "image is NULL");
     GRAFT_RETURN_IF(!spec, image->ctx, GRAFT_E_INVALID_ARG, "spec is NULL");
+    graft_augment_spec sp = GRAFT_AUGMENT_SPEC_INIT;
+    GRAFT_FORWARD_IF_ERROR(graftOptionsRead(image->ctx, f, &augment_spec_kind, spec, &sp));
+    spec = &sp;
     GRAFT_FORWARD_IF_ERROR(augment_check(image, spec));
 
     /* One generator per step, each seeded from the spec's seed. */

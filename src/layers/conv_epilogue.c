@@ -9,7 +9,8 @@
 
 /* The per-element bodies repeat batch_norm's inference expression
  * (a * v + b in float) and relu's and clip's, so that a fused value is the
- * value the three layers compute one after the other. Blocks of 8 with
+ * value the three layers compute one after the other, a NaN passing through
+ * relu and clip as it does in layer_activation.c. Blocks of 8 with
  * fixed-length inner loops, as the row kernels above. */
 #define EPI_EACH(n, ...)                                        \
     do {                                                        \
@@ -29,7 +30,7 @@
 #define EPI_STORE(dst, v, ep_act, lo, hi)                       \
     do {                                                        \
         float v_ = (v);                                         \
-        if ((ep_act) == GRAFT_EPI_RELU) v_ = v_ > 0.0f ? v_ : 0.0f; \
+        if ((ep_act) == GRAFT_EPI_RELU) v_ = v_ <= 0.0f ? 0.0f : v_; \
         if ((ep_act) == GRAFT_EPI_CLIP) {                       \
             v_ = v_ < (lo) ? (lo) : v_;                         \
             v_ = v_ > (hi) ? (hi) : v_;                         \

@@ -244,6 +244,11 @@ static int check_inputs(graft_layer *l, const char *func, int n_inputs,
                               i, got, want);
         }
         if (i == 0) *batch = t->dims[0];
+        if (i == 0 && *batch > GRAFT_LAYER_MAX_BATCH)
+            return graftError(ctx, GRAFT_E_SHAPE, func,
+                              "%s layer: inputs[0] has a batch of %lld samples, more than the "
+                              "%d one call takes", l->vtbl->kind, (long long)*batch,
+                              (int)GRAFT_LAYER_MAX_BATCH);
     }
     return GRAFT_OK;
 }

@@ -23,6 +23,10 @@ typedef enum graftLayerKind {
 
 #define GRAFT_LAYER_MAX_PARAMS 4
 #define GRAFT_LAYER_MAX_INPUTS 1024
+/* Samples one forward or backward call takes (the batch, dims[0]): kinds
+ * count them in int (dense, conv2d), so check_inputs() in layer.c and the
+ * model's input check refuse more with GRAFT_E_SHAPE. */
+#define GRAFT_LAYER_MAX_BATCH INT32_MAX
 
 /* A parameter as a kind declares it (see declare_params). */
 typedef struct graftParamDecl {
@@ -297,7 +301,7 @@ void graftFillUniform(graft_tensor *t, graftRng *rng, float bound);
 /* The clamp that follows the affine step of a fused node. */
 typedef enum graftEpilogueAct {
     GRAFT_EPI_NONE, /* y = v */
-    GRAFT_EPI_RELU, /* y = v > 0 ? v : 0, relu's own expression */
+    GRAFT_EPI_RELU, /* y = v <= 0 ? 0 : v, relu's own expression (NaN stays NaN) */
     GRAFT_EPI_CLIP  /* y = min(max(v, lo), hi), clip's own expression */
 } graftEpilogueAct;
 

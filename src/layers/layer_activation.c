@@ -6,7 +6,7 @@
  *
  * Any input rank; the output has the input's shape. With x the input, y the
  * output and dy the output gradient, dx = dy * f'(x):
- *   relu        y = max(0, x)                     f' = 1 for x > 0, else 0
+ *   relu        y = max(0, x)                     f' = 0 for x <= 0, else 1
  *   clip        y = min(max(x, lo), hi)           f' = 1 for lo <= x <= hi, else 0
  *   leaky_relu  y = x (x >= 0), alpha * x (x < 0) f' = 1 for x >= 0, alpha for x < 0
  *   sigmoid     y = 1 / (1 + exp(-x))             f' = y * (1 - y)
@@ -16,7 +16,12 @@
  *   hard_sigmoid y = min(max(alpha * x + beta, 0), 1)
  *                                                 f' = alpha where 0 < alpha*x + beta < 1
  * (hard_swish at the kinks follows PyTorch's hardswish backward.)
- * relu's f' is taken from y (y > 0 exactly when x > 0), sigmoid's and tanh's
+ * A NaN input gives a NaN output in every kind, as in PyTorch: relu and clip
+ * pass it through (their comparisons are false for NaN, and the expressions
+ * are written so that a false comparison keeps x), the others compute NaN
+ * from it. So a NaN that reaches an activation is never turned into a value
+ * that looks valid (relu(NaN) = 0 would hide it from the loss).
+ * relu's f' is taken from y (y <= 0 exactly when x <= 0), sigmoid's and tanh's
  * are functions of y, and clip's f' can be kept as a bit mask, so these four
  * can run in place (inplace_ok, see layer.h): a model then writes y over x
  * to save the memory of one tensor.
@@ -170,7 +175,9 @@ typedef unsigned char v8u8 __attribute__((vector_size(8)));
 #define KEEP8(m, a) ((v8f)((v8i)(m) & (v8i)(a)))
 #endif
 
-/* y[i] = max(0, x[i]) as x > 0 ? x : 0 (NaN and -0 give +0); y may be x */
+/* y[i] = max(0, x[i]) as x <= 0 ? +0 : x: a NaN fails the test and passes
+ * through (payload and sign kept), as torch.relu propagates it; -0 gives +0.
+ * y may be x */
 GRAFT_VECTOR_CLONES
 static void relu_fwd(float *y, const float *x, size_t n)
 {
@@ -178,12 +185,12 @@ static void relu_fwd(float *y, const float *x, size_t n)
 #if GRAFT_HAVE_V8F
     for (; i + 8 <= n; i += 8) {
         const v8f v = LOAD8(x + i);
-        STORE8(y + i, KEEP8(v > 0.0f, v));
+        STORE8(y + i, KEEP8(~(v <= 0.0f), v));
     }
 #endif
     for (; i < n; i++) {
         float v = x[i];
-        y[i] = v > 0.0f ? v : 0.0f;
+        y[i] = v <= 0.0f ? 0.0f : v;
     }
 }
 
@@ -280,19 +287,20 @@ static void hard_swish_fwd(float *restrict y, const float *restrict x, size_t n)
     }
 }
 
-/* From the output: y > 0 exactly when x > 0 (y = x there, else +0, also
- * for a NaN x), so the value is the one x would give, and relu can run in
- * place. dx[i] = y[i] > 0 ? dy[i] : +0. */
+/* From the output: y <= 0 exactly when x <= 0 (y is +0 there, and x
+ * itself elsewhere, a NaN x included), so the value is the one x would
+ * give, and relu can run in place. dx[i] = y[i] <= 0 ? +0 : dy[i]: PyTorch's
+ * threshold_backward, which passes the gradient at a NaN. */
 GRAFT_VECTOR_CLONES
 static void relu_bwd(float *dx, const float *y, const float *dy, size_t n)
 {
     size_t i = 0;
 #if GRAFT_HAVE_V8F
-    for (; i + 8 <= n; i += 8) STORE8(dx + i, KEEP8(LOAD8(y + i) > 0.0f, LOAD8(dy + i)));
+    for (; i + 8 <= n; i += 8) STORE8(dx + i, KEEP8(~(LOAD8(y + i) <= 0.0f), LOAD8(dy + i)));
 #endif
     for (; i < n; i++) {
         float g = dy[i];
-        dx[i] = y[i] > 0.0f ? g : 0.0f;
+        dx[i] = y[i] <= 0.0f ? 0.0f : g;
     }
 }
 

@@ -52,6 +52,7 @@ static void dense_init_params(graft_layer *l, graftRng *rng)
 static int dense_forward(graft_layer *l, const graft_tensor *const *in, graft_tensor *out)
 {
     const dense_state *s = l->state;
+    /* n <= GRAFT_LAYER_MAX_BATCH (check_inputs), f <= INT32_MAX (infer_shape) */
     int n = (int)in[0]->dims[0], u = s->units, f = (int)s->in_features;
     const float *w = l->params[0].value->data;
     float *y = out->data;
@@ -68,6 +69,7 @@ static int dense_backward(graft_layer *l, const graft_tensor *const *in, const g
                           const graft_tensor *dout, graft_tensor *const *din)
 {
     const dense_state *s = l->state;
+    /* n <= GRAFT_LAYER_MAX_BATCH (check_inputs), f <= INT32_MAX (infer_shape) */
     int n = (int)in[0]->dims[0], u = s->units, f = (int)s->in_features;
     const float *dy = dout->data;
     (void)out;

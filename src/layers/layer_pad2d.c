@@ -13,6 +13,7 @@
  *   dX[src(i), src(j)] += dY[i, j]   (cells with no source contribute nothing)
  */
 #include "layer.h"
+#include "core/options.h"
 
 #include <string.h>
 
@@ -199,6 +200,11 @@ const graftLayerVtbl graftPad2dVtbl = {
     .onnx_export = pad_onnx_export,
 };
 
+/* The sizes graft_pad2d_spec has had: 1.0. */
+static const uint32_t pad2d_spec_sizes[] = {(uint32_t)sizeof(graft_pad2d_spec)};
+static const graftOptionsKind pad2d_spec_kind = {
+    "spec", "GRAFT_PAD2D_SPEC_INIT", pad2d_spec_sizes, GRAFT_OPTIONS_COUNT(pad2d_spec_sizes), 0, 0};
+
 GRAFT_API int graft_layer_pad2d(graft_ctx *ctx, const graft_pad2d_spec *spec, graft_layer **out)
 {
     graftClearError(ctx);
@@ -206,13 +212,12 @@ GRAFT_API int graft_layer_pad2d(graft_ctx *ctx, const graft_pad2d_spec *spec, gr
     GRAFT_RETURN_IF(!ctx, NULL, GRAFT_E_INVALID_ARG, "ctx is NULL");
     GRAFT_RETURN_IF(!out, ctx, GRAFT_E_INVALID_ARG, "out is NULL");
     GRAFT_RETURN_IF(!spec, ctx, GRAFT_E_INVALID_ARG, "spec is NULL");
-    GRAFT_RETURN_IF(spec->struct_size != sizeof(graft_pad2d_spec), ctx, GRAFT_E_VERSION,
-                    "spec->struct_size is %u; this graft knows %u (use GRAFT_PAD2D_SPEC_INIT)",
-                    (unsigned)spec->struct_size, (unsigned)sizeof(graft_pad2d_spec));
-    GRAFT_FORWARD_IF_ERROR(pad_check(ctx, __func__, spec));
+    graft_pad2d_spec sp = GRAFT_PAD2D_SPEC_INIT;
+    GRAFT_FORWARD_IF_ERROR(graftOptionsRead(ctx, __func__, &pad2d_spec_kind, spec, &sp));
+    GRAFT_FORWARD_IF_ERROR(pad_check(ctx, __func__, &sp));
     graft_layer *l;
     GRAFT_FORWARD_IF_ERROR(graftLayerNew(ctx, &graftPad2dVtbl, __func__, &l));
-    ((pad_state *)l->state)->spec = *spec;
+    ((pad_state *)l->state)->spec = sp;
     *out = l;
     return GRAFT_OK;
 }

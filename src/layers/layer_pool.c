@@ -27,6 +27,7 @@
  *   out[n, c] = mean over (h, w) of in[n, c, h, w],  din = dout / (H * W).
  */
 #include "layer.h"
+#include "core/options.h"
 #include "core/parallel.h"
 #include "core/vec.h"
 
@@ -204,6 +205,12 @@ static void pool_destroy(graft_layer *l)
     s->argmax_cap = 0;
 }
 
+/* The sizes graft_pool2d_spec has had: 1.0. */
+static const uint32_t pool2d_spec_sizes[] = {(uint32_t)sizeof(graft_pool2d_spec)};
+static const graftOptionsKind pool2d_spec_kind = {
+    "spec", "GRAFT_POOL2D_SPEC_INIT", pool2d_spec_sizes, GRAFT_OPTIONS_COUNT(pool2d_spec_sizes), 0,
+    0};
+
 /* The constructors' common part. */
 static int pool_create(graft_ctx *ctx, const graft_pool2d_spec *spec, const graftLayerVtbl *vtbl,
                        const char *func, graft_layer **out)
@@ -213,15 +220,13 @@ static int pool_create(graft_ctx *ctx, const graft_pool2d_spec *spec, const graf
     GRAFT_RETURN_IF_AT(!ctx, NULL, GRAFT_E_INVALID_ARG, func, "ctx is NULL");
     GRAFT_RETURN_IF_AT(!out, ctx, GRAFT_E_INVALID_ARG, func, "out is NULL");
     GRAFT_RETURN_IF_AT(!spec, ctx, GRAFT_E_INVALID_ARG, func, "spec is NULL");
-    GRAFT_RETURN_IF_AT(spec->struct_size != sizeof(graft_pool2d_spec), ctx, GRAFT_E_VERSION,
-                       func, "spec->struct_size is %u; this graft knows %u (use "
-                       "GRAFT_POOL2D_SPEC_INIT)",
-                       (unsigned)spec->struct_size, (unsigned)sizeof(graft_pool2d_spec));
-    GRAFT_FORWARD_IF_ERROR(pool_check(ctx, func, spec));
+    graft_pool2d_spec sp = GRAFT_POOL2D_SPEC_INIT;
+    GRAFT_FORWARD_IF_ERROR(graftOptionsRead(ctx, func, &pool2d_spec_kind, spec, &sp));
+    GRAFT_FORWARD_IF_ERROR(pool_check(ctx, func, &sp));
     graft_layer *l;
     GRAFT_FORWARD_IF_ERROR(graftLayerNew(ctx, vtbl, func, &l));
     pool_state *s = l->state;
-    s->spec = *spec;
+    s->spec = sp;
     *out = l;
     return GRAFT_OK;
 }
@@ -303,11 +308,11 @@ static inline v4f v4_load(const float *p)
 /* {p[0], p[2], p[4], p[6]} and {p[1], p[3], p[5], p[7]}. */
 static inline v4f v4_load_even(const float *p)
 {
-    return __builtin_shuffle(v4_load(p), v4_load(p + 4), (v4i){0, 2, 4, 6});
+    return GRAFT_SHUFFLE4(v4_load(p), v4_load(p + 4), 0, 2, 4, 6);
 }
 static inline v4f v4_load_odd(const float *p)
 {
-    return __builtin_shuffle(v4_load(p), v4_load(p + 4), (v4i){1, 3, 5, 7});
+    return GRAFT_SHUFFLE4(v4_load(p), v4_load(p + 4), 1, 3, 5, 7);
 }
 
 /* Tap j of the four windows starting at r[0], r[stride], r[2 * stride] and
@@ -362,8 +367,8 @@ max_row_vec(const float *x, int64_t w, int64_t r_lo, int64_t r_hi, int kw, int s
         const v4i cell = best_rel + (int32_t)base + lane;
         memcpy(y + ox, &best, sizeof best);
         /* cells are >= 0: widen to int64 by interleaving with zeros */
-        const v2l lo = (v2l)__builtin_shuffle(cell, (v4i)zero, (v4i){0, 4, 1, 5});
-        const v2l hi = (v2l)__builtin_shuffle(cell, (v4i)zero, (v4i){2, 6, 3, 7});
+        const v2l lo = (v2l)GRAFT_SHUFFLE4(cell, (v4i)zero, 0, 4, 1, 5);
+        const v2l hi = (v2l)GRAFT_SHUFFLE4(cell, (v4i)zero, 2, 6, 3, 7);
         memcpy(am + ox, &lo, sizeof lo);
         memcpy(am + ox + 2, &hi, sizeof hi);
     }

@@ -8,6 +8,7 @@
  * above a trainable layer, so a frozen trunk costs its forward pass alone.
  */
 #include "model.h"
+#include "core/finite.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -117,11 +118,11 @@ static const graftShape *node_shape(const graft_model *m, int node)
     return node == GRAFT_INPUT_NODE ? &m->input_shape : &m->nodes[node].layer->out_shape;
 }
 
-/* Makes room for one more node and for n_inputs input pointers. */
-static int reserve(graft_model *m, int n_inputs, const char *func)
+int graftModelReserve(graft_model *m, int n_nodes, int n_inputs, const char *func)
 {
-    if (m->n_nodes == m->cap_nodes) {
-        int cap = m->cap_nodes ? 2 * m->cap_nodes : 16;
+    if (n_nodes > m->cap_nodes) {
+        int cap = m->cap_nodes ? m->cap_nodes : 16;
+        while (cap < n_nodes) cap *= 2;
         graftNode *nodes = graftCalloc(m->ctx, (size_t)cap, sizeof *nodes);
         if (!nodes) return graftError(m->ctx, GRAFT_E_NOMEM, func, "cannot grow the layer list");
         if (m->n_nodes) memcpy(nodes, m->nodes, (size_t)m->n_nodes * sizeof *nodes);
@@ -146,22 +147,13 @@ static int reserve(graft_model *m, int n_inputs, const char *func)
     return GRAFT_OK;
 }
 
-/* Adds a node that owns layer; inputs (n_inputs indices) is copied. */
-static int append_node(graft_model *m, const char *name, graft_layer *layer, int n_inputs,
-                       const int *inputs, int trainable, const char *func)
+void graftModelInstallNode(graft_model *m, char *name, graft_layer *layer, int n_inputs,
+                           int *inputs, int trainable)
 {
-    GRAFT_FORWARD_IF_ERROR(reserve(m, n_inputs, func));
     graftNode *n = &m->nodes[m->n_nodes];
     memset(n, 0, sizeof *n);
-    n->name = graftStrdup(m->ctx, name);
-    n->inputs = graftCalloc(m->ctx, (size_t)n_inputs, sizeof *n->inputs);
-    if (!n->name || !n->inputs) {
-        graftFree(m->ctx, n->name);
-        graftFree(m->ctx, n->inputs);
-        memset(n, 0, sizeof *n);
-        return graftError(m->ctx, GRAFT_E_NOMEM, func, "cannot allocate layer \"%s\"", name);
-    }
-    memcpy(n->inputs, inputs, (size_t)n_inputs * sizeof *inputs);
+    n->name = name;
+    n->inputs = inputs;
     n->n_inputs = n_inputs;
     n->layer = layer;
     n->trainable = trainable;
@@ -176,6 +168,22 @@ static int append_node(graft_model *m, const char *name, graft_layer *layer, int
     layer->scratch = &m->scratch;
     m->n_nodes++;
     m->training = -1; /* the new layer gets the model's mode at the next run */
+}
+
+/* Adds a node that owns layer; inputs (n_inputs indices) is copied. */
+static int append_node(graft_model *m, const char *name, graft_layer *layer, int n_inputs,
+                       const int *inputs, int trainable, const char *func)
+{
+    GRAFT_FORWARD_IF_ERROR(graftModelReserve(m, m->n_nodes + 1, n_inputs, func));
+    char *copy = graftStrdup(m->ctx, name);
+    int *idx = graftCalloc(m->ctx, (size_t)n_inputs, sizeof *idx);
+    if (!copy || !idx) {
+        graftFree(m->ctx, copy);
+        graftFree(m->ctx, idx);
+        return graftError(m->ctx, GRAFT_E_NOMEM, func, "cannot allocate layer \"%s\"", name);
+    }
+    memcpy(idx, inputs, (size_t)n_inputs * sizeof *inputs);
+    graftModelInstallNode(m, copy, layer, n_inputs, idx, trainable);
     return GRAFT_OK;
 }
 
@@ -190,7 +198,7 @@ static int wrap_layer_error(graft_model *m, int st, const char *func, const char
     return graftError(m->ctx, st, func, "layer \"%s\" (%s): %s", name, l->vtbl->kind, cause);
 }
 
-static uint64_t layer_seed(uint64_t seed, int index)
+uint64_t graftModelLayerSeed(uint64_t seed, int index)
 {
     graftRng rng;
     graftRngSeed(&rng, seed ^ (0x9E3779B97F4A7C15ull * (uint64_t)(index + 1)));
@@ -263,7 +271,8 @@ GRAFT_API int graft_model_add(graft_model *m, const char *name, graft_layer *lay
         }
     }
     for (int k = 0; k < count; k++) shapes[k] = *node_shape(m, idx[k]);
-    st = graftLayerBuildShapes(layer, count, shapes, layer_seed(m->seed, m->n_nodes), SIZE_MAX);
+    st = graftLayerBuildShapes(layer, count, shapes, graftModelLayerSeed(m->seed, m->n_nodes),
+                               SIZE_MAX);
     if (st != GRAFT_OK) {
         st = wrap_layer_error(m, st, func, name, layer);
         goto fail;
@@ -488,25 +497,44 @@ GRAFT_API int graft_model_summary(const graft_model *m, char *buf, size_t size, 
 
 /* ---- classes ------------------------------------------------------------------ */
 
-int graftModelSetClassNames(graft_model *m, int n, const char *const *names, const char *func)
+int graftModelCopyClassNames(graft_ctx *ctx, int n, const char *const *names, const char *func,
+                             char ***out)
 {
     char **copy = NULL;
+    *out = NULL;
     if (n > 0) {
-        copy = graftCalloc(m->ctx, (size_t)n, sizeof *copy);
-        if (!copy) return graftError(m->ctx, GRAFT_E_NOMEM, func, "cannot allocate class names");
+        copy = graftCalloc(ctx, (size_t)n, sizeof *copy);
+        if (!copy) return graftError(ctx, GRAFT_E_NOMEM, func, "cannot allocate class names");
         for (int c = 0; c < n; c++) {
-            copy[c] = graftStrdup(m->ctx, names[c]);
+            copy[c] = graftStrdup(ctx, names[c]);
             if (!copy[c]) {
-                for (int k = 0; k < c; k++) graftFree(m->ctx, copy[k]);
-                graftFree(m->ctx, copy);
-                return graftError(m->ctx, GRAFT_E_NOMEM, func, "cannot allocate class names");
+                graftModelFreeClassNames(ctx, c, copy);
+                return graftError(ctx, GRAFT_E_NOMEM, func, "cannot allocate class names");
             }
         }
     }
-    for (int c = 0; c < m->n_classes_named; c++) graftFree(m->ctx, m->class_names[c]);
-    graftFree(m->ctx, m->class_names);
-    m->class_names = copy;
+    *out = copy;
+    return GRAFT_OK;
+}
+
+void graftModelFreeClassNames(graft_ctx *ctx, int n, char **names)
+{
+    for (int c = 0; names && c < n; c++) graftFree(ctx, names[c]);
+    graftFree(ctx, names);
+}
+
+void graftModelInstallClassNames(graft_model *m, int n, char **names)
+{
+    graftModelFreeClassNames(m->ctx, m->n_classes_named, m->class_names);
+    m->class_names = names;
     m->n_classes_named = n;
+}
+
+int graftModelSetClassNames(graft_model *m, int n, const char *const *names, const char *func)
+{
+    char **copy = NULL;
+    GRAFT_FORWARD_IF_ERROR(graftModelCopyClassNames(m->ctx, n, names, func, &copy));
+    graftModelInstallClassNames(m, n, copy);
     return GRAFT_OK;
 }
 
@@ -668,10 +696,10 @@ static int run_fused(graft_model *m, int i, const graft_tensor *x, const graft_t
     return GRAFT_OK;
 }
 
-int graftModelForward(graft_model *m, const graft_tensor *x, const graft_tensor **out)
+/* GRAFT_E_SHAPE, named func, unless x has the shape the next forward takes
+ * (the model input's, or the cached node's while a feature cache runs). */
+static int check_input_shape(graft_model *m, const graft_tensor *x, const char *func)
 {
-    const char *func = "graft_model_forward";
-    if (m->n_nodes == 0) return graftError(m->ctx, GRAFT_E_STATE, func, "the model has no layers");
     const graftShape *s = m->override_node >= 0 ? &m->nodes[m->override_node].layer->out_shape
                                                  : &m->input_shape;
     int ok = x->ndim == s->ndim;
@@ -685,6 +713,32 @@ int graftModelForward(graft_model *m, const graft_tensor *x, const graft_tensor 
         return graftError(m->ctx, GRAFT_E_SHAPE, func,
                           "the input has shape %s, the model takes %s (batch first)", got, want);
     }
+    /* Fused groups run without check_inputs() (layer.c): bound the batch here. */
+    GRAFT_RETURN_IF_AT(x->dims[0] > GRAFT_LAYER_MAX_BATCH, m->ctx, GRAFT_E_SHAPE, func,
+                       "the input has a batch of %lld samples, more than the %d one call takes",
+                       (long long)x->dims[0], (int)GRAFT_LAYER_MAX_BATCH);
+    return GRAFT_OK;
+}
+
+int graftModelCheckInput(graft_model *m, const graft_tensor *x, const char *func)
+{
+    GRAFT_RETURN_IF_AT(m->n_nodes == 0, m->ctx, GRAFT_E_STATE, func, "the model has no layers");
+    GRAFT_FORWARD_IF_ERROR(check_input_shape(m, x, func));
+    if (!m->ctx->check_inputs) return GRAFT_OK;
+    const size_t bad = graftFirstNonFinite(x->data, x->numel);
+    if (bad == x->numel) return GRAFT_OK;
+    const size_t per = x->numel / (size_t)(x->dims[0] > 0 ? x->dims[0] : 1);
+    return graftError(m->ctx, GRAFT_E_NUMERIC, func,
+                      "input sample %zu holds %s at element %zu; inputs must be finite "
+                      "(GRAFT_CTX_CHECK_INPUTS)",
+                      bad / per, graftNonFiniteName(x->data[bad]), bad % per);
+}
+
+int graftModelForward(graft_model *m, const graft_tensor *x, const graft_tensor **out)
+{
+    const char *func = "graft_model_forward";
+    if (m->n_nodes == 0) return graftError(m->ctx, GRAFT_E_STATE, func, "the model has no layers");
+    GRAFT_FORWARD_IF_ERROR(check_input_shape(m, x, func));
     const graft_tensor *y = NULL;
     plan_fusion(m, m->n_nodes - 1);
     plan_inplace(m);
@@ -898,6 +952,7 @@ GRAFT_API int graft_model_forward(graft_model *m, const graft_tensor *input,
     if (output) *output = NULL;
     GRAFT_RETURN_IF(!m || !input || !output, m ? m->ctx : NULL, GRAFT_E_INVALID_ARG,
                     "model, input and output must not be NULL");
+    GRAFT_FORWARD_IF_ERROR(graftModelCheckInput(m, input, __func__));
     graftModelSetMode(m, 0);
     return graftModelForward(m, input, output);
 }

@@ -166,8 +166,15 @@ int64_t graftModelOutputSize(const graft_model *m);
 void graftModelSetMode(graft_model *m, int training);
 
 /* Runs the graph forward on x (N, input shape...); *out: the output node's
- * tensor. Checks x's shape. */
+ * tensor. Checks x's shape, not its values. */
 int graftModelForward(graft_model *m, const graft_tensor *x, const graft_tensor **out);
+
+/* What the public calls that take an input tensor check before running the
+ * model (named func): a model with layers, x's shape, and, when the
+ * context's GRAFT_CTX_CHECK_INPUTS is 1, that every element of x is finite
+ * (GRAFT_E_NUMERIC naming the sample and the element). fit and evaluate
+ * check their batches themselves, naming the dataset's samples. */
+int graftModelCheckInput(graft_model *m, const graft_tensor *x, const char *func);
 
 /* Back-propagates dout (the output's gradient) through the last forward:
  * parameter gradients of trainable layers are written; layers below every
@@ -190,6 +197,21 @@ void graftModelForEachParam(graft_model *m, graftParamVisitor fn, void *arg);
 int graftModelAppendBuilt(graft_model *m, const char *name, graft_layer *layer, int n_inputs,
                           const int *inputs, int trainable);
 
+/* Grows the node list to hold n_nodes nodes and the input slots to n_inputs
+ * inputs; the nodes themselves are unchanged. Errors: GRAFT_E_NOMEM (named
+ * func). */
+int graftModelReserve(graft_model *m, int n_nodes, int n_inputs, const char *func);
+
+/* Appends a node whose name and inputs (allocated with graftAlloc) and built
+ * layer it takes over; never fails: graftModelReserve() made the room. New
+ * nodes have lr_scale 1. */
+void graftModelInstallNode(graft_model *m, char *name, graft_layer *layer, int n_inputs,
+                           int *inputs, int trainable);
+
+/* The seed a layer added as node index of a model seeded with seed is built
+ * with (graft_model_add()). */
+uint64_t graftModelLayerSeed(uint64_t seed, int index);
+
 /* Creates an empty model (as graft_model_create, without the public checks'
  * messages naming that function). */
 int graftModelNew(graft_ctx *ctx, const graftShape *input_shape, uint64_t seed,
@@ -197,6 +219,14 @@ int graftModelNew(graft_ctx *ctx, const graftShape *input_shape, uint64_t seed,
 
 /* Sets class names (copied), or clears them with n = 0. */
 int graftModelSetClassNames(graft_model *m, int n, const char *const *names, const char *func);
+
+/* Class names in two steps, so a caller can prepare them before changing
+ * anything: copies n names (*out NULL for n = 0; errors: GRAFT_E_NOMEM named
+ * func), then installs a copy in place of the model's (never fails). */
+int graftModelCopyClassNames(graft_ctx *ctx, int n, const char *const *names, const char *func,
+                             char ***out);
+void graftModelInstallClassNames(graft_model *m, int n, char **names);
+void graftModelFreeClassNames(graft_ctx *ctx, int n, char **names);
 
 /* Checks a layer name: 1 to GRAFT_NAME_MAX chars of [A-Za-z0-9_.:/-]. */
 int graftValidName(const char *name);

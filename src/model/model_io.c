@@ -12,9 +12,21 @@
  *
  * Saving serialises to memory, writes a temporary file beside the target,
  * flushes it to disk and renames it over the target, then flushes the
- * folder. Loading reads the whole file, checks the framing and every
- * checksum first, then parses the sections with bounded readers whose
- * offsets are file offsets, so every message can say where.
+ * folder. Loading checks the framing and every checksum first, then parses
+ * the sections with bounded readers whose offsets are file offsets, so
+ * every message can say where.
+ *
+ * Bounded reads (read_model_file). A file is read header first: its 16
+ * bytes are checked before anything else is read, so a file that is not
+ * graft's (/dev/zero, a 1 TB file of zeros) costs 16 bytes. Then each
+ * section's 16-byte header is read and only the payload and checksum it
+ * declares, and the section is checked as soon as it is in. The ceiling is
+ * MAX_FILE_BYTES, 8 GiB (documented at graft_model_load() in graft.h): a
+ * regular file larger than that is refused from its size, after its header,
+ * and is never read past its size; a file without a size (a FIFO, a pipe, a
+ * device) is refused as soon as a section's declared length would take it
+ * past the ceiling, and must end right after its END section. Nothing is
+ * allocated beyond the ceiling or beyond what the sections declare.
  */
 #include "core/crc32.h"
 #include "model.h"
@@ -24,7 +36,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 /* ---- the format's constants ---------------------------------------------------- */
 
@@ -44,6 +58,12 @@ static const unsigned char file_magic[8] = {0x89, 'G', 'R', 'A', 'F', 'T', '\r',
 #define TAG_OPTIM "OPTM"
 #define TAG_TRANSFER "XFER"
 #define TAG_END "END "
+
+/* The most bytes a model file or checkpoint may have: 8 GiB (on a system
+ * whose size_t is narrower, half its range). */
+#define MAX_FILE_BYTES                                                                   \
+    ((uint64_t)(SIZE_MAX / 2) < ((uint64_t)1 << 33) ? (size_t)(SIZE_MAX / 2)             \
+                                                    : (size_t)((uint64_t)1 << 33))
 
 /* Smallest encodings, used to bound counts by the bytes that remain. */
 #define MIN_CLASS_NAME_BYTES 5 /* u32 length + 1 byte */
@@ -296,9 +316,9 @@ static int check_section_end(const loader *ld, const graftReader *r, const char 
     return GRAFT_OK;
 }
 
-/* Checks the header and the framing and checksum of every section, and finds
- * the known ones. Nothing is parsed yet. */
-static int scan_file(const loader *ld, file_map *map)
+/* Checks the 16-byte header (of the ld->size bytes present, fewer when the
+ * data is that short). */
+static int scan_header(const loader *ld, file_map *map)
 {
     const unsigned char *d = ld->data;
     size_t size = ld->size;
@@ -322,92 +342,118 @@ static int scan_file(const loader *ld, file_map *map)
         return load_fail(ld, GRAFT_E_FORMAT,
                          "file kind %u at offset 12, must be 1 (model) or 2 (checkpoint)", kind);
     map->kind = kind;
+    return GRAFT_OK;
+}
 
-    size_t pos = HEADER_BYTES;
-    for (;;) {
-        if (pos == size)
+/* Checks the framing and checksum of the section at *pos and records it if
+ * known; *pos moves past it, and *is_end is set after the END section. */
+static int scan_section(const loader *ld, file_map *map, size_t *pos_io, int *is_end_out)
+{
+    const unsigned char *d = ld->data;
+    size_t size = ld->size, pos = *pos_io;
+    uint32_t kind = map->kind;
+    *is_end_out = 0;
+    if (pos == size)
+        return load_fail(ld, GRAFT_E_FORMAT,
+                         "the data ends at offset %zu without an END section (truncated?)",
+                         pos);
+    if (size - pos < SECTION_HEAD_BYTES)
+        return load_fail(ld, GRAFT_E_FORMAT,
+                         "truncated data: a section header needs %d bytes at offset %zu, "
+                         "%zu left", SECTION_HEAD_BYTES, pos, size - pos);
+    const unsigned char *tag = d + pos;
+    char name[20];
+    tag_text(tag, name, sizeof name);
+    uint32_t flags = get_u32(d + pos + 4);
+    uint64_t length = get_u64(d + pos + 8);
+    size_t after = size - pos - SECTION_HEAD_BYTES;
+    if (after < SECTION_CRC_BYTES || length > (uint64_t)(after - SECTION_CRC_BYTES))
+        return load_fail(ld, GRAFT_E_FORMAT,
+                         "section \"%s\" at offset %zu: its payload length %llu runs past "
+                         "the end of the data (%zu bytes follow its header, checksum "
+                         "included)", name, pos, (unsigned long long)length, after);
+    size_t len = (size_t)length, payload = pos + SECTION_HEAD_BYTES;
+    uint32_t stored = get_u32(d + payload + len);
+    uint32_t computed = graftCrc32(0, d + pos, SECTION_HEAD_BYTES + len);
+    if (stored != computed)
+        return load_fail(ld, GRAFT_E_FORMAT,
+                         "section \"%s\" at offset %zu: checksum mismatch (stored 0x%08X, "
+                         "computed 0x%08X)", name, pos, stored, computed);
+    for (int i = 0; i < 4; i++)
+        if (tag[i] < 0x20 || tag[i] >= 0x7F)
             return load_fail(ld, GRAFT_E_FORMAT,
-                             "the data ends at offset %zu without an END section (truncated?)",
-                             pos);
-        if (size - pos < SECTION_HEAD_BYTES)
-            return load_fail(ld, GRAFT_E_FORMAT,
-                             "truncated data: a section header needs %d bytes at offset %zu, "
-                             "%zu left", SECTION_HEAD_BYTES, pos, size - pos);
-        const unsigned char *tag = d + pos;
-        char name[20];
-        tag_text(tag, name, sizeof name);
-        uint32_t flags = get_u32(d + pos + 4);
-        uint64_t length = get_u64(d + pos + 8);
-        size_t after = size - pos - SECTION_HEAD_BYTES;
-        if (after < SECTION_CRC_BYTES || length > (uint64_t)(after - SECTION_CRC_BYTES))
-            return load_fail(ld, GRAFT_E_FORMAT,
-                             "section \"%s\" at offset %zu: its payload length %llu runs past "
-                             "the end of the data (%zu bytes follow its header, checksum "
-                             "included)", name, pos, (unsigned long long)length, after);
-        size_t len = (size_t)length, payload = pos + SECTION_HEAD_BYTES;
-        uint32_t stored = get_u32(d + payload + len);
-        uint32_t computed = graftCrc32(0, d + pos, SECTION_HEAD_BYTES + len);
-        if (stored != computed)
-            return load_fail(ld, GRAFT_E_FORMAT,
-                             "section \"%s\" at offset %zu: checksum mismatch (stored 0x%08X, "
-                             "computed 0x%08X)", name, pos, stored, computed);
-        for (int i = 0; i < 4; i++)
-            if (tag[i] < 0x20 || tag[i] >= 0x7F)
-                return load_fail(ld, GRAFT_E_FORMAT,
-                                 "section \"%s\" at offset %zu: a tag must be printable ASCII",
-                                 name, pos);
-        if (flags & ~FLAG_REQUIRED)
-            return load_fail(ld, GRAFT_E_FORMAT,
-                             "section \"%s\" at offset %zu has unknown flag bits 0x%X", name, pos,
-                             flags & ~FLAG_REQUIRED);
+                             "section \"%s\" at offset %zu: a tag must be printable ASCII",
+                             name, pos);
+    if (flags & ~FLAG_REQUIRED)
+        return load_fail(ld, GRAFT_E_FORMAT,
+                         "section \"%s\" at offset %zu has unknown flag bits 0x%X", name, pos,
+                         flags & ~FLAG_REQUIRED);
 
-        section_ref *known = NULL;
-        int is_end = memcmp(tag, TAG_END, 4) == 0;
-        if (memcmp(tag, TAG_META, 4) == 0) known = &map->meta;
-        else if (memcmp(tag, TAG_GRAPH, 4) == 0) known = &map->graph;
-        else if (memcmp(tag, TAG_OPTIM, 4) == 0) known = &map->optim;
-        else if (memcmp(tag, TAG_TRANSFER, 4) == 0) known = &map->transfer;
-        if ((known || is_end) && !(flags & FLAG_REQUIRED))
+    section_ref *known = NULL;
+    int is_end = memcmp(tag, TAG_END, 4) == 0;
+    if (memcmp(tag, TAG_META, 4) == 0) known = &map->meta;
+    else if (memcmp(tag, TAG_GRAPH, 4) == 0) known = &map->graph;
+    else if (memcmp(tag, TAG_OPTIM, 4) == 0) known = &map->optim;
+    else if (memcmp(tag, TAG_TRANSFER, 4) == 0) known = &map->transfer;
+    if ((known || is_end) && !(flags & FLAG_REQUIRED))
+        return load_fail(ld, GRAFT_E_FORMAT,
+                         "section \"%s\" at offset %zu is marked optional, but it is a "
+                         "required section", name, pos);
+    if (is_end) {
+        if (len != 0)
             return load_fail(ld, GRAFT_E_FORMAT,
-                             "section \"%s\" at offset %zu is marked optional, but it is a "
-                             "required section", name, pos);
-        if (is_end) {
-            if (len != 0)
-                return load_fail(ld, GRAFT_E_FORMAT,
-                                 "the END section at offset %zu has a %zu-byte payload, must "
-                                 "be empty", pos, len);
-            size_t end = payload + SECTION_CRC_BYTES;
-            if (end != size)
-                return load_fail(ld, GRAFT_E_FORMAT,
-                                 "%zu unexpected bytes after the END section, at offset %zu",
-                                 size - end, end);
-            break;
-        }
-        if (known) {
-            if (known->present)
-                return load_fail(ld, GRAFT_E_FORMAT,
-                                 "a second \"%s\" section at offset %zu (the first is at "
-                                 "offset %zu)", name, pos, known->at);
-            if (known == &map->optim && kind == KIND_MODEL)
-                return load_fail(ld, GRAFT_E_FORMAT,
-                                 "an OPTM section at offset %zu in a model file (file kind 1)",
-                                 pos);
-            known->present = 1;
-            known->at = pos;
-            known->payload = payload;
-            known->length = len;
-        } else if (flags & FLAG_REQUIRED) {
-            return load_fail(ld, GRAFT_E_VERSION,
-                             "section \"%s\" at offset %zu is required but unknown to this "
-                             "graft (a newer graft wrote this file)", name, pos);
-        }
-        pos = payload + len + SECTION_CRC_BYTES;
+                             "the END section at offset %zu has a %zu-byte payload, must "
+                             "be empty", pos, len);
+        size_t end = payload + SECTION_CRC_BYTES;
+        if (end != size)
+            return load_fail(ld, GRAFT_E_FORMAT,
+                             "%zu unexpected bytes after the END section, at offset %zu",
+                             size - end, end);
+        *pos_io = end;
+        *is_end_out = 1;
+        return GRAFT_OK;
     }
+    if (known) {
+        if (known->present)
+            return load_fail(ld, GRAFT_E_FORMAT,
+                             "a second \"%s\" section at offset %zu (the first is at "
+                             "offset %zu)", name, pos, known->at);
+        if (known == &map->optim && kind == KIND_MODEL)
+            return load_fail(ld, GRAFT_E_FORMAT,
+                             "an OPTM section at offset %zu in a model file (file kind 1)",
+                             pos);
+        known->present = 1;
+        known->at = pos;
+        known->payload = payload;
+        known->length = len;
+    } else if (flags & FLAG_REQUIRED) {
+        return load_fail(ld, GRAFT_E_VERSION,
+                         "section \"%s\" at offset %zu is required but unknown to this "
+                         "graft (a newer graft wrote this file)", name, pos);
+    }
+    *pos_io = payload + len + SECTION_CRC_BYTES;
+    return GRAFT_OK;
+}
+
+/* After the END section: the sections every file needs are there. */
+static int scan_complete(const loader *ld, const file_map *map)
+{
     if (!map->meta.present) return load_fail(ld, GRAFT_E_FORMAT, "no META section");
     if (!map->graph.present) return load_fail(ld, GRAFT_E_FORMAT, "no GRPH section");
-    if (kind == KIND_CHECKPOINT && !map->optim.present)
+    if (map->kind == KIND_CHECKPOINT && !map->optim.present)
         return load_fail(ld, GRAFT_E_FORMAT, "the checkpoint has no OPTM section");
     return GRAFT_OK;
+}
+
+/* Checks the header and the framing and checksum of every section, and finds
+ * the known ones. Nothing is parsed yet. */
+static int scan_file(const loader *ld, file_map *map)
+{
+    GRAFT_FORWARD_IF_ERROR(scan_header(ld, map));
+    size_t pos = HEADER_BYTES;
+    int is_end = 0;
+    while (!is_end) GRAFT_FORWARD_IF_ERROR(scan_section(ld, map, &pos, &is_end));
+    return scan_complete(ld, map);
 }
 
 /* The META section, read before the model exists. */
@@ -681,15 +727,15 @@ static int read_transfer(const loader *ld, const section_ref *s, graft_model *m)
     return check_section_end(ld, &r, TAG_TRANSFER);
 }
 
-/* Parses a whole file image into a new model and, when optim is not NULL,
- * optimizer. */
-static int parse_file(const loader *ld, graft_model **model, graft_optim **optim)
+/* Parses a whole file image, whose framing scan_file() found as map, into a
+ * new model and, when optim is not NULL, optimizer. */
+static int parse_scanned(const loader *ld, const file_map *scanned, graft_model **model,
+                         graft_optim **optim)
 {
-    file_map map;
+    file_map map = *scanned;
     meta_info mi;
     graft_model *m = NULL;
     graft_optim *o = NULL;
-    GRAFT_FORWARD_IF_ERROR(scan_file(ld, &map));
     if (optim && map.kind != KIND_CHECKPOINT)
         return load_fail(ld, GRAFT_E_FORMAT,
                          "a model file (file kind 1 at offset 12), not a checkpoint");
@@ -732,38 +778,140 @@ static int parse_file(const loader *ld, graft_model **model, graft_optim **optim
     return GRAFT_OK;
 }
 
-/* Reads the whole file at path into a new allocation. */
-static int read_file(graft_ctx *ctx, const char *func, const char *path, unsigned char **data,
-                     size_t *size)
+/* Parses a whole file image into a new model and, when optim is not NULL,
+ * optimizer. */
+static int parse_file(const loader *ld, graft_model **model, graft_optim **optim)
+{
+    file_map map;
+    GRAFT_FORWARD_IF_ERROR(scan_file(ld, &map));
+    return parse_scanned(ld, &map, model, optim);
+}
+
+/* Records why reading path failed. */
+static int read_failure(graft_ctx *ctx, const char *func, const char *path,
+                        const graftFileFailure *fail)
 {
     char why[128];
-    graftFileFailure fail;
-    switch (graftReadWholeFile(ctx, path, SIZE_MAX, data, size, &fail)) {
-    case GRAFT_FILE_OK:
-        return GRAFT_OK;
+    switch (fail->reason) {
     case GRAFT_FILE_OPEN:
-        graftErrnoText(fail.sys_errno, why, sizeof why);
+        graftErrnoText(fail->sys_errno, why, sizeof why);
         return graftError(ctx, GRAFT_E_IO, func, "cannot open \"%s\": %s", path, why);
     case GRAFT_FILE_NOMEM:
         return graftError(ctx, GRAFT_E_NOMEM, func, "cannot allocate %zu bytes to read \"%s\"",
-                          fail.bytes, path);
-    case GRAFT_FILE_TOO_LARGE:
-        return graftError(ctx, GRAFT_E_NOMEM, func, "\"%s\" is too large", path);
+                          fail->bytes, path);
     default: /* fstat or read failed, or a directory */
-        graftErrnoText(fail.sys_errno, why, sizeof why);
+        graftErrnoText(fail->sys_errno, why, sizeof why);
         return graftError(ctx, GRAFT_E_IO, func, "cannot read \"%s\": %s", path, why);
     }
+}
+
+/* Appends up to n bytes of the file to b (fewer at its end, *got), never
+ * past limit, and points ld at the bytes read so far. */
+static int read_more(loader *ld, int fd, graftReadBuf *b, size_t n, size_t limit, size_t *got)
+{
+    static const unsigned char none[1] = {0};
+    graftFileFailure fail;
+    if (graftReadMore(ld->ctx, fd, b, n, limit, got, &fail) != GRAFT_FILE_OK)
+        return read_failure(ld->ctx, ld->func, ld->path, &fail);
+    ld->data = b->data ? b->data : none;
+    ld->size = b->size;
+    return GRAFT_OK;
+}
+
+/* Reads the model file or checkpoint at path into b and checks its framing
+ * into *map: the 16-byte header first, before anything else is read; then
+ * section by section, each section's header, then the payload and checksum
+ * its length declares, each section checked (checksum included) as soon as
+ * it is in, up to the END section. So a file that is not graft's costs 16
+ * bytes, and nothing is read or allocated beyond what the sections
+ * declare. A regular file must be at most MAX_FILE_BYTES and is read at
+ * most to its size; anything else (a FIFO, a pipe, a device) is refused as
+ * soon as a section would take it past MAX_FILE_BYTES, and must end right
+ * after its END section. */
+static int read_model_file(graft_ctx *ctx, const char *func, const char *path, graftReadBuf *b,
+                           file_map *map)
+{
+    int fd;
+    struct stat st;
+    graftFileFailure fail;
+    if (graftOpenForReading(path, &fd, &st, &fail) != GRAFT_FILE_OK)
+        return read_failure(ctx, func, path, &fail);
+    if (S_ISDIR(st.st_mode)) {
+        close(fd);
+        fail.reason = GRAFT_FILE_IS_DIR;
+        fail.sys_errno = EISDIR;
+        return read_failure(ctx, func, path, &fail);
+    }
+    int sized = S_ISREG(st.st_mode) && st.st_size > 0;
+    size_t limit = MAX_FILE_BYTES, got;
+    loader ld = {ctx, func, path, NULL, 0};
+    b->sized = sized;
+    int status = read_more(&ld, fd, b, HEADER_BYTES, limit, &got);
+    if (status == GRAFT_OK) status = scan_header(&ld, map);
+    if (status == GRAFT_OK && sized) {
+        if ((uint64_t)st.st_size > limit)
+            status = load_fail(&ld, GRAFT_E_FORMAT,
+                               "the file is %lld bytes, larger than the %zu-byte limit of model "
+                               "files and checkpoints", (long long)st.st_size, limit);
+        else
+            limit = (size_t)st.st_size;
+    }
+    size_t pos = HEADER_BYTES;
+    int is_end = 0;
+    while (status == GRAFT_OK && !is_end) {
+        if (!sized && b->size == limit && graftFileGoesOn(fd)) {
+            status = load_fail(&ld, GRAFT_E_FORMAT,
+                               "the data goes on past the %zu-byte limit of model files and "
+                               "checkpoints", limit);
+            break;
+        }
+        status = read_more(&ld, fd, b, SECTION_HEAD_BYTES, limit, &got);
+        if (status == GRAFT_OK && got == SECTION_HEAD_BYTES) {
+            uint64_t length = get_u64(b->data + pos + 8);
+            size_t room = limit - b->size, want = room;
+            if (length <= room && room - (size_t)length >= SECTION_CRC_BYTES) {
+                want = (size_t)length + SECTION_CRC_BYTES;
+            } else if (!sized) {
+                char name[20];
+                tag_text(b->data + pos, name, sizeof name);
+                status = load_fail(&ld, GRAFT_E_FORMAT,
+                                   "section \"%s\" at offset %zu declares a %llu-byte payload, "
+                                   "past the %zu-byte limit of model files and checkpoints",
+                                   name, pos, (unsigned long long)length, limit);
+            }
+            /* else a regular file: read what it holds; scan_section says
+               what is missing. */
+            if (status == GRAFT_OK) status = read_more(&ld, fd, b, want, limit, &got);
+        }
+        /* Short data (the end of the file) makes scan_section fail. */
+        if (status == GRAFT_OK) status = scan_section(&ld, map, &pos, &is_end);
+    }
+    if (status == GRAFT_OK && graftFileGoesOn(fd)) {
+        if (sized && (uint64_t)st.st_size > pos)
+            status = load_fail(&ld, GRAFT_E_FORMAT,
+                               "%llu unexpected bytes after the END section, at offset %zu",
+                               (unsigned long long)st.st_size - pos, pos);
+        else
+            status = load_fail(&ld, GRAFT_E_FORMAT,
+                               "unexpected bytes after the END section, at offset %zu (the data "
+                               "goes on)", pos);
+    }
+    close(fd);
+    if (status == GRAFT_OK) status = scan_complete(&ld, map);
+    return status;
 }
 
 static int load_path(graft_ctx *ctx, const char *func, const char *path, graft_model **model,
                      graft_optim **optim)
 {
-    unsigned char *data;
-    size_t size;
-    GRAFT_FORWARD_IF_ERROR(read_file(ctx, func, path, &data, &size));
-    loader ld = {ctx, func, path, data, size};
-    int st = parse_file(&ld, model, optim);
-    graftFree(ctx, data);
+    graftReadBuf b = {NULL, 0, 0, 0};
+    file_map map;
+    int st = read_model_file(ctx, func, path, &b, &map);
+    if (st == GRAFT_OK) {
+        loader ld = {ctx, func, path, b.data, b.size};
+        st = parse_scanned(&ld, &map, model, optim);
+    }
+    graftFree(ctx, b.data);
     return st;
 }
 

@@ -32,6 +32,24 @@
  * optimizer has NESTEROV 1 and MOMENTUM 0. Step errors name graft_model_fit,
  * the public function that makes steps.
  *
+ * Checked steps
+ * -------------
+ * graftOptimStepChecked() (what graft_model_fit() calls) proves a step
+ * finite before making it: one read of each updated slot's gradient gives
+ * its largest magnitude (and finds any inf or NaN); the largest magnitudes
+ * of the value and the state come from bounds the previous checked step
+ * left (or from one read of them, at the first step of a fit or when the
+ * bounds have grown too loose); the kind's stays_finite() turns them into
+ * bounds on every intermediate of its rule and on the new magnitudes, and
+ * only where they reach GRAFT_OPTIM_FINITE_LIMIT (1e37) with the values
+ * read does the update run on a copy first. So a step that would store an
+ * inf or a NaN is refused whole, with nothing to restore, no copy of the
+ * parameters is kept, and the ordinary step costs one extra read of the
+ * gradients (a third to a seventh of what the update itself moves). The
+ * kept bounds are widened by a relative 1e-6 at every step, more than the
+ * few roundings to float of a step can add, so they stay bounds however
+ * many steps a fit makes.
+ *
  * Serialised form (little-endian, graftWriter/graftReader)
  * -------------------------------------------------------
  *   u32 record version (1)
@@ -52,6 +70,7 @@
  * hold what the counts announce.
  */
 #include "optim_impl.h"
+#include "core/finite.h"
 
 #include <limits.h>
 #include <math.h>
@@ -109,6 +128,7 @@ static const graftOptimKind *const kind_table[GRAFT_OPTIM_KIND_MAX + 1] = {
 
 _Static_assert(GRAFT_OPT_KEY_MAX == 13, "key_table must list every GRAFT_OPT_* key");
 _Static_assert(GRAFT_OPTIM_KIND_MAX == 3, "kind_table must list every GRAFT_OPTIM_* kind");
+_Static_assert(GRAFT_OPTIM_MAX_BUFFERS >= 2, "SGD keeps 1 buffer, Adam(W) 2");
 
 typedef struct slot_state {
     size_t numel;
@@ -335,7 +355,9 @@ static int create_state(graft_optim *o, int n_slots, const graftOptimSlot *slots
     return GRAFT_OK;
 }
 
-int graftOptimStep(graft_optim *o, int n_slots, const graftOptimSlot *slots, double lr)
+/* Every check of a step that comes before anything is touched: arguments,
+ * hyperparameters, and the layout against existing state. */
+static int step_check(graft_optim *o, int n_slots, const graftOptimSlot *slots, double lr)
 {
     GRAFT_RETURN_IF_AT(!o, NULL, GRAFT_E_INVALID_ARG, STEP_FUNC, "optimizer is NULL");
     graft_ctx *ctx = o->ctx;
@@ -368,9 +390,7 @@ int graftOptimStep(graft_optim *o, int n_slots, const graftOptimSlot *slots, dou
                            "parameter %d: gradient has %zu elements, the value %zu", i,
                            s->grad->numel, s->value->numel);
     }
-    if (!o->has_state) {
-        GRAFT_FORWARD_IF_ERROR(create_state(o, n_slots, slots));
-    } else {
+    if (o->has_state) {
         GRAFT_RETURN_IF_AT(n_slots != o->n_slots, ctx, GRAFT_E_STATE, STEP_FUNC,
                            "this optimizer was used with another model: its state is for %d "
                            "parameter tensors, not %d",
@@ -382,6 +402,14 @@ int graftOptimStep(graft_optim *o, int n_slots, const graftOptimSlot *slots, dou
                                "%zu elements, its state %zu",
                                i, slots[i].value->numel, o->slots[i].numel);
     }
+    return GRAFT_OK;
+}
+
+/* The update itself, after step_check(): creates the state at the first
+ * step, then updates every slot that is not frozen. */
+static int step_apply(graft_optim *o, int n_slots, const graftOptimSlot *slots, double lr)
+{
+    if (!o->has_state) GRAFT_FORWARD_IF_ERROR(create_state(o, n_slots, slots));
     for (int i = 0; i < n_slots; i++) {
         const graftOptimSlot *s = &slots[i];
         slot_state *st = &o->slots[i];
@@ -391,6 +419,155 @@ int graftOptimStep(graft_optim *o, int n_slots, const graftOptimSlot *slots, dou
                         lr * (double)s->lr_scale, o->hp);
     }
     o->steps++;
+    return GRAFT_OK;
+}
+
+int graftOptimStep(graft_optim *o, int n_slots, const graftOptimSlot *slots, double lr)
+{
+    GRAFT_FORWARD_IF_ERROR(step_check(o, n_slots, slots, lr));
+    return step_apply(o, n_slots, slots, lr);
+}
+
+/* ---- checked steps ----------------------------------------------------------- */
+
+/* The factor kept bounds grow by at each step (see "Checked steps"). */
+#define BOUND_SLACK (1.0 + 1e-6)
+
+/* Elements per piece of a trial update (a multiple of every kind's block of
+ * 8, so each element takes the same path, vector or scalar, as in place). */
+#define TRIAL_CHUNK 1024
+
+static int fault_at(graftOptimFault *f, int slot, graftOptimFaultKind kind, const float *x,
+                    size_t n, size_t offset, double grad_max)
+{
+    const size_t i = graftFirstNonFinite(x, n);
+    f->slot = slot;
+    f->kind = kind;
+    f->index = offset + (i < n ? i : 0);
+    f->value = i < n ? x[i] : NAN;
+    f->grad_max = grad_max;
+    return GRAFT_E_NUMERIC;
+}
+
+/* Runs slot s's update (its state buffers at state, n elements each, NULL
+ * for zeros) on copies, TRIAL_CHUNK elements at a time, in scratch
+ * ((1 + n_buffers) * TRIAL_CHUNK floats): GRAFT_E_NUMERIC and *f when a
+ * value or a buffer would not be finite. */
+static int trial_update(const graft_optim *o, const graftOptimSlot *s, const float *state,
+                        size_t n, int64_t step, double lr, float *scratch, int slot,
+                        double grad_max, graftOptimFault *f)
+{
+    const size_t nb = (size_t)o->impl->n_buffers;
+    float *pv = scratch, *sv = scratch + TRIAL_CHUNK;
+    for (size_t off = 0; off < n; off += TRIAL_CHUNK) {
+        const size_t len = n - off < TRIAL_CHUNK ? n - off : TRIAL_CHUNK;
+        memcpy(pv, s->value->data + off, len * sizeof(float));
+        for (size_t b = 0; b < nb; b++) {
+            if (state)
+                memcpy(sv + b * len, state + b * n + off, len * sizeof(float));
+            else
+                memset(sv + b * len, 0, len * sizeof(float));
+        }
+        o->impl->update(pv, s->grad->data + off, sv, len, step, lr, o->hp);
+        if (graftMaxAbsBits(pv, len) >= GRAFT_NONFINITE_BITS)
+            return fault_at(f, slot, GRAFT_OPTIM_FAULT_NEW_VALUE, pv, len, off, grad_max);
+        for (size_t b = 0; b < nb; b++)
+            if (graftMaxAbsBits(sv + b * len, len) >= GRAFT_NONFINITE_BITS)
+                return fault_at(f, slot, GRAFT_OPTIM_FAULT_NEW_STATE, sv + b * len, len, off,
+                                grad_max);
+    }
+    return GRAFT_OK;
+}
+
+/* Reads slot i's value and state buffers (n elements each; state NULL
+ * before the first step: zeros) into *mp and ms: GRAFT_E_NUMERIC and *f
+ * when one of them is not finite. */
+static int read_bounds(const graft_optim *o, const graftOptimSlot *s, const float *state,
+                       size_t n, int slot, double grad_max, double *mp, double *ms,
+                       graftOptimFault *f)
+{
+    *mp = graftMaxAbs(s->value->data, n);
+    if (!isfinite(*mp))
+        return fault_at(f, slot, GRAFT_OPTIM_FAULT_VALUE, s->value->data, n, 0, grad_max);
+    for (int b = 0; b < GRAFT_OPTIM_MAX_BUFFERS; b++) ms[b] = 0.0;
+    for (int b = 0; state && b < o->impl->n_buffers; b++) {
+        ms[b] = graftMaxAbs(state + (size_t)b * n, n);
+        if (!isfinite(ms[b]))
+            return fault_at(f, slot, GRAFT_OPTIM_FAULT_STATE, state + (size_t)b * n, n, 0,
+                            grad_max);
+    }
+    return GRAFT_OK;
+}
+
+int graftOptimStepChecked(graft_optim *o, int n_slots, const graftOptimSlot *slots, double lr,
+                          graftOptimBound *bounds, graftOptimFault *fault)
+{
+    GRAFT_FORWARD_IF_ERROR(step_check(o, n_slots, slots, lr));
+    graft_ctx *ctx = o->ctx;
+    const int nb = o->impl->n_buffers;
+    float *scratch = NULL;
+    int st = GRAFT_OK;
+    memset(fault, 0, sizeof *fault);
+    fault->slot = -1;
+    for (int i = 0; i < n_slots && st == GRAFT_OK; i++) {
+        const graftOptimSlot *s = &slots[i];
+        if (s->frozen) continue;
+        graftOptimBound scratch_bound, *bd = bounds ? &bounds[i] : &scratch_bound;
+        if (!bounds) bd->known = 0;
+        const size_t n = s->value->numel;
+        const float *state = o->has_state ? o->slots[i].buf : NULL;
+        const int64_t step = (o->has_state ? o->slots[i].step : 0) + 1;
+        const double slot_lr = lr * (double)s->lr_scale;
+        const double mg = graftMaxAbs(s->grad->data, n);
+        if (!isfinite(mg)) {
+            st = fault_at(fault, i, GRAFT_OPTIM_FAULT_GRADIENT, s->grad->data, n, 0, mg);
+            break;
+        }
+        /* the magnitudes before the update: the kept bounds, else read */
+        double mp, ms[GRAFT_OPTIM_MAX_BUFFERS];
+        int read = !bd->known;
+        if (read) {
+            st = read_bounds(o, s, state, n, i, mg, &mp, ms, fault);
+            if (st != GRAFT_OK) break;
+        } else {
+            mp = bd->value;
+            memcpy(ms, bd->state, sizeof ms);
+        }
+        bd->next_known = 1;
+        memset(bd->next_state, 0, sizeof bd->next_state);
+        if (o->impl->stays_finite(o->hp, step, slot_lr, mp, mg, ms, &bd->next_value,
+                                  bd->next_state))
+            continue;
+        if (!read) { /* kept bounds may be loose: the values themselves */
+            st = read_bounds(o, s, state, n, i, mg, &mp, ms, fault);
+            if (st != GRAFT_OK) break;
+            if (o->impl->stays_finite(o->hp, step, slot_lr, mp, mg, ms, &bd->next_value,
+                                      bd->next_state))
+                continue;
+        }
+        /* the bound does not show it: run the update on a copy */
+        bd->next_known = 0;
+        if (!scratch) {
+            scratch = graftAlloc(ctx, (size_t)(1 + nb) * TRIAL_CHUNK * sizeof(float));
+            if (!scratch) {
+                st = graftError(ctx, GRAFT_E_NOMEM, STEP_FUNC,
+                                "cannot allocate a trial update's buffer");
+                break;
+            }
+        }
+        st = trial_update(o, s, state, n, step, slot_lr, scratch, i, mg, fault);
+    }
+    graftFree(ctx, scratch);
+    if (st != GRAFT_OK) return st;
+    GRAFT_FORWARD_IF_ERROR(step_apply(o, n_slots, slots, lr));
+    for (int i = 0; bounds && i < n_slots; i++) {
+        graftOptimBound *bd = &bounds[i];
+        if (slots[i].frozen) continue;
+        bd->known = bd->next_known;
+        bd->value = bd->next_value * BOUND_SLACK;
+        for (int b = 0; b < GRAFT_OPTIM_MAX_BUFFERS; b++)
+            bd->state[b] = bd->next_state[b] * BOUND_SLACK;
+    }
     return GRAFT_OK;
 }
 

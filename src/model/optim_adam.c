@@ -194,12 +194,51 @@ static void adamw_update(float *restrict value, const float *restrict grad,
         adam_span(value, grad, state, state + n, n, &k, 0, 0);
 }
 
+/* The rule's intermediates in magnitude, from the bounds mp, mg, ms[0] and
+ * ms[1] on |p|, |g|, |m| and v: AdamW's decayed value mp * |1 - lr * wd|,
+ * or Adam's decayed gradient mg + wd * mp; |m'| and v' (weighted sums); and
+ * |p'| <= |p| + step_size * |m'| / eps, the denominator
+ * sqrt(v') / sqrt(1 - beta2^t) + eps being at least eps. A NaN from an
+ * extreme hyperparameter fails the comparisons: not shown. */
+static int adam_bound(const double *hp, int64_t step, double lr, double mp, double mg,
+                      const double *ms, double *mp_out, double *ms_out, int decoupled)
+{
+    const double b1 = hp[GRAFT_OPT_BETA1], b2 = hp[GRAFT_OPT_BETA2];
+    const double eps = hp[GRAFT_OPT_EPSILON], wd = hp[GRAFT_OPT_WEIGHT_DECAY];
+    double p = mp, g = mg;
+    if (decoupled)
+        p = mp * fabs(1.0 - lr * wd);
+    else
+        g = mg + wd * mp;
+    const double m = b1 * ms[0] + (1.0 - b1) * g, v = b2 * ms[1] + (1.0 - b2) * g * g;
+    const double step_size = lr / (1.0 - pow(b1, (double)step));
+    const double out = p + step_size * m / eps;
+    const double lim = GRAFT_OPTIM_FINITE_LIMIT;
+    *mp_out = out;
+    ms_out[0] = m;
+    ms_out[1] = v;
+    return p <= lim && g <= lim && m <= lim && v <= lim && out <= lim;
+}
+
+static int adam_stays_finite(const double *hp, int64_t step, double lr, double mp, double mg,
+                             const double *ms, double *mp_out, double *ms_out)
+{
+    return adam_bound(hp, step, lr, mp, mg, ms, mp_out, ms_out, 0);
+}
+
+static int adamw_stays_finite(const double *hp, int64_t step, double lr, double mp, double mg,
+                              const double *ms, double *mp_out, double *ms_out)
+{
+    return adam_bound(hp, step, lr, mp, mg, ms, mp_out, ms_out, 1);
+}
+
 const graftOptimKind graftOptimAdamKind = {
     .name = "Adam",
     .n_buffers = 2,
     .nonneg_buffers = 1u << 1,
     .check = NULL,
     .update = adam_update,
+    .stays_finite = adam_stays_finite,
 };
 
 const graftOptimKind graftOptimAdamWKind = {
@@ -208,4 +247,5 @@ const graftOptimKind graftOptimAdamWKind = {
     .nonneg_buffers = 1u << 1,
     .check = NULL,
     .update = adamw_update,
+    .stays_finite = adamw_stays_finite,
 };

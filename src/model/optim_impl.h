@@ -30,7 +30,23 @@ typedef struct graftOptimKind {
      * hp is indexed by GRAFT_OPT_* key. Cannot fail. */
     void (*update)(float *value, const float *grad, float *state, size_t n, int64_t step,
                    double lr, const double *hp);
+    /* Returns 1 when update(), on a slot whose values, gradients and state
+     * buffers are at most mp, mg and ms[0..n_buffers) in magnitude (all
+     * finite), surely leaves the value and every buffer finite: every
+     * intermediate the rule rounds to float stays within
+     * GRAFT_OPTIM_FINITE_LIMIT. Then *mp_out and ms_out[0..n_buffers)
+     * receive bounds on the magnitudes after the update. 0 when the bound
+     * does not show it; graftOptimStepChecked() then reads the values
+     * themselves or runs the update on a copy to see. step and lr as for
+     * update(). */
+    int (*stays_finite)(const double *hp, int64_t step, double lr, double mp, double mg,
+                        const double *ms, double *mp_out, double *ms_out);
 } graftOptimKind;
+
+/* The bound stays_finite() keeps intermediates under: FLT_MAX / 34, so that
+ * the few roundings to float between the bound and the stored value (each
+ * a relative 2^-24 at most) cannot reach infinity. */
+#define GRAFT_OPTIM_FINITE_LIMIT 1e37
 
 /* For the per-element helpers of the update loops: they take their case
  * flags as constant arguments, and only a copy inlined with the constants

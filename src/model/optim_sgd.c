@@ -85,10 +85,27 @@ static void sgd_update(float *restrict value, const float *restrict grad, float 
     }
 }
 
+/* The rule's intermediates in magnitude, from the bounds mp, mg and ms[0]
+ * on |p|, |g| and |b|: |d| <= mg + wd * mp, |b'| <= mu * |b| + |d|, the step
+ * direction |d + mu * b'| (Nesterov; b' alone is smaller) and
+ * |p'| <= mp + lr * that. While mu is 0 the buffer is kept as it is. */
+static int sgd_stays_finite(const double *hp, int64_t step, double lr, double mp, double mg,
+                            const double *ms, double *mp_out, double *ms_out)
+{
+    const double wd = hp[GRAFT_OPT_WEIGHT_DECAY], mu = hp[GRAFT_OPT_MOMENTUM];
+    const double d = mg + wd * mp, b = mu * ms[0] + d, dir = d + mu * b, p = mp + lr * dir;
+    (void)step;
+    *mp_out = p;
+    ms_out[0] = mu != 0 ? b : ms[0];
+    return d <= GRAFT_OPTIM_FINITE_LIMIT && b <= GRAFT_OPTIM_FINITE_LIMIT &&
+           dir <= GRAFT_OPTIM_FINITE_LIMIT && p <= GRAFT_OPTIM_FINITE_LIMIT;
+}
+
 const graftOptimKind graftOptimSgdKind = {
     .name = "SGD",
     .n_buffers = 1,
     .nonneg_buffers = 0,
     .check = sgd_check,
     .update = sgd_update,
+    .stays_finite = sgd_stays_finite,
 };

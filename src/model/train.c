@@ -6,21 +6,35 @@
  * from (seed, e, batch, layer), so the whole run is a function of the seed,
  * the model and the data; a run resumed from a checkpoint continues exactly.
  */
+#include "core/finite.h"
+#include "core/options.h"
 #include "data/dataset.h"
 #include "model.h"
 #include "optim.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
+/* The highest GRAFT_PROGRESS_* key: graft_progress holds one slot per key. */
+#define GRAFT_PROGRESS_KEY_MAX GRAFT_PROGRESS_VAL_ACCURACY
+#define GRAFT_PROGRESS_SLOTS (GRAFT_PROGRESS_KEY_MAX + 1)
+
 struct graft_progress {
-    double values[12]; /* indexed by GRAFT_PROGRESS_* */
+    double values[GRAFT_PROGRESS_SLOTS]; /* indexed by GRAFT_PROGRESS_* (slot 0 unused) */
 };
+
+/* A new GRAFT_PROGRESS_* key must become GRAFT_PROGRESS_KEY_MAX (and be set
+ * in graft_model_fit()): this fails to compile until the count is updated. */
+_Static_assert(GRAFT_PROGRESS_KEY_MAX == 11 && GRAFT_PROGRESS_EVENT == 1,
+               "GRAFT_PROGRESS_KEY_MAX must be the highest GRAFT_PROGRESS_* key");
+_Static_assert(sizeof ((graft_progress *)0)->values / sizeof(double) == GRAFT_PROGRESS_SLOTS,
+               "graft_progress must hold one slot per GRAFT_PROGRESS_* key");
 
 GRAFT_API double graft_progress_get(const graft_progress *p, int key)
 {
-    if (!p || key < GRAFT_PROGRESS_EVENT || key > GRAFT_PROGRESS_VAL_ACCURACY) return NAN;
+    if (!p || key < GRAFT_PROGRESS_EVENT || key > GRAFT_PROGRESS_KEY_MAX) return NAN;
     return p->values[key];
 }
 
@@ -119,6 +133,33 @@ static int load_batch(graft_dataset *ds, batch_buffers *b, const int64_t *order,
     return graft_dataset_gather(ds, order, n, b->x->data, b->labels);
 }
 
+/* When the context checks inputs (GRAFT_CTX_CHECK_INPUTS): GRAFT_E_NUMERIC,
+ * named func, if the batch x (the samples at dataset positions order[0..))
+ * holds an inf or a NaN; the message names the first such sample by its
+ * position (and file, for folders), the element, and, for e >= 0, the
+ * epoch e and the batch bi (0-based). Datasets whose values were checked
+ * when they were made and cannot change (dataset.h) are not read again. */
+static int check_batch(graft_model *m, graft_dataset *ds, const graft_tensor *x,
+                       const int64_t *order, const char *what, int64_t e, int64_t bi,
+                       const char *func)
+{
+    if (!m->ctx->check_inputs || ds->src->finite) return GRAFT_OK;
+    const size_t bad = graftFirstNonFinite(x->data, x->numel);
+    if (bad == x->numel) return GRAFT_OK;
+    const size_t per = ds->src->sample_numel;
+    const int64_t pos = order[bad / per];
+    const char *path = graft_dataset_sample_path(ds, pos);
+    char where[64] = "";
+    if (e >= 0)
+        snprintf(where, sizeof where, " at epoch %lld, batch %lld", (long long)e + 1,
+                 (long long)bi + 1);
+    return graftError(m->ctx, GRAFT_E_NUMERIC, func,
+                      "%s sample %lld%s%s%s holds %s at element %zu%s; inputs must be finite "
+                      "(GRAFT_CTX_CHECK_INPUTS)",
+                      what, (long long)pos, path ? " (" : "", path ? path : "", path ? ")" : "",
+                      graftNonFiniteName(x->data[bad]), bad % per, where);
+}
+
 static int argmax_row(const float *row, int c)
 {
     int best = 0;
@@ -137,7 +178,7 @@ static int rank_of(const float *row, int c, int label)
 }
 
 static int run_eval(graft_model *m, graft_dataset *ds, int batch, int top_k, graft_eval *e,
-                    const char *func)
+                    const char *what, const char *func)
 {
     batch_buffers b;
     int st = buffers_init(m, &b, batch, batch, 0, func);
@@ -150,6 +191,7 @@ static int run_eval(graft_model *m, graft_dataset *ds, int batch, int top_k, gra
         int n = (int)(ds->count - start < batch ? ds->count - start : batch);
         for (int i = 0; i < n; i++) b.order[i] = start + i;
         st = load_batch(ds, &b, b.order, n);
+        if (st == GRAFT_OK) st = check_batch(m, ds, b.x, b.order, what, -1, 0, func);
         if (st != GRAFT_OK) goto done;
         const graft_tensor *logits;
         st = graftModelForward(m, b.x, &logits);
@@ -214,7 +256,7 @@ GRAFT_API int graft_model_evaluate(graft_model *m, graft_dataset *ds, int batch_
                     "top_k is %d, must be 1 to %d (the classes)", top_k, c);
     graft_eval *e;
     GRAFT_FORWARD_IF_ERROR(eval_new(m, top_k, &e, func));
-    int st = run_eval(m, ds, batch_size, top_k, e, func);
+    int st = run_eval(m, ds, batch_size, top_k, e, "evaluation", func);
     if (st != GRAFT_OK) {
         graft_eval_free(e);
         return graftErrorAt(m->ctx, st, func);
@@ -263,6 +305,8 @@ GRAFT_API double graft_eval_recall(const graft_eval *e, int c)
 
 typedef struct slot_list {
     graftOptimSlot *slots;
+    int (*where)[2]; /* per slot: its node and parameter index (for messages) */
+    graftOptimBound *bounds; /* per slot: what graftOptimStepChecked() keeps */
     int n, cap;
     int failed;
     graft_ctx *ctx;
@@ -273,21 +317,164 @@ static void collect_slot(void *arg, int node, int param, graft_tensor *value,
                          const graft_tensor *grad, int trainable)
 {
     slot_list *s = arg;
-    (void)param;
     if (s->failed) return;
     if (s->n == s->cap) {
         int cap = s->cap ? 2 * s->cap : 16;
         graftOptimSlot *p = graftCalloc(s->ctx, (size_t)cap, sizeof *p);
-        if (!p) {
+        int(*w)[2] = graftCalloc(s->ctx, (size_t)cap, sizeof *w);
+        graftOptimBound *b = graftCalloc(s->ctx, (size_t)cap, sizeof *b);
+        if (!p || !w || !b) {
+            graftFree(s->ctx, p);
+            graftFree(s->ctx, w);
+            graftFree(s->ctx, b);
             s->failed = 1;
             return;
         }
-        if (s->n) memcpy(p, s->slots, (size_t)s->n * sizeof *p);
+        if (s->n) {
+            memcpy(p, s->slots, (size_t)s->n * sizeof *p);
+            memcpy(w, s->where, (size_t)s->n * sizeof *w);
+        }
         graftFree(s->ctx, s->slots);
+        graftFree(s->ctx, s->where);
+        graftFree(s->ctx, s->bounds);
         s->slots = p;
+        s->where = w;
+        s->bounds = b;
         s->cap = cap;
     }
+    /* a new list: the values are read at its first step */
+    s->bounds[s->n].known = 0;
+    s->where[s->n][0] = node;
+    s->where[s->n][1] = param;
     s->slots[s->n++] = (graftOptimSlot){value, grad, s->m->nodes[node].lr_scale, !trainable};
+}
+
+/* The message of a step graftOptimStepChecked() refused, for the slot's
+ * layer and parameter, at epoch e and batch bi (0-based). */
+static int step_fault(graft_model *m, const slot_list *sl, const graftOptimFault *f, int64_t e,
+                      int64_t bi, const char *func)
+{
+    const graftNode *node = &m->nodes[sl->where[f->slot][0]];
+    const char *param = node->layer->params[sl->where[f->slot][1]].name;
+    char at[160];
+    snprintf(at, sizeof at, "at epoch %lld, batch %lld, layer \"%s\" (%s) parameter \"%s\"",
+             (long long)e + 1, (long long)bi + 1, node->name, node->layer->vtbl->kind, param);
+    const char *kept = "the step was not made: the parameters, the optimizer and the batch-norm "
+                       "statistics are as before it";
+    const char *v = graftNonFiniteName(f->value);
+    switch (f->kind) {
+    case GRAFT_OPTIM_FAULT_GRADIENT:
+        return graftError(m->ctx, GRAFT_E_NUMERIC, func,
+                          "%s: its gradient is %s (element %zu); %s", at, v, f->index, kept);
+    case GRAFT_OPTIM_FAULT_VALUE:
+        return graftError(m->ctx, GRAFT_E_NUMERIC, func, "%s: its value is %s (element %zu); %s",
+                          at, v, f->index, kept);
+    case GRAFT_OPTIM_FAULT_STATE:
+        return graftError(m->ctx, GRAFT_E_NUMERIC, func,
+                          "%s: its optimizer state is %s (element %zu); %s", at, v, f->index,
+                          kept);
+    case GRAFT_OPTIM_FAULT_NEW_VALUE:
+        return graftError(m->ctx, GRAFT_E_NUMERIC, func,
+                          "%s: the update would make it %s (element %zu; largest |gradient| "
+                          "%g); %s; lower the learning rate",
+                          at, v, f->index, f->grad_max, kept);
+    default:
+        return graftError(m->ctx, GRAFT_E_NUMERIC, func,
+                          "%s: the update would make its optimizer state %s (element %zu; "
+                          "largest |gradient| %g); %s",
+                          at, v, f->index, f->grad_max, kept);
+    }
+}
+
+/* ---- batch-norm statistics around a step ------------------------------------------ */
+
+/* The buffers a training forward updates (batch norms' running statistics)
+ * and room for a copy, so that a step that fails after its forward can put
+ * them back. Small: two floats per channel. */
+typedef struct stat_backup {
+    graft_tensor **bufs;
+    int *node;  /* per buffer: its node, and its parameter index */
+    int *param;
+    int n;
+    float *copy;
+} stat_backup;
+
+static int stats_init(graft_model *m, stat_backup *b, const char *func)
+{
+    memset(b, 0, sizeof *b);
+    int n = 0;
+    size_t total = 0;
+    for (int i = 0; i < m->n_nodes; i++) {
+        const graft_layer *l = m->nodes[i].layer;
+        if (l->vtbl != &graftBatchNormVtbl) continue;
+        for (int k = 0; k < l->n_params; k++)
+            if (!l->params[k].grad) {
+                n++;
+                total += l->params[k].value->numel;
+            }
+    }
+    if (n == 0) return GRAFT_OK;
+    b->bufs = graftCalloc(m->ctx, (size_t)n, sizeof *b->bufs);
+    b->node = graftCalloc(m->ctx, (size_t)n, sizeof *b->node);
+    b->param = graftCalloc(m->ctx, (size_t)n, sizeof *b->param);
+    b->copy = graftAlloc(m->ctx, total * sizeof(float));
+    if (!b->bufs || !b->node || !b->param || !b->copy)
+        return graftError(m->ctx, GRAFT_E_NOMEM, func, "cannot allocate a copy of the "
+                                                       "batch-norm statistics");
+    for (int i = 0; i < m->n_nodes; i++) {
+        graft_layer *l = m->nodes[i].layer;
+        if (l->vtbl != &graftBatchNormVtbl) continue;
+        for (int k = 0; k < l->n_params; k++)
+            if (!l->params[k].grad) {
+                b->bufs[b->n] = l->params[k].value;
+                b->node[b->n] = i;
+                b->param[b->n++] = k;
+            }
+    }
+    return GRAFT_OK;
+}
+
+static void stats_free(graft_ctx *ctx, stat_backup *b)
+{
+    graftFree(ctx, b->bufs);
+    graftFree(ctx, b->node);
+    graftFree(ctx, b->param);
+    graftFree(ctx, b->copy);
+}
+
+/* Copies the statistics (save 1) or puts the copy back (save 0). */
+static void stats_copy(stat_backup *b, int save)
+{
+    float *c = b->copy;
+    for (int i = 0; i < b->n; i++) {
+        const size_t n = b->bufs[i]->numel;
+        if (save)
+            memcpy(c, b->bufs[i]->data, n * sizeof(float));
+        else
+            memcpy(b->bufs[i]->data, c, n * sizeof(float));
+        c += n;
+    }
+}
+
+/* GRAFT_E_NUMERIC naming the first statistic that is not finite. */
+static int stats_check(graft_model *m, const stat_backup *b, int64_t e, int64_t bi,
+                       const char *func)
+{
+    for (int i = 0; i < b->n; i++) {
+        const graft_tensor *t = b->bufs[i];
+        const size_t k = graftFirstNonFinite(t->data, t->numel);
+        if (k == t->numel) continue;
+        const graftNode *node = &m->nodes[b->node[i]];
+        return graftError(m->ctx, GRAFT_E_NUMERIC, func,
+                          "at epoch %lld, batch %lld, layer \"%s\" (%s) buffer \"%s\": the "
+                          "batch made it %s (element %zu); the step was not made: the "
+                          "parameters, the optimizer and the batch-norm statistics are as "
+                          "before it",
+                          (long long)e + 1, (long long)bi + 1, node->name,
+                          node->layer->vtbl->kind, node->layer->params[b->param[i]].name,
+                          graftNonFiniteName(t->data[k]), k);
+    }
+    return GRAFT_OK;
 }
 
 static void shuffle_order(int64_t *order, int64_t n, uint64_t seed, int64_t epoch, int shuffle)
@@ -388,6 +575,7 @@ static int cache_build(graft_model *m, graft_dataset *train, batch_buffers *b, i
         int n = (int)(train->count - start < batch ? train->count - start : batch);
         for (int i = 0; i < n; i++) b->order[i] = start + i;
         st = load_batch(train, b, b->order, n);
+        if (st == GRAFT_OK) st = check_batch(m, train, b->x, b->order, "training", -1, 0, func);
         const graft_tensor *y = NULL;
         if (st == GRAFT_OK) st = graftModelForwardTrunk(m, b->x, f, &y);
         if (st != GRAFT_OK) {
@@ -397,7 +585,6 @@ static int cache_build(graft_model *m, graft_dataset *train, batch_buffers *b, i
         memcpy(c->rows + (size_t)start * row, y->data, (size_t)n * row * sizeof(float));
         memcpy(c->labels + start, b->labels, (size_t)n * sizeof(int32_t));
     }
-    (void)func;
     c->node = f;
     c->row = row;
     return GRAFT_OK;
@@ -416,6 +603,11 @@ static void cache_gather(feature_cache *c, const int64_t *order, int n, int32_t 
     }
 }
 
+/* The sizes graft_fit_opts has had: 1.0. */
+static const uint32_t fit_opts_sizes[] = {(uint32_t)sizeof(graft_fit_opts)};
+static const graftOptionsKind fit_opts_kind = {
+    "opts", "GRAFT_FIT_OPTS_INIT", fit_opts_sizes, GRAFT_OPTIONS_COUNT(fit_opts_sizes), 0, 0};
+
 GRAFT_API int graft_model_fit(graft_model *m, graft_optim *o, graft_dataset *train,
                               graft_dataset *val, const graft_fit_opts *opts)
 {
@@ -426,10 +618,7 @@ GRAFT_API int graft_model_fit(graft_model *m, graft_optim *o, graft_dataset *tra
                     "model, optim and train must not be NULL");
     graft_fit_opts opt = GRAFT_FIT_OPTS_INIT;
     if (opts) {
-        GRAFT_RETURN_IF(opts->struct_size != sizeof opt, ctx, GRAFT_E_VERSION,
-                        "opts->struct_size is %u, expected %u (use GRAFT_FIT_OPTS_INIT)",
-                        (unsigned)opts->struct_size, (unsigned)sizeof opt);
-        opt = *opts;
+        GRAFT_FORWARD_IF_ERROR(graftOptionsRead(ctx, func, &fit_opts_kind, opts, &opt));
     }
     GRAFT_RETURN_IF(opt.epochs < 1, ctx, GRAFT_E_INVALID_ARG, "epochs is %d, must be >= 1",
                     opt.epochs);
@@ -444,11 +633,14 @@ GRAFT_API int graft_model_fit(graft_model *m, graft_optim *o, graft_dataset *tra
     int c = (int)graftModelOutputSize(m);
     int64_t n_batches = (train->count + batch - 1) / batch;
     batch_buffers b;
-    slot_list slots = {NULL, 0, 0, 0, ctx, m};
+    slot_list slots = {NULL, NULL, NULL, 0, 0, 0, ctx, m};
     feature_cache cache = {-1, 0, NULL, NULL, NULL};
+    stat_backup stats = {NULL, NULL, NULL, 0, NULL};
     graft_eval *ve = NULL;
     int st = buffers_init(m, &b, batch, train->count, 1, func);
+    if (st == GRAFT_OK) st = stats_init(m, &stats, func);
     if (st == GRAFT_OK && val) st = eval_new(m, 1, &ve, func);
+    int restore = 0; /* 1 while a step has changed the statistics and not finished */
 
     graft_progress p;
     int stop = 0;
@@ -487,10 +679,16 @@ GRAFT_API int graft_model_fit(graft_model *m, graft_optim *o, graft_dataset *tra
                 m->override_tensor = cache.batch;
             } else {
                 st = load_batch(train, &b, order, n);
+                if (st == GRAFT_OK) st = check_batch(m, train, b.x, order, "training", e, bi, func);
                 if (st != GRAFT_OK) break;
             }
             graftModelSetMode(m, 1);
             reseed_layers(m, opt.seed, e, bi);
+            /* Every check below runs before the update is made, so a step
+             * that fails leaves the parameters and the optimizer as they
+             * were; the forward's running statistics are put back. */
+            stats_copy(&stats, 1);
+            restore = 1;
             const graft_tensor *logits;
             st = graftModelForward(m, x, &logits);
             if (st != GRAFT_OK) break;
@@ -504,10 +702,15 @@ GRAFT_API int graft_model_fit(graft_model *m, graft_optim *o, graft_dataset *tra
                 if (st == GRAFT_E_NUMERIC)
                     st = graftError(ctx, GRAFT_E_NUMERIC, func,
                                     "the loss or the model's outputs became non-finite at epoch "
-                                    "%lld, batch %lld; lower the learning rate",
-                                    (long long)e + 1, (long long)bi + 1);
+                                    "%lld, batch %lld (%s); the step was not made",
+                                    (long long)e + 1, (long long)bi + 1,
+                                    ctx->check_inputs ? "lower the learning rate"
+                                                      : "an input that is not finite, or a "
+                                                        "learning rate too high");
                 break;
             }
+            st = stats_check(m, &stats, e, bi, func);
+            if (st != GRAFT_OK) break;
             for (int i = 0; i < n; i++)
                 correct += argmax_row(logits->data + (size_t)i * c, c) == b.labels[i];
             st = graftModelBackward(m, x, b.grad);
@@ -516,13 +719,17 @@ GRAFT_API int graft_model_fit(graft_model *m, graft_optim *o, graft_dataset *tra
             /* The schedule runs on the optimizer's own progress: a fresh
              * optimizer starts its schedule at 0 even on a pretrained model. */
             double lr = graftOptimLearningRate(o, (double)graft_optim_steps(o) / (double)n_batches);
-            st = graftOptimStep(o, slots.n, slots.slots, lr);
+            graftOptimFault fault;
+            st = graftOptimStepChecked(o, slots.n, slots.slots, lr, slots.bounds, &fault);
+            if (st == GRAFT_E_NUMERIC && fault.slot >= 0)
+                st = step_fault(m, &slots, &fault, e, bi, func);
             if (st != GRAFT_OK) break;
+            restore = 0;
             loss_sum += (double)loss * n;
             seen += n;
             if (opt.progress) {
                 double dt = now_seconds() - t0;
-                for (int k = 0; k < 12; k++) p.values[k] = NAN;
+                for (int k = 0; k < GRAFT_PROGRESS_SLOTS; k++) p.values[k] = NAN;
                 p.values[GRAFT_PROGRESS_EVENT] = GRAFT_EVENT_BATCH_END;
                 p.values[GRAFT_PROGRESS_EPOCH] = (double)(e + 1);
                 p.values[GRAFT_PROGRESS_EPOCHS] = (double)(first + opt.epochs);
@@ -541,7 +748,7 @@ GRAFT_API int graft_model_fit(graft_model *m, graft_optim *o, graft_dataset *tra
         if (stop && seen < train->count) break;
         if (ve) {
             memset(ve->confusion, 0, (size_t)c * c * sizeof *ve->confusion);
-            st = run_eval(m, val, batch, 1, ve, func);
+            st = run_eval(m, val, batch, 1, ve, "validation", func);
             if (st != GRAFT_OK) break;
         }
         if (opt.progress) {
@@ -554,9 +761,13 @@ GRAFT_API int graft_model_fit(graft_model *m, graft_optim *o, graft_dataset *tra
         }
     }
     m->override_node = -2;
+    if (st != GRAFT_OK && restore) stats_copy(&stats, 0);
     cache_free(ctx, &cache);
     graft_eval_free(ve);
     graftFree(ctx, slots.slots);
+    graftFree(ctx, slots.where);
+    graftFree(ctx, slots.bounds);
+    stats_free(ctx, &stats);
     buffers_free(ctx, &b);
     return graftErrorAt(ctx, st, func);
 }
@@ -571,6 +782,7 @@ static int predict_probs(graft_model *m, const graft_tensor *input, const char *
     GRAFT_RETURN_IF_AT(out < 0, ctx, GRAFT_E_STATE, func, "the model has no layers");
     GRAFT_RETURN_IF_AT(m->nodes[out].layer->out_shape.ndim != 2, ctx, GRAFT_E_SHAPE, func,
                        "the model's output must be (N, classes)");
+    GRAFT_FORWARD_IF_ERROR(graftModelCheckInput(m, input, func));
     graftModelSetMode(m, 0);
     return graftModelForward(m, input, logits);
 }

@@ -9,6 +9,7 @@
  * unfreeze schedule (freeze.c), and nothing below calls into it.
  */
 #include "model.h"
+#include "core/options.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -147,6 +148,13 @@ GRAFT_API int graft_model_schedule_unfreeze(graft_model *m, const char *from, in
     int i = index_of(m, from, __func__);
     if (i < 0) return i;
     GRAFT_RETURN_IF(epoch < 0, m->ctx, GRAFT_E_RANGE, "epoch is %d, must be >= 0", epoch);
+    /* graft_model_fit() applies events at the start of their epoch, and the
+     * next epoch it runs is epochs_done: an earlier one would never fire. */
+    GRAFT_RETURN_IF(epoch < m->epochs_done, m->ctx, GRAFT_E_INVALID_ARG,
+                    "epoch %d has passed: the model has done %lld epochs (epochs_done), so "
+                    "an unfreeze there would never happen; epochs count over the model's whole "
+                    "training: give epochs_done + n for n epochs from now", epoch,
+                    (long long)m->epochs_done);
     GRAFT_RETURN_IF(!(lr_scale >= 0.0f) || !isfinite(lr_scale), m->ctx, GRAFT_E_RANGE,
                     "lr_scale is %g, must be finite and >= 0", (double)lr_scale);
     return graftModelAddUnfreeze(m, from, epoch, lr_scale, __func__);
@@ -193,6 +201,21 @@ static void keep_nodes(graft_model *m, const unsigned char *keep, int *map)
         graftModelSetClassNames(m, 0, NULL, NULL);
 }
 
+/* Sets keep[i] for node last and every node it reads, directly or not;
+ * returns how many. */
+static int mark_ancestors(const graft_model *m, int last, unsigned char *keep)
+{
+    int n = 0;
+    keep[last] = 1;
+    for (int i = last; i >= 0; i--) {
+        if (!keep[i]) continue;
+        n++;
+        for (int k = 0; k < m->nodes[i].n_inputs; k++)
+            if (m->nodes[i].inputs[k] != GRAFT_INPUT_NODE) keep[m->nodes[i].inputs[k]] = 1;
+    }
+    return n;
+}
+
 /* Keeps node last and every node it reads, directly or not. */
 static int cut_after(graft_model *m, int last, const char *func)
 {
@@ -203,12 +226,7 @@ static int cut_after(graft_model *m, int last, const char *func)
         graftFree(m->ctx, map);
         return graftError(m->ctx, GRAFT_E_NOMEM, func, "cannot allocate the cut");
     }
-    keep[last] = 1;
-    for (int i = last; i >= 0; i--) {
-        if (!keep[i]) continue;
-        for (int k = 0; k < m->nodes[i].n_inputs; k++)
-            if (m->nodes[i].inputs[k] != GRAFT_INPUT_NODE) keep[m->nodes[i].inputs[k]] = 1;
-    }
+    mark_ancestors(m, last, keep);
     keep_nodes(m, keep, map);
     graftFree(m->ctx, keep);
     graftFree(m->ctx, map);
@@ -223,6 +241,177 @@ GRAFT_API int graft_model_cut(graft_model *m, const char *name)
     return cut_after(m, i, __func__);
 }
 
+/* ---- replacing the head ------------------------------------------------------------ */
+
+static int is_kind(const graft_model *m, int i, const graftLayerVtbl *v)
+{
+    return m->nodes[i].layer->vtbl == v;
+}
+
+/* The node i's only input when i has one input, a layer read by i alone;
+ * else -1. */
+static int sole_reader_input(const graft_model *m, int i)
+{
+    if (m->nodes[i].n_inputs != 1) return -1;
+    int j = m->nodes[i].inputs[0];
+    return j != GRAFT_INPUT_NODE && m->nodes[j].consumers == 1 ? j : -1;
+}
+
+/* Finds, from the graph alone, what replace_head keeps (see graft.h): *trunk
+ * receives the node the new head reads, and *cut 1 when the nodes after it
+ * (the old head) go, 0 when the head is appended to the output. */
+static int find_head(const graft_model *m, int *trunk, int *cut, const char *func)
+{
+    int out = m->n_nodes - 1, c = out;
+    if (is_kind(m, c, &graftSoftmaxVtbl) && m->nodes[c].n_inputs == 1 &&
+        m->nodes[c].inputs[0] != GRAFT_INPUT_NODE &&
+        is_kind(m, m->nodes[c].inputs[0], &graftDenseVtbl))
+        c = m->nodes[c].inputs[0];
+    if (is_kind(m, c, &graftDenseVtbl)) {
+        /* The classifier c; before it, what a head of this function's shape
+         * has: a dropout, and a hidden dense layer with its relu. */
+        if (m->nodes[c].n_inputs != 1 || m->nodes[c].inputs[0] == GRAFT_INPUT_NODE)
+            return graftError(m->ctx, GRAFT_E_STATE, func,
+                              "the classifier \"%s\" reads the model input: nothing would remain",
+                              m->nodes[c].name);
+        int first = c, p = sole_reader_input(m, c);
+        if (p >= 0 && is_kind(m, p, &graftDropoutVtbl) && m->nodes[p].n_inputs == 1 &&
+            m->nodes[p].inputs[0] != GRAFT_INPUT_NODE) {
+            first = p;
+            p = sole_reader_input(m, p);
+        }
+        if (p >= 0 && is_kind(m, p, &graftReluVtbl)) {
+            int h = sole_reader_input(m, p);
+            if (h >= 0 && is_kind(m, h, &graftDenseVtbl) && m->nodes[h].n_inputs == 1 &&
+                m->nodes[h].inputs[0] != GRAFT_INPUT_NODE)
+                first = h;
+        }
+        *trunk = m->nodes[first].inputs[0];
+        *cut = 1;
+        return GRAFT_OK;
+    }
+    const graftNode *o = &m->nodes[out];
+    for (int i = 0; i < m->n_nodes; i++)
+        if (is_kind(m, i, &graftDenseVtbl))
+            return graftError(m->ctx, GRAFT_E_STATE, func,
+                              "the model's output \"%s\" (%s) is not a classifier (a dense "
+                              "layer, or a softmax reading one), so where its head starts is not "
+                              "known; nothing was changed: cut the model first (graft_model_cut()) "
+                              "at its classifier's dense layer or before its head",
+                              o->name, o->layer->vtbl->kind);
+    if (o->layer->vtbl == &graftSoftmaxVtbl || o->layer->vtbl == &graftAddVtbl ||
+        o->layer->vtbl == &graftMulVtbl || o->layer->vtbl == &graftScaleShiftVtbl)
+        return graftError(m->ctx, GRAFT_E_STATE, func,
+                          "the model has no dense layer and its output \"%s\" (%s) ends a "
+                          "classifier rather than giving features; nothing was changed: cut the "
+                          "model before its classifier first (graft_model_cut())",
+                          o->name, o->layer->vtbl->kind);
+    *trunk = out; /* a feature extractor: the head is appended */
+    *cut = 0;
+    return GRAFT_OK;
+}
+
+/* Rewrites a failed layer call's message as "func(): new layer "name" (kind):
+ * cause". */
+static int wrap_new_layer_error(graft_ctx *ctx, int st, const char *func, const char *name,
+                                const char *kind)
+{
+    char cause[GRAFT_ERRMSG_SIZE];
+    const char *msg = ctx->errmsg, *p = strstr(msg, "(): ");
+    snprintf(cause, sizeof cause, "%s", p ? p + 4 : msg);
+    return graftError(ctx, st, func, "new layer \"%s\" (%s): %s", name, kind, cause);
+}
+
+#define HEAD_MAX_LAYERS 4
+
+/* The new head, made in full before the model changes. */
+typedef struct new_head {
+    int n;
+    const char *names[HEAD_MAX_LAYERS];
+    graft_layer *layers[HEAD_MAX_LAYERS];
+    char *name_copies[HEAD_MAX_LAYERS];
+    int *inputs[HEAD_MAX_LAYERS];
+    unsigned char *keep; /* nodes kept by the cut (NULL: no cut) */
+    int *map;
+    char **class_names;
+    int n_class_names;
+} new_head;
+
+static void new_head_free(graft_ctx *ctx, new_head *h)
+{
+    for (int j = 0; j < h->n; j++) {
+        graft_layer_free(h->layers[j]);
+        graftFree(ctx, h->name_copies[j]);
+        graftFree(ctx, h->inputs[j]);
+    }
+    graftFree(ctx, h->keep);
+    graftFree(ctx, h->map);
+    graftModelFreeClassNames(ctx, h->n_class_names, h->class_names);
+}
+
+/* Makes every layer and allocation of the new head; the model is not
+ * changed. n_kept: the nodes that stay; shape: the trunk's output shape. */
+static int make_head(graft_model *m, int n_classes, const graft_head_spec *hs, int n_kept,
+                     const graftShape *trunk_shape, new_head *h, const char *func)
+{
+    graft_ctx *ctx = m->ctx;
+    graftRng rng;
+    graftRngSeed(&rng, hs->seed);
+    uint64_t seed = m->seed; /* as graft_model_add() would with m->seed set to it */
+    graftShape shape = *trunk_shape;
+    int kinds[HEAD_MAX_LAYERS], n = 0;
+    enum { HIDDEN, RELU, DROPOUT, FC };
+    if (hs->hidden_units > 0) {
+        kinds[n] = HIDDEN, h->names[n++] = "head/hidden";
+        kinds[n] = RELU, h->names[n++] = "head/relu";
+    }
+    if (hs->dropout > 0.0f) kinds[n] = DROPOUT, h->names[n++] = "head/dropout";
+    kinds[n] = FC, h->names[n++] = "head/fc";
+    for (int j = 0; j < n; j++) {
+        graft_layer *l = NULL;
+        int st;
+        const char *kind = kinds[j] == RELU ? "relu" : kinds[j] == DROPOUT ? "dropout" : "dense";
+        switch (kinds[j]) {
+        case HIDDEN:
+            seed = graftRngNext(&rng);
+            st = graft_layer_dense(ctx, hs->hidden_units, 1, &l);
+            break;
+        case RELU: st = graft_layer_relu(ctx, &l); break;
+        case DROPOUT: st = graft_layer_dropout(ctx, hs->dropout, graftRngNext(&rng), &l); break;
+        default:
+            seed = graftRngNext(&rng);
+            st = graft_layer_dense(ctx, n_classes, 1, &l);
+            break;
+        }
+        if (st == GRAFT_OK) {
+            h->layers[h->n++] = l;
+            st = graftLayerBuildShapes(l, 1, &shape, graftModelLayerSeed(seed, n_kept + j),
+                                       SIZE_MAX);
+        }
+        if (st != GRAFT_OK) return wrap_new_layer_error(ctx, st, func, h->names[j], kind);
+        shape = l->out_shape;
+    }
+    for (int j = 0; j < n; j++) {
+        h->name_copies[j] = graftStrdup(ctx, h->names[j]);
+        h->inputs[j] = graftCalloc(ctx, 1, sizeof *h->inputs[j]);
+        if (!h->name_copies[j] || !h->inputs[j])
+            return graftError(ctx, GRAFT_E_NOMEM, func, "cannot allocate layer \"%s\"",
+                              h->names[j]);
+    }
+    GRAFT_FORWARD_IF_ERROR(graftModelReserve(m, n_kept + n, 1, func));
+    if (hs->class_names) {
+        GRAFT_FORWARD_IF_ERROR(
+            graftModelCopyClassNames(ctx, n_classes, hs->class_names, func, &h->class_names));
+        h->n_class_names = n_classes;
+    }
+    return GRAFT_OK;
+}
+
+/* The sizes graft_head_spec has had: 1.0. */
+static const uint32_t head_spec_sizes[] = {(uint32_t)sizeof(graft_head_spec)};
+static const graftOptionsKind head_spec_kind = {
+    "spec", "GRAFT_HEAD_SPEC_INIT", head_spec_sizes, GRAFT_OPTIONS_COUNT(head_spec_sizes), 0, 0};
+
 GRAFT_API int graft_model_replace_head(graft_model *m, int n_classes, const graft_head_spec *spec)
 {
     const char *func = __func__;
@@ -230,10 +419,7 @@ GRAFT_API int graft_model_replace_head(graft_model *m, int n_classes, const graf
     GRAFT_RETURN_IF(!m, NULL, GRAFT_E_INVALID_ARG, "model is NULL");
     graft_head_spec hs = GRAFT_HEAD_SPEC_INIT;
     if (spec) {
-        GRAFT_RETURN_IF(spec->struct_size != sizeof hs, m->ctx, GRAFT_E_VERSION,
-                        "spec->struct_size is %u, expected %u (use GRAFT_HEAD_SPEC_INIT)",
-                        (unsigned)spec->struct_size, (unsigned)sizeof hs);
-        hs = *spec;
+        GRAFT_FORWARD_IF_ERROR(graftOptionsRead(m->ctx, func, &head_spec_kind, spec, &hs));
     }
     GRAFT_RETURN_IF(n_classes < 1, m->ctx, GRAFT_E_INVALID_ARG, "n_classes is %d, must be >= 1",
                     n_classes);
@@ -249,51 +435,48 @@ GRAFT_API int graft_model_replace_head(graft_model *m, int n_classes, const graf
                             "class_names[%d] must be 1 to %d bytes", c, GRAFT_CLASS_NAME_MAX);
         }
     }
-    /* The old head: a trailing softmax, then the dense layer before it. */
-    int last = m->n_nodes - 1;
-    if (m->nodes[last].layer->vtbl == &graftSoftmaxVtbl && last > 0) last--;
-    if (m->nodes[last].layer->vtbl == &graftDenseVtbl) {
-        /* Remove the dense head and, if it was made by an earlier
-         * replace_head, the rest of that head ("head/..." layers). */
-        int keep = last;
-        do {
-            if (m->nodes[keep].n_inputs != 1 || m->nodes[keep].inputs[0] == GRAFT_INPUT_NODE)
-                return graftError(m->ctx, GRAFT_E_STATE, func,
-                                  "the head \"%s\" reads the model input: nothing would remain",
-                                  m->nodes[keep].name);
-            keep = m->nodes[keep].inputs[0];
-        } while (strncmp(m->nodes[keep].name, "head/", 5) == 0);
-        GRAFT_FORWARD_IF_ERROR(cut_after(m, keep, func));
-    } else if (last != m->n_nodes - 1) {
-        GRAFT_FORWARD_IF_ERROR(cut_after(m, last, func));
+    int trunk = -1, cut = 0;
+    GRAFT_FORWARD_IF_ERROR(find_head(m, &trunk, &cut, func));
+
+    /* Everything that can fail comes first; the model changes only after. */
+    new_head h;
+    memset(&h, 0, sizeof h);
+    int n_kept = m->n_nodes, st = GRAFT_OK;
+    if (cut) {
+        h.keep = graftCalloc(m->ctx, (size_t)m->n_nodes, 1);
+        h.map = graftCalloc(m->ctx, (size_t)m->n_nodes, sizeof *h.map);
+        if (!h.keep || !h.map)
+            st = graftError(m->ctx, GRAFT_E_NOMEM, func, "cannot allocate the cut");
+        else
+            n_kept = mark_ancestors(m, trunk, h.keep);
+    }
+    if (st == GRAFT_OK)
+        st = make_head(m, n_classes, &hs, n_kept, &m->nodes[trunk].layer->out_shape, &h, func);
+    for (int j = 0; st == GRAFT_OK && j < h.n; j++) {
+        int i = graftModelFindNode(m, h.names[j]);
+        if (i >= 0 && (!h.keep || h.keep[i]))
+            st = graftError(m->ctx, GRAFT_E_STATE, func,
+                            "the model keeps a layer named \"%s\" outside its head, the name of a "
+                            "new layer; nothing was changed", h.names[j]);
+    }
+    if (st != GRAFT_OK) {
+        new_head_free(m->ctx, &h);
+        return st;
     }
 
-    /* The new layers, built with seeds drawn from hs.seed. */
-    graftRng rng;
-    graftRngSeed(&rng, hs.seed);
-    uint64_t saved_seed = m->seed;
-    graft_layer *l = NULL;
-    int st = GRAFT_OK;
-    if (hs.hidden_units > 0) {
-        m->seed = graftRngNext(&rng);
-        st = graft_layer_dense(m->ctx, hs.hidden_units, 1, &l);
-        if (st == GRAFT_OK) st = graft_model_add(m, "head/hidden", l, 0, NULL);
-        if (st == GRAFT_OK) st = graft_layer_relu(m->ctx, &l);
-        if (st == GRAFT_OK) st = graft_model_add(m, "head/relu", l, 0, NULL);
+    /* The swap, which cannot fail. */
+    if (cut) {
+        keep_nodes(m, h.keep, h.map);
+        trunk = h.map[trunk];
     }
-    if (st == GRAFT_OK && hs.dropout > 0.0f) {
-        st = graft_layer_dropout(m->ctx, hs.dropout, graftRngNext(&rng), &l);
-        if (st == GRAFT_OK) st = graft_model_add(m, "head/dropout", l, 0, NULL);
+    for (int j = 0; j < h.n; j++) {
+        h.inputs[j][0] = j == 0 ? trunk : m->n_nodes - 1;
+        graftModelInstallNode(m, h.name_copies[j], h.layers[j], 1, h.inputs[j], 1);
     }
-    if (st == GRAFT_OK) {
-        m->seed = graftRngNext(&rng);
-        st = graft_layer_dense(m->ctx, n_classes, 1, &l);
-        if (st == GRAFT_OK) st = graft_model_add(m, "head/fc", l, 0, NULL);
-    }
-    m->seed = saved_seed;
-    if (st != GRAFT_OK) return st;
-    if (hs.class_names) return graftModelSetClassNames(m, n_classes, hs.class_names, func);
-    return graftModelSetClassNames(m, 0, NULL, func);
+    graftModelInstallClassNames(m, h.n_class_names, h.class_names);
+    graftFree(m->ctx, h.keep);
+    graftFree(m->ctx, h.map);
+    return GRAFT_OK;
 }
 
 /* ---- loading weights by name -------------------------------------------------------- */

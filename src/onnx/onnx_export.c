@@ -15,6 +15,7 @@
  * input and output. docs/ONNX.md lists the operators each kind becomes.
  */
 #include "model/model.h"
+#include "core/options.h"
 #include "core/protobuf.h"
 
 #include <errno.h>
@@ -130,13 +131,14 @@ static void plan_folding(exp_state *e)
     }
 }
 
+/* The sizes graft_onnx_export_opts has had: 1.0. */
+static const uint32_t export_opts_sizes[] = {(uint32_t)sizeof(graft_onnx_export_opts)};
+static const graftOptionsKind export_opts_kind = {
+    "opts", "GRAFT_ONNX_EXPORT_OPTS_INIT", export_opts_sizes, GRAFT_OPTIONS_COUNT(export_opts_sizes),
+    0, 0};
+
 static int check_opts(graft_ctx *ctx, const char *func, const graft_onnx_export_opts *o)
 {
-    GRAFT_RETURN_IF_AT(o->struct_size != sizeof(graft_onnx_export_opts), ctx, GRAFT_E_VERSION,
-                       func,
-                       "opts->struct_size is %u; this graft knows %zu (use "
-                       "GRAFT_ONNX_EXPORT_OPTS_INIT)",
-                       (unsigned)o->struct_size, sizeof(graft_onnx_export_opts));
     GRAFT_RETURN_IF_AT(o->opset < 13 || o->opset > 17, ctx, GRAFT_E_INVALID_ARG, func,
                        "opset is %d, must be 13 to 17", o->opset);
     GRAFT_RETURN_IF_AT(o->fold_batch_norm != 0 && o->fold_batch_norm != 1, ctx,
@@ -193,8 +195,9 @@ static int serialise(const graft_model *m, const graft_onnx_export_opts *o, cons
 static int export_common(const graft_model *m, const graft_onnx_export_opts *opts,
                          const char *func, graftWriter *w)
 {
-    graft_onnx_export_opts defaults = GRAFT_ONNX_EXPORT_OPTS_INIT;
-    const graft_onnx_export_opts *o = opts ? opts : &defaults;
+    graft_onnx_export_opts read = GRAFT_ONNX_EXPORT_OPTS_INIT;
+    const graft_onnx_export_opts *o = &read;
+    if (opts) GRAFT_FORWARD_IF_ERROR(graftOptionsRead(m->ctx, func, &export_opts_kind, opts, &read));
     GRAFT_FORWARD_IF_ERROR(check_opts(m->ctx, func, o));
     graftWriterInit(w, m->ctx);
     int st = serialise(m, o, func, w);

@@ -1,509 +1,37 @@
 /*
  * onnx_import.c - ONNX model files to graft models (graft_onnx_import).
  *
- * The graph walk, the value table, the current node's inputs and
- * attributes, the layer emission helpers and the public entry points. How
- * values are imported, and which file handles which operators:
- * onnx_import.h.
+ * The families of operators and the lookup of a node's handler, the graph
+ * walk and the public entry points: the top of the importer, calling the
+ * operator files (onnx_ops_*.c, onnx_fold.c) and the shared helpers
+ * (onnx_import_helpers.c), none of which calls back. How values are
+ * imported, and which file handles which operators: onnx_import.h.
+ *
+ * Reading a file is bounded (read_onnx_file): ONNX has no header and no
+ * length, so the file is read one top-level protobuf field at a time, each
+ * key checked before its value is read and each value read only as far as
+ * its key declares, up to a ceiling of 2 GiB (MAX_FILE_BYTES, the most a
+ * protobuf message can hold). A regular file over the ceiling is refused
+ * from its size; a FIFO, pipe or device as soon as a field would pass it.
  */
 #include "onnx_import.h"
+#include "core/options.h"
 
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define OPSET_MIN 1
 #define OPSET_MAX 18
 #define FOLD_BASE_ELEMS ((size_t)1 << 22)
 
-/* ---- errors, the arena and the value table ------------------------------------------ */
-
-static const char *node_label(const imp *im, char *buf, size_t size)
-{
-    if (im->node->name[0])
-        snprintf(buf, size, "node \"%s\" (%s)", im->node->name, im->node->op_type);
-    else snprintf(buf, size, "node #%d (%s)", im->node_index, im->node->op_type);
-    return buf;
-}
-
-int graftOnnxImpFail(imp *im, int st, const char *fmt, ...)
-{
-    char msg[GRAFT_ERRMSG_SIZE], label[160];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    if (!im->node) return graftError(im->ctx, st, im->func, "%s", msg);
-    return graftError(im->ctx, st, im->func, "%s: %s", node_label(im, label, sizeof label), msg);
-}
-
-int graftOnnxImpNomem(imp *im) { return graftOnnxImpFail(im, GRAFT_E_NOMEM, "out of memory"); }
-
-void *graftOnnxImpAlloc(imp *im, size_t n) { return graftOnnxArenaAlloc(&im->om, n); }
-
-static const char *arena_strdup(imp *im, const char *s)
-{
-    size_t n = strlen(s) + 1;
-    char *p = graftOnnxImpAlloc(im, n);
-    if (p) memcpy(p, s, n);
-    return p;
-}
-
-static uint64_t hash_name(const char *s)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
-}
-
-val *graftOnnxImpLookup(imp *im, const char *name, int create)
-{
-    size_t mask = im->cap - 1;
-    for (size_t k = hash_name(name) & mask, n = 0; n < im->cap; k = (k + 1) & mask, n++) {
-        val *v = &im->vals[k];
-        if (!v->name) {
-            if (!create) return NULL;
-            v->name = name;
-            v->last_consumer = -1;
-            return v;
-        }
-        if (strcmp(v->name, name) == 0) return v;
-    }
-    return NULL;
-}
-
-int graftOnnxImpDefine(imp *im, const char *name, val **out)
-{
-    val *v = graftOnnxImpLookup(im, name, 1);
-    if (!v) return graftOnnxImpNomem(im);
-    if (v->kind != V_NONE)
-        return graftOnnxImpFail(im, GRAFT_E_FORMAT, "value \"%s\" is defined twice", name);
-    *out = v;
-    return GRAFT_OK;
-}
-
-/* ---- constants ---------------------------------------------------------------------- */
-
-int graftOnnxImpIsFloatType(int t)
-{
-    return t == ONNX_FLOAT || t == ONNX_DOUBLE || t == ONNX_FLOAT16 || t == ONNX_BFLOAT16;
-}
-
-int graftOnnxImpShapeNumel(imp *im, int ndim, const int64_t *dims, size_t *numel)
-{
-    int64_t n = 1;
-    for (int d = 0; d < ndim; d++) {
-        if (dims[d] < 0 || dims[d] > GRAFT_MAX_NUMEL ||
-            (dims[d] > 0 && n > GRAFT_MAX_NUMEL / dims[d]))
-            return graftOnnxImpFail(im, GRAFT_E_FORMAT,
-                                    "a tensor dimension is %lld, or the element count "
-                                    "exceeds 2^40",
-                                    (long long)dims[d]);
-        n *= dims[d];
-    }
-    *numel = (size_t)n;
-    return GRAFT_OK;
-}
-
-int graftOnnxImpCvalAlloc(imp *im, cval *c, int is_int, int dtype, int ndim, const int64_t *dims)
-{
-    memset(c, 0, sizeof *c);
-    if (ndim < 0 || ndim > ONNX_MAX_RANK)
-        return graftOnnxImpFail(im, GRAFT_E_UNSUPPORTED,
-                                "a constant of rank %d (graft folds up to %d)", ndim,
-                                ONNX_MAX_RANK);
-    GRAFT_FORWARD_IF_ERROR(graftOnnxImpShapeNumel(im, ndim, dims, &c->numel));
-    if (c->numel > im->fold_budget)
-        return graftOnnxImpFail(im, GRAFT_E_UNSUPPORTED,
-                                "computing constants of %zu more elements exceeds what graft "
-                                "evaluates at import for a file of this size",
-                                c->numel);
-    im->fold_budget -= c->numel;
-    c->is_int = is_int;
-    c->dtype = dtype;
-    c->ndim = ndim;
-    if (ndim) memcpy(c->dims, dims, (size_t)ndim * sizeof *dims);
-    if (is_int) c->i = graftOnnxImpAlloc(im, c->numel * sizeof *c->i);
-    else c->f = graftOnnxImpAlloc(im, c->numel * sizeof *c->f);
-    if (!c->i && !c->f) return graftOnnxImpNomem(im);
-    return GRAFT_OK;
-}
-
-int graftOnnxImpCvalFromTensor(imp *im, const onnxTensor *t, cval *c)
-{
-    size_t numel, stored;
-    memset(c, 0, sizeof *c);
-    GRAFT_FORWARD_IF_ERROR(graftOnnxTensorNumel(im->ctx, im->func, t, &numel));
-    GRAFT_FORWARD_IF_ERROR(graftOnnxTensorStoredCount(im->ctx, im->func, t, &stored));
-    if (stored != numel)
-        return graftOnnxImpFail(im, GRAFT_E_FORMAT,
-                                "tensor \"%s\" at offset %zu: its dimensions need %zu elements "
-                                "but it holds %zu",
-                                t->name, t->offset, numel, stored);
-    c->is_int = !graftOnnxImpIsFloatType(t->data_type);
-    c->dtype = t->data_type;
-    c->ndim = t->ndim;
-    c->numel = numel;
-    if (t->ndim) memcpy(c->dims, t->dims, (size_t)t->ndim * sizeof *t->dims);
-    if (c->is_int) {
-        c->i = graftOnnxImpAlloc(im, numel * sizeof *c->i);
-        if (!c->i) return graftOnnxImpNomem(im);
-        return graftOnnxTensorReadI64(im->ctx, im->func, t, c->i, numel);
-    }
-    c->f = graftOnnxImpAlloc(im, numel * sizeof *c->f);
-    if (!c->f) return graftOnnxImpNomem(im);
-    return graftOnnxTensorReadF32(im->ctx, im->func, t, c->f, numel);
-}
-
-int graftOnnxImpHasSym(const cval *c)
-{
-    if (!c->is_int) return 0;
-    for (size_t k = 0; k < c->numel; k++)
-        if (c->i[k] == SYM_BATCH) return 1;
-    return 0;
-}
-
-int graftOnnxImpSymFail(imp *im)
-{
-    return graftOnnxImpFail(im, GRAFT_E_UNSUPPORTED,
-                            "it computes with the batch size, which graft does not know at import");
-}
-
-int graftOnnxImpCvalInts(imp *im, const cval *c, const char *what, int allow_sym, int64_t *out,
-                                size_t max, size_t *n)
-{
-    if (c->numel > max)
-        return graftOnnxImpFail(im, GRAFT_E_UNSUPPORTED,
-                                "%s has %zu values, graft takes at most %zu", what, c->numel, max);
-    for (size_t k = 0; k < c->numel; k++) {
-        if (c->is_int) {
-            if (c->i[k] == SYM_BATCH && !allow_sym) return graftOnnxImpSymFail(im);
-            out[k] = c->i[k];
-        } else {
-            double v = c->f[k];
-            if (!(v >= -9.2e18 && v <= 9.2e18) || v != floor(v))
-                return graftOnnxImpFail(im, GRAFT_E_FORMAT, "%s holds %g, not an integer", what, v);
-            out[k] = (int64_t)v;
-        }
-    }
-    *n = c->numel;
-    return GRAFT_OK;
-}
-
-/* ---- node inputs and attributes ----------------------------------------------------- */
-
-int graftOnnxImpOptInput(imp *im, int k, val **out)
-{
-    *out = NULL;
-    if (k >= im->node->n_inputs || !im->node->inputs[k][0]) return GRAFT_OK;
-    val *v = graftOnnxImpLookup(im, im->node->inputs[k], 0);
-    if (!v || v->kind == V_NONE)
-        return graftOnnxImpFail(im, GRAFT_E_FORMAT,
-                                "input \"%s\" is not an initializer, a graph input or the output "
-                                "of an earlier node",
-                                im->node->inputs[k]);
-    if (v->kind == V_DEAD) return graftOnnxImpFail(im, GRAFT_E_UNSUPPORTED, "it reads %s", v->why);
-    *out = v;
-    return GRAFT_OK;
-}
-
-int graftOnnxImpReqInput(imp *im, int k, val **out)
-{
-    GRAFT_FORWARD_IF_ERROR(graftOnnxImpOptInput(im, k, out));
-    if (!*out) return graftOnnxImpFail(im, GRAFT_E_FORMAT, "input %d is missing", k);
-    return GRAFT_OK;
-}
-
-int graftOnnxImpActInput(imp *im, int k, val **out)
-{
-    GRAFT_FORWARD_IF_ERROR(graftOnnxImpReqInput(im, k, out));
-    if ((*out)->kind != V_ACT)
-        return graftOnnxImpFail(im, GRAFT_E_UNSUPPORTED, "graft does not evaluate %s on constants",
-                                im->node->op_type);
-    return GRAFT_OK;
-}
-
-int graftOnnxImpConstInput(imp *im, int k, const char *what, int required, cval **out)
-{
-    val *v;
-    *out = NULL;
-    GRAFT_FORWARD_IF_ERROR(graftOnnxImpOptInput(im, k, &v));
-    if (!v) {
-        if (required) return graftOnnxImpFail(im, GRAFT_E_FORMAT, "the %s input is missing", what);
-        return GRAFT_OK;
-    }
-    if (v->kind != V_CONST)
-        return graftOnnxImpFail(im, GRAFT_E_UNSUPPORTED,
-                                "its %s (\"%s\") is computed from the graph input; graft needs a "
-                                "constant",
-                                what, v->name);
-    *out = &v->c;
-    return GRAFT_OK;
-}
-
-int graftOnnxImpAllConst(imp *im)
-{
-    for (int k = 0; k < im->node->n_inputs; k++) {
-        val *v;
-        if (graftOnnxImpOptInput(im, k, &v) != GRAFT_OK) return 0;
-        if (v && v->kind != V_CONST) return 0;
-    }
-    return 1;
-}
-
-int graftOnnxImpOnlyConstantsFail(imp *im)
-{
-    return graftOnnxImpFail(im, GRAFT_E_UNSUPPORTED,
-                            "graft computes this operator only on constants, and an input here "
-                            "is computed from the graph input");
-}
-
-int graftOnnxImpOpIs(const imp *im, const char *op) { return strcmp(im->node->op_type, op) == 0; }
-
-const onnxAttr *graftOnnxImpAttr(const imp *im, const char *name)
-{
-    return graftOnnxNodeAttr(im->node, name);
-}
-
-int graftOnnxImpAttrTypeFail(imp *im, const onnxAttr *a, const char *want)
-{
-    return graftOnnxImpFail(im, GRAFT_E_FORMAT, "attribute %s has type %d, expected %s", a->name,
-                            a->type, want);
-}
-
-int graftOnnxImpAttrInt(imp *im, const char *name, int64_t def, int64_t *out)
-{
-    const onnxAttr *a = graftOnnxImpAttr(im, name);
-    *out = def;
-    if (!a) return GRAFT_OK;
-    if (a->type != ONNX_ATTR_INT) return graftOnnxImpAttrTypeFail(im, a, "int");
-    *out = a->i;
-    return GRAFT_OK;
-}
-
-int graftOnnxImpAttrFloat(imp *im, const char *name, float def, float *out)
-{
-    const onnxAttr *a = graftOnnxImpAttr(im, name);
-    *out = def;
-    if (!a) return GRAFT_OK;
-    if (a->type != ONNX_ATTR_FLOAT) return graftOnnxImpAttrTypeFail(im, a, "float");
-    *out = a->f;
-    return GRAFT_OK;
-}
-
-int graftOnnxImpAttrInts(imp *im, const char *name, const int64_t **vals, int *n)
-{
-    const onnxAttr *a = graftOnnxImpAttr(im, name);
-    *vals = NULL;
-    *n = -1;
-    if (!a) return GRAFT_OK;
-    if (a->type != ONNX_ATTR_INTS) return graftOnnxImpAttrTypeFail(im, a, "ints");
-    *vals = a->ints;
-    *n = a->n_ints;
-    return GRAFT_OK;
-}
-
-int graftOnnxImpAttrString(imp *im, const char *name, const char *def, char *buf, size_t size)
-{
-    const onnxAttr *a = graftOnnxImpAttr(im, name);
-    if (!a) {
-        snprintf(buf, size, "%s", def);
-        return GRAFT_OK;
-    }
-    if (a->type != ONNX_ATTR_STRING) return graftOnnxImpAttrTypeFail(im, a, "string");
-    size_t n = a->s.n < size - 1 ? a->s.n : size - 1;
-    if (n) memcpy(buf, a->s.p, n);
-    buf[n] = '\0';
-    for (size_t k = 0; k < n; k++)
-        if (buf[k] == '\0') buf[k] = '?';
-    return GRAFT_OK;
-}
-
-int graftOnnxImpNormAxis(imp *im, int64_t a, int r, const char *what, int *out)
-{
-    if (a < -r || a >= r || r == 0)
-        return graftOnnxImpFail(im, GRAFT_E_FORMAT, "%s %lld is out of range for rank %d", what,
-                                (long long)a, r);
-    *out = (int)(a < 0 ? a + r : a);
-    return GRAFT_OK;
-}
-
-/* ---- activations and layers --------------------------------------------------------- */
-
-int graftOnnxImpGraftAxis(const imp *im, int a) { return im->batched ? a : a + 1; }
-
-int graftOnnxImpSampleDims(const imp *im, int ndim, const int64_t *dims, int64_t *out)
-{
-    int off = im->batched ? 1 : 0;
-    for (int d = off; d < ndim; d++) out[d - off] = dims[d];
-    return ndim - off;
-}
-
-void graftOnnxImpShapeText(int ndim, const int64_t *dims, char *buf, size_t size)
-{
-    size_t pos = 0;
-    pos += (size_t)snprintf(buf, size, "(");
-    for (int d = 0; d < ndim && pos < size; d++) {
-        if (dims[d] == SYM_BATCH)
-            pos += (size_t)snprintf(buf + pos, size - pos, "%sN", d ? ", " : "");
-        else
-            pos += (size_t)snprintf(buf + pos, size - pos, "%s%lld", d ? ", " : "",
-                                    (long long)dims[d]);
-    }
-    if (pos < size) snprintf(buf + pos, size - pos, ")");
-}
-
-/* The slot of name in the set of layer names: holds name, or NULL where it
- * would go. The set is sized for three layers per node, at most. */
-static const char **name_slot(imp *im, const char *name)
-{
-    size_t mask = im->names_cap - 1, k = hash_name(name) & mask;
-    while (im->names[k] && strcmp(im->names[k], name) != 0) k = (k + 1) & mask;
-    return &im->names[k];
-}
-
-/* Writes a valid, unused layer name for the current node (with an optional
- * suffix such as "reshape") into out[GRAFT_NAME_MAX + 1]. */
-static void layer_name(imp *im, const onnxNode *node, int index, const char *suffix, char *out)
-{
-    char base[GRAFT_NAME_MAX + 1], cand[GRAFT_NAME_MAX + 1];
-    if (node->name[0]) {
-        snprintf(base, sizeof base, "%s", node->name);
-    } else {
-        snprintf(base, sizeof base, "%s_%d", node->op_type, index);
-    }
-    for (char *p = base; *p; p++) {
-        char c = *p;
-        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                 c == '_' || c == '.' || c == ':' || c == '/' || c == '-';
-        if (!ok) *p = '_';
-    }
-    if (!base[0]) snprintf(base, sizeof base, "node_%d", index);
-    for (int n = 1;; n++) {
-        char tail[48];
-        if (n == 1) snprintf(tail, sizeof tail, "%s%s", suffix ? "/" : "", suffix ? suffix : "");
-        else snprintf(tail, sizeof tail, "%s%s_%d", suffix ? "/" : "", suffix ? suffix : "", n);
-        size_t tl = strlen(tail), bl = strlen(base);
-        if (bl + tl > GRAFT_NAME_MAX) bl = GRAFT_NAME_MAX - tl;
-        memcpy(cand, base, bl);
-        memcpy(cand + bl, tail, tl + 1);
-        if (strcmp(cand, GRAFT_MODEL_INPUT) != 0 && !name_slot(im, cand)[0]) break;
-    }
-    memcpy(out, cand, strlen(cand) + 1);
-}
-
-/* Rewrites a failure of a layer constructor or of graft_model_add() as a
- * failure of the node: attributes graft's layers refuse are unsupported. */
-static int layer_fail(imp *im, int st)
-{
-    char cause[GRAFT_ERRMSG_SIZE];
-    const char *msg = graft_errmsg(im->ctx), *p = strstr(msg, "(): ");
-    snprintf(cause, sizeof cause, "%s", p ? p + 4 : msg);
-    /* A layer graft cannot build from the file's attributes and shapes:
-     * the file asks for something graft does not compute. */
-    if (st == GRAFT_E_INVALID_ARG || st == GRAFT_E_SHAPE) st = GRAFT_E_UNSUPPORTED;
-    return graftOnnxImpFail(im, st, "%s", cause);
-}
-
-int graftOnnxImpAddLayerN(imp *im, int st, graft_layer *l, const char *suffix, int n_in,
-                                 const char *const *in_names, val *dst, graft_layer **added)
-{
-    char name[GRAFT_NAME_MAX + 1];
-    if (st != GRAFT_OK) return layer_fail(im, st);
-    layer_name(im, im->node, im->node_index, suffix, name);
-    st = graft_model_add(im->m, name, l, n_in, in_names);
-    if (st != GRAFT_OK) return layer_fail(im, st);
-    const char *kept = arena_strdup(im, name);
-    if (!kept) return graftOnnxImpNomem(im);
-    if (im->names_used + 1 >= im->names_cap / 2)
-        return graftOnnxImpFail(im, GRAFT_E_INTERNAL, "more layers than the name table holds");
-    *name_slot(im, kept) = kept;
-    im->names_used++;
-    const graft_layer *layer = im->m->nodes[im->m->n_nodes - 1].layer;
-    const graftShape *s = &layer->out_shape;
-    dst->kind = V_ACT;
-    dst->layer = kept;
-    memset(dst->pads, 0, sizeof dst->pads);
-    int off = im->batched ? 0 : 1;
-    dst->ndim = s->ndim - off;
-    for (int d = 0; d < dst->ndim; d++) dst->dims[d] = s->dims[d + off];
-    if (im->batched) dst->dims[0] = SYM_BATCH;
-    if (added) *added = im->m->nodes[im->m->n_nodes - 1].layer;
-    return GRAFT_OK;
-}
-
-int graftOnnxImpAddLayer(imp *im, int st, graft_layer *l, const char *suffix, int n_in,
-                         val *const *ins, val *dst, graft_layer **added)
-{
-    const char *in_names[4];
-    if (n_in > 4) {
-        graft_layer_free(l);
-        return graftOnnxImpFail(im, GRAFT_E_INTERNAL, "too many layer inputs");
-    }
-    for (int k = 0; k < n_in; k++) in_names[k] = ins[k]->layer;
-    return graftOnnxImpAddLayerN(im, st, l, suffix, n_in, in_names, dst, added);
-}
-
-int graftOnnxImpSetParam(imp *im, graft_layer *l, const char *name, const float *data, size_t n)
-{
-    graftParam *p = graftLayerFindParam(l, name);
-    if (!p || p->value->numel != n)
-        return graftOnnxImpFail(im, GRAFT_E_INTERNAL, "the %s layer's %s does not have %zu values",
-                                l->vtbl->kind, name, n);
-    memcpy(p->value->data, data, n * sizeof *data);
-    return GRAFT_OK;
-}
-
-void graftOnnxImpAlias(val *dst, const val *src)
-{
-    const char *name = dst->name;
-    int consumers = dst->consumers, last = dst->last_consumer, is_output = dst->is_output;
-    *dst = *src;
-    dst->name = name;
-    dst->consumers = consumers;
-    dst->last_consumer = last;
-    dst->is_output = is_output;
-}
-
-int graftOnnxImpEmitReshape(imp *im, val *src, int ndim, const int64_t *dims, const char *suffix,
-                                   val *dst)
-{
-    int64_t want[ONNX_MAX_RANK], have[ONNX_MAX_RANK];
-    if (im->batched && (ndim < 1 || dims[0] != SYM_BATCH))
-        return graftOnnxImpFail(im, GRAFT_E_UNSUPPORTED, "it moves the batch axis");
-    int wn = graftOnnxImpSampleDims(im, ndim, dims, want),
-        hn = graftOnnxImpSampleDims(im, src->ndim, src->dims, have);
-    if (wn < 1)
-        return graftOnnxImpFail(im, GRAFT_E_UNSUPPORTED,
-                                "its result has no axis but the batch; graft layers output (N, "
-                                "...)");
-    if (wn > GRAFT_MAX_DIMS - 1)
-        return graftOnnxImpFail(im, GRAFT_E_UNSUPPORTED,
-                                "its result has rank %d; graft handles up to %d", ndim,
-                                GRAFT_MAX_DIMS - (im->batched ? 0 : 1));
-    int same = wn == hn;
-    for (int d = 0; same && d < wn; d++) same = want[d] == have[d];
-    if (same) {
-        graftOnnxImpAlias(dst, src);
-        dst->ndim = ndim;
-        memcpy(dst->dims, dims, (size_t)ndim * sizeof *dims);
-        return GRAFT_OK;
-    }
-    graft_layer *l = NULL;
-    int st = graft_layer_reshape(im->ctx, wn, want, &l);
-    GRAFT_FORWARD_IF_ERROR(graftOnnxImpAddLayer(im, st, l, suffix, 1, &src, dst, NULL));
-    dst->ndim = ndim;
-    memcpy(dst->dims, dims, (size_t)ndim * sizeof *dims);
-    return GRAFT_OK;
-}
-
-int graftOnnxImpSingleConsumer(const val *v)
-{
-    return v->consumers == 1 && !v->is_output ? v->last_consumer : -1;
-}
+/* The most bytes an ONNX file may have: 2 GiB, the most a protobuf message
+ * can hold (graft_onnx_import() in graft.h; read_onnx_file() below). */
+#define MAX_FILE_BYTES ((size_t)1 << 31)
 
 /* ---- operators ---------------------------------------------------------------------- */
 
@@ -569,9 +97,9 @@ static int import_node(imp *im, int index)
         val *v;
         GRAFT_FORWARD_IF_ERROR(graftOnnxImpDefine(im, node->outputs[k], &v));
         snprintf(why, sizeof why, "output %d of %s, which graft does not compute", k,
-                 node_label(im, label, sizeof label));
+                 graftOnnxImpNodeLabel(im, label, sizeof label));
         v->kind = V_DEAD;
-        v->why = arena_strdup(im, why);
+        v->why = graftOnnxImpStrdup(im, why);
         if (!v->why) return graftOnnxImpNomem(im);
     }
     return GRAFT_OK;
@@ -835,13 +363,13 @@ static int import_graph(imp *im, const graft_onnx_import_opts *o)
     return GRAFT_OK;
 }
 
+/* The sizes graft_onnx_import_opts has had: 1.0. */
+static const uint32_t import_opts_sizes[] = {(uint32_t)sizeof(graft_onnx_import_opts)};
+static const graftOptionsKind import_opts_kind = {"opts", "GRAFT_ONNX_IMPORT_OPTS_INIT", import_opts_sizes,
+                                          GRAFT_OPTIONS_COUNT(import_opts_sizes), 0, 0};
+
 static int check_opts(graft_ctx *ctx, const char *func, const graft_onnx_import_opts *o)
 {
-    GRAFT_RETURN_IF_AT(o->struct_size != sizeof(graft_onnx_import_opts), ctx, GRAFT_E_VERSION,
-                       func,
-                       "opts->struct_size is %u; this graft knows %zu (use "
-                       "GRAFT_ONNX_IMPORT_OPTS_INIT)",
-                       (unsigned)o->struct_size, sizeof(graft_onnx_import_opts));
     GRAFT_RETURN_IF_AT(o->keep_softmax != 0 && o->keep_softmax != 1, ctx, GRAFT_E_INVALID_ARG,
                        func, "keep_softmax is %d, must be 0 or 1", o->keep_softmax);
     GRAFT_RETURN_IF_AT(o->batch_axis != 0 && o->batch_axis != 1, ctx, GRAFT_E_INVALID_ARG, func,
@@ -855,8 +383,9 @@ static int check_opts(graft_ctx *ctx, const char *func, const graft_onnx_import_
 static int import_buffer(graft_ctx *ctx, const char *func, const void *data, size_t size,
                          const graft_onnx_import_opts *opts, graft_model **out)
 {
-    graft_onnx_import_opts defaults = GRAFT_ONNX_IMPORT_OPTS_INIT;
-    const graft_onnx_import_opts *o = opts ? opts : &defaults;
+    graft_onnx_import_opts read = GRAFT_ONNX_IMPORT_OPTS_INIT;
+    const graft_onnx_import_opts *o = &read;
+    if (opts) GRAFT_FORWARD_IF_ERROR(graftOptionsRead(ctx, func, &import_opts_kind, opts, &read));
     GRAFT_FORWARD_IF_ERROR(check_opts(ctx, func, o));
     imp im;
     memset(&im, 0, sizeof im);
@@ -889,29 +418,127 @@ GRAFT_API int graft_onnx_import_buffer(graft_ctx *ctx, const void *data, size_t 
     return import_buffer(ctx, __func__, data, size, opts, out);
 }
 
-/* Reads the whole file at path into a new allocation. */
-static int read_file(graft_ctx *ctx, const char *func, const char *path, unsigned char **data,
-                     size_t *size)
+/* Records why reading path failed. */
+static int read_failure(graft_ctx *ctx, const char *func, const char *path,
+                        const graftFileFailure *fail)
 {
-    /* Protobuf messages, and so ONNX files, hold at most 2 GiB. */
-    const size_t limit = (size_t)1 << 31;
-    graftFileFailure fail;
-    switch (graftReadWholeFile(ctx, path, limit, data, size, &fail)) {
-    case GRAFT_FILE_OK:
-        return GRAFT_OK;
+    char why[128];
+    graftErrnoText(fail->sys_errno, why, sizeof why);
+    switch (fail->reason) {
     case GRAFT_FILE_OPEN:
-        return graftError(ctx, GRAFT_E_IO, func, "cannot open \"%s\": %s", path,
-                          strerror(fail.sys_errno));
+        return graftError(ctx, GRAFT_E_IO, func, "cannot open \"%s\": %s", path, why);
     case GRAFT_FILE_NOMEM:
         return graftError(ctx, GRAFT_E_NOMEM, func, "cannot allocate %zu bytes to read \"%s\"",
-                          fail.bytes, path);
-    case GRAFT_FILE_TOO_LARGE:
-        return graftError(ctx, GRAFT_E_FORMAT, func,
-                          "\"%s\" is larger than 2 GiB, the most an ONNX file can hold", path);
+                          fail->bytes, path);
     default: /* fstat or read failed, or a directory */
-        return graftError(ctx, GRAFT_E_IO, func, "cannot read \"%s\": %s", path,
-                          strerror(fail.sys_errno));
+        return graftError(ctx, GRAFT_E_IO, func, "cannot read \"%s\": %s", path, why);
     }
+}
+
+/* Reads a varint of a top-level field into b and *v: *ok is 1, or 0 when the
+ * file ends within it or it runs past 10 bytes (the decoder names that). */
+static int read_varint(graft_ctx *ctx, int fd, graftReadBuf *b, size_t limit, uint64_t *v,
+                       int *ok, graftFileFailure *fail)
+{
+    *v = 0;
+    *ok = 0;
+    for (int i = 0; i < 10; i++) {
+        size_t got;
+        int r = graftReadMore(ctx, fd, b, 1, limit, &got, fail);
+        if (r != GRAFT_FILE_OK || got == 0) return r;
+        unsigned char c = b->data[b->size - 1];
+        *v |= (uint64_t)(c & 0x7f) << (7 * i);
+        if (!(c & 0x80)) {
+            *ok = 1;
+            return GRAFT_FILE_OK;
+        }
+    }
+    return GRAFT_FILE_OK;
+}
+
+/* Reads the ONNX file at path into b. An ONNX file is one protobuf
+ * ModelProto, without a header or a length of its own, so it is read field
+ * by field at its top level: a field's key, then only the value the key
+ * declares (a varint, 8 or 4 bytes, or a length and that many bytes). A key
+ * no message can have (field number 0, wire types 3, 4, 6 and 7) ends the
+ * reading there, and the decoder then names it: /dev/zero costs one byte.
+ * The ceiling is MAX_FILE_BYTES: a regular file larger than that is refused
+ * from its size once its first key is read, and is never read past its
+ * size; a file without a size (a FIFO, a pipe, a device) is refused as soon
+ * as a field's declared length would take it past the ceiling, or when data
+ * goes on past it. */
+static int read_onnx_file(graft_ctx *ctx, const char *func, const char *path, graftReadBuf *b)
+{
+    int fd;
+    struct stat st;
+    graftFileFailure fail;
+    if (graftOpenForReading(path, &fd, &st, &fail) != GRAFT_FILE_OK)
+        return read_failure(ctx, func, path, &fail);
+    if (S_ISDIR(st.st_mode)) {
+        close(fd);
+        fail.reason = GRAFT_FILE_IS_DIR;
+        fail.sys_errno = EISDIR;
+        return read_failure(ctx, func, path, &fail);
+    }
+    int sized = S_ISREG(st.st_mode) && st.st_size > 0;
+    size_t limit = MAX_FILE_BYTES;
+    b->sized = sized;
+    int r = GRAFT_FILE_OK, status = GRAFT_OK;
+    for (int first = 1;; first = 0) {
+        if (!sized && b->size == limit) {
+            if (graftFileGoesOn(fd))
+                status = graftError(ctx, GRAFT_E_FORMAT, func,
+                                    "\"%s\" is larger than the %zu-byte limit of ONNX files (2 "
+                                    "GiB, the most a protobuf message can hold)", path, limit);
+            break;
+        }
+        size_t at = b->size, got;
+        uint64_t key, v;
+        int ok;
+        r = read_varint(ctx, fd, b, limit, &key, &ok, &fail);
+        if (r != GRAFT_FILE_OK || !ok) break;
+        uint64_t wire = key & 7, field = key >> 3;
+        if (field == 0 || field > 0x1fffffff || (wire != 0 && wire != 1 && wire != 2 && wire != 5))
+            break;
+        if (first && sized) {
+            if ((uint64_t)st.st_size > limit) {
+                status = graftError(ctx, GRAFT_E_FORMAT, func,
+                                    "\"%s\" is %lld bytes, larger than the %zu-byte limit of "
+                                    "ONNX files (2 GiB, the most a protobuf message can hold)",
+                                    path, (long long)st.st_size, limit);
+                break;
+            }
+            limit = (size_t)st.st_size;
+        }
+        if (wire == 0) {
+            r = read_varint(ctx, fd, b, limit, &v, &ok, &fail);
+            if (r != GRAFT_FILE_OK || !ok) break;
+            continue;
+        }
+        if (wire == 2) {
+            r = read_varint(ctx, fd, b, limit, &v, &ok, &fail);
+            if (r != GRAFT_FILE_OK || !ok) break;
+            if (v > limit - b->size) {
+                if (!sized) {
+                    status = graftError(ctx, GRAFT_E_FORMAT, func,
+                                        "\"%s\": field %llu at offset %zu declares %llu bytes, "
+                                        "past the %zu-byte limit of ONNX files (2 GiB, the most "
+                                        "a protobuf message can hold)", path,
+                                        (unsigned long long)field, at, (unsigned long long)v,
+                                        limit);
+                    break;
+                }
+                v = limit - b->size; /* what the file holds: the decoder says what is missing */
+            }
+        } else {
+            v = wire == 1 ? 8 : 4;
+        }
+        r = graftReadMore(ctx, fd, b, (size_t)v, limit, &got, &fail);
+        if (r != GRAFT_FILE_OK || got < v) break;
+    }
+    close(fd);
+    if (r != GRAFT_FILE_OK) return read_failure(ctx, func, path, &fail);
+    return status;
 }
 
 GRAFT_API int graft_onnx_import(graft_ctx *ctx, const char *path,
@@ -922,10 +549,9 @@ GRAFT_API int graft_onnx_import(graft_ctx *ctx, const char *path,
     GRAFT_RETURN_IF(!ctx, NULL, GRAFT_E_INVALID_ARG, "ctx is NULL");
     GRAFT_RETURN_IF(!path || !path[0] || !out, ctx, GRAFT_E_INVALID_ARG,
                     "path (non-empty) and out must not be NULL");
-    unsigned char *data;
-    size_t size;
-    GRAFT_FORWARD_IF_ERROR(read_file(ctx, __func__, path, &data, &size));
-    int st = import_buffer(ctx, __func__, data, size, opts, out);
-    graftFree(ctx, data);
+    graftReadBuf b = {NULL, 0, 0, 0};
+    int st = read_onnx_file(ctx, __func__, path, &b);
+    if (st == GRAFT_OK) st = import_buffer(ctx, __func__, b.data, b.size, opts, out);
+    graftFree(ctx, b.data);
     return st;
 }

@@ -1,9 +1,13 @@
 /*
  * onnx_import.h - the private interface of the ONNX importer's files.
  *
- * graft_onnx_import() is spread over one file per family of operators:
- *  - onnx_import.c: the graph walk, the value table, the node's inputs and
- *    attributes, the layer emission helpers and the public entry points;
+ * graft_onnx_import() is spread over one file per family of operators,
+ * between the graph walk on top and the helpers they share below:
+ *  - onnx_import.c: the families and the lookup of a node's operator, the
+ *    graph walk and the public entry points;
+ *  - onnx_import_helpers.c: errors, the arena and the value table,
+ *    constants, the node's inputs and attributes, and the layer emission
+ *    helpers;
  *  - onnx_fold.c: constant folding, and the operators graft evaluates on
  *    constants only (Gather, Slice, Constant, ConstantOfShape, Range,
  *    Expand, Where);
@@ -13,6 +17,10 @@
  *    Transpose, Concat, Identity, Dropout and Cast;
  *  - onnx_ops_elementwise.c: the binary and unary operators, Sum, and the
  *    scale_shift layers they become.
+ *
+ * Each file calls only the files below it: onnx_import.c, then the
+ * operator files onnx_ops_*.c (which do not call each other), then
+ * onnx_fold.c, then onnx_import_helpers.c, which calls none of them.
  *
  * The file is decoded by onnx_pb.c into borrowed views of the buffer. The
  * graph is then walked once, node by node, in file order (ONNX requires a
@@ -149,7 +157,7 @@ extern const graftOnnxOp graftOnnxOpsShape[];       /* onnx_ops_shape.c */
 extern const graftOnnxOp graftOnnxOpsElementwise[]; /* onnx_ops_elementwise.c */
 extern const graftOnnxOp graftOnnxOpsFold[];        /* onnx_fold.c */
 
-/* ---- errors, the arena and the value table (onnx_import.c) -------------------- */
+/* ---- errors, the arena and the value table (onnx_import_helpers.c) ------------ */
 
 /* Records "func(): node "name" (Op): message" (without the node part outside
  * nodes) and returns st. */
@@ -165,6 +173,13 @@ int graftOnnxImpNomem(imp *im);
 /* n bytes of the arena (freed with the decoded model), or NULL. */
 void *graftOnnxImpAlloc(imp *im, size_t n);
 
+/* A copy of s in the arena, or NULL. */
+const char *graftOnnxImpStrdup(imp *im, const char *s);
+
+/* Writes "node \"name\" (Op)", or "node #index (Op)" for a node without a
+ * name, for the current node into buf (size bytes); returns buf. */
+const char *graftOnnxImpNodeLabel(const imp *im, char *buf, size_t size);
+
 /* The entry of name; created (V_NONE) when create is set and it is absent.
  * NULL when absent (or out of room, which the sizing prevents). */
 val *graftOnnxImpLookup(imp *im, const char *name, int create);
@@ -173,7 +188,7 @@ val *graftOnnxImpLookup(imp *im, const char *name, int create);
  * input); a second definition is a malformed file. */
 int graftOnnxImpDefine(imp *im, const char *name, val **out);
 
-/* ---- constants (onnx_import.c) ------------------------------------------------ */
+/* ---- constants (onnx_import_helpers.c) ---------------------------------------- */
 
 /* 1 for the ONNX floating-point element types (held as float), 0 for the
  * others (held as int64_t). */
@@ -209,7 +224,7 @@ int graftOnnxImpSymFail(imp *im);
 int graftOnnxImpCvalInts(imp *im, const cval *c, const char *what, int allow_sym, int64_t *out,
                          size_t max, size_t *n);
 
-/* ---- the current node's inputs and attributes (onnx_import.c) ------------------ */
+/* ---- the current node's inputs and attributes (onnx_import_helpers.c) ---------- */
 
 /* Input k of the current node, or NULL when it is absent or empty; reading
  * an undefined or unavailable value fails. */
@@ -257,7 +272,12 @@ int graftOnnxImpAttrString(imp *im, const char *name, const char *def, char *buf
  * it in messages). */
 int graftOnnxImpNormAxis(imp *im, int64_t a, int r, const char *what, int *out);
 
-/* ---- activations and the layers they come from (onnx_import.c) ---------------- */
+/* Reads Unsqueeze's, Squeeze's or ReduceMean's axes (attribute before opset
+ * 13, input 1 after) into axes (ONNX_MAX_RANK); *n is -1 when none are
+ * given. */
+int graftOnnxImpSqueezeAxes(imp *im, int64_t *axes, int *n);
+
+/* ---- activations and the layers they come from (onnx_import_helpers.c) -------- */
 
 /* graft axis of ONNX axis a of an activation. */
 int graftOnnxImpGraftAxis(const imp *im, int a);
@@ -329,12 +349,5 @@ int graftOnnxImpFoldTranspose(imp *im, val *dst, const cval *a);
 
 /* Shape of a value of shape (ndim, dims), with the node's start and end. */
 int graftOnnxImpFoldShapeOf(imp *im, val *dst, int ndim, const int64_t *dims);
-
-/* ---- shape helpers (onnx_ops_shape.c) ----------------------------------------- */
-
-/* Reads Unsqueeze's, Squeeze's or ReduceMean's axes (attribute before opset
- * 13, input 1 after) into axes (ONNX_MAX_RANK); *n is -1 when none are
- * given. */
-int graftOnnxImpSqueezeAxes(imp *im, int64_t *axes, int *n);
 
 #endif /* GRAFT_ONNX_IMPORT_H */

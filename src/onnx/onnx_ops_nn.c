@@ -729,6 +729,116 @@ static int h_pad(imp *im, val *out)
     return graftOnnxImpAddLayer(im, st, l, NULL, 1, &x, out, NULL);
 }
 
+/* Resize (opset 10+) and Upsample (7 to 9): nearest or (bi)linear over the
+ * last two axes, from scales or output sizes, as an upsample2d layer. */
+static int h_resize(imp *im, val *out)
+{
+    val *x;
+    const int upsample = graftOnnxImpOpIs(im, "Upsample");
+    const int opset11 = !upsample && im->opset >= 11;
+    char mode[32], coord[32], nearest[32];
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpReqInput(im, 0, &x));
+    if (x->kind == V_CONST)
+        return graftOnnxImpFail(im, GRAFT_E_UNSUPPORTED,
+                                "graft does not evaluate %s on constants", im->node->op_type);
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpAttrString(im, "mode", "nearest", mode, sizeof mode));
+    /* Before opset 11 the coordinates were x / scale, rounded down. */
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpAttrString(im, "coordinate_transformation_mode",
+                                                  opset11 ? "half_pixel" : "asymmetric", coord,
+                                                  sizeof coord));
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpAttrString(im, "nearest_mode",
+                                                  opset11 ? "round_prefer_floor" : "floor",
+                                                  nearest, sizeof nearest));
+    int64_t exclude = 0, antialias = 0;
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpAttrInt(im, "exclude_outside", 0, &exclude));
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpAttrInt(im, "antialias", 0, &antialias));
+    if (exclude || antialias || graftOnnxImpAttr(im, "axes") ||
+        graftOnnxImpAttr(im, "keep_aspect_ratio_policy"))
+        return graftOnnxImpFail(im, GRAFT_E_UNSUPPORTED,
+                                "exclude_outside, antialias, axes and keep_aspect_ratio_policy "
+                                "are not supported");
+    static const char *const coords[4] = {"half_pixel", "align_corners", "asymmetric",
+                                          "pytorch_half_pixel"};
+    static const char *const roundings[4] = {"round_prefer_floor", "round_prefer_ceil", "floor",
+                                             "ceil"};
+    graft_upsample2d_spec spec = GRAFT_UPSAMPLE2D_SPEC_INIT;
+    if (!strcmp(mode, "nearest")) spec.mode = GRAFT_UPSAMPLE_NEAREST;
+    else if (!strcmp(mode, "linear") || !strcmp(mode, "bilinear")) spec.mode = GRAFT_UPSAMPLE_LINEAR;
+    else
+        return graftOnnxImpFail(im, GRAFT_E_UNSUPPORTED,
+                                "mode \"%s\"; graft resizes nearest and linear", mode);
+    spec.coord = -1;
+    for (int k = 0; k < 4; k++)
+        if (!strcmp(coord, coords[k])) spec.coord = k;
+    spec.nearest = -1;
+    for (int k = 0; k < 4; k++)
+        if (!strcmp(nearest, roundings[k])) spec.nearest = k;
+    if (spec.coord < 0 || spec.nearest < 0)
+        return graftOnnxImpFail(im, GRAFT_E_UNSUPPORTED,
+                                "coordinate_transformation_mode \"%s\" with nearest_mode \"%s\"; "
+                                "graft has half_pixel, align_corners, asymmetric and "
+                                "pytorch_half_pixel, and the four roundings",
+                                coord, nearest);
+    const int r = x->ndim;
+    if (r + (im->batched ? 0 : 1) < 3)
+        return graftOnnxImpFail(im, GRAFT_E_UNSUPPORTED,
+                                "a rank-%d input; graft resizes (N, ..., H, W)", r);
+    /* Scales: Upsample's attribute (7, 8) or input 1 (9); Resize's input 1
+     * (10) or 2 (11+). Sizes: Resize's input 3 (11+). */
+    cval *cs = NULL, *cz = NULL;
+    int64_t sizes[ONNX_MAX_RANK];
+    float scales[ONNX_MAX_RANK];
+    size_t ns = 0;
+    const onnxAttr *as = upsample ? graftOnnxImpAttr(im, "scales") : NULL;
+    if (as) {
+        if (as->type != ONNX_ATTR_FLOATS) return graftOnnxImpAttrTypeFail(im, as, "floats");
+        if (as->n_floats != r) return graftOnnxImpFail(im, GRAFT_E_FORMAT, "%d scales for rank %d", as->n_floats, r);
+        for (int d = 0; d < r; d++) scales[d] = as->floats[d];
+        ns = (size_t)r;
+    } else {
+        GRAFT_FORWARD_IF_ERROR(graftOnnxImpConstInput(im, opset11 ? 2 : 1, "scales", 0, &cs));
+        if (opset11) GRAFT_FORWARD_IF_ERROR(graftOnnxImpConstInput(im, 3, "sizes", 0, &cz));
+        if (cs && cs->numel == 0) cs = NULL; /* an empty scales input: sizes given */
+        if (cs) {
+            if (cs->numel != (size_t)r || cs->is_int)
+                return graftOnnxImpFail(im, GRAFT_E_FORMAT, "scales has %zu values for rank %d",
+                                        cs->numel, r);
+            for (int d = 0; d < r; d++) scales[d] = cs->f[d];
+            ns = (size_t)r;
+        }
+    }
+    if (opset11 && !strcmp(coord, "tf_crop_and_resize"))
+        return graftOnnxImpFail(im, GRAFT_E_UNSUPPORTED, "tf_crop_and_resize");
+    if (ns) {
+        for (int d = 0; d < r - 2; d++)
+            if (scales[d] != 1.0f)
+                return graftOnnxImpFail(im, GRAFT_E_UNSUPPORTED,
+                                        "it scales axis %d by %g; graft resizes the last two "
+                                        "axes (H, W)",
+                                        d, (double)scales[d]);
+        spec.scale_h = scales[r - 2];
+        spec.scale_w = scales[r - 1];
+    } else if (cz) {
+        size_t n = 0;
+        GRAFT_FORWARD_IF_ERROR(graftOnnxImpCvalInts(im, cz, "sizes", 1, sizes, ONNX_MAX_RANK, &n));
+        if (n != (size_t)r)
+            return graftOnnxImpFail(im, GRAFT_E_FORMAT, "sizes has %zu values for rank %d", n, r);
+        for (int d = 0; d < r - 2; d++)
+            if (sizes[d] != x->dims[d] && x->dims[d] != SYM_BATCH && sizes[d] != SYM_BATCH)
+                return graftOnnxImpFail(im, GRAFT_E_UNSUPPORTED,
+                                        "it resizes axis %d; graft resizes the last two axes "
+                                        "(H, W)",
+                                        d);
+        GRAFT_FORWARD_IF_ERROR(small_int(im, sizes[r - 2], 1, "an output size", &spec.out_h));
+        GRAFT_FORWARD_IF_ERROR(small_int(im, sizes[r - 1], 1, "an output size", &spec.out_w));
+    } else {
+        return graftOnnxImpFail(im, GRAFT_E_FORMAT, "neither scales nor sizes is given");
+    }
+    graft_layer *l = NULL;
+    int st = graft_layer_upsample2d(im->ctx, &spec, &l);
+    return graftOnnxImpAddLayer(im, st, l, NULL, 1, &x, out, NULL);
+}
+
 /* ---- the family --------------------------------------------------------------------- */
 
 const graftOnnxOp graftOnnxOpsNn[] = {
@@ -747,6 +857,8 @@ const graftOnnxOp graftOnnxOpsNn[] = {
     {"Pad", h_pad},
     {"PRelu", h_prelu},
     {"ReduceMean", h_reduce_mean},
+    {"Resize", h_resize},
     {"Softmax", h_softmax},
+    {"Upsample", h_resize},
     {NULL, NULL},
 };

@@ -11,27 +11,6 @@
 
 /* ---- shapes ------------------------------------------------------------------------- */
 
-int graftOnnxImpSqueezeAxes(imp *im, int64_t *axes, int *n)
-{
-    const int64_t *v;
-    int na;
-    cval *c;
-    *n = -1;
-    GRAFT_FORWARD_IF_ERROR(graftOnnxImpConstInput(im, 1, "axes", 0, &c));
-    if (c) {
-        size_t k;
-        GRAFT_FORWARD_IF_ERROR(graftOnnxImpCvalInts(im, c, "axes", 0, axes, ONNX_MAX_RANK, &k));
-        *n = (int)k;
-        return GRAFT_OK;
-    }
-    GRAFT_FORWARD_IF_ERROR(graftOnnxImpAttrInts(im, "axes", &v, &na));
-    if (na > ONNX_MAX_RANK)
-        return graftOnnxImpFail(im, GRAFT_E_UNSUPPORTED, "more than %d axes", ONNX_MAX_RANK);
-    if (na > 0) memcpy(axes, v, (size_t)na * sizeof *v);
-    *n = na;
-    return GRAFT_OK;
-}
-
 /* The shape Unsqueeze (unsq 1) or Squeeze (0) gives to (ndim, dims). */
 static int squeeze_shape(imp *im, int unsq, int ndim, const int64_t *dims, int *nout,
                          int64_t *out)

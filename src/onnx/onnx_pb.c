@@ -30,6 +30,9 @@ struct onnxArenaBlock {
 
 void *graftOnnxArenaAlloc(onnxModel *m, size_t n)
 {
+    /* Rounding up to ARENA_ALIGN would wrap a request within ARENA_ALIGN - 1
+     * of SIZE_MAX to a tiny block: refuse it, as memory that cannot exist. */
+    if (n > SIZE_MAX - (ARENA_ALIGN - 1)) return NULL;
     n = (n + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN;
     if (n == 0) n = ARENA_ALIGN;
     onnxArenaBlock *b = m->arena;
