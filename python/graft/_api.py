@@ -11,15 +11,17 @@ for a pointer to handles (an out-parameter receiving one, or an array),
 P(x) for a pointer to x, "x * n" for an array, the Structure classes of
 _lib.py (Conv2dSpec for graft_conv2d_spec), the CFUNCTYPEs of
 FUNCTION_TYPES; None is void. The mapping is python/tools/gen_api.py's.
+ARGUMENT_NAMES holds the header's parameter names, which _lib.py's range
+and NUL checks name in their messages.
 """
 
 # ---- constants ---------------------------------------------------------------
 
 # Version
 GRAFT_VERSION_MAJOR = 1
-GRAFT_VERSION_MINOR = 0
+GRAFT_VERSION_MINOR = 1
 GRAFT_VERSION_PATCH = 0
-GRAFT_VERSION_NUMBER = 10000
+GRAFT_VERSION_NUMBER = 10100
 
 # Status codes and error messages
 GRAFT_OK = 0
@@ -41,6 +43,7 @@ GRAFT_E_INTERNAL = -13
 GRAFT_CTX_USE_BLAS = 1
 GRAFT_CTX_NUM_THREADS = 2
 GRAFT_CTX_WINOGRAD = 3
+GRAFT_CTX_CHECK_INPUTS = 4
 
 # Tensors
 GRAFT_MAX_DIMS = 8
@@ -59,6 +62,16 @@ GRAFT_IMAGENET_STD = (0.229, 0.224, 0.225)
 GRAFT_PAD_CONSTANT = 0
 GRAFT_PAD_REFLECT = 1
 GRAFT_PAD_EDGE = 2
+GRAFT_UPSAMPLE_NEAREST = 0
+GRAFT_UPSAMPLE_LINEAR = 1
+GRAFT_COORD_HALF_PIXEL = 0
+GRAFT_COORD_ALIGN_CORNERS = 1
+GRAFT_COORD_ASYMMETRIC = 2
+GRAFT_COORD_PYTORCH_HALF_PIXEL = 3
+GRAFT_NEAREST_ROUND_PREFER_FLOOR = 0
+GRAFT_NEAREST_ROUND_PREFER_CEIL = 1
+GRAFT_NEAREST_FLOOR = 2
+GRAFT_NEAREST_CEIL = 3
 
 # Models
 GRAFT_MODEL_INPUT = "input"
@@ -212,6 +225,16 @@ STRUCTS = {
         ("mode", "c_int"),
         ("value", "c_float"),
     ),
+    "graft_upsample2d_spec": (
+        ("struct_size", "c_uint32"),
+        ("scale_h", "c_float"),
+        ("scale_w", "c_float"),
+        ("out_h", "c_int"),
+        ("out_w", "c_int"),
+        ("mode", "c_int"),
+        ("coord", "c_int"),
+        ("nearest", "c_int"),
+    ),
     "graft_csv_opts": (
         ("struct_size", "c_uint32"),
         ("label_column", "c_int"),
@@ -362,6 +385,7 @@ FUNCTIONS = (
     ("graft_layer_mul", "c_int", ("c_void_p", "PP")),
     ("graft_layer_hard_sigmoid", "c_int", ("c_void_p", "c_float", "c_float", "PP")),
     ("graft_layer_pad2d", "c_int", ("c_void_p", "P(Pad2dSpec)", "PP")),
+    ("graft_layer_upsample2d", "c_int", ("c_void_p", "P(Upsample2dSpec)", "PP")),
     ("graft_layer_reshape", "c_int", ("c_void_p", "c_int", "P(c_int64)", "PP")),
     ("graft_layer_scale_shift", "c_int", ("c_void_p", "c_int", "P(c_int64)", "PP")),
     ("graft_layer_free", None, ("c_void_p",)),
@@ -474,6 +498,175 @@ FUNCTIONS = (
     ("graft_onnx_buffer_free", None, ("c_void_p", "c_void_p")),
 )
 
+# ---- argument names: function -> (parameter name, ...) -----------------------
+
+ARGUMENT_NAMES = {
+    "graft_version_number": (),
+    "graft_version_string": (),
+    "graft_has_blas": (),
+    "graft_blas_core_name": (),
+    "graft_strerror": ("status",),
+    "graft_ctx_create": ("out",),
+    "graft_ctx_create_advanced": ("allocator", "out"),
+    "graft_ctx_free": ("ctx",),
+    "graft_ctx_set_int": ("ctx", "key", "value"),
+    "graft_ctx_get_int": ("ctx", "key", "value"),
+    "graft_errmsg": ("ctx",),
+    "graft_tensor_create": ("ctx", "ndim", "dims", "out"),
+    "graft_tensor_create_view": ("ctx", "ndim", "dims", "data", "out"),
+    "graft_tensor_free": ("tensor",),
+    "graft_tensor_ndim": ("tensor",),
+    "graft_tensor_dim": ("tensor", "i"),
+    "graft_tensor_numel": ("tensor",),
+    "graft_tensor_data": ("tensor",),
+    "graft_tensor_data_const": ("tensor",),
+    "graft_tensor_reshape": ("tensor", "ndim", "dims"),
+    "graft_tensor_copy_from": ("tensor", "src", "count"),
+    "graft_tensor_copy_to": ("tensor", "dst", "count"),
+    "graft_tensor_fill": ("tensor", "value"),
+    "graft_image_load": ("ctx", "path", "opts", "out"),
+    "graft_image_load_buffer": ("ctx", "data", "size", "opts", "out"),
+    "graft_image_format": ("data", "size"),
+    "graft_image_create": ("ctx", "width", "height", "channels", "out"),
+    "graft_image_import": ("ctx", "width", "height", "channels", "flags", "pixels", "out"),
+    "graft_image_copy": ("image", "out"),
+    "graft_image_free": ("image",),
+    "graft_image_width": ("image",),
+    "graft_image_height": ("image",),
+    "graft_image_channels": ("image",),
+    "graft_image_data": ("image",),
+    "graft_image_data_const": ("image",),
+    "graft_image_export": ("image", "flags", "dst", "count"),
+    "graft_image_to_tensor": ("image", "flags", "out"),
+    "graft_image_write_tensor": ("image", "flags", "batch", "n"),
+    "graft_image_convert": ("image", "channels"),
+    "graft_image_resize": ("image", "width", "height"),
+    "graft_image_resize_shorter": ("image", "size"),
+    "graft_image_crop": ("image", "x", "y", "width", "height"),
+    "graft_image_center_crop": ("image", "width", "height"),
+    "graft_image_flip_horizontal": ("image",),
+    "graft_image_scale": ("image", "factor"),
+    "graft_image_normalize": ("image", "mean", "std"),
+    "graft_image_normalize_imagenet": ("image",),
+    "graft_image_augment": ("image", "spec"),
+    "graft_layer_conv2d": ("ctx", "spec", "out"),
+    "graft_layer_max_pool2d": ("ctx", "spec", "out"),
+    "graft_layer_avg_pool2d": ("ctx", "spec", "out"),
+    "graft_layer_global_avg_pool": ("ctx", "out"),
+    "graft_layer_dense": ("ctx", "units", "bias", "out"),
+    "graft_layer_batch_norm": ("ctx", "epsilon", "momentum", "out"),
+    "graft_layer_relu": ("ctx", "out"),
+    "graft_layer_clip": ("ctx", "lo", "hi", "out"),
+    "graft_layer_leaky_relu": ("ctx", "alpha", "out"),
+    "graft_layer_sigmoid": ("ctx", "out"),
+    "graft_layer_tanh": ("ctx", "out"),
+    "graft_layer_hard_swish": ("ctx", "out"),
+    "graft_layer_dropout": ("ctx", "rate", "seed", "out"),
+    "graft_layer_flatten": ("ctx", "out"),
+    "graft_layer_add": ("ctx", "out"),
+    "graft_layer_concat": ("ctx", "out"),
+    "graft_layer_softmax": ("ctx", "out"),
+    "graft_layer_mul": ("ctx", "out"),
+    "graft_layer_hard_sigmoid": ("ctx", "alpha", "beta", "out"),
+    "graft_layer_pad2d": ("ctx", "spec", "out"),
+    "graft_layer_upsample2d": ("ctx", "spec", "out"),
+    "graft_layer_reshape": ("ctx", "ndim", "dims", "out"),
+    "graft_layer_scale_shift": ("ctx", "ndim", "dims", "out"),
+    "graft_layer_free": ("layer",),
+    "graft_layer_kind": ("layer",),
+    "graft_layer_build": ("layer", "n_inputs", "inputs", "seed"),
+    "graft_layer_set_training": ("layer", "training"),
+    "graft_layer_forward": ("layer", "n_inputs", "inputs", "out"),
+    "graft_layer_backward": ("layer", "n_inputs", "inputs", "out_grad", "input_grads"),
+    "graft_layer_param_count": ("layer",),
+    "graft_layer_param": ("layer", "i", "name", "value", "grad", "trainable"),
+    "graft_loss_softmax_cross_entropy": ("logits", "labels", "loss", "grad"),
+    "graft_loss_mse": ("pred", "target", "loss", "grad"),
+    "graft_model_create": ("ctx", "ndim", "dims", "seed", "out"),
+    "graft_model_free": ("model",),
+    "graft_model_add": ("model", "name", "layer", "n_inputs", "inputs"),
+    "graft_model_layer_count": ("model",),
+    "graft_model_find_layer": ("model", "name"),
+    "graft_model_layer": ("model", "i"),
+    "graft_model_layer_name": ("model", "i"),
+    "graft_model_layer_input_count": ("model", "i"),
+    "graft_model_layer_input_name": ("model", "i", "k"),
+    "graft_model_layer_output_shape": ("model", "i", "ndim", "dims"),
+    "graft_model_layer_param_count": ("model", "i"),
+    "graft_model_layer_trainable": ("model", "i"),
+    "graft_model_param_count": ("model", "trainable_only"),
+    "graft_model_flops": ("model",),
+    "graft_model_summary": ("model", "buf", "size", "needed"),
+    "graft_model_set_class_names": ("model", "n_classes", "names"),
+    "graft_model_class_count": ("model",),
+    "graft_model_class_name": ("model", "c"),
+    "graft_model_epochs_done": ("model",),
+    "graft_model_forward": ("model", "input", "output"),
+    "graft_model_predict": ("model", "input", "probs"),
+    "graft_model_predict_topk": ("model", "input", "k", "indices", "probs"),
+    "graft_optim_create": ("ctx", "kind", "out"),
+    "graft_optim_free": ("optim",),
+    "graft_optim_set": ("optim", "key", "value"),
+    "graft_optim_get": ("optim", "key", "value"),
+    "graft_optim_bounds": ("kind", "key", "lo", "hi"),
+    "graft_optim_lr_at": ("optim", "epoch"),
+    "graft_optim_steps": ("optim",),
+    "graft_dataset_from_memory":
+     ("ctx", "count", "ndim", "dims", "features", "labels", "n_classes", "copy", "out"),
+    "graft_dataset_free": ("dataset",),
+    "graft_dataset_size": ("dataset",),
+    "graft_dataset_class_count": ("dataset",),
+    "graft_dataset_sample_shape": ("dataset", "ndim", "dims"),
+    "graft_dataset_get": ("dataset", "i", "features", "label"),
+    "graft_dataset_split": ("dataset", "val_fraction", "seed", "train", "val"),
+    "graft_dataset_from_idx": ("ctx", "images_path", "labels_path", "scale", "n_classes", "out"),
+    "graft_dataset_from_csv": ("ctx", "path", "opts", "out"),
+    "graft_dataset_from_folder": ("ctx", "root", "opts", "out"),
+    "graft_dataset_class_name": ("dataset", "c"),
+    "graft_dataset_sample_path": ("dataset", "i"),
+    "graft_dataset_skipped_count": ("dataset",),
+    "graft_dataset_skipped_path": ("dataset", "i"),
+    "graft_dataset_skipped_reason": ("dataset", "i"),
+    "graft_dataset_set_epoch": ("dataset", "epoch"),
+    "graft_dataset_is_deterministic": ("dataset",),
+    "graft_dataset_gather": ("dataset", "positions", "n", "features", "labels"),
+    "graft_progress_get": ("progress", "key"),
+    "graft_model_fit": ("model", "optim", "train", "val", "opts"),
+    "graft_model_evaluate": ("model", "dataset", "batch_size", "top_k", "out"),
+    "graft_eval_free": ("eval",),
+    "graft_eval_get": ("eval", "key"),
+    "graft_eval_class_count": ("eval",),
+    "graft_eval_confusion": ("eval", "true_class", "predicted"),
+    "graft_eval_precision": ("eval", "c"),
+    "graft_eval_recall": ("eval", "c"),
+    "graft_model_set_trainable": ("model", "first", "last", "trainable"),
+    "graft_model_set_trainable_by_name": ("model", "name", "trainable"),
+    "graft_model_freeze_through": ("model", "name"),
+    "graft_model_freeze_all_but_last": ("model", "n"),
+    "graft_model_set_lr_scale": ("model", "first", "last", "scale"),
+    "graft_model_layer_lr_scale": ("model", "i"),
+    "graft_model_schedule_unfreeze": ("model", "from", "epoch", "lr_scale"),
+    "graft_model_clear_unfreeze_schedule": ("model",),
+    "graft_model_set_option": ("model", "key", "value"),
+    "graft_model_get_option": ("model", "key", "value"),
+    "graft_model_cut": ("model", "name"),
+    "graft_model_replace_head": ("model", "n_classes", "spec"),
+    "graft_model_load_weights": ("model", "path", "report"),
+    "graft_load_report_count": ("report", "status"),
+    "graft_load_report_entry": ("report", "i", "name", "status", "detail"),
+    "graft_load_report_free": ("report",),
+    "graft_model_save": ("model", "path"),
+    "graft_model_load": ("ctx", "path", "out"),
+    "graft_model_load_buffer": ("ctx", "data", "size", "out"),
+    "graft_checkpoint_save": ("model", "optim", "path"),
+    "graft_checkpoint_load": ("ctx", "path", "model", "optim"),
+    "graft_onnx_import": ("ctx", "path", "opts", "out"),
+    "graft_onnx_import_buffer": ("ctx", "data", "size", "opts", "out"),
+    "graft_onnx_export": ("model", "path", "opts"),
+    "graft_onnx_export_buffer": ("model", "opts", "data", "size"),
+    "graft_onnx_buffer_free": ("ctx", "data"),
+}
+
 # ---- layer kinds, in registry order ------------------------------------------
 
 LAYER_KINDS = (
@@ -499,4 +692,5 @@ LAYER_KINDS = (
     "pad2d",
     "reshape",
     "scale_shift",
+    "upsample2d",
 )

@@ -25,6 +25,7 @@ except ImportError:  # pragma: no cover - depends on the interpreter
     np = None
 
 _INT32_CODE = "i" if array.array("i").itemsize == 4 else "l"
+_INT32_MIN, _INT32_MAX = -(1 << 31), (1 << 31) - 1
 
 
 def have_numpy():
@@ -78,6 +79,9 @@ def _from_sequence(obj, code, what):
         arr = array.array(code, flat)
     except TypeError as e:
         raise TypeError("%s must hold numbers: %s" % (what, e)) from None
+    except OverflowError as e:  # an int beyond int32_t
+        raise OverflowError("%s: %s (int32_t holds %d to %d)"
+                            % (what, e, _INT32_MIN, _INT32_MAX)) from None
     return arr, shape
 
 
@@ -149,6 +153,12 @@ def int32_input(obj, what="labels"):
             raise TypeError("%s must hold integers, not %s" % (what, arr.dtype))
         borrowed = arr.dtype == np.int32 and arr.flags.c_contiguous
         if not borrowed:
+            if arr.dtype.kind in "iu" and arr.dtype.itemsize >= 4 and arr.size:
+                # astype() would keep the low 32 bits of each value
+                for v in (int(arr.min()), int(arr.max())):
+                    if not _INT32_MIN <= v <= _INT32_MAX:
+                        raise OverflowError("%s: %d is out of range for an int32_t (%d to %d)"
+                                            % (what, v, _INT32_MIN, _INT32_MAX))
             arr = np.ascontiguousarray(arr, dtype=np.int32)
         shape = arr.shape if arr.ndim > 0 else (1,)
         return Buffer(arr.ctypes.data, shape, arr.size, arr, borrowed)

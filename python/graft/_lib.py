@@ -24,7 +24,7 @@ The binding mirrors no C struct that the library keeps or reads after a
 call. The versioned option structs (graft_fit_opts, graft_head_spec,
 graft_conv2d_spec, graft_pool2d_spec, graft_allocator,
 graft_image_load_opts, graft_augment_spec, graft_csv_opts,
-graft_folder_opts, graft_pad2d_spec, graft_onnx_import_opts,
+graft_folder_opts, graft_pad2d_spec, graft_upsample2d_spec, graft_onnx_import_opts,
 graft_onnx_export_opts) are read by graft only during the call that takes them,
 so they are built as ctypes Structures at call time with
 ``struct_size = ctypes.sizeof(...)``. Their members come from
@@ -34,9 +34,25 @@ call with GRAFT_E_VERSION (or GRAFT_E_INVALID_ARG for the allocator) instead
 of misreading it; the test suite also compiles a probe against
 include/graft.h and compares every size and field offset
 (tests/test_abi.py).
+
+Range and NUL checks
+--------------------
+ctypes converts a Python int to a C integer by keeping its low bits
+(2**32 + 3 becomes the int 3) and passes bytes to a ``char *`` up to the
+first NUL byte. So that no value reaches graft other than the one given,
+``C`` is not the CDLL itself: every function with an integer or string
+parameter is a Python wrapper that checks each integer argument against the
+range of its C type (from ``_api.FUNCTIONS``), raising OverflowError naming
+the parameter (``_api.ARGUMENT_NAMES``) and the range, and refuses str or
+bytes holding a NUL byte with ValueError, as Python's open() does; it then
+calls the foreign function, looked up on ``RAW`` (the CDLL). The option
+structs check assignments to their members the same way, and
+int64_array(), encode(), encode_path() and string_array() check what they
+convert. bool is an int here: True and False pass as 1 and 0.
 """
 
 import ctypes
+import operator
 import os
 import re
 
@@ -74,6 +90,89 @@ _TYPES = {name: t for name, t in globals().items() if name.startswith("c_")}
 _TYPES["PP"] = PP
 
 
+def _integer_ranges():
+    signed = {"c_int": "a C int", "c_int32": "an int32_t", "c_int64": "an int64_t"}
+    unsigned = {"c_uint32": "a uint32_t", "c_uint64": "a uint64_t", "c_size_t": "a size_t"}
+    found = {}
+    for name, what in signed.items():
+        bits = 8 * ctypes.sizeof(_TYPES[name])
+        found[name] = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1, what)
+    for name, what in unsigned.items():
+        found[name] = (0, (1 << (8 * ctypes.sizeof(_TYPES[name]))) - 1, what)
+    return found
+
+
+#: _api.py's integer type names -> (lowest value, highest value, description
+#: for messages), e.g. "c_int": (-2147483648, 2147483647, "a C int").
+INTEGER_RANGES = _integer_ranges()
+
+
+def check_int(value, what, type_name):
+    """Returns value when it is an integer (int, bool, or anything with
+    __index__) in the range of the C integer type type_name ("c_int",
+    "c_uint64", ...); raises OverflowError naming what and the range when
+    it is out of it. Other values are returned unchanged, for ctypes to
+    refuse with TypeError."""
+    lo, hi, desc = INTEGER_RANGES[type_name]
+    if type(value) is int:
+        n = value
+    else:
+        try:
+            n = operator.index(value)
+        except TypeError:
+            return value
+    if not lo <= n <= hi:
+        raise OverflowError("%s: %d is out of range for %s (%d to %d)" % (what, n, desc, lo, hi))
+    return value
+
+
+def check_string(value, what):
+    """Returns value unless it is a str or bytes holding a NUL byte, which C
+    would read as the end of the string: then raises ValueError, as
+    Python's open() does."""
+    if isinstance(value, (bytes, bytearray)):
+        bad = b"\0" in value
+    elif isinstance(value, str):
+        bad = "\0" in value
+    else:
+        return value
+    if bad:
+        raise ValueError("%s: embedded null byte" % what)
+    return value
+
+
+def _sequence_check(what, type_name, array_type):
+    """The check of an array member: a sequence (list, tuple) becomes an
+    array_type, its values checked (integers against type_name's range when
+    type_name is an integer type); an array_type passes as it is."""
+    length = array_type._length_
+
+    def check(value):
+        if isinstance(value, array_type):
+            return value
+        values = list(value)
+        if len(values) > length:
+            raise ValueError("%s: %d values for %d places" % (what, len(values), length))
+        if type_name in INTEGER_RANGES:
+            for k, v in enumerate(values):
+                check_int(v, "%s[%d]" % (what, k), type_name)
+        return array_type(*values)
+
+    return check
+
+
+def _member_check(member, type_name):
+    """The check _Struct.__setattr__ runs for one member, or None."""
+    if type_name in INTEGER_RANGES:
+        return lambda value: check_int(value, member, type_name)
+    if type_name == "c_char_p":
+        return lambda value: check_string(value, member)
+    m = re.match(r"^(\S+) \* (\d+)$", type_name or "")
+    if m:
+        return _sequence_check(member, m.group(1), ctype(type_name))
+    return None
+
+
 def ctype(name):
     """The ctypes type for one of _api.py's type names: a name of _TYPES,
     "P(x)" (pointer to x), "x * n" (array of n x) or None (void)."""
@@ -102,12 +201,31 @@ ALLOC_FN = _TYPES["ALLOC_FN"]
 FREE_FN = _TYPES["FREE_FN"]
 
 
+class _Struct(ctypes.Structure):
+    """Base of the option structs. ctypes keeps the low bits of an int
+    assigned to an integer member and the bytes up to a NUL of a string
+    member, so assignments are checked first (check_int(), check_string()):
+    out of the member's range is OverflowError, a NUL byte ValueError. An
+    array member also takes a list or tuple (checked value by value; the
+    places after it are zero)."""
+
+    _member_checks = {}
+
+    def __setattr__(self, name, value):
+        check = self._member_checks.get(name)
+        if check is not None:
+            value = check(value)
+        super().__setattr__(name, value)
+
+
 def _struct(c_name):
-    """Class decorator: gives a ctypes.Structure the members of the C struct
-    c_name (from _api.STRUCTS) and makes it the type of c_name pointers."""
+    """Class decorator: gives a _Struct the members of the C struct c_name
+    (from _api.STRUCTS) and makes it the type of c_name pointers."""
 
     def define(cls):
         cls._fields_ = [(member, ctype(t)) for member, t in _api.STRUCTS[c_name]]
+        checks = {member: _member_check(member, t) for member, t in _api.STRUCTS[c_name]}
+        cls._member_checks = {m: c for m, c in checks.items() if c is not None}
         cls.c_name = c_name
         _TYPES[cls.__name__] = cls
         return cls
@@ -116,44 +234,49 @@ def _struct(c_name):
 
 
 @_struct("graft_allocator")
-class Allocator(ctypes.Structure):
+class Allocator(_Struct):
     """graft_allocator (read during graft_ctx_create_advanced() only; the
     hooks it points to must outlive the context)."""
 
 
 @_struct("graft_conv2d_spec")
-class Conv2dSpec(ctypes.Structure):
+class Conv2dSpec(_Struct):
     """graft_conv2d_spec (read during graft_layer_conv2d() only)."""
 
 
 @_struct("graft_pool2d_spec")
-class Pool2dSpec(ctypes.Structure):
+class Pool2dSpec(_Struct):
     """graft_pool2d_spec (read during the pooling constructors only)."""
 
 
 @_struct("graft_pad2d_spec")
-class Pad2dSpec(ctypes.Structure):
+class Pad2dSpec(_Struct):
     """graft_pad2d_spec (read during graft_layer_pad2d() only)."""
 
 
+@_struct("graft_upsample2d_spec")
+class Upsample2dSpec(_Struct):
+    """graft_upsample2d_spec (read during graft_layer_upsample2d() only)."""
+
+
 @_struct("graft_fit_opts")
-class FitOpts(ctypes.Structure):
+class FitOpts(_Struct):
     """graft_fit_opts (read during graft_model_fit() only; the callback it
     names is called during that call only)."""
 
 
 @_struct("graft_head_spec")
-class HeadSpec(ctypes.Structure):
+class HeadSpec(_Struct):
     """graft_head_spec (read during graft_model_replace_head() only)."""
 
 
 @_struct("graft_image_load_opts")
-class ImageLoadOpts(ctypes.Structure):
+class ImageLoadOpts(_Struct):
     """graft_image_load_opts (read during the image loaders only)."""
 
 
 @_struct("graft_augment_spec")
-class AugmentSpec(ctypes.Structure):
+class AugmentSpec(_Struct):
     """graft_augment_spec (read during graft_image_augment() only)."""
 
 
@@ -161,24 +284,24 @@ MAX_DIMS = _api.GRAFT_MAX_DIMS
 
 
 @_struct("graft_csv_opts")
-class CsvOpts(ctypes.Structure):
+class CsvOpts(_Struct):
     """graft_csv_opts (read during graft_dataset_from_csv() only)."""
 
 
 @_struct("graft_folder_opts")
-class FolderOpts(ctypes.Structure):
+class FolderOpts(_Struct):
     """graft_folder_opts (read during graft_dataset_from_folder() only)."""
 
 
 @_struct("graft_onnx_import_opts")
-class OnnxImportOpts(ctypes.Structure):
+class OnnxImportOpts(_Struct):
     """graft_onnx_import_opts (read during graft_onnx_import() and
     graft_onnx_import_buffer() only; so are the names and tensors it points
     to)."""
 
 
 @_struct("graft_onnx_export_opts")
-class OnnxExportOpts(ctypes.Structure):
+class OnnxExportOpts(_Struct):
     """graft_onnx_export_opts (read during graft_onnx_export() and
     graft_onnx_export_buffer() only)."""
 
@@ -191,17 +314,22 @@ def _undocumented_structs():
     for c_name in _api.STRUCTS:
         if c_name not in known:
             name = "".join(w[:1].upper() + w[1:] for w in c_name[len("graft_"):].split("_"))
-            _struct(c_name)(type(name, (ctypes.Structure,), {"__doc__": c_name}))
+            _struct(c_name)(type(name, (_Struct,), {"__doc__": c_name}))
 
 
 _undocumented_structs()
 
 
 def new_struct(cls, **fields):
-    """An instance of a versioned struct with struct_size set to its size."""
+    """An instance of a versioned struct with struct_size set to its size and
+    the members given set (each checked as _Struct describes). A name that
+    is no member is a TypeError."""
     s = cls()
     s.struct_size = ctypes.sizeof(cls)
+    members = {f[0] for f in cls._fields_}
     for k, v in fields.items():
+        if k not in members:
+            raise TypeError("%s has no member %r" % (cls.c_name, k))
         setattr(s, k, v)
     return s
 
@@ -324,7 +452,60 @@ def load():
         % (SONAME, "\n  ".join(tried)))
 
 
-C, PATH = load()
+def checked_function(lib, name, types):
+    """lib's function name, whose arguments have the _api.py types given,
+    behind the checks of the module docstring: a Python function checking
+    the integer and string arguments, then calling getattr(lib, name)
+    (looked up at each call, so a test may replace it). A function with no
+    such parameter is returned as it is."""
+    names = _api.ARGUMENT_NAMES.get(name, ())
+    whats = [names[k] if k < len(names) and names[k] else "argument %d of %s()" % (k + 1, name)
+             for k in range(len(types))]
+    ints = tuple((k, whats[k], t) + INTEGER_RANGES[t][:2] for k, t in enumerate(types)
+                 if t in INTEGER_RANGES)
+    strings = tuple((k, whats[k]) for k, t in enumerate(types) if t == "c_char_p")
+    fn = getattr(lib, name)
+    if not ints and not strings:
+        return fn
+
+    def call(*args):
+        n = len(args)
+        for k, what, type_name, lo, hi in ints:
+            if k < n:
+                v = args[k]
+                if type(v) is not int or not lo <= v <= hi:
+                    check_int(v, what, type_name)
+        for k, what in strings:
+            if k < n and args[k] is not None:
+                check_string(args[k], what)
+        return getattr(lib, name)(*args)
+
+    call.__name__ = call.__qualname__ = name
+    call.__doc__ = "%s(), its arguments checked (graft._lib.checked_function())" % name
+    call.__wrapped__ = fn
+    return call
+
+
+class Functions:
+    """The functions of the library as the binding calls them: each
+    prototype's checked_function(); other attributes are the CDLL's."""
+
+    def __init__(self, lib):
+        self._raw = lib
+        for name, _, types in _api.FUNCTIONS:
+            setattr(self, name, checked_function(lib, name, types))
+
+    def __getattr__(self, name):
+        return getattr(self._raw, name)
+
+    def __repr__(self):
+        return "<graft._lib.Functions of %r>" % (self._raw,)
+
+
+#: RAW is the CDLL (foreign functions declared, unchecked); C the same
+#: functions behind the range and NUL checks, which the binding calls.
+RAW, PATH = load()
+C = Functions(RAW)
 
 # ---- calling ------------------------------------------------------------------------
 
@@ -356,17 +537,19 @@ def call(fn, *args):
 
 
 def encode(text, what):
-    """str (or bytes) to bytes for a C string argument."""
+    """str (or bytes) to bytes for a C string argument; ValueError when it
+    holds a NUL byte."""
     if isinstance(text, bytes):
-        return text
+        return check_string(text, what)
     if not isinstance(text, str):
         raise TypeError("%s must be a str, not %s" % (what, type(text).__name__))
-    return text.encode("utf-8")
+    return check_string(text, what).encode("utf-8")
 
 
-def encode_path(path):
-    """A filesystem path (str, bytes or os.PathLike) to bytes."""
-    return os.fsencode(path)
+def encode_path(path, what="path"):
+    """A filesystem path (str, bytes or os.PathLike) to bytes; ValueError
+    when it holds a NUL byte, as for open()."""
+    return check_string(os.fsencode(path), what)
 
 
 def decode(raw):
@@ -374,9 +557,10 @@ def decode(raw):
     return None if raw is None else raw.decode("utf-8", "replace")
 
 
-def int64_array(values):
-    """A ctypes int64 array holding values."""
-    values = [int(v) for v in values]
+def int64_array(values, what="dims"):
+    """A ctypes int64 array holding values; OverflowError naming
+    what[index] for a value out of int64_t's range."""
+    values = [check_int(int(v), "%s[%d]" % (what, k), "c_int64") for k, v in enumerate(values)]
     return (c_int64 * max(len(values), 1))(*values)
 
 

@@ -10,6 +10,7 @@ from . import errors
 CTX_USE_BLAS = _api.GRAFT_CTX_USE_BLAS
 CTX_NUM_THREADS = _api.GRAFT_CTX_NUM_THREADS
 CTX_WINOGRAD = _api.GRAFT_CTX_WINOGRAD
+CTX_CHECK_INPUTS = _api.GRAFT_CTX_CHECK_INPUTS
 
 
 class Allocator:
@@ -208,6 +209,20 @@ class Context:
     @winograd.setter
     def winograd(self, value):
         _lib.call(_lib.C.graft_ctx_set_int, self.handle, CTX_WINOGRAD, int(value))
+
+    @property
+    def check_inputs(self):
+        """Whether forward, predict, evaluate and fit refuse inputs holding
+        NaN or an infinity with NumericError (GRAFT_CTX_CHECK_INPUTS; True by
+        default). False skips that read of the input; fit still stops when
+        the loss, a gradient or a parameter would not be finite."""
+        v = ctypes.c_int()
+        _lib.call(_lib.C.graft_ctx_get_int, self.handle, CTX_CHECK_INPUTS, ctypes.byref(v))
+        return bool(v.value)
+
+    @check_inputs.setter
+    def check_inputs(self, value):
+        _lib.call(_lib.C.graft_ctx_set_int, self.handle, CTX_CHECK_INPUTS, 1 if value else 0)
 
     @property
     def last_error(self):

@@ -103,7 +103,7 @@ class Dataset(Handle):
             if count == 0:
                 raise ValueError("n_classes cannot be inferred from no labels")
             n_classes = max((ctypes.c_int32 * count).from_address(lab.address)) + 1
-        dims = _lib.int64_array(sample_shape)
+        dims = _lib.int64_array(sample_shape, "sample_shape")
         out = ctypes.c_void_p()
         _lib.call(_lib.C.graft_dataset_from_memory, ctx.handle, count, len(sample_shape),
                   dims, feat.address, lab.address, int(n_classes), 1 if copy else 0,
@@ -149,8 +149,7 @@ class Dataset(Handle):
             if not 1 <= len(sample_shape) <= _lib.MAX_DIMS - 1:
                 raise ValueError("sample_shape must have 1 to %d sizes" % (_lib.MAX_DIMS - 1))
             opts.ndim = len(sample_shape)
-            for k, d in enumerate(sample_shape):
-                opts.dims[k] = d
+            opts.dims = sample_shape  # range-checked, the places after it zero
         out = ctypes.c_void_p()
         _lib.call(_lib.C.graft_dataset_from_csv, ctx.handle, _lib.encode_path(path),
                   ctypes.byref(opts), ctypes.byref(out))
@@ -246,8 +245,8 @@ class Dataset(Handle):
         n = len(positions)
         out = _arrays.float_output((n,) + tuple(self.sample_shape))
         labels = _arrays.int32_output((n,))
-        _lib.call(_lib.C.graft_dataset_gather, self.handle, _lib.int64_array(positions), n,
-                  out.address, labels.address)
+        _lib.call(_lib.C.graft_dataset_gather, self.handle,
+                  _lib.int64_array(positions, "positions"), n, out.address, labels.address)
         return out.result(), labels.result()
 
     @property

@@ -29,6 +29,10 @@ __all__ = ["Layer"] + list(KINDS) + ["relu6"]
 
 # pad2d's modes by name: GRAFT_PAD_REFLECT is "reflect", and so on.
 _PAD_MODES = _api.named("GRAFT_PAD_")
+# upsample2d's choices by name, likewise.
+_UPSAMPLE_MODES = _api.named("GRAFT_UPSAMPLE_")
+_COORDS = _api.named("GRAFT_COORD_")
+_NEAREST = _api.named("GRAFT_NEAREST_")
 
 
 class Layer(Handle):
@@ -248,6 +252,42 @@ def pad2d(padding, *, mode="constant", value=0.0, ctx=None):
     return Layer._create(ctx, _lib.C.graft_layer_pad2d, ctypes.byref(spec))
 
 
+def upsample2d(scale=2.0, *, size=None, mode="nearest", coord="half_pixel",
+               nearest="round_prefer_floor", ctx=None):
+    """Resizes the last two axes (H, W) of (N, ..., H, W) input, rank >= 3,
+    as ONNX Resize does.
+
+    Args:
+        scale: a number or (height, width): the output is floor(H * scale);
+            used for an axis whose size is not given.
+        size: None, or (height, width) of the output (0 in either keeps
+            that axis on its scale).
+        mode: "nearest" or "linear" (bilinear).
+        coord: "half_pixel" (ONNX's default), "align_corners",
+            "asymmetric" or "pytorch_half_pixel". PyTorch's nearest is
+            "asymmetric" with nearest="floor"; its bilinear is "half_pixel"
+            or, with align_corners, "align_corners".
+        nearest: rounding of "nearest": "round_prefer_floor",
+            "round_prefer_ceil", "floor" or "ceil".
+    """
+    sh, sw = (scale, scale) if isinstance(scale, (int, float)) else scale
+    oh, ow = (0, 0) if size is None else size
+    spec = _lib.new_struct(_lib.Upsample2dSpec, scale_h=float(sh), scale_w=float(sw),
+                           out_h=int(oh), out_w=int(ow),
+                           mode=_choice("mode", mode, _UPSAMPLE_MODES),
+                           coord=_choice("coord", coord, _COORDS),
+                           nearest=_choice("nearest", nearest, _NEAREST))
+    return Layer._create(ctx, _lib.C.graft_layer_upsample2d, ctypes.byref(spec))
+
+
+def _choice(what, value, table):
+    try:
+        return table[value]
+    except (KeyError, TypeError):
+        raise ValueError("%s must be one of %s, not %r"
+                         % (what, ", ".join(map(repr, table)), value)) from None
+
+
 def _mode(mode):
     try:
         return _PAD_MODES[mode]
@@ -258,7 +298,7 @@ def _mode(mode):
 
 def _dims(shape):
     shape = (shape,) if isinstance(shape, int) else tuple(int(d) for d in shape)
-    return len(shape), _lib.int64_array(shape)
+    return len(shape), _lib.int64_array(shape, "shape")
 
 
 def reshape(shape, *, ctx=None):

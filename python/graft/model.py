@@ -278,8 +278,8 @@ class Model(Handle):
         ctx = resolve(ctx)
         shape = (input_shape,) if isinstance(input_shape, int) else tuple(input_shape)
         out = ctypes.c_void_p()
-        _lib.call(_lib.C.graft_model_create, ctx.handle, len(shape), _lib.int64_array(shape),
-                  int(seed), ctypes.byref(out))
+        _lib.call(_lib.C.graft_model_create, ctx.handle, len(shape),
+                  _lib.int64_array(shape, "input_shape"), int(seed), ctypes.byref(out))
         self._adopt(ctx, out.value)
 
     @classmethod
@@ -537,7 +537,11 @@ class Model(Handle):
     def __contains__(self, name):
         if isinstance(name, ModelLayer):
             return name.model is self and name.name in self
-        return _lib.C.graft_model_find_layer(self.handle, _lib.encode(name, "name")) >= 0
+        try:
+            raw = _lib.encode(name, "name")
+        except ValueError:  # a NUL byte: no layer is called that
+            return False
+        return _lib.C.graft_model_find_layer(self.handle, raw) >= 0
 
     @property
     def layers(self):
@@ -697,7 +701,8 @@ class Model(Handle):
         """At the start of epoch (0-based, over the model's whole training),
         fit() makes from_layer and every layer after it trainable, giving
         the ones that were frozen the multiplier lr_scale. Saved with the
-        model."""
+        model. epoch must not have passed: on a trained model give
+        epochs_done + n (an earlier epoch raises InvalidArgumentError)."""
         self._check_idle("schedule_unfreeze")
         if isinstance(from_layer, ModelLayer):
             from_layer = from_layer.name
@@ -719,12 +724,16 @@ class Model(Handle):
 
     def replace_head(self, n_classes, *, hidden_units=0, dropout=0.0, seed=0,
                      class_names=None):
-        """Replaces the classifier: removes the last dense layer (and a
-        softmax after it, and the rest of an earlier replaced head), then
-        appends an optional hidden dense + relu ("head/hidden",
-        "head/relu"), an optional dropout ("head/dropout") and "head/fc", a
-        dense layer of n_classes outputs, initialised from seed. New layers
-        are trainable; the others keep their flags.
+        """Replaces the classifier: removes the dense layer that makes the
+        output (and a softmax after it, and before it a dropout and a
+        hidden dense + relu, as an earlier call makes: found by structure,
+        not names), then appends an optional hidden dense + relu
+        ("head/hidden", "head/relu"), an optional dropout ("head/dropout")
+        and "head/fc", a dense layer of n_classes outputs, initialised from
+        seed. A model without dense layer gets the head appended; other
+        outputs are refused (see graft_model_replace_head() in graft.h).
+        On any error the model is unchanged. New layers are trainable; the
+        others keep their flags.
 
         class_names: None, or n_classes names (saved with the model).
         """

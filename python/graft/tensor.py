@@ -62,7 +62,7 @@ class Tensor(Handle):
         else:
             src = _arrays.float_input(data, "data")
             shape = src.shape if shape is None else _shape_arg(shape)
-        dims = _lib.int64_array(shape)
+        dims = _lib.int64_array(shape, "shape")
         out = ctypes.c_void_p()
         _lib.call(_lib.C.graft_tensor_create, ctx.handle, len(shape), dims, ctypes.byref(out))
         self._adopt(ctx, out.value)
@@ -89,7 +89,7 @@ class Tensor(Handle):
             raise TypeError("Tensor.view() needs a writable C-contiguous float32 buffer; "
                             "use Tensor(data) to copy other data")
         shape = buf.shape if shape is None else _shape_arg(shape)
-        dims = _lib.int64_array(shape)
+        dims = _lib.int64_array(shape, "shape")
         out = ctypes.c_void_p()
         _lib.call(_lib.C.graft_tensor_create_view, ctx.handle, len(shape), dims, buf.address,
                   ctypes.byref(out))
@@ -121,7 +121,8 @@ class Tensor(Handle):
         if len(shape) == 1 and not isinstance(shape[0], int):
             shape = shape[0]
         shape = _shape_arg(shape)
-        _lib.call(_lib.C.graft_tensor_reshape, self.handle, len(shape), _lib.int64_array(shape))
+        _lib.call(_lib.C.graft_tensor_reshape, self.handle, len(shape),
+                  _lib.int64_array(shape, "shape"))
         return self
 
     def fill(self, value):

@@ -297,20 +297,10 @@ class Constants(unittest.TestCase):
         self.assertIn('#define GRAFT_MODEL_INPUT "%s"' % graft.INPUT, _header_text())
 
 
-STRUCTS = {
-    "graft_allocator": _lib.Allocator,
-    "graft_conv2d_spec": _lib.Conv2dSpec,
-    "graft_pool2d_spec": _lib.Pool2dSpec,
-    "graft_fit_opts": _lib.FitOpts,
-    "graft_head_spec": _lib.HeadSpec,
-    "graft_image_load_opts": _lib.ImageLoadOpts,
-    "graft_augment_spec": _lib.AugmentSpec,
-    "graft_csv_opts": _lib.CsvOpts,
-    "graft_folder_opts": _lib.FolderOpts,
-    "graft_pad2d_spec": _lib.Pad2dSpec,
-    "graft_onnx_import_opts": _lib.OnnxImportOpts,
-    "graft_onnx_export_opts": _lib.OnnxExportOpts,
-}
+# Every option struct class of the binding (made by _lib's @_struct), by
+# its C name: the tests below hold it to the header's structs.
+STRUCTS = {cls.c_name: cls for cls in vars(_lib).values()
+           if isinstance(cls, type) and issubclass(cls, ctypes.Structure) and hasattr(cls, "c_name")}
 
 
 @needs_header

@@ -23,6 +23,7 @@ SAMPLE_ARGS = {
     "pad2d": (1,),
     "reshape": ((2, 2),),
     "scale_shift": ((1,),),
+    "upsample2d": (2,),
 }
 
 

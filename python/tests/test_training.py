@@ -334,5 +334,101 @@ class Checkpoints(tu.TempDirTest):
         self.assertTrue(os.path.exists(p))
 
 
+class NonFiniteTraining(tu.TempDirTest):
+    """The issue "Training that diverges must never report success": a
+    conv -> relu -> dense model fed values that overflow to inf or NaN used
+    to fit "successfully" with NaN conv weights (relu turned NaN into 0, so
+    the loss stayed finite), and save wrote them."""
+
+    SIDE = 8
+
+    def model(self, n_classes=2, ctx=None):
+        m = graft.Model((3, self.SIDE, self.SIDE), seed=1, ctx=ctx)
+        m.add(layers.conv2d(4, 3, padding=1, ctx=ctx), "conv")
+        m.add(layers.relu(ctx=ctx), "relu")
+        m.add(layers.dense(n_classes, ctx=ctx), "fc")
+        return m
+
+    def image_folder(self):
+        root = self.path("images")
+        pixels = [(37 * i) % 256 for i in range(self.SIDE * self.SIDE * 3)]
+        for c in ("cat", "dog"):
+            os.makedirs(os.path.join(root, c))
+            for i in range(4):
+                tu.write_png(os.path.join(root, c, "%d.png" % i), self.SIDE, self.SIDE, 3,
+                             pixels[i:] + pixels[:i])
+        return root
+
+    def test_folder_normalisation_that_overflows_is_refused(self):
+        root = self.image_folder()
+        # std 1e-39 is finite and > 0, but (v - mean) / std overflows float
+        # for pixel values in [0, 1]: refused when the dataset is made.
+        with self.assertRaises(graft.InvalidArgumentError) as cm:
+            graft.Dataset.from_folder(root, width=self.SIDE, height=self.SIDE,
+                                      normalize="mean_std", mean=(0.0, 0.0, 0.0),
+                                      std=(1e-39,) * 3)
+        self.assertIn("overflows float for pixel values", cm.exception.message)
+        self.assertIn("opts->std[0]", cm.exception.message)
+        # A small but workable std trains, and the weights stay finite.
+        with graft.Dataset.from_folder(root, width=self.SIDE, height=self.SIDE,
+                                       normalize="mean_std", mean=(0.5, 0.5, 0.5),
+                                       std=(1e-3,) * 3) as ds, \
+                self.model() as m, graft.Optimizer.sgd(lr=1e-6) as opt:
+            m.fit(ds, opt, epochs=1, batch_size=4)
+            self.assertEqual(opt.steps, 2)
+            self.assertTrue(all(math.isfinite(v) for v in flat(m["conv"].get_parameter("weight"))))
+
+    def test_borrowed_buffer_that_becomes_nan(self):
+        n, per = 8, 3 * self.SIDE * self.SIDE
+        feats = array.array("f", [((i * 7) % 13) / 13.0 for i in range(n * per)])
+        labels = array.array("i", [i % 2 for i in range(n)])
+        with graft.Dataset.from_memory(feats, labels, sample_shape=(3, self.SIDE, self.SIDE),
+                                       copy=False) as ds, \
+                self.model() as m, graft.Optimizer.sgd(lr=0.1, momentum=0.9) as opt:
+            feats[2 * per + 5] = float("nan")  # after the dataset checked its values
+            before = flat(m["conv"].get_parameter("weight"))
+            with self.assertRaises(graft.NumericError) as cm:
+                m.fit(ds, opt, epochs=1, batch_size=4, shuffle=False)
+            self.assertEqual(cm.exception.message,
+                             "graft_model_fit(): training sample 2 holds NaN at element 5 at "
+                             "epoch 1, batch 1; inputs must be finite (GRAFT_CTX_CHECK_INPUTS)")
+            self.assertEqual(flat(m["conv"].get_parameter("weight")), before)
+            self.assertEqual(opt.steps, 0)
+            self.assertEqual(m.epochs_done, 0)
+            # predict refuses such input too
+            x = [list(feats[2 * per:3 * per])]
+            with self.assertRaises(graft.NumericError):
+                m.predict([[v for v in row] for row in x])
+            # the same buffer made finite again trains, and saves finite weights
+            feats[2 * per + 5] = 0.5
+            m.fit(ds, opt, epochs=1, batch_size=4, shuffle=False)
+            self.assertEqual(opt.steps, 2)
+            m.save(self.path("m.graft"))
+            with graft.Model.load(self.path("m.graft")) as back:
+                self.assertTrue(all(math.isfinite(v)
+                                    for v in flat(back["conv"].get_parameter("weight"))))
+
+    def test_unchecked_inputs_still_stop_the_fit(self):
+        # With the input check off, the NaN flows through relu (relu(NaN) is
+        # NaN, as in PyTorch) into the loss, and fit stops before any update.
+        n, per = 4, 3 * self.SIDE * self.SIDE
+        feats = array.array("f", [((i * 5) % 11) / 11.0 for i in range(n * per)])
+        labels = array.array("i", [0, 1, 0, 1])
+        with graft.Context() as ctx:
+            self.assertTrue(ctx.check_inputs)
+            ctx.check_inputs = False
+            self.assertFalse(ctx.check_inputs)
+            with graft.Dataset.from_memory(feats, labels, sample_shape=(3, self.SIDE, self.SIDE),
+                                           copy=False, ctx=ctx) as ds, \
+                    self.model(ctx=ctx) as m, graft.Optimizer.sgd(lr=0.1, ctx=ctx) as opt:
+                feats[per + 7] = float("nan")
+                before = flat(m["conv"].get_parameter("weight"))
+                with self.assertRaises(graft.NumericError) as cm:
+                    m.fit(ds, opt, epochs=1, batch_size=4)
+                self.assertIn("non-finite at epoch 1, batch 1", cm.exception.message)
+                self.assertEqual(flat(m["conv"].get_parameter("weight")), before)
+                self.assertEqual(opt.steps, 0)
+
+
 if __name__ == "__main__":
     unittest.main()

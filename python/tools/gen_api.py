@@ -18,6 +18,9 @@ What _api.py holds:
   literals, lists of numbers), as a module-level name;
 * FUNCTIONS: (name, return type, argument types) of every GRAFT_API
   function, in header order;
+* ARGUMENT_NAMES: the header's parameter names of every function (None for
+  an unnamed pointer parameter), which _lib.py's range and NUL checks put
+  in their messages;
 * FUNCTION_TYPES: the function pointer types, both typedefs
   (graft_progress_fn -> PROGRESS_FN) and struct members
   (graft_allocator.alloc -> ALLOC_FN);
@@ -187,6 +190,8 @@ for a pointer to handles (an out-parameter receiving one, or an array),
 P(x) for a pointer to x, "x * n" for an array, the Structure classes of
 _lib.py (Conv2dSpec for graft_conv2d_spec), the CFUNCTYPEs of
 FUNCTION_TYPES; None is void. The mapping is python/tools/gen_api.py's.
+ARGUMENT_NAMES holds the header's parameter names, which _lib.py's range
+and NUL checks name in their messages.
 """
 
 '''
@@ -273,6 +278,12 @@ def render(root=REPO_DIR):
         ret, args = api.signature(f.ret, f.args, f.name)
         out.extend(l + "\n" for l in entry('    ("%s", %s, ' % (f.name, literal(ret)), args, "),"))
     out.append(")\n")
+
+    out.append("\n" + _rule("argument names: function -> (parameter name, ...)"))
+    out.append("ARGUMENT_NAMES = {\n")
+    for f in headerparse.functions(text):
+        out.extend(l + "\n" for l in entry('    "%s": ' % f.name, f.arg_names, ","))
+    out.append("}\n")
 
     out.append("\n" + _rule("layer kinds, in registry order"))
     out.append("LAYER_KINDS = (\n")

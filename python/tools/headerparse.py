@@ -4,7 +4,7 @@ What it reads from include/graft.h: the GRAFT_API prototypes, the GRAFT_*
 object-like macros with a constant value, the typedefs (opaque handles,
 option structs and their members, function pointers) and the section
 banners; from src/layers/kinds.h: the layer kinds. It reports C types as
-the header spells them (whitespace collapsed, parameter names dropped);
+the header spells them (whitespace collapsed, parameter names apart);
 mapping them to ctypes is python/tools/gen_api.py's business.
 
 python/tools/gen_api.py writes python/graft/_api.py from this, and
@@ -24,10 +24,11 @@ import collections
 import re
 import sys
 
-Function = collections.namedtuple("Function", "name ret args section")
+Function = collections.namedtuple("Function", "name ret args section arg_names")
 Function.__doc__ = """A GRAFT_API function: its name, return type, argument
-types (a list; empty for ``(void)``) and the header section (banner title)
-it is declared in."""
+types (a list; empty for ``(void)``), the header section (banner title)
+it is declared in and the parameter names (a list as long as args; None for
+an unnamed pointer parameter)."""
 
 Member = collections.namedtuple("Member", "name type count fn")
 Member.__doc__ = """A struct member: its name, its C type, the array length
@@ -80,25 +81,35 @@ def banners(text):
     return found
 
 
-def _split_params(params, where):
-    """The argument types of a parameter list (names dropped)."""
+def _parse_params(params, where):
+    """(type, name) of each parameter of a parameter list; name is None for
+    an unnamed pointer parameter."""
     params = _squash(params)
     if params == "void":
         return []
     if "(" in params or ")" in params:
         raise ValueError("%s: function pointer parameters are not understood: %s"
                          % (where, params))
-    types = []
+    found = []
     for p in params.split(","):
         p = p.strip()
+        name = None
         if not p.endswith("*"):
-            # drop the parameter name: the last identifier, unless the
+            # split off the parameter name: the last identifier, unless the
             # type ends with '*' (an unnamed pointer parameter)
-            p = re.sub(r"\b\w+$", "", p).strip()
+            m = re.search(r"\b\w+$", p)
+            if m:
+                name = m.group(0)
+                p = p[:m.start()].strip()
         if not p:
             raise ValueError("%s: an unnamed or empty parameter: %s" % (where, params))
-        types.append(_squash(p))
-    return types
+        found.append((_squash(p), name))
+    return found
+
+
+def _split_params(params, where):
+    """The argument types of a parameter list (names dropped)."""
+    return [t for t, _ in _parse_params(params, where)]
 
 
 def functions(text):
@@ -111,7 +122,9 @@ def functions(text):
     for m in pattern.finditer(code):
         section = _section_at(titles, m.start())
         ret, name = _squash(m.group(1)), m.group(2)
-        found.append(Function(name, ret, _split_params(m.group(3), name), section))
+        params = _parse_params(m.group(3), name)
+        found.append(Function(name, ret, [t for t, _ in params], section,
+                              [n for _, n in params]))
     # Every GRAFT_API outside the preprocessor lines must have been read.
     uses = [m.start() for m in re.finditer(r"\bGRAFT_API\b", code)
             if not code[code.rfind("\n", 0, m.start()) + 1:m.start()].lstrip().startswith("#")]
