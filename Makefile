@@ -76,7 +76,7 @@ OBJS := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(SRCS))
 TEST_SRCS := $(wildcard tests/check_*.c) tests/testutil.c tests/main.c
 TEST_OBJS := $(patsubst tests/%.c,$(BUILD)/tests/%.o,$(TEST_SRCS))
 
-.PHONY: all deps deps-test test install clean refs demo pretrain cli check-header check-symbols examples run-examples test-valgrind test-cli test-python bench \
+.PHONY: all deps deps-test check-tree test install clean refs demo pretrain cli check-header check-symbols examples run-examples test-valgrind test-cli test-python bench \
         test-onnx-conformance onnx-skipped onnx-fixtures
 
 all: $(SHARED) $(STATIC) bin/graft
@@ -178,7 +178,7 @@ $(CPP_EXAMPLE): examples/cpp_raii.cpp include/graft.h $(SHARED)
 	$(CXX) -std=c++11 -O2 -Wall -Wextra -Werror -Iinclude -o $@ $< -L$(LIBOUT) -lgraft \
 	  -Wl,-rpath,$(abspath $(LIBOUT))
 
-run-examples: $(EXAMPLES) $(CPP_EXAMPLE)
+run-examples: $(EXAMPLES) $(CPP_EXAMPLE) | deps-test
 	@sh tests/run_examples.sh $(EXAMPLES) $(CPP_EXAMPLE)
 
 # The Python package (python/graft, ctypes), with the interpreter on PATH and,
@@ -223,7 +223,13 @@ onnx-fixtures:
 test-cli: bin/graft | deps-test
 	sh tests/cli_test.sh bin/graft examples/demo/fashion-base.graft
 
-test: all check-header check-symbols run-examples test-cli test-python test-onnx-conformance \
+# The architecture, measured from the objects and sources: no file uses a
+# higher floor, no call or include cycles, no file over 1,500 lines
+# (tools/check_tree.py, docs/ARCHITECTURE.md).
+check-tree: all | deps-test
+	python3 tools/check_tree.py --build $(BUILD)
+
+test: all check-header check-symbols check-tree run-examples test-cli test-python test-onnx-conformance \
       test-valgrind $(BUILD)/tests/run_tests
 	GRAFT_STRICT_MESSAGES=1 $(BUILD)/tests/run_tests
 
@@ -252,7 +258,9 @@ bench: $(BENCHES)
 	sh bench/run_bench.sh $(BUILD)/bench
 
 refs:
-	/usr/bin/python3 tests/make_torch_refs.py > tests/data/torch_refs.txt
+	$(call deb_install,python3-torch)
+	/usr/bin/python3 tests/make_torch_refs.py > tests/data/torch_refs.txt.new
+	mv tests/data/torch_refs.txt.new tests/data/torch_refs.txt
 
 # ---- install ----------------------------------------------------------------
 
@@ -272,6 +280,63 @@ install: all
 
 clean:
 	rm -rf $(BUILD) $(LIBOUT) bin
+
+# ============================================================================
+# Other compilers. This block only adds variables and targets.
+#
+#   make test-clang     the library, the tool's objects and the suites built
+#                       with clang (-Werror, in $(CLANG_BUILD)), the suites run
+#   make check-aarch64  every source of the library and of the tool compiled
+#                       (not linked) for aarch64 with Debian's cross GCC, with
+#                       -Werror, into $(AARCH64_BUILD)
+# Both install their compiler when missing, as deps does.
+# ============================================================================
+
+CLANG_CC ?= clang
+CLANG_CFLAGS ?= $(OPT) -g -Werror
+CLANG_BUILD ?= $(BUILD)/clang
+CLANG_DEB_PACKAGES := clang
+
+AARCH64_CC ?= aarch64-linux-gnu-gcc
+AARCH64_CFLAGS ?= $(OPT) -Werror
+AARCH64_BUILD ?= $(BUILD)/aarch64
+AARCH64_DEB_PACKAGES := gcc-aarch64-linux-gnu libc6-dev-arm64-cross
+# The cross compiler searches only its own system headers: the libraries'
+# headers (png.h, jpeglib.h, zlib.h, and cblas.h and jconfig.h, which sit in
+# the host's multiarch folder) come from the host, searched after those.
+HOST_MULTIARCH = $(shell gcc -print-multiarch 2>/dev/null)
+AARCH64_INCLUDES = -idirafter /usr/include $(if $(HOST_MULTIARCH),-idirafter /usr/include/$(HOST_MULTIARCH))
+
+AARCH64_OBJS := $(patsubst src/%.c,$(AARCH64_BUILD)/obj/%.o,$(SRCS)) \
+                $(patsubst src/cli/%.c,$(AARCH64_BUILD)/cli/%.o,$(CLI_SRCS))
+
+.PHONY: deps-clang deps-aarch64 test-clang check-aarch64
+
+# Each installs after deps, never alongside it (one apt-get at a time under -j).
+deps-clang: | deps
+	$(call deb_install,$(CLANG_DEB_PACKAGES))
+
+deps-aarch64: | deps
+	$(call deb_install,$(AARCH64_DEB_PACKAGES))
+
+test-clang: | deps-test
+	$(call deb_install,$(CLANG_DEB_PACKAGES))
+	$(MAKE) BUILD=$(CLANG_BUILD) LIBOUT=$(CLANG_BUILD)/lib CC="$(CLANG_CC)" CFLAGS="$(CLANG_CFLAGS)" \
+	  $(CLANG_BUILD)/lib/libgraft.so.$(VERSION) $(CLANG_BUILD)/tests/run_tests \
+	  $(patsubst src/cli/%.c,$(CLANG_BUILD)/cli/%.o,$(CLI_SRCS))
+	GRAFT_STRICT_MESSAGES=1 $(CLANG_BUILD)/tests/run_tests
+
+$(AARCH64_BUILD)/obj/%.o: src/%.c $(HEADERS) | deps-aarch64
+	@mkdir -p $(@D)
+	$(AARCH64_CC) $(AARCH64_CFLAGS) $(GRAFT_CFLAGS) $(AARCH64_INCLUDES) -c $< -o $@
+
+$(AARCH64_BUILD)/cli/%.o: src/cli/%.c $(wildcard src/cli/*.h) include/graft.h | deps-aarch64
+	@mkdir -p $(@D)
+	$(AARCH64_CC) $(AARCH64_CFLAGS) -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra \
+	  -Iinclude $(AARCH64_INCLUDES) -c $< -o $@
+
+check-aarch64: $(AARCH64_OBJS)
+	@echo "check-aarch64: $(words $(AARCH64_OBJS)) sources compile for aarch64 ($(AARCH64_CC))"
 
 # ============================================================================
 # Reliability and the ABI guard. This block only adds variables and
@@ -345,7 +410,7 @@ FUZZ_DEB_PACKAGES := clang libclang-rt-dev
 ABI_DEB_PACKAGES := abigail-tools
 
 
-deps-fuzz:
+deps-fuzz: | deps
 	$(call deb_install,$(FUZZ_DEB_PACKAGES))
 
 deps-abi:

@@ -14,15 +14,30 @@
  * file) and checks the exact status and that the message names the public
  * function and contains the expected words. The first cases load the valid
  * files, so the writer itself is checked.
+ *
+ * The last cases load from paths that never end or are absurdly large:
+ * /dev/zero, a FIFO whose writer never stops, a FIFO with no writer, a 1 TB
+ * sparse file (skipped, with a note, where the file system refuses one).
+ * Each load runs in a child process under alarm() with a context capped at
+ * 64 MiB, so a loader that hangs or reads without bound fails its case.
  */
 #include "graft.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <zlib.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 
 /* ---- a little-endian writer -------------------------------------------------------- */
 
@@ -488,6 +503,232 @@ static void layer_cases(void)
     free(d.attributes.p);
 }
 
+/* ---- files that never end, or are absurdly large ------------------------------------ */
+
+/* Each load runs in a child process under alarm(), in a context whose
+ * allocator refuses to hold more than 64 MiB: a loader that hangs (opening
+ * a FIFO without a writer used to) or reads without bound (/dev/zero used
+ * to) fails its case instead of the run or the machine. */
+#define GUARD_SECONDS 20
+#define CAP_BYTES ((size_t)64 << 20)
+
+static size_t capped_live;
+
+static void *capped_alloc(void *opaque, size_t size)
+{
+    (void)opaque;
+    if (size > CAP_BYTES - capped_live) return NULL;
+    unsigned char *p = malloc(size + 16);
+    if (!p) return NULL;
+    memcpy(p, &size, sizeof size);
+    capped_live += size;
+    return p + 16;
+}
+
+static void capped_free(void *opaque, void *ptr)
+{
+    (void)opaque;
+    if (!ptr) return;
+    size_t size;
+    memcpy(&size, (unsigned char *)ptr - 16, sizeof size);
+    capped_live -= size;
+    free((unsigned char *)ptr - 16);
+}
+
+/* Loads path as a model file or checkpoint in a guarded child process. */
+static result load_path_guarded(const char *path, int as_checkpoint)
+{
+    result r;
+    memset(&r, 0, sizeof r);
+    int fds[2];
+    if (pipe(fds) != 0) exit(3);
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid < 0) exit(3);
+    if (pid == 0) {
+        close(fds[0]);
+        alarm(GUARD_SECONDS);
+        graft_allocator a = GRAFT_ALLOCATOR_INIT;
+        a.alloc = capped_alloc;
+        a.free = capped_free;
+        graft_ctx *ctx = NULL;
+        if (graft_ctx_create_advanced(&a, &ctx) != GRAFT_OK) _exit(3);
+        graft_model *m = NULL;
+        graft_optim *o = NULL;
+        r.status = as_checkpoint ? graft_checkpoint_load(ctx, path, &m, &o)
+                                 : graft_model_load(ctx, path, &m);
+        snprintf(r.message, sizeof r.message, "%s", graft_errmsg(ctx));
+        if (r.status != GRAFT_OK && (m || o)) {
+            snprintf(r.message, sizeof r.message, "failed, but left an output set");
+            r.status = 1;
+        }
+        graft_optim_free(o);
+        graft_model_free(m);
+        graft_ctx_free(ctx);
+        _exit(write(fds[1], &r, sizeof r) == (ssize_t)sizeof r ? 0 : 3);
+    }
+    close(fds[1]);
+    size_t got = 0;
+    while (got < sizeof r) {
+        ssize_t k = read(fds[0], (char *)&r + got, sizeof r - got);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) break;
+        got += (size_t)k;
+    }
+    close(fds[0]);
+    int wst = 0;
+    waitpid(pid, &wst, 0);
+    if (got != sizeof r) {
+        r.status = 1;
+        if (WIFSIGNALED(wst) && WTERMSIG(wst) == SIGALRM)
+            snprintf(r.message, sizeof r.message, "no answer within %d s (the load hangs)",
+                     GUARD_SECONDS);
+        else
+            snprintf(r.message, sizeof r.message, "the loading process died");
+    }
+    return r;
+}
+
+/* The writer of a FIFO at tmp_path: a child writing forever, or none. */
+static pid_t fifo_writer;
+static int fifo_keep = -1;
+
+/* Makes tmp_path a FIFO: with writer 0, nobody writes to it; with 1, the n
+ * bytes at data are in it and its writer has closed it (n must fit the
+ * pipe's buffer); with 2, a child writes them and then zeros without end. */
+static void make_fifo(int writer, const void *data, size_t n)
+{
+    unlink(tmp_path);
+    if (mkfifo(tmp_path, 0600) != 0) {
+        perror("bad_inputs: mkfifo");
+        exit(3);
+    }
+    if (writer == 0) return;
+    fifo_keep = open(tmp_path, O_RDONLY | O_NONBLOCK); /* so the writer's open() does not wait */
+    int wfd = open(tmp_path, O_WRONLY);
+    if (fifo_keep < 0 || wfd < 0) {
+        perror("bad_inputs: FIFO");
+        exit(3);
+    }
+    if (writer == 1) {
+        if (write(wfd, data, n) != (ssize_t)n) exit(3);
+        close(wfd);
+        return;
+    }
+    fflush(stdout);
+    fifo_writer = fork();
+    if (fifo_writer < 0) exit(3);
+    if (fifo_writer == 0) {
+#ifdef __linux__
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+#endif
+        alarm(GUARD_SECONDS + 30);
+        static const unsigned char zeros[65536];
+        if (n && write(wfd, data, n) != (ssize_t)n) _exit(0);
+        for (;;)
+            if (write(wfd, zeros, sizeof zeros) < 0) _exit(0);
+    }
+    close(wfd);
+}
+
+/* Ends the FIFO's writer and removes tmp_path. */
+static void end_fifo(void)
+{
+    if (fifo_writer > 0) {
+        kill(fifo_writer, SIGKILL);
+        waitpid(fifo_writer, NULL, 0);
+    }
+    fifo_writer = 0;
+    if (fifo_keep >= 0) close(fifo_keep);
+    fifo_keep = -1;
+    unlink(tmp_path);
+}
+
+/* Makes tmp_path a 1 TB sparse file: the n bytes at data, then zeros up to
+ * 2^40 bytes. 0 (after a note) when the file system refuses it. */
+static int make_sparse(const void *data, size_t n)
+{
+    int fd = open(tmp_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0 || (n && write(fd, data, n) != (ssize_t)n)) {
+        perror("bad_inputs: temporary file");
+        exit(3);
+    }
+    int ok = ftruncate(fd, (off_t)1 << 40) == 0;
+    if (!ok && !markdown)
+        printf("skipped: the file system of %s refuses a 1 TB sparse file (%s)\n", tmp_path,
+               strerror(errno));
+    close(fd);
+    if (!ok) unlink(tmp_path);
+    return ok;
+}
+
+/* Runs one case on the file at path (made by the caller): must give want,
+ * with words in the message, which must name the file. */
+static void check_path(const char *what, const char *path, int as_checkpoint, int want,
+                       const char *words)
+{
+    result r = load_path_guarded(path, as_checkpoint);
+    const char *func = as_checkpoint ? "graft_checkpoint_load(): " : "graft_model_load(): ";
+    char quoted[600];
+    snprintf(quoted, sizeof quoted, "\"%s\"", path);
+    int ok = r.status == want;
+    if (ok && want != GRAFT_OK)
+        ok = strncmp(r.message, func, strlen(func)) == 0 && strstr(r.message, quoted) &&
+             (!words || strstr(r.message, words));
+    if (markdown)
+        row(what, code_name(r.status), r.status == GRAFT_OK ? "" : r.message);
+    else if (!ok)
+        printf("FAILED %s: want %s%s%s%s, got %s: %s\n", what, code_name(want),
+               words ? " with \"" : "", words ? words : "", words ? "\"" : "",
+               code_name(r.status), r.message);
+    ok ? passed++ : failed++;
+}
+
+static void endless_and_huge_cases(void)
+{
+    static const unsigned char header[16] = {0x89, 'G', 'R', 'A', 'F', 'T', '\r', '\n',
+                                             1, 0, 0, 0, 1, 0, 0, 0};
+    check_path("/dev/zero as a model file", "/dev/zero", 0, GRAFT_E_FORMAT,
+               "not a graft file");
+    check_path("/dev/zero as a checkpoint", "/dev/zero", 1, GRAFT_E_FORMAT, "not a graft file");
+
+    make_fifo(2, NULL, 0);
+    check_path("a FIFO whose writer sends zeros without end", tmp_path, 0, GRAFT_E_FORMAT,
+               "not a graft file");
+    end_fifo();
+    make_fifo(2, header, sizeof header);
+    check_path("a FIFO whose writer sends a valid header, then zeros without end", tmp_path, 0,
+               GRAFT_E_FORMAT, "checksum mismatch");
+    end_fifo();
+    unsigned char huge[32];
+    memcpy(huge, header, 16);
+    memcpy(huge + 16, "META\1\0\0\0\0\0\0\0\0\1\0\0", 16);
+    make_fifo(2, huge, sizeof huge);
+    check_path("a FIFO whose writer declares a 2^40-byte section, then sends zeros without end",
+               tmp_path, 1, GRAFT_E_FORMAT, "past the 8589934592-byte limit");
+    end_fifo();
+    make_fifo(0, NULL, 0);
+    check_path("a FIFO that no process writes", tmp_path, 0, GRAFT_E_FORMAT, "only 0 present");
+    end_fifo();
+    desc d = base();
+    buf f = build(&d);
+    make_fifo(1, f.p, f.n);
+    check_path("the valid model file through a FIFO", tmp_path, 0, GRAFT_OK, NULL);
+    end_fifo();
+    free(f.p);
+
+    if (make_sparse(NULL, 0)) {
+        check_path("a 1 TB sparse file of zeros", tmp_path, 0, GRAFT_E_FORMAT,
+                   "not a graft file");
+        unlink(tmp_path);
+    }
+    if (make_sparse(header, sizeof header)) {
+        check_path("a 1 TB sparse file behind a valid header", tmp_path, 1, GRAFT_E_FORMAT,
+                   "larger than the 8589934592-byte limit");
+        unlink(tmp_path);
+    }
+}
+
 int main(int argc, char **argv)
 {
     markdown = argc > 1 && strcmp(argv[1], "--markdown") == 0;
@@ -765,6 +1006,9 @@ int main(int argc, char **argv)
     if (markdown) row("a folder", code_name(st), graft_errmsg(ctx));
     st == GRAFT_E_IO ? passed++ : (printf("FAILED folder: %d\n", st), failed++);
     graft_ctx_free(ctx);
+
+    /* Files that never end, or are absurdly large: loaded from paths */
+    endless_and_huge_cases();
 
     unlink(tmp_path);
     if (!markdown) printf("%d passed, %d failed\n", passed, failed);

@@ -1,8 +1,10 @@
-/* check_activation.c - the elementwise activations: relu, clip, leaky_relu,
- * sigmoid, tanh and hard_swish. */
+/* check_activation.c - the elementwise activations of
+ * src/layers/layer_activation.c: relu, clip, leaky_relu, sigmoid, tanh,
+ * hard_swish and hard_sigmoid. */
 #include "testutil.h"
 
 #include "core/parallel.h"
+#include "model/model.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -561,7 +563,7 @@ END_TEST
 static float ref_fwd(int kind, float v)
 {
     switch (kind) {
-    case RELU: return v > 0.0f ? v : 0.0f;
+    case RELU: return v <= 0.0f ? 0.0f : v;
     case CLIP: v = v < CLIP_LO ? CLIP_LO : v; return v > CLIP_HI ? CLIP_HI : v;
     case LEAKY: {
         float p = v > 0.0f ? v : 0.0f, q = v > 0.0f ? 0.0f : v;
@@ -584,7 +586,7 @@ static float ref_fwd(int kind, float v)
 static float ref_bwd(int kind, float v, float y, float g)
 {
     switch (kind) {
-    case RELU: return y > 0.0f ? g : 0.0f;
+    case RELU: return y <= 0.0f ? 0.0f : g;
     case CLIP: g = v >= CLIP_LO ? g : 0.0f; return v <= CLIP_HI ? g : 0.0f;
     case LEAKY: return g * (v >= 0.0f ? 1.0f : LEAKY_ALPHA);
     case SIGMOID: return g * y * (1.0f - y);
@@ -670,13 +672,6 @@ END_TEST
 /* ---- worker counts ---------------------------------------------------------- */
 
 /* The first i < n where a[i] and b[i] differ in bits, or n. */
-static size_t first_bit_difference(const float *a, const float *b, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (memcmp(a + i, b + i, sizeof *a) != 0) return i;
-    return n;
-}
-
 /* Forward (out of place, or in place for the kinds that allow it) and
  * backward of a fresh layer of the kind on x0 at the current thread count;
  * out receives y then dx. */
@@ -733,7 +728,7 @@ START_TEST(test_activation_workers_bit_identical)
             /* two floats touched per element is the least any pass counts */
             ck_assert_int_eq(graftParallelWorkers((int)(n / 4096), 2.0 * 4096), 2);
             act_run_all(ctx, kind, inplace, x0, x, dy, two);
-            const size_t i = first_bit_difference(one, two, 2 * n);
+            const size_t i = tu_first_bit_difference(one, two, 2 * n);
             ck_assert_msg(i == 2 * n, "%s%s: %s[%zu] = %a at 1 thread, %a at 2",
                           kind_names[kind], inplace ? " in place" : "", i < n ? "y" : "dx",
                           i % n, (double)one[i], (double)two[i]);
@@ -744,6 +739,190 @@ START_TEST(test_activation_workers_bit_identical)
     free(two);
     graft_tensor_free(x);
     graft_tensor_free(dy);
+    graft_ctx_free(ctx);
+}
+END_TEST
+
+/* ---- hard_sigmoid ------------------------------------------------------------ */
+
+START_TEST(test_hard_sigmoid_forward)
+{
+    graft_ctx *ctx = tu_ctx();
+    graft_layer *l = NULL;
+    ck_assert_int_eq(graft_layer_hard_sigmoid(ctx, 0.5f, 0.25f, &l), GRAFT_OK);
+    ck_assert_str_eq(graft_layer_kind(l), "hard_sigmoid");
+    /* y = min(max(0.5 x + 0.25, 0), 1): -2 -> 0, -0.5 -> 0, 0 -> 0.25, 1 -> 0.75, 3 -> 1 */
+    const int64_t d[2] = {1, 5};
+    const float xv[5] = {-2, -0.5f, 0, 1, 3}, want[5] = {0, 0, 0.25f, 0.75f, 1};
+    graft_tensor *x = tu_tensor_from(ctx, 2, d, xv);
+    tu_assert_close(graft_tensor_data_const(tu_forward(l, 1, &x)), want, 5, 1e-7f, 0, "hsig");
+    /* dx = 0.5 dy inside (0, 1), else 0 */
+    graft_tensor *dy = tu_tensor(ctx, 2, 1, 5);
+    graft_tensor_fill(dy, 2);
+    const graft_tensor *dx;
+    ck_assert_int_eq(graft_layer_backward(l, 1, (const graft_tensor *const *)&x, dy, &dx), 0);
+    const float dwant[5] = {0, 0, 1, 1, 0};
+    tu_assert_close(graft_tensor_data_const(dx), dwant, 5, 0, 0, "hsig grad");
+    graft_tensor_free(dy);
+    graft_tensor_free(x);
+    graft_layer_free(l);
+    graft_ctx_free(ctx);
+}
+END_TEST
+
+START_TEST(test_hard_sigmoid_gradcheck_and_roundtrip)
+{
+    graft_ctx *ctx = tu_ctx();
+    graft_layer *l = NULL;
+    ck_assert_int_eq(graft_layer_hard_sigmoid(ctx, 0.2f, 0.5f, &l), GRAFT_OK);
+    /* Kinks at x = -2.5 and 2.5; distinct values -3.85, -3.65, ... stay
+     * 0.05 away from them. */
+    graft_tensor *x = tu_tensor(ctx, 3, 2, 4, 5);
+    tu_fill_distinct(x, 4, -3.85f, 0.2f);
+    tu_build(l, 1, &x);
+    ck_assert_uint_eq(tu_gradcheck(l, 1, &x, NULL), 40);
+    tu_check_roundtrip(l, 1, &x);
+    const float nan = NAN, big = 2.0f;
+    ck_assert_int_eq(tu_load_patched(l, 0, &nan), GRAFT_E_FORMAT);
+    ck_assert_str_eq(graft_errmsg(ctx), "graft_load(): alpha is nan, must be finite");
+    ck_assert_int_eq(tu_load_patched(l, 4, &big), GRAFT_OK);
+    graft_tensor_free(x);
+    graft_layer_free(l);
+    graft_ctx_free(ctx);
+}
+END_TEST
+
+START_TEST(test_hard_sigmoid_errors)
+{
+    graft_ctx *ctx = tu_ctx();
+    graft_layer *l = (graft_layer *)1;
+    ck_assert_int_eq(graft_layer_hard_sigmoid(ctx, INFINITY, 0.5f, &l), GRAFT_E_INVALID_ARG);
+    ck_assert_ptr_null(l);
+    ck_assert_str_eq(graft_errmsg(ctx), "graft_layer_hard_sigmoid(): alpha is inf, must be finite");
+    ck_assert_int_eq(graft_layer_hard_sigmoid(ctx, 0.2f, NAN, &l), GRAFT_E_INVALID_ARG);
+    ck_assert_str_eq(graft_errmsg(ctx), "graft_layer_hard_sigmoid(): beta is nan, must be finite");
+    ck_assert_int_eq(graft_layer_hard_sigmoid(NULL, 0.2f, 0.5f, &l), GRAFT_E_INVALID_ARG);
+    ck_assert_int_eq(graft_layer_hard_sigmoid(ctx, 0.2f, 0.5f, NULL), GRAFT_E_INVALID_ARG);
+    graft_ctx_free(ctx);
+}
+END_TEST
+
+/* ---- NaN propagation -------------------------------------------------------- */
+
+/* Every kind gives NaN for a NaN input, as PyTorch's activations do, on a
+ * row long enough for vector blocks and a scalar tail, out of place and
+ * (where allowed) in place: relu and clip keep the NaN's bits, and relu's
+ * gradient passes at a NaN (PyTorch's threshold_backward: x <= 0 ? 0 : dy). */
+START_TEST(test_activation_nan_propagates)
+{
+    graft_ctx *ctx = tu_ctx();
+    enum { N = 19 };
+    float x0[N];
+    for (int i = 0; i < N; i++) x0[i] = (float)(i % 5) - 2.0f; /* -2 .. 2 */
+    const int nan_at[] = {0, 3, 9, 17, 18};                        /* blocks and tail */
+    for (size_t k = 0; k < sizeof nan_at / sizeof nan_at[0]; k++)
+        x0[nan_at[k]] = k == 1 ? -NAN : NAN;
+    const int inplace_ok[N_KINDS + 1] = {[RELU] = 1, [CLIP] = 1, [SIGMOID] = 1, [TANH] = 1};
+    for (int kind = 0; kind <= N_KINDS; kind++) { /* N_KINDS: hard_sigmoid */
+        for (int inplace = 0; inplace <= inplace_ok[kind]; inplace++) {
+            graft_layer *l = NULL;
+            if (kind == N_KINDS)
+                ck_assert_int_eq(graft_layer_hard_sigmoid(ctx, 1.0f / 6, 0.5f, &l), GRAFT_OK);
+            else
+                l = make_kind(ctx, kind);
+            graft_tensor *x = tu_tensor(ctx, 2, 1, N), *dy = tu_tensor(ctx, 2, 1, N);
+            memcpy(graft_tensor_data(x), x0, sizeof x0);
+            graft_tensor_fill(dy, 0.5f);
+            const graft_tensor *in[1] = {x}, *y = NULL, *dx[1] = {NULL};
+            ck_assert_int_eq(graft_layer_build(l, 1, in, 0), GRAFT_OK);
+            if (inplace)
+                ck_assert_int_eq(graftLayerForwardInPlace(l, in, &y), GRAFT_OK);
+            else
+                ck_assert_int_eq(graft_layer_forward(l, 1, in, &y), GRAFT_OK);
+            const float *yv = graft_tensor_data_const(y);
+            const char *name = graft_layer_kind(l);
+            for (int i = 0; i < N; i++) {
+                ck_assert_msg(isnan(yv[i]) == isnan(x0[i]), "%s%s: y[%d] = %g for x %g", name,
+                              inplace ? " in place" : "", i, (double)yv[i], (double)x0[i]);
+                if (isnan(x0[i]) && (kind == RELU || kind == CLIP))
+                    ck_assert_msg(memcmp(yv + i, x0 + i, sizeof(float)) == 0,
+                                  "%s: y[%d] is not x's NaN", name, i);
+            }
+            ck_assert_int_eq(graft_layer_backward(l, 1, in, dy, dx), GRAFT_OK);
+            if (kind == RELU)
+                for (int i = 0; i < N; i++) {
+                    const float want = isnan(x0[i]) || x0[i] > 0 ? 0.5f : 0.0f;
+                    ck_assert_msg(graft_tensor_data_const(dx[0])[i] == want,
+                                  "relu%s: dx[%d] = %g for x %g", inplace ? " in place" : "", i,
+                                  (double)graft_tensor_data_const(dx[0])[i], (double)x0[i]);
+                }
+            graft_tensor_free(x);
+            graft_tensor_free(dy);
+            graft_layer_free(l);
+        }
+    }
+    graft_ctx_free(ctx);
+}
+END_TEST
+
+/* A model's conv2d -> batch_norm -> relu (or clip) runs fused in inference
+ * (conv_epilogue.c): a NaN pixel stays NaN through the fused clamp and the
+ * max pooling after it, with the bits the unfused layers give, and only the
+ * pooling windows that read it are NaN. */
+START_TEST(test_fused_conv_epilogue_propagates_nan)
+{
+    graft_ctx *ctx = tu_ctx();
+    ck_assert_int_eq(graft_ctx_set_int(ctx, GRAFT_CTX_CHECK_INPUTS, 0), GRAFT_OK);
+    for (int use_clip = 0; use_clip <= 1; use_clip++) {
+        const int64_t dims[3] = {2, 6, 6};
+        graft_model *m = NULL;
+        graft_layer *l = NULL;
+        ck_assert_int_eq(graft_model_create(ctx, 3, dims, 5, &m), GRAFT_OK);
+        graft_conv2d_spec cs = GRAFT_CONV2D_SPEC_INIT;
+        cs.out_channels = 3;
+        cs.kernel_h = cs.kernel_w = 1;
+        graft_layer_conv2d(ctx, &cs, &l);
+        ck_assert_int_eq(graft_model_add(m, "conv", l, 0, NULL), GRAFT_OK);
+        graft_layer_batch_norm(ctx, 1e-5f, 0.1f, &l);
+        ck_assert_int_eq(graft_model_add(m, "bn", l, 0, NULL), GRAFT_OK);
+        if (use_clip)
+            graft_layer_clip(ctx, 0.0f, 6.0f, &l);
+        else
+            graft_layer_relu(ctx, &l);
+        ck_assert_int_eq(graft_model_add(m, "act", l, 0, NULL), GRAFT_OK);
+        graft_pool2d_spec ps = GRAFT_POOL2D_SPEC_INIT;
+        ps.kernel_h = ps.kernel_w = ps.stride_h = ps.stride_w = 2;
+        graft_layer_max_pool2d(ctx, &ps, &l);
+        ck_assert_int_eq(graft_model_add(m, "pool", l, 0, NULL), GRAFT_OK);
+        graft_tensor *x = tu_tensor(ctx, 4, 2, 2, 6, 6);
+        tu_fill_uniform(x, 31, -1, 1);
+        /* sample 1, channel 0, row 3, column 4: pooling window (1, 2) */
+        graft_tensor_data(x)[((1 * 2 + 0) * 6 + 3) * 6 + 4] = NAN;
+        const graft_tensor *y = NULL;
+        ck_assert_msg(graft_model_forward(m, x, &y) == GRAFT_OK, "%s", graft_errmsg(ctx));
+        ck_assert_int_eq(m->nodes[0].fused, 2); /* conv, bn and the clamp in one pass */
+        const size_t n = graft_tensor_numel(y);
+        ck_assert_uint_eq(n, 2 * 3 * 3 * 3);
+        float *fused = malloc(n * sizeof *fused);
+        ck_assert_ptr_nonnull(fused);
+        memcpy(fused, graft_tensor_data_const(y), n * sizeof *fused);
+        for (size_t i = 0; i < n; i++) {
+            const int s = (int)(i / 27), r = (int)(i % 9) / 3, c = (int)(i % 3);
+            const int want_nan = s == 1 && r == 1 && c == 2; /* every output channel */
+            ck_assert_msg(isnan(fused[i]) == want_nan, "%s: output %zu is %g",
+                          use_clip ? "clip" : "relu", i, (double)fused[i]);
+        }
+        m->fusion = 0; /* the same layers one after the other */
+        ck_assert_int_eq(graft_model_forward(m, x, &y), GRAFT_OK);
+        ck_assert_int_eq(m->nodes[0].fused, 0);
+        for (size_t i = 0; i < n; i++)
+            ck_assert_msg(memcmp(fused + i, graft_tensor_data_const(y) + i, sizeof(float)) == 0,
+                          "%s: fused output %zu is %a, unfused %a", use_clip ? "clip" : "relu",
+                          i, (double)fused[i], (double)graft_tensor_data_const(y)[i]);
+        free(fused);
+        graft_tensor_free(x);
+        graft_model_free(m);
+    }
     graft_ctx_free(ctx);
 }
 END_TEST
@@ -777,6 +956,16 @@ Suite *suite_activation(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("errors");
     tcase_add_test(tc, test_activation_errors);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("hard_sigmoid");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_hard_sigmoid_forward);
+    tcase_add_test(tc, test_hard_sigmoid_gradcheck_and_roundtrip);
+    tcase_add_test(tc, test_hard_sigmoid_errors);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("nan");
+    tcase_add_test(tc, test_activation_nan_propagates);
+    tcase_add_test(tc, test_fused_conv_epilogue_propagates_nan);
     suite_add_tcase(s, tc);
     return s;
 }

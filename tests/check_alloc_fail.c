@@ -24,73 +24,12 @@
  */
 #include "testutil.h"
 
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 Suite *suite_alloc_fail(void);
-
-/* ---- the failing allocator ---------------------------------------------------------- */
-
-typedef struct fail_heap {
-    long allocs, frees;  /* successful allocations and frees, since the context was made */
-    int armed;           /* counting allocation calls toward fail_at */
-    long calls;          /* allocation calls since arming */
-    long fail_at;        /* 1-based call to fail; 0: none */
-    int persistent;      /* 1: every call from fail_at on fails */
-    int injected;        /* failures injected */
-    size_t first_size;   /* size of the first failed request */
-} fail_heap;
-
-static void *fail_alloc(void *opaque, size_t size)
-{
-    fail_heap *h = opaque;
-    if (h->armed) {
-        h->calls++;
-        if (h->fail_at > 0 &&
-            (h->calls == h->fail_at || (h->persistent && h->calls > h->fail_at))) {
-            if (!h->injected) h->first_size = size;
-            h->injected++;
-            return NULL;
-        }
-    }
-    void *p = malloc(size);
-    if (p) h->allocs++;
-    return p;
-}
-
-static void fail_free(void *opaque, void *ptr)
-{
-    fail_heap *h = opaque;
-    if (!ptr) return;
-    h->frees++;
-    free(ptr);
-}
-
-static graft_ctx *heap_ctx(fail_heap *h)
-{
-    memset(h, 0, sizeof *h);
-    graft_allocator a = GRAFT_ALLOCATOR_INIT;
-    a.alloc = fail_alloc;
-    a.free = fail_free;
-    a.opaque = h;
-    graft_ctx *ctx = NULL;
-    ck_assert_int_eq(graft_ctx_create_advanced(&a, &ctx), GRAFT_OK);
-    /* Tests compare results across contexts: keep the products exact. */
-    ck_assert_int_eq(graft_ctx_set_int(ctx, GRAFT_CTX_USE_BLAS, 0), GRAFT_OK);
-    return ctx;
-}
-
-static void arm(fail_heap *h, long fail_at, int persistent)
-{
-    h->calls = 0;
-    h->fail_at = fail_at;
-    h->persistent = persistent;
-    h->injected = 0;
-    h->armed = 1;
-}
 
 /* ---- scenarios ----------------------------------------------------------------------- */
 
@@ -144,13 +83,13 @@ static void check_message(const scenario *s, void *state, graft_ctx *ctx, long k
 /* Runs s once without failures and returns how many allocations run made. */
 static long count_allocations(const scenario *s)
 {
-    fail_heap h;
-    graft_ctx *ctx = heap_ctx(&h);
+    tu_fail_heap h;
+    graft_ctx *ctx = tu_fail_heap_ctx(&h);
     void *state = calloc(1, s->state_size);
     ck_assert_ptr_nonnull(state);
     ((base_state *)state)->ctx = ctx;
     s->setup(ctx, state);
-    arm(&h, 0, 0);
+    tu_fail_heap_arm(&h, 0, 0);
     int st = s->run(state);
     h.armed = 0;
     ck_assert_msg(st == GRAFT_OK, "%s: fails without injected failures: %d: %s", s->name, st,
@@ -172,13 +111,13 @@ static long run_scenario(const scenario *s)
     ck_assert_msg(n > 0, "%s makes no allocation: nothing to test", s->name);
     for (int persistent = 0; persistent <= 1; persistent++) {
         for (long k = 1; k <= n; k++) {
-            fail_heap h;
-            graft_ctx *ctx = heap_ctx(&h);
+            tu_fail_heap h;
+            graft_ctx *ctx = tu_fail_heap_ctx(&h);
             void *state = calloc(1, s->state_size);
             ck_assert_ptr_nonnull(state);
             ((base_state *)state)->ctx = ctx;
             s->setup(ctx, state);
-            arm(&h, k, persistent);
+            tu_fail_heap_arm(&h, k, persistent);
             int st = s->run(state);
             h.armed = 0;
             ck_assert_msg(h.injected > 0, "%s: allocation %ld of %ld was never requested", s->name,
@@ -324,38 +263,9 @@ static char tmp_dir[256], model_file[320], ckpt_file[320];
 static unsigned char *model_bytes;
 static size_t model_size;
 
-static unsigned char *slurp(const char *path, size_t *size)
-{
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "cannot open %s", path);
-    size_t cap = 1 << 16, n = 0;
-    unsigned char *buf = malloc(cap);
-    ck_assert_ptr_nonnull(buf);
-    n = fread(buf, 1, cap, f);
-    ck_assert_uint_lt(n, cap);
-    fclose(f);
-    *size = n;
-    return buf;
-}
-
-/* Entries of dir whose names start with prefix (a saved file and the
- * temporary files "<name>.tmp.XXXXXX" a save makes beside it). */
-static int count_entries(const char *dir, const char *prefix)
-{
-    DIR *d = opendir(dir);
-    ck_assert_ptr_nonnull(d);
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL)
-        if (strncmp(e->d_name, prefix, strlen(prefix)) == 0) n++;
-    closedir(d);
-    return n;
-}
-
 static void files_setup(void)
 {
-    snprintf(tmp_dir, sizeof tmp_dir, "/tmp/graft-allocfail-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tmp_dir));
+    tu_make_dir(tmp_dir, sizeof tmp_dir, "allocfail");
     snprintf(model_file, sizeof model_file, "%s/fixture.graft", tmp_dir);
     snprintf(ckpt_file, sizeof ckpt_file, "%s/fixture.ckpt", tmp_dir);
     graft_ctx *ctx = tu_ctx();
@@ -368,7 +278,7 @@ static void files_setup(void)
     fit_one_batch(ctx, m, o, ds, NULL);
     ck_assert_int_eq(graft_model_save(m, model_file), GRAFT_OK);
     ck_assert_int_eq(graft_checkpoint_save(m, o, ckpt_file), GRAFT_OK);
-    model_bytes = slurp(model_file, &model_size);
+    model_bytes = tu_read_file(model_file, &model_size);
     graft_dataset_free(ds);
     graft_optim_free(o);
     graft_model_free(m);
@@ -379,15 +289,7 @@ static void files_teardown(void)
 {
     free(model_bytes);
     model_bytes = NULL;
-    unlink(model_file);
-    unlink(ckpt_file);
-    /* What a failed save test may have left. */
-    char p[400];
-    snprintf(p, sizeof p, "%s/target.graft", tmp_dir);
-    unlink(p);
-    snprintf(p, sizeof p, "%s/target.ckpt", tmp_dir);
-    unlink(p);
-    rmdir(tmp_dir);
+    tu_rm_tree(tmp_dir); /* with what a failed save test may have left */
 }
 
 /* ---- loading ------------------------------------------------------------------------------ */
@@ -1043,11 +945,8 @@ static void save_setup(graft_ctx *ctx, void *p)
     }
     /* The file already at the path: the fixture's. */
     snprintf(s->path, sizeof s->path, "%s/target%s", tmp_dir, s->checkpoint ? ".ckpt" : ".graft");
-    FILE *f = fopen(s->path, "wb");
-    ck_assert_ptr_nonnull(f);
-    ck_assert_uint_eq(fwrite(model_bytes, 1, model_size, f), model_size);
-    ck_assert_int_eq(fclose(f), 0);
-    s->before = slurp(s->path, &s->before_size);
+    tu_write_file(s->path, model_bytes, model_size);
+    s->before = tu_read_file(s->path, &s->before_size);
 }
 
 static int save_run(void *p)
@@ -1060,16 +959,16 @@ static int save_run(void *p)
 static void save_after(void *p, int status)
 {
     save_state *s = p;
-    /* The target and no temporary file beside it. */
-    ck_assert_int_eq(count_entries(tmp_dir, strrchr(s->path, '/') + 1), 1);
+    /* The target and no temporary file "<name>.tmp.XXXXXX" beside it. */
+    ck_assert_int_eq(tu_count_entries(tmp_dir, strrchr(s->path, '/') + 1), 1);
     size_t size;
-    unsigned char *now = slurp(s->path, &size);
+    unsigned char *now = tu_read_file(s->path, &size);
     if (status != GRAFT_OK) {
         ck_assert_msg(size == s->before_size && memcmp(now, s->before, size) == 0,
                       "a failed save changed the file at the path");
         ck_assert_int_eq(save_run(s), GRAFT_OK);
         free(now);
-        now = slurp(s->path, &size);
+        now = tu_read_file(s->path, &size);
     }
     graft_model *m = NULL;
     graft_optim *o = NULL;

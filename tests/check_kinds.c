@@ -244,6 +244,17 @@ static graft_layer *make_scale_shift(graft_ctx *ctx, kind_case *c)
     return made(ctx, graft_layer_scale_shift(ctx, 3, dims, &l), &l);
 }
 
+static graft_layer *make_upsample2d(graft_ctx *ctx, kind_case *c)
+{
+    graft_layer *l = NULL;
+    graft_upsample2d_spec s = GRAFT_UPSAMPLE2D_SPEC_INIT;
+    s.mode = GRAFT_UPSAMPLE_LINEAR;
+    s.scale_h = 2.0f;
+    s.out_w = 9; /* 6 -> 9: a scale of 1.5 */
+    image_input(c, 1);
+    return made(ctx, graft_layer_upsample2d(ctx, &s, &l), &l);
+}
+
 /* The table, one entry per registered kind, in registry order. A kind
  * without a make_<name>() above is a compile error here. */
 static const struct {

@@ -40,8 +40,7 @@ static graft_layer *built_pool(graft_ctx *ctx, int kind, const graft_pool2d_spec
                                graft_tensor *x)
 {
     graft_layer *l = new_pool(ctx, kind, p);
-    const graft_tensor *in[1] = {x};
-    ck_assert_msg(graft_layer_build(l, 1, in, 1) == GRAFT_OK, "%s", graft_errmsg(ctx));
+    tu_build(l, 1, &x);
     return l;
 }
 
@@ -49,17 +48,8 @@ static graft_layer *built_global(graft_ctx *ctx, graft_tensor *x)
 {
     graft_layer *l = NULL;
     ck_assert_int_eq(graft_layer_global_avg_pool(ctx, &l), GRAFT_OK);
-    const graft_tensor *in[1] = {x};
-    ck_assert_msg(graft_layer_build(l, 1, in, 1) == GRAFT_OK, "%s", graft_errmsg(ctx));
+    tu_build(l, 1, &x);
     return l;
-}
-
-static const graft_tensor *run_forward(graft_layer *l, graft_tensor *x)
-{
-    const graft_tensor *in[1] = {x}, *y = NULL;
-    ck_assert_msg(graft_layer_forward(l, 1, in, &y) == GRAFT_OK, "%s",
-                  graft_errmsg(l->ctx));
-    return y;
 }
 
 /* Backward of the last forward with out_grad = g; returns the input gradient. */
@@ -105,7 +95,7 @@ START_TEST(test_max_forward_padded_strided)
     graft_tensor *x = tu_tensor_from(ctx, 4, xd, xv);
     graft_pool2d_spec p = spec_of(3, 3, 2, 2, 1, 1, 1, 1, 0, 0);
     graft_layer *l = built_pool(ctx, MAXP, &p, x);
-    const graft_tensor *y = run_forward(l, x);
+    const graft_tensor *y = tu_forward(l, 1, &x);
     assert_shape4(y, 1, 2, 2, 2);
     /* channel 0: (0,0) max{1,2,4,-1} = 4 at (1,0); (0,1) max{2,0,3,-1,6,5} = 6 at (1,2);
        (1,0) max{4,-1,-2,7,9,-4} = 9 at (3,0);
@@ -138,7 +128,7 @@ START_TEST(test_max_ties_and_padding)
     graft_tensor *x = tu_tensor(ctx, 4, 1, 1, 3, 3);
     graft_pool2d_spec p = spec_of(2, 2, 1, 1, 0, 0, 0, 0, 0, 0);
     graft_layer *l = built_pool(ctx, MAXP, &p, x);
-    run_forward(l, x);
+    tu_forward(l, 1, &x);
     const float g[] = {1, 2, 3, 4};
     const float want_dx[] = {1, 2, 0, 3, 4, 0, 0, 0, 0};
     tu_assert_close(run_backward(l, x, g), want_dx, 9, 0, 0, "tied max gradient");
@@ -155,7 +145,7 @@ START_TEST(test_max_ties_and_padding)
     ck_assert_int_eq(graft_tensor_fill(x, -1), GRAFT_OK);
     p = spec_of(2, 2, 1, 1, 1, 1, 1, 1, 0, 0);
     l = built_pool(ctx, MAXP, &p, x);
-    const graft_tensor *y = run_forward(l, x);
+    const graft_tensor *y = tu_forward(l, 1, &x);
     assert_shape4(y, 1, 1, 3, 3);
     const float want[] = {-1, -1, -1, -1, -1, -1, -1, -1, -1};
     tu_assert_close(graft_tensor_data_const(y), want, 9, 0, 0, "max pool over padding");
@@ -192,7 +182,7 @@ START_TEST(test_pool_ceil_mode)
        (2,*) max{-3.5,5,3,-5} = 5, max{-6,7,0.25,-2} = 7, max{-7,-8} = -7. */
     graft_pool2d_spec p = spec_of(2, 2, 2, 2, 1, 0, 1, 0, 1, 0);
     graft_layer *l = built_pool(ctx, MAXP, &p, x);
-    const graft_tensor *y = run_forward(l, x);
+    const graft_tensor *y = tu_forward(l, 1, &x);
     assert_shape4(y, 1, 1, 3, 3);
     const float want_ceil[] = {0.5f, 2, 1.5f, 4, 6, 2.5f, 5, 7, -7};
     tu_assert_close(graft_tensor_data_const(y), want_ceil, 9, 0, 0, "max pool, ceil_mode");
@@ -201,7 +191,7 @@ START_TEST(test_pool_ceil_mode)
     /* Max, floor: the third column is gone. */
     p.ceil_mode = 0;
     l = built_pool(ctx, MAXP, &p, x);
-    y = run_forward(l, x);
+    y = tu_forward(l, 1, &x);
     assert_shape4(y, 1, 1, 3, 2);
     const float want_floor[] = {0.5f, 2, 4, 6, 5, 7};
     tu_assert_close(graft_tensor_data_const(y), want_floor, 6, 0, 0, "max pool, floor");
@@ -215,7 +205,7 @@ START_TEST(test_pool_ceil_mode)
        [4,6) clipped to [0, 5 + 0) has 1, so every divisor is 4, 4, 2. */
     p.ceil_mode = 1;
     l = built_pool(ctx, AVGP, &p, x);
-    y = run_forward(l, x);
+    y = tu_forward(l, 1, &x);
     assert_shape4(y, 1, 1, 3, 3);
     const float want_avg0[] = {-0.25f, -0.5f, 1.5f, 0.125f, 1.875f, -0.75f,
                                -0.125f, -0.1875f, -7.5f};
@@ -224,7 +214,7 @@ START_TEST(test_pool_ceil_mode)
     graft_layer_free(l);
     p.count_include_pad = 1;
     l = built_pool(ctx, AVGP, &p, x);
-    y = run_forward(l, x);
+    y = tu_forward(l, 1, &x);
     assert_shape4(y, 1, 1, 3, 3);
     const float want_avg1[] = {-0.125f, -0.25f, 0.75f, 0.125f, 1.875f, -0.75f,
                                -0.125f, -0.1875f, -7.5f};
@@ -237,7 +227,7 @@ START_TEST(test_pool_ceil_mode)
        starts at 6 >= 5 + 1 and is dropped: 3x3, the same as floor. */
     p = spec_of(2, 2, 2, 2, 1, 1, 1, 1, 1, 0);
     l = built_pool(ctx, MAXP, &p, x);
-    assert_shape4(run_forward(l, x), 1, 1, 3, 3);
+    assert_shape4(tu_forward(l, 1, &x), 1, 1, 3, 3);
     graft_layer_free(l);
     graft_tensor_free(x);
     graft_ctx_free(ctx);
@@ -260,7 +250,7 @@ START_TEST(test_avg_count_include_pad)
     const float ones[] = {1, 1, 1, 1};
 
     graft_layer *l = built_pool(ctx, AVGP, &p, x);
-    const graft_tensor *y = run_forward(l, x);
+    const graft_tensor *y = tu_forward(l, 1, &x);
     assert_shape4(y, 1, 1, 2, 2);
     const float want0[] = {6.0f / 4, 15.0f / 6, 13.0f / 6, 23.0f / 9};
     tu_assert_close(graft_tensor_data_const(y), want0, 4, 1e-6f, 1e-6f,
@@ -276,7 +266,7 @@ START_TEST(test_avg_count_include_pad)
 
     p.count_include_pad = 1;
     l = built_pool(ctx, AVGP, &p, x);
-    y = run_forward(l, x);
+    y = tu_forward(l, 1, &x);
     const float want1[] = {6.0f / 9, 15.0f / 9, 13.0f / 9, 23.0f / 9};
     tu_assert_close(graft_tensor_data_const(y), want1, 4, 1e-6f, 1e-6f,
                     "avg pool, count_include_pad 1");
@@ -302,7 +292,7 @@ START_TEST(test_global_avg_forward_backward)
     const int64_t xd[] = {2, 2, 2, 3};
     graft_tensor *x = tu_tensor_from(ctx, 4, xd, xv);
     graft_layer *l = built_global(ctx, x);
-    const graft_tensor *y = run_forward(l, x);
+    const graft_tensor *y = tu_forward(l, 1, &x);
     assert_shape4(y, 2, 2, 1, 1);
     const float want[] = {3.5f, 1.5f, 2, 0.5f};
     tu_assert_close(graft_tensor_data_const(y), want, 4, 1e-6f, 0, "global avg output");
@@ -446,7 +436,7 @@ START_TEST(test_max_workspace_grows_with_batch)
     tu_fill_distinct(x2, 52, -5.0f, 0.1f);
     graft_pool2d_spec p = spec_of(3, 3, 2, 2, 1, 1, 1, 1, 0, 0);
     graft_layer *l = built_pool(ctx, MAXP, &p, x1);
-    run_forward(l, x1);
+    tu_forward(l, 1, &x1);
     ck_assert_uint_eq(tu_gradcheck(l, 1, &x3, NULL), 150);
 
     const float g[2 * 2 * 3 * 3] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
@@ -464,7 +454,7 @@ START_TEST(test_max_workspace_grows_with_batch)
     ck_assert_int_eq(count.allocs, before);
     /* The smaller batch routes each gradient as a fresh layer does. */
     graft_layer *fresh = built_pool(ctx, MAXP, &p, x2);
-    run_forward(fresh, x2);
+    tu_forward(fresh, 1, &x2);
     const float *want = run_backward(fresh, x2, g);
     tu_assert_close(graft_tensor_data_const(din[0]), want, 100, 0, 0,
                     "max pool gradient after the batch shrank");
@@ -559,7 +549,7 @@ static void max_vs_reference(graft_ctx *ctx, const graft_pool2d_spec *p, int n, 
         xv[i] = mode == 0 ? -INFINITY : mode == 1 ? 1.0f : mode == 2 && i % 7 ? -0.0f
                                                                 : awkward_value(seed);
     graft_layer *l = built_pool(ctx, MAXP, p, x);
-    const graft_tensor *y = run_forward(l, x);
+    const graft_tensor *y = tu_forward(l, 1, &x);
     const int64_t oh = graft_tensor_dim(y, 2), ow = graft_tensor_dim(y, 3);
     const size_t ny = (size_t)graft_tensor_numel(y);
     float *dy = malloc(ny * sizeof *dy), *want_y = malloc(ny * sizeof *want_y);
@@ -631,13 +621,6 @@ END_TEST
 /* ---- worker counts ---------------------------------------------------------- */
 
 /* The first i < n where a[i] and b[i] differ in bits, or n. */
-static size_t first_bit_difference(const float *a, const float *b, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (memcmp(a + i, b + i, sizeof *a) != 0) return i;
-    return n;
-}
-
 /* Forward and backward of a fresh layer (kind MAXP or AVGP with spec p, or
  * global average pooling when p is NULL) at the current thread count; out
  * receives y then dx, *n_out their float count. */
@@ -646,7 +629,7 @@ static void pool_run_all(graft_ctx *ctx, int kind, const graft_pool2d_spec *p, g
 {
     graft_layer *l = p ? built_pool(ctx, kind, p, x) : built_global(ctx, x);
     const graft_tensor *in[1] = {x}, *dx[1] = {NULL};
-    const graft_tensor *y = run_forward(l, x);
+    const graft_tensor *y = tu_forward(l, 1, &x);
     const size_t ny = graft_tensor_numel(y), nx = graft_tensor_numel(x);
     graft_tensor *dy = tu_tensor(ctx, 4, (int)graft_tensor_dim(y, 0), (int)graft_tensor_dim(y, 1),
                                  (int)graft_tensor_dim(y, 2), (int)graft_tensor_dim(y, 3));
@@ -697,7 +680,7 @@ START_TEST(test_pool_workers_bit_identical)
         ck_assert_int_eq(graftParallelWorkers(102, 64.0 * 66 + 1), 2);
         pool_run_all(ctx, kind, p, x, 1300 + (uint64_t)c, two, &n2);
         ck_assert_uint_eq(n1, n2);
-        const size_t i = first_bit_difference(one, two, n1);
+        const size_t i = tu_first_bit_difference(one, two, n1);
         ck_assert_msg(i == n1, "case %d: element %zu of y|dx: %a at 1 thread, %a at 2", c, i,
                       (double)one[i], (double)two[i]);
     }
@@ -736,21 +719,9 @@ END_TEST
  * order) with value, and loads it back. */
 static int load_patched(graft_layer *l, int field, int32_t value)
 {
-    graftWriter w;
-    graftWriterInit(&w, l->ctx);
-    ck_assert_int_eq(graftLayerSave(l, &w), GRAFT_OK);
-    size_t off = 4 + strlen(graft_layer_kind(l)) + 4 + 4 * (size_t)field;
-    ck_assert_uint_lt(off + 4, w.size);
-    uint32_t u = (uint32_t)value;
-    for (int i = 0; i < 4; i++) w.data[off + (size_t)i] = (unsigned char)(u >> (8 * i));
-    graftReader r;
-    graftReaderInit(&r, l->ctx, w.data, w.size);
-    graft_layer *copy = (graft_layer *)1;
-    int st = graftLayerLoad(l->ctx, &r, &copy);
-    if (st == GRAFT_OK) graft_layer_free(copy);
-    else ck_assert_ptr_null(copy);
-    graftWriterDispose(&w);
-    return st;
+    unsigned char le[4]; /* the format's byte order */
+    for (int i = 0; i < 4; i++) le[i] = (unsigned char)((uint32_t)value >> (8 * i));
+    return tu_load_patched(l, 4 * (size_t)field, le);
 }
 
 START_TEST(test_pool_load_rejects_bad_attributes)
@@ -896,7 +867,7 @@ START_TEST(test_pool_shape_errors)
         /* With a row of padding on each side it fits: output 2x2. */
         graft_pool2d_spec q = spec_of(3, 3, 1, 1, 1, 0, 1, 0, 0, 0);
         l = built_pool(ctx, kind, &q, small);
-        assert_shape4(run_forward(l, small), 1, 2, 2, 2);
+        assert_shape4(tu_forward(l, 1, &small), 1, 2, 2, 2);
         graft_layer_free(l);
     }
     graft_layer *g = NULL;

@@ -67,15 +67,6 @@ static graft_model *base_model(graft_ctx *ctx, int classes)
     return m;
 }
 
-static graft_optim *sgd(graft_ctx *ctx, double lr)
-{
-    graft_optim *o = NULL;
-    ck_assert_int_eq(graft_optim_create(ctx, GRAFT_OPTIM_SGD, &o), GRAFT_OK);
-    ck_assert_int_eq(graft_optim_set(o, GRAFT_OPT_LR, lr), GRAFT_OK);
-    ck_assert_int_eq(graft_optim_set(o, GRAFT_OPT_MOMENTUM, 0.9), GRAFT_OK);
-    return o;
-}
-
 static void fit(graft_model *m, graft_optim *o, graft_dataset *ds, int epochs)
 {
     graft_fit_opts fo = GRAFT_FIT_OPTS_INIT;
@@ -171,7 +162,7 @@ static void frozen_trunk_case(int cache)
     snapshot trunk[8], head;
     for (int i = 0; i < 8; i++) trunk[i] = snap(m, i);
     head = snap(m, 8);
-    graft_optim *o = sgd(ctx, 0.05);
+    graft_optim *o = tu_sgd(ctx, 0.05, 0.9);
     fit(m, o, ds, 3);
     for (int i = 0; i < 8; i++) {
         ck_assert_msg(unchanged(m, i, &trunk[i]), "frozen layer %s changed",
@@ -256,7 +247,7 @@ START_TEST(test_frozen_bn_option)
     ck_assert_int_eq(graft_model_freeze_through(m, "flat"), GRAFT_OK);
     ck_assert_int_eq(graft_model_set_option(m, GRAFT_MODEL_FROZEN_BN_TRAINS, 1), GRAFT_OK);
     snapshot bn = snap(m, 1);
-    graft_optim *o = sgd(ctx, 0.01);
+    graft_optim *o = tu_sgd(ctx, 0.01, 0.9);
     fit(m, o, ds, 1);
     ck_assert_msg(!unchanged(m, 1, &bn), "running statistics should move with the option");
     ck_assert_int_eq(graft_model_layer(m, 0)->forward_calls, 2); /* not cacheable */
@@ -394,7 +385,7 @@ START_TEST(test_scheduled_unfreeze_survives_resume)
     graft_ctx *ctx = tu_ctx();
     graft_dataset *ds = images(ctx, 48, 4, 4);
     graft_model *straight = staged(ctx);
-    graft_optim *o = sgd(ctx, 0.05);
+    graft_optim *o = tu_sgd(ctx, 0.05, 0.9);
     fit(straight, o, ds, 1);
     ck_assert_int_eq(graft_model_layer_trainable(straight, 3), 0);
     fit(straight, o, ds, 1);
@@ -406,7 +397,7 @@ START_TEST(test_scheduled_unfreeze_survives_resume)
     ck_assert_float_eq(graft_model_layer_lr_scale(straight, 8), 1.0f);
 
     graft_model *half = staged(ctx);
-    graft_optim *o2 = sgd(ctx, 0.05);
+    graft_optim *o2 = tu_sgd(ctx, 0.05, 0.9);
     fit(half, o2, ds, 2);
     char path[] = "/tmp/graft-xfer-XXXXXX";
     int fd = mkstemp(path);
@@ -526,6 +517,323 @@ START_TEST(test_transfer_settings_saved)
 }
 END_TEST
 
+/* ---- replace_head: all or nothing, and the head found by structure ---------------- */
+
+/* What replace_head may change, copied out of the model: layers (names,
+ * kinds, inputs, flags, every tensor), class names, and the output of a
+ * forward pass on a fixed input. */
+typedef struct model_copy {
+    int n;
+    char text[4096]; /* names, kinds, inputs, flags and class names */
+    size_t floats;
+    float *values;
+    size_t outs;
+    float *out;
+} model_copy;
+
+static model_copy copy_model(graft_model *m, const graft_tensor *x)
+{
+    model_copy c;
+    memset(&c, 0, sizeof c);
+    c.n = graft_model_layer_count(m);
+    size_t len = 0;
+    for (int i = 0; i < c.n; i++) {
+        graft_layer *l = graft_model_layer(m, i);
+        len += (size_t)snprintf(c.text + len, sizeof c.text - len, "%s:%s:%d:%g<",
+                                graft_model_layer_name(m, i), graft_layer_kind(l),
+                                graft_model_layer_trainable(m, i),
+                                (double)graft_model_layer_lr_scale(m, i));
+        for (int k = 0; k < graft_model_layer_input_count(m, i); k++)
+            len += (size_t)snprintf(c.text + len, sizeof c.text - len, "%s,",
+                                    graft_model_layer_input_name(m, i, k));
+        for (int k = 0; k < l->n_params; k++) c.floats += l->params[k].value->numel;
+    }
+    for (int k = 0; k < graft_model_class_count(m); k++)
+        len += (size_t)snprintf(c.text + len, sizeof c.text - len, "|%s",
+                                graft_model_class_name(m, k));
+    ck_assert_uint_lt(len, sizeof c.text);
+    c.values = malloc(c.floats * sizeof *c.values + 1);
+    size_t at = 0;
+    for (int i = 0; i < c.n; i++) {
+        graft_layer *l = graft_model_layer(m, i);
+        for (int k = 0; k < l->n_params; k++) {
+            memcpy(c.values + at, l->params[k].value->data,
+                   l->params[k].value->numel * sizeof(float));
+            at += l->params[k].value->numel;
+        }
+    }
+    const graft_tensor *y = NULL;
+    ck_assert_msg(graft_model_forward(m, x, &y) == GRAFT_OK, "%s", graft_errmsg(m->ctx));
+    c.outs = graft_tensor_numel(y);
+    c.out = malloc(c.outs * sizeof *c.out);
+    memcpy(c.out, graft_tensor_data_const(y), c.outs * sizeof *c.out);
+    return c;
+}
+
+static int same_model(const model_copy *a, const model_copy *b)
+{
+    return a->n == b->n && strcmp(a->text, b->text) == 0 && a->floats == b->floats &&
+           memcmp(a->values, b->values, a->floats * sizeof(float)) == 0 && a->outs == b->outs &&
+           memcmp(a->out, b->out, a->outs * sizeof(float)) == 0;
+}
+
+static void free_copy(model_copy *c)
+{
+    free(c->values);
+    free(c->out);
+}
+
+/* The models replace_head is tried on: 0, a dense classifier and class names
+ * (cut, then four new layers); 1, a head an earlier call made (removed as a
+ * whole); 2, a feature extractor with no dense layer (appended to). */
+static graft_model *head_case(graft_ctx *ctx, int which)
+{
+    graft_model *m = base_model(ctx, 4);
+    const char *old[] = {"a", "b", "c", "d"};
+    ck_assert_int_eq(graft_model_set_class_names(m, 4, old), GRAFT_OK);
+    ck_assert_int_eq(graft_model_freeze_through(m, "flat"), GRAFT_OK);
+    if (which == 1) {
+        graft_head_spec hs = GRAFT_HEAD_SPEC_INIT;
+        hs.hidden_units = 6;
+        hs.dropout = 0.25f;
+        ck_assert_int_eq(graft_model_replace_head(m, 2, &hs), GRAFT_OK);
+    }
+    if (which == 2) ck_assert_int_eq(graft_model_cut(m, "flat"), GRAFT_OK);
+    return m;
+}
+
+static int replace_for_case(graft_model *m, int which)
+{
+    static const char *const names[] = {"cat", "dog", "eel"};
+    graft_head_spec hs = GRAFT_HEAD_SPEC_INIT;
+    hs.hidden_units = which == 1 ? 0 : 5;
+    hs.dropout = which == 1 ? 0.0f : 0.5f;
+    hs.seed = 7;
+    hs.class_names = which == 1 ? NULL : names;
+    return graft_model_replace_head(m, 3, &hs);
+}
+
+/* For every k, the k-th allocation of replace_head fails (once, and from k
+ * on): the call returns GRAFT_E_NOMEM naming graft_model_replace_head, the
+ * model is exactly as before (layers, parameters, class names, outputs), the
+ * call then succeeds, and nothing leaks. */
+START_TEST(test_replace_head_is_all_or_nothing)
+{
+    for (int which = 0; which < 3; which++) {
+        tu_fail_heap h;
+        graft_ctx *ctx = tu_fail_heap_ctx(&h);
+        graft_model *m = head_case(ctx, which);
+        tu_fail_heap_arm(&h, 0, 0);
+        ck_assert_msg(replace_for_case(m, which) == GRAFT_OK, "%s", graft_errmsg(ctx));
+        h.armed = 0;
+        long n = h.calls;
+        ck_assert_int_gt(n, 0);
+        graft_model_free(m);
+        graft_ctx_free(ctx);
+        ck_assert_int_eq(h.allocs, h.frees);
+        for (long k = 1; k <= n; k++) {
+            for (int persistent = 0; persistent <= 1; persistent++) {
+                ctx = tu_fail_heap_ctx(&h);
+                m = head_case(ctx, which);
+                int64_t dims[4] = {2, 1, SIDE, SIDE};
+                graft_tensor *x = NULL;
+                ck_assert_int_eq(graft_tensor_create(ctx, 4, dims, &x), GRAFT_OK);
+                tu_fill_uniform(x, 5, 0, 1);
+                model_copy before = copy_model(m, x);
+                tu_fail_heap_arm(&h, k, persistent);
+                int st = replace_for_case(m, which);
+                h.armed = 0;
+                ck_assert_msg(h.injected > 0, "case %d: allocation %ld was not made", which, k);
+                ck_assert_msg(st == GRAFT_E_NOMEM, "case %d, allocation %ld failed: status %d (%s)",
+                              which, k, st, graft_errmsg(ctx));
+                ck_assert_msg(strncmp(graft_errmsg(ctx), "graft_model_replace_head(): ", 28) == 0,
+                              "case %d, allocation %ld failed: \"%s\"", which, k,
+                              graft_errmsg(ctx));
+                model_copy after = copy_model(m, x);
+                ck_assert_msg(same_model(&before, &after),
+                              "case %d, allocation %ld failed (%s): the model changed:\n%s\n%s",
+                              which, k, persistent ? "from then on" : "once", before.text,
+                              after.text);
+                free_copy(&before);
+                free_copy(&after);
+                ck_assert_msg(replace_for_case(m, which) == GRAFT_OK, "%s", graft_errmsg(ctx));
+                const graft_tensor *y = NULL;
+                ck_assert_int_eq(graft_model_forward(m, x, &y), GRAFT_OK);
+                ck_assert_int_eq(graft_tensor_dim(y, 1), 3);
+                graft_tensor_free(x);
+                graft_model_free(m);
+                graft_ctx_free(ctx);
+                ck_assert_msg(h.allocs == h.frees, "case %d, allocation %ld: %ld allocations, "
+                              "%ld frees", which, k, h.allocs, h.frees);
+            }
+        }
+    }
+}
+END_TEST
+
+/* An output that no classifier produces is refused, and the model is left
+ * as it was, instead of a new head being stacked on the old output. */
+START_TEST(test_replace_head_refuses_non_classifier_outputs)
+{
+    graft_ctx *ctx = tu_ctx();
+    graft_layer *l = NULL;
+    int64_t dims[1] = {4}, three[1] = {3};
+    const char *ab[2] = {"a", "b"};
+
+    /* a dense layer, then a scale_shift (as an import can end) */
+    graft_model *m = NULL;
+    ck_assert_int_eq(graft_model_create(ctx, 1, dims, 0, &m), GRAFT_OK);
+    graft_layer_dense(ctx, 3, 1, &l);
+    ck_assert_int_eq(graft_model_add(m, "fc", l, 0, NULL), GRAFT_OK);
+    graft_layer_scale_shift(ctx, 1, three, &l);
+    ck_assert_int_eq(graft_model_add(m, "calibrate", l, 0, NULL), GRAFT_OK);
+    ck_assert_int_eq(graft_model_replace_head(m, 2, NULL), GRAFT_E_STATE);
+    ck_assert_str_eq(graft_errmsg(ctx),
+                     "graft_model_replace_head(): the model's output \"calibrate\" (scale_shift) "
+                     "is not a classifier (a dense layer, or a softmax reading one), so where its "
+                     "head starts is not known; nothing was changed: cut the model first "
+                     "(graft_model_cut()) at its classifier's dense layer or before its head");
+    ck_assert_int_eq(graft_model_layer_count(m), 2);
+    graft_model_free(m);
+
+    /* two dense layers added up */
+    ck_assert_int_eq(graft_model_create(ctx, 1, dims, 0, &m), GRAFT_OK);
+    graft_layer_dense(ctx, 3, 1, &l);
+    ck_assert_int_eq(graft_model_add(m, "a", l, 0, NULL), GRAFT_OK);
+    graft_layer_dense(ctx, 3, 1, &l);
+    const char *in[1] = {GRAFT_MODEL_INPUT};
+    ck_assert_int_eq(graft_model_add(m, "b", l, 1, in), GRAFT_OK);
+    graft_layer_add(ctx, &l);
+    ck_assert_int_eq(graft_model_add(m, "sum", l, 2, ab), GRAFT_OK);
+    ck_assert_int_eq(graft_model_replace_head(m, 2, NULL), GRAFT_E_STATE);
+    ck_assert(strstr(graft_errmsg(ctx), "output \"sum\" (add) is not a classifier") != NULL);
+    ck_assert_int_eq(graft_model_layer_count(m), 3);
+    graft_model_free(m);
+
+    /* no dense layer, and a softmax output: a classifier made of other layers */
+    m = base_model(ctx, 4);
+    ck_assert_int_eq(graft_model_cut(m, "flat"), GRAFT_OK);
+    graft_layer_softmax(ctx, &l);
+    ck_assert_int_eq(graft_model_add(m, "probs", l, 0, NULL), GRAFT_OK);
+    ck_assert_int_eq(graft_model_replace_head(m, 2, NULL), GRAFT_E_STATE);
+    ck_assert_str_eq(graft_errmsg(ctx),
+                     "graft_model_replace_head(): the model has no dense layer and its output "
+                     "\"probs\" (softmax) ends a classifier rather than giving features; nothing "
+                     "was changed: cut the model before its classifier first (graft_model_cut())");
+    ck_assert_int_eq(graft_model_layer_count(m), 9);
+    ck_assert_str_eq(graft_model_layer_name(m, 8), "probs");
+
+    /* without the softmax it is a feature extractor: the head is appended */
+    ck_assert_int_eq(graft_model_cut(m, "flat"), GRAFT_OK);
+    ck_assert_int_eq(graft_model_replace_head(m, 2, NULL), GRAFT_OK);
+    ck_assert_int_eq(graft_model_layer_count(m), 9);
+    ck_assert_str_eq(graft_model_layer_name(m, 8), "head/fc");
+    ck_assert_str_eq(graft_model_layer_input_name(m, 8, 0), "flat");
+    graft_model_free(m);
+    graft_ctx_free(ctx);
+}
+END_TEST
+
+/* The head is what the graph says, whatever the names: a trunk layer named
+ * "head/..." stays, a head of replace_head's shape under other names goes,
+ * and a kept layer holding a new layer's name is refused, unchanged. */
+START_TEST(test_replace_head_found_by_structure)
+{
+    graft_ctx *ctx = tu_ctx();
+    graft_layer *l = NULL;
+    int64_t dims[3] = {1, SIDE, SIDE};
+
+    /* conv -> gap -> "head/flat" (a trunk layer) -> fc */
+    graft_model *m = NULL;
+    ck_assert_int_eq(graft_model_create(ctx, 3, dims, 1, &m), GRAFT_OK);
+    graft_conv2d_spec cs = GRAFT_CONV2D_SPEC_INIT;
+    cs.out_channels = 4;
+    cs.kernel_h = cs.kernel_w = 3;
+    graft_layer_conv2d(ctx, &cs, &l);
+    ck_assert_int_eq(graft_model_add(m, "conv", l, 0, NULL), GRAFT_OK);
+    graft_layer_global_avg_pool(ctx, &l);
+    ck_assert_int_eq(graft_model_add(m, "gap", l, 0, NULL), GRAFT_OK);
+    graft_layer_flatten(ctx, &l);
+    ck_assert_int_eq(graft_model_add(m, "head/flat", l, 0, NULL), GRAFT_OK);
+    graft_layer_dense(ctx, 4, 1, &l);
+    ck_assert_int_eq(graft_model_add(m, "fc", l, 0, NULL), GRAFT_OK);
+    ck_assert_msg(graft_model_replace_head(m, 2, NULL) == GRAFT_OK, "%s", graft_errmsg(ctx));
+    ck_assert_int_eq(graft_model_layer_count(m), 4);
+    ck_assert_str_eq(graft_model_layer_name(m, 2), "head/flat");
+    ck_assert_str_eq(graft_model_layer_input_name(m, 3, 0), "head/flat");
+    graft_model_free(m);
+
+    /* flat -> hid -> act -> drop -> cls: the shape of a replace_head head */
+    m = base_model(ctx, 4);
+    ck_assert_int_eq(graft_model_cut(m, "flat"), GRAFT_OK);
+    graft_layer_dense(ctx, 6, 1, &l);
+    ck_assert_int_eq(graft_model_add(m, "hid", l, 0, NULL), GRAFT_OK);
+    graft_layer_relu(ctx, &l);
+    ck_assert_int_eq(graft_model_add(m, "act", l, 0, NULL), GRAFT_OK);
+    graft_layer_dropout(ctx, 0.5f, 0, &l);
+    ck_assert_int_eq(graft_model_add(m, "drop", l, 0, NULL), GRAFT_OK);
+    graft_layer_dense(ctx, 4, 1, &l);
+    ck_assert_int_eq(graft_model_add(m, "cls", l, 0, NULL), GRAFT_OK);
+    graft_layer_softmax(ctx, &l);
+    ck_assert_int_eq(graft_model_add(m, "probs", l, 0, NULL), GRAFT_OK);
+    ck_assert_msg(graft_model_replace_head(m, 3, NULL) == GRAFT_OK, "%s", graft_errmsg(ctx));
+    ck_assert_int_eq(graft_model_layer_count(m), 9);
+    ck_assert_str_eq(graft_model_layer_name(m, 8), "head/fc");
+    ck_assert_str_eq(graft_model_layer_input_name(m, 8, 0), "flat");
+    graft_model_free(m);
+
+    /* flat -> "head/fc" (a trunk dense layer) -> out: the new "head/fc"
+       cannot be added beside it */
+    m = base_model(ctx, 4);
+    ck_assert_int_eq(graft_model_cut(m, "flat"), GRAFT_OK);
+    graft_layer_dense(ctx, 6, 1, &l);
+    ck_assert_int_eq(graft_model_add(m, "head/fc", l, 0, NULL), GRAFT_OK);
+    graft_layer_dense(ctx, 4, 1, &l);
+    ck_assert_int_eq(graft_model_add(m, "out", l, 0, NULL), GRAFT_OK);
+    snapshot trunk_fc = snap(m, 8);
+    ck_assert_int_eq(graft_model_replace_head(m, 3, NULL), GRAFT_E_STATE);
+    ck_assert_str_eq(graft_errmsg(ctx),
+                     "graft_model_replace_head(): the model keeps a layer named \"head/fc\" "
+                     "outside its head, the name of a new layer; nothing was changed");
+    ck_assert_int_eq(graft_model_layer_count(m), 10);
+    ck_assert_str_eq(graft_model_layer_name(m, 9), "out");
+    ck_assert(unchanged(m, 8, &trunk_fc));
+    graft_model_free(m);
+    graft_ctx_free(ctx);
+}
+END_TEST
+
+/* An unfreeze at an epoch the model has passed would never happen: it is
+ * refused, naming the epoch and epochs_done; epochs_done itself is the next
+ * epoch and is accepted. */
+START_TEST(test_schedule_unfreeze_refuses_passed_epoch)
+{
+    graft_ctx *ctx = tu_ctx();
+    graft_dataset *ds = images(ctx, 32, 6, 4);
+    graft_model *m = base_model(ctx, 4);
+    ck_assert_int_eq(graft_model_freeze_through(m, "flat"), GRAFT_OK);
+    graft_optim *o = tu_sgd(ctx, 0.05, 0.9);
+    fit(m, o, ds, 2);
+    ck_assert_int_eq(graft_model_epochs_done(m), 2);
+    ck_assert_int_eq(graft_model_schedule_unfreeze(m, "conv2", 1, 0.1f), GRAFT_E_INVALID_ARG);
+    ck_assert_str_eq(graft_errmsg(ctx),
+                     "graft_model_schedule_unfreeze(): epoch 1 has passed: the model has done 2 "
+                     "epochs (epochs_done), so an unfreeze there would never happen; epochs "
+                     "count over the model's whole training: give epochs_done + n for n epochs "
+                     "from now");
+    ck_assert_int_eq(m->n_unfreeze, 0);
+    ck_assert_int_eq(graft_model_schedule_unfreeze(m, "conv2", 0, 0.1f), GRAFT_E_INVALID_ARG);
+    ck_assert_int_eq(graft_model_schedule_unfreeze(m, "conv2", 2, 0.1f), GRAFT_OK);
+    fit(m, o, ds, 1);
+    ck_assert_int_eq(graft_model_layer_trainable(m, 3), 1);
+    ck_assert_float_eq(graft_model_layer_lr_scale(m, 3), 0.1f);
+    graft_optim_free(o);
+    graft_model_free(m);
+    graft_dataset_free(ds);
+    graft_ctx_free(ctx);
+}
+END_TEST
+
 Suite *suite_transfer(void)
 {
     Suite *s = suite_create("transfer");
@@ -542,11 +850,16 @@ Suite *suite_transfer(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("surgery");
     tcase_add_test(tc, test_cut_and_replace_head);
+    tcase_add_test(tc, test_replace_head_is_all_or_nothing);
+    tcase_add_test(tc, test_replace_head_refuses_non_classifier_outputs);
+    tcase_add_test(tc, test_replace_head_found_by_structure);
+    tcase_set_timeout(tc, 120);
     suite_add_tcase(s, tc);
     tc = tcase_create("staged");
     tcase_add_test(tc, test_lr_scale_scales_updates);
     tcase_add_test(tc, test_scheduled_unfreeze_survives_resume);
     tcase_add_test(tc, test_transfer_settings_saved);
+    tcase_add_test(tc, test_schedule_unfreeze_refuses_passed_epoch);
     tcase_set_timeout(tc, 120);
     suite_add_tcase(s, tc);
     tc = tcase_create("partial_load");

@@ -5,6 +5,8 @@
 graft=$(realpath "$1")
 base=$(realpath "$2")
 here=$(cd "$(dirname "$0")" && pwd)
+root=$(dirname "$here")
+lib=$(cd "$(dirname "$graft")/../lib" && pwd)
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 passed=0
@@ -27,6 +29,16 @@ status_is() { # expected status, command...
     shift
     "$@" > "$dir/out" 2> "$dir/err"
     [ $? -eq "$want" ]
+}
+
+says() { # expected status, text standard error must contain, command...
+    want=$1
+    text=$2
+    shift 2
+    "$@" > "$dir/out" 2> "$dir/err"
+    st=$?
+    [ "$st" -eq "$want" ] || { echo "status $st, expected $want"; return 1; }
+    grep -qF -- "$text" "$dir/err" || { echo "no \"$text\" in the message"; return 1; }
 }
 
 png_size() { # decodes a PNG's chunks and pixel data; prints "width height"
@@ -93,6 +105,139 @@ check "the re-imported model predicts as the original" sh -c \
      \"$graft\" predict \"$dir/m.onnx\" \"$dir/data/dot/003.png\" --top 1 --json > \"$dir/b\" && \
      python3 -c 'import json,sys; a,b=[json.load(open(p))[\"top\"][0] for p in sys.argv[1:]]; assert a[\"class\"]==b[\"class\"] and abs(a[\"probability\"]-b[\"probability\"])<1e-4' \"$dir/a\" \"$dir/b\""
 check "export of a missing model: status 1" status_is 1 "$graft" export /nonexistent.graft "$dir/x.onnx"
+
+# ---- one class, output folders, option values, damaged images, rates ----
+
+mkdir -p "$dir/one" "$dir/oneplus/empty"
+cp -r "$dir/data/bar" "$dir/one/"
+cp -r "$dir/data/bar" "$dir/oneplus/"
+check "train on one class: status 1, said, nothing written" sh -c \
+    "\"$graft\" train \"$base\" --data \"$dir/one\" --out \"$dir/one.graft\" --epochs 1 2> \"$dir/e\"; \
+     [ \$? -eq 1 ] && grep -q 'at least two classes' \"$dir/e\" && ! test -e \"$dir/one.graft\""
+check "train on one class with images and an empty one: status 1" \
+    says 1 "only one class (bar)" "$graft" train "$base" --data "$dir/oneplus" --out "$dir/one.graft"
+
+check "--out in a missing directory: status 1, named, before the data is read" \
+    sh -c "\"$graft\" train \"$base\" --data \"$dir/none\" --out \"$dir/nodir/m.graft\" 2> \"$dir/e\"; \
+           [ \$? -eq 1 ] && grep -qF \"directory $dir/nodir does not exist\" \"$dir/e\" && ! grep -q 'images' \"$dir/e\""
+check "--out in a missing directory: no training" sh -c \
+    "\"$graft\" train \"$base\" --data \"$dir/data\" --out \"$dir/nodir/m.graft\" --json > \"$dir/o\"; \
+     [ \$? -eq 1 ] && ! grep -q epoch \"$dir/o\""
+touch "$dir/plainfile"
+check "--out under a file: status 1, named" \
+    says 1 "$dir/plainfile is not a directory" "$graft" train "$base" --data "$dir/data" --out "$dir/plainfile/m.graft"
+check "--out a directory: status 1" says 1 "is a directory" "$graft" train "$base" --data "$dir/data" --out "$dir"
+check "--plot in a missing directory: status 1 before training" \
+    says 1 "directory $dir/nodir does not exist" "$graft" train "$base" --data "$dir/none" --out "$dir/x.graft" --plot "$dir/nodir/c.png"
+check "eval --plot in a missing directory: status 1, named, before evaluating" \
+    says 1 "directory $dir/nodir does not exist" "$graft" eval "$dir/m.graft" --data "$dir/data" --plot "$dir/nodir/cm.png"
+if [ "$(id -u)" != 0 ]; then # root writes anywhere
+    mkdir "$dir/ro" && chmod 555 "$dir/ro"
+    check "--out in an unwritable directory: status 1, named" \
+        says 1 "directory $dir/ro is not writable" "$graft" train "$base" --data "$dir/data" --out "$dir/ro/m.graft"
+fi
+
+# Every bad option value is a usage error (status 2), found before any work.
+# (Paths point into $dir, so that a tool that ignored a value writes nothing
+# elsewhere.)
+T="train $base --data $dir/data --out $dir/bad.graft"
+for args in "$T --normalize foo" "$T --threads 0" "$T --threads 65" "$T --epochs 0" "$T --batch x" \
+            "$T --lr -1" "$T --lr nan" "$T --dropout 1" "$T --seed -3" "$T --hidden 1.5" \
+            "$T --val-fraction 0.95" "$T --optim rmsprop" "$T --unfreeze-at -1" \
+            "$T --unfreeze-lr-scale 1000 --unfreeze-from block3/conv" "$T --normalize imagenet" \
+            "$T --freeze-through nosuchlayer" "$T --unfreeze-from nosuchlayer" \
+            "$T --unfreeze-at 1" "$T --train-all --freeze-through gap" "$T --val-fraction 0.001" \
+            "eval $dir/m.graft --data $dir/data --normalize foo" \
+            "eval $dir/m.graft --data $dir/data --threads 0" \
+            "eval $dir/m.graft --data $dir/data --normalize imagenet" \
+            "eval $dir/m.graft --data $dir/data --top 0" "eval $dir/m.graft --data $dir/data --batch 0" \
+            "predict $dir/m.graft $dir/data/bar/000.png --normalize foo" \
+            "predict $dir/m.graft $dir/data/bar/000.png --threads 0" \
+            "predict $dir/m.graft $dir/data/bar/000.png --normalize imagenet" \
+            "predict $dir/m.graft $dir/data/bar/000.png --top 0" \
+            "export $dir/m.graft $dir/x.onnx --opset 12" \
+            "demo --seeds 0 --out $dir/demo --base $dir/none.graft" \
+            "demo --epochs 2 --out $dir/demo --base $dir/none.graft" \
+            "demo --pretrain --epochs 0 --base $dir/p.graft --fashion $dir/none" \
+            "demo --pretrain --seeds 2 --base $dir/p.graft --fashion $dir/none" \
+            "demo extra --out $dir/demo --base $dir/none.graft"; do
+    # shellcheck disable=SC2086 # the words are the arguments
+    check "bad value: graft $(echo "$args" | sed "s|$dir|DIR|g; s|$base|BASE|g"): status 2" status_is 2 "$graft" $args
+done
+check "a bad value names the option" says 2 "--normalize takes unit, imagenet or byte" "$graft" $T --normalize foo
+
+# A damaged image whose header is fine (found only when decoded) and a file
+# that is not an image at all.
+cp -r "$dir/data" "$dir/bad"
+head -c 60 "$dir/data/bar/003.png" > "$dir/bad/bar/003.png"
+printf 'not an image' > "$dir/bad/dot/junk.png"
+check "a file that is not an image: status 1, named, --skip-bad suggested" sh -c \
+    "\"$graft\" train \"$base\" --data \"$dir/bad\" --out \"$dir/b.graft\" --quiet 2> \"$dir/e\"; \
+     [ \$? -eq 1 ] && grep -q 'junk.png' \"$dir/e\" && grep -q -- '--skip-bad' \"$dir/e\""
+rm "$dir/bad/dot/junk.png"
+check "a damaged image found while training: status 1, named" \
+    says 1 "bar/003.png" "$graft" train "$base" --data "$dir/bad" --out "$dir/b.graft" --quiet
+printf 'not an image' > "$dir/bad/dot/junk.png"
+check "train --skip-bad: trains without the two bad files and lists them" sh -c \
+    "\"$graft\" train \"$base\" --data \"$dir/bad\" --out \"$dir/b.graft\" --epochs 2 --skip-bad 2> \"$dir/e\" && \
+     grep -q 'skipped 2 unreadable' \"$dir/e\" && grep -q 'bar/003.png: ' \"$dir/e\" && \
+     grep -q 'dot/junk.png: ' \"$dir/e\" && grep -q '^47 images in 3 classes' \"$dir/e\" && test -s \"$dir/b.graft\""
+check "train --skip-bad --json: a skipped event, then the epochs" sh -c \
+    "\"$graft\" train \"$base\" --data \"$dir/bad\" --out \"$dir/b.graft\" --epochs 2 --skip-bad --augment --json | python3 -c '
+import json, sys
+lines = [json.loads(l) for l in sys.stdin]
+s = lines[0]
+assert s[\"event\"] == \"skipped\" and s[\"count\"] == 2, s
+assert sorted(f[\"path\"].split(\"/\")[-1] for f in s[\"files\"]) == [\"003.png\", \"junk.png\"], s
+assert all(f[\"reason\"] for f in s[\"files\"])
+assert [l[\"event\"] for l in lines[1:]] == [\"epoch\", \"epoch\", \"done\"], lines'"
+check "eval --skip-bad: evaluates the readable images, lists the others" sh -c \
+    "\"$graft\" eval \"$dir/m.graft\" --data \"$dir/bad\" --skip-bad --json | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+assert d[\"count\"] == 47 and len(d[\"skipped\"]) == 2, d'"
+check "eval --help and train --help show --skip-bad" sh -c \
+    "\"$graft\" train --help | grep -q -- --skip-bad && \"$graft\" eval --help | grep -q -- --skip-bad"
+
+# Images per second count the images that went through the model: with the
+# feature cache, the first epoch computes every image (building the cache),
+# the later ones only the validation images.
+check "train --json: images through the model and from the feature cache" sh -c \
+    "\"$graft\" train \"$base\" --data \"$dir/data\" --out \"$dir/r.graft\" --epochs 3 --val-fraction 0.25 --json | python3 -c '
+import json, sys
+e = [l for l in map(json.loads, sys.stdin) if l[\"event\"] == \"epoch\"]
+assert [(l[\"trunk_images\"], l[\"cached_samples\"]) for l in e] == [(48, 0), (12, 36), (12, 36)], e
+for l in e:
+    assert l[\"seconds\"] > 0 and abs(l[\"images_per_sec\"] * l[\"seconds\"] - l[\"trunk_images\"]) < 0.01 * l[\"trunk_images\"] + 1e-6, l'"
+check "train --json without validation: cached epochs compute no image" sh -c \
+    "\"$graft\" train \"$base\" --data \"$dir/data\" --out \"$dir/r.graft\" --epochs 2 --val-fraction 0 --json | python3 -c '
+import json, sys
+e = [l for l in map(json.loads, sys.stdin) if l[\"event\"] == \"epoch\"]
+assert [(l[\"trunk_images\"], l[\"cached_samples\"], l[\"images_per_sec\"]) for l in e][1] == (0, 48, 0), e'"
+check "train --augment --json: no cache, every image computed every epoch" sh -c \
+    "\"$graft\" train \"$base\" --data \"$dir/data\" --out \"$dir/r.graft\" --epochs 2 --augment --val-fraction 0.25 --json | python3 -c '
+import json, sys
+e = [l for l in map(json.loads, sys.stdin) if l[\"event\"] == \"epoch\"]
+assert [(l[\"trunk_images\"], l[\"cached_samples\"]) for l in e] == [(48, 0), (48, 0)], e'"
+check "train --unfreeze-from: the cache is rebuilt when the trunk changes" sh -c \
+    "\"$graft\" train \"$base\" --data \"$dir/data\" --out \"$dir/r.graft\" --epochs 4 --unfreeze-from block3/conv --unfreeze-at 2 --val-fraction 0.25 --json | python3 -c '
+import json, sys
+e = [l for l in map(json.loads, sys.stdin) if l[\"event\"] == \"epoch\"]
+assert [l[\"cached_samples\"] for l in e] == [0, 36, 0, 36], e'"
+check "train: the epoch lines say what came from the feature cache" sh -c \
+    "\"$graft\" train \"$base\" --data \"$dir/data\" --out \"$dir/r.graft\" --epochs 2 2> \"$dir/e\" && \
+     grep -q '^epoch 1/2: .*; 48 images through the model in' \"$dir/e\" && \
+     grep -q '^epoch 2/2: .*; 10 images through the model in .*, 38 samples from the feature cache' \"$dir/e\""
+
+# Unit tests of the tool's own code, compiled against src/cli.
+cc=${CC:-cc}
+cflags="-std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra -I$root/include -I$root/src/cli"
+check "plot: ticks on values near 1e17 (steps below the spacing of doubles) end and fit" sh -c \
+    "$cc $cflags -o \"$dir/plot_test\" \"$root/tests/cli/plot_test.c\" \"$root/src/cli/plot.c\" \"$root/src/cli/font.c\" -lpng -lm && \
+     timeout 60 \"$dir/plot_test\""
+check "util: a second parse keeps the first one's option names" sh -c \
+    "$cc $cflags -o \"$dir/util_test\" \"$root/tests/cli/util_test.c\" \"$root/src/cli/util.c\" -L\"$lib\" -lgraft -lm -Wl,-rpath,\"$lib\" && \
+     \"$dir/util_test\""
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -16,8 +16,13 @@
  * (seeded) and kills the child with SIGKILL. After each kill it checks that
  * both files load (graft_model_load(), graft_checkpoint_load()) and that
  * each is byte for byte A or B: never a mixture, a truncation or a missing
- * file. Temporary files left by a killed save are counted and removed.
- * Ends with "N passed, N failed" (one test per kill).
+ * file. Temporary files left by a killed save are counted and left where
+ * they are: the next save of the same path must remove them (a save removes
+ * the temporaries of its target whose writing process is dead). After the
+ * kills the parent saves both files once more; then both must be A and no
+ * temporary file may be left in the folder.
+ * Ends with "N passed, N failed" (one test per kill, and one for the final
+ * save).
  */
 #include "graft.h"
 
@@ -124,19 +129,63 @@ static unsigned char *slurp(const char *path, size_t *size)
     return buf;
 }
 
-/* Removes leftover temporary files ("<name>.tmp.XXXXXX") in dir; returns
- * how many there were. */
-static int remove_temporaries(const char *dir)
+/* Names of files, as a growing array. */
+typedef struct name_set {
+    char **names;
+    size_t n, cap;
+} name_set;
+
+/* The temporary files ("<name>.tmp.<pid>.XXXXXX") in dir not seen before:
+ * counts those not in *seen and adds them to it (they stay in dir, for the
+ * next save to remove). Returns how many were new. */
+static int new_temporaries(const char *dir, name_set *seen)
 {
     DIR *d = opendir(dir);
     if (!d) return 0;
     int n = 0;
     struct dirent *e;
-    char p[4096];
     while ((e = readdir(d)) != NULL) {
         if (!strstr(e->d_name, ".tmp.")) continue;
-        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-        if (unlink(p) == 0) n++;
+        size_t i = 0;
+        while (i < seen->n && strcmp(seen->names[i], e->d_name) != 0) i++;
+        if (i < seen->n) continue;
+        if (seen->n == seen->cap) {
+            seen->cap = seen->cap ? seen->cap * 2 : 64;
+            seen->names = realloc(seen->names, seen->cap * sizeof *seen->names);
+            if (!seen->names) {
+                fprintf(stderr, "crash_safe_save: out of memory\n");
+                exit(3);
+            }
+        }
+        seen->names[seen->n] = strdup(e->d_name);
+        if (!seen->names[seen->n]) {
+            fprintf(stderr, "crash_safe_save: out of memory\n");
+            exit(3);
+        }
+        seen->n++;
+        n++;
+    }
+    closedir(d);
+    return n;
+}
+
+/* Names of the temporary files in dir, into list (at most size bytes);
+ * returns how many there are. */
+static int list_temporaries(const char *dir, char *list, size_t size)
+{
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    int n = 0;
+    size_t used = 0;
+    struct dirent *e;
+    list[0] = '\0';
+    while ((e = readdir(d)) != NULL) {
+        if (!strstr(e->d_name, ".tmp.")) continue;
+        n++;
+        if (used < size) {
+            int w = snprintf(list + used, size - used, "%s%s", n > 1 ? ", " : "", e->d_name);
+            if (w > 0) used += (size_t)w;
+        }
     }
     closedir(d);
     return n;
@@ -292,8 +341,7 @@ int main(int argc, char **argv)
     save_expected(ctx, dir, v, &em, &ec);
     CHECK(ctx, graft_model_save(v[0].model, model_path));
     CHECK(ctx, graft_checkpoint_save(v[0].model, v[0].optim, ckpt_path));
-    free_version(&v[0]);
-    free_version(&v[1]);
+    free_version(&v[1]); /* A is kept for the final save */
 
     char self[4096];
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
@@ -304,6 +352,7 @@ int main(int argc, char **argv)
     self[n] = '\0';
 
     int passed = 0, failed = 0, leftovers = 0, seen[2][2] = {{0, 0}, {0, 0}};
+    name_set temporaries = {NULL, 0, 0};
     double start = now(), killed_after = 0;
     for (int k = 0; k < kills; k++) {
         int pipefd[2];
@@ -361,13 +410,39 @@ int main(int argc, char **argv)
             printf("kill %d after %.1f ms: FAILED: %s%s%s\n", k + 1, delay_us / 1000.0, why[0],
                    why[0][0] && why[1][0] ? "; " : "", why[1]);
         }
-        leftovers += remove_temporaries(dir);
+        leftovers += new_temporaries(dir, &temporaries);
     }
     double total = now() - start;
+
+    /* One more save of each file, by a process that is alive: it must leave
+     * the files as A and remove every temporary the killed saves left. */
+    char left[1024];
+    int before_final = list_temporaries(dir, left, sizeof left);
+    CHECK(ctx, graft_model_save(v[0].model, model_path));
+    CHECK(ctx, graft_checkpoint_save(v[0].model, v[0].optim, ckpt_path));
+    free_version(&v[0]);
+    char why[2][1024] = {"", ""};
+    int wm = check_file(ctx, model_path, &em, 0, why[0], sizeof why[0]);
+    int wc = check_file(ctx, ckpt_path, &ec, 1, why[1], sizeof why[1]);
+    int after_final = list_temporaries(dir, left, sizeof left);
+    if (wm == 0 && wc == 0 && after_final == 0) {
+        passed++;
+    } else {
+        failed++;
+        if (wm != 0 && !why[0][0]) snprintf(why[0], sizeof why[0], "the model file is not A");
+        if (wc != 0 && !why[1][0]) snprintf(why[1], sizeof why[1], "the checkpoint is not A");
+        printf("final save: FAILED: %s%s%s%s%d temporary files left after one more save of each "
+               "file%s%s\n",
+               why[0], why[0][0] ? "; " : "", why[1], why[1][0] ? "; " : "", after_final,
+               after_final ? ": " : "", after_final ? left : "");
+    }
     printf("crash_safe_save: %d kills in %.1f s (mean delay %.1f ms); model file found as A %d "
-           "times, B %d; checkpoint A %d, B %d; %d temporary files left by killed saves\n",
+           "times, B %d; checkpoint A %d, B %d; %d temporary files left by killed saves, %d "
+           "still there after the kills, %d after one more save\n",
            kills, total, killed_after / kills * 1000.0, seen[0][0], seen[0][1], seen[1][0],
-           seen[1][1], leftovers);
+           seen[1][1], leftovers, before_final, after_final);
+    for (size_t i = 0; i < temporaries.n; i++) free(temporaries.names[i]);
+    free(temporaries.names);
     for (int k = 0; k < 2; k++) {
         free(em.bytes[k]);
         free(ec.bytes[k]);

@@ -11,13 +11,27 @@
 int main(void)
 {
     Suite *(*const suites[])(void) = {
-        suite_context, suite_tensor,   suite_blas,      suite_parallel,   suite_stream,
-        suite_layer,   suite_kinds,    suite_dense,    suite_conv2d,    suite_pool,       suite_batchnorm,
-        suite_activation,
-        suite_dropout, suite_shape_ops, suite_loss,     suite_torch_refs, suite_model,
-        suite_optim,   suite_dataset,   suite_train,     suite_model_io,
-        suite_transfer, suite_image,    suite_dataset_files, suite_onnx, suite_onnx_layers,
-        suite_alloc_fail, suite_fusion,
+        /* core */
+        suite_context, suite_version, suite_error, suite_options, suite_rng, suite_crc32, suite_finite,
+        suite_protobuf, suite_tensor, suite_blas, suite_parallel, suite_stream, suite_file,
+        /* layers */
+        suite_layer, suite_kinds, suite_registry, suite_dense, suite_conv2d, suite_conv_depthwise,
+        suite_conv_winograd, suite_conv_epilogue, suite_pool, suite_batchnorm, suite_activation,
+        suite_dropout, suite_flatten, suite_softmax, suite_merge, suite_mul, suite_pad2d,
+        suite_reshape, suite_scale_shift, suite_upsample2d, suite_loss, suite_onnx_node,
+        suite_torch_refs,
+        /* data */
+        suite_dataset, suite_dataset_idx, suite_dataset_csv, suite_dataset_folder,
+        suite_file_reader, suite_image, suite_image_png, suite_image_jpeg, suite_image_handle,
+        suite_image_transform,
+        /* model */
+        suite_model, suite_freeze, suite_model_io, suite_optim, suite_optim_sgd, suite_optim_adam,
+        suite_train, suite_transfer,
+        /* onnx */
+        suite_onnx_pb, suite_onnx_import, suite_onnx_import_helpers, suite_onnx_fold,
+        suite_onnx_ops_nn, suite_onnx_ops_elementwise, suite_onnx_ops_shape, suite_onnx_export,
+        /* across modules */
+        suite_alloc_fail, suite_bounded_reads,
     };
     /* No test may depend on the machine's speed. Check's timeouts (4 s by
      * default, or a suite's tcase_set_timeout) are only hang guards here:

@@ -44,7 +44,9 @@ its sizes, then its product(D) values in row-major (NCHW) order.
 Attributes that are not plain constructor arguments: pad2d's "mode" is 0
 (constant, filled with "value"), 1 (reflect) or 2 (edge, PyTorch's
 'replicate'), as GRAFT_PAD_CONSTANT, _REFLECT and _EDGE; reshape's and
-scale_shift's per-sample shape is "ndim" and "dim0" ... "dim(ndim-1)".
+scale_shift's per-sample shape is "ndim" and "dim0" ... "dim(ndim-1)";
+upsample2d's "mode", "coord" and "nearest" are the GRAFT_UPSAMPLE_*,
+GRAFT_COORD_* and GRAFT_NEAREST_* codes.
 
 Layers take input gradients for every input and parameter gradients for
 every trainable parameter, both after one forward pass and one backward pass
@@ -503,6 +505,52 @@ def registry_layer_cases(w):
     scale_shift_case(w, "scale_shift_2d", (3, 5), (5,))
 
 
+# ---- upsample2d ------------------------------------------------------------------
+
+# GRAFT_UPSAMPLE_* and GRAFT_COORD_* / GRAFT_NEAREST_* codes of the attributes.
+UPSAMPLE_NEAREST, UPSAMPLE_LINEAR = 0, 1
+COORD_HALF_PIXEL, COORD_ALIGN_CORNERS, COORD_ASYMMETRIC = 0, 1, 2
+NEAREST_FLOOR = 2
+
+
+def upsample2d_case(w, name, shape, scale=None, size=None, mode="nearest", align_corners=None):
+    """F.interpolate on (N, C, H, W): scale_factor (kept as the coordinate
+    scale, recompute_scale_factor off) or an output size. PyTorch's nearest
+    is graft's asymmetric coordinates with floor; its bilinear is
+    half_pixel (clamped at 0), or align_corners."""
+    g = gen_for(hash_name(name))
+    x = randn(g, *shape)
+    sh, sw = scale if scale else (0.0, 0.0)
+    oh, ow = size if size else (0, 0)
+    if mode == "nearest":
+        kind, coord = UPSAMPLE_NEAREST, COORD_ASYMMETRIC
+    else:
+        kind, coord = UPSAMPLE_LINEAR, COORD_ALIGN_CORNERS if align_corners else COORD_HALF_PIXEL
+    attrs = [("scale_h", float(sh)), ("scale_w", float(sw)), ("out_h", oh), ("out_w", ow),
+             ("mode", kind), ("coord", coord), ("nearest", NEAREST_FLOOR)]
+
+    def fn(xs, ps):
+        kw = {"mode": mode}
+        if mode == "bilinear":
+            kw["align_corners"] = bool(align_corners)
+        if scale:
+            return F.interpolate(xs[0], scale_factor=scale, recompute_scale_factor=False, **kw)
+        return F.interpolate(xs[0], size=size, **kw)
+
+    run_layer(w, name, "upsample2d", attrs, True, [x], [], fn)
+
+
+def upsample2d_cases(w):
+    upsample2d_case(w, "upsample2d_nearest_x2", (2, 3, 4, 5), scale=(2.0, 2.0))
+    upsample2d_case(w, "upsample2d_nearest_size", (2, 2, 4, 5), size=(7, 9))
+    upsample2d_case(w, "upsample2d_bilinear_x2", (2, 3, 4, 5), scale=(2.0, 2.0), mode="bilinear")
+    upsample2d_case(w, "upsample2d_bilinear_x1.5_x3", (1, 2, 4, 6), scale=(1.5, 3.0),
+                    mode="bilinear")
+    upsample2d_case(w, "upsample2d_bilinear_corners", (2, 2, 4, 5), size=(7, 9), mode="bilinear",
+                    align_corners=True)
+    upsample2d_case(w, "upsample2d_bilinear_down", (2, 2, 5, 7), size=(3, 4), mode="bilinear")
+
+
 # ---- losses ------------------------------------------------------------------
 
 
@@ -550,6 +598,7 @@ def main():
     activation_cases(w)
     merge_cases(w)
     registry_layer_cases(w)
+    upsample2d_cases(w)
     loss_cases(w)
     out.write("# %d cases\n" % w.count)
 

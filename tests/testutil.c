@@ -1,11 +1,18 @@
 /* testutil.c - see testutil.h. */
 #include "testutil.h"
 
+#include "model/optim.h"
+
+#include <dirent.h>
+#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
 
 graft_ctx *tu_ctx(void)
 {
@@ -13,6 +20,16 @@ graft_ctx *tu_ctx(void)
     ck_assert_int_eq(graft_ctx_create(&ctx), GRAFT_OK);
     ck_assert_ptr_nonnull(ctx);
     return ctx;
+}
+
+void tu_add_tcases(Suite *s, const tu_named_test *tests, size_t n, double timeout)
+{
+    for (size_t k = 0; k < n; k++) {
+        TCase *tc = tcase_create(tests[k].name);
+        tcase_set_timeout(tc, timeout);
+        tcase_add_test(tc, tests[k].test);
+        suite_add_tcase(s, tc);
+    }
 }
 
 void *tu_counting_alloc(void *opaque, size_t size)
@@ -34,15 +51,22 @@ void tu_counting_free(void *opaque, void *ptr)
     free(ptr);
 }
 
-graft_ctx *tu_counting_ctx(tu_alloc_counter *c)
+/* A context whose allocations go through these hooks. */
+static graft_ctx *ctx_with_allocator(void *(*alloc)(void *, size_t),
+                                     void (*release)(void *, void *), void *opaque)
 {
     graft_allocator a = GRAFT_ALLOCATOR_INIT;
-    a.alloc = tu_counting_alloc;
-    a.free = tu_counting_free;
-    a.opaque = c;
+    a.alloc = alloc;
+    a.free = release;
+    a.opaque = opaque;
     graft_ctx *ctx = NULL;
     ck_assert_int_eq(graft_ctx_create_advanced(&a, &ctx), GRAFT_OK);
     return ctx;
+}
+
+graft_ctx *tu_counting_ctx(tu_alloc_counter *c)
+{
+    return ctx_with_allocator(tu_counting_alloc, tu_counting_free, c);
 }
 
 graft_tensor *tu_tensor(graft_ctx *ctx, int ndim, ...)
@@ -281,4 +305,324 @@ void tu_check_roundtrip(graft_layer *l, int n, graft_tensor **in)
         ck_assert_ptr_null(bad);
     }
     graftWriterDispose(&w);
+}
+
+/* ---- layers ---------------------------------------------------------------------- */
+
+const graft_tensor *tu_forward(graft_layer *l, int n, graft_tensor **in)
+{
+    const graft_tensor *y = NULL;
+    ck_assert_msg(graft_layer_forward(l, n, (const graft_tensor *const *)in, &y) == GRAFT_OK,
+                  "%s", graft_errmsg(l->ctx));
+    return y;
+}
+
+void tu_build(graft_layer *l, int n, graft_tensor **in)
+{
+    ck_assert_msg(graft_layer_build(l, n, (const graft_tensor *const *)in, 1) == GRAFT_OK, "%s",
+                  graft_errmsg(l->ctx));
+}
+
+void tu_assert_dims(const graft_tensor *t, int ndim, const int64_t *dims)
+{
+    ck_assert_int_eq(graft_tensor_ndim(t), ndim);
+    for (int d = 0; d < ndim; d++) ck_assert_int_eq(graft_tensor_dim(t, d), dims[d]);
+}
+
+size_t tu_first_bit_difference(const float *a, const float *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (memcmp(a + i, b + i, sizeof *a) != 0) return i;
+    return n;
+}
+
+int tu_load_patched(graft_layer *l, size_t attr_offset, const void *v)
+{
+    graftWriter w;
+    graftWriterInit(&w, l->ctx);
+    ck_assert_int_eq(graftLayerSave(l, &w), GRAFT_OK);
+    size_t start = 4 + strlen(l->vtbl->kind) + 4; /* kind string, version */
+    ck_assert_uint_le(start + attr_offset + 4, w.size);
+    memcpy(w.data + start + attr_offset, v, 4);
+    graftReader r;
+    graftReaderInit(&r, l->ctx, w.data, w.size);
+    graft_layer *back = (graft_layer *)1;
+    int st = graftLayerLoad(l->ctx, &r, &back);
+    if (st != GRAFT_OK) ck_assert_ptr_null(back);
+    else graft_layer_free(back);
+    graftWriterDispose(&w);
+    return st;
+}
+
+void tu_check_roundtrip_small(graft_layer *l, int n_inputs)
+{
+    ck_assert(n_inputs >= 1 && n_inputs <= 3);
+    graft_tensor *in[3] = {tu_tensor(l->ctx, 4, 2, 2, 3, 3), tu_tensor(l->ctx, 4, 2, 2, 3, 3),
+                           tu_tensor(l->ctx, 4, 2, 4, 3, 3)};
+    for (int i = 0; i < 3; i++) tu_fill_uniform(in[i], (uint64_t)(60 + i), -3, 3);
+    tu_forward(l, n_inputs, in);
+    tu_check_roundtrip(l, n_inputs, in);
+    for (int i = 0; i < 3; i++) graft_tensor_free(in[i]);
+}
+
+
+/* ---- allocators ------------------------------------------------------------------- */
+
+static void *capped_alloc(void *opaque, size_t size)
+{
+    (void)opaque;
+    return size > ((size_t)64 << 20) ? NULL : malloc(size);
+}
+
+static void capped_free(void *opaque, void *ptr)
+{
+    (void)opaque;
+    free(ptr);
+}
+
+graft_ctx *tu_capped_ctx(void)
+{
+    return ctx_with_allocator(capped_alloc, capped_free, NULL);
+}
+
+static void *fail_heap_alloc(void *opaque, size_t size)
+{
+    tu_fail_heap *h = opaque;
+    if (h->armed) {
+        h->calls++;
+        if (h->fail_at > 0 &&
+            (h->calls == h->fail_at || (h->persistent && h->calls > h->fail_at))) {
+            if (!h->injected) h->first_size = size;
+            h->injected++;
+            return NULL;
+        }
+    }
+    void *p = malloc(size);
+    if (p) h->allocs++;
+    return p;
+}
+
+static void fail_heap_free(void *opaque, void *ptr)
+{
+    tu_fail_heap *h = opaque;
+    if (!ptr) return;
+    h->frees++;
+    free(ptr);
+}
+
+graft_ctx *tu_fail_heap_ctx(tu_fail_heap *h)
+{
+    memset(h, 0, sizeof *h);
+    graft_ctx *ctx = ctx_with_allocator(fail_heap_alloc, fail_heap_free, h);
+    ck_assert_int_eq(graft_ctx_set_int(ctx, GRAFT_CTX_USE_BLAS, 0), GRAFT_OK);
+    return ctx;
+}
+
+void tu_fail_heap_arm(tu_fail_heap *h, long fail_at, int persistent)
+{
+    h->calls = 0;
+    h->fail_at = fail_at;
+    h->persistent = persistent;
+    h->injected = 0;
+    h->armed = 1;
+}
+
+/* Each block carries its size in 16 bytes before what the caller sees. */
+static void *peak_malloc(void *opaque, size_t size)
+{
+    tu_peak_alloc *p = opaque;
+    size_t *block = malloc(size + 16);
+    if (!block) return NULL;
+    block[0] = size;
+    p->now += size;
+    if (p->now > p->peak) p->peak = p->now;
+    return (unsigned char *)block + 16;
+}
+
+static void peak_free(void *opaque, void *ptr)
+{
+    if (!ptr) return;
+    size_t *block = (size_t *)((unsigned char *)ptr - 16);
+    ((tu_peak_alloc *)opaque)->now -= block[0];
+    free(block);
+}
+
+graft_ctx *tu_peak_ctx(tu_peak_alloc *p)
+{
+    p->now = p->peak = 0;
+    return ctx_with_allocator(peak_malloc, peak_free, p);
+}
+
+/* ---- files and folders ------------------------------------------------------------ */
+
+void tu_make_dir(char *buf, size_t size, const char *tag)
+{
+    ck_assert_int_lt(snprintf(buf, size, "/tmp/graft-%s-XXXXXX", tag), (int)size);
+    ck_assert_msg(mkdtemp(buf) != NULL, "mkdtemp %s: %s", buf, strerror(errno));
+}
+
+void tu_rm_tree(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *e;
+    char p[1024];
+    while ((e = readdir(d)) != NULL) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+        struct stat st;
+        if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode)) tu_rm_tree(p);
+        else unlink(p);
+    }
+    closedir(d);
+    rmdir(dir);
+}
+
+int tu_count_entries(const char *dir, const char *prefix)
+{
+    DIR *d = opendir(dir);
+    ck_assert_msg(d != NULL, "cannot list %s: %s", dir, strerror(errno));
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        if (!prefix || strncmp(e->d_name, prefix, strlen(prefix)) == 0) n++;
+    }
+    closedir(d);
+    return n;
+}
+
+void tu_write_file(const char *path, const void *data, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    ck_assert_msg(f != NULL, "cannot write %s: %s", path, strerror(errno));
+    ck_assert_uint_eq(fwrite(data, 1, n, f), n);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+void tu_write_text(const char *path, const char *text)
+{
+    tu_write_file(path, text, strlen(text));
+}
+
+void tu_write_gzip(const char *path, const char *mode, const void *data, size_t n)
+{
+    gzFile g = gzopen(path, mode);
+    ck_assert_msg(g != NULL, "cannot write %s", path);
+    if (n) ck_assert_int_eq(gzwrite(g, data, (unsigned)n), (int)n);
+    ck_assert_int_eq(gzclose(g), Z_OK);
+}
+
+unsigned char *tu_read_file(const char *path, size_t *size)
+{
+    FILE *f = fopen(path, "rb");
+    ck_assert_msg(f != NULL, "cannot open %s: %s (run from the repository root)", path,
+                  strerror(errno));
+    size_t cap = 1 << 16, n = 0;
+    unsigned char *buf = malloc(cap);
+    ck_assert_ptr_nonnull(buf);
+    for (;;) {
+        n += fread(buf + n, 1, cap - n, f);
+        if (n < cap) break;
+        cap *= 2;
+        buf = realloc(buf, cap);
+        ck_assert_ptr_nonnull(buf);
+    }
+    ck_assert_msg(!ferror(f), "cannot read %s", path);
+    fclose(f);
+    *size = n;
+    return buf;
+}
+
+void tu_expect_error(graft_ctx *ctx, int st, int code, const char *msg)
+{
+    ck_assert_msg(st == code, "status %d, expected %d (%s)", st, code, graft_errmsg(ctx));
+    ck_assert_str_eq(graft_errmsg(ctx), msg);
+}
+
+/* ---- optimizers -------------------------------------------------------------------- */
+
+graft_optim *tu_optim_new(graft_ctx *ctx, int kind)
+{
+    graft_optim *o = NULL;
+    ck_assert_msg(graft_optim_create(ctx, kind, &o) == GRAFT_OK, "%s", graft_errmsg(ctx));
+    ck_assert_ptr_nonnull(o);
+    return o;
+}
+
+void tu_optim_set(graft_optim *o, int key, double v)
+{
+    int st = graft_optim_set(o, key, v);
+    ck_assert_msg(st == GRAFT_OK, "set key %d to %g: %d %s", key, v, st, graft_errmsg(NULL));
+}
+
+graft_optim *tu_sgd(graft_ctx *ctx, double lr, double momentum)
+{
+    graft_optim *o = tu_optim_new(ctx, GRAFT_OPTIM_SGD);
+    tu_optim_set(o, GRAFT_OPT_LR, lr);
+    tu_optim_set(o, GRAFT_OPT_MOMENTUM, momentum);
+    return o;
+}
+
+void tu_optim_step(graft_optim *o, int n, const struct graftOptimSlot *slots, double lr)
+{
+    int st = graftOptimStep(o, n, slots, lr);
+    ck_assert_msg(st == GRAFT_OK, "step: %d %s", st, graft_errmsg(NULL));
+}
+
+graft_tensor *tu_vec(graft_ctx *ctx, int n, const float *values)
+{
+    const int64_t dims[1] = {n};
+    return tu_tensor_from(ctx, 1, dims, values);
+}
+
+void tu_optim_two_steps(graft_optim *o, float g1, float g2, double lr, float *after1,
+                        float *after2)
+{
+    graft_ctx *ctx = tu_ctx();
+    const float one = 1;
+    graft_tensor *p = tu_vec(ctx, 1, &one), *g = tu_vec(ctx, 1, &g1);
+    graftOptimSlot slot = {p, g, 1.0f, 0};
+    tu_optim_step(o, 1, &slot, lr);
+    *after1 = graft_tensor_data(p)[0];
+    graft_tensor_data(g)[0] = g2;
+    tu_optim_step(o, 1, &slot, lr);
+    *after2 = graft_tensor_data(p)[0];
+    ck_assert_int_eq(graft_optim_steps(o), 2);
+    graft_tensor_free(p);
+    graft_tensor_free(g);
+    graft_ctx_free(ctx);
+}
+
+/* Pseudo-random values in [-2, 2) from a xorshift state. */
+static float optim_random(uint64_t *s)
+{
+    *s ^= *s >> 12;
+    *s ^= *s << 25;
+    *s ^= *s >> 27;
+    const uint64_t r = *s * 0x2545F4914F6CDD1DULL;
+    return (float)(int64_t)(r >> 40) / (float)(1 << 22) - 2.0f; /* [-2, 2) */
+}
+
+void tu_optim_check_rule(graft_optim *o, int n, uint64_t *seed, tu_optim_rule rule, void *state,
+                         const char *what)
+{
+    ck_assert(n >= 1 && n <= 64);
+    graft_ctx *ctx = tu_ctx();
+    float v0[64], g0[64], want[64];
+    for (int i = 0; i < n; i++) v0[i] = want[i] = optim_random(seed);
+    graft_tensor *p = tu_vec(ctx, n, v0), *g = tu_vec(ctx, n, v0);
+    graftOptimSlot slot = {p, g, 1.0f, 0};
+    for (int step = 1; step <= 4; step++) {
+        const double lr = 0.1 / step;
+        for (int i = 0; i < n; i++) g0[i] = optim_random(seed);
+        memcpy(graft_tensor_data(g), g0, (size_t)n * sizeof *g0);
+        tu_optim_step(o, 1, &slot, lr);
+        rule(want, g0, (size_t)n, step, lr, state);
+        ck_assert_msg(memcmp(graft_tensor_data(p), want, (size_t)n * sizeof *want) == 0,
+                      "%s, %d elements, step %d: values differ", what, n, step);
+    }
+    graft_tensor_free(p);
+    graft_tensor_free(g);
+    graft_ctx_free(ctx);
 }

@@ -9,7 +9,8 @@
 # the regressions are read, never written); crashing inputs to
 # WORKDIR/crashes/TARGET/; the full log to WORKDIR/logs/TARGET.log. A line per
 # target ("TARGET: N executions in S s, C crashes") goes to stdout and to
-# WORKDIR/summary.txt. Exits 1 when any target found a crash.
+# WORKDIR/summary.txt. Exits 1 when any target found a crash, failed, or
+# reported no executions (so that a broken fuzz build fails `make fuzz`).
 bindir=$1
 work=$2
 seconds=$3
@@ -38,8 +39,18 @@ for t in "$@"; do
     echo "$line" | tee -a "$work/summary.txt"
     if [ "$rc" -ne 0 ] || [ "$crashes" -ne 0 ]; then
         status=1
-        grep -m 1 -A 30 "ERROR\|graft fuzz:\|runtime error" "$work/logs/$t.log" | head -n 40
+        if grep -q "ERROR\|graft fuzz:\|runtime error" "$work/logs/$t.log"; then
+            grep -m 1 -A 30 "ERROR\|graft fuzz:\|runtime error" "$work/logs/$t.log" | head -n 40
+        else
+            tail -n 5 "$work/logs/$t.log"
+        fi
         find "$work/crashes/$t" -type f | sed 's/^/    crashing input: /'
+    elif [ "${execs:-0}" -eq 0 ]; then
+        # exit 0 without libFuzzer's statistics: not a libFuzzer build, or it
+        # never fuzzed
+        status=1
+        echo "$t: FAILED: no executions reported (is $bindir/fuzz_$t a libFuzzer build?)"
+        tail -n 5 "$work/logs/$t.log"
     fi
 done
 exit $status

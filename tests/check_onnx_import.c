@@ -1,0 +1,588 @@
+/*
+ * check_onnx_import.c - the ONNX importer's driver (src/onnx/onnx_import.c):
+ * walking the graph, naming layers, choosing and binding graph inputs,
+ * refusing what graft cannot import, the options and arguments, allocation
+ * failures, and whole networks exported by PyTorch (tests/data/onnx, made by
+ * tests/make_onnx_fixtures.py), which must reproduce PyTorch's outputs to
+ * 1e-4.
+ *
+ * The operators' own tests are check_onnx_ops_nn.c, check_onnx_ops_elementwise.c,
+ * check_onnx_ops_shape.c and check_onnx_fold.c; the decoder's check_onnx_pb.c;
+ * the exporter's check_onnx_export.c. They build small models with the
+ * ModelProto builder defined here (declared in testutil.h) on graft's
+ * protobuf writer: nodes, attributes, initializers and value infos.
+ */
+#include "testutil.h"
+#include "onnx/onnx_pb.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FN "graft_onnx_import_buffer(): "
+
+
+/* ---- a ModelProto builder (declared in testutil.h) ------------------------------ */
+
+void tu_mb_begin(tu_mb *b, graft_ctx *ctx, int64_t opset)
+{
+    b->ctx = ctx;
+    graftWriterInit(&b->w, ctx);
+    graftPbWriteInt(&b->w, 1, 7);               /* ModelProto.ir_version */
+    graftPbWriteString(&b->w, 2, "check_onnx"); /* producer_name */
+    size_t os = graftPbBeginMessage(&b->w, 8);  /* opset_import */
+    graftPbWriteString(&b->w, 1, "");
+    graftPbWriteInt(&b->w, 2, opset);
+    graftPbEndMessage(&b->w, os);
+    b->graph = graftPbBeginMessage(&b->w, 7);
+    graftPbWriteString(&b->w, 2, "test_graph");
+}
+
+/* A graph input (field 11) or output (12) of element type elem; ndim -1
+ * writes no shape; a negative size writes the symbolic "N". */
+void tu_mb_value(tu_mb *b, int field, const char *name, int elem, int ndim, const int64_t *dims)
+{
+    size_t vi = graftPbBeginMessage(&b->w, (uint32_t)field);
+    graftPbWriteString(&b->w, 1, name);
+    size_t tp = graftPbBeginMessage(&b->w, 2);
+    size_t tt = graftPbBeginMessage(&b->w, 1);
+    graftPbWriteInt(&b->w, 1, elem);
+    if (ndim >= 0) {
+        size_t sh = graftPbBeginMessage(&b->w, 2);
+        for (int d = 0; d < ndim; d++) {
+            size_t dm = graftPbBeginMessage(&b->w, 1);
+            if (dims[d] < 0) graftPbWriteString(&b->w, 2, "N");
+            else graftPbWriteInt(&b->w, 1, dims[d]);
+            graftPbEndMessage(&b->w, dm);
+        }
+        graftPbEndMessage(&b->w, sh);
+    }
+    graftPbEndMessage(&b->w, tt);
+    graftPbEndMessage(&b->w, tp);
+    graftPbEndMessage(&b->w, vi);
+}
+
+void tu_mb_input(tu_mb *b, const char *name, int ndim, const int64_t *dims)
+{
+    tu_mb_value(b, 11, name, ONNX_FLOAT, ndim, dims);
+}
+
+void tu_mb_output(tu_mb *b, const char *name) { tu_mb_value(b, 12, name, ONNX_FLOAT, -1, NULL); }
+
+/* TensorProto fields: dims, data_type, name, raw_data. */
+static void tensor_body(graftWriter *w, const char *name, int type, int ndim, const int64_t *dims,
+                        const float *f, const int64_t *i)
+{
+    size_t n = 1;
+    for (int d = 0; d < ndim; d++) {
+        graftPbWriteInt(w, 1, dims[d]);
+        n *= (size_t)dims[d];
+    }
+    graftPbWriteInt(w, 2, type);
+    if (name) graftPbWriteString(w, 8, name);
+    graftPbWriteTag(w, 9, PB_LEN);
+    graftPbWriteVarint(w, n * (f ? 4 : 8));
+    for (size_t k = 0; k < n; k++) {
+        if (f) graftWriteF32(w, f[k]);
+        else graftWriteI64(w, i[k]);
+    }
+}
+
+void tu_mb_init(tu_mb *b, const char *name, int ndim, const int64_t *dims, const float *v)
+{
+    size_t t = graftPbBeginMessage(&b->w, 5);
+    tensor_body(&b->w, name, ONNX_FLOAT, ndim, dims, v, NULL);
+    graftPbEndMessage(&b->w, t);
+}
+
+void tu_mb_init_i64(tu_mb *b, const char *name, int ndim, const int64_t *dims, const int64_t *v)
+{
+    size_t t = graftPbBeginMessage(&b->w, 5);
+    tensor_body(&b->w, name, ONNX_INT64, ndim, dims, NULL, v);
+    graftPbEndMessage(&b->w, t);
+}
+
+/* Starts a node; ins and outs are comma-separated ("x,,max" leaves input 1
+ * empty). name may be NULL. Finish with tu_mb_end(). */
+size_t tu_mb_node(tu_mb *b, const char *op, const char *name, const char *ins, const char *outs)
+{
+    size_t n = graftPbBeginMessage(&b->w, 1);
+    for (int field = 1; field <= 2; field++) {
+        const char *p = field == 1 ? ins : outs;
+        while (p && *p) {
+            const char *comma = strchr(p, ',');
+            size_t len = comma ? (size_t)(comma - p) : strlen(p);
+            graftPbWriteBytes(&b->w, (uint32_t)field, p, len);
+            if (!comma) break;
+            p = comma + 1;
+            if (!*p) graftPbWriteBytes(&b->w, (uint32_t)field, "", 0);
+        }
+    }
+    if (name) graftPbWriteString(&b->w, 3, name);
+    graftPbWriteString(&b->w, 4, op);
+    return n;
+}
+
+void tu_mb_end(tu_mb *b, size_t pos) { graftPbEndMessage(&b->w, pos); }
+
+/* A whole node without attributes. */
+void tu_mb_simple(tu_mb *b, const char *op, const char *name, const char *ins, const char *outs)
+{
+    tu_mb_end(b, tu_mb_node(b, op, name, ins, outs));
+}
+
+void tu_mb_attr_i(tu_mb *b, const char *name, int64_t v)
+{
+    size_t a = graftPbBeginMessage(&b->w, 5);
+    graftPbWriteString(&b->w, 1, name);
+    graftPbWriteInt(&b->w, 20, ONNX_ATTR_INT);
+    graftPbWriteInt(&b->w, 3, v);
+    graftPbEndMessage(&b->w, a);
+}
+
+void tu_mb_attr_f(tu_mb *b, const char *name, float v)
+{
+    size_t a = graftPbBeginMessage(&b->w, 5);
+    graftPbWriteString(&b->w, 1, name);
+    graftPbWriteInt(&b->w, 20, ONNX_ATTR_FLOAT);
+    graftPbWriteFloat(&b->w, 2, v);
+    graftPbEndMessage(&b->w, a);
+}
+
+void tu_mb_attr_ints(tu_mb *b, const char *name, int n, const int64_t *v)
+{
+    size_t a = graftPbBeginMessage(&b->w, 5);
+    graftPbWriteString(&b->w, 1, name);
+    graftPbWriteInt(&b->w, 20, ONNX_ATTR_INTS);
+    for (int k = 0; k < n; k++) graftPbWriteInt(&b->w, 8, v[k]);
+    graftPbEndMessage(&b->w, a);
+}
+
+void tu_mb_attr_s(tu_mb *b, const char *name, const char *s)
+{
+    size_t a = graftPbBeginMessage(&b->w, 5);
+    graftPbWriteString(&b->w, 1, name);
+    graftPbWriteInt(&b->w, 20, ONNX_ATTR_STRING);
+    graftPbWriteString(&b->w, 4, s);
+    graftPbEndMessage(&b->w, a);
+}
+
+void tu_mb_attr_tensor_i64(tu_mb *b, const char *name, int ndim, const int64_t *dims,
+                               const int64_t *v)
+{
+    size_t a = graftPbBeginMessage(&b->w, 5);
+    graftPbWriteString(&b->w, 1, name);
+    graftPbWriteInt(&b->w, 20, ONNX_ATTR_TENSOR);
+    size_t t = graftPbBeginMessage(&b->w, 5);
+    tensor_body(&b->w, NULL, ONNX_INT64, ndim, dims, NULL, v);
+    graftPbEndMessage(&b->w, t);
+    graftPbEndMessage(&b->w, a);
+}
+
+void tu_mb_attr_tensor_f(tu_mb *b, const char *name, int ndim, const int64_t *dims,
+                             const float *v)
+{
+    size_t a = graftPbBeginMessage(&b->w, 5);
+    graftPbWriteString(&b->w, 1, name);
+    graftPbWriteInt(&b->w, 20, ONNX_ATTR_TENSOR);
+    size_t t = graftPbBeginMessage(&b->w, 5);
+    tensor_body(&b->w, NULL, ONNX_FLOAT, ndim, dims, v, NULL);
+    graftPbEndMessage(&b->w, t);
+    graftPbEndMessage(&b->w, a);
+}
+
+/* Ends the graph; the bytes are b->w.data, b->w.size. */
+void tu_mb_finish(tu_mb *b)
+{
+    graftPbEndMessage(&b->w, b->graph);
+    ck_assert_int_eq(b->w.status, GRAFT_OK);
+}
+
+void tu_mb_free(tu_mb *b) { graftWriterDispose(&b->w); }
+
+/* ---- running imported models (declared in testutil.h) -------------------------- */
+
+int tu_onnx_try_import(tu_mb *b, const graft_onnx_import_opts *o, graft_model **m)
+{
+    return graft_onnx_import_buffer(b->ctx, b->w.data, b->w.size, o, m);
+}
+
+graft_model *tu_onnx_import_ok(tu_mb *b, const graft_onnx_import_opts *o)
+{
+    graft_model *m = NULL;
+    int st = tu_onnx_try_import(b, o, &m);
+    ck_assert_msg(st == GRAFT_OK, "import failed (%d): %s", st, graft_errmsg(b->ctx));
+    return m;
+}
+
+int tu_onnx_status(tu_mb *b)
+{
+    tu_mb_finish(b);
+    graft_model *m = (graft_model *)1;
+    int st = tu_onnx_try_import(b, NULL, &m);
+    if (st != GRAFT_OK) ck_assert_ptr_null(m);
+    graft_model_free(m);
+    tu_mb_free(b);
+    return st;
+}
+
+/* Runs m on x (ndim, dims, data) and copies the output (n floats expected)
+ * into y; returns the output tensor for shape checks (borrowed). */
+const graft_tensor *tu_onnx_run(graft_model *m, graft_ctx *ctx, int ndim, const int64_t *dims,
+                                const float *x, float *y, size_t n)
+{
+    graft_tensor *xt = tu_tensor_from(ctx, ndim, dims, x);
+    const graft_tensor *yt = NULL;
+    ck_assert_msg(graft_model_forward(m, xt, &yt) == GRAFT_OK, "%s", graft_errmsg(ctx));
+    graft_tensor_free(xt);
+    ck_assert_uint_eq(graft_tensor_numel(yt), n);
+    memcpy(y, graft_tensor_data_const(yt), n * sizeof *y);
+    return yt;
+}
+
+void tu_assert_kinds(graft_model *m, const char *const *kinds, int n)
+{
+    ck_assert_int_eq(graft_model_layer_count(m), n);
+    for (int i = 0; i < n; i++)
+        ck_assert_str_eq(graft_layer_kind(graft_model_layer(m, i)), kinds[i]);
+}
+
+void tu_fill_ramp(float *v, size_t n, float start, float step)
+{
+    for (size_t k = 0; k < n; k++) v[k] = start + step * (float)k;
+}
+
+/* A small valid model: conv, batch norm, relu, pool, flatten, gemm. */
+void tu_onnx_small_model(graft_ctx *ctx, tu_mb *b)
+{
+    const int64_t xd[4] = {-1, 1, 4, 4}, wd[4] = {2, 1, 3, 3}, cd[1] = {2}, gd[2] = {3, 8},
+                  gb[1] = {3};
+    float w[18], ones[2] = {1, 1}, zeros[2] = {0, 0}, g[24], gbias[3] = {0.1f, 0.2f, 0.3f};
+    tu_fill_ramp(w, 18, -1, 0.1f);
+    tu_fill_ramp(g, 24, -0.5f, 0.05f);
+    tu_mb_begin(b, ctx, 13);
+    tu_mb_input(b, "x", 4, xd);
+    tu_mb_init(b, "w", 4, wd, w);
+    tu_mb_init(b, "one", 1, cd, ones);
+    tu_mb_init(b, "zero", 1, cd, zeros);
+    tu_mb_init(b, "g", 2, gd, g);
+    tu_mb_init(b, "gb", 1, gb, gbias);
+    size_t n = tu_mb_node(b, "Conv", "conv", "x,w", "c");
+    const int64_t pads[4] = {1, 1, 1, 1};
+    tu_mb_attr_ints(b, "pads", 4, pads);
+    tu_mb_end(b, n);
+    tu_mb_simple(b, "BatchNormalization", "bn", "c,one,zero,zero,one", "bn");
+    tu_mb_simple(b, "Relu", "relu", "bn", "r");
+    n = tu_mb_node(b, "MaxPool", "pool", "r", "p");
+    const int64_t ks[2] = {2, 2};
+    tu_mb_attr_ints(b, "kernel_shape", 2, ks);
+    tu_mb_attr_ints(b, "strides", 2, ks);
+    tu_mb_end(b, n);
+    tu_mb_simple(b, "Flatten", "flat", "p", "f");
+    n = tu_mb_node(b, "Gemm", "fc", "f,g,gb", "y");
+    tu_mb_attr_i(b, "transB", 1);
+    tu_mb_end(b, n);
+    tu_mb_output(b, "y");
+    tu_mb_finish(b);
+}
+
+/* Builds y = op(x) for x (N, 4) and returns the import status. */
+int tu_onnx_refused(graft_ctx *ctx, int opset, const char *op, const char *name,
+                    const char *domain)
+{
+    const int64_t xd[2] = {-1, 4};
+    tu_mb b;
+    tu_mb_begin(&b, ctx, opset);
+    tu_mb_input(&b, "x", 2, xd);
+    tu_mb_simple(&b, "Relu", "r", "x", "a");
+    size_t n = tu_mb_node(&b, op, name, "a", "y");
+    if (domain) graftPbWriteString(&b.w, 7, domain);
+    tu_mb_end(&b, n);
+    tu_mb_output(&b, "y");
+    return tu_onnx_status(&b);
+}
+
+/* ---- names --------------------------------------------------------------------------- */
+
+START_TEST(test_layer_names)
+{
+    graft_ctx *ctx = tu_ctx();
+    const int64_t xd[2] = {-1, 3};
+    char long_name[100];
+    memset(long_name, 'a', 80);
+    long_name[80] = '\0';
+    tu_mb b;
+    tu_mb_begin(&b, ctx, 13);
+    tu_mb_input(&b, "x", 2, xd);
+    tu_mb_simple(&b, "Relu", "block 1/relu#0", "x", "a");
+    tu_mb_simple(&b, "Relu", "block 1/relu#0", "a", "b");
+    tu_mb_simple(&b, "Relu", NULL, "b", "c");
+    tu_mb_simple(&b, "Relu", long_name, "c", "d");
+    tu_mb_simple(&b, "Relu", long_name, "d", "e");
+    tu_mb_simple(&b, "Relu", "input", "e", "y");
+    tu_mb_output(&b, "y");
+    tu_mb_finish(&b);
+    graft_model *m = tu_onnx_import_ok(&b, NULL);
+    ck_assert_int_eq(graft_model_layer_count(m), 6);
+    ck_assert_str_eq(graft_model_layer_name(m, 0), "block_1/relu_0");
+    ck_assert_str_eq(graft_model_layer_name(m, 1), "block_1/relu_0_2");
+    ck_assert_str_eq(graft_model_layer_name(m, 2), "Relu_2");
+    ck_assert_uint_eq(strlen(graft_model_layer_name(m, 3)), 63);
+    ck_assert_str_eq(graft_model_layer_name(m, 3), long_name + 17);
+    const char *fifth = graft_model_layer_name(m, 4);
+    ck_assert_uint_eq(strlen(fifth), 63);
+    ck_assert_str_eq(fifth + 61, "_2");
+    ck_assert_str_eq(graft_model_layer_name(m, 5), "input_2");
+    /* Names are usable with the transfer functions. */
+    ck_assert_int_eq(graft_model_freeze_through(m, "Relu_2"), GRAFT_OK);
+    ck_assert_int_eq(graft_model_layer_trainable(m, 2), 0);
+    graft_model_free(m);
+    tu_mb_free(&b);
+    graft_ctx_free(ctx);
+}
+END_TEST
+
+/* ---- refusals ------------------------------------------------------------------------- */
+
+START_TEST(test_unsupported_is_refused)
+{
+    graft_ctx *ctx = tu_ctx();
+    ck_assert_int_eq(tu_onnx_refused(ctx, 13, "Elu", "act3", NULL), GRAFT_E_UNSUPPORTED);
+    ck_assert_str_eq(graft_errmsg(ctx),
+                     FN "node \"act3\" (Elu): graft does not support the operator Elu");
+    ck_assert_int_eq(tu_onnx_refused(ctx, 13, "Relu", "r2", "com.microsoft"), GRAFT_E_UNSUPPORTED);
+    ck_assert_str_eq(graft_errmsg(ctx),
+                     FN "node \"r2\" (Relu): operators of domain \"com.microsoft\" are not "
+                        "supported");
+    ck_assert_int_eq(tu_onnx_refused(ctx, 19, "Relu", "r2", NULL), GRAFT_E_VERSION);
+    ck_assert_str_eq(graft_errmsg(ctx),
+                     FN "the file uses opset 19; this graft reads opsets 1 to 18");
+
+    const int64_t xd[3] = {-1, 2, 3};
+    tu_mb b;
+    graft_model *m;
+    /* Two graph inputs: one must be chosen and the other bound. */
+    tu_mb_begin(&b, ctx, 13);
+    tu_mb_input(&b, "x", 3, xd);
+    tu_mb_input(&b, "z", 3, xd);
+    tu_mb_simple(&b, "Add", "sum", "x,z", "y");
+    tu_mb_output(&b, "y");
+    tu_mb_finish(&b);
+    ck_assert_int_eq(tu_onnx_try_import(&b, NULL, &m), GRAFT_E_UNSUPPORTED);
+    ck_assert_str_eq(graft_errmsg(ctx), FN "the graph has 2 inputs without a value; graft models "
+                                           "have one input (choose it with input_name and bind "
+                                           "the others)");
+    /* Binding z (per sample (2, 3), batch 1) makes it a constant: a scale_shift. */
+    graft_tensor *z = tu_tensor(ctx, 3, 1, 2, 3);
+    tu_fill_ramp(graft_tensor_data(z), 6, 1, 1);
+    const char *names[1] = {"z"};
+    const graft_tensor *values[1] = {z};
+    graft_onnx_import_opts o = GRAFT_ONNX_IMPORT_OPTS_INIT;
+    o.input_name = "x";
+    o.n_bound = 1;
+    o.bound_names = names;
+    o.bound_values = values;
+    m = tu_onnx_import_ok(&b, &o);
+    ck_assert_str_eq(graft_layer_kind(graft_model_layer(m, 0)), "scale_shift");
+    graft_model_free(m);
+    graft_tensor_free(z);
+    tu_mb_free(&b);
+    /* A non-float input. */
+    tu_mb_begin(&b, ctx, 13);
+    tu_mb_value(&b, 11, "ids", ONNX_INT64, 3, xd);
+    tu_mb_simple(&b, "Relu", "r", "ids", "y");
+    tu_mb_output(&b, "y");
+    tu_mb_finish(&b);
+    ck_assert_int_eq(tu_onnx_try_import(&b, NULL, &m), GRAFT_E_UNSUPPORTED);
+    ck_assert_str_eq(graft_errmsg(ctx), FN "the graph input \"ids\" is of type int64; graft models "
+                                           "take float tensors");
+    tu_mb_free(&b);
+    graft_ctx_free(ctx);
+}
+END_TEST
+
+/* ---- arguments and allocation failures ------------------------------------------------ */
+
+START_TEST(test_argument_errors)
+{
+    graft_ctx *ctx = tu_ctx();
+    graft_model *m = (graft_model *)1;
+    ck_assert_int_eq(graft_onnx_import(NULL, "x.onnx", NULL, &m), GRAFT_E_INVALID_ARG);
+    ck_assert_ptr_null(m);
+    ck_assert_int_eq(graft_onnx_import(ctx, NULL, NULL, &m), GRAFT_E_INVALID_ARG);
+    ck_assert_int_eq(graft_onnx_import(ctx, "x.onnx", NULL, NULL), GRAFT_E_INVALID_ARG);
+    ck_assert_int_eq(graft_onnx_import_buffer(ctx, NULL, 4, NULL, &m), GRAFT_E_INVALID_ARG);
+    ck_assert_int_eq(graft_onnx_import(ctx, "/nonexistent/model.onnx", NULL, &m), GRAFT_E_IO);
+    ck_assert_str_eq(graft_errmsg(ctx), "graft_onnx_import(): cannot open "
+                                        "\"/nonexistent/model.onnx\": No such file or directory");
+    tu_mb b;
+    tu_onnx_small_model(ctx, &b);
+    graft_onnx_import_opts o = GRAFT_ONNX_IMPORT_OPTS_INIT;
+    o.struct_size = 8;
+    ck_assert_int_eq(tu_onnx_try_import(&b, &o, &m), GRAFT_E_VERSION);
+    o = (graft_onnx_import_opts)GRAFT_ONNX_IMPORT_OPTS_INIT;
+    o.batch_axis = 2;
+    ck_assert_int_eq(tu_onnx_try_import(&b, &o, &m), GRAFT_E_INVALID_ARG);
+    ck_assert_str_eq(graft_errmsg(ctx), FN "batch_axis is 2, must be 0 or 1");
+    o.batch_axis = 1;
+    o.input_name = "nope";
+    ck_assert_int_eq(tu_onnx_try_import(&b, &o, &m), GRAFT_E_NOT_FOUND);
+    ck_assert_str_eq(graft_errmsg(ctx), FN "the graph has no input \"nope\"");
+    o.input_name = NULL;
+    o.n_bound = 1;
+    ck_assert_int_eq(tu_onnx_try_import(&b, &o, &m), GRAFT_E_INVALID_ARG);
+    /* Without a batch axis, the Conv's (N, C, H, W) input is one sample. */
+    o = (graft_onnx_import_opts)GRAFT_ONNX_IMPORT_OPTS_INIT;
+    o.batch_axis = 0;
+    ck_assert_int_eq(tu_onnx_try_import(&b, &o, &m), GRAFT_E_UNSUPPORTED);
+    ck_assert_str_eq(graft_errmsg(ctx), FN "axis 0 of the graph input \"x\" has no fixed size; "
+                                           "graft needs every size fixed when batch_axis is 0");
+    tu_mb_free(&b);
+    graft_ctx_free(ctx);
+}
+END_TEST
+
+typedef struct failing_alloc {
+    long calls, fail_at, live;
+} failing_alloc;
+
+static void *failing_malloc(void *opaque, size_t size)
+{
+    failing_alloc *f = opaque;
+    if (++f->calls == f->fail_at) return NULL;
+    void *p = malloc(size);
+    if (p) f->live++;
+    return p;
+}
+
+static void failing_free(void *opaque, void *ptr)
+{
+    if (ptr) ((failing_alloc *)opaque)->live--;
+    free(ptr);
+}
+
+/* Import, run and export with the Nth allocation failing, for every N:
+ * GRAFT_E_NOMEM each time, and nothing leaks. */
+START_TEST(test_allocation_failures)
+{
+    graft_ctx *plain = tu_ctx();
+    tu_mb b;
+    tu_onnx_small_model(plain, &b);
+    for (long fail_at = 1;; fail_at++) {
+        failing_alloc fa = {0, fail_at, 0};
+        graft_allocator a = GRAFT_ALLOCATOR_INIT;
+        a.alloc = failing_malloc;
+        a.free = failing_free;
+        a.opaque = &fa;
+        graft_ctx *ctx = NULL;
+        if (graft_ctx_create_advanced(&a, &ctx) != GRAFT_OK) continue; /* the context itself */
+        graft_model *m = NULL;
+        void *data = NULL;
+        size_t size = 0;
+        int st = graft_onnx_import_buffer(ctx, b.w.data, b.w.size, NULL, &m);
+        if (st == GRAFT_OK) st = graft_onnx_export_buffer(m, NULL, &data, &size);
+        if (st != GRAFT_OK) {
+            ck_assert_msg(st == GRAFT_E_NOMEM, "allocation %ld failed: %d %s", fail_at, st,
+                          graft_errmsg(ctx));
+            ck_assert_ptr_null(data);
+        }
+        graft_onnx_buffer_free(ctx, data);
+        graft_model_free(m);
+        graft_ctx_free(ctx);
+        ck_assert_int_eq(fa.live, 0);
+        if (st == GRAFT_OK) {
+            ck_assert_int_gt(fail_at, 20); /* it did fail the earlier ones */
+            break;
+        }
+    }
+    tu_mb_free(&b);
+    graft_ctx_free(plain);
+}
+END_TEST
+
+/* ---- whole networks against PyTorch ------------------------------------------------------ */
+
+/* Reads a TensorProto file of floats into a new tensor. */
+static graft_tensor *read_tensor_file(graft_ctx *ctx, const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    ck_assert_msg(f != NULL, "cannot open %s (run from the source root)", path);
+    static unsigned char buf[1 << 20];
+    size_t size = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    ck_assert_uint_lt(size, sizeof buf);
+    onnxModel owner;
+    onnxTensor t;
+    memset(&owner, 0, sizeof owner);
+    owner.ctx = ctx;
+    ck_assert_int_eq(graftOnnxTensorDecode(&owner, "test", buf, size, &t), GRAFT_OK);
+    size_t numel;
+    ck_assert_int_eq(graftOnnxTensorNumel(ctx, "test", &t, &numel), GRAFT_OK);
+    graft_tensor *out = NULL;
+    ck_assert_int_eq(graft_tensor_create(ctx, t.ndim, t.dims, &out), GRAFT_OK);
+    ck_assert_int_eq(graftOnnxTensorReadF32(ctx, "test", &t, graft_tensor_data(out), numel),
+                     GRAFT_OK);
+    graftOnnxModelDispose(&owner);
+    return out;
+}
+
+/* Imports tests/data/onnx/<name>.onnx and compares its output on the stored
+ * input with PyTorch's: |graft - torch| <= 1e-4 * |torch| + 1e-6. */
+static void check_network(const char *name, int min_layers)
+{
+    graft_ctx *ctx = tu_ctx();
+    char path[256];
+    snprintf(path, sizeof path, GRAFT_TEST_DATA "/onnx/%s.onnx", name);
+    graft_model *m = NULL;
+    ck_assert_msg(graft_onnx_import(ctx, path, NULL, &m) == GRAFT_OK, "%s: %s", path,
+                  graft_errmsg(ctx));
+    ck_assert_int_ge(graft_model_layer_count(m), min_layers);
+    snprintf(path, sizeof path, GRAFT_TEST_DATA "/onnx/%s.input.pb", name);
+    graft_tensor *x = read_tensor_file(ctx, path);
+    snprintf(path, sizeof path, GRAFT_TEST_DATA "/onnx/%s.output.pb", name);
+    graft_tensor *want = read_tensor_file(ctx, path);
+    const graft_tensor *y = NULL;
+    ck_assert_msg(graft_model_forward(m, x, &y) == GRAFT_OK, "%s", graft_errmsg(ctx));
+    ck_assert_int_eq(graft_tensor_ndim(y), 2);
+    ck_assert_int_eq(graft_tensor_dim(y, 0), graft_tensor_dim(want, 0));
+    ck_assert_int_eq(graft_tensor_dim(y, 1), graft_tensor_dim(want, 1));
+    tu_assert_close(graft_tensor_data_const(y), graft_tensor_data_const(want),
+                    graft_tensor_numel(want), 1e-6f, 1e-4f, name);
+    graft_tensor_free(x);
+    graft_tensor_free(want);
+    graft_model_free(m);
+    graft_ctx_free(ctx);
+}
+
+START_TEST(test_network_mobilenet_v2) { check_network("mobilenet_v2", 100); }
+END_TEST
+
+START_TEST(test_network_resnet18) { check_network("resnet18", 60); }
+END_TEST
+
+START_TEST(test_network_squeezenet) { check_network("squeezenet1_1", 60); }
+END_TEST
+
+START_TEST(test_network_vgg_style) { check_network("vgg_style", 20); }
+END_TEST
+
+Suite *suite_onnx_import(void)
+{
+    Suite *s = suite_create("onnx_import");
+    TCase *tc = tcase_create("import");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_layer_names);
+    tcase_add_test(tc, test_unsupported_is_refused);
+    tcase_add_test(tc, test_argument_errors);
+    tcase_add_test(tc, test_allocation_failures);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("networks");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_network_mobilenet_v2);
+    tcase_add_test(tc, test_network_resnet18);
+    tcase_add_test(tc, test_network_squeezenet);
+    tcase_add_test(tc, test_network_vgg_style);
+    suite_add_tcase(s, tc);
+    return s;
+}

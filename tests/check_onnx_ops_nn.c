@@ -1,0 +1,627 @@
+/*
+ * check_onnx_ops_nn.c - the ONNX importer's neural-network operators
+ * (src/onnx/onnx_ops_nn.c): Conv (groups, dilations, asymmetric and auto
+ * pads, 1-D), BatchNormalization, the activations (LeakyRelu, HardSwish,
+ * HardSigmoid and its fusion with Mul into hard_swish, Clip in both forms),
+ * pooling, Gemm and MatMul, Softmax and Pad. Small models are built with the
+ * ModelProto builder (testutil.h), imported and run; expected values are
+ * computed by hand or by a naive loop written here independently of
+ * graft's layers.
+ */
+#include "testutil.h"
+#include "onnx/onnx_pb.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FN "graft_onnx_import_buffer(): "
+
+
+/* A naive NCHW convolution, written independently of graft's conv2d. */
+static void ref_conv(const float *x, int n, int c, int h, int w, const float *wt, const float *bias,
+                     int m, int groups, int kh, int kw, int sh, int sw, int dh, int dw, int pt,
+                     int pl, int pb, int pr, float *y, int *oh_out, int *ow_out)
+{
+    int oh = (h + pt + pb - dh * (kh - 1) - 1) / sh + 1;
+    int ow = (w + pl + pr - dw * (kw - 1) - 1) / sw + 1;
+    int cg = c / groups, mg = m / groups;
+    for (int b = 0; b < n; b++)
+        for (int o = 0; o < m; o++)
+            for (int yy = 0; yy < oh; yy++)
+                for (int xx = 0; xx < ow; xx++) {
+                    double s = bias ? bias[o] : 0.0;
+                    int g = o / mg;
+                    for (int ci = 0; ci < cg; ci++)
+                        for (int i = 0; i < kh; i++)
+                            for (int j = 0; j < kw; j++) {
+                                int iy = yy * sh - pt + i * dh, ix = xx * sw - pl + j * dw;
+                                if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
+                                s += (double)wt[((o * cg + ci) * kh + i) * kw + j] *
+                                     x[((b * c + g * cg + ci) * h + iy) * w + ix];
+                            }
+                    y[((b * m + o) * oh + yy) * ow + xx] = (float)s;
+                }
+    *oh_out = oh;
+    *ow_out = ow;
+}
+
+/* ---- convolution ------------------------------------------------------------------- */
+
+/* Conv with 2 groups, dilation 2, stride (1, 2) and asymmetric pads
+ * (top 1, left 0, bottom 2, right 1) against the naive loop. */
+START_TEST(test_conv_groups_dilations_pads)
+{
+    graft_ctx *ctx = tu_ctx();
+    const int64_t xd[4] = {-1, 4, 6, 7}, wd[4] = {6, 2, 3, 2}, bd[1] = {6};
+    float w[72], bias[6], x[2 * 4 * 6 * 7], y[2 * 6 * 8 * 4], want[2 * 6 * 8 * 4];
+    tu_fill_ramp(w, 72, -0.7f, 0.021f);
+    tu_fill_ramp(bias, 6, -0.3f, 0.1f);
+    for (int k = 0; k < 2 * 4 * 6 * 7; k++) x[k] = sinf(0.37f * (float)k);
+    tu_mb b;
+    tu_mb_begin(&b, ctx, 13);
+    tu_mb_input(&b, "x", 4, xd);
+    tu_mb_init(&b, "w", 4, wd, w);
+    tu_mb_init(&b, "b", 1, bd, bias);
+    size_t n = tu_mb_node(&b, "Conv", "conv", "x,w,b", "y");
+    const int64_t pads[4] = {1, 0, 2, 1}, dil[2] = {2, 2}, str[2] = {1, 2}, ks[2] = {3, 2};
+    tu_mb_attr_ints(&b, "pads", 4, pads);
+    tu_mb_attr_ints(&b, "dilations", 2, dil);
+    tu_mb_attr_ints(&b, "strides", 2, str);
+    tu_mb_attr_ints(&b, "kernel_shape", 2, ks);
+    tu_mb_attr_i(&b, "group", 2);
+    tu_mb_end(&b, n);
+    tu_mb_output(&b, "y");
+    tu_mb_finish(&b);
+    graft_model *m = tu_onnx_import_ok(&b, NULL);
+    static const char *const kinds[] = {"conv2d"};
+    tu_assert_kinds(m, kinds, 1);
+    ck_assert_str_eq(graft_model_layer_name(m, 0), "conv");
+    int oh, ow;
+    ref_conv(x, 2, 4, 6, 7, w, bias, 6, 2, 3, 2, 1, 2, 2, 2, 1, 0, 2, 1, want, &oh, &ow);
+    /* (6 + 1 + 2 - 5) / 1 + 1 = 5 rows; (7 + 0 + 1 - 3) / 2 + 1 = 3 columns */
+    ck_assert_int_eq(oh, 5);
+    ck_assert_int_eq(ow, 3);
+    const int64_t xs[4] = {2, 4, 6, 7}, ys[4] = {2, 6, 5, 3};
+    tu_assert_dims(tu_onnx_run(m, ctx, 4, xs, x, y, 180), 4, ys);
+    tu_assert_close(y, want, 180, 1e-5f, 1e-5f, "conv output");
+    graft_model_free(m);
+    tu_mb_free(&b);
+    graft_ctx_free(ctx);
+}
+END_TEST
+
+/* auto_pad SAME_UPPER puts the odd pad at the end, SAME_LOWER at the start,
+ * VALID pads nothing: 5x5 input, kernel 2, stride 2. */
+START_TEST(test_conv_auto_pad)
+{
+    graft_ctx *ctx = tu_ctx();
+    static const char *const modes[3] = {"SAME_UPPER", "SAME_LOWER", "VALID"};
+    /* SAME: out = ceil(5 / 2) = 3, total pad = (3 - 1) * 2 + 2 - 5 = 1. */
+    const int pads[3][2] = {{0, 1}, {1, 0}, {0, 0}};
+    const int outs[3] = {3, 3, 2};
+    const int64_t xd[4] = {1, 1, 5, 5}, wd[4] = {1, 1, 2, 2};
+    float w[4] = {1, 2, 3, 4}, x[25], y[9], want[9];
+    tu_fill_ramp(x, 25, 1, 1);
+    for (int mode = 0; mode < 3; mode++) {
+        tu_mb b;
+        tu_mb_begin(&b, ctx, 11);
+        tu_mb_input(&b, "x", 4, xd);
+        tu_mb_init(&b, "w", 4, wd, w);
+        size_t n = tu_mb_node(&b, "Conv", NULL, "x,w", "y");
+        const int64_t str[2] = {2, 2};
+        tu_mb_attr_ints(&b, "strides", 2, str);
+        tu_mb_attr_s(&b, "auto_pad", modes[mode]);
+        tu_mb_end(&b, n);
+        tu_mb_output(&b, "y");
+        tu_mb_finish(&b);
+        graft_model *m = tu_onnx_import_ok(&b, NULL);
+        int oh, ow, p0 = pads[mode][0], p1 = pads[mode][1];
+        ref_conv(x, 1, 1, 5, 5, w, NULL, 1, 1, 2, 2, 2, 2, 1, 1, p0, p0, p1, p1, want, &oh, &ow);
+        ck_assert_int_eq(oh, outs[mode]);
+        size_t cnt = (size_t)(oh * ow);
+        tu_onnx_run(m, ctx, 4, xd, x, y, cnt);
+        tu_assert_close(y, want, cnt, 1e-5f, 0, modes[mode]);
+        if (mode == 0) {
+            /* window (0,0) reads 1 2 / 6 7: 1*1 + 2*2 + 3*6 + 4*7 = 51; window
+             * (2,2) reads only x[24] = 25, at the kernel's top left: 25 */
+            ck_assert_float_eq(y[0], 51);
+            ck_assert_float_eq(y[8], 25);
+        } else if (mode == 1) {
+            /* window (0,0) starts at (-1,-1): only x[0] = 1 under weight 4 */
+            ck_assert_float_eq(y[0], 4);
+        }
+        graft_model_free(m);
+        tu_mb_free(&b);
+    }
+    graft_ctx_free(ctx);
+}
+END_TEST
+
+/* A zero Pad read only by a Conv becomes the conv's padding (one layer);
+ * the result equals the conv with those pads. A 1-D Conv runs as a 2-D one
+ * between two reshapes. */
+START_TEST(test_conv_pad_folding_and_1d)
+{
+    graft_ctx *ctx = tu_ctx();
+    const int64_t xd[4] = {-1, 2, 4, 4}, wd[4] = {3, 2, 3, 3}, pd[1] = {8};
+    const int64_t pads[8] = {0, 0, 1, 2, 0, 0, 2, 1};
+    float w[54], x[32], y[3 * 6 * 5], want[3 * 6 * 5];
+    tu_fill_ramp(w, 54, -0.5f, 0.02f);
+    tu_fill_ramp(x, 32, -1.0f, 0.0625f);
+    tu_mb b;
+    tu_mb_begin(&b, ctx, 13);
+    tu_mb_input(&b, "x", 4, xd);
+    tu_mb_init(&b, "w", 4, wd, w);
+    tu_mb_init_i64(&b, "pads", 1, pd, pads);
+    tu_mb_simple(&b, "Pad", "pad", "x,pads", "xp");
+    size_t n = tu_mb_node(&b, "Conv", "conv", "xp,w", "y");
+    const int64_t cp[4] = {1, 0, 0, 0};
+    tu_mb_attr_ints(&b, "pads", 4, cp);
+    tu_mb_end(&b, n);
+    tu_mb_output(&b, "y");
+    tu_mb_finish(&b);
+    graft_model *m = tu_onnx_import_ok(&b, NULL);
+    static const char *const kinds[] = {"conv2d"};
+    tu_assert_kinds(m, kinds, 1);
+    int oh, ow;
+    /* pads: top 1 (Pad) + 1 (Conv), left 2, bottom 2, right 1 */
+    ref_conv(x, 1, 2, 4, 4, w, NULL, 3, 1, 3, 3, 1, 1, 1, 1, 2, 2, 2, 1, want, &oh, &ow);
+    /* (4 + 2 + 2 - 3) + 1 = 6 rows, (4 + 2 + 1 - 3) + 1 = 5 columns */
+    ck_assert_int_eq(oh, 6);
+    ck_assert_int_eq(ow, 5);
+    const int64_t xs[4] = {1, 2, 4, 4};
+    tu_onnx_run(m, ctx, 4, xs, x, y, 90);
+    tu_assert_close(y, want, 90, 1e-5f, 1e-5f, "conv after folded pad");
+    graft_model_free(m);
+    tu_mb_free(&b);
+
+    /* 1-D: x (N, 2, 6), w (1, 2, 3), pads 1 and 1, stride 2 -> (N, 1, 3). */
+    const int64_t x1[3] = {-1, 2, 6}, w1d[3] = {1, 2, 3};
+    float w1[6] = {1, 0, -1, 2, 1, 0}, xv[12], y1[3];
+    tu_fill_ramp(xv, 12, 1, 1);
+    tu_mb_begin(&b, ctx, 13);
+    tu_mb_input(&b, "x", 3, x1);
+    tu_mb_init(&b, "w", 3, w1d, w1);
+    n = tu_mb_node(&b, "Conv", "c1", "x,w", "y");
+    const int64_t p1[2] = {1, 1}, s1[1] = {2};
+    tu_mb_attr_ints(&b, "pads", 2, p1);
+    tu_mb_attr_ints(&b, "strides", 1, s1);
+    tu_mb_end(&b, n);
+    tu_mb_output(&b, "y");
+    tu_mb_finish(&b);
+    m = tu_onnx_import_ok(&b, NULL);
+    static const char *const kinds1[] = {"reshape", "conv2d", "reshape"};
+    tu_assert_kinds(m, kinds1, 3);
+    ck_assert_str_eq(graft_model_layer_name(m, 0), "c1/to2d");
+    ck_assert_str_eq(graft_model_layer_name(m, 1), "c1");
+    ck_assert_str_eq(graft_model_layer_name(m, 2), "c1/to1d");
+    const int64_t xs1[3] = {1, 2, 6}, ys1[3] = {1, 1, 3};
+    tu_assert_dims(tu_onnx_run(m, ctx, 3, xs1, xv, y1, 3), 3, ys1);
+    /* channel 0 = 1..6, channel 1 = 7..12, both padded with a zero each side.
+     * out[0] (positions -1, 0, 1): 0*1 + 1*0 + 2*-1 + 0*2 + 7*1 + 8*0 = 5
+     * out[1] (1, 2, 3): 2 - 4 + 16 + 9 = 23;  out[2] (3, 4, 5): 4 - 6 + 20 + 11 = 29 */
+    const float want1[3] = {5, 23, 29};
+    tu_assert_close(y1, want1, 3, 1e-6f, 0, "1-D conv");
+    graft_model_free(m);
+    tu_mb_free(&b);
+    graft_ctx_free(ctx);
+}
+END_TEST
+
+/* ---- batch norm and activations ----------------------------------------------------- */
+
+START_TEST(test_batch_norm)
+{
+    graft_ctx *ctx = tu_ctx();
+    const int64_t xd[4] = {-1, 2, 1, 2}, cd[1] = {2};
+    const float scale[2] = {2, 0.5f}, bias[2] = {1, -1}, mean[2] = {0.5f, -2}, var[2] = {3, 0.25f};
+    tu_mb b;
+    tu_mb_begin(&b, ctx, 13);
+    tu_mb_input(&b, "x", 4, xd);
+    tu_mb_init(&b, "s", 1, cd, scale);
+    tu_mb_init(&b, "b", 1, cd, bias);
+    tu_mb_init(&b, "m", 1, cd, mean);
+    tu_mb_init(&b, "v", 1, cd, var);
+    size_t n = tu_mb_node(&b, "BatchNormalization", "bn", "x,s,b,m,v", "y");
+    tu_mb_attr_f(&b, "epsilon", 1.0f);
+    tu_mb_attr_f(&b, "momentum", 0.75f);
+    tu_mb_end(&b, n);
+    tu_mb_output(&b, "y");
+    tu_mb_finish(&b);
+    graft_model *m = tu_onnx_import_ok(&b, NULL);
+    static const char *const kinds[] = {"batch_norm"};
+    tu_assert_kinds(m, kinds, 1);
+    const float x[4] = {2.5f, -1.5f, -2, -1};
+    float y[4];
+    const int64_t xs[4] = {1, 2, 1, 2};
+    tu_onnx_run(m, ctx, 4, xs, x, y, 4);
+    /* channel 0: 2 * (x - 0.5) / sqrt(3 + 1) + 1 = x - 0.5 + 1: 3, -1
+     * channel 1: 0.5 * (x + 2) / sqrt(0.25 + 1) - 1: -1, 0.5 / 1.118034 - 1 */
+    const float want[4] = {3, -1, -1, 0.5f / sqrtf(1.25f) - 1};
+    tu_assert_close(y, want, 4, 1e-6f, 1e-6f, "batch norm");
+    graft_tensor *rv;
+    const char *name;
+    ck_assert_int_eq(graft_layer_param(graft_model_layer(m, 0), 3, &name, &rv, NULL, NULL), 0);
+    ck_assert_str_eq(name, "running_var");
+    tu_assert_close(graft_tensor_data(rv), var, 2, 0, 0, "running_var");
+    graft_model_free(m);
+    tu_mb_free(&b);
+    graft_ctx_free(ctx);
+}
+END_TEST
+
+/* A one-node model y = op(x) on x of shape (N, 6), with optional extra
+ * initializer inputs "lo" and "hi" (scalars) and attributes added by fn. */
+typedef void (*attr_fn)(tu_mb *b);
+
+static graft_model *unary_model(graft_ctx *ctx, tu_mb *b, int opset, const char *op,
+                                const char *ins, attr_fn fn)
+{
+    const int64_t xd[2] = {-1, 6}, sd[1] = {0};
+    const float lo = 0.0f, hi = 6.0f;
+    tu_mb_begin(b, ctx, opset);
+    tu_mb_input(b, "x", 2, xd);
+    if (strstr(ins, "lo")) tu_mb_init(b, "lo", 0, sd, &lo);
+    if (strstr(ins, "hi")) tu_mb_init(b, "hi", 0, sd, &hi);
+    size_t n = tu_mb_node(b, op, op, ins, "y");
+    if (fn) fn(b);
+    tu_mb_end(b, n);
+    tu_mb_output(b, "y");
+    tu_mb_finish(b);
+    return tu_onnx_import_ok(b, NULL);
+}
+
+static void alpha_02(tu_mb *b) { tu_mb_attr_f(b, "alpha", 0.25f); }
+static void clip_attrs(tu_mb *b)
+{
+    tu_mb_attr_f(b, "min", -1.0f);
+    tu_mb_attr_f(b, "max", 2.0f);
+}
+
+START_TEST(test_activations)
+{
+    graft_ctx *ctx = tu_ctx();
+    const float x[6] = {-4, -1, -0.25f, 0.5f, 2, 7};
+    const int64_t xs[2] = {1, 6};
+    float y[6], want[6];
+    struct {
+        const char *op, *ins, *kind;
+        int opset;
+        attr_fn fn;
+    } cases[] = {
+        {"Relu", "x", "relu", 13, NULL},
+        {"LeakyRelu", "x", "leaky_relu", 13, alpha_02},
+        {"Sigmoid", "x", "sigmoid", 13, NULL},
+        {"Tanh", "x", "tanh", 13, NULL},
+        {"HardSwish", "x", "hard_swish", 14, NULL},
+        {"HardSigmoid", "x", "hard_sigmoid", 13, alpha_02},
+        {"Clip", "x", "clip", 6, clip_attrs},      /* attribute form */
+        {"Clip", "x,lo,hi", "clip", 13, NULL},     /* input form: relu6 */
+        {"Clip", "x,lo", "relu", 13, NULL},        /* no upper bound: relu */
+        {"Neg", "x", "scale_shift", 13, NULL},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        tu_mb b;
+        graft_model *m = unary_model(ctx, &b, cases[c].opset, cases[c].op, cases[c].ins,
+                                     cases[c].fn);
+        ck_assert_int_eq(graft_model_layer_count(m), 1);
+        ck_assert_str_eq(graft_layer_kind(graft_model_layer(m, 0)), cases[c].kind);
+        tu_onnx_run(m, ctx, 2, xs, x, y, 6);
+        for (int k = 0; k < 6; k++) {
+            double v = x[k], r;
+            switch (c) {
+            case 0: r = v > 0 ? v : 0; break;
+            case 1: r = v > 0 ? v : 0.25 * v; break;
+            case 2: r = 1 / (1 + exp(-v)); break;
+            case 3: r = tanh(v); break;
+            case 4: r = v * fmin(fmax(v + 3, 0), 6) / 6; break;
+            case 5: r = fmin(fmax(0.25 * v + 0.5, 0), 1); break;
+            case 6: r = fmin(fmax(v, -1), 2); break;
+            case 7: r = fmin(fmax(v, 0), 6); break;
+            case 8: r = v > 0 ? v : 0; break;
+            default: r = -v; break;
+            }
+            want[k] = (float)r;
+        }
+        tu_assert_close(y, want, 6, 1e-6f, 1e-6f, cases[c].op);
+        graft_model_free(m);
+        tu_mb_free(&b);
+    }
+    graft_ctx_free(ctx);
+}
+END_TEST
+
+/* x * HardSigmoid(x) with PyTorch's constants becomes one hard_swish layer
+ * named after the Mul; other constants keep both layers. */
+START_TEST(test_hard_sigmoid_mul_fusion)
+{
+    graft_ctx *ctx = tu_ctx();
+    const int64_t xd[2] = {-1, 4}, xs[2] = {1, 4};
+    const float x[4] = {-4, -1, 1, 5};
+    float y[4];
+    for (int fused = 1; fused >= 0; fused--) {
+        tu_mb b;
+        tu_mb_begin(&b, ctx, 13);
+        tu_mb_input(&b, "x", 2, xd);
+        size_t n = tu_mb_node(&b, "HardSigmoid", "hs", "x", "h");
+        tu_mb_attr_f(&b, "alpha", fused ? 1.0f / 6.0f : 0.2f);
+        tu_mb_end(&b, n);
+        tu_mb_simple(&b, "Mul", "act/mul", "x,h", "y");
+        tu_mb_output(&b, "y");
+        tu_mb_finish(&b);
+        graft_model *m = tu_onnx_import_ok(&b, NULL);
+        if (fused) {
+            static const char *const kinds[] = {"hard_swish"};
+            tu_assert_kinds(m, kinds, 1);
+            ck_assert_str_eq(graft_model_layer_name(m, 0), "act/mul");
+        } else {
+            static const char *const kinds[] = {"hard_sigmoid", "mul"};
+            tu_assert_kinds(m, kinds, 2);
+        }
+        tu_onnx_run(m, ctx, 2, xs, x, y, 4);
+        for (int k = 0; k < 4; k++) {
+            double a = fused ? 1.0 / 6.0 : 0.2;
+            ck_assert_float_eq_tol(y[k], x[k] * fmin(fmax(a * x[k] + 0.5, 0), 1), 1e-6);
+        }
+        graft_model_free(m);
+        tu_mb_free(&b);
+    }
+    graft_ctx_free(ctx);
+}
+END_TEST
+
+/* ---- pooling --------------------------------------------------------------------- */
+
+static graft_model *pool_model(graft_ctx *ctx, tu_mb *b, const char *op, int cip, int ceil_mode)
+{
+    const int64_t xd[4] = {-1, 1, 3, 3};
+    tu_mb_begin(b, ctx, 13);
+    tu_mb_input(b, "x", 4, xd);
+    size_t n = tu_mb_node(b, op, "pool", "x", "y");
+    if (strcmp(op, "MaxPool") == 0 || strcmp(op, "AveragePool") == 0) {
+        const int64_t ks[2] = {2, 2}, pads[4] = {1, 1, 0, 0}, st[2] = {2, 2};
+        tu_mb_attr_ints(b, "kernel_shape", 2, ks);
+        tu_mb_attr_ints(b, "pads", 4, pads);
+        tu_mb_attr_ints(b, "strides", 2, st);
+        tu_mb_attr_i(b, "count_include_pad", cip);
+        tu_mb_attr_i(b, "ceil_mode", ceil_mode);
+    }
+    tu_mb_end(b, n);
+    tu_mb_output(b, "y");
+    tu_mb_finish(b);
+    return tu_onnx_import_ok(b, NULL);
+}
+
+START_TEST(test_pooling)
+{
+    graft_ctx *ctx = tu_ctx();
+    /* x = 1 2 3 / 4 5 6 / 7 8 9, pads top and left 1, kernel 2, stride 2:
+     * windows cover rows {-1,0} or {1,2} and columns {-1,0} or {1,2}. */
+    const float x[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+    const int64_t xs[4] = {1, 1, 3, 3}, ys[4] = {1, 1, 2, 2};
+    float y[4];
+    tu_mb b;
+    graft_model *m = pool_model(ctx, &b, "MaxPool", 0, 0);
+    tu_assert_dims(tu_onnx_run(m, ctx, 4, xs, x, y, 4), 4, ys);
+    const float want_max[4] = {1, 3, 7, 9};
+    tu_assert_close(y, want_max, 4, 0, 0, "max pool");
+    graft_model_free(m);
+    tu_mb_free(&b);
+    /* Average over the covered cells: 1; (2+3)/2; (4+7)/2; (5+6+8+9)/4. */
+    m = pool_model(ctx, &b, "AveragePool", 0, 0);
+    tu_onnx_run(m, ctx, 4, xs, x, y, 4);
+    const float want_avg[4] = {1, 2.5f, 5.5f, 7};
+    tu_assert_close(y, want_avg, 4, 1e-6f, 0, "average pool");
+    graft_model_free(m);
+    tu_mb_free(&b);
+    /* count_include_pad divides by the whole window: 1/4, 5/4, 11/4, 28/4. */
+    m = pool_model(ctx, &b, "AveragePool", 1, 0);
+    tu_onnx_run(m, ctx, 4, xs, x, y, 4);
+    const float want_cip[4] = {0.25f, 1.25f, 2.75f, 7};
+    tu_assert_close(y, want_cip, 4, 1e-6f, 0, "average pool with count_include_pad");
+    graft_model_free(m);
+    tu_mb_free(&b);
+    /* Global pools: the mean 5 and the maximum 9. */
+    m = pool_model(ctx, &b, "GlobalAveragePool", 0, 0);
+    ck_assert_str_eq(graft_layer_kind(graft_model_layer(m, 0)), "global_avg_pool");
+    tu_onnx_run(m, ctx, 4, xs, x, y, 1);
+    ck_assert_float_eq_tol(y[0], 5, 1e-6);
+    graft_model_free(m);
+    tu_mb_free(&b);
+    m = pool_model(ctx, &b, "GlobalMaxPool", 0, 0);
+    ck_assert_str_eq(graft_layer_kind(graft_model_layer(m, 0)), "max_pool2d");
+    tu_onnx_run(m, ctx, 4, xs, x, y, 1);
+    ck_assert_float_eq(y[0], 9);
+    graft_model_free(m);
+    tu_mb_free(&b);
+
+    /* ReduceMean over axes 2, 3 without keepdims: global_avg_pool + reshape. */
+    const int64_t xd[4] = {-1, 2, 2, 2}, axes[2] = {-1, 2};
+    tu_mb_begin(&b, ctx, 13);
+    tu_mb_input(&b, "x", 4, xd);
+    size_t n = tu_mb_node(&b, "ReduceMean", "mean", "x", "y");
+    tu_mb_attr_ints(&b, "axes", 2, axes);
+    tu_mb_attr_i(&b, "keepdims", 0);
+    tu_mb_end(&b, n);
+    tu_mb_output(&b, "y");
+    tu_mb_finish(&b);
+    m = tu_onnx_import_ok(&b, NULL);
+    static const char *const kinds[] = {"global_avg_pool", "reshape"};
+    tu_assert_kinds(m, kinds, 2);
+    const float x8[8] = {1, 2, 3, 4, 10, 20, 30, 40};
+    const int64_t x8s[4] = {1, 2, 2, 2}, y8s[2] = {1, 2};
+    tu_assert_dims(tu_onnx_run(m, ctx, 4, x8s, x8, y, 2), 2, y8s);
+    ck_assert_float_eq_tol(y[0], 2.5, 1e-6);
+    ck_assert_float_eq_tol(y[1], 25, 1e-5);
+    graft_model_free(m);
+    tu_mb_free(&b);
+    graft_ctx_free(ctx);
+}
+END_TEST
+
+/* ---- matrix products ------------------------------------------------------------- */
+
+START_TEST(test_gemm_and_matmul)
+{
+    graft_ctx *ctx = tu_ctx();
+    /* Gemm: y = 2 * x * B^T + 0.5 * C with B (3, 2) transposed, C (1, 3). */
+    const int64_t xd[2] = {-1, 2}, bd[2] = {3, 2}, cd[2] = {1, 3};
+    const float bm[6] = {1, 2, 3, 4, 5, 6}, c[3] = {2, 4, 6};
+    tu_mb b;
+    tu_mb_begin(&b, ctx, 13);
+    tu_mb_input(&b, "x", 2, xd);
+    tu_mb_init(&b, "B", 2, bd, bm);
+    tu_mb_init(&b, "C", 2, cd, c);
+    size_t n = tu_mb_node(&b, "Gemm", "fc", "x,B,C", "y");
+    tu_mb_attr_f(&b, "alpha", 2);
+    tu_mb_attr_f(&b, "beta", 0.5f);
+    tu_mb_attr_i(&b, "transB", 1);
+    tu_mb_end(&b, n);
+    tu_mb_output(&b, "y");
+    tu_mb_finish(&b);
+    graft_model *m = tu_onnx_import_ok(&b, NULL);
+    static const char *const dense[] = {"dense"};
+    tu_assert_kinds(m, dense, 1);
+    const float x[4] = {1, -1, 0.5f, 2};
+    float y[6];
+    const int64_t xs[2] = {2, 2};
+    tu_onnx_run(m, ctx, 2, xs, x, y, 6);
+    /* row (1, -1): 2 * (1 - 2, 3 - 4, 5 - 6) + (1, 2, 3) = (-1, 0, 1)
+     * row (0.5, 2): 2 * (4.5, 9.5, 14.5) + (1, 2, 3) = (10, 21, 32) */
+    const float want[6] = {-1, 0, 1, 10, 21, 32};
+    tu_assert_close(y, want, 6, 1e-5f, 0, "gemm");
+    graft_model_free(m);
+    tu_mb_free(&b);
+
+    /* MatMul by (2, 3) then Add of a (3) bias: one dense layer with bias. */
+    const int64_t wd[2] = {2, 3}, vd[1] = {3};
+    const float w[6] = {1, 0, 2, -1, 1, 3}, bias[3] = {0.5f, 0.25f, -1};
+    tu_mb_begin(&b, ctx, 13);
+    tu_mb_input(&b, "x", 2, xd);
+    tu_mb_init(&b, "W", 2, wd, w);
+    tu_mb_init(&b, "bias", 1, vd, bias);
+    tu_mb_simple(&b, "MatMul", "proj", "x,W", "xw");
+    tu_mb_simple(&b, "Add", "proj_bias", "xw,bias", "y");
+    tu_mb_output(&b, "y");
+    tu_mb_finish(&b);
+    m = tu_onnx_import_ok(&b, NULL);
+    tu_assert_kinds(m, dense, 1);
+    ck_assert_str_eq(graft_model_layer_name(m, 0), "proj");
+    ck_assert_int_eq(graft_layer_param_count(graft_model_layer(m, 0)), 2);
+    tu_onnx_run(m, ctx, 2, xs, x, y, 6);
+    /* (1, -1): (1 + 1, 0 - 1, 2 - 3) + bias = (2.5, -0.75, -2)
+     * (0.5, 2): (0.5 - 2, 2, 1 + 6) + bias = (-1, 2.25, 6) */
+    const float want2[6] = {2.5f, -0.75f, -2, -1, 2.25f, 6};
+    tu_assert_close(y, want2, 6, 1e-6f, 0, "matmul + add");
+    graft_model_free(m);
+    tu_mb_free(&b);
+    graft_ctx_free(ctx);
+}
+END_TEST
+
+/* ---- softmax and pad --------------------------------------------------------------- */
+
+/* A Softmax that produces the graph output is dropped (the model outputs
+ * logits) unless keep_softmax is set. Before opset 13 the softmax runs over
+ * the flattened trailing axes. */
+START_TEST(test_softmax)
+{
+    graft_ctx *ctx = tu_ctx();
+    const int64_t xd[3] = {-1, 2, 2}, xs[3] = {1, 2, 2};
+    const float x[4] = {0, 1, 2, 3};
+    float y[4];
+    for (int opset = 11; opset <= 13; opset += 2) {
+        for (int keep = 0; keep <= 1; keep++) {
+            tu_mb b;
+            tu_mb_begin(&b, ctx, opset);
+            tu_mb_input(&b, "x", 3, xd);
+            tu_mb_simple(&b, "Relu", "relu", "x", "r");
+            size_t n = tu_mb_node(&b, "Softmax", "prob", "r", "y");
+            tu_mb_attr_i(&b, "axis", 1);
+            tu_mb_end(&b, n);
+            tu_mb_output(&b, "y");
+            tu_mb_finish(&b);
+            graft_onnx_import_opts o = GRAFT_ONNX_IMPORT_OPTS_INIT;
+            o.keep_softmax = keep;
+            graft_model *m = tu_onnx_import_ok(&b, &o);
+            tu_onnx_run(m, ctx, 3, xs, x, y, 4);
+            if (!keep) {
+                ck_assert_int_eq(graft_model_layer_count(m), 1);
+                tu_assert_close(y, x, 4, 0, 0, "logits");
+            } else if (opset == 13) {
+                /* over axis 1: (0, 2) and (1, 3) */
+                ck_assert_int_eq(graft_model_layer_count(m), 2);
+                float e = 1 / (1 + expf(2));
+                const float want[4] = {e, e, 1 - e, 1 - e};
+                tu_assert_close(y, want, 4, 1e-6f, 1e-6f, "softmax axis 1");
+            } else {
+                /* over the 4 flattened values */
+                static const char *const kinds[] = {"relu", "flatten", "softmax", "reshape"};
+                tu_assert_kinds(m, kinds, 4);
+                double s = 1 + exp(1) + exp(2) + exp(3);
+                for (int k = 0; k < 4; k++) ck_assert_float_eq_tol(y[k], exp(k) / s, 1e-6);
+            }
+            graft_model_free(m);
+            tu_mb_free(&b);
+        }
+    }
+    graft_ctx_free(ctx);
+}
+END_TEST
+
+/* Pad modes, hand-computed on a 2x3 plane padded left 2 and bottom 1. */
+START_TEST(test_pad_modes)
+{
+    graft_ctx *ctx = tu_ctx();
+    static const char *const modes[3] = {"constant", "reflect", "edge"};
+    const float x[6] = {1, 2, 3, 4, 5, 6};
+    const int64_t xd[4] = {-1, 1, 2, 3}, xs[4] = {1, 1, 2, 3}, ys[4] = {1, 1, 3, 5};
+    const float want[3][15] = {
+        {7, 7, 1, 2, 3, 7, 7, 4, 5, 6, 7, 7, 7, 7, 7},
+        {3, 2, 1, 2, 3, 6, 5, 4, 5, 6, 3, 2, 1, 2, 3},
+        {1, 1, 1, 2, 3, 4, 4, 4, 5, 6, 4, 4, 4, 5, 6},
+    };
+    float y[15];
+    for (int mode = 0; mode < 3; mode++) {
+        tu_mb b;
+        tu_mb_begin(&b, ctx, 6); /* attribute form */
+        tu_mb_input(&b, "x", 4, xd);
+        size_t n = tu_mb_node(&b, "Pad", "pad", "x", "y");
+        const int64_t pads[8] = {0, 0, 0, 2, 0, 0, 1, 0};
+        tu_mb_attr_ints(&b, "pads", 8, pads);
+        tu_mb_attr_s(&b, "mode", modes[mode]);
+        tu_mb_attr_f(&b, "value", 7);
+        tu_mb_end(&b, n);
+        tu_mb_output(&b, "y");
+        tu_mb_finish(&b);
+        graft_model *m = tu_onnx_import_ok(&b, NULL);
+        ck_assert_str_eq(graft_layer_kind(graft_model_layer(m, 0)), "pad2d");
+        tu_assert_dims(tu_onnx_run(m, ctx, 4, xs, x, y, 15), 4, ys);
+        tu_assert_close(y, want[mode], 15, 0, 0, modes[mode]);
+        graft_model_free(m);
+        tu_mb_free(&b);
+    }
+    graft_ctx_free(ctx);
+}
+END_TEST
+
+Suite *suite_onnx_ops_nn(void)
+{
+    Suite *s = suite_create("onnx_ops_nn");
+    TCase *tc = tcase_create("nn");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_conv_groups_dilations_pads);
+    tcase_add_test(tc, test_conv_auto_pad);
+    tcase_add_test(tc, test_conv_pad_folding_and_1d);
+    tcase_add_test(tc, test_batch_norm);
+    tcase_add_test(tc, test_activations);
+    tcase_add_test(tc, test_hard_sigmoid_mul_fusion);
+    tcase_add_test(tc, test_pooling);
+    tcase_add_test(tc, test_gemm_and_matmul);
+    tcase_add_test(tc, test_softmax);
+    tcase_add_test(tc, test_pad_modes);
+    suite_add_tcase(s, tc);
+    return s;
+}

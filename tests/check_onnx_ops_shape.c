@@ -1,0 +1,206 @@
+/*
+ * check_onnx_ops_shape.c - the ONNX importer's shape operators
+ * (src/onnx/onnx_ops_shape.c): Identity and Dropout vanish; Concat, Flatten,
+ * Reshape, Squeeze, Unsqueeze and a Transpose of size-1 axes map to layers;
+ * Shape, Size and Cast feed constant folding; and what they refuse.
+ */
+#include "testutil.h"
+#include "onnx/onnx_pb.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FN "graft_onnx_import_buffer(): "
+
+/* The subgraph exporters write for x.view(x.size(0), -1): Shape, Gather,
+ * Unsqueeze, Concat with a constant, Cast, feeding Reshape. It folds to
+ * constants (the batch size stays symbolic) and the Reshape becomes a
+ * reshape layer. Identity and Dropout disappear; Concat, Flatten, Squeeze,
+ * Unsqueeze and a Transpose of size-1 axes map to layers. */
+/* The start of test_shape_subgraph_and_shape_ops's graph: the constants idx
+ * (0) and rest ({-1}), xc = Concat(Dropout(Identity(x)), x) and s =
+ * Shape(xc). */
+static void shape_subgraph_start(tu_mb *b)
+{
+    const int64_t sd[1] = {1}, zero = 0, minus1 = -1;
+    size_t n = tu_mb_node(b, "Constant", "c_idx", "", "idx");
+    tu_mb_attr_tensor_i64(b, "value", 0, NULL, &zero);
+    tu_mb_end(b, n);
+    n = tu_mb_node(b, "Constant", "c_rest", "", "rest");
+    tu_mb_attr_tensor_i64(b, "value", 1, sd, &minus1);
+    tu_mb_end(b, n);
+    tu_mb_simple(b, "Identity", "id", "x", "xi");
+    tu_mb_simple(b, "Dropout", "drop", "xi", "xd");
+    tu_mb_simple(b, "Concat", "cat", "xd,x", "xc"); /* (N, 4, 2, 3) */
+    tu_mb_simple(b, "Shape", "shape", "xc", "s");
+}
+
+START_TEST(test_shape_subgraph_and_shape_ops)
+{
+    graft_ctx *ctx = tu_ctx();
+    const int64_t xd[4] = {-1, 2, 2, 3}, sd[1] = {1}, ax0 = 0;
+    tu_mb b;
+    tu_mb_begin(&b, ctx, 13);
+    tu_mb_input(&b, "x", 4, xd);
+    tu_mb_init_i64(&b, "axes0", 1, sd, &ax0);
+    shape_subgraph_start(&b);
+    size_t n = tu_mb_node(&b, "Gather", "gather", "s,idx", "batch");
+    tu_mb_attr_i(&b, "axis", 0);
+    tu_mb_end(&b, n);
+    tu_mb_simple(&b, "Unsqueeze", "unsq", "batch,axes0", "b1");
+    n = tu_mb_node(&b, "Concat", "shape_cat", "b1,rest", "target64");
+    tu_mb_attr_i(&b, "axis", 0);
+    tu_mb_end(&b, n);
+    n = tu_mb_node(&b, "Cast", "cast", "target64", "target");
+    tu_mb_attr_i(&b, "to", ONNX_INT64);
+    tu_mb_end(&b, n);
+    tu_mb_simple(&b, "Reshape", "view", "xc,target", "flat"); /* (N, 24) */
+    n = tu_mb_node(&b, "Unsqueeze", "u", "flat", "u3");        /* opset 13 wants axes as input */
+    tu_mb_end(&b, n);
+    tu_mb_output(&b, "u3");
+    tu_mb_finish(&b);
+    graft_model *m = NULL;
+    /* Opset 13 Unsqueeze without its axes input is malformed. */
+    ck_assert_int_eq(tu_onnx_try_import(&b, NULL, &m), GRAFT_E_FORMAT);
+    ck_assert_str_eq(graft_errmsg(ctx), FN "node \"u\" (Unsqueeze): no axes");
+    tu_mb_free(&b);
+
+    tu_mb_begin(&b, ctx, 11); /* opset 11: Unsqueeze and Squeeze take axes attributes */
+    tu_mb_input(&b, "x", 4, xd);
+    shape_subgraph_start(&b);
+    tu_mb_simple(&b, "Gather", "gather", "s,idx", "batch");
+    n = tu_mb_node(&b, "Unsqueeze", "unsq", "batch", "b1");
+    tu_mb_attr_ints(&b, "axes", 1, &ax0);
+    tu_mb_end(&b, n);
+    n = tu_mb_node(&b, "Concat", "shape_cat", "b1,rest", "target");
+    tu_mb_attr_i(&b, "axis", 0);
+    tu_mb_end(&b, n);
+    tu_mb_simple(&b, "Reshape", "view", "xc,target", "flat"); /* (N, 24) */
+    const int64_t ua[2] = {1, 3};
+    n = tu_mb_node(&b, "Unsqueeze", "u", "flat", "u4"); /* (N, 1, 24, 1) */
+    tu_mb_attr_ints(&b, "axes", 2, ua);
+    tu_mb_end(&b, n);
+    const int64_t perm[4] = {0, 3, 2, 1};
+    n = tu_mb_node(&b, "Transpose", "t", "u4", "t4"); /* (N, 1, 24, 1): the same order */
+    tu_mb_attr_ints(&b, "perm", 4, perm);
+    tu_mb_end(&b, n);
+    const int64_t sq[1] = {3};
+    n = tu_mb_node(&b, "Squeeze", "sq", "t4", "s3"); /* (N, 1, 24) */
+    tu_mb_attr_ints(&b, "axes", 1, sq);
+    tu_mb_end(&b, n);
+    tu_mb_simple(&b, "Flatten", "fl", "s3", "y"); /* (N, 24) */
+    tu_mb_output(&b, "y");
+    tu_mb_finish(&b);
+    m = tu_onnx_import_ok(&b, NULL);
+    static const char *const kinds[] = {"concat", "reshape", "reshape", "reshape", "flatten"};
+    tu_assert_kinds(m, kinds, 5);
+    ck_assert_str_eq(graft_model_layer_name(m, 0), "cat");
+    ck_assert_str_eq(graft_model_layer_input_name(m, 0, 0), "input");
+    float x[2 * 12], y[2 * 24];
+    tu_fill_ramp(x, 24, 0, 1);
+    const int64_t xs[4] = {2, 2, 2, 3}, ys[2] = {2, 24};
+    tu_assert_dims(tu_onnx_run(m, ctx, 4, xs, x, y, 48), 2, ys);
+    for (int s = 0; s < 2; s++)
+        for (int k = 0; k < 24; k++) ck_assert_float_eq(y[s * 24 + k], x[s * 12 + k % 12]);
+    graft_model_free(m);
+    tu_mb_free(&b);
+    graft_ctx_free(ctx);
+}
+END_TEST
+
+/* A Transpose that reorders memory is refused; one that moves size-1 axes
+ * only is a reshape (test_shape_subgraph_and_shape_ops). */
+START_TEST(test_transpose_that_reorders_is_refused)
+{
+    graft_ctx *ctx = tu_ctx();
+    const int64_t xd[3] = {-1, 2, 3};
+    tu_mb b;
+    tu_mb_begin(&b, ctx, 13);
+    tu_mb_input(&b, "x", 3, xd);
+    size_t n = tu_mb_node(&b, "Transpose", "tr", "x", "y");
+    const int64_t perm[3] = {0, 2, 1};
+    tu_mb_attr_ints(&b, "perm", 3, perm);
+    tu_mb_end(&b, n);
+    tu_mb_output(&b, "y");
+    tu_mb_finish(&b);
+    graft_model *m;
+    ck_assert_int_eq(tu_onnx_try_import(&b, NULL, &m), GRAFT_E_UNSUPPORTED);
+    ck_assert_str_eq(graft_errmsg(ctx), FN "node \"tr\" (Transpose): it reorders the elements in "
+                                           "memory; graft imports a Transpose only when it moves "
+                                           "size-1 axes");
+    tu_mb_free(&b);
+    graft_ctx_free(ctx);
+}
+END_TEST
+
+/* y = op(ins) for x (N, 2, 3) and r = Relu(x), with the attribute attr
+ * ("axis": an int, else ints) of n values v, or, without attr, the int64
+ * initializer "t" holding them: the import status. */
+static int shape_status(graft_ctx *ctx, int opset, const char *op, const char *ins,
+                        const char *attr, int n, const int64_t *v)
+{
+    const int64_t xd[3] = {-1, 2, 3}, tn[1] = {n};
+    tu_mb b;
+    tu_mb_begin(&b, ctx, opset);
+    tu_mb_input(&b, "x", 3, xd);
+    if (!attr) tu_mb_init_i64(&b, "t", 1, tn, v);
+    tu_mb_simple(&b, "Relu", "r", "x", "r");
+    size_t node = tu_mb_node(&b, op, "op", ins, "y");
+    if (attr && strcmp(attr, "axis") == 0) tu_mb_attr_i(&b, attr, v[0]);
+    else if (attr) tu_mb_attr_ints(&b, attr, n, v);
+    tu_mb_end(&b, node);
+    tu_mb_output(&b, "y");
+    return tu_onnx_status(&b);
+}
+
+START_TEST(test_shape_ops_refusals)
+{
+    graft_ctx *ctx = tu_ctx();
+    /* Reshape: a computed target, two -1, a size that is not the batch,
+     * a target holding another element count. */
+    const int64_t two_infer[3] = {0, -1, -1}, not_batch[2] = {7, 6}, wrong[3] = {0, 2, 2};
+    ck_assert_int_eq(shape_status(ctx, 13, "Reshape", "x,r", NULL, 3, wrong), GRAFT_E_UNSUPPORTED);
+    ck_assert_str_eq(graft_errmsg(ctx), FN "node \"op\" (Reshape): its shape (\"r\") is computed "
+                                           "from the graph input; graft needs a constant");
+    ck_assert_int_eq(shape_status(ctx, 13, "Reshape", "x,t", NULL, 3, two_infer), GRAFT_E_FORMAT);
+    ck_assert_str_eq(graft_errmsg(ctx), FN "node \"op\" (Reshape): more than one -1 in the target");
+    ck_assert_int_eq(shape_status(ctx, 13, "Reshape", "x,t", NULL, 2, not_batch),
+                     GRAFT_E_UNSUPPORTED);
+    ck_assert_str_eq(graft_errmsg(ctx),
+                     FN "node \"op\" (Reshape): its target shape's first size is 7, not the batch");
+    ck_assert_int_eq(shape_status(ctx, 13, "Reshape", "x,t", NULL, 3, wrong), GRAFT_E_FORMAT);
+    ck_assert_str_eq(graft_errmsg(ctx),
+                     FN "node \"op\" (Reshape): the target holds 4 elements, the input 6");
+    /* Flatten of the batch axis; Squeeze of an axis that is not of size 1,
+     * or of the batch axis; a perm that is not a permutation. */
+    const int64_t zero[1] = {0}, one[1] = {1}, bad_perm[3] = {0, 1, 1};
+    ck_assert_int_eq(shape_status(ctx, 13, "Flatten", "x", "axis", 1, zero), GRAFT_E_UNSUPPORTED);
+    ck_assert_str_eq(graft_errmsg(ctx),
+                     FN "node \"op\" (Flatten): it flattens the batch axis (axis 0)");
+    ck_assert_int_eq(shape_status(ctx, 11, "Squeeze", "x", "axes", 1, one), GRAFT_E_FORMAT);
+    ck_assert_ptr_nonnull(strstr(graft_errmsg(ctx), FN "node \"op\" (Squeeze): axis 1 has size "));
+    ck_assert_int_eq(shape_status(ctx, 11, "Squeeze", "x", "axes", 1, zero), GRAFT_E_UNSUPPORTED);
+    ck_assert_str_eq(graft_errmsg(ctx), FN "node \"op\" (Squeeze): it removes the batch axis");
+    ck_assert_int_eq(shape_status(ctx, 13, "Transpose", "x", "perm", 3, bad_perm), GRAFT_E_FORMAT);
+    ck_assert_str_eq(graft_errmsg(ctx), FN "node \"op\" (Transpose): perm is not a permutation");
+    /* The same builder with valid values imports. */
+    const int64_t ok_target[2] = {0, -1}, ax1[1] = {1};
+    ck_assert_int_eq(shape_status(ctx, 13, "Reshape", "x,t", NULL, 2, ok_target), GRAFT_OK);
+    ck_assert_int_eq(shape_status(ctx, 13, "Flatten", "x", "axis", 1, ax1), GRAFT_OK);
+    graft_ctx_free(ctx);
+}
+END_TEST
+
+Suite *suite_onnx_ops_shape(void)
+{
+    Suite *s = suite_create("onnx_ops_shape");
+    TCase *tc = tcase_create("shape");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_shape_subgraph_and_shape_ops);
+    tcase_add_test(tc, test_transpose_that_reorders_is_refused);
+    tcase_add_test(tc, test_shape_ops_refusals);
+    suite_add_tcase(s, tc);
+    return s;
+}
