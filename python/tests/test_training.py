@@ -19,6 +19,10 @@ from test_model import flat
 # Run by the Ctrl-C test: fits "forever" until interrupted.
 CHILD = """
 import signal, sys
+# A process started with SIGINT ignored (a background job, some CI runners)
+# passes that on, and Python then installs no Ctrl-C handler: give this
+# child the one an interactive Python has.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 import graft_testutil as tu
 from graft_testutil import graft
 ds, m, opt = tu.dataset(64, 5, "quadrant"), tu.small_cnn(), graft.Optimizer.sgd()
