@@ -8,7 +8,7 @@ Run from the source root with Debian's PyTorch:
 For each network it writes <name>.onnx (exported with torch.onnx.export,
 opset 13, a symbolic batch axis), <name>.input.pb (a fixed input batch) and
 <name>.output.pb (PyTorch's output for it), both as ONNX TensorProto
-messages. tests/check_onnx.c imports each file with graft and compares
+messages. tests/check_onnx_import.c imports each file with graft and compares
 graft's output with PyTorch's to 1e-4 relative.
 
 The networks have random weights (correctness does not depend on them) and

@@ -3,7 +3,7 @@
 
 Usage: onnx_check_model.py FILE...
 
-tests/check_onnx.c runs it on the files graft_onnx_export() writes. Exit
+tests/check_onnx_export.c runs it on the files graft_onnx_export() writes. Exit
 status: 0 when every file passes onnx.checker.check_model (with shape
 inference), 1 when one does not (the checker's message is printed), 77 when
 the onnx package is not installed (the caller then skips the check).

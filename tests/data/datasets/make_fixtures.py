@@ -1,4 +1,4 @@
-"""Writes the small IDX fixtures of tests/check_dataset_files.c.
+"""Writes the small IDX fixtures of tests/check_dataset_idx.c.
 
     /usr/bin/python3 tests/data/datasets/make_fixtures.py
 
