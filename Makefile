@@ -248,11 +248,11 @@ $(BUILD)/bench/%: bench/%.c $(wildcard bench/*.h) include/graft.h $(SHARED)
 	$(CC) -O2 -std=c99 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Iinclude -o $@ $< \
 	  -L$(LIBOUT) -lgraft $(BENCH_LIBS) -Wl,-rpath,$(abspath $(LIBOUT))
 
+# The benchmarks compare with PyTorch in the same run: Debian's python3-torch
+# and python3-torchvision (the models' definitions), and tcmalloc, with which
+# PyTorch runs best.
 bench: $(BENCHES)
-	@dpkg-query -W -f='$${Status}' $(BENCH_TCMALLOC) 2>/dev/null | grep -q "ok installed" || \
-	  { if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-	      apt-get install -y -qq $(BENCH_TCMALLOC); \
-	    else echo "note: PyTorch runs best with tcmalloc: sudo apt-get install $(BENCH_TCMALLOC)"; fi; }
+	$(call deb_install,$(BENCH_TCMALLOC) python3-torch python3-torchvision)
 	@for b in $(BENCH_ALONE); do echo "== $$b"; $$b || exit 1; done
 	@echo "== graft against PyTorch (bench/run_bench.sh)"
 	sh bench/run_bench.sh $(BUILD)/bench
