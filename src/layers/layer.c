@@ -8,6 +8,7 @@
 #include "layer.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 int graftIsFinite(float v) { return isfinite(v) != 0; }
@@ -498,6 +499,37 @@ int graftLayerAttrFloats(const graft_layer *l, const char *name, float *v, int m
         v[k] = a->type == GRAFT_ATTR_FLOAT ? ((const float *)base)[k]
                                            : (float)((const int *)base)[k];
     return n;
+}
+
+int graftLayerWriteAttrs(const graft_layer *l, graftWriter *w)
+{
+    for (const graftAttrDecl *a = l->vtbl->attrs; a && a->name; a++) {
+        const char *base = (const char *)l->state + a->offset;
+        for (int k = 0; k < a->count; k++) {
+            if (a->type == GRAFT_ATTR_INT) graftWriteI32(w, ((const int *)base)[k]);
+            else graftWriteF32(w, ((const float *)base)[k]);
+        }
+    }
+    return w->status;
+}
+
+int graftLayerReadAttrs(const graft_layer *l, graftReader *r, void *state)
+{
+    for (const graftAttrDecl *a = l->vtbl->attrs; a && a->name; a++) {
+        char what[96];
+        snprintf(what, sizeof what, "%s %s", l->vtbl->kind, a->name);
+        char *base = (char *)state + a->offset;
+        for (int k = 0; k < a->count; k++) {
+            if (a->type == GRAFT_ATTR_INT) {
+                int32_t v;
+                GRAFT_FORWARD_IF_ERROR(graftReadI32(r, &v, what));
+                ((int *)base)[k] = v;
+            } else {
+                GRAFT_FORWARD_IF_ERROR(graftReadF32(r, &((float *)base)[k], what));
+            }
+        }
+    }
+    return GRAFT_OK;
 }
 
 graftParam *graftLayerFindParam(graft_layer *l, const char *name)

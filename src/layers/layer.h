@@ -259,6 +259,14 @@ int graftLayerOutputAlias(graft_layer *l, const graft_tensor *target);
 int graftLayerAttrInts(const graft_layer *l, const char *name, int64_t *v, int max);
 int graftLayerAttrFloats(const graft_layer *l, const char *name, float *v, int max);
 
+/* Saving and loading a kind's attributes straight from its attribute table,
+ * for kinds whose saved record is that table in order (each value an i32 or
+ * an f32). graftLayerWriteAttrs() writes the layer's values;
+ * graftLayerReadAttrs() reads them into state, a copy of the kind's state
+ * that the kind checks before it keeps it. */
+int graftLayerWriteAttrs(const graft_layer *l, graftWriter *w);
+int graftLayerReadAttrs(const graft_layer *l, graftReader *r, void *state);
+
 /* Forward operations per sample (the flops slot or its default). */
 int64_t graftLayerFlops(const graft_layer *l);
 

@@ -123,33 +123,24 @@ static int pad_backward(graft_layer *l, const graft_tensor *const *in, const gra
     return GRAFT_OK;
 }
 
-static int pad_save(const graft_layer *l, graftWriter *w)
-{
-    const graft_pad2d_spec *p = &((const pad_state *)l->state)->spec;
-    graftWriteI32(w, p->pad_top);
-    graftWriteI32(w, p->pad_left);
-    graftWriteI32(w, p->pad_bottom);
-    graftWriteI32(w, p->pad_right);
-    graftWriteI32(w, p->mode);
-    graftWriteF32(w, p->value);
-    return w->status;
-}
+static const graftAttrDecl pad_attrs[] = {
+    {"pads", GRAFT_ATTR_INT, offsetof(pad_state, spec.pad_top), 4},
+    {"mode", GRAFT_ATTR_INT, offsetof(pad_state, spec.mode), 1},
+    {"value", GRAFT_ATTR_FLOAT, offsetof(pad_state, spec.value), 1},
+    {NULL, GRAFT_ATTR_INT, 0, 0},
+};
+
+/* The record is the attribute table in order (pad_attrs): four pads, the
+ * mode, the value. */
+static int pad_save(const graft_layer *l, graftWriter *w) { return graftLayerWriteAttrs(l, w); }
 
 static int pad_load(graft_layer *l, graftReader *r, uint32_t version)
 {
-    pad_state *s = l->state;
-    graft_pad2d_spec p = GRAFT_PAD2D_SPEC_INIT;
-    int32_t v[5];
+    pad_state *s = l->state, read = *s;
     (void)version;
-    for (int i = 0; i < 5; i++) GRAFT_FORWARD_IF_ERROR(graftReadI32(r, &v[i], "pad2d attributes"));
-    GRAFT_FORWARD_IF_ERROR(graftReadF32(r, &p.value, "pad2d value"));
-    p.pad_top = v[0];
-    p.pad_left = v[1];
-    p.pad_bottom = v[2];
-    p.pad_right = v[3];
-    p.mode = v[4];
-    if (pad_check(l->ctx, "graft_load", &p) != GRAFT_OK) return GRAFT_E_FORMAT;
-    s->spec = p;
+    GRAFT_FORWARD_IF_ERROR(graftLayerReadAttrs(l, r, &read));
+    if (pad_check(l->ctx, "graft_load", &read.spec) != GRAFT_OK) return GRAFT_E_FORMAT;
+    s->spec = read.spec;
     return GRAFT_OK;
 }
 
@@ -178,12 +169,6 @@ static int pad_onnx_export(const graft_layer *l, graftOnnxOut *o)
     return GRAFT_OK;
 }
 
-static const graftAttrDecl pad_attrs[] = {
-    {"pads", GRAFT_ATTR_INT, offsetof(pad_state, spec.pad_top), 4},
-    {"mode", GRAFT_ATTR_INT, offsetof(pad_state, spec.mode), 1},
-    {"value", GRAFT_ATTR_FLOAT, offsetof(pad_state, spec.value), 1},
-    {NULL, GRAFT_ATTR_INT, 0, 0},
-};
 
 const graftLayerVtbl graftPad2dVtbl = {
     .kind = "pad2d",

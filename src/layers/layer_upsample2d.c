@@ -207,36 +207,29 @@ static int upsample_backward(graft_layer *l, const graft_tensor *const *in,
     return GRAFT_OK;
 }
 
+static const graftAttrDecl upsample_attrs[] = {
+    {"scales", GRAFT_ATTR_FLOAT, offsetof(upsample_state, spec.scale_h), 2},
+    {"sizes", GRAFT_ATTR_INT, offsetof(upsample_state, spec.out_h), 2},
+    {"mode", GRAFT_ATTR_INT, offsetof(upsample_state, spec.mode), 1},
+    {"coordinate_transformation_mode", GRAFT_ATTR_INT, offsetof(upsample_state, spec.coord), 1},
+    {"nearest_mode", GRAFT_ATTR_INT, offsetof(upsample_state, spec.nearest), 1},
+    {NULL, GRAFT_ATTR_INT, 0, 0},
+};
+
+/* The record is the attribute table in order (upsample_attrs): the two
+ * scales, the two sizes, the mode, the coordinates, the rounding. */
 static int upsample_save(const graft_layer *l, graftWriter *w)
 {
-    const graft_upsample2d_spec *p = &((const upsample_state *)l->state)->spec;
-    graftWriteF32(w, p->scale_h);
-    graftWriteF32(w, p->scale_w);
-    graftWriteI32(w, p->out_h);
-    graftWriteI32(w, p->out_w);
-    graftWriteI32(w, p->mode);
-    graftWriteI32(w, p->coord);
-    graftWriteI32(w, p->nearest);
-    return w->status;
+    return graftLayerWriteAttrs(l, w);
 }
 
 static int upsample_load(graft_layer *l, graftReader *r, uint32_t version)
 {
-    upsample_state *s = l->state;
-    graft_upsample2d_spec p = GRAFT_UPSAMPLE2D_SPEC_INIT;
-    int32_t v[5];
+    upsample_state *s = l->state, read = *s;
     (void)version;
-    GRAFT_FORWARD_IF_ERROR(graftReadF32(r, &p.scale_h, "upsample2d scale_h"));
-    GRAFT_FORWARD_IF_ERROR(graftReadF32(r, &p.scale_w, "upsample2d scale_w"));
-    for (int i = 0; i < 5; i++)
-        GRAFT_FORWARD_IF_ERROR(graftReadI32(r, &v[i], "upsample2d attributes"));
-    p.out_h = v[0];
-    p.out_w = v[1];
-    p.mode = v[2];
-    p.coord = v[3];
-    p.nearest = v[4];
-    if (upsample_check(l->ctx, "graft_load", &p) != GRAFT_OK) return GRAFT_E_FORMAT;
-    s->spec = p;
+    GRAFT_FORWARD_IF_ERROR(graftLayerReadAttrs(l, r, &read));
+    if (upsample_check(l->ctx, "graft_load", &read.spec) != GRAFT_OK) return GRAFT_E_FORMAT;
+    s->spec = read.spec;
     return GRAFT_OK;
 }
 
@@ -284,14 +277,6 @@ static int upsample_onnx_export(const graft_layer *l, graftOnnxOut *o)
     return GRAFT_OK;
 }
 
-static const graftAttrDecl upsample_attrs[] = {
-    {"scales", GRAFT_ATTR_FLOAT, offsetof(upsample_state, spec.scale_h), 2},
-    {"sizes", GRAFT_ATTR_INT, offsetof(upsample_state, spec.out_h), 2},
-    {"mode", GRAFT_ATTR_INT, offsetof(upsample_state, spec.mode), 1},
-    {"coordinate_transformation_mode", GRAFT_ATTR_INT, offsetof(upsample_state, spec.coord), 1},
-    {"nearest_mode", GRAFT_ATTR_INT, offsetof(upsample_state, spec.nearest), 1},
-    {NULL, GRAFT_ATTR_INT, 0, 0},
-};
 
 const graftLayerVtbl graftUpsample2dVtbl = {
     .kind = "upsample2d",
