@@ -50,7 +50,7 @@ extern "C" {
 /* ======================================================================== */
 
 #define GRAFT_VERSION_MAJOR 1
-#define GRAFT_VERSION_MINOR 1
+#define GRAFT_VERSION_MINOR 2
 #define GRAFT_VERSION_PATCH 0
 /* MAJOR*10000 + MINOR*100 + PATCH, e.g. 10000 for 1.0.0. */
 #define GRAFT_VERSION_NUMBER \
@@ -774,6 +774,45 @@ GRAFT_API int graft_layer_upsample2d(graft_ctx *ctx, const graft_upsample2d_spec
  * must equal the input's per-sample element count (checked when built). */
 GRAFT_API int graft_layer_reshape(graft_ctx *ctx, int ndim, const int64_t *dims,
                                   graft_layer **out);
+/* Axes of the three constructors below count the batch as axis 0, as
+ * graft_layer_concat's "axis 1" does and as ONNX and PyTorch count them for
+ * a batched tensor: axis 1 is the first axis after the batch. A negative
+ * axis counts from the end (-1 is the last axis), resolved when the layer is
+ * built. The batch axis itself is never moved, sliced nor joined. */
+
+/* Permutation of the axes: (N, d_1, ..., d_{r-1}) -> output with
+ * dims[k] = input dims[perm[k]], out[i_0, ..., i_{r-1}] = in[j] where
+ * j[perm[k]] = i_k (torch.permute(x, perm), ONNX Transpose). ndim is the
+ * input's rank with the batch axis, 2 to GRAFT_MAX_DIMS; perm holds each of
+ * 0 to ndim - 1 once (copied) and perm[0] must be 0. The input must have
+ * rank ndim (checked when built). Backward applies the inverse permutation
+ * to the output gradient. Errors: GRAFT_E_INVALID_ARG (NULL, a rank out of
+ * range, perm not a permutation or moving the batch axis), GRAFT_E_NOMEM.
+ * Since 1.2. */
+GRAFT_API int graft_layer_transpose(graft_ctx *ctx, int ndim, const int *perm,
+                                    graft_layer **out);
+/* A range of one axis (ONNX Slice on one axis; x[:, start:end:step] on axis
+ * 1 in Python): with n the input's size on axis, a negative start or end
+ * has n added; then for step > 0 both are clamped to [0, n], for step < 0
+ * start to [0, n - 1] and end to [-1, n - 1], and the output holds entries
+ * start, start + step, ... before end. axis >= 1 or < 0 (from the end); step
+ * != 0. Values beyond the int range are clamped to it (which changes no
+ * result: axes of 2^31 - 1 entries or more are refused when built). A range
+ * that selects nothing is refused when built (GRAFT_E_SHAPE). Backward puts
+ * the output gradient at the entries read and zero elsewhere. Errors:
+ * GRAFT_E_INVALID_ARG (NULL, axis 0 or beyond GRAFT_MAX_DIMS - 1, step 0),
+ * GRAFT_E_NOMEM. Since 1.2. */
+GRAFT_API int graft_layer_slice(graft_ctx *ctx, int axis, int64_t start, int64_t end,
+                                int64_t step, graft_layer **out);
+/* graft_layer_concat() along another axis: the inputs agree on every
+ * dimension but axis (>= 1, or < 0 from the end), along which the output
+ * holds them one after the other. graft_layer_concat() is
+ * graft_layer_concat_axis() with axis 1. Model files keep the axis; files
+ * written before 1.2 hold concat layers of axis 1. Errors:
+ * GRAFT_E_INVALID_ARG (NULL, axis 0 or beyond GRAFT_MAX_DIMS - 1),
+ * GRAFT_E_NOMEM. Since 1.2. */
+GRAFT_API int graft_layer_concat_axis(graft_ctx *ctx, int axis, graft_layer **out);
+
 /* out = x * scale + shift, where the buffers "scale" (init 1) and "shift"
  * (init 0) have the per-sample shape (ndim, dims) and broadcast over the
  * input (N, ...): ndim is the input's rank less one, and each size is 1 or

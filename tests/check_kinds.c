@@ -255,6 +255,26 @@ static graft_layer *make_upsample2d(graft_ctx *ctx, kind_case *c)
     return made(ctx, graft_layer_upsample2d(ctx, &s, &l), &l);
 }
 
+static graft_layer *make_transpose(graft_ctx *ctx, kind_case *c)
+{
+    graft_layer *l = NULL;
+    const int perm[4] = {0, 2, 3, 1}; /* NCHW -> NHWC */
+    c->n_inputs = 1;
+    c->ndim = 3;
+    c->dims[0] = 3;
+    c->dims[1] = 4;
+    c->dims[2] = 5;
+    return made(ctx, graft_layer_transpose(ctx, 4, perm, &l), &l);
+}
+
+static graft_layer *make_slice(graft_ctx *ctx, kind_case *c)
+{
+    graft_layer *l = NULL;
+    image_input(c, 1);
+    /* every other column from the second: x[:, :, :, 1::2] */
+    return made(ctx, graft_layer_slice(ctx, -1, 1, INT64_MAX, 2, &l), &l);
+}
+
 /* The table, one entry per registered kind, in registry order. A kind
  * without a make_<name>() above is a compile error here. */
 static const struct {

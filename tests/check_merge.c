@@ -304,6 +304,125 @@ START_TEST(test_concat_gradcheck)
 }
 END_TEST
 
+/* Concatenation along axes other than 1: values against an index-wise
+ * reference, gradients, save/load, and the errors. */
+START_TEST(test_concat_other_axes)
+{
+    graft_ctx *ctx = tu_ctx();
+    graft_tensor *a = tu_tensor(ctx, 4, 2, 3, 1, 5), *b = tu_tensor(ctx, 4, 2, 3, 4, 5);
+    tu_fill_distinct(a, 1, -1, 0.01f);
+    tu_fill_distinct(b, 2, 1, 0.01f);
+    graft_tensor *ab[2] = {a, b};
+    const int axes[2] = {2, -2};
+    for (int k = 0; k < 2; k++) {
+        graft_layer *l = NULL;
+        ck_assert_int_eq(graft_layer_concat_axis(ctx, axes[k], &l), GRAFT_OK);
+        const graft_tensor *y = tu_forward(l, 2, ab);
+        const int64_t want_dims[4] = {2, 3, 5, 5};
+        tu_assert_dims(y, 4, want_dims);
+        const float *yv = graft_tensor_data_const(y), *av = graft_tensor_data_const(a),
+                    *bv = graft_tensor_data_const(b);
+        for (int n = 0; n < 6; n++)       /* batch and channel */
+            for (int h = 0; h < 5; h++)   /* the joined axis */
+                for (int w = 0; w < 5; w++) {
+                    float want = h < 1 ? av[n * 5 + w] : bv[(n * 4 + h - 1) * 5 + w];
+                    ck_assert_float_eq(yv[(n * 5 + h) * 5 + w], want);
+                }
+        ck_assert_uint_gt(tu_gradcheck(l, 2, ab, NULL), 0);
+        tu_check_roundtrip(l, 2, ab);
+        int64_t v[1];
+        ck_assert_int_eq(graftLayerAttrInts(l, "axis", v, 1), 1);
+        ck_assert_int_eq(v[0], axes[k]);
+        graft_layer_free(l);
+    }
+    /* the last axis */
+    graft_tensor *c = tu_tensor(ctx, 3, 2, 3, 2), *d = tu_tensor(ctx, 3, 2, 3, 4);
+    tu_fill_distinct(c, 3, -1, 0.01f);
+    tu_fill_distinct(d, 4, 1, 0.01f);
+    graft_tensor *cd[2] = {c, d};
+    graft_layer *l = NULL;
+    ck_assert_int_eq(graft_layer_concat_axis(ctx, -1, &l), GRAFT_OK);
+    const graft_tensor *y = tu_forward(l, 2, cd);
+    for (int r = 0; r < 6; r++)
+        for (int j = 0; j < 6; j++)
+            ck_assert_float_eq(graft_tensor_data_const(y)[r * 6 + j],
+                               j < 2 ? graft_tensor_data_const(c)[r * 2 + j]
+                                     : graft_tensor_data_const(d)[r * 4 + j - 2]);
+    /* the other axes must agree */
+    const graft_tensor *ca[2] = {c, a};
+    tu_expect_error(ctx, graft_layer_build(l, 2, ca, 0), GRAFT_E_SHAPE,
+                    "graft_layer_build(): concat layer: inputs[1] has shape (N, 3, 1, 5) but "
+                    "inputs[0] has (N, 3, 2); all dimensions but axis 2 must agree");
+    graft_layer_free(l);
+    ck_assert_int_eq(graft_layer_concat_axis(ctx, 3, &l), GRAFT_OK);
+    const graft_tensor *cc[2] = {c, c};
+    tu_expect_error(ctx, graft_layer_build(l, 2, cc, 0), GRAFT_E_SHAPE,
+                    "graft_layer_build(): concat layer: inputs[0] has shape (N, 3, 2); "
+                    "concatenating along axis 3 needs an axis after the batch there");
+    /* a file holding axis 0 */
+    int32_t zero = 0;
+    ck_assert_int_eq(tu_load_patched(l, 0, &zero), GRAFT_E_FORMAT);
+    graft_layer_free(l);
+    l = (graft_layer *)1;
+    tu_expect_error(ctx, graft_layer_concat_axis(ctx, 0, &l), GRAFT_E_INVALID_ARG,
+                    "graft_layer_concat_axis(): axis is 0, the batch axis; concatenate along "
+                    "an axis after it (>= 1, or < 0 from the end)");
+    ck_assert_ptr_null(l);
+    tu_expect_error(ctx, graft_layer_concat_axis(ctx, -8, &l), GRAFT_E_INVALID_ARG,
+                    "graft_layer_concat_axis(): axis is -8, must be 1 to 7 or -7 to -1");
+    ck_assert_int_eq(graft_layer_concat_axis(ctx, 1, NULL), GRAFT_E_INVALID_ARG);
+    ck_assert_int_eq(graft_layer_concat_axis(NULL, 1, &l), GRAFT_E_INVALID_ARG);
+    graft_tensor_free(a);
+    graft_tensor_free(b);
+    graft_tensor_free(c);
+    graft_tensor_free(d);
+    graft_ctx_free(ctx);
+}
+END_TEST
+
+/* A concat layer saved by graft 1.1 (version 1, no attributes) loads as
+ * axis 1; graft 1.2 saves version 2 with the axis. */
+START_TEST(test_concat_version_1_file)
+{
+    graft_ctx *ctx = tu_ctx();
+    graft_layer *l = NULL;
+    ck_assert_int_eq(graft_layer_concat_axis(ctx, 1, &l), GRAFT_OK);
+    graftWriter w;
+    graftWriterInit(&w, ctx);
+    ck_assert_int_eq(graftLayerSave(l, &w), GRAFT_OK);
+    /* kind string (u32 length, "concat"), version, then the axis */
+    const size_t at = 4 + 6;
+    ck_assert_uint_ge(w.size, at + 8);
+    uint32_t version;
+    int32_t axis;
+    memcpy(&version, w.data + at, 4);
+    memcpy(&axis, w.data + at + 4, 4);
+    ck_assert_uint_eq(version, 2);
+    ck_assert_int_eq(axis, 1);
+    /* the same bytes as 1.1 wrote them: version 1 and no axis */
+    version = 1;
+    memcpy(w.data + at, &version, 4);
+    memmove(w.data + at + 4, w.data + at + 8, w.size - at - 8);
+    graftReader r;
+    graftReaderInit(&r, ctx, w.data, w.size - 4);
+    graft_layer *back = NULL;
+    ck_assert_msg(graftLayerLoad(ctx, &r, &back) == GRAFT_OK, "%s", graft_errmsg(ctx));
+    int64_t v[1];
+    ck_assert_int_eq(graftLayerAttrInts(back, "axis", v, 1), 1);
+    ck_assert_int_eq(v[0], 1);
+    graft_tensor *a = tu_tensor(ctx, 3, 2, 1, 3), *b = tu_tensor(ctx, 3, 2, 2, 3);
+    graft_tensor *ab[2] = {a, b};
+    const graft_tensor *y = tu_forward(back, 2, ab);
+    ck_assert_int_eq(graft_tensor_dim(y, 1), 3);
+    graft_tensor_free(a);
+    graft_tensor_free(b);
+    graft_layer_free(back);
+    graftWriterDispose(&w);
+    graft_layer_free(l);
+    graft_ctx_free(ctx);
+}
+END_TEST
+
 START_TEST(test_concat_errors)
 {
     graft_ctx *ctx = tu_ctx();
@@ -387,6 +506,8 @@ Suite *suite_merge(void)
     tcase_add_test(tc, test_concat_4d_other_batch);
     tcase_add_test(tc, test_concat_gradcheck);
     tcase_add_test(tc, test_concat_errors);
+    tcase_add_test(tc, test_concat_other_axes);
+    tcase_add_test(tc, test_concat_version_1_file);
     tcase_add_test(tc, test_concat_roundtrip);
     suite_add_tcase(s, tc);
     return s;

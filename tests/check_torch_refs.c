@@ -629,7 +629,23 @@ static graft_layer *make_layer(graft_ctx *ctx, rt_case *c)
     } else if (strcmp(k, "add") == 0) {
         st = graft_layer_add(ctx, &l);
     } else if (strcmp(k, "concat") == 0) {
-        st = graft_layer_concat(ctx, &l);
+        /* no "axis": graft_layer_concat(), axis 1 */
+        st = attr_or(c, "axis", 0) != 0 ? graft_layer_concat_axis(ctx, attr_int(c, "axis"), &l)
+                                        : graft_layer_concat(ctx, &l);
+    } else if (strcmp(k, "transpose") == 0) {
+        int perm[GRAFT_MAX_DIMS] = {0};
+        int ndim = attr_int(c, "ndim");
+        ck_assert_msg(ndim >= 2 && ndim <= GRAFT_MAX_DIMS, "case %s: ndim %d is not in [2, %d]",
+                      c->name, ndim, GRAFT_MAX_DIMS);
+        for (int d = 0; d < ndim; d++) {
+            char key[16];
+            snprintf(key, sizeof key, "perm%d", d);
+            perm[d] = attr_int(c, key);
+        }
+        st = graft_layer_transpose(ctx, ndim, perm, &l);
+    } else if (strcmp(k, "slice") == 0) {
+        st = graft_layer_slice(ctx, attr_int(c, "axis"), attr_int(c, "start"), attr_int(c, "end"),
+                               attr_int(c, "step"), &l);
     } else if (strcmp(k, "softmax") == 0) {
         st = graft_layer_softmax(ctx, &l);
     } else if (strcmp(k, "mul") == 0) {

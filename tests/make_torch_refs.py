@@ -45,6 +45,9 @@ Attributes that are not plain constructor arguments: pad2d's "mode" is 0
 (constant, filled with "value"), 1 (reflect) or 2 (edge, PyTorch's
 'replicate'), as GRAFT_PAD_CONSTANT, _REFLECT and _EDGE; reshape's and
 scale_shift's per-sample shape is "ndim" and "dim0" ... "dim(ndim-1)";
+transpose's permutation is "ndim" and "perm0" ... "perm(ndim-1)" (the batch
+axis included, perm0 is 0); concat's "axis" (absent: axis 1) and slice's
+"axis" count the batch as axis 0;
 upsample2d's "mode", "coord" and "nearest" are the GRAFT_UPSAMPLE_*,
 GRAFT_COORD_* and GRAFT_NEAREST_* codes.
 
@@ -391,6 +394,12 @@ def merge_cases(w):
     g = gen_for(hash_name(name))
     xs = [randn(g, 3, c) for c in (2, 4)]
     run_layer(w, name, "concat", [], True, xs, [], lambda v, ps: torch.cat(v, dim=1))
+    for name, shapes, axis in (("concat_axis_last", ((2, 3, 4, 2), (2, 3, 4, 5)), -1),
+                               ("concat_axis_2", ((2, 3, 1, 4), (2, 3, 2, 4), (2, 3, 3, 4)), 2)):
+        g = gen_for(hash_name(name))
+        xs = [randn(g, *s) for s in shapes]
+        run_layer(w, name, "concat", [("axis", axis)], True, xs, [],
+                  lambda v, ps, a=axis: torch.cat(v, dim=a))
 
 
 # ---- mul, hard_sigmoid, pad2d, reshape, scale_shift ------------------------------
@@ -551,6 +560,45 @@ def upsample2d_cases(w):
     upsample2d_case(w, "upsample2d_bilinear_down", (2, 2, 5, 7), size=(3, 4), mode="bilinear")
 
 
+# ---- transpose, slice -----------------------------------------------------------
+
+
+def transpose_case(w, name, shape, perm):
+    """torch.permute with the batch axis first (perm[0] == 0)."""
+    g = gen_for(hash_name(name))
+    x = randn(g, *shape)
+    attrs = [("ndim", len(perm))] + [("perm%d" % d, p) for d, p in enumerate(perm)]
+    run_layer(w, name, "transpose", attrs, True, [x], [],
+              lambda xs, ps: xs[0].permute(*perm).contiguous())
+
+
+def slice_case(w, name, shape, axis, start, end, step, fn):
+    """A range of one axis, computed by fn (narrow, basic slicing, chunk)."""
+    g = gen_for(hash_name(name))
+    x = randn(g, *shape)
+    attrs = [("axis", axis), ("start", start), ("end", end), ("step", step)]
+    run_layer(w, name, "slice", attrs, True, [x], [], lambda xs, ps: fn(xs[0]).contiguous())
+
+
+def transpose_slice_cases(w):
+    transpose_case(w, "transpose_nchw_nhwc", (2, 3, 4, 5), (0, 2, 3, 1))
+    transpose_case(w, "transpose_nhwc_nchw", (2, 4, 5, 3), (0, 3, 1, 2))
+    transpose_case(w, "transpose_shuffle", (2, 2, 3, 4, 5), (0, 2, 1, 3, 4))
+    transpose_case(w, "transpose_heads", (2, 5, 3, 4), (0, 2, 1, 3))
+    transpose_case(w, "transpose_2d_wide", (2, 37, 41), (0, 2, 1))
+    slice_case(w, "slice_narrow_channels", (2, 6, 3, 4), 1, 2, 5, 1,
+               lambda x: x.narrow(1, 2, 3))
+    slice_case(w, "slice_chunk_second_half", (2, 6, 3, 4), 1, 3, 6, 1,
+               lambda x: torch.chunk(x, 2, dim=1)[1])
+    slice_case(w, "slice_last_axis_step2", (2, 3, 4, 7), -1, 1, 2147483647, 2,
+               lambda x: x[..., 1::2])
+    slice_case(w, "slice_negative_start", (2, 5, 6), 2, -4, -1, 1, lambda x: x[:, :, -4:-1])
+    slice_case(w, "slice_reversed", (2, 5, 3), 1, -1, -2147483647, -1,
+               lambda x: torch.flip(x, [1]))
+    slice_case(w, "slice_reversed_step3", (2, 7, 3), 1, 5, 0, -3,
+               lambda x: torch.flip(x, [1])[:, 1:6:3])
+
+
 # ---- losses ------------------------------------------------------------------
 
 
@@ -599,6 +647,7 @@ def main():
     merge_cases(w)
     registry_layer_cases(w)
     upsample2d_cases(w)
+    transpose_slice_cases(w)
     loss_cases(w)
     out.write("# %d cases\n" % w.count)
 

@@ -3,10 +3,11 @@
  *
  * add:    2 to GRAFT_LAYER_MAX_INPUTS inputs x_i of one shape;
  *         y = sum_i x_i, dx_i = dy.
- * concat: 1 to GRAFT_LAYER_MAX_INPUTS inputs x_i (N, C_i, ...) of rank >= 2
- *         whose dimensions other than axis 1 agree; y (N, sum_i C_i, ...)
- *         holds x_0, x_1, ... one after the other along axis 1, and dx_i is
- *         dy's slice of x_i's channels.
+ * concat: 1 to GRAFT_LAYER_MAX_INPUTS inputs x_i (N, ..., C_i, ...) of one
+ *         rank whose dimensions other than the axis (1 by default, any axis
+ *         after the batch) agree; y (N, ..., sum_i C_i, ...) holds x_0, x_1,
+ *         ... one after the other along the axis, and dx_i is dy's slice of
+ *         x_i's entries.
  */
 #include "layer.h"
 #include "core/parallel.h"
@@ -184,43 +185,75 @@ GRAFT_API int graft_layer_add(graft_ctx *ctx, graft_layer **out)
 
 /* ---- concat --------------------------------------------------------------- */
 
+typedef struct concat_state {
+    int axis;            /* as given: >= 1, or < 0 from the end */
+    int64_t outer;       /* set by infer_shape: the per-sample axes before it, multiplied */
+} concat_state;
+
+static int concat_check(graft_ctx *ctx, const char *func, int axis)
+{
+    GRAFT_RETURN_IF_AT(axis == 0, ctx, GRAFT_E_INVALID_ARG, func,
+                       "axis is 0, the batch axis; concatenate along an axis after it (>= 1, "
+                       "or < 0 from the end)");
+    GRAFT_RETURN_IF_AT(axis < -(GRAFT_MAX_DIMS - 1) || axis > GRAFT_MAX_DIMS - 1, ctx,
+                       GRAFT_E_INVALID_ARG, func, "axis is %d, must be 1 to %d or -%d to -1",
+                       axis, GRAFT_MAX_DIMS - 1, GRAFT_MAX_DIMS - 1);
+    return GRAFT_OK;
+}
+
 static int concat_infer_shape(graft_layer *l, int n_inputs, const graftShape *in,
                               graftShape *out)
 {
+    concat_state *s = l->state;
     char got[160], want[160];
-    if (in[0].ndim < 2) {
+    int r = in[0].ndim, a = s->axis < 0 ? s->axis + r : s->axis;
+    if (r < 2) {
         sample_shape_string(&in[0], got, sizeof got);
         return graftError(l->ctx, GRAFT_E_SHAPE, "graft_layer_build",
                           "concat layer: inputs[0] has shape %s; inputs need at least 2 "
                           "dimensions (N, C, ...)",
                           got);
     }
-    int64_t channels = in[0].dims[1];
+    if (a < 1 || a >= r) {
+        sample_shape_string(&in[0], got, sizeof got);
+        return graftError(l->ctx, GRAFT_E_SHAPE, "graft_layer_build",
+                          "concat layer: inputs[0] has shape %s; concatenating along axis %d "
+                          "needs an axis after the batch there",
+                          got, s->axis);
+    }
+    int64_t total = in[0].dims[a];
     for (int i = 1; i < n_inputs; i++) {
-        int same = in[i].ndim == in[0].ndim;
-        for (int d = 2; same && d < in[0].ndim; d++) same = in[i].dims[d] == in[0].dims[d];
+        int same = in[i].ndim == r;
+        for (int d = 1; same && d < r; d++) same = d == a || in[i].dims[d] == in[0].dims[d];
         if (!same) {
             sample_shape_string(&in[i], got, sizeof got);
             sample_shape_string(&in[0], want, sizeof want);
             return graftError(l->ctx, GRAFT_E_SHAPE, "graft_layer_build",
                               "concat layer: inputs[%d] has shape %s but inputs[0] has %s; "
-                              "all dimensions but axis 1 must agree",
-                              i, got, want);
+                              "all dimensions but axis %d must agree",
+                              i, got, want, a);
         }
-        channels += in[i].dims[1]; /* each < 2^40, at most 1024 of them: no overflow */
+        total += in[i].dims[a]; /* each < 2^40, at most 1024 of them: no overflow */
     }
+    s->outer = 1;
+    for (int d = 1; d < a; d++) s->outer *= in[0].dims[d];
     *out = in[0];
-    out->dims[1] = channels;
+    out->dims[a] = total;
     return GRAFT_OK;
 }
 
+/* Each sample is outer rows; a row of the output holds a row of each input
+ * in turn (for axis 1, one row per sample: the inputs' samples one after
+ * the other). */
 static int concat_forward(graft_layer *l, const graft_tensor *const *in, graft_tensor *out)
 {
-    size_t batch = (size_t)out->dims[0], row = sample_numel(&l->out_shape);
-    for (size_t n = 0; n < batch; n++) {
+    const concat_state *s = l->state;
+    size_t rows = (size_t)out->dims[0] * (size_t)s->outer;
+    size_t row = sample_numel(&l->out_shape) / (size_t)s->outer;
+    for (size_t n = 0; n < rows; n++) {
         float *y = out->data + n * row;
         for (int i = 0; i < l->n_inputs; i++) {
-            size_t block = sample_numel(&l->in_shapes[i]);
+            size_t block = sample_numel(&l->in_shapes[i]) / (size_t)s->outer;
             memcpy(y, in[i]->data + n * block, block * sizeof(float));
             y += block;
         }
@@ -232,12 +265,14 @@ static int concat_backward(graft_layer *l, const graft_tensor *const *in,
                            const graft_tensor *out, const graft_tensor *dout,
                            graft_tensor *const *din)
 {
-    size_t batch = (size_t)out->dims[0], row = sample_numel(&l->out_shape);
+    const concat_state *s = l->state;
+    size_t rows = (size_t)out->dims[0] * (size_t)s->outer;
+    size_t row = sample_numel(&l->out_shape) / (size_t)s->outer;
     (void)in;
-    for (size_t n = 0; n < batch; n++) {
+    for (size_t n = 0; n < rows; n++) {
         const float *dy = dout->data + n * row;
         for (int i = 0; i < l->n_inputs; i++) {
-            size_t block = sample_numel(&l->in_shapes[i]);
+            size_t block = sample_numel(&l->in_shapes[i]) / (size_t)s->outer;
             if (din[i]) memcpy(din[i]->data + n * block, dy, block * sizeof(float));
             dy += block;
         }
@@ -245,26 +280,68 @@ static int concat_backward(graft_layer *l, const graft_tensor *const *in,
     return GRAFT_OK;
 }
 
-/* ONNX: Concat with axis 1. */
+static const graftAttrDecl concat_attrs[] = {
+    {"axis", GRAFT_ATTR_INT, offsetof(concat_state, axis), 1},
+    {NULL, GRAFT_ATTR_INT, 0, 0},
+};
+
+/* Version 2 records the axis (an i32); version 1 recorded nothing and
+ * concatenated along axis 1. */
+static int concat_save(const graft_layer *l, graftWriter *w)
+{
+    return graftLayerWriteAttrs(l, w);
+}
+
+static int concat_load(graft_layer *l, graftReader *r, uint32_t version)
+{
+    concat_state *s = l->state, read = *s;
+    if (version < 2) {
+        s->axis = 1;
+        return GRAFT_OK;
+    }
+    GRAFT_FORWARD_IF_ERROR(graftLayerReadAttrs(l, r, &read));
+    if (concat_check(l->ctx, "graft_load", read.axis) != GRAFT_OK) return GRAFT_E_FORMAT;
+    s->axis = read.axis;
+    return GRAFT_OK;
+}
+
+/* ONNX: Concat along the axis, resolved for the built rank. */
 static int concat_onnx_export(const graft_layer *l, graftOnnxOut *o)
 {
-    (void)l;
+    const concat_state *s = l->state;
+    int r = l->out_shape.ndim;
     size_t n = graftOnnxNodeBegin(o, "Concat", NULL, o->n_inputs, o->inputs, o->output);
-    graftOnnxAttrInt(o, "axis", 1);
+    graftOnnxAttrInt(o, "axis", s->axis < 0 ? s->axis + r : s->axis);
     graftOnnxNodeEnd(o, n);
     return GRAFT_OK;
 }
 
 const graftLayerVtbl graftConcatVtbl = {
     .kind = "concat",
-    .version = 1,
+    .version = 2,
+    .state_size = sizeof(concat_state),
     .min_inputs = 1,
     .max_inputs = GRAFT_LAYER_MAX_INPUTS,
     .infer_shape = concat_infer_shape,
     .forward = concat_forward,
     .backward = concat_backward,
+    .save = concat_save,
+    .load = concat_load,
+    .attrs = concat_attrs,
     .onnx_export = concat_onnx_export,
 };
+
+GRAFT_API int graft_layer_concat_axis(graft_ctx *ctx, int axis, graft_layer **out)
+{
+    graftClearError(ctx);
+    if (out) *out = NULL;
+    GRAFT_RETURN_IF(!ctx, NULL, GRAFT_E_INVALID_ARG, "ctx is NULL");
+    GRAFT_RETURN_IF(!out, ctx, GRAFT_E_INVALID_ARG, "out is NULL");
+    GRAFT_FORWARD_IF_ERROR(concat_check(ctx, __func__, axis));
+    GRAFT_FORWARD_IF_ERROR(graftLayerNew(ctx, &graftConcatVtbl, __func__, out));
+    ((concat_state *)(*out)->state)->axis = axis;
+    return GRAFT_OK;
+}
 
 GRAFT_API int graft_layer_concat(graft_ctx *ctx, graft_layer **out)
 {
@@ -272,5 +349,7 @@ GRAFT_API int graft_layer_concat(graft_ctx *ctx, graft_layer **out)
     if (out) *out = NULL;
     GRAFT_RETURN_IF(!ctx, NULL, GRAFT_E_INVALID_ARG, "ctx is NULL");
     GRAFT_RETURN_IF(!out, ctx, GRAFT_E_INVALID_ARG, "out is NULL");
-    return graftLayerNew(ctx, &graftConcatVtbl, __func__, out);
+    GRAFT_FORWARD_IF_ERROR(graftLayerNew(ctx, &graftConcatVtbl, __func__, out));
+    ((concat_state *)(*out)->state)->axis = 1;
+    return GRAFT_OK;
 }
