@@ -528,8 +528,8 @@ static graft_tensor *read_tensor_file(graft_ctx *ctx, const char *path)
 }
 
 /* Imports tests/data/onnx/<name>.onnx and compares its output on the stored
- * input with PyTorch's: |graft - torch| <= 1e-4 * |torch| + 1e-6. */
-static void check_network(const char *name, int min_layers)
+ * input with PyTorch's: |graft - torch| <= rtol * |torch| + 1e-6. */
+static void check_network_tol(const char *name, int min_layers, float rtol)
 {
     graft_ctx *ctx = tu_ctx();
     char path[256];
@@ -548,11 +548,16 @@ static void check_network(const char *name, int min_layers)
     ck_assert_int_eq(graft_tensor_dim(y, 0), graft_tensor_dim(want, 0));
     ck_assert_int_eq(graft_tensor_dim(y, 1), graft_tensor_dim(want, 1));
     tu_assert_close(graft_tensor_data_const(y), graft_tensor_data_const(want),
-                    graft_tensor_numel(want), 1e-6f, 1e-4f, name);
+                    graft_tensor_numel(want), 1e-6f, rtol, name);
     graft_tensor_free(x);
     graft_tensor_free(want);
     graft_model_free(m);
     graft_ctx_free(ctx);
+}
+
+static void check_network(const char *name, int min_layers)
+{
+    check_network_tol(name, min_layers, 1e-4f);
 }
 
 START_TEST(test_network_mobilenet_v2) { check_network("mobilenet_v2", 100); }
@@ -565,6 +570,29 @@ START_TEST(test_network_squeezenet) { check_network("squeezenet1_1", 60); }
 END_TEST
 
 START_TEST(test_network_vgg_style) { check_network("vgg_style", 20); }
+END_TEST
+
+/* ShuffleNetV2: channel split (Slice of an activation), channel shuffle
+ * (Reshape, Transpose perm 0 2 1 3 4, Reshape) and Concat, to 1e-5. */
+START_TEST(test_network_shufflenet_v2)
+{
+    check_network_tol("shufflenet_v2", 40, 1e-5f);
+    /* the shuffles are transpose layers and the splits slice layers */
+    graft_ctx *ctx = tu_ctx();
+    graft_model *m = NULL;
+    ck_assert_int_eq(graft_onnx_import(ctx, GRAFT_TEST_DATA "/onnx/shufflenet_v2.onnx", NULL, &m),
+                     GRAFT_OK);
+    int transposes = 0, slices = 0;
+    for (int k = 0; k < graft_model_layer_count(m); k++) {
+        const char *kind = graft_layer_kind(graft_model_layer(m, k));
+        transposes += strcmp(kind, "transpose") == 0;
+        slices += strcmp(kind, "slice") == 0;
+    }
+    ck_assert_int_eq(transposes, 5);
+    ck_assert_int_eq(slices, 4);
+    graft_model_free(m);
+    graft_ctx_free(ctx);
+}
 END_TEST
 
 Suite *suite_onnx_import(void)
@@ -583,6 +611,7 @@ Suite *suite_onnx_import(void)
     tcase_add_test(tc, test_network_resnet18);
     tcase_add_test(tc, test_network_squeezenet);
     tcase_add_test(tc, test_network_vgg_style);
+    tcase_add_test(tc, test_network_shufflenet_v2);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,7 +1,8 @@
 /*
  * check_onnx_ops_shape.c - the ONNX importer's shape operators
- * (src/onnx/onnx_ops_shape.c): Identity and Dropout vanish; Concat, Flatten,
- * Reshape, Squeeze, Unsqueeze and a Transpose of size-1 axes map to layers;
+ * (src/onnx/onnx_ops_shape.c): Identity and Dropout vanish; Concat (along
+ * any axis), Flatten, Reshape, Squeeze, Unsqueeze, Transpose, Slice and
+ * Split map to layers (a Transpose of size-1 axes to a reshape);
  * Shape, Size and Cast feed constant folding; and what they refuse.
  */
 #include "testutil.h"
@@ -110,27 +111,158 @@ START_TEST(test_shape_subgraph_and_shape_ops)
 }
 END_TEST
 
-/* A Transpose that reorders memory is refused; one that moves size-1 axes
- * only is a reshape (test_shape_subgraph_and_shape_ops). */
-START_TEST(test_transpose_that_reorders_is_refused)
+/* A ShuffleNetV2 unit's data movement on x (N, 4, 2, 3): the channels
+ * split in two halves (by Split at opset op, or by two Slices), the second
+ * half through a Relu, the halves joined again (Concat, axis 1), then the
+ * channel shuffle: Reshape (N, 2, 2, 2, 3), Transpose perm 0 2 1 3 4,
+ * Reshape (N, 4, 2, 3); last, a Transpose to NHWC and a Concat along the
+ * last axis with itself. Returns the model's output for a ramp input, and
+ * checks it against the same computed index by index. */
+static void shuffle_unit(graft_ctx *ctx, int opset, int by_slice)
 {
-    graft_ctx *ctx = tu_ctx();
-    const int64_t xd[3] = {-1, 2, 3};
+    const int64_t xd[4] = {-1, 4, 2, 3}, one[1] = {1}, two[1] = {2}, half[2] = {2, 2};
+    const int64_t r5[5] = {0, 2, 2, 2, 3}, r4[4] = {0, 4, 2, 3}, big[1] = {INT64_MAX};
+    const int64_t sh1[1] = {1}, zero[1] = {0};
     tu_mb b;
-    tu_mb_begin(&b, ctx, 13);
-    tu_mb_input(&b, "x", 3, xd);
-    size_t n = tu_mb_node(&b, "Transpose", "tr", "x", "y");
-    const int64_t perm[3] = {0, 2, 1};
-    tu_mb_attr_ints(&b, "perm", 3, perm);
+    tu_mb_begin(&b, ctx, opset);
+    tu_mb_input(&b, "x", 4, xd);
+    tu_mb_init_i64(&b, "r5", 1, (const int64_t[]){5}, r5);
+    tu_mb_init_i64(&b, "r4", 1, (const int64_t[]){4}, r4);
+    size_t n;
+    if (by_slice) {
+        tu_mb_init_i64(&b, "zero", 1, sh1, zero);
+        tu_mb_init_i64(&b, "one", 1, sh1, one);
+        tu_mb_init_i64(&b, "two", 1, sh1, two);
+        tu_mb_init_i64(&b, "big", 1, sh1, big);
+        tu_mb_simple(&b, "Slice", "lo", "x,zero,two,one", "a");
+        tu_mb_simple(&b, "Slice", "hi", "x,two,big,one", "c");
+    } else if (opset < 13) {
+        n = tu_mb_node(&b, "Split", "split", "x", "a,c");
+        tu_mb_attr_i(&b, "axis", 1);
+        tu_mb_attr_ints(&b, "split", 2, half);
+        tu_mb_end(&b, n);
+    } else if (opset < 18) {
+        tu_mb_init_i64(&b, "half", 1, (const int64_t[]){2}, half);
+        n = tu_mb_node(&b, "Split", "split", "x,half", "a,c");
+        tu_mb_attr_i(&b, "axis", 1);
+        tu_mb_end(&b, n);
+    } else {
+        n = tu_mb_node(&b, "Split", "split", "x", "a,c");
+        tu_mb_attr_i(&b, "axis", -3);
+        tu_mb_attr_i(&b, "num_outputs", 2);
+        tu_mb_end(&b, n);
+    }
+    tu_mb_simple(&b, "Relu", "relu", "c", "cr");
+    n = tu_mb_node(&b, "Concat", "join", "a,cr", "j");
+    tu_mb_attr_i(&b, "axis", 1);
+    tu_mb_end(&b, n);
+    tu_mb_simple(&b, "Reshape", "groups", "j,r5", "g");
+    const int64_t p5[5] = {0, 2, 1, 3, 4}, p4[4] = {0, 2, 3, 1};
+    n = tu_mb_node(&b, "Transpose", "shuffle", "g", "gt");
+    tu_mb_attr_ints(&b, "perm", 5, p5);
+    tu_mb_end(&b, n);
+    tu_mb_simple(&b, "Reshape", "ungroup", "gt,r4", "s");
+    n = tu_mb_node(&b, "Transpose", "nhwc", "s", "t");
+    tu_mb_attr_ints(&b, "perm", 4, p4);
+    tu_mb_end(&b, n);
+    n = tu_mb_node(&b, "Concat", "wide", "t,t", "y");
+    tu_mb_attr_i(&b, "axis", -1);
     tu_mb_end(&b, n);
     tu_mb_output(&b, "y");
     tu_mb_finish(&b);
-    graft_model *m;
-    ck_assert_int_eq(tu_onnx_try_import(&b, NULL, &m), GRAFT_E_UNSUPPORTED);
-    ck_assert_str_eq(graft_errmsg(ctx), FN "node \"tr\" (Transpose): it reorders the elements in "
-                                           "memory; graft imports a Transpose only when it moves "
-                                           "size-1 axes");
+    graft_model *m = tu_onnx_import_ok(&b, NULL);
+    static const char *const by_split[] = {"slice",     "slice",   "relu",      "concat",
+                                           "reshape",   "transpose", "reshape", "transpose",
+                                           "concat"};
+    tu_assert_kinds(m, by_split, 9);
+    float x[2 * 24], y[2 * 48];
+    tu_fill_ramp(x, 48, -20, 1);
+    const int64_t xs[4] = {2, 4, 2, 3}, ys[4] = {2, 2, 3, 8};
+    tu_assert_dims(tu_onnx_run(m, ctx, 4, xs, x, y, 96), 4, ys);
+    for (int s = 0; s < 2; s++)
+        for (int c = 0; c < 4; c++) /* shuffled channel c is joined channel (c % 2) * 2 + c / 2 */
+            for (int p = 0; p < 6; p++) {
+                int src = (c % 2) * 2 + c / 2;
+                float v = x[(s * 4 + src) * 6 + p];
+                if (src >= 2 && v < 0) v = 0;
+                for (int rep = 0; rep < 2; rep++)
+                    ck_assert_float_eq(y[s * 48 + p * 8 + rep * 4 + c], v);
+            }
+    graft_model_free(m);
     tu_mb_free(&b);
+}
+
+START_TEST(test_shufflenet_split_shuffle_concat)
+{
+    graft_ctx *ctx = tu_ctx();
+    shuffle_unit(ctx, 11, 0);
+    shuffle_unit(ctx, 13, 0);
+    shuffle_unit(ctx, 18, 0);
+    shuffle_unit(ctx, 13, 1);
+    graft_ctx_free(ctx);
+}
+END_TEST
+
+/* y = Transpose, Slice or Split of x (N, 2, 3): what is refused. */
+START_TEST(test_transpose_slice_split_refusals)
+{
+    graft_ctx *ctx = tu_ctx();
+    const int64_t xd[3] = {-1, 2, 3}, sh1[1] = {1};
+    tu_mb b;
+    /* a Transpose that moves the batch axis */
+    tu_mb_begin(&b, ctx, 13);
+    tu_mb_input(&b, "x", 3, xd);
+    size_t n = tu_mb_node(&b, "Transpose", "tr", "x", "y");
+    const int64_t perm[3] = {1, 0, 2};
+    tu_mb_attr_ints(&b, "perm", 3, perm);
+    tu_mb_end(&b, n);
+    tu_mb_output(&b, "y");
+    ck_assert_int_eq(tu_onnx_status(&b), GRAFT_E_UNSUPPORTED);
+    ck_assert_str_eq(graft_errmsg(ctx), FN "node \"tr\" (Transpose): it moves the batch axis "
+                                           "(perm[0] is 1); graft transposes the axes after the "
+                                           "batch");
+    /* a Slice of the batch axis, an empty Slice, and one that imports */
+    const int64_t zero = 0, one = 1, three = 3;
+    for (int k = 0; k < 3; k++) {
+        tu_mb_begin(&b, ctx, 13);
+        tu_mb_input(&b, "x", 3, xd);
+        tu_mb_init_i64(&b, "s", 1, sh1, k == 1 ? &three : &zero);
+        tu_mb_init_i64(&b, "e", 1, sh1, k == 1 ? &three : &one);
+        tu_mb_init_i64(&b, "a", 1, sh1, k == 0 ? &zero : &one);
+        tu_mb_simple(&b, "Slice", "sl", "x,s,e,a", "y");
+        tu_mb_output(&b, "y");
+        int st = tu_onnx_status(&b);
+        if (k == 0) {
+            ck_assert_int_eq(st, GRAFT_E_UNSUPPORTED);
+            ck_assert_str_eq(graft_errmsg(ctx), FN "node \"sl\" (Slice): it slices the batch "
+                                                   "axis (starts 0, ends 1, steps 1); graft "
+                                                   "slices the axes after it");
+        } else if (k == 1) {
+            ck_assert_int_eq(st, GRAFT_E_UNSUPPORTED);
+            ck_assert_str_eq(graft_errmsg(ctx), FN "node \"sl\" (Slice): its result is empty on "
+                                                   "axis 1; graft tensors have no size-0 axis");
+        } else {
+            ck_assert_int_eq(st, GRAFT_OK);
+        }
+    }
+    /* Split: of the batch axis, into unequal parts before opset 18, sizes
+     * that do not add up */
+    const int64_t sizes[2] = {1, 1};
+    for (int k = 0; k < 3; k++) {
+        tu_mb_begin(&b, ctx, k == 1 ? 13 : 11);
+        tu_mb_input(&b, "x", 3, xd);
+        n = tu_mb_node(&b, "Split", "sp", "x", "y,z");
+        tu_mb_attr_i(&b, "axis", k == 0 ? 0 : 2);
+        if (k == 2) tu_mb_attr_ints(&b, "split", 2, sizes);
+        tu_mb_end(&b, n);
+        tu_mb_output(&b, "y");
+        ck_assert_int_ne(tu_onnx_status(&b), GRAFT_OK);
+        static const char *const why[3] = {
+            FN "node \"sp\" (Split): it splits the batch axis; graft splits the axes after it",
+            FN "node \"sp\" (Split): axis 2 of size 3 does not split into 2 equal parts",
+            FN "node \"sp\" (Split): the split sizes add up to 2, not 3"};
+        ck_assert_str_eq(graft_errmsg(ctx), why[k]);
+    }
     graft_ctx_free(ctx);
 }
 END_TEST
@@ -199,7 +331,8 @@ Suite *suite_onnx_ops_shape(void)
     TCase *tc = tcase_create("shape");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_shape_subgraph_and_shape_ops);
-    tcase_add_test(tc, test_transpose_that_reorders_is_refused);
+    tcase_add_test(tc, test_shufflenet_split_shuffle_concat);
+    tcase_add_test(tc, test_transpose_slice_split_refusals);
     tcase_add_test(tc, test_shape_ops_refusals);
     suite_add_tcase(s, tc);
     return s;

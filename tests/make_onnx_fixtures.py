@@ -3,7 +3,9 @@
 
 Run from the source root with Debian's PyTorch:
 
-    /usr/bin/python3 tests/make_onnx_fixtures.py
+    /usr/bin/python3 tests/make_onnx_fixtures.py [NAME ...]
+
+(with names, only those networks are written).
 
 For each network it writes <name>.onnx (exported with torch.onnx.export,
 opset 13, a symbolic batch axis), <name>.input.pb (a fixed input batch) and
@@ -22,6 +24,11 @@ reduced widths and input sizes so that the files stay small:
                  padding, LeakyReLU, a squeeze-and-excitation gate with
                  hardsigmoid, hardswish, x.view(x.size(0), -1) (a shape
                  subgraph) and dropout; batch norms kept; 32x32 input
+  shufflenet_v2  torchvision ShuffleNetV2 with stage repeats 2, 2, 1 and
+                 widths 8, 16, 32, 64, 128, 10 classes, 32x32 input: the
+                 channel split (chunk, exported as Split), the channel
+                 shuffle (Reshape, Transpose, Reshape) and Concat; batch
+                 norms folded; its own generators (seeds 3 and 4)
 """
 import os
 import struct
@@ -131,13 +138,22 @@ def export(name, model, size, keep_bn, gen):
 
 def main():
     os.makedirs(OUT, exist_ok=True)
-    torch.manual_seed(1)
-    gen = torch.Generator().manual_seed(2)
-    export("mobilenet_v2", torchvision.models.mobilenet_v2(width_mult=0.25, num_classes=10),
-           64, False, gen)
-    export("resnet18", SmallResNet18(), 64, True, gen)
-    export("squeezenet1_1", torchvision.models.squeezenet1_1(num_classes=10), 64, False, gen)
-    export("vgg_style", VggStyle(), 32, True, gen)
+    names = set(sys.argv[1:])
+    if not names or names & {"mobilenet_v2", "resnet18", "squeezenet1_1", "vgg_style"}:
+        # one generator for the four: they are written together
+        torch.manual_seed(1)
+        gen = torch.Generator().manual_seed(2)
+        export("mobilenet_v2", torchvision.models.mobilenet_v2(width_mult=0.25, num_classes=10),
+               64, False, gen)
+        export("resnet18", SmallResNet18(), 64, True, gen)
+        export("squeezenet1_1", torchvision.models.squeezenet1_1(num_classes=10), 64, False, gen)
+        export("vgg_style", VggStyle(), 32, True, gen)
+    if not names or "shufflenet_v2" in names:
+        torch.manual_seed(3)
+        gen = torch.Generator().manual_seed(4)
+        export("shufflenet_v2",
+               torchvision.models.ShuffleNetV2([2, 2, 1], [8, 16, 32, 64, 128], num_classes=10),
+               32, False, gen)
     return 0
 
 

@@ -383,10 +383,8 @@ int graftOnnxImpFoldTranspose(imp *im, val *dst, const cval *a)
     return GRAFT_OK;
 }
 
-/* ONNX Slice's clamping of one axis: start, end and step to the first index
- * and the count. */
-static int slice_axis(imp *im, int64_t dim, int64_t start, int64_t end, int64_t step,
-                      int64_t *first, int64_t *count)
+int graftOnnxImpSliceAxis(imp *im, int64_t dim, int64_t start, int64_t end, int64_t step,
+                          int64_t *first, int64_t *count)
 {
     if (step == 0) return graftOnnxImpFail(im, GRAFT_E_FORMAT, "a slice step of 0");
     if (start < 0) start += dim;
@@ -407,9 +405,7 @@ static int slice_axis(imp *im, int64_t dim, int64_t start, int64_t end, int64_t 
     return GRAFT_OK;
 }
 
-/* Slice of a constant (both the attribute form, opset < 10, and the input
- * form). */
-static int fold_slice(imp *im, val *dst, const cval *a)
+int graftOnnxImpSliceArgs(imp *im, int ndim, graftOnnxSliceArg *sl)
 {
     int64_t starts[ONNX_MAX_RANK], ends[ONNX_MAX_RANK], axes[ONNX_MAX_RANK],
         steps[ONNX_MAX_RANK];
@@ -459,21 +455,24 @@ static int fold_slice(imp *im, val *dst, const cval *a)
     if (ne != ns || na != ns || nst != ns)
         return graftOnnxImpFail(im, GRAFT_E_FORMAT,
                                 "starts, ends, axes and steps differ in length");
-    int64_t first[ONNX_MAX_RANK], step[ONNX_MAX_RANK], dims[ONNX_MAX_RANK];
-    int set[ONNX_MAX_RANK] = {0};
-    for (int d = 0; d < a->ndim; d++) {
-        first[d] = 0;
-        step[d] = 1;
-        dims[d] = a->dims[d];
-    }
+    for (int d = 0; d < ndim; d++) sl[d].set = 0;
     for (size_t k = 0; k < ns; k++) {
         int ax = 0;
-        GRAFT_FORWARD_IF_ERROR(graftOnnxImpNormAxis(im, axes[k], a->ndim, "axis", &ax));
-        if (set[ax]++) return graftOnnxImpFail(im, GRAFT_E_FORMAT, "axis %d is sliced twice", ax);
-        GRAFT_FORWARD_IF_ERROR(
-            slice_axis(im, a->dims[ax], starts[k], ends[k], steps[k], &first[ax], &dims[ax]));
-        step[ax] = steps[k];
+        GRAFT_FORWARD_IF_ERROR(graftOnnxImpNormAxis(im, axes[k], ndim, "axis", &ax));
+        if (sl[ax].set++)
+            return graftOnnxImpFail(im, GRAFT_E_FORMAT, "axis %d is sliced twice", ax);
+        if (steps[k] == 0) return graftOnnxImpFail(im, GRAFT_E_FORMAT, "a slice step of 0");
+        sl[ax].start = starts[k];
+        sl[ax].end = ends[k];
+        sl[ax].step = steps[k];
     }
+    return GRAFT_OK;
+}
+
+/* dst = a's entries first[d] + k * step[d], k < dims[d], on every axis. */
+static int fold_ranges(imp *im, val *dst, const cval *a, const int64_t *first,
+                       const int64_t *step, const int64_t *dims)
+{
     int64_t st[ONNX_MAX_RANK], idx[ONNX_MAX_RANK] = {0};
     strides_of(a->ndim, a->dims, st);
     cval *c = &dst->c;
@@ -487,6 +486,35 @@ static int fold_slice(imp *im, val *dst, const cval *a)
     }
     dst->kind = V_CONST;
     return GRAFT_OK;
+}
+
+int graftOnnxImpFoldSlice(imp *im, val *dst, const cval *a)
+{
+    graftOnnxSliceArg sl[ONNX_MAX_RANK];
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpSliceArgs(im, a->ndim, sl));
+    int64_t first[ONNX_MAX_RANK], step[ONNX_MAX_RANK], dims[ONNX_MAX_RANK];
+    for (int d = 0; d < a->ndim; d++) {
+        first[d] = 0;
+        step[d] = 1;
+        dims[d] = a->dims[d];
+        if (!sl[d].set) continue;
+        GRAFT_FORWARD_IF_ERROR(graftOnnxImpSliceAxis(im, a->dims[d], sl[d].start, sl[d].end,
+                                                     sl[d].step, &first[d], &dims[d]));
+        step[d] = sl[d].step;
+    }
+    return fold_ranges(im, dst, a, first, step, dims);
+}
+
+int graftOnnxImpFoldAxisRange(imp *im, val *dst, const cval *a, int axis, int64_t first,
+                              int64_t count)
+{
+    int64_t firsts[ONNX_MAX_RANK], step[ONNX_MAX_RANK], dims[ONNX_MAX_RANK];
+    for (int d = 0; d < a->ndim; d++) {
+        firsts[d] = d == axis ? first : 0;
+        step[d] = 1;
+        dims[d] = d == axis ? count : a->dims[d];
+    }
+    return fold_ranges(im, dst, a, firsts, step, dims);
 }
 
 int graftOnnxImpFoldShapeOf(imp *im, val *dst, int ndim, const int64_t *dims)
@@ -654,14 +682,6 @@ static int h_gather(imp *im, val *out)
     return fold_gather(im, out, data, ind);
 }
 
-static int h_slice(imp *im, val *out)
-{
-    cval *data;
-    if (!graftOnnxImpAllConst(im)) return graftOnnxImpOnlyConstantsFail(im);
-    GRAFT_FORWARD_IF_ERROR(graftOnnxImpConstInput(im, 0, "data", 1, &data));
-    return fold_slice(im, out, data);
-}
-
 static int h_constant_of_shape(imp *im, val *out)
 {
     cval *shape;
@@ -707,7 +727,6 @@ const graftOnnxOp graftOnnxOpsFold[] = {
     {"Expand", h_expand},
     {"Gather", h_gather},
     {"Range", h_range},
-    {"Slice", h_slice},
     {"Where", h_where},
     {NULL, NULL},
 };

@@ -89,10 +89,11 @@ static int import_node(imp *im, int index)
         GRAFT_FORWARD_IF_ERROR(graftOnnxImpOptInput(im, k, &v));
     }
     GRAFT_FORWARD_IF_ERROR(graftOnnxImpDefine(im, node->outputs[0], &out));
+    im->outputs_defined = 1;
     GRAFT_FORWARD_IF_ERROR(fn(im, out));
     if (out->kind == V_NONE)
         return graftOnnxImpFail(im, GRAFT_E_INTERNAL, "no output was produced");
-    for (int k = 1; k < node->n_outputs; k++) {
+    for (int k = im->outputs_defined; k < node->n_outputs; k++) {
         if (!node->outputs[k][0]) continue;
         val *v;
         GRAFT_FORWARD_IF_ERROR(graftOnnxImpDefine(im, node->outputs[k], &v));

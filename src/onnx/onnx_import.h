@@ -9,12 +9,12 @@
  *    constants, the node's inputs and attributes, and the layer emission
  *    helpers;
  *  - onnx_fold.c: constant folding, and the operators graft evaluates on
- *    constants only (Gather, Slice, Constant, ConstantOfShape, Range,
- *    Expand, Where);
+ *    constants only (Gather, Constant, ConstantOfShape, Range, Expand,
+ *    Where);
  *  - onnx_ops_nn.c: Conv, Gemm, MatMul, pooling, ReduceMean, BatchNorm, Pad,
  *    Softmax and the activations (LeakyRelu, PRelu, Clip, HardSigmoid, ...);
  *  - onnx_ops_shape.c: Shape, Size, Reshape, Flatten, (Un)Squeeze,
- *    Transpose, Concat, Identity, Dropout and Cast;
+ *    Transpose, Concat, Slice, Split, Identity, Dropout and Cast;
  *  - onnx_ops_elementwise.c: the binary and unary operators, Sum, and the
  *    scale_shift layers they become.
  *
@@ -127,6 +127,7 @@ typedef struct imp {
     const onnxNode *node;  /* the node being imported, for messages */
     int node_index;
     unsigned char *done;   /* per node: handled by a fusion with an earlier node */
+    int outputs_defined;   /* outputs the handler defined (1, or more for Split) */
     const char **names;    /* hash set of the layer names in use */
     size_t names_cap, names_used;
 } imp;
@@ -137,8 +138,10 @@ typedef struct imp {
  * of its first output (still V_NONE): the handler makes out a constant or an
  * activation, or marks it V_DEAD with the reason. Before the call every
  * present input of the node has been checked to be defined and readable, and
- * the node to have a first output. The node's other outputs are made
- * unavailable after the call. A handler may fuse a later node into the
+ * the node to have a first output. A handler that computes more outputs
+ * defines them itself (graftOnnxImpDefine) and sets im->outputs_defined to
+ * their count; the node's other outputs are made unavailable after the
+ * call. A handler may fuse a later node into the
  * layers it emits: it then defines that node's output itself and sets
  * im->done[index] so that the walk skips the node. */
 typedef int (*graftOnnxHandler)(imp *im, val *out);
@@ -315,6 +318,11 @@ void graftOnnxImpAlias(val *dst, const val *src);
 int graftOnnxImpEmitReshape(imp *im, val *src, int ndim, const int64_t *dims, const char *suffix,
                             val *dst);
 
+/* Makes the graft layer behind activation x output x's ONNX shape (as its
+ * graft shape): *out is x when it does, else tmp, made the output of a
+ * reshape layer (named with suffix). For layers that address axes. */
+int graftOnnxImpAsShaped(imp *im, val *x, const char *suffix, val *tmp, val **out);
+
 /* A node's single consumer: the node index when the value is read exactly
  * once by a node (not as a graph output), else -1. For fusions. */
 int graftOnnxImpSingleConsumer(const val *v);
@@ -346,6 +354,29 @@ int graftOnnxImpFoldConcat(imp *im, val *dst);
 
 /* Transpose by the node's perm. */
 int graftOnnxImpFoldTranspose(imp *im, val *dst, const cval *a);
+
+/* Slice on constants: the node's starts, ends, axes and steps. */
+int graftOnnxImpFoldSlice(imp *im, val *dst, const cval *a);
+
+/* dst = entries first to first + count - 1 of a's axis (Split). */
+int graftOnnxImpFoldAxisRange(imp *im, val *dst, const cval *a, int axis, int64_t first,
+                              int64_t count);
+
+/* One axis of a Slice node, as given (start, end, step) when set. */
+typedef struct graftOnnxSliceArg {
+    int set;
+    int64_t start, end, step;
+} graftOnnxSliceArg;
+
+/* Reads the Slice node's starts, ends, axes and steps (inputs from opset
+ * 10, constants; attributes before) for an input of rank ndim into sl
+ * (ndim entries): every axis once, steps not 0. */
+int graftOnnxImpSliceArgs(imp *im, int ndim, graftOnnxSliceArg *sl);
+
+/* ONNX Slice's resolution of one axis of dim entries: the first index and
+ * the count (clamping as the operator defines; step not 0). */
+int graftOnnxImpSliceAxis(imp *im, int64_t dim, int64_t start, int64_t end, int64_t step,
+                          int64_t *first, int64_t *count);
 
 /* Shape of a value of shape (ndim, dims), with the node's start and end. */
 int graftOnnxImpFoldShapeOf(imp *im, val *dst, int ndim, const int64_t *dims);

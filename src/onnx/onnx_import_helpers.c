@@ -516,6 +516,38 @@ int graftOnnxImpEmitReshape(imp *im, val *src, int ndim, const int64_t *dims, co
     return GRAFT_OK;
 }
 
+int graftOnnxImpAsShaped(imp *im, val *x, const char *suffix, val *tmp, val **out)
+{
+    const graftShape *s = &im->m->input_shape;
+    if (strcmp(x->layer, GRAFT_MODEL_INPUT) != 0) {
+        int at = graftModelFindNode(im->m, x->layer);
+        if (at < 0)
+            return graftOnnxImpFail(im, GRAFT_E_INTERNAL, "no layer \"%s\" for value \"%s\"",
+                                    x->layer, x->name);
+        s = &im->m->nodes[at].layer->out_shape;
+    }
+    int64_t want[ONNX_MAX_RANK];
+    int wn = graftOnnxImpSampleDims(im, x->ndim, x->dims, want);
+    int same = wn == s->ndim - 1;
+    for (int d = 0; same && d < wn; d++) same = want[d] == s->dims[d + 1];
+    *out = x;
+    if (same) return GRAFT_OK;
+    if (wn < 1 || wn > GRAFT_MAX_DIMS - 1)
+        return graftOnnxImpFail(im, GRAFT_E_UNSUPPORTED,
+                                "its input has rank %d; graft handles 1 to %d axes besides the "
+                                "batch",
+                                x->ndim, GRAFT_MAX_DIMS - 1);
+    graft_layer *l = NULL;
+    memset(tmp, 0, sizeof *tmp);
+    tmp->name = x->name;
+    int st = graft_layer_reshape(im->ctx, wn, want, &l);
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpAddLayer(im, st, l, suffix, 1, &x, tmp, NULL));
+    tmp->ndim = x->ndim;
+    memcpy(tmp->dims, x->dims, (size_t)x->ndim * sizeof *x->dims);
+    *out = tmp;
+    return GRAFT_OK;
+}
+
 int graftOnnxImpSingleConsumer(const val *v)
 {
     return v->consumers == 1 && !v->is_output ? v->last_consumer : -1;

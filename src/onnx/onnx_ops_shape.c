@@ -1,12 +1,13 @@
 /*
  * onnx_ops_shape.c - the ONNX importer's shape operators (onnx_import.h):
  * Shape, Size, Reshape, Flatten, Squeeze, Unsqueeze, Transpose, Concat,
- * Identity, Dropout and Cast. On constants they are folded; on activations
- * they become aliases (when graft's per-sample shape does not change) or
- * reshape, flatten and concat layers.
+ * Slice, Split, Identity, Dropout and Cast. On constants they are folded;
+ * on activations they become aliases (when graft's per-sample shape does
+ * not change) or reshape, flatten, transpose, concat and slice layers.
  */
 #include "onnx_import.h"
 
+#include <stdio.h>
 #include <string.h>
 
 /* ---- shapes ------------------------------------------------------------------------- */
@@ -278,33 +279,47 @@ static int h_flatten(imp *im, val *out)
     return graftOnnxImpEmitReshape(im, x, 2, dims, NULL, out);
 }
 
-/* Transpose of an activation: only when the order of the elements does not
- * change (the axes that are not of size 1 keep their order). */
+/* Transpose of an activation: an alias or a reshape when the order of the
+ * elements does not change (the axes that are not of size 1 keep their
+ * order), else a transpose layer, which keeps the batch axis first. */
 static int h_transpose(imp *im, val *out)
 {
-    val *x;
+    val *x, tmp;
     GRAFT_FORWARD_IF_ERROR(graftOnnxImpReqInput(im, 0, &x));
     if (x->kind == V_CONST) return graftOnnxImpFoldTranspose(im, out, &x->c);
     const int64_t *perm_attr;
-    int np, seen[ONNX_MAX_RANK] = {0};
+    int np, seen[ONNX_MAX_RANK] = {0}, perm[GRAFT_MAX_DIMS];
     int64_t dims[ONNX_MAX_RANK];
     GRAFT_FORWARD_IF_ERROR(graftOnnxImpAttrInts(im, "perm", &perm_attr, &np));
     if (np >= 0 && np != x->ndim)
         return graftOnnxImpFail(im, GRAFT_E_FORMAT, "perm has %d entries", np);
-    int last = -1;
+    int last = -1, moves = 0;
     for (int d = 0; d < x->ndim; d++) {
         int64_t p = np >= 0 ? perm_attr[d] : x->ndim - 1 - d;
         if (p < 0 || p >= x->ndim || seen[p]++)
             return graftOnnxImpFail(im, GRAFT_E_FORMAT, "perm is not a permutation");
         dims[d] = x->dims[p];
+        if (d < GRAFT_MAX_DIMS) perm[d] = (int)p;
         if (x->dims[p] == 1) continue;
-        if (p < last)
-            return graftOnnxImpFail(im, GRAFT_E_UNSUPPORTED,
-                                    "it reorders the elements in memory; graft imports a "
-                                    "Transpose only when it moves size-1 axes");
+        moves |= p < last;
         last = (int)p;
     }
-    return graftOnnxImpEmitReshape(im, x, x->ndim, dims, NULL, out);
+    if (!moves) return graftOnnxImpEmitReshape(im, x, x->ndim, dims, NULL, out);
+    int off = im->batched ? 0 : 1, r = x->ndim + off, gperm[GRAFT_MAX_DIMS];
+    if (im->batched && perm[0] != 0)
+        return graftOnnxImpFail(im, GRAFT_E_UNSUPPORTED,
+                                "it moves the batch axis (perm[0] is %d); graft transposes the "
+                                "axes after the batch",
+                                perm[0]);
+    if (r > GRAFT_MAX_DIMS)
+        return graftOnnxImpFail(im, GRAFT_E_UNSUPPORTED, "its input has rank %d; graft handles %d",
+                                x->ndim, GRAFT_MAX_DIMS - off);
+    gperm[0] = 0;
+    for (int d = off; d < r; d++) gperm[d] = perm[d - off] + off;
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpAsShaped(im, x, "shape", &tmp, &x));
+    graft_layer *l = NULL;
+    int st = graft_layer_transpose(im->ctx, r, gperm, &l);
+    return graftOnnxImpAddLayer(im, st, l, NULL, 1, &x, out, NULL);
 }
 
 static int h_concat(imp *im, val *out)
@@ -328,21 +343,192 @@ static int h_concat(imp *im, val *out)
     GRAFT_FORWARD_IF_ERROR(graftOnnxImpReqInput(im, 0, &first));
     GRAFT_FORWARD_IF_ERROR(graftOnnxImpAttrInt(im, "axis", 1, &axis_attr));
     GRAFT_FORWARD_IF_ERROR(graftOnnxImpNormAxis(im, axis_attr, first->ndim, "axis", &axis));
-    if (graftOnnxImpGraftAxis(im, axis) != 1)
+    int gaxis = graftOnnxImpGraftAxis(im, axis);
+    if (gaxis == 0)
         return graftOnnxImpFail(im, GRAFT_E_UNSUPPORTED,
-                                "it concatenates along axis %d; graft concatenates along the "
-                                "axis after the batch",
-                                axis);
+                                "it concatenates along the batch axis; graft concatenates along "
+                                "the axes after it");
     for (int k = 0; k < n; k++) {
-        val *v;
+        val *v, *shaped, tmp;
         GRAFT_FORWARD_IF_ERROR(graftOnnxImpReqInput(im, k, &v));
         if (v->ndim != first->ndim)
             return graftOnnxImpFail(im, GRAFT_E_FORMAT, "inputs of different ranks");
-        names[k] = v->layer;
+        shaped = v;
+        if (gaxis != 1) {
+            /* the layer counts axes: its inputs must have their ONNX ranks */
+            char suffix[32];
+            snprintf(suffix, sizeof suffix, "shape%d", k);
+            GRAFT_FORWARD_IF_ERROR(graftOnnxImpAsShaped(im, v, suffix, &tmp, &shaped));
+        }
+        names[k] = shaped->layer;
     }
     graft_layer *l = NULL;
-    int st = graft_layer_concat(im->ctx, &l);
+    int st = gaxis == 1 ? graft_layer_concat(im->ctx, &l)
+                        : graft_layer_concat_axis(im->ctx, gaxis, &l);
     return graftOnnxImpAddLayerN(im, st, l, NULL, n, names, out, NULL);
+}
+
+/* Appends the slice layer of ONNX axis a (graft axis from the importer's
+ * batch rule), entries first, first + step, ... (count of them), of x into
+ * dst. */
+static int emit_slice(imp *im, val *x, int a, int64_t first, int64_t count, int64_t step,
+                      const char *suffix, val *dst)
+{
+    /* the entry after the last one taken; below 0 when counting down past
+     * the front, which the layer reads as "before entry 0" */
+    int64_t end = first + count * step;
+    if (end < 0) end = INT64_MIN;
+    graft_layer *l = NULL;
+    int st = graft_layer_slice(im->ctx, graftOnnxImpGraftAxis(im, a), first, end, step, &l);
+    return graftOnnxImpAddLayer(im, st, l, suffix, 1, &x, dst, NULL);
+}
+
+/* Slice of an activation: one slice layer per axis it changes (none: an
+ * alias); the batch axis must be kept whole. */
+static int h_slice(imp *im, val *out)
+{
+    val *x, tmp, steps[ONNX_MAX_RANK];
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpReqInput(im, 0, &x));
+    if (x->kind == V_CONST) {
+        if (!graftOnnxImpAllConst(im)) return graftOnnxImpOnlyConstantsFail(im);
+        return graftOnnxImpFoldSlice(im, out, &x->c);
+    }
+    graftOnnxSliceArg sl[ONNX_MAX_RANK];
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpSliceArgs(im, x->ndim, sl));
+    int64_t first[ONNX_MAX_RANK], count[ONNX_MAX_RANK];
+    int changed[ONNX_MAX_RANK], n_changed = 0;
+    for (int d = 0; d < x->ndim; d++) {
+        changed[d] = 0;
+        if (!sl[d].set) continue;
+        if (x->dims[d] == SYM_BATCH) {
+            /* the batch size is unknown: only [0, end of the axis) keeps it */
+            if (sl[d].step != 1 || sl[d].start != 0 || sl[d].end < INT32_MAX)
+                return graftOnnxImpFail(im, GRAFT_E_UNSUPPORTED,
+                                        "it slices the batch axis (starts %lld, ends %lld, "
+                                        "steps %lld); graft slices the axes after it",
+                                        (long long)sl[d].start, (long long)sl[d].end,
+                                        (long long)sl[d].step);
+            continue;
+        }
+        GRAFT_FORWARD_IF_ERROR(graftOnnxImpSliceAxis(im, x->dims[d], sl[d].start, sl[d].end,
+                                                     sl[d].step, &first[d], &count[d]));
+        if (count[d] == 0)
+            return graftOnnxImpFail(im, GRAFT_E_UNSUPPORTED,
+                                    "its result is empty on axis %d; graft tensors have no "
+                                    "size-0 axis",
+                                    d);
+        if (first[d] == 0 && count[d] == x->dims[d] && sl[d].step == 1) continue;
+        changed[d] = 1;
+        n_changed++;
+    }
+    if (n_changed == 0) {
+        graftOnnxImpAlias(out, x);
+        return GRAFT_OK;
+    }
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpAsShaped(im, x, "shape", &tmp, &x));
+    for (int d = 0, k = 0; d < x->ndim; d++) {
+        if (!changed[d]) continue;
+        char suffix[32];
+        snprintf(suffix, sizeof suffix, "axis%d", d);
+        val *dst = ++k == n_changed ? out : &steps[d];
+        if (dst != out) {
+            memset(dst, 0, sizeof *dst);
+            dst->name = out->name;
+        }
+        GRAFT_FORWARD_IF_ERROR(
+            emit_slice(im, x, d, first[d], count[d], sl[d].step, dst == out ? NULL : suffix, dst));
+        x = dst;
+    }
+    return GRAFT_OK;
+}
+
+/* Split: output k is the k-th part of the axis, as one slice layer (or a
+ * folded constant), sizes from the split attribute (opset < 13) or input
+ * (opset >= 13), else equal parts (num_outputs from opset 18, where the
+ * last part may be smaller). */
+static int h_split(imp *im, val *out)
+{
+    const onnxNode *node = im->node;
+    val *x, tmp;
+    int64_t axis_attr, sizes[GRAFT_LAYER_MAX_INPUTS], num_outputs;
+    int axis = 0, n = node->n_outputs;
+    size_t ns = (size_t)-1;
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpReqInput(im, 0, &x));
+    int nd = x->kind == V_CONST ? x->c.ndim : x->ndim;
+    const int64_t *in = x->kind == V_CONST ? x->c.dims : x->dims;
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpAttrInt(im, "axis", 0, &axis_attr));
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpNormAxis(im, axis_attr, nd, "axis", &axis));
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpAttrInt(im, "num_outputs", 0, &num_outputs));
+    if (n > GRAFT_LAYER_MAX_INPUTS)
+        return graftOnnxImpFail(im, GRAFT_E_UNSUPPORTED, "%d outputs; graft splits into up to %d",
+                                n, GRAFT_LAYER_MAX_INPUTS);
+    if (num_outputs && num_outputs != n)
+        return graftOnnxImpFail(im, GRAFT_E_FORMAT, "num_outputs is %lld but the node has %d",
+                                (long long)num_outputs, n);
+    if (im->opset < 13) {
+        const int64_t *v;
+        int nv;
+        GRAFT_FORWARD_IF_ERROR(graftOnnxImpAttrInts(im, "split", &v, &nv));
+        if (nv > GRAFT_LAYER_MAX_INPUTS)
+            return graftOnnxImpFail(im, GRAFT_E_FORMAT, "split has %d entries", nv);
+        if (nv >= 0) {
+            ns = (size_t)nv;
+            if (nv) memcpy(sizes, v, ns * sizeof *v);
+        }
+    } else {
+        cval *split;
+        GRAFT_FORWARD_IF_ERROR(graftOnnxImpConstInput(im, 1, "split", 0, &split));
+        if (split)
+            GRAFT_FORWARD_IF_ERROR(graftOnnxImpCvalInts(im, split, "split", 0, sizes,
+                                                        GRAFT_LAYER_MAX_INPUTS, &ns));
+    }
+    int64_t dim = in[axis];
+    if (dim == SYM_BATCH)
+        return graftOnnxImpFail(im, GRAFT_E_UNSUPPORTED,
+                                "it splits the batch axis; graft splits the axes after it");
+    if (ns == (size_t)-1) {
+        /* equal parts; from opset 18 the last may be smaller */
+        int64_t part = (dim + n - 1) / n;
+        if (im->opset < 18 && dim % n)
+            return graftOnnxImpFail(im, GRAFT_E_FORMAT,
+                                    "axis %d of size %lld does not split into %d equal parts",
+                                    axis, (long long)dim, n);
+        for (int k = 0; k < n; k++) sizes[k] = dim - k * part < part ? dim - k * part : part;
+        ns = (size_t)n;
+    }
+    if (ns != (size_t)n)
+        return graftOnnxImpFail(im, GRAFT_E_FORMAT, "split has %zu sizes for %d outputs", ns, n);
+    int64_t sum = 0;
+    for (int k = 0; k < n; k++) {
+        if (sizes[k] < 0 || sizes[k] > dim)
+            return graftOnnxImpFail(im, GRAFT_E_FORMAT, "split size %lld", (long long)sizes[k]);
+        if (sizes[k] == 0)
+            return graftOnnxImpFail(im, GRAFT_E_UNSUPPORTED,
+                                    "output %d is empty; graft tensors have no size-0 axis", k);
+        sum += sizes[k];
+    }
+    if (sum != dim)
+        return graftOnnxImpFail(im, GRAFT_E_FORMAT, "the split sizes add up to %lld, not %lld",
+                                (long long)sum, (long long)dim);
+    if (x->kind == V_ACT) GRAFT_FORWARD_IF_ERROR(graftOnnxImpAsShaped(im, x, "shape", &tmp, &x));
+    int64_t at = 0;
+    for (int k = 0; k < n; k++, at += sizes[k - 1]) {
+        val *dst = out;
+        if (k > 0) {
+            if (!node->outputs[k][0]) continue;
+            GRAFT_FORWARD_IF_ERROR(graftOnnxImpDefine(im, node->outputs[k], &dst));
+        }
+        im->outputs_defined = k + 1;
+        if (x->kind == V_CONST) {
+            GRAFT_FORWARD_IF_ERROR(graftOnnxImpFoldAxisRange(im, dst, &x->c, axis, at, sizes[k]));
+            continue;
+        }
+        char suffix[32];
+        snprintf(suffix, sizeof suffix, "out%d", k);
+        GRAFT_FORWARD_IF_ERROR(emit_slice(im, x, axis, at, sizes[k], 1, k ? suffix : NULL, dst));
+    }
+    im->outputs_defined = n;
+    return GRAFT_OK;
 }
 
 /* ---- the family --------------------------------------------------------------------- */
@@ -356,6 +542,8 @@ const graftOnnxOp graftOnnxOpsShape[] = {
     {"Reshape", h_reshape},
     {"Shape", h_shape},
     {"Size", h_size},
+    {"Slice", h_slice},
+    {"Split", h_split},
     {"Squeeze", h_squeeze},
     {"Transpose", h_transpose},
     {"Unsqueeze", h_squeeze},
