@@ -19,9 +19,9 @@ and NUL checks name in their messages.
 
 # Version
 GRAFT_VERSION_MAJOR = 1
-GRAFT_VERSION_MINOR = 1
+GRAFT_VERSION_MINOR = 2
 GRAFT_VERSION_PATCH = 0
-GRAFT_VERSION_NUMBER = 10100
+GRAFT_VERSION_NUMBER = 10200
 
 # Status codes and error messages
 GRAFT_OK = 0
@@ -387,6 +387,9 @@ FUNCTIONS = (
     ("graft_layer_pad2d", "c_int", ("c_void_p", "P(Pad2dSpec)", "PP")),
     ("graft_layer_upsample2d", "c_int", ("c_void_p", "P(Upsample2dSpec)", "PP")),
     ("graft_layer_reshape", "c_int", ("c_void_p", "c_int", "P(c_int64)", "PP")),
+    ("graft_layer_transpose", "c_int", ("c_void_p", "c_int", "P(c_int)", "PP")),
+    ("graft_layer_slice", "c_int", ("c_void_p", "c_int", "c_int64", "c_int64", "c_int64", "PP")),
+    ("graft_layer_concat_axis", "c_int", ("c_void_p", "c_int", "PP")),
     ("graft_layer_scale_shift", "c_int", ("c_void_p", "c_int", "P(c_int64)", "PP")),
     ("graft_layer_free", None, ("c_void_p",)),
     ("graft_layer_kind", "c_char_p", ("c_void_p",)),
@@ -571,6 +574,9 @@ ARGUMENT_NAMES = {
     "graft_layer_pad2d": ("ctx", "spec", "out"),
     "graft_layer_upsample2d": ("ctx", "spec", "out"),
     "graft_layer_reshape": ("ctx", "ndim", "dims", "out"),
+    "graft_layer_transpose": ("ctx", "ndim", "perm", "out"),
+    "graft_layer_slice": ("ctx", "axis", "start", "end", "step", "out"),
+    "graft_layer_concat_axis": ("ctx", "axis", "out"),
     "graft_layer_scale_shift": ("ctx", "ndim", "dims", "out"),
     "graft_layer_free": ("layer",),
     "graft_layer_kind": ("layer",),
@@ -693,4 +699,6 @@ LAYER_KINDS = (
     "reshape",
     "scale_shift",
     "upsample2d",
+    "transpose",
+    "slice",
 )

@@ -212,9 +212,14 @@ def add(*, ctx=None):
     return Layer._create(ctx, _lib.C.graft_layer_add)
 
 
-def concat(*, ctx=None):
-    """Concatenation of inputs along the channel axis (axis 1)."""
-    return Layer._create(ctx, _lib.C.graft_layer_concat)
+def concat(axis=1, *, ctx=None):
+    """Concatenation of inputs along axis (1, the channel axis, by default;
+    axes count the batch as axis 0, and a negative axis counts from the
+    end); the other dimensions must agree. Another axis than 1 needs graft
+    1.2."""
+    if axis == 1:
+        return Layer._create(ctx, _lib.C.graft_layer_concat)
+    return Layer._create(ctx, _lib.C.graft_layer_concat_axis, axis)
 
 
 def softmax(*, ctx=None):
@@ -317,3 +322,27 @@ def scale_shift(shape, *, ctx=None):
     (N, C, H, W); set the values with ``model[name].set_parameter()``."""
     ndim, dims = _dims(shape)
     return Layer._create(ctx, _lib.C.graft_layer_scale_shift, ndim, dims)
+
+
+def transpose(perm, *, ctx=None):
+    """Permutes the axes: output axis k is input axis perm[k], as
+    ``torch.permute(x, perm)`` and ONNX Transpose. perm counts the batch as
+    axis 0 and must keep it first: (0, 2, 3, 1) turns (N, C, H, W) into
+    (N, H, W, C). The input's rank must be len(perm), 2 to 8. Since graft
+    1.2."""
+    perm = tuple(int(p) for p in perm)
+    arr = (ctypes.c_int * max(len(perm), 1))(
+        *[_lib.check_int(p, "perm[%d]" % k, "c_int") for k, p in enumerate(perm)])
+    return Layer._create(ctx, _lib.C.graft_layer_transpose, len(perm), arr)
+
+
+def slice(axis, start, end=None, step=1, *, ctx=None):
+    """The entries start, start + step, ... before end of one axis, as
+    ``x[:, start:end:step]`` on axis 1 and ONNX Slice: axis counts the batch
+    as axis 0 (>= 1, or negative from the end); negative start and end
+    count from the end of the axis and both are clamped to it. end None
+    runs to the end of the axis (the front for a negative step). step is
+    not 0. Since graft 1.2."""
+    if end is None:
+        end = 2 ** 63 - 1 if step > 0 else -2 ** 63
+    return Layer._create(ctx, _lib.C.graft_layer_slice, axis, start, end, step)

@@ -24,6 +24,8 @@ SAMPLE_ARGS = {
     "reshape": ((2, 2),),
     "scale_shift": ((1,),),
     "upsample2d": (2,),
+    "transpose": ((0, 2, 1),),
+    "slice": (1, 0, 1),
 }
 
 

@@ -1,6 +1,7 @@
 """ONNX import and export (Model.import_onnx, export_onnx,
 export_onnx_bytes), and the layer kinds ONNX graphs bring: mul,
-hard_sigmoid, pad2d, reshape, scale_shift."""
+hard_sigmoid, pad2d, reshape, scale_shift, transpose, slice, concat
+along other axes."""
 
 import ctypes
 import math
@@ -421,6 +422,37 @@ class NewLayers(unittest.TestCase):
                 m.add(layers.reshape((4, 2)), "rs")
             self.assertTrue(cm.exception.message.startswith("graft_model_add(): "),
                             cm.exception.message)
+
+    def test_transpose(self):
+        # (N, 2, 3) -> (N, 3, 2)
+        shape, y = self.run_layer(layers.transpose((0, 2, 1)), (2, 3), [1, 2, 3, 4, 5, 6])
+        self.assertEqual(shape, (3, 2))
+        self.assertEqual(y, [1.0, 4.0, 2.0, 5.0, 3.0, 6.0])
+        with layers.transpose([0, 2, 3, 1]) as layer:
+            self.assertEqual(layer.kind, "transpose")
+        self.assertFails("graft_layer_transpose(): perm[0] is 1, must be 0: the batch axis "
+                         "stays first", layers.transpose, (1, 0, 2))
+
+    def test_slice(self):
+        x = [1, 2, 3, 4, 5, 6]
+        shape, y = self.run_layer(layers.slice(2, 1), (2, 3), x)  # x[:, :, 1:]
+        self.assertEqual(shape, (2, 2))
+        self.assertEqual(y, [2.0, 3.0, 5.0, 6.0])
+        shape, y = self.run_layer(layers.slice(-1, -1, step=-2), (2, 3), x)  # x[..., ::-2]
+        self.assertEqual(shape, (2, 2))
+        self.assertEqual(y, [3.0, 1.0, 6.0, 4.0])
+        shape, y = self.run_layer(layers.slice(1, 1, 2), (2, 3), x)  # x[:, 1:2]
+        self.assertEqual(shape, (1, 3))
+        self.assertEqual(y, [4.0, 5.0, 6.0])
+        self.assertFails("graft_layer_slice(): step is 0", layers.slice, 1, 0, 1, 0)
+
+    def test_concat_axis(self):
+        with graft.Model((2, 3)) as m:
+            m.add(layers.slice(2, 0, 1), "a")
+            m.add(layers.concat(axis=-1), "cat", inputs=["input", "a"])
+            self.assertEqual(m.output_shape, (2, 4))
+            self.assertEqual(flat(m.forward([1, 2, 3, 4, 5, 6])),
+                             [1.0, 2.0, 3.0, 1.0, 4.0, 5.0, 6.0, 4.0])
 
     def test_scale_shift(self):
         with graft.Model((2, 1, 2)) as m:

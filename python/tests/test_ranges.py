@@ -308,6 +308,11 @@ PUBLIC = {
     "graft_image_center_crop:width": "test_image_transforms",
     "graft_image_center_crop:height": "test_image_transforms",
     "graft_layer_dense:units": "test_dense",
+    "graft_layer_slice:axis": "test_slice",
+    "graft_layer_slice:start": "test_slice",
+    "graft_layer_slice:end": "test_slice",
+    "graft_layer_slice:step": "test_slice",
+    "graft_layer_concat_axis:axis": "test_concat_axis",
     "graft_layer_dropout:seed": "test_dropout",
     "graft_model_create:seed": "test_model_create",
     "graft_model_predict_topk:k": "test_predict_topk",
@@ -402,6 +407,7 @@ INTERNAL = {
     "graft_image_write_tensor:flags": _KEY,
     "graft_layer_dense:bias": _FLAG,
     "graft_layer_reshape:ndim": _COUNT,
+    "graft_layer_transpose:ndim": _COUNT,
     "graft_layer_scale_shift:ndim": _COUNT,
     "graft_layer_build:n_inputs": _UNUSED,
     "graft_layer_build:seed": _UNUSED,
@@ -677,6 +683,22 @@ class PublicIntegers(_Public):
     def test_dense(self):
         for bad in (2 ** 32 + 3, -2 ** 32 + 3, 2 ** 64):
             self.refused(lambda: layers.dense(bad, ctx=self.ctx), "units")
+
+    def test_slice(self):
+        for bad in (2 ** 32 + 1, -2 ** 32 + 1):
+            self.refused(lambda: layers.slice(bad, 0, 1, ctx=self.ctx), "axis")
+        for bad in (2 ** 63, -2 ** 63 - 1):
+            self.refused(lambda: layers.slice(1, bad, 1, ctx=self.ctx), "start")
+            self.refused(lambda: layers.slice(1, 0, bad, ctx=self.ctx), "end")
+            self.refused(lambda: layers.slice(1, 0, 1, bad, ctx=self.ctx), "step")
+
+    def test_concat_axis(self):
+        for bad in (2 ** 32 + 1, -2 ** 32 + 1):
+            self.refused(lambda: layers.concat(bad, ctx=self.ctx), "axis")
+
+    def test_transpose_perm(self):
+        for bad in (2 ** 32, -2 ** 32 - 1):
+            self.refused(lambda: layers.transpose((0, bad), ctx=self.ctx), "perm[1]")
 
     def test_dropout(self):
         for bad in (2 ** 64, -1):
