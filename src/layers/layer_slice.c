@@ -15,7 +15,8 @@
  *
  * start, end and step are ints: a value beyond the int range is clamped to
  * it when the layer is made, which changes nothing for an axis of fewer than
- * 2^31 - 1 entries; longer axes are refused when the layer is built.
+ * 2^31 - 1 entries; longer axes are refused when the layer is built (so
+ * start + n and end + n stay in range).
  */
 #include "layer.h"
 
@@ -82,10 +83,10 @@ static int slice_infer_shape(graft_layer *l, int n_inputs, const graftShape *in,
                           "input %s",
                           s->axis, got);
     int64_t n = in[0].dims[a];
-    if (n > INT_MAX)
+    if (n >= INT_MAX)
         return graftError(l->ctx, GRAFT_E_SHAPE, func,
-                          "slice layer: axis %d of the input %s has more than %d entries", a,
-                          got, INT_MAX);
+                          "slice layer: axis %d of the input %s has 2^31 - 1 entries or more",
+                          a, got);
     int64_t first, count;
     resolve(n, s->start, s->end, s->step, &first, &count);
     if (count < 1)
@@ -115,6 +116,10 @@ static int slice_forward(graft_layer *l, const graft_tensor *const *in, graft_te
         float *y = out->data + o * cnt * inner;
         if (s->step == 1) {
             memcpy(y, x, cnt * inner * sizeof(float));
+            continue;
+        }
+        if (inner == 1) {
+            for (size_t k = 0; k < cnt; k++) y[k] = x[(ptrdiff_t)k * s->step];
             continue;
         }
         for (size_t k = 0; k < cnt; k++)

@@ -14,9 +14,11 @@
  * otherwise the two axes that are innermost in the input and in the output
  * are copied in square tiles, so that reads and writes both stay within a
  * few cache lines. The other axes advance by an odometer of offsets: no
- * division per element.
+ * division per element. Runs of samples go to graft's worker threads
+ * (core/parallel.h).
  */
 #include "layer.h"
+#include "core/parallel.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -158,10 +160,46 @@ static void permute(float *y, const float *x, int r, const int64_t *xd, const in
     strided_copy(y, x, n, od, is);
 }
 
+/* A forward or backward pass: y = x permuted by perm, split over the batch
+ * (the batch axis stays first, so a run of samples is contiguous in both). */
+typedef struct permute_pass {
+    float *y;
+    const float *x;
+    int r;
+    int64_t dims[GRAFT_MAX_DIMS]; /* x's, batch included */
+    const int *perm;
+    size_t sample;                /* elements per sample */
+} permute_pass;
+
+static void permute_range(void *arg, int b0, int b1, int worker)
+{
+    const permute_pass *p = arg;
+    int64_t d[GRAFT_MAX_DIMS];
+    (void)worker;
+    memcpy(d, p->dims, sizeof d);
+    d[0] = b1 - b0;
+    permute(p->y + (size_t)b0 * p->sample, p->x + (size_t)b0 * p->sample, p->r, d, p->perm);
+}
+
+static void permute_batch(float *y, const float *x, int r, const int64_t *dims, const int *perm)
+{
+    permute_pass p;
+    p.y = y;
+    p.x = x;
+    p.r = r;
+    memcpy(p.dims, dims, (size_t)r * sizeof *dims);
+    p.perm = perm;
+    p.sample = 1;
+    for (int d = 1; d < r; d++) p.sample *= (size_t)dims[d];
+    int n = (int)dims[0]; /* batches are at most GRAFT_LAYER_MAX_BATCH */
+    /* each element read and written once */
+    graftParallelFor(n, graftParallelWorkers(n, 2.0 * (double)p.sample), permute_range, &p);
+}
+
 static int transpose_forward(graft_layer *l, const graft_tensor *const *in, graft_tensor *out)
 {
     const transpose_state *s = l->state;
-    permute(out->data, in[0]->data, s->ndim, in[0]->dims, s->perm);
+    permute_batch(out->data, in[0]->data, s->ndim, in[0]->dims, s->perm);
     return GRAFT_OK;
 }
 
@@ -175,7 +213,7 @@ static int transpose_backward(graft_layer *l, const graft_tensor *const *in,
     if (!din[0]) return GRAFT_OK;
     int inv[GRAFT_MAX_DIMS];
     for (int d = 0; d < s->ndim; d++) inv[s->perm[d]] = d;
-    permute(din[0]->data, dout->data, s->ndim, dout->dims, inv);
+    permute_batch(din[0]->data, dout->data, s->ndim, dout->dims, inv);
     return GRAFT_OK;
 }
 
