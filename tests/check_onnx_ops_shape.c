@@ -203,6 +203,63 @@ START_TEST(test_shufflenet_split_shuffle_concat)
 }
 END_TEST
 
+/* A Slice of two axes is two slice layers, the last named after the node;
+ * a Split of a constant folds, each output its part. */
+START_TEST(test_slice_two_axes_and_constant_split)
+{
+    graft_ctx *ctx = tu_ctx();
+    const int64_t xd[4] = {-1, 4, 2, 3}, two[1] = {2};
+    const int64_t starts[2] = {1, 0}, ends[2] = {3, 2}, axes[2] = {1, 3};
+    tu_mb b;
+    tu_mb_begin(&b, ctx, 13);
+    tu_mb_input(&b, "x", 4, xd);
+    tu_mb_init_i64(&b, "s", 1, two, starts);
+    tu_mb_init_i64(&b, "e", 1, two, ends);
+    tu_mb_init_i64(&b, "a", 1, two, axes);
+    tu_mb_simple(&b, "Slice", "sl", "x,s,e,a", "y");
+    tu_mb_output(&b, "y");
+    tu_mb_finish(&b);
+    graft_model *m = tu_onnx_import_ok(&b, NULL);
+    static const char *const kinds[] = {"slice", "slice"};
+    tu_assert_kinds(m, kinds, 2);
+    ck_assert_str_eq(graft_model_layer_name(m, 1), "sl");
+    float x[2 * 24], y[2 * 8];
+    tu_fill_ramp(x, 48, 0, 1);
+    const int64_t xs[4] = {2, 4, 2, 3}, ys[4] = {2, 2, 2, 2};
+    tu_assert_dims(tu_onnx_run(m, ctx, 4, xs, x, y, 16), 4, ys);
+    for (int n = 0; n < 2; n++)
+        for (int c = 0; c < 2; c++)
+            for (int h = 0; h < 2; h++)
+                for (int w = 0; w < 2; w++)
+                    ck_assert_float_eq(y[((n * 2 + c) * 2 + h) * 2 + w],
+                                       x[((n * 4 + c + 1) * 2 + h) * 3 + w]);
+    graft_model_free(m);
+    tu_mb_free(&b);
+    /* y = x * Split(c)[1], c = (1, 4) 1 2 3 4 split in halves on axis 1 */
+    const int64_t x2[2] = {-1, 2}, cd[2] = {1, 4};
+    const float cv[4] = {1, 2, 3, 4};
+    tu_mb_begin(&b, ctx, 13);
+    tu_mb_input(&b, "x", 2, x2);
+    tu_mb_init(&b, "c", 2, cd, cv);
+    size_t n = tu_mb_node(&b, "Split", "sp", "c", "c0,c1");
+    tu_mb_attr_i(&b, "axis", 1);
+    tu_mb_end(&b, n);
+    tu_mb_simple(&b, "Mul", "mul", "x,c1", "y");
+    tu_mb_output(&b, "y");
+    tu_mb_finish(&b);
+    m = tu_onnx_import_ok(&b, NULL);
+    const float xv[4] = {1, 1, 2, -1};
+    float yv[4];
+    const int64_t xs2[2] = {2, 2};
+    tu_onnx_run(m, ctx, 2, xs2, xv, yv, 4);
+    const float want[4] = {3, 4, 6, -4};
+    tu_assert_close(yv, want, 4, 0, 0, "x * Split(c)[1]");
+    graft_model_free(m);
+    tu_mb_free(&b);
+    graft_ctx_free(ctx);
+}
+END_TEST
+
 /* y = Transpose, Slice or Split of x (N, 2, 3): what is refused. */
 START_TEST(test_transpose_slice_split_refusals)
 {
@@ -332,6 +389,7 @@ Suite *suite_onnx_ops_shape(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_shape_subgraph_and_shape_ops);
     tcase_add_test(tc, test_shufflenet_split_shuffle_concat);
+    tcase_add_test(tc, test_slice_two_axes_and_constant_split);
     tcase_add_test(tc, test_transpose_slice_split_refusals);
     tcase_add_test(tc, test_shape_ops_refusals);
     suite_add_tcase(s, tc);

@@ -7,7 +7,9 @@
  * shape and file errors. PyTorch references are check_torch_refs.c's.
  */
 #include "testutil.h"
+#include "core/parallel.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -130,6 +132,27 @@ START_TEST(test_transpose_tiles_and_wide_axes)
 }
 END_TEST
 
+/* With two workers (each a run of samples) the copy is the same as with
+ * one: a pure copy, checked against slow_permute. */
+START_TEST(test_transpose_two_workers)
+{
+    if (!graft_has_blas()) {
+        fprintf(stderr, "note: test_transpose_two_workers skipped: no BLAS, one thread\n");
+        return;
+    }
+    graft_ctx *ctx = tu_ctx();
+    int before = 0;
+    ck_assert_int_eq(graft_ctx_get_int(ctx, GRAFT_CTX_NUM_THREADS, &before), GRAFT_OK);
+    ck_assert_int_eq(graft_ctx_set_int(ctx, GRAFT_CTX_NUM_THREADS, 2), GRAFT_OK);
+    const int64_t d[4] = {6, 16, 60, 70}; /* 67,200 floats a sample */
+    ck_assert_int_eq(graftParallelWorkers(6, 2.0 * 16 * 60 * 70), 2);
+    const int to_nhwc[4] = {0, 2, 3, 1};
+    check_perm(ctx, 4, d, to_nhwc);
+    ck_assert_int_eq(graft_ctx_set_int(ctx, GRAFT_CTX_NUM_THREADS, before), GRAFT_OK);
+    graft_ctx_free(ctx);
+}
+END_TEST
+
 START_TEST(test_transpose_gradients_roundtrip)
 {
     graft_ctx *ctx = tu_ctx();
@@ -216,6 +239,7 @@ Suite *suite_transpose(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_transpose_every_permutation);
     tcase_add_test(tc, test_transpose_tiles_and_wide_axes);
+    tcase_add_test(tc, test_transpose_two_workers);
     tcase_add_test(tc, test_transpose_gradients_roundtrip);
     tcase_add_test(tc, test_transpose_errors);
     suite_add_tcase(s, tc);
