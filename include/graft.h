@@ -691,7 +691,8 @@ GRAFT_API int graft_layer_flatten(graft_ctx *ctx, graft_layer **out);
 /* Elementwise sum of 2 or more inputs of one shape (residual connections). */
 GRAFT_API int graft_layer_add(graft_ctx *ctx, graft_layer **out);
 /* Concatenation of 1 or more inputs along the channel axis (axis 1); the
- * other dimensions must agree. */
+ * other dimensions must agree. graft_layer_concat_axis() joins along
+ * another axis. */
 GRAFT_API int graft_layer_concat(graft_ctx *ctx, graft_layer **out);
 /* Softmax along axis 1 of (N, C, ...), computed stably (max subtracted). */
 GRAFT_API int graft_layer_softmax(graft_ctx *ctx, graft_layer **out);
