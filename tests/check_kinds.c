@@ -195,10 +195,10 @@ static graft_layer *make_concat(graft_ctx *ctx, kind_case *c)
 static graft_layer *make_softmax(graft_ctx *ctx, kind_case *c)
 {
     graft_layer *l = NULL;
-    c->n_inputs = 1;
-    c->ndim = 1;
-    c->dims[0] = 7;
-    return made(ctx, graft_layer_softmax(ctx, &l), &l);
+    /* over the last axis of (N, 3, 6, 6): the axis attribute (Since 1.2)
+     * is saved, compared and exported; axis 1 is check_softmax.c's */
+    image_input(c, 1);
+    return made(ctx, graft_layer_softmax_axis(ctx, -1, &l), &l);
 }
 
 static graft_layer *make_mul(graft_ctx *ctx, kind_case *c)
@@ -253,6 +253,20 @@ static graft_layer *make_upsample2d(graft_ctx *ctx, kind_case *c)
     s.out_w = 9; /* 6 -> 9: a scale of 1.5 */
     image_input(c, 1);
     return made(ctx, graft_layer_upsample2d(ctx, &s, &l), &l);
+}
+
+static graft_layer *make_layer_norm(graft_ctx *ctx, kind_case *c)
+{
+    graft_layer *l = NULL;
+    image_input(c, 1); /* over the last two axes (6, 6) */
+    return made(ctx, graft_layer_layer_norm(ctx, 2, 1e-5f, 1, &l), &l);
+}
+
+static graft_layer *make_matmul(graft_ctx *ctx, kind_case *c)
+{
+    graft_layer *l = NULL;
+    image_input(c, 2); /* (N, 3, 6, 6) times (N, 3, 6, 6) */
+    return made(ctx, graft_layer_matmul(ctx, &l), &l);
 }
 
 /* The table, one entry per registered kind, in registry order. A kind
