@@ -5,6 +5,7 @@
 #include "testutil.h"
 
 #include <math.h>
+#include <string.h>
 
 /* Rows {1, 2, 3, 4} and {-2, 0, 0, 2}: means 2.5 and 0, biased variances 1.25
  * and 2; with epsilon 1e-5, x - mean over sqrt(var + eps). */
@@ -164,6 +165,78 @@ START_TEST(test_linear_per_position)
 }
 END_TEST
 
+/* A model of linear (per position), layer_norm with and without affine
+ * parameters, matmul of two activations and softmax over the last axis,
+ * exported at opsets 13 to 17 (LayerNormalization from 17, the
+ * decomposition before) and imported back: the same layers and outputs. */
+START_TEST(test_sequence_model_onnx_round_trip)
+{
+    graft_ctx *ctx = tu_ctx();
+    const int64_t dims[2] = {4, 6};
+    graft_model *m = NULL;
+    ck_assert_int_eq(graft_model_create(ctx, 2, dims, 7, &m), GRAFT_OK);
+    graft_layer *l = NULL;
+    const char *in[1] = {GRAFT_MODEL_INPUT}, *qk[2] = {"q", "kt"}, *av[2] = {"attn", "v"};
+    ck_assert_int_eq(graft_model_add(m, "q", (graft_layer_linear(ctx, 4, 1, &l), l), 1, in),
+                     GRAFT_OK);
+    ck_assert_int_eq(graft_model_add(m, "kt", (graft_layer_linear(ctx, 4, 0, &l), l), 1, in),
+                     GRAFT_OK);
+    ck_assert_int_eq(graft_model_add(m, "scores", (graft_layer_matmul(ctx, &l), l), 2, qk),
+                     GRAFT_OK);
+    ck_assert_int_eq(graft_model_add(m, "attn", (graft_layer_softmax_axis(ctx, -1, &l), l), 0,
+                                     NULL),
+                     GRAFT_OK);
+    ck_assert_int_eq(graft_model_add(m, "v", (graft_layer_layer_norm(ctx, 1, 1e-3f, 0, &l), l),
+                                     1, in),
+                     GRAFT_OK);
+    ck_assert_int_eq(graft_model_add(m, "out", (graft_layer_matmul(ctx, &l), l), 2, av),
+                     GRAFT_OK);
+    ck_assert_int_eq(graft_model_add(m, "norm", (graft_layer_layer_norm(ctx, 2, 1e-5f, 1, &l), l),
+                                     0, NULL),
+                     GRAFT_OK);
+    /* non-trivial affine parameters */
+    graft_tensor *w = NULL;
+    for (int p = 0; p < 2; p++) {
+        ck_assert_int_eq(graft_layer_param(graft_model_layer(m, 6), p, NULL, &w, NULL, NULL),
+                         GRAFT_OK);
+        tu_fill_uniform(w, 20 + p, 0.5f, 1.5f);
+    }
+    graft_tensor *x = tu_tensor(ctx, 3, 3, 4, 6);
+    tu_fill_uniform(x, 11, -2, 2);
+    const graft_tensor *y = NULL;
+    ck_assert_int_eq(graft_model_forward(m, x, &y), GRAFT_OK);
+    float want[72];
+    ck_assert_uint_eq(graft_tensor_numel(y), 72);
+    memcpy(want, graft_tensor_data_const(y), sizeof want);
+    for (int opset = 13; opset <= 17; opset++) {
+        graft_onnx_export_opts eo = GRAFT_ONNX_EXPORT_OPTS_INIT;
+        eo.opset = opset;
+        void *data = NULL;
+        size_t size = 0;
+        ck_assert_msg(graft_onnx_export_buffer(m, &eo, &data, &size) == GRAFT_OK, "%s",
+                      graft_errmsg(ctx));
+        graft_onnx_import_opts io = GRAFT_ONNX_IMPORT_OPTS_INIT;
+        io.keep_softmax = 1;
+        graft_model *back = NULL;
+        ck_assert_msg(graft_onnx_import_buffer(ctx, data, size, &io, &back) == GRAFT_OK,
+                      "opset %d: %s", opset, graft_errmsg(ctx));
+        graft_onnx_buffer_free(ctx, data);
+        ck_assert_int_eq(graft_model_layer_count(back), 7);
+        for (int i = 0; i < 7; i++) {
+            ck_assert_str_eq(graft_model_layer_name(back, i), graft_model_layer_name(m, i));
+            ck_assert_str_eq(graft_layer_kind(graft_model_layer(back, i)),
+                             graft_layer_kind(graft_model_layer(m, i)));
+        }
+        ck_assert_int_eq(graft_model_forward(back, x, &y), GRAFT_OK);
+        tu_assert_close(graft_tensor_data_const(y), want, 72, 1e-6f, 1e-5f, "round trip");
+        graft_model_free(back);
+    }
+    graft_tensor_free(x);
+    graft_model_free(m);
+    graft_ctx_free(ctx);
+}
+END_TEST
+
 Suite *suite_layer_norm(void)
 {
     Suite *s = suite_create("layer_norm");
@@ -174,6 +247,7 @@ Suite *suite_layer_norm(void)
     tcase_add_test(tc, test_layer_norm_groups);
     tcase_add_test(tc, test_layer_norm_errors);
     tcase_add_test(tc, test_linear_per_position);
+    tcase_add_test(tc, test_sequence_model_onnx_round_trip);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -188,11 +188,13 @@ static int dense_onnx_export_matmul(const graft_layer *l, graftOnnxOut *o)
         return GRAFT_OK;
     }
     GRAFT_FORWARD_IF_ERROR(graftOnnxInitParam(o, l, "bias", bn));
+    /* the MatMul carries the layer's name: the importer names the dense
+     * layer it fuses with the Add after it */
     graftOnnxAuxName(o, "matmul", mm);
-    graftOnnxSubName(o, "matmul", node);
-    graftOnnxNode(o, "MatMul", node, 2, ins, mm);
+    graftOnnxNode(o, "MatMul", NULL, 2, ins, mm);
     const char *add[2] = {mm, bn};
-    graftOnnxNode(o, "Add", NULL, 2, add, o->output);
+    graftOnnxSubName(o, "bias", node);
+    graftOnnxNode(o, "Add", node, 2, add, o->output);
     return GRAFT_OK;
 }
 
