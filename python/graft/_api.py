@@ -19,9 +19,9 @@ and NUL checks name in their messages.
 
 # Version
 GRAFT_VERSION_MAJOR = 1
-GRAFT_VERSION_MINOR = 1
+GRAFT_VERSION_MINOR = 2
 GRAFT_VERSION_PATCH = 0
-GRAFT_VERSION_NUMBER = 10100
+GRAFT_VERSION_NUMBER = 10200
 
 # Status codes and error messages
 GRAFT_OK = 0
@@ -382,6 +382,10 @@ FUNCTIONS = (
     ("graft_layer_add", "c_int", ("c_void_p", "PP")),
     ("graft_layer_concat", "c_int", ("c_void_p", "PP")),
     ("graft_layer_softmax", "c_int", ("c_void_p", "PP")),
+    ("graft_layer_softmax_axis", "c_int", ("c_void_p", "c_int", "PP")),
+    ("graft_layer_layer_norm", "c_int", ("c_void_p", "c_int", "c_float", "c_int", "PP")),
+    ("graft_layer_matmul", "c_int", ("c_void_p", "PP")),
+    ("graft_layer_linear", "c_int", ("c_void_p", "c_int", "c_int", "PP")),
     ("graft_layer_mul", "c_int", ("c_void_p", "PP")),
     ("graft_layer_hard_sigmoid", "c_int", ("c_void_p", "c_float", "c_float", "PP")),
     ("graft_layer_pad2d", "c_int", ("c_void_p", "P(Pad2dSpec)", "PP")),
@@ -566,6 +570,10 @@ ARGUMENT_NAMES = {
     "graft_layer_add": ("ctx", "out"),
     "graft_layer_concat": ("ctx", "out"),
     "graft_layer_softmax": ("ctx", "out"),
+    "graft_layer_softmax_axis": ("ctx", "axis", "out"),
+    "graft_layer_layer_norm": ("ctx", "axes", "epsilon", "affine", "out"),
+    "graft_layer_matmul": ("ctx", "out"),
+    "graft_layer_linear": ("ctx", "units", "bias", "out"),
     "graft_layer_mul": ("ctx", "out"),
     "graft_layer_hard_sigmoid": ("ctx", "alpha", "beta", "out"),
     "graft_layer_pad2d": ("ctx", "spec", "out"),
@@ -693,4 +701,6 @@ LAYER_KINDS = (
     "reshape",
     "scale_shift",
     "upsample2d",
+    "layer_norm",
+    "matmul",
 )
