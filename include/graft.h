@@ -724,9 +724,9 @@ GRAFT_API int graft_layer_matmul(graft_ctx *ctx, graft_layer **out);
 /* Fully connected over the last axis (torch.nn.Linear): the input
  * (N, d1, ..., F) gives (N, d1, ..., units), every position of the leading
  * axes multiplied alike: out = in * weight^T + bias, weight (units, F), bias
- * (units). A dense layer (graft_layer_kind() says "dense", attribute
- * "last_axis" 1); on (N, F) input it is graft_layer_dense(). units >= 1;
- * bias 1 or 0. Since 1.2. */
+ * (units). The layer is of kind "dense" (graft_layer_kind()), saved with
+ * this mode; on (N, F) input it computes what graft_layer_dense() does.
+ * units >= 1; bias 1 or 0. Since 1.2. */
 GRAFT_API int graft_layer_linear(graft_ctx *ctx, int units, int bias, graft_layer **out);
 
 

@@ -3,11 +3,12 @@
  * the activations with attributes or constants (LeakyRelu, PRelu,
  * HardSwish, HardSigmoid, Clip; Relu, Sigmoid and Tanh are unary operators,
  * in onnx_ops_elementwise.c), Softmax, Conv, the pooling operators,
- * ReduceMean, BatchNormalization, Gemm, MatMul and Pad. Each becomes a graft
- * layer (with reshapes around it for the 1-D forms), and Conv,
- * BatchNormalization, Gemm and MatMul copy the file's weights into its
- * parameters; some fuse with the node that reads them (HardSigmoid with
- * Mul, MatMul with Add, Pad with Conv).
+ * ReduceMean, LayerNormalization, BatchNormalization, Gemm, MatMul, Pad and
+ * Resize. Each becomes a graft layer (with reshapes around it for the 1-D
+ * forms), and Conv, LayerNormalization, BatchNormalization, Gemm and MatMul
+ * by a constant copy the file's weights into its parameters; some fuse with
+ * the nodes that read them (HardSigmoid with Mul, MatMul with Add, Pad with
+ * Conv, ReduceMean with the rest of a layer normalisation).
  */
 #include "onnx_import.h"
 
@@ -636,7 +637,7 @@ static int try_layer_norm(imp *im, val *x, val *out, int *fused)
     const char *v = nodes[i_var].outputs[0];
     int i_eps = next_node(im, v, "Add");
     const char *ce = i_eps >= 0 ? other_input(&nodes[i_eps], v) : NULL;
-    if (!ce || !ahead_scalar(im, ce, &eps) || !(eps > 0.0) || eps > 1.0) return GRAFT_OK;
+    if (!ce || !ahead_scalar(im, ce, &eps) || !(eps > 0.0 && eps <= FLT_MAX)) return GRAFT_OK;
     int i_sqrt = next_node(im, nodes[i_eps].outputs[0], "Sqrt");
     if (i_sqrt < 0 || nodes[i_sqrt].n_inputs != 1) return GRAFT_OK;
     if (next_node(im, nodes[i_sqrt].outputs[0], "Div") != i_div ||
