@@ -696,6 +696,39 @@ GRAFT_API int graft_layer_add(graft_ctx *ctx, graft_layer **out);
 GRAFT_API int graft_layer_concat(graft_ctx *ctx, graft_layer **out);
 /* Softmax along axis 1 of (N, C, ...), computed stably (max subtracted). */
 GRAFT_API int graft_layer_softmax(graft_ctx *ctx, graft_layer **out);
+/* Softmax along any axis but the batch, computed stably (max subtracted).
+ * axis is counted as ONNX counts it, on the whole tensor with the batch as
+ * axis 0: 1 <= axis < rank, or negative from the end (-1: the last axis,
+ * what attention needs on (N, L, L) scores). An axis the input's rank does
+ * not have fails graft_layer_build() with GRAFT_E_SHAPE. axis 0, or outside
+ * -(GRAFT_MAX_DIMS - 1) to GRAFT_MAX_DIMS - 1, is GRAFT_E_INVALID_ARG.
+ * graft_layer_softmax() is axis 1. Since 1.2. */
+GRAFT_API int graft_layer_softmax_axis(graft_ctx *ctx, int axis, graft_layer **out);
+/* Layer normalisation (PyTorch's nn.LayerNorm, ONNX LayerNormalization):
+ * each group of the last `axes` axes of the input (N, d1, ..., dr) is
+ * normalised on its own, with its mean and biased variance:
+ *   out = (x - mean) / sqrt(var + epsilon) * weight + bias
+ * weight (init 1) and bias (init 0) have the normalised shape (the last
+ * `axes` sizes) and exist when affine is 1; with affine 0, out is the
+ * normalised x. axes 1 to GRAFT_MAX_DIMS - 1 (more than the input's
+ * non-batch axes fails graft_layer_build() with GRAFT_E_SHAPE); epsilon
+ * finite and > 0 (PyTorch's default 1e-5); affine 0 or 1. Since 1.2. */
+GRAFT_API int graft_layer_layer_norm(graft_ctx *ctx, int axes, float epsilon, int affine,
+                                     graft_layer **out);
+/* Batched matrix product of two inputs (ONNX MatMul, torch.matmul), as in
+ * attention's Q K^T and attn V: A (N, ..., M, K) times B (N, ..., K, P),
+ * one rank >= 3, gives (N, ..., M, P). The axes between the batch and the
+ * last two broadcast: their sizes agree or one is 1 (that matrix then
+ * serves every index of the other); the output takes the larger size.
+ * Since 1.2. */
+GRAFT_API int graft_layer_matmul(graft_ctx *ctx, graft_layer **out);
+/* Fully connected over the last axis (torch.nn.Linear): the input
+ * (N, d1, ..., F) gives (N, d1, ..., units), every position of the leading
+ * axes multiplied alike: out = in * weight^T + bias, weight (units, F), bias
+ * (units). The layer is of kind "dense" (graft_layer_kind()), saved with
+ * this mode; on (N, F) input it computes what graft_layer_dense() does.
+ * units >= 1; bias 1 or 0. Since 1.2. */
+GRAFT_API int graft_layer_linear(graft_ctx *ctx, int units, int bias, graft_layer **out);
 
 
 /* Elementwise product of two inputs with broadcasting: both have the same

@@ -195,10 +195,10 @@ static graft_layer *make_concat(graft_ctx *ctx, kind_case *c)
 static graft_layer *make_softmax(graft_ctx *ctx, kind_case *c)
 {
     graft_layer *l = NULL;
-    c->n_inputs = 1;
-    c->ndim = 1;
-    c->dims[0] = 7;
-    return made(ctx, graft_layer_softmax(ctx, &l), &l);
+    /* over the last axis of (N, 3, 6, 6): the axis attribute (Since 1.2)
+     * is saved, compared and exported; axis 1 is check_softmax.c's */
+    image_input(c, 1);
+    return made(ctx, graft_layer_softmax_axis(ctx, -1, &l), &l);
 }
 
 static graft_layer *make_mul(graft_ctx *ctx, kind_case *c)
@@ -273,6 +273,20 @@ static graft_layer *make_slice(graft_ctx *ctx, kind_case *c)
     image_input(c, 1);
     /* every other column from the second: x[:, :, :, 1::2] */
     return made(ctx, graft_layer_slice(ctx, -1, 1, INT64_MAX, 2, &l), &l);
+}
+
+static graft_layer *make_layer_norm(graft_ctx *ctx, kind_case *c)
+{
+    graft_layer *l = NULL;
+    image_input(c, 1); /* over the last two axes (6, 6) */
+    return made(ctx, graft_layer_layer_norm(ctx, 2, 1e-5f, 1, &l), &l);
+}
+
+static graft_layer *make_matmul(graft_ctx *ctx, kind_case *c)
+{
+    graft_layer *l = NULL;
+    image_input(c, 2); /* (N, 3, 6, 6) times (N, 3, 6, 6) */
+    return made(ctx, graft_layer_matmul(ctx, &l), &l);
 }
 
 /* The table, one entry per registered kind, in registry order. A kind

@@ -3,7 +3,9 @@
  * (src/onnx/onnx_ops_nn.c): Conv (groups, dilations, asymmetric and auto
  * pads, 1-D), BatchNormalization, the activations (LeakyRelu, HardSwish,
  * HardSigmoid and its fusion with Mul into hard_swish, Clip in both forms),
- * pooling, Gemm and MatMul, Softmax and Pad. Small models are built with the
+ * pooling, Gemm and MatMul (by a constant, and of two activations), Softmax
+ * (any axis), LayerNormalization and its opset-13 decomposition, PyTorch's
+ * sequence fixtures, and Pad. Small models are built with the
  * ModelProto builder (testutil.h), imported and run; expected values are
  * computed by hand or by a naive loop written here independently of
  * graft's layers.
@@ -521,6 +523,353 @@ START_TEST(test_gemm_and_matmul)
 }
 END_TEST
 
+/* ---- sequences: layer normalisation, matmul of activations, softmax axes ---------- */
+
+/* A TensorProto file (tests/data/onnx/<name>) as a tensor. */
+static graft_tensor *read_pb_tensor(graft_ctx *ctx, const char *name)
+{
+    char path[256];
+    snprintf(path, sizeof path, GRAFT_TEST_DATA "/onnx/%s", name);
+    FILE *f = fopen(path, "rb");
+    ck_assert_msg(f != NULL, "cannot open %s (run from the source root)", path);
+    static unsigned char buf[1 << 16];
+    size_t size = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    ck_assert_uint_lt(size, sizeof buf);
+    onnxModel owner;
+    onnxTensor t;
+    memset(&owner, 0, sizeof owner);
+    owner.ctx = ctx;
+    ck_assert_int_eq(graftOnnxTensorDecode(&owner, "test", buf, size, &t), GRAFT_OK);
+    size_t numel;
+    ck_assert_int_eq(graftOnnxTensorNumel(ctx, "test", &t, &numel), GRAFT_OK);
+    graft_tensor *out = NULL;
+    ck_assert_int_eq(graft_tensor_create(ctx, t.ndim, t.dims, &out), GRAFT_OK);
+    ck_assert_int_eq(graftOnnxTensorReadF32(ctx, "test", &t, graft_tensor_data(out), numel),
+                     GRAFT_OK);
+    graftOnnxModelDispose(&owner);
+    return out;
+}
+
+/* 1 when the model has a layer of the kind. */
+static int has_kind(graft_model *m, const char *kind)
+{
+    for (int i = 0; i < graft_model_layer_count(m); i++)
+        if (!strcmp(graft_layer_kind(graft_model_layer(m, i)), kind)) return 1;
+    return 0;
+}
+
+/* Imports tests/data/onnx/<name>_op<opset>.onnx, written by PyTorch
+ * (tests/make_onnx_fixtures.py), and compares its output on <name>.input.pb
+ * with PyTorch's: |graft - torch| <= 1e-5 + 1e-5 |torch|. Returns the import
+ * status; a failed import compares nothing. */
+static int check_seq_fixture(graft_ctx *ctx, const char *name, int opset, const char *const *kinds,
+                             int n_kinds, int n_layers)
+{
+    char path[256], file[96];
+    snprintf(path, sizeof path, GRAFT_TEST_DATA "/onnx/%s_op%d.onnx", name, opset);
+    graft_model *m = NULL;
+    int st = graft_onnx_import(ctx, path, NULL, &m);
+    if (st != GRAFT_OK) return st;
+    for (int k = 0; k < n_kinds; k++)
+        ck_assert_msg(has_kind(m, kinds[k]), "%s: no %s layer", path, kinds[k]);
+    if (n_layers > 0) ck_assert_int_eq(graft_model_layer_count(m), n_layers);
+    snprintf(file, sizeof file, "%s.input.pb", name);
+    graft_tensor *x = read_pb_tensor(ctx, file);
+    snprintf(file, sizeof file, "%s.output.pb", name);
+    graft_tensor *want = read_pb_tensor(ctx, file);
+    const graft_tensor *y = NULL;
+    ck_assert_msg(graft_model_forward(m, x, &y) == GRAFT_OK, "%s", graft_errmsg(ctx));
+    ck_assert_int_eq(graft_tensor_ndim(y), graft_tensor_ndim(want));
+    for (int d = 0; d < graft_tensor_ndim(y); d++)
+        ck_assert_int_eq(graft_tensor_dim(y, d), graft_tensor_dim(want, d));
+    tu_assert_close(graft_tensor_data_const(y), graft_tensor_data_const(want),
+                    graft_tensor_numel(want), 1e-5f, 1e-5f, path);
+    graft_tensor_free(x);
+    graft_tensor_free(want);
+    graft_model_free(m);
+    return GRAFT_OK;
+}
+
+/* nn.LayerNorm(32) then nn.Linear(32, 8) on (N, 16, 32): at opset 17 a
+ * LayerNormalization node, at 13 PyTorch's nine-node decomposition, fused
+ * into one layer_norm; the Linear (MatMul and Add) is one dense layer over
+ * the last axis. */
+START_TEST(test_seq_layernorm_linear_fixture)
+{
+    graft_ctx *ctx = tu_ctx();
+    static const char *const kinds[] = {"layer_norm", "dense"};
+    for (int opset = 13; opset <= 17; opset += 4)
+        ck_assert_msg(check_seq_fixture(ctx, "seq_layernorm", opset, kinds, 2, 2) == GRAFT_OK,
+                      "opset %d: %s", opset, graft_errmsg(ctx));
+    graft_ctx_free(ctx);
+}
+END_TEST
+
+/* One attention head without a transpose: three projections (dense over
+ * the last axis), q k and attn v (matmul), the scaling by a scalar
+ * (scale_shift), softmax over the last axis, the residual add and the
+ * layer normalisation. */
+START_TEST(test_seq_attention_fixture)
+{
+    graft_ctx *ctx = tu_ctx();
+    static const char *const kinds[] = {"dense", "matmul", "scale_shift", "softmax", "add",
+                                        "layer_norm"};
+    for (int opset = 13; opset <= 17; opset += 4)
+        ck_assert_msg(check_seq_fixture(ctx, "seq_attention", opset, kinds, 6, 9) == GRAFT_OK,
+                      "opset %d: %s", opset, graft_errmsg(ctx));
+    graft_ctx_free(ctx);
+}
+END_TEST
+
+/* softmax(q k^T / sqrt(d)) v with k^T a Transpose of an activation (a
+ * transpose layer): it imports and matches PyTorch. */
+START_TEST(test_seq_attention_transposed_key_fixture)
+{
+    graft_ctx *ctx = tu_ctx();
+    static const char *const kinds[] = {"matmul", "softmax", "layer_norm"};
+    for (int opset = 13; opset <= 17; opset += 4) {
+        int st = check_seq_fixture(ctx, "seq_attention_kt", opset, kinds, 3, 0);
+        ck_assert_msg(st == GRAFT_OK, "opset %d: %s", opset, graft_errmsg(ctx));
+    }
+    graft_ctx_free(ctx);
+}
+END_TEST
+
+/* The naive layer normalisation of n groups of g values, in double. */
+static void ref_layer_norm(const float *x, size_t n, size_t g, const float *w, const float *b,
+                           double eps, float *y)
+{
+    for (size_t i = 0; i < n; i++) {
+        double m = 0, v = 0;
+        for (size_t k = 0; k < g; k++) m += x[i * g + k];
+        m /= (double)g;
+        for (size_t k = 0; k < g; k++) v += (x[i * g + k] - m) * (x[i * g + k] - m);
+        v /= (double)g;
+        for (size_t k = 0; k < g; k++)
+            y[i * g + k] = (float)((x[i * g + k] - m) / sqrt(v + eps) * (w ? w[k] : 1.0) +
+                                   (b ? b[k] : 0.0));
+    }
+}
+
+/* LayerNormalization over the last two axes (axis -2) of (N, 2, 3, 4), a
+ * Scale of shape (3, 4) and no B; over axis 0 (the batch) it is refused. */
+START_TEST(test_layer_normalization)
+{
+    graft_ctx *ctx = tu_ctx();
+    const int64_t xd[4] = {-1, 2, 3, 4}, sd[2] = {3, 4}, xs[4] = {2, 2, 3, 4};
+    float scale[12], x[48], y[48], want[48];
+    tu_fill_ramp(scale, 12, 0.5f, 0.125f);
+    for (int i = 0; i < 48; i++) x[i] = (float)((i * 37) % 11) - 4.0f + 0.01f * (float)i;
+    tu_mb b;
+    tu_mb_begin(&b, ctx, 17);
+    tu_mb_input(&b, "x", 4, xd);
+    tu_mb_init(&b, "scale", 2, sd, scale);
+    size_t n = tu_mb_node(&b, "LayerNormalization", "ln", "x,scale", "y");
+    tu_mb_attr_i(&b, "axis", -2);
+    tu_mb_attr_f(&b, "epsilon", 1e-3f);
+    tu_mb_end(&b, n);
+    tu_mb_output(&b, "y");
+    tu_mb_finish(&b);
+    graft_model *m = tu_onnx_import_ok(&b, NULL);
+    static const char *const ln[] = {"layer_norm"};
+    tu_assert_kinds(m, ln, 1);
+    tu_onnx_run(m, ctx, 4, xs, x, y, 48);
+    ref_layer_norm(x, 4, 12, scale, NULL, 1e-3f, want);
+    tu_assert_close(y, want, 48, 1e-5f, 1e-5f, "LayerNormalization");
+    graft_model_free(m);
+    tu_mb_free(&b);
+
+    tu_mb_begin(&b, ctx, 17);
+    tu_mb_input(&b, "x", 4, xd);
+    const int64_t all[4] = {1, 2, 3, 4};
+    float ones[24];
+    for (int i = 0; i < 24; i++) ones[i] = 1;
+    tu_mb_init(&b, "scale", 3, all + 1, ones);
+    n = tu_mb_node(&b, "LayerNormalization", "ln", "x,scale", "y");
+    tu_mb_attr_i(&b, "axis", 0);
+    tu_mb_end(&b, n);
+    tu_mb_output(&b, "y");
+    ck_assert_int_eq(tu_onnx_status(&b), GRAFT_E_UNSUPPORTED);
+    ck_assert_str_eq(graft_errmsg(ctx),
+                     FN "node \"ln\" (LayerNormalization): it normalises over the batch axis; "
+                        "graft normalises each sample on its own");
+    graft_ctx_free(ctx);
+}
+END_TEST
+
+/* The decomposition PyTorch writes before opset 17, built by hand: pow is
+ * the Pow exponent, with_affine adds Mul and Add. With exponent 2 it becomes
+ * one layer_norm named after its last node; with 3 it is not a layer norm,
+ * and the ReduceMean is refused as before. */
+static void build_decomposed(tu_mb *b, graft_ctx *ctx, float pow_exp, int with_affine,
+                             const float *gamma, const float *beta)
+{
+    const int64_t xd[3] = {-1, 3, 4}, gd[1] = {4}, ax[1] = {-1};
+    tu_mb_begin(b, ctx, 13);
+    tu_mb_input(b, "x", 3, xd);
+    tu_mb_init(b, "gamma", 1, gd, gamma);
+    tu_mb_init(b, "beta", 1, gd, beta);
+    size_t n = tu_mb_node(b, "ReduceMean", "mean", "x", "m");
+    tu_mb_attr_ints(b, "axes", 1, ax);
+    tu_mb_end(b, n);
+    tu_mb_simple(b, "Sub", "sub", "x,m", "d");
+    n = tu_mb_node(b, "Constant", "c2", "", "two");
+    tu_mb_attr_tensor_f(b, "value", 0, NULL, &pow_exp);
+    tu_mb_end(b, n);
+    tu_mb_simple(b, "Pow", "pow", "d,two", "p");
+    n = tu_mb_node(b, "ReduceMean", "var", "p", "v");
+    tu_mb_attr_ints(b, "axes", 1, ax);
+    tu_mb_end(b, n);
+    const float eps = 1e-5f;
+    n = tu_mb_node(b, "Constant", "ce", "", "eps");
+    tu_mb_attr_tensor_f(b, "value", 0, NULL, &eps);
+    tu_mb_end(b, n);
+    tu_mb_simple(b, "Add", "add_eps", "v,eps", "ve");
+    tu_mb_simple(b, "Sqrt", "sqrt", "ve", "s");
+    tu_mb_simple(b, "Div", "div", "d,s", with_affine ? "yn" : "y");
+    if (with_affine) {
+        tu_mb_simple(b, "Mul", "mul", "yn,gamma", "z");
+        tu_mb_simple(b, "Add", "norm", "beta,z", "y");
+    }
+    tu_mb_output(b, "y");
+    tu_mb_finish(b);
+}
+
+START_TEST(test_layer_norm_decomposed_fusion)
+{
+    graft_ctx *ctx = tu_ctx();
+    const float gamma[4] = {1, 2, 0.5f, -1}, beta[4] = {0, 0.25f, -1, 3};
+    const int64_t xs[3] = {2, 3, 4};
+    float x[24], y[24], want[24];
+    for (int i = 0; i < 24; i++) x[i] = (float)((i * 7) % 5) + 0.1f * (float)i;
+    static const char *const ln[] = {"layer_norm"};
+    for (int affine = 0; affine <= 1; affine++) {
+        tu_mb b;
+        build_decomposed(&b, ctx, 2.0f, affine, gamma, beta);
+        graft_model *m = tu_onnx_import_ok(&b, NULL);
+        tu_assert_kinds(m, ln, 1);
+        ck_assert_str_eq(graft_model_layer_name(m, 0), affine ? "norm" : "div");
+        ck_assert_int_eq(graft_layer_param_count(graft_model_layer(m, 0)), affine ? 2 : 0);
+        tu_onnx_run(m, ctx, 3, xs, x, y, 24);
+        ref_layer_norm(x, 6, 4, affine ? gamma : NULL, affine ? beta : NULL, 1e-5, want);
+        tu_assert_close(y, want, 24, 1e-5f, 1e-5f, "fused layer norm");
+        graft_model_free(m);
+        tu_mb_free(&b);
+    }
+    /* x - mean cubed: not a layer normalisation */
+    tu_mb b;
+    build_decomposed(&b, ctx, 3.0f, 1, gamma, beta);
+    graft_model *m = NULL;
+    ck_assert_int_eq(tu_onnx_try_import(&b, NULL, &m), GRAFT_E_UNSUPPORTED);
+    ck_assert_str_eq(graft_errmsg(ctx),
+                     FN "node \"mean\" (ReduceMean): graft computes ReduceMean only over axes 2 "
+                        "and 3 of (N, C, H, W), or as the first node of a layer normalisation");
+    tu_mb_free(&b);
+    graft_ctx_free(ctx);
+}
+END_TEST
+
+/* MatMul of two activations: (N, 2, 3) Relu'd times (N, 3, 2) made by a
+ * Reshape, against a naive product; ranks that differ are refused. */
+START_TEST(test_matmul_of_activations)
+{
+    graft_ctx *ctx = tu_ctx();
+    const int64_t xd[3] = {-1, 2, 3}, xs[3] = {2, 2, 3}, shape[3] = {0, 3, 2}, sd[1] = {3};
+    float x[12], y[8], want[8];
+    for (int i = 0; i < 12; i++) x[i] = (float)(i % 5) - 1.5f;
+    tu_mb b;
+    tu_mb_begin(&b, ctx, 13);
+    tu_mb_input(&b, "x", 3, xd);
+    tu_mb_init_i64(&b, "shape", 1, sd, shape);
+    tu_mb_simple(&b, "Relu", "relu", "x", "a");
+    tu_mb_simple(&b, "Reshape", "reshape", "x,shape", "bt");
+    tu_mb_simple(&b, "MatMul", "mm", "a,bt", "y");
+    tu_mb_output(&b, "y");
+    tu_mb_finish(&b);
+    graft_model *m = tu_onnx_import_ok(&b, NULL);
+    ck_assert(has_kind(m, "matmul"));
+    const graft_tensor *out = tu_onnx_run(m, ctx, 3, xs, x, y, 8);
+    ck_assert_int_eq(graft_tensor_dim(out, 2), 2);
+    for (int nb = 0; nb < 2; nb++)
+        for (int i = 0; i < 2; i++)
+            for (int j = 0; j < 2; j++) {
+                double s = 0;
+                for (int k = 0; k < 3; k++)
+                    s += (double)fmaxf(x[nb * 6 + i * 3 + k], 0) * x[nb * 6 + k * 2 + j];
+                want[nb * 4 + i * 2 + j] = (float)s;
+            }
+    tu_assert_close(y, want, 8, 1e-6f, 1e-6f, "matmul of activations");
+    graft_model_free(m);
+    tu_mb_free(&b);
+
+    const int64_t flat[2] = {0, 6}, fd[1] = {2};
+    tu_mb_begin(&b, ctx, 13);
+    tu_mb_input(&b, "x", 3, xd);
+    tu_mb_init_i64(&b, "flat", 1, fd, flat);
+    tu_mb_simple(&b, "Reshape", "reshape", "x,flat", "f");
+    tu_mb_simple(&b, "MatMul", "mm", "x,f", "y");
+    tu_mb_output(&b, "y");
+    ck_assert_int_eq(tu_onnx_status(&b), GRAFT_E_UNSUPPORTED);
+    ck_assert_str_eq(graft_errmsg(ctx),
+                     FN "node \"mm\" (MatMul): a product of computed tensors (N, 2, 3) and "
+                        "(N, 6); graft's matmul layer multiplies stacks of matrices of one rank, "
+                        "(N, ..., M, K) by (N, ..., K, P)");
+    graft_ctx_free(ctx);
+}
+END_TEST
+
+/* Softmax over axis 2 of (N, 2, 3) at opset 13 (one axis), and at opset 11
+ * with axis 2, the last (the coerced 2-D form is then that one axis); over
+ * axis 0 it is refused. */
+START_TEST(test_softmax_any_axis)
+{
+    graft_ctx *ctx = tu_ctx();
+    const int64_t xd[3] = {-1, 2, 3}, xs[3] = {1, 2, 3};
+    const float x[6] = {0, 1, 2, 3, 3, 3};
+    float y[6];
+    for (int opset = 11; opset <= 13; opset += 2) {
+        for (int axis = -1; axis <= 2; axis += 3) {
+            tu_mb b;
+            tu_mb_begin(&b, ctx, opset);
+            tu_mb_input(&b, "x", 3, xd);
+            size_t n = tu_mb_node(&b, "Softmax", "prob", "x", "p");
+            tu_mb_attr_i(&b, "axis", axis);
+            tu_mb_end(&b, n);
+            tu_mb_simple(&b, "Relu", "relu", "p", "y");
+            tu_mb_output(&b, "y");
+            tu_mb_finish(&b);
+            graft_model *m = tu_onnx_import_ok(&b, NULL);
+            static const char *const kinds[] = {"softmax", "relu"};
+            tu_assert_kinds(m, kinds, 2);
+            int64_t a = 0;
+            ck_assert_int_eq(graftLayerAttrInts(graft_model_layer(m, 0), "axis", &a, 1), 1);
+            ck_assert_int_eq(a, 2);
+            tu_onnx_run(m, ctx, 3, xs, x, y, 6);
+            double s = 1 + exp(1) + exp(2);
+            const float want[6] = {(float)(1 / s), (float)(exp(1) / s), (float)(exp(2) / s),
+                                   1.0f / 3, 1.0f / 3, 1.0f / 3};
+            tu_assert_close(y, want, 6, 1e-6f, 1e-6f, "softmax over the last axis");
+            graft_model_free(m);
+            tu_mb_free(&b);
+        }
+    }
+    tu_mb b;
+    tu_mb_begin(&b, ctx, 13);
+    tu_mb_input(&b, "x", 3, xd);
+    size_t n = tu_mb_node(&b, "Softmax", "prob", "x", "p");
+    tu_mb_attr_i(&b, "axis", 0);
+    tu_mb_end(&b, n);
+    tu_mb_simple(&b, "Relu", "relu", "p", "y");
+    tu_mb_output(&b, "y");
+    ck_assert_int_eq(tu_onnx_status(&b), GRAFT_E_UNSUPPORTED);
+    ck_assert_str_eq(graft_errmsg(ctx),
+                     FN "node \"prob\" (Softmax): softmax over the batch axis; graft's softmax "
+                        "runs within each sample");
+    graft_ctx_free(ctx);
+}
+END_TEST
+
 /* ---- softmax and pad --------------------------------------------------------------- */
 
 /* A Softmax that produces the graph output is dropped (the model outputs
@@ -621,6 +970,13 @@ Suite *suite_onnx_ops_nn(void)
     tcase_add_test(tc, test_pooling);
     tcase_add_test(tc, test_gemm_and_matmul);
     tcase_add_test(tc, test_softmax);
+    tcase_add_test(tc, test_seq_layernorm_linear_fixture);
+    tcase_add_test(tc, test_seq_attention_fixture);
+    tcase_add_test(tc, test_seq_attention_transposed_key_fixture);
+    tcase_add_test(tc, test_layer_normalization);
+    tcase_add_test(tc, test_layer_norm_decomposed_fusion);
+    tcase_add_test(tc, test_matmul_of_activations);
+    tcase_add_test(tc, test_softmax_any_axis);
     tcase_add_test(tc, test_pad_modes);
     suite_add_tcase(s, tc);
     return s;

@@ -1,9 +1,12 @@
 /* check_softmax.c - the softmax layer (src/layers/layer_softmax.c): over the
  * channel axis of (N, C, ...), hand-computed values, large logits, rows that
- * sum to one, gradients, save/load and errors. */
+ * sum to one, gradients, save/load and errors; over any other axis
+ * (graft_layer_softmax_axis), and the records each writes and reads. */
 #include "testutil.h"
 
 #include <math.h>
+#include <stdio.h>
+#include <string.h>
 
 START_TEST(test_softmax_hand_computed)
 {
@@ -163,6 +166,105 @@ START_TEST(test_softmax_roundtrip)
 }
 END_TEST
 
+/* Over axis 2 and -1 of (N, 2, 3): each row of 3 sums to one, the same for
+ * both spellings; over axis 1 of it the columns do. */
+START_TEST(test_softmax_axis)
+{
+    graft_ctx *ctx = tu_ctx();
+    const int64_t dims[3] = {1, 2, 3};
+    const float xv[] = {1, 2, 3, 5, 5, 5};
+    graft_tensor *x = tu_tensor_from(ctx, 3, dims, xv);
+    const float want[] = {0.09003057f, 0.24472847f, 0.66524096f, 1.0f / 3, 1.0f / 3, 1.0f / 3};
+    for (int axis = -1; axis <= 2; axis += 3) {
+        graft_layer *l = NULL;
+        ck_assert_int_eq(graft_layer_softmax_axis(ctx, axis, &l), GRAFT_OK);
+        tu_assert_close(graft_tensor_data_const(tu_forward(l, 1, &x)), want, 6, 1e-6f, 0,
+                        "softmax over the last axis");
+        ck_assert_uint_eq(tu_gradcheck(l, 1, &x, NULL), 6);
+        graft_layer_free(l);
+    }
+    graft_layer *l = NULL;
+    ck_assert_int_eq(graft_layer_softmax_axis(ctx, 1, &l), GRAFT_OK);
+    const float *y = graft_tensor_data_const(tu_forward(l, 1, &x));
+    float e = 1 / (1 + expf(4)), f = 1 / (1 + expf(3)), g = 1 / (1 + expf(2));
+    const float want1[] = {e, f, g, 1 - e, 1 - f, 1 - g};
+    tu_assert_close(y, want1, 6, 1e-6f, 0, "softmax over axis 1");
+    graft_layer_free(l);
+    graft_tensor_free(x);
+    graft_ctx_free(ctx);
+}
+END_TEST
+
+START_TEST(test_softmax_axis_errors)
+{
+    graft_ctx *ctx = tu_ctx();
+    graft_layer *l = (graft_layer *)1;
+    ck_assert_int_eq(graft_layer_softmax_axis(ctx, 0, &l), GRAFT_E_INVALID_ARG);
+    ck_assert_ptr_null(l);
+    ck_assert_str_eq(graft_errmsg(ctx), "graft_layer_softmax_axis(): axis is 0, must be 1 to 7 "
+                                        "or -1 to -7 (axis 0 is the batch)");
+    ck_assert_int_eq(graft_layer_softmax_axis(ctx, 8, &l), GRAFT_E_INVALID_ARG);
+    ck_assert_int_eq(graft_layer_softmax_axis(ctx, -8, &l), GRAFT_E_INVALID_ARG);
+    ck_assert_int_eq(graft_layer_softmax_axis(ctx, 1, NULL), GRAFT_E_INVALID_ARG);
+    ck_assert_int_eq(graft_layer_softmax_axis(NULL, 1, &l), GRAFT_E_INVALID_ARG);
+    /* axis 3 of a rank-3 input, and -3 (the batch) */
+    graft_tensor *x = tu_tensor(ctx, 3, 2, 3, 4);
+    const graft_tensor *in[1] = {x};
+    for (int axis = 3; axis >= -3; axis -= 6) {
+        ck_assert_int_eq(graft_layer_softmax_axis(ctx, axis, &l), GRAFT_OK);
+        ck_assert_int_eq(graft_layer_build(l, 1, in, 0), GRAFT_E_SHAPE);
+        char want[160];
+        snprintf(want, sizeof want,
+                 "graft_layer_build(): softmax layer: axis %d does not fit an input of rank 3 "
+                 "(axis 0 is the batch)",
+                 axis);
+        ck_assert_str_eq(graft_errmsg(ctx), want);
+        graft_layer_free(l);
+    }
+    graft_tensor_free(x);
+    graft_ctx_free(ctx);
+}
+END_TEST
+
+/* The record: graft_layer_softmax() writes version 1 with no attributes,
+ * as 1.0 and 1.1 did (so they read it); another axis writes version 2 with
+ * the axis; a version-1 record reads as axis 1. */
+START_TEST(test_softmax_records)
+{
+    graft_ctx *ctx = tu_ctx();
+    graft_layer *l = NULL, *back = NULL;
+    const int want_version[2] = {1, 2};
+    for (int k = 0; k < 2; k++) {
+        ck_assert_int_eq(k ? graft_layer_softmax_axis(ctx, -1, &l) : graft_layer_softmax(ctx, &l),
+                         GRAFT_OK);
+        graftWriter w;
+        graftWriterInit(&w, ctx);
+        ck_assert_int_eq(graftLayerSave(l, &w), GRAFT_OK);
+        /* u32 length, "softmax", u32 version, then the record */
+        ck_assert_uint_ge(w.size, 4 + 7 + 4 + 4);
+        uint32_t version = (uint32_t)w.data[11] | (uint32_t)w.data[12] << 8;
+        ck_assert_uint_eq(version, (uint32_t)want_version[k]);
+        ck_assert_uint_eq(w.size, 4 + 7 + 4 + (k ? 4u : 0u) + 4); /* unbuilt: the built flag */
+        graftReader r;
+        graftReaderInit(&r, ctx, w.data, w.size);
+        ck_assert_int_eq(graftLayerLoad(ctx, &r, &back), GRAFT_OK);
+        int64_t axis = 0;
+        ck_assert_int_eq(graftLayerAttrInts(back, "axis", &axis, 1), 1);
+        ck_assert_int_eq(axis, k ? -1 : 1);
+        graft_layer_free(back);
+        /* the same bytes under version 2 hold no axis: the file is short */
+        if (!k) {
+            w.data[11] = 2;
+            graftReaderInit(&r, ctx, w.data, w.size);
+            ck_assert_int_eq(graftLayerLoad(ctx, &r, &back), GRAFT_E_FORMAT);
+        }
+        graftWriterDispose(&w);
+        graft_layer_free(l);
+    }
+    graft_ctx_free(ctx);
+}
+END_TEST
+
 Suite *suite_softmax(void)
 {
     Suite *s = suite_create("softmax");
@@ -175,6 +277,9 @@ Suite *suite_softmax(void)
     tcase_add_test(tc, test_softmax_gradcheck);
     tcase_add_test(tc, test_softmax_errors);
     tcase_add_test(tc, test_softmax_roundtrip);
+    tcase_add_test(tc, test_softmax_axis);
+    tcase_add_test(tc, test_softmax_axis_errors);
+    tcase_add_test(tc, test_softmax_records);
     suite_add_tcase(s, tc);
     return s;
 }

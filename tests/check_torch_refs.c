@@ -603,7 +603,10 @@ static graft_layer *make_layer(graft_ctx *ctx, rt_case *c)
     } else if (strcmp(k, "global_avg_pool") == 0) {
         st = graft_layer_global_avg_pool(ctx, &l);
     } else if (strcmp(k, "dense") == 0) {
-        st = graft_layer_dense(ctx, attr_int(c, "units"), attr_int(c, "bias"), &l);
+        int last_axis = attr_or(c, "last_axis", 0) != 0;
+        if (last_axis) (void)attr(c, "last_axis");
+        st = last_axis ? graft_layer_linear(ctx, attr_int(c, "units"), attr_int(c, "bias"), &l)
+                       : graft_layer_dense(ctx, attr_int(c, "units"), attr_int(c, "bias"), &l);
     } else if (strcmp(k, "batch_norm") == 0) {
         st = graft_layer_batch_norm(ctx, (float)attr(c, "epsilon"), (float)attr(c, "momentum"),
                                     &l);
@@ -647,7 +650,15 @@ static graft_layer *make_layer(graft_ctx *ctx, rt_case *c)
         st = graft_layer_slice(ctx, attr_int(c, "axis"), attr_int(c, "start"), attr_int(c, "end"),
                                attr_int(c, "step"), &l);
     } else if (strcmp(k, "softmax") == 0) {
-        st = graft_layer_softmax(ctx, &l);
+        /* without an axis attribute: graft_layer_softmax (axis 1) */
+        int has_axis = attr_or(c, "axis", 0) != 0;
+        st = has_axis ? graft_layer_softmax_axis(ctx, attr_int(c, "axis"), &l)
+                      : graft_layer_softmax(ctx, &l);
+    } else if (strcmp(k, "layer_norm") == 0) {
+        st = graft_layer_layer_norm(ctx, attr_int(c, "axes"), (float)attr(c, "epsilon"),
+                                    attr_int(c, "affine"), &l);
+    } else if (strcmp(k, "matmul") == 0) {
+        st = graft_layer_matmul(ctx, &l);
     } else if (strcmp(k, "mul") == 0) {
         st = graft_layer_mul(ctx, &l);
     } else if (strcmp(k, "hard_sigmoid") == 0) {

@@ -29,6 +29,17 @@ reduced widths and input sizes so that the files stay small:
                  channel split (chunk, exported as Split), the channel
                  shuffle (Reshape, Transpose, Reshape) and Concat; batch
                  norms folded; its own generators (seeds 3 and 4)
+The sequence fixtures take (N, 16, 32) input, are exported at opset 13 and
+17 (<name>_op13, <name>_op17) and are compared by tests/check_onnx_ops_nn.c
+to 1e-5:
+  seq_layernorm  nn.LayerNorm(32) then nn.Linear(32, 8) on every position:
+                 LayerNormalization at 17, PyTorch's decomposition at 13;
+                 the Linear is MatMul and Add
+  seq_attention  one attention head without a transpose: q = x Wq, k = Wk'
+                 applied as x Wk (both (N, 16, 16)), v = x Wv,
+                 softmax(q k / 4, dim=-1) v + x, then nn.LayerNorm(32)
+  seq_attention_kt  the usual softmax(q k^T / sqrt(d)) v, where k^T is an
+                 ONNX Transpose of an activation
 """
 import os
 import struct
@@ -136,6 +147,72 @@ def export(name, model, size, keep_bn, gen):
     print("%s: %d bytes" % (name, os.path.getsize(path)))
 
 
+class SeqLayerNorm(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.norm = nn.LayerNorm(32)
+        self.fc = nn.Linear(32, 8)
+
+    def forward(self, x):
+        return self.fc(self.norm(x))
+
+
+class SeqAttention(nn.Module):
+    def __init__(self, gen, transpose_k):
+        super().__init__()
+        self.transpose_k = transpose_k
+        kd = 32 if transpose_k else 16
+        self.wq = nn.Parameter(torch.randn(32, kd, generator=gen) * 0.2)
+        self.wk = nn.Parameter(torch.randn(32, kd if transpose_k else 16, generator=gen) * 0.2)
+        self.wv = nn.Parameter(torch.randn(32, 32, generator=gen) * 0.2)
+        self.scale = 1.0 / (kd ** 0.5)
+        self.norm = nn.LayerNorm(32)
+        with torch.no_grad():
+            self.norm.weight.copy_(1.0 + 0.1 * torch.randn(32, generator=gen))
+            self.norm.bias.copy_(0.1 * torch.randn(32, generator=gen))
+
+    def forward(self, x):
+        q = torch.matmul(x, self.wq)
+        k = torch.matmul(x, self.wk)
+        v = torch.matmul(x, self.wv)
+        kt = k.transpose(-1, -2) if self.transpose_k else k
+        attn = torch.softmax(torch.matmul(q, kt) * self.scale, dim=-1)
+        return self.norm(torch.matmul(attn, v) + x)
+
+
+def export_seq(name, model, gen):
+    model.eval()
+    x = torch.randn(2, 16, 32, generator=gen)
+    with torch.no_grad():
+        y = model(x)
+    for opset in (13, 17):
+        full = "%s_op%d" % (name, opset)
+        path = os.path.join(OUT, full + ".onnx")
+        torch.onnx.export(model, x, path, opset_version=opset, input_names=["input"],
+                          output_names=["output"],
+                          dynamic_axes={"input": {0: "N"}, "output": {0: "N"}})
+        print("%s: %d bytes" % (full, os.path.getsize(path)))
+    with open(os.path.join(OUT, name + ".input.pb"), "wb") as f:
+        f.write(tensor_proto(x))
+    with open(os.path.join(OUT, name + ".output.pb"), "wb") as f:
+        f.write(tensor_proto(y))
+
+
+def seq_fixtures(wanted):
+    gen = torch.Generator().manual_seed(3)
+    torch.manual_seed(3)
+    if not wanted or "seq_layernorm" in wanted:
+        m = SeqLayerNorm()
+        with torch.no_grad():
+            m.norm.weight.copy_(1.0 + 0.1 * torch.randn(32, generator=gen))
+            m.norm.bias.copy_(0.1 * torch.randn(32, generator=gen))
+        export_seq("seq_layernorm", m, gen)
+    if not wanted or "seq_attention" in wanted:
+        export_seq("seq_attention", SeqAttention(gen, False), gen)
+    if not wanted or "seq_attention_kt" in wanted:
+        export_seq("seq_attention_kt", SeqAttention(gen, True), gen)
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     names = set(sys.argv[1:])
@@ -154,6 +231,18 @@ def main():
         export("shufflenet_v2",
                torchvision.models.ShuffleNetV2([2, 2, 1], [8, 16, 32, 64, 128], num_classes=10),
                32, False, gen)
+    wanted = sys.argv[1:]
+    if wanted:
+        seq_fixtures(wanted)
+        return 0
+    torch.manual_seed(1)
+    gen = torch.Generator().manual_seed(2)
+    export("mobilenet_v2", torchvision.models.mobilenet_v2(width_mult=0.25, num_classes=10),
+           64, False, gen)
+    export("resnet18", SmallResNet18(), 64, True, gen)
+    export("squeezenet1_1", torchvision.models.squeezenet1_1(num_classes=10), 64, False, gen)
+    export("vgg_style", VggStyle(), 32, True, gen)
+    seq_fixtures([])
     return 0
 
 

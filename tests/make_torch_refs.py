@@ -308,7 +308,25 @@ def dense_case(w, name, shape, units, bias=True):
               params, fn)
 
 
+def linear_case(w, name, shape, units, bias=True):
+    """graft_layer_linear: a dense layer with last_axis 1 (nn.Linear on any
+    rank)."""
+    g = gen_for(hash_name(name))
+    x = randn(g, *shape)
+    params = [("weight", randn(g, units, shape[-1], scale=0.5))]
+    if bias:
+        params.append(("bias", randn(g, units, scale=0.5)))
+
+    def fn(xs, ps):
+        return F.linear(xs[0], ps["weight"], ps.get("bias"))
+
+    run_layer(w, name, "dense", [("units", units), ("bias", 1 if bias else 0), ("last_axis", 1)],
+              True, [x], params, fn)
+
+
 def dense_cases(w):
+    linear_case(w, "dense_last_axis_3d", (2, 4, 5), 3)
+    linear_case(w, "dense_last_axis_4d_no_bias", (2, 3, 2, 4), 2, bias=False)
     dense_case(w, "dense_2d", (2, 5), 3)
     dense_case(w, "dense_4d_flattened", (2, 3, 2, 2), 4)
     dense_case(w, "dense_no_bias", (3, 4), 2, bias=False)
@@ -632,6 +650,48 @@ def loss_cases(w):
         w.end()
 
 
+# ---- layer_norm, matmul, softmax over an axis -----------------------------------
+
+
+def layer_norm_case(w, name, shape, axes, eps, affine=True):
+    g = gen_for(hash_name(name))
+    x = randn(g, *shape, scale=2.0) + 0.5
+    norm = tuple(shape[len(shape) - axes:])
+    params = []
+    if affine:
+        params = [("weight", 1.0 + randn(g, *norm, scale=0.3)), ("bias", randn(g, *norm, scale=0.3))]
+
+    def fn(xs, ps):
+        return F.layer_norm(xs[0], norm, ps.get("weight"), ps.get("bias"), eps)
+
+    run_layer(w, name, "layer_norm",
+              [("axes", axes), ("epsilon", eps), ("affine", 1 if affine else 0)], True, [x],
+              params, fn)
+
+
+def matmul_case(w, name, shape_a, shape_b):
+    """torch.matmul with the leading axes broadcast; autograd sums the
+    gradient of a broadcast input over them."""
+    g = gen_for(hash_name(name))
+    a = randn(g, *shape_a)
+    b = randn(g, *shape_b)
+    run_layer(w, name, "matmul", [], True, [a, b], [], lambda xs, ps: torch.matmul(xs[0], xs[1]))
+
+
+def sequence_cases(w):
+    layer_norm_case(w, "layer_norm_last_axis", (2, 4, 6), 1, 1e-5)
+    layer_norm_case(w, "layer_norm_two_axes", (2, 3, 4, 5), 2, 1e-3)
+    layer_norm_case(w, "layer_norm_no_affine", (3, 7), 1, 1e-5, affine=False)
+    matmul_case(w, "matmul_3d", (2, 3, 4), (2, 4, 5))
+    matmul_case(w, "matmul_4d_broadcast", (2, 3, 2, 4), (2, 1, 4, 3))
+    matmul_case(w, "matmul_4d_broadcast_first", (2, 1, 3, 2), (2, 4, 2, 3))
+    for name, shape, axis in (("softmax_axis_last", (2, 3, 5), -1),
+                              ("softmax_axis_2_of_4d", (2, 3, 4, 5), 2),
+                              ("softmax_axis_1", (3, 6), 1)):
+        unary_case(w, name, "softmax", [("axis", axis)], shape, 2.0,
+                   lambda x, a=axis: F.softmax(x, dim=a))
+
+
 def main():
     out = sys.stdout
     out.write("# graft PyTorch reference cases, written by tests/make_torch_refs.py\n")
@@ -648,6 +708,7 @@ def main():
     registry_layer_cases(w)
     upsample2d_cases(w)
     transpose_slice_cases(w)
+    sequence_cases(w)
     loss_cases(w)
     out.write("# %d cases\n" % w.count)
 

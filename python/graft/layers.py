@@ -222,9 +222,35 @@ def concat(axis=1, *, ctx=None):
     return Layer._create(ctx, _lib.C.graft_layer_concat_axis, axis)
 
 
-def softmax(*, ctx=None):
-    """Softmax along axis 1."""
-    return Layer._create(ctx, _lib.C.graft_layer_softmax)
+def softmax(*, axis=1, ctx=None):
+    """Softmax along one axis, counted as ONNX counts it with the batch as
+    axis 0: 1 to rank - 1, or negative from the end (-1: the last axis, as
+    attention's scores need). The default, axis 1, is the channel axis."""
+    if int(axis) == 1:
+        return Layer._create(ctx, _lib.C.graft_layer_softmax)
+    return Layer._create(ctx, _lib.C.graft_layer_softmax_axis, int(axis))
+
+
+def layer_norm(axes=1, *, epsilon=1e-5, affine=True, ctx=None):
+    """Layer normalisation of the last `axes` axes of each sample (PyTorch's
+    nn.LayerNorm with normalized_shape those axes' sizes): (x - mean) /
+    sqrt(var + epsilon) * weight + bias, weight (init 1) and bias (init 0)
+    of the normalised shape when affine."""
+    return Layer._create(ctx, _lib.C.graft_layer_layer_norm, int(axes), float(epsilon),
+                         1 if affine else 0)
+
+
+def matmul(*, ctx=None):
+    """Batched matrix product of two inputs (torch.matmul, ONNX MatMul):
+    (N, ..., M, K) times (N, ..., K, P), one rank >= 3, the axes between the
+    batch and the last two broadcasting (equal sizes, or 1)."""
+    return Layer._create(ctx, _lib.C.graft_layer_matmul)
+
+
+def linear(units, *, bias=True, ctx=None):
+    """Fully connected over the last axis (PyTorch's nn.Linear on any rank):
+    (N, ..., F) -> (N, ..., units); a dense layer (kind "dense")."""
+    return Layer._create(ctx, _lib.C.graft_layer_linear, int(units), 1 if bias else 0)
 
 
 def mul(*, ctx=None):

@@ -313,6 +313,9 @@ PUBLIC = {
     "graft_layer_slice:end": "test_slice",
     "graft_layer_slice:step": "test_slice",
     "graft_layer_concat_axis:axis": "test_concat_axis",
+    "graft_layer_linear:units": "test_linear",
+    "graft_layer_softmax_axis:axis": "test_softmax_axis",
+    "graft_layer_layer_norm:axes": "test_layer_norm",
     "graft_layer_dropout:seed": "test_dropout",
     "graft_model_create:seed": "test_model_create",
     "graft_model_predict_topk:k": "test_predict_topk",
@@ -406,6 +409,8 @@ INTERNAL = {
     "graft_image_to_tensor:flags": _KEY,
     "graft_image_write_tensor:flags": _KEY,
     "graft_layer_dense:bias": _FLAG,
+    "graft_layer_linear:bias": _FLAG,
+    "graft_layer_layer_norm:affine": _FLAG,
     "graft_layer_reshape:ndim": _COUNT,
     "graft_layer_transpose:ndim": _COUNT,
     "graft_layer_scale_shift:ndim": _COUNT,
@@ -699,6 +704,17 @@ class PublicIntegers(_Public):
     def test_transpose_perm(self):
         for bad in (2 ** 32, -2 ** 32 - 1):
             self.refused(lambda: layers.transpose((0, bad), ctx=self.ctx), "perm[1]")
+    def test_linear(self):
+        for bad in (2 ** 32 + 3, -2 ** 32 + 3, 2 ** 64):
+            self.refused(lambda: layers.linear(bad, ctx=self.ctx), "units")
+
+    def test_softmax_axis(self):
+        for bad in (2 ** 32 + 2, -2 ** 32 - 1, 2 ** 64):
+            self.refused(lambda: layers.softmax(axis=bad, ctx=self.ctx), "axis")
+
+    def test_layer_norm(self):
+        for bad in (2 ** 32 + 1, -2 ** 32 + 1, 2 ** 64):
+            self.refused(lambda: layers.layer_norm(bad, ctx=self.ctx), "axes")
 
     def test_dropout(self):
         for bad in (2 ** 64, -1):

@@ -568,7 +568,7 @@ static int read_shape(graftReader *r, graftShape *s, const char *what)
 int graftLayerSave(const graft_layer *l, graftWriter *w)
 {
     graftWriteString(w, l->vtbl->kind);
-    graftWriteU32(w, l->vtbl->version);
+    graftWriteU32(w, l->vtbl->save_version ? l->vtbl->save_version(l) : l->vtbl->version);
     if (l->vtbl->save) GRAFT_FORWARD_IF_ERROR(l->vtbl->save(l, w));
     graftWriteU32(w, (uint32_t)l->built);
     if (l->built) {

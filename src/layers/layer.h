@@ -141,6 +141,13 @@ struct graftLayerVtbl {
     /* (optional; default: no attributes) Writes the kind's attributes. */
     int (*save)(const graft_layer *l, graftWriter *w);
 
+    /* (optional; default: version) The record version save writes for this
+     * layer. A kind that added an attribute returns the older version while
+     * the attribute has the value the older records imply, and save then
+     * writes the older record, so graft releases before the attribute keep
+     * reading such layers and their bytes do not change. */
+    uint32_t (*save_version)(const graft_layer *l);
+
     /* (optional; required when save is set) Reads and validates attributes
      * written by save at the given version (<= vtbl->version). */
     int (*load)(graft_layer *l, graftReader *r, uint32_t version);

@@ -286,10 +286,18 @@ static const graftAttrDecl concat_attrs[] = {
 };
 
 /* Version 2 records the axis (an i32); version 1 recorded nothing and
- * concatenated along axis 1. */
+ * concatenated along axis 1. A layer of axis 1 still writes version 1, so
+ * that graft 1.0 and 1.1 read the files of models that do not use the new
+ * axes. */
 static int concat_save(const graft_layer *l, graftWriter *w)
 {
+    if (((const concat_state *)l->state)->axis == 1) return w->status; /* version 1 */
     return graftLayerWriteAttrs(l, w);
+}
+
+static uint32_t concat_save_version(const graft_layer *l)
+{
+    return ((const concat_state *)l->state)->axis == 1 ? 1 : 2;
 }
 
 static int concat_load(graft_layer *l, graftReader *r, uint32_t version)
@@ -319,6 +327,7 @@ static int concat_onnx_export(const graft_layer *l, graftOnnxOut *o)
 const graftLayerVtbl graftConcatVtbl = {
     .kind = "concat",
     .version = 2,
+    .save_version = concat_save_version,
     .state_size = sizeof(concat_state),
     .min_inputs = 1,
     .max_inputs = GRAFT_LAYER_MAX_INPUTS,

@@ -12,7 +12,8 @@
  *    constants only (Gather, Constant, ConstantOfShape, Range, Expand,
  *    Where);
  *  - onnx_ops_nn.c: Conv, Gemm, MatMul, pooling, ReduceMean, BatchNorm, Pad,
- *    Softmax and the activations (LeakyRelu, PRelu, Clip, HardSigmoid, ...);
+ *    Softmax, LayerNormalization (and PyTorch's decomposition of it) and the
+ *    activations (LeakyRelu, PRelu, Clip, HardSigmoid, ...);
  *  - onnx_ops_shape.c: Shape, Size, Reshape, Flatten, (Un)Squeeze,
  *    Transpose, Concat, Slice, Split, Identity, Dropout and Cast;
  *  - onnx_ops_elementwise.c: the binary and unary operators, Sum, and the

@@ -3,11 +3,12 @@
  * the activations with attributes or constants (LeakyRelu, PRelu,
  * HardSwish, HardSigmoid, Clip; Relu, Sigmoid and Tanh are unary operators,
  * in onnx_ops_elementwise.c), Softmax, Conv, the pooling operators,
- * ReduceMean, BatchNormalization, Gemm, MatMul and Pad. Each becomes a graft
- * layer (with reshapes around it for the 1-D forms), and Conv,
- * BatchNormalization, Gemm and MatMul copy the file's weights into its
- * parameters; some fuse with the node that reads them (HardSigmoid with
- * Mul, MatMul with Add, Pad with Conv).
+ * ReduceMean, LayerNormalization, BatchNormalization, Gemm, MatMul, Pad and
+ * Resize. Each becomes a graft layer (with reshapes around it for the 1-D
+ * forms), and Conv, LayerNormalization, BatchNormalization, Gemm and MatMul
+ * by a constant copy the file's weights into its parameters; some fuse with
+ * the nodes that read them (HardSigmoid with Mul, MatMul with Add, Pad with
+ * Conv, ReduceMean with the rest of a layer normalisation).
  */
 #include "onnx_import.h"
 
@@ -163,17 +164,23 @@ static int h_softmax(imp *im, val *out)
         return GRAFT_OK;
     }
     int ga = graftOnnxImpGraftAxis(im, axis), grank = x->ndim + (im->batched ? 0 : 1);
-    if (ga != 1)
+    if (ga < 1)
         return graftOnnxImpFail(im, GRAFT_E_UNSUPPORTED,
-                                "softmax over axis %d of a rank-%d tensor; graft's softmax runs "
-                                "over the axis after the batch%s",
-                                axis, x->ndim,
-                                im->batched ? "" : " (axis 0 when the graph has no batch axis)");
-    if (!legacy || grank == 2) {
+                                "softmax over the batch axis; graft's softmax runs within each "
+                                "sample");
+    /* Before opset 13 the softmax runs over every axis from axis on: one
+     * axis when it is the last. */
+    if (!legacy || ga == grank - 1) {
         graft_layer *l = NULL;
-        int st = graft_layer_softmax(im->ctx, &l);
+        int st = ga == 1 ? graft_layer_softmax(im->ctx, &l)
+                         : graft_layer_softmax_axis(im->ctx, ga, &l);
         return graftOnnxImpAddLayer(im, st, l, NULL, 1, &x, out, NULL);
     }
+    if (ga != 1)
+        return graftOnnxImpFail(im, GRAFT_E_UNSUPPORTED,
+                                "a softmax before opset 13 over axes %d to %d together; graft "
+                                "flattens them only from the axis after the batch",
+                                axis, x->ndim - 1);
     /* Before opset 13 the softmax runs over every axis from axis on:
      * flatten, softmax, reshape back. */
     val flat, soft;
@@ -418,12 +425,270 @@ static int h_global_pool(imp *im, val *out)
     return graftOnnxImpAddLayer(im, st, l, NULL, 1, &x, out, NULL);
 }
 
-/* ReduceMean over H and W of (N, C, H, W) is global average pooling. */
+/* ---- layer normalisation -------------------------------------------------------------- */
+
+/* A layer_norm over the last `axes` axes of x into dst, with weight and
+ * bias from w and b (n values each, NULL: affine off or zero bias). */
+static int emit_layer_norm(imp *im, val *x, int axes, float eps, const float *w, const float *b,
+                           size_t n, val *dst)
+{
+    graft_layer *l = NULL, *added;
+    int st = graft_layer_layer_norm(im->ctx, axes, eps, w != NULL, &l);
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpAddLayer(im, st, l, NULL, 1, &x, dst, &added));
+    if (!w) return GRAFT_OK;
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpSetParam(im, added, "weight", w, n));
+    if (b) return graftOnnxImpSetParam(im, added, "bias", b, n);
+    return GRAFT_OK;
+}
+
+/* 1 when the constant c (float) has the normalised shape of x's last
+ * `axes` axes, leading 1s allowed: it multiplies or adds elementwise. */
+static int fits_group(const val *x, int axes, const cval *c)
+{
+    if (c->is_int || c->ndim > x->ndim) return 0;
+    size_t n = 1;
+    for (int k = 0; k < axes; k++) n *= (size_t)x->dims[x->ndim - 1 - k];
+    if (c->numel != n) return 0;
+    for (int k = 0; k < c->ndim; k++) {
+        int64_t want = k < axes ? x->dims[x->ndim - 1 - k] : 1;
+        if (c->dims[c->ndim - 1 - k] != want) return 0;
+    }
+    return 1;
+}
+
+/* LayerNormalization (opset 17): X, Scale, optional B; axis (default -1)
+ * and every axis after it normalised. */
+static int h_layer_norm(imp *im, val *out)
+{
+    val *x;
+    cval *scale, *bias;
+    int64_t axis_attr;
+    float eps;
+    int axis = 0;
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpActInput(im, 0, &x));
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpConstInput(im, 1, "Scale", 1, &scale));
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpConstInput(im, 2, "B", 0, &bias));
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpAttrInt(im, "axis", -1, &axis_attr));
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpAttrFloat(im, "epsilon", 1e-5f, &eps));
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpNormAxis(im, axis_attr, x->ndim, "axis", &axis));
+    if (graftOnnxImpGraftAxis(im, axis) < 1)
+        return graftOnnxImpFail(im, GRAFT_E_UNSUPPORTED,
+                                "it normalises over the batch axis; graft normalises each sample "
+                                "on its own");
+    int axes = x->ndim - axis;
+    if (!fits_group(x, axes, scale) || (bias && !fits_group(x, axes, bias)))
+        return graftOnnxImpFail(im, GRAFT_E_UNSUPPORTED,
+                                "Scale or B does not have the normalised shape (the last %d "
+                                "axes); graft's layer_norm has one weight per normalised element",
+                                axes);
+    if (!(eps > 0.0f))
+        return graftOnnxImpFail(im, GRAFT_E_UNSUPPORTED, "epsilon %g; graft needs > 0",
+                                (double)eps);
+    return emit_layer_norm(im, x, axes, eps, scale->f, bias ? bias->f : NULL, scale->numel, out);
+}
+
+/* The index of the node whose first output is name, or -1. */
+static int producer(const imp *im, const char *name)
+{
+    for (int i = 0; i < im->g->n_nodes; i++) {
+        const onnxNode *n = &im->g->nodes[i];
+        if (n->n_outputs >= 1 && !strcmp(n->outputs[0], name)) return i;
+    }
+    return -1;
+}
+
+/* The constant called name: a constant already in the value table, or the
+ * value of a Constant node still ahead in the walk. NULL otherwise. */
+static const cval *ahead_const(imp *im, const char *name)
+{
+    const val *v = graftOnnxImpLookup(im, name, 0);
+    if (v && v->kind == V_CONST) return &v->c;
+    if (v && v->kind != V_NONE) return NULL;
+    int i = producer(im, name);
+    if (i < 0) return NULL;
+    const onnxNode *n = &im->g->nodes[i];
+    if (strcmp(n->op_type, "Constant") != 0 || n->domain[0]) return NULL;
+    const onnxAttr *a = graftOnnxNodeAttr(n, "value");
+    cval *c = graftOnnxImpAlloc(im, sizeof *c);
+    if (!c) return NULL;
+    if (a && a->t) return graftOnnxImpCvalFromTensor(im, a->t, c) == GRAFT_OK ? c : NULL;
+    a = graftOnnxNodeAttr(n, "value_float");
+    if (!a) return NULL;
+    if (graftOnnxImpCvalAlloc(im, c, 0, ONNX_FLOAT, 0, NULL) != GRAFT_OK) return NULL;
+    c->f[0] = a->f;
+    return c;
+}
+
+/* The scalar constant called name, into *v; 0 when it is not one. */
+static int ahead_scalar(imp *im, const char *name, double *v)
+{
+    const cval *c = ahead_const(im, name);
+    if (!c || c->numel != 1 || graftOnnxImpHasSym(c)) return 0;
+    *v = graftOnnxImpCget(c, 0);
+    return 1;
+}
+
+/* The single node reading value name as the only consumer, if it is of type
+ * op with two inputs and an output; -1 otherwise. */
+static int next_node(imp *im, const char *name, const char *op)
+{
+    const val *v = graftOnnxImpLookup(im, name, 0);
+    int j = v ? graftOnnxImpSingleConsumer(v) : -1;
+    if (j < 0) {
+        /* a value not defined yet: count its readers in the graph */
+        int count = 0;
+        for (int i = 0; i < im->g->n_nodes; i++)
+            for (int k = 0; k < im->g->nodes[i].n_inputs; k++)
+                if (!strcmp(im->g->nodes[i].inputs[k], name)) {
+                    count++;
+                    j = i;
+                }
+        for (int k = 0; k < im->g->n_outputs; k++)
+            if (!strcmp(im->g->outputs[k].name, name)) count = 0;
+        if (count != 1) return -1;
+    }
+    const onnxNode *n = &im->g->nodes[j];
+    if (strcmp(n->op_type, op) != 0 || n->domain[0] || n->n_outputs < 1 || !n->outputs[0][0] ||
+        im->done[j])
+        return -1;
+    return j;
+}
+
+/* The other input of binary node j besides name (which it must read once). */
+static const char *other_input(const onnxNode *n, const char *name)
+{
+    if (n->n_inputs != 2) return NULL;
+    int a = !strcmp(n->inputs[0], name), b = !strcmp(n->inputs[1], name);
+    if (a == b) return NULL;
+    return a ? n->inputs[1] : n->inputs[0];
+}
+
+/* 1 when ReduceMean node n (keepdims 1, axes as an attribute) reduces over
+ * the last `axes` axes of a rank-r tensor and nothing else. */
+static int reduces_last(const onnxNode *n, int r, int axes)
+{
+    const onnxAttr *ka = graftOnnxNodeAttr(n, "keepdims");
+    const onnxAttr *aa = graftOnnxNodeAttr(n, "axes");
+    if (n->n_inputs != 1 || (ka && ka->i != 1) || !aa || aa->n_ints != axes) return 0;
+    int mark[ONNX_MAX_RANK] = {0};
+    for (int k = 0; k < aa->n_ints; k++) {
+        int64_t a = aa->ints[k] < 0 ? aa->ints[k] + r : aa->ints[k];
+        if (a < r - axes || a >= r || mark[a]) return 0;
+        mark[a] = 1;
+    }
+    return 1;
+}
+
+/* The layer normalisation PyTorch exports before opset 17, read from its
+ * first node m = ReduceMean(x, axes) (the current node):
+ *   d = Sub(x, m); v = ReduceMean(Pow(d, 2), axes); y = Div(d, Sqrt(Add(v, eps)))
+ *   and optionally z = Mul(y, gamma), out = Add(z, beta)
+ * with every intermediate read only by the next step (d by Pow and Div
+ * alone), axes the last ones, eps, gamma and beta constants (gamma and beta
+ * of the normalised shape). When it matches, one layer_norm layer named
+ * after the last node (as the hard_swish fusion names its layer) defines
+ * that node's output, the other nodes are marked done and *fused is set;
+ * otherwise nothing is changed. */
+static int try_layer_norm(imp *im, val *x, val *out, int *fused)
+{
+    int64_t keep, axv[ONNX_MAX_RANK];
+    int na;
+    *fused = 0;
+    if (x->kind != V_ACT) return GRAFT_OK;
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpAttrInt(im, "keepdims", 1, &keep));
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpSqueezeAxes(im, axv, &na));
+    int r = x->ndim, axes = na;
+    if (keep != 1 || na < 1 || na >= r) return GRAFT_OK;
+    int mark[ONNX_MAX_RANK] = {0};
+    for (int k = 0; k < na; k++) {
+        int64_t a = axv[k] < 0 ? axv[k] + r : axv[k];
+        if (a < r - axes || a >= r || mark[a]) return GRAFT_OK;
+        mark[a] = 1;
+    }
+    if (graftOnnxImpGraftAxis(im, r - axes) < 1) return GRAFT_OK;
+    const onnxNode *nodes = im->g->nodes;
+    /* d = Sub(x, m) */
+    int i_sub = next_node(im, out->name, "Sub");
+    if (i_sub < 0 || nodes[i_sub].n_inputs != 2 || strcmp(nodes[i_sub].inputs[0], x->name) ||
+        strcmp(nodes[i_sub].inputs[1], out->name))
+        return GRAFT_OK;
+    const char *d = nodes[i_sub].outputs[0];
+    /* d read by exactly Pow(d, 2) and Div(d, s) */
+    int i_pow = -1, i_div = -1, readers = 0;
+    for (int i = 0; i < im->g->n_nodes; i++)
+        for (int k = 0; k < nodes[i].n_inputs; k++)
+            if (!strcmp(nodes[i].inputs[k], d)) {
+                readers++;
+                if (!strcmp(nodes[i].op_type, "Pow") && k == 0) i_pow = i;
+                if (!strcmp(nodes[i].op_type, "Div") && k == 0) i_div = i;
+            }
+    for (int k = 0; k < im->g->n_outputs; k++)
+        if (!strcmp(im->g->outputs[k].name, d)) readers = 0;
+    if (readers != 2 || i_pow < 0 || i_div < 0 || nodes[i_pow].n_inputs != 2 ||
+        nodes[i_div].n_inputs != 2 || nodes[i_pow].domain[0] || nodes[i_div].domain[0] ||
+        nodes[i_pow].n_outputs < 1 || nodes[i_div].n_outputs < 1)
+        return GRAFT_OK;
+    double two, eps;
+    if (!ahead_scalar(im, nodes[i_pow].inputs[1], &two) || two != 2.0) return GRAFT_OK;
+    /* v = ReduceMean(p) over the same axes */
+    int i_var = next_node(im, nodes[i_pow].outputs[0], "ReduceMean");
+    if (i_var < 0 || !reduces_last(&nodes[i_var], r, axes)) return GRAFT_OK;
+    /* Add(v, eps), Sqrt, then Div(d, s) */
+    const char *v = nodes[i_var].outputs[0];
+    int i_eps = next_node(im, v, "Add");
+    const char *ce = i_eps >= 0 ? other_input(&nodes[i_eps], v) : NULL;
+    if (!ce || !ahead_scalar(im, ce, &eps) || !(eps > 0.0 && eps <= FLT_MAX)) return GRAFT_OK;
+    int i_sqrt = next_node(im, nodes[i_eps].outputs[0], "Sqrt");
+    if (i_sqrt < 0 || nodes[i_sqrt].n_inputs != 1) return GRAFT_OK;
+    if (next_node(im, nodes[i_sqrt].outputs[0], "Div") != i_div ||
+        strcmp(nodes[i_div].inputs[1], nodes[i_sqrt].outputs[0]))
+        return GRAFT_OK;
+    /* optional Mul(y, gamma) then Add(z, beta) */
+    int last = i_div, i_mul = -1, i_bias = -1;
+    const cval *gamma = NULL, *beta = NULL;
+    int j = next_node(im, nodes[i_div].outputs[0], "Mul");
+    const char *cg = j >= 0 ? other_input(&nodes[j], nodes[i_div].outputs[0]) : NULL;
+    if (cg && (gamma = ahead_const(im, cg)) && fits_group(x, axes, gamma)) {
+        i_mul = last = j;
+        j = next_node(im, nodes[i_mul].outputs[0], "Add");
+        const char *cb = j >= 0 ? other_input(&nodes[j], nodes[i_mul].outputs[0]) : NULL;
+        if (cb && (beta = ahead_const(im, cb)) && fits_group(x, axes, beta)) i_bias = last = j;
+        else beta = NULL;
+    } else {
+        gamma = NULL;
+    }
+    /* one layer, named after the ReduceMean, defines the last node's output */
+    val *y;
+    const onnxNode *self = im->node;
+    int self_index = im->node_index;
+    im->node = &nodes[last];
+    im->node_index = last;
+    int st = graftOnnxImpDefine(im, nodes[last].outputs[0], &y);
+    if (st == GRAFT_OK)
+        st = emit_layer_norm(im, x, axes, (float)eps, gamma ? gamma->f : NULL,
+                             beta ? beta->f : NULL, gamma ? gamma->numel : 0, y);
+    im->node = self;
+    im->node_index = self_index;
+    GRAFT_FORWARD_IF_ERROR(st);
+    int fused_nodes[8] = {i_sub, i_pow, i_var, i_eps, i_sqrt, i_div, i_mul, i_bias};
+    for (int k = 0; k < 8; k++)
+        if (fused_nodes[k] >= 0) im->done[fused_nodes[k]] = 1;
+    out->kind = V_DEAD;
+    out->why = "a ReduceMean fused into layer_norm";
+    *fused = 1;
+    return GRAFT_OK;
+}
+
+/* ReduceMean: the first node of a decomposed layer normalisation
+ * (try_layer_norm); over H and W of (N, C, H, W), global average pooling. */
 static int h_reduce_mean(imp *im, val *out)
 {
     val *x;
     int64_t keep, axes[ONNX_MAX_RANK];
-    int na, mark[ONNX_MAX_RANK] = {0};
+    int na, mark[ONNX_MAX_RANK] = {0}, fused = 0;
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpReqInput(im, 0, &x));
+    GRAFT_FORWARD_IF_ERROR(try_layer_norm(im, x, out, &fused));
+    if (fused) return GRAFT_OK;
     GRAFT_FORWARD_IF_ERROR(batched_input(im, &x));
     GRAFT_FORWARD_IF_ERROR(graftOnnxImpAttrInt(im, "keepdims", 1, &keep));
     GRAFT_FORWARD_IF_ERROR(graftOnnxImpSqueezeAxes(im, axes, &na));
@@ -435,7 +700,8 @@ static int h_reduce_mean(imp *im, val *out)
     }
     if (!ok || !mark[2] || !mark[3])
         return graftOnnxImpFail(im, GRAFT_E_UNSUPPORTED,
-                                "graft computes ReduceMean only over axes 2 and 3 of (N, C, H, W)");
+                                "graft computes ReduceMean only over axes 2 and 3 of (N, C, H, W), "
+                                "or as the first node of a layer normalisation");
     val pooled, *pp = &pooled;
     memset(&pooled, 0, sizeof pooled);
     graft_layer *l = NULL;
@@ -484,10 +750,12 @@ static int h_batch_norm(imp *im, val *out)
 }
 
 /* The row count of the matrix a dense layer reads from x: 1 per sample. The
- * activation must be (N, K) (batched) or (K) or (1, K) (one sample). */
-static int dense_input(imp *im, const val *x, int64_t *k)
+ * activation must be (N, K) (batched) or (K) or (1, K) (one sample); with
+ * last_axis (MatMul), any rank with a per-sample axis. */
+static int dense_input(imp *im, const val *x, int last_axis, int64_t *k)
 {
     int ok = im->batched ? x->ndim == 2 : (x->ndim == 1 || (x->ndim == 2 && x->dims[0] == 1));
+    if (last_axis && x->ndim + (im->batched ? 0 : 1) >= 3) ok = 1;
     if (!ok) {
         char xs[96];
         graftOnnxImpShapeText(x->ndim, x->dims, xs, sizeof xs);
@@ -505,13 +773,17 @@ static int dense_input(imp *im, const val *x, int64_t *k)
 static int emit_dense(imp *im, val *x, int64_t units, const float *w, size_t nw, const float *b,
                       val *dst, graft_layer **added_out)
 {
+    /* MatMul of (N, ..., K) of rank 3 or more in graft: the product per
+     * position of the leading axes (a linear layer) */
+    int linear = graftOnnxImpOpIs(im, "MatMul") && x->ndim + (im->batched ? 0 : 1) >= 3;
     val y, *py = &y;
     graft_layer *l = NULL, *added;
     int units_i = 0;
     GRAFT_FORWARD_IF_ERROR(small_int(im, units, 1, "the output size", &units_i));
-    int st = graft_layer_dense(im->ctx, units_i, b != NULL, &l);
+    int st = linear ? graft_layer_linear(im->ctx, units_i, b != NULL, &l)
+                    : graft_layer_dense(im->ctx, units_i, b != NULL, &l);
     memset(&y, 0, sizeof y);
-    int needs_reshape = x->ndim == 2 && !im->batched;
+    int needs_reshape = !linear && x->ndim == 2 && !im->batched;
     GRAFT_FORWARD_IF_ERROR(
         graftOnnxImpAddLayer(im, st, l, NULL, 1, &x, needs_reshape ? py : dst, &added));
     GRAFT_FORWARD_IF_ERROR(graftOnnxImpSetParam(im, added, "weight", w, nw));
@@ -541,7 +813,7 @@ static int h_gemm(imp *im, val *out)
     GRAFT_FORWARD_IF_ERROR(graftOnnxImpAttrInt(im, "transB", 0, &tb));
     if (ta) return graftOnnxImpFail(im, GRAFT_E_UNSUPPORTED, "transA is set on the computed input");
     if (a->ndim != 2) return graftOnnxImpFail(im, GRAFT_E_FORMAT, "A has rank %d", a->ndim);
-    GRAFT_FORWARD_IF_ERROR(dense_input(im, a, &k));
+    GRAFT_FORWARD_IF_ERROR(dense_input(im, a, 0, &k));
     if (bm->ndim != 2 || bm->is_int || bm->dims[tb ? 1 : 0] != k)
         return graftOnnxImpFail(im, GRAFT_E_FORMAT, "B does not fit A's %lld columns",
                                 (long long)k);
@@ -571,8 +843,31 @@ static int h_gemm(imp *im, val *out)
     return emit_dense(im, a, units, w, (size_t)(units * k), bias, out, NULL);
 }
 
-/* MatMul by a constant matrix; when the only reader is Add of a constant
- * bias, the pair becomes one dense layer with bias. */
+/* MatMul of two computed tensors: a matmul layer (same rank >= 3 in graft,
+ * leading axes broadcasting). */
+static int emit_matmul(imp *im, val *a, val *b, val *out)
+{
+    int ra = a->ndim + (im->batched ? 0 : 1), rb = b->ndim + (im->batched ? 0 : 1);
+    if (ra != rb || ra < 3) {
+        char sa[96], sb[96];
+        graftOnnxImpShapeText(a->ndim, a->dims, sa, sizeof sa);
+        graftOnnxImpShapeText(b->ndim, b->dims, sb, sizeof sb);
+        return graftOnnxImpFail(im, GRAFT_E_UNSUPPORTED,
+                                "a product of computed tensors %s and %s; graft's matmul layer "
+                                "multiplies stacks of matrices of one rank, (N, ..., M, K) by "
+                                "(N, ..., K, P)",
+                                sa, sb);
+    }
+    val *ins[2] = {a, b};
+    graft_layer *l = NULL;
+    int st = graft_layer_matmul(im->ctx, &l);
+    return graftOnnxImpAddLayer(im, st, l, NULL, 2, ins, out, NULL);
+}
+
+/* MatMul by a constant matrix (a dense layer, per position of the leading
+ * axes for inputs of rank 3 or more); when the only reader is Add of a
+ * constant bias, the pair becomes one dense layer with bias. MatMul of two
+ * computed tensors is a matmul layer. */
 static int h_matmul(imp *im, val *out)
 {
     val *a, *b;
@@ -582,11 +877,12 @@ static int h_matmul(imp *im, val *out)
     if (a->kind == V_CONST && b->kind == V_CONST)
         return graftOnnxImpFail(im, GRAFT_E_UNSUPPORTED,
                                 "graft does not evaluate MatMul on constants");
+    if (a->kind == V_ACT && b->kind == V_ACT) return emit_matmul(im, a, b, out);
     if (a->kind != V_ACT || b->kind != V_CONST)
         return graftOnnxImpFail(im, GRAFT_E_UNSUPPORTED,
                                 "graft multiplies a computed tensor by a constant matrix on its "
                                 "right");
-    GRAFT_FORWARD_IF_ERROR(dense_input(im, a, &k));
+    GRAFT_FORWARD_IF_ERROR(dense_input(im, a, 1, &k));
     const cval *bm = &b->c;
     if (bm->ndim != 2 || bm->is_int || bm->dims[0] != k)
         return graftOnnxImpFail(im, bm->ndim != 2 ? GRAFT_E_UNSUPPORTED : GRAFT_E_FORMAT,
@@ -851,6 +1147,7 @@ const graftOnnxOp graftOnnxOpsNn[] = {
     {"GlobalMaxPool", h_global_pool},
     {"HardSigmoid", h_hard_sigmoid},
     {"HardSwish", h_hard_swish},
+    {"LayerNormalization", h_layer_norm},
     {"LeakyRelu", h_leaky_relu},
     {"MatMul", h_matmul},
     {"MaxPool", h_pool},
