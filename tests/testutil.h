@@ -53,6 +53,7 @@ Suite *suite_pad2d(void);
 Suite *suite_reshape(void);
 Suite *suite_scale_shift(void);
 Suite *suite_upsample2d(void);
+Suite *suite_conv_transpose2d(void);
 Suite *suite_loss(void);
 Suite *suite_onnx_node(void);
 Suite *suite_torch_refs(void);
