@@ -19,9 +19,9 @@ and NUL checks name in their messages.
 
 # Version
 GRAFT_VERSION_MAJOR = 1
-GRAFT_VERSION_MINOR = 1
+GRAFT_VERSION_MINOR = 2
 GRAFT_VERSION_PATCH = 0
-GRAFT_VERSION_NUMBER = 10100
+GRAFT_VERSION_NUMBER = 10200
 
 # Status codes and error messages
 GRAFT_OK = 0
@@ -235,6 +235,24 @@ STRUCTS = {
         ("coord", "c_int"),
         ("nearest", "c_int"),
     ),
+    "graft_conv_transpose2d_spec": (
+        ("struct_size", "c_uint32"),
+        ("out_channels", "c_int"),
+        ("kernel_h", "c_int"),
+        ("kernel_w", "c_int"),
+        ("stride_h", "c_int"),
+        ("stride_w", "c_int"),
+        ("pad_top", "c_int"),
+        ("pad_left", "c_int"),
+        ("pad_bottom", "c_int"),
+        ("pad_right", "c_int"),
+        ("output_padding_h", "c_int"),
+        ("output_padding_w", "c_int"),
+        ("dilation_h", "c_int"),
+        ("dilation_w", "c_int"),
+        ("groups", "c_int"),
+        ("bias", "c_int"),
+    ),
     "graft_csv_opts": (
         ("struct_size", "c_uint32"),
         ("label_column", "c_int"),
@@ -386,6 +404,7 @@ FUNCTIONS = (
     ("graft_layer_hard_sigmoid", "c_int", ("c_void_p", "c_float", "c_float", "PP")),
     ("graft_layer_pad2d", "c_int", ("c_void_p", "P(Pad2dSpec)", "PP")),
     ("graft_layer_upsample2d", "c_int", ("c_void_p", "P(Upsample2dSpec)", "PP")),
+    ("graft_layer_conv_transpose2d", "c_int", ("c_void_p", "P(ConvTranspose2dSpec)", "PP")),
     ("graft_layer_reshape", "c_int", ("c_void_p", "c_int", "P(c_int64)", "PP")),
     ("graft_layer_scale_shift", "c_int", ("c_void_p", "c_int", "P(c_int64)", "PP")),
     ("graft_layer_free", None, ("c_void_p",)),
@@ -570,6 +589,7 @@ ARGUMENT_NAMES = {
     "graft_layer_hard_sigmoid": ("ctx", "alpha", "beta", "out"),
     "graft_layer_pad2d": ("ctx", "spec", "out"),
     "graft_layer_upsample2d": ("ctx", "spec", "out"),
+    "graft_layer_conv_transpose2d": ("ctx", "spec", "out"),
     "graft_layer_reshape": ("ctx", "ndim", "dims", "out"),
     "graft_layer_scale_shift": ("ctx", "ndim", "dims", "out"),
     "graft_layer_free": ("layer",),
@@ -693,4 +713,5 @@ LAYER_KINDS = (
     "reshape",
     "scale_shift",
     "upsample2d",
+    "conv_transpose2d",
 )
