@@ -130,6 +130,7 @@ START_TEST(test_conv_transpose2d_values)
     tu_assert_close(graft_tensor_data_const(y), want, 16, 0, 0, "cropped");
     dy = tu_tensor(ctx, 4, 1, 1, 4, 4);
     graft_tensor_fill(dy, 1);
+    in[0] = x;
     ck_assert_int_eq(graft_layer_backward(l, 1, in, dy, dx), GRAFT_OK);
     /* x00 keeps tap (1,1) only, x01 taps (1,0) and (1,1), x10 (0,1) and (1,1) */
     const float dx_crop[4] = {1000, 1100, 1010, 1111};
