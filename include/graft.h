@@ -803,6 +803,46 @@ typedef struct graft_upsample2d_spec {
 /* Resizing; see graft_upsample2d_spec. Since 1.1. */
 GRAFT_API int graft_layer_upsample2d(graft_ctx *ctx, const graft_upsample2d_spec *spec,
                                      graft_layer **out);
+/* Transposed convolution over NCHW input (ONNX ConvTranspose, PyTorch's
+ * ConvTranspose2d): the input gradient of a conv2d with the same weight.
+ * Every input cell scatters into the output,
+ *   out[n, g*O/groups + o, i*stride_h - pad_top + ki*dilation_h,
+ *       j*stride_w - pad_left + kj*dilation_w]
+ *     += in[n, g*C/groups + c, i, j] * weight[g*C/groups + c, o, ki, kj]
+ * for every input channel c of group g and kernel tap (ki, kj), terms
+ * falling outside the output dropped, plus bias[o] on every output cell.
+ * Weight shape (in_channels, out_channels/groups, kernel_h, kernel_w), as
+ * ONNX and PyTorch store it. Output size:
+ *   OH = stride_h*(H-1) + output_padding_h + dilation_h*(kernel_h-1) + 1
+ *        - pad_top - pad_bottom
+ * (W alike), which must be >= 1 when the layer is built (GRAFT_E_SHAPE
+ * otherwise). The pads remove rows and columns from the edges of the full
+ * scatter (ONNX's pads: begin values, then end values); output_padding adds
+ * rows at the bottom and columns at the right, which hold the bias where
+ * no input reaches. Backward gives the input gradient (a conv2d of the
+ * output gradient), the weight gradient and the bias gradient. Since 1.2. */
+typedef struct graft_conv_transpose2d_spec {
+    uint32_t struct_size; /* sizeof(graft_conv_transpose2d_spec) */
+    int out_channels;     /* >= 1, divisible by groups */
+    int kernel_h, kernel_w;                       /* >= 1 */
+    int stride_h, stride_w;                       /* >= 1, default 1 */
+    int pad_top, pad_left, pad_bottom, pad_right; /* >= 0, default 0 */
+    int output_padding_h, output_padding_w; /* >= 0, default 0; each smaller than its
+                                               stride or its dilation (ONNX's and
+                                               PyTorch's rule) */
+    int dilation_h, dilation_w;                   /* >= 1, default 1 */
+    int groups;           /* >= 1, divides in and out channels; default 1 */
+    int bias;             /* 1 (default): add a learned bias; 0: no bias */
+} graft_conv_transpose2d_spec;
+#define GRAFT_CONV_TRANSPOSE2D_SPEC_INIT \
+    { (uint32_t)sizeof(graft_conv_transpose2d_spec), 0, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1 }
+
+/* Transposed convolution; see graft_conv_transpose2d_spec. Errors as for
+ * the constructors above (an output_padding not smaller than its stride
+ * or dilation is GRAFT_E_INVALID_ARG). Since 1.2. */
+GRAFT_API int graft_layer_conv_transpose2d(graft_ctx *ctx,
+                                           const graft_conv_transpose2d_spec *spec,
+                                           graft_layer **out);
 /* (N, ...) -> (N, dims[0], ..., dims[ndim-1]): the same elements in the same
  * row-major order. ndim 1 to GRAFT_MAX_DIMS - 1, sizes >= 1; their product
  * must equal the input's per-sample element count (checked when built). */

@@ -289,6 +289,20 @@ static graft_layer *make_matmul(graft_ctx *ctx, kind_case *c)
     return made(ctx, graft_layer_matmul(ctx, &l), &l);
 }
 
+static graft_layer *make_conv_transpose2d(graft_ctx *ctx, kind_case *c)
+{
+    graft_layer *l = NULL;
+    graft_conv_transpose2d_spec s = GRAFT_CONV_TRANSPOSE2D_SPEC_INIT;
+    s.out_channels = 4;
+    s.kernel_h = s.kernel_w = 3;
+    s.stride_h = 2;
+    s.dilation_w = 2;
+    s.pad_top = s.pad_right = 1;
+    s.output_padding_h = 1; /* (3, 6, 6) -> (4, 13, 9) */
+    image_input(c, 1);
+    return made(ctx, graft_layer_conv_transpose2d(ctx, &s, &l), &l);
+}
+
 /* The table, one entry per registered kind, in registry order. A kind
  * without a make_<name>() above is a compile error here. */
 static const struct {

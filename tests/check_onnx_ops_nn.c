@@ -1,7 +1,8 @@
 /*
  * check_onnx_ops_nn.c - the ONNX importer's neural-network operators
  * (src/onnx/onnx_ops_nn.c): Conv (groups, dilations, asymmetric and auto
- * pads, 1-D), BatchNormalization, the activations (LeakyRelu, HardSwish,
+ * pads, 1-D), ConvTranspose (pads from pads, output_shape or auto_pad),
+ * BatchNormalization, the activations (LeakyRelu, HardSwish,
  * HardSigmoid and its fusion with Mul into hard_swish, Clip in both forms),
  * pooling, Gemm and MatMul (by a constant, and of two activations), Softmax
  * (any axis), LayerNormalization and its opset-13 decomposition, PyTorch's
@@ -208,6 +209,171 @@ START_TEST(test_conv_pad_folding_and_1d)
     tu_assert_close(y1, want1, 3, 1e-6f, 0, "1-D conv");
     graft_model_free(m);
     tu_mb_free(&b);
+    graft_ctx_free(ctx);
+}
+END_TEST
+
+/* ---- transposed convolution ---------------------------------------------------------- */
+
+/* A naive NCHW transposed convolution, written independently of graft's
+ * layer: every input cell adds its weighted kernel into the output at
+ * (i*sh - pt + ki*dh, j*sw - pl + kj*dw); oh x ow cells. */
+static void ref_convt(const float *x, int n, int c, int h, int w, const float *wt,
+                      const float *bias, int m, int groups, int kh, int kw, int sh, int sw,
+                      int dh, int dw, int pt, int pl, int oh, int ow, float *y)
+{
+    int cg = c / groups, mg = m / groups;
+    for (int b = 0; b < n; b++)
+        for (int o = 0; o < m; o++)
+            for (int k = 0; k < oh * ow; k++) y[(b * m + o) * oh * ow + k] = bias ? bias[o] : 0;
+    for (int b = 0; b < n; b++)
+        for (int ci = 0; ci < c; ci++)
+            for (int i = 0; i < h; i++)
+                for (int j = 0; j < w; j++)
+                    for (int oo = 0; oo < mg; oo++)
+                        for (int ki = 0; ki < kh; ki++)
+                            for (int kj = 0; kj < kw; kj++) {
+                                int yy = i * sh - pt + ki * dh, xx = j * sw - pl + kj * dw;
+                                if (yy < 0 || yy >= oh || xx < 0 || xx >= ow) continue;
+                                int o = (ci / cg) * mg + oo;
+                                y[((b * m + o) * oh + yy) * ow + xx] +=
+                                    wt[((ci * mg + oo) * kh + ki) * kw + kj] *
+                                    x[((b * c + ci) * h + i) * w + j];
+                            }
+}
+
+/* One ConvTranspose node on x (N, 2, 3, 4) with weight (2, 2/groups, 3, 3)
+ * and a bias, strides (2, 2); attrs adds the rest. The graph is left open
+ * (tu_mb_finish, or tu_onnx_status). */
+typedef void (*convt_attrs_fn)(tu_mb *b);
+
+static void convt_model(tu_mb *b, graft_ctx *ctx, const float *w, const float *bias, int groups,
+                        convt_attrs_fn attrs)
+{
+    const int64_t xd[4] = {-1, 2, 3, 4}, wd[4] = {2, 2 / groups, 3, 3}, bd[1] = {2};
+    tu_mb_begin(b, ctx, 13);
+    tu_mb_input(b, "x", 4, xd);
+    tu_mb_init(b, "w", 4, wd, w);
+    tu_mb_init(b, "b", 1, bd, bias);
+    size_t n = tu_mb_node(b, "ConvTranspose", "ct", "x,w,b", "y");
+    const int64_t st[2] = {2, 2};
+    tu_mb_attr_ints(b, "strides", 2, st);
+    tu_mb_attr_i(b, "group", groups);
+    attrs(b);
+    tu_mb_end(b, n);
+    tu_mb_output(b, "y");
+}
+
+static void ct_pads(tu_mb *b) /* asymmetric pads, output padding, dilation */
+{
+    const int64_t pads[4] = {1, 0, 0, 2}, op[2] = {1, 1}, dil[2] = {1, 2};
+    tu_mb_attr_ints(b, "pads", 4, pads);
+    tu_mb_attr_ints(b, "output_padding", 2, op);
+    tu_mb_attr_ints(b, "dilations", 2, dil);
+}
+static void ct_shape(tu_mb *b) /* 7x9 scatter to 6x10: pads (1, 0) above, output padding 1 */
+{
+    const int64_t os[2] = {6, 10};
+    tu_mb_attr_ints(b, "output_shape", 2, os);
+}
+static void ct_upper(tu_mb *b)
+{
+    tu_mb_attr_s(b, "auto_pad", "SAME_UPPER");
+}
+static void ct_lower(tu_mb *b)
+{
+    tu_mb_attr_s(b, "auto_pad", "SAME_LOWER");
+}
+static void ct_valid(tu_mb *b)
+{
+    const int64_t pads[4] = {1, 1, 1, 1};
+    tu_mb_attr_ints(b, "pads", 4, pads); /* ignored under VALID */
+    tu_mb_attr_s(b, "auto_pad", "VALID");
+}
+static void ct_lead(tu_mb *b) /* 7 rows to 9: a negative leading pad */
+{
+    const int64_t os[2] = {9, 9};
+    tu_mb_attr_ints(b, "output_shape", 2, os);
+}
+static void ct_big_op(tu_mb *b)
+{
+    const int64_t op[2] = {2, 0};
+    tu_mb_attr_ints(b, "output_padding", 2, op);
+}
+
+/* ConvTranspose's pads from the pads attribute, output_shape and auto_pad
+ * (ONNX's rule: total = full - target, SAME_UPPER's odd unit at the end,
+ * the others' at the start, a larger target as output padding), groups,
+ * dilations and output padding, against the naive loop; then what graft
+ * refuses. */
+START_TEST(test_conv_transpose)
+{
+    graft_ctx *ctx = tu_ctx();
+    float w[36], bias[2] = {0.25f, -0.5f}, x[2 * 2 * 3 * 4], y[2 * 2 * 8 * 11], want[2 * 2 * 8 * 11];
+    tu_fill_ramp(w, 36, -0.6f, 0.037f);
+    for (int k = 0; k < 2 * 2 * 3 * 4; k++) x[k] = cosf(0.53f * (float)k);
+    const struct {
+        convt_attrs_fn attrs;
+        int groups, dw, pt, pl, oh, ow;
+        const char *what;
+    } cases[] = {
+        /* full: 2*2 + 1 + 2 + 1 = 8 rows less 1, 2*3 + 1 + 4 + 1 = 12 columns less 2 */
+        {ct_pads, 2, 2, 1, 0, 7, 10, "pads"},
+        {ct_shape, 1, 1, 1, 0, 6, 10, "output_shape"},
+        /* target 6 x 8 from 7 x 9: one cell less each way */
+        {ct_upper, 1, 1, 0, 0, 6, 8, "SAME_UPPER"},
+        {ct_lower, 2, 1, 1, 1, 6, 8, "SAME_LOWER"},
+        {ct_valid, 1, 1, 0, 0, 7, 9, "VALID"},
+    };
+    for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
+        tu_mb b;
+        convt_model(&b, ctx, w, bias, cases[t].groups, cases[t].attrs);
+        tu_mb_finish(&b);
+        graft_model *m = tu_onnx_import_ok(&b, NULL);
+        static const char *const kinds[] = {"conv_transpose2d"};
+        tu_assert_kinds(m, kinds, 1);
+        const int oh = cases[t].oh, ow = cases[t].ow;
+        ref_convt(x, 2, 2, 3, 4, w, bias, 2, cases[t].groups, 3, 3, 2, 2, 1, cases[t].dw,
+                  cases[t].pt, cases[t].pl, oh, ow, want);
+        const int64_t xs[4] = {2, 2, 3, 4}, ys[4] = {2, 2, oh, ow};
+        size_t cnt = (size_t)(2 * 2 * oh * ow);
+        tu_assert_dims(tu_onnx_run(m, ctx, 4, xs, x, y, cnt), 4, ys);
+        tu_assert_close(y, want, cnt, 1e-5f, 1e-5f, cases[t].what);
+        graft_model_free(m);
+        tu_mb_free(&b);
+    }
+
+    tu_mb b;
+    convt_model(&b, ctx, w, bias, 1, ct_lead);
+    ck_assert_int_eq(tu_onnx_status(&b), GRAFT_E_UNSUPPORTED);
+    ck_assert_str_eq(graft_errmsg(ctx),
+                     FN "node \"ct\" (ConvTranspose): an output size of 9 from a scatter of 7 "
+                        "cells needs a negative leading pad; graft adds cells at the end only");
+    convt_model(&b, ctx, w, bias, 1, ct_big_op);
+    ck_assert_int_eq(tu_onnx_status(&b), GRAFT_E_UNSUPPORTED);
+    ck_assert_str_eq(graft_errmsg(ctx),
+                     FN "node \"ct\" (ConvTranspose): output_padding_h is 2, must be < stride_h "
+                        "(2) or dilation_h (1)");
+
+    /* A weight computed from the input, and a 3-D convolution. */
+    const int64_t xd[4] = {-1, 2, 3, 3}, x5[5] = {-1, 2, 3, 3, 3}, wd5[5] = {2, 2, 1, 1, 1};
+    tu_mb_begin(&b, ctx, 13);
+    tu_mb_input(&b, "x", 4, xd);
+    tu_mb_simple(&b, "Relu", "r", "x", "r");
+    tu_mb_simple(&b, "ConvTranspose", "ct", "x,r", "y");
+    tu_mb_output(&b, "y");
+    ck_assert_int_eq(tu_onnx_status(&b), GRAFT_E_UNSUPPORTED);
+    ck_assert_str_eq(graft_errmsg(ctx), FN "node \"ct\" (ConvTranspose): its weight (\"r\") is "
+                                           "computed from the graph input; graft needs a "
+                                           "constant");
+    tu_mb_begin(&b, ctx, 13);
+    tu_mb_input(&b, "x", 5, x5);
+    tu_mb_init(&b, "w", 5, wd5, w);
+    tu_mb_simple(&b, "ConvTranspose", "ct", "x,w", "y");
+    tu_mb_output(&b, "y");
+    ck_assert_int_eq(tu_onnx_status(&b), GRAFT_E_UNSUPPORTED);
+    ck_assert_str_eq(graft_errmsg(ctx), FN "node \"ct\" (ConvTranspose): a 5-D input; graft "
+                                           "computes 1-D (N, C, L) and 2-D (N, C, H, W) windows");
     graft_ctx_free(ctx);
 }
 END_TEST
@@ -964,6 +1130,7 @@ Suite *suite_onnx_ops_nn(void)
     tcase_add_test(tc, test_conv_groups_dilations_pads);
     tcase_add_test(tc, test_conv_auto_pad);
     tcase_add_test(tc, test_conv_pad_folding_and_1d);
+    tcase_add_test(tc, test_conv_transpose);
     tcase_add_test(tc, test_batch_norm);
     tcase_add_test(tc, test_activations);
     tcase_add_test(tc, test_hard_sigmoid_mul_fusion);

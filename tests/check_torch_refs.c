@@ -687,6 +687,24 @@ static graft_layer *make_layer(graft_ctx *ctx, rt_case *c)
         s.coord = attr_int(c, "coord");
         s.nearest = attr_int(c, "nearest");
         st = graft_layer_upsample2d(ctx, &s, &l);
+    } else if (strcmp(k, "conv_transpose2d") == 0) {
+        graft_conv_transpose2d_spec s = GRAFT_CONV_TRANSPOSE2D_SPEC_INIT;
+        s.out_channels = attr_int(c, "out_channels");
+        s.kernel_h = attr_int(c, "kernel_h");
+        s.kernel_w = attr_int(c, "kernel_w");
+        s.stride_h = attr_int(c, "stride_h");
+        s.stride_w = attr_int(c, "stride_w");
+        s.pad_top = attr_int(c, "pad_top");
+        s.pad_left = attr_int(c, "pad_left");
+        s.pad_bottom = attr_int(c, "pad_bottom");
+        s.pad_right = attr_int(c, "pad_right");
+        s.output_padding_h = attr_int(c, "output_padding_h");
+        s.output_padding_w = attr_int(c, "output_padding_w");
+        s.dilation_h = attr_int(c, "dilation_h");
+        s.dilation_w = attr_int(c, "dilation_w");
+        s.groups = attr_int(c, "groups");
+        s.bias = attr_int(c, "bias");
+        st = graft_layer_conv_transpose2d(ctx, &s, &l);
     } else if (strcmp(k, "reshape") == 0 || strcmp(k, "scale_shift") == 0) {
         int64_t dims[GRAFT_MAX_DIMS];
         int ndim = sample_dims(c, dims);

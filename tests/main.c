@@ -19,7 +19,7 @@ int main(void)
         suite_conv_winograd, suite_conv_epilogue, suite_pool, suite_batchnorm, suite_activation,
         suite_dropout, suite_flatten, suite_softmax, suite_merge, suite_mul, suite_pad2d,
         suite_reshape, suite_scale_shift, suite_upsample2d, suite_transpose, suite_slice,
-        suite_layer_norm, suite_matmul, suite_loss, suite_onnx_node,
+        suite_layer_norm, suite_matmul, suite_conv_transpose2d, suite_loss, suite_onnx_node,
         suite_torch_refs,
         /* data */
         suite_dataset, suite_dataset_idx, suite_dataset_csv, suite_dataset_folder,

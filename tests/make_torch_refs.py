@@ -615,6 +615,60 @@ def transpose_slice_cases(w):
                lambda x: torch.flip(x, [1]))
     slice_case(w, "slice_reversed_step3", (2, 7, 3), 1, 5, 0, -3,
                lambda x: torch.flip(x, [1])[:, 1:6:3])
+# ---- conv_transpose2d -----------------------------------------------------------
+
+
+def conv_transpose2d_case(w, name, n, c, h, wd, out_c, kh, kw, stride=(1, 1), pad=(0, 0, 0, 0),
+                          output_padding=(0, 0), dilation=(1, 1), groups=1, bias=True):
+    """pad = (top, left, bottom, right). torch takes symmetric padding only,
+    so the layer runs unpadded with the extra end padding given as output
+    padding, and the pads are then cropped off its output: the full scatter
+    with pad rows and columns removed, as ONNX's asymmetric pads define it."""
+    g = gen_for(hash_name(name))
+    x = randn(g, n, c, h, wd)
+    weight = randn(g, c, out_c // groups, kh, kw, scale=0.5)
+    params = [("weight", weight)]
+    if bias:
+        params.append(("bias", randn(g, out_c, scale=0.5)))
+    top, left, bottom, right = pad
+    attrs = [("out_channels", out_c), ("kernel_h", kh), ("kernel_w", kw),
+             ("stride_h", stride[0]), ("stride_w", stride[1]),
+             ("pad_top", top), ("pad_left", left), ("pad_bottom", bottom), ("pad_right", right),
+             ("output_padding_h", output_padding[0]), ("output_padding_w", output_padding[1]),
+             ("dilation_h", dilation[0]), ("dilation_w", dilation[1]),
+             ("groups", groups), ("bias", 1 if bias else 0)]
+    symmetric = top == bottom and left == right
+
+    def fn(xs, ps):
+        if symmetric:
+            return F.conv_transpose2d(xs[0], ps["weight"], ps.get("bias"), stride=stride,
+                                      padding=(top, left), output_padding=output_padding,
+                                      groups=groups, dilation=dilation)
+        full = F.conv_transpose2d(xs[0], ps["weight"], ps.get("bias"), stride=stride,
+                                  output_padding=output_padding, groups=groups,
+                                  dilation=dilation)
+        return full[:, :, top:full.shape[2] - bottom, left:full.shape[3] - right]
+
+    run_layer(w, name, "conv_transpose2d", attrs, True, [x], params, fn)
+
+
+def conv_transpose2d_cases(w):
+    conv_transpose2d_case(w, "conv_transpose2d_3x3", 2, 3, 4, 5, 4, 3, 3)
+    conv_transpose2d_case(w, "conv_transpose2d_stride2_pad1", 2, 3, 4, 4, 2, 3, 3,
+                          stride=(2, 2), pad=(1, 1, 1, 1))
+    conv_transpose2d_case(w, "conv_transpose2d_output_padding", 2, 2, 3, 4, 3, 3, 3,
+                          stride=(2, 3), pad=(1, 1, 1, 1), output_padding=(1, 2))
+    conv_transpose2d_case(w, "conv_transpose2d_k4_s2_asym_pad", 2, 3, 4, 3, 2, 4, 4,
+                          stride=(2, 2), pad=(1, 0, 2, 1))
+    conv_transpose2d_case(w, "conv_transpose2d_groups2", 2, 4, 3, 4, 6, 3, 3, stride=(2, 1),
+                          pad=(1, 1, 1, 1), groups=2)
+    conv_transpose2d_case(w, "conv_transpose2d_depthwise", 2, 3, 4, 4, 3, 3, 3, stride=(2, 2),
+                          groups=3)
+    conv_transpose2d_case(w, "conv_transpose2d_dilation2", 2, 2, 4, 3, 3, 3, 2, stride=(1, 2),
+                          pad=(2, 0, 1, 1), dilation=(2, 3), output_padding=(1, 0))
+    conv_transpose2d_case(w, "conv_transpose2d_no_bias", 2, 3, 4, 4, 2, 2, 2, stride=(2, 2),
+                          bias=False)
+    conv_transpose2d_case(w, "conv_transpose2d_1x1", 2, 3, 4, 5, 5, 1, 1)
 
 
 # ---- losses ------------------------------------------------------------------
@@ -709,6 +763,7 @@ def main():
     upsample2d_cases(w)
     transpose_slice_cases(w)
     sequence_cases(w)
+    conv_transpose2d_cases(w)
     loss_cases(w)
     out.write("# %d cases\n" % w.count)
 

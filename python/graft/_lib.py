@@ -24,8 +24,9 @@ The binding mirrors no C struct that the library keeps or reads after a
 call. The versioned option structs (graft_fit_opts, graft_head_spec,
 graft_conv2d_spec, graft_pool2d_spec, graft_allocator,
 graft_image_load_opts, graft_augment_spec, graft_csv_opts,
-graft_folder_opts, graft_pad2d_spec, graft_upsample2d_spec, graft_onnx_import_opts,
-graft_onnx_export_opts) are read by graft only during the call that takes them,
+graft_folder_opts, graft_pad2d_spec, graft_upsample2d_spec,
+graft_conv_transpose2d_spec, graft_onnx_import_opts, graft_onnx_export_opts)
+are read by graft only during the call that takes them,
 so they are built as ctypes Structures at call time with
 ``struct_size = ctypes.sizeof(...)``. Their members come from
 ``_api.STRUCTS``, generated from graft.h like the prototypes. If a
@@ -257,6 +258,12 @@ class Pad2dSpec(_Struct):
 @_struct("graft_upsample2d_spec")
 class Upsample2dSpec(_Struct):
     """graft_upsample2d_spec (read during graft_layer_upsample2d() only)."""
+
+
+@_struct("graft_conv_transpose2d_spec")
+class ConvTranspose2dSpec(_Struct):
+    """graft_conv_transpose2d_spec (read during graft_layer_conv_transpose2d()
+    only)."""
 
 
 @_struct("graft_fit_opts")

@@ -311,6 +311,41 @@ def upsample2d(scale=2.0, *, size=None, mode="nearest", coord="half_pixel",
     return Layer._create(ctx, _lib.C.graft_layer_upsample2d, ctypes.byref(spec))
 
 
+def conv_transpose2d(out_channels, kernel_size=1, *, stride=1, padding=0, output_padding=0,
+                     dilation=1, groups=1, bias=True, ctx=None):
+    """2-D transposed convolution over NCHW input
+    (graft_layer_conv_transpose2d()), as ONNX ConvTranspose and PyTorch's
+    ConvTranspose2d: the weight is (in_channels, out_channels/groups,
+    kernel_h, kernel_w) and the output height is
+    stride*(H-1) + output_padding + dilation*(kernel-1) + 1 - pad_top -
+    pad_bottom (the width likewise).
+
+    Args:
+        out_channels: output channels, >= 1, divisible by groups.
+        kernel_size: int or (height, width), >= 1 (default 1).
+        stride: int or pair, >= 1 (default 1).
+        padding: int, (height, width) or (top, left, bottom, right), >= 0
+            (default 0): rows and columns removed from the output's edges.
+        output_padding: int or pair, >= 0 (default 0): rows added at the
+            bottom and columns at the right; each smaller than its stride or
+            its dilation.
+        dilation: int or pair, >= 1 (default 1).
+        groups: >= 1, dividing the input and output channels (default 1).
+        bias: add a learned bias (default True).
+    """
+    kh, kw = _pair(kernel_size, "kernel_size")
+    sh, sw = _pair(stride, "stride")
+    oph, opw = _pair(output_padding, "output_padding")
+    dh, dw = _pair(dilation, "dilation")
+    pt, pl, pb, pr = _padding(padding)
+    spec = _lib.new_struct(
+        _lib.ConvTranspose2dSpec, out_channels=int(out_channels), kernel_h=kh, kernel_w=kw,
+        stride_h=sh, stride_w=sw, pad_top=pt, pad_left=pl, pad_bottom=pb, pad_right=pr,
+        output_padding_h=oph, output_padding_w=opw, dilation_h=dh, dilation_w=dw,
+        groups=int(groups), bias=1 if bias else 0)
+    return Layer._create(ctx, _lib.C.graft_layer_conv_transpose2d, ctypes.byref(spec))
+
+
 def _choice(what, value, table):
     try:
         return table[value]

@@ -6,7 +6,7 @@ import os
 import unittest
 
 import graft_testutil as tu
-from graft_testutil import layers
+from graft_testutil import graft, layers
 
 import headerparse
 
@@ -26,6 +26,7 @@ SAMPLE_ARGS = {
     "upsample2d": (2,),
     "transpose": ((0, 2, 1),),
     "slice": (1, 0, 1),
+    "conv_transpose2d": (4,),
 }
 
 
@@ -65,6 +66,60 @@ class Constructors(unittest.TestCase):
     def test_relu6_is_a_clip(self):
         with layers.relu6() as layer:
             self.assertEqual(layer.kind, "clip")
+
+
+def flat(values):
+    """Nested lists or a numpy array as a flat list of floats."""
+    if hasattr(values, "tolist"):
+        values = values.tolist()
+    out = []
+    stack = [values]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, list):
+            stack.extend(reversed(v))
+        else:
+            out.append(float(v))
+    return out
+
+
+class ConvTranspose2d(unittest.TestCase):
+    """layers.conv_transpose2d: its arguments reach the spec, the output
+    has ONNX's size, and bad values come back as graft's messages."""
+
+    def test_values_and_sizes(self):
+        # x = 1 2 / 3 4, weight 1 10 / 100 1000, bias 0.5, stride 2: each
+        # input cell writes its own 2x2 block of the output.
+        with graft.Model((1, 2, 2)) as m:
+            ct = m.add(layers.conv_transpose2d(1, 2, stride=2), "up")
+            self.assertEqual(ct.kind, "conv_transpose2d")
+            self.assertEqual(ct.param_names, ["weight", "bias"])
+            ct.set_parameter("weight", [1.0, 10.0, 100.0, 1000.0])
+            ct.set_parameter("bias", [0.5])
+            self.assertEqual(m.output_shape, (1, 4, 4))
+            want = [1, 10, 2, 20, 100, 1000, 200, 2000, 3, 30, 4, 40, 300, 3000, 400, 4000]
+            self.assertEqual(flat(m.forward([[[[1.0, 2.0], [3.0, 4.0]]]])),
+                             [v + 0.5 for v in want])
+        # stride*(H-1) + output_padding + dilation*(k-1) + 1 - pads:
+        # 2*4 + 1 + 2*2 + 1 - 1 - 0 = 13 rows, 3*5 + 0 + 3 + 1 - 2 - 2 = 15 columns
+        with graft.Model((4, 5, 6)) as m:
+            ct = m.add(layers.conv_transpose2d(6, (3, 4), stride=(2, 3), padding=(1, 2, 0, 2),
+                                               output_padding=(1, 0), dilation=(2, 1),
+                                               groups=2, bias=False))
+            self.assertEqual(m.output_shape, (6, 13, 15))
+            self.assertEqual(ct.param_names, ["weight"])
+            self.assertEqual(ct.params, 4 * 3 * 3 * 4)
+
+    def test_bad_arguments(self):
+        with self.assertRaises(graft.InvalidArgumentError) as cm:
+            layers.conv_transpose2d(2, 3, stride=2, output_padding=2)
+        self.assertIn("output_padding_h is 2, must be < stride_h (2) or dilation_h (1)",
+                      str(cm.exception))
+        with self.assertRaises(graft.InvalidArgumentError) as cm:
+            layers.conv_transpose2d(3, 3, groups=2)
+        self.assertIn("out_channels 3 is not divisible by groups 2", str(cm.exception))
+        with self.assertRaises(ValueError):
+            layers.conv_transpose2d(2, 3, output_padding=(1, 1, 1))
 
 
 class KindsParse(unittest.TestCase):

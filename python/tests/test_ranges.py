@@ -366,6 +366,20 @@ PUBLIC = {
     "graft_pad2d_spec.pad_right": "test_pad2d",
     "graft_upsample2d_spec.out_h": "test_upsample2d",
     "graft_upsample2d_spec.out_w": "test_upsample2d",
+    "graft_conv_transpose2d_spec.out_channels": "test_conv_transpose2d",
+    "graft_conv_transpose2d_spec.kernel_h": "test_conv_transpose2d",
+    "graft_conv_transpose2d_spec.kernel_w": "test_conv_transpose2d",
+    "graft_conv_transpose2d_spec.stride_h": "test_conv_transpose2d",
+    "graft_conv_transpose2d_spec.stride_w": "test_conv_transpose2d",
+    "graft_conv_transpose2d_spec.pad_top": "test_conv_transpose2d",
+    "graft_conv_transpose2d_spec.pad_left": "test_conv_transpose2d",
+    "graft_conv_transpose2d_spec.pad_bottom": "test_conv_transpose2d",
+    "graft_conv_transpose2d_spec.pad_right": "test_conv_transpose2d",
+    "graft_conv_transpose2d_spec.output_padding_h": "test_conv_transpose2d",
+    "graft_conv_transpose2d_spec.output_padding_w": "test_conv_transpose2d",
+    "graft_conv_transpose2d_spec.dilation_h": "test_conv_transpose2d",
+    "graft_conv_transpose2d_spec.dilation_w": "test_conv_transpose2d",
+    "graft_conv_transpose2d_spec.groups": "test_conv_transpose2d",
     "graft_csv_opts.header_rows": "test_from_csv",
     "graft_csv_opts.dims": "test_from_csv",
     "graft_csv_opts.n_classes": "test_from_csv",
@@ -470,6 +484,7 @@ INTERNAL = {
     "graft_upsample2d_spec.mode": _KEY,
     "graft_upsample2d_spec.coord": _KEY,
     "graft_upsample2d_spec.nearest": _KEY,
+    "graft_conv_transpose2d_spec.bias": _FLAG,
     "graft_csv_opts.label_column": _KEY,
     "graft_csv_opts.ndim": _COUNT,
     "graft_csv_opts.delimiter": "ord() of the one-character delimiter",
@@ -848,6 +863,25 @@ class PublicIntegers(_Public):
                          ({"groups": big}, "groups")):
             kw.setdefault("out_channels", 4)
             self.refused(lambda: layers.conv2d(ctx=self.ctx, **kw), what)
+
+    def test_conv_transpose2d(self):
+        big = 2 ** 32 + 3
+        for kw, what in (({"out_channels": big}, "out_channels"),
+                         ({"kernel_size": (big, 3)}, "kernel_h"),
+                         ({"kernel_size": (3, big)}, "kernel_w"),
+                         ({"stride": (big, 1)}, "stride_h"),
+                         ({"stride": (1, big)}, "stride_w"),
+                         ({"padding": (big, 0, 0, 0)}, "pad_top"),
+                         ({"padding": (0, big, 0, 0)}, "pad_left"),
+                         ({"padding": (0, 0, big, 0)}, "pad_bottom"),
+                         ({"padding": (0, 0, 0, big)}, "pad_right"),
+                         ({"output_padding": (big, 0)}, "output_padding_h"),
+                         ({"output_padding": (0, big)}, "output_padding_w"),
+                         ({"dilation": (big, 1)}, "dilation_h"),
+                         ({"dilation": (1, big)}, "dilation_w"),
+                         ({"groups": big}, "groups")):
+            kw.setdefault("out_channels", 4)
+            self.refused(lambda: layers.conv_transpose2d(ctx=self.ctx, **kw), what)
 
     def test_pooling(self):
         big = -2 ** 32 + 2

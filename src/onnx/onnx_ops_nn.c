@@ -3,12 +3,13 @@
  * the activations with attributes or constants (LeakyRelu, PRelu,
  * HardSwish, HardSigmoid, Clip; Relu, Sigmoid and Tanh are unary operators,
  * in onnx_ops_elementwise.c), Softmax, Conv, the pooling operators,
- * ReduceMean, LayerNormalization, BatchNormalization, Gemm, MatMul, Pad and
- * Resize. Each becomes a graft layer (with reshapes around it for the 1-D
- * forms), and Conv, LayerNormalization, BatchNormalization, Gemm and MatMul
- * by a constant copy the file's weights into its parameters; some fuse with
- * the nodes that read them (HardSigmoid with Mul, MatMul with Add, Pad with
- * Conv, ReduceMean with the rest of a layer normalisation).
+ * ConvTranspose, ReduceMean, LayerNormalization, BatchNormalization, Gemm,
+ * MatMul, Pad and Resize. Each becomes a graft layer (with reshapes around it
+ * for the 1-D forms), and Conv, ConvTranspose, LayerNormalization,
+ * BatchNormalization, Gemm and MatMul by a constant copy the file's weights
+ * into its parameters; some fuse with the nodes that read them (HardSigmoid
+ * with Mul, MatMul with Add, Pad with Conv, ReduceMean with the rest of a
+ * layer normalisation).
  */
 #include "onnx_import.h"
 
@@ -1135,6 +1136,133 @@ static int h_resize(imp *im, val *out)
     return graftOnnxImpAddLayer(im, st, l, NULL, 1, &x, out, NULL);
 }
 
+/* ConvTranspose: conv_transpose2d (1-D as (N, C, 1, L)). Per spatial axis
+ * the full scatter has S*(in-1) + OP + D*(K-1) + 1 cells; the pads come
+ * from the pads attribute, or from output_shape or auto_pad SAME_* as ONNX
+ * defines them: total = full - target (target: output_shape, or in*S for
+ * SAME_*), split as begin = total/2, end = total - total/2 for SAME_UPPER
+ * and the other way round otherwise (begin gets the odd unit). A target
+ * larger than the full scatter is output padding at the end. */
+static int convt_axis_pads(imp *im, int64_t full, int64_t target, int upper, int *pb, int *pe,
+                           int *op)
+{
+    const int64_t total = full - target;
+    /* halves rounded down, as ONNX's reference computes them */
+    const int64_t half = total >= 0 ? total / 2 : -((-total + 1) / 2);
+    int64_t begin = upper ? half : total - half, end = total - begin;
+    if (begin < 0)
+        return graftOnnxImpFail(im, GRAFT_E_UNSUPPORTED,
+                                "an output size of %lld from a scatter of %lld cells needs a "
+                                "negative leading pad; graft adds cells at the end only",
+                                (long long)target, (long long)full);
+    if (end < 0) {
+        if (-end > (1 << 30) - *op)
+            return graftOnnxImpFail(im, GRAFT_E_UNSUPPORTED, "an output size of %lld",
+                                    (long long)target);
+        *op += (int)-end;
+        end = 0;
+    }
+    GRAFT_FORWARD_IF_ERROR(small_int(im, begin, 0, "a pad", pb));
+    return small_int(im, end, 0, "a pad", pe);
+}
+
+static int h_conv_transpose(imp *im, val *out)
+{
+    val *x, tmp, y, *xin;
+    cval *w, *b;
+    GRAFT_FORWARD_IF_ERROR(batched_input(im, &x));
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpConstInput(im, 1, "weight", 1, &w));
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpConstInput(im, 2, "bias", 0, &b));
+    int n = spatial_rank(im, x);
+    if (n < 0) return n;
+    int64_t group, c = x->dims[1];
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpAttrInt(im, "group", 1, &group));
+    if (w->is_int || w->ndim != x->ndim || group < 1 || w->dims[0] != c || c % group != 0)
+        return graftOnnxImpFail(im, GRAFT_E_FORMAT,
+                                "the weight's shape does not fit %lld input channels in %lld "
+                                "groups",
+                                (long long)c, (long long)group);
+    const int64_t oc = w->dims[1] * group;
+    if (b && (b->numel != (size_t)oc || b->is_int))
+        return graftOnnxImpFail(im, GRAFT_E_FORMAT, "the bias has %zu values for %lld outputs",
+                                b->numel, (long long)oc);
+    const int64_t *ks, *strides, *dil, *pads, *opad, *oshape;
+    int nk, ns, nd, np, nop, nos;
+    char autopad[32];
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpAttrInts(im, "kernel_shape", &ks, &nk));
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpAttrInts(im, "strides", &strides, &ns));
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpAttrInts(im, "dilations", &dil, &nd));
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpAttrInts(im, "pads", &pads, &np));
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpAttrInts(im, "output_padding", &opad, &nop));
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpAttrInts(im, "output_shape", &oshape, &nos));
+    GRAFT_FORWARD_IF_ERROR(
+        graftOnnxImpAttrString(im, "auto_pad", "NOTSET", autopad, sizeof autopad));
+    for (int i = 0; nk >= 0 && i < n; i++)
+        if (nk != n || ks[i] != w->dims[2 + i])
+            return graftOnnxImpFail(im, GRAFT_E_FORMAT, "kernel_shape disagrees with the weight");
+    if ((ns >= 0 && ns != n) || (nd >= 0 && nd != n) || (np >= 0 && np != 2 * n) ||
+        (nop >= 0 && nop != n) || (nos >= 0 && nos != n && nos != n + 2))
+        return graftOnnxImpFail(im, GRAFT_E_FORMAT,
+                                "strides, dilations, pads, output_padding or output_shape do not "
+                                "have one entry per spatial axis");
+    const int notset = !strcmp(autopad, "NOTSET"), valid = !strcmp(autopad, "VALID"),
+              upper = !strcmp(autopad, "SAME_UPPER"), lower = !strcmp(autopad, "SAME_LOWER");
+    if (!notset && !valid && !upper && !lower)
+        return graftOnnxImpFail(im, GRAFT_E_FORMAT, "auto_pad is \"%s\"", autopad);
+    int k[2] = {1, 1}, st[2] = {1, 1}, dl[2] = {1, 1}, op[2] = {0, 0}, pb[2] = {0, 0},
+        pe[2] = {0, 0};
+    for (int i = 0; i < n; i++) {
+        const int a = i + 2 - n; /* graft axis: 1-D runs along W */
+        GRAFT_FORWARD_IF_ERROR(small_int(im, w->dims[2 + i], 1, "a kernel size", &k[a]));
+        GRAFT_FORWARD_IF_ERROR(small_int(im, ns >= 0 ? strides[i] : 1, 1, "a stride", &st[a]));
+        GRAFT_FORWARD_IF_ERROR(small_int(im, nd >= 0 ? dil[i] : 1, 1, "a dilation", &dl[a]));
+        GRAFT_FORWARD_IF_ERROR(
+            small_int(im, nop >= 0 ? opad[i] : 0, 0, "an output padding", &op[a]));
+        const int64_t in = x->dims[2 + i];
+        const int64_t full =
+            (int64_t)st[a] * (in - 1) + op[a] + (int64_t)dl[a] * (k[a] - 1) + 1;
+        if (nos >= 0) {
+            const int64_t target = oshape[nos - n + i];
+            if (target < 1 || target > (1 << 30))
+                return graftOnnxImpFail(im, target < 1 ? GRAFT_E_FORMAT : GRAFT_E_UNSUPPORTED,
+                                        "output_shape has %lld", (long long)target);
+            GRAFT_FORWARD_IF_ERROR(
+                convt_axis_pads(im, full, target, upper, &pb[a], &pe[a], &op[a]));
+        } else if (upper || lower) {
+            GRAFT_FORWARD_IF_ERROR(
+                convt_axis_pads(im, full, in * st[a], upper, &pb[a], &pe[a], &op[a]));
+        } else if (notset && np >= 0) {
+            GRAFT_FORWARD_IF_ERROR(small_int(im, pads[i], 0, "a pad", &pb[a]));
+            GRAFT_FORWARD_IF_ERROR(small_int(im, pads[i + n], 0, "a pad", &pe[a]));
+        }
+    }
+    graft_conv_transpose2d_spec spec = GRAFT_CONV_TRANSPOSE2D_SPEC_INIT;
+    GRAFT_FORWARD_IF_ERROR(small_int(im, oc, 1, "the output channel count", &spec.out_channels));
+    GRAFT_FORWARD_IF_ERROR(small_int(im, group, 1, "group", &spec.groups));
+    spec.kernel_h = k[0];
+    spec.kernel_w = k[1];
+    spec.stride_h = st[0];
+    spec.stride_w = st[1];
+    spec.dilation_h = dl[0];
+    spec.dilation_w = dl[1];
+    spec.pad_top = pb[0];
+    spec.pad_left = pb[1];
+    spec.pad_bottom = pe[0];
+    spec.pad_right = pe[1];
+    spec.output_padding_h = op[0];
+    spec.output_padding_w = op[1];
+    spec.bias = b != NULL;
+    GRAFT_FORWARD_IF_ERROR(to_2d(im, x, &tmp, &xin));
+    graft_layer *l = NULL, *added;
+    int cst = graft_layer_conv_transpose2d(im->ctx, &spec, &l);
+    memset(&y, 0, sizeof y);
+    GRAFT_FORWARD_IF_ERROR(
+        graftOnnxImpAddLayer(im, cst, l, NULL, 1, &xin, n == 2 ? out : &y, &added));
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpSetParam(im, added, "weight", w->f, w->numel));
+    if (b) GRAFT_FORWARD_IF_ERROR(graftOnnxImpSetParam(im, added, "bias", b->f, b->numel));
+    return from_2d(im, n, &y, out);
+}
+
 /* ---- the family --------------------------------------------------------------------- */
 
 const graftOnnxOp graftOnnxOpsNn[] = {
@@ -1142,6 +1270,7 @@ const graftOnnxOp graftOnnxOpsNn[] = {
     {"BatchNormalization", h_batch_norm},
     {"Clip", h_clip},
     {"Conv", h_conv},
+    {"ConvTranspose", h_conv_transpose},
     {"Gemm", h_gemm},
     {"GlobalAveragePool", h_global_pool},
     {"GlobalMaxPool", h_global_pool},
