@@ -50,7 +50,7 @@ extern "C" {
 /* ======================================================================== */
 
 #define GRAFT_VERSION_MAJOR 1
-#define GRAFT_VERSION_MINOR 1
+#define GRAFT_VERSION_MINOR 2
 #define GRAFT_VERSION_PATCH 0
 /* MAJOR*10000 + MINOR*100 + PATCH, e.g. 10000 for 1.0.0. */
 #define GRAFT_VERSION_NUMBER \
@@ -707,6 +707,22 @@ GRAFT_API int graft_layer_mul(graft_ctx *ctx, graft_layer **out);
  * alpha 1/6 and beta 1/2 give PyTorch's hardsigmoid. */
 GRAFT_API int graft_layer_hard_sigmoid(graft_ctx *ctx, float alpha, float beta,
                                        graft_layer **out);
+/* SiLU (swish): out = x * sigmoid(x), computed as x / (1 + exp(-x)) as
+ * PyTorch does; any shape. The gradient is exact: dy * s * (1 + x (1 - s)),
+ * s = sigmoid(x). ONNX export writes Sigmoid and Mul, which the importer
+ * folds back into one silu layer. Since 1.2. */
+GRAFT_API int graft_layer_silu(graft_ctx *ctx, graft_layer **out);
+/* The forms of graft_layer_gelu(), its attribute "approximate". */
+#define GRAFT_GELU_ERF 0  /* exact: x * (1 + erf(x / sqrt(2))) / 2 (PyTorch's default) */
+#define GRAFT_GELU_TANH 1 /* x * (1 + tanh(sqrt(2 / pi) * (x + 0.044715 x^3))) / 2
+                             (PyTorch's approximate="tanh") */
+/* GELU: out = x * P(x), P the standard normal CDF, in the form approximate
+ * (GRAFT_GELU_*; anything else is GRAFT_E_INVALID_ARG); any shape. The
+ * gradient is exact for the form. ONNX export writes the Erf form as Div by
+ * sqrt(2), Erf, Add 1, Mul by x, Mul 0.5 (PyTorch's decomposition, which the
+ * importer folds back into one gelu layer), and the tanh form as its
+ * elementwise decomposition (imported back as separate layers). Since 1.2. */
+GRAFT_API int graft_layer_gelu(graft_ctx *ctx, int approximate, graft_layer **out);
 
 /* Padding modes of graft_pad2d_spec. With a row x0 x1 x2 x3 padded by 2 on
  * the left: CONSTANT gives v v x0 ..., REFLECT x2 x1 x0 ... (the edge is not
