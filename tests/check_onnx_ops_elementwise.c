@@ -7,6 +7,7 @@
  * (silu, hard_sigmoid, hard_swish, gelu).
  */
 #include "testutil.h"
+#include "layers/layer.h"
 #include "onnx/onnx_pb.h"
 
 #include <math.h>
@@ -364,6 +365,55 @@ START_TEST(test_folded_activations_not_folded)
 }
 END_TEST
 
+/* PyTorch's own exports (tests/make_onnx_fixtures.py, torch.onnx.export at
+ * opset 13: Conv, the activation, Conv): each activation is imported as one
+ * layer of its kind between the two convolutions, and the output equals
+ * PyTorch's to 1e-5 (|graft - torch| <= 1e-5 * |torch| + 1e-5). */
+START_TEST(test_folded_activations_from_pytorch)
+{
+    static const struct {
+        const char *name, *kind;
+    } nets[] = {
+        {"act_hardswish", "hard_swish"},
+        {"act_hardswish_clamp", "hard_swish"},
+        {"act_hardsigmoid_clamp", "hard_sigmoid"},
+        {"act_silu", "silu"},
+        {"act_gelu", "gelu"},
+    };
+    graft_ctx *ctx = tu_ctx();
+    for (size_t k = 0; k < sizeof nets / sizeof nets[0]; k++) {
+        char path[256];
+        graft_model *m = NULL;
+        snprintf(path, sizeof path, GRAFT_TEST_DATA "/onnx/%s.onnx", nets[k].name);
+        ck_assert_msg(graft_onnx_import(ctx, path, NULL, &m) == GRAFT_OK, "%s: %s", path,
+                      graft_errmsg(ctx));
+        const char *const kinds[3] = {"conv2d", nets[k].kind, "conv2d"};
+        tu_assert_kinds(m, kinds, 3);
+        if (strcmp(nets[k].kind, "hard_sigmoid") == 0) {
+            float a[1] = {0}, b[1] = {0};
+            const graft_layer *l = graft_model_layer(m, 1);
+            ck_assert_int_eq(graftLayerAttrFloats(l, "alpha", a, 1), 1);
+            ck_assert_int_eq(graftLayerAttrFloats(l, "beta", b, 1), 1);
+            ck_assert_float_eq_tol(a[0], 1.0f / 6.0f, 1e-9f);
+            ck_assert_float_eq(b[0], 0.5f);
+        }
+        snprintf(path, sizeof path, GRAFT_TEST_DATA "/onnx/%s.input.pb", nets[k].name);
+        graft_tensor *x = tu_onnx_read_tensor(ctx, path);
+        snprintf(path, sizeof path, GRAFT_TEST_DATA "/onnx/%s.output.pb", nets[k].name);
+        graft_tensor *want = tu_onnx_read_tensor(ctx, path);
+        const graft_tensor *y = NULL;
+        ck_assert_msg(graft_model_forward(m, x, &y) == GRAFT_OK, "%s", graft_errmsg(ctx));
+        ck_assert_uint_eq(graft_tensor_numel(y), graft_tensor_numel(want));
+        tu_assert_close(graft_tensor_data_const(y), graft_tensor_data_const(want),
+                        graft_tensor_numel(want), 1e-5f, 1e-5f, nets[k].name);
+        graft_tensor_free(x);
+        graft_tensor_free(want);
+        graft_model_free(m);
+    }
+    graft_ctx_free(ctx);
+}
+END_TEST
+
 Suite *suite_onnx_ops_elementwise(void)
 {
     Suite *s = suite_create("onnx_ops_elementwise");
@@ -377,6 +427,7 @@ Suite *suite_onnx_ops_elementwise(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_folded_activations);
     tcase_add_test(tc, test_folded_activations_not_folded);
+    tcase_add_test(tc, test_folded_activations_from_pytorch);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -3,7 +3,8 @@
 
 Run from the source root with Debian's PyTorch:
 
-    /usr/bin/python3 tests/make_onnx_fixtures.py
+    /usr/bin/python3 tests/make_onnx_fixtures.py               (every fixture)
+    /usr/bin/python3 tests/make_onnx_fixtures.py activations   (the act_* ones)
 
 For each network it writes <name>.onnx (exported with torch.onnx.export,
 opset 13, a symbolic batch axis), <name>.input.pb (a fixed input batch) and
@@ -22,6 +23,16 @@ reduced widths and input sizes so that the files stay small:
                  padding, LeakyReLU, a squeeze-and-excitation gate with
                  hardsigmoid, hardswish, x.view(x.size(0), -1) (a shape
                  subgraph) and dropout; batch norms kept; 32x32 input
+  act_*          Conv, an activation, Conv on a 6x6 input, one per way PyTorch
+                 writes an activation that ONNX opset 13 has no operator for
+                 (tests/check_onnx_ops_elementwise.c imports each as one
+                 layer of the activation and compares to 1e-5):
+                   act_hardswish        nn.Hardswish (HardSigmoid, Mul)
+                   act_hardswish_clamp  x * clamp(x + 3, 0, 6) / 6 (Add, Clip,
+                                        Mul, Div)
+                   act_hardsigmoid_clamp clamp(x + 3, 0, 6) / 6
+                   act_silu             nn.SiLU (Sigmoid, Mul)
+                   act_gelu             nn.GELU (Div, Erf, Add, Mul, Mul)
 """
 import os
 import struct
@@ -100,6 +111,38 @@ class VggStyle(nn.Module):
         return self.classifier(x)
 
 
+class Lambda(nn.Module):
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, x):
+        return self.fn(x)
+
+
+def act_net(act):
+    """Conv, act, Conv: the activation reads and feeds computed tensors."""
+    return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), act, nn.Conv2d(4, 2, 1))
+
+
+ACTIVATIONS = [
+    ("act_hardswish", nn.Hardswish()),
+    ("act_hardswish_clamp", Lambda(lambda x: x * torch.clamp(x + 3, 0, 6) / 6)),
+    ("act_hardsigmoid_clamp", Lambda(lambda x: torch.clamp(x + 3, 0, 6) / 6)),
+    ("act_silu", nn.SiLU()),
+    ("act_gelu", nn.GELU()),
+]
+
+
+def export_activations(gen):
+    for name, act in ACTIVATIONS:
+        model = act_net(act)
+        with torch.no_grad():  # inputs of the activation across its bends
+            for p in model.parameters():
+                p.mul_(4.0)
+        export(name, model, 6, False, gen)
+
+
 def randomise_batch_norms(model, gen):
     """Non-trivial running statistics and affine parameters."""
     for m in model.modules():
@@ -133,11 +176,15 @@ def main():
     os.makedirs(OUT, exist_ok=True)
     torch.manual_seed(1)
     gen = torch.Generator().manual_seed(2)
+    if sys.argv[1:] == ["activations"]:
+        export_activations(torch.Generator().manual_seed(3))
+        return 0
     export("mobilenet_v2", torchvision.models.mobilenet_v2(width_mult=0.25, num_classes=10),
            64, False, gen)
     export("resnet18", SmallResNet18(), 64, True, gen)
     export("squeezenet1_1", torchvision.models.squeezenet1_1(num_classes=10), 64, False, gen)
     export("vgg_style", VggStyle(), 32, True, gen)
+    export_activations(torch.Generator().manual_seed(3))
     return 0
 
 
