@@ -1003,7 +1003,7 @@ START_TEST(test_activation_nan_propagates)
 }
 END_TEST
 
-/* A model's conv2d -> batch_norm -> relu (or clip) runs fused in inference
+/* A model's conv2d -> batch_norm -> relu (clip, hard_swish) runs fused in inference
  * (conv_epilogue.c): a NaN pixel stays NaN through the fused clamp and the
  * max pooling after it, with the bits the unfused layers give, and only the
  * pooling windows that read it are NaN. */
@@ -1011,7 +1011,7 @@ START_TEST(test_fused_conv_epilogue_propagates_nan)
 {
     graft_ctx *ctx = tu_ctx();
     ck_assert_int_eq(graft_ctx_set_int(ctx, GRAFT_CTX_CHECK_INPUTS, 0), GRAFT_OK);
-    for (int use_clip = 0; use_clip <= 1; use_clip++) {
+    for (int use_clip = 0; use_clip <= 2; use_clip++) { /* relu, clip, hard_swish */
         const int64_t dims[3] = {2, 6, 6};
         graft_model *m = NULL;
         graft_layer *l = NULL;
@@ -1023,7 +1023,9 @@ START_TEST(test_fused_conv_epilogue_propagates_nan)
         ck_assert_int_eq(graft_model_add(m, "conv", l, 0, NULL), GRAFT_OK);
         graft_layer_batch_norm(ctx, 1e-5f, 0.1f, &l);
         ck_assert_int_eq(graft_model_add(m, "bn", l, 0, NULL), GRAFT_OK);
-        if (use_clip)
+        if (use_clip == 2)
+            graft_layer_hard_swish(ctx, &l);
+        else if (use_clip)
             graft_layer_clip(ctx, 0.0f, 6.0f, &l);
         else
             graft_layer_relu(ctx, &l);
@@ -1048,15 +1050,17 @@ START_TEST(test_fused_conv_epilogue_propagates_nan)
             const int s = (int)(i / 27), r = (int)(i % 9) / 3, c = (int)(i % 3);
             const int want_nan = s == 1 && r == 1 && c == 2; /* every output channel */
             ck_assert_msg(isnan(fused[i]) == want_nan, "%s: output %zu is %g",
-                          use_clip ? "clip" : "relu", i, (double)fused[i]);
+                          use_clip == 2 ? "hard_swish" : use_clip ? "clip" : "relu", i,
+                          (double)fused[i]);
         }
         m->fusion = 0; /* the same layers one after the other */
         ck_assert_int_eq(graft_model_forward(m, x, &y), GRAFT_OK);
         ck_assert_int_eq(m->nodes[0].fused, 0);
         for (size_t i = 0; i < n; i++)
             ck_assert_msg(memcmp(fused + i, graft_tensor_data_const(y) + i, sizeof(float)) == 0,
-                          "%s: fused output %zu is %a, unfused %a", use_clip ? "clip" : "relu",
-                          i, (double)fused[i], (double)graft_tensor_data_const(y)[i]);
+                          "%s: fused output %zu is %a, unfused %a",
+                          use_clip == 2 ? "hard_swish" : use_clip ? "clip" : "relu", i,
+                          (double)fused[i], (double)graft_tensor_data_const(y)[i]);
         free(fused);
         graft_tensor_free(x);
         graft_model_free(m);

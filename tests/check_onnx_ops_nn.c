@@ -614,8 +614,9 @@ END_TEST
 /* ---- batch norm folded into the convolution for inference ---------------------------- */
 
 /* Conv (2 -> 3 channels, 3x3, pads 1) -> BatchNormalization -> act, x
- * (N, 2, 4, 5): act "Relu" (the fused epilogue covers it) or "HardSwish"
- * (it does not: conv and batch norm fuse, the activation runs alone). */
+ * (N, 2, 4, 5): act "Relu" or "HardSwish" (the fused epilogue covers them)
+ * or "Sigmoid" (it does not: conv and batch norm fuse, the activation runs
+ * alone). */
 static graft_model *conv_bn_model(graft_ctx *ctx, tu_mb *b, const char *act, float *w,
                                   float *bias, float *bn)
 {
@@ -651,7 +652,8 @@ static graft_model *conv_bn_model(graft_ctx *ctx, tu_mb *b, const char *act, flo
 /* The imported model's inference forward runs the convolution with the
  * batch norm (and relu) folded in (node->fused, set by the forward that
  * took the fused path), and gives the unfused forward's values (fusion
- * off) and a naive reference's to 1e-5. In training mode the batch norm
+ * off) and a naive reference's to 1e-5 (relu and hard_swish join the
+ * fused group, sigmoid runs after it). In training mode the batch norm
  * runs as its own layer (its output computed, its running statistics
  * updated from the batch); back in inference mode it is folded again. */
 START_TEST(test_conv_batch_norm_fused_for_inference)
@@ -661,24 +663,28 @@ START_TEST(test_conv_batch_norm_fused_for_inference)
     const int64_t xs[4] = {2, 2, 4, 5};
     float w[54], bias[3], bn[12], x[NX], want[NY], conv[NY];
     tu_fill_ramp(x, NX, -2.0f, 0.05f);
-    for (int a = 0; a < 2; a++) {
+    static const char *const ops[3] = {"Relu", "HardSwish", "Sigmoid"},
+                             *acts[3] = {"relu", "hard_swish", "sigmoid"};
+    for (int a = 0; a < 3; a++) {
         tu_mb b;
-        graft_model *m = conv_bn_model(ctx, &b, a == 0 ? "Relu" : "HardSwish", w, bias, bn);
-        const char *const kinds[3] = {"conv2d", "batch_norm", a == 0 ? "relu" : "hard_swish"};
+        graft_model *m = conv_bn_model(ctx, &b, ops[a], w, bias, bn);
+        const char *const kinds[3] = {"conv2d", "batch_norm", acts[a]};
         tu_assert_kinds(m, kinds, 3);
         int oh, ow;
         ref_conv(x, 2, 2, 4, 5, w, bias, 3, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, conv, &oh, &ow);
         for (int k = 0; k < NY; k++) {
             int ch = k / (oh * ow) % 3;
             double v = bn[ch] * (conv[k] - bn[6 + ch]) / sqrt(bn[9 + ch] + 1e-3) + bn[3 + ch];
-            want[k] = (float)(a == 0 ? fmax(v, 0.0) : v * fmin(fmax(v + 3, 0), 6) / 6);
+            want[k] = (float)(a == 0   ? fmax(v, 0.0)
+                              : a == 1 ? v * fmin(fmax(v + 3, 0), 6) / 6
+                                       : 1 / (1 + exp(-v)));
         }
         graft_tensor *xt = tu_tensor_from(ctx, 4, xs, x);
         const graft_tensor *y = NULL;
         float fused[NY];
         /* inference: fused */
         ck_assert_int_eq(graft_model_forward(m, xt, &y), GRAFT_OK);
-        ck_assert_int_eq(m->nodes[0].fused, a == 0 ? 2 : 1);
+        ck_assert_int_eq(m->nodes[0].fused, a < 2 ? 2 : 1);
         /* the convolution's own output was never written */
         ck_assert_int_eq(m->nodes[0].layer->forward_done, 0);
         memcpy(fused, graft_tensor_data_const(y), sizeof fused);
@@ -701,7 +707,7 @@ START_TEST(test_conv_batch_norm_fused_for_inference)
         /* and inference again: folded */
         graftModelSetMode(m, 0);
         ck_assert_int_eq(graft_model_forward(m, xt, &y), GRAFT_OK);
-        ck_assert_int_eq(m->nodes[0].fused, a == 0 ? 2 : 1);
+        ck_assert_int_eq(m->nodes[0].fused, a < 2 ? 2 : 1);
         graft_tensor_free(xt);
         graft_model_free(m);
         tu_mb_free(&b);

@@ -40,9 +40,9 @@
  * and hi, leaky_relu's alpha, hard_sigmoid's alpha and beta) and gelu's
  * integer attribute (approximate: GRAFT_GELU_ERF or GRAFT_GELU_TANH).
  *
- * graftActivationClamp() tells a model which relu or clip to apply inside a
- * fused convolution (see model.h); the fused kernels repeat the expressions
- * of relu_fwd and clip_fwd below.
+ * graftActivationClamp() tells a model which relu, clip or hard_swish to
+ * apply inside a fused convolution (see model.h); the fused kernels repeat
+ * the expressions of relu_fwd, clip_fwd and hard_swish_fwd below.
  */
 #include "layer.h"
 #include "core/parallel.h"
@@ -1045,6 +1045,12 @@ int graftActivationClamp(const graft_layer *l, graftEpilogueAct *act, float *lo,
         *act = GRAFT_EPI_CLIP;
         *lo = s->p0;
         *hi = s->p1;
+        return 1;
+    }
+    if (l->vtbl == &graftHardSwishVtbl) {
+        *act = GRAFT_EPI_HARD_SWISH;
+        *lo = 0.0f;
+        *hi = 0.0f;
         return 1;
     }
     return 0;
