@@ -719,9 +719,10 @@ GRAFT_API int graft_layer_silu(graft_ctx *ctx, graft_layer **out);
 /* GELU: out = x * P(x), P the standard normal CDF, in the form approximate
  * (GRAFT_GELU_*; anything else is GRAFT_E_INVALID_ARG); any shape. The
  * gradient is exact for the form. ONNX export writes the Erf form as Div by
- * sqrt(2), Erf, Add 1, Mul by x, Mul 0.5 (PyTorch's decomposition, which the
- * importer folds back into one gelu layer), and the tanh form as its
- * elementwise decomposition (imported back as separate layers). Since 1.2. */
+ * sqrt(2), Erf, Add 1, Mul by x, Mul 0.5, and the tanh form as its
+ * elementwise nodes (Mul, Add, Tanh), as PyTorch does (ONNX's Gelu operator
+ * is opset 20); the importer folds either back into one gelu layer.
+ * Since 1.2. */
 GRAFT_API int graft_layer_gelu(graft_ctx *ctx, int approximate, graft_layer **out);
 
 /* Padding modes of graft_pad2d_spec. With a row x0 x1 x2 x3 padded by 2 on
@@ -1822,9 +1823,18 @@ typedef struct graft_onnx_import_opts {
  * nodes, initializers) are evaluated at import; Identity and Dropout nodes
  * are removed; a zero constant Pad read only by a convolution becomes its
  * padding; MatMul followed by Add becomes one dense layer; HardSigmoid
- * times its own input becomes hard_swish. BatchNormalization becomes a
- * batch_norm layer with the file's running statistics, epsilon and
- * momentum. Every layer is trainable. Opsets 1 to 18 of the default domain
+ * times its own input becomes hard_swish. Activations written out as
+ * chains of elementwise nodes become their one layer (since 1.2): x *
+ * Sigmoid(x) silu; Clip(x + 3, 0, 6) / 6 hard_sigmoid and x times it
+ * hard_swish (either order, / 6 or * 1/6); x * (1 + Erf(x / sqrt(2))) / 2
+ * gelu and PyTorch's tanh approximation gelu (GRAFT_GELU_TANH), when every
+ * value inside the chain is read by the chain alone and its constants are
+ * the expected ones to float32 precision (docs/ONNX.md, section 1.4).
+ * BatchNormalization becomes a batch_norm layer with the file's running
+ * statistics, epsilon and momentum; it is not folded into the convolution
+ * at import, but an inference forward runs conv2d -> batch_norm (-> relu,
+ * clip or hard_swish) as one fused pass, and training runs them as
+ * separate layers. Every layer is trainable. Opsets 1 to 18 of the default domain
  * are read; docs/ONNX.md lists the operators.
  * *out: caller owns the model; free with graft_model_free().
  * Errors: GRAFT_E_INVALID_ARG (NULL ctx, path or out, bad options),

@@ -198,7 +198,8 @@ typedef struct fold_node {
     float v;
 } fold_node;
 
-enum { R_SILU, R_HSIG, R_HSWISH, R_GELU, R_SILU_PLUS_GATE, R_RELU_TIMES_SIG, R_HSWISH5 };
+enum { R_SILU, R_HSIG, R_HSWISH, R_GELU, R_GELU_TANH, R_GELU_TANH2, R_SILU_PLUS_GATE,
+       R_RELU_TIMES_SIG, R_HSWISH5 };
 
 typedef struct fold_case {
     const char *what;
@@ -206,7 +207,7 @@ typedef struct fold_case {
     const char *kinds; /* the layers expected, comma-separated */
     const char *name;  /* the folded layer's name, or NULL */
     int ref;           /* R_*: what the graph computes */
-    fold_node nodes[14];
+    fold_node nodes[16];
 } fold_case;
 
 #define SQRT2 1.41421356f
@@ -251,6 +252,27 @@ static const fold_case fold_cases[] = {
      {{"Init", "", "rsqrt2", RSQRT2}, {"Init", "", "one", 1}, {"Init", "", "half", 0.5f},
       {"Mul", "rsqrt2,x", "a", 0}, {"Erf", "a", "e", 0}, {"Add", "one,e", "p", 0},
       {"Mul", "half,p", "q", 0}, {"Mul", "q,x", "y", 0}}},
+    /* nn.GELU(approximate="tanh") at opset 13, and the same with the
+     * operands of every Mul and Add swapped */
+    {"gelu tanh", 13, "gelu", "y", R_GELU_TANH,
+     {{"Mul", "x,x", "x2", 0}, {"Mul", "x,x2", "x3", 0}, {"Const", "", "k", 0.044715f},
+      {"Mul", "k,x3", "kx3", 0}, {"Add", "x,kx3", "s", 0}, {"Const", "", "b", 0.7978846f},
+      {"Mul", "b,s", "u", 0}, {"Tanh", "u", "t", 0}, {"Const", "", "one", 1},
+      {"Add", "one,t", "p", 0}, {"Mul", "x,p", "q", 0}, {"Const", "", "half", 0.5f},
+      {"Mul", "half,q", "y", 0}}},
+    {"gelu tanh, swapped", 13, "gelu", "y", R_GELU_TANH,
+     {{"Init", "", "k", 0.044715f}, {"Init", "", "b", 0.7978846f}, {"Init", "", "one", 1},
+      {"Init", "", "half", 0.5f}, {"Mul", "x,x", "x2", 0}, {"Mul", "x2,x", "x3", 0},
+      {"Mul", "x3,k", "kx3", 0}, {"Add", "kx3,x", "s", 0}, {"Mul", "s,b", "u", 0},
+      {"Tanh", "u", "t", 0}, {"Add", "t,one", "p", 0}, {"Mul", "p,half", "q", 0},
+      {"Mul", "q,x", "y", 0}}},
+    {"tanh chain with another kappa", 13, "mul,mul,scale_shift,add,scale_shift,tanh,"
+     "scale_shift,mul,scale_shift", NULL, R_GELU_TANH2,
+     {{"Init", "", "k", 0.05f}, {"Init", "", "b", 0.7978846f}, {"Init", "", "one", 1},
+      {"Init", "", "half", 0.5f}, {"Mul", "x,x", "x2", 0}, {"Mul", "x2,x", "x3", 0},
+      {"Mul", "x3,k", "kx3", 0}, {"Add", "kx3,x", "s", 0}, {"Mul", "s,b", "u", 0},
+      {"Tanh", "u", "t", 0}, {"Add", "t,one", "p", 0}, {"Mul", "p,x", "q", 0},
+      {"Mul", "q,half", "y", 0}}},
 };
 
 static double fold_ref(int ref, double v)
@@ -261,6 +283,10 @@ static double fold_ref(int ref, double v)
     case R_HSIG: return hs;
     case R_HSWISH: return v * hs;
     case R_GELU: return v * 0.5 * (1.0 + erf(v / sqrt(2.0)));
+    case R_GELU_TANH: /* the constants as float32 holds them */
+        return 0.5 * v * (1.0 + tanh((double)0.7978846f * (v + (double)0.044715f * v * v * v)));
+    case R_GELU_TANH2:
+        return 0.5 * v * (1.0 + tanh((double)0.7978846f * (v + (double)0.05f * v * v * v)));
     case R_SILU_PLUS_GATE: return v * sig + sig;
     case R_RELU_TIMES_SIG: return fmax(v, 0.0) * sig;
     default: return v * fmin(fmax(v + 3.0, 0.0), 5.0) / 6.0;
@@ -310,10 +336,10 @@ START_TEST(test_folded_activations)
         fold_build(&b, ctx, fc);
         graft_model *m = tu_onnx_import_ok(&b, NULL);
         char kinds[128];
-        const char *want[8];
+        const char *want[12];
         int n = 0;
         snprintf(kinds, sizeof kinds, "%s", fc->kinds);
-        for (char *t = strtok(kinds, ","); t && n < 8; t = strtok(NULL, ",")) want[n++] = t;
+        for (char *t = strtok(kinds, ","); t && n < 12; t = strtok(NULL, ",")) want[n++] = t;
         ck_assert_msg(graft_model_layer_count(m) == n, "%s: %d layers", fc->what,
                       graft_model_layer_count(m));
         tu_assert_kinds(m, want, n);
@@ -365,6 +391,53 @@ START_TEST(test_folded_activations_not_folded)
 }
 END_TEST
 
+/* graft's own export of gelu (both forms) and silu, at opsets 13 and 17,
+ * imports back as the one layer with the same form and values. */
+START_TEST(test_folded_activations_round_trip)
+{
+    graft_ctx *ctx = tu_ctx();
+    const int64_t dims[1] = {8}, xs[2] = {2, 8};
+    float x[16], y0[16], y1[16];
+    for (int k = 0; k < 16; k++) x[k] = -5.1f + 0.67f * (float)k;
+    for (int which = 0; which < 3; which++) {
+        for (int opset = 13; opset <= 17; opset += 4) {
+            graft_model *m = NULL, *m2 = NULL;
+            graft_layer *l = NULL;
+            ck_assert_int_eq(graft_model_create(ctx, 1, dims, 1, &m), GRAFT_OK);
+            int st = which == 0 ? graft_layer_silu(ctx, &l)
+                                : graft_layer_gelu(ctx, which == 1 ? GRAFT_GELU_ERF
+                                                                   : GRAFT_GELU_TANH, &l);
+            ck_assert_int_eq(st, GRAFT_OK);
+            ck_assert_int_eq(graft_model_add(m, "act", l, 0, NULL), GRAFT_OK);
+            graft_onnx_export_opts o = GRAFT_ONNX_EXPORT_OPTS_INIT;
+            o.opset = opset;
+            void *data = NULL;
+            size_t size = 0;
+            ck_assert_msg(graft_onnx_export_buffer(m, &o, &data, &size) == GRAFT_OK, "%s",
+                          graft_errmsg(ctx));
+            ck_assert_msg(graft_onnx_import_buffer(ctx, data, size, NULL, &m2) == GRAFT_OK, "%s",
+                          graft_errmsg(ctx));
+            ck_assert_int_eq(graft_model_layer_count(m2), 1);
+            const graft_layer *l2 = graft_model_layer(m2, 0);
+            ck_assert_str_eq(graft_layer_kind(l2), which == 0 ? "silu" : "gelu");
+            ck_assert_str_eq(graft_model_layer_name(m2, 0), "act");
+            if (which > 0) {
+                int64_t a = -1;
+                ck_assert_int_eq(graftLayerAttrInts(l2, "approximate", &a, 1), 1);
+                ck_assert_int_eq(a, which == 1 ? GRAFT_GELU_ERF : GRAFT_GELU_TANH);
+            }
+            tu_onnx_run(m, ctx, 2, xs, x, y0, 16);
+            tu_onnx_run(m2, ctx, 2, xs, x, y1, 16);
+            tu_assert_close(y1, y0, 16, 0, 0, "round trip");
+            graft_onnx_buffer_free(ctx, data);
+            graft_model_free(m2);
+            graft_model_free(m);
+        }
+    }
+    graft_ctx_free(ctx);
+}
+END_TEST
+
 /* PyTorch's own exports (tests/make_onnx_fixtures.py, torch.onnx.export at
  * opset 13: Conv, the activation, Conv): each activation is imported as one
  * layer of its kind between the two convolutions, and the output equals
@@ -379,6 +452,7 @@ START_TEST(test_folded_activations_from_pytorch)
         {"act_hardsigmoid_clamp", "hard_sigmoid"},
         {"act_silu", "silu"},
         {"act_gelu", "gelu"},
+        {"act_gelu_tanh", "gelu"},
     };
     graft_ctx *ctx = tu_ctx();
     for (size_t k = 0; k < sizeof nets / sizeof nets[0]; k++) {
@@ -389,6 +463,11 @@ START_TEST(test_folded_activations_from_pytorch)
                       graft_errmsg(ctx));
         const char *const kinds[3] = {"conv2d", nets[k].kind, "conv2d"};
         tu_assert_kinds(m, kinds, 3);
+        if (strcmp(nets[k].kind, "gelu") == 0) {
+            int64_t a = -1;
+            ck_assert_int_eq(graftLayerAttrInts(graft_model_layer(m, 1), "approximate", &a, 1), 1);
+            ck_assert_int_eq(a, strstr(nets[k].name, "tanh") ? GRAFT_GELU_TANH : GRAFT_GELU_ERF);
+        }
         if (strcmp(nets[k].kind, "hard_sigmoid") == 0) {
             float a[1] = {0}, b[1] = {0};
             const graft_layer *l = graft_model_layer(m, 1);
@@ -428,6 +507,7 @@ Suite *suite_onnx_ops_elementwise(void)
     tcase_add_test(tc, test_folded_activations);
     tcase_add_test(tc, test_folded_activations_not_folded);
     tcase_add_test(tc, test_folded_activations_from_pytorch);
+    tcase_add_test(tc, test_folded_activations_round_trip);
     suite_add_tcase(s, tc);
     return s;
 }

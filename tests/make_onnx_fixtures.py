@@ -33,6 +33,8 @@ reduced widths and input sizes so that the files stay small:
                    act_hardsigmoid_clamp clamp(x + 3, 0, 6) / 6
                    act_silu             nn.SiLU (Sigmoid, Mul)
                    act_gelu             nn.GELU (Div, Erf, Add, Mul, Mul)
+                   act_gelu_tanh        nn.GELU(approximate="tanh") (Mul, Mul,
+                                        Mul, Add, Mul, Tanh, Add, Mul, Mul)
 """
 import os
 import struct
@@ -131,6 +133,7 @@ ACTIVATIONS = [
     ("act_hardsigmoid_clamp", Lambda(lambda x: torch.clamp(x + 3, 0, 6) / 6)),
     ("act_silu", nn.SiLU()),
     ("act_gelu", nn.GELU()),
+    ("act_gelu_tanh", nn.GELU(approximate="tanh")),
 ]
 
 

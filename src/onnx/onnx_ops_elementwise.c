@@ -15,6 +15,8 @@
  *   before the / 6)                                hard_swish
  *   x / sqrt(2) (or * 1/sqrt(2)), Erf, + 1, Mul
  *   with x, * 0.5 (or the * 0.5 before the Mul)    gelu (erf)
+ *   x * x, Mul with x, * 0.044715, + x,
+ *   * sqrt(2 / pi), Tanh, + 1, Mul with x, * 0.5   gelu (tanh)
  * The chain is found from its first node, whose handler looks at the nodes
  * that read its output. It is folded only when every value inside it is
  * read by the next node of the chain alone (not by another node, not a
@@ -221,7 +223,7 @@ static int is_times_x(const imp *im, int j, const char *v, const val *x)
     return o && strcmp(o, v) != 0 && strcmp(o, x->name) == 0;
 }
 
-enum { FOLD_SILU, FOLD_HARD_SIGMOID, FOLD_HARD_SWISH, FOLD_GELU };
+enum { FOLD_SILU, FOLD_HARD_SIGMOID, FOLD_HARD_SWISH, FOLD_GELU, FOLD_GELU_TANH };
 
 /* Imports the chain that starts at the current node (output out, reading x)
  * and goes on through the nodes nodes[0..n-1] as one layer of kind `what`,
@@ -233,6 +235,7 @@ static int emit_folded(imp *im, val *x, val *out, const int *nodes, int n, int w
         "a value inside Clip(x + 3, 0, 6) / 6, folded into hard_sigmoid",
         "a value inside x * Clip(x + 3, 0, 6) / 6, folded into hard_swish",
         "a value inside x * (1 + Erf(x / sqrt(2))) / 2, folded into gelu",
+        "a value inside x * (1 + Tanh(sqrt(2 / pi) * (x + 0.044715 x^3))) / 2, folded into gelu",
     };
     const onnxNode *self = im->node, *last = &im->g->nodes[nodes[n - 1]];
     int self_index = im->node_index;
@@ -248,7 +251,8 @@ static int emit_folded(imp *im, val *x, val *out, const int *nodes, int n, int w
             st = graft_layer_hard_sigmoid(im->ctx, 1.0f / 6.0f, 0.5f, &l);
             break;
         case FOLD_HARD_SWISH: st = graft_layer_hard_swish(im->ctx, &l); break;
-        default: st = graft_layer_gelu(im->ctx, GRAFT_GELU_ERF, &l); break;
+        case FOLD_GELU: st = graft_layer_gelu(im->ctx, GRAFT_GELU_ERF, &l); break;
+        default: st = graft_layer_gelu(im->ctx, GRAFT_GELU_TANH, &l); break;
         }
         st = graftOnnxImpAddLayer(im, st, l, NULL, 1, &x, y, NULL);
     }
@@ -321,6 +325,28 @@ static int fold_hard(imp *im, val *x, val *out, int *folded)
     return emit_folded(im, x, out, nodes, 3, FOLD_HARD_SWISH);
 }
 
+/* *ok: the value pv (1 + erf(...) or 1 + tanh(...)) is multiplied by x and
+ * by 0.5, in either order, by the nodes put in nodes[0], nodes[1]. */
+static int gelu_tail(imp *im, const val *x, const char *pv, int *nodes, int *ok)
+{
+    int r = x->ndim;
+    *ok = 0;
+    int a = sole_reader(im, pv, NULL);
+    if (a < 0) return GRAFT_OK;
+    const char *av = im->g->nodes[a].outputs[0];
+    int b = sole_reader(im, av, NULL);
+    if (b < 0) return GRAFT_OK;
+    if (is_times_x(im, a, pv, x)) {
+        GRAFT_FORWARD_IF_ERROR(is_scale(im, b, av, r, 0.5, ok));
+    } else {
+        GRAFT_FORWARD_IF_ERROR(is_scale(im, a, pv, r, 0.5, ok));
+        *ok = *ok && is_times_x(im, b, av, x);
+    }
+    nodes[0] = a;
+    nodes[1] = b;
+    return GRAFT_OK;
+}
+
 /* x / sqrt(2) -> out, then Erf, + 1, times x and times 0.5 (in either
  * order): gelu. */
 static int fold_gelu(imp *im, val *x, val *out, int *folded)
@@ -335,25 +361,51 @@ static int fold_gelu(imp *im, val *x, val *out, int *folded)
     if (!one) return GRAFT_OK;
     GRAFT_FORWARD_IF_ERROR(const_near(im, one, r, 1.0, &ok));
     if (!ok) return GRAFT_OK;
-    const char *pv = im->g->nodes[p].outputs[0];
-    int a = sole_reader(im, pv, NULL);
-    if (a < 0) return GRAFT_OK;
-    const char *av = im->g->nodes[a].outputs[0];
-    int b = sole_reader(im, av, NULL);
-    if (b < 0) return GRAFT_OK;
-    if (is_times_x(im, a, pv, x)) {
-        GRAFT_FORWARD_IF_ERROR(is_scale(im, b, av, r, 0.5, &ok));
-    } else {
-        GRAFT_FORWARD_IF_ERROR(is_scale(im, a, pv, r, 0.5, &ok));
-        ok = ok && is_times_x(im, b, av, x);
-    }
-    if (!ok) return GRAFT_OK;
     nodes[0] = e;
     nodes[1] = p;
-    nodes[2] = a;
-    nodes[3] = b;
+    GRAFT_FORWARD_IF_ERROR(gelu_tail(im, x, im->g->nodes[p].outputs[0], nodes + 2, &ok));
+    if (!ok) return GRAFT_OK;
     *folded = 1;
     return emit_folded(im, x, out, nodes, 4, FOLD_GELU);
+}
+
+/* x * x -> out, then times x, * 0.044715, + x, * sqrt(2 / pi), Tanh, + 1,
+ * times x and * 0.5 (in either order): gelu's tanh form, as PyTorch writes
+ * it. */
+static int fold_gelu_tanh(imp *im, val *x, val *out, int *folded)
+{
+    int r = x->ndim, ok = 0, nodes[8];
+    *folded = 0;
+    const char *v = out->name;
+    /* x^3, then 0.044715 x^3 */
+    if ((nodes[0] = sole_reader(im, v, "Mul")) < 0 || !is_times_x(im, nodes[0], v, x))
+        return GRAFT_OK;
+    v = im->g->nodes[nodes[0]].outputs[0];
+    if ((nodes[1] = sole_reader(im, v, NULL)) < 0) return GRAFT_OK;
+    GRAFT_FORWARD_IF_ERROR(is_scale(im, nodes[1], v, r, 0.044715, &ok));
+    if (!ok) return GRAFT_OK;
+    /* x + that, times sqrt(2 / pi) */
+    v = im->g->nodes[nodes[1]].outputs[0];
+    if ((nodes[2] = sole_reader(im, v, "Add")) < 0) return GRAFT_OK;
+    const char *o = other_input(&im->g->nodes[nodes[2]], v);
+    if (!o || strcmp(o, x->name) != 0) return GRAFT_OK;
+    v = im->g->nodes[nodes[2]].outputs[0];
+    if ((nodes[3] = sole_reader(im, v, NULL)) < 0) return GRAFT_OK;
+    GRAFT_FORWARD_IF_ERROR(is_scale(im, nodes[3], v, r, 0.79788456080286535588, &ok));
+    if (!ok) return GRAFT_OK;
+    /* Tanh, + 1 */
+    v = im->g->nodes[nodes[3]].outputs[0];
+    if ((nodes[4] = sole_reader(im, v, "Tanh")) < 0) return GRAFT_OK;
+    v = im->g->nodes[nodes[4]].outputs[0];
+    if ((nodes[5] = sole_reader(im, v, "Add")) < 0) return GRAFT_OK;
+    const char *one = other_input(&im->g->nodes[nodes[5]], v);
+    if (!one) return GRAFT_OK;
+    GRAFT_FORWARD_IF_ERROR(const_near(im, one, r, 1.0, &ok));
+    if (!ok) return GRAFT_OK;
+    GRAFT_FORWARD_IF_ERROR(gelu_tail(im, x, im->g->nodes[nodes[5]].outputs[0], nodes + 6, &ok));
+    if (!ok) return GRAFT_OK;
+    *folded = 1;
+    return emit_folded(im, x, out, nodes, 8, FOLD_GELU_TANH);
 }
 
 /* The chains that start with a binary node of x and the constant c (the
@@ -407,6 +459,11 @@ static int h_binary(imp *im, val *out)
                                         "it multiplies computed tensors of ranks %d and %d; "
                                         "graft's mul layer needs one rank",
                                         a->ndim, b->ndim);
+            if (mul && a == b) { /* x * x: maybe the start of gelu's tanh form */
+                int folded;
+                GRAFT_FORWARD_IF_ERROR(fold_gelu_tanh(im, a, out, &folded));
+                if (folded) return GRAFT_OK;
+            }
             val *ins[2] = {a, b};
             graft_layer *l = NULL;
             int st = add ? graft_layer_add(im->ctx, &l) : graft_layer_mul(im->ctx, &l);
