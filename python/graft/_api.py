@@ -19,9 +19,9 @@ and NUL checks name in their messages.
 
 # Version
 GRAFT_VERSION_MAJOR = 1
-GRAFT_VERSION_MINOR = 1
+GRAFT_VERSION_MINOR = 2
 GRAFT_VERSION_PATCH = 0
-GRAFT_VERSION_NUMBER = 10100
+GRAFT_VERSION_NUMBER = 10200
 
 # Status codes and error messages
 GRAFT_OK = 0
@@ -59,6 +59,8 @@ GRAFT_IMAGENET_MEAN = (0.485, 0.456, 0.406)
 GRAFT_IMAGENET_STD = (0.229, 0.224, 0.225)
 
 # Layers
+GRAFT_GELU_ERF = 0
+GRAFT_GELU_TANH = 1
 GRAFT_PAD_CONSTANT = 0
 GRAFT_PAD_REFLECT = 1
 GRAFT_PAD_EDGE = 2
@@ -384,6 +386,8 @@ FUNCTIONS = (
     ("graft_layer_softmax", "c_int", ("c_void_p", "PP")),
     ("graft_layer_mul", "c_int", ("c_void_p", "PP")),
     ("graft_layer_hard_sigmoid", "c_int", ("c_void_p", "c_float", "c_float", "PP")),
+    ("graft_layer_silu", "c_int", ("c_void_p", "PP")),
+    ("graft_layer_gelu", "c_int", ("c_void_p", "c_int", "PP")),
     ("graft_layer_pad2d", "c_int", ("c_void_p", "P(Pad2dSpec)", "PP")),
     ("graft_layer_upsample2d", "c_int", ("c_void_p", "P(Upsample2dSpec)", "PP")),
     ("graft_layer_reshape", "c_int", ("c_void_p", "c_int", "P(c_int64)", "PP")),
@@ -568,6 +572,8 @@ ARGUMENT_NAMES = {
     "graft_layer_softmax": ("ctx", "out"),
     "graft_layer_mul": ("ctx", "out"),
     "graft_layer_hard_sigmoid": ("ctx", "alpha", "beta", "out"),
+    "graft_layer_silu": ("ctx", "out"),
+    "graft_layer_gelu": ("ctx", "approximate", "out"),
     "graft_layer_pad2d": ("ctx", "spec", "out"),
     "graft_layer_upsample2d": ("ctx", "spec", "out"),
     "graft_layer_reshape": ("ctx", "ndim", "dims", "out"),
@@ -693,4 +699,6 @@ LAYER_KINDS = (
     "reshape",
     "scale_shift",
     "upsample2d",
+    "silu",
+    "gelu",
 )

@@ -401,6 +401,7 @@ INTERNAL = {
     "graft_image_to_tensor:flags": _KEY,
     "graft_image_write_tensor:flags": _KEY,
     "graft_layer_dense:bias": _FLAG,
+    "graft_layer_gelu:approximate": _KEY,
     "graft_layer_reshape:ndim": _COUNT,
     "graft_layer_scale_shift:ndim": _COUNT,
     "graft_layer_build:n_inputs": _UNUSED,
