@@ -741,6 +741,23 @@ GRAFT_API int graft_layer_mul(graft_ctx *ctx, graft_layer **out);
  * alpha 1/6 and beta 1/2 give PyTorch's hardsigmoid. */
 GRAFT_API int graft_layer_hard_sigmoid(graft_ctx *ctx, float alpha, float beta,
                                        graft_layer **out);
+/* SiLU (swish): out = x * sigmoid(x), computed as x / (1 + exp(-x)) as
+ * PyTorch does; any shape. The gradient is exact: dy * s * (1 + x (1 - s)),
+ * s = sigmoid(x). ONNX export writes Sigmoid and Mul, which the importer
+ * folds back into one silu layer. Since 1.2. */
+GRAFT_API int graft_layer_silu(graft_ctx *ctx, graft_layer **out);
+/* The forms of graft_layer_gelu(), its attribute "approximate". */
+#define GRAFT_GELU_ERF 0  /* exact: x * (1 + erf(x / sqrt(2))) / 2 (PyTorch's default) */
+#define GRAFT_GELU_TANH 1 /* x * (1 + tanh(sqrt(2 / pi) * (x + 0.044715 x^3))) / 2
+                             (PyTorch's approximate="tanh") */
+/* GELU: out = x * P(x), P the standard normal CDF, in the form approximate
+ * (GRAFT_GELU_*; anything else is GRAFT_E_INVALID_ARG); any shape. The
+ * gradient is exact for the form. ONNX export writes the Erf form as Div by
+ * sqrt(2), Erf, Add 1, Mul by x, Mul 0.5, and the tanh form as its
+ * elementwise nodes (Mul, Add, Tanh), as PyTorch does (ONNX's Gelu operator
+ * is opset 20); the importer folds either back into one gelu layer.
+ * Since 1.2. */
+GRAFT_API int graft_layer_gelu(graft_ctx *ctx, int approximate, graft_layer **out);
 
 /* Padding modes of graft_pad2d_spec. With a row x0 x1 x2 x3 padded by 2 on
  * the left: CONSTANT gives v v x0 ..., REFLECT x2 x1 x0 ... (the edge is not
@@ -1919,9 +1936,18 @@ typedef struct graft_onnx_import_opts {
  * nodes, initializers) are evaluated at import; Identity and Dropout nodes
  * are removed; a zero constant Pad read only by a convolution becomes its
  * padding; MatMul followed by Add becomes one dense layer; HardSigmoid
- * times its own input becomes hard_swish. BatchNormalization becomes a
- * batch_norm layer with the file's running statistics, epsilon and
- * momentum. Every layer is trainable. Opsets 1 to 18 of the default domain
+ * times its own input becomes hard_swish. Activations written out as
+ * chains of elementwise nodes become their one layer (since 1.2): x *
+ * Sigmoid(x) silu; Clip(x + 3, 0, 6) / 6 hard_sigmoid and x times it
+ * hard_swish (either order, / 6 or * 1/6); x * (1 + Erf(x / sqrt(2))) / 2
+ * gelu and PyTorch's tanh approximation gelu (GRAFT_GELU_TANH), when every
+ * value inside the chain is read by the chain alone and its constants are
+ * the expected ones to float32 precision (docs/ONNX.md, section 1.4).
+ * BatchNormalization becomes a batch_norm layer with the file's running
+ * statistics, epsilon and momentum; it is not folded into the convolution
+ * at import, but an inference forward runs conv2d -> batch_norm (-> relu,
+ * clip or hard_swish) as one fused pass, and training runs them as
+ * separate layers. Every layer is trainable. Opsets 1 to 18 of the default domain
  * are read; docs/ONNX.md lists the operators.
  * *out: caller owns the model; free with graft_model_free().
  * Errors: GRAFT_E_INVALID_ARG (NULL ctx, path or out, bad options),

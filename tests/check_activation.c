@@ -1,6 +1,6 @@
 /* check_activation.c - the elementwise activations of
  * src/layers/layer_activation.c: relu, clip, leaky_relu, sigmoid, tanh,
- * hard_swish and hard_sigmoid. */
+ * hard_swish, hard_sigmoid, silu and gelu. */
 #include "testutil.h"
 
 #include "core/parallel.h"
@@ -807,6 +807,144 @@ START_TEST(test_hard_sigmoid_errors)
 }
 END_TEST
 
+/* ---- silu and gelu ------------------------------------------------------------ */
+
+enum { SILU, GELU_ERF, GELU_TANH };
+#define TEST_PI 3.14159265358979323846
+
+static graft_layer *make_smooth(graft_ctx *ctx, int which)
+{
+    graft_layer *l = NULL;
+    int st = which == SILU ? graft_layer_silu(ctx, &l)
+                           : graft_layer_gelu(ctx, which == GELU_ERF ? GRAFT_GELU_ERF
+                                                                     : GRAFT_GELU_TANH, &l);
+    ck_assert_msg(st == GRAFT_OK, "%s", graft_errmsg(ctx));
+    ck_assert_str_eq(graft_layer_kind(l), which == SILU ? "silu" : "gelu");
+    return l;
+}
+
+/* f(v) and f'(v) in double, from the definitions (not graft's expressions) */
+static void smooth_ref(int which, double v, double *y, double *d)
+{
+    if (which == SILU) {
+        double s = 1.0 / (1.0 + exp(-v));
+        *y = v * s;
+        *d = s + v * s * (1.0 - s);
+    } else if (which == GELU_ERF) {
+        double cdf = 0.5 * (1.0 + erf(v / sqrt(2.0)));
+        *y = v * cdf;
+        *d = cdf + v * exp(-0.5 * v * v) / sqrt(2.0 * TEST_PI);
+    } else {
+        double k = sqrt(2.0 / TEST_PI), u = k * (v + 0.044715 * v * v * v), t = tanh(u);
+        *y = 0.5 * v * (1.0 + t);
+        *d = 0.5 * (1.0 + t) + 0.5 * v * (1.0 - t * t) * k * (1.0 + 3.0 * 0.044715 * v * v);
+    }
+}
+
+/* Values and derivatives against double-precision references, over a
+ * range that reaches the saturated tails (where y is x or 0). */
+START_TEST(test_silu_gelu_values)
+{
+    enum { N = 41 };
+    float x[N], want_y[N], want_d[N];
+    for (int i = 0; i < N; i++) x[i] = -12.0f + 0.6f * (float)i + 0.013f;
+    for (int which = SILU; which <= GELU_TANH; which++) {
+        graft_ctx *ctx = tu_ctx();
+        graft_layer *l = make_smooth(ctx, which);
+        for (int i = 0; i < N; i++) {
+            double y, d;
+            smooth_ref(which, x[i], &y, &d);
+            want_y[i] = (float)y;
+            want_d[i] = (float)d;
+        }
+        check_values(l, x, N, want_y, want_d, 2e-6f);
+        graft_layer_free(l);
+        graft_ctx_free(ctx);
+    }
+}
+END_TEST
+
+/* The tanh form and silu (check_kinds.c covers the erf form): gradients
+ * against finite differences, save/load keeping "approximate", a file with
+ * another value refused. */
+START_TEST(test_silu_gelu_gradcheck_and_roundtrip)
+{
+    graft_ctx *ctx = tu_ctx();
+    for (int which = SILU; which <= GELU_TANH; which++) {
+        graft_layer *l = make_smooth(ctx, which);
+        graft_tensor *x = tu_tensor(ctx, 3, 2, 4, 5);
+        tu_fill_distinct(x, 11, -4.9f, 0.25f);
+        tu_build(l, 1, &x);
+        ck_assert_uint_eq(tu_gradcheck(l, 1, &x, NULL), 40);
+        tu_check_roundtrip(l, 1, &x);
+        if (which != SILU) {
+            int64_t a = -1;
+            ck_assert_int_eq(graftLayerAttrInts(l, "approximate", &a, 1), 1);
+            ck_assert_int_eq(a, which == GELU_ERF ? GRAFT_GELU_ERF : GRAFT_GELU_TANH);
+            const int32_t bad = 2, tanh_form = GRAFT_GELU_TANH;
+            ck_assert_int_eq(tu_load_patched(l, 0, &bad), GRAFT_E_FORMAT);
+            ck_assert_str_eq(graft_errmsg(ctx),
+                             "graft_load(): approximate is 2, must be GRAFT_GELU_ERF (0) or "
+                             "GRAFT_GELU_TANH (1)");
+            ck_assert_int_eq(tu_load_patched(l, 0, &tanh_form), GRAFT_OK);
+        }
+        graft_tensor_free(x);
+        graft_layer_free(l);
+    }
+    graft_ctx_free(ctx);
+}
+END_TEST
+
+START_TEST(test_silu_gelu_errors)
+{
+    graft_ctx *ctx = tu_ctx();
+    graft_layer *l = (graft_layer *)1;
+    ck_assert_int_eq(graft_layer_gelu(ctx, 2, &l), GRAFT_E_INVALID_ARG);
+    ck_assert_ptr_null(l);
+    ck_assert_str_eq(graft_errmsg(ctx), "graft_layer_gelu(): approximate is 2, must be "
+                                        "GRAFT_GELU_ERF (0) or GRAFT_GELU_TANH (1)");
+    ck_assert_int_eq(graft_layer_gelu(ctx, -1, &l), GRAFT_E_INVALID_ARG);
+    ck_assert_int_eq(graft_layer_gelu(NULL, GRAFT_GELU_ERF, &l), GRAFT_E_INVALID_ARG);
+    ck_assert_str_eq(graft_errmsg(NULL), "graft_layer_gelu(): ctx is NULL");
+    ck_assert_int_eq(graft_layer_gelu(ctx, GRAFT_GELU_ERF, NULL), GRAFT_E_INVALID_ARG);
+    ck_assert_str_eq(graft_errmsg(ctx), "graft_layer_gelu(): out is NULL");
+    ck_assert_int_eq(graft_layer_silu(NULL, &l), GRAFT_E_INVALID_ARG);
+    ck_assert_str_eq(graft_errmsg(NULL), "graft_layer_silu(): ctx is NULL");
+    ck_assert_int_eq(graft_layer_silu(ctx, NULL), GRAFT_E_INVALID_ARG);
+    graft_ctx_free(ctx);
+}
+END_TEST
+
+/* A NaN input gives NaN (value and gradient), as in PyTorch; infinities give
+ * PyTorch's values: silu(inf) = inf, silu(-inf) = NaN (-inf / inf),
+ * gelu(inf) = inf, gelu(-inf) = NaN (-inf * 0). */
+START_TEST(test_silu_gelu_nan_and_inf)
+{
+    const float x[4] = {NAN, 1.0f, INFINITY, -INFINITY};
+    const int64_t dims[2] = {1, 4};
+    for (int which = SILU; which <= GELU_TANH; which++) {
+        graft_ctx *ctx = tu_ctx();
+        graft_layer *l = make_smooth(ctx, which);
+        graft_tensor *xt = tu_tensor_from(ctx, 2, dims, x);
+        graft_tensor *dy = tu_tensor(ctx, 2, 1, 4);
+        graft_tensor_fill(dy, 1.0f);
+        const graft_tensor *in[1] = {xt}, *y = NULL, *dx[1] = {NULL};
+        ck_assert_int_eq(graft_layer_forward(l, 1, in, &y), GRAFT_OK);
+        const float *yv = graft_tensor_data_const(y);
+        ck_assert_msg(isnan(yv[0]), "%d: f(NaN) = %g", which, (double)yv[0]);
+        ck_assert(isfinite(yv[1]));
+        ck_assert_msg(isinf(yv[2]) && yv[2] > 0, "%d: f(inf) = %g", which, (double)yv[2]);
+        ck_assert_msg(isnan(yv[3]), "%d: f(-inf) = %g", which, (double)yv[3]);
+        ck_assert_int_eq(graft_layer_backward(l, 1, in, dy, dx), GRAFT_OK);
+        ck_assert(isnan(graft_tensor_data_const(dx[0])[0]));
+        graft_tensor_free(dy);
+        graft_tensor_free(xt);
+        graft_layer_free(l);
+        graft_ctx_free(ctx);
+    }
+}
+END_TEST
+
 /* ---- NaN propagation -------------------------------------------------------- */
 
 /* Every kind gives NaN for a NaN input, as PyTorch's activations do, on a
@@ -865,7 +1003,7 @@ START_TEST(test_activation_nan_propagates)
 }
 END_TEST
 
-/* A model's conv2d -> batch_norm -> relu (or clip) runs fused in inference
+/* A model's conv2d -> batch_norm -> relu (clip, hard_swish) runs fused in inference
  * (conv_epilogue.c): a NaN pixel stays NaN through the fused clamp and the
  * max pooling after it, with the bits the unfused layers give, and only the
  * pooling windows that read it are NaN. */
@@ -873,7 +1011,7 @@ START_TEST(test_fused_conv_epilogue_propagates_nan)
 {
     graft_ctx *ctx = tu_ctx();
     ck_assert_int_eq(graft_ctx_set_int(ctx, GRAFT_CTX_CHECK_INPUTS, 0), GRAFT_OK);
-    for (int use_clip = 0; use_clip <= 1; use_clip++) {
+    for (int use_clip = 0; use_clip <= 2; use_clip++) { /* relu, clip, hard_swish */
         const int64_t dims[3] = {2, 6, 6};
         graft_model *m = NULL;
         graft_layer *l = NULL;
@@ -885,7 +1023,9 @@ START_TEST(test_fused_conv_epilogue_propagates_nan)
         ck_assert_int_eq(graft_model_add(m, "conv", l, 0, NULL), GRAFT_OK);
         graft_layer_batch_norm(ctx, 1e-5f, 0.1f, &l);
         ck_assert_int_eq(graft_model_add(m, "bn", l, 0, NULL), GRAFT_OK);
-        if (use_clip)
+        if (use_clip == 2)
+            graft_layer_hard_swish(ctx, &l);
+        else if (use_clip)
             graft_layer_clip(ctx, 0.0f, 6.0f, &l);
         else
             graft_layer_relu(ctx, &l);
@@ -910,15 +1050,17 @@ START_TEST(test_fused_conv_epilogue_propagates_nan)
             const int s = (int)(i / 27), r = (int)(i % 9) / 3, c = (int)(i % 3);
             const int want_nan = s == 1 && r == 1 && c == 2; /* every output channel */
             ck_assert_msg(isnan(fused[i]) == want_nan, "%s: output %zu is %g",
-                          use_clip ? "clip" : "relu", i, (double)fused[i]);
+                          use_clip == 2 ? "hard_swish" : use_clip ? "clip" : "relu", i,
+                          (double)fused[i]);
         }
         m->fusion = 0; /* the same layers one after the other */
         ck_assert_int_eq(graft_model_forward(m, x, &y), GRAFT_OK);
         ck_assert_int_eq(m->nodes[0].fused, 0);
         for (size_t i = 0; i < n; i++)
             ck_assert_msg(memcmp(fused + i, graft_tensor_data_const(y) + i, sizeof(float)) == 0,
-                          "%s: fused output %zu is %a, unfused %a", use_clip ? "clip" : "relu",
-                          i, (double)fused[i], (double)graft_tensor_data_const(y)[i]);
+                          "%s: fused output %zu is %a, unfused %a",
+                          use_clip == 2 ? "hard_swish" : use_clip ? "clip" : "relu", i,
+                          (double)fused[i], (double)graft_tensor_data_const(y)[i]);
         free(fused);
         graft_tensor_free(x);
         graft_model_free(m);
@@ -962,6 +1104,13 @@ Suite *suite_activation(void)
     tcase_add_test(tc, test_hard_sigmoid_forward);
     tcase_add_test(tc, test_hard_sigmoid_gradcheck_and_roundtrip);
     tcase_add_test(tc, test_hard_sigmoid_errors);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("silu_gelu");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_silu_gelu_values);
+    tcase_add_test(tc, test_silu_gelu_gradcheck_and_roundtrip);
+    tcase_add_test(tc, test_silu_gelu_errors);
+    tcase_add_test(tc, test_silu_gelu_nan_and_inf);
     suite_add_tcase(s, tc);
     tc = tcase_create("nan");
     tcase_add_test(tc, test_activation_nan_propagates);

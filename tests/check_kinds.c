@@ -215,6 +215,20 @@ static graft_layer *make_hard_sigmoid(graft_ctx *ctx, kind_case *c)
     return made(ctx, graft_layer_hard_sigmoid(ctx, 0.2f, 0.5f, &l), &l);
 }
 
+static graft_layer *make_silu(graft_ctx *ctx, kind_case *c)
+{
+    graft_layer *l = NULL;
+    image_input(c, 1);
+    return made(ctx, graft_layer_silu(ctx, &l), &l);
+}
+
+static graft_layer *make_gelu(graft_ctx *ctx, kind_case *c)
+{
+    graft_layer *l = NULL;
+    image_input(c, 1);
+    return made(ctx, graft_layer_gelu(ctx, GRAFT_GELU_ERF, &l), &l);
+}
+
 static graft_layer *make_pad2d(graft_ctx *ctx, kind_case *c)
 {
     graft_layer *l = NULL;

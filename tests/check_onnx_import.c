@@ -503,8 +503,7 @@ END_TEST
 
 /* ---- whole networks against PyTorch ------------------------------------------------------ */
 
-/* Reads a TensorProto file of floats into a new tensor. */
-static graft_tensor *read_tensor_file(graft_ctx *ctx, const char *path)
+graft_tensor *tu_onnx_read_tensor(graft_ctx *ctx, const char *path)
 {
     FILE *f = fopen(path, "rb");
     ck_assert_msg(f != NULL, "cannot open %s (run from the source root)", path);
@@ -539,9 +538,9 @@ static void check_network_tol(const char *name, int min_layers, float rtol)
                   graft_errmsg(ctx));
     ck_assert_int_ge(graft_model_layer_count(m), min_layers);
     snprintf(path, sizeof path, GRAFT_TEST_DATA "/onnx/%s.input.pb", name);
-    graft_tensor *x = read_tensor_file(ctx, path);
+    graft_tensor *x = tu_onnx_read_tensor(ctx, path);
     snprintf(path, sizeof path, GRAFT_TEST_DATA "/onnx/%s.output.pb", name);
-    graft_tensor *want = read_tensor_file(ctx, path);
+    graft_tensor *want = tu_onnx_read_tensor(ctx, path);
     const graft_tensor *y = NULL;
     ck_assert_msg(graft_model_forward(m, x, &y) == GRAFT_OK, "%s", graft_errmsg(ctx));
     ck_assert_int_eq(graft_tensor_ndim(y), 2);

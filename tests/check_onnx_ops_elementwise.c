@@ -2,10 +2,12 @@
  * check_onnx_ops_elementwise.c - the ONNX importer's elementwise operators
  * (src/onnx/onnx_ops_elementwise.c): binary operators between computed
  * tensors (add and mul layers) and with constants that broadcast over them
- * (scale_shift layers), the unary ones, Sum, folding on constants, and the
- * combinations graft refuses.
+ * (scale_shift layers), the unary ones, Sum, folding on constants, the
+ * combinations graft refuses, and the chains imported as one activation
+ * (silu, hard_sigmoid, hard_swish, gelu).
  */
 #include "testutil.h"
+#include "layers/layer.h"
 #include "onnx/onnx_pb.h"
 
 #include <math.h>
@@ -184,6 +186,313 @@ START_TEST(test_elementwise_refusals)
 }
 END_TEST
 
+/* ---- chains folded into one activation ------------------------------------------- */
+
+/* A node of a fold case: op over ins (comma-separated) into out, the node
+ * named after out. Special ops: "Init" (an initializer out = v), "Const" (a
+ * Constant node with a scalar tensor "value" v, where it stands in the
+ * list), "ConstF" (the same with value_float), "ClipAttr" (Clip of ins with
+ * attributes min 0 and max v). */
+typedef struct fold_node {
+    const char *op, *ins, *out;
+    float v;
+} fold_node;
+
+enum { R_SILU, R_HSIG, R_HSWISH, R_GELU, R_GELU_TANH, R_GELU_TANH2, R_SILU_PLUS_GATE,
+       R_RELU_TIMES_SIG, R_HSWISH5 };
+
+typedef struct fold_case {
+    const char *what;
+    int opset;
+    const char *kinds; /* the layers expected, comma-separated */
+    const char *name;  /* the folded layer's name, or NULL */
+    int ref;           /* R_*: what the graph computes */
+    fold_node nodes[16];
+} fold_case;
+
+#define SQRT2 1.41421356f
+#define RSQRT2 0.70710678f
+
+static const fold_case fold_cases[] = {
+    {"silu", 13, "silu", "y", R_SILU,
+     {{"Sigmoid", "x", "s", 0}, {"Mul", "x,s", "y", 0}}},
+    {"silu, operands swapped", 13, "silu", "y", R_SILU,
+     {{"Sigmoid", "x", "s", 0}, {"Mul", "s,x", "y", 0}}},
+    {"silu whose gate is read twice", 13, "sigmoid,mul,add", NULL, R_SILU_PLUS_GATE,
+     {{"Sigmoid", "x", "s", 0}, {"Mul", "x,s", "t", 0}, {"Add", "t,s", "y", 0}}},
+    {"a gate times another tensor", 13, "sigmoid,relu,mul", NULL, R_RELU_TIMES_SIG,
+     {{"Sigmoid", "x", "s", 0}, {"Relu", "x", "r", 0}, {"Mul", "r,s", "y", 0}}},
+    /* PyTorch's x * F.relu6(x + 3) / 6 at opset 13: Constant nodes before
+     * the node that reads them, so after the Add the chain starts from */
+    {"hard_swish, Mul then Div", 13, "hard_swish", "y", R_HSWISH,
+     {{"Const", "", "three", 3}, {"Add", "x,three", "a", 0}, {"Const", "", "lo", 0},
+      {"Const", "", "hi", 6}, {"Clip", "a,lo,hi", "c", 0}, {"Mul", "x,c", "m", 0},
+      {"ConstF", "", "six", 6}, {"Div", "m,six", "y", 0}}},
+    {"hard_swish, Div then Mul, initializers", 13, "hard_swish", "y", R_HSWISH,
+     {{"Init", "", "three", 3}, {"Init", "", "lo", 0}, {"Init", "", "hi", 6},
+      {"Init", "", "six", 6}, {"Add", "three,x", "a", 0}, {"Clip", "a,lo,hi", "c", 0},
+      {"Div", "c,six", "h", 0}, {"Mul", "h,x", "y", 0}}},
+    {"hard_swish, times 1/6, Clip attributes", 10, "hard_swish", "y", R_HSWISH,
+     {{"Init", "", "three", 3}, {"Init", "", "sixth", 1.0f / 6.0f}, {"Add", "x,three", "a", 0},
+      {"ClipAttr", "a", "c", 6}, {"Mul", "c,x", "m", 0}, {"Mul", "sixth,m", "y", 0}}},
+    {"hard_sigmoid", 13, "hard_sigmoid", "y", R_HSIG,
+     {{"Init", "", "three", 3}, {"Init", "", "lo", 0}, {"Init", "", "hi", 6},
+      {"Init", "", "six", 6}, {"Add", "x,three", "a", 0}, {"Clip", "a,lo,hi", "c", 0},
+      {"Div", "c,six", "y", 0}}},
+    {"relu6 to 5: not hard_swish", 13, "scale_shift,clip,mul,scale_shift", NULL, R_HSWISH5,
+     {{"Init", "", "three", 3}, {"Init", "", "lo", 0}, {"Init", "", "hi", 5},
+      {"Init", "", "six", 6}, {"Add", "x,three", "a", 0}, {"Clip", "a,lo,hi", "c", 0},
+      {"Mul", "x,c", "m", 0}, {"Div", "m,six", "y", 0}}},
+    /* PyTorch's nn.GELU() at opset 13 */
+    {"gelu", 13, "gelu", "y", R_GELU,
+     {{"Const", "", "sqrt2", SQRT2}, {"Div", "x,sqrt2", "a", 0}, {"Erf", "a", "e", 0},
+      {"Const", "", "one", 1}, {"Add", "e,one", "p", 0}, {"Mul", "x,p", "q", 0},
+      {"Const", "", "half", 0.5f}, {"Mul", "q,half", "y", 0}}},
+    {"gelu, times 1/sqrt(2), half before x", 13, "gelu", "y", R_GELU,
+     {{"Init", "", "rsqrt2", RSQRT2}, {"Init", "", "one", 1}, {"Init", "", "half", 0.5f},
+      {"Mul", "rsqrt2,x", "a", 0}, {"Erf", "a", "e", 0}, {"Add", "one,e", "p", 0},
+      {"Mul", "half,p", "q", 0}, {"Mul", "q,x", "y", 0}}},
+    /* nn.GELU(approximate="tanh") at opset 13, and the same with the
+     * operands of every Mul and Add swapped */
+    {"gelu tanh", 13, "gelu", "y", R_GELU_TANH,
+     {{"Mul", "x,x", "x2", 0}, {"Mul", "x,x2", "x3", 0}, {"Const", "", "k", 0.044715f},
+      {"Mul", "k,x3", "kx3", 0}, {"Add", "x,kx3", "s", 0}, {"Const", "", "b", 0.7978846f},
+      {"Mul", "b,s", "u", 0}, {"Tanh", "u", "t", 0}, {"Const", "", "one", 1},
+      {"Add", "one,t", "p", 0}, {"Mul", "x,p", "q", 0}, {"Const", "", "half", 0.5f},
+      {"Mul", "half,q", "y", 0}}},
+    {"gelu tanh, swapped", 13, "gelu", "y", R_GELU_TANH,
+     {{"Init", "", "k", 0.044715f}, {"Init", "", "b", 0.7978846f}, {"Init", "", "one", 1},
+      {"Init", "", "half", 0.5f}, {"Mul", "x,x", "x2", 0}, {"Mul", "x2,x", "x3", 0},
+      {"Mul", "x3,k", "kx3", 0}, {"Add", "kx3,x", "s", 0}, {"Mul", "s,b", "u", 0},
+      {"Tanh", "u", "t", 0}, {"Add", "t,one", "p", 0}, {"Mul", "p,half", "q", 0},
+      {"Mul", "q,x", "y", 0}}},
+    {"tanh chain with another kappa", 13, "mul,mul,scale_shift,add,scale_shift,tanh,"
+     "scale_shift,mul,scale_shift", NULL, R_GELU_TANH2,
+     {{"Init", "", "k", 0.05f}, {"Init", "", "b", 0.7978846f}, {"Init", "", "one", 1},
+      {"Init", "", "half", 0.5f}, {"Mul", "x,x", "x2", 0}, {"Mul", "x2,x", "x3", 0},
+      {"Mul", "x3,k", "kx3", 0}, {"Add", "kx3,x", "s", 0}, {"Mul", "s,b", "u", 0},
+      {"Tanh", "u", "t", 0}, {"Add", "t,one", "p", 0}, {"Mul", "p,x", "q", 0},
+      {"Mul", "q,half", "y", 0}}},
+};
+
+static double fold_ref(int ref, double v)
+{
+    double sig = 1.0 / (1.0 + exp(-v)), hs = fmin(fmax(v + 3.0, 0.0), 6.0) / 6.0;
+    switch (ref) {
+    case R_SILU: return v * sig;
+    case R_HSIG: return hs;
+    case R_HSWISH: return v * hs;
+    case R_GELU: return v * 0.5 * (1.0 + erf(v / sqrt(2.0)));
+    case R_GELU_TANH: /* the constants as float32 holds them */
+        return 0.5 * v * (1.0 + tanh((double)0.7978846f * (v + (double)0.044715f * v * v * v)));
+    case R_GELU_TANH2:
+        return 0.5 * v * (1.0 + tanh((double)0.7978846f * (v + (double)0.05f * v * v * v)));
+    case R_SILU_PLUS_GATE: return v * sig + sig;
+    case R_RELU_TIMES_SIG: return fmax(v, 0.0) * sig;
+    default: return v * fmin(fmax(v + 3.0, 0.0), 5.0) / 6.0;
+    }
+}
+
+/* Builds a fold case's graph over x (N, 8) with output y. */
+static void fold_build(tu_mb *b, graft_ctx *ctx, const fold_case *fc)
+{
+    const int64_t xd[2] = {-1, 8};
+    tu_mb_begin(b, ctx, fc->opset);
+    tu_mb_input(b, "x", 2, xd);
+    for (const fold_node *n = fc->nodes; n->op; n++)
+        if (strcmp(n->op, "Init") == 0) tu_mb_init(b, n->out, 0, NULL, &n->v);
+    for (const fold_node *n = fc->nodes; n->op; n++) {
+        if (strcmp(n->op, "Init") == 0) continue;
+        if (strcmp(n->op, "Const") == 0 || strcmp(n->op, "ConstF") == 0) {
+            size_t pos = tu_mb_node(b, "Constant", n->out, "", n->out);
+            if (n->op[5]) tu_mb_attr_f(b, "value_float", n->v);
+            else tu_mb_attr_tensor_f(b, "value", 0, NULL, &n->v);
+            tu_mb_end(b, pos);
+        } else if (strcmp(n->op, "ClipAttr") == 0) {
+            size_t pos = tu_mb_node(b, "Clip", n->out, n->ins, n->out);
+            tu_mb_attr_f(b, "min", 0.0f);
+            tu_mb_attr_f(b, "max", n->v);
+            tu_mb_end(b, pos);
+        } else {
+            tu_mb_simple(b, n->op, n->out, n->ins, n->out);
+        }
+    }
+    tu_mb_output(b, "y");
+    tu_mb_finish(b);
+}
+
+/* Each chain is imported as the layers expected (one activation named after
+ * the chain's last node where it folds) and computes the function written
+ * out, to 1e-6. */
+START_TEST(test_folded_activations)
+{
+    graft_ctx *ctx = tu_ctx();
+    const int64_t xs[2] = {2, 8};
+    float x[16], y[16];
+    for (int k = 0; k < 16; k++) x[k] = -7.3f + 0.97f * (float)k; /* -7.3 .. 7.25 */
+    for (size_t c = 0; c < sizeof fold_cases / sizeof fold_cases[0]; c++) {
+        const fold_case *fc = &fold_cases[c];
+        tu_mb b;
+        fold_build(&b, ctx, fc);
+        graft_model *m = tu_onnx_import_ok(&b, NULL);
+        char kinds[128];
+        const char *want[12];
+        int n = 0;
+        snprintf(kinds, sizeof kinds, "%s", fc->kinds);
+        for (char *t = strtok(kinds, ","); t && n < 12; t = strtok(NULL, ",")) want[n++] = t;
+        ck_assert_msg(graft_model_layer_count(m) == n, "%s: %d layers", fc->what,
+                      graft_model_layer_count(m));
+        tu_assert_kinds(m, want, n);
+        if (fc->name) ck_assert_str_eq(graft_model_layer_name(m, 0), fc->name);
+        tu_onnx_run(m, ctx, 2, xs, x, y, 16);
+        for (int k = 0; k < 16; k++) {
+            double r = fold_ref(fc->ref, x[k]);
+            ck_assert_msg(fabs(y[k] - r) <= 1e-6 + 1e-6 * fabs(r), "%s: x %g gives %g, want %g",
+                          fc->what, (double)x[k], (double)y[k], r);
+        }
+        graft_model_free(m);
+        tu_mb_free(&b);
+    }
+    graft_ctx_free(ctx);
+}
+END_TEST
+
+/* A gelu chain whose Erf output is also read elsewhere is not folded, and
+ * graft has no Erf layer: refused, naming the node. A constant a little off
+ * (1.4142 for sqrt(2), 1e-4 relative) is not folded either. */
+START_TEST(test_folded_activations_not_folded)
+{
+    graft_ctx *ctx = tu_ctx();
+    const int64_t xd[2] = {-1, 8};
+    for (int variant = 0; variant < 2; variant++) {
+        const float sqrt2 = variant ? 1.4142f : SQRT2, one = 1, half = 0.5f;
+        tu_mb b;
+        tu_mb_begin(&b, ctx, 13);
+        tu_mb_input(&b, "x", 2, xd);
+        tu_mb_init(&b, "sqrt2", 0, NULL, &sqrt2);
+        tu_mb_init(&b, "one", 0, NULL, &one);
+        tu_mb_init(&b, "half", 0, NULL, &half);
+        tu_mb_simple(&b, "Div", "a", "x,sqrt2", "a");
+        tu_mb_simple(&b, "Erf", "e", "a", "e");
+        tu_mb_simple(&b, "Add", "p", "e,one", "p");
+        tu_mb_simple(&b, "Mul", "q", "x,p", "q");
+        tu_mb_simple(&b, "Mul", "g", "q,half", "g");
+        tu_mb_simple(&b, "Add", "y", variant ? "g,g" : "g,e", "y");
+        tu_mb_output(&b, "y");
+        tu_mb_finish(&b);
+        graft_model *m = NULL;
+        ck_assert_int_eq(tu_onnx_try_import(&b, NULL, &m), GRAFT_E_UNSUPPORTED);
+        ck_assert_ptr_null(m);
+        ck_assert_str_eq(graft_errmsg(ctx),
+                         FN "node \"e\" (Erf): graft does not support the operator Erf");
+        tu_mb_free(&b);
+    }
+    graft_ctx_free(ctx);
+}
+END_TEST
+
+/* graft's own export of gelu (both forms) and silu, at opsets 13 and 17,
+ * imports back as the one layer with the same form and values. */
+START_TEST(test_folded_activations_round_trip)
+{
+    graft_ctx *ctx = tu_ctx();
+    const int64_t dims[1] = {8}, xs[2] = {2, 8};
+    float x[16], y0[16], y1[16];
+    for (int k = 0; k < 16; k++) x[k] = -5.1f + 0.67f * (float)k;
+    for (int which = 0; which < 3; which++) {
+        for (int opset = 13; opset <= 17; opset += 4) {
+            graft_model *m = NULL, *m2 = NULL;
+            graft_layer *l = NULL;
+            ck_assert_int_eq(graft_model_create(ctx, 1, dims, 1, &m), GRAFT_OK);
+            int st = which == 0 ? graft_layer_silu(ctx, &l)
+                                : graft_layer_gelu(ctx, which == 1 ? GRAFT_GELU_ERF
+                                                                   : GRAFT_GELU_TANH, &l);
+            ck_assert_int_eq(st, GRAFT_OK);
+            ck_assert_int_eq(graft_model_add(m, "act", l, 0, NULL), GRAFT_OK);
+            graft_onnx_export_opts o = GRAFT_ONNX_EXPORT_OPTS_INIT;
+            o.opset = opset;
+            void *data = NULL;
+            size_t size = 0;
+            ck_assert_msg(graft_onnx_export_buffer(m, &o, &data, &size) == GRAFT_OK, "%s",
+                          graft_errmsg(ctx));
+            ck_assert_msg(graft_onnx_import_buffer(ctx, data, size, NULL, &m2) == GRAFT_OK, "%s",
+                          graft_errmsg(ctx));
+            ck_assert_int_eq(graft_model_layer_count(m2), 1);
+            const graft_layer *l2 = graft_model_layer(m2, 0);
+            ck_assert_str_eq(graft_layer_kind(l2), which == 0 ? "silu" : "gelu");
+            ck_assert_str_eq(graft_model_layer_name(m2, 0), "act");
+            if (which > 0) {
+                int64_t a = -1;
+                ck_assert_int_eq(graftLayerAttrInts(l2, "approximate", &a, 1), 1);
+                ck_assert_int_eq(a, which == 1 ? GRAFT_GELU_ERF : GRAFT_GELU_TANH);
+            }
+            tu_onnx_run(m, ctx, 2, xs, x, y0, 16);
+            tu_onnx_run(m2, ctx, 2, xs, x, y1, 16);
+            tu_assert_close(y1, y0, 16, 0, 0, "round trip");
+            graft_onnx_buffer_free(ctx, data);
+            graft_model_free(m2);
+            graft_model_free(m);
+        }
+    }
+    graft_ctx_free(ctx);
+}
+END_TEST
+
+/* PyTorch's own exports (tests/make_onnx_fixtures.py, torch.onnx.export at
+ * opset 13: Conv, the activation, Conv): each activation is imported as one
+ * layer of its kind between the two convolutions, and the output equals
+ * PyTorch's to 1e-5 (|graft - torch| <= 1e-5 * |torch| + 1e-5). */
+START_TEST(test_folded_activations_from_pytorch)
+{
+    static const struct {
+        const char *name, *kind;
+    } nets[] = {
+        {"act_hardswish", "hard_swish"},
+        {"act_hardswish_clamp", "hard_swish"},
+        {"act_hardsigmoid_clamp", "hard_sigmoid"},
+        {"act_silu", "silu"},
+        {"act_gelu", "gelu"},
+        {"act_gelu_tanh", "gelu"},
+    };
+    graft_ctx *ctx = tu_ctx();
+    for (size_t k = 0; k < sizeof nets / sizeof nets[0]; k++) {
+        char path[256];
+        graft_model *m = NULL;
+        snprintf(path, sizeof path, GRAFT_TEST_DATA "/onnx/%s.onnx", nets[k].name);
+        ck_assert_msg(graft_onnx_import(ctx, path, NULL, &m) == GRAFT_OK, "%s: %s", path,
+                      graft_errmsg(ctx));
+        const char *const kinds[3] = {"conv2d", nets[k].kind, "conv2d"};
+        tu_assert_kinds(m, kinds, 3);
+        if (strcmp(nets[k].kind, "gelu") == 0) {
+            int64_t a = -1;
+            ck_assert_int_eq(graftLayerAttrInts(graft_model_layer(m, 1), "approximate", &a, 1), 1);
+            ck_assert_int_eq(a, strstr(nets[k].name, "tanh") ? GRAFT_GELU_TANH : GRAFT_GELU_ERF);
+        }
+        if (strcmp(nets[k].kind, "hard_sigmoid") == 0) {
+            float a[1] = {0}, b[1] = {0};
+            const graft_layer *l = graft_model_layer(m, 1);
+            ck_assert_int_eq(graftLayerAttrFloats(l, "alpha", a, 1), 1);
+            ck_assert_int_eq(graftLayerAttrFloats(l, "beta", b, 1), 1);
+            ck_assert_float_eq_tol(a[0], 1.0f / 6.0f, 1e-9f);
+            ck_assert_float_eq(b[0], 0.5f);
+        }
+        snprintf(path, sizeof path, GRAFT_TEST_DATA "/onnx/%s.input.pb", nets[k].name);
+        graft_tensor *x = tu_onnx_read_tensor(ctx, path);
+        snprintf(path, sizeof path, GRAFT_TEST_DATA "/onnx/%s.output.pb", nets[k].name);
+        graft_tensor *want = tu_onnx_read_tensor(ctx, path);
+        const graft_tensor *y = NULL;
+        ck_assert_msg(graft_model_forward(m, x, &y) == GRAFT_OK, "%s", graft_errmsg(ctx));
+        ck_assert_uint_eq(graft_tensor_numel(y), graft_tensor_numel(want));
+        tu_assert_close(graft_tensor_data_const(y), graft_tensor_data_const(want),
+                        graft_tensor_numel(want), 1e-5f, 1e-5f, nets[k].name);
+        graft_tensor_free(x);
+        graft_tensor_free(want);
+        graft_model_free(m);
+    }
+    graft_ctx_free(ctx);
+}
+END_TEST
+
 Suite *suite_onnx_ops_elementwise(void)
 {
     Suite *s = suite_create("onnx_ops_elementwise");
@@ -192,6 +501,13 @@ Suite *suite_onnx_ops_elementwise(void)
     tcase_add_test(tc, test_elementwise);
     tcase_add_test(tc, test_elementwise_on_constants_folds);
     tcase_add_test(tc, test_elementwise_refusals);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("folded_activations");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_folded_activations);
+    tcase_add_test(tc, test_folded_activations_not_folded);
+    tcase_add_test(tc, test_folded_activations_from_pytorch);
+    tcase_add_test(tc, test_folded_activations_round_trip);
     suite_add_tcase(s, tc);
     return s;
 }

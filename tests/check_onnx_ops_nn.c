@@ -6,12 +6,16 @@
  * HardSigmoid and its fusion with Mul into hard_swish, Clip in both forms),
  * pooling, Gemm and MatMul (by a constant, and of two activations), Softmax
  * (any axis), LayerNormalization and its opset-13 decomposition, PyTorch's
- * sequence fixtures, and Pad. Small models are built with the
+ * sequence fixtures, and Pad; an imported Conv and BatchNormalization run as
+ * one fused convolution for inference and as two layers while training.
+ * Small models are built with the
  * ModelProto builder (testutil.h), imported and run; expected values are
  * computed by hand or by a naive loop written here independently of
  * graft's layers.
  */
 #include "testutil.h"
+#include "layers/layer.h"
+#include "model/model.h"
 #include "onnx/onnx_pb.h"
 
 #include <math.h>
@@ -1122,6 +1126,111 @@ START_TEST(test_pad_modes)
 }
 END_TEST
 
+/* ---- batch norm folded into the convolution for inference ---------------------------- */
+
+/* Conv (2 -> 3 channels, 3x3, pads 1) -> BatchNormalization -> act, x
+ * (N, 2, 4, 5): act "Relu" or "HardSwish" (the fused epilogue covers them)
+ * or "Sigmoid" (it does not: conv and batch norm fuse, the activation runs
+ * alone). */
+static graft_model *conv_bn_model(graft_ctx *ctx, tu_mb *b, const char *act, float *w,
+                                  float *bias, float *bn)
+{
+    const int64_t xd[4] = {-1, 2, 4, 5}, wd[4] = {3, 2, 3, 3}, cd[1] = {3}, pads[4] = {1, 1, 1, 1};
+    tu_fill_ramp(w, 54, -0.8f, 0.031f);
+    tu_fill_ramp(bias, 3, -0.2f, 0.15f);
+    const float scale[3] = {1.5f, 0.7f, -0.9f}, shift[3] = {0.1f, -0.3f, 0.25f},
+                mean[3] = {0.2f, -0.1f, 0.05f}, var[3] = {0.8f, 1.3f, 0.4f};
+    memcpy(bn, scale, sizeof scale);
+    memcpy(bn + 3, shift, sizeof shift);
+    memcpy(bn + 6, mean, sizeof mean);
+    memcpy(bn + 9, var, sizeof var);
+    tu_mb_begin(b, ctx, 14);
+    tu_mb_input(b, "x", 4, xd);
+    tu_mb_init(b, "W", 4, wd, w);
+    tu_mb_init(b, "B", 1, cd, bias);
+    tu_mb_init(b, "s", 1, cd, scale);
+    tu_mb_init(b, "t", 1, cd, shift);
+    tu_mb_init(b, "m", 1, cd, mean);
+    tu_mb_init(b, "v", 1, cd, var);
+    size_t n = tu_mb_node(b, "Conv", "conv", "x,W,B", "c");
+    tu_mb_attr_ints(b, "pads", 4, pads);
+    tu_mb_end(b, n);
+    n = tu_mb_node(b, "BatchNormalization", "bn", "c,s,t,m,v", "n");
+    tu_mb_attr_f(b, "epsilon", 1e-3f);
+    tu_mb_end(b, n);
+    tu_mb_simple(b, act, "act", "n", "y");
+    tu_mb_output(b, "y");
+    tu_mb_finish(b);
+    return tu_onnx_import_ok(b, NULL);
+}
+
+/* The imported model's inference forward runs the convolution with the
+ * batch norm (and relu) folded in (node->fused, set by the forward that
+ * took the fused path), and gives the unfused forward's values (fusion
+ * off) and a naive reference's to 1e-5 (relu and hard_swish join the
+ * fused group, sigmoid runs after it). In training mode the batch norm
+ * runs as its own layer (its output computed, its running statistics
+ * updated from the batch); back in inference mode it is folded again. */
+START_TEST(test_conv_batch_norm_fused_for_inference)
+{
+    graft_ctx *ctx = tu_ctx();
+    enum { NX = 2 * 2 * 4 * 5, NY = 2 * 3 * 4 * 5 };
+    const int64_t xs[4] = {2, 2, 4, 5};
+    float w[54], bias[3], bn[12], x[NX], want[NY], conv[NY];
+    tu_fill_ramp(x, NX, -2.0f, 0.05f);
+    static const char *const ops[3] = {"Relu", "HardSwish", "Sigmoid"},
+                             *acts[3] = {"relu", "hard_swish", "sigmoid"};
+    for (int a = 0; a < 3; a++) {
+        tu_mb b;
+        graft_model *m = conv_bn_model(ctx, &b, ops[a], w, bias, bn);
+        const char *const kinds[3] = {"conv2d", "batch_norm", acts[a]};
+        tu_assert_kinds(m, kinds, 3);
+        int oh, ow;
+        ref_conv(x, 2, 2, 4, 5, w, bias, 3, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, conv, &oh, &ow);
+        for (int k = 0; k < NY; k++) {
+            int ch = k / (oh * ow) % 3;
+            double v = bn[ch] * (conv[k] - bn[6 + ch]) / sqrt(bn[9 + ch] + 1e-3) + bn[3 + ch];
+            want[k] = (float)(a == 0   ? fmax(v, 0.0)
+                              : a == 1 ? v * fmin(fmax(v + 3, 0), 6) / 6
+                                       : 1 / (1 + exp(-v)));
+        }
+        graft_tensor *xt = tu_tensor_from(ctx, 4, xs, x);
+        const graft_tensor *y = NULL;
+        float fused[NY];
+        /* inference: fused */
+        ck_assert_int_eq(graft_model_forward(m, xt, &y), GRAFT_OK);
+        ck_assert_int_eq(m->nodes[0].fused, a < 2 ? 2 : 1);
+        /* the convolution's own output was never written */
+        ck_assert_int_eq(m->nodes[0].layer->forward_done, 0);
+        memcpy(fused, graft_tensor_data_const(y), sizeof fused);
+        tu_assert_close(fused, want, NY, 1e-5f, 1e-5f, "fused against the reference");
+        /* the same model unfused */
+        m->fusion = 0;
+        ck_assert_int_eq(graft_model_forward(m, xt, &y), GRAFT_OK);
+        ck_assert_int_eq(m->nodes[0].fused, 0);
+        ck_assert_int_eq(m->nodes[0].layer->forward_done, 1);
+        tu_assert_close(graft_tensor_data_const(y), fused, NY, 1e-5f, 1e-5f, "unfused");
+        m->fusion = 1;
+        /* training mode: the batch norm is a layer of its own, on batch statistics */
+        graftModelSetMode(m, 1);
+        ck_assert_int_eq(graftModelForward(m, xt, &y), GRAFT_OK);
+        ck_assert_int_eq(m->nodes[0].fused, 0);
+        ck_assert_int_eq(m->nodes[1].layer->forward_done, 1);
+        const graftParam *rm = graftLayerFindParam(m->nodes[1].layer, "running_mean");
+        ck_assert_ptr_nonnull(rm);
+        for (int c = 0; c < 3; c++) ck_assert_float_ne(rm->value->data[c], bn[6 + c]);
+        /* and inference again: folded */
+        graftModelSetMode(m, 0);
+        ck_assert_int_eq(graft_model_forward(m, xt, &y), GRAFT_OK);
+        ck_assert_int_eq(m->nodes[0].fused, a < 2 ? 2 : 1);
+        graft_tensor_free(xt);
+        graft_model_free(m);
+        tu_mb_free(&b);
+    }
+    graft_ctx_free(ctx);
+}
+END_TEST
+
 Suite *suite_onnx_ops_nn(void)
 {
     Suite *s = suite_create("onnx_ops_nn");
@@ -1132,6 +1241,7 @@ Suite *suite_onnx_ops_nn(void)
     tcase_add_test(tc, test_conv_pad_folding_and_1d);
     tcase_add_test(tc, test_conv_transpose);
     tcase_add_test(tc, test_batch_norm);
+    tcase_add_test(tc, test_conv_batch_norm_fused_for_inference);
     tcase_add_test(tc, test_activations);
     tcase_add_test(tc, test_hard_sigmoid_mul_fusion);
     tcase_add_test(tc, test_pooling);

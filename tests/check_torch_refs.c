@@ -622,6 +622,10 @@ static graft_layer *make_layer(graft_ctx *ctx, rt_case *c)
         st = graft_layer_tanh(ctx, &l);
     } else if (strcmp(k, "hard_swish") == 0) {
         st = graft_layer_hard_swish(ctx, &l);
+    } else if (strcmp(k, "silu") == 0) {
+        st = graft_layer_silu(ctx, &l);
+    } else if (strcmp(k, "gelu") == 0) {
+        st = graft_layer_gelu(ctx, attr_int(c, "approximate"), &l);
     } else if (strcmp(k, "dropout") == 0) {
         double seed = attr(c, "seed");
         ck_assert_msg(seed >= 0 && seed == floor(seed) && seed < 9.0e15,
@@ -902,6 +906,7 @@ START_TEST(test_ref_fixture_covers_every_kind)
     int bn_train_after = 0, bn_eval = 0, multi_input = 0;
     int mul_equal = 0, mul_bcast_second = 0, mul_bcast_first = 0;
     int pad_mode[3] = {0}, pad_const_value = 0, hs_torch = 0, hs_other = 0;
+    int gelu_form[2] = {0};
     int ss_bcast = 0, ss_after = 0;
     for (int i = 0; i < fx.n_cases; i++) {
         const rt_case *c = &fx.cases[i];
@@ -932,6 +937,10 @@ START_TEST(test_ref_fixture_covers_every_kind)
             hs_torch += torch_default;
             hs_other += !torch_default;
         }
+        if (strcmp(c->kind, "gelu") == 0) {
+            double a = attr_or(c, "approximate", -1);
+            if (a == 0 || a == 1) gelu_form[(int)a]++;
+        }
         if (strcmp(c->kind, "scale_shift") == 0 && c->n_param == 2) {
             /* scale (p1, ..., pk) against the input (N, d1, ..., dk) */
             for (int d = 1; d < c->in[0].ndim && d - 1 < c->param[0].ndim; d++)
@@ -956,6 +965,7 @@ START_TEST(test_ref_fixture_covers_every_kind)
                   "pad2d needs constant (with a non-zero value), reflect and edge cases");
     ck_assert_msg(hs_torch >= 1 && hs_other >= 1,
                   "hard_sigmoid needs PyTorch's alpha 1/6, beta 1/2 and another pair");
+    ck_assert_msg(gelu_form[0] >= 1 && gelu_form[1] >= 1, "gelu needs the erf and tanh forms");
     ck_assert_msg(count[kind_index("reshape")] >= 2, "fewer reshape variants than expected");
     ck_assert_msg(ss_bcast >= 1 && ss_after >= 1,
                   "scale_shift needs broadcast coefficients and their values after the pass");

@@ -5,7 +5,8 @@ Run from the source root with Debian's PyTorch:
 
     /usr/bin/python3 tests/make_onnx_fixtures.py [NAME ...]
 
-(with names, only those networks are written).
+(with names, only those fixtures are written; "activations" names the act_*
+ones).
 
 For each network it writes <name>.onnx (exported with torch.onnx.export,
 opset 13, a symbolic batch axis), <name>.input.pb (a fixed input batch) and
@@ -40,6 +41,18 @@ to 1e-5:
                  softmax(q k / 4, dim=-1) v + x, then nn.LayerNorm(32)
   seq_attention_kt  the usual softmax(q k^T / sqrt(d)) v, where k^T is an
                  ONNX Transpose of an activation
+  act_*          Conv, an activation, Conv on a 6x6 input, one per way PyTorch
+                 writes an activation that ONNX opset 13 has no operator for
+                 (tests/check_onnx_ops_elementwise.c imports each as one
+                 layer of the activation and compares to 1e-5):
+                   act_hardswish        nn.Hardswish (HardSigmoid, Mul)
+                   act_hardswish_clamp  x * clamp(x + 3, 0, 6) / 6 (Add, Clip,
+                                        Mul, Div)
+                   act_hardsigmoid_clamp clamp(x + 3, 0, 6) / 6
+                   act_silu             nn.SiLU (Sigmoid, Mul)
+                   act_gelu             nn.GELU (Div, Erf, Add, Mul, Mul)
+                   act_gelu_tanh        nn.GELU(approximate="tanh") (Mul, Mul,
+                                        Mul, Add, Mul, Tanh, Add, Mul, Mul)
 """
 import os
 import struct
@@ -116,6 +129,39 @@ class VggStyle(nn.Module):
         x = self.tail(x)
         x = x.view(x.size(0), -1)
         return self.classifier(x)
+
+
+class Lambda(nn.Module):
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, x):
+        return self.fn(x)
+
+
+def act_net(act):
+    """Conv, act, Conv: the activation reads and feeds computed tensors."""
+    return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), act, nn.Conv2d(4, 2, 1))
+
+
+ACTIVATIONS = [
+    ("act_hardswish", nn.Hardswish()),
+    ("act_hardswish_clamp", Lambda(lambda x: x * torch.clamp(x + 3, 0, 6) / 6)),
+    ("act_hardsigmoid_clamp", Lambda(lambda x: torch.clamp(x + 3, 0, 6) / 6)),
+    ("act_silu", nn.SiLU()),
+    ("act_gelu", nn.GELU()),
+    ("act_gelu_tanh", nn.GELU(approximate="tanh")),
+]
+
+
+def export_activations(gen):
+    for name, act in ACTIVATIONS:
+        model = act_net(act)
+        with torch.no_grad():  # inputs of the activation across its bends
+            for p in model.parameters():
+                p.mul_(4.0)
+        export(name, model, 6, False, gen)
 
 
 def randomise_batch_norms(model, gen):
@@ -216,7 +262,8 @@ def seq_fixtures(wanted):
 def main():
     os.makedirs(OUT, exist_ok=True)
     names = set(sys.argv[1:])
-    if not names or names & {"mobilenet_v2", "resnet18", "squeezenet1_1", "vgg_style"}:
+    every = not names
+    if every or names & {"mobilenet_v2", "resnet18", "squeezenet1_1", "vgg_style"}:
         # one generator for the four: they are written together
         torch.manual_seed(1)
         gen = torch.Generator().manual_seed(2)
@@ -225,24 +272,17 @@ def main():
         export("resnet18", SmallResNet18(), 64, True, gen)
         export("squeezenet1_1", torchvision.models.squeezenet1_1(num_classes=10), 64, False, gen)
         export("vgg_style", VggStyle(), 32, True, gen)
-    if not names or "shufflenet_v2" in names:
+    if every or "shufflenet_v2" in names:
         torch.manual_seed(3)
         gen = torch.Generator().manual_seed(4)
         export("shufflenet_v2",
                torchvision.models.ShuffleNetV2([2, 2, 1], [8, 16, 32, 64, 128], num_classes=10),
                32, False, gen)
-    wanted = sys.argv[1:]
-    if wanted:
-        seq_fixtures(wanted)
-        return 0
-    torch.manual_seed(1)
-    gen = torch.Generator().manual_seed(2)
-    export("mobilenet_v2", torchvision.models.mobilenet_v2(width_mult=0.25, num_classes=10),
-           64, False, gen)
-    export("resnet18", SmallResNet18(), 64, True, gen)
-    export("squeezenet1_1", torchvision.models.squeezenet1_1(num_classes=10), 64, False, gen)
-    export("vgg_style", VggStyle(), 32, True, gen)
-    seq_fixtures([])
+    if every or "activations" in names:
+        export_activations(torch.Generator().manual_seed(3))
+    seq = sorted(n for n in names if n.startswith("seq_"))
+    if every or seq:
+        seq_fixtures(seq)
     return 0
 
 

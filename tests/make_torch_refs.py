@@ -389,6 +389,11 @@ def activation_cases(w):
     unary_case(w, "tanh", "tanh", [], s, 1.5, torch.tanh)
     unary_case(w, "hard_swish", "hard_swish", [], s, 3.0, F.hardswish,
                kinks=(-3.0, 3.0))
+    unary_case(w, "silu", "silu", [], s, 3.0, F.silu)
+    unary_case(w, "silu_wide", "silu", [], (3, 7), 12.0, F.silu)
+    unary_case(w, "gelu", "gelu", [("approximate", 0)], s, 2.5, F.gelu)
+    unary_case(w, "gelu_tanh", "gelu", [("approximate", 1)], s, 2.5,
+               lambda x: F.gelu(x, approximate="tanh"))
     unary_case(w, "dropout_rate0_train", "dropout", [("rate", 0.0), ("seed", 7)], s, 1.0,
                lambda x: F.dropout(x, 0.0, training=True))
     unary_case(w, "dropout_rate0.5_eval", "dropout", [("rate", 0.5), ("seed", 7)], s, 1.0,

@@ -370,6 +370,9 @@ int tu_onnx_refused(graft_ctx *ctx, int opset, const char *op, const char *name,
  * y and returns the output tensor (borrowed) for shape checks. */
 const graft_tensor *tu_onnx_run(graft_model *m, graft_ctx *ctx, int ndim, const int64_t *dims,
                                 const float *x, float *y, size_t n);
+/* Reads a file holding one TensorProto of floats (tests/make_onnx_fixtures.py
+ * writes them) into a new tensor; path relative to the source root. */
+graft_tensor *tu_onnx_read_tensor(graft_ctx *ctx, const char *path);
 /* The model has n layers of these kinds, in order. */
 void tu_assert_kinds(graft_model *m, const char *const *kinds, int n);
 /* v[k] = start + step * k. */

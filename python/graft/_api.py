@@ -59,6 +59,8 @@ GRAFT_IMAGENET_MEAN = (0.485, 0.456, 0.406)
 GRAFT_IMAGENET_STD = (0.229, 0.224, 0.225)
 
 # Layers
+GRAFT_GELU_ERF = 0
+GRAFT_GELU_TANH = 1
 GRAFT_PAD_CONSTANT = 0
 GRAFT_PAD_REFLECT = 1
 GRAFT_PAD_EDGE = 2
@@ -406,6 +408,8 @@ FUNCTIONS = (
     ("graft_layer_linear", "c_int", ("c_void_p", "c_int", "c_int", "PP")),
     ("graft_layer_mul", "c_int", ("c_void_p", "PP")),
     ("graft_layer_hard_sigmoid", "c_int", ("c_void_p", "c_float", "c_float", "PP")),
+    ("graft_layer_silu", "c_int", ("c_void_p", "PP")),
+    ("graft_layer_gelu", "c_int", ("c_void_p", "c_int", "PP")),
     ("graft_layer_pad2d", "c_int", ("c_void_p", "P(Pad2dSpec)", "PP")),
     ("graft_layer_upsample2d", "c_int", ("c_void_p", "P(Upsample2dSpec)", "PP")),
     ("graft_layer_conv_transpose2d", "c_int", ("c_void_p", "P(ConvTranspose2dSpec)", "PP")),
@@ -598,6 +602,8 @@ ARGUMENT_NAMES = {
     "graft_layer_linear": ("ctx", "units", "bias", "out"),
     "graft_layer_mul": ("ctx", "out"),
     "graft_layer_hard_sigmoid": ("ctx", "alpha", "beta", "out"),
+    "graft_layer_silu": ("ctx", "out"),
+    "graft_layer_gelu": ("ctx", "approximate", "out"),
     "graft_layer_pad2d": ("ctx", "spec", "out"),
     "graft_layer_upsample2d": ("ctx", "spec", "out"),
     "graft_layer_conv_transpose2d": ("ctx", "spec", "out"),
@@ -732,4 +738,6 @@ LAYER_KINDS = (
     "layer_norm",
     "matmul",
     "conv_transpose2d",
+    "silu",
+    "gelu",
 )

@@ -33,6 +33,8 @@ _PAD_MODES = _api.named("GRAFT_PAD_")
 _UPSAMPLE_MODES = _api.named("GRAFT_UPSAMPLE_")
 _COORDS = _api.named("GRAFT_COORD_")
 _NEAREST = _api.named("GRAFT_NEAREST_")
+# gelu's forms: "erf" and "tanh", and PyTorch's name "none" for the erf form.
+_GELU_FORMS = dict(_api.named("GRAFT_GELU_"), none=_api.CONSTANTS["GRAFT_GELU_ERF"])
 
 
 class Layer(Handle):
@@ -265,6 +267,23 @@ def hard_sigmoid(alpha=1.0 / 6.0, beta=0.5, *, ctx=None):
     defaults (1/6, 1/2) are PyTorch's hardsigmoid (ONNX's HardSigmoid
     defaults are alpha 0.2)."""
     return Layer._create(ctx, _lib.C.graft_layer_hard_sigmoid, float(alpha), float(beta))
+
+
+def silu(*, ctx=None):
+    """x * sigmoid(x) (SiLU, swish), PyTorch's nn.SiLU. Since 1.2."""
+    return Layer._create(ctx, _lib.C.graft_layer_silu)
+
+
+def gelu(approximate="none", *, ctx=None):
+    """x * P(x), P the standard normal CDF: approximate "none" (or "erf") is
+    the exact erf form, "tanh" the tanh approximation, as PyTorch's
+    nn.GELU(approximate=...). Since 1.2."""
+    try:
+        form = _GELU_FORMS[approximate]
+    except (KeyError, TypeError):
+        raise ValueError("approximate must be one of %s, not %r"
+                         % (", ".join(map(repr, _GELU_FORMS)), approximate)) from None
+    return Layer._create(ctx, _lib.C.graft_layer_gelu, form)
 
 
 def pad2d(padding, *, mode="constant", value=0.0, ctx=None):

@@ -398,6 +398,37 @@ class NewLayers(unittest.TestCase):
         _, y = self.run_layer(layers.hard_sigmoid(0.2, 0.5), (2,), [1.0, -1.0])
         assertClose(self, y, [0.7, 0.3], 1e-6)
 
+    def test_silu_and_gelu(self):
+        x = [-3.0, -0.5, 0.0, 1.0, 4.0]
+        shape, y = self.run_layer(layers.silu(), (5,), x)
+        self.assertEqual(shape, (5,))
+        assertClose(self, y, [v / (1.0 + math.exp(-v)) for v in x], 1e-6)
+        _, y = self.run_layer(layers.gelu(), (5,), x)
+        assertClose(self, y, [v * 0.5 * (1.0 + math.erf(v / math.sqrt(2.0))) for v in x], 1e-6)
+        k = math.sqrt(2.0 / math.pi)
+        _, y = self.run_layer(layers.gelu(approximate="tanh"), (5,), x)
+        assertClose(self, y, [0.5 * v * (1.0 + math.tanh(k * (v + 0.044715 * v ** 3)))
+                              for v in x], 1e-6)
+        for form in ("none", "erf", "tanh"):
+            with layers.gelu(form) as layer:
+                self.assertEqual(layer.kind, "gelu")
+        with self.assertRaisesRegex(ValueError, "approximate must be one of"):
+            layers.gelu("sigmoid")
+
+    def test_silu_and_gelu_onnx_round_trip(self):
+        """Exported as Sigmoid and Mul, or as PyTorch's Erf or Tanh nodes,
+        and imported back as the one layer (the importer folds the chain)."""
+        x = [-2.5, -0.25, 0.75, 3.0]
+        for make, kind in ((layers.silu, "silu"), (layers.gelu, "gelu"),
+                           (lambda: layers.gelu("tanh"), "gelu")):
+            with graft.Model((4,)) as m:
+                m.add(make(), "act")
+                data = m.export_onnx_bytes()
+                y0 = flat(m.forward(x))
+            with graft.Model.import_onnx(data) as m2:
+                self.assertEqual([(l.name, l.kind) for l in m2.layers], [("act", kind)])
+                assertClose(self, flat(m2.forward(x)), y0, 0.0)
+
     def test_pad2d(self):
         row = [1.0, 2.0, 3.0, 4.0]
         for mode, want in (("constant", [9.0, 9.0, 1.0, 2.0, 3.0, 4.0]),

@@ -425,6 +425,7 @@ INTERNAL = {
     "graft_layer_dense:bias": _FLAG,
     "graft_layer_linear:bias": _FLAG,
     "graft_layer_layer_norm:affine": _FLAG,
+    "graft_layer_gelu:approximate": _KEY,
     "graft_layer_reshape:ndim": _COUNT,
     "graft_layer_transpose:ndim": _COUNT,
     "graft_layer_scale_shift:ndim": _COUNT,

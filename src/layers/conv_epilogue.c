@@ -1,6 +1,6 @@
 /*
  * conv_epilogue.c - the fused step after a convolution's product: a batch
- * norm's per-channel affine map and a relu or clip, applied while a plane
+ * norm's per-channel affine map and a relu, clip or hard_swish, applied while a plane
  * is in cache (layer.h, "fused inference"). Both convolution paths use it:
  * the matrix product in layer_conv2d.c and conv_winograd.c.
  */
@@ -8,7 +8,7 @@
 #include "core/vec.h"
 
 /* The per-element bodies repeat batch_norm's inference expression
- * (a * v + b in float) and relu's and clip's, so that a fused value is the
+ * (a * v + b in float) and relu's, clip's and hard_swish's, so that a fused value is the
  * value the three layers compute one after the other, a NaN passing through
  * relu and clip as it does in layer_activation.c. Blocks of 8 with
  * fixed-length inner loops, as the row kernels above. */
@@ -35,6 +35,12 @@
             v_ = v_ < (lo) ? (lo) : v_;                         \
             v_ = v_ > (hi) ? (hi) : v_;                         \
         }                                                       \
+        if ((ep_act) == GRAFT_EPI_HARD_SWISH) {                 \
+            float g_ = v_ + 3.0f;                               \
+            g_ = g_ < 0.0f ? 0.0f : g_;                         \
+            g_ = g_ > 6.0f ? 6.0f : g_;                         \
+            v_ = v_ * g_ / 6.0f;                                \
+        }                                                       \
         (dst) = v_;                                             \
     } while (0)
 
@@ -55,6 +61,9 @@ void graftEpilogueCopy(float *restrict d, const float *restrict s, size_t n, flo
     case GRAFT_EPI_CLIP:
         EPI_EACH(n, EPI_STORE(d[i], a * (s[i] + bias) + b, GRAFT_EPI_CLIP, lo, hi));
         break;
+    case GRAFT_EPI_HARD_SWISH:
+        EPI_EACH(n, EPI_STORE(d[i], a * (s[i] + bias) + b, GRAFT_EPI_HARD_SWISH, lo, hi));
+        break;
     }
 }
 
@@ -72,6 +81,9 @@ void graftEpiloguePlane(float *restrict y, size_t n, const graftEpilogue *ep, in
         break;
     case GRAFT_EPI_CLIP:
         EPI_EACH(n, EPI_STORE(y[i], a * y[i] + b, GRAFT_EPI_CLIP, lo, hi));
+        break;
+    case GRAFT_EPI_HARD_SWISH:
+        EPI_EACH(n, EPI_STORE(y[i], a * y[i] + b, GRAFT_EPI_HARD_SWISH, lo, hi));
         break;
     }
 }

@@ -310,14 +310,16 @@ int graftIsFinite(float v);
 /* Fills t with values uniform in [-bound, bound). */
 void graftFillUniform(graft_tensor *t, graftRng *rng, float bound);
 
-/* ---- fused inference: conv2d, then batch_norm, then relu or clip ----------
+/* ---- fused inference: conv2d, then batch_norm, then relu, clip or hard_swish
  * Used by model.c only (see the rule in model.h). */
 
-/* The clamp that follows the affine step of a fused node. */
+/* The activation ("clamp") that follows the affine step of a fused node. */
 typedef enum graftEpilogueAct {
     GRAFT_EPI_NONE, /* y = v */
     GRAFT_EPI_RELU, /* y = v <= 0 ? 0 : v, relu's own expression (NaN stays NaN) */
-    GRAFT_EPI_CLIP  /* y = min(max(v, lo), hi), clip's own expression */
+    GRAFT_EPI_CLIP, /* y = min(max(v, lo), hi), clip's own expression */
+    GRAFT_EPI_HARD_SWISH /* y = v * min(max(v + 3, 0), 6) / 6, hard_swish's own
+                            expression */
 } graftEpilogueAct;
 
 /* Per output channel o of a convolution: v = scale[o] * conv + shift[o] in
@@ -354,8 +356,8 @@ int graftConv2dForwardFused(graft_layer *l, const graft_tensor *x, graft_tensor 
  * the first call. */
 int graftBatchNormFold(graft_layer *l, const float **scale, const float **shift);
 
-/* For a relu or clip layer: sets *act (and *lo, *hi for clip) and returns 1;
- * returns 0 for any other kind. */
+/* For a relu, clip or hard_swish layer: sets *act (and *lo, *hi for clip)
+ * and returns 1; returns 0 for any other kind. */
 int graftActivationClamp(const graft_layer *l, graftEpilogueAct *act, float *lo, float *hi);
 
 #endif /* GRAFT_LAYER_H */

@@ -1,6 +1,6 @@
 /*
  * layer_activation.c - elementwise activations: relu, clip, leaky_relu,
- * sigmoid, tanh, hard_swish and hard_sigmoid. Every activation lives here:
+ * sigmoid, tanh, hard_swish, hard_sigmoid, silu and gelu. Every activation lives here:
  * a new one is an act_kind, a row of act_defs, its two kernels, a vtable
  * line and a constructor.
  *
@@ -15,6 +15,14 @@
  *                                                    (2x + 3) / 6 for -3 <= x <= 3
  *   hard_sigmoid y = min(max(alpha * x + beta, 0), 1)
  *                                                 f' = alpha where 0 < alpha*x + beta < 1
+ *   silu        y = x / (1 + exp(-x)) = x * s     f' = s * (1 + x * (1 - s)), s = sigmoid(x)
+ *   gelu        y = x * P(x), P(x) = (1 + erf(x / sqrt 2)) / 2 (the normal CDF)
+ *                                                 f' = P(x) + x * exp(-x^2 / 2) / sqrt(2 pi)
+ *   gelu tanh   y = x * (1 + tanh(u)) / 2, u = sqrt(2 / pi) * (x + 0.044715 x^3)
+ *                                                 f' = (1 + t) / 2 + x / 2 * (1 - t^2) * u',
+ *                                                 t = tanh(u), u' = sqrt(2 / pi) *
+ *                                                 (1 + 3 * 0.044715 x^2)
+ * (silu and both gelu forms are PyTorch's expressions, in float.)
  * (hard_swish at the kinks follows PyTorch's hardswish backward.)
  * A NaN input gives a NaN output in every kind, as in PyTorch: relu and clip
  * pass it through (their comparisons are false for NaN, and the expressions
@@ -26,14 +34,15 @@
  * can run in place (inplace_ok, see layer.h): a model then writes y over x
  * to save the memory of one tensor.
  *
- * The seven kinds share one implementation: each has its own vtable, and
+ * The nine kinds share one implementation: each has its own vtable, and
  * the state records which function to apply (set by the constructor and by
  * load, from the vtable) together with the two float attributes (clip's lo
- * and hi, leaky_relu's alpha, hard_sigmoid's alpha and beta).
+ * and hi, leaky_relu's alpha, hard_sigmoid's alpha and beta) and gelu's
+ * integer attribute (approximate: GRAFT_GELU_ERF or GRAFT_GELU_TANH).
  *
- * graftActivationClamp() tells a model which relu or clip to apply inside a
- * fused convolution (see model.h); the fused kernels repeat the expressions
- * of relu_fwd and clip_fwd below.
+ * graftActivationClamp() tells a model which relu, clip or hard_swish to
+ * apply inside a fused convolution (see model.h); the fused kernels repeat
+ * the expressions of relu_fwd, clip_fwd and hard_swish_fwd below.
  */
 #include "layer.h"
 #include "core/parallel.h"
@@ -51,6 +60,8 @@ typedef enum act_kind {
     ACT_TANH,
     ACT_HARD_SWISH,
     ACT_HARD_SIGMOID,
+    ACT_SILU,
+    ACT_GELU,
     ACT_KIND_COUNT
 } act_kind;
 
@@ -58,6 +69,7 @@ typedef struct act_state {
     act_kind kind;
     float p0, p1; /* clip: lo, hi; leaky_relu: alpha, unused; hard_sigmoid: alpha,
                      beta; others: unused */
+    int approx;   /* gelu: GRAFT_GELU_ERF or GRAFT_GELU_TANH; others: 0 */
     /* clip run in place (graftLayerForwardInPlace): its input is overwritten,
      * so forward keeps f' as one byte per element, mask[i] (1: lo <= x <= hi,
      * else 0; bytes rather than bits keep both passes vectorised). Owned,
@@ -71,7 +83,8 @@ typedef struct act_state {
  * between them but their kernels (act_forward_range, act_backward_range). */
 typedef struct act_def {
     const graftLayerVtbl *vtbl;
-    int n_attrs;                  /* float attributes saved: p0, then p1 */
+    int n_attrs;                  /* float attributes saved: p0, then p1 (gelu: its
+                                     one int attribute, approx) */
     const char *attr_what[2];     /* their names in load messages */
     double cost;                  /* forward cost per element, in floats streamed */
     int64_t flops;                /* forward operations per element */
@@ -89,6 +102,10 @@ static const act_def act_defs[ACT_KIND_COUNT] = {
     /* a multiply, an add and the clamp */
     [ACT_HARD_SIGMOID] = {&graftHardSigmoidVtbl, 2, {"hard_sigmoid alpha", "hard_sigmoid beta"},
                           2.0, 3},
+    /* an expf and a division (silu), erff or tanhf and a few operations
+     * (gelu), one element at a time */
+    [ACT_SILU] = {&graftSiluVtbl, 0, {NULL, NULL}, 10.0, 4},
+    [ACT_GELU] = {&graftGeluVtbl, 1, {"gelu approximate", NULL}, 12.0, 8},
 };
 
 /* Sets the state's kind from the layer's vtable. */
@@ -121,6 +138,15 @@ static int act_check(graft_ctx *ctx, const char *func, act_kind kind, float p0, 
     if (kind == ACT_HARD_SIGMOID)
         GRAFT_RETURN_IF_AT(!graftIsFinite(p1), ctx, GRAFT_E_INVALID_ARG, func,
                            "beta is %g, must be finite", (double)p1);
+    return GRAFT_OK;
+}
+
+static int gelu_check(graft_ctx *ctx, const char *func, int approx)
+{
+    GRAFT_RETURN_IF_AT(approx != GRAFT_GELU_ERF && approx != GRAFT_GELU_TANH, ctx,
+                       GRAFT_E_INVALID_ARG, func,
+                       "approximate is %d, must be GRAFT_GELU_ERF (0) or GRAFT_GELU_TANH (1)",
+                       approx);
     return GRAFT_OK;
 }
 
@@ -449,6 +475,63 @@ static void hard_sigmoid_bwd(float *restrict dx, const float *restrict x,
     }
 }
 
+/* silu, PyTorch's expressions: y = x / (1 + exp(-x)) (x = -inf gives NaN,
+ * as in PyTorch; a large negative x gives -0), and with s = 1 / (1 +
+ * exp(-x)), dx = dy * s * (1 + x * (1 - s)). */
+static void silu_fwd(float *restrict y, const float *restrict x, size_t n)
+{
+    for (size_t i = 0; i < n; i++) y[i] = x[i] / (1.0f + expf(-x[i]));
+}
+
+static void silu_bwd(float *restrict dx, const float *restrict x, const float *restrict dy,
+                     size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        float s = 1.0f / (1.0f + expf(-x[i]));
+        dx[i] = dy[i] * s * (1.0f + x[i] * (1.0f - s));
+    }
+}
+
+#define GELU_SQRT1_2 0.70710678118654752440f   /* 1 / sqrt(2) */
+#define GELU_PDF 0.39894228040143267794f       /* 1 / sqrt(2 pi) */
+#define GELU_BETA 0.79788456080286535588f      /* sqrt(2 / pi) */
+#define GELU_KAPPA 0.044715f
+
+/* gelu, PyTorch's expressions: exact, y = x * 0.5 * (1 + erf(x / sqrt 2));
+ * tanh, y = 0.5 * x * (1 + tanh(sqrt(2 / pi) * (x + 0.044715 x^3))). */
+static void gelu_fwd(float *restrict y, const float *restrict x, size_t n, int approx)
+{
+    if (approx == GRAFT_GELU_TANH) {
+        for (size_t i = 0; i < n; i++) {
+            float v = x[i], inner = GELU_BETA * (v + GELU_KAPPA * v * v * v);
+            y[i] = 0.5f * v * (1.0f + tanhf(inner));
+        }
+        return;
+    }
+    for (size_t i = 0; i < n; i++) y[i] = x[i] * 0.5f * (1.0f + erff(x[i] * GELU_SQRT1_2));
+}
+
+static void gelu_bwd(float *restrict dx, const float *restrict x, const float *restrict dy,
+                     size_t n, int approx)
+{
+    if (approx == GRAFT_GELU_TANH) {
+        for (size_t i = 0; i < n; i++) {
+            float v = x[i], v2 = v * v;
+            float t = tanhf(GELU_BETA * (v + GELU_KAPPA * v2 * v));
+            float left = 0.5f * (1.0f + t);
+            float right = 0.5f * v * (1.0f - t * t) * GELU_BETA * (1.0f + 3.0f * GELU_KAPPA * v2);
+            dx[i] = dy[i] * (left + right);
+        }
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        float v = x[i];
+        float cdf = 0.5f * (1.0f + erff(v * GELU_SQRT1_2));
+        float pdf = expf(-0.5f * v * v) * GELU_PDF;
+        dx[i] = dy[i] * (cdf + v * pdf);
+    }
+}
+
 typedef struct act_pass {
     const act_state *s;
     const float *x, *y_in, *dy; /* forward: x may be y (relu, clip, sigmoid, tanh) */
@@ -509,6 +592,12 @@ static void act_forward_range(void *arg, int b0, int b1, int worker)
         break;
     case ACT_HARD_SIGMOID:
         hard_sigmoid_fwd(y, x, n, s->p0, s->p1);
+        break;
+    case ACT_SILU:
+        silu_fwd(y, x, n);
+        break;
+    case ACT_GELU:
+        gelu_fwd(y, x, n, s->approx);
         break;
     default:
         break; /* act_forward let no other kind through */
@@ -587,6 +676,12 @@ static void act_backward_range(void *arg, int b0, int b1, int worker)
     case ACT_HARD_SIGMOID:
         hard_sigmoid_bwd(dx, x, dy, n, s->p0, s->p1);
         break;
+    case ACT_SILU:
+        silu_bwd(dx, x, dy, n);
+        break;
+    case ACT_GELU:
+        gelu_bwd(dx, x, dy, n, s->approx);
+        break;
     default:
         break; /* act_backward let no other kind through */
     }
@@ -625,6 +720,10 @@ static int act_save(const graft_layer *l, graftWriter *w)
 {
     const act_state *s = l->state;
     int n = act_defs[s->kind].n_attrs;
+    if (s->kind == ACT_GELU) {
+        graftWriteI32(w, s->approx);
+        return w->status;
+    }
     if (n >= 1) graftWriteF32(w, s->p0);
     if (n >= 2) graftWriteF32(w, s->p1);
     return w->status;
@@ -637,6 +736,13 @@ static int act_load(graft_layer *l, graftReader *r, uint32_t version)
     (void)version;
     GRAFT_FORWARD_IF_ERROR(act_bind(l));
     const act_def *d = &act_defs[s->kind];
+    if (s->kind == ACT_GELU) {
+        int32_t approx = 0;
+        GRAFT_FORWARD_IF_ERROR(graftReadI32(r, &approx, d->attr_what[0]));
+        if (gelu_check(l->ctx, "graft_load", approx) != GRAFT_OK) return GRAFT_E_FORMAT;
+        s->approx = approx;
+        return GRAFT_OK;
+    }
     if (d->n_attrs >= 1) GRAFT_FORWARD_IF_ERROR(graftReadF32(r, &p0, d->attr_what[0]));
     if (d->n_attrs >= 2) GRAFT_FORWARD_IF_ERROR(graftReadF32(r, &p1, d->attr_what[1]));
     if (act_check(l->ctx, "graft_load", s->kind, p0, p1) != GRAFT_OK) return GRAFT_E_FORMAT;
@@ -652,6 +758,84 @@ static int64_t act_flops(const graft_layer *l)
 }
 
 /* ---- ONNX ---------------------------------------------------------------- */
+
+/* A scalar float initializer "<layer>#<what>", its name into name. */
+static void scalar_init(graftOnnxOut *o, const char *what, float v,
+                        char name[GRAFT_ONNX_NAME_MAX])
+{
+    graftOnnxAuxName(o, what, name);
+    graftOnnxInitF32(o, name, 0, NULL, &v);
+}
+
+/* One helper node "<layer>/<what>": op over a and b (b NULL: a alone)
+ * into "<layer>#<what>", which is put in out. */
+static void aux_node(graftOnnxOut *o, const char *op, const char *what, const char *a,
+                     const char *b, char out[GRAFT_ONNX_NAME_MAX])
+{
+    char node[GRAFT_ONNX_NAME_MAX];
+    const char *ins[2] = {a, b};
+    graftOnnxAuxName(o, what, out);
+    graftOnnxSubName(o, what, node);
+    graftOnnxNode(o, op, node, b ? 2 : 1, ins, out);
+}
+
+/* silu: x * Sigmoid(x) (no ONNX operator at the opsets graft writes; the
+ * pair is what exporters write and what the importer folds). */
+static int silu_onnx(graftOnnxOut *o)
+{
+    char gate[GRAFT_ONNX_NAME_MAX];
+    const char *x = o->inputs[0];
+    aux_node(o, "Sigmoid", "sigmoid", x, NULL, gate);
+    const char *ins[2] = {x, gate};
+    graftOnnxNode(o, "Mul", NULL, 2, ins, o->output);
+    return GRAFT_OK;
+}
+
+/* gelu (erf): x * (Erf(x / sqrt 2) + 1) * 0.5, in the node order PyTorch's
+ * exporter writes (ONNX's Gelu operator is opset 20). */
+static int gelu_erf_onnx(graftOnnxOut *o)
+{
+    char c_sqrt2[GRAFT_ONNX_NAME_MAX], c_one[GRAFT_ONNX_NAME_MAX], c_half[GRAFT_ONNX_NAME_MAX];
+    char a[GRAFT_ONNX_NAME_MAX], e[GRAFT_ONNX_NAME_MAX], p[GRAFT_ONNX_NAME_MAX],
+        q[GRAFT_ONNX_NAME_MAX];
+    const char *x = o->inputs[0];
+    scalar_init(o, "sqrt2", 1.41421356237309504880f, c_sqrt2);
+    scalar_init(o, "one", 1.0f, c_one);
+    scalar_init(o, "half", 0.5f, c_half);
+    aux_node(o, "Div", "div", x, c_sqrt2, a);
+    aux_node(o, "Erf", "erf", a, NULL, e);
+    aux_node(o, "Add", "add", e, c_one, p);
+    aux_node(o, "Mul", "mul", x, p, q);
+    const char *ins[2] = {q, c_half};
+    graftOnnxNode(o, "Mul", NULL, 2, ins, o->output);
+    return GRAFT_OK;
+}
+
+/* gelu (tanh): x * (Tanh(sqrt(2 / pi) * (x + 0.044715 * x * x * x)) + 1) * 0.5 */
+static int gelu_tanh_onnx(graftOnnxOut *o)
+{
+    char c_kappa[GRAFT_ONNX_NAME_MAX], c_beta[GRAFT_ONNX_NAME_MAX], c_one[GRAFT_ONNX_NAME_MAX],
+        c_half[GRAFT_ONNX_NAME_MAX];
+    char x2[GRAFT_ONNX_NAME_MAX], x3[GRAFT_ONNX_NAME_MAX], k[GRAFT_ONNX_NAME_MAX],
+        s[GRAFT_ONNX_NAME_MAX], u[GRAFT_ONNX_NAME_MAX], t[GRAFT_ONNX_NAME_MAX],
+        p[GRAFT_ONNX_NAME_MAX], q[GRAFT_ONNX_NAME_MAX];
+    const char *x = o->inputs[0];
+    scalar_init(o, "kappa", GELU_KAPPA, c_kappa);
+    scalar_init(o, "beta", GELU_BETA, c_beta);
+    scalar_init(o, "one", 1.0f, c_one);
+    scalar_init(o, "half", 0.5f, c_half);
+    aux_node(o, "Mul", "square", x, x, x2);
+    aux_node(o, "Mul", "cube", x2, x, x3);
+    aux_node(o, "Mul", "kappa_cube", x3, c_kappa, k);
+    aux_node(o, "Add", "inner_sum", x, k, s);
+    aux_node(o, "Mul", "inner", s, c_beta, u);
+    aux_node(o, "Tanh", "tanh", u, NULL, t);
+    aux_node(o, "Add", "add", t, c_one, p);
+    aux_node(o, "Mul", "mul", x, p, q);
+    const char *ins[2] = {q, c_half};
+    graftOnnxNode(o, "Mul", NULL, 2, ins, o->output);
+    return GRAFT_OK;
+}
 
 static int act_onnx_export(const graft_layer *l, graftOnnxOut *o)
 {
@@ -706,6 +890,10 @@ static int act_onnx_export(const graft_layer *l, graftOnnxOut *o)
         graftOnnxNode(o, "Mul", NULL, 2, ins, o->output);
         return GRAFT_OK;
     }
+    case ACT_SILU:
+        return silu_onnx(o);
+    case ACT_GELU:
+        return s->approx == GRAFT_GELU_TANH ? gelu_tanh_onnx(o) : gelu_erf_onnx(o);
     default:
         return graftOnnxInternal(o, "unknown activation");
     }
@@ -727,6 +915,11 @@ static const graftAttrDecl hard_sigmoid_attrs[] = {
     {NULL, GRAFT_ATTR_INT, 0, 0},
 };
 
+static const graftAttrDecl gelu_attrs[] = {
+    {"approximate", GRAFT_ATTR_INT, offsetof(act_state, approx), 1},
+    {NULL, GRAFT_ATTR_INT, 0, 0},
+};
+
 static void act_destroy(graft_layer *l)
 {
     act_state *s = l->state;
@@ -736,7 +929,8 @@ static void act_destroy(graft_layer *l)
 }
 
 /* inplace: the kind's backward can do without its input (leaky_relu's
- * derivative at a zero output, hard_swish's and hard_sigmoid's need x). */
+ * derivative at a zero output, hard_swish's, hard_sigmoid's, silu's and
+ * gelu's need x). */
 #define ACT_VTBL(name, kind_name, inplace, attr_table) \
     const graftLayerVtbl name = {                      \
         .kind = kind_name,                             \
@@ -763,6 +957,8 @@ ACT_VTBL(graftSigmoidVtbl, "sigmoid", 1, NULL);
 ACT_VTBL(graftTanhVtbl, "tanh", 1, NULL);
 ACT_VTBL(graftHardSwishVtbl, "hard_swish", 0, NULL);
 ACT_VTBL(graftHardSigmoidVtbl, "hard_sigmoid", 0, hard_sigmoid_attrs);
+ACT_VTBL(graftSiluVtbl, "silu", 0, NULL);
+ACT_VTBL(graftGeluVtbl, "gelu", 0, gelu_attrs);
 
 /* The constructors' shared body; func is the public function's name. */
 static int act_create(graft_ctx *ctx, act_kind kind, float p0, float p1, const char *func,
@@ -819,6 +1015,23 @@ GRAFT_API int graft_layer_hard_sigmoid(graft_ctx *ctx, float alpha, float beta,
     return act_create(ctx, ACT_HARD_SIGMOID, alpha, beta, __func__, out);
 }
 
+GRAFT_API int graft_layer_silu(graft_ctx *ctx, graft_layer **out)
+{
+    return act_create(ctx, ACT_SILU, 0.0f, 0.0f, __func__, out);
+}
+
+GRAFT_API int graft_layer_gelu(graft_ctx *ctx, int approximate, graft_layer **out)
+{
+    graftClearError(ctx);
+    if (out) *out = NULL;
+    GRAFT_RETURN_IF_AT(!ctx, NULL, GRAFT_E_INVALID_ARG, __func__, "ctx is NULL");
+    GRAFT_RETURN_IF_AT(!out, ctx, GRAFT_E_INVALID_ARG, __func__, "out is NULL");
+    GRAFT_FORWARD_IF_ERROR(gelu_check(ctx, __func__, approximate));
+    GRAFT_FORWARD_IF_ERROR(act_create(ctx, ACT_GELU, 0.0f, 0.0f, __func__, out));
+    ((act_state *)(*out)->state)->approx = approximate;
+    return GRAFT_OK;
+}
+
 int graftActivationClamp(const graft_layer *l, graftEpilogueAct *act, float *lo, float *hi)
 {
     const act_state *s = l->state;
@@ -832,6 +1045,12 @@ int graftActivationClamp(const graft_layer *l, graftEpilogueAct *act, float *lo,
         *act = GRAFT_EPI_CLIP;
         *lo = s->p0;
         *hi = s->p1;
+        return 1;
+    }
+    if (l->vtbl == &graftHardSwishVtbl) {
+        *act = GRAFT_EPI_HARD_SWISH;
+        *lo = 0.0f;
+        *hi = 0.0f;
         return 1;
     }
     return 0;

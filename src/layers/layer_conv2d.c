@@ -29,7 +29,7 @@
  *
  * graftConv2dForwardFused() runs the same forward and passes each output
  * plane, right after it is computed, through a per-channel epilogue (the
- * affine step of an inference-mode batch norm, then relu or clip), so that
+ * affine step of an inference-mode batch norm, then relu, clip or hard_swish), so that
  * a model runs conv2d -> batch_norm -> activation in one sweep.
  */
 #include "conv_common.h"

@@ -596,11 +596,14 @@ static const graft_tensor *const *gather_inputs(graft_model *m, const graftNode 
     return m->scratch_inputs;
 }
 
-/* ---- fused conv2d -> batch_norm -> relu/clip (the rule is in model.h) ---- */
+/* ---- fused conv2d -> batch_norm -> relu/clip/hard_swish (the rule is in model.h) ---- */
 
+/* 1: the fused epilogue applies l (graftActivationClamp knows it). */
 static int is_clamp(const graft_layer *l)
 {
-    return l->vtbl == &graftReluVtbl || l->vtbl == &graftClipVtbl;
+    graftEpilogueAct act;
+    float lo, hi;
+    return graftActivationClamp(l, &act, &lo, &hi);
 }
 
 /* Sets node->fused for the nodes up to `last` that this forward will run. */

@@ -26,7 +26,7 @@ typedef struct graftNode {
     int consumers;  /* how many inputs lists name this node */
     int upstream;   /* set by backward: this node or one it reads is trained */
     int fused;      /* set by every forward: 0, or how many following nodes (1:
-                     * batch_norm; 2: batch_norm and relu/clip) ran folded into
+                     * batch_norm; 2: batch_norm and relu/clip/hard_swish) ran folded into
                      * this conv2d node (see "Fused nodes" below) */
     int needs_grad; /* forward's scratch: as upstream, for planning fusion */
     int inplace;    /* set by every forward: 1 when this node's output is
@@ -100,7 +100,7 @@ struct graft_model {
 };
 
 /* Fused nodes. graftModelForward() and graftModelForwardTrunk() run
- * conv2d -> batch_norm [-> relu | clip] as one pass (graftConv2dForwardFused)
+ * conv2d -> batch_norm [-> relu | clip | hard_swish] as one pass (graftConv2dForwardFused)
  * when, at that call:
  *  - the batch_norm node comes right after the conv2d node, reads only it,
  *    is in inference mode (layer->training == 0) and is the conv2d's only

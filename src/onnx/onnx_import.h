@@ -17,7 +17,8 @@
  *  - onnx_ops_shape.c: Shape, Size, Reshape, Flatten, (Un)Squeeze,
  *    Transpose, Concat, Slice, Split, Identity, Dropout and Cast;
  *  - onnx_ops_elementwise.c: the binary and unary operators, Sum, and the
- *    scale_shift layers they become.
+ *    scale_shift layers they become; the chains of them that write out one
+ *    activation (silu, hard_sigmoid, hard_swish, gelu) become that layer.
  *
  * Each file calls only the files below it: onnx_import.c, then the
  * operator files onnx_ops_*.c (which do not call each other), then
