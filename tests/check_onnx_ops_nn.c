@@ -667,6 +667,34 @@ START_TEST(test_gemm_and_matmul)
     graft_model_free(m);
     tu_mb_free(&b);
 
+    /* The same Gemm in a graph without a batch axis: x (2, 2) is one sample
+     * of 2 positions (a sequence), graft's (1, 2, 2); each row is multiplied
+     * alike, by a dense layer over the last axis. */
+    const int64_t xfixed[2] = {2, 2};
+    tu_mb_begin(&b, ctx, 13);
+    tu_mb_input(&b, "x", 2, xfixed);
+    tu_mb_init(&b, "B", 2, bd, bm);
+    tu_mb_init(&b, "C", 2, cd, c);
+    n = tu_mb_node(&b, "Gemm", "fc", "x,B,C", "y");
+    tu_mb_attr_f(&b, "alpha", 2);
+    tu_mb_attr_f(&b, "beta", 0.5f);
+    tu_mb_attr_i(&b, "transB", 1);
+    tu_mb_end(&b, n);
+    tu_mb_output(&b, "y");
+    tu_mb_finish(&b);
+    graft_onnx_import_opts o = GRAFT_ONNX_IMPORT_OPTS_INIT;
+    o.batch_axis = 0;
+    m = tu_onnx_import_ok(&b, &o);
+    tu_assert_kinds(m, dense, 1);
+    int64_t units_axis[1];
+    ck_assert_int_eq(graftLayerAttrInts(graft_model_layer(m, 0), "last_axis", units_axis, 1), 1);
+    ck_assert_int_eq(units_axis[0], 1);
+    const int64_t xs1[3] = {1, 2, 2};
+    tu_onnx_run(m, ctx, 3, xs1, x, y, 6);
+    tu_assert_close(y, want, 6, 1e-5f, 0, "gemm over the positions of one sample");
+    graft_model_free(m);
+    tu_mb_free(&b);
+
     /* MatMul by (2, 3) then Add of a (3) bias: one dense layer with bias. */
     const int64_t wd[2] = {2, 3}, vd[1] = {3};
     const float w[6] = {1, 0, 2, -1, 1, 3}, bias[3] = {0.5f, 0.25f, -1};

@@ -774,9 +774,12 @@ static int dense_input(imp *im, const val *x, int last_axis, int64_t *k)
 static int emit_dense(imp *im, val *x, int64_t units, const float *w, size_t nw, const float *b,
                       val *dst, graft_layer **added_out)
 {
-    /* MatMul of (N, ..., K) of rank 3 or more in graft: the product per
-     * position of the leading axes (a linear layer) */
-    int linear = graftOnnxImpOpIs(im, "MatMul") && x->ndim + (im->batched ? 0 : 1) >= 3;
+    /* MatMul of (N, ..., K) of rank 3 or more in graft, or Gemm of an (M, K)
+     * matrix of M > 1 rows when the graph has no batch axis (a sequence of M
+     * positions: graft's (1, M, K)): the product per position of the leading
+     * axes (a linear layer) */
+    int rank = x->ndim + (im->batched ? 0 : 1);
+    int linear = graftOnnxImpOpIs(im, "MatMul") ? rank >= 3 : rank == 3 && x->dims[0] != 1;
     val y, *py = &y;
     graft_layer *l = NULL, *added;
     int units_i = 0;
@@ -814,7 +817,8 @@ static int h_gemm(imp *im, val *out)
     GRAFT_FORWARD_IF_ERROR(graftOnnxImpAttrInt(im, "transB", 0, &tb));
     if (ta) return graftOnnxImpFail(im, GRAFT_E_UNSUPPORTED, "transA is set on the computed input");
     if (a->ndim != 2) return graftOnnxImpFail(im, GRAFT_E_FORMAT, "A has rank %d", a->ndim);
-    GRAFT_FORWARD_IF_ERROR(dense_input(im, a, 0, &k));
+    /* without a batch axis, the rows of A are positions of one sample */
+    GRAFT_FORWARD_IF_ERROR(dense_input(im, a, !im->batched, &k));
     if (bm->ndim != 2 || bm->is_int || bm->dims[tb ? 1 : 0] != k)
         return graftOnnxImpFail(im, GRAFT_E_FORMAT, "B does not fit A's %lld columns",
                                 (long long)k);
