@@ -24,7 +24,7 @@
 
 #define ZOO_DIR GRAFT_TEST_DATA "/zoo/"
 #define N_CLASSES 10
-#define FIT_SAMPLES 8
+#define FIT_SAMPLES 4
 
 /* Expected to fail until graft imports a Transpose that reorders memory
  * (convnext's channels-last layer norm, shufflenet's channel shuffle, the
@@ -153,7 +153,7 @@ static void fine_tune(graft_model *m, graft_ctx *ctx, const graft_tensor *x, con
     size_t n;
     float *before = head_weights(m, &n);
     graft_fit_opts fo = GRAFT_FIT_OPTS_INIT;
-    fo.batch_size = 4;
+    fo.batch_size = 2;
     fo.progress = on_progress;
     last_loss = NAN;
     ck_assert_msg(graft_model_fit(m, opt, data, NULL, &fo) == GRAFT_OK, "%s: %s", name,

@@ -386,7 +386,13 @@ Each model, in its own process:
 3. **head+fit**: `replace_head(10)`, then `fit()` for one epoch on {fit}
    crops with random labels, batch {batch}, Adam (lr 1e-4),
    every layer trainable. Passes when fit returns OK with a finite loss and
-   the new head's weights changed (the table gives the epoch's loss).
+   the new head's weights changed (the table gives the epoch's loss). For
+   the classifiers the new head replaces the last Linear; the transformer's
+   is the Linear after its Flatten; `lraspp_mobilenet_v3_large` has no
+   dense layer, so `replace_head()` takes it as a feature extractor and
+   appends a dense layer to its 21x224x224 map: this checks that training
+   and export work through the segmentation graph, not a useful
+   segmentation fine-tune (graft trains classifiers).
 4. **export+checker**: `export_onnx()`, `onnx.checker.check_model()` with
    `full_check=True`, and the file imported back into graft, whose outputs
    must equal the fine-tuned model's to {etol:g} relative.
@@ -446,11 +452,21 @@ def main(argv):
     ap.add_argument("--out", default=os.path.join(ROOT, "docs", "ONNX-ZOO.md"))
     ap.add_argument("--json", help="also write every result's fields to this file")
     ap.add_argument("--timeout", type=int, default=1800, help="seconds per model")
+    ap.add_argument("--from-json", metavar="FILE",
+                    help="write the table from the results --json saved, running nothing")
+    ap.add_argument("--note", default=None, help="with --from-json: what the run covered")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args(argv[1:])
     if args.child:
         child(args.child)
         return 0
+    if args.from_json:
+        with open(args.from_json) as f:
+            results = json.load(f)
+        write_table(results, args.out, args.note or "%d models" % len(results))
+        failed = sum(1 for r in results if r["failed"])
+        print("%d passed, %d failed" % (len(results) - failed, failed))
+        return 1 if failed else 0
     if not os.path.isdir(IMAGES):
         print("zoo.py: %s is missing (Debian's python3-sklearn)" % IMAGES, file=sys.stderr)
         return 2
