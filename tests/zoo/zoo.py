@@ -392,7 +392,14 @@ Each model, in its own process:
    dense layer, so `replace_head()` takes it as a feature extractor and
    appends a dense layer to its 21x224x224 map: this checks that training
    and export work through the segmentation graph, not a useful
-   segmentation fine-tune (graft trains classifiers).
+   segmentation fine-tune (graft trains classifiers). The losses are
+   large for some models (inception_v3, the resnets): PyTorch's exporter
+   in eval mode folds each batch norm that follows a convolution into it,
+   so the imported graph has no batch norm to renormalise in training, and
+   with random weights the activations are as large as PyTorch's own in
+   eval mode (inception_v3's logits reach about 1e10 there too). Export
+   with `training=torch.onnx.TrainingMode.PRESERVE` and
+   `do_constant_folding=False` to keep the batch norms for fine-tuning.
 4. **export+checker**: `export_onnx()`, `onnx.checker.check_model()` with
    `full_check=True`, and the file imported back into graft, whose outputs
    must equal the fine-tuned model's to {etol:g} relative.
