@@ -9,6 +9,10 @@
 #   make bench      build and run the benchmarks in bench/
 #   make onnx-fixtures  regenerate the ONNX whole-network fixtures with PyTorch
 #   make refs       regenerate tests/data/torch_refs.txt with PyTorch (python3-torch)
+#                   and the model-zoo fixtures (zoo-fixtures)
+#   make zoo-fixtures   regenerate the compact model-zoo fixtures in tests/data/zoo/
+#   make check-zoo  full-size torchvision models through import, fine-tuning and
+#                   export (docs/ONNX-ZOO.md; heavy, not part of make test)
 #   make clean
 
 VERSION_MAJOR := $(shell sed -n 's/^\#define GRAFT_VERSION_MAJOR \([0-9]*\).*/\1/p' include/graft.h)
@@ -77,7 +81,7 @@ TEST_SRCS := $(wildcard tests/check_*.c) tests/testutil.c tests/main.c
 TEST_OBJS := $(patsubst tests/%.c,$(BUILD)/tests/%.o,$(TEST_SRCS))
 
 .PHONY: all deps deps-test check-tree test install clean refs demo pretrain cli check-header check-symbols examples run-examples test-valgrind test-cli test-python bench \
-        test-onnx-conformance onnx-skipped onnx-fixtures
+        test-onnx-conformance onnx-skipped onnx-fixtures zoo-fixtures check-zoo
 
 all: $(SHARED) $(STATIC) bin/graft
 
@@ -219,6 +223,22 @@ onnx-skipped: $(BUILD)/tests/onnx_conformance
 onnx-fixtures:
 	/usr/bin/python3 tests/make_onnx_fixtures.py
 
+# The model zoo (docs/ONNX-ZOO.md). zoo-fixtures writes the compact versions
+# tests/check_onnx_zoo.c runs in make test; check-zoo runs the full-size
+# models (tens of minutes) and rewrites docs/ONNX-ZOO.md. ZOO_ARGS passes
+# options to tests/zoo/zoo.py, e.g. ZOO_ARGS="--models resnet50,googlenet".
+ZOO_DEB_PACKAGES := python3-torch python3-torchvision python3-onnx python3-numpy python3-pil \
+                    python3-sklearn
+ZOO_ARGS ?=
+
+zoo-fixtures:
+	$(call deb_install,python3-torch python3-torchvision)
+	/usr/bin/python3 tests/zoo/make_zoo_fixtures.py
+
+check-zoo: $(SHARED)
+	$(call deb_install,$(ZOO_DEB_PACKAGES))
+	GRAFT_LIBRARY=$(abspath $(LIBOUT))/$(SONAME) /usr/bin/python3 -B tests/zoo/zoo.py $(ZOO_ARGS)
+
 # The command-line tool, driven on a small generated image folder.
 test-cli: bin/graft | deps-test
 	sh tests/cli_test.sh bin/graft examples/demo/fashion-base.graft
@@ -258,9 +278,10 @@ bench: $(BENCHES)
 	sh bench/run_bench.sh $(BUILD)/bench
 
 refs:
-	$(call deb_install,python3-torch)
+	$(call deb_install,python3-torch python3-torchvision)
 	/usr/bin/python3 tests/make_torch_refs.py > tests/data/torch_refs.txt.new
 	mv tests/data/torch_refs.txt.new tests/data/torch_refs.txt
+	/usr/bin/python3 tests/zoo/make_zoo_fixtures.py
 
 # ---- install ----------------------------------------------------------------
 

@@ -32,7 +32,7 @@ int main(void)
         suite_onnx_pb, suite_onnx_import, suite_onnx_import_helpers, suite_onnx_fold,
         suite_onnx_ops_nn, suite_onnx_ops_elementwise, suite_onnx_ops_shape, suite_onnx_export,
         /* across modules */
-        suite_alloc_fail, suite_bounded_reads,
+        suite_alloc_fail, suite_bounded_reads, suite_onnx_zoo,
     };
     /* No test may depend on the machine's speed. Check's timeouts (4 s by
      * default, or a suite's tcase_set_timeout) are only hang guards here:

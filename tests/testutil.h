@@ -15,7 +15,7 @@
 
 /* Suites, one per module: tests/check_<module>.c for src/<floor>/<module>.c
  * (check_<kind>.c for layer_<kind>.c); check_kinds.c, check_torch_refs.c
- * and check_alloc_fail.c run across modules. */
+ * check_alloc_fail.c and check_onnx_zoo.c run across modules. */
 
 /* core */
 Suite *suite_context(void);
@@ -97,6 +97,7 @@ Suite *suite_onnx_export(void);
 /* across modules */
 Suite *suite_alloc_fail(void);
 Suite *suite_bounded_reads(void);
+Suite *suite_onnx_zoo(void);
 
 /* A test and the name of the TCase it runs in alone. */
 typedef struct tu_named_test {
