@@ -803,6 +803,44 @@ START_TEST(test_replace_head_found_by_structure)
 }
 END_TEST
 
+/* A reshape after the classifier (what a graph without a batch axis gives
+ * back, (1, classes)) goes with the head; a dense layer over the last axis
+ * of a sequence gives one output per position, not a classifier: refused,
+ * unchanged. */
+START_TEST(test_replace_head_through_reshape_and_refuses_linear)
+{
+    graft_ctx *ctx = tu_ctx();
+    graft_layer *l = NULL;
+    int64_t dims[1] = {4}, row[2] = {1, 3}, seq[2] = {5, 4};
+    graft_model *m = NULL;
+    ck_assert_int_eq(graft_model_create(ctx, 1, dims, 0, &m), GRAFT_OK);
+    graft_layer_dense(ctx, 6, 1, &l);
+    ck_assert_int_eq(graft_model_add(m, "feat", l, 0, NULL), GRAFT_OK);
+    graft_layer_dense(ctx, 3, 1, &l);
+    ck_assert_int_eq(graft_model_add(m, "fc", l, 0, NULL), GRAFT_OK);
+    graft_layer_reshape(ctx, 2, row, &l);
+    ck_assert_int_eq(graft_model_add(m, "fc/reshape", l, 0, NULL), GRAFT_OK);
+    ck_assert_msg(graft_model_replace_head(m, 2, NULL) == GRAFT_OK, "%s", graft_errmsg(ctx));
+    ck_assert_int_eq(graft_model_layer_count(m), 2);
+    ck_assert_str_eq(graft_model_layer_name(m, 1), "head/fc");
+    ck_assert_str_eq(graft_model_layer_input_name(m, 1, 0), "feat");
+    graft_model_free(m);
+
+    ck_assert_int_eq(graft_model_create(ctx, 2, seq, 0, &m), GRAFT_OK);
+    graft_layer_linear(ctx, 3, 1, &l);
+    ck_assert_int_eq(graft_model_add(m, "proj", l, 0, NULL), GRAFT_OK);
+    ck_assert_int_eq(graft_model_replace_head(m, 2, NULL), GRAFT_E_STATE);
+    ck_assert_str_eq(graft_errmsg(ctx),
+                     "graft_model_replace_head(): the model's output \"proj\" comes from "
+                     "\"proj\", a dense layer over the last axis of a (N, ..., F) input, which "
+                     "gives one output per position rather than per sample; nothing was "
+                     "changed: cut the model first (graft_model_cut()) where its features end");
+    ck_assert_int_eq(graft_model_layer_count(m), 1);
+    graft_model_free(m);
+    graft_ctx_free(ctx);
+}
+END_TEST
+
 /* An unfreeze at an epoch the model has passed would never happen: it is
  * refused, naming the epoch and epochs_done; epochs_done itself is the next
  * epoch and is accepted. */
@@ -853,6 +891,7 @@ Suite *suite_transfer(void)
     tcase_add_test(tc, test_replace_head_is_all_or_nothing);
     tcase_add_test(tc, test_replace_head_refuses_non_classifier_outputs);
     tcase_add_test(tc, test_replace_head_found_by_structure);
+    tcase_add_test(tc, test_replace_head_through_reshape_and_refuses_linear);
     tcase_set_timeout(tc, 120);
     suite_add_tcase(s, tc);
     tc = tcase_create("staged");

@@ -262,11 +262,27 @@ static int sole_reader_input(const graft_model *m, int i)
  * (the old head) go, 0 when the head is appended to the output. */
 static int find_head(const graft_model *m, int *trunk, int *cut, const char *func)
 {
-    int out = m->n_nodes - 1, c = out;
+    int out = m->n_nodes - 1, c = out, r = out, q;
+    /* Reshapes after the classifier are part of the head: an ONNX graph
+     * without a batch axis gives its (1, classes) back through one. */
+    while ((is_kind(m, r, &graftReshapeVtbl) || is_kind(m, r, &graftFlattenVtbl)) &&
+           (q = sole_reader_input(m, r)) >= 0)
+        r = q;
+    if (r != out && (is_kind(m, r, &graftDenseVtbl) || is_kind(m, r, &graftSoftmaxVtbl))) c = r;
     if (is_kind(m, c, &graftSoftmaxVtbl) && m->nodes[c].n_inputs == 1 &&
         m->nodes[c].inputs[0] != GRAFT_INPUT_NODE &&
         is_kind(m, m->nodes[c].inputs[0], &graftDenseVtbl))
         c = m->nodes[c].inputs[0];
+    int64_t last_axis = 0;
+    if (is_kind(m, c, &graftDenseVtbl) && graftLayerAttrInts(m->nodes[c].layer, "last_axis",
+                                                              &last_axis, 1) == 1 &&
+        last_axis && m->nodes[c].layer->built && m->nodes[c].layer->in_shapes[0].ndim > 2)
+        return graftError(m->ctx, GRAFT_E_STATE, func,
+                          "the model's output \"%s\" comes from \"%s\", a dense layer over the "
+                          "last axis of a (N, ..., F) input, which gives one output per position "
+                          "rather than per sample; nothing was changed: cut the model first "
+                          "(graft_model_cut()) where its features end",
+                          m->nodes[out].name, m->nodes[c].name);
     if (is_kind(m, c, &graftDenseVtbl)) {
         /* The classifier c; before it, what a head of this function's shape
          * has: a dropout, and a hidden dense layer with its relu. */
