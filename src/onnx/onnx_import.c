@@ -287,7 +287,7 @@ static int list_gaps(imp *im)
         if (seen) continue;
         for (int j = k; j < im->n_gaps; j++) count += strcmp(im->gap_ops[j], im->gap_ops[k]) == 0;
         snprintf(part, sizeof part, "%s%d %s", first ? "" : ", ", count, im->gap_ops[k]);
-        if (!append(buf, room - 80, &len, part)) {
+        if (!append(buf, room / 2, &len, part)) { /* half for the nodes */
             append(buf, room, &len, ", ...");
             break;
         }
