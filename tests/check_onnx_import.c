@@ -449,6 +449,25 @@ START_TEST(test_unsupported_listed_at_once)
                         "support the operator Erf; node \"e2\" (Erf): graft does not support the "
                         "operator Erf; 1 later node that reads their outputs was not checked");
     tu_mb_free(&b);
+    /* A constant node refused when folded is listed in its place in the
+     * file, after an earlier refused node. */
+    const int64_t sd[1] = {2}, huge[2] = {(int64_t)1 << 20, (int64_t)1 << 20};
+    tu_mb_begin(&b, ctx, 13);
+    tu_mb_input(&b, "x", 2, xd);
+    tu_mb_init_i64(&b, "shape", 1, sd, huge);
+    tu_mb_simple(&b, "Elu", "act", "x", "a");
+    tu_mb_simple(&b, "ConstantOfShape", "big", "shape", "c");
+    tu_mb_simple(&b, "MatMul", "mm", "a,c", "y");
+    tu_mb_output(&b, "y");
+    tu_mb_finish(&b);
+    ck_assert_int_eq(tu_onnx_try_import(&b, NULL, &m), GRAFT_E_UNSUPPORTED);
+    ck_assert_str_eq(graft_errmsg(ctx),
+                     FN "2 nodes graft cannot import (1 Elu, 1 ConstantOfShape): node \"act\" "
+                        "(Elu): graft does not support the operator Elu; node \"big\" "
+                        "(ConstantOfShape): computing constants of 1099511627776 more elements "
+                        "exceeds what graft evaluates at import for a file of this size; 1 later "
+                        "node that reads their outputs was not checked");
+    tu_mb_free(&b);
     graft_ctx_free(ctx);
 }
 END_TEST

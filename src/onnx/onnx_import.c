@@ -153,9 +153,10 @@ static int foldable(imp *im, int index)
 
 /* The first pass (onnx_import.h): folds, in file order, every node whose
  * inputs are all constants, so that the walk's fusions see every constant,
- * wherever its node is in the file. A node that fails here is undone (its
- * outputs undefined, the fold budget and the message restored) and left to
- * the walk, which then fails on it in its place; no layer is made here. */
+ * wherever its node is in the file. A node that fails here (but for want of
+ * memory, which stops the import) is undone (its outputs undefined, the
+ * fold budget and the message restored) and left to the walk, which then
+ * fails on it in its place; no layer is made here. */
 static int fold_constants_first(imp *im)
 {
     const onnxGraph *g = im->g;
@@ -170,6 +171,7 @@ static int fold_constants_first(imp *im)
             im->done[i] = 1;
             continue;
         }
+        if (st == GRAFT_E_NOMEM || st == GRAFT_E_INTERNAL) return st;
         const onnxNode *n = &g->nodes[i];
         for (int k = 0; k < n->n_outputs; k++) {
             val *v = n->outputs[k][0] ? graftOnnxImpLookup(im, n->outputs[k], 0) : NULL;
