@@ -1935,9 +1935,12 @@ typedef struct graft_onnx_import_opts {
  * name. Constant subgraphs (the shape computations exporters emit, Constant
  * nodes, initializers) are evaluated at import; Identity and Dropout nodes
  * are removed; a zero constant Pad read only by a convolution becomes its
- * padding; MatMul followed by Add becomes one dense layer; HardSigmoid
- * times its own input becomes hard_swish. Activations written out as
- * chains of elementwise nodes become their one layer (since 1.2): x *
+ * padding; MatMul followed by Add of a constant becomes one dense layer with
+ * that bias; HardSigmoid times its own input becomes hard_swish. Every
+ * constant is evaluated before any layer is made, so these fusions do not
+ * depend on where a constant's node is in the file (tf2onnx writes a Keras
+ * Dense as MatMul, the bias's Constant node, then Add). Activations written
+ * out as chains of elementwise nodes become their one layer (since 1.2): x *
  * Sigmoid(x) silu; Clip(x + 3, 0, 6) / 6 hard_sigmoid and x times it
  * hard_swish (either order, / 6 or * 1/6); x * (1 + Erf(x / sqrt(2))) / 2
  * gelu and PyTorch's tanh approximation gelu (GRAFT_GELU_TANH), when every
@@ -1955,9 +1958,24 @@ typedef struct graft_onnx_import_opts {
  * GRAFT_E_FORMAT (a malformed file: the message gives the offset or the
  * node and what was wrong; a file over the ceiling below), GRAFT_E_NOT_FOUND (input_name is not a graph
  * input), GRAFT_E_UNSUPPORTED (an operator, attribute or shape graft cannot
- * compute: the message names the operator and the node; nothing is ever
- * skipped), GRAFT_E_SHAPE (a layer cannot take the shapes the graph gives
- * it), GRAFT_E_NOMEM. Since 1.0.
+ * compute; nothing is ever skipped: see below), GRAFT_E_SHAPE (a layer
+ * cannot take the shapes the graph gives it), GRAFT_E_NOMEM. Since 1.0.
+ *
+ * Unsupported nodes are reported all at once: the import goes on past a
+ * node it cannot import, to find the others. A node that reads the output
+ * of such a node is not tried (the shapes it would get are not known), but
+ * it is reported too when graft has no handler for its operator at all.
+ * One node gives the message "node "x" (Op): reason"; several give "N nodes
+ * graft cannot import (a Op1, b Op2, ...): node "x" (Op1): reason; node "y"
+ * (Op2): reason; ...", with the count of each operator in order of first
+ * appearance, then the nodes in file order, as many as the message holds
+ * (graft_errmsg() text is bounded; the rest is counted as "; ... and K
+ * more"). The reason names the attribute values graft does not compute
+ * (e.g. mode "cubic"). Either form ends with "; M later nodes that read
+ * their outputs were not checked" (in the singular for one node) when such
+ * nodes were passed over: fixing the listed nodes may reveal more. Any other
+ * failure (a malformed file, memory) stops the import at once with its own
+ * status.
  *
  * Bounded reads: ONNX has no header, so the file is read one top-level
  * protobuf field at a time, each key checked before its value is read and

@@ -402,6 +402,122 @@ START_TEST(test_unsupported_is_refused)
 }
 END_TEST
 
+/* Every node graft cannot import is listed in one message: the op types by
+ * count, each node with its reason (an unknown operator, or a known one with
+ * an attribute graft does not compute), a node reading a refused node's
+ * output is reported only when its operator is unknown, and the others that
+ * do are counted as not checked. */
+START_TEST(test_unsupported_listed_at_once)
+{
+    graft_ctx *ctx = tu_ctx();
+    const int64_t xd[2] = {-1, 4};
+    tu_mb b;
+    tu_mb_begin(&b, ctx, 13);
+    tu_mb_input(&b, "x", 2, xd);
+    tu_mb_simple(&b, "Elu", "act", "x", "a");
+    tu_mb_simple(&b, "Relu", "r", "x", "r");
+    size_t n = tu_mb_node(&b, "Softmax", "sm", "r", "p");
+    tu_mb_attr_i(&b, "axis", 0);
+    tu_mb_end(&b, n);
+    tu_mb_simple(&b, "Erf", "erf", "a", "e");
+    tu_mb_simple(&b, "Add", "sum", "e,r", "s");
+    tu_mb_simple(&b, "Mul", NULL, "p,s", "y");
+    tu_mb_output(&b, "y");
+    tu_mb_finish(&b);
+    graft_model *m = (graft_model *)1;
+    ck_assert_int_eq(tu_onnx_try_import(&b, NULL, &m), GRAFT_E_UNSUPPORTED);
+    ck_assert_ptr_null(m);
+    ck_assert_str_eq(graft_errmsg(ctx),
+                     FN "3 nodes graft cannot import (1 Elu, 1 Softmax, 1 Erf): node \"act\" "
+                        "(Elu): graft does not support the operator Elu; node \"sm\" (Softmax): "
+                        "softmax over the batch axis; graft's softmax runs within each sample; "
+                        "node \"erf\" (Erf): graft does not support the operator Erf; 2 later "
+                        "nodes that read their outputs were not checked");
+    tu_mb_free(&b);
+    /* The same node twice by op type; a single refused node keeps its own
+     * message. */
+    tu_mb_begin(&b, ctx, 13);
+    tu_mb_input(&b, "x", 2, xd);
+    tu_mb_simple(&b, "Erf", "e1", "x", "a");
+    tu_mb_simple(&b, "Erf", "e2", "x", "c");
+    tu_mb_simple(&b, "Sum", "s", "a,c", "y");
+    tu_mb_output(&b, "y");
+    tu_mb_finish(&b);
+    ck_assert_int_eq(tu_onnx_try_import(&b, NULL, &m), GRAFT_E_UNSUPPORTED);
+    ck_assert_str_eq(graft_errmsg(ctx),
+                     FN "2 nodes graft cannot import (2 Erf): node \"e1\" (Erf): graft does not "
+                        "support the operator Erf; node \"e2\" (Erf): graft does not support the "
+                        "operator Erf; 1 later node that reads their outputs was not checked");
+    tu_mb_free(&b);
+    /* A constant node refused when folded is listed in its place in the
+     * file, after an earlier refused node. */
+    const int64_t sd[1] = {2}, huge[2] = {(int64_t)1 << 20, (int64_t)1 << 20};
+    tu_mb_begin(&b, ctx, 13);
+    tu_mb_input(&b, "x", 2, xd);
+    tu_mb_init_i64(&b, "shape", 1, sd, huge);
+    tu_mb_simple(&b, "Elu", "act", "x", "a");
+    tu_mb_simple(&b, "ConstantOfShape", "big", "shape", "c");
+    tu_mb_simple(&b, "MatMul", "mm", "a,c", "y");
+    tu_mb_output(&b, "y");
+    tu_mb_finish(&b);
+    ck_assert_int_eq(tu_onnx_try_import(&b, NULL, &m), GRAFT_E_UNSUPPORTED);
+    ck_assert_str_eq(graft_errmsg(ctx),
+                     FN "2 nodes graft cannot import (1 Elu, 1 ConstantOfShape): node \"act\" "
+                        "(Elu): graft does not support the operator Elu; node \"big\" "
+                        "(ConstantOfShape): computing constants of 1099511627776 more elements "
+                        "exceeds what graft evaluates at import for a file of this size; 1 later "
+                        "node that reads their outputs was not checked");
+    tu_mb_free(&b);
+    graft_ctx_free(ctx);
+}
+END_TEST
+
+/* More refused nodes than the message holds: the count of those left off,
+ * and the op-type summary cut with "..."; the message stays whole. */
+START_TEST(test_unsupported_list_is_bounded)
+{
+    graft_ctx *ctx = tu_ctx();
+    const int64_t xd[2] = {-1, 4};
+    char op[32], name[32], out[32];
+    for (int distinct = 0; distinct <= 1; distinct++) {
+        tu_mb b;
+        tu_mb_begin(&b, ctx, 13);
+        tu_mb_input(&b, "x", 2, xd);
+        for (int k = 0; k < 60; k++) {
+            snprintf(op, sizeof op, distinct ? "Unknown%02d" : "Erf", k);
+            snprintf(name, sizeof name, "n%02d", k);
+            snprintf(out, sizeof out, "v%02d", k);
+            tu_mb_simple(&b, op, name, "x", out);
+        }
+        tu_mb_simple(&b, "Relu", "r", "x", "y");
+        tu_mb_output(&b, "y");
+        tu_mb_finish(&b);
+        graft_model *m = NULL;
+        ck_assert_int_eq(tu_onnx_try_import(&b, NULL, &m), GRAFT_E_UNSUPPORTED);
+        const char *msg = graft_errmsg(ctx);
+        ck_assert_uint_lt(strlen(msg), GRAFT_ERRMSG_SIZE);
+        const char *head = distinct ? FN "60 nodes graft cannot import (1 Unknown00, 1 Unknown01, "
+                                    : FN "60 nodes graft cannot import (60 Erf): node \"n00\" "
+                                         "(Erf): graft does not support the operator Erf; node "
+                                         "\"n01\"";
+        ck_assert_msg(strncmp(msg, head, strlen(head)) == 0, "%s", msg);
+        if (distinct)
+            ck_assert_msg(strstr(msg, ", ...): node \"n00\" (Unknown00): graft does not support "
+                                      "the operator Unknown00; node \"n01\"") != NULL, "%s", msg);
+        const char *more = strstr(msg, "; ... and ");
+        ck_assert_msg(more != NULL, "%s", msg);
+        int listed = 0;
+        for (const char *p = msg; (p = strstr(p, "; node \"")) != NULL; p++) listed++;
+        ck_assert_int_gt(listed, 0);
+        char want[64];
+        snprintf(want, sizeof want, "; ... and %d more", 60 - (listed + 1));
+        ck_assert_str_eq(more, want);
+        tu_mb_free(&b);
+    }
+    graft_ctx_free(ctx);
+}
+END_TEST
+
 /* ---- arguments and allocation failures ------------------------------------------------ */
 
 START_TEST(test_argument_errors)
@@ -594,6 +710,140 @@ START_TEST(test_network_shufflenet_v2)
 }
 END_TEST
 
+/* A tf2onnx-style Keras model (tests/data/onnx/keras_style.onnx): an NHWC
+ * input and its Transpose, then the dense layer as MatMul, a Constant node
+ * holding the bias placed after the MatMul, Add, and Softmax. The MatMul and
+ * Add become one trainable dense layer with the bias, whatever the place of
+ * the Constant node, so replace_head swaps it and training runs. */
+START_TEST(test_network_keras_style)
+{
+    graft_ctx *ctx = tu_ctx();
+    const char *path = GRAFT_TEST_DATA "/onnx/keras_style.onnx";
+    graft_tensor *x = tu_onnx_read_tensor(ctx, GRAFT_TEST_DATA "/onnx/keras_style.input.pb");
+    graft_tensor *want = tu_onnx_read_tensor(ctx, GRAFT_TEST_DATA "/onnx/keras_style.output.pb");
+    graft_model *m = NULL;
+    /* With its softmax, the model gives the file's probabilities. */
+    graft_onnx_import_opts o = GRAFT_ONNX_IMPORT_OPTS_INIT;
+    o.keep_softmax = 1;
+    ck_assert_msg(graft_onnx_import(ctx, path, &o, &m) == GRAFT_OK, "%s", graft_errmsg(ctx));
+    int n = graft_model_layer_count(m);
+    ck_assert_str_eq(graft_layer_kind(graft_model_layer(m, n - 1)), "softmax");
+    ck_assert_str_eq(graft_layer_kind(graft_model_layer(m, n - 2)), "dense");
+    const graft_tensor *y = NULL;
+    ck_assert_msg(graft_model_forward(m, x, &y) == GRAFT_OK, "%s", graft_errmsg(ctx));
+    ck_assert_uint_eq(graft_tensor_numel(y), 10);
+    tu_assert_close(graft_tensor_data_const(y), graft_tensor_data_const(want), 10, 1e-6f, 1e-4f,
+                    "keras_style");
+    graft_model_free(m);
+    /* By default the softmax goes: the model ends in the dense layer, with
+     * its bias, trainable; nothing is a scale_shift. */
+    ck_assert_msg(graft_onnx_import(ctx, path, NULL, &m) == GRAFT_OK, "%s", graft_errmsg(ctx));
+    n = graft_model_layer_count(m);
+    for (int i = 0; i < n; i++)
+        ck_assert_str_ne(graft_layer_kind(graft_model_layer(m, i)), "scale_shift");
+    ck_assert_str_eq(graft_model_layer_name(m, n - 1), "model/dense/MatMul");
+    ck_assert_str_eq(graft_layer_kind(graft_model_layer(m, n - 1)), "dense");
+    ck_assert_int_eq(graft_model_layer_param_count(m, n - 1), 16 * 5 + 5);
+    ck_assert_int_eq(graft_model_layer_trainable(m, n - 1), 1);
+    ck_assert_msg(graft_model_forward(m, x, &y) == GRAFT_OK, "%s", graft_errmsg(ctx));
+    float p[10];
+    for (int r = 0; r < 2; r++) { /* softmax of the logits */
+        const float *l = graft_tensor_data_const(y) + 5 * r;
+        float mx = l[0], sum = 0;
+        for (int c = 1; c < 5; c++) mx = l[c] > mx ? l[c] : mx;
+        for (int c = 0; c < 5; c++) sum += p[5 * r + c] = expf(l[c] - mx);
+        for (int c = 0; c < 5; c++) p[5 * r + c] /= sum;
+    }
+    tu_assert_close(p, graft_tensor_data_const(want), 10, 1e-6f, 1e-4f, "keras_style logits");
+    /* The new head replaces the old classifier. */
+    ck_assert_msg(graft_model_replace_head(m, 10, NULL) == GRAFT_OK, "%s", graft_errmsg(ctx));
+    ck_assert_int_eq(graft_model_layer_count(m), n);
+    for (int i = 0; i < n; i++)
+        ck_assert_str_ne(graft_model_layer_name(m, i), "model/dense/MatMul");
+    ck_assert_str_eq(graft_layer_kind(graft_model_layer(m, n - 1)), "dense");
+    ck_assert_int_eq(graft_model_layer_param_count(m, n - 1), 16 * 10 + 10);
+    /* One epoch on random NHWC images of 10 classes. */
+    enum { COUNT = 32 };
+    static float feats[COUNT * 16 * 16];
+    int32_t labels[COUNT];
+    tu_fill_ramp(feats, COUNT * 256, -1, 2.0f / (COUNT * 256));
+    for (int k = 0; k < COUNT; k++) labels[k] = k % 10;
+    const int64_t dims[3] = {16, 16, 1};
+    graft_dataset *ds = NULL;
+    graft_optim *opt = NULL;
+    ck_assert_int_eq(graft_dataset_from_memory(ctx, COUNT, 3, dims, feats, labels, 10, 1, &ds),
+                     GRAFT_OK);
+    ck_assert_int_eq(graft_optim_create(ctx, GRAFT_OPTIM_ADAM, &opt), GRAFT_OK);
+    graft_fit_opts fo = GRAFT_FIT_OPTS_INIT;
+    fo.epochs = 1;
+    fo.batch_size = 8;
+    ck_assert_msg(graft_model_fit(m, opt, ds, NULL, &fo) == GRAFT_OK, "%s", graft_errmsg(ctx));
+    ck_assert_int_eq(graft_model_epochs_done(m), 1);
+    graft_optim_free(opt);
+    graft_dataset_free(ds);
+    graft_model_free(m);
+    graft_tensor_free(x);
+    graft_tensor_free(want);
+    graft_ctx_free(ctx);
+}
+END_TEST
+
+/* A model whose output is not a classifier's (a dense layer followed by a
+ * Mul by a constant, a scale_shift) is not given a head stacked on its old
+ * output: replace_head refuses, says why, and changes nothing. */
+START_TEST(test_replace_head_needs_a_classifier)
+{
+    graft_ctx *ctx = tu_ctx();
+    const int64_t xd[2] = {-1, 2}, wd[2] = {2, 3}, vd[1] = {3};
+    const float w[6] = {1, 0, 2, -1, 1, 3}, scale[3] = {0.5f, 2, -1};
+    tu_mb b;
+    tu_mb_begin(&b, ctx, 13);
+    tu_mb_input(&b, "x", 2, xd);
+    tu_mb_init(&b, "W", 2, wd, w);
+    tu_mb_init(&b, "scale", 1, vd, scale);
+    tu_mb_simple(&b, "MatMul", "fc", "x,W", "z");
+    tu_mb_simple(&b, "Mul", "temperature", "z,scale", "y");
+    tu_mb_output(&b, "y");
+    tu_mb_finish(&b);
+    graft_model *m = tu_onnx_import_ok(&b, NULL);
+    static const char *const kinds[] = {"dense", "scale_shift"};
+    tu_assert_kinds(m, kinds, 2);
+    ck_assert_int_eq(graft_model_replace_head(m, 10, NULL), GRAFT_E_STATE);
+    ck_assert_str_eq(graft_errmsg(ctx),
+                     "graft_model_replace_head(): the model's output \"temperature\" "
+                     "(scale_shift) is not a classifier (a dense layer, or a softmax reading "
+                     "one), so where its head starts is not known; nothing was changed: cut the "
+                     "model first (graft_model_cut()) at its classifier's dense layer or before "
+                     "its head");
+    tu_assert_kinds(m, kinds, 2);
+    graft_model_free(m);
+    tu_mb_free(&b);
+    graft_ctx_free(ctx);
+}
+END_TEST
+
+/* tests/data/onnx/unsupported.onnx: five refused nodes, one of them a GRU
+ * that reads another's output; the message holds four and counts the
+ * fifth. */
+START_TEST(test_network_unsupported)
+{
+    graft_ctx *ctx = tu_ctx();
+    graft_model *m = NULL;
+    ck_assert_int_eq(graft_onnx_import(ctx, GRAFT_TEST_DATA "/onnx/unsupported.onnx", NULL, &m),
+                     GRAFT_E_UNSUPPORTED);
+    ck_assert_ptr_null(m);
+    ck_assert_str_eq(graft_errmsg(ctx),
+                     "graft_onnx_import(): 5 nodes graft cannot import (2 Erf, 1 Resize, 1 "
+                     "LpNormalization, 1 GRU): node \"gelu/erf\" (Erf): graft does not support "
+                     "the operator Erf; node \"gelu_1/erf\" (Erf): graft does not support the "
+                     "operator Erf; node \"upsample\" (Resize): mode \"cubic\"; graft resizes "
+                     "nearest and linear; node \"norm\" (LpNormalization): graft does not "
+                     "support the operator LpNormalization; ... and 1 more; 3 later nodes that "
+                     "read their outputs were not checked");
+    graft_ctx_free(ctx);
+}
+END_TEST
+
 Suite *suite_onnx_import(void)
 {
     Suite *s = suite_create("onnx_import");
@@ -601,6 +851,8 @@ Suite *suite_onnx_import(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_layer_names);
     tcase_add_test(tc, test_unsupported_is_refused);
+    tcase_add_test(tc, test_unsupported_listed_at_once);
+    tcase_add_test(tc, test_unsupported_list_is_bounded);
     tcase_add_test(tc, test_argument_errors);
     tcase_add_test(tc, test_allocation_failures);
     suite_add_tcase(s, tc);
@@ -611,6 +863,9 @@ Suite *suite_onnx_import(void)
     tcase_add_test(tc, test_network_squeezenet);
     tcase_add_test(tc, test_network_vgg_style);
     tcase_add_test(tc, test_network_shufflenet_v2);
+    tcase_add_test(tc, test_network_keras_style);
+    tcase_add_test(tc, test_replace_head_needs_a_classifier);
+    tcase_add_test(tc, test_network_unsupported);
     suite_add_tcase(s, tc);
     return s;
 }

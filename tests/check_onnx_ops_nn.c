@@ -962,7 +962,8 @@ START_TEST(test_layer_norm_decomposed_fusion)
     ck_assert_int_eq(tu_onnx_try_import(&b, NULL, &m), GRAFT_E_UNSUPPORTED);
     ck_assert_str_eq(graft_errmsg(ctx),
                      FN "node \"mean\" (ReduceMean): graft computes ReduceMean only over axes 2 "
-                        "and 3 of (N, C, H, W), or as the first node of a layer normalisation");
+                        "and 3 of (N, C, H, W), or as the first node of a layer normalisation; "
+                        "8 later nodes that read its outputs were not checked");
     tu_mb_free(&b);
     graft_ctx_free(ctx);
 }
@@ -1063,7 +1064,116 @@ START_TEST(test_softmax_any_axis)
     ck_assert_int_eq(tu_onnx_status(&b), GRAFT_E_UNSUPPORTED);
     ck_assert_str_eq(graft_errmsg(ctx),
                      FN "node \"prob\" (Softmax): softmax over the batch axis; graft's softmax "
-                        "runs within each sample");
+                        "runs within each sample; 1 later node that reads its outputs was not "
+                        "checked");
+    graft_ctx_free(ctx);
+}
+END_TEST
+
+/* Fusions do not depend on where a constant's node sits: every constant is
+ * known before the first layer is made, so a bias whose Constant node (or
+ * the arithmetic that computes it) comes after the MatMul, as tf2onnx
+ * writes Keras' Dense, still makes one dense layer with bias; the same for
+ * HardSigmoid then Mul, and for Pad then Conv, with constants between. */
+START_TEST(test_fusions_ignore_node_order)
+{
+    graft_ctx *ctx = tu_ctx();
+    const int64_t xd[2] = {-1, 2}, wd[2] = {2, 3}, vd[1] = {3}, rd[2] = {1, 3}, sd[1] = {1};
+    const int64_t three = 3;
+    const float w[6] = {1, 0, 2, -1, 1, 3}, bias[3] = {0.5f, 0.25f, -1};
+    const float x[4] = {1, -1, 0.5f, 2}, want[6] = {2.5f, -0.75f, -2, -1, 2.25f, 6};
+    const int64_t xs[2] = {2, 2};
+    float y[6];
+    static const char *const dense[] = {"dense"};
+    for (int variant = 0; variant < 3; variant++) {
+        tu_mb b;
+        tu_mb_begin(&b, ctx, 13);
+        tu_mb_input(&b, "x", 2, xd);
+        tu_mb_init(&b, "W", 2, wd, w);
+        tu_mb_simple(&b, "MatMul", "proj", "x,W", "xw");
+        size_t n;
+        if (variant == 0) { /* the bias's Constant node after the MatMul */
+            n = tu_mb_node(&b, "Constant", "proj/bias", NULL, "bias");
+            tu_mb_attr_tensor_f(&b, "value", 1, vd, bias);
+            tu_mb_end(&b, n);
+            tu_mb_simple(&b, "Add", "proj_bias", "xw,bias", "y");
+        } else { /* computed after it: (1, 3) reshaped to (3); bias first */
+            n = tu_mb_node(&b, "Constant", "proj/bias_2d", NULL, "bias2d");
+            tu_mb_attr_tensor_f(&b, "value", 2, rd, bias);
+            tu_mb_end(&b, n);
+            n = tu_mb_node(&b, "Constant", "proj/shape", NULL, "shape");
+            tu_mb_attr_tensor_i64(&b, "value", 1, sd, &three);
+            tu_mb_end(&b, n);
+            tu_mb_simple(&b, "Reshape", "proj/bias", "bias2d,shape", "bias");
+            tu_mb_simple(&b, "Add", "proj_bias", variant == 1 ? "bias,xw" : "xw,bias", "y");
+        }
+        tu_mb_output(&b, "y");
+        tu_mb_finish(&b);
+        graft_model *m = tu_onnx_import_ok(&b, NULL);
+        tu_assert_kinds(m, dense, 1);
+        ck_assert_str_eq(graft_model_layer_name(m, 0), "proj");
+        ck_assert_int_eq(graft_model_layer_param_count(m, 0), 2 * 3 + 3);
+        tu_onnx_run(m, ctx, 2, xs, x, y, 6);
+        tu_assert_close(y, want, 6, 1e-6f, 0, "matmul, later bias, add");
+        graft_model_free(m);
+        tu_mb_free(&b);
+    }
+
+    /* HardSigmoid, a Constant node, then Mul (operands swapped) and Add of
+     * that constant: hard_swish and scale_shift. */
+    const int64_t hd[2] = {-1, 4}, cd[1] = {4}, hs[2] = {1, 4};
+    const float c[4] = {1, 2, 3, 4}, hx[4] = {-4, -1, 1, 5};
+    float hy[4];
+    tu_mb b;
+    tu_mb_begin(&b, ctx, 13);
+    tu_mb_input(&b, "x", 2, hd);
+    size_t n = tu_mb_node(&b, "HardSigmoid", "hs", "x", "h");
+    tu_mb_attr_f(&b, "alpha", 1.0f / 6.0f);
+    tu_mb_end(&b, n);
+    n = tu_mb_node(&b, "Constant", "offset", NULL, "c");
+    tu_mb_attr_tensor_f(&b, "value", 1, cd, c);
+    tu_mb_end(&b, n);
+    tu_mb_simple(&b, "Mul", "act/mul", "h,x", "a");
+    tu_mb_simple(&b, "Add", "shift", "a,c", "y");
+    tu_mb_output(&b, "y");
+    tu_mb_finish(&b);
+    graft_model *m = tu_onnx_import_ok(&b, NULL);
+    static const char *const swish[] = {"hard_swish", "scale_shift"};
+    tu_assert_kinds(m, swish, 2);
+    tu_onnx_run(m, ctx, 2, hs, hx, hy, 4);
+    for (int k = 0; k < 4; k++)
+        ck_assert_float_eq_tol(hy[k], hx[k] * fmin(fmax(hx[k] / 6.0 + 0.5, 0), 1) + c[k], 1e-6);
+    graft_model_free(m);
+    tu_mb_free(&b);
+
+    /* Pad, then the Conv's weight as a Constant node, then Conv: one conv2d
+     * with the padding. */
+    const int64_t pxd[4] = {-1, 1, 3, 3}, pwd[4] = {1, 1, 3, 3}, pd[1] = {8};
+    const int64_t pads[8] = {0, 0, 1, 1, 0, 0, 1, 1};
+    float pw[9], px[9], py[9], pwant[9];
+    tu_fill_ramp(pw, 9, -0.4f, 0.1f);
+    tu_fill_ramp(px, 9, 1, 1);
+    tu_mb_begin(&b, ctx, 13);
+    tu_mb_input(&b, "x", 4, pxd);
+    tu_mb_init_i64(&b, "pads", 1, pd, pads);
+    tu_mb_simple(&b, "Pad", "pad", "x,pads", "xp");
+    n = tu_mb_node(&b, "Constant", "conv/weight", NULL, "w");
+    tu_mb_attr_tensor_f(&b, "value", 4, pwd, pw);
+    tu_mb_end(&b, n);
+    tu_mb_simple(&b, "Conv", "conv", "xp,w", "y");
+    tu_mb_output(&b, "y");
+    tu_mb_finish(&b);
+    m = tu_onnx_import_ok(&b, NULL);
+    static const char *const conv[] = {"conv2d"};
+    tu_assert_kinds(m, conv, 1);
+    int oh, ow;
+    ref_conv(px, 1, 1, 3, 3, pw, NULL, 1, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, pwant, &oh, &ow);
+    ck_assert_int_eq(oh * ow, 9);
+    const int64_t pxs[4] = {1, 1, 3, 3};
+    tu_onnx_run(m, ctx, 4, pxs, px, py, 9);
+    tu_assert_close(py, pwant, 9, 1e-5f, 1e-5f, "pad, constant weight, conv");
+    graft_model_free(m);
+    tu_mb_free(&b);
     graft_ctx_free(ctx);
 }
 END_TEST
@@ -1274,6 +1384,7 @@ Suite *suite_onnx_ops_nn(void)
     tcase_add_test(tc, test_hard_sigmoid_mul_fusion);
     tcase_add_test(tc, test_pooling);
     tcase_add_test(tc, test_gemm_and_matmul);
+    tcase_add_test(tc, test_fusions_ignore_node_order);
     tcase_add_test(tc, test_softmax);
     tcase_add_test(tc, test_seq_layernorm_linear_fixture);
     tcase_add_test(tc, test_seq_attention_fixture);

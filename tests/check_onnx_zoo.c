@@ -32,8 +32,6 @@
 static const struct {
     const char *name, *op;
 } expected_unsupported[] = {
-    {"convnext", "(Transpose)"},
-    {"shufflenet_v2", "(Transpose)"},
     {"transformer_encoder", "(Transpose)"},
 };
 

@@ -97,6 +97,26 @@ check "predict --json" sh -c "\"$graft\" predict \"$dir/m.graft\" \"$dir/data/do
 check "predict a broken image: status 1, named" sh -c \
     "printf 'not an image' > \"$dir/bad.png\"; ! \"$graft\" predict \"$dir/m.graft\" \"$dir/bad.png\" 2> \"$dir/e\" && grep -q 'bad.png' \"$dir/e\""
 
+# A tf2onnx-style Keras model: its Dense (MatMul, then the bias's Constant
+# node, then Add) is one dense layer with its bias, not a frozen scale_shift.
+keras="$root/tests/data/onnx/keras_style.onnx"
+check "info of a Keras model: the dense layer has its bias" sh -c \
+    "\"$graft\" info \"$keras\" > \"$dir/k\" && grep -q 'model/dense/MatMul (dense) .* 85  yes' \"$dir/k\" && ! grep -q scale_shift \"$dir/k\""
+# An ONNX file with several unsupported nodes: all listed, one a line.
+unsup="$root/tests/data/onnx/unsupported.onnx"
+check "info of an unsupported model: status 1, the message on standard error" says 1 \
+    '5 nodes graft cannot import (2 Erf, 1 Resize, 1 LpNormalization, 1 GRU)' "$graft" info "$unsup"
+check "info of an unsupported model lists its nodes one a line" sh -c \
+    "\"$graft\" info \"$unsup\" 2> /dev/null > \"$dir/u\"; [ \$? -eq 1 ] && \
+     sed -n 2p \"$dir/u\" | grep -qx '5 nodes graft cannot import (2 Erf, 1 Resize, 1 LpNormalization, 1 GRU):' && \
+     grep -qx '  node \"gelu_1/erf\" (Erf): graft does not support the operator Erf' \"$dir/u\" && \
+     grep -qx '  node \"upsample\" (Resize): mode \"cubic\"; graft resizes nearest and linear' \"$dir/u\" && \
+     grep -qx '  ... and 1 more' \"$dir/u\" && \
+     grep -qx '  3 later nodes that read their outputs were not checked' \"$dir/u\" && \
+     [ \$(grep -c '^  node ' \"$dir/u\") -eq 4 ]"
+check "info --json of an unsupported model" sh -c \
+    "\"$graft\" info \"$unsup\" --json 2> /dev/null | python3 -c 'import json,sys; d=json.load(sys.stdin); u=d[\"unsupported\"]; assert len(u)==6 and u[0].startswith(\"node \\\"gelu/erf\\\" (Erf)\") and u[2].endswith(\"nearest and linear\"), u; assert d[\"error\"].startswith(\"graft_onnx_import(): 5 nodes\")'"
+
 check "export" "$graft" export "$dir/m.graft" "$dir/m.onnx" --quiet
 check "export --fold-bn" "$graft" export "$dir/m.graft" "$dir/f.onnx" --fold-bn --quiet
 check "the exported ONNX file loads back" sh -c "\"$graft\" info \"$dir/m.onnx\" | grep -q 'Total params'"

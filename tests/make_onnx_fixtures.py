@@ -53,6 +53,20 @@ to 1e-5:
                    act_gelu             nn.GELU (Div, Erf, Add, Mul, Mul)
                    act_gelu_tanh        nn.GELU(approximate="tanh") (Mul, Mul,
                                         Mul, Add, Mul, Tanh, Add, Mul, Mul)
+  keras_style    the shape tf2onnx gives a Keras model, built node by node
+                 with onnx.helper (make_keras_style): an NHWC input
+                 (N, 16, 16, 1) and a Transpose to NCHW, Conv, Relu, MaxPool,
+                 Conv (auto_pad SAME_UPPER, stride 2), Relu,
+                 GlobalAveragePool, Reshape to (N, 16), then the dense layer
+                 as MatMul by a (16, 5) kernel initializer (Keras' (in, out)
+                 layout), the bias as a Constant node placed after the
+                 MatMul, Add, and a final Softmax; the expected output is
+                 computed with PyTorch's functional operators
+  unsupported    a graph with five nodes graft does not import (Erf twice,
+                 Resize with mode "cubic", LpNormalization, a GRU that reads
+                 the output of another refused node) and three nodes that
+                 only read refused nodes' outputs, for the all-at-once
+                 refusal; it has no stored input or output
 """
 import os
 import struct
@@ -259,6 +273,102 @@ def seq_fixtures(wanted):
         export_seq("seq_attention_kt", SeqAttention(gen, True), gen)
 
 
+def make_keras_style(gen):
+    """The keras_style fixture (see the module's comment)."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    import torch.nn.functional as F
+
+    def rand(*shape, scale=0.5):
+        return torch.randn(*shape, generator=gen) * scale
+
+    w1, b1 = rand(8, 1, 3, 3), rand(8, scale=0.1)
+    w2, b2 = rand(16, 8, 3, 3, scale=0.2), rand(16, scale=0.1)
+    kernel, bias = rand(16, 5), rand(5, scale=0.1)  # Keras' Dense kernel is (in, out)
+    x = torch.randn(2, 16, 16, 1, generator=gen)
+
+    def init(name, t):
+        return numpy_helper.from_array(t.numpy().astype(np.float32), name)
+
+    nodes = [
+        helper.make_node("Transpose", ["input_1"], ["input_1__6:0"], name="model/conv2d/Conv2D__6",
+                         perm=[0, 3, 1, 2]),
+        helper.make_node("Conv", ["input_1__6:0", "conv1/W", "conv1/B"], ["conv1:0"],
+                         name="model/conv2d/Conv2D", kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["conv1:0"], ["relu1:0"], name="model/conv2d/Relu"),
+        helper.make_node("MaxPool", ["relu1:0"], ["pool1:0"], name="model/max_pooling2d/MaxPool",
+                         kernel_shape=[2, 2], strides=[2, 2]),
+        helper.make_node("Conv", ["pool1:0", "conv2/W", "conv2/B"], ["conv2:0"],
+                         name="model/conv2d_1/Conv2D", kernel_shape=[3, 3], strides=[2, 2],
+                         auto_pad="SAME_UPPER"),
+        helper.make_node("Relu", ["conv2:0"], ["relu2:0"], name="model/conv2d_1/Relu"),
+        helper.make_node("GlobalAveragePool", ["relu2:0"], ["gap:0"],
+                         name="model/global_average_pooling2d/Mean"),
+        helper.make_node("Reshape", ["gap:0", "flat_shape"], ["flat:0"],
+                         name="model/global_average_pooling2d/Mean_Squeeze__12"),
+        helper.make_node("MatMul", ["flat:0", "model/dense/MatMul/ReadVariableOp:0"],
+                         ["model/dense/MatMul:0"], name="model/dense/MatMul"),
+        helper.make_node("Constant", [], ["model/dense/BiasAdd/ReadVariableOp:0"],
+                         name="model/dense/BiasAdd/ReadVariableOp",
+                         value=init("model/dense/BiasAdd/ReadVariableOp:0", bias)),
+        helper.make_node("Add", ["model/dense/MatMul:0", "model/dense/BiasAdd/ReadVariableOp:0"],
+                         ["model/dense/BiasAdd:0"], name="model/dense/BiasAdd"),
+        helper.make_node("Softmax", ["model/dense/BiasAdd:0"], ["dense"],
+                         name="model/dense/Softmax", axis=-1),
+    ]
+    inits = [init("conv1/W", w1), init("conv1/B", b1), init("conv2/W", w2), init("conv2/B", b2),
+             init("model/dense/MatMul/ReadVariableOp:0", kernel),
+             numpy_helper.from_array(np.array([-1, 16], dtype=np.int64), "flat_shape")]
+    graph = helper.make_graph(
+        nodes, "tf2onnx",
+        [helper.make_tensor_value_info("input_1", TensorProto.FLOAT, ["unk__20", 16, 16, 1])],
+        [helper.make_tensor_value_info("dense", TensorProto.FLOAT, ["unk__21", 5])], inits)
+    model = helper.make_model(graph, producer_name="tf2onnx", producer_version="1.9.3",
+                              opset_imports=[helper.make_opsetid("", 13)])
+    onnx.checker.check_model(model, full_check=True)
+
+    with torch.no_grad():
+        h = x.permute(0, 3, 1, 2)
+        h = F.max_pool2d(F.relu(F.conv2d(h, w1, b1, padding=1)), 2)
+        h = F.relu(F.conv2d(F.pad(h, (0, 1, 0, 1)), w2, b2, stride=2))
+        h = h.mean(dim=(2, 3))
+        y = torch.softmax(h @ kernel + bias, dim=-1)
+    return model, x, y
+
+
+def make_unsupported():
+    """The unsupported fixture (see the module's comment)."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    h = 4
+    gru_w = numpy_helper.from_array(np.zeros((1, 3 * h, 8), np.float32), "gru_w")
+    gru_r = numpy_helper.from_array(np.zeros((1, 3 * h, h), np.float32), "gru_r")
+    nodes = [
+        helper.make_node("Erf", ["x"], ["e1"], name="gelu/erf"),
+        helper.make_node("Relu", ["x"], ["r"], name="relu"),
+        helper.make_node("Erf", ["r"], ["e2"], name="gelu_1/erf"),
+        helper.make_node("Resize", ["r", "", "scales"], ["z"], name="upsample", mode="cubic"),
+        helper.make_node("LpNormalization", ["r"], ["n"], name="norm", axis=1, p=1),
+        helper.make_node("Add", ["e1", "e2"], ["s"], name="sum"),
+        helper.make_node("Unsqueeze", ["n", "axis0"], ["seq"], name="to_seq"),
+        helper.make_node("GRU", ["seq", "gru_w", "gru_r"], ["", "g"], name="rnn", hidden_size=h),
+        helper.make_node("Relu", ["s"], ["y"], name="out"),
+    ]
+    graph = helper.make_graph(
+        nodes, "unsupported",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 8])],
+        [gru_w, gru_r, numpy_helper.from_array(np.array([0], dtype=np.int64), "axis0"),
+         numpy_helper.from_array(np.array([1, 2], dtype=np.float32), "scales")])
+    model = helper.make_model(graph, producer_name="graft-tests",
+                              opset_imports=[helper.make_opsetid("", 13)])
+    onnx.checker.check_model(model, full_check=True)
+    return model
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     names = set(sys.argv[1:])
@@ -283,6 +393,18 @@ def main():
     seq = sorted(n for n in names if n.startswith("seq_"))
     if every or seq:
         seq_fixtures(seq)
+    import onnx
+    if every or "keras_style" in names:
+        model, x, y = make_keras_style(torch.Generator().manual_seed(3))
+        onnx.save(model, os.path.join(OUT, "keras_style.onnx"))
+        with open(os.path.join(OUT, "keras_style.input.pb"), "wb") as f:
+            f.write(tensor_proto(x))
+        with open(os.path.join(OUT, "keras_style.output.pb"), "wb") as f:
+            f.write(tensor_proto(y))
+        print("keras_style: %d bytes" % os.path.getsize(os.path.join(OUT, "keras_style.onnx")))
+    if every or "unsupported" in names:
+        onnx.save(make_unsupported(), os.path.join(OUT, "unsupported.onnx"))
+        print("unsupported: %d bytes" % os.path.getsize(os.path.join(OUT, "unsupported.onnx")))
     return 0
 
 

@@ -55,6 +55,15 @@ typedef struct skip_entry {
 static skip_entry *skipped;
 static size_t n_skipped, cap_skipped;
 
+/* 1 when an import message (after "func(): ") names the node refused, or
+ * lists several ("N nodes graft cannot import (...): ..."). */
+static int names_nodes(const char *body)
+{
+    if (strncmp(body, "node ", 5) == 0) return 1;
+    while (*body >= '0' && *body <= '9') body++;
+    return strncmp(body, " nodes graft cannot import (", 28) == 0;
+}
+
 static void add_skip(const char *name, const char *reason)
 {
     if (n_skipped == cap_skipped) {
@@ -231,12 +240,12 @@ static result run_test(const char *dir, char *why, size_t wsize)
                     res = R_FAIL;
                     goto done;
                 }
-                /* Keep the first refusal, or the first that names a node:
-                 * it says more than one about the graph's input. */
+                /* Keep the first refusal, or the first that names a node
+                 * (or lists several): it says more than one about the
+                 * graph's input. */
                 const char *msg = graft_errmsg(ctx), *body = strstr(msg, "(): ");
                 body = body ? body + 4 : msg;
-                if (!first_refusal[0] ||
-                    (strncmp(first_refusal, "node ", 5) != 0 && strncmp(body, "node ", 5) == 0))
+                if (!first_refusal[0] || (!names_nodes(first_refusal) && names_nodes(body)))
                     snprintf(first_refusal, sizeof first_refusal, "%s", body);
                 continue;
             }
@@ -316,7 +325,8 @@ static int write_markdown(const char *path, const char *data_dir, int passed, in
     fprintf(f, "A test is skipped when graft refuses to import its graph (with\n"
                "`GRAFT_E_UNSUPPORTED` or `GRAFT_E_VERSION`) in every way the runner tries;\n"
                "the reason is graft's message (of graft_onnx_import_buffer()) for the first\n"
-               "attempt refused at a node, or else for the first attempt.\n\n");
+               "attempt refused at a node (or at several: graft lists every node it cannot\n"
+               "import), or else for the first attempt.\n\n");
     fprintf(f, "| Test | Reason |\n|------|--------|\n");
     for (size_t k = 0; k < n_skipped; k++) {
         fprintf(f, "| %s | ", skipped[k].name);

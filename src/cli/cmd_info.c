@@ -9,8 +9,69 @@ static const char usage[] =
     "\n"
     "Prints the layers of MODEL (a .graft file or an .onnx file): name, kind,\n"
     "inputs, output shape, parameters and whether each is trainable, then the\n"
-    "totals and the class names.\n"
+    "totals and the class names. For an .onnx file graft cannot import because\n"
+    "of nodes it does not support, it lists those nodes instead, one a line,\n"
+    "and exits with status 1.\n"
     "  --json   one JSON object on standard output\n";
+
+/* 1 when an item of graft_onnx_import()'s list of unsupported nodes starts
+ * at s (just after a "; "): a node, "... and K more" or "M later nodes". */
+static int item_starts(const char *s)
+{
+    if (!strncmp(s, "node \"", 6) || !strncmp(s, "node #", 6) || !strncmp(s, "... and ", 8))
+        return 1;
+    while (*s >= '0' && *s <= '9') s++;
+    return !strncmp(s, " later node", 11);
+}
+
+/* Prints the unsupported nodes of graft_onnx_import()'s message text (the
+ * part after "graft_onnx_import(): "; graft.h gives its form), one a line,
+ * as text or as the JSON array's strings. */
+static void print_gaps(const char *text, int json)
+{
+    const char *p = text, *head = strstr(text, " graft cannot import (");
+    if (head && *text >= '0' && *text <= '9' && (head = strstr(head, "): "))) {
+        if (!json) printf("%.*s\n", (int)(head + 2 - text), text);
+        p = head + 3;
+    }
+    for (int first = 1; *p; first = 0) {
+        const char *end = p;
+        while (*end && !(end[0] == ';' && end[1] == ' ' && item_starts(end + 2))) end++;
+        char item[1024];
+        snprintf(item, sizeof item, "%.*s", (int)(end - p), p);
+        if (json) {
+            printf("%s\n  ", first ? "" : ",");
+            cliJsonString(stdout, item);
+        } else {
+            printf("  %s\n", item);
+        }
+        p = *end ? end + 2 : end;
+    }
+}
+
+/* Imports the ONNX file at path; an unsupported graph is listed (on
+ * standard output) before the usual message (on standard error). */
+static int import_onnx(graft_ctx *ctx, const char *path, int json, graft_model **m)
+{
+    int st = graft_onnx_import(ctx, path, NULL, m);
+    if (st == GRAFT_OK) return 0;
+    const char *msg = graft_errmsg(ctx), *text = strstr(msg, "(): ");
+    if (st == GRAFT_E_UNSUPPORTED && text) {
+        if (json) {
+            printf("{\"path\": ");
+            cliJsonString(stdout, path);
+            printf(", \"error\": ");
+            cliJsonString(stdout, msg);
+            printf(", \"unsupported\": [");
+            print_gaps(text + 4, 1);
+            printf("\n]}\n");
+        } else {
+            printf("%s: graft cannot import this model:\n", path);
+            print_gaps(text + 4, 0);
+        }
+    }
+    return cliFail(ctx, "cannot import the ONNX model");
+}
 
 int cmd_info(int argc, char **argv, cli_out *out)
 {
@@ -28,7 +89,9 @@ int cmd_info(int argc, char **argv, cli_out *out)
     graft_ctx *ctx;
     if (graft_ctx_create(&ctx) != GRAFT_OK) return cliFail(NULL, "cannot start");
     graft_model *m;
-    if (cliLoadModel(ctx, a.pos[0], &m)) {
+    size_t len = strlen(a.pos[0]);
+    int onnx = len > 5 && strcmp(a.pos[0] + len - 5, ".onnx") == 0;
+    if (onnx ? import_onnx(ctx, a.pos[0], out->json, &m) : cliLoadModel(ctx, a.pos[0], &m)) {
         graft_ctx_free(ctx);
         return 1;
     }

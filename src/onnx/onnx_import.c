@@ -65,11 +65,12 @@ static graftOnnxHandler find_handler(const char *op)
     return NULL;
 }
 
-static int import_node(imp *im, int index)
+/* Fails (GRAFT_E_UNSUPPORTED, GRAFT_E_FORMAT) unless graft has a handler for
+ * node index, which it returns in *fn: the operator alone, before any input
+ * is looked at. */
+static int check_operator(imp *im, int index, graftOnnxHandler *fn)
 {
     const onnxNode *node = &im->g->nodes[index];
-    char why[GRAFT_ERRMSG_SIZE], label[160];
-    val *out;
     im->node = node;
     im->node_index = index;
     if (node->domain[0] && strcmp(node->domain, "ai.onnx") != 0)
@@ -78,10 +79,20 @@ static int import_node(imp *im, int index)
     if (im->opset == 0)
         return graftOnnxImpFail(im, GRAFT_E_FORMAT,
                                 "the file imports no opset of the default domain");
-    graftOnnxHandler fn = find_handler(node->op_type);
-    if (!fn)
+    *fn = find_handler(node->op_type);
+    if (!*fn)
         return graftOnnxImpFail(im, GRAFT_E_UNSUPPORTED, "graft does not support the operator %s",
                                 node->op_type);
+    return GRAFT_OK;
+}
+
+static int import_node(imp *im, int index)
+{
+    const onnxNode *node = &im->g->nodes[index];
+    char why[GRAFT_ERRMSG_SIZE], label[160];
+    val *out;
+    graftOnnxHandler fn;
+    GRAFT_FORWARD_IF_ERROR(check_operator(im, index, &fn));
     if (node->n_outputs < 1 || !node->outputs[0][0])
         return graftOnnxImpFail(im, GRAFT_E_FORMAT, "the node has no output");
     for (int k = 0; k < node->n_inputs; k++) {
@@ -104,6 +115,202 @@ static int import_node(imp *im, int index)
         if (!v->why) return graftOnnxImpNomem(im);
     }
     return GRAFT_OK;
+}
+
+/* ---- constants first ---------------------------------------------------------------- */
+
+/* Makes v undefined again, keeping what count_consumers() found. */
+static void undefine(val *v)
+{
+    const char *name = v->name;
+    int consumers = v->consumers, last = v->last_consumer, is_output = v->is_output;
+    memset(v, 0, sizeof *v);
+    v->name = name;
+    v->consumers = consumers;
+    v->last_consumer = last;
+    v->is_output = is_output;
+}
+
+/* 1 when node index can be folded before the walk: graft has its operator,
+ * its outputs are not defined yet and every input it has is a constant. */
+static int foldable(imp *im, int index)
+{
+    const onnxNode *n = &im->g->nodes[index];
+    if ((n->domain[0] && strcmp(n->domain, "ai.onnx") != 0) || im->opset == 0 ||
+        !find_handler(n->op_type) || n->n_outputs < 1 || !n->outputs[0][0])
+        return 0;
+    for (int k = 0; k < n->n_inputs; k++) {
+        if (!n->inputs[k][0]) continue;
+        const val *v = graftOnnxImpLookup(im, n->inputs[k], 0);
+        if (!v || v->kind != V_CONST) return 0;
+    }
+    for (int k = 0; k < n->n_outputs; k++) {
+        if (!n->outputs[k][0]) continue;
+        const val *v = graftOnnxImpLookup(im, n->outputs[k], 0);
+        if (v && v->kind != V_NONE) return 0;
+    }
+    return 1;
+}
+
+/* The first pass (onnx_import.h): folds, in file order, every node whose
+ * inputs are all constants, so that the walk's fusions see every constant,
+ * wherever its node is in the file. A node that fails here (but for want of
+ * memory, which stops the import) is undone (its outputs undefined, the
+ * fold budget and the message restored) and left to the walk, which then
+ * fails on it in its place; no layer is made here. */
+static int fold_constants_first(imp *im)
+{
+    const onnxGraph *g = im->g;
+    for (int i = 0; i < g->n_nodes; i++) {
+        if (im->done[i] || !foldable(im, i)) continue;
+        size_t budget = im->fold_budget;
+        int layers = im->m->n_nodes;
+        int st = import_node(im, i);
+        if (st == GRAFT_OK && im->m->n_nodes != layers)
+            return graftOnnxImpFail(im, GRAFT_E_INTERNAL, "a layer was made from constants");
+        if (st == GRAFT_OK) {
+            im->done[i] = 1;
+            continue;
+        }
+        if (st == GRAFT_E_NOMEM || st == GRAFT_E_INTERNAL) return st;
+        const onnxNode *n = &g->nodes[i];
+        for (int k = 0; k < n->n_outputs; k++) {
+            val *v = n->outputs[k][0] ? graftOnnxImpLookup(im, n->outputs[k], 0) : NULL;
+            if (v) undefine(v);
+        }
+        im->fold_budget = budget;
+        graftClearError(im->ctx);
+    }
+    im->node = NULL;
+    return GRAFT_OK;
+}
+
+/* ---- the gaps: every node graft cannot import --------------------------------------- */
+
+/* Makes the outputs of the current node (im->node) unavailable gaps. */
+static int mark_gap_outputs(imp *im)
+{
+    char why[GRAFT_ERRMSG_SIZE], label[160];
+    snprintf(why, sizeof why, "an output of %s, which graft cannot import",
+             graftOnnxImpNodeLabel(im, label, sizeof label));
+    const char *kept = graftOnnxImpStrdup(im, why);
+    if (!kept) return graftOnnxImpNomem(im);
+    for (int k = 0; k < im->node->n_outputs; k++) {
+        if (!im->node->outputs[k][0]) continue;
+        val *v = graftOnnxImpLookup(im, im->node->outputs[k], 1);
+        if (!v) return graftOnnxImpNomem(im);
+        undefine(v);
+        v->kind = V_DEAD;
+        v->why = kept;
+        v->gap = 1;
+    }
+    return GRAFT_OK;
+}
+
+/* Records the failure just reported for the current node (the context's
+ * message, without its "func(): " part) as a gap. */
+static int record_gap(imp *im)
+{
+    const char *msg = graft_errmsg(im->ctx), *p = strstr(msg, "(): ");
+    const char *text = graftOnnxImpStrdup(im, p ? p + 4 : msg);
+    if (!text) return graftOnnxImpNomem(im);
+    im->gaps[im->n_gaps] = text;
+    im->gap_ops[im->n_gaps] = im->node->op_type;
+    im->n_gaps++;
+    graftClearError(im->ctx);
+    return mark_gap_outputs(im);
+}
+
+/* 1 when node index reads a gap (the output of a node graft could not
+ * import). */
+static int reads_gap(imp *im, int index)
+{
+    const onnxNode *n = &im->g->nodes[index];
+    for (int k = 0; k < n->n_inputs; k++) {
+        if (!n->inputs[k][0]) continue;
+        const val *v = graftOnnxImpLookup(im, n->inputs[k], 0);
+        if (v && v->kind == V_DEAD && v->gap) return 1;
+    }
+    return 0;
+}
+
+/* A node reading a gap is not tried (its inputs have no shapes): it is
+ * reported only when graft has no handler for its operator, else counted as
+ * unchecked; its outputs are gaps in turn. */
+static int skip_after_gap(imp *im, int index)
+{
+    graftOnnxHandler fn;
+    int st = check_operator(im, index, &fn);
+    if (st == GRAFT_E_UNSUPPORTED) return record_gap(im);
+    GRAFT_FORWARD_IF_ERROR(st);
+    im->n_unchecked++;
+    return mark_gap_outputs(im);
+}
+
+/* Appends text to buf (size bytes, holding *len) when it fits whole below
+ * limit; returns 1 when it did. */
+static int append(char *buf, size_t limit, size_t *len, const char *text)
+{
+    size_t n = strlen(text);
+    if (*len + n >= limit) return 0;
+    memcpy(buf + *len, text, n + 1);
+    *len += n;
+    return 1;
+}
+
+/* Fails with the gaps (GRAFT_E_UNSUPPORTED). One node gives its own message,
+ * "node "x" (Op): reason". Several give "N nodes graft cannot import (a Op1,
+ * b Op2, ...): node "x" (Op1): reason; node "y" (Op2): reason; ...", the op
+ * types by count in order of first appearance, then as many nodes as the
+ * message holds and "; ... and K more" for the others. Either ends with
+ * "; M later nodes that read their outputs were not checked" when there are
+ * such nodes. */
+static int list_gaps(imp *im)
+{
+    char tail[128];
+    im->node = NULL;
+    tail[0] = '\0';
+    if (im->n_unchecked)
+        snprintf(tail, sizeof tail, "; %d later node%s that read%s %s outputs %s not checked",
+                 im->n_unchecked, im->n_unchecked == 1 ? "" : "s",
+                 im->n_unchecked == 1 ? "s" : "", im->n_gaps == 1 ? "its" : "their",
+                 im->n_unchecked == 1 ? "was" : "were");
+    if (im->n_gaps == 1)
+        return graftOnnxImpFail(im, GRAFT_E_UNSUPPORTED, "%s%s", im->gaps[0], tail);
+    /* What the message holds after "func(): ", less room for the tails. */
+    size_t room = GRAFT_ERRMSG_SIZE - strlen(im->func) - 5, len = 0;
+    char buf[GRAFT_ERRMSG_SIZE], part[GRAFT_ERRMSG_SIZE];
+    snprintf(buf, sizeof buf, "%d node%s graft cannot import (", im->n_gaps,
+             im->n_gaps == 1 ? "" : "s");
+    len = strlen(buf);
+    int first = 1;
+    for (int k = 0; k < im->n_gaps; k++) {
+        int seen = 0, count = 0;
+        for (int j = 0; j < k && !seen; j++) seen = strcmp(im->gap_ops[j], im->gap_ops[k]) == 0;
+        if (seen) continue;
+        for (int j = k; j < im->n_gaps; j++) count += strcmp(im->gap_ops[j], im->gap_ops[k]) == 0;
+        snprintf(part, sizeof part, "%s%d %s", first ? "" : ", ", count, im->gap_ops[k]);
+        if (!append(buf, room / 2, &len, part)) { /* half for the nodes */
+            append(buf, room, &len, ", ...");
+            break;
+        }
+        first = 0;
+    }
+    append(buf, room, &len, "):");
+    size_t reserve = strlen(tail) + 32; /* "; ... and K more" */
+    int listed = 0;
+    for (int k = 0; k < im->n_gaps; k++) {
+        snprintf(part, sizeof part, "%s %s", k ? ";" : "", im->gaps[k]);
+        if (!append(buf, room - reserve, &len, part)) break;
+        listed++;
+    }
+    if (listed < im->n_gaps) {
+        snprintf(part, sizeof part, "%s ... and %d more", listed ? ";" : "",
+                 im->n_gaps - listed);
+        append(buf, room, &len, part);
+    }
+    append(buf, room, &len, tail);
+    return graftOnnxImpFail(im, GRAFT_E_UNSUPPORTED, "%s", buf);
 }
 
 /* ---- the graph ---------------------------------------------------------------------- */
@@ -142,11 +349,14 @@ static int count_consumers(imp *im)
     im->cap = cap;
     im->vals = graftOnnxImpAlloc(im, cap * sizeof *im->vals);
     im->done = graftOnnxImpAlloc(im, (size_t)g->n_nodes + 1);
+    im->gaps = graftOnnxImpAlloc(im, ((size_t)g->n_nodes + 1) * sizeof *im->gaps);
+    im->gap_ops = graftOnnxImpAlloc(im, ((size_t)g->n_nodes + 1) * sizeof *im->gap_ops);
     size_t ncap = 64;
     while (ncap < 8 * (size_t)g->n_nodes + 64) ncap *= 2;
     im->names_cap = ncap;
     im->names = graftOnnxImpAlloc(im, ncap * sizeof *im->names);
-    if (!im->vals || !im->done || !im->names) return graftOnnxImpNomem(im);
+    if (!im->vals || !im->done || !im->names || !im->gaps || !im->gap_ops)
+        return graftOnnxImpNomem(im);
     for (int i = 0; i < g->n_nodes; i++) {
         const onnxNode *n = &g->nodes[i];
         for (int k = 0; k < n->n_inputs; k++) {
@@ -333,11 +543,19 @@ static int import_graph(imp *im, const graft_onnx_import_opts *o)
         GRAFT_FORWARD_IF_ERROR(bind_input(im, o->bound_names[k], o->bound_values[k]));
     }
     GRAFT_FORWARD_IF_ERROR(make_input(im, o));
+    GRAFT_FORWARD_IF_ERROR(fold_constants_first(im));
     for (int i = 0; i < g->n_nodes; i++) {
         if (im->done[i]) continue;
-        GRAFT_FORWARD_IF_ERROR(import_node(im, i));
+        if (reads_gap(im, i)) {
+            GRAFT_FORWARD_IF_ERROR(skip_after_gap(im, i));
+            continue;
+        }
+        int st = import_node(im, i);
+        if (st == GRAFT_E_UNSUPPORTED) st = record_gap(im);
+        GRAFT_FORWARD_IF_ERROR(st);
     }
     im->node = NULL;
+    if (im->n_gaps) return list_gaps(im);
     if (g->n_outputs != 1)
         return graftOnnxImpFail(im, GRAFT_E_UNSUPPORTED,
                                 "the graph has %d outputs; graft models have one", g->n_outputs);

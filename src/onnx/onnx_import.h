@@ -25,7 +25,7 @@
  * onnx_fold.c, then onnx_import_helpers.c, which calls none of them.
  *
  * The file is decoded by onnx_pb.c into borrowed views of the buffer. The
- * graph is then walked once, node by node, in file order (ONNX requires a
+ * graph is then read in two passes, in file order (ONNX requires a
  * topological order). Every ONNX value becomes one of:
  *  - a constant (initializers, Constant nodes, and anything computed only
  *    from constants: the shape arithmetic exporters emit is evaluated here);
@@ -33,11 +33,25 @@
  *    ONNX shape;
  *  - unavailable (an output graft does not compute, such as MaxPool's
  *    indices), with the reason, reported if something reads it.
- * A node whose inputs are all constants is folded; otherwise it is mapped to
- * one or more graft layers appended with graft_model_add(), whose parameters
- * are then overwritten with the file's weights. Nothing is skipped: an
- * operator graft cannot compute is refused with GRAFT_E_UNSUPPORTED naming
- * the operator and the node.
+ * The first pass folds every node whose inputs are all constants (Constant
+ * nodes, arithmetic on initializers), so that every constant is known before
+ * any layer is made: a fusion that asks whether a later node's operand is a
+ * constant (MatMul then Add of a bias) gets the same answer wherever the
+ * operand's Constant node sits in the file. A node that fails in this pass
+ * is left as it was, and the walk tries it again in its place (and reports
+ * it). The second pass, the walk, maps the other nodes to one or more graft
+ * layers appended with graft_model_add(), whose parameters are then
+ * overwritten with the file's weights. Fusions look only at the graph's
+ * structure (who reads a value) and at constants, never at which nodes the
+ * walk has reached.
+ *
+ * Nothing is skipped: a node graft cannot compute is refused with
+ * GRAFT_E_UNSUPPORTED. The walk then goes on, to report every such node at
+ * once: the refused node's outputs become unavailable values marked as gaps
+ * (val.gap), a node that reads one is not tried (its inputs' shapes are not
+ * known) but is still reported when graft has no handler for its operator,
+ * and its outputs are gaps in turn. At the end one message lists them
+ * (list_gaps() in onnx_import.c). Any other failure stops the walk.
  *
  * Batch axis. With batch_axis 1 (the default) axis 0 of the graph input is
  * graft's batch axis and an activation's ONNX shape equals its graft shape;
@@ -107,6 +121,8 @@ typedef struct val {
     int pads[4];          /* V_ACT: zero padding waiting for the conv that reads it
                              (top, left, bottom, right) */
     const char *why;      /* V_DEAD: why it cannot be read */
+    int gap;              /* V_DEAD: 1 when it is an output of a node graft could not
+                             import, or of a node that reads one (see the walk) */
     int consumers;        /* node inputs that read it, plus graph outputs */
     int last_consumer;    /* index of the last node that reads it, or -1 */
     int is_output;        /* a graph output */
@@ -128,7 +144,12 @@ typedef struct imp {
     size_t fold_budget;    /* elements folded constants may still take */
     const onnxNode *node;  /* the node being imported, for messages */
     int node_index;
-    unsigned char *done;   /* per node: handled by a fusion with an earlier node */
+    unsigned char *done;   /* per node: folded before the walk, or handled by a
+                              fusion with an earlier node */
+    const char **gaps;     /* per unsupported node: "node "x" (Op): reason" */
+    const char **gap_ops;  /* its op type */
+    int n_gaps;            /* nodes refused with GRAFT_E_UNSUPPORTED */
+    int n_unchecked;       /* nodes not tried because they read a gap's output */
     int outputs_defined;   /* outputs the handler defined (1, or more for Split) */
     const char **names;    /* hash set of the layer names in use */
     size_t names_cap, names_used;
