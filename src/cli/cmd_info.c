@@ -5,16 +5,17 @@
 #include <string.h>
 
 static const char usage[] =
-    "usage: graft info MODEL [--json]\n"
+    "usage: graft info MODEL [--json] [--input-shape S]\n"
     "\n"
     "Prints the layers of MODEL (a .graft file or an .onnx file): name, kind,\n"
     "inputs, output shape, parameters and whether each is trainable, then the\n"
     "totals and the class names.\n"
-    "  --json   one JSON object on standard output\n";
+    "  --json           one JSON object on standard output\n"
+    CLI_INPUT_SHAPE_USAGE;
 
 int cmd_info(int argc, char **argv, cli_out *out)
 {
-    static const char *const accepted[] = {"json", "quiet", "help", NULL};
+    static const char *const accepted[] = {"json", "quiet", "input-shape=", "help", NULL};
     cli_args a;
     if (cliParse(argc, argv, accepted, &a)) return 2;
     if (cliFlag(&a, "help")) {
@@ -25,10 +26,11 @@ int cmd_info(int argc, char **argv, cli_out *out)
         fputs(usage, stderr);
         return 2;
     }
+    if (cliInputShapeCheck(&a, a.pos[0])) return 2;
     graft_ctx *ctx;
     if (graft_ctx_create(&ctx) != GRAFT_OK) return cliFail(NULL, "cannot start");
     graft_model *m;
-    if (cliLoadModel(ctx, a.pos[0], &m)) {
+    if (cliLoadModel(ctx, a.pos[0], &a, &m)) {
         graft_ctx_free(ctx);
         return 1;
     }
