@@ -1921,13 +1921,19 @@ typedef struct graft_onnx_import_opts {
                                                  shape of each input (read, not
                                                  kept) */
     uint64_t seed;          /* the model's seed (see graft_model_create()) */
+    int input_ndim;         /* the number of sizes at input_shape; 0 (default):
+                               none given. Since 1.2 */
+    const int64_t *input_shape; /* input_ndim sizes fixing the graph input's open
+                                   sizes (read, not kept; see graft_onnx_import()).
+                                   Since 1.2 */
 } graft_onnx_import_opts;
 #define GRAFT_ONNX_IMPORT_OPTS_INIT \
-    { (uint32_t)sizeof(graft_onnx_import_opts), 0, 1, NULL, 0, NULL, NULL, 0 }
+    { (uint32_t)sizeof(graft_onnx_import_opts), 0, 1, NULL, 0, NULL, NULL, 0, 0, NULL }
 
 /* Imports the ONNX model file at path as a graft model with its weights.
  * The graph must have one float input of fixed shape (but for a fixed or
- * symbolic batch size), NCHW for images, and one output. Each ONNX node
+ * symbolic batch size; open sizes are fixed with input_shape, below), NCHW
+ * for images, and one output. Each ONNX node
  * becomes a layer named after the node (characters outside
  * [A-Za-z0-9_.:/-] become '_', names are cut to 63 characters and made
  * unique with a _2, _3, ... suffix; a node without a name is named after its
@@ -1976,6 +1982,32 @@ typedef struct graft_onnx_import_opts {
  * nodes were passed over: fixing the listed nodes may reveal more. Any other
  * failure (a malformed file, memory) stops the import at once with its own
  * status.
+ *
+ * Open input sizes (Since 1.2). Exporters often leave sizes of the graph
+ * input open: symbolic (a dim_param such as "height") or unset. graft
+ * builds a model for one input shape, so every size but the batch must be
+ * known. Without input_shape (input_ndim 0) an open size is
+ * GRAFT_E_UNSUPPORTED, and the message names every open axis of the input
+ * and the option, e.g. "axis 2 ("height") and axis 3 ("width") of the graph
+ * input "x" have no fixed size; give them with the import option
+ * input_shape (CLI: --input-shape 1x3xheightxwidth)". With input_shape,
+ * input_ndim is the rank of the graph input and input_shape[a] the size of
+ * its ONNX axis a: the batch axis included when batch_axis is 1, every axis
+ * when it is 0. A size must be positive, except the batch entry (batch_axis
+ * 1), which may also be 0 or -1. graft models take any batch size whatever
+ * is given; a positive batch entry is read as the exporter's fixed batch
+ * size would be (a Reshape whose target starts with it keeps the batch). A
+ * size the file fixes must be given unchanged. The given sizes replace the
+ * open ones before the graph is walked, so every shape computed from the
+ * input (Shape, Gather, Concat, ... feeding a Reshape's target or a
+ * Resize's sizes) is evaluated with them. A graph input stored without a
+ * shape takes input_shape whole. Refused with GRAFT_E_INVALID_ARG:
+ * input_ndim below 0 or above 8, input_shape NULL with input_ndim above 0,
+ * a size below 1 (but the batch entry as said), input_ndim other than the
+ * input's rank ("input_shape has 3 sizes; the graph input "x" has rank 4"),
+ * a size other than the file's ("input_shape gives axis 1 of the graph
+ * input "x" the size 4; the file fixes it at 3"). A caller built against
+ * 1.0 or 1.1 (a smaller struct_size) gets input_ndim 0.
  *
  * Bounded reads: ONNX has no header, so the file is read one top-level
  * protobuf field at a time, each key checked before its value is read and

@@ -16,6 +16,7 @@
 #include "onnx/onnx_pb.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,7 +41,8 @@ void tu_mb_begin(tu_mb *b, graft_ctx *ctx, int64_t opset)
 }
 
 /* A graph input (field 11) or output (12) of element type elem; ndim -1
- * writes no shape; a negative size writes the symbolic "N". */
+ * writes no shape; a size of -1, -2 or -3 writes the symbolic "N", "H" or
+ * "W", another negative size a dimension with neither a value nor a name. */
 void tu_mb_value(tu_mb *b, int field, const char *name, int elem, int ndim, const int64_t *dims)
 {
     size_t vi = graftPbBeginMessage(&b->w, (uint32_t)field);
@@ -52,8 +54,10 @@ void tu_mb_value(tu_mb *b, int field, const char *name, int elem, int ndim, cons
         size_t sh = graftPbBeginMessage(&b->w, 2);
         for (int d = 0; d < ndim; d++) {
             size_t dm = graftPbBeginMessage(&b->w, 1);
-            if (dims[d] < 0) graftPbWriteString(&b->w, 2, "N");
-            else graftPbWriteInt(&b->w, 1, dims[d]);
+            if (dims[d] >= -3 && dims[d] < 0)
+                graftPbWriteString(&b->w, 2, dims[d] == -1 ? "N" : dims[d] == -2 ? "H" : "W");
+            else if (dims[d] >= 0)
+                graftPbWriteInt(&b->w, 1, dims[d]);
             graftPbEndMessage(&b->w, dm);
         }
         graftPbEndMessage(&b->w, sh);
@@ -552,8 +556,9 @@ START_TEST(test_argument_errors)
     o = (graft_onnx_import_opts)GRAFT_ONNX_IMPORT_OPTS_INIT;
     o.batch_axis = 0;
     ck_assert_int_eq(tu_onnx_try_import(&b, &o, &m), GRAFT_E_UNSUPPORTED);
-    ck_assert_str_eq(graft_errmsg(ctx), FN "axis 0 of the graph input \"x\" has no fixed size; "
-                                           "graft needs every size fixed when batch_axis is 0");
+    ck_assert_str_eq(graft_errmsg(ctx), FN "axis 0 (\"N\") of the graph input \"x\" has no fixed "
+                                           "size; give it with the import option input_shape "
+                                           "(CLI: --input-shape Nx1x4x4)");
     tu_mb_free(&b);
     graft_ctx_free(ctx);
 }
@@ -788,6 +793,125 @@ START_TEST(test_network_keras_style)
 }
 END_TEST
 
+/* ---- open input sizes (input_shape) ------------------------------------------------------ */
+
+/* Imports tests/data/onnx/<name>.onnx (height and width open) with
+ * input_shape (batch, 3, h, w) and compares its output on the stored input
+ * of that size with PyTorch's, as check_network(). */
+static void check_open_network(const char *name, int64_t batch, int64_t h, int64_t w)
+{
+    graft_ctx *ctx = tu_ctx();
+    char path[256];
+    snprintf(path, sizeof path, GRAFT_TEST_DATA "/onnx/%s.onnx", name);
+    const int64_t shape[4] = {batch, 3, h, w};
+    graft_onnx_import_opts o = GRAFT_ONNX_IMPORT_OPTS_INIT;
+    o.input_ndim = 4;
+    o.input_shape = shape;
+    graft_model *m = NULL;
+    ck_assert_msg(graft_onnx_import(ctx, path, &o, &m) == GRAFT_OK, "%s: %s", path,
+                  graft_errmsg(ctx));
+    int nd = 0;
+    int64_t dims[GRAFT_MAX_DIMS];
+    ck_assert_int_eq(graft_model_layer_output_shape(m, -1, &nd, dims), GRAFT_OK);
+    ck_assert_int_eq(nd, 3);
+    ck_assert_int_eq(dims[1], h);
+    ck_assert_int_eq(dims[2], w);
+    snprintf(path, sizeof path, GRAFT_TEST_DATA "/onnx/%s.%lldx%lld.input.pb", name, (long long)h,
+             (long long)w);
+    graft_tensor *x = tu_onnx_read_tensor(ctx, path);
+    snprintf(path, sizeof path, GRAFT_TEST_DATA "/onnx/%s.%lldx%lld.output.pb", name,
+             (long long)h, (long long)w);
+    graft_tensor *want = tu_onnx_read_tensor(ctx, path);
+    const graft_tensor *y = NULL;
+    ck_assert_msg(graft_model_forward(m, x, &y) == GRAFT_OK, "%s", graft_errmsg(ctx));
+    ck_assert_int_eq(graft_tensor_ndim(y), graft_tensor_ndim(want));
+    for (int d = 0; d < graft_tensor_ndim(y); d++)
+        ck_assert_int_eq(graft_tensor_dim(y, d), graft_tensor_dim(want, d));
+    tu_assert_close(graft_tensor_data_const(y), graft_tensor_data_const(want),
+                    graft_tensor_numel(want), 1e-6f, 1e-4f, name);
+    graft_tensor_free(x);
+    graft_tensor_free(want);
+    graft_model_free(m);
+    graft_ctx_free(ctx);
+}
+
+/* A fully convolutional network at two sizes, the batch entry symbolic (-1)
+ * and positive. */
+START_TEST(test_open_hw_convolutional)
+{
+    check_open_network("fcn_open_hw", -1, 24, 32);
+    check_open_network("fcn_open_hw", 1, 17, 23);
+}
+END_TEST
+
+/* Shapes computed from the fixed sizes: a Resize's sizes from Shape of
+ * another tensor, Reshape targets from Shape, at two sizes. */
+START_TEST(test_open_hw_shape_subgraphs)
+{
+    check_open_network("shape_open_hw", 0, 20, 28);
+    check_open_network("shape_open_hw", -1, 15, 21);
+}
+END_TEST
+
+/* y = Reshape(x, (0, 2, H * W)) with H and W read by Shape(x) from the
+ * input, both open (-2, -3: "H", "W"). */
+static void reshape_by_shape_model(graft_ctx *ctx, tu_mb *b, const int64_t *xd)
+{
+    const int64_t i2 = 2, i3 = 3, ax0 = 0, head[2] = {0, 2}, one[1] = {1}, two[1] = {2};
+    tu_mb_begin(b, ctx, 13);
+    tu_mb_input(b, "x", 4, xd);
+    tu_mb_init_i64(b, "i2", 0, NULL, &i2);
+    tu_mb_init_i64(b, "i3", 0, NULL, &i3);
+    tu_mb_init_i64(b, "ax0", 1, one, &ax0);
+    tu_mb_init_i64(b, "head", 1, two, head);
+    tu_mb_simple(b, "Relu", "relu", "x", "r");
+    tu_mb_simple(b, "Shape", "shape", "x", "s");
+    tu_mb_simple(b, "Gather", "h", "s,i2", "h");
+    tu_mb_simple(b, "Gather", "w", "s,i3", "w");
+    tu_mb_simple(b, "Mul", "hw", "h,w", "hw");
+    tu_mb_simple(b, "Unsqueeze", "hw1", "hw,ax0", "hw1");
+    size_t n = tu_mb_node(b, "Concat", "target", "head,hw1", "t");
+    tu_mb_attr_i(b, "axis", 0);
+    tu_mb_end(b, n);
+    tu_mb_simple(b, "Reshape", "reshape", "r,t", "y");
+    tu_mb_output(b, "y");
+    tu_mb_finish(b);
+}
+
+START_TEST(test_open_hw_reshape_from_shape)
+{
+    graft_ctx *ctx = tu_ctx();
+    const int64_t xd[4] = {-1, 2, -2, -3};
+    tu_mb b;
+    reshape_by_shape_model(ctx, &b, xd);
+    graft_model *m = NULL;
+    ck_assert_int_eq(tu_onnx_try_import(&b, NULL, &m), GRAFT_E_UNSUPPORTED);
+    ck_assert_str_eq(graft_errmsg(ctx), FN "axis 2 (\"H\") and axis 3 (\"W\") of the graph input "
+                                           "\"x\" have no fixed size; give them with the import "
+                                           "option input_shape (CLI: --input-shape 1x2xHxW)");
+    for (int64_t hh = 3; hh <= 5; hh += 2) {
+        const int64_t shape[4] = {-1, 2, hh, 4};
+        graft_onnx_import_opts o = GRAFT_ONNX_IMPORT_OPTS_INIT;
+        o.input_ndim = 4;
+        o.input_shape = shape;
+        m = tu_onnx_import_ok(&b, &o);
+        const int64_t in[4] = {3, 2, hh, 4};
+        float x[120], y[120];
+        size_t n = (size_t)(3 * 2 * hh * 4);
+        tu_fill_ramp(x, n, -5, 0.25f);
+        const graft_tensor *yt = tu_onnx_run(m, ctx, 4, in, x, y, n);
+        ck_assert_int_eq(graft_tensor_ndim(yt), 3);
+        ck_assert_int_eq(graft_tensor_dim(yt, 0), 3);
+        ck_assert_int_eq(graft_tensor_dim(yt, 1), 2);
+        ck_assert_int_eq(graft_tensor_dim(yt, 2), hh * 4);
+        for (size_t k = 0; k < n; k++) ck_assert_float_eq(y[k], x[k] > 0 ? x[k] : 0);
+        graft_model_free(m);
+    }
+    tu_mb_free(&b);
+    graft_ctx_free(ctx);
+}
+END_TEST
+
 /* A model whose output is not a classifier's (a dense layer followed by a
  * Mul by a constant, a scale_shift) is not given a head stacked on its old
  * output: replace_head refuses, says why, and changes nothing. */
@@ -822,6 +946,130 @@ START_TEST(test_replace_head_needs_a_classifier)
 }
 END_TEST
 
+/* What is refused, and how. */
+START_TEST(test_open_hw_refusals)
+{
+    graft_ctx *ctx = tu_ctx();
+    const int64_t xd[4] = {-1, 2, -2, -3};
+    tu_mb b;
+    reshape_by_shape_model(ctx, &b, xd);
+    graft_model *m = (graft_model *)1;
+    graft_onnx_import_opts o = GRAFT_ONNX_IMPORT_OPTS_INIT;
+    int64_t shape[5] = {1, 3, 4, 5, 6};
+    o.input_shape = shape;
+    o.input_ndim = 4; /* axis 1 is 2 in the file */
+    ck_assert_int_eq(tu_onnx_try_import(&b, &o, &m), GRAFT_E_INVALID_ARG);
+    ck_assert_ptr_null(m);
+    ck_assert_str_eq(graft_errmsg(ctx), FN "input_shape gives axis 1 of the graph input \"x\" the "
+                                           "size 3; the file fixes it at 2");
+    shape[1] = 2;
+    shape[3] = 0; /* an open axis left open */
+    ck_assert_int_eq(tu_onnx_try_import(&b, &o, &m), GRAFT_E_INVALID_ARG);
+    ck_assert_str_eq(graft_errmsg(ctx), FN "input_shape gives axis 3 of the graph input \"x\" the "
+                                           "size 0; sizes are 1 or more");
+    shape[3] = 5;
+    shape[0] = -2;
+    ck_assert_int_eq(tu_onnx_try_import(&b, &o, &m), GRAFT_E_INVALID_ARG);
+    ck_assert_str_eq(graft_errmsg(ctx), FN "input_shape gives axis 0 of the graph input \"x\" the "
+                                           "size -2; sizes are 1 or more (or 0 or -1 for the "
+                                           "batch)");
+    shape[0] = 1;
+    o.input_ndim = 3;
+    ck_assert_int_eq(tu_onnx_try_import(&b, &o, &m), GRAFT_E_INVALID_ARG);
+    ck_assert_str_eq(graft_errmsg(ctx),
+                     FN "input_shape has 3 sizes; the graph input \"x\" has rank 4");
+    o.input_ndim = 5;
+    ck_assert_int_eq(tu_onnx_try_import(&b, &o, &m), GRAFT_E_INVALID_ARG);
+    o.input_ndim = 9;
+    ck_assert_int_eq(tu_onnx_try_import(&b, &o, &m), GRAFT_E_INVALID_ARG);
+    ck_assert_str_eq(graft_errmsg(ctx), FN "input_ndim is 9, must be 0 to 8");
+    o.input_ndim = -1;
+    ck_assert_int_eq(tu_onnx_try_import(&b, &o, &m), GRAFT_E_INVALID_ARG);
+    o.input_ndim = 4;
+    o.input_shape = NULL;
+    ck_assert_int_eq(tu_onnx_try_import(&b, &o, &m), GRAFT_E_INVALID_ARG);
+    ck_assert_str_eq(graft_errmsg(ctx), FN "input_ndim is 4 with input_shape NULL");
+    /* Without a batch axis, the batch entry is a size like the others. */
+    o = (graft_onnx_import_opts)GRAFT_ONNX_IMPORT_OPTS_INIT;
+    o.batch_axis = 0;
+    o.input_ndim = 4;
+    const int64_t sym[4] = {-1, 2, 4, 5};
+    o.input_shape = sym;
+    ck_assert_int_eq(tu_onnx_try_import(&b, &o, &m), GRAFT_E_INVALID_ARG);
+    ck_assert_str_eq(graft_errmsg(ctx), FN "input_shape gives axis 0 of the graph input \"x\" the "
+                                           "size -1; sizes are 1 or more");
+    tu_mb_free(&b);
+    /* Unnamed open sizes (neither dim_value nor dim_param), three of them. */
+    const int64_t un[4] = {-1, -9, -9, -9};
+    tu_mb_begin(&b, ctx, 13);
+    tu_mb_input(&b, "img", 4, un);
+    tu_mb_simple(&b, "Relu", "relu", "img", "y");
+    tu_mb_output(&b, "y");
+    tu_mb_finish(&b);
+    ck_assert_int_eq(tu_onnx_try_import(&b, NULL, &m), GRAFT_E_UNSUPPORTED);
+    ck_assert_str_eq(graft_errmsg(ctx), FN "axis 1, axis 2 and axis 3 of the graph input \"img\" "
+                                           "have no fixed size; give them with the import option "
+                                           "input_shape (CLI: --input-shape 1x?x?x?)");
+    tu_mb_free(&b);
+    graft_ctx_free(ctx);
+}
+END_TEST
+
+/* Without a batch axis input_shape fixes every size; an input stored
+ * without a shape takes input_shape whole. */
+START_TEST(test_open_hw_no_batch_axis_and_no_shape)
+{
+    graft_ctx *ctx = tu_ctx();
+    tu_mb b;
+    const int64_t xd[3] = {-1, -2, 4};
+    tu_mb_begin(&b, ctx, 13);
+    tu_mb_input(&b, "x", 3, xd);
+    tu_mb_simple(&b, "Relu", "relu", "x", "y");
+    tu_mb_output(&b, "y");
+    tu_mb_finish(&b);
+    graft_onnx_import_opts o = GRAFT_ONNX_IMPORT_OPTS_INIT;
+    o.batch_axis = 0;
+    graft_model *m = NULL;
+    ck_assert_int_eq(tu_onnx_try_import(&b, &o, &m), GRAFT_E_UNSUPPORTED);
+    ck_assert_str_eq(graft_errmsg(ctx), FN "axis 0 (\"N\") and axis 1 (\"H\") of the graph input "
+                                           "\"x\" have no fixed size; give them with the import "
+                                           "option input_shape (CLI: --input-shape NxHx4)");
+    const int64_t shape[3] = {2, 3, 4};
+    o.input_ndim = 3;
+    o.input_shape = shape;
+    m = tu_onnx_import_ok(&b, &o);
+    int nd = 0;
+    int64_t dims[GRAFT_MAX_DIMS];
+    ck_assert_int_eq(graft_model_layer_output_shape(m, -1, &nd, dims), GRAFT_OK);
+    ck_assert_int_eq(nd, 3);
+    ck_assert_int_eq(dims[0], 2);
+    ck_assert_int_eq(dims[1], 3);
+    ck_assert_int_eq(dims[2], 4);
+    graft_model_free(m);
+    tu_mb_free(&b);
+    tu_mb_begin(&b, ctx, 13);
+    tu_mb_input(&b, "x", -1, NULL);
+    tu_mb_simple(&b, "Relu", "relu", "x", "y");
+    tu_mb_output(&b, "y");
+    tu_mb_finish(&b);
+    ck_assert_int_eq(tu_onnx_try_import(&b, NULL, &m), GRAFT_E_UNSUPPORTED);
+    ck_assert_str_eq(graft_errmsg(ctx), FN "the graph input \"x\" has no shape; give it with the "
+                                           "import option input_shape (CLI: --input-shape)");
+    o = (graft_onnx_import_opts)GRAFT_ONNX_IMPORT_OPTS_INIT;
+    const int64_t batched[3] = {-1, 5, 6};
+    o.input_ndim = 3;
+    o.input_shape = batched;
+    m = tu_onnx_import_ok(&b, &o);
+    ck_assert_int_eq(graft_model_layer_output_shape(m, -1, &nd, dims), GRAFT_OK);
+    ck_assert_int_eq(nd, 2);
+    ck_assert_int_eq(dims[0], 5);
+    ck_assert_int_eq(dims[1], 6);
+    graft_model_free(m);
+    tu_mb_free(&b);
+    graft_ctx_free(ctx);
+}
+END_TEST
+
 /* tests/data/onnx/unsupported.onnx: five refused nodes, one of them a GRU
  * that reads another's output; the message holds four and counts the
  * fifth. */
@@ -840,6 +1088,34 @@ START_TEST(test_network_unsupported)
                      "nearest and linear; node \"norm\" (LpNormalization): graft does not "
                      "support the operator LpNormalization; ... and 1 more; 3 later nodes that "
                      "read their outputs were not checked");
+    graft_ctx_free(ctx);
+}
+END_TEST
+
+/* A caller built against 1.0 or 1.1 passes the struct without input_ndim
+ * and input_shape: they read as 0 and NULL, whatever follows in memory. */
+START_TEST(test_open_hw_old_struct_size)
+{
+    graft_ctx *ctx = tu_ctx();
+    tu_mb b;
+    tu_onnx_small_model(ctx, &b);
+    graft_onnx_import_opts o = GRAFT_ONNX_IMPORT_OPTS_INIT;
+    o.struct_size = (uint32_t)offsetof(graft_onnx_import_opts, input_ndim);
+    o.input_ndim = 99; /* past the caller's struct: not read */
+    graft_model *m = tu_onnx_import_ok(&b, &o);
+    graft_model_free(m);
+    tu_mb_free(&b);
+    const int64_t xd[4] = {-1, 2, -2, -3};
+    reshape_by_shape_model(ctx, &b, xd);
+    const int64_t shape[4] = {1, 2, 3, 4};
+    o.input_ndim = 4;
+    o.input_shape = shape;
+    ck_assert_int_eq(tu_onnx_try_import(&b, &o, &m), GRAFT_E_UNSUPPORTED);
+    ck_assert_ptr_nonnull(strstr(graft_errmsg(ctx), "no fixed size"));
+    o.struct_size = (uint32_t)sizeof o;
+    m = tu_onnx_import_ok(&b, &o);
+    graft_model_free(m);
+    tu_mb_free(&b);
     graft_ctx_free(ctx);
 }
 END_TEST
@@ -866,6 +1142,15 @@ Suite *suite_onnx_import(void)
     tcase_add_test(tc, test_network_keras_style);
     tcase_add_test(tc, test_replace_head_needs_a_classifier);
     tcase_add_test(tc, test_network_unsupported);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("input_shape");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_open_hw_convolutional);
+    tcase_add_test(tc, test_open_hw_shape_subgraphs);
+    tcase_add_test(tc, test_open_hw_reshape_from_shape);
+    tcase_add_test(tc, test_open_hw_refusals);
+    tcase_add_test(tc, test_open_hw_no_batch_axis_and_no_shape);
+    tcase_add_test(tc, test_open_hw_old_struct_size);
     suite_add_tcase(s, tc);
     return s;
 }

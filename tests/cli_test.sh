@@ -126,6 +126,35 @@ check "the re-imported model predicts as the original" sh -c \
      python3 -c 'import json,sys; a,b=[json.load(open(p))[\"top\"][0] for p in sys.argv[1:]]; assert a[\"class\"]==b[\"class\"] and abs(a[\"probability\"]-b[\"probability\"])<1e-4' \"$dir/a\" \"$dir/b\""
 check "export of a missing model: status 1" status_is 1 "$graft" export /nonexistent.graft "$dir/x.onnx"
 
+# ---- ONNX files that leave input sizes open: --input-shape ----
+
+open_hw="$root/tests/data/onnx/fcn_open_hw.onnx"
+check "info of an ONNX file with open height and width: status 1, every open axis and the flag named" \
+    says 1 'axis 2 ("height") and axis 3 ("width") of the graph input "x" have no fixed size; give them with the import option input_shape (CLI: --input-shape 1x3xheightxwidth)' \
+    "$graft" info "$open_hw"
+check "info --input-shape fixes them" sh -c "\"$graft\" info \"$open_hw\" --input-shape 1x3x48x64 | grep -q 'Total params'"
+check "info --input-shape --json: the sizes carried through the graph" sh -c \
+    "\"$graft\" info \"$open_hw\" --input-shape=2x3x48x64 --json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d[\"layers\"][-1][\"output_shape\"] == [4, 24, 32], d'"
+check "info --input-shape at another size" sh -c \
+    "\"$graft\" info \"$open_hw\" --input-shape 1x3x17x23 --json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d[\"layers\"][-1][\"output_shape\"] == [4, 9, 12], d'"
+check "--input-shape against a size the file fixes: status 1, axis and sizes named" \
+    says 1 "input_shape gives axis 1 of the graph input \"x\" the size 4; the file fixes it at 3" \
+    "$graft" info "$open_hw" --input-shape 1x4x48x64
+check "--input-shape of the wrong rank: status 1" \
+    says 1 "input_shape has 3 sizes; the graph input \"x\" has rank 4" "$graft" info "$open_hw" --input-shape 3x48x64
+check "export --input-shape, and the exported file loads without it" sh -c \
+    "\"$graft\" export \"$open_hw\" \"$dir/open.onnx\" --input-shape 1x3x20x30 --quiet && \
+     \"$graft\" info \"$dir/open.onnx\" --json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d[\"layers\"][-1][\"output_shape\"] == [4, 10, 15], d'"
+for v in "1x3x48x" "x3x4x4" "1x3x0x4" "1X3x4x4" "1x-3x4x4" "1x3x4x4x1x1x1x1x1" "abc" "" " 1x3x4x4" \
+         "1x3x4x4 " "1x3x4.5x4" "1x3x99999999999x4" "1xx3x4"; do
+    check "info --input-shape \"$v\": status 2" says 2 "--input-shape takes 1 to 8 sizes" "$graft" info "$open_hw" --input-shape "$v"
+done
+check "--input-shape with a .graft model: status 2, said" \
+    says 2 "--input-shape is for .onnx models" "$graft" info "$base" --input-shape 1x1x28x28
+for cmd in info train eval predict export; do
+    check "$cmd --help shows --input-shape" sh -c "\"$graft\" $cmd --help | grep -q -- --input-shape"
+done
+
 # ---- one class, output folders, option values, damaged images, rates ----
 
 mkdir -p "$dir/one" "$dir/oneplus/empty"
@@ -176,6 +205,10 @@ for args in "$T --normalize foo" "$T --threads 0" "$T --threads 65" "$T --epochs
             "predict $dir/m.graft $dir/data/bar/000.png --normalize imagenet" \
             "predict $dir/m.graft $dir/data/bar/000.png --top 0" \
             "export $dir/m.graft $dir/x.onnx --opset 12" \
+            "$T --input-shape 1x1x28x28" "eval $dir/m.graft --data $dir/data --input-shape 1x3" \
+            "predict $dir/m.graft $dir/data/bar/000.png --input-shape 0x1" \
+            "export $dir/m.graft $dir/x.onnx --input-shape 1x3x4x4" \
+            "predict $dir/m.onnx $dir/data/bar/000.png --input-shape 1x3xx4" \
             "demo --seeds 0 --out $dir/demo --base $dir/none.graft" \
             "demo --epochs 2 --out $dir/demo --base $dir/none.graft" \
             "demo --pretrain --epochs 0 --base $dir/p.graft --fashion $dir/none" \

@@ -67,6 +67,21 @@ to 1e-5:
                  the output of another refused node) and three nodes that
                  only read refused nodes' outputs, for the all-at-once
                  refusal; it has no stored input or output
+
+Two networks leave the height and width of their input open (dynamic_axes
+"height" and "width", as Paddle2ONNX, tf2onnx and many PyTorch exports do);
+graft imports them with the import option input_shape. For each of two
+input sizes HxW they have <name>.HxW.input.pb and <name>.HxW.output.pb:
+  fcn_open_hw    a fully convolutional network (convolutions, batch norm,
+                 ReLU, a stride-2 convolution); sizes 24x32 and 17x23
+  shape_open_hw  a network whose shapes are computed from the input's:
+                 F.interpolate(b, size=a.shape[2:]) (a Resize whose sizes
+                 come from Shape of another tensor), x.view(n, c, h * w), a
+                 sigmoid and x.view(n, c, h, w) (Reshapes
+                 whose targets come from Shape), global average pooling and
+                 a linear layer; sizes 20x28 and 15x21 (odd sizes, so the
+                 upsampling is not a whole factor); their own generators
+                 (seeds 5 and 6)
 """
 import os
 import struct
@@ -369,6 +384,54 @@ def make_unsupported():
     return model
 
 
+class FcnOpenHw(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
+                                  nn.Conv2d(8, 8, 3, padding=1, stride=2), nn.ReLU(),
+                                  nn.Conv2d(8, 4, 1))
+
+    def forward(self, x):
+        return self.body(x)
+
+
+class ShapeOpenHw(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU())
+        self.b = nn.Sequential(nn.Conv2d(8, 8, 3, padding=1, stride=2), nn.ReLU())
+        self.fc = nn.Linear(8, 5)
+
+    def forward(self, x):
+        a = self.a(x)
+        u = nn.functional.interpolate(self.b(a), size=a.shape[2:], mode="nearest")
+        s = a + u
+        n, c, h, w = s.shape
+        s = torch.sigmoid(s.view(n, c, h * w)).view(n, c, h, w)
+        return self.fc(s.mean(dim=(2, 3)))
+
+
+def export_open_hw(name, model, sizes, gen):
+    """Exports with the height and width open and stores, for each size, an
+    input of one sample and PyTorch's output for it."""
+    model.eval()
+    randomise_batch_norms(model, gen)
+    path = os.path.join(OUT, name + ".onnx")
+    x = torch.randn(1, 3, 16, 16, generator=gen)
+    torch.onnx.export(model, x, path, opset_version=13, input_names=["x"], output_names=["y"],
+                      dynamic_axes={"x": {0: "N", 2: "height", 3: "width"},
+                                    "y": {0: "N"}},
+                      training=torch.onnx.TrainingMode.EVAL, do_constant_folding=True)
+    for h, w in sizes:
+        x = torch.randn(1, 3, h, w, generator=gen)
+        with torch.no_grad():
+            y = model(x)
+        for part, t in (("input", x), ("output", y)):
+            with open(os.path.join(OUT, "%s.%dx%d.%s.pb" % (name, h, w, part)), "wb") as f:
+                f.write(tensor_proto(t))
+    print("%s: %d bytes" % (name, os.path.getsize(path)))
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     names = set(sys.argv[1:])
@@ -405,6 +468,11 @@ def main():
     if every or "unsupported" in names:
         onnx.save(make_unsupported(), os.path.join(OUT, "unsupported.onnx"))
         print("unsupported: %d bytes" % os.path.getsize(os.path.join(OUT, "unsupported.onnx")))
+    if not names or names & {"fcn_open_hw", "shape_open_hw"}:
+        torch.manual_seed(5)
+        gen = torch.Generator().manual_seed(6)
+        export_open_hw("fcn_open_hw", FcnOpenHw(), [(24, 32), (17, 23)], gen)
+        export_open_hw("shape_open_hw", ShapeOpenHw(), [(20, 28), (15, 21)], gen)
     return 0
 
 

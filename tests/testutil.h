@@ -330,7 +330,8 @@ typedef struct tu_mb {
 } tu_mb;
 void tu_mb_begin(tu_mb *b, graft_ctx *ctx, int64_t opset);
 /* A graph input (field 11) or output (12) of element type elem; ndim -1
- * writes no shape; a negative size writes the symbolic "N". */
+ * writes no shape; a size of -1, -2 or -3 writes the symbolic "N", "H" or
+ * "W", another negative size a dimension with neither a value nor a name. */
 void tu_mb_value(tu_mb *b, int field, const char *name, int elem, int ndim, const int64_t *dims);
 void tu_mb_input(tu_mb *b, const char *name, int ndim, const int64_t *dims); /* float */
 void tu_mb_output(tu_mb *b, const char *name);

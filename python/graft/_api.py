@@ -316,6 +316,8 @@ STRUCTS = {
         ("bound_names", "P(c_char_p)"),
         ("bound_values", "PP"),
         ("seed", "c_uint64"),
+        ("input_ndim", "c_int"),
+        ("input_shape", "P(c_int64)"),
     ),
     "graft_onnx_export_opts": (
         ("struct_size", "c_uint32"),

@@ -4,6 +4,7 @@ files, checkpoints and ONNX import and export (graft_model)."""
 import contextlib
 import ctypes
 import enum
+import operator
 import signal
 import threading
 
@@ -327,7 +328,7 @@ class Model(Handle):
 
     @classmethod
     def import_onnx(cls, source, *, keep_softmax=False, batch_axis=True, input_name=None,
-                    bound=None, seed=0, ctx=None):
+                    bound=None, seed=0, input_shape=None, ctx=None):
         """Imports an ONNX model with its weights (graft_onnx_import()).
 
         source: the file's path (str or os.PathLike), or its contents (bytes,
@@ -335,8 +336,8 @@ class Model(Handle):
 
         Each ONNX node becomes a layer named after the node (see graft.h),
         so the layers can be frozen, cut and replaced by name. The graph
-        needs one float input of fixed shape (NCHW for images) and one
-        output.
+        needs one float input of fixed shape (NCHW for images; sizes the
+        file leaves open are given with input_shape) and one output.
 
         Args:
             keep_softmax: False (default) drops a Softmax that produces the
@@ -352,6 +353,16 @@ class Model(Handle):
                 to constant values in the ONNX shape of each input (read,
                 not kept).
             seed: the model's seed (initialisation of layers added later).
+            input_shape: None (default), or the graph input's full ONNX
+                shape, batch axis included when batch_axis is True, e.g.
+                (1, 3, 48, 192): fixes the sizes the file leaves open
+                (symbolic or unset height, width, sequence length...), and
+                every shape the graph computes from them. Sizes the file
+                fixes must be given unchanged, and the rank must match
+                (InvalidArgumentError naming the axis). The batch entry may
+                be None, 0 or -1 (left symbolic); the model takes any batch
+                size either way. Without it, a file with open sizes raises
+                UnsupportedError naming every open axis. Since 1.2.
 
         Raises GraftIOError, FormatError (a malformed file: where and what),
         UnsupportedError (an operator, attribute or shape graft cannot
@@ -365,15 +376,30 @@ class Model(Handle):
         else:
             fn, args = _lib.C.graft_onnx_import, (_lib.encode_path(source),)
         return cls._import_onnx(ctx, fn, args, keep_softmax, batch_axis, input_name, bound,
-                                seed)
+                                seed, input_shape)
 
     @classmethod
     def _import_onnx(cls, ctx, fn, source_args, keep_softmax, batch_axis, input_name, bound,
-                     seed):
+                     seed, input_shape=None):
         opts = _lib.new_struct(_lib.OnnxImportOpts, keep_softmax=1 if keep_softmax else 0,
                                batch_axis=1 if batch_axis else 0, seed=int(seed))
         if input_name is not None:
             opts.input_name = _lib.encode(input_name, "input_name")
+        shape = None
+        if input_shape is not None:
+            if isinstance(input_shape, (str, bytes)) or not hasattr(input_shape, "__len__"):
+                raise TypeError("input_shape is a sequence of sizes, such as (1, 3, 48, 192), "
+                                "not %r" % (input_shape,))
+            sizes = []
+            for k, v in enumerate(input_shape):
+                try:
+                    sizes.append(-1 if v is None else operator.index(v))
+                except TypeError:
+                    raise TypeError("input_shape[%d] is %r; sizes are whole numbers (None "
+                                    "for a symbolic batch)" % (k, v)) from None
+            shape = _lib.int64_array(sizes, "input_shape")
+            opts.input_ndim = _lib.check_int(len(sizes), "len(input_shape)", "c_int")
+            opts.input_shape = ctypes.cast(shape, ctypes.POINTER(ctypes.c_int64))
         bound = dict(bound or {})
         names, keep = _lib.string_array(list(bound), "bound names")
         values = (ctypes.c_void_p * max(len(bound), 1))()
@@ -389,7 +415,7 @@ class Model(Handle):
                 opts.bound_names = names
                 opts.bound_values = values
             _lib.call(fn, ctx.handle, *source_args, ctypes.byref(opts), ctypes.byref(out))
-        del keep, bufs
+        del keep, bufs, shape
         return cls._wrap(ctx, out.value)
 
     @staticmethod

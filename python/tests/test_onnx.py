@@ -224,6 +224,70 @@ class BoundInputs(unittest.TestCase):
                          '"nope", which is not a graph input')
 
 
+OPEN_HW = os.path.join(ONNX_DIR, "fcn_open_hw.onnx")
+SHAPE_OPEN_HW = os.path.join(ONNX_DIR, "shape_open_hw.onnx")
+
+
+@unittest.skipUnless(os.path.isfile(OPEN_HW) and os.path.isfile(SHAPE_OPEN_HW),
+                     "tests/data/onnx/fcn_open_hw.onnx or shape_open_hw.onnx not found")
+class OpenInputSizes(unittest.TestCase):
+    """input_shape fixes the sizes an ONNX file leaves open (height and
+    width here), and what the graph computes from them."""
+
+    def check_size(self, path, input_shape, h, w):
+        stem = os.path.join(ONNX_DIR, "%s.%dx%d" % (os.path.basename(path)[:-5], h, w))
+        shape, x = read_tensor_proto(stem + ".input.pb")
+        want_shape, want = read_tensor_proto(stem + ".output.pb")
+        self.assertEqual(shape, (1, 3, h, w))
+        with graft.Model.import_onnx(path, input_shape=input_shape) as m:
+            self.assertEqual(m.input_shape, (3, h, w))
+            self.assertEqual(m.output_shape, want_shape[1:])
+            assertClose(self, m.forward(x), want, 1e-6, 1e-4)
+
+    def test_two_sizes_of_each_network(self):
+        self.check_size(OPEN_HW, (1, 3, 24, 32), 24, 32)
+        self.check_size(OPEN_HW, [None, 3, 17, 23], 17, 23)
+        self.check_size(SHAPE_OPEN_HW, (-1, 3, 20, 28), 20, 28)
+        self.check_size(SHAPE_OPEN_HW, (1, 3, 15, 21), 15, 21)
+
+    def test_open_sizes_are_named_without_it(self):
+        with self.assertRaises(graft.UnsupportedError) as cm:
+            graft.Model.import_onnx(OPEN_HW)
+        self.assertEqual(cm.exception.message,
+                         'graft_onnx_import(): axis 2 ("height") and axis 3 ("width") of the '
+                         'graph input "x" have no fixed size; give them with the import option '
+                         'input_shape (CLI: --input-shape 1x3xheightxwidth)')
+
+    def test_refusals(self):
+        with self.assertRaises(graft.InvalidArgumentError) as cm:
+            graft.Model.import_onnx(OPEN_HW, input_shape=(1, 4, 24, 32))
+        self.assertEqual(cm.exception.message,
+                         'graft_onnx_import(): input_shape gives axis 1 of the graph input "x" '
+                         'the size 4; the file fixes it at 3')
+        with self.assertRaises(graft.InvalidArgumentError) as cm:
+            graft.Model.import_onnx(OPEN_HW, input_shape=(3, 24, 32))
+        self.assertIn('input_shape has 3 sizes; the graph input "x" has rank 4',
+                      cm.exception.message)
+        with self.assertRaises(graft.InvalidArgumentError) as cm:
+            graft.Model.import_onnx(OPEN_HW, input_shape=(1, 3, None, 32))
+        self.assertIn("axis 2 of the graph input \"x\" the size -1", cm.exception.message)
+        with self.assertRaises(graft.InvalidArgumentError):
+            graft.Model.import_onnx(OPEN_HW, input_shape=(1,) * 9)
+        with self.assertRaises(TypeError) as cm:
+            graft.Model.import_onnx(OPEN_HW, input_shape=(1, 3, 24.5, 32))
+        self.assertIn("input_shape[2] is 24.5", str(cm.exception))
+        with self.assertRaises(TypeError):
+            graft.Model.import_onnx(OPEN_HW, input_shape="1x3x24x32")
+        with self.assertRaises(OverflowError):
+            graft.Model.import_onnx(OPEN_HW, input_shape=(1, 3, 2 ** 63, 32))
+
+    def test_from_bytes(self):
+        with open(OPEN_HW, "rb") as f:
+            data = f.read()
+        with graft.Model.import_onnx(data, input_shape=(1, 3, 24, 32)) as m:
+            self.assertEqual(m.input_shape, (3, 24, 32))
+
+
 @needs_fixture
 class Export(tu.TempDirTest):
     def test_round_trip_through_bytes_and_file(self):

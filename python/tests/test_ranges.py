@@ -500,6 +500,7 @@ INTERNAL = {
     "graft_onnx_import_opts.keep_softmax": _FLAG,
     "graft_onnx_import_opts.batch_axis": _FLAG,
     "graft_onnx_import_opts.n_bound": _COUNT,
+    "graft_onnx_import_opts.input_ndim": _COUNT,
     "graft_onnx_export_opts.fold_batch_norm": _FLAG,
 }
 
@@ -943,6 +944,9 @@ class PublicIntegers(_Public):
         data = self.model().export_onnx_bytes()
         for bad in (2 ** 64, -1):
             self.refused(lambda: graft.Model.import_onnx(data, seed=bad, ctx=self.ctx), "seed")
+        for shape, what in (((2 ** 63, 1), "input_shape[0]"), ((1, -2 ** 63 - 1), "input_shape[1]")):
+            self.refused(lambda: graft.Model.import_onnx(data, input_shape=shape, ctx=self.ctx),
+                         what)
 
     def test_export_onnx(self):
         m = self.model()

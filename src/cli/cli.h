@@ -52,8 +52,25 @@ int cliFail(graft_ctx *ctx, const char *what);
  * a message that names the folder. */
 int cliCheckOutputPath(const char *path, const char *option);
 
-/* Loads a .graft model, or imports an .onnx one (told by the extension). */
-int cliLoadModel(graft_ctx *ctx, const char *path, graft_model **out);
+/* --input-shape S (every command that reads a model): the graph input's
+ * shape for an .onnx model that leaves sizes open, as positive whole
+ * numbers separated by 'x' ("1x3x224x224"). Checks the value, and that
+ * model (the path given) is an .onnx file, before any work. Returns 0, or
+ * -1 after printing why (exit status 2). */
+int cliInputShapeCheck(cli_args *a, const char *model);
+
+/* The usage line of --input-shape, for the commands' help. */
+#define CLI_INPUT_SHAPE_USAGE \
+    "  --input-shape S  an .onnx MODEL's input shape, e.g. 1x3x224x224: fixes the\n" \
+    "                   sizes the file leaves open (height, width, ...)\n"
+
+/* Loads a .graft model, or imports an .onnx one (told by the extension)
+ * with a's --input-shape (checked by cliInputShapeCheck()). Returns 0, or
+ * 1 after printing why. */
+int cliLoadModel(graft_ctx *ctx, const char *path, cli_args *a, graft_model **out);
+/* Imports the ONNX file at path with the options a gives (--input-shape);
+ * returns graft_onnx_import()'s status, reporting nothing. */
+int cliImportOnnx(graft_ctx *ctx, const char *path, cli_args *a, graft_model **out);
 
 /* Writes s as a JSON string literal; v as a number, or null when not finite. */
 void cliJsonString(FILE *f, const char *s);

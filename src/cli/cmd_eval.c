@@ -20,12 +20,13 @@ static const char usage[] =
     "  --plot PNG       write the confusion matrix with class names\n"
     "  --skip-bad       decode every image first; leave out and list those that\n"
     "                   cannot be read (default: stop at the first one)\n"
-    "  --json           one JSON object on standard output\n";
+    "  --json           one JSON object on standard output\n"
+    CLI_INPUT_SHAPE_USAGE;
 
 int cmd_eval(int argc, char **argv, cli_out *out)
 {
     static const char *const accepted[] = {"data=", "top=", "batch=", "normalize=", "threads=",
-                                           "plot=", "skip-bad", "quiet", "json", "help", NULL};
+                                           "plot=", "skip-bad", "input-shape=", "quiet", "json", "help", NULL};
     cli_args a;
     if (cliParse(argc, argv, accepted, &a)) return 2;
     if (cliFlag(&a, "help")) {
@@ -39,7 +40,7 @@ int cmd_eval(int argc, char **argv, cli_out *out)
         return 2;
     }
     if (cliInt(&a, "top", 5, 1, 1 << 20, &top) || cliInt(&a, "batch", 64, 1, 65536, &batch) ||
-        cliImageOptsCheck(&a))
+        cliImageOptsCheck(&a) || cliInputShapeCheck(&a, a.pos[0]))
         return 2;
     const char *plot = cliOpt(&a, "plot");
     if (plot && cliCheckOutputPath(plot, "--plot")) return 1;
@@ -50,7 +51,7 @@ int cmd_eval(int argc, char **argv, cli_out *out)
     graft_dataset *ds = NULL;
     graft_eval *ev = NULL;
     if (graft_ctx_create(&ctx) != GRAFT_OK) return cliFail(NULL, "cannot start");
-    if (cliLoadModel(ctx, a.pos[0], &m)) goto done;
+    if (cliLoadModel(ctx, a.pos[0], &a, &m)) goto done;
     graft_folder_opts fo;
     if ((rc = cliImageOpts(m, &a, &fo)) != 0) goto done;
     rc = 1;

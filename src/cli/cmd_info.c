@@ -5,14 +5,15 @@
 #include <string.h>
 
 static const char usage[] =
-    "usage: graft info MODEL [--json]\n"
+    "usage: graft info MODEL [--json] [--input-shape S]\n"
     "\n"
     "Prints the layers of MODEL (a .graft file or an .onnx file): name, kind,\n"
     "inputs, output shape, parameters and whether each is trainable, then the\n"
     "totals and the class names. For an .onnx file graft cannot import because\n"
     "of nodes it does not support, it lists those nodes instead, one a line,\n"
     "and exits with status 1.\n"
-    "  --json   one JSON object on standard output\n";
+    "  --json           one JSON object on standard output\n"
+    CLI_INPUT_SHAPE_USAGE;
 
 /* 1 when an item of graft_onnx_import()'s list of unsupported nodes starts
  * at s (just after a "; "): a node, "... and K more" or "M later nodes". */
@@ -51,9 +52,9 @@ static void print_gaps(const char *text, int json)
 
 /* Imports the ONNX file at path; an unsupported graph is listed (on
  * standard output) before the usual message (on standard error). */
-static int import_onnx(graft_ctx *ctx, const char *path, int json, graft_model **m)
+static int import_onnx(graft_ctx *ctx, const char *path, cli_args *a, int json, graft_model **m)
 {
-    int st = graft_onnx_import(ctx, path, NULL, m);
+    int st = cliImportOnnx(ctx, path, a, m);
     if (st == GRAFT_OK) return 0;
     const char *msg = graft_errmsg(ctx), *text = strstr(msg, "(): ");
     if (st == GRAFT_E_UNSUPPORTED && text) {
@@ -75,7 +76,7 @@ static int import_onnx(graft_ctx *ctx, const char *path, int json, graft_model *
 
 int cmd_info(int argc, char **argv, cli_out *out)
 {
-    static const char *const accepted[] = {"json", "quiet", "help", NULL};
+    static const char *const accepted[] = {"json", "quiet", "input-shape=", "help", NULL};
     cli_args a;
     if (cliParse(argc, argv, accepted, &a)) return 2;
     if (cliFlag(&a, "help")) {
@@ -86,12 +87,13 @@ int cmd_info(int argc, char **argv, cli_out *out)
         fputs(usage, stderr);
         return 2;
     }
+    if (cliInputShapeCheck(&a, a.pos[0])) return 2;
     graft_ctx *ctx;
     if (graft_ctx_create(&ctx) != GRAFT_OK) return cliFail(NULL, "cannot start");
     graft_model *m;
     size_t len = strlen(a.pos[0]);
     int onnx = len > 5 && strcmp(a.pos[0] + len - 5, ".onnx") == 0;
-    if (onnx ? import_onnx(ctx, a.pos[0], out->json, &m) : cliLoadModel(ctx, a.pos[0], &m)) {
+    if (onnx ? import_onnx(ctx, a.pos[0], &a, out->json, &m) : cliLoadModel(ctx, a.pos[0], &a, &m)) {
         graft_ctx_free(ctx);
         return 1;
     }

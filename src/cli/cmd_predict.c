@@ -13,7 +13,8 @@ static const char usage[] =
     "the model's input size.\n"
     "  --top K          classes to print per image (default 5)\n"
     "  --normalize MODE unit (default), imagenet or byte, as the model was trained\n"
-    "  --json           one JSON object per image on standard output\n";
+    "  --json           one JSON object per image on standard output\n"
+    CLI_INPUT_SHAPE_USAGE;
 
 /* Decodes path and prepares it as the model expects, into slot 0 of x. */
 static int prepare(graft_ctx *ctx, const char *path, const graft_folder_opts *fo, graft_tensor *x)
@@ -38,7 +39,7 @@ static int prepare(graft_ctx *ctx, const char *path, const graft_folder_opts *fo
 
 int cmd_predict(int argc, char **argv, cli_out *out)
 {
-    static const char *const accepted[] = {"top=", "normalize=", "threads=", "quiet", "json", "help", NULL};
+    static const char *const accepted[] = {"top=", "normalize=", "threads=", "input-shape=", "quiet", "json", "help", NULL};
     cli_args a;
     if (cliParse(argc, argv, accepted, &a)) return 2;
     if (cliFlag(&a, "help")) {
@@ -50,7 +51,9 @@ int cmd_predict(int argc, char **argv, cli_out *out)
         fputs(usage, stderr);
         return 2;
     }
-    if (cliInt(&a, "top", 5, 1, 1 << 20, &top) || cliImageOptsCheck(&a)) return 2;
+    if (cliInt(&a, "top", 5, 1, 1 << 20, &top) || cliImageOptsCheck(&a) ||
+        cliInputShapeCheck(&a, a.pos[0]))
+        return 2;
     int rc = 1, failures = 0;
     graft_ctx *ctx;
     graft_model *m = NULL;
@@ -58,7 +61,7 @@ int cmd_predict(int argc, char **argv, cli_out *out)
     int32_t *idx = NULL;
     float *prob = NULL;
     if (graft_ctx_create(&ctx) != GRAFT_OK) return cliFail(NULL, "cannot start");
-    if (cliLoadModel(ctx, a.pos[0], &m)) goto done;
+    if (cliLoadModel(ctx, a.pos[0], &a, &m)) goto done;
     graft_folder_opts fo;
     if ((rc = cliImageOpts(m, &a, &fo)) != 0) goto done;
     rc = 1;

@@ -34,6 +34,8 @@ static const char usage[] =
     "  --plot PNG            loss/accuracy curves (default: MODEL with .png)\n"
     "  --skip-bad            decode every image first; leave out and list those that\n"
     "                        cannot be read (default: stop at the first one)\n"
+    "  --input-shape S       an .onnx BASE's input shape, e.g. 1x3x224x224: fixes the\n"
+    "                        sizes the file leaves open (height, width, ...)\n"
     "  --quiet, --json       no progress; or JSON lines on standard output\n";
 
 static int save_curves(const cli_progress *pr, const char *path)
@@ -102,7 +104,7 @@ int cmd_train(int argc, char **argv, cli_out *out)
         "data=", "out=", "epochs=", "batch=", "lr=", "optim=", "cosine", "freeze-through=",
         "train-all", "hidden=", "dropout=", "unfreeze-from=", "unfreeze-at=",
         "unfreeze-lr-scale=", "augment", "val-fraction=", "normalize=", "seed=", "threads=",
-        "plot=", "skip-bad", "quiet", "json", "help", NULL};
+        "plot=", "skip-bad", "input-shape=", "quiet", "json", "help", NULL};
     cli_args a;
     if (cliParse(argc, argv, accepted, &a)) return 2;
     if (cliFlag(&a, "help")) {
@@ -123,7 +125,8 @@ int cmd_train(int argc, char **argv, cli_out *out)
         cliInt(&a, "unfreeze-at", 2, 0, 100000, &unfreeze_at) ||
         cliDouble(&a, "lr", 1e-3, 1e-9, 10, &lr) || cliDouble(&a, "dropout", 0, 0, 0.99, &dropout) ||
         cliDouble(&a, "val-fraction", 0.2, 0, 0.9, &val_fraction) ||
-        cliDouble(&a, "unfreeze-lr-scale", 0.1, 0, 100, &unfreeze_scale) || cliImageOptsCheck(&a))
+        cliDouble(&a, "unfreeze-lr-scale", 0.1, 0, 100, &unfreeze_scale) || cliImageOptsCheck(&a) ||
+        cliInputShapeCheck(&a, a.pos[0]))
         return 2;
     const char *optim_name = cliOpt(&a, "optim");
     int kind = GRAFT_OPTIM_ADAM;
@@ -158,7 +161,7 @@ int cmd_train(int argc, char **argv, cli_out *out)
                   *drop2 = NULL;
     graft_optim *o = NULL;
     if (graft_ctx_create(&ctx) != GRAFT_OK) return cliFail(NULL, "cannot start");
-    if (cliLoadModel(ctx, a.pos[0], &m)) goto done;
+    if (cliLoadModel(ctx, a.pos[0], &a, &m)) goto done;
     if ((through && check_layer_name(m, through, "freeze-through", hidden, dropout, a.pos[0])) ||
         (unfreeze_from && check_layer_name(m, unfreeze_from, "unfreeze-from", hidden, dropout, a.pos[0]))) {
         rc = 2;

@@ -157,10 +157,66 @@ static int ends_with(const char *s, const char *suffix)
     return a >= b && strcasecmp(s + a - b, suffix) == 0;
 }
 
-int cliLoadModel(graft_ctx *ctx, const char *path, graft_model **out)
+/* Reads "1x3x224x224" into dims (room for GRAFT_MAX_DIMS): 1 to
+ * GRAFT_MAX_DIMS whole numbers from 1 to 2147483647, each written with
+ * digits only, separated by single 'x's. Returns the count, or -1. */
+static int parse_shape(const char *s, int64_t *dims)
+{
+    int n = 0;
+    for (const char *p = s;; p++) {
+        int64_t v = 0;
+        const char *start = p;
+        for (; *p >= '0' && *p <= '9'; p++) {
+            v = v * 10 + (*p - '0');
+            if (v > 2147483647) return -1;
+        }
+        if (p == start || v < 1 || n == GRAFT_MAX_DIMS) return -1;
+        dims[n++] = v;
+        if (*p == '\0') return n;
+        if (*p != 'x') return -1;
+    }
+}
+
+int cliInputShapeCheck(cli_args *a, const char *model)
+{
+    const char *v = cliOpt(a, "input-shape");
+    int64_t dims[GRAFT_MAX_DIMS];
+    if (!v) return 0;
+    if (parse_shape(v, dims) < 0) {
+        cliError("--input-shape takes 1 to %d sizes from 1 to 2147483647 separated by 'x', "
+                 "such as 1x3x224x224, not \"%s\"",
+                 GRAFT_MAX_DIMS, v);
+        return -1;
+    }
+    if (!ends_with(model, ".onnx")) {
+        cliError("--input-shape is for .onnx models, whose input sizes may be open; %s is a "
+                 "graft model, whose input shape is fixed",
+                 model);
+        return -1;
+    }
+    return 0;
+}
+
+int cliImportOnnx(graft_ctx *ctx, const char *path, cli_args *a, graft_model **out)
+{
+    graft_onnx_import_opts o = GRAFT_ONNX_IMPORT_OPTS_INIT;
+    int64_t dims[GRAFT_MAX_DIMS];
+    const char *v = a ? cliOpt(a, "input-shape") : NULL;
+    if (v) {
+        o.input_ndim = parse_shape(v, dims);
+        if (o.input_ndim < 0) { /* cliInputShapeCheck() has refused it already */
+            cliError("--input-shape \"%s\" is not a shape", v);
+            return GRAFT_E_INVALID_ARG;
+        }
+        o.input_shape = dims;
+    }
+    return graft_onnx_import(ctx, path, &o, out);
+}
+
+int cliLoadModel(graft_ctx *ctx, const char *path, cli_args *a, graft_model **out)
 {
     if (ends_with(path, ".onnx")) {
-        if (graft_onnx_import(ctx, path, NULL, out) != GRAFT_OK)
+        if (cliImportOnnx(ctx, path, a, out) != GRAFT_OK)
             return cliFail(ctx, "cannot import the ONNX model");
         return 0;
     }

@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -444,6 +445,102 @@ static int bind_input(imp *im, const char *name, const graft_tensor *t)
     return GRAFT_OK;
 }
 
+/* The placeholder for an open axis in the --input-shape hint of messages:
+ * its dim_param when that is a short word, else "?". */
+static const char *open_axis_word(const onnxValueInfo *in, int d)
+{
+    const char *n = in->dim_names[d];
+    size_t len = n ? strlen(n) : 0;
+    if (len == 0 || len > 16) return "?";
+    for (size_t k = 0; k < len; k++) {
+        char c = n[k];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_'))
+            return "?";
+    }
+    return n;
+}
+
+/* Fails naming every open axis of the graph input in (the batch aside when
+ * batched) and the option that fixes them, with a hint of its value. */
+static int open_axes_fail(imp *im, const onnxValueInfo *in)
+{
+    char axes[GRAFT_ERRMSG_SIZE / 2], hint[160];
+    size_t at = 0, hat = 0;
+    int n_open = 0, total = 0;
+    for (int d = 0; d < in->ndim; d++)
+        total += in->dims[d] < 1 && !(im->batched && d == 0);
+    axes[0] = hint[0] = '\0';
+    for (int d = 0; d < in->ndim; d++) {
+        int open = in->dims[d] < 1 && !(im->batched && d == 0);
+        if (hat < sizeof hint) {
+            if (open) {
+                hat += (size_t)snprintf(hint + hat, sizeof hint - hat, "%s%s", d ? "x" : "",
+                                        open_axis_word(in, d));
+            } else {
+                long long v = in->dims[d] > 0 ? (long long)in->dims[d] : 1; /* the batch */
+                hat += (size_t)snprintf(hint + hat, sizeof hint - hat, "%s%lld", d ? "x" : "", v);
+            }
+        }
+        if (!open || at >= sizeof axes) continue;
+        n_open++;
+        const char *sep = n_open == 1 ? "" : n_open == total ? " and " : ", ";
+        if (in->dim_names[d])
+            at += (size_t)snprintf(axes + at, sizeof axes - at, "%saxis %d (\"%s\")", sep, d,
+                                   in->dim_names[d]);
+        else
+            at += (size_t)snprintf(axes + at, sizeof axes - at, "%saxis %d", sep, d);
+    }
+    return graftOnnxImpFail(im, GRAFT_E_UNSUPPORTED,
+                            "%s of the graph input \"%s\" %s no fixed size; give %s with the "
+                            "import option input_shape (CLI: --input-shape %s)",
+                            axes, in->name, total == 1 ? "has" : "have",
+                            total == 1 ? "it" : "them", hint);
+}
+
+/* The ONNX shape of the graph input in, into dims (its rank into *ndim):
+ * the file's, with the open sizes taken from o->input_shape when given.
+ * Checks the given sizes against the file's. */
+static int input_shape(imp *im, const graft_onnx_import_opts *o, const onnxValueInfo *in,
+                       int *ndim, int64_t *dims)
+{
+    const int64_t *given = o->input_shape;
+    int n = o->input_ndim;
+    if (!in->has_shape && n == 0)
+        return graftOnnxImpFail(im, GRAFT_E_UNSUPPORTED,
+                                "the graph input \"%s\" has no shape; give it with the import "
+                                "option input_shape (CLI: --input-shape)",
+                                in->name);
+    if (in->has_shape && n > 0 && n != in->ndim)
+        return graftOnnxImpFail(im, GRAFT_E_INVALID_ARG,
+                                "input_shape has %d size%s; the graph input \"%s\" has rank %d", n,
+                                n == 1 ? "" : "s", in->name, in->ndim);
+    *ndim = in->has_shape ? in->ndim : n;
+    for (int d = 0; d < *ndim; d++) {
+        int batch = im->batched && d == 0;
+        int64_t file = in->has_shape ? in->dims[d] : -1;
+        dims[d] = file;
+        if (n == 0) continue;
+        int64_t v = given[d];
+        if (v < 1 && !(batch && (v == 0 || v == -1)))
+            return graftOnnxImpFail(im, GRAFT_E_INVALID_ARG,
+                                    "input_shape gives axis %d of the graph input \"%s\" the size "
+                                    "%lld; sizes are 1 or more%s",
+                                    d, in->name, (long long)v,
+                                    batch ? " (or 0 or -1 for the batch)" : "");
+        if (v >= 1 && file >= 1 && v != file)
+            return graftOnnxImpFail(im, GRAFT_E_INVALID_ARG,
+                                    "input_shape gives axis %d of the graph input \"%s\" the size "
+                                    "%lld; the file fixes it at %lld",
+                                    d, in->name, (long long)v, (long long)file);
+        if (file < 1) dims[d] = v >= 1 ? v : -1;
+    }
+    if (n == 0)
+        for (int d = im->batched ? 1 : 0; d < *ndim; d++)
+            if (dims[d] < 1) return open_axes_fail(im, in);
+    return GRAFT_OK;
+}
+
 /* Sets up the model from the graph input. */
 static int make_input(imp *im, const graft_onnx_import_opts *o)
 {
@@ -478,34 +575,25 @@ static int make_input(imp *im, const graft_onnx_import_opts *o)
                                 "take float tensors",
                                 in->name,
                                 in->is_tensor ? graftOnnxTypeName(in->elem_type) : "not a tensor");
-    if (!in->has_shape)
-        return graftOnnxImpFail(im, GRAFT_E_UNSUPPORTED, "the graph input \"%s\" has no shape",
-                                in->name);
-    int off = im->batched ? 1 : 0;
-    int n = in->ndim - off;
+    int rank = 0, off = im->batched ? 1 : 0;
+    int64_t shape[ONNX_MAX_RANK];
+    GRAFT_FORWARD_IF_ERROR(input_shape(im, o, in, &rank, shape));
+    int n = rank - off;
     if (n < 1 || n > GRAFT_MAX_DIMS - 1)
         return graftOnnxImpFail(im, GRAFT_E_UNSUPPORTED,
                                 "the graph input \"%s\" has rank %d; with batch_axis %d graft "
                                 "takes ranks %d to %d",
-                                in->name, in->ndim, im->batched, 1 + off, GRAFT_MAX_DIMS - 1 + off);
+                                in->name, rank, im->batched, 1 + off, GRAFT_MAX_DIMS - 1 + off);
     int64_t dims[GRAFT_MAX_DIMS];
-    for (int d = 0; d < n; d++) {
-        dims[d] = in->dims[d + off];
-        if (dims[d] < 1)
-            return graftOnnxImpFail(im, GRAFT_E_UNSUPPORTED,
-                                    "axis %d of the graph input \"%s\" has no fixed size; graft "
-                                    "needs every size fixed%s",
-                                    d + off, in->name,
-                                    im->batched ? " but the batch" : " when batch_axis is 0");
-    }
-    im->static_batch = im->batched && in->dims[0] > 0 ? in->dims[0] : -1;
+    memcpy(dims, shape + off, (size_t)n * sizeof *dims);
+    im->static_batch = im->batched && shape[0] > 0 ? shape[0] : -1;
     GRAFT_FORWARD_IF_ERROR(graft_model_create(im->ctx, n, dims, o->seed, &im->m));
     val *v = graftOnnxImpLookup(im, in->name, 1);
     if (!v) return graftOnnxImpNomem(im);
     v->kind = V_ACT;
     v->layer = GRAFT_MODEL_INPUT;
-    v->ndim = in->ndim;
-    memcpy(v->dims, in->dims, (size_t)in->ndim * sizeof *v->dims);
+    v->ndim = rank;
+    memcpy(v->dims, shape, (size_t)rank * sizeof *v->dims);
     if (im->batched) v->dims[0] = SYM_BATCH;
     return GRAFT_OK;
 }
@@ -582,8 +670,11 @@ static int import_graph(imp *im, const graft_onnx_import_opts *o)
     return GRAFT_OK;
 }
 
-/* The sizes graft_onnx_import_opts has had: 1.0. */
-static const uint32_t import_opts_sizes[] = {(uint32_t)sizeof(graft_onnx_import_opts)};
+/* The sizes graft_onnx_import_opts has had: 1.0 (and 1.1), 1.2 (input_ndim,
+ * input_shape). */
+static const uint32_t import_opts_sizes[] = {
+    (uint32_t)offsetof(graft_onnx_import_opts, input_ndim),
+    (uint32_t)sizeof(graft_onnx_import_opts)};
 static const graftOptionsKind import_opts_kind = {"opts", "GRAFT_ONNX_IMPORT_OPTS_INIT", import_opts_sizes,
                                           GRAFT_OPTIONS_COUNT(import_opts_sizes), 0, 0};
 
@@ -596,6 +687,11 @@ static int check_opts(graft_ctx *ctx, const char *func, const graft_onnx_import_
     GRAFT_RETURN_IF_AT(o->n_bound < 0 || (o->n_bound > 0 && (!o->bound_names || !o->bound_values)),
                        ctx, GRAFT_E_INVALID_ARG, func,
                        "n_bound is %d with bound_names or bound_values NULL", o->n_bound);
+    GRAFT_RETURN_IF_AT(o->input_ndim < 0 || o->input_ndim > ONNX_MAX_RANK, ctx,
+                       GRAFT_E_INVALID_ARG, func, "input_ndim is %d, must be 0 to %d",
+                       o->input_ndim, ONNX_MAX_RANK);
+    GRAFT_RETURN_IF_AT(o->input_ndim > 0 && !o->input_shape, ctx, GRAFT_E_INVALID_ARG, func,
+                       "input_ndim is %d with input_shape NULL", o->input_ndim);
     return GRAFT_OK;
 }
 

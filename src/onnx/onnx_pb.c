@@ -802,20 +802,27 @@ const onnxAttr *graftOnnxNodeAttr(const onnxNode *node, const char *name)
 
 /* ---- ValueInfoProto ---------------------------------------------------------- */
 
-/* TensorShapeProto.Dimension: dim_value (1) or dim_param (2). */
-static int decode_dim(pb *c, onnxBytes body, int64_t *dim)
+/* TensorShapeProto.Dimension: dim_value (1) or dim_param (2). A dim_param
+ * is kept as *name (for messages) when it is a string without NUL bytes;
+ * otherwise *name stays NULL. */
+static int decode_dim(pb *c, onnxBytes body, int64_t *dim, const char **name)
 {
     pb s = pb_sub(c, body);
     pbField f;
     int r;
     *dim = -1;
+    *name = NULL;
     while ((r = pb_next(&s, &f, "TensorShapeProto.Dimension")) > 0) {
         if (f.num == 1) {
             int64_t v;
             GRAFT_FORWARD_IF_ERROR(pb_int(&s, &f, "Dimension.dim_value", &v));
             *dim = v >= 0 ? v : -1;
+            *name = NULL;
         } else if (f.num == 2) {
             *dim = -1;
+            *name = NULL;
+            if (f.wire == PB_LEN && f.bytes.n > 0 && !memchr(f.bytes.p, 0, f.bytes.n))
+                GRAFT_FORWARD_IF_ERROR(pb_string(&s, &f, "Dimension.dim_param", name));
         }
     }
     return r < 0 ? r : GRAFT_OK;
@@ -845,7 +852,8 @@ static int decode_tensor_type(pb *c, onnxBytes body, onnxValueInfo *vi)
                     return graftError(c->m->ctx, GRAFT_E_UNSUPPORTED, c->func,
                                       "value \"%s\" has more than %d dimensions", vi->name,
                                       ONNX_MAX_RANK);
-                GRAFT_FORWARD_IF_ERROR(decode_dim(&sh, g.bytes, &vi->dims[vi->ndim]));
+                GRAFT_FORWARD_IF_ERROR(
+                    decode_dim(&sh, g.bytes, &vi->dims[vi->ndim], &vi->dim_names[vi->ndim]));
                 vi->ndim++;
             }
             if (q < 0) return q;

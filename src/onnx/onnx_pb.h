@@ -88,6 +88,8 @@ typedef struct onnxValueInfo {
     int has_shape;      /* 1: a shape is stored (ndim and dims are meaningful) */
     int ndim;
     int64_t dims[ONNX_MAX_RANK]; /* -1 for a symbolic or unknown dimension */
+    const char *dim_names[ONNX_MAX_RANK]; /* a symbolic dimension's dim_param (in the
+                                             arena), or NULL */
 } onnxValueInfo;
 
 typedef struct onnxGraph {
