@@ -769,11 +769,11 @@ START_TEST(test_network_keras_style)
     ck_assert_int_eq(graft_model_layer_param_count(m, n - 1), 16 * 10 + 10);
     /* One epoch on random NHWC images of 10 classes. */
     enum { COUNT = 32 };
-    static float feats[COUNT * 16 * 16];
+    static float feats[COUNT * 16 * 16 * 3];
     int32_t labels[COUNT];
-    tu_fill_ramp(feats, COUNT * 256, -1, 2.0f / (COUNT * 256));
+    tu_fill_ramp(feats, COUNT * 768, -1, 2.0f / (COUNT * 768));
     for (int k = 0; k < COUNT; k++) labels[k] = k % 10;
-    const int64_t dims[3] = {16, 16, 1};
+    const int64_t dims[3] = {16, 16, 3};
     graft_dataset *ds = NULL;
     graft_optim *opt = NULL;
     ck_assert_int_eq(graft_dataset_from_memory(ctx, COUNT, 3, dims, feats, labels, 10, 1, &ds),

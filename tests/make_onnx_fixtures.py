@@ -55,7 +55,7 @@ to 1e-5:
                                         Mul, Add, Mul, Tanh, Add, Mul, Mul)
   keras_style    the shape tf2onnx gives a Keras model, built node by node
                  with onnx.helper (make_keras_style): an NHWC input
-                 (N, 16, 16, 1) and a Transpose to NCHW, Conv, Relu, MaxPool,
+                 (N, 16, 16, 3) and a Transpose to NCHW (a transpose layer), Conv, Relu, MaxPool,
                  Conv (auto_pad SAME_UPPER, stride 2), Relu,
                  GlobalAveragePool, Reshape to (N, 16), then the dense layer
                  as MatMul by a (16, 5) kernel initializer (Keras' (in, out)
@@ -298,10 +298,10 @@ def make_keras_style(gen):
     def rand(*shape, scale=0.5):
         return torch.randn(*shape, generator=gen) * scale
 
-    w1, b1 = rand(8, 1, 3, 3), rand(8, scale=0.1)
+    w1, b1 = rand(8, 3, 3, 3), rand(8, scale=0.1)
     w2, b2 = rand(16, 8, 3, 3, scale=0.2), rand(16, scale=0.1)
     kernel, bias = rand(16, 5), rand(5, scale=0.1)  # Keras' Dense kernel is (in, out)
-    x = torch.randn(2, 16, 16, 1, generator=gen)
+    x = torch.randn(2, 16, 16, 3, generator=gen)
 
     def init(name, t):
         return numpy_helper.from_array(t.numpy().astype(np.float32), name)
@@ -337,7 +337,7 @@ def make_keras_style(gen):
              numpy_helper.from_array(np.array([-1, 16], dtype=np.int64), "flat_shape")]
     graph = helper.make_graph(
         nodes, "tf2onnx",
-        [helper.make_tensor_value_info("input_1", TensorProto.FLOAT, ["unk__20", 16, 16, 1])],
+        [helper.make_tensor_value_info("input_1", TensorProto.FLOAT, ["unk__20", 16, 16, 3])],
         [helper.make_tensor_value_info("dense", TensorProto.FLOAT, ["unk__21", 5])], inits)
     model = helper.make_model(graph, producer_name="tf2onnx", producer_version="1.9.3",
                               opset_imports=[helper.make_opsetid("", 13)])
