@@ -29,7 +29,12 @@ random weights (seeded; batch norms given random running statistics) and
   shufflenet_v2        ShuffleNetV2, stages (2, 2, 2) of 8/16/32 channels
   convnext             ConvNeXt, stages of 8/16/32 channels, one block each
   transformer_encoder  nn.TransformerEncoder (2 layers, d_model 32, 4 heads,
-                       batch_first), Flatten, Linear
+                       batch_first), Flatten, Linear. PyTorch's attention
+                       moves the batch axis (Transpose perm 1, 0, 2), so it is
+                       exported for one sequence (a fixed batch of 1) and
+                       imported with batch_axis 0: its input and output are
+                       stored as (2, 1, 8, 32) and (2, 1, 10), graft's
+                       batches of that one-sequence graph
 """
 import os
 import struct
@@ -212,6 +217,9 @@ NETWORKS = [
     ("transformer_encoder", TransformerEncoder, (8, 32)),
 ]
 
+# Exported for one sample (no batch axis in graft's sense): see above.
+ONE_SAMPLE = {"transformer_encoder"}
+
 
 def export(name, model, shape, gen):
     model.eval()
@@ -220,9 +228,14 @@ def export(name, model, shape, gen):
     with torch.no_grad():
         y = model(x)
     path = os.path.join(OUT, name + ".onnx")
-    torch.onnx.export(model, x, path, opset_version=13, input_names=["input"],
-                      output_names=["output"],
-                      dynamic_axes={"input": {0: "N"}, "output": {0: "N"}})
+    if name in ONE_SAMPLE:
+        torch.onnx.export(model, x[:1], path, opset_version=13, input_names=["input"],
+                          output_names=["output"])
+        x, y = x.unsqueeze(1), y.unsqueeze(1)  # graft's batches of one-sample graphs
+    else:
+        torch.onnx.export(model, x, path, opset_version=13, input_names=["input"],
+                          output_names=["output"],
+                          dynamic_axes={"input": {0: "N"}, "output": {0: "N"}})
     with open(os.path.join(OUT, name + ".input.pb"), "wb") as f:
         f.write(tensor_proto(x))
     with open(os.path.join(OUT, name + ".output.pb"), "wb") as f:
