@@ -624,29 +624,6 @@ END_TEST
 
 /* ---- whole networks against PyTorch ------------------------------------------------------ */
 
-graft_tensor *tu_onnx_read_tensor(graft_ctx *ctx, const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "cannot open %s (run from the source root)", path);
-    static unsigned char buf[1 << 20];
-    size_t size = fread(buf, 1, sizeof buf, f);
-    fclose(f);
-    ck_assert_uint_lt(size, sizeof buf);
-    onnxModel owner;
-    onnxTensor t;
-    memset(&owner, 0, sizeof owner);
-    owner.ctx = ctx;
-    ck_assert_int_eq(graftOnnxTensorDecode(&owner, "test", buf, size, &t), GRAFT_OK);
-    size_t numel;
-    ck_assert_int_eq(graftOnnxTensorNumel(ctx, "test", &t, &numel), GRAFT_OK);
-    graft_tensor *out = NULL;
-    ck_assert_int_eq(graft_tensor_create(ctx, t.ndim, t.dims, &out), GRAFT_OK);
-    ck_assert_int_eq(graftOnnxTensorReadF32(ctx, "test", &t, graft_tensor_data(out), numel),
-                     GRAFT_OK);
-    graftOnnxModelDispose(&owner);
-    return out;
-}
-
 /* Imports tests/data/onnx/<name>.onnx and compares its output on the stored
  * input with PyTorch's: |graft - torch| <= rtol * |torch| + 1e-6. */
 static void check_network_tol(const char *name, int min_layers, float rtol)

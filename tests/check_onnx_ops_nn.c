@@ -723,32 +723,6 @@ END_TEST
 
 /* ---- sequences: layer normalisation, matmul of activations, softmax axes ---------- */
 
-/* A TensorProto file (tests/data/onnx/<name>) as a tensor. */
-static graft_tensor *read_pb_tensor(graft_ctx *ctx, const char *name)
-{
-    char path[256];
-    snprintf(path, sizeof path, GRAFT_TEST_DATA "/onnx/%s", name);
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "cannot open %s (run from the source root)", path);
-    static unsigned char buf[1 << 16];
-    size_t size = fread(buf, 1, sizeof buf, f);
-    fclose(f);
-    ck_assert_uint_lt(size, sizeof buf);
-    onnxModel owner;
-    onnxTensor t;
-    memset(&owner, 0, sizeof owner);
-    owner.ctx = ctx;
-    ck_assert_int_eq(graftOnnxTensorDecode(&owner, "test", buf, size, &t), GRAFT_OK);
-    size_t numel;
-    ck_assert_int_eq(graftOnnxTensorNumel(ctx, "test", &t, &numel), GRAFT_OK);
-    graft_tensor *out = NULL;
-    ck_assert_int_eq(graft_tensor_create(ctx, t.ndim, t.dims, &out), GRAFT_OK);
-    ck_assert_int_eq(graftOnnxTensorReadF32(ctx, "test", &t, graft_tensor_data(out), numel),
-                     GRAFT_OK);
-    graftOnnxModelDispose(&owner);
-    return out;
-}
-
 /* 1 when the model has a layer of the kind. */
 static int has_kind(graft_model *m, const char *kind)
 {
@@ -764,7 +738,7 @@ static int has_kind(graft_model *m, const char *kind)
 static int check_seq_fixture(graft_ctx *ctx, const char *name, int opset, const char *const *kinds,
                              int n_kinds, int n_layers)
 {
-    char path[256], file[96];
+    char path[256], file[256];
     snprintf(path, sizeof path, GRAFT_TEST_DATA "/onnx/%s_op%d.onnx", name, opset);
     graft_model *m = NULL;
     int st = graft_onnx_import(ctx, path, NULL, &m);
@@ -772,10 +746,10 @@ static int check_seq_fixture(graft_ctx *ctx, const char *name, int opset, const 
     for (int k = 0; k < n_kinds; k++)
         ck_assert_msg(has_kind(m, kinds[k]), "%s: no %s layer", path, kinds[k]);
     if (n_layers > 0) ck_assert_int_eq(graft_model_layer_count(m), n_layers);
-    snprintf(file, sizeof file, "%s.input.pb", name);
-    graft_tensor *x = read_pb_tensor(ctx, file);
-    snprintf(file, sizeof file, "%s.output.pb", name);
-    graft_tensor *want = read_pb_tensor(ctx, file);
+    snprintf(file, sizeof file, GRAFT_TEST_DATA "/onnx/%s.input.pb", name);
+    graft_tensor *x = tu_onnx_read_tensor(ctx, file);
+    snprintf(file, sizeof file, GRAFT_TEST_DATA "/onnx/%s.output.pb", name);
+    graft_tensor *want = tu_onnx_read_tensor(ctx, file);
     const graft_tensor *y = NULL;
     ck_assert_msg(graft_model_forward(m, x, &y) == GRAFT_OK, "%s", graft_errmsg(ctx));
     ck_assert_int_eq(graft_tensor_ndim(y), graft_tensor_ndim(want));

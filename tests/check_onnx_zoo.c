@@ -50,30 +50,6 @@ static int one_sample(const char *name)
     return strcmp(name, "transformer_encoder") == 0;
 }
 
-/* Reads a TensorProto file of floats into a new tensor. */
-static graft_tensor *read_tensor_file(graft_ctx *ctx, const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "cannot open %s (run from the source root)", path);
-    static unsigned char buf[1 << 20];
-    size_t size = fread(buf, 1, sizeof buf, f);
-    fclose(f);
-    ck_assert_uint_lt(size, sizeof buf);
-    onnxModel owner;
-    onnxTensor t;
-    memset(&owner, 0, sizeof owner);
-    owner.ctx = ctx;
-    ck_assert_int_eq(graftOnnxTensorDecode(&owner, "test", buf, size, &t), GRAFT_OK);
-    size_t numel;
-    ck_assert_int_eq(graftOnnxTensorNumel(ctx, "test", &t, &numel), GRAFT_OK);
-    graft_tensor *out = NULL;
-    ck_assert_int_eq(graft_tensor_create(ctx, t.ndim, t.dims, &out), GRAFT_OK);
-    ck_assert_int_eq(graftOnnxTensorReadF32(ctx, "test", &t, graft_tensor_data(out), numel),
-                     GRAFT_OK);
-    graftOnnxModelDispose(&owner);
-    return out;
-}
-
 /* max |a - b| / max |b|, the shapes equal. */
 static double max_rel_err(const graft_tensor *a, const graft_tensor *b)
 {
@@ -202,9 +178,9 @@ static void check_zoo(const char *name)
     }
     ck_assert_msg(st == GRAFT_OK, "%s: %s", path, graft_errmsg(ctx));
     snprintf(path, sizeof path, ZOO_DIR "%s.input.pb", name);
-    graft_tensor *x = read_tensor_file(ctx, path);
+    graft_tensor *x = tu_onnx_read_tensor(ctx, path);
     snprintf(path, sizeof path, ZOO_DIR "%s.output.pb", name);
-    graft_tensor *want = read_tensor_file(ctx, path);
+    graft_tensor *want = tu_onnx_read_tensor(ctx, path);
     graft_tensor *got = forward_copy(m, ctx, x);
     double err = max_rel_err(got, want);
     ck_assert_msg(err <= 1e-4, "%s: max rel err %g against PyTorch", name, err);

@@ -2,6 +2,7 @@
 #include "testutil.h"
 
 #include "model/optim.h"
+#include "onnx/onnx_pb.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -626,3 +627,27 @@ void tu_optim_check_rule(graft_optim *o, int n, uint64_t *seed, tu_optim_rule ru
     graft_tensor_free(g);
     graft_ctx_free(ctx);
 }
+
+graft_tensor *tu_onnx_read_tensor(graft_ctx *ctx, const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    ck_assert_msg(f != NULL, "cannot open %s (run from the source root)", path);
+    static unsigned char buf[1 << 21];
+    size_t size = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    ck_assert_uint_lt(size, sizeof buf);
+    onnxModel owner;
+    onnxTensor t;
+    memset(&owner, 0, sizeof owner);
+    owner.ctx = ctx;
+    ck_assert_int_eq(graftOnnxTensorDecode(&owner, "test", buf, size, &t), GRAFT_OK);
+    size_t numel;
+    ck_assert_int_eq(graftOnnxTensorNumel(ctx, "test", &t, &numel), GRAFT_OK);
+    graft_tensor *out = NULL;
+    ck_assert_int_eq(graft_tensor_create(ctx, t.ndim, t.dims, &out), GRAFT_OK);
+    ck_assert_int_eq(graftOnnxTensorReadF32(ctx, "test", &t, graft_tensor_data(out), numel),
+                     GRAFT_OK);
+    graftOnnxModelDispose(&owner);
+    return out;
+}
+
