@@ -296,6 +296,23 @@ static int from_2d(imp *im, int spatial, val *y, val *out)
     return graftOnnxImpEmitReshape(im, y, 3, dims, "to1d", out);
 }
 
+/* Appends the (transposed) convolution l (st is its constructor's status)
+ * reading xin, the 2-D form of the node's input, copies the weight w and
+ * the bias b (NULL: none) into it, and makes out its output, back in the
+ * node's `spatial` dimensions. */
+static int add_weighted_2d(imp *im, int st, graft_layer *l, val *xin, const cval *w,
+                           const cval *b, int spatial, val *out)
+{
+    val y;
+    graft_layer *added;
+    memset(&y, 0, sizeof y);
+    GRAFT_FORWARD_IF_ERROR(
+        graftOnnxImpAddLayer(im, st, l, NULL, 1, &xin, spatial == 2 ? out : &y, &added));
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpSetParam(im, added, "weight", w->f, w->numel));
+    if (b) GRAFT_FORWARD_IF_ERROR(graftOnnxImpSetParam(im, added, "bias", b->f, b->numel));
+    return from_2d(im, spatial, &y, out);
+}
+
 static int spatial_rank(imp *im, const val *x)
 {
     if (x->ndim != 3 && x->ndim != 4)
@@ -308,7 +325,7 @@ static int spatial_rank(imp *im, const val *x)
 
 static int h_conv(imp *im, val *out)
 {
-    val *x, tmp, y, *xin;
+    val *x, tmp, *xin;
     cval *w, *b;
     window win;
     GRAFT_FORWARD_IF_ERROR(batched_input(im, &x));
@@ -350,14 +367,9 @@ static int h_conv(imp *im, val *out)
     spec.pad_right = win.pe[1] + x->pads[3];
     spec.bias = b != NULL;
     GRAFT_FORWARD_IF_ERROR(to_2d(im, x, &tmp, &xin));
-    graft_layer *l = NULL, *added;
+    graft_layer *l = NULL;
     int st = graft_layer_conv2d(im->ctx, &spec, &l);
-    memset(&y, 0, sizeof y);
-    GRAFT_FORWARD_IF_ERROR(
-        graftOnnxImpAddLayer(im, st, l, NULL, 1, &xin, n == 2 ? out : &y, &added));
-    GRAFT_FORWARD_IF_ERROR(graftOnnxImpSetParam(im, added, "weight", w->f, w->numel));
-    if (b) GRAFT_FORWARD_IF_ERROR(graftOnnxImpSetParam(im, added, "bias", b->f, b->numel));
-    return from_2d(im, n, &y, out);
+    return add_weighted_2d(im, st, l, xin, w, b, n, out);
 }
 
 static int h_pool(imp *im, val *out)
@@ -1172,7 +1184,7 @@ static int convt_axis_pads(imp *im, int64_t full, int64_t target, int upper, int
 
 static int h_conv_transpose(imp *im, val *out)
 {
-    val *x, tmp, y, *xin;
+    val *x, tmp, *xin;
     cval *w, *b;
     GRAFT_FORWARD_IF_ERROR(batched_input(im, &x));
     GRAFT_FORWARD_IF_ERROR(graftOnnxImpConstInput(im, 1, "weight", 1, &w));
@@ -1257,14 +1269,9 @@ static int h_conv_transpose(imp *im, val *out)
     spec.output_padding_w = op[1];
     spec.bias = b != NULL;
     GRAFT_FORWARD_IF_ERROR(to_2d(im, x, &tmp, &xin));
-    graft_layer *l = NULL, *added;
+    graft_layer *l = NULL;
     int cst = graft_layer_conv_transpose2d(im->ctx, &spec, &l);
-    memset(&y, 0, sizeof y);
-    GRAFT_FORWARD_IF_ERROR(
-        graftOnnxImpAddLayer(im, cst, l, NULL, 1, &xin, n == 2 ? out : &y, &added));
-    GRAFT_FORWARD_IF_ERROR(graftOnnxImpSetParam(im, added, "weight", w->f, w->numel));
-    if (b) GRAFT_FORWARD_IF_ERROR(graftOnnxImpSetParam(im, added, "bias", b->f, b->numel));
-    return from_2d(im, n, &y, out);
+    return add_weighted_2d(im, cst, l, xin, w, b, n, out);
 }
 
 /* ---- the family --------------------------------------------------------------------- */

@@ -37,49 +37,17 @@ random weights (seeded; batch norms given random running statistics) and
                        batches of that one-sequence graph
 """
 import os
-import struct
 import sys
 
 import torch
 import torch.nn as nn
 
+# the TensorProto writer and the batch-norm statistics of tests/make_onnx_fixtures.py
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from make_onnx_fixtures import randomise_batch_norms, tensor_proto  # noqa: E402
+
 OUT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", "zoo")
 MAX_FILE = 300 * 1024
-
-
-def varint(v):
-    out = bytearray()
-    while True:
-        b = v & 0x7F
-        v >>= 7
-        if v:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
-
-
-def tensor_proto(t):
-    """A float32 TensorProto: dims (field 1), data_type 1 (field 2), raw_data (field 9)."""
-    t = t.detach().contiguous().to(torch.float32)
-    msg = bytearray()
-    for d in t.shape:
-        msg += varint(1 << 3 | 0) + varint(d)
-    msg += varint(2 << 3 | 0) + varint(1)
-    raw = struct.pack("<%df" % t.numel(), *t.flatten().tolist())
-    msg += varint(9 << 3 | 2) + varint(len(raw)) + raw
-    return bytes(msg)
-
-
-def randomise_batch_norms(model, gen):
-    """Non-trivial running statistics and affine parameters."""
-    for m in model.modules():
-        if isinstance(m, (nn.BatchNorm2d, nn.BatchNorm1d)):
-            with torch.no_grad():
-                m.running_mean.copy_(torch.randn(m.num_features, generator=gen) * 0.1)
-                m.running_var.copy_(torch.rand(m.num_features, generator=gen) + 0.5)
-                m.weight.copy_(torch.rand(m.num_features, generator=gen) + 0.5)
-                m.bias.copy_(torch.randn(m.num_features, generator=gen) * 0.1)
 
 
 # ---- the architectures -------------------------------------------------------------------

@@ -121,20 +121,6 @@ def build(name):
     return M.get_model(name, weights=None, **BUILD_KW.get(name, {}))
 
 
-def randomise_batch_norms(model, gen):
-    """Non-trivial running statistics and affine parameters."""
-    import torch
-    import torch.nn as nn
-
-    for m in model.modules():
-        if isinstance(m, (nn.BatchNorm2d, nn.BatchNorm1d)):
-            with torch.no_grad():
-                m.running_mean.copy_(torch.randn(m.num_features, generator=gen) * 0.1)
-                m.running_var.copy_(torch.rand(m.num_features, generator=gen) + 0.5)
-                m.weight.copy_(torch.rand(m.num_features, generator=gen) + 0.5)
-                m.bias.copy_(torch.randn(m.num_features, generator=gen) * 0.1)
-
-
 def photo_crops(size, count):
     """count crops of size x size from the two photographs, ImageNet-normalised,
     as a float32 array (count, 3, size, size)."""
@@ -238,6 +224,9 @@ def run_one(name, r, tmp):
     import torch
 
     import graft
+
+    sys.path.insert(0, os.path.join(ROOT, "tests"))
+    from make_onnx_fixtures import randomise_batch_norms
 
     torch.manual_seed(0)
     gen = torch.Generator().manual_seed(1)
