@@ -1951,7 +1951,7 @@ typedef struct graft_onnx_import_opts {
  * hard_swish (either order, / 6 or * 1/6); x * (1 + Erf(x / sqrt(2))) / 2
  * gelu and PyTorch's tanh approximation gelu (GRAFT_GELU_TANH), when every
  * value inside the chain is read by the chain alone and its constants are
- * the expected ones to float32 precision (docs/ONNX.md, section 1.4).
+ * the expected ones to float32 precision (docs/ONNX.md, section 1.5).
  * BatchNormalization becomes a batch_norm layer with the file's running
  * statistics, epsilon and momentum; it is not folded into the convolution
  * at import, but an inference forward runs conv2d -> batch_norm (-> relu,
