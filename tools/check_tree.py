@@ -3,9 +3,10 @@
 
     python3 tools/check_tree.py [--build build] [--report]      (after make -j2 all)
 
-Checks floors, cycles, include floors, include cycles and sizes (tools/README.md),
-prints each as PASS or FAIL with its findings, ends with "N passed, N failed" and
-exits 1 when one fails. Needs only Python 3's standard library and binutils' nm.
+Checks floors, cycles, include floors, include cycles, sizes and kind docs
+(tools/README.md), prints each as PASS or FAIL with its findings, ends with
+"N passed, N failed" and exits 1 when one fails. Needs only Python 3's standard
+library and binutils' nm.
 """
 import argparse
 import glob
@@ -40,6 +41,15 @@ SIZE_EXEMPT = [
     # are). Splitting it would make users include several files or follow
     # includes to read it; its sections follow the floors instead.
     "include/graft.h",
+]
+
+# Every layer kind (the one list) must have a row in each of these tables:
+# (document, the table's header row). A row's first cell names its kinds in
+# backquotes (`relu`, `sigmoid`).
+KINDS_LIST = "src/layers/kinds.h"
+KIND_TABLES = [
+    ("docs/FORMAT.md", "| kind | inputs | attributes, in order | parameters, in order |"),
+    ("docs/ONNX.md", "| graft layer | ONNX |"),
 ]
 
 # Quoted includes: the including file's folder first, then the Makefile's -I order.
@@ -225,6 +235,48 @@ def line_counts():
     return counts
 
 
+def registered_kinds():
+    """The kind names of kinds.h's GRAFT_LAYER_KIND(ENUM, name, vtable) lines, in order."""
+    with open(os.path.join(ROOT, KINDS_LIST)) as f:
+        text = COMMENT_RE.sub("", f.read())
+    return re.findall(r"^\s*GRAFT_LAYER_KIND\(\s*\w+\s*,\s*(\w+)\s*,", text, re.M)
+
+
+def table_kinds(path, header):
+    """The backquoted names in the first column of the table under header in
+    path, or None when the file has no such header row."""
+    with open(os.path.join(ROOT, path)) as f:
+        lines = [l.strip() for l in f]
+    if header not in lines:
+        return None
+    names = set()
+    for line in lines[lines.index(header) + 1:]:
+        if not line.startswith("|"):
+            break  # the table ends at its first line that is not a row
+        first = line.strip("|").split("|")[0]
+        names.update(re.findall(r"`([^`]+)`", first))
+    return names
+
+
+def kind_doc_check():
+    """Messages for the kinds of kinds.h a documentation table has no row for."""
+    kinds = registered_kinds()
+    if not kinds:
+        return [f"{KINDS_LIST}: no GRAFT_LAYER_KIND lines found"]
+    bad = []
+    for path, header in KIND_TABLES:
+        have = table_kinds(path, header)
+        if have is None:
+            bad.append(f"{path}: no table with the header {header}")
+            continue
+        missing = [k for k in kinds if k not in have]
+        if missing:
+            bad.append(f"{path}: the table \"{header}\" has no row for the kind(s) "
+                       f"{', '.join(missing)} of {KINDS_LIST}")
+    print(f"kind docs: {len(kinds)} kinds in {KINDS_LIST}, checked against {len(KIND_TABLES)} tables")
+    return bad
+
+
 # ---- the run ----------------------------------------------------------------
 
 def object_checks(build, shown_build):
@@ -274,7 +326,8 @@ def main():
     inc_results, inc_edges, inc_comps = include_checks()
     sizes = line_counts()
     results += inc_results + [("sizes", [f"{p}: {n} lines (limit {MAX_LINES})" for p, n in
-                                         sorted(sizes, key=lambda x: -x[1]) if n > MAX_LINES])]
+                                         sorted(sizes, key=lambda x: -x[1]) if n > MAX_LINES]),
+                                ("kind docs", kind_doc_check())]
     if args.report:
         report(sizes, edges, comps, inc_edges, inc_comps)
     print()
