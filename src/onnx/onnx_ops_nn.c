@@ -1267,23 +1267,68 @@ static int h_conv_transpose(imp *im, val *out)
     return from_2d(im, n, &y, out);
 }
 
+/* ---- one-sample graphs ---------------------------------------------------------------- */
+
+/* With batch_axis 0, the operators that need (N, C, ...) read a one-sample
+ * activation of ONNX shape (1, C, ...) (graft's (N, 1, C, ...)) with graft's
+ * batch as theirs: the handler runs as in a batched import on the view
+ * (N, C, ...) of x, and its output (N, C', ...) is reshaped back to ONNX's
+ * (1, C', ...). Other inputs go to the handler, which refuses them. */
+static int as_batched(imp *im, val *out, graftOnnxHandler h)
+{
+    val *x, view, saved, y;
+    if (im->batched) return h(im, out);
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpReqInput(im, 0, &x));
+    if (x->kind != V_ACT || x->ndim < 2 || x->dims[0] != 1) return h(im, out);
+    memset(&view, 0, sizeof view);
+    GRAFT_FORWARD_IF_ERROR(
+        graftOnnxImpEmitReshape(im, x, x->ndim - 1, x->dims + 1, "sample", &view));
+    saved = *x;
+    graftOnnxImpAlias(x, &view);
+    x->ndim = saved.ndim;
+    memcpy(x->dims, saved.dims, sizeof x->dims);
+    memcpy(x->pads, saved.pads, sizeof x->pads);
+    x->dims[0] = SYM_BATCH;
+    im->batched = 1;
+    int st = h(im, out);
+    im->batched = 0;
+    *x = saved;
+    if (st != GRAFT_OK || out->kind != V_ACT) return st;
+    if (im->outputs_defined > 1)
+        return graftOnnxImpFail(im, GRAFT_E_INTERNAL, "a one-sample view of a node with %d outputs",
+                                im->outputs_defined);
+    y = *out;
+    y.ndim = out->ndim - 1;
+    memmove(y.dims, out->dims + 1, (size_t)y.ndim * sizeof *y.dims);
+    int64_t dims[ONNX_MAX_RANK];
+    dims[0] = 1;
+    memcpy(dims + 1, y.dims, (size_t)y.ndim * sizeof *dims);
+    return graftOnnxImpEmitReshape(im, &y, y.ndim + 1, dims, "unsample", out);
+}
+
+static int h_conv_1(imp *im, val *out) { return as_batched(im, out, h_conv); }
+static int h_conv_transpose_1(imp *im, val *out) { return as_batched(im, out, h_conv_transpose); }
+static int h_pool_1(imp *im, val *out) { return as_batched(im, out, h_pool); }
+static int h_global_pool_1(imp *im, val *out) { return as_batched(im, out, h_global_pool); }
+static int h_batch_norm_1(imp *im, val *out) { return as_batched(im, out, h_batch_norm); }
+
 /* ---- the family --------------------------------------------------------------------- */
 
 const graftOnnxOp graftOnnxOpsNn[] = {
-    {"AveragePool", h_pool},
-    {"BatchNormalization", h_batch_norm},
+    {"AveragePool", h_pool_1},
+    {"BatchNormalization", h_batch_norm_1},
     {"Clip", h_clip},
-    {"Conv", h_conv},
-    {"ConvTranspose", h_conv_transpose},
+    {"Conv", h_conv_1},
+    {"ConvTranspose", h_conv_transpose_1},
     {"Gemm", h_gemm},
-    {"GlobalAveragePool", h_global_pool},
-    {"GlobalMaxPool", h_global_pool},
+    {"GlobalAveragePool", h_global_pool_1},
+    {"GlobalMaxPool", h_global_pool_1},
     {"HardSigmoid", h_hard_sigmoid},
     {"HardSwish", h_hard_swish},
     {"LayerNormalization", h_layer_norm},
     {"LeakyRelu", h_leaky_relu},
     {"MatMul", h_matmul},
-    {"MaxPool", h_pool},
+    {"MaxPool", h_pool_1},
     {"Pad", h_pad},
     {"PRelu", h_prelu},
     {"ReduceMean", h_reduce_mean},
