@@ -1,7 +1,8 @@
 /*
  * check_onnx_fold.c - constant folding at import (src/onnx/onnx_fold.c):
  * Constant nodes in their forms, the operators graft evaluates on constants
- * only (ConstantOfShape, Expand, Gather, Range, Slice, Where), the
+ * only (ConstantOfShape, Expand, Gather, Range, Slice, Where, Mod,
+ * ScatterND), the
  * symbolic batch size, and the fold budget that bounds what a file can make
  * graft compute.
  */
@@ -134,6 +135,123 @@ START_TEST(test_fold_operators)
 }
 END_TEST
 
+/* Mod and ScatterND, which Swin Transformer's shifted-window mask is made
+ * of, folded into the (6) bias added to x (N, 6):
+ *   sc  = ScatterND(zeros(6), ((1), (-1)), (10, 20))     = (0, 10, 0, 0, 0, 20)
+ *   sc2 = ScatterND(zeros(2, 3), ((1)), ((1, 2, 3))), as (6) = (0, 0, 0, 1, 2, 3)
+ *   mi  = Mod((-7, 7, -7, 7, 0, 5), (3, 3, -3, -3, 4, 5)), fmod 0 (the
+ *         divisor's sign), as floats                    = (2, 1, -1, -2, 0, 0)
+ *   mf  = Mod((-7.5, 7.5, -7.5, 7.5, 1, 0), (2, 2, -2, -2, 1, 3)), fmod 1
+ *         (the dividend's sign)                         = (-1.5, 1.5, -1.5, 1.5, 0, 0)
+ *   y   = x + sc + sc2 + mi + mf = x + (0.5, 12.5, -2.5, 0.5, 2, 23) */
+START_TEST(test_fold_mod_scatter_nd)
+{
+    graft_ctx *ctx = tu_ctx();
+    const int64_t xd[2] = {-1, 6}, s6[1] = {6}, s21[2] = {2, 1}, s23[2] = {2, 3},
+                  s11[2] = {1, 1}, s13[2] = {1, 3}, s2[1] = {2};
+    const int64_t ind[2] = {1, -1}, one = 1, ai[6] = {-7, 7, -7, 7, 0, 5},
+                  bi[6] = {3, 3, -3, -3, 4, 5}, six = 6;
+    const float zeros[6] = {0}, upd[2] = {10, 20}, upd2[3] = {1, 2, 3},
+                af[6] = {-7.5f, 7.5f, -7.5f, 7.5f, 1, 0}, bf[6] = {2, 2, -2, -2, 1, 3};
+    tu_mb b;
+    tu_mb_begin(&b, ctx, 13);
+    tu_mb_input(&b, "x", 2, xd);
+    tu_mb_init(&b, "z6", 1, s6, zeros);
+    tu_mb_init_i64(&b, "ind", 2, s21, ind);
+    tu_mb_init(&b, "upd", 1, s2, upd);
+    tu_mb_init(&b, "z23", 2, s23, zeros);
+    tu_mb_init_i64(&b, "ind2", 2, s11, &one);
+    tu_mb_init(&b, "upd2", 2, s13, upd2);
+    tu_mb_init_i64(&b, "six", 1, (const int64_t[1]){1}, &six);
+    tu_mb_init_i64(&b, "ai", 1, s6, ai);
+    tu_mb_init_i64(&b, "bi", 1, s6, bi);
+    tu_mb_init(&b, "af", 1, s6, af);
+    tu_mb_init(&b, "bf", 1, s6, bf);
+    tu_mb_simple(&b, "ScatterND", "scatter", "z6,ind,upd", "sc");
+    tu_mb_simple(&b, "ScatterND", "scatter_rows", "z23,ind2,upd2", "sc2m");
+    tu_mb_simple(&b, "Reshape", "flat", "sc2m,six", "sc2");
+    size_t n = tu_mb_node(&b, "Mod", "mod", "ai,bi", "mim");
+    tu_mb_attr_i(&b, "fmod", 0);
+    tu_mb_end(&b, n);
+    n = tu_mb_node(&b, "Cast", "cast", "mim", "mi");
+    tu_mb_attr_i(&b, "to", 1);
+    tu_mb_end(&b, n);
+    n = tu_mb_node(&b, "Mod", "fmod", "af,bf", "mf");
+    tu_mb_attr_i(&b, "fmod", 1);
+    tu_mb_end(&b, n);
+    tu_mb_simple(&b, "Add", "s1", "sc,sc2", "t1");
+    tu_mb_simple(&b, "Add", "s2", "t1,mi", "t2");
+    tu_mb_simple(&b, "Add", "s3", "t2,mf", "bias");
+    tu_mb_simple(&b, "Add", "add", "x,bias", "y");
+    tu_mb_output(&b, "y");
+    tu_mb_finish(&b);
+    graft_model *m = tu_onnx_import_ok(&b, NULL);
+    ck_assert_int_eq(graft_model_layer_count(m), 1);
+    const float x[6] = {1, 2, 3, 4, 5, 6}, want[6] = {1.5f, 14.5f, 0.5f, 4.5f, 7, 29};
+    float y[6];
+    const int64_t xs[2] = {1, 6};
+    tu_onnx_run(m, ctx, 2, xs, x, y, 6);
+    tu_assert_close(y, want, 6, 1e-6f, 0, "x + folded Mod and ScatterND");
+    graft_model_free(m);
+    tu_mb_free(&b);
+
+    /* An integer Mod by 0, an index out of range, updates of the wrong
+     * shape and Mod of floats with fmod 0 are malformed. */
+    static const struct {
+        const char *op, *ins;
+        int fmod;
+        const char *msg;
+    } bad[] = {
+        {"Mod", "ai,z6i", 0, "node \"bad\" (Mod): integer Mod by 0"},
+        {"ScatterND", "z6,ind7,upd", -1,
+         "node \"bad\" (ScatterND): index 7 is out of range for a dimension of 6"},
+        {"ScatterND", "z6,ind,upd2", -1,
+         "node \"bad\" (ScatterND): updates' dimension 0 is 3, the indices and data give 2"},
+        {"Mod", "af,bf", 0, "node \"bad\" (Mod): Mod of floating-point values needs fmod 1"},
+    };
+    const int64_t ind7[2] = {7, 0}, zi[6] = {0};
+    for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
+        tu_mb_begin(&b, ctx, 13);
+        tu_mb_input(&b, "x", 2, xd);
+        tu_mb_init(&b, "z6", 1, s6, zeros);
+        tu_mb_init_i64(&b, "z6i", 1, s6, zi);
+        tu_mb_init_i64(&b, "ind", 2, s21, ind);
+        tu_mb_init_i64(&b, "ind7", 2, s21, ind7);
+        tu_mb_init(&b, "upd", 1, s2, upd);
+        tu_mb_init(&b, "upd2", 1, (const int64_t[1]){3}, upd2);
+        tu_mb_init_i64(&b, "ai", 1, s6, ai);
+        tu_mb_init(&b, "af", 1, s6, af);
+        tu_mb_init(&b, "bf", 1, s6, bf);
+        n = tu_mb_node(&b, bad[k].op, "bad", bad[k].ins, "c");
+        if (bad[k].fmod >= 0) tu_mb_attr_i(&b, "fmod", bad[k].fmod);
+        tu_mb_end(&b, n);
+        tu_mb_simple(&b, "Add", "add", "x,c", "y");
+        tu_mb_output(&b, "y");
+        tu_mb_finish(&b);
+        ck_assert_int_eq(tu_onnx_try_import(&b, NULL, &m), GRAFT_E_FORMAT);
+        char want_msg[256];
+        snprintf(want_msg, sizeof want_msg, FN "%s", bad[k].msg);
+        ck_assert_str_eq(graft_errmsg(ctx), want_msg);
+        tu_mb_free(&b);
+    }
+
+    /* Mod of a computed tensor is refused: graft evaluates it on constants. */
+    tu_mb_begin(&b, ctx, 13);
+    tu_mb_input(&b, "x", 2, xd);
+    tu_mb_init(&b, "bf", 1, s6, bf);
+    n = tu_mb_node(&b, "Mod", "bad", "x,bf", "y");
+    tu_mb_attr_i(&b, "fmod", 1);
+    tu_mb_end(&b, n);
+    tu_mb_output(&b, "y");
+    tu_mb_finish(&b);
+    ck_assert_int_eq(tu_onnx_try_import(&b, NULL, &m), GRAFT_E_UNSUPPORTED);
+    ck_assert_ptr_nonnull(strstr(graft_errmsg(ctx), "node \"bad\" (Mod): graft computes this "
+                                                    "operator only on constants"));
+    tu_mb_free(&b);
+    graft_ctx_free(ctx);
+}
+END_TEST
+
 /* A computation with the batch size, which stays symbolic at import, on a
  * folded shape is refused. */
 START_TEST(test_batch_dependent_fold_is_refused)
@@ -198,6 +316,7 @@ Suite *suite_onnx_fold(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_constant_nodes);
     tcase_add_test(tc, test_fold_operators);
+    tcase_add_test(tc, test_fold_mod_scatter_nd);
     tcase_add_test(tc, test_batch_dependent_fold_is_refused);
     tcase_add_test(tc, test_fold_budget);
     suite_add_tcase(s, tc);

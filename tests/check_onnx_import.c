@@ -1,7 +1,8 @@
 /*
  * check_onnx_import.c - the ONNX importer's driver (src/onnx/onnx_import.c):
  * walking the graph, naming layers, choosing and binding graph inputs,
- * refusing what graft cannot import, the options and arguments, allocation
+ * refusing what graft cannot import, the options and arguments (batch_axis
+ * 0: Conv and pooling of a one-sample graph), allocation
  * failures, and whole networks exported by PyTorch (tests/data/onnx, made by
  * tests/make_onnx_fixtures.py), which must reproduce PyTorch's outputs to
  * 1e-4.
@@ -992,6 +993,52 @@ START_TEST(test_open_hw_refusals)
 }
 END_TEST
 
+/* In a one-sample graph (batch_axis 0), Conv and pooling read an input of
+ * ONNX shape (1, C, H, W) with graft's batch as theirs. x (1, 1, 2, 2),
+ * a 1x1 Conv with weights (2, -1) and bias (0.5, 0), then
+ * GlobalAveragePool: (2 mean + 0.5, -mean) per sample, as (1, 2, 1, 1).
+ * An input whose first size is not 1 is refused. */
+START_TEST(test_one_sample_conv_and_pool)
+{
+    graft_ctx *ctx = tu_ctx();
+    const int64_t wd[4] = {2, 1, 1, 1}, bd[1] = {2};
+    const float w[2] = {2, -1}, bias[2] = {0.5f, 0};
+    graft_onnx_import_opts o = GRAFT_ONNX_IMPORT_OPTS_INIT;
+    o.batch_axis = 0;
+    tu_mb b;
+    graft_model *m;
+    for (int first = 1; first <= 2; first++) {
+        const int64_t xd[4] = {first, 1, 2, 2};
+        tu_mb_begin(&b, ctx, 13);
+        tu_mb_input(&b, "x", 4, xd);
+        tu_mb_init(&b, "w", 4, wd, w);
+        tu_mb_init(&b, "b", 1, bd, bias);
+        tu_mb_simple(&b, "Conv", "conv", "x,w,b", "c");
+        tu_mb_simple(&b, "GlobalAveragePool", "gap", "c", "y");
+        tu_mb_output(&b, "y");
+        tu_mb_finish(&b);
+        if (first == 2) {
+            ck_assert_int_eq(tu_onnx_try_import(&b, &o, &m), GRAFT_E_UNSUPPORTED);
+            ck_assert_ptr_nonnull(strstr(graft_errmsg(ctx),
+                                         "node \"conv\" (Conv): Conv needs the batch axis "
+                                         "(N, C, ...), and the import has batch_axis 0"));
+            tu_mb_free(&b);
+            break;
+        }
+        m = tu_onnx_import_ok(&b, &o);
+        const float x[8] = {1, 2, 3, 4, -1, 0, 0, 5};
+        const float want[4] = {5.5f, -2.5f, 2.5f, -1};
+        float y[4];
+        const int64_t xs[5] = {2, 1, 1, 2, 2}, ys[5] = {2, 1, 2, 1, 1};
+        tu_assert_dims(tu_onnx_run(m, ctx, 5, xs, x, y, 4), 5, ys);
+        tu_assert_close(y, want, 4, 1e-6f, 0, "one-sample conv and pool");
+        graft_model_free(m);
+        tu_mb_free(&b);
+    }
+    graft_ctx_free(ctx);
+}
+END_TEST
+
 /* Without a batch axis input_shape fixes every size; an input stored
  * without a shape takes input_shape whole. */
 START_TEST(test_open_hw_no_batch_axis_and_no_shape)
@@ -1127,6 +1174,7 @@ Suite *suite_onnx_import(void)
     tcase_add_test(tc, test_open_hw_reshape_from_shape);
     tcase_add_test(tc, test_open_hw_refusals);
     tcase_add_test(tc, test_open_hw_no_batch_axis_and_no_shape);
+    tcase_add_test(tc, test_one_sample_conv_and_pool);
     tcase_add_test(tc, test_open_hw_old_struct_size);
     suite_add_tcase(s, tc);
     return s;

@@ -6,8 +6,9 @@
  * HardSigmoid and its fusion with Mul into hard_swish, Clip in both forms),
  * pooling, Gemm and MatMul (by a constant, and of two activations), Softmax
  * (any axis), LayerNormalization and its opset-13 decomposition, PyTorch's
- * sequence fixtures, and Pad; an imported Conv and BatchNormalization run as
- * one fused convolution for inference and as two layers while training.
+ * sequence fixtures, and Pad (of any axes); an imported Conv and
+ * BatchNormalization run as one fused convolution for inference and as two
+ * layers while training.
  * Small models are built with the
  * ModelProto builder (testutil.h), imported and run; expected values are
  * computed by hand or by a naive loop written here independently of
@@ -1238,6 +1239,61 @@ START_TEST(test_pad_modes)
 }
 END_TEST
 
+/* Pad of axes other than the last two: channels-last x (N, H 2, W 3, C 2) =
+ * 1 .. 12 padded before H, after W and before C to (N, 3, 4, 3) runs H and W
+ * through a pad2d layer between two transpose layers, then C (last) in
+ * place; constant 0 and edge, batched and as a one-sample graph. */
+START_TEST(test_pad_channels_last)
+{
+    graft_ctx *ctx = tu_ctx();
+    const int64_t pd[1] = {8}, pads[8] = {0, 1, 0, 1, 0, 0, 1, 0}, xs[4] = {1, 2, 3, 2};
+    const int64_t ys[4] = {1, 3, 4, 3};
+    float x[12], y[36];
+    tu_fill_ramp(x, 12, 1, 1);
+    const float want[2][36] = {
+        {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 2, 0, 3, 4, 0, 5, 6, 0, 0, 0,
+         0, 7, 8, 0, 9, 10, 0, 11, 12, 0, 0, 0},
+        {1, 1, 2, 3, 3, 4, 5, 5, 6, 5, 5, 6, 1, 1, 2, 3, 3, 4, 5, 5, 6, 5, 5, 6,
+         7, 7, 8, 9, 9, 10, 11, 11, 12, 11, 11, 12},
+    };
+    static const char *const kinds[4] = {"transpose", "pad2d", "transpose", "pad2d"};
+    for (int k = 0; k < 4; k++) { /* constant, edge, one sample; the batch axis */
+        const int64_t xd[4] = {k == 2 ? 1 : -1, 2, 3, 2};
+        graft_onnx_import_opts o = GRAFT_ONNX_IMPORT_OPTS_INIT;
+        o.batch_axis = k != 2;
+        tu_mb b;
+        tu_mb_begin(&b, ctx, 13);
+        tu_mb_input(&b, "x", 4, xd);
+        int64_t p[8];
+        memcpy(p, pads, sizeof p);
+        if (k == 3) p[0] = 1;
+        tu_mb_init_i64(&b, "pads", 1, pd, p);
+        size_t n = tu_mb_node(&b, "Pad", "pad", "x,pads", "y");
+        tu_mb_attr_s(&b, "mode", k == 1 ? "edge" : "constant");
+        tu_mb_end(&b, n);
+        tu_mb_output(&b, "y");
+        tu_mb_finish(&b);
+        if (k == 3) {
+            graft_model *m;
+            ck_assert_int_eq(tu_onnx_try_import(&b, &o, &m), GRAFT_E_UNSUPPORTED);
+            ck_assert_str_eq(graft_errmsg(ctx), FN "node \"pad\" (Pad): it pads the batch axis; "
+                                                   "graft pads the axes after it");
+            tu_mb_free(&b);
+            break;
+        }
+        graft_model *m = tu_onnx_import_ok(&b, &o);
+        tu_assert_kinds(m, kinds, 4);
+        const int64_t xs1[5] = {1, 1, 2, 3, 2}, ys1[5] = {1, 1, 3, 4, 3};
+        tu_assert_dims(tu_onnx_run(m, ctx, k == 2 ? 5 : 4, k == 2 ? xs1 : xs, x, y, 36),
+                       k == 2 ? 5 : 4, k == 2 ? ys1 : ys);
+        tu_assert_close(y, want[k == 1], 36, 0, 0, "channels-last pad");
+        graft_model_free(m);
+        tu_mb_free(&b);
+    }
+    graft_ctx_free(ctx);
+}
+END_TEST
+
 /* ---- batch norm folded into the convolution for inference ---------------------------- */
 
 /* Conv (2 -> 3 channels, 3x3, pads 1) -> BatchNormalization -> act, x
@@ -1368,6 +1424,7 @@ Suite *suite_onnx_ops_nn(void)
     tcase_add_test(tc, test_matmul_of_activations);
     tcase_add_test(tc, test_softmax_any_axis);
     tcase_add_test(tc, test_pad_modes);
+    tcase_add_test(tc, test_pad_channels_last);
     suite_add_tcase(s, tc);
     return s;
 }

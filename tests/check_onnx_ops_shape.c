@@ -1,8 +1,8 @@
 /*
  * check_onnx_ops_shape.c - the ONNX importer's shape operators
  * (src/onnx/onnx_ops_shape.c): Identity and Dropout vanish; Concat (along
- * any axis), Flatten, Reshape, Squeeze, Unsqueeze, Transpose, Slice and
- * Split map to layers (a Transpose of size-1 axes to a reshape);
+ * any axis), Flatten, Reshape, Squeeze, Unsqueeze, Transpose, Slice,
+ * Split and Gather of one entry map to layers (a Transpose of size-1 axes to a reshape);
  * Shape, Size and Cast feed constant folding; and what they refuse.
  */
 #include "testutil.h"
@@ -344,6 +344,99 @@ static int shape_status(graft_ctx *ctx, int opset, const char *op, const char *i
     return tu_onnx_status(&b);
 }
 
+/* Gather of one entry of a computed tensor's axis: a slice layer, the axis
+ * dropped for a scalar index. x (N, 3, 2) holds rows r0, r1, r2:
+ *   g1 = Gather(x, -1, axis 1)  = r2                    (N, 2)
+ *   g2 = Gather(x, (0), axis 2) = column 0, kept as     (N, 3, 1)
+ *   y  = Concat(g1, g2 as (N, 3)) along 1               (N, 5)
+ * and, in a one-sample graph (batch_axis 0), Gather(x (3, 2), 1, axis 0)
+ * is row 1 of each of graft's samples (PyTorch's q, k, v = qkv[0], ...). */
+START_TEST(test_gather_of_activation)
+{
+    graft_ctx *ctx = tu_ctx();
+    const int64_t xd[3] = {-1, 3, 2}, s1[1] = {1}, s2[2] = {0, 3}, last = -1, zero = 0;
+    tu_mb b;
+    tu_mb_begin(&b, ctx, 13);
+    tu_mb_input(&b, "x", 3, xd);
+    tu_mb_init_i64(&b, "last", 0, NULL, &last);
+    tu_mb_init_i64(&b, "first", 1, s1, &zero);
+    tu_mb_init_i64(&b, "shape", 1, (const int64_t[1]){2}, s2);
+    size_t n = tu_mb_node(&b, "Gather", "row", "x,last", "g1");
+    tu_mb_attr_i(&b, "axis", 1);
+    tu_mb_end(&b, n);
+    n = tu_mb_node(&b, "Gather", "col", "x,first", "g2");
+    tu_mb_attr_i(&b, "axis", 2);
+    tu_mb_end(&b, n);
+    tu_mb_simple(&b, "Reshape", "flat", "g2,shape", "g2f");
+    n = tu_mb_node(&b, "Concat", "cat", "g1,g2f", "y");
+    tu_mb_attr_i(&b, "axis", 1);
+    tu_mb_end(&b, n);
+    tu_mb_output(&b, "y");
+    tu_mb_finish(&b);
+    graft_model *m = tu_onnx_import_ok(&b, NULL);
+    const float x[12] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
+    const float want[10] = {5, 6, 1, 3, 5, 11, 12, 7, 9, 11};
+    float y[10];
+    const int64_t xs[3] = {2, 3, 2}, ys[2] = {2, 5};
+    tu_assert_dims(tu_onnx_run(m, ctx, 3, xs, x, y, 10), 2, ys);
+    tu_assert_close(y, want, 10, 0, 0, "gathered row and column");
+    graft_model_free(m);
+    tu_mb_free(&b);
+
+    const int64_t one_sample[2] = {3, 2}, one = 1;
+    tu_mb_begin(&b, ctx, 13);
+    tu_mb_input(&b, "x", 2, one_sample);
+    tu_mb_init_i64(&b, "one", 0, NULL, &one);
+    tu_mb_simple(&b, "Gather", "k", "x,one", "y");
+    tu_mb_output(&b, "y");
+    tu_mb_finish(&b);
+    graft_onnx_import_opts o = GRAFT_ONNX_IMPORT_OPTS_INIT;
+    o.batch_axis = 0;
+    m = tu_onnx_import_ok(&b, &o);
+    const float want1[4] = {3, 4, 9, 10};
+    float y1[4];
+    const int64_t y1s[2] = {2, 2};
+    tu_assert_dims(tu_onnx_run(m, ctx, 3, xs, x, y1, 4), 2, y1s);
+    tu_assert_close(y1, want1, 4, 0, 0, "row 1 of each sample");
+    graft_model_free(m);
+    tu_mb_free(&b);
+
+    /* Refused: the batch axis, several indices, a computed index. */
+    static const struct {
+        const char *ins;
+        int axis, status;
+        const char *msg;
+    } bad[] = {
+        {"x,first", 0, GRAFT_E_UNSUPPORTED,
+         "it gathers from the batch axis; graft gathers from the axes after it"},
+        {"x,two", 1, GRAFT_E_UNSUPPORTED,
+         "it gathers 2 entries (indices of rank 1) from a computed tensor; graft takes one (a "
+         "scalar index or one of shape (1))"},
+        {"x,x", 1, GRAFT_E_UNSUPPORTED,
+         "its indices (\"x\") is computed from the graph input; graft needs a constant"},
+        {"x,first", 3, GRAFT_E_FORMAT, "axis 3 is out of range for rank 3"},
+    };
+    const int64_t two[2] = {0, 1};
+    for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
+        tu_mb_begin(&b, ctx, 13);
+        tu_mb_input(&b, "x", 3, xd);
+        tu_mb_init_i64(&b, "first", 1, s1, &zero);
+        tu_mb_init_i64(&b, "two", 1, (const int64_t[1]){2}, two);
+        n = tu_mb_node(&b, "Gather", "g", bad[k].ins, "y");
+        tu_mb_attr_i(&b, "axis", bad[k].axis);
+        tu_mb_end(&b, n);
+        tu_mb_output(&b, "y");
+        tu_mb_finish(&b);
+        ck_assert_int_eq(tu_onnx_try_import(&b, NULL, &m), bad[k].status);
+        char want_msg[256];
+        snprintf(want_msg, sizeof want_msg, FN "node \"g\" (Gather): %s", bad[k].msg);
+        ck_assert_str_eq(graft_errmsg(ctx), want_msg);
+        tu_mb_free(&b);
+    }
+    graft_ctx_free(ctx);
+}
+END_TEST
+
 START_TEST(test_shape_ops_refusals)
 {
     graft_ctx *ctx = tu_ctx();
@@ -391,6 +484,7 @@ Suite *suite_onnx_ops_shape(void)
     tcase_add_test(tc, test_shufflenet_split_shuffle_concat);
     tcase_add_test(tc, test_slice_two_axes_and_constant_split);
     tcase_add_test(tc, test_transpose_slice_split_refusals);
+    tcase_add_test(tc, test_gather_of_activation);
     tcase_add_test(tc, test_shape_ops_refusals);
     suite_add_tcase(s, tc);
     return s;

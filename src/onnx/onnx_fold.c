@@ -120,7 +120,12 @@ int graftOnnxImpFoldBinary(imp *im, val *dst, const cval *a, const cval *b)
               : graftOnnxImpOpIs(im, "Greater") ? '>'
               : graftOnnxImpOpIs(im, "Max")     ? 'M'
               : graftOnnxImpOpIs(im, "Min")     ? 'm'
+              : graftOnnxImpOpIs(im, "Mod")     ? '%'
                                                 : 'p';
+    int64_t fmod_attr = 0;
+    if (op == '%') GRAFT_FORWARD_IF_ERROR(graftOnnxImpAttrInt(im, "fmod", 0, &fmod_attr));
+    if (op == '%' && !is_int && !fmod_attr)
+        return graftOnnxImpFail(im, GRAFT_E_FORMAT, "Mod of floating-point values needs fmod 1");
     for (size_t k = 0; k < c->numel; k++) {
         size_t ia = 0, ib = 0;
         for (int d = 0; d < n; d++) {
@@ -141,6 +146,12 @@ int graftOnnxImpFoldBinary(imp *im, val *dst, const cval *a, const cval *b)
                 break;
             case 'M': r = x > y ? x : y; break;
             case 'm': r = x < y ? x : y; break;
+            case '%':
+                if (y == 0)
+                    return graftOnnxImpFail(im, GRAFT_E_FORMAT, "integer Mod by 0");
+                r = y == -1 ? 0 : x % y; /* C's remainder: the dividend's sign (fmod 1) */
+                if (!fmod_attr && r != 0 && (r < 0) != (y < 0)) r += y; /* the divisor's */
+                break;
             default: {
                 double p = pow((double)x, (double)y);
                 if (!(p >= -9.2e18 && p <= 9.2e18))
@@ -161,6 +172,7 @@ int graftOnnxImpFoldBinary(imp *im, val *dst, const cval *a, const cval *b)
             case '>': r = x > y; break;
             case 'M': r = x > y ? x : y; break;
             case 'm': r = x < y ? x : y; break;
+            case '%': r = fmod(x, y); break;
             default: r = pow(x, y); break;
             }
             if (cmp) c->i[k] = r != 0;
@@ -262,7 +274,7 @@ int graftOnnxImpFoldCast(imp *im, val *dst, const cval *a)
     return GRAFT_OK;
 }
 
-static int fold_gather(imp *im, val *dst, const cval *data, const cval *ind)
+int graftOnnxImpFoldGather(imp *im, val *dst, const cval *data, const cval *ind)
 {
     int64_t axis_attr, idx[ONNX_MAX_RANK] = {0};
     int axis = 0;
@@ -637,6 +649,71 @@ static int fold_where(imp *im, val *dst, const cval *cond, const cval *x, const 
     return GRAFT_OK;
 }
 
+/* ScatterND: a copy of data where the slices the rows of indices name are
+ * replaced by (or, with a reduction, combined with) updates, in order. */
+static int fold_scatter_nd(imp *im, val *dst, const cval *data, const cval *ind,
+                           const cval *upd)
+{
+    char red[16];
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpAttrString(im, "reduction", "none", red, sizeof red));
+    char op = !strcmp(red, "none") ? '=' : !strcmp(red, "add") ? '+' : !strcmp(red, "mul") ? '*'
+              : !strcmp(red, "max") ? 'M' : !strcmp(red, "min") ? 'm' : 0;
+    if (!op)
+        return graftOnnxImpFail(im, GRAFT_E_UNSUPPORTED, "reduction \"%s\" is not supported", red);
+    if (!ind->is_int) return graftOnnxImpFail(im, GRAFT_E_FORMAT, "the indices are not integers");
+    if (graftOnnxImpHasSym(data) || graftOnnxImpHasSym(ind) || graftOnnxImpHasSym(upd))
+        return graftOnnxImpSymFail(im);
+    int q = ind->ndim, r = data->ndim;
+    int64_t k = q ? ind->dims[q - 1] : -1;
+    if (q < 1 || k < 1 || k > r || q - 1 + (r - k) != upd->ndim)
+        return graftOnnxImpFail(im, GRAFT_E_FORMAT,
+                                "indices of rank %d (last dimension %lld) do not fit data of "
+                                "rank %d and updates of rank %d",
+                                q, (long long)k, r, upd->ndim);
+    for (int d = 0; d < upd->ndim; d++) {
+        int64_t want = d < q - 1 ? ind->dims[d] : data->dims[k + d - (q - 1)];
+        if (upd->dims[d] != want)
+            return graftOnnxImpFail(im, GRAFT_E_FORMAT,
+                                    "updates' dimension %d is %lld, the indices and data give "
+                                    "%lld",
+                                    d, (long long)upd->dims[d], (long long)want);
+    }
+    int64_t st[ONNX_MAX_RANK];
+    strides_of(r, data->dims, st);
+    size_t slice = r ? (size_t)st[k - 1] : 1; /* elements per indexed slice */
+    size_t rows = slice ? upd->numel / slice : 0;
+    cval *c = &dst->c;
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpCvalAlloc(im, c, data->is_int, data->dtype, r, data->dims));
+    if (c->is_int) memcpy(c->i, data->i, c->numel * sizeof *c->i);
+    else memcpy(c->f, data->f, c->numel * sizeof *c->f);
+    for (size_t row = 0; row < rows; row++) {
+        size_t base = 0;
+        for (int64_t d = 0; d < k; d++) {
+            int64_t j = ind->i[row * (size_t)k + (size_t)d], size = data->dims[d];
+            if (j < -size || j >= size)
+                return graftOnnxImpFail(im, GRAFT_E_FORMAT,
+                                        "index %lld is out of range for a dimension of %lld",
+                                        (long long)j, (long long)size);
+            base += (size_t)((j < 0 ? j + size : j) * st[d]);
+        }
+        for (size_t e = 0; e < slice; e++) {
+            size_t o = base + e, u = row * slice + e;
+            if (c->is_int) {
+                int64_t x = c->i[o], y = upd->i[u];
+                c->i[o] = op == '=' ? y : op == '+' ? (int64_t)((uint64_t)x + (uint64_t)y)
+                          : op == '*' ? (int64_t)((uint64_t)x * (uint64_t)y)
+                          : op == 'M' ? (x > y ? x : y) : (x < y ? x : y);
+            } else {
+                float x = c->f[o], y = (float)graftOnnxImpCget(upd, u);
+                c->f[o] = op == '=' ? y : op == '+' ? x + y : op == '*' ? x * y
+                          : op == 'M' ? (x > y ? x : y) : (x < y ? x : y);
+            }
+        }
+    }
+    dst->kind = V_CONST;
+    return GRAFT_OK;
+}
+
 static int fold_constant(imp *im, val *dst)
 {
     const onnxAttr *a;
@@ -673,15 +750,6 @@ static int fold_constant(imp *im, val *dst)
 
 /* ---- operators evaluated on constants only ------------------------------------------ */
 
-static int h_gather(imp *im, val *out)
-{
-    cval *data, *ind;
-    if (!graftOnnxImpAllConst(im)) return graftOnnxImpOnlyConstantsFail(im);
-    GRAFT_FORWARD_IF_ERROR(graftOnnxImpConstInput(im, 0, "data", 1, &data));
-    GRAFT_FORWARD_IF_ERROR(graftOnnxImpConstInput(im, 1, "indices", 1, &ind));
-    return fold_gather(im, out, data, ind);
-}
-
 static int h_constant_of_shape(imp *im, val *out)
 {
     cval *shape;
@@ -717,6 +785,25 @@ static int h_where(imp *im, val *out)
     return fold_where(im, out, c, x, y);
 }
 
+static int h_mod(imp *im, val *out)
+{
+    cval *a, *b;
+    if (!graftOnnxImpAllConst(im)) return graftOnnxImpOnlyConstantsFail(im);
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpConstInput(im, 0, "A", 1, &a));
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpConstInput(im, 1, "B", 1, &b));
+    return graftOnnxImpFoldBinary(im, out, a, b);
+}
+
+static int h_scatter_nd(imp *im, val *out)
+{
+    cval *data, *ind, *upd;
+    if (!graftOnnxImpAllConst(im)) return graftOnnxImpOnlyConstantsFail(im);
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpConstInput(im, 0, "data", 1, &data));
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpConstInput(im, 1, "indices", 1, &ind));
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpConstInput(im, 2, "updates", 1, &upd));
+    return fold_scatter_nd(im, out, data, ind, upd);
+}
+
 static int h_constant(imp *im, val *out) { return fold_constant(im, out); }
 
 /* ---- the family --------------------------------------------------------------------- */
@@ -725,8 +812,9 @@ const graftOnnxOp graftOnnxOpsFold[] = {
     {"Constant", h_constant},
     {"ConstantOfShape", h_constant_of_shape},
     {"Expand", h_expand},
-    {"Gather", h_gather},
+    {"Mod", h_mod},
     {"Range", h_range},
+    {"ScatterND", h_scatter_nd},
     {"Where", h_where},
     {NULL, NULL},
 };

@@ -9,13 +9,13 @@
  *    constants, the node's inputs and attributes, and the layer emission
  *    helpers;
  *  - onnx_fold.c: constant folding, and the operators graft evaluates on
- *    constants only (Gather, Constant, ConstantOfShape, Range, Expand,
- *    Where);
+ *    constants only (Constant, ConstantOfShape, Range, Expand, Where,
+ *    Mod, ScatterND);
  *  - onnx_ops_nn.c: Conv, Gemm, MatMul, pooling, ReduceMean, BatchNorm, Pad,
  *    Softmax, LayerNormalization (and PyTorch's decomposition of it) and the
  *    activations (LeakyRelu, PRelu, Clip, HardSigmoid, ...);
  *  - onnx_ops_shape.c: Shape, Size, Reshape, Flatten, (Un)Squeeze,
- *    Transpose, Concat, Slice, Split, Identity, Dropout and Cast;
+ *    Transpose, Concat, Slice, Split, Gather, Identity, Dropout and Cast;
  *  - onnx_ops_elementwise.c: the binary and unary operators, Sum, and the
  *    scale_shift layers they become; the chains of them that write out one
  *    activation (silu, hard_sigmoid, hard_swish, gelu) become that layer.
@@ -361,8 +361,8 @@ int graftOnnxImpFoldCopy(imp *im, val *dst, const cval *src);
 /* Same values, other dims (Reshape, Squeeze, Unsqueeze, Flatten). */
 int graftOnnxImpFoldRedim(imp *im, val *dst, const cval *src, int ndim, const int64_t *dims);
 
-/* Add, Sub, Mul, Div, Pow, Max, Min, Equal, Less, Greater: by op type, with
- * NumPy broadcasting. */
+/* Add, Sub, Mul, Div, Pow, Max, Min, Equal, Less, Greater, Mod (by the
+ * node's fmod): by op type, with NumPy broadcasting. */
 int graftOnnxImpFoldBinary(imp *im, val *dst, const cval *a, const cval *b);
 
 /* Neg, Abs, Sqrt, Exp, Log, Reciprocal, Floor, Ceil, Relu, Sigmoid, Tanh,
@@ -371,6 +371,9 @@ int graftOnnxImpFoldUnary(imp *im, val *dst, const cval *a);
 
 /* Cast to the node's "to" type. */
 int graftOnnxImpFoldCast(imp *im, val *dst, const cval *a);
+
+/* Gather of data's entries along the node's axis at indices. */
+int graftOnnxImpFoldGather(imp *im, val *dst, const cval *data, const cval *ind);
 
 /* Concat of the node's inputs, all constants. */
 int graftOnnxImpFoldConcat(imp *im, val *dst);

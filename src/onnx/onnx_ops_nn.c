@@ -15,6 +15,7 @@
 
 #include <float.h>
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 /* ---- activations -------------------------------------------------------------------- */
@@ -989,9 +990,9 @@ static int h_pad(imp *im, val *out)
             return graftOnnxImpFail(im, GRAFT_E_UNSUPPORTED, "negative pads (cropping)");
         if (begin[d] || end[d]) {
             any = 1;
-            if (d < r - 2 || (im->batched && d == 0))
+            if (im->batched && d == 0)
                 return graftOnnxImpFail(im, GRAFT_E_UNSUPPORTED,
-                                        "it pads axis %d; graft pads the last two axes (H, W)", d);
+                                        "it pads the batch axis; graft pads the axes after it");
         }
     }
     int constant = !strcmp(mode, "constant"), reflect = !strcmp(mode, "reflect"),
@@ -1022,24 +1023,80 @@ static int h_pad(imp *im, val *out)
             return GRAFT_OK;
         }
     }
-    if (r + (im->batched ? 0 : 1) < 3)
+    int rank = r + (im->batched ? 0 : 1); /* graft's */
+    if (rank < 3)
         return graftOnnxImpFail(im, GRAFT_E_UNSUPPORTED,
                                 "a rank-%d input; graft pads (N, ..., H, W)", r);
-    graft_pad2d_spec spec = GRAFT_PAD2D_SPEC_INIT;
-    GRAFT_FORWARD_IF_ERROR(small_int(im, begin[r - 2], 0, "a pad", &spec.pad_top));
-    GRAFT_FORWARD_IF_ERROR(small_int(im, begin[r - 1], 0, "a pad", &spec.pad_left));
-    GRAFT_FORWARD_IF_ERROR(small_int(im, end[r - 2], 0, "a pad", &spec.pad_bottom));
-    GRAFT_FORWARD_IF_ERROR(small_int(im, end[r - 1], 0, "a pad", &spec.pad_right));
-    spec.mode = constant ? GRAFT_PAD_CONSTANT : reflect ? GRAFT_PAD_REFLECT : GRAFT_PAD_EDGE;
-    spec.value = value;
-    if (reflect && (spec.pad_top >= x->dims[r - 2] || spec.pad_bottom >= x->dims[r - 2] ||
-                    spec.pad_left >= x->dims[r - 1] || spec.pad_right >= x->dims[r - 1]))
-        return graftOnnxImpFail(im, GRAFT_E_UNSUPPORTED,
-                                "reflect pads as large as the axis; graft reflects pads smaller "
-                                "than it");
-    graft_layer *l = NULL;
-    int st = graft_layer_pad2d(im->ctx, &spec, &l);
-    return graftOnnxImpAddLayer(im, st, l, NULL, 1, &x, out, NULL);
+    int padded[ONNX_MAX_RANK], n_padded = 0;
+    for (int d = 0; d < r; d++)
+        if (begin[d] || end[d]) padded[n_padded++] = d;
+    for (int k = 0; reflect && k < n_padded; k++)
+        if (begin[padded[k]] >= x->dims[padded[k]] || end[padded[k]] >= x->dims[padded[k]])
+            return graftOnnxImpFail(im, GRAFT_E_UNSUPPORTED,
+                                    "reflect pads as large as the axis; graft reflects pads "
+                                    "smaller than it");
+    /* The padded axes two at a time (the last two as they are; others moved
+     * last by a transpose layer and back after the pad2d layer). */
+    val steps[3 * ONNX_MAX_RANK], tmp;
+    int n_steps = 0;
+    for (int k = 0; k < n_padded; k += 2) {
+        int a = padded[k], b = k + 1 < n_padded ? padded[k + 1] : -1, last = k + 2 >= n_padded;
+        int in_place = b >= 0 ? (a == r - 2 && b == r - 1) : a >= r - 2;
+        int ph = b >= 0 || (in_place && a == r - 2) ? a : -1, pw = b >= 0 ? b : ph < 0 ? a : -1;
+        int perm[GRAFT_MAX_DIMS], inv[GRAFT_MAX_DIMS], np_ = 0;
+        char suffix[32];
+        if (!in_place) {
+            GRAFT_FORWARD_IF_ERROR(graftOnnxImpAsShaped(im, x, "shape", &tmp, &x));
+            for (int g = 0; g < rank; g++)
+                if (g != graftOnnxImpGraftAxis(im, a) && (b < 0 || g != graftOnnxImpGraftAxis(im, b)))
+                    perm[np_++] = g;
+            perm[np_++] = graftOnnxImpGraftAxis(im, a);
+            if (b >= 0) perm[np_++] = graftOnnxImpGraftAxis(im, b);
+            for (int g = 0; g < rank; g++) inv[perm[g]] = g;
+            val *t = &steps[n_steps++];
+            memset(t, 0, sizeof *t);
+            t->name = out->name;
+            graft_layer *l = NULL;
+            snprintf(suffix, sizeof suffix, "to_end%d", k / 2);
+            int st = graft_layer_transpose(im->ctx, rank, perm, &l);
+            GRAFT_FORWARD_IF_ERROR(graftOnnxImpAddLayer(im, st, l, suffix, 1, &x, t, NULL));
+            x = t;
+        }
+        graft_pad2d_spec spec = GRAFT_PAD2D_SPEC_INIT;
+        if (ph >= 0) {
+            GRAFT_FORWARD_IF_ERROR(small_int(im, begin[ph], 0, "a pad", &spec.pad_top));
+            GRAFT_FORWARD_IF_ERROR(small_int(im, end[ph], 0, "a pad", &spec.pad_bottom));
+        }
+        if (pw >= 0) {
+            GRAFT_FORWARD_IF_ERROR(small_int(im, begin[pw], 0, "a pad", &spec.pad_left));
+            GRAFT_FORWARD_IF_ERROR(small_int(im, end[pw], 0, "a pad", &spec.pad_right));
+        }
+        spec.mode = constant ? GRAFT_PAD_CONSTANT : reflect ? GRAFT_PAD_REFLECT : GRAFT_PAD_EDGE;
+        spec.value = value;
+        val *p = last && in_place ? out : &steps[n_steps++];
+        if (p != out) {
+            memset(p, 0, sizeof *p);
+            p->name = out->name;
+        }
+        graft_layer *l = NULL;
+        snprintf(suffix, sizeof suffix, "pad%d", k / 2);
+        int st = graft_layer_pad2d(im->ctx, &spec, &l);
+        GRAFT_FORWARD_IF_ERROR(graftOnnxImpAddLayer(im, st, l, p == out ? NULL : suffix, 1, &x,
+                                                    p, NULL));
+        x = p;
+        if (in_place) continue;
+        val *back = last ? out : &steps[n_steps++];
+        if (back != out) {
+            memset(back, 0, sizeof *back);
+            back->name = out->name;
+        }
+        snprintf(suffix, sizeof suffix, "back%d", k / 2);
+        st = graft_layer_transpose(im->ctx, rank, inv, &l);
+        GRAFT_FORWARD_IF_ERROR(
+            graftOnnxImpAddLayer(im, st, l, back == out ? NULL : suffix, 1, &x, back, NULL));
+        x = back;
+    }
+    return GRAFT_OK;
 }
 
 /* Resize (opset 10+) and Upsample (7 to 9): nearest or (bi)linear over the
@@ -1274,23 +1331,68 @@ static int h_conv_transpose(imp *im, val *out)
     return add_weighted_2d(im, cst, l, xin, w, b, n, out);
 }
 
+/* ---- one-sample graphs ---------------------------------------------------------------- */
+
+/* With batch_axis 0, the operators that need (N, C, ...) read a one-sample
+ * activation of ONNX shape (1, C, ...) (graft's (N, 1, C, ...)) with graft's
+ * batch as theirs: the handler runs as in a batched import on the view
+ * (N, C, ...) of x, and its output (N, C', ...) is reshaped back to ONNX's
+ * (1, C', ...). Other inputs go to the handler, which refuses them. */
+static int as_batched(imp *im, val *out, graftOnnxHandler h)
+{
+    val *x, view, saved, y;
+    if (im->batched) return h(im, out);
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpReqInput(im, 0, &x));
+    if (x->kind != V_ACT || x->ndim < 2 || x->dims[0] != 1) return h(im, out);
+    memset(&view, 0, sizeof view);
+    GRAFT_FORWARD_IF_ERROR(
+        graftOnnxImpEmitReshape(im, x, x->ndim - 1, x->dims + 1, "sample", &view));
+    saved = *x;
+    graftOnnxImpAlias(x, &view);
+    x->ndim = saved.ndim;
+    memcpy(x->dims, saved.dims, sizeof x->dims);
+    memcpy(x->pads, saved.pads, sizeof x->pads);
+    x->dims[0] = SYM_BATCH;
+    im->batched = 1;
+    int st = h(im, out);
+    im->batched = 0;
+    *x = saved;
+    if (st != GRAFT_OK || out->kind != V_ACT) return st;
+    if (im->outputs_defined > 1)
+        return graftOnnxImpFail(im, GRAFT_E_INTERNAL, "a one-sample view of a node with %d outputs",
+                                im->outputs_defined);
+    y = *out;
+    y.ndim = out->ndim - 1;
+    memmove(y.dims, out->dims + 1, (size_t)y.ndim * sizeof *y.dims);
+    int64_t dims[ONNX_MAX_RANK];
+    dims[0] = 1;
+    memcpy(dims + 1, y.dims, (size_t)y.ndim * sizeof *dims);
+    return graftOnnxImpEmitReshape(im, &y, y.ndim + 1, dims, "unsample", out);
+}
+
+static int h_conv_1(imp *im, val *out) { return as_batched(im, out, h_conv); }
+static int h_conv_transpose_1(imp *im, val *out) { return as_batched(im, out, h_conv_transpose); }
+static int h_pool_1(imp *im, val *out) { return as_batched(im, out, h_pool); }
+static int h_global_pool_1(imp *im, val *out) { return as_batched(im, out, h_global_pool); }
+static int h_batch_norm_1(imp *im, val *out) { return as_batched(im, out, h_batch_norm); }
+
 /* ---- the family --------------------------------------------------------------------- */
 
 const graftOnnxOp graftOnnxOpsNn[] = {
-    {"AveragePool", h_pool},
-    {"BatchNormalization", h_batch_norm},
+    {"AveragePool", h_pool_1},
+    {"BatchNormalization", h_batch_norm_1},
     {"Clip", h_clip},
-    {"Conv", h_conv},
-    {"ConvTranspose", h_conv_transpose},
+    {"Conv", h_conv_1},
+    {"ConvTranspose", h_conv_transpose_1},
     {"Gemm", h_gemm},
-    {"GlobalAveragePool", h_global_pool},
-    {"GlobalMaxPool", h_global_pool},
+    {"GlobalAveragePool", h_global_pool_1},
+    {"GlobalMaxPool", h_global_pool_1},
     {"HardSigmoid", h_hard_sigmoid},
     {"HardSwish", h_hard_swish},
     {"LayerNormalization", h_layer_norm},
     {"LeakyRelu", h_leaky_relu},
     {"MatMul", h_matmul},
-    {"MaxPool", h_pool},
+    {"MaxPool", h_pool_1},
     {"Pad", h_pad},
     {"PRelu", h_prelu},
     {"ReduceMean", h_reduce_mean},

@@ -442,6 +442,58 @@ static int h_slice(imp *im, val *out)
     return GRAFT_OK;
 }
 
+/* Gather: on constants, folded; on an activation, one entry of an axis
+ * (a constant index, scalar or of one element) is a slice layer, and the
+ * axis is dropped for a scalar index (PyTorch's q, k, v = qkv[0], qkv[1],
+ * qkv[2]). */
+static int h_gather(imp *im, val *out)
+{
+    val *x, one;
+    cval *ind;
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpReqInput(im, 0, &x));
+    if (graftOnnxImpAllConst(im)) {
+        cval *data;
+        GRAFT_FORWARD_IF_ERROR(graftOnnxImpConstInput(im, 0, "data", 1, &data));
+        GRAFT_FORWARD_IF_ERROR(graftOnnxImpConstInput(im, 1, "indices", 1, &ind));
+        return graftOnnxImpFoldGather(im, out, data, ind);
+    }
+    if (x->kind == V_CONST) return graftOnnxImpOnlyConstantsFail(im);
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpConstInput(im, 1, "indices", 1, &ind));
+    int64_t axis_attr, j;
+    int axis;
+    size_t n;
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpAttrInt(im, "axis", 0, &axis_attr));
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpNormAxis(im, axis_attr, x->ndim, "axis", &axis));
+    if (ind->numel != 1 || ind->ndim > 1)
+        return graftOnnxImpFail(im, GRAFT_E_UNSUPPORTED,
+                                "it gathers %zu entries (indices of rank %d) from a computed "
+                                "tensor; graft takes one (a scalar index or one of shape (1))",
+                                ind->numel, ind->ndim);
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpCvalInts(im, ind, "the index", 0, &j, 1, &n));
+    int64_t size = x->dims[axis];
+    if (size == SYM_BATCH)
+        return graftOnnxImpFail(im, GRAFT_E_UNSUPPORTED,
+                                "it gathers from the batch axis; graft gathers from the axes "
+                                "after it");
+    if (j < -size || j >= size)
+        return graftOnnxImpFail(im, GRAFT_E_FORMAT,
+                                "index %lld is out of range for a dimension of %lld",
+                                (long long)j, (long long)size);
+    if (j < 0) j += size;
+    int64_t dims[ONNX_MAX_RANK];
+    int nd = 0;
+    for (int d = 0; d < x->ndim; d++)
+        if (d != axis || ind->ndim == 1) dims[nd++] = d == axis ? 1 : x->dims[d];
+    if (size == 1) return graftOnnxImpEmitReshape(im, x, nd, dims, NULL, out);
+    memset(&one, 0, sizeof one);
+    one.name = out->name;
+    GRAFT_FORWARD_IF_ERROR(graftOnnxImpAsShaped(im, x, "shape", &one, &x));
+    val *dst = ind->ndim == 1 ? out : &one;
+    GRAFT_FORWARD_IF_ERROR(emit_slice(im, x, axis, j, 1, 1, ind->ndim == 1 ? NULL : "slice", dst));
+    if (ind->ndim == 1) return GRAFT_OK;
+    return graftOnnxImpEmitReshape(im, &one, nd, dims, NULL, out);
+}
+
 /* Split: output k is the k-th part of the axis, as one slice layer (or a
  * folded constant), sizes from the split attribute (opset < 13) or input
  * (opset >= 13), else equal parts (num_outputs from opset 18, where the
@@ -538,6 +590,7 @@ const graftOnnxOp graftOnnxOpsShape[] = {
     {"Concat", h_concat},
     {"Dropout", h_identity},
     {"Flatten", h_flatten},
+    {"Gather", h_gather},
     {"Identity", h_identity},
     {"Reshape", h_reshape},
     {"Shape", h_shape},
