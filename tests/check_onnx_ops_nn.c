@@ -751,13 +751,7 @@ static int check_seq_fixture(graft_ctx *ctx, const char *name, int opset, const 
     graft_tensor *x = tu_onnx_read_tensor(ctx, file);
     snprintf(file, sizeof file, GRAFT_TEST_DATA "/onnx/%s.output.pb", name);
     graft_tensor *want = tu_onnx_read_tensor(ctx, file);
-    const graft_tensor *y = NULL;
-    ck_assert_msg(graft_model_forward(m, x, &y) == GRAFT_OK, "%s", graft_errmsg(ctx));
-    ck_assert_int_eq(graft_tensor_ndim(y), graft_tensor_ndim(want));
-    for (int d = 0; d < graft_tensor_ndim(y); d++)
-        ck_assert_int_eq(graft_tensor_dim(y, d), graft_tensor_dim(want, d));
-    tu_assert_close(graft_tensor_data_const(y), graft_tensor_data_const(want),
-                    graft_tensor_numel(want), 1e-5f, 1e-5f, path);
+    tu_onnx_assert_output(m, ctx, x, want, 1e-5f, 1e-5f, path);
     graft_tensor_free(x);
     graft_tensor_free(want);
     graft_model_free(m);

@@ -651,3 +651,15 @@ graft_tensor *tu_onnx_read_tensor(graft_ctx *ctx, const char *path)
     return out;
 }
 
+
+void tu_onnx_assert_output(graft_model *m, graft_ctx *ctx, graft_tensor *x,
+                           const graft_tensor *want, float atol, float rtol, const char *label)
+{
+    const graft_tensor *y = NULL;
+    ck_assert_msg(graft_model_forward(m, x, &y) == GRAFT_OK, "%s: %s", label, graft_errmsg(ctx));
+    ck_assert_int_eq(graft_tensor_ndim(y), graft_tensor_ndim(want));
+    for (int d = 0; d < graft_tensor_ndim(y); d++)
+        ck_assert_int_eq(graft_tensor_dim(y, d), graft_tensor_dim(want, d));
+    tu_assert_close(graft_tensor_data_const(y), graft_tensor_data_const(want),
+                    graft_tensor_numel(want), atol, rtol, label);
+}

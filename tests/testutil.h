@@ -375,6 +375,10 @@ const graft_tensor *tu_onnx_run(graft_model *m, graft_ctx *ctx, int ndim, const 
 /* Reads a file holding one TensorProto of floats (tests/make_onnx_fixtures.py
  * writes them) into a new tensor; path relative to the source root. */
 graft_tensor *tu_onnx_read_tensor(graft_ctx *ctx, const char *path);
+/* Runs m on x and checks that the output has want's shape and values
+ * (tu_assert_close() with atol, rtol; label names the case). */
+void tu_onnx_assert_output(graft_model *m, graft_ctx *ctx, graft_tensor *x,
+                           const graft_tensor *want, float atol, float rtol, const char *label);
 /* The model has n layers of these kinds, in order. */
 void tu_assert_kinds(graft_model *m, const char *const *kinds, int n);
 /* v[k] = start + step * k. */
