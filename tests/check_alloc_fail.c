@@ -959,7 +959,7 @@ static int save_run(void *p)
 static void save_after(void *p, int status)
 {
     save_state *s = p;
-    /* The target and no temporary file "<name>.tmp.XXXXXX" beside it. */
+    /* The target and no temporary file "<name>.tmp.<pid>.<random>" beside it. */
     ck_assert_int_eq(tu_count_entries(tmp_dir, strrchr(s->path, '/') + 1), 1);
     size_t size;
     unsigned char *now = tu_read_file(s->path, &size);

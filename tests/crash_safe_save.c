@@ -135,7 +135,7 @@ typedef struct name_set {
     size_t n, cap;
 } name_set;
 
-/* The temporary files ("<name>.tmp.<pid>.XXXXXX") in dir not seen before:
+/* The temporary files ("<name>.tmp.<pid>.<random>") in dir not seen before:
  * counts those not in *seen and adds them to it (they stay in dir, for the
  * next save to remove). Returns how many were new. */
 static int new_temporaries(const char *dir, name_set *seen)

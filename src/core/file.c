@@ -15,20 +15,20 @@
  * reads as empty rather than waiting for ever. The loaders read their
  * header first through graftReadMore() and then only what it declares.
  *
- * Temporary files. A save writes "<target>.tmp.<pid>.<XXXXXX>" beside the
+ * Temporary files. A save writes "<target>.tmp.<pid>.<random>" beside the
  * target (pid: the saving process's, in decimal without leading zeros;
- * XXXXXX: six letters or digits chosen by mkstemp()) and renames it over the
+ * random: six letters or digits chosen by mkstemp()) and renames it over the
  * target. A process killed mid-save leaves that file behind. Before it
  * writes, every save of a target removes the stale temporaries of that same
  * target, that is the entries of its folder that
- *   - are named exactly "<target's name>.tmp.<pid>.<XXXXXX>" as above,
+ *   - are named exactly "<target's name>.tmp.<pid>.<random>" as above,
  *   - are regular files (not folders or symbolic links) owned by the
  *     effective user, and
  *   - whose pid names no process: kill(pid, 0) fails with ESRCH.
  * Everything else is left alone: a live writer's temporary (this process's,
  * whatever the thread, or another process's, even one kill() may not signal:
  * EPERM), other targets' temporaries, other names (among them the
- * "<target>.tmp.XXXXXX" of earlier graft versions, whose writer cannot be
+ * "<target>.tmp.<random>" of earlier graft versions, whose writer cannot be
  * known), other users' files. A file of one's own named like a temporary of
  * a target in its folder counts as one: names of that pattern are graft's.
  * The cleanup is best effort: it never fails a save. Its limit: a pid means
@@ -297,9 +297,10 @@ static int sync_folder(graft_ctx *ctx, const char *func, const char *path, const
 
 /* ---- temporary files ---------------------------------------------------------- */
 
-/* "<target>.tmp.<pid>.XXXXXX": what follows the target's name. */
+/* "<target>.tmp.<pid>.<random>": what follows the target's name. */
 #define TMP_MARK ".tmp."
-#define TMP_RANDOM_CHARS 6 /* mkstemp()'s XXXXXX */
+#define TMP_RANDOM_CHARS 6 /* the characters mkstemp() replaces: its template ends in
+                              this many 'X's */
 /* Room for the temporary name after the target's: the mark, a pid (at most
  * 20 digits), '.', the random characters and the terminating NUL. */
 #define TMP_SUFFIX_MAX (sizeof TMP_MARK - 1 + 20 + 1 + TMP_RANDOM_CHARS + 1)
@@ -312,7 +313,7 @@ static int is_alnum(char c)
 }
 
 /* Whether name is exactly a temporary that a save of the target named base
- * (base_len bytes) makes, "<base>.tmp.<pid>.XXXXXX", with pid written as
+ * (base_len bytes) makes, "<base>.tmp.<pid>.<random>", with pid written as
  * graft writes it (decimal, no sign, no leading zero, a valid pid_t above
  * 0); the pid in *pid. */
 static int parse_temporary_name(const char *name, const char *base, size_t base_len, pid_t *pid)
@@ -388,7 +389,9 @@ int graftWriteFileAtomic(graft_ctx *ctx, const char *func, const char *path,
         return graftError(ctx, GRAFT_E_NOMEM, func, "cannot allocate file names");
     }
     memcpy(tmp, path, plen);
-    snprintf(tmp + plen, TMP_SUFFIX_MAX, TMP_MARK "%lld.XXXXXX", (long long)getpid());
+    int n = snprintf(tmp + plen, TMP_SUFFIX_MAX, TMP_MARK "%lld.", (long long)getpid());
+    memset(tmp + plen + n, 'X', TMP_RANDOM_CHARS); /* mkstemp()'s template */
+    tmp[plen + (size_t)n + TMP_RANDOM_CHARS] = '\0';
 
     const char *slash = strrchr(path, '/');
     remove_stale_temporaries(dir, slash ? slash + 1 : path);

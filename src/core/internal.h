@@ -257,7 +257,7 @@ int graftFileGoesOn(int fd);
  * folder is synced; the new file keeps the permissions of the one it
  * replaces (0666 less the umask for a new one). On failure before the
  * rename the temporary file is removed and path is left as it was. The
- * temporary is named "<path>.tmp.<pid>.XXXXXX"; before writing, those of
+ * temporary is named "<path>.tmp.<pid>.<6 random characters>"; before writing, those of
  * path whose pid is no process (left by killed saves) are removed (the rule:
  * src/core/file.c). GRAFT_E_IO or GRAFT_E_NOMEM, the message naming func and
  * path. */
