@@ -1,7 +1,8 @@
 /*
- * conv_common.h - what layer_conv2d.c and conv_depthwise.c share: the sizes
- * of one convolution call, the outputs a kernel tap reads inside the input,
- * and two row kernels.
+ * conv_common.h - what layer_conv2d.c, conv_depthwise.c and
+ * layer_conv_transpose2d.c share: the parameters and their initialisation,
+ * the sizes of one convolution call, the outputs a kernel tap reads inside
+ * the input, and two row kernels.
  *
  * All static inline, so each file compiles its own copy and neither calls
  * the other for them. The row kernels are unrolled by 8 with independent
@@ -14,8 +15,11 @@
 #define GRAFT_CONV_COMMON_H
 
 #include "core/vec.h"
+#include "layer.h"
 
+#include <math.h>
 #include <stddef.h>
+#include <string.h>
 #include <stdint.h>
 
 /* Per-call sizes of a conv2d layer (layer_conv2d.c fills them from its
@@ -86,6 +90,28 @@ static inline float graftConvRowDot(const float *restrict a, const float *restri
     }
     return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) +
            tail;
+}
+
+/* The parameters of a convolution or a transposed one: "weight" (d0, d1,
+ * kh, kw) and, with bias, "bias" (out_channels). Returns their count. */
+static inline int graftConvDeclareParams(graftParamDecl *decl, int64_t d0, int64_t d1, int kh,
+                                         int kw, int out_channels, int bias)
+{
+    decl[0] = (graftParamDecl){"weight", {4, {d0, d1, kh, kw}}, 1};
+    if (!bias) return 1;
+    decl[1] = (graftParamDecl){"bias", {1, {out_channels}}, 1};
+    return 2;
+}
+
+/* He uniform over fan_in for the weight (the first parameter), a zero bias
+ * (the second, when there is one). */
+static inline void graftConvInitParams(graft_layer *l, graftRng *rng, double fan_in)
+{
+    graftFillUniform(l->params[0].value, rng, (float)sqrt(6.0 / fan_in));
+    if (l->n_params > 1) {
+        graft_tensor *b = l->params[1].value;
+        memset(b->data, 0, b->numel * sizeof *b->data);
+    }
 }
 
 #endif /* GRAFT_CONV_COMMON_H */

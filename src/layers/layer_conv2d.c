@@ -227,26 +227,15 @@ static int conv2d_declare_params(const graft_layer *l, graftParamDecl *decl)
 {
     const conv2d_state *s = l->state;
     const graft_conv2d_spec *sp = &s->spec;
-    decl[0] = (graftParamDecl){"weight",
-                               {4,
-                                {sp->out_channels, s->in_c / sp->groups, sp->kernel_h,
-                                 sp->kernel_w}},
-                               1};
-    if (!sp->bias) return 1;
-    decl[1] = (graftParamDecl){"bias", {1, {sp->out_channels}}, 1};
-    return 2;
+    return graftConvDeclareParams(decl, sp->out_channels, s->in_c / sp->groups, sp->kernel_h,
+                                  sp->kernel_w, sp->out_channels, sp->bias);
 }
 
 static void conv2d_init_params(graft_layer *l, graftRng *rng)
 {
     const conv2d_state *s = l->state;
     const graft_conv2d_spec *sp = &s->spec;
-    double fan_in = (double)(s->in_c / sp->groups) * sp->kernel_h * sp->kernel_w;
-    graftFillUniform(l->params[0].value, rng, (float)sqrt(6.0 / fan_in));
-    if (sp->bias) {
-        graft_tensor *b = l->params[1].value;
-        memset(b->data, 0, b->numel * sizeof *b->data);
-    }
+    graftConvInitParams(l, rng, (double)(s->in_c / sp->groups) * sp->kernel_h * sp->kernel_w);
 }
 
 /* Images per matrix product. A product over one image's P output positions

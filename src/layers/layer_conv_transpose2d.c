@@ -335,14 +335,8 @@ static int convt_declare_params(const graft_layer *l, graftParamDecl *decl)
 {
     const convt_state *s = l->state;
     const graft_conv_transpose2d_spec *sp = &s->spec;
-    decl[0] = (graftParamDecl){"weight",
-                               {4,
-                                {s->in_c, sp->out_channels / sp->groups, sp->kernel_h,
-                                 sp->kernel_w}},
-                               1};
-    if (!sp->bias) return 1;
-    decl[1] = (graftParamDecl){"bias", {1, {sp->out_channels}}, 1};
-    return 2;
+    return graftConvDeclareParams(decl, s->in_c, sp->out_channels / sp->groups, sp->kernel_h,
+                                  sp->kernel_w, sp->out_channels, sp->bias);
 }
 
 /* He uniform over the fan-in PyTorch uses for this weight layout:
@@ -351,12 +345,8 @@ static void convt_init_params(graft_layer *l, graftRng *rng)
 {
     const convt_state *s = l->state;
     const graft_conv_transpose2d_spec *sp = &s->spec;
-    double fan_in = (double)(sp->out_channels / sp->groups) * sp->kernel_h * sp->kernel_w;
-    graftFillUniform(l->params[0].value, rng, (float)sqrt(6.0 / fan_in));
-    if (sp->bias) {
-        graft_tensor *b = l->params[1].value;
-        memset(b->data, 0, b->numel * sizeof *b->data);
-    }
+    graftConvInitParams(l, rng,
+                        (double)(sp->out_channels / sp->groups) * sp->kernel_h * sp->kernel_w);
 }
 
 static int convt_forward(graft_layer *l, const graft_tensor *const *in, graft_tensor *out)
