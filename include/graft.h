@@ -50,7 +50,7 @@ extern "C" {
 /* ======================================================================== */
 
 #define GRAFT_VERSION_MAJOR 1
-#define GRAFT_VERSION_MINOR 2
+#define GRAFT_VERSION_MINOR 3
 #define GRAFT_VERSION_PATCH 0
 /* MAJOR*10000 + MINOR*100 + PATCH, e.g. 10000 for 1.0.0. */
 #define GRAFT_VERSION_NUMBER \

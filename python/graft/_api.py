@@ -19,9 +19,9 @@ and NUL checks name in their messages.
 
 # Version
 GRAFT_VERSION_MAJOR = 1
-GRAFT_VERSION_MINOR = 2
+GRAFT_VERSION_MINOR = 3
 GRAFT_VERSION_PATCH = 0
-GRAFT_VERSION_NUMBER = 10200
+GRAFT_VERSION_NUMBER = 10300
 
 # Status codes and error messages
 GRAFT_OK = 0
