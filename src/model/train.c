@@ -1,5 +1,5 @@
 /*
- * train.c - fitting a model to a dataset, evaluating it, predicting.
+ * train.c - fitting a model to a dataset.
  *
  * Determinism: the order of epoch e is a permutation drawn from (seed, e),
  * and before every step each layer that draws random numbers is reseeded
@@ -9,7 +9,7 @@
 #include "core/finite.h"
 #include "core/options.h"
 #include "data/dataset.h"
-#include "model.h"
+#include "batch.h"
 #include "optim.h"
 
 #include <math.h>
@@ -38,13 +38,6 @@ GRAFT_API double graft_progress_get(const graft_progress *p, int key)
     return p->values[key];
 }
 
-struct graft_eval {
-    graft_ctx *ctx;
-    int64_t count;
-    double loss, accuracy, topk_accuracy;
-    int k, n_classes;
-    int64_t *confusion; /* n_classes * n_classes, row = true class */
-};
 
 static uint64_t mix_seed(uint64_t seed, uint64_t a, uint64_t b, uint64_t c)
 {
@@ -60,248 +53,6 @@ static double now_seconds(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
-
-/* Checks that a dataset's samples fit the model and its classes match the
- * model's outputs, which must be (N, classes). */
-static int check_fit(graft_model *m, const graft_dataset *ds, const char *what, const char *func)
-{
-    graft_ctx *ctx = m->ctx;
-    int out = graftModelOutputNode(m);
-    GRAFT_RETURN_IF_AT(out < 0, ctx, GRAFT_E_STATE, func, "the model has no layers");
-    GRAFT_RETURN_IF_AT(ds->ctx != ctx, ctx, GRAFT_E_INVALID_ARG, func,
-                       "the %s dataset belongs to another context", what);
-    const graftShape *ms = &m->input_shape, *ss = &ds->src->sample_shape;
-    int same = ms->ndim == ss->ndim;
-    for (int d = 1; same && d < ms->ndim; d++) same = ms->dims[d] == ss->dims[d];
-    if (!same) {
-        char a[128], b[128];
-        graftShapeString(ss->ndim - 1, ss->dims + 1, a, sizeof a);
-        graftShapeString(ms->ndim - 1, ms->dims + 1, b, sizeof b);
-        return graftError(ctx, GRAFT_E_SHAPE, func,
-                          "the %s dataset's samples have shape %s, the model takes %s", what, a, b);
-    }
-    const graftShape *os = &m->nodes[out].layer->out_shape;
-    GRAFT_RETURN_IF_AT(os->ndim != 2, ctx, GRAFT_E_SHAPE, func,
-                       "the model's output must be (N, classes) for classification; it has %d "
-                       "dimensions (end the model with dense, or flatten)", os->ndim);
-    GRAFT_RETURN_IF_AT(os->dims[1] != ds->src->n_classes, ctx, GRAFT_E_SHAPE, func,
-                       "the %s dataset has %d classes but the model outputs %lld", what,
-                       ds->src->n_classes, (long long)os->dims[1]);
-    return GRAFT_OK;
-}
-
-/* Per-batch buffers, allocated once per call. */
-typedef struct batch_buffers {
-    graft_tensor *x, *grad;
-    int32_t *labels;
-    int64_t *order;
-    int cap;
-} batch_buffers;
-
-static int buffers_init(graft_model *m, batch_buffers *b, int batch, int64_t count,
-                        int with_grad, const char *func)
-{
-    graft_ctx *ctx = m->ctx;
-    memset(b, 0, sizeof *b);
-    graftShape xs = m->input_shape;
-    xs.dims[0] = batch;
-    int64_t gd[2] = {batch, graftModelOutputSize(m)};
-    int st = graftTensorNew(ctx, xs.ndim, xs.dims, &b->x);
-    if (st == GRAFT_OK && with_grad) st = graftTensorNew(ctx, 2, gd, &b->grad);
-    if (st != GRAFT_OK) return st;
-    b->labels = graftCalloc(ctx, (size_t)batch, sizeof *b->labels);
-    b->order = graftCalloc(ctx, (size_t)count, sizeof *b->order);
-    if (!b->labels || !b->order)
-        return graftError(ctx, GRAFT_E_NOMEM, func, "cannot allocate batch buffers");
-    b->cap = batch;
-    return GRAFT_OK;
-}
-
-static void buffers_free(graft_ctx *ctx, batch_buffers *b)
-{
-    graft_tensor_free(b->x);
-    graft_tensor_free(b->grad);
-    graftFree(ctx, b->labels);
-    graftFree(ctx, b->order);
-}
-
-/* Loads positions order[0..n) into b->x (resized to batch n) and b->labels. */
-static int load_batch(graft_dataset *ds, batch_buffers *b, const int64_t *order, int n)
-{
-    b->x->dims[0] = n;
-    b->x->numel = (size_t)n * ds->src->sample_numel;
-    return graft_dataset_gather(ds, order, n, b->x->data, b->labels);
-}
-
-/* When the context checks inputs (GRAFT_CTX_CHECK_INPUTS): GRAFT_E_NUMERIC,
- * named func, if the batch x (the samples at dataset positions order[0..))
- * holds an inf or a NaN; the message names the first such sample by its
- * position (and file, for folders), the element, and, for e >= 0, the
- * epoch e and the batch bi (0-based). Datasets whose values were checked
- * when they were made and cannot change (dataset.h) are not read again. */
-static int check_batch(graft_model *m, graft_dataset *ds, const graft_tensor *x,
-                       const int64_t *order, const char *what, int64_t e, int64_t bi,
-                       const char *func)
-{
-    if (!m->ctx->check_inputs || ds->src->finite) return GRAFT_OK;
-    const size_t bad = graftFirstNonFinite(x->data, x->numel);
-    if (bad == x->numel) return GRAFT_OK;
-    const size_t per = ds->src->sample_numel;
-    const int64_t pos = order[bad / per];
-    const char *path = graft_dataset_sample_path(ds, pos);
-    char where[64] = "";
-    if (e >= 0)
-        snprintf(where, sizeof where, " at epoch %lld, batch %lld", (long long)e + 1,
-                 (long long)bi + 1);
-    return graftError(m->ctx, GRAFT_E_NUMERIC, func,
-                      "%s sample %lld%s%s%s holds %s at element %zu%s; inputs must be finite "
-                      "(GRAFT_CTX_CHECK_INPUTS)",
-                      what, (long long)pos, path ? " (" : "", path ? path : "", path ? ")" : "",
-                      graftNonFiniteName(x->data[bad]), bad % per, where);
-}
-
-static int argmax_row(const float *row, int c)
-{
-    int best = 0;
-    for (int j = 1; j < c; j++)
-        if (row[j] > row[best]) best = j;
-    return best;
-}
-
-/* Rank of the true class: how many classes score strictly higher (ties
- * count for the true class). */
-static int rank_of(const float *row, int c, int label)
-{
-    int r = 0;
-    for (int j = 0; j < c; j++) r += row[j] > row[label];
-    return r;
-}
-
-static int run_eval(graft_model *m, graft_dataset *ds, int batch, int top_k, graft_eval *e,
-                    const char *what, const char *func)
-{
-    batch_buffers b;
-    int st = buffers_init(m, &b, batch, batch, 0, func);
-    if (st != GRAFT_OK) goto done;
-    int c = (int)graftModelOutputSize(m);
-    double loss_sum = 0;
-    int64_t top1 = 0, topk = 0;
-    graftModelSetMode(m, 0);
-    for (int64_t start = 0; start < ds->count; start += batch) {
-        int n = (int)(ds->count - start < batch ? ds->count - start : batch);
-        for (int i = 0; i < n; i++) b.order[i] = start + i;
-        st = load_batch(ds, &b, b.order, n);
-        if (st == GRAFT_OK) st = check_batch(m, ds, b.x, b.order, what, -1, 0, func);
-        if (st != GRAFT_OK) goto done;
-        const graft_tensor *logits;
-        st = graftModelForward(m, b.x, &logits);
-        if (st != GRAFT_OK) goto done;
-        float loss;
-        st = graft_loss_softmax_cross_entropy(logits, b.labels, &loss, NULL);
-        if (st != GRAFT_OK) goto done;
-        loss_sum += (double)loss * n;
-        for (int i = 0; i < n; i++) {
-            const float *row = logits->data + (size_t)i * c;
-            int pred = argmax_row(row, c);
-            top1 += pred == b.labels[i];
-            topk += rank_of(row, c, b.labels[i]) < top_k;
-            e->confusion[(size_t)b.labels[i] * c + pred]++;
-        }
-    }
-    e->count = ds->count;
-    e->loss = loss_sum / (double)ds->count;
-    e->accuracy = (double)top1 / (double)ds->count;
-    e->topk_accuracy = (double)topk / (double)ds->count;
-done:
-    buffers_free(m->ctx, &b);
-    return st;
-}
-
-static int eval_new(graft_model *m, int top_k, graft_eval **out, const char *func)
-{
-    int c = (int)graftModelOutputSize(m);
-    graft_eval *e = graftCalloc(m->ctx, 1, sizeof *e);
-    if (e) e->confusion = graftCalloc(m->ctx, (size_t)c * (size_t)c, sizeof *e->confusion);
-    if (!e || !e->confusion) {
-        graftFree(m->ctx, e);
-        return graftError(m->ctx, GRAFT_E_NOMEM, func, "cannot allocate evaluation results");
-    }
-    e->ctx = m->ctx;
-    e->k = top_k;
-    e->n_classes = c;
-    *out = e;
-    return GRAFT_OK;
-}
-
-GRAFT_API void graft_eval_free(graft_eval *e)
-{
-    if (!e) return;
-    graftFree(e->ctx, e->confusion);
-    graftFree(e->ctx, e);
-}
-
-GRAFT_API int graft_model_evaluate(graft_model *m, graft_dataset *ds, int batch_size, int top_k,
-                                   graft_eval **out)
-{
-    const char *func = __func__;
-    graftClearError(m ? m->ctx : NULL);
-    if (out) *out = NULL;
-    GRAFT_RETURN_IF(!m || !ds || !out, m ? m->ctx : NULL, GRAFT_E_INVALID_ARG,
-                    "model, dataset and out must not be NULL");
-    GRAFT_RETURN_IF(batch_size < 1, m->ctx, GRAFT_E_INVALID_ARG,
-                    "batch_size is %d, must be >= 1", batch_size);
-    GRAFT_FORWARD_IF_ERROR(check_fit(m, ds, "evaluation", func));
-    int c = (int)graftModelOutputSize(m);
-    GRAFT_RETURN_IF(top_k < 1 || top_k > c, m->ctx, GRAFT_E_RANGE,
-                    "top_k is %d, must be 1 to %d (the classes)", top_k, c);
-    graft_eval *e;
-    GRAFT_FORWARD_IF_ERROR(eval_new(m, top_k, &e, func));
-    int st = run_eval(m, ds, batch_size, top_k, e, "evaluation", func);
-    if (st != GRAFT_OK) {
-        graft_eval_free(e);
-        return graftErrorAt(m->ctx, st, func);
-    }
-    *out = e;
-    return GRAFT_OK;
-}
-
-GRAFT_API double graft_eval_get(const graft_eval *e, int key)
-{
-    if (!e) return NAN;
-    switch (key) {
-    case GRAFT_EVAL_COUNT: return (double)e->count;
-    case GRAFT_EVAL_LOSS: return e->loss;
-    case GRAFT_EVAL_ACCURACY: return e->accuracy;
-    case GRAFT_EVAL_TOPK_ACCURACY: return e->topk_accuracy;
-    default: return NAN;
-    }
-}
-
-GRAFT_API int graft_eval_class_count(const graft_eval *e) { return e ? e->n_classes : 0; }
-
-GRAFT_API int64_t graft_eval_confusion(const graft_eval *e, int t, int p)
-{
-    if (!e || t < 0 || p < 0 || t >= e->n_classes || p >= e->n_classes) return -1;
-    return e->confusion[(size_t)t * e->n_classes + p];
-}
-
-GRAFT_API double graft_eval_precision(const graft_eval *e, int c)
-{
-    if (!e || c < 0 || c >= e->n_classes) return NAN;
-    int64_t predicted = 0;
-    for (int t = 0; t < e->n_classes; t++) predicted += e->confusion[(size_t)t * e->n_classes + c];
-    return predicted ? (double)e->confusion[(size_t)c * e->n_classes + c] / (double)predicted : NAN;
-}
-
-GRAFT_API double graft_eval_recall(const graft_eval *e, int c)
-{
-    if (!e || c < 0 || c >= e->n_classes) return NAN;
-    int64_t actual = 0;
-    for (int p = 0; p < e->n_classes; p++) actual += e->confusion[(size_t)c * e->n_classes + p];
-    return actual ? (double)e->confusion[(size_t)c * e->n_classes + c] / (double)actual : NAN;
-}
-
-/* ---- fit ----------------------------------------------------------------------- */
 
 typedef struct slot_list {
     graftOptimSlot *slots;
@@ -550,7 +301,7 @@ static void cache_free(graft_ctx *ctx, feature_cache *c)
 
 /* Builds the cache for node f over every training sample, or leaves it
  * empty when it would not fit the model's memory budget. */
-static int cache_build(graft_model *m, graft_dataset *train, batch_buffers *b, int batch, int f,
+static int cache_build(graft_model *m, graft_dataset *train, graftBatch *b, int batch, int f,
                        feature_cache *c, const char *func)
 {
     const graftShape *fs = &m->nodes[f].layer->out_shape;
@@ -574,8 +325,8 @@ static int cache_build(graft_model *m, graft_dataset *train, batch_buffers *b, i
     for (int64_t start = 0; start < train->count; start += batch) {
         int n = (int)(train->count - start < batch ? train->count - start : batch);
         for (int i = 0; i < n; i++) b->order[i] = start + i;
-        st = load_batch(train, b, b->order, n);
-        if (st == GRAFT_OK) st = check_batch(m, train, b->x, b->order, "training", -1, 0, func);
+        st = graftBatchLoad(train, b, b->order, n);
+        if (st == GRAFT_OK) st = graftBatchCheckFinite(m, train, b->x, b->order, "training", -1, 0, func);
         const graft_tensor *y = NULL;
         if (st == GRAFT_OK) st = graftModelForwardTrunk(m, b->x, f, &y);
         if (st != GRAFT_OK) {
@@ -626,20 +377,20 @@ GRAFT_API int graft_model_fit(graft_model *m, graft_optim *o, graft_dataset *tra
                     "batch_size is %d, must be >= 1", opt.batch_size);
     GRAFT_RETURN_IF(opt.shuffle != 0 && opt.shuffle != 1, ctx, GRAFT_E_INVALID_ARG,
                     "shuffle is %d, must be 0 or 1", opt.shuffle);
-    GRAFT_FORWARD_IF_ERROR(check_fit(m, train, "training", func));
-    if (val) GRAFT_FORWARD_IF_ERROR(check_fit(m, val, "validation", func));
+    GRAFT_FORWARD_IF_ERROR(graftBatchCheckDataset(m, train, "training", func));
+    if (val) GRAFT_FORWARD_IF_ERROR(graftBatchCheckDataset(m, val, "validation", func));
 
     int batch = opt.batch_size < train->count ? opt.batch_size : (int)train->count;
     int c = (int)graftModelOutputSize(m);
     int64_t n_batches = (train->count + batch - 1) / batch;
-    batch_buffers b;
+    graftBatch b;
     slot_list slots = {NULL, NULL, NULL, 0, 0, 0, ctx, m};
     feature_cache cache = {-1, 0, NULL, NULL, NULL};
     stat_backup stats = {NULL, NULL, NULL, 0, NULL};
     graft_eval *ve = NULL;
-    int st = buffers_init(m, &b, batch, train->count, 1, func);
+    int st = graftBatchInit(m, &b, batch, train->count, 1, func);
     if (st == GRAFT_OK) st = stats_init(m, &stats, func);
-    if (st == GRAFT_OK && val) st = eval_new(m, 1, &ve, func);
+    if (st == GRAFT_OK && val) st = graftEvalNew(m, 1, &ve, func);
     int restore = 0; /* 1 while a step has changed the statistics and not finished */
 
     graft_progress p;
@@ -678,8 +429,8 @@ GRAFT_API int graft_model_fit(graft_model *m, graft_optim *o, graft_dataset *tra
                 m->override_node = cache.node;
                 m->override_tensor = cache.batch;
             } else {
-                st = load_batch(train, &b, order, n);
-                if (st == GRAFT_OK) st = check_batch(m, train, b.x, order, "training", e, bi, func);
+                st = graftBatchLoad(train, &b, order, n);
+                if (st == GRAFT_OK) st = graftBatchCheckFinite(m, train, b.x, order, "training", e, bi, func);
                 if (st != GRAFT_OK) break;
             }
             graftModelSetMode(m, 1);
@@ -712,7 +463,7 @@ GRAFT_API int graft_model_fit(graft_model *m, graft_optim *o, graft_dataset *tra
             st = stats_check(m, &stats, e, bi, func);
             if (st != GRAFT_OK) break;
             for (int i = 0; i < n; i++)
-                correct += argmax_row(logits->data + (size_t)i * c, c) == b.labels[i];
+                correct += graftArgmaxRow(logits->data + (size_t)i * c, c) == b.labels[i];
             st = graftModelBackward(m, x, b.grad);
             m->override_node = -2;
             if (st != GRAFT_OK) break;
@@ -748,7 +499,7 @@ GRAFT_API int graft_model_fit(graft_model *m, graft_optim *o, graft_dataset *tra
         if (stop && seen < train->count) break;
         if (ve) {
             memset(ve->confusion, 0, (size_t)c * c * sizeof *ve->confusion);
-            st = run_eval(m, val, batch, 1, ve, "validation", func);
+            st = graftEvalRun(m, val, batch, 1, ve, "validation", func);
             if (st != GRAFT_OK) break;
         }
         if (opt.progress) {
@@ -768,82 +519,6 @@ GRAFT_API int graft_model_fit(graft_model *m, graft_optim *o, graft_dataset *tra
     graftFree(ctx, slots.where);
     graftFree(ctx, slots.bounds);
     stats_free(ctx, &stats);
-    buffers_free(ctx, &b);
+    graftBatchFree(ctx, &b);
     return graftErrorAt(ctx, st, func);
-}
-
-/* ---- predict ---------------------------------------------------------------- */
-
-static int predict_probs(graft_model *m, const graft_tensor *input, const char *func,
-                         const graft_tensor **logits)
-{
-    graft_ctx *ctx = m->ctx;
-    int out = graftModelOutputNode(m);
-    GRAFT_RETURN_IF_AT(out < 0, ctx, GRAFT_E_STATE, func, "the model has no layers");
-    GRAFT_RETURN_IF_AT(m->nodes[out].layer->out_shape.ndim != 2, ctx, GRAFT_E_SHAPE, func,
-                       "the model's output must be (N, classes)");
-    GRAFT_FORWARD_IF_ERROR(graftModelCheckInput(m, input, func));
-    graftModelSetMode(m, 0);
-    return graftModelForward(m, input, logits);
-}
-
-static void softmax_row(const float *in, float *out, int c)
-{
-    float mx = in[0];
-    for (int j = 1; j < c; j++) mx = in[j] > mx ? in[j] : mx;
-    double sum = 0;
-    for (int j = 0; j < c; j++) sum += exp((double)(in[j] - mx));
-    for (int j = 0; j < c; j++) out[j] = (float)(exp((double)(in[j] - mx)) / sum);
-}
-
-GRAFT_API int graft_model_predict(graft_model *m, const graft_tensor *input, graft_tensor *probs)
-{
-    graftClearError(m ? m->ctx : NULL);
-    GRAFT_RETURN_IF(!m || !input || !probs, m ? m->ctx : NULL, GRAFT_E_INVALID_ARG,
-                    "model, input and probs must not be NULL");
-    const graft_tensor *logits;
-    int st = predict_probs(m, input, __func__, &logits);
-    if (st != GRAFT_OK) return graftErrorAt(m->ctx, st, __func__);
-    if (!graftTensorSameShape(logits, probs)) {
-        char a[128], b[128];
-        graftShapeString(probs->ndim, probs->dims, a, sizeof a);
-        graftShapeString(logits->ndim, logits->dims, b, sizeof b);
-        return graftError(m->ctx, GRAFT_E_SHAPE, __func__, "probs has shape %s, expected %s", a, b);
-    }
-    int c = (int)logits->dims[1];
-    for (int64_t i = 0; i < logits->dims[0]; i++)
-        softmax_row(logits->data + i * c, probs->data + i * c, c);
-    return GRAFT_OK;
-}
-
-GRAFT_API int graft_model_predict_topk(graft_model *m, const graft_tensor *input, int k,
-                                       int32_t *indices, float *probs)
-{
-    graftClearError(m ? m->ctx : NULL);
-    GRAFT_RETURN_IF(!m || !input || !indices || !probs, m ? m->ctx : NULL, GRAFT_E_INVALID_ARG,
-                    "model, input, indices and probs must not be NULL");
-    int c = (int)graftModelOutputSize(m);
-    GRAFT_RETURN_IF(k < 1 || k > c, m->ctx, GRAFT_E_RANGE,
-                    "k is %d, must be 1 to %d (the classes)", k, c);
-    const graft_tensor *logits;
-    int st = predict_probs(m, input, __func__, &logits);
-    if (st != GRAFT_OK) return graftErrorAt(m->ctx, st, __func__);
-    float *row = graftAlloc(m->ctx, (size_t)c * sizeof *row);
-    GRAFT_RETURN_IF(!row, m->ctx, GRAFT_E_NOMEM, "cannot allocate a row");
-    for (int64_t i = 0; i < logits->dims[0]; i++) {
-        softmax_row(logits->data + i * c, row, c);
-        /* selection of the k best, ties to the lower index */
-        for (int r = 0; r < k; r++) {
-            int best = -1;
-            for (int j = 0; j < c; j++) {
-                if (row[j] < 0) continue;
-                if (best < 0 || row[j] > row[best]) best = j;
-            }
-            indices[i * k + r] = best;
-            probs[i * k + r] = row[best];
-            row[best] = -1.0f;
-        }
-    }
-    graftFree(m->ctx, row);
-    return GRAFT_OK;
 }
