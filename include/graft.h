@@ -1645,12 +1645,14 @@ typedef struct graft_fit_opts {
 #define GRAFT_MONITOR_LOSS 3         /* the epoch's mean training loss */
 #define GRAFT_MONITOR_ACCURACY 4     /* the epoch's training top-1 accuracy */
 
-/* Callbacks. graft_model_fit() runs up to three built-in callbacks at the
- * end of every epoch, in this order, all watching one figure
- * (opts->monitor), then calls opts->progress. Their state (the best value,
+/* Callbacks. graft_model_fit() runs four built-in callbacks, each off by
+ * default, at the end of every epoch (after validation), all watching one
+ * figure (opts->monitor), in this order: the improvement check (with
+ * restore best's copy and save best's checkpoint), early stopping, reduce
+ * on plateau; then it calls opts->progress. Their state (the best value,
  * the epochs without improvement, the learning-rate multiplier) lives for
  * one graft_model_fit() call: a second call, or a resumed checkpoint,
- * starts afresh. Since 1.3.
+ * starts afresh (the multiplier back at 1). Since 1.3.
  *
  * Improvement: the epoch's value v improves on the best b when v < b -
  * min_delta for a loss, v > b + min_delta for an accuracy (the first epoch
@@ -1661,8 +1663,9 @@ typedef struct graft_fit_opts {
  * (GRAFT_OK).
  *
  * Restore best (restore_best = 1): when the fit ends with GRAFT_OK (all its
- * epochs run, stopped early, or stopped by the progress callback), the
- * model is put back as it was at the end of the best epoch: every parameter,
+ * epochs run, stopped early, or stopped by the progress callback) after at
+ * least one epoch ended, the model is put back as it was at the end of the
+ * best epoch: every parameter,
  * the batch norms' running statistics, the trainable flags and learning-rate
  * multipliers (scheduled unfreezing), and graft_model_epochs_done(), which
  * becomes the best epoch's. Unlike Keras it restores whenever the last
@@ -1711,11 +1714,15 @@ typedef struct graft_fit_opts {
  * gives bit for bit the model that 4 epochs in one call give (same thread
  * count). Scheduled unfreezing (graft_model_schedule_unfreeze()) happens at
  * the start of its epoch; frozen trunks may be cached (GRAFT_MODEL_FEATURE_CACHE).
- * Returns GRAFT_OK also when the callback stops early.
+ * Since 1.3 the built-in callbacks of opts (early stopping, restore best,
+ * save best, reduce on plateau; see "Callbacks" above) run at every epoch
+ * end. Returns GRAFT_OK also when the progress callback or early stopping
+ * stops early.
  * Errors: GRAFT_E_INVALID_ARG (NULL, bad options), GRAFT_E_VERSION
  * (struct_size), GRAFT_E_SHAPE (samples that do not fit the model's input,
  * or classes that do not match its output), GRAFT_E_NUMERIC (see below),
- * GRAFT_E_NOMEM, and the errors of reading the datasets (graft_dataset_gather()).
+ * GRAFT_E_NOMEM, the errors of reading the datasets (graft_dataset_gather())
+ * and of writing the save_best checkpoint (graft_checkpoint_save()).
  *
  * Training never goes on with, and never returns GRAFT_OK after making, a
  * NaN or an infinity. Every step checks, before it changes anything: the
