@@ -1583,6 +1583,13 @@ typedef struct graft_progress graft_progress;
 #define GRAFT_PROGRESS_IMAGES_PER_SEC 9 /* samples per second over the epoch so far */
 #define GRAFT_PROGRESS_VAL_LOSS 10    /* at epoch end with a validation set, else NaN */
 #define GRAFT_PROGRESS_VAL_ACCURACY 11 /* at epoch end with a validation set, else NaN */
+/* The callbacks of graft_fit_opts (Since 1.3). At batch end they hold the
+ * state after the last epoch end; at an epoch end, after that epoch. */
+#define GRAFT_PROGRESS_LR_SCALE 12    /* reduce-on-plateau's multiplier of the scheduled
+                                       * rate (1 when it is off or has not reduced) */
+#define GRAFT_PROGRESS_BEST_EPOCH 13  /* 1-based epoch (whole training) with the best
+                                       * monitored figure in this call; NaN before one */
+#define GRAFT_PROGRESS_BEST 14        /* that best value of the monitored figure; NaN before */
 
 #define GRAFT_EVENT_BATCH_END 1
 #define GRAFT_EVENT_EPOCH_END 2
@@ -1590,8 +1597,11 @@ typedef struct graft_progress graft_progress;
 /* Returns the value of key, or NaN for NULL or an unknown key. Since 1.0. */
 GRAFT_API double graft_progress_get(const graft_progress *progress, int key);
 
-/* Called after every batch and every epoch. Return 0 to go on, anything
- * else to stop after this point (early stopping). The callback may read the
+/* The user callback of graft_model_fit(): called after every batch
+ * (GRAFT_EVENT_BATCH_END) and at the end of every epoch
+ * (GRAFT_EVENT_EPOCH_END, after validation and after the built-in
+ * callbacks of graft_fit_opts have run for that epoch). Return 0 to go on,
+ * anything else to stop after this point (early stopping by hand). The callback may read the
  * model (its parameters, or save it) but must not change its parameters or
  * the optimizer: graft_model_fit() keeps bounds on their magnitudes from
  * one step to the next (see graft_model_fit()'s checks). */
@@ -1606,8 +1616,95 @@ typedef struct graft_fit_opts {
     int shuffle;                /* 1 (default): a new seeded order every epoch */
     graft_progress_fn progress; /* may be NULL */
     void *user_data;            /* passed to progress */
+    /* 1.3 callback fields (Since 1.3; see "Callbacks" below). */
+    int monitor;                /* GRAFT_MONITOR_*: the figure the callbacks watch
+                                 * (default GRAFT_MONITOR_AUTO) */
+    double min_delta;           /* an improvement beats the best by more than this,
+                                 * >= 0 (default 0) */
+    int early_stop_patience;    /* 0 (default): off; n >= 1: stop after n epochs in a
+                                 * row without improvement */
+    int restore_best;           /* 1: end with the model of the best epoch; 0 (default) */
+    const char *save_best;      /* NULL (default), or a checkpoint path rewritten at
+                                 * every improvement (read during the call only) */
+    double plateau_factor;      /* 0 (default): reduce-on-plateau off; else (0, 1) */
+    int plateau_patience;       /* epochs without improvement tolerated, >= 0 (default 10) */
+    double plateau_threshold;   /* relative improvement needed, [0, 1) (default 1e-4) */
+    int plateau_cooldown;       /* epochs to wait after a reduction, >= 0 (default 0) */
+    double plateau_min_lr;      /* floor of the reduced base rate, >= 0 (default 0) */
 } graft_fit_opts;
-#define GRAFT_FIT_OPTS_INIT { (uint32_t)sizeof(graft_fit_opts), 1, 32, 0, 1, NULL, NULL }
+#define GRAFT_FIT_OPTS_INIT                                                                \
+    { (uint32_t)sizeof(graft_fit_opts), 1, 32, 0, 1, NULL, NULL,                          \
+      GRAFT_MONITOR_AUTO, 0.0, 0, 0, NULL, 0.0, 10, 1e-4, 0, 0.0 }
+
+/* The figures the callbacks can monitor (graft_fit_opts.monitor). Losses
+ * improve downwards, accuracies upwards. Since 1.3. */
+#define GRAFT_MONITOR_AUTO 0         /* validation loss with a validation set, else
+                                      * training loss */
+#define GRAFT_MONITOR_VAL_LOSS 1     /* the validation set's mean loss */
+#define GRAFT_MONITOR_VAL_ACCURACY 2 /* the validation set's top-1 accuracy */
+#define GRAFT_MONITOR_LOSS 3         /* the epoch's mean training loss */
+#define GRAFT_MONITOR_ACCURACY 4     /* the epoch's training top-1 accuracy */
+
+/* Callbacks. graft_model_fit() runs four built-in callbacks, each off by
+ * default, at the end of every epoch (after validation), all watching one
+ * figure (opts->monitor), in this order: the improvement check (with
+ * restore best's copy and save best's checkpoint), early stopping, reduce
+ * on plateau; then it calls opts->progress. Their state (the best value,
+ * the epochs without improvement, the learning-rate multiplier) lives for
+ * one graft_model_fit() call: a second call, or a resumed checkpoint,
+ * starts afresh (the multiplier back at 1). Since 1.3.
+ *
+ * Improvement: the epoch's value v improves on the best b when v < b -
+ * min_delta for a loss, v > b + min_delta for an accuracy (the first epoch
+ * always improves). The best epoch is the last that improved.
+ *
+ * Early stopping (early_stop_patience = n >= 1), as Keras' EarlyStopping:
+ * after n epochs in a row without improvement, the fit ends at that epoch
+ * (GRAFT_OK).
+ *
+ * Restore best (restore_best = 1): when the fit ends with GRAFT_OK (all its
+ * epochs run, stopped early, or stopped by the progress callback) after at
+ * least one epoch ended, the model is put back as it was at the end of the
+ * best epoch: every parameter,
+ * the batch norms' running statistics, the trainable flags and learning-rate
+ * multipliers (scheduled unfreezing), and graft_model_epochs_done(), which
+ * becomes the best epoch's. Unlike Keras it restores whenever the last
+ * epoch is not the best, not only after an early stop. The optimizer is not
+ * rewound: its step count and state stay those of the last step (a
+ * checkpoint from save_best holds the optimizer of the best epoch). On an
+ * error nothing is restored. Costs one copy of the parameters and buffers.
+ *
+ * Save best (save_best = path): at every improvement, the model and the
+ * optimizer are written to path with graft_checkpoint_save() (atomic: the
+ * previous best stays whole until the new one is complete). The file is a
+ * checkpoint that resumes training exactly from the best epoch, and
+ * graft_model_load() reads its model. A write that fails ends the fit with
+ * its error (GRAFT_E_IO, ...) after that epoch, which counts as done.
+ *
+ * Reduce on plateau (plateau_factor in (0, 1)), with the semantics of
+ * torch.optim.lr_scheduler.ReduceLROnPlateau (threshold_mode "rel", mode
+ * "min" for a loss, "max" for an accuracy, eps 1e-8), stepped once per
+ * epoch with the monitored value: an epoch is better than its own best b
+ * when v < b * (1 - threshold) (min) or v > b * (1 + threshold) (max); after
+ * more than plateau_patience epochs in a row that are not, and outside the
+ * cooldown, the rate is multiplied by plateau_factor, not below
+ * plateau_min_lr, and plateau_cooldown epochs follow during which bad
+ * epochs are not counted. It composes with the optimizer's schedule
+ * (GRAFT_OPT_SCHEDULE) as a multiplier s (starting at 1): every step uses
+ * s times the scheduled rate, and a reduction sets s to max(s * factor,
+ * plateau_min_lr / GRAFT_OPT_LR) when that lowers s * GRAFT_OPT_LR by more
+ * than 1e-8. With the constant schedule this is torch's rate sequence
+ * exactly; with warm-up, step or cosine, the schedule keeps its shape,
+ * scaled by s. The optimizer's GRAFT_OPT_LR is not changed.
+ * GRAFT_PROGRESS_LR is the rate used (s included); GRAFT_PROGRESS_LR_SCALE
+ * is s.
+ *
+ * Errors (before any step, as GRAFT_E_INVALID_ARG): a monitor out of range,
+ * a validation monitor without a validation set while a callback is on,
+ * min_delta or plateau_min_lr negative or not finite, early_stop_patience,
+ * plateau_patience or plateau_cooldown negative, restore_best not 0 or 1,
+ * plateau_factor not 0 and not in (0, 1), plateau_threshold not in [0, 1);
+ * an empty save_best. */
 
 /* Trains the model with softmax cross-entropy on train for opts->epochs more
  * epochs, updating it with optim, then evaluating val (may be NULL) after
@@ -1617,11 +1714,15 @@ typedef struct graft_fit_opts {
  * gives bit for bit the model that 4 epochs in one call give (same thread
  * count). Scheduled unfreezing (graft_model_schedule_unfreeze()) happens at
  * the start of its epoch; frozen trunks may be cached (GRAFT_MODEL_FEATURE_CACHE).
- * Returns GRAFT_OK also when the callback stops early.
+ * Since 1.3 the built-in callbacks of opts (early stopping, restore best,
+ * save best, reduce on plateau; see "Callbacks" above) run at every epoch
+ * end. Returns GRAFT_OK also when the progress callback or early stopping
+ * stops early.
  * Errors: GRAFT_E_INVALID_ARG (NULL, bad options), GRAFT_E_VERSION
  * (struct_size), GRAFT_E_SHAPE (samples that do not fit the model's input,
  * or classes that do not match its output), GRAFT_E_NUMERIC (see below),
- * GRAFT_E_NOMEM, and the errors of reading the datasets (graft_dataset_gather()).
+ * GRAFT_E_NOMEM, the errors of reading the datasets (graft_dataset_gather())
+ * and of writing the save_best checkpoint (graft_checkpoint_save()).
  *
  * Training never goes on with, and never returns GRAFT_OK after making, a
  * NaN or an infinity. Every step checks, before it changes anything: the
@@ -1656,6 +1757,14 @@ typedef struct graft_eval graft_eval;
 #define GRAFT_EVAL_LOSS 2      /* mean softmax cross-entropy */
 #define GRAFT_EVAL_ACCURACY 3  /* top-1 accuracy in [0, 1] */
 #define GRAFT_EVAL_TOPK_ACCURACY 4 /* top-k accuracy, k as requested */
+#define GRAFT_EVAL_F1_MACRO 5  /* mean of graft_eval_f1() over the classes where it is
+                                * defined (sklearn's f1_score average="macro"). Since 1.3 */
+#define GRAFT_EVAL_AUC_MACRO 6 /* ROC-AUC: for 2 classes, the binary AUC of class 1's
+                                * probability (sklearn's roc_auc_score(y, p[:, 1])); for
+                                * more, the mean of graft_eval_auc() over the classes
+                                * where it is defined (roc_auc_score(y, p, multi_class=
+                                * "ovr"), which refuses a missing class); NaN if none
+                                * is. Since 1.3 */
 
 /* Evaluates the model in inference mode on every sample of dataset, in
  * batches of batch_size, with top-k accuracy for k = top_k (1 to classes).
@@ -1664,7 +1773,9 @@ typedef struct graft_eval graft_eval;
  * GRAFT_E_NUMERIC (a sample holds NaN or an infinity, checked as
  * graft_model_fit() checks its batches: the message names the sample; or
  * the logits are not finite), GRAFT_E_NOMEM, and the errors of reading the
- * dataset. Since 1.0. */
+ * dataset. Since 1.0. Since 1.3 the results also hold every sample's
+ * softmax probabilities (for graft_eval_auc(), 4 bytes per sample and
+ * class) and the F1 and ROC-AUC figures. */
 GRAFT_API int graft_model_evaluate(graft_model *model, graft_dataset *dataset, int batch_size,
                                    int top_k, graft_eval **out);
 
@@ -1685,6 +1796,20 @@ GRAFT_API int64_t graft_eval_confusion(const graft_eval *eval, int true_class, i
  * as c, or none of class c) or for bad arguments. Since 1.0. */
 GRAFT_API double graft_eval_precision(const graft_eval *eval, int c);
 GRAFT_API double graft_eval_recall(const graft_eval *eval, int c);
+
+/* F1 score of class c: 2 tp / (2 tp + fp + fn) from the confusion matrix
+ * (the harmonic mean of precision and recall, 0 when one of them is 0);
+ * NaN when class c is neither a true nor a predicted class of any sample,
+ * or for bad arguments. Since 1.3. */
+GRAFT_API double graft_eval_f1(const graft_eval *eval, int c);
+
+/* One-vs-rest ROC-AUC of class c: the probability that a sample of class c
+ * gets a higher softmax probability of c than a sample of another class,
+ * ties counting one half (average ranks, as sklearn's roc_auc_score). The
+ * results of graft_model_evaluate() keep every sample's probabilities for
+ * this (4 bytes per sample and class). NaN when every sample or none is of
+ * class c, or for bad arguments. Since 1.3. */
+GRAFT_API double graft_eval_auc(const graft_eval *eval, int c);
 
 /* ======================================================================== */
 /* Transfer learning: freezing, surgery, staged fine-tuning, partial loads  */

@@ -700,10 +700,11 @@ END_TEST
 
 /* ---- training, evaluation, prediction ----------------------------------------------------------- */
 
-enum { FIT_SGD, FIT_ADAM_AGAIN, FIT_WITH_VAL, FIT_CACHED, FIT_MODES };
+enum { FIT_SGD, FIT_ADAM_AGAIN, FIT_WITH_VAL, FIT_CACHED, FIT_CALLBACKS, FIT_MODES };
 static const char *const fit_names[FIT_MODES] = {
     "graft_model_fit (SGD, first step)", "graft_model_fit (Adam, second step)",
-    "graft_model_fit (validation set)", "graft_model_fit (frozen trunk, cached features)"};
+    "graft_model_fit (validation set)", "graft_model_fit (frozen trunk, cached features)",
+    "graft_model_fit (early stopping, restore and save best, reduce on plateau)"};
 
 typedef struct fit_state {
     base_state b;
@@ -716,6 +717,7 @@ typedef struct fit_state {
     size_t cache_row; /* floats per sample of the cached trunk output */
     float *params;    /* every trained parameter before the run */
     size_t n_params;
+    char dir[256], best[300]; /* FIT_CALLBACKS: the save_best checkpoint */
 } fit_state;
 
 /* Every trained parameter of m (those with a gradient; buffers such as batch
@@ -754,7 +756,11 @@ static void fit_setup(graft_ctx *ctx, void *p)
                      GRAFT_OK);
     if (s->mode == FIT_SGD) ck_assert_int_eq(graft_optim_set(s->o, GRAFT_OPT_MOMENTUM, 0.9), GRAFT_OK);
     if (s->mode == FIT_ADAM_AGAIN) fit_one_batch(ctx, s->m, s->o, s->ds, NULL);
-    if (s->mode == FIT_WITH_VAL) s->val = test_dataset(ctx);
+    if (s->mode == FIT_WITH_VAL || s->mode == FIT_CALLBACKS) s->val = test_dataset(ctx);
+    if (s->mode == FIT_CALLBACKS) {
+        tu_make_dir(s->dir, sizeof s->dir, "allocfit");
+        snprintf(s->best, sizeof s->best, "%s/best.ckpt", s->dir);
+    }
     if (s->mode == FIT_CACHED) {
         /* No dropout in the trunk, so its features can be cached. */
         ck_assert_int_eq(graft_model_freeze_through(s->m, "flat"), GRAFT_OK);
@@ -776,6 +782,12 @@ static int fit_run(void *p)
     graft_fit_opts fo = GRAFT_FIT_OPTS_INIT;
     fo.batch_size = SAMPLES;
     fo.seed = 4;
+    if (s->mode == FIT_CALLBACKS) {
+        fo.early_stop_patience = 1;
+        fo.restore_best = 1;
+        fo.save_best = s->best;
+        fo.plateau_factor = 0.5;
+    }
     return graft_model_fit(s->m, s->o, s->ds, s->val, &fo);
 }
 
@@ -794,10 +806,12 @@ static void fit_after(void *p, int status)
     int64_t epochs = s->epochs_before;
     if (status != GRAFT_OK) {
         /* The one batch's step did not happen, or (with a validation set)
-         * the epoch was trained and its evaluation failed. */
+         * the epoch was trained and its evaluation failed (or, with the
+         * callbacks, writing its checkpoint). */
         epochs = graft_model_epochs_done(s->m);
         ck_assert_msg(epochs == s->epochs_before ||
-                          (s->mode == FIT_WITH_VAL && epochs == s->epochs_before + 1),
+                          ((s->mode == FIT_WITH_VAL || s->mode == FIT_CALLBACKS) &&
+                           epochs == s->epochs_before + 1),
                       "a failed fit took epochs done from %lld to %lld",
                       (long long)s->epochs_before, (long long)epochs);
         if (epochs == s->epochs_before) {
@@ -822,6 +836,7 @@ static void fit_after(void *p, int status)
 static void fit_teardown(void *p)
 {
     fit_state *s = p;
+    if (s->dir[0]) tu_rm_tree(s->dir);
     free(s->params);
     graft_eval_free(s->ev);
     graft_dataset_free(s->val);

@@ -84,6 +84,15 @@ check "train wrote the model" test -s "$dir/m.graft"
 size=$(png_size "$dir/m.png" 2> /dev/null)
 check "train wrote the curves: a PNG that decodes, 900x420" test "$size" = "900 420"
 check "train --json lines" sh -c "\"$graft\" train \"$base\" --data \"$dir/data\" --out \"$dir/j.graft\" --epochs 2 --json --plot \"$dir/j.png\" | python3 -c 'import json,sys; lines=[json.loads(l) for l in sys.stdin]; assert lines[-1][\"event\"]==\"done\" and sum(1 for l in lines if l[\"event\"]==\"epoch\")==2'"
+check "train --early-stop 1 with an unreachable --min-delta: stops after the second epoch" sh -c \
+    "\"$graft\" train \"$base\" --data \"$dir/data\" --out \"$dir/es.graft\" --epochs 6 --json --early-stop 1 \
+     --min-delta 1000 --plot \"$dir/es.png\" | python3 -c 'import json,sys; e=[json.loads(l) for l in sys.stdin]; e=[l for l in e if l[\"event\"]==\"epoch\"]; assert len(e)==2 and e[-1][\"best_epoch\"]==1 and e[-1][\"lr_scale\"]==1, e'"
+check "train --restore-best --save-best: the best checkpoint is a model eval reads" sh -c \
+    "\"$graft\" train \"$base\" --data \"$dir/data\" --out \"$dir/rb.graft\" --epochs 2 --quiet --restore-best \
+     --save-best \"$dir/best.ckpt\" --monitor val_accuracy --reduce-on-plateau 0.5,0 --min-lr 1e-5 \
+     --plot \"$dir/rb.png\" && \"$graft\" eval \"$dir/best.ckpt\" --data \"$dir/data\" --quiet > /dev/null"
+check "--save-best in a missing directory: status 1 before training" \
+    says 1 "directory $dir/nodir does not exist" "$graft" train "$base" --data "$dir/none" --out "$dir/x.graft" --save-best "$dir/nodir/b.ckpt" --early-stop 2
 check "train on a missing folder: status 1" status_is 1 "$graft" train "$base" --data "$dir/none" --out "$dir/x.graft"
 check "train without --out: status 2" status_is 2 "$graft" train "$base" --data "$dir/data"
 
@@ -91,6 +100,8 @@ check "info of the result names the new head and classes" sh -c \
     "\"$graft\" info \"$dir/m.graft\" | grep -q 'head/fc' && \"$graft\" info \"$dir/m.graft\" | grep -q 'bar column dot'"
 check "eval" sh -c "\"$graft\" eval \"$dir/m.graft\" --data \"$dir/data\" --top 2 | grep -q 'accuracy'"
 check "eval --json, accuracy above chance" sh -c "\"$graft\" eval \"$dir/m.graft\" --data \"$dir/data\" --json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d[\"count\"]==48 and d[\"accuracy\"] > 0.5, d[\"accuracy\"]; assert len(d[\"confusion\"])==3'"
+check "eval --json: macro and per-class F1 and ROC-AUC" sh -c "\"$graft\" eval \"$dir/m.graft\" --data \"$dir/data\" --json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert 0 <= d[\"f1_macro\"] <= 1 and 0.5 < d[\"auc\"] <= 1, d; assert all(0 <= c[\"f1\"] <= 1 and 0 <= c[\"auc\"] <= 1 for c in d[\"classes\"])'"
+check "eval prints F1 and ROC-AUC" sh -c "\"$graft\" eval \"$dir/m.graft\" --data \"$dir/data\" | grep -q 'macro F1 .*ROC-AUC'"
 check "eval --plot writes a PNG" sh -c "\"$graft\" eval \"$dir/m.graft\" --data \"$dir/data\" --plot \"$dir/cm.png\" --quiet > /dev/null && python3 -c 'import sys; d=open(sys.argv[1],\"rb\").read(8); assert d==b\"\\x89PNG\\r\\n\\x1a\\n\"' \"$dir/cm.png\""
 check "predict" sh -c "\"$graft\" predict \"$dir/m.graft\" \"$dir/data/bar/000.png\" --top 2 | grep -q '%'"
 check "predict --json" sh -c "\"$graft\" predict \"$dir/m.graft\" \"$dir/data/dot/001.png\" \"$dir/data/column/002.png\" --json | python3 -c 'import json,sys; r=[json.loads(l) for l in sys.stdin]; assert len(r)==2 and abs(sum(t[\"probability\"] for t in r[0][\"top\"]) - 1) < 1e-4'"
@@ -196,6 +207,10 @@ for args in "$T --normalize foo" "$T --threads 0" "$T --threads 65" "$T --epochs
             "$T --unfreeze-lr-scale 1000 --unfreeze-from block3/conv" "$T --normalize imagenet" \
             "$T --freeze-through nosuchlayer" "$T --unfreeze-from nosuchlayer" \
             "$T --unfreeze-at 1" "$T --train-all --freeze-through gap" "$T --val-fraction 0.001" \
+            "$T --early-stop 0" "$T --early-stop 2 --monitor val_loss --val-fraction 0" \
+            "$T --early-stop 2 --monitor loss_of_nerve" "$T --monitor loss" "$T --min-delta 0.1" \
+            "$T --reduce-on-plateau 1,2" "$T --reduce-on-plateau 0.5" "$T --reduce-on-plateau 0.5,-1" \
+            "$T --min-lr 0.001" "$T --early-stop 2 --min-delta -1" \
             "eval $dir/m.graft --data $dir/data --normalize foo" \
             "eval $dir/m.graft --data $dir/data --threads 0" \
             "eval $dir/m.graft --data $dir/data --normalize imagenet" \

@@ -55,7 +55,7 @@ from .layers import Layer
 from .model import INPUT, LoadEntry, LoadReport, Model, ModelLayer, WeightStatus
 from .optim import Optimizer
 from .tensor import Tensor
-from .training import EvalResult, Progress
+from .training import EvalResult, Progress, ReduceLROnPlateau
 
 #: Path of the shared library in use.
 library_path = _lib.PATH
@@ -100,6 +100,7 @@ __all__ = [
     "GraftError", "GraftIOError", "INPUT", "Image", "InternalError", "InvalidArgumentError",
     "LIBRARY_MAJOR", "Layer", "LoadEntry", "LoadReport", "Model", "ModelLayer",
     "NoMemoryError", "NotFoundError", "NumericError", "Optimizer", "Progress", "RangeError",
+    "ReduceLROnPlateau",
     "ShapeError", "StateError", "Tensor", "UnsupportedError", "VersionError", "WeightStatus",
     "blas_core_name", "default_context", "errors", "has_blas", "have_numpy", "image_format", "layers",
     "library_path", "strerror", "version", "version_number", "__version__",

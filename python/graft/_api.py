@@ -124,12 +124,22 @@ GRAFT_PROGRESS_LR = 8
 GRAFT_PROGRESS_IMAGES_PER_SEC = 9
 GRAFT_PROGRESS_VAL_LOSS = 10
 GRAFT_PROGRESS_VAL_ACCURACY = 11
+GRAFT_PROGRESS_LR_SCALE = 12
+GRAFT_PROGRESS_BEST_EPOCH = 13
+GRAFT_PROGRESS_BEST = 14
 GRAFT_EVENT_BATCH_END = 1
 GRAFT_EVENT_EPOCH_END = 2
+GRAFT_MONITOR_AUTO = 0
+GRAFT_MONITOR_VAL_LOSS = 1
+GRAFT_MONITOR_VAL_ACCURACY = 2
+GRAFT_MONITOR_LOSS = 3
+GRAFT_MONITOR_ACCURACY = 4
 GRAFT_EVAL_COUNT = 1
 GRAFT_EVAL_LOSS = 2
 GRAFT_EVAL_ACCURACY = 3
 GRAFT_EVAL_TOPK_ACCURACY = 4
+GRAFT_EVAL_F1_MACRO = 5
+GRAFT_EVAL_AUC_MACRO = 6
 
 # Transfer learning: freezing, surgery, staged fine-tuning, partial loads
 GRAFT_MODEL_FROZEN_BN_TRAINS = 1
@@ -299,6 +309,16 @@ STRUCTS = {
         ("shuffle", "c_int"),
         ("progress", "PROGRESS_FN"),
         ("user_data", "c_void_p"),
+        ("monitor", "c_int"),
+        ("min_delta", "c_double"),
+        ("early_stop_patience", "c_int"),
+        ("restore_best", "c_int"),
+        ("save_best", "c_char_p"),
+        ("plateau_factor", "c_double"),
+        ("plateau_patience", "c_int"),
+        ("plateau_threshold", "c_double"),
+        ("plateau_cooldown", "c_int"),
+        ("plateau_min_lr", "c_double"),
     ),
     "graft_head_spec": (
         ("struct_size", "c_uint32"),
@@ -497,6 +517,8 @@ FUNCTIONS = (
     ("graft_eval_confusion", "c_int64", ("c_void_p", "c_int", "c_int")),
     ("graft_eval_precision", "c_double", ("c_void_p", "c_int")),
     ("graft_eval_recall", "c_double", ("c_void_p", "c_int")),
+    ("graft_eval_f1", "c_double", ("c_void_p", "c_int")),
+    ("graft_eval_auc", "c_double", ("c_void_p", "c_int")),
     # Transfer learning: freezing, surgery, staged fine-tuning, partial loads
     ("graft_model_set_trainable", "c_int", ("c_void_p", "c_int", "c_int", "c_int")),
     ("graft_model_set_trainable_by_name", "c_int", ("c_void_p", "c_char_p", "c_int")),
@@ -681,6 +703,8 @@ ARGUMENT_NAMES = {
     "graft_eval_confusion": ("eval", "true_class", "predicted"),
     "graft_eval_precision": ("eval", "c"),
     "graft_eval_recall": ("eval", "c"),
+    "graft_eval_f1": ("eval", "c"),
+    "graft_eval_auc": ("eval", "c"),
     "graft_model_set_trainable": ("model", "first", "last", "trainable"),
     "graft_model_set_trainable_by_name": ("model", "name", "trainable"),
     "graft_model_freeze_through": ("model", "name"),

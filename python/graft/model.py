@@ -18,7 +18,7 @@ from .image import Image
 from .layers import Layer
 from .optim import Optimizer
 from .tensor import borrowed_view, values_of
-from .training import EvalResult, Progress
+from .training import MONITORS, EvalResult, Progress, ReduceLROnPlateau
 
 INPUT = _api.GRAFT_MODEL_INPUT  # the model input's name in input lists
 
@@ -869,10 +869,28 @@ class Model(Handle):
         return idx.result(), probs.result()
 
     def fit(self, train, optimizer, *, val=None, epochs=1, batch_size=32, seed=0,
-            shuffle=True, callback=None):
+            shuffle=True, callback=None, monitor="auto", min_delta=0.0, early_stopping=None,
+            restore_best=False, save_best=None, reduce_on_plateau=None):
         """Trains with softmax cross-entropy on train for epochs more
         epochs, updating the model with optimizer, and evaluates val (a
         Dataset, optional) after every epoch.
+
+        Built-in callbacks (graft.h, "Callbacks"), run at every epoch end
+        before callback, all watching monitor: "auto" (the validation loss
+        with val, else the training loss), "val_loss", "val_accuracy",
+        "loss" or "accuracy". An epoch improves when it beats the best by
+        more than min_delta.
+
+        early_stopping: None, or the patience n >= 1: stop after n epochs in
+            a row without improvement (as Keras' EarlyStopping).
+        restore_best: True ends the fit with the model of the best epoch
+            (parameters, batch-norm statistics, trainable flags and
+            epochs_done; the optimizer goes on from its last step).
+        save_best: None, or a path: a checkpoint of the model and the
+            optimizer is written there (atomically) at every improvement.
+        reduce_on_plateau: None, or a :class:`graft.ReduceLROnPlateau` (or a
+            dict of its arguments): torch's ReduceLROnPlateau as a
+            multiplier on the optimizer's scheduled rate.
 
         callback: None, or a callable taking a :class:`Progress`, called
         after every batch and every epoch; returning True stops training
@@ -910,9 +928,28 @@ class Model(Handle):
                 raised.append(e)
                 return 1
 
+        if monitor not in MONITORS:
+            raise ValueError("monitor must be one of %s, not %r"
+                             % (", ".join(sorted(MONITORS)), monitor))
+        if early_stopping is not None and (isinstance(early_stopping, bool) or
+                                           not isinstance(early_stopping, int)):
+            raise TypeError("early_stopping must be None or a patience (an int >= 1)")
+        if isinstance(reduce_on_plateau, dict):
+            reduce_on_plateau = ReduceLROnPlateau(**reduce_on_plateau)
+        if reduce_on_plateau is not None and not isinstance(reduce_on_plateau, ReduceLROnPlateau):
+            raise TypeError("reduce_on_plateau must be None, a graft.ReduceLROnPlateau or a dict")
+        plateau = reduce_on_plateau or ReduceLROnPlateau(factor=0.0)
+        save_path = None if save_best is None else _lib.encode_path(save_best)
         thunk = _lib.PROGRESS_FN(on_progress)
         opts = _lib.new_struct(_lib.FitOpts, epochs=int(epochs), batch_size=int(batch_size),
-                               seed=int(seed), shuffle=1 if shuffle else 0, progress=thunk)
+                               seed=int(seed), shuffle=1 if shuffle else 0, progress=thunk,
+                               monitor=MONITORS[monitor], min_delta=float(min_delta),
+                               early_stop_patience=(0 if early_stopping is None
+                                                    else early_stopping),
+                               restore_best=1 if restore_best else 0, save_best=save_path,
+                               plateau_factor=plateau.factor, plateau_patience=plateau.patience,
+                               plateau_threshold=plateau.threshold,
+                               plateau_cooldown=plateau.cooldown, plateau_min_lr=plateau.min_lr)
         busy = [self, optimizer, train] + ([val] if val is not None else [])
         args = (self.handle, optimizer.handle, train.handle,
                 val.handle if val is not None else None, ctypes.byref(opts))

@@ -20,6 +20,9 @@ _P_LR = _api.GRAFT_PROGRESS_LR
 _P_IPS = _api.GRAFT_PROGRESS_IMAGES_PER_SEC
 _P_VAL_LOSS = _api.GRAFT_PROGRESS_VAL_LOSS
 _P_VAL_ACCURACY = _api.GRAFT_PROGRESS_VAL_ACCURACY
+_P_LR_SCALE = _api.GRAFT_PROGRESS_LR_SCALE
+_P_BEST_EPOCH = _api.GRAFT_PROGRESS_BEST_EPOCH
+_P_BEST = _api.GRAFT_PROGRESS_BEST
 _EVENT_BATCH_END = _api.GRAFT_EVENT_BATCH_END
 _EVENT_EPOCH_END = _api.GRAFT_EVENT_EPOCH_END
 
@@ -27,6 +30,17 @@ _E_COUNT = _api.GRAFT_EVAL_COUNT
 _E_LOSS = _api.GRAFT_EVAL_LOSS
 _E_ACCURACY = _api.GRAFT_EVAL_ACCURACY
 _E_TOPK = _api.GRAFT_EVAL_TOPK_ACCURACY
+_E_F1_MACRO = _api.GRAFT_EVAL_F1_MACRO
+_E_AUC_MACRO = _api.GRAFT_EVAL_AUC_MACRO
+
+# Model.fit(monitor=...) -> GRAFT_MONITOR_*
+MONITORS = {
+    "auto": _api.GRAFT_MONITOR_AUTO,
+    "val_loss": _api.GRAFT_MONITOR_VAL_LOSS,
+    "val_accuracy": _api.GRAFT_MONITOR_VAL_ACCURACY,
+    "loss": _api.GRAFT_MONITOR_LOSS,
+    "accuracy": _api.GRAFT_MONITOR_ACCURACY,
+}
 
 
 def _none_if_nan(v):
@@ -48,10 +62,16 @@ class Progress:
         lr: the learning rate of the last step.
         images_per_sec: samples per second over the epoch so far.
         val_loss, val_accuracy: at epoch end with a validation set, else None.
+        lr_scale: reduce_on_plateau's multiplier of the scheduled rate (1.0
+            when off); at an epoch end, the one the next epoch uses.
+        best_epoch, best: the epoch (whole training) with the best monitored
+            figure in this fit and that value, when one of the built-in
+            callbacks (early_stopping, restore_best, save_best,
+            reduce_on_plateau) is on, else None.
     """
 
     __slots__ = ("event", "epoch", "epochs", "batch", "batches", "loss", "accuracy", "lr",
-                 "images_per_sec", "val_loss", "val_accuracy")
+                 "images_per_sec", "val_loss", "val_accuracy", "lr_scale", "best_epoch", "best")
 
     @classmethod
     def _read(cls, p):
@@ -69,6 +89,10 @@ class Progress:
         self.images_per_sec = get(p, _P_IPS)
         self.val_loss = _none_if_nan(get(p, _P_VAL_LOSS))
         self.val_accuracy = _none_if_nan(get(p, _P_VAL_ACCURACY))
+        self.lr_scale = get(p, _P_LR_SCALE)
+        best_epoch = _none_if_nan(get(p, _P_BEST_EPOCH))
+        self.best_epoch = None if best_epoch is None else int(best_epoch)
+        self.best = _none_if_nan(get(p, _P_BEST))
         return self
 
     def as_dict(self):
@@ -97,6 +121,13 @@ class EvalResult:
             (a list of lists of ints).
         precision, recall: per class (lists of floats; NaN where undefined:
             no sample predicted as, or none of, that class).
+        f1: per class, 2 tp / (2 tp + fp + fn) (NaN for a class that is
+            neither true nor predicted for any sample); f1_macro: their mean
+            over the classes where defined (sklearn's average="macro").
+        auc: per class, the one-vs-rest ROC-AUC of the softmax probability,
+            ties counting one half (NaN when every sample or none is of the
+            class); auc_macro: for two classes the binary AUC of class 1, else
+            the mean over the classes where defined (sklearn's roc_auc_score).
         class_names: the model's class names, or None.
     """
 
@@ -113,8 +144,37 @@ class EvalResult:
                           for t in range(n)]
         self.precision = [C.graft_eval_precision(handle, c) for c in range(n)]
         self.recall = [C.graft_eval_recall(handle, c) for c in range(n)]
+        self.f1 = [C.graft_eval_f1(handle, c) for c in range(n)]
+        self.f1_macro = C.graft_eval_get(handle, _E_F1_MACRO)
+        self.auc = [C.graft_eval_auc(handle, c) for c in range(n)]
+        self.auc_macro = C.graft_eval_get(handle, _E_AUC_MACRO)
         self.class_names = class_names
 
     def __repr__(self):
         return "<graft.EvalResult count=%d loss=%.4f accuracy=%.4f>" % (
             self.count, self.loss, self.accuracy)
+
+
+class ReduceLROnPlateau:
+    """The reduce_on_plateau option of :meth:`graft.Model.fit`, with the
+    semantics and defaults of torch.optim.lr_scheduler.ReduceLROnPlateau
+    (threshold_mode "rel"; mode "min" for a loss, "max" for an accuracy):
+    after more than ``patience`` epochs without a relative improvement of
+    ``threshold``, the rate is multiplied by ``factor``, not below
+    ``min_lr``, then ``cooldown`` epochs are not counted. The factor
+    multiplies the optimizer's scheduled rate (warm-up, step, cosine keep
+    their shape); the optimizer's lr itself is not changed."""
+
+    __slots__ = ("factor", "patience", "threshold", "cooldown", "min_lr")
+
+    def __init__(self, factor=0.1, patience=10, threshold=1e-4, cooldown=0, min_lr=0.0):
+        self.factor = float(factor)
+        self.patience = int(patience)
+        self.threshold = float(threshold)
+        self.cooldown = int(cooldown)
+        self.min_lr = float(min_lr)
+
+    def __repr__(self):
+        return ("graft.ReduceLROnPlateau(factor=%r, patience=%r, threshold=%r, cooldown=%r, "
+                "min_lr=%r)" % (self.factor, self.patience, self.threshold, self.cooldown,
+                               self.min_lr))

@@ -287,7 +287,13 @@ class Constants(unittest.TestCase):
             "GRAFT_EVENT_EPOCH_END": t._EVENT_EPOCH_END,
             "GRAFT_EVAL_COUNT": t._E_COUNT, "GRAFT_EVAL_LOSS": t._E_LOSS,
             "GRAFT_EVAL_ACCURACY": t._E_ACCURACY, "GRAFT_EVAL_TOPK_ACCURACY": t._E_TOPK,
+            "GRAFT_PROGRESS_LR_SCALE": t._P_LR_SCALE,
+            "GRAFT_PROGRESS_BEST_EPOCH": t._P_BEST_EPOCH, "GRAFT_PROGRESS_BEST": t._P_BEST,
+            "GRAFT_EVAL_F1_MACRO": t._E_F1_MACRO, "GRAFT_EVAL_AUC_MACRO": t._E_AUC_MACRO,
         }
+        monitors = {"GRAFT_MONITOR_" + k.upper(): v for k, v in t.MONITORS.items()}
+        self.assertEqual(set(monitors), {k for k in self.defines if k.startswith("GRAFT_MONITOR_")})
+        pairs.update(monitors)
         for name, value in pairs.items():
             self.assertEqual(self.defines[name], value, name)
         progress = {k for k in self.defines if k.startswith("GRAFT_PROGRESS_")}

@@ -169,10 +169,12 @@ class RealFailures(tu.TempDirTest):
             with self.assertRaises(graft.VersionError) as cm:
                 _lib.call(_lib.C.graft_model_fit, m.handle, opt.handle, ds.handle, None,
                           ctypes.byref(opts))
+            # the 1.0 size (up to user_data), then the current one
             self.assertEqual(cm.exception.message,
-                             "graft_model_fit(): opts->struct_size is %d; this graft reads %d "
-                             "(use GRAFT_FIT_OPTS_INIT)" % (ctypes.sizeof(_lib.FitOpts) + 8,
-                                                            ctypes.sizeof(_lib.FitOpts)))
+                             "graft_model_fit(): opts->struct_size is %d; this graft reads %d, "
+                             "%d (use GRAFT_FIT_OPTS_INIT)" % (ctypes.sizeof(_lib.FitOpts) + 8,
+                                                               _lib.FitOpts.monitor.offset,
+                                                               ctypes.sizeof(_lib.FitOpts)))
 
     def test_numeric(self):
         self.assertFails(graft.NumericError, -11,

@@ -392,6 +392,9 @@ PUBLIC = {
     "graft_fit_opts.epochs": "test_fit",
     "graft_fit_opts.batch_size": "test_fit",
     "graft_fit_opts.seed": "test_fit",
+    "graft_fit_opts.early_stop_patience": "test_fit_callbacks",
+    "graft_fit_opts.plateau_patience": "test_fit_callbacks",
+    "graft_fit_opts.plateau_cooldown": "test_fit_callbacks",
     "graft_head_spec.hidden_units": "test_replace_head",
     "graft_head_spec.seed": "test_replace_head",
     "graft_onnx_import_opts.seed": "test_import_onnx",
@@ -468,6 +471,8 @@ INTERNAL = {
     "graft_eval_confusion:predicted": _INDEX,
     "graft_eval_precision:c": _INDEX,
     "graft_eval_recall:c": _INDEX,
+    "graft_eval_f1:c": _INDEX,
+    "graft_eval_auc:c": _INDEX,
     "graft_model_set_trainable:trainable": _FLAG,
     "graft_model_set_trainable_by_name:trainable": _FLAG,
     "graft_model_layer_lr_scale:i": _INDEX,
@@ -497,6 +502,8 @@ INTERNAL = {
     "graft_folder_opts.verify": _KEY,
     "graft_folder_opts.reserved": "reserved, left zero",
     "graft_fit_opts.shuffle": _FLAG,
+    "graft_fit_opts.monitor": _KEY,
+    "graft_fit_opts.restore_best": _FLAG,
     "graft_onnx_import_opts.keep_softmax": _FLAG,
     "graft_onnx_import_opts.batch_axis": _FLAG,
     "graft_onnx_import_opts.n_bound": _COUNT,
@@ -937,6 +944,15 @@ class PublicIntegers(_Public):
                          ({"batch_size": 2 ** 32 + 4}, "batch_size"),
                          ({"seed": -1}, "seed"),
                          ({"seed": 2 ** 64 + 5}, "seed")):
+            self.refused(lambda: m.fit(ds, opt, **kw), what)
+        self.assertEqual((m.epochs_done, opt.steps), (0, 0))
+
+    def test_fit_callbacks(self):
+        m, ds, opt = self.model(), self.data(), self.optimizer()
+        for kw, what in (({"early_stopping": 2 ** 32 + 1}, "early_stop_patience"),
+                         ({"reduce_on_plateau": {"patience": 2 ** 31}}, "plateau_patience"),
+                         ({"reduce_on_plateau": {"cooldown": -2 ** 31 - 1}},
+                          "plateau_cooldown")):
             self.refused(lambda: m.fit(ds, opt, **kw), what)
         self.assertEqual((m.epochs_done, opt.steps), (0, 0))
 

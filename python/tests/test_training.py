@@ -242,6 +242,74 @@ class Fitting(tu.TempDirTest):
                 m.fit([1, 2], opt)
 
 
+class BuiltInCallbacks(tu.TempDirTest):
+    def setUp(self):
+        super().setUp()
+        self.train = tu.dataset(64, 5, "quadrant")
+        self.addCleanup(self.train.close)
+
+    def test_early_stopping_and_restore_best(self):
+        # a min_delta no epoch can beat: only the first improves
+        with tu.small_cnn() as m, graft.Optimizer.sgd(lr=0.05) as opt, \
+                tu.small_cnn() as ref, graft.Optimizer.sgd(lr=0.05) as ref_opt:
+            history = m.fit(self.train, opt, epochs=8, batch_size=16, monitor="loss",
+                            min_delta=1e9, early_stopping=2, restore_best=True)
+            self.assertEqual([h.epoch for h in history], [1, 2, 3])
+            self.assertEqual([h.best_epoch for h in history], [1, 1, 1])
+            self.assertEqual(history[2].best, history[0].loss)
+            self.assertEqual(m.epochs_done, 1)
+            self.assertEqual(opt.steps, 12)
+            ref.fit(self.train, ref_opt, epochs=1, batch_size=16)
+            r, r_ref = m.evaluate(self.train), ref.evaluate(self.train)
+            self.assertEqual(r.loss, r_ref.loss)
+
+    def test_save_best_writes_a_checkpoint(self):
+        path = self.path("best.ckpt")
+        with tu.small_cnn() as m, graft.Optimizer.sgd(lr=0.05) as opt:
+            m.fit(self.train, opt, val=self.train, epochs=2, batch_size=32,
+                  monitor="val_accuracy", min_delta=2.0, save_best=path)
+            self.assertEqual(m.epochs_done, 2)
+        m2, opt2 = graft.Model.load_checkpoint(path)
+        with m2, opt2:
+            self.assertEqual(m2.epochs_done, 1)
+            self.assertEqual(opt2.steps, 2)
+
+    def test_reduce_on_plateau_scales_the_rate(self):
+        seen = {}
+
+        def cb(p):
+            if p.event == "batch" and p.batch == 1:
+                seen[p.epoch] = (p.lr, p.lr_scale)
+
+        with tu.small_cnn() as m, graft.Optimizer.sgd(lr=0.1) as opt:
+            # a threshold no epoch meets: from the second on, every epoch is bad
+            history = m.fit(self.train, opt, epochs=4, batch_size=32, callback=cb,
+                            reduce_on_plateau=graft.ReduceLROnPlateau(
+                                factor=0.5, patience=0, threshold=0.999))
+            self.assertEqual([seen[e][1] for e in range(1, 5)], [1.0, 1.0, 0.5, 0.25])
+            self.assertEqual([seen[e][0] for e in range(1, 5)], [0.1, 0.1, 0.05, 0.025])
+            self.assertEqual(history[-1].lr_scale, 0.125)
+            self.assertEqual(opt.lr, 0.1)
+            history = m.fit(self.train, opt, epochs=1)
+            self.assertIsNone(history[0].best_epoch)
+            self.assertEqual(history[0].lr_scale, 1.0)
+
+    def test_bad_callback_options(self):
+        with tu.small_cnn() as m, graft.Optimizer.sgd() as opt:
+            with self.assertRaises(ValueError):
+                m.fit(self.train, opt, monitor="val_f1")
+            with self.assertRaises(TypeError):
+                m.fit(self.train, opt, early_stopping=True)
+            with self.assertRaises(TypeError):
+                m.fit(self.train, opt, reduce_on_plateau=0.5)
+            with self.assertRaises(graft.InvalidArgumentError) as cm:
+                m.fit(self.train, opt, monitor="val_loss", early_stopping=3)
+            self.assertIn("val is NULL", cm.exception.message)
+            with self.assertRaises(graft.InvalidArgumentError):
+                m.fit(self.train, opt, reduce_on_plateau={"factor": 1.5})
+            self.assertEqual(opt.steps, 0)
+
+
 class EvaluateAndPredict(unittest.TestCase):
     def test_evaluate_figures_agree_with_the_confusion_matrix(self):
         with graft.Model.load(tu.pretrained_path()) as m, tu.dataset(120, 8, "quadrant") as ds:
@@ -260,6 +328,22 @@ class EvaluateAndPredict(unittest.TestCase):
                 col = sum(r.confusion[t][c] for t in range(4))
                 self.assertAlmostEqual(r.precision[c], diag[c] / col, places=12)
                 self.assertAlmostEqual(r.recall[c], diag[c] / sum(r.confusion[c]), places=12)
+
+    def test_f1_and_auc(self):
+        # one-hot logits on classes 0,0,1,2,2,2 for labels 0,1,1,2,2,0
+        # (the C tests work these figures out by hand)
+        with graft.Model((3,)) as m:
+            m.add(layers.dense(3, bias=False), "fc")
+            m["fc"].set_parameter("weight", [1, 0, 0, 0, 1, 0, 0, 0, 1])
+            xs = [[1, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1], [0, 0, 1], [0, 0, 1]]
+            with graft.Dataset.from_memory(xs, [0, 1, 1, 2, 2, 0]) as ds:
+                r = m.evaluate(ds)
+            for got, want in zip(r.f1, [0.5, 2 / 3, 0.8]):
+                self.assertAlmostEqual(got, want, places=12)
+            self.assertAlmostEqual(r.f1_macro, (0.5 + 2 / 3 + 0.8) / 3, places=12)
+            for got, want in zip(r.auc, [0.625, 0.75, 0.875]):
+                self.assertAlmostEqual(got, want, places=12)
+            self.assertAlmostEqual(r.auc_macro, 0.75, places=12)
 
     def test_undefined_precision_is_nan(self):
         with tu.small_cnn() as m, tu.dataset(20, 8, "quadrant") as ds:

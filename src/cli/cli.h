@@ -139,6 +139,28 @@ void cliJsonSkippedFiles(FILE *f, const graft_dataset *ds);
 
 double cliNow(void);
 
+/* `graft train`'s callback options (train_callbacks.c): --early-stop N,
+ * --min-delta X, --monitor NAME, --restore-best, --reduce-on-plateau F,N,
+ * --min-lr X and --save-best PATH. has_val: training has a validation set.
+ * Checks them (before any work, with fit NULL) and, with fit, sets fit's
+ * callback fields. Returns 0, or the exit status after printing why (2: a
+ * wrong value; 1: --save-best cannot be written). */
+int cliTrainCallbacks(cli_args *a, int has_val, graft_fit_opts *fit);
+#define CLI_TRAIN_CALLBACKS_ACCEPTED \
+    "early-stop=", "min-delta=", "monitor=", "restore-best", "reduce-on-plateau=", "min-lr=", \
+        "save-best="
+#define CLI_TRAIN_CALLBACKS_USAGE \
+    "  --early-stop N        stop after N epochs without improvement of the monitored\n" \
+    "                        figure (by more than --min-delta X, default 0)\n" \
+    "  --monitor NAME        val_loss (default with validation), val_accuracy, loss\n" \
+    "                        (default without) or accuracy: what the options below watch\n" \
+    "  --restore-best        end with the model of the best epoch\n" \
+    "  --save-best PATH      write a checkpoint of the best epoch to PATH (at every\n" \
+    "                        improvement; graft eval and predict read it as a model)\n" \
+    "  --reduce-on-plateau F,N multiply the learning rate by F after more than N epochs\n" \
+    "                        without improvement (as PyTorch's ReduceLROnPlateau)\n" \
+    "  --min-lr X            ... but not below X (default 0)\n"
+
 int cmd_info(int argc, char **argv, cli_out *out);
 int cmd_train(int argc, char **argv, cli_out *out);
 int cmd_eval(int argc, char **argv, cli_out *out);

@@ -11,8 +11,9 @@ static const char usage[] =
     "usage: graft eval MODEL --data DIR [options]\n"
     "\n"
     "Evaluates MODEL on the images under DIR/<class name>/..., whose class folders\n"
-    "must match the model's classes. Prints the loss, top-1 and top-k accuracy and\n"
-    "each class's precision and recall.\n"
+    "must match the model's classes. Prints the loss, top-1 and top-k accuracy, the\n"
+    "macro F1 and ROC-AUC (one-vs-rest; binary for two classes) and each class's\n"
+    "precision, recall, F1 and ROC-AUC.\n"
     "  --top K          k of the top-k accuracy (default 5, at most the classes)\n"
     "  --batch N        batch size (default 64)\n"
     "  --normalize MODE unit (default), imagenet or byte, as the model was trained\n"
@@ -94,6 +95,10 @@ int cmd_eval(int argc, char **argv, cli_out *out)
         cliJsonNumber(stdout, graft_eval_get(ev, GRAFT_EVAL_ACCURACY));
         printf(", \"top_k\": %d, \"top_k_accuracy\": ", top);
         cliJsonNumber(stdout, graft_eval_get(ev, GRAFT_EVAL_TOPK_ACCURACY));
+        printf(", \"f1_macro\": ");
+        cliJsonNumber(stdout, graft_eval_get(ev, GRAFT_EVAL_F1_MACRO));
+        printf(", \"auc\": ");
+        cliJsonNumber(stdout, graft_eval_get(ev, GRAFT_EVAL_AUC_MACRO));
         printf(", \"classes\": [");
         for (int c = 0; c < n; c++) {
             printf("%s{\"name\": ", c ? ", " : "");
@@ -102,6 +107,10 @@ int cmd_eval(int argc, char **argv, cli_out *out)
             cliJsonNumber(stdout, graft_eval_precision(ev, c));
             printf(", \"recall\": ");
             cliJsonNumber(stdout, graft_eval_recall(ev, c));
+            printf(", \"f1\": ");
+            cliJsonNumber(stdout, graft_eval_f1(ev, c));
+            printf(", \"auc\": ");
+            cliJsonNumber(stdout, graft_eval_auc(ev, c));
             printf("}");
         }
         printf("], \"confusion\": [");
@@ -121,9 +130,13 @@ int cmd_eval(int argc, char **argv, cli_out *out)
                (long long)graft_eval_get(ev, GRAFT_EVAL_COUNT), graft_eval_get(ev, GRAFT_EVAL_LOSS),
                100 * graft_eval_get(ev, GRAFT_EVAL_ACCURACY), top,
                100 * graft_eval_get(ev, GRAFT_EVAL_TOPK_ACCURACY));
-        printf("%-24s %10s %10s\n", "class", "precision", "recall");
+        printf("macro F1 %.4f, ROC-AUC %.4f (%s)\n", graft_eval_get(ev, GRAFT_EVAL_F1_MACRO),
+               graft_eval_get(ev, GRAFT_EVAL_AUC_MACRO),
+               n == 2 ? "binary, of the second class" : "macro, one-vs-rest");
+        printf("%-24s %10s %10s %10s %10s\n", "class", "precision", "recall", "F1", "ROC-AUC");
         for (int c = 0; c < n; c++)
-            printf("%-24s %10.3f %10.3f\n", names[c], graft_eval_precision(ev, c), graft_eval_recall(ev, c));
+            printf("%-24s %10.3f %10.3f %10.3f %10.3f\n", names[c], graft_eval_precision(ev, c),
+                   graft_eval_recall(ev, c), graft_eval_f1(ev, c), graft_eval_auc(ev, c));
     }
     if (plot) {
         int64_t *counts = malloc((size_t)n * n * sizeof *counts);

@@ -32,6 +32,7 @@ static const char usage[] =
     "  --seed N              seed of the split, head, order and augmentation (default 0)\n"
     "  --threads N           image decoding threads (default 2)\n"
     "  --plot PNG            loss/accuracy curves (default: MODEL with .png)\n"
+    CLI_TRAIN_CALLBACKS_USAGE
     "  --skip-bad            decode every image first; leave out and list those that\n"
     "                        cannot be read (default: stop at the first one)\n"
     "  --input-shape S       an .onnx BASE's input shape, e.g. 1x3x224x224: fixes the\n"
@@ -104,7 +105,8 @@ int cmd_train(int argc, char **argv, cli_out *out)
         "data=", "out=", "epochs=", "batch=", "lr=", "optim=", "cosine", "freeze-through=",
         "train-all", "hidden=", "dropout=", "unfreeze-from=", "unfreeze-at=",
         "unfreeze-lr-scale=", "augment", "val-fraction=", "normalize=", "seed=", "threads=",
-        "plot=", "skip-bad", "input-shape=", "quiet", "json", "help", NULL};
+        "plot=", "skip-bad", "input-shape=", "quiet", "json", "help", CLI_TRAIN_CALLBACKS_ACCEPTED,
+        NULL};
     cli_args a;
     if (cliParse(argc, argv, accepted, &a)) return 2;
     if (cliFlag(&a, "help")) {
@@ -128,6 +130,8 @@ int cmd_train(int argc, char **argv, cli_out *out)
         cliDouble(&a, "unfreeze-lr-scale", 0.1, 0, 100, &unfreeze_scale) || cliImageOptsCheck(&a) ||
         cliInputShapeCheck(&a, a.pos[0]))
         return 2;
+    int cb_status = cliTrainCallbacks(&a, val_fraction > 0, NULL); /* exit status or 0 */
+    if (cb_status) return cb_status;
     const char *optim_name = cliOpt(&a, "optim");
     int kind = GRAFT_OPTIM_ADAM;
     if (optim_name && strcmp(optim_name, "sgd") == 0) kind = GRAFT_OPTIM_SGD;
@@ -300,6 +304,7 @@ int cmd_train(int argc, char **argv, cli_out *out)
     fit.seed = (uint64_t)seed;
     fit.progress = cliOnProgress;
     fit.user_data = &pr;
+    cliTrainCallbacks(&a, val != NULL, &fit); /* checked above */
     if (graft_model_fit(m, o, fit_train, val, &fit) != GRAFT_OK) {
         if (out->tty && !out->quiet) fputc('\n', stderr);
         rc = cliFail(ctx, "training failed");

@@ -373,6 +373,9 @@ int cliOnProgress(void *user, const graft_progress *p)
     }
     double vl = graft_progress_get(p, GRAFT_PROGRESS_VAL_LOSS);
     double va = graft_progress_get(p, GRAFT_PROGRESS_VAL_ACCURACY);
+    /* the callbacks of --early-stop and the like (NaN best epoch: none on) */
+    double lr_scale = graft_progress_get(p, GRAFT_PROGRESS_LR_SCALE);
+    double best_epoch = graft_progress_get(p, GRAFT_PROGRESS_BEST_EPOCH) - pr->first_epoch;
     /* Validation runs the whole model on every validation image. */
     int64_t trunk = (int64_t)through + (isnan(vl) ? 0 : pr->val_count);
     int64_t cached = pr->from_cache && !pr->cache_built ? pr->train_count : 0;
@@ -397,6 +400,10 @@ int cliOnProgress(void *user, const graft_progress *p)
         printf(", \"seconds\": %.6f, \"trunk_images\": %lld, \"cached_samples\": %lld, "
                "\"images_per_sec\": ", secs, (long long)trunk, (long long)cached);
         cliJsonNumber(stdout, rate);
+        printf(", \"lr_scale\": ");
+        cliJsonNumber(stdout, lr_scale);
+        printf(", \"best_epoch\": ");
+        cliJsonNumber(stdout, best_epoch);
         printf("}\n");
         fflush(stdout);
     } else if (!o->quiet) {
@@ -410,6 +417,8 @@ int cliOnProgress(void *user, const graft_progress *p)
             fprintf(stderr, "%s %lld samples from the feature cache", trunk > 0 ? "," : ";",
                     (long long)cached);
         if (trunk == 0) fprintf(stderr, " in %.2f s", secs);
+        if (lr_scale != 1) fprintf(stderr, "; learning rate now x%g", lr_scale);
+        if (!isnan(best_epoch) && best_epoch != epoch) fprintf(stderr, "; best epoch %g", best_epoch);
         fprintf(stderr, "%s\n", o->tty ? "          " : "");
     }
     pr->epoch_started = cliNow();

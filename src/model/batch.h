@@ -56,13 +56,28 @@ struct graft_eval {
     double loss, accuracy, topk_accuracy;
     int k, n_classes;
     int64_t *confusion; /* n_classes * n_classes, row = true class */
+    /* graft_model_evaluate() only (NULL in fit's validation results): */
+    float *probs;       /* count * n_classes softmax probabilities, dataset order */
+    int32_t *labels;    /* count true classes */
+    double *auc;        /* n_classes one-vs-rest ROC-AUCs (NaN: undefined) */
 };
+
+/* The ROC-AUC of the n scores (scores[i * stride]) against the positives
+ * labels[i] == cls, ties counting one half (average ranks); tmp has room
+ * for n pairs. NaN when there is no positive or no negative. */
+typedef struct graftScored {
+    float score;
+    int positive;
+} graftScored;
+double graftEvalAuc(const float *scores, size_t stride, const int32_t *labels, int64_t n, int cls,
+                    graftScored *tmp);
 
 /* New zeroed results for the model's classes and top-k accuracy. */
 int graftEvalNew(graft_model *m, int top_k, graft_eval **out, const char *func);
 
 /* Evaluates ds in inference mode into e (whose confusion matrix must be
- * zero); what names the dataset in messages. */
+ * zero; with e->probs, also each sample's probabilities and label); what
+ * names the dataset in messages. */
 int graftEvalRun(graft_model *m, graft_dataset *ds, int batch, int top_k, graft_eval *e,
                  const char *what, const char *func);
 

@@ -10,6 +10,7 @@
 #include "core/options.h"
 #include "data/dataset.h"
 #include "batch.h"
+#include "fit_callbacks.h"
 #include "optim.h"
 
 #include <math.h>
@@ -18,7 +19,7 @@
 #include <time.h>
 
 /* The highest GRAFT_PROGRESS_* key: graft_progress holds one slot per key. */
-#define GRAFT_PROGRESS_KEY_MAX GRAFT_PROGRESS_VAL_ACCURACY
+#define GRAFT_PROGRESS_KEY_MAX GRAFT_PROGRESS_BEST
 #define GRAFT_PROGRESS_SLOTS (GRAFT_PROGRESS_KEY_MAX + 1)
 
 struct graft_progress {
@@ -27,7 +28,7 @@ struct graft_progress {
 
 /* A new GRAFT_PROGRESS_* key must become GRAFT_PROGRESS_KEY_MAX (and be set
  * in graft_model_fit()): this fails to compile until the count is updated. */
-_Static_assert(GRAFT_PROGRESS_KEY_MAX == 11 && GRAFT_PROGRESS_EVENT == 1,
+_Static_assert(GRAFT_PROGRESS_KEY_MAX == 14 && GRAFT_PROGRESS_EVENT == 1,
                "GRAFT_PROGRESS_KEY_MAX must be the highest GRAFT_PROGRESS_* key");
 _Static_assert(sizeof ((graft_progress *)0)->values / sizeof(double) == GRAFT_PROGRESS_SLOTS,
                "graft_progress must hold one slot per GRAFT_PROGRESS_* key");
@@ -354,8 +355,9 @@ static void cache_gather(feature_cache *c, const int64_t *order, int n, int32_t 
     }
 }
 
-/* The sizes graft_fit_opts has had: 1.0. */
-static const uint32_t fit_opts_sizes[] = {(uint32_t)sizeof(graft_fit_opts)};
+/* The sizes graft_fit_opts has had: 1.0, 1.3. */
+static const uint32_t fit_opts_sizes[] = {(uint32_t)offsetof(graft_fit_opts, monitor),
+                                          (uint32_t)sizeof(graft_fit_opts)};
 static const graftOptionsKind fit_opts_kind = {
     "opts", "GRAFT_FIT_OPTS_INIT", fit_opts_sizes, GRAFT_OPTIONS_COUNT(fit_opts_sizes), 0, 0};
 
@@ -388,6 +390,8 @@ GRAFT_API int graft_model_fit(graft_model *m, graft_optim *o, graft_dataset *tra
     feature_cache cache = {-1, 0, NULL, NULL, NULL};
     stat_backup stats = {NULL, NULL, NULL, 0, NULL};
     graft_eval *ve = NULL;
+    graftFitCallbacks cbs;
+    GRAFT_FORWARD_IF_ERROR(graftFitCallbacksInit(&cbs, m, o, &opt, val != NULL, func));
     int st = graftBatchInit(m, &b, batch, train->count, 1, func);
     if (st == GRAFT_OK) st = stats_init(m, &stats, func);
     if (st == GRAFT_OK && val) st = graftEvalNew(m, 1, &ve, func);
@@ -469,7 +473,8 @@ GRAFT_API int graft_model_fit(graft_model *m, graft_optim *o, graft_dataset *tra
             if (st != GRAFT_OK) break;
             /* The schedule runs on the optimizer's own progress: a fresh
              * optimizer starts its schedule at 0 even on a pretrained model. */
-            double lr = graftOptimLearningRate(o, (double)graft_optim_steps(o) / (double)n_batches);
+            double lr = cbs.lr_scale *
+                        graftOptimLearningRate(o, (double)graft_optim_steps(o) / (double)n_batches);
             graftOptimFault fault;
             st = graftOptimStepChecked(o, slots.n, slots.slots, lr, slots.bounds, &fault);
             if (st == GRAFT_E_NUMERIC && fault.slot >= 0)
@@ -490,6 +495,7 @@ GRAFT_API int graft_model_fit(graft_model *m, graft_optim *o, graft_dataset *tra
                 p.values[GRAFT_PROGRESS_ACCURACY] = (double)correct / (double)seen;
                 p.values[GRAFT_PROGRESS_LR] = lr;
                 p.values[GRAFT_PROGRESS_IMAGES_PER_SEC] = dt > 0 ? (double)seen / dt : 0;
+                graftFitCallbacksReport(&cbs, p.values);
                 stop = opt.progress(opt.user_data, &p) != 0;
             }
         }
@@ -502,7 +508,12 @@ GRAFT_API int graft_model_fit(graft_model *m, graft_optim *o, graft_dataset *tra
             st = graftEvalRun(m, val, batch, 1, ve, "validation", func);
             if (st != GRAFT_OK) break;
         }
+        int cb_stop;
+        st = graftFitCallbacksEpochEnd(&cbs, m, o, e, loss_sum / (double)seen,
+                                       (double)correct / (double)seen, ve, &cb_stop, func);
+        if (st != GRAFT_OK) break;
         if (opt.progress) {
+            graftFitCallbacksReport(&cbs, p.values);
             double dt = now_seconds() - t0;
             p.values[GRAFT_PROGRESS_EVENT] = GRAFT_EVENT_EPOCH_END;
             p.values[GRAFT_PROGRESS_IMAGES_PER_SEC] = dt > 0 ? (double)seen / dt : 0;
@@ -510,7 +521,9 @@ GRAFT_API int graft_model_fit(graft_model *m, graft_optim *o, graft_dataset *tra
             p.values[GRAFT_PROGRESS_VAL_ACCURACY] = ve ? ve->accuracy : NAN;
             stop = opt.progress(opt.user_data, &p) != 0 || stop;
         }
+        stop = stop || cb_stop;
     }
+    st = graftFitCallbacksEnd(&cbs, m, st);
     m->override_node = -2;
     if (st != GRAFT_OK && restore) stats_copy(&stats, 0);
     cache_free(ctx, &cache);
