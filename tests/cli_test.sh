@@ -293,6 +293,9 @@ check "train: the head reads the spatial features by default, no validation belo
      grep -q 'the new head reads block3/relu (64x7x7 = 3136 values, flattened), chosen automatically' \"$dir/e\" && \
      \"$graft\" info \"$dir/f.graft\" | grep -q '^head/flatten (flatten) *block3/relu *(3136)' && \
      ! \"$graft\" info \"$dir/f.graft\" | grep -q '^gap '"
+check "train on a model graft train made: the head reads where its classifier read" sh -c \
+    "\"$graft\" train \"$dir/f.graft\" --data \"$dir/data\" --out \"$dir/f2.graft\" --epochs 1 2> \"$dir/e\" && \
+     grep -q 'the new head reads head/flatten (3136 values), where the base.s classifier read' \"$dir/e\""
 check "train --head-at block2/pool: the head reads it, flattened" sh -c \
     "\"$graft\" train \"$base\" --data \"$dir/data\" --out \"$dir/f.graft\" --epochs 1 --head-at block2/pool 2> \"$dir/e\" && \
      grep -q 'the new head reads block2/pool (32x7x7 = 1568 values, flattened), chosen --head-at' \"$dir/e\" && \
@@ -311,6 +314,10 @@ check "train --freeze-through a layer the head cuts away: said" \
 check "train --val-fraction 0.25: stratified, 4 of each class's 16" sh -c \
     "\"$graft\" train \"$base\" --data \"$dir/data\" --out \"$dir/f.graft\" --epochs 1 --val-fraction 0.25 2> \"$dir/e\" && \
      grep -q '(36 for training, 12 for validation)' \"$dir/e\""
+mkdir -p "$dir/tiny/a" "$dir/tiny/b"
+cp "$dir"/data/bar/00[01].png "$dir/tiny/a/" && cp "$dir"/data/dot/00[0-5].png "$dir/tiny/b/"
+check "train --val-fraction the classes cannot give (7 of 2 + 6, each keeping one): status 2" \
+    says 2 "every class keeps at least one training sample" "$graft" train "$base" --data "$dir/tiny" --out "$dir/f.graft" --val-fraction 0.9
 mkdir -p "$dir/same/a" "$dir/same/b"
 cp "$dir"/data/bar/00*.png "$dir/same/a/" && cp "$dir"/data/bar/00*.png "$dir/same/b/"
 check "train: a warning when the accuracy stays at chance" \

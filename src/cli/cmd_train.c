@@ -257,15 +257,15 @@ int cmd_train(int argc, char **argv, cli_out *out)
                 cliError("the files under %s changed while they were read; run again", data);
                 goto done;
             }
-            if (graft_dataset_split_stratified(all, val_fraction, (uint64_t)seed, &train, &drop1) != GRAFT_OK ||
-                graft_dataset_split_stratified(all_plain, val_fraction, (uint64_t)seed, &drop2, &val) !=
-                    GRAFT_OK) {
-                rc = cliFail(ctx, "cannot split the images");
-                goto done;
-            }
-        } else if (graft_dataset_split_stratified(all, val_fraction, (uint64_t)seed, &train, &val) !=
-                   GRAFT_OK) {
+            st = graft_dataset_split_stratified(all, val_fraction, (uint64_t)seed, &train, &drop1);
+            if (st == GRAFT_OK)
+                st = graft_dataset_split_stratified(all_plain, val_fraction, (uint64_t)seed, &drop2, &val);
+        } else {
+            st = graft_dataset_split_stratified(all, val_fraction, (uint64_t)seed, &train, &val);
+        }
+        if (st != GRAFT_OK) {
             rc = cliFail(ctx, "cannot split the images");
+            if (st == GRAFT_E_RANGE) rc = 2; /* a --val-fraction the classes cannot give */
             goto done;
         }
     }
