@@ -1269,6 +1269,43 @@ GRAFT_API int graft_dataset_get(graft_dataset *dataset, int64_t i, float *featur
 GRAFT_API int graft_dataset_split(graft_dataset *dataset, double val_fraction, uint64_t seed,
                                   graft_dataset **train, graft_dataset **val);
 
+/* Splits a dataset into a training and a validation part class by class, so
+ * that each class is in both parts in about the proportion val_fraction:
+ *  1. n_val = round(val_fraction * size), as graft_dataset_split(); each
+ *     part must get at least one sample.
+ *  2. Class c, with n_c samples, gives floor(val_fraction * n_c) of them to
+ *     validation, but never its last one: at most n_c - 1 (a class of one
+ *     sample stays in training). The samples still missing from n_val go
+ *     one at a time to the classes with the largest fractional parts of
+ *     val_fraction * n_c (ties: the lower class), in passes over the
+ *     classes, each within its n_c - 1.
+ *  3. Which samples: one generator seeded with seed shuffles each class's
+ *     samples in turn (class 0 first; Fisher-Yates from the end, as
+ *     graft_dataset_split()), and the first ones after the shuffle go to
+ *     validation.
+ * Each part keeps the original order. The same dataset (its labels), fraction
+ * and seed always give the same split. Labels are read without the
+ * features (no image is decoded). Both parts are new datasets the caller
+ * frees (with graft_dataset_free()); they may outlive dataset.
+ * Errors: GRAFT_E_INVALID_ARG (NULL, train == val, val_fraction outside
+ * (0, 1)), GRAFT_E_RANGE (an empty part; more validation samples than the
+ * classes can give while each keeps one), GRAFT_E_NOMEM. Since 1.3. */
+GRAFT_API int graft_dataset_split_stratified(graft_dataset *dataset, double val_fraction,
+                                             uint64_t seed, graft_dataset **train,
+                                             graft_dataset **val);
+
+/* A dataset of at most k samples of each class of dataset: one generator
+ * seeded with seed shuffles each class's samples in turn (as
+ * graft_dataset_split_stratified() does) and the first k of each class are
+ * kept; a class with k or fewer samples gives all of them (compare
+ * graft_dataset_size() with k times the classes to tell). The result keeps
+ * the original order. The same dataset, k and seed always give the same
+ * subset. *out is a new dataset the caller frees (with graft_dataset_free());
+ * it may outlive dataset. Errors: GRAFT_E_INVALID_ARG (NULL, k < 1),
+ * GRAFT_E_RANGE, GRAFT_E_NOMEM. Since 1.3. */
+GRAFT_API int graft_dataset_subset_per_class(graft_dataset *dataset, int64_t k, uint64_t seed,
+                                             graft_dataset **out);
+
 /* ======================================================================== */
 /* Datasets from files: IDX, CSV, folders of images                        */
 /* ======================================================================== */

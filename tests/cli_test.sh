@@ -211,6 +211,8 @@ for args in "$T --normalize foo" "$T --threads 0" "$T --threads 65" "$T --epochs
             "$T --early-stop 2 --monitor loss_of_nerve" "$T --monitor loss" "$T --min-delta 0.1" \
             "$T --reduce-on-plateau 1,2" "$T --reduce-on-plateau 0.5" "$T --reduce-on-plateau 0.5,-1" \
             "$T --min-lr 0.001" "$T --early-stop 2 --min-delta -1" \
+            "$T --head-at nosuchlayer" "$T --head-at fc" "$T --cosine --constant-lr" \
+            "$T --head-at block3/relu --freeze-through gap" "$T --head-at gap --unfreeze-from fc" \
             "eval $dir/m.graft --data $dir/data --normalize foo" \
             "eval $dir/m.graft --data $dir/data --threads 0" \
             "eval $dir/m.graft --data $dir/data --normalize imagenet" \
@@ -293,9 +295,53 @@ import json, sys
 e = [l for l in map(json.loads, sys.stdin) if l[\"event\"] == \"epoch\"]
 assert [l[\"cached_samples\"] for l in e] == [0, 36, 0, 36], e'"
 check "train: the epoch lines say what came from the feature cache" sh -c \
-    "\"$graft\" train \"$base\" --data \"$dir/data\" --out \"$dir/r.graft\" --epochs 2 2> \"$dir/e\" && \
+    "\"$graft\" train \"$base\" --data \"$dir/data\" --out \"$dir/r.graft\" --epochs 2 --val-fraction 0.2 2> \"$dir/e\" && \
      grep -q '^epoch 1/2: .*; 48 images through the model in' \"$dir/e\" && \
      grep -q '^epoch 2/2: .*; 10 images through the model in .*, 38 samples from the feature cache' \"$dir/e\""
+
+# Few-shot defaults (src/cli/train_fewshot.c): where the head goes, the
+# budget, no validation below 30 images per class, stratified validation.
+check "train: the head reads the spatial features by default, no validation below 30 per class" sh -c \
+    "\"$graft\" train \"$base\" --data \"$dir/data\" --out \"$dir/f.graft\" 2> \"$dir/e\" && \
+     grep -q 'no validation split: the smallest class has 16 images' \"$dir/e\" && \
+     grep -q '48 for training, 0 for validation); 60 epochs (for the size), batch 16' \"$dir/e\" && \
+     grep -q 'the new head reads block3/relu (64x7x7 = 3136 values, flattened), chosen automatically' \"$dir/e\" && \
+     \"$graft\" info \"$dir/f.graft\" | grep -q '^head/flatten (flatten) *block3/relu *(3136)' && \
+     ! \"$graft\" info \"$dir/f.graft\" | grep -q '^gap '"
+check "train on a model graft train made: the head reads where its classifier read" sh -c \
+    "\"$graft\" train \"$dir/f.graft\" --data \"$dir/data\" --out \"$dir/f2.graft\" --epochs 1 2> \"$dir/e\" && \
+     grep -q 'the new head reads head/flatten (3136 values), where the base.s classifier read' \"$dir/e\""
+check "train --head-at block2/pool: the head reads it, flattened" sh -c \
+    "\"$graft\" train \"$base\" --data \"$dir/data\" --out \"$dir/f.graft\" --epochs 1 --head-at block2/pool 2> \"$dir/e\" && \
+     grep -q 'the new head reads block2/pool (32x7x7 = 1568 values, flattened), chosen --head-at' \"$dir/e\" && \
+     \"$graft\" info \"$dir/f.graft\" | grep -q '^head/fc (dense) *head/flatten *(3)' && \
+     ! \"$graft\" info \"$dir/f.graft\" | grep -q '^block3/conv '"
+check "train --freeze-through gap: the head goes after gap, not on block3/relu" sh -c \
+    "\"$graft\" train \"$base\" --data \"$dir/data\" --out \"$dir/f.graft\" --epochs 1 --freeze-through gap 2> \"$dir/e\" && \
+     grep -q 'the new head reads gap (64x1x1 = 64 values, flattened), chosen after the --freeze-through layer' \"$dir/e\""
+check "train --freeze-through block3/relu: the head reads block3/relu" sh -c \
+    "\"$graft\" train \"$base\" --data \"$dir/data\" --out \"$dir/f.graft\" --epochs 1 --freeze-through block3/relu 2> \"$dir/e\" && \
+     grep -q 'the new head reads block3/relu' \"$dir/e\""
+check "train --head-at a layer the head would replace: said" \
+    says 2 "that is a dense layer" "$graft" train "$base" --data "$dir/data" --out "$dir/f.graft" --head-at fc
+check "train --freeze-through a layer the head cuts away: said" \
+    says 2 "so gap is cut away; give --head-at gap" "$graft" train "$base" --data "$dir/data" --out "$dir/f.graft" --head-at block3/relu --freeze-through gap
+check "train --val-fraction 0.25: stratified, 4 of each class's 16" sh -c \
+    "\"$graft\" train \"$base\" --data \"$dir/data\" --out \"$dir/f.graft\" --epochs 1 --val-fraction 0.25 2> \"$dir/e\" && \
+     grep -q '(36 for training, 12 for validation)' \"$dir/e\""
+mkdir -p "$dir/tiny/a" "$dir/tiny/b"
+cp "$dir"/data/bar/00[01].png "$dir/tiny/a/" && cp "$dir"/data/dot/00[0-5].png "$dir/tiny/b/"
+check "train --val-fraction the classes cannot give (7 of 2 + 6, each keeping one): status 2" \
+    says 2 "every class keeps at least one training sample" "$graft" train "$base" --data "$dir/tiny" --out "$dir/f.graft" --val-fraction 0.9
+mkdir -p "$dir/same/a" "$dir/same/b"
+cp "$dir"/data/bar/00*.png "$dir/same/a/" && cp "$dir"/data/bar/00*.png "$dir/same/b/"
+check "train: a warning when the accuracy stays at chance" \
+    says 0 "about chance for 2 classes" "$graft" train "$base" --data "$dir/same" --out "$dir/f.graft" --epochs 3
+check "train --quiet: no chance warning" sh -c \
+    "\"$graft\" train \"$base\" --data \"$dir/same\" --out \"$dir/f.graft\" --epochs 3 --quiet 2> \"$dir/e\" && ! test -s \"$dir/e\""
+check "few-shot floor: graft train with its defaults on 10 digits per class" sh -c \
+    "sh \"$here/fewshot_floor.sh\" \"$graft\" \"$base\" > \"$dir/floor\""
+cat "$dir/floor" 2>/dev/null
 
 # Unit tests of the tool's own code, compiled against src/cli.
 cc=${CC:-cc}

@@ -22,7 +22,7 @@ int main(void)
         suite_layer_norm, suite_matmul, suite_conv_transpose2d, suite_loss, suite_onnx_node,
         suite_torch_refs,
         /* data */
-        suite_dataset, suite_dataset_idx, suite_dataset_csv, suite_dataset_folder,
+        suite_dataset, suite_dataset_idx, suite_dataset_csv, suite_dataset_folder, suite_dataset_subset,
         suite_file_reader, suite_image, suite_image_png, suite_image_jpeg, suite_image_handle,
         suite_image_transform,
         /* model */

@@ -67,6 +67,7 @@ Suite *suite_dataset(void);
 Suite *suite_dataset_idx(void);
 Suite *suite_dataset_csv(void);
 Suite *suite_dataset_folder(void);
+Suite *suite_dataset_subset(void);
 Suite *suite_file_reader(void);
 Suite *suite_image(void);
 Suite *suite_image_png(void);

@@ -494,6 +494,8 @@ FUNCTIONS = (
     ("graft_dataset_sample_shape", "c_int", ("c_void_p", "P(c_int)", "P(c_int64)")),
     ("graft_dataset_get", "c_int", ("c_void_p", "c_int64", "c_void_p", "c_void_p")),
     ("graft_dataset_split", "c_int", ("c_void_p", "c_double", "c_uint64", "PP", "PP")),
+    ("graft_dataset_split_stratified", "c_int", ("c_void_p", "c_double", "c_uint64", "PP", "PP")),
+    ("graft_dataset_subset_per_class", "c_int", ("c_void_p", "c_int64", "c_uint64", "PP")),
     # Datasets from files: IDX, CSV, folders of images
     ("graft_dataset_from_idx", "c_int",
      ("c_void_p", "c_char_p", "c_char_p", "c_float", "c_int", "PP")),
@@ -683,6 +685,8 @@ ARGUMENT_NAMES = {
     "graft_dataset_sample_shape": ("dataset", "ndim", "dims"),
     "graft_dataset_get": ("dataset", "i", "features", "label"),
     "graft_dataset_split": ("dataset", "val_fraction", "seed", "train", "val"),
+    "graft_dataset_split_stratified": ("dataset", "val_fraction", "seed", "train", "val"),
+    "graft_dataset_subset_per_class": ("dataset", "k", "seed", "out"),
     "graft_dataset_from_idx": ("ctx", "images_path", "labels_path", "scale", "n_classes", "out"),
     "graft_dataset_from_csv": ("ctx", "path", "opts", "out"),
     "graft_dataset_from_folder": ("ctx", "root", "opts", "out"),

@@ -304,6 +304,28 @@ class Dataset(Handle):
         val = Dataset._wrap(self._ctx, v.value, self._sample_shape, self._keep)
         return train, val
 
+    def split_stratified(self, val_fraction=0.2, *, seed=0):
+        """Splits into (train, val) class by class: round(val_fraction *
+        len) samples go to val, each class giving about val_fraction of its
+        samples and never its last one (graft_dataset_split_stratified()).
+        The same labels, fraction and seed always give the same split. Both
+        parts may outlive this dataset."""
+        t, v = ctypes.c_void_p(), ctypes.c_void_p()
+        _lib.call(_lib.C.graft_dataset_split_stratified, self.handle, float(val_fraction),
+                  int(seed), ctypes.byref(t), ctypes.byref(v))
+        train = Dataset._wrap(self._ctx, t.value, self._sample_shape, self._keep)
+        val = Dataset._wrap(self._ctx, v.value, self._sample_shape, self._keep)
+        return train, val
+
+    def subset_per_class(self, k, *, seed=0):
+        """At most k samples of each class, drawn by seed, in the original
+        order (graft_dataset_subset_per_class()); a class with k or fewer
+        samples gives all of them. The subset may outlive this dataset."""
+        out = ctypes.c_void_p()
+        _lib.call(_lib.C.graft_dataset_subset_per_class, self.handle, int(k), int(seed),
+                  ctypes.byref(out))
+        return Dataset._wrap(self._ctx, out.value, self._sample_shape, self._keep)
+
     def __repr__(self):
         if self.closed:
             return "<graft.Dataset closed>"

@@ -321,6 +321,9 @@ PUBLIC = {
     "graft_model_predict_topk:k": "test_predict_topk",
     "graft_dataset_from_memory:n_classes": "test_from_memory",
     "graft_dataset_split:seed": "test_split",
+    "graft_dataset_split_stratified:seed": "test_split_stratified",
+    "graft_dataset_subset_per_class:k": "test_subset_per_class",
+    "graft_dataset_subset_per_class:seed": "test_subset_per_class",
     "graft_dataset_from_idx:n_classes": "test_from_idx",
     "graft_dataset_sample_path:i": "test_dataset_positions",
     "graft_dataset_set_epoch:epoch": "test_dataset_positions",
@@ -779,6 +782,18 @@ class PublicIntegers(_Public):
         ds = self.data()
         for bad in (2 ** 64 + 3, -1):
             self.refused(lambda: ds.split(0.5, seed=bad), "seed")
+
+    def test_split_stratified(self):
+        ds = self.data()
+        for bad in (2 ** 64 + 3, -1):
+            self.refused(lambda: ds.split_stratified(0.5, seed=bad), "seed")
+
+    def test_subset_per_class(self):
+        ds = self.data()
+        for bad in (2 ** 64 + 3, -1):
+            self.refused(lambda: ds.subset_per_class(2, seed=bad), "seed")
+        for bad in (2 ** 63, -2 ** 63 - 1):
+            self.refused(lambda: ds.subset_per_class(bad), "k")
 
     def test_from_idx(self):
         images, labels = _idx_files(self.tmp)

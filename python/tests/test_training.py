@@ -116,6 +116,28 @@ class Datasets(unittest.TestCase):
                 small.split(1.5)
 
 
+    def test_split_stratified_and_subset_per_class(self):
+        # 30 of class 0, 10 of class 1: each class gives a quarter to val.
+        xs, ys = tu.images(40, 2, "quadrant")
+        ys = [0] * 30 + [1] * 10
+        with graft.Dataset.from_memory(xs, ys, sample_shape=(1, 8, 8)) as ds:
+            train, val = ds.split_stratified(0.25, seed=3)
+            again, _ = ds.split_stratified(0.25, seed=3)
+            few = ds.subset_per_class(4, seed=1)
+            most = ds.subset_per_class(20, seed=1)
+        self.assertEqual(sorted(val.labels), [0] * 8 + [1] * 2)
+        self.assertEqual(sorted(train.labels), [0] * 22 + [1] * 8)
+        self.assertEqual(train.labels, again.labels)
+        self.assertEqual(few.labels, [0] * 4 + [1] * 4)
+        self.assertEqual(sorted(most.labels), [0] * 20 + [1] * 10)
+        self.assertEqual(few.sample_shape, (1, 8, 8))
+        with self.assertRaises(graft.InvalidArgumentError):
+            few.subset_per_class(0)
+        with self.assertRaises(graft.RangeError):
+            few.split_stratified(0.9)
+        for d in (train, val, again, few, most):
+            d.close()
+
 class Fitting(tu.TempDirTest):
     def setUp(self):
         super().setUp()

@@ -1,6 +1,7 @@
 /* cmd_train.c - `graft train`: fine-tune a model on a folder of images. */
 #include "cli.h"
 #include "plot.h"
+#include "train_fewshot.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -12,14 +13,22 @@ static const char usage[] =
     "Fine-tunes BASE (a .graft or .onnx model) on the images under DIR, laid out\n"
     "as DIR/<class name>/<image files> (PNG or JPEG). The classifier is replaced\n"
     "by a new one for DIR's classes, the rest is frozen (unless told otherwise),\n"
-    "and the result is saved to MODEL with the class names.\n"
+    "and the result is saved to MODEL with the class names. The defaults are\n"
+    "made for few labels too (5 to 20 images per class): see docs/DEMO.md.\n"
     "\n"
-    "  --epochs N            epochs (default 5)\n"
-    "  --batch N             batch size (default 32)\n"
+    "  --head-at NAME        the new head reads layer NAME's output (flattened if\n"
+    "                        spatial); the layers after NAME go. Default: the spatial\n"
+    "                        features before the base's global average pooling when\n"
+    "                        they hold at most 4096 values, else where the base's\n"
+    "                        classifier read\n"
+    "  --epochs N            epochs (default: about 3000 images seen, 5 to 60 epochs)\n"
+    "  --batch N             batch size (default 16 below 1000 training images, else 32)\n"
     "  --lr X                learning rate (default 0.001)\n"
     "  --optim NAME          adam (default), adamw or sgd (momentum 0.9)\n"
-    "  --cosine              cosine learning-rate decay over the epochs\n"
-    "  --freeze-through NAME freeze layers up to NAME (default: all but the new head)\n"
+    "  --constant-lr         no learning-rate decay (default: cosine decay over the\n"
+    "                        epochs; --cosine, which asked for it, is still accepted)\n"
+    "  --freeze-through NAME freeze layers up to NAME (default: all but the new head);\n"
+    "                        a NAME past the default attachment moves the head after it\n"
     "  --train-all           train every layer\n"
     "  --hidden N            a hidden layer of N units in the new head\n"
     "  --dropout P           dropout before the classifier (default 0)\n"
@@ -27,7 +36,8 @@ static const char usage[] =
     "  --unfreeze-at E       ... at the start of epoch E (0-based; default 2) ...\n"
     "  --unfreeze-lr-scale S ... at S times the learning rate (default 0.1)\n"
     "  --augment             random resized crops, flips, brightness/contrast jitter\n"
-    "  --val-fraction F      held out for validation (default 0.2; 0 for none)\n"
+    "  --val-fraction F      held out for validation, class by class (default 0.2 when\n"
+    "                        every class has 30 images or more, else none; 0 for none)\n"
     "  --normalize MODE      unit ([0,1], default), imagenet, or byte ([0,255])\n"
     "  --seed N              seed of the split, head, order and augmentation (default 0)\n"
     "  --threads N           image decoding threads (default 2)\n"
@@ -74,19 +84,6 @@ static void default_plot_path(const char *model, char *buf, size_t size)
     snprintf(buf, size, "%.*s.png", (int)stem, model);
 }
 
-/* The layer named by option opt exists in the model, or will once the new
- * head is made (head/...). */
-static int check_layer_name(graft_model *m, const char *name, const char *opt, int hidden,
-                            double dropout, const char *base)
-{
-    if (graft_model_find_layer(m, name) >= 0 || strcmp(name, "head/fc") == 0 ||
-        (hidden && (strcmp(name, "head/hidden") == 0 || strcmp(name, "head/relu") == 0)) ||
-        (dropout > 0 && strcmp(name, "head/dropout") == 0))
-        return 0;
-    cliError("--%s: %s has no layer called \"%s\" (graft info %s lists them)", opt, base, name, base);
-    return -1;
-}
-
 /* The two datasets over one folder list the same files. */
 static int same_files(const graft_dataset *a, const graft_dataset *b)
 {
@@ -102,7 +99,8 @@ static int same_files(const graft_dataset *a, const graft_dataset *b)
 int cmd_train(int argc, char **argv, cli_out *out)
 {
     static const char *const accepted[] = {
-        "data=", "out=", "epochs=", "batch=", "lr=", "optim=", "cosine", "freeze-through=",
+        "data=", "out=", "epochs=", "batch=", "lr=", "optim=", "cosine", "constant-lr",
+        "head-at=", "freeze-through=",
         "train-all", "hidden=", "dropout=", "unfreeze-from=", "unfreeze-at=",
         "unfreeze-lr-scale=", "augment", "val-fraction=", "normalize=", "seed=", "threads=",
         "plot=", "skip-bad", "input-shape=", "quiet", "json", "help", CLI_TRAIN_CALLBACKS_ACCEPTED,
@@ -122,7 +120,8 @@ int cmd_train(int argc, char **argv, cli_out *out)
      * usage error (status 2). */
     int epochs, batch, hidden, seed, unfreeze_at;
     double lr, dropout, val_fraction, unfreeze_scale;
-    if (cliInt(&a, "epochs", 5, 1, 100000, &epochs) || cliInt(&a, "batch", 32, 1, 65536, &batch) ||
+    /* 0: chosen from the training set's size (train_fewshot.c). */
+    if (cliInt(&a, "epochs", 0, 1, 100000, &epochs) || cliInt(&a, "batch", 0, 1, 65536, &batch) ||
         cliInt(&a, "hidden", 0, 0, 1 << 20, &hidden) || cliInt(&a, "seed", 0, 0, 2147483647, &seed) ||
         cliInt(&a, "unfreeze-at", 2, 0, 100000, &unfreeze_at) ||
         cliDouble(&a, "lr", 1e-3, 1e-9, 10, &lr) || cliDouble(&a, "dropout", 0, 0, 0.99, &dropout) ||
@@ -141,6 +140,10 @@ int cmd_train(int argc, char **argv, cli_out *out)
         return 2;
     }
     const char *through = cliOpt(&a, "freeze-through"), *unfreeze_from = cliOpt(&a, "unfreeze-from");
+    if (cliFlag(&a, "cosine") && cliFlag(&a, "constant-lr")) {
+        cliError("--cosine and --constant-lr contradict each other: give one");
+        return 2;
+    }
     if (through && cliFlag(&a, "train-all")) {
         cliError("--freeze-through and --train-all contradict each other: give one");
         return 2;
@@ -164,13 +167,14 @@ int cmd_train(int argc, char **argv, cli_out *out)
     graft_dataset *all = NULL, *all_plain = NULL, *train = NULL, *val = NULL, *drop1 = NULL,
                   *drop2 = NULL;
     graft_optim *o = NULL;
+    cli_head_plan plan = {-1, NULL, 0, 0, NULL, NULL};
     if (graft_ctx_create(&ctx) != GRAFT_OK) return cliFail(NULL, "cannot start");
     if (cliLoadModel(ctx, a.pos[0], &a, &m)) goto done;
-    if ((through && check_layer_name(m, through, "freeze-through", hidden, dropout, a.pos[0])) ||
-        (unfreeze_from && check_layer_name(m, unfreeze_from, "unfreeze-from", hidden, dropout, a.pos[0]))) {
-        rc = 2;
+    /* Where the head goes, and whether the layer options name layers the
+     * new model has, before the images are read. */
+    if ((rc = cliHeadPlan(m, a.pos[0], cliOpt(&a, "head-at"), through, unfreeze_from, hidden, dropout,
+                          &plan)) != 0)
         goto done;
-    }
 
     graft_folder_opts fo;
     if ((rc = cliImageOpts(m, &a, &fo)) != 0) goto done;
@@ -226,6 +230,17 @@ int cmd_train(int argc, char **argv, cli_out *out)
             goto done;
         }
     }
+    if (!cliOpt(&a, "val-fraction")) {
+        /* A few-shot set keeps every label for training. */
+        int64_t smallest = cliSmallestClass(all);
+        if (smallest < CLI_VAL_MIN_PER_CLASS) {
+            val_fraction = 0;
+            if (!out->quiet && !out->json)
+                fprintf(stderr, "no validation split: the smallest class has %lld images (fewer than "
+                        "%d), so every image trains; --val-fraction F holds F of each class out\n",
+                        (long long)smallest, CLI_VAL_MIN_PER_CLASS);
+        }
+    }
     if (val_fraction > 0) {
         double n_val = round(val_fraction * (double)count); /* as graft_dataset_split() */
         if (n_val < 1 || n_val > (double)count - 1) {
@@ -246,20 +261,27 @@ int cmd_train(int argc, char **argv, cli_out *out)
                 cliError("the files under %s changed while they were read; run again", data);
                 goto done;
             }
-            if (graft_dataset_split(all, val_fraction, (uint64_t)seed, &train, &drop1) != GRAFT_OK ||
-                graft_dataset_split(all_plain, val_fraction, (uint64_t)seed, &drop2, &val) != GRAFT_OK) {
-                rc = cliFail(ctx, "cannot split the images");
-                goto done;
-            }
-        } else if (graft_dataset_split(all, val_fraction, (uint64_t)seed, &train, &val) != GRAFT_OK) {
+            st = graft_dataset_split_stratified(all, val_fraction, (uint64_t)seed, &train, &drop1);
+            if (st == GRAFT_OK)
+                st = graft_dataset_split_stratified(all_plain, val_fraction, (uint64_t)seed, &drop2, &val);
+        } else {
+            st = graft_dataset_split_stratified(all, val_fraction, (uint64_t)seed, &train, &val);
+        }
+        if (st != GRAFT_OK) {
             rc = cliFail(ctx, "cannot split the images");
+            if (st == GRAFT_E_RANGE) rc = 2; /* a --val-fraction the classes cannot give */
             goto done;
         }
     }
+    graft_dataset *fit_train = train ? train : all;
+    int64_t n_train = graft_dataset_size(fit_train);
+    if (!epochs) epochs = cliAutoEpochs(n_train);
+    if (!batch) batch = cliAutoBatch(n_train);
     if (!out->quiet && !out->json)
-        fprintf(stderr, "%lld images in %d classes from %s (%lld for training, %lld for validation)\n",
-                (long long)count, classes, data, (long long)graft_dataset_size(train ? train : all),
-                (long long)graft_dataset_size(val));
+        fprintf(stderr, "%lld images in %d classes from %s (%lld for training, %lld for validation); "
+                "%d epochs%s, batch %d\n", (long long)count, classes, data, (long long)n_train,
+                (long long)graft_dataset_size(val), epochs, cliOpt(&a, "epochs") ? "" : " (for the size)",
+                batch);
 
     const char **names = calloc((size_t)classes, sizeof *names);
     for (int c = 0; names && c < classes; c++) names[c] = graft_dataset_class_name(all, c);
@@ -268,12 +290,10 @@ int cmd_train(int argc, char **argv, cli_out *out)
     hs.dropout = (float)dropout;
     hs.seed = (uint64_t)seed;
     hs.class_names = names;
-    st = graft_model_replace_head(m, classes, &hs);
+    st = cliHeadAttach(ctx, m, &plan, classes, &hs);
     free(names);
-    if (st != GRAFT_OK) {
-        rc = cliFail(ctx, "cannot replace the head");
-        goto done;
-    }
+    if (st != 0) goto done;
+    if (!out->quiet && !out->json) cliHeadNotice(&plan, m);
     if (cliFlag(&a, "train-all")) st = graft_model_set_trainable(m, 0, graft_model_layer_count(m) - 1, 1);
     else if (through) st = graft_model_freeze_through(m, through);
     else st = graft_model_freeze_all_but_last(m, (hidden ? 2 : 0) + (dropout > 0) + 1);
@@ -289,13 +309,12 @@ int cmd_train(int argc, char **argv, cli_out *out)
     }
     if (graft_optim_create(ctx, kind, &o) != GRAFT_OK || graft_optim_set(o, GRAFT_OPT_LR, lr) != GRAFT_OK ||
         (kind == GRAFT_OPTIM_SGD && graft_optim_set(o, GRAFT_OPT_MOMENTUM, 0.9) != GRAFT_OK) ||
-        (cliFlag(&a, "cosine") &&
+        (!cliFlag(&a, "constant-lr") &&
          (graft_optim_set(o, GRAFT_OPT_SCHEDULE, GRAFT_SCHEDULE_COSINE) != GRAFT_OK ||
           graft_optim_set(o, GRAFT_OPT_COSINE_EPOCHS, epochs) != GRAFT_OK))) {
         rc = cliFail(ctx, "cannot set up the optimizer");
         goto done;
     }
-    graft_dataset *fit_train = train ? train : all;
     cli_progress pr;
     cliProgressStart(&pr, out, m, fit_train, val, batch);
     graft_fit_opts fit = GRAFT_FIT_OPTS_INIT;
@@ -316,6 +335,7 @@ int cmd_train(int argc, char **argv, cli_out *out)
         goto done;
     }
     if (save_curves(&pr, plot)) goto done;
+    if (!out->quiet) cliWarnChance(&pr, classes);
     double secs = cliNow() - pr.started;
     if (out->json) {
         printf("{\"event\": \"done\", \"model\": ");
@@ -330,6 +350,7 @@ int cmd_train(int argc, char **argv, cli_out *out)
     }
     rc = 0;
 done:
+    cliHeadPlanDispose(&plan);
     graft_optim_free(o);
     graft_dataset_free(train);
     graft_dataset_free(val);

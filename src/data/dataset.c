@@ -277,9 +277,8 @@ static int compare_i64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* A new view over parent's source holding the source indices of the n
- * parent positions pos[0..n) (ascending). Takes a reference on the source. */
-static graft_dataset *view_new(graft_dataset *parent, const int64_t *pos, int64_t n)
+/* A new view over parent's source (dataset.h). */
+graft_dataset *graftDatasetView(graft_dataset *parent, const int64_t *pos, int64_t n)
 {
     graft_ctx *ctx = parent->ctx;
     graft_dataset *ds = graftCalloc(ctx, 1, sizeof *ds);
@@ -350,9 +349,9 @@ GRAFT_API int graft_dataset_split(graft_dataset *dataset, double val_fraction, u
     qsort(perm, (size_t)n_val, sizeof *perm, compare_i64);
     qsort(perm + n_val, (size_t)n_train, sizeof *perm, compare_i64);
 
-    graft_dataset *v = view_new(dataset, perm, n_val);
+    graft_dataset *v = graftDatasetView(dataset, perm, n_val);
     if (!v) goto nomem;
-    graft_dataset *t = view_new(dataset, perm + n_val, n_train);
+    graft_dataset *t = graftDatasetView(dataset, perm + n_val, n_train);
     if (!t) {
         graft_dataset_free(v);
         goto nomem;

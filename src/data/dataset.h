@@ -55,4 +55,10 @@ int graftDatasetWrap(graft_ctx *ctx, const char *func, const graftSourceVtbl *vt
 int graftDatasetGather(graft_dataset *ds, const int64_t *order, int n, float *x,
                        int32_t *labels);
 
+/* A new view over parent's source holding the source indices of the n
+ * parent positions pos[0..n) (ascending; n may be 0). Takes a reference on
+ * the source (the caller checks that refs can grow). NULL when out of
+ * memory, with no message recorded. */
+graft_dataset *graftDatasetView(graft_dataset *parent, const int64_t *pos, int64_t n);
+
 #endif /* GRAFT_DATASET_H */
