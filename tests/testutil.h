@@ -73,6 +73,9 @@ Suite *suite_image_png(void);
 Suite *suite_image_jpeg(void);
 Suite *suite_image_handle(void);
 Suite *suite_image_transform(void);
+Suite *suite_image_png_write(void);
+Suite *suite_dataset_callback(void);
+Suite *suite_dataset_grid(void);
 
 /* model */
 Suite *suite_model(void);
@@ -83,6 +86,8 @@ Suite *suite_optim_sgd(void);
 Suite *suite_optim_adam(void);
 Suite *suite_train(void);
 Suite *suite_transfer(void);
+Suite *suite_reinit(void);
+Suite *suite_predict_dataset(void);
 
 /* onnx */
 Suite *suite_onnx_pb(void);

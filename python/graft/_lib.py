@@ -24,7 +24,7 @@ The binding mirrors no C struct that the library keeps or reads after a
 call. The versioned option structs (graft_fit_opts, graft_head_spec,
 graft_conv2d_spec, graft_pool2d_spec, graft_allocator,
 graft_image_load_opts, graft_augment_spec, graft_csv_opts,
-graft_folder_opts, graft_pad2d_spec, graft_upsample2d_spec,
+graft_folder_opts, graft_grid_opts, graft_pad2d_spec, graft_upsample2d_spec,
 graft_conv_transpose2d_spec, graft_onnx_import_opts, graft_onnx_export_opts)
 are read by graft only during the call that takes them,
 so they are built as ctypes Structures at call time with
@@ -200,6 +200,9 @@ PROGRESS_FN = _TYPES["PROGRESS_FN"]
 # graft_allocator hooks
 ALLOC_FN = _TYPES["ALLOC_FN"]
 FREE_FN = _TYPES["FREE_FN"]
+# typedef int (*graft_sample_fn)(void *user_data, int64_t index, float *features,
+#                                int32_t *label);
+SAMPLE_FN = _TYPES["SAMPLE_FN"]
 
 
 class _Struct(ctypes.Structure):
@@ -298,6 +301,12 @@ class CsvOpts(_Struct):
 @_struct("graft_folder_opts")
 class FolderOpts(_Struct):
     """graft_folder_opts (read during graft_dataset_from_folder() only)."""
+
+
+@_struct("graft_grid_opts")
+class GridOpts(_Struct):
+    """graft_grid_opts (read during graft_dataset_from_grid() only; so are
+    the labels it points to)."""
 
 
 @_struct("graft_onnx_import_opts")
