@@ -56,6 +56,7 @@ import ctypes
 import operator
 import os
 import re
+import threading
 
 from . import _api
 from . import errors
@@ -538,12 +539,45 @@ def strerror(code):
     return C.graft_strerror(int(code)).decode("utf-8", "replace")
 
 
+# Exceptions raised by Python callbacks that graft called during the
+# current call on this thread (graft_sample_fn trampolines), which the call's
+# failure re-raises: see note_callback_exception().
+_callback_exceptions = threading.local()
+
+
+def note_callback_exception(exc):
+    """Keeps exc, raised in a Python callback that graft called on this
+    thread (which then returns a failure to graft instead of letting the
+    exception cross into C). The next check() on this thread raises it,
+    with the graft error as its __cause__, when the call failed; the next
+    check() drops it otherwise."""
+    pending = getattr(_callback_exceptions, "pending", None)
+    if pending is None:
+        pending = _callback_exceptions.pending = []
+    pending.append(exc)
+
+
+def take_callback_exception():
+    """The first exception note_callback_exception() kept since the last
+    check() on this thread (or None), forgetting them all."""
+    pending = getattr(_callback_exceptions, "pending", None)
+    if not pending:
+        return None
+    _callback_exceptions.pending = []
+    return pending[0]
+
+
 def check(status):
     """Raises the exception for a negative status, with the thread's message;
-    returns status otherwise."""
+    returns status otherwise. When a Python callback of the call raised,
+    that exception is raised instead, from graft's."""
+    raised = take_callback_exception()
     if status < 0:
         msg = errmsg() or strerror(status)
-        raise errors.error_for(status, msg)
+        err = errors.error_for(status, msg)
+        if raised is not None:
+            raise raised from err
+        raise err
     return status
 
 
