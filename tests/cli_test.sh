@@ -86,6 +86,7 @@ check "train wrote the curves: a PNG that decodes, 900x420" test "$size" = "900 
 check "train --json lines" sh -c "\"$graft\" train \"$base\" --data \"$dir/data\" --out \"$dir/j.graft\" --epochs 2 --json --plot \"$dir/j.png\" | python3 -c 'import json,sys; lines=[json.loads(l) for l in sys.stdin]; assert lines[-1][\"event\"]==\"done\" and sum(1 for l in lines if l[\"event\"]==\"epoch\")==2'"
 check "train on a missing folder: status 1" status_is 1 "$graft" train "$base" --data "$dir/none" --out "$dir/x.graft"
 check "train without --out: status 2" status_is 2 "$graft" train "$base" --data "$dir/data"
+check "train --from-scratch trains every layer" sh -c "\"$graft\" train \"$base\" --data \"$dir/data\" --out \"$dir/s.graft\" --epochs 1 --quiet --from-scratch --seed 4 && \"$graft\" info \"$dir/s.graft\" --json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert all(l[\"trainable\"] for l in d[\"layers\"])'"
 
 check "info of the result names the new head and classes" sh -c \
     "\"$graft\" info \"$dir/m.graft\" | grep -q 'head/fc' && \"$graft\" info \"$dir/m.graft\" | grep -q 'bar column dot'"
