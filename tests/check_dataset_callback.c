@@ -190,6 +190,40 @@ START_TEST(test_fit_checks_callback_values)
 }
 END_TEST
 
+/* Each allocation of graft_dataset_from_callback() failed in turn:
+ * GRAFT_E_NOMEM naming the function, no dataset, nothing leaked. */
+START_TEST(test_allocation_failures)
+{
+    long k = 1;
+    for (;; k++) {
+        tu_fail_heap h;
+        graft_ctx *ctx = tu_fail_heap_ctx(&h);
+        gen g;
+        memset(&g, 0, sizeof g);
+        int64_t dims[2] = {2, 2};
+        graft_dataset *ds = (graft_dataset *)1;
+        tu_fail_heap_arm(&h, k, 0);
+        int st = graft_dataset_from_callback(ctx, 5, 2, dims, 3, 0, make_sample, &g, &ds);
+        const int injected = h.injected;
+        tu_fail_heap_arm(&h, 0, 0);
+        if (injected) {
+            ck_assert_int_eq(st, GRAFT_E_NOMEM);
+            ck_assert_ptr_null(ds);
+            ck_assert_msg(strncmp(graft_errmsg(ctx), "graft_dataset_from_callback(): ", 31) == 0,
+                          "allocation %ld: %s", k, graft_errmsg(ctx));
+        } else {
+            ck_assert_int_eq(st, GRAFT_OK);
+            graft_dataset_free(ds);
+        }
+        graft_ctx_free(ctx);
+        ck_assert_int_eq(h.allocs, h.frees);
+        if (!injected) break;
+    }
+    /* 4 allocations: the source, its scratch, the source record and the view */
+    ck_assert_int_eq(k, 5);
+}
+END_TEST
+
 Suite *suite_dataset_callback(void)
 {
     Suite *s = suite_create("dataset_callback");
@@ -197,6 +231,7 @@ Suite *suite_dataset_callback(void)
     tcase_add_test(tc, test_reads_and_splits);
     tcase_add_test(tc, test_callback_errors_name_the_sample);
     tcase_add_test(tc, test_bad_arguments);
+    tcase_add_test(tc, test_allocation_failures);
     suite_add_tcase(s, tc);
     tc = tcase_create("fit");
     tcase_add_test(tc, test_fit_checks_callback_values);

@@ -194,6 +194,46 @@ START_TEST(test_errors)
 }
 END_TEST
 
+/* Each allocation of graft_dataset_from_grid() failed in turn (once, then for
+ * good): GRAFT_E_NOMEM naming the function, no dataset, nothing leaked. */
+START_TEST(test_allocation_failures)
+{
+    char dir[256], path[300];
+    tu_make_dir(dir, sizeof dir, "grid");
+    snprintf(path, sizeof path, "%s/sheet.png", dir);
+    graft_ctx *plain = tu_ctx();
+    write_sheet(plain, path, 3);
+    graft_ctx_free(plain);
+    for (int persistent = 0; persistent <= 1; persistent++) {
+        long k = 1;
+        for (;; k++) {
+            tu_fail_heap h;
+            graft_ctx *ctx = tu_fail_heap_ctx(&h);
+            graft_grid_opts o = sheet_opts();
+            graft_dataset *ds = (graft_dataset *)1;
+            tu_fail_heap_arm(&h, k, persistent);
+            int st = graft_dataset_from_grid(ctx, path, &o, &ds);
+            const int injected = h.injected;
+            tu_fail_heap_arm(&h, 0, 0);
+            if (injected) {
+                ck_assert_int_eq(st, GRAFT_E_NOMEM);
+                ck_assert_ptr_null(ds);
+                ck_assert_msg(strncmp(graft_errmsg(ctx), "graft_dataset_from_grid(): ", 27) == 0,
+                              "allocation %ld: %s", k, graft_errmsg(ctx));
+            } else {
+                ck_assert_int_eq(st, GRAFT_OK);
+                graft_dataset_free(ds);
+            }
+            graft_ctx_free(ctx);
+            ck_assert_int_eq(h.allocs, h.frees);
+            if (!injected) break;
+        }
+        ck_assert_int_gt(k, 3);
+    }
+    tu_rm_tree(dir);
+}
+END_TEST
+
 Suite *suite_dataset_grid(void)
 {
     Suite *s = suite_create("dataset_grid");
@@ -201,6 +241,10 @@ Suite *suite_dataset_grid(void)
     tcase_add_test(tc, test_rows_are_classes);
     tcase_add_test(tc, test_label_array_and_normalisation);
     tcase_add_test(tc, test_errors);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("allocation_failures");
+    tcase_add_test(tc, test_allocation_failures);
+    tcase_set_timeout(tc, 120);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -239,6 +239,53 @@ START_TEST(test_tensor_errors)
 }
 END_TEST
 
+/* Fails each allocation of encoding (once, then for good from it on): every
+ * failure is GRAFT_E_NOMEM naming the function, with nothing returned and
+ * nothing leaked; the image still encodes afterwards. */
+START_TEST(test_allocation_failures)
+{
+    for (int persistent = 0; persistent <= 1; persistent++) {
+        long k = 1;
+        for (;; k++) {
+            tu_fail_heap h;
+            graft_ctx *ctx = tu_fail_heap_ctx(&h);
+            graft_image *im = random_image(ctx, 9, 5, 3, 0.0f, 1.0f, 2);
+            int64_t d[4] = {2, 1, 3, 3};
+            graft_tensor *t = NULL;
+            ck_assert_int_eq(graft_tensor_create(ctx, 4, d, &t), GRAFT_OK);
+            void *data = (void *)1;
+            size_t size = 7;
+            tu_fail_heap_arm(&h, k, persistent);
+            int st = graft_image_encode_png(im, &data, &size);
+            const int injected = h.injected;
+            tu_fail_heap_arm(&h, 0, 0);
+            if (injected) {
+                ck_assert_int_eq(st, GRAFT_E_NOMEM);
+                ck_assert_ptr_null(data);
+                ck_assert_uint_eq(size, 0);
+                ck_assert_msg(strncmp(graft_errmsg(ctx), "graft_image_encode_png(): ", 26) == 0,
+                              "allocation %ld: %s", k, graft_errmsg(ctx));
+                ck_assert_int_eq(graft_image_encode_png(im, &data, &size), GRAFT_OK);
+            } else {
+                ck_assert_int_eq(st, GRAFT_OK);
+            }
+            graft_image_buffer_free(ctx, data);
+            tu_fail_heap_arm(&h, k, persistent);
+            st = graft_tensor_encode_png(t, 0.0f, 1.0f, 0, &data, &size);
+            tu_fail_heap_arm(&h, 0, 0);
+            if (st == GRAFT_OK) graft_image_buffer_free(ctx, data);
+            else ck_assert_int_eq(st, GRAFT_E_NOMEM);
+            graft_tensor_free(t);
+            graft_image_free(im);
+            graft_ctx_free(ctx);
+            ck_assert_int_eq(h.allocs, h.frees);
+            if (!injected) break;
+        }
+        ck_assert_int_gt(k, 3); /* libpng, zlib and the output did allocate */
+    }
+}
+END_TEST
+
 Suite *suite_image_png_write(void)
 {
     Suite *s = suite_create("image_png_write");
@@ -251,6 +298,10 @@ Suite *suite_image_png_write(void)
     tcase_add_test(tc, test_tensor_mapping_and_shapes);
     tcase_add_test(tc, test_tensor_grid);
     tcase_add_test(tc, test_tensor_errors);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("allocation_failures");
+    tcase_add_test(tc, test_allocation_failures);
+    tcase_set_timeout(tc, 120);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -117,12 +117,56 @@ START_TEST(test_errors)
 }
 END_TEST
 
+/* Each allocation of graft_model_predict_dataset() failed in turn (once,
+ * then for good): GRAFT_E_NOMEM naming the function, nothing leaked, and
+ * the model predicts as before afterwards. */
+START_TEST(test_allocation_failures)
+{
+    for (int persistent = 0; persistent <= 1; persistent++) {
+        long k = 1;
+        for (;; k++) {
+            tu_fail_heap h;
+            graft_ctx *ctx = tu_fail_heap_ctx(&h);
+            graft_model *m = mlp(ctx);
+            float x[N * F], probs[N * C], again[N * C];
+            int32_t y[N] = {0}, top1[N];
+            fill(x, N * F, 5);
+            int64_t dims[1] = {F};
+            graft_dataset *ds = NULL;
+            ck_assert_int_eq(graft_dataset_from_memory(ctx, N, 1, dims, x, y, 2, 1, &ds),
+                             GRAFT_OK);
+            tu_fail_heap_arm(&h, k, persistent);
+            int st = graft_model_predict_dataset(m, ds, 4, probs, top1);
+            const int injected = h.injected;
+            tu_fail_heap_arm(&h, 0, 0);
+            if (injected) {
+                ck_assert_int_eq(st, GRAFT_E_NOMEM);
+                ck_assert_msg(strncmp(graft_errmsg(ctx), "graft_model_predict_dataset(): ", 31) == 0,
+                              "allocation %ld: %s", k, graft_errmsg(ctx));
+                ck_assert_int_eq(graft_model_predict_dataset(m, ds, 4, probs, top1), GRAFT_OK);
+            } else {
+                ck_assert_int_eq(st, GRAFT_OK);
+            }
+            ck_assert_int_eq(graft_model_predict_dataset(m, ds, 4, again, NULL), GRAFT_OK);
+            ck_assert_int_eq(memcmp(again, probs, sizeof again), 0);
+            graft_dataset_free(ds);
+            graft_model_free(m);
+            graft_ctx_free(ctx);
+            ck_assert_int_eq(h.allocs, h.frees);
+            if (!injected) break;
+        }
+        ck_assert_int_gt(k, 2);
+    }
+}
+END_TEST
+
 Suite *suite_predict_dataset(void)
 {
     Suite *s = suite_create("predict_dataset");
     TCase *tc = tcase_create("predict_dataset");
     tcase_add_test(tc, test_matches_predict);
     tcase_add_test(tc, test_errors);
+    tcase_add_test(tc, test_allocation_failures);
     suite_add_tcase(s, tc);
     return s;
 }
