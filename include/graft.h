@@ -2021,12 +2021,15 @@ GRAFT_API int graft_model_load_weights(graft_model *model, const char *path,
  * Weights and biases are drawn as each kind documents (conv2d and dense
  * He-uniform, biases 0), batch norm gets gamma 1, beta 0 and its running
  * statistics reset to mean 0 and variance 1, layer norm weight 1 and bias
- * 0. Layers with no trained parameter keep their values: scale_shift's
- * buffers are constants (an imported model's input normalisation), not
- * weights. Also reset: graft_model_epochs_done() to 0, and the model's
+ * 0. A layer whose parameters are all buffers (none has a gradient) keeps
+ * its values, whatever its trainable flag: scale_shift's buffers are
+ * constants (an imported model's input normalisation), not weights; a
+ * frozen layer is re-initialised like any other (graft_model_reinit_layers()
+ * can spare it). Also reset: graft_model_epochs_done() to 0, and the model's
  * seed becomes seed (layers added later draw from it). Kept: the graph,
  * layer names, trainable flags, learning-rate multipliers, the unfreeze
- * schedule, class names and options. The call does not touch any
+ * schedule (whose epochs count over the model's training, which now starts
+ * again at 0), class names and options. The call does not touch any
  * optimizer: one used with the model before keeps its step count and
  * state (momentum, moments), so to train from scratch create a new one.
  * Nothing can fail once the arguments are checked, so the model is
