@@ -586,7 +586,8 @@ GRAFT_API int graft_image_augment(graft_image *image, const graft_augment_spec *
  * graft_image_buffer_free() (with the image's context); both are set to
  * NULL and 0 on failure.
  * Errors: GRAFT_E_INVALID_ARG (NULL image, data or size), GRAFT_E_NUMERIC
- * (a value that is not finite), GRAFT_E_NOMEM. Since 1.3. */
+ * (a value that is not finite), GRAFT_E_NOMEM, GRAFT_E_INTERNAL (libpng
+ * refused to write: its reason is in the message). Since 1.3. */
 GRAFT_API int graft_image_encode_png(const graft_image *image, void **data, size_t *size);
 
 /* Writes the image as graft_image_encode_png() encodes it to path,
@@ -621,7 +622,7 @@ GRAFT_API void graft_image_buffer_free(graft_ctx *ctx, void *data);
  * finite or lo >= hi; columns < 0), GRAFT_E_SHAPE (another rank or channel
  * count: the message gives the shape), GRAFT_E_RANGE (a picture too large),
  * GRAFT_E_NUMERIC (a NaN or infinite value: the message names its index),
- * GRAFT_E_NOMEM. Since 1.3. */
+ * GRAFT_E_NOMEM, GRAFT_E_INTERNAL (as graft_image_encode_png()). Since 1.3. */
 GRAFT_API int graft_tensor_encode_png(const graft_tensor *tensor, float lo, float hi,
                                       int columns, void **data, size_t *size);
 
