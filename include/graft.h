@@ -573,6 +573,65 @@ typedef struct graft_augment_spec {
  * GRAFT_IMAGE_MAX_PIXELS), GRAFT_E_NOMEM. Since 1.0. */
 GRAFT_API int graft_image_augment(graft_image *image, const graft_augment_spec *spec);
 
+/* ---- writing PNG files ---------------------------------------------------- */
+
+/* Encodes the image as an 8-bit PNG: grey for 1 channel, RGB for 3 (colour
+ * type 0 or 2, not interlaced, no ancillary chunks, so the same pixels
+ * always give the same bytes). Each value v is clamped to [0, 1] and
+ * becomes the sample round(v * 255) (halves up), so graft_image_load() of
+ * the file gives back every value of [0, 1] to within 0.5 / 255, and a
+ * decoded 8-bit image exactly. A NaN or infinite value is refused: the
+ * message names the channel, row and column.
+ * *data receives *size bytes that the caller frees with
+ * graft_image_buffer_free() (with the image's context); both are set to
+ * NULL and 0 on failure.
+ * Errors: GRAFT_E_INVALID_ARG (NULL image, data or size), GRAFT_E_NUMERIC
+ * (a value that is not finite), GRAFT_E_NOMEM, GRAFT_E_INTERNAL (libpng
+ * refused to write: its reason is in the message). Since 1.3. */
+GRAFT_API int graft_image_encode_png(const graft_image *image, void **data, size_t *size);
+
+/* Writes the image as graft_image_encode_png() encodes it to path,
+ * atomically: the bytes go to a temporary file in the same folder, which is
+ * flushed and renamed over path, so path never holds a partial file.
+ * Errors: as graft_image_encode_png(), GRAFT_E_INVALID_ARG also for a NULL
+ * path, GRAFT_E_IO (the message names the file and the system's reason).
+ * Since 1.3. */
+GRAFT_API int graft_image_save_png(const graft_image *image, const char *path);
+
+/* Frees a buffer from graft_image_encode_png() or graft_tensor_encode_png();
+ * ctx is the image's (or tensor's) context. Accepts NULL data. Since 1.3. */
+GRAFT_API void graft_image_buffer_free(graft_ctx *ctx, void *data);
+
+/* Encodes a tensor as an 8-bit PNG, for looking at inputs, feature maps and
+ * batches. The value v becomes the sample round(255 * (v - lo) / (hi - lo))
+ * clamped to [0, 255], so lo is black and hi white (lo 0 and hi 1 for
+ * decoded images; lo 0, hi 255 for [0, 255] data). The shape says what is
+ * drawn:
+ *   (H, W)          one grey image;
+ *   (C, H, W)       one image of C = 1 (grey), 2 (grey and alpha), 3 (RGB)
+ *                   or 4 (RGBA) planar channels;
+ *   (N, C, H, W)    a grid of the N images, C as above, sample n at row
+ *                   n / columns and column n % columns of cells of H x W
+ *                   pixels with no gap between them; columns 0 means
+ *                   ceil(sqrt(N)), more than N means N. Cells past the last sample are black
+ *                   (transparent with alpha).
+ * columns is ignored (it must still be >= 0) for the other shapes. The
+ * picture is at most GRAFT_IMAGE_MAX_PIXELS pixels and 2^31 - 1 pixels on a
+ * side. *data and *size as for graft_image_encode_png().
+ * Errors: GRAFT_E_INVALID_ARG (NULL tensor, data or size; lo or hi not
+ * finite or lo >= hi; columns < 0), GRAFT_E_SHAPE (another rank or channel
+ * count: the message gives the shape), GRAFT_E_RANGE (a picture too large),
+ * GRAFT_E_NUMERIC (a NaN or infinite value: the message names its index),
+ * GRAFT_E_NOMEM, GRAFT_E_INTERNAL (as graft_image_encode_png()). Since 1.3. */
+GRAFT_API int graft_tensor_encode_png(const graft_tensor *tensor, float lo, float hi,
+                                      int columns, void **data, size_t *size);
+
+/* Writes graft_tensor_encode_png()'s result to path, atomically as
+ * graft_image_save_png() does. Errors: as graft_tensor_encode_png(),
+ * GRAFT_E_INVALID_ARG for a NULL path, GRAFT_E_IO. Since 1.3. */
+GRAFT_API int graft_tensor_save_png(const graft_tensor *tensor, const char *path, float lo,
+                                    float hi, int columns);
+
 /* ======================================================================== */
 /* Layers                                                                   */
 /* ======================================================================== */
@@ -1601,6 +1660,107 @@ GRAFT_API int graft_dataset_is_deterministic(const graft_dataset *dataset);
 GRAFT_API int graft_dataset_gather(graft_dataset *dataset, const int64_t *positions, int n,
                                    float *features, int32_t *labels);
 
+/* ---- datasets from a callback ------------------------------------------- */
+
+/* Writes sample index (0 <= index < count) of a callback dataset:
+ * features receives prod(dims) floats (never NULL: graft passes room of
+ * its own when it reads labels only) and *label its class in
+ * [0, n_classes) (never NULL; it holds -1 before the call). Return 0
+ * (GRAFT_OK) when the sample is written. Any other value fails the read
+ * that asked for it: a negative value is passed on as its status (return a
+ * GRAFT_E_* code, e.g. GRAFT_E_IO), a positive one becomes
+ * GRAFT_E_CANCELLED; the message names the sample and the value. The
+ * callback runs on the thread that reads the dataset, one sample at a
+ * time, and must not call graft on the dataset's context. Since 1.3. */
+typedef int (*graft_sample_fn)(void *user_data, int64_t index, float *features,
+                               int32_t *label);
+
+/* Flags of graft_dataset_from_callback(). */
+#define GRAFT_CALLBACK_DETERMINISTIC 1 /* the callback gives the same values for an
+                                          index every time (no augmentation), so fit
+                                          may cache features computed from them */
+
+/* Creates a dataset of count samples of the per-sample shape (ndim, dims)
+ * and n_classes classes that are made by fn when they are read
+ * (graft_dataset_get(), graft_dataset_gather(), graft_model_fit(), ...):
+ * data that lives in the caller's own structures, is generated, or is
+ * decoded by the caller. Nothing is called during creation. Every read
+ * checks the label fn gives (GRAFT_E_RANGE naming the sample when it is
+ * outside [0, n_classes)); the features are not known to be finite, so
+ * fit and evaluate check each batch while GRAFT_CTX_CHECK_INPUTS is 1.
+ * Without GRAFT_CALLBACK_DETERMINISTIC in flags the dataset reports
+ * itself as not deterministic (graft_dataset_is_deterministic() 0) and
+ * fit never caches features computed from it. Splits share fn and
+ * user_data. user_data is passed to fn as it is: it must stay valid until
+ * the dataset and every split of it are freed.
+ * out: receives the dataset; caller owns it, free with
+ * graft_dataset_free().
+ * Errors: GRAFT_E_INVALID_ARG (NULL ctx, dims, fn or out, count < 1,
+ * n_classes < 1, unknown flags), GRAFT_E_SHAPE (ndim outside 1 to
+ * GRAFT_MAX_DIMS - 1, a size < 1, more than 2^40 values in all),
+ * GRAFT_E_NOMEM. Since 1.3. */
+GRAFT_API int graft_dataset_from_callback(graft_ctx *ctx, int64_t count, int ndim,
+                                          const int64_t *dims, int n_classes, int flags,
+                                          graft_sample_fn fn, void *user_data,
+                                          graft_dataset **out);
+
+/* ---- datasets from a sprite sheet ------------------------------------------ */
+
+/* How graft_dataset_from_grid() labels its cells. */
+#define GRAFT_GRID_LABEL_ROW 0    /* the cell's row: each row of the sheet is a class */
+#define GRAFT_GRID_LABEL_COLUMN 1 /* the cell's column: each column is a class */
+#define GRAFT_GRID_LABEL_ARRAY 2  /* labels[k] for cell k (row-major order) */
+
+/* Options of graft_dataset_from_grid(). Initialise with
+ * GRAFT_GRID_OPTS_INIT and set at least cell_width and cell_height. */
+typedef struct graft_grid_opts {
+    uint32_t struct_size; /* sizeof(graft_grid_opts) */
+    int cell_width, cell_height; /* a cell's size in pixels, >= 1 (default 0:
+                                    must be set) */
+    int margin;           /* pixels before the first row and column, >= 0 (default 0) */
+    int spacing;          /* pixels between two cells, across and down, >= 0 (default 0) */
+    int rows, columns;    /* 0 (default): as many whole cells as fit; else that
+                             many, which must fit */
+    int64_t count;        /* 0 (default): every cell; else the first count cells
+                             in row-major order (a last row left partly empty) */
+    int label_by;         /* GRAFT_GRID_LABEL_* (default ROW) */
+    const int32_t *labels;/* LABEL_ARRAY: one label per sample (read during the
+                             call only); else must be NULL */
+    int n_classes;        /* 0 (default): the largest label + 1; else >= 1 and
+                             every label below it */
+    int channels;         /* 0 (default): the file's (1 for grey images, 3
+                             otherwise); 1 or 3 convert as graft_image_load() */
+    int normalize;        /* GRAFT_FOLDER_NORM_* (default SCALE) */
+    float scale;          /* NORM_SCALE: finite, != 0 (default 1) */
+    float mean[3], std[3];/* NORM_MEAN_STD: per channel; finite, std > 0 */
+    uint32_t reserved[4]; /* must be 0 */
+} graft_grid_opts;
+#define GRAFT_GRID_OPTS_INIT                                                          \
+    { (uint32_t)sizeof(graft_grid_opts), 0, 0, 0, 0, 0, 0, 0, GRAFT_GRID_LABEL_ROW,    \
+      NULL, 0, 0, GRAFT_FOLDER_NORM_SCALE, 1.0f, { 0.0f, 0.0f, 0.0f },                 \
+      { 1.0f, 1.0f, 1.0f }, { 0 } }
+
+/* Creates a dataset from one image holding the samples as a grid of equal
+ * cells (a sprite sheet, a digits sheet, a contact sheet): cell (r, c) is
+ * the cell_width x cell_height rectangle whose top-left pixel is
+ * (margin + c * (cell_width + spacing), margin + r * (cell_height +
+ * spacing)). Sample k is cell (k / columns, k % columns), for k below
+ * count (or rows * columns), as the tensor (channels, cell_height,
+ * cell_width) of its [0, 1] pixel values normalised as opts->normalize
+ * says (as graft_dataset_from_folder() does); its label is its row, its
+ * column or labels[k] (opts->label_by). The image is decoded once, with
+ * graft_image_load(); the samples are kept as floats (the dataset owns
+ * them) and are checked finite, so fit does not check them again.
+ * Errors: GRAFT_E_INVALID_ARG (NULL ctx, path, opts or out, an option out
+ * of range: the message names it), GRAFT_E_VERSION (opts->struct_size),
+ * GRAFT_E_RANGE (no whole cell fits, rows or columns more than fit, count
+ * more than the cells, a label outside [0, n_classes): the message gives
+ * the sizes or the sample), GRAFT_E_NUMERIC (a normalisation whose result
+ * is not finite), GRAFT_E_NOMEM, and graft_image_load()'s errors (GRAFT_E_IO,
+ * GRAFT_E_FORMAT, GRAFT_E_UNSUPPORTED). Since 1.3. */
+GRAFT_API int graft_dataset_from_grid(graft_ctx *ctx, const char *path,
+                                      const graft_grid_opts *opts, graft_dataset **out);
+
 /* ======================================================================== */
 /* Training, evaluation                                                     */
 /* ======================================================================== */
@@ -1847,6 +2007,26 @@ GRAFT_API double graft_eval_f1(const graft_eval *eval, int c);
  * this (4 bytes per sample and class). NaN when every sample or none is of
  * class c, or for bad arguments. Since 1.3. */
 GRAFT_API double graft_eval_auc(const graft_eval *eval, int c);
+/* Class probabilities (and the best class) of every sample of dataset, in
+ * one call: runs the model in inference mode on batches of batch_size
+ * samples, in order. Row i of probs (dataset size x classes floats, row i
+ * at i * classes) receives the softmax of sample i's outputs, as
+ * graft_model_predict() computes it; top1[i] (dataset size values) the
+ * index of its largest output, which is its most probable class (the
+ * lower index on ties). Either may
+ * be NULL, not both. The dataset's labels are not read and its class
+ * count need not match the model's. Inputs are checked as
+ * graft_model_evaluate() checks them. On failure probs and top1 hold
+ * unspecified values; the model is unchanged.
+ * Errors: GRAFT_E_INVALID_ARG (NULL model or dataset, both outputs NULL,
+ * batch_size < 1, a dataset of another context), GRAFT_E_STATE (a model
+ * without layers), GRAFT_E_SHAPE (samples of another shape than the model
+ * takes, an output that is not (N, classes)), GRAFT_E_NUMERIC (a sample
+ * holding NaN or an infinity while GRAFT_CTX_CHECK_INPUTS is 1, or outputs
+ * that are not finite: the message names the sample), GRAFT_E_NOMEM, and
+ * the errors of reading the dataset. Since 1.3. */
+GRAFT_API int graft_model_predict_dataset(graft_model *model, graft_dataset *dataset,
+                                          int batch_size, float *probs, int32_t *top1);
 
 /* ======================================================================== */
 /* Transfer learning: freezing, surgery, staged fine-tuning, partial loads  */
@@ -1992,6 +2172,43 @@ typedef struct graft_load_report graft_load_report;
  * graft_load_report_free(). Errors: as graft_model_load(). Since 1.0. */
 GRAFT_API int graft_model_load_weights(graft_model *model, const char *path,
                                        graft_load_report **report);
+
+/* ---- re-initialisation --------------------------------------------------- */
+
+/* Gives every layer of the model fresh parameters, drawn exactly as a new
+ * model created with this seed and the same graft_model_add() calls would
+ * get them: layer i is initialised from the seed graft_model_add() derives
+ * from (seed, i), so graft_model_reinit(m, s) on a model built with seed s
+ * gives back its initial weights, whatever training or loading did since.
+ * Weights and biases are drawn as each kind documents (conv2d and dense
+ * He-uniform, biases 0), batch norm gets gamma 1, beta 0 and its running
+ * statistics reset to mean 0 and variance 1, layer norm weight 1 and bias
+ * 0. A layer whose parameters are all buffers (none has a gradient) keeps
+ * its values, whatever its trainable flag: scale_shift's buffers are
+ * constants (an imported model's input normalisation), not weights; a
+ * frozen layer is re-initialised like any other (graft_model_reinit_layers()
+ * can spare it). Also reset: graft_model_epochs_done() to 0, and the model's
+ * seed becomes seed (layers added later draw from it). Kept: the graph,
+ * layer names, trainable flags, learning-rate multipliers, the unfreeze
+ * schedule (whose epochs count over the model's training, which now starts
+ * again at 0), class names and options. The call does not touch any
+ * optimizer: one used with the model before keeps its step count and
+ * state (momentum, moments), so to train from scratch create a new one.
+ * Nothing can fail once the arguments are checked, so the model is
+ * changed entirely or not at all.
+ * Errors: GRAFT_E_INVALID_ARG (NULL model). Since 1.3. */
+GRAFT_API int graft_model_reinit(graft_model *model, uint64_t seed);
+
+/* Like graft_model_reinit() for layers first..last (inclusive) only, and
+ * with trainable_only 1 only those of them that are trainable
+ * (graft_model_layer_trainable()), e.g. a head to train again on a frozen
+ * trunk. Each chosen layer gets what graft_model_reinit(model, seed) would
+ * give it; the others, the epochs done and the model's seed are unchanged.
+ * Errors: GRAFT_E_INVALID_ARG (NULL model, trainable_only not 0 or 1),
+ * GRAFT_E_RANGE (first or last outside [0, layer count), or first > last).
+ * Since 1.3. */
+GRAFT_API int graft_model_reinit_layers(graft_model *model, int first, int last,
+                                        int trainable_only, uint64_t seed);
 
 /* Number of entries with the given GRAFT_WEIGHT_* status, or of all entries
  * for status -1; 0 for NULL. Since 1.0. */

@@ -95,6 +95,7 @@ check "--save-best in a missing directory: status 1 before training" \
     says 1 "directory $dir/nodir does not exist" "$graft" train "$base" --data "$dir/none" --out "$dir/x.graft" --save-best "$dir/nodir/b.ckpt" --early-stop 2
 check "train on a missing folder: status 1" status_is 1 "$graft" train "$base" --data "$dir/none" --out "$dir/x.graft"
 check "train without --out: status 2" status_is 2 "$graft" train "$base" --data "$dir/data"
+check "train --from-scratch trains every layer" sh -c "\"$graft\" train \"$base\" --data \"$dir/data\" --out \"$dir/s.graft\" --epochs 1 --quiet --from-scratch --seed 4 && \"$graft\" info \"$dir/s.graft\" --json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert all(l[\"trainable\"] for l in d[\"layers\"])'"
 
 check "info of the result names the new head and classes" sh -c \
     "\"$graft\" info \"$dir/m.graft\" | grep -q 'head/fc' && \"$graft\" info \"$dir/m.graft\" | grep -q 'bar column dot'"

@@ -74,6 +74,9 @@ Suite *suite_image_png(void);
 Suite *suite_image_jpeg(void);
 Suite *suite_image_handle(void);
 Suite *suite_image_transform(void);
+Suite *suite_image_png_write(void);
+Suite *suite_dataset_callback(void);
+Suite *suite_dataset_grid(void);
 
 /* model */
 Suite *suite_model(void);
@@ -86,6 +89,8 @@ Suite *suite_train(void);
 Suite *suite_transfer(void);
 Suite *suite_evaluate(void);
 Suite *suite_fit_callbacks(void);
+Suite *suite_reinit(void);
+Suite *suite_predict_dataset(void);
 
 /* onnx */
 Suite *suite_onnx_pb(void);

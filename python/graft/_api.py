@@ -111,6 +111,10 @@ GRAFT_FOLDER_ON_ERROR_FAIL = 0
 GRAFT_FOLDER_ON_ERROR_SKIP = 1
 GRAFT_FOLDER_VERIFY_HEADER = 0
 GRAFT_FOLDER_VERIFY_DECODE = 1
+GRAFT_CALLBACK_DETERMINISTIC = 1
+GRAFT_GRID_LABEL_ROW = 0
+GRAFT_GRID_LABEL_COLUMN = 1
+GRAFT_GRID_LABEL_ARRAY = 2
 
 # Training, evaluation
 GRAFT_PROGRESS_EVENT = 1
@@ -164,6 +168,8 @@ def named(prefix):
 # ---- function pointer types: name -> (return type, argument types) -----------
 
 FUNCTION_TYPES = {
+    # graft_sample_fn
+    "SAMPLE_FN": ("c_int", ("c_void_p", "c_int64", "c_void_p", "c_void_p")),
     # graft_progress_fn
     "PROGRESS_FN": ("c_int", ("c_void_p", "c_void_p")),
     # graft_allocator.alloc
@@ -301,6 +307,25 @@ STRUCTS = {
         ("verify", "c_int"),
         ("reserved", "c_uint32 * 4"),
     ),
+    "graft_grid_opts": (
+        ("struct_size", "c_uint32"),
+        ("cell_width", "c_int"),
+        ("cell_height", "c_int"),
+        ("margin", "c_int"),
+        ("spacing", "c_int"),
+        ("rows", "c_int"),
+        ("columns", "c_int"),
+        ("count", "c_int64"),
+        ("label_by", "c_int"),
+        ("labels", "c_void_p"),
+        ("n_classes", "c_int"),
+        ("channels", "c_int"),
+        ("normalize", "c_int"),
+        ("scale", "c_float"),
+        ("mean", "c_float * 3"),
+        ("std", "c_float * 3"),
+        ("reserved", "c_uint32 * 4"),
+    ),
     "graft_fit_opts": (
         ("struct_size", "c_uint32"),
         ("epochs", "c_int"),
@@ -406,6 +431,12 @@ FUNCTIONS = (
     ("graft_image_normalize", "c_int", ("c_void_p", "c_void_p", "c_void_p")),
     ("graft_image_normalize_imagenet", "c_int", ("c_void_p",)),
     ("graft_image_augment", "c_int", ("c_void_p", "P(AugmentSpec)")),
+    ("graft_image_encode_png", "c_int", ("c_void_p", "PP", "P(c_size_t)")),
+    ("graft_image_save_png", "c_int", ("c_void_p", "c_char_p")),
+    ("graft_image_buffer_free", None, ("c_void_p", "c_void_p")),
+    ("graft_tensor_encode_png", "c_int",
+     ("c_void_p", "c_float", "c_float", "c_int", "PP", "P(c_size_t)")),
+    ("graft_tensor_save_png", "c_int", ("c_void_p", "c_char_p", "c_float", "c_float", "c_int")),
     # Layers
     ("graft_layer_conv2d", "c_int", ("c_void_p", "P(Conv2dSpec)", "PP")),
     ("graft_layer_max_pool2d", "c_int", ("c_void_p", "P(Pool2dSpec)", "PP")),
@@ -509,6 +540,10 @@ FUNCTIONS = (
     ("graft_dataset_set_epoch", "c_int", ("c_void_p", "c_int64")),
     ("graft_dataset_is_deterministic", "c_int", ("c_void_p",)),
     ("graft_dataset_gather", "c_int", ("c_void_p", "P(c_int64)", "c_int", "c_void_p", "c_void_p")),
+    ("graft_dataset_from_callback", "c_int",
+     ("c_void_p", "c_int64", "c_int", "P(c_int64)", "c_int", "c_int", "SAMPLE_FN", "c_void_p",
+      "PP")),
+    ("graft_dataset_from_grid", "c_int", ("c_void_p", "c_char_p", "P(GridOpts)", "PP")),
     # Training, evaluation
     ("graft_progress_get", "c_double", ("c_void_p", "c_int")),
     ("graft_model_fit", "c_int", ("c_void_p", "c_void_p", "c_void_p", "c_void_p", "P(FitOpts)")),
@@ -521,6 +556,8 @@ FUNCTIONS = (
     ("graft_eval_recall", "c_double", ("c_void_p", "c_int")),
     ("graft_eval_f1", "c_double", ("c_void_p", "c_int")),
     ("graft_eval_auc", "c_double", ("c_void_p", "c_int")),
+    ("graft_model_predict_dataset", "c_int",
+     ("c_void_p", "c_void_p", "c_int", "c_void_p", "c_void_p")),
     # Transfer learning: freezing, surgery, staged fine-tuning, partial loads
     ("graft_model_set_trainable", "c_int", ("c_void_p", "c_int", "c_int", "c_int")),
     ("graft_model_set_trainable_by_name", "c_int", ("c_void_p", "c_char_p", "c_int")),
@@ -535,6 +572,8 @@ FUNCTIONS = (
     ("graft_model_cut", "c_int", ("c_void_p", "c_char_p")),
     ("graft_model_replace_head", "c_int", ("c_void_p", "c_int", "P(HeadSpec)")),
     ("graft_model_load_weights", "c_int", ("c_void_p", "c_char_p", "PP")),
+    ("graft_model_reinit", "c_int", ("c_void_p", "c_uint64")),
+    ("graft_model_reinit_layers", "c_int", ("c_void_p", "c_int", "c_int", "c_int", "c_uint64")),
     ("graft_load_report_count", "c_int", ("c_void_p", "c_int")),
     ("graft_load_report_entry", "c_int",
      ("c_void_p", "c_int", "P(c_char_p)", "P(c_int)", "P(c_char_p)")),
@@ -605,6 +644,11 @@ ARGUMENT_NAMES = {
     "graft_image_normalize": ("image", "mean", "std"),
     "graft_image_normalize_imagenet": ("image",),
     "graft_image_augment": ("image", "spec"),
+    "graft_image_encode_png": ("image", "data", "size"),
+    "graft_image_save_png": ("image", "path"),
+    "graft_image_buffer_free": ("ctx", "data"),
+    "graft_tensor_encode_png": ("tensor", "lo", "hi", "columns", "data", "size"),
+    "graft_tensor_save_png": ("tensor", "path", "lo", "hi", "columns"),
     "graft_layer_conv2d": ("ctx", "spec", "out"),
     "graft_layer_max_pool2d": ("ctx", "spec", "out"),
     "graft_layer_avg_pool2d": ("ctx", "spec", "out"),
@@ -698,6 +742,9 @@ ARGUMENT_NAMES = {
     "graft_dataset_set_epoch": ("dataset", "epoch"),
     "graft_dataset_is_deterministic": ("dataset",),
     "graft_dataset_gather": ("dataset", "positions", "n", "features", "labels"),
+    "graft_dataset_from_callback":
+     ("ctx", "count", "ndim", "dims", "n_classes", "flags", "fn", "user_data", "out"),
+    "graft_dataset_from_grid": ("ctx", "path", "opts", "out"),
     "graft_progress_get": ("progress", "key"),
     "graft_model_fit": ("model", "optim", "train", "val", "opts"),
     "graft_model_evaluate": ("model", "dataset", "batch_size", "top_k", "out"),
@@ -709,6 +756,7 @@ ARGUMENT_NAMES = {
     "graft_eval_recall": ("eval", "c"),
     "graft_eval_f1": ("eval", "c"),
     "graft_eval_auc": ("eval", "c"),
+    "graft_model_predict_dataset": ("model", "dataset", "batch_size", "probs", "top1"),
     "graft_model_set_trainable": ("model", "first", "last", "trainable"),
     "graft_model_set_trainable_by_name": ("model", "name", "trainable"),
     "graft_model_freeze_through": ("model", "name"),
@@ -722,6 +770,8 @@ ARGUMENT_NAMES = {
     "graft_model_cut": ("model", "name"),
     "graft_model_replace_head": ("model", "n_classes", "spec"),
     "graft_model_load_weights": ("model", "path", "report"),
+    "graft_model_reinit": ("model", "seed"),
+    "graft_model_reinit_layers": ("model", "first", "last", "trainable_only", "seed"),
     "graft_load_report_count": ("report", "status"),
     "graft_load_report_entry": ("report", "i", "name", "status", "detail"),
     "graft_load_report_free": ("report",),

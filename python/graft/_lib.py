@@ -24,7 +24,7 @@ The binding mirrors no C struct that the library keeps or reads after a
 call. The versioned option structs (graft_fit_opts, graft_head_spec,
 graft_conv2d_spec, graft_pool2d_spec, graft_allocator,
 graft_image_load_opts, graft_augment_spec, graft_csv_opts,
-graft_folder_opts, graft_pad2d_spec, graft_upsample2d_spec,
+graft_folder_opts, graft_grid_opts, graft_pad2d_spec, graft_upsample2d_spec,
 graft_conv_transpose2d_spec, graft_onnx_import_opts, graft_onnx_export_opts)
 are read by graft only during the call that takes them,
 so they are built as ctypes Structures at call time with
@@ -56,6 +56,7 @@ import ctypes
 import operator
 import os
 import re
+import threading
 
 from . import _api
 from . import errors
@@ -200,6 +201,9 @@ PROGRESS_FN = _TYPES["PROGRESS_FN"]
 # graft_allocator hooks
 ALLOC_FN = _TYPES["ALLOC_FN"]
 FREE_FN = _TYPES["FREE_FN"]
+# typedef int (*graft_sample_fn)(void *user_data, int64_t index, float *features,
+#                                int32_t *label);
+SAMPLE_FN = _TYPES["SAMPLE_FN"]
 
 
 class _Struct(ctypes.Structure):
@@ -298,6 +302,12 @@ class CsvOpts(_Struct):
 @_struct("graft_folder_opts")
 class FolderOpts(_Struct):
     """graft_folder_opts (read during graft_dataset_from_folder() only)."""
+
+
+@_struct("graft_grid_opts")
+class GridOpts(_Struct):
+    """graft_grid_opts (read during graft_dataset_from_grid() only; so are
+    the labels it points to)."""
 
 
 @_struct("graft_onnx_import_opts")
@@ -529,12 +539,45 @@ def strerror(code):
     return C.graft_strerror(int(code)).decode("utf-8", "replace")
 
 
+# Exceptions raised by Python callbacks that graft called during the
+# current call on this thread (graft_sample_fn trampolines), which the call's
+# failure re-raises: see note_callback_exception().
+_callback_exceptions = threading.local()
+
+
+def note_callback_exception(exc):
+    """Keeps exc, raised in a Python callback that graft called on this
+    thread (which then returns a failure to graft instead of letting the
+    exception cross into C). The next check() on this thread raises it,
+    with the graft error as its __cause__, when the call failed; the next
+    check() drops it otherwise."""
+    pending = getattr(_callback_exceptions, "pending", None)
+    if pending is None:
+        pending = _callback_exceptions.pending = []
+    pending.append(exc)
+
+
+def take_callback_exception():
+    """The first exception note_callback_exception() kept since the last
+    check() on this thread (or None), forgetting them all."""
+    pending = getattr(_callback_exceptions, "pending", None)
+    if not pending:
+        return None
+    _callback_exceptions.pending = []
+    return pending[0]
+
+
 def check(status):
     """Raises the exception for a negative status, with the thread's message;
-    returns status otherwise."""
+    returns status otherwise. When a Python callback of the call raised,
+    that exception is raised instead, from graft's."""
+    raised = take_callback_exception()
     if status < 0:
         msg = errmsg() or strerror(status)
-        raise errors.error_for(status, msg)
+        err = errors.error_for(status, msg)
+        if raised is not None:
+            raise raised from err
+        raise err
     return status
 
 

@@ -14,6 +14,7 @@ _RESIZE = _api.named("GRAFT_FOLDER_RESIZE_")
 _NORMALIZE = _api.named("GRAFT_FOLDER_NORM_")
 _ON_ERROR = _api.named("GRAFT_FOLDER_ON_ERROR_")
 _VERIFY = _api.named("GRAFT_FOLDER_VERIFY_")
+_GRID_LABEL = _api.named("GRAFT_GRID_LABEL_")
 
 
 def _choice(table, value, what):
@@ -43,7 +44,8 @@ class Dataset(Handle):
     _free_name = "graft_dataset_free"
 
     def __init__(self, *args, **kwargs):
-        raise TypeError("use Dataset.from_memory() to make a dataset")
+        raise TypeError("use Dataset.from_memory(), from_callback(), from_grid() or another "
+                        "from_*() to make a dataset")
 
     @classmethod
     def _wrap(cls, ctx, handle, sample_shape, keep):
@@ -202,6 +204,113 @@ class Dataset(Handle):
         _lib.call(_lib.C.graft_dataset_from_folder, ctx.handle, _lib.encode_path(root),
                   ctypes.byref(opts), ctypes.byref(out))
         return cls._wrap(ctx, out.value, (int(channels), int(height), int(width)), None)
+
+    @classmethod
+    def from_callback(cls, fn, count, sample_shape, n_classes, *, deterministic=False,
+                      ctx=None):
+        """A dataset of count samples that fn makes when they are read.
+
+        fn(index) returns ``(features, label)`` for sample index (0 to
+        count - 1): features prod(sample_shape) floats (a numpy array, a
+        buffer or nested lists, of any shape holding that many values),
+        label an int in [0, n_classes). It runs on the thread that reads
+        the dataset (``ds[i]``, :meth:`gather`, ``Model.fit()``, ...), one
+        sample at a time, and must not use graft objects of the dataset's
+        context.
+
+        An exception raised in fn fails the read that called it and is
+        raised from it, with the graft error (naming the sample) as its
+        cause; it never crosses into C. A label out of range is a
+        RangeError naming the sample. Features are not known to be finite,
+        so fit and evaluate check each batch (NumericError naming the
+        sample).
+
+        deterministic: True when fn gives the same values for an index
+            every time (no augmentation), which lets fit cache features of
+            a frozen trunk; False (default) otherwise.
+        """
+        ctx = resolve(ctx)
+        if not callable(fn):
+            raise TypeError("fn must be callable")
+        sample_shape = tuple(int(d) for d in (
+            (sample_shape,) if isinstance(sample_shape, int) else sample_shape))
+        per = _prod(sample_shape)
+
+        def trampoline(_user_data, index, features, label):
+            try:
+                values, lab = fn(index)
+                buf = _arrays.float_input(values, "features of sample %d" % index)
+                if buf.count != per:
+                    raise ValueError("fn(%d) gave %d features; samples of shape %s hold %d"
+                                     % (index, buf.count, sample_shape, per))
+                lab = int(lab)
+                if not -(1 << 31) <= lab < (1 << 31):
+                    raise OverflowError("fn(%d) gave the label %d, out of int32's range"
+                                        % (index, lab))
+                ctypes.memmove(features, buf.address, 4 * per)
+                ctypes.c_int32.from_address(label).value = lab
+                return 0
+            except BaseException as e:  # never let an exception cross into C
+                _lib.note_callback_exception(e)
+                return _api.GRAFT_E_CANCELLED
+
+        thunk = _lib.SAMPLE_FN(trampoline)
+        dims = _lib.int64_array(sample_shape, "sample_shape")
+        flags = _api.GRAFT_CALLBACK_DETERMINISTIC if deterministic else 0
+        out = ctypes.c_void_p()
+        _lib.call(_lib.C.graft_dataset_from_callback, ctx.handle, int(count),
+                  len(sample_shape), dims, int(n_classes), flags, thunk, None,
+                  ctypes.byref(out))
+        return cls._wrap(ctx, out.value, sample_shape, (thunk, fn))
+
+    @classmethod
+    def from_grid(cls, path, cell_width, cell_height, *, labels="row", margin=0, spacing=0,
+                  rows=0, columns=0, count=0, n_classes=0, channels=0, normalize="scale",
+                  scale=1.0, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), ctx=None):
+        """A dataset cut from one image (a sprite sheet) of equal cells.
+
+        Cell (r, c) is the cell_width x cell_height rectangle at
+        (margin + c * (cell_width + spacing), margin + r * (cell_height +
+        spacing)); sample k is cell (k // columns, k % columns), the tensor
+        (channels, cell_height, cell_width).
+
+        labels: "row" (default: each row of cells is a class), "column",
+            or a sequence of one label per sample.
+        rows, columns: 0 (default): as many whole cells as fit.
+        count: 0 (default): every cell; else the first count cells.
+        n_classes: 0 (default): the largest label + 1.
+        channels: 0 (default) keeps the file's; 1 or 3 convert.
+        normalize: "scale" (value * scale; default), "imagenet" or
+            "mean_std" (with mean and std per channel), as from_folder().
+        """
+        ctx = resolve(ctx)
+        mean = [float(v) for v in mean]
+        std = [float(v) for v in std]
+        if len(mean) != 3 or len(std) != 3:
+            raise ValueError("mean and std take 3 values (the first `channels` are read)")
+        opts = _lib.new_struct(
+            _lib.GridOpts, cell_width=int(cell_width), cell_height=int(cell_height),
+            margin=int(margin), spacing=int(spacing), rows=int(rows), columns=int(columns),
+            count=int(count), n_classes=int(n_classes), channels=int(channels),
+            normalize=_choice(_NORMALIZE, normalize, "normalize"), scale=float(scale),
+            mean=(ctypes.c_float * 3)(*mean), std=(ctypes.c_float * 3)(*std))
+        lab = None
+        if isinstance(labels, str):
+            opts.label_by = _choice({k: v for k, v in _GRID_LABEL.items() if k != "array"},
+                                    labels, "labels")
+        else:
+            lab = _arrays.int32_input(labels, "labels")
+            opts.label_by = _api.GRAFT_GRID_LABEL_ARRAY
+            opts.labels = lab.address
+            if int(count) == 0:
+                opts.count = lab.count
+            elif lab.count < int(count):
+                raise ValueError("labels holds %d values for count %d samples"
+                                 % (lab.count, int(count)))
+        out = ctypes.c_void_p()
+        _lib.call(_lib.C.graft_dataset_from_grid, ctx.handle, _lib.encode_path(path),
+                  ctypes.byref(opts), ctypes.byref(out))
+        return cls._wrap(ctx, out.value, None, None)
 
     def __len__(self):
         return _lib.C.graft_dataset_size(self.handle)

@@ -196,6 +196,23 @@ class Image(Handle):
         _lib.call(_lib.C.graft_image_write_tensor, self.handle, _flags("chw", bgr),
                   batch.handle, int(n))
 
+    def save_png(self, path):
+        """Writes the image as an 8-bit PNG (grey or RGB), atomically: each
+        value is clamped to [0, 1] and stored as round(v * 255), so
+        :meth:`load` gives it back to within 0.5 / 255. NaN or infinite
+        values are a NumericError naming the pixel."""
+        _lib.call(_lib.C.graft_image_save_png, self.handle, _lib.encode_path(path))
+
+    def encode_png(self):
+        """The bytes :meth:`save_png` writes."""
+        data, size = ctypes.c_void_p(), ctypes.c_size_t()
+        _lib.call(_lib.C.graft_image_encode_png, self.handle, ctypes.byref(data),
+                  ctypes.byref(size))
+        try:
+            return ctypes.string_at(data.value, size.value)
+        finally:
+            _lib.C.graft_image_buffer_free(self._ctx.handle, data.value)
+
     # -- transforms (in place; each returns self) --
 
     def convert(self, channels):

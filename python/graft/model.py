@@ -868,6 +868,48 @@ class Model(Handle):
                       probs.address)
         return idx.result(), probs.result()
 
+    def predict_dataset(self, dataset, *, batch_size=32, top1=False):
+        """Class probabilities of every sample of dataset, shape
+        (len(dataset), classes), in one call (graft_model_predict_dataset()):
+        batches of batch_size in order, in inference mode; the dataset's
+        labels are not used. With top1=True, returns ``(probs, top1)``, top1
+        the most probable class of each sample (shape (len(dataset),))."""
+        self._check_idle("predict_dataset")
+        if not isinstance(dataset, Dataset):
+            raise TypeError("dataset must be a graft.Dataset")
+        n = len(dataset)
+        probs = _arrays.float_output((n, self.n_classes))
+        best = _arrays.int32_output((n,)) if top1 else None
+        _lib.call(_lib.C.graft_model_predict_dataset, self.handle, dataset.handle,
+                  int(batch_size), probs.address, best.address if best is not None else None)
+        if top1:
+            return probs.result(), best.result()
+        return probs.result()
+
+    def reinit(self, seed, *, first=None, last=None, trainable_only=False):
+        """Fresh parameters, drawn exactly as a new model built with seed
+        and the same layers would get them (graft_model_reinit()): so
+        ``reinit(s)`` on a model built with seed s gives back its initial
+        weights. Batch norm statistics are reset; scale_shift constants,
+        trainable flags, class names and options are kept; epochs done
+        become 0 and seed becomes the model's seed.
+
+        first, last (layer indices, inclusive) or trainable_only=True
+        re-initialise only those layers (graft_model_reinit_layers()),
+        each as the whole call would; epochs and the seed are then kept.
+        Optimizers are not touched: make a new one to train from scratch.
+        Returns self."""
+        self._check_idle("reinit")
+        if first is None and last is None and not trainable_only:
+            _lib.call(_lib.C.graft_model_reinit, self.handle, int(seed))
+            return self
+        count = _lib.C.graft_model_layer_count(self.handle)
+        first = 0 if first is None else int(first)
+        last = count - 1 if last is None else int(last)
+        _lib.call(_lib.C.graft_model_reinit_layers, self.handle, first, last,
+                  1 if trainable_only else 0, int(seed))
+        return self
+
     def fit(self, train, optimizer, *, val=None, epochs=1, batch_size=32, seed=0,
             shuffle=True, callback=None, monitor="auto", min_delta=0.0, early_stopping=None,
             restore_best=False, save_best=None, reduce_on_plateau=None):

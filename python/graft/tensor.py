@@ -135,6 +135,25 @@ class Tensor(Handle):
         buf = data if isinstance(data, _arrays.Buffer) else _arrays.float_input(data, "data")
         _lib.call(_lib.C.graft_tensor_copy_from, self.handle, buf.address, buf.count)
 
+    def save_png(self, path, *, lo=0.0, hi=1.0, columns=0):
+        """Writes the tensor as an 8-bit PNG, atomically: value v becomes
+        round(255 * (v - lo) / (hi - lo)) clamped to 0..255. Shapes: (H, W)
+        grey; (C, H, W) with C 1 (grey), 2 (grey, alpha), 3 (RGB) or 4
+        (RGBA); (N, C, H, W) a grid of the N images in columns columns (0:
+        ceil(sqrt(N)))."""
+        _lib.call(_lib.C.graft_tensor_save_png, self.handle, _lib.encode_path(path), float(lo),
+                  float(hi), int(columns))
+
+    def encode_png(self, *, lo=0.0, hi=1.0, columns=0):
+        """The bytes :meth:`save_png` writes."""
+        data, size = ctypes.c_void_p(), ctypes.c_size_t()
+        _lib.call(_lib.C.graft_tensor_encode_png, self.handle, float(lo), float(hi),
+                  int(columns), ctypes.byref(data), ctypes.byref(size))
+        try:
+            return ctypes.string_at(data.value, size.value)
+        finally:
+            _lib.C.graft_image_buffer_free(self._ctx.handle, data.value)
+
     def tolist(self):
         """The values as nested lists."""
         values = values_of(self.handle)

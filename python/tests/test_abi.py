@@ -61,6 +61,8 @@ def _matches(c_type, ct):
     c_type = " ".join(c_type.split())
     if c_type == "void":
         return ct is None
+    if c_type.startswith("graft_") and c_type.endswith("_fn"):  # a callback typedef
+        return ct is _lib.ctype(c_type[len("graft_"):].upper())
     if c_type.endswith("*"):
         if c_type.replace(" ", "") in ("constchar*", "char*"):
             return ct is ctypes.c_char_p

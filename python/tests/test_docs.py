@@ -40,6 +40,7 @@ class Guide(tu.TempDirTest):
         self.assertIn("-5 graft_model_load(): cannot open \"missing.graft\"", text)
         self.assertIn("ShapeError graft_model_predict(): ", text)
         self.assertIn("(3, 8, 8)\n['blue', 'red'] 8\n", text)
+        self.assertIn("6 [0, 0, 0, 1, 1, 1]\n[0, 0, 0, 1, 1, 1]\nTrue 0\n(1, 8, 12)\n", text)
         self.assertIn("['conv', 'relu', 'pool', 'features', 'fc']\nNone (2,)\n", text)
         accuracy = re.search(r"held-out accuracy ([0-9.]+)%", text)
         self.assertIsNotNone(accuracy, text)

@@ -30,6 +30,7 @@ import graft_testutil as tu
 from graft_testutil import graft, layers
 
 import gen_api
+from test_model import flat
 from graft import _api, _lib
 
 
@@ -402,6 +403,24 @@ PUBLIC = {
     "graft_head_spec.seed": "test_replace_head",
     "graft_onnx_import_opts.seed": "test_import_onnx",
     "graft_onnx_export_opts.opset": "test_export_onnx",
+    "graft_tensor_encode_png:columns": "test_tensor_png",
+    "graft_tensor_save_png:columns": "test_tensor_png",
+    "graft_dataset_from_callback:count": "test_from_callback",
+    "graft_dataset_from_callback:n_classes": "test_from_callback",
+    "graft_model_predict_dataset:batch_size": "test_predict_dataset",
+    "graft_model_reinit:seed": "test_reinit",
+    "graft_model_reinit_layers:first": "test_reinit",
+    "graft_model_reinit_layers:last": "test_reinit",
+    "graft_model_reinit_layers:seed": "test_reinit",
+    "graft_grid_opts.cell_width": "test_from_grid",
+    "graft_grid_opts.cell_height": "test_from_grid",
+    "graft_grid_opts.margin": "test_from_grid",
+    "graft_grid_opts.spacing": "test_from_grid",
+    "graft_grid_opts.rows": "test_from_grid",
+    "graft_grid_opts.columns": "test_from_grid",
+    "graft_grid_opts.count": "test_from_grid",
+    "graft_grid_opts.n_classes": "test_from_grid",
+    "graft_grid_opts.channels": "test_from_grid",
 }
 
 _COUNT = "a count the binding takes from len() of what it passes"
@@ -512,6 +531,12 @@ INTERNAL = {
     "graft_onnx_import_opts.n_bound": _COUNT,
     "graft_onnx_import_opts.input_ndim": _COUNT,
     "graft_onnx_export_opts.fold_batch_norm": _FLAG,
+    "graft_dataset_from_callback:ndim": _COUNT,
+    "graft_dataset_from_callback:flags": _FLAG,
+    "graft_model_reinit_layers:trainable_only": _FLAG,
+    "graft_grid_opts.label_by": _KEY,
+    "graft_grid_opts.normalize": _KEY,
+    "graft_grid_opts.reserved": "reserved, left zero",
 }
 
 
@@ -811,6 +836,48 @@ class PublicIntegers(_Public):
         m, ds = self.model(), self.data()
         self.refused(lambda: m.evaluate(ds, batch_size=2 ** 32 + 32), "batch_size")
         self.refused(lambda: m.evaluate(ds, top_k=2 ** 32 + 1), "top_k")
+
+    def test_tensor_png(self):
+        t = graft.Tensor(shape=(2, 1, 2, 2), ctx=self.ctx)
+        self.addCleanup(t.close)
+        for bad in (2 ** 32 + 1, -2 ** 31 - 1):
+            self.refused(lambda: t.encode_png(columns=bad), "columns")
+            self.refused(lambda: t.save_png(self.path("t.png"), columns=bad), "columns")
+        self.assertEqual(t.encode_png(columns=1)[:4], b"\x89PNG")
+
+    def test_from_callback(self):
+        def make(i):
+            return [0.0, 1.0], 0
+
+        self.refused(lambda: graft.Dataset.from_callback(make, 2 ** 63, (2,), 2, ctx=self.ctx),
+                     "count")
+        self.refused(lambda: graft.Dataset.from_callback(make, 2, (2,), 2 ** 32 + 2,
+                                                         ctx=self.ctx), "n_classes")
+
+    def test_predict_dataset(self):
+        m, ds = self.model(), self.data()
+        self.refused(lambda: m.predict_dataset(ds, batch_size=2 ** 32 + 4), "batch_size")
+
+    def test_reinit(self):
+        m = self.model()
+        before = flat(m["fc"].get_parameter("weight"))
+        self.refused(lambda: m.reinit(2 ** 64 + 1), "seed")
+        self.refused(lambda: m.reinit(-1), "seed")
+        self.refused(lambda: m.reinit(1, first=2 ** 40), "first")
+        self.refused(lambda: m.reinit(1, last=-2 ** 40), "last")
+        self.refused(lambda: m.reinit(2 ** 64, trainable_only=True), "seed")
+        self.assertEqual(flat(m["fc"].get_parameter("weight")), before)
+
+    def test_from_grid(self):
+        path = self.png()
+        for member in ("cell_width", "cell_height", "margin", "spacing", "rows", "columns",
+                       "n_classes", "channels"):
+            kw = {"cell_width": 2, "cell_height": 2, member: 2 ** 32 + 2}
+            self.refused(lambda: graft.Dataset.from_grid(path, ctx=self.ctx, **kw), member)
+        self.refused(lambda: graft.Dataset.from_grid(path, 2, 2, count=2 ** 63, ctx=self.ctx),
+                     "count")
+        with graft.Dataset.from_grid(path, 2, 2, ctx=self.ctx) as ds:
+            self.assertEqual(len(ds), 4)
 
     def test_set_trainable(self):
         m = self.model()

@@ -2,6 +2,7 @@
 #include "cli.h"
 #include "plot.h"
 #include "train_fewshot.h"
+#include "train_scratch.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -30,6 +31,8 @@ static const char usage[] =
     "  --freeze-through NAME freeze layers up to NAME (default: all but the new head);\n"
     "                        a NAME past the default attachment moves the head after it\n"
     "  --train-all           train every layer\n"
+    "  --from-scratch        BASE's architecture with fresh weights (from --seed), every\n"
+    "                        layer trained unless --freeze-through or --unfreeze-from\n"
     "  --hidden N            a hidden layer of N units in the new head\n"
     "  --dropout P           dropout before the classifier (default 0)\n"
     "  --unfreeze-from NAME  staged fine-tuning: unfreeze NAME and what follows ...\n"
@@ -103,8 +106,8 @@ int cmd_train(int argc, char **argv, cli_out *out)
         "head-at=", "freeze-through=",
         "train-all", "hidden=", "dropout=", "unfreeze-from=", "unfreeze-at=",
         "unfreeze-lr-scale=", "augment", "val-fraction=", "normalize=", "seed=", "threads=",
-        "plot=", "skip-bad", "input-shape=", "quiet", "json", "help", CLI_TRAIN_CALLBACKS_ACCEPTED,
-        NULL};
+        "plot=", "skip-bad", "input-shape=", "from-scratch", "quiet", "json", "help",
+        CLI_TRAIN_CALLBACKS_ACCEPTED, NULL};
     cli_args a;
     if (cliParse(argc, argv, accepted, &a)) return 2;
     if (cliFlag(&a, "help")) {
@@ -301,6 +304,7 @@ int cmd_train(int argc, char **argv, cli_out *out)
         st = graft_model_schedule_unfreeze(m, unfreeze_from,
                                            (int)graft_model_epochs_done(m) + unfreeze_at,
                                            (float)unfreeze_scale);
+    if (st == GRAFT_OK) st = cliTrainFromScratch(ctx, m, &a, (uint64_t)seed);
     if (st != GRAFT_OK) {
         /* A layer the new head replaced: still a wrong option value. */
         rc = cliFail(ctx, "cannot set up the layers");
