@@ -25,6 +25,7 @@ int main(void)
         suite_dataset, suite_dataset_idx, suite_dataset_csv, suite_dataset_folder,
         suite_file_reader, suite_image, suite_image_png, suite_image_jpeg, suite_image_handle,
         suite_image_transform,
+        suite_image_augment,
         /* model */
         suite_model, suite_freeze, suite_model_io, suite_optim, suite_optim_sgd, suite_optim_adam,
         suite_train, suite_transfer,

@@ -73,6 +73,7 @@ Suite *suite_image_png(void);
 Suite *suite_image_jpeg(void);
 Suite *suite_image_handle(void);
 Suite *suite_image_transform(void);
+Suite *suite_image_augment(void);
 
 /* model */
 Suite *suite_model(void);
