@@ -1238,6 +1238,33 @@ GRAFT_API int graft_model_predict(graft_model *model, const graft_tensor *input,
 GRAFT_API int graft_model_predict_topk(graft_model *model, const graft_tensor *input, int k,
                                        int32_t *indices, float *probs);
 
+/* Views of graft_model_predict_tta(), combined with |; 0 is the input
+ * alone. Since 1.3. */
+#define GRAFT_TTA_FLIP 1  /* each view and its horizontal mirror (out(x) = in(W - 1 - x)) */
+#define GRAFT_TTA_CROPS 2 /* besides the input, five crops of ch x cw pixels, ch =
+                             round(0.875 * H) and cw = round(0.875 * W) (halves up, at
+                             least 1): at the top-left, top-right, bottom-left and
+                             bottom-right corners and the centre (left (W - cw) / 2,
+                             top (H - ch) / 2, rounded down), each resized back to
+                             H x W as graft_image_resize() does */
+
+/* Test-time augmentation: class probabilities averaged over views of each
+ * input image. input is a batch (N, C, H, W) as for graft_model_predict()
+ * (any C: the views are spatial, made on the values as given, e.g. already
+ * normalised); probs (N, classes) receives, per sample, the arithmetic
+ * mean of the softmax probabilities graft_model_predict() gives for each
+ * view: 1 view (views 0: exactly graft_model_predict()), 2 with
+ * GRAFT_TTA_FLIP (the input and its mirror), 6 with GRAFT_TTA_CROPS (the
+ * input and the five crops), 12 with both (those six and their mirrors).
+ * The model runs once per view on the whole batch, so it costs that many
+ * predictions; memory: two more tensors of input's size. Sums are in float
+ * in the order above, then divided by the number of views.
+ * Errors: as graft_model_predict(), GRAFT_E_INVALID_ARG (views other than
+ * a combination of GRAFT_TTA_*), GRAFT_E_SHAPE (views other than 0 with an
+ * input that is not 4-D). On failure probs is unspecified. Since 1.3. */
+GRAFT_API int graft_model_predict_tta(graft_model *model, const graft_tensor *input, int views,
+                                      graft_tensor *probs);
+
 /* ======================================================================== */
 /* Optimizers and learning-rate schedules                                   */
 /* ======================================================================== */

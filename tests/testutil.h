@@ -83,6 +83,7 @@ Suite *suite_optim(void);
 Suite *suite_optim_sgd(void);
 Suite *suite_optim_adam(void);
 Suite *suite_train(void);
+Suite *suite_predict_tta(void);
 Suite *suite_transfer(void);
 
 /* onnx */

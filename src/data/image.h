@@ -87,4 +87,10 @@ int graftAugmentSpecRead(graft_ctx *ctx, const char *func, const graft_augment_s
                          graft_augment_spec *out);
 int graftAugmentSpecIsIdentity(const graft_augment_spec *s);
 
+/* Resizes planes planar w x h planes at src into ow x oh planes at dst
+ * (as graft_image_resize() does each), any number of planes; src is only
+ * read. Errors: GRAFT_E_NOMEM (named func). image_transform.c. */
+int graftImageResizePlanes(graft_ctx *ctx, const char *func, const float *src, int planes, int w,
+                           int h, float *dst, int ow, int oh);
+
 #endif /* GRAFT_IMAGE_H */

@@ -228,6 +228,33 @@ static int resize_to(graft_image *im, const char *func, int ow, int oh)
     return GRAFT_OK;
 }
 
+int graftImageResizePlanes(graft_ctx *ctx, const char *func, const float *src, int planes, int w,
+                           int h, float *dst, int ow, int oh)
+{
+    size_t n_out = (size_t)planes * ow * oh;
+    if (ow == w && oh == h) {
+        memcpy(dst, src, n_out * sizeof(float));
+        return GRAFT_OK;
+    }
+    /* An image of `planes` channels over the caller's buffers: the resize
+     * only reads data and writes the spare buffer, and never frees them. */
+    graft_image tmp;
+    memset(&tmp, 0, sizeof tmp);
+    tmp.ctx = ctx;
+    tmp.width = w;
+    tmp.height = h;
+    tmp.channels = planes;
+    tmp.data = (float *)src;
+    tmp.capacity = (size_t)planes * w * h;
+    tmp.spare = dst;
+    tmp.spare_capacity = n_out;
+    GRAFT_FORWARD_IF_ERROR(
+        graftImageEnsureWork(&tmp, func, graftImageResizeWorkBytes(planes, w, h, ow, oh)));
+    graftImageResizeRun(&tmp, ow, oh);
+    graftFree(ctx, tmp.work);
+    return GRAFT_OK;
+}
+
 GRAFT_API int graft_image_resize(graft_image *image, int width, int height)
 {
     graftClearError(image ? image->ctx : NULL);
