@@ -26,7 +26,7 @@ static const char usage[] =
     "  --unfreeze-from NAME  staged fine-tuning: unfreeze NAME and what follows ...\n"
     "  --unfreeze-at E       ... at the start of epoch E (0-based; default 2) ...\n"
     "  --unfreeze-lr-scale S ... at S times the learning rate (default 0.1)\n"
-    "  --augment             random resized crops, flips, brightness/contrast jitter\n"
+    CLI_TRAIN_AUGMENT_USAGE
     "  --val-fraction F      held out for validation (default 0.2; 0 for none)\n"
     "  --normalize MODE      unit ([0,1], default), imagenet, or byte ([0,255])\n"
     "  --seed N              seed of the split, head, order and augmentation (default 0)\n"
@@ -103,7 +103,7 @@ int cmd_train(int argc, char **argv, cli_out *out)
     static const char *const accepted[] = {
         "data=", "out=", "epochs=", "batch=", "lr=", "optim=", "cosine", "freeze-through=",
         "train-all", "hidden=", "dropout=", "unfreeze-from=", "unfreeze-at=",
-        "unfreeze-lr-scale=", "augment", "val-fraction=", "normalize=", "seed=", "threads=",
+        "unfreeze-lr-scale=", "augment=?", "val-fraction=", "normalize=", "seed=", "threads=",
         "plot=", "skip-bad", "input-shape=", "quiet", "json", "help", NULL};
     cli_args a;
     if (cliParse(argc, argv, accepted, &a)) return 2;
@@ -126,7 +126,7 @@ int cmd_train(int argc, char **argv, cli_out *out)
         cliDouble(&a, "lr", 1e-3, 1e-9, 10, &lr) || cliDouble(&a, "dropout", 0, 0, 0.99, &dropout) ||
         cliDouble(&a, "val-fraction", 0.2, 0, 0.9, &val_fraction) ||
         cliDouble(&a, "unfreeze-lr-scale", 0.1, 0, 100, &unfreeze_scale) || cliImageOptsCheck(&a) ||
-        cliInputShapeCheck(&a, a.pos[0]))
+        cliTrainAugmentCheck(&a) || cliInputShapeCheck(&a, a.pos[0]))
         return 2;
     const char *optim_name = cliOpt(&a, "optim");
     int kind = GRAFT_OPTIM_ADAM;
@@ -169,10 +169,11 @@ int cmd_train(int argc, char **argv, cli_out *out)
     }
 
     graft_folder_opts fo;
+    graft_augment_spec augment_spec;
     if ((rc = cliImageOpts(m, &a, &fo)) != 0) goto done;
     rc = 1;
     fo.seed = (uint64_t)seed;
-    fo.augment = cliFlag(&a, "augment");
+    cliTrainAugment(&a, &fo, &augment_spec);
     if (skip_bad) {
         /* Decode every image now, so that none can fail in the middle of
          * training, and leave out (and list) those that cannot be read. */
