@@ -431,6 +431,85 @@ START_TEST(test_presets)
 }
 END_TEST
 
+/* ---- allocation failures: all or nothing ----------------------------------------- */
+
+typedef struct {
+    long left; /* allocations that succeed before the next fails; < 0: all */
+} budget;
+
+static void *budget_alloc(void *opaque, size_t size)
+{
+    budget *b = opaque;
+    if (b->left == 0) return NULL;
+    if (b->left > 0) b->left--;
+    return malloc(size);
+}
+
+static void budget_free(void *opaque, void *ptr)
+{
+    (void)opaque;
+    free(ptr);
+}
+
+/* Runs op k = 0, 1, ... allocations into a fresh image until it succeeds:
+ * each failure is GRAFT_E_NOMEM and leaves the image as it was. */
+static void all_or_nothing(const char *what, int (*op)(graft_image *))
+{
+    budget b = {-1};
+    graft_allocator a = GRAFT_ALLOCATOR_INIT;
+    a.alloc = budget_alloc;
+    a.free = budget_free;
+    a.opaque = &b;
+    graft_ctx *ctx = NULL;
+    ck_assert_int_eq(graft_ctx_create_advanced(&a, &ctx), GRAFT_OK);
+    graft_image *ref = random_image(ctx, 9, 7, 3, 12);
+    int done = 0;
+    for (long k = 0; k < 50 && !done; k++) {
+        graft_image *im = NULL;
+        ck_assert_int_eq(graft_image_copy(ref, &im), GRAFT_OK);
+        b.left = k;
+        int st = op(im);
+        b.left = -1;
+        if (st == GRAFT_OK) {
+            done = 1;
+        } else {
+            ck_assert_msg(st == GRAFT_E_NOMEM, "%s: %d after %ld allocations", what, st, k);
+            ck_assert_msg(same_pixels(im, ref), "%s changed the image on failure %ld", what, k);
+        }
+        graft_image_free(im);
+    }
+    ck_assert_msg(done, "%s never succeeded", what);
+    graft_image_free(ref);
+    graft_ctx_free(ctx);
+}
+
+static int op_pad(graft_image *im) { return graft_image_pad(im, 2, 1, 0, 3, 0.5f); }
+static int op_letterbox(graft_image *im) { return graft_image_letterbox(im, 5, 5, 0.0f); }
+static int op_augment(graft_image *im)
+{
+    graft_augment_spec s = GRAFT_AUGMENT_SPEC_INIT;
+    ck_assert_int_eq(graft_augment_preset(GRAFT_AUGMENT_PRESET_STRONG, 6, 5, &s), GRAFT_OK);
+    s.rotation = 40.0f;
+    s.seed = 8;
+    return graft_image_augment(im, &s);
+}
+static int op_rotate_only(graft_image *im)
+{
+    graft_augment_spec s = GRAFT_AUGMENT_SPEC_INIT;
+    s.rotation = 40.0f;
+    s.translate_x = 0.3f;
+    return graft_image_augment(im, &s);
+}
+
+START_TEST(test_allocation_failures)
+{
+    all_or_nothing("graft_image_pad", op_pad);
+    all_or_nothing("graft_image_letterbox", op_letterbox);
+    all_or_nothing("graft_image_augment (strong)", op_augment);
+    all_or_nothing("graft_image_augment (rotation)", op_rotate_only);
+}
+END_TEST
+
 Suite *suite_image_augment(void)
 {
     Suite *s = suite_create("image_augment");
@@ -449,6 +528,7 @@ Suite *suite_image_augment(void)
     tc = tcase_create("presets");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_presets);
+    tcase_add_test(tc, test_allocation_failures);
     suite_add_tcase(s, tc);
     return s;
 }
