@@ -173,11 +173,26 @@ void graftImageAffineRun(graft_image *im, double angle_deg, int tx, int ty, floa
             double u = x + 0.5 - w * 0.5 - tx;
             double px = ca * u - sa * v + w * 0.5 - 0.5;
             double py = sa * u + ca * v + h * 0.5 - 0.5;
-            double fx0 = floor(px), fy0 = floor(py);
-            double fx = px - fx0, fy = py - fy0;
-            int x0 = fx0 < -2.0 ? -2 : fx0 > w ? w : (int)fx0;
-            int y0 = fy0 < -2.0 ? -2 : fy0 > h ? h : (int)fy0;
+            size_t o = (size_t)y * w + x;
+            if (!(px > -1.0 && px < w && py > -1.0 && py < h)) {
+                /* No neighbour inside (NaN-safe): all fill. */
+                for (int c = 0; c < ch; c++) im->spare[c * plane + o] = fill;
+                continue;
+            }
+            /* px, py > -1: truncating px + 2 is floor(px) + 2. */
+            int x0 = (int)(px + 2.0) - 2, y0 = (int)(py + 2.0) - 2;
+            double fx = px - x0, fy = py - y0;
             double wt[4] = {(1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy};
+            if (x0 >= 0 && x0 + 1 < w && y0 >= 0 && y0 + 1 < h) {
+                size_t at = (size_t)y0 * w + x0;
+                for (int c = 0; c < ch; c++) {
+                    const float *src = im->data + c * plane + at;
+                    double s = wt[0] * src[0] + wt[1] * src[1] + wt[2] * src[w] +
+                               wt[3] * src[w + 1];
+                    im->spare[c * plane + o] = (float)s;
+                }
+                continue;
+            }
             int xs[4] = {x0, x0 + 1, x0, x0 + 1}, ys[4] = {y0, y0, y0 + 1, y0 + 1};
             size_t at[4];
             double outside = 0.0;
@@ -192,7 +207,7 @@ void graftImageAffineRun(graft_image *im, double angle_deg, int tx, int ty, floa
                 double s = outside * fill;
                 for (int k = 0; k < 4; k++)
                     if (inside[k]) s += wt[k] * src[at[k]];
-                im->spare[c * plane + (size_t)y * w + x] = (float)s;
+                im->spare[c * plane + o] = (float)s;
             }
         }
     }
@@ -257,9 +272,12 @@ void graftImageHueShift(graft_image *im, float shift)
         if (mx == r) hh = bc - gc;
         else if (mx == g) hh = 2.0f + rc - bc;
         else hh = 4.0f + gc - rc;
-        hh = fmodf(hh / 6.0f + 1.0f, 1.0f);
-        hh = fmodf(hh + shift, 1.0f);
-        if (hh < 0.0f) hh += 1.0f;
+        /* torch's fmod(h / 6 + 1, 1) (a value in [0, 2)), then
+         * (h + shift) % 1 (Python's modulo): both x - floor(x), exact here. */
+        hh = hh / 6.0f + 1.0f;
+        hh -= floorf(hh);
+        hh += shift;
+        hh -= floorf(hh);
         float v = mx;
         float fi = floorf(hh * 6.0f);
         float f = hh * 6.0f - fi;
