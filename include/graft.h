@@ -570,10 +570,11 @@ GRAFT_API int graft_image_normalize_imagenet(graft_image *image);
  *    [1 - brightness, 1 + brightness]; value = clamp(value * b, 0, 1).
  * 2b. Rotation and translation (since 1.3; when rotation, translate_x or
  *    translate_y is > 0): an angle a uniform in [-rotation, rotation]
- *    degrees (0 when rotation is 0), then shifts tx = round(u) with u
- *    uniform in [-translate_x * W, translate_x * W] and likewise ty with
- *    translate_y and H (0 when off; halves away from 0), W x H being the
- *    image's size at this step. The image keeps its size; output pixel
+ *    degrees, then shifts tx = round(u) with u uniform in
+ *    [-translate_x * W, translate_x * W], then ty likewise with
+ *    translate_y and H (halves away from 0), W x H being the image's size
+ *    at this step; each is drawn, in that order, only when its field is
+ *    > 0, else 0. The image keeps its size; output pixel
  *    (x, y), with u = x + 0.5 - W/2 - tx and v = y + 0.5 - H/2 - ty, takes
  *    the input at (cos a * u - sin a * v + W/2 - 0.5,
  *    sin a * u + cos a * v + H/2 - 0.5), interpolated bilinearly between
@@ -596,8 +597,8 @@ GRAFT_API int graft_image_normalize_imagenet(graft_image *image);
  *    with g = 0.2989 R + 0.587 G + 0.114 B per pixel (torchvision's
  *    rgb_to_grayscale), value = clamp(f * value + (1 - f) * g, 0, 1).
  * 6. Hue (since 1.3; when hue > 0 and the image has 3 channels): a shift h
- *    uniform in [-hue, hue]; each pixel goes to HSV, its hue (in [0, 1))
- *    becomes (hue + h) mod 1, and back to RGB, as torchvision's
+ *    uniform in [-hue, hue]; each pixel goes to HSV, its hue H (in
+ *    [0, 1)) becomes (H + h) mod 1, and back to RGB, as torchvision's
  *    adjust_hue on a float tensor.
  * 7. Grey (since 1.3; when grayscale_prob > 0 and the image has 3
  *    channels): with probability grayscale_prob (a uniform u < p), every
