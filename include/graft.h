@@ -494,6 +494,30 @@ GRAFT_API int graft_image_crop(graft_image *image, int x, int y, int width, int 
  * padding). */
 GRAFT_API int graft_image_center_crop(graft_image *image, int width, int height);
 
+/* Pads the image with fill on each side: left, top, right and bottom
+ * columns and rows (each >= 0) of the value fill in every channel, the
+ * image's pixels unchanged between them: out(x + left, y + top) = in(x, y).
+ * The same as torchvision.transforms.functional.pad(img, [left, top,
+ * right, bottom], fill). All 0 does nothing. Errors: GRAFT_E_INVALID_ARG (a
+ * side < 0, fill not finite), GRAFT_E_RANGE (the result above
+ * GRAFT_IMAGE_MAX_PIXELS). Since 1.3. */
+GRAFT_API int graft_image_pad(graft_image *image, int left, int top, int right, int bottom,
+                              float fill);
+
+/* Fits the image into a width x height canvas keeping its aspect ratio
+ * (the "letterbox" of detection models): resizes it (graft_image_resize())
+ * to the largest size that fits, then pads it (graft_image_pad()) with
+ * fill, centred. For a W x H image: when W * height <= H * width, the new
+ * height is height and the new width round(W * height / H) (halves up,
+ * at least 1, at most width); otherwise the new width is width and the
+ * new height round(H * width / W). The padding is left = (width - new
+ * width) / 2 and top = (height - new height) / 2 rounded down, the rest
+ * right and at the bottom. An image of the same aspect ratio is only
+ * resized. Errors: GRAFT_E_INVALID_ARG (fill not finite), GRAFT_E_RANGE
+ * (width or height < 1, or width * height above GRAFT_IMAGE_MAX_PIXELS).
+ * Since 1.3. */
+GRAFT_API int graft_image_letterbox(graft_image *image, int width, int height, float fill);
+
 /* Mirrors the image left to right: out(x, y) = in(W - 1 - x, y), exactly. */
 GRAFT_API int graft_image_flip_horizontal(graft_image *image);
 
@@ -544,12 +568,49 @@ GRAFT_API int graft_image_normalize_imagenet(graft_image *image);
  *    u < flip_prob.
  * 3. Brightness (when brightness > 0): a factor b uniform in
  *    [1 - brightness, 1 + brightness]; value = clamp(value * b, 0, 1).
+ * 2b. Rotation and translation (since 1.3; when rotation, translate_x or
+ *    translate_y is > 0): an angle a uniform in [-rotation, rotation]
+ *    degrees, then shifts tx = round(u) with u uniform in
+ *    [-translate_x * W, translate_x * W], then ty likewise with
+ *    translate_y and H (halves away from 0), W x H being the image's size
+ *    at this step; each is drawn, in that order, only when its field is
+ *    > 0, else 0. The image keeps its size; output pixel
+ *    (x, y), with u = x + 0.5 - W/2 - tx and v = y + 0.5 - H/2 - ty, takes
+ *    the input at (cos a * u - sin a * v + W/2 - 0.5,
+ *    sin a * u + cos a * v + H/2 - 0.5), interpolated bilinearly between
+ *    the four nearest pixels, each pixel outside the image counting as
+ *    fill. A positive angle turns the content counter-clockwise and tx,
+ *    ty > 0 move it right and down: for fill 0 this is exactly
+ *    torchvision's F.affine(img, angle=-a, translate=[tx, ty], scale=1,
+ *    shear=0, interpolation=BILINEAR) on a float tensor (F.rotate(img, a)
+ *    without translation) with fill None; for another fill, that applied
+ *    to img - fill, plus fill (torchvision's own fill blends the edges
+ *    differently).
+ * 3. Brightness (when brightness > 0): a factor b uniform in
+ *    [1 - brightness, 1 + brightness]; value = clamp(value * b, 0, 1).
  * 4. Contrast (when contrast > 0): a factor k uniform in
  *    [1 - contrast, 1 + contrast]; with m the mean of the image's grey
  *    values (Y as in graft_image_convert(); for 1 channel, the plain mean),
  *    value = clamp(k * value + (1 - k) * m, 0, 1).
- * Steps 3 and 4 are torchvision's ColorJitter(brightness, contrast) in a
- * fixed order, and assume values in [0, 1]: augment before normalising. */
+ * 5. Saturation (since 1.3; when saturation > 0 and the image has 3
+ *    channels): a factor f uniform in [1 - saturation, 1 + saturation];
+ *    with g = 0.2989 R + 0.587 G + 0.114 B per pixel (torchvision's
+ *    rgb_to_grayscale), value = clamp(f * value + (1 - f) * g, 0, 1).
+ * 6. Hue (since 1.3; when hue > 0 and the image has 3 channels): a shift h
+ *    uniform in [-hue, hue]; each pixel goes to HSV, its hue H (in
+ *    [0, 1)) becomes (H + h) mod 1, and back to RGB, as torchvision's
+ *    adjust_hue on a float tensor.
+ * 7. Grey (since 1.3; when grayscale_prob > 0 and the image has 3
+ *    channels): with probability grayscale_prob (a uniform u < p), every
+ *    channel becomes g of step 5 (torchvision's RandomGrayscale).
+ * Steps 3 to 6 are torchvision's ColorJitter(brightness, contrast,
+ * saturation, hue) in a fixed order, and assume values in [0, 1]: augment
+ * before normalising. Each step's generator is the k-th output of a
+ * graftRng seeded with seed (k = 0 crop, 1 flip, 2 brightness, 3 contrast,
+ * 4 rotation and translation, 5 saturation, 6 hue, 7 grey), so a 1.0 spec
+ * gives the same images as in 1.0.
+ *
+ * graft_augment_preset() fills a spec with a named recipe. */
 typedef struct graft_augment_spec {
     uint32_t struct_size;        /* sizeof(graft_augment_spec) */
     uint64_t seed;               /* default 0 */
@@ -561,10 +622,19 @@ typedef struct graft_augment_spec {
     float flip_prob;             /* [0, 1], default 0 */
     float brightness;            /* [0, 1], default 0 (off) */
     float contrast;              /* [0, 1], default 0 (off) */
+    /* Since 1.3 (a 1.0 caller's smaller struct leaves them at the defaults): */
+    float rotation;              /* largest |angle| in degrees, [0, 180], default 0 (off) */
+    float translate_x;           /* largest shift, a fraction of the width, [0, 1], default 0 */
+    float translate_y;           /* ... of the height, [0, 1], default 0 */
+    float fill;                  /* finite, default 0: the value of the pixels that rotation
+                                    and translation bring in from outside the image */
+    float saturation;            /* [0, 1], default 0 (off) */
+    float hue;                   /* [0, 0.5], default 0 (off) */
+    float grayscale_prob;        /* [0, 1], default 0 */
 } graft_augment_spec;
 #define GRAFT_AUGMENT_SPEC_INIT                                                  \
     { (uint32_t)sizeof(graft_augment_spec), 0, 0, 0, 0.08f, 1.0f, 0.75f,          \
-      4.0f / 3.0f, 0.0f, 0.0f, 0.0f }
+      4.0f / 3.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f }
 
 /* Applies the augmentation spec describes to image, in place.
  * Errors: GRAFT_E_INVALID_ARG (NULL image or spec, a field out of range:
@@ -631,6 +701,38 @@ GRAFT_API int graft_tensor_encode_png(const graft_tensor *tensor, float lo, floa
  * GRAFT_E_INVALID_ARG for a NULL path, GRAFT_E_IO. Since 1.3. */
 GRAFT_API int graft_tensor_save_png(const graft_tensor *tensor, const char *path, float lo,
                                     float hi, int columns);
+/* Named augmentation recipes for fine-tuning, for graft_augment_preset().
+ * Each draws as graft_augment_spec says; the crop is a random resized
+ * crop to the size given (none when it is 0 x 0), ratio 3/4 to 4/3:
+ *   NONE      nothing (every step off, crop included): the identity;
+ *   LIGHT     crop of scale 0.35 to 1, flip 0.5, brightness and contrast 0.1;
+ *   STANDARD  crop of scale 0.08 to 1, flip 0.5: torchvision's ImageNet
+ *             training recipe, and what graft_folder_opts.augment 1 does
+ *             with its defaults (and `graft train --augment`);
+ *   STRONG    crop of scale 0.08 to 1, flip 0.5, rotation 15 degrees,
+ *             brightness, contrast and saturation 0.4, hue 0.1,
+ *             grayscale_prob 0.1.
+ * The recipes may be tuned in a later minor release (a program that needs
+ * fixed images sets the fields itself). Since 1.3. */
+#define GRAFT_AUGMENT_PRESET_NONE 0
+#define GRAFT_AUGMENT_PRESET_LIGHT 1
+#define GRAFT_AUGMENT_PRESET_STANDARD 2
+#define GRAFT_AUGMENT_PRESET_STRONG 3
+
+/* Fills *out with preset (a GRAFT_AUGMENT_PRESET_*) cropping to
+ * crop_width x crop_height (both 0: no crop; else 1 to 65535 each, as the
+ * spec's fields). out must be initialised with GRAFT_AUGMENT_SPEC_INIT: its
+ * struct_size and seed are kept, every other field the caller's struct
+ * has is set (to the preset's value or its default). Nothing is written on
+ * failure. Errors (message in graft_errmsg(NULL)): GRAFT_E_INVALID_ARG
+ * (NULL out, an unknown preset, a crop size out of range),
+ * GRAFT_E_VERSION (out->struct_size). Thread-safe. Since 1.3. */
+GRAFT_API int graft_augment_preset(int preset, int crop_width, int crop_height,
+                                   graft_augment_spec *out);
+
+/* The preset's name: "none", "light", "standard" or "strong" (static);
+ * NULL for any other value. Thread-safe. Since 1.3. */
+GRAFT_API const char *graft_augment_preset_name(int preset);
 
 /* ======================================================================== */
 /* Layers                                                                   */
@@ -1195,6 +1297,33 @@ GRAFT_API int graft_model_predict(graft_model *model, const graft_tensor *input,
 GRAFT_API int graft_model_predict_topk(graft_model *model, const graft_tensor *input, int k,
                                        int32_t *indices, float *probs);
 
+/* Views of graft_model_predict_tta(), combined with |; 0 is the input
+ * alone. Since 1.3. */
+#define GRAFT_TTA_FLIP 1  /* each view and its horizontal mirror (out(x) = in(W - 1 - x)) */
+#define GRAFT_TTA_CROPS 2 /* besides the input, five crops of ch x cw pixels, ch =
+                             round(0.875 * H) and cw = round(0.875 * W) (halves up, at
+                             least 1): at the top-left, top-right, bottom-left and
+                             bottom-right corners and the centre (left (W - cw) / 2,
+                             top (H - ch) / 2, rounded down), each resized back to
+                             H x W as graft_image_resize() does */
+
+/* Test-time augmentation: class probabilities averaged over views of each
+ * input image. input is a batch (N, C, H, W) as for graft_model_predict()
+ * (any C: the views are spatial, made on the values as given, e.g. already
+ * normalised); probs (N, classes) receives, per sample, the arithmetic
+ * mean of the softmax probabilities graft_model_predict() gives for each
+ * view: 1 view (views 0: exactly graft_model_predict()), 2 with
+ * GRAFT_TTA_FLIP (the input and its mirror), 6 with GRAFT_TTA_CROPS (the
+ * input and the five crops), 12 with both (those six and their mirrors).
+ * The model runs once per view on the whole batch, so it costs that many
+ * predictions; memory: two more tensors of input's size. Sums are in float
+ * in the order above, then divided by the number of views.
+ * Errors: as graft_model_predict(), GRAFT_E_INVALID_ARG (views other than
+ * a combination of GRAFT_TTA_*), GRAFT_E_SHAPE (views other than 0 with an
+ * input that is not 4-D). On failure probs is unspecified. Since 1.3. */
+GRAFT_API int graft_model_predict_tta(graft_model *model, const graft_tensor *input, int views,
+                                      graft_tensor *probs);
+
 /* ======================================================================== */
 /* Optimizers and learning-rate schedules                                   */
 /* ======================================================================== */
@@ -1486,6 +1615,9 @@ GRAFT_API int graft_dataset_from_csv(graft_ctx *ctx, const char *path,
                                               width x height (torchvision's
                                               Resize + CenterCrop) */
 #define GRAFT_FOLDER_RESIZE_STRETCH 1      /* straight to width x height (aspect not kept) */
+#define GRAFT_FOLDER_RESIZE_LETTERBOX 2    /* the whole image fitted into width x height keeping
+                                              the aspect ratio, padded with the options'
+                                              fill (graft_image_letterbox()). Since 1.3 */
 
 /* How the [0, 1] pixel values are normalised, last. */
 #define GRAFT_FOLDER_NORM_SCALE 0    /* value * scale (scale 1: [0, 1]; 255: [0, 255]) */
@@ -1535,12 +1667,23 @@ typedef struct graft_folder_opts {
     int on_error;         /* GRAFT_FOLDER_ON_ERROR_* (default FAIL) */
     int verify;           /* GRAFT_FOLDER_VERIFY_* (default HEADER) */
     uint32_t reserved[4]; /* must be 0 */
+    /* Since 1.3 (a 1.0 caller's smaller struct leaves them at the defaults): */
+    const graft_augment_spec *augment_spec; /* read only with augment 1 (then copied):
+                             NULL (default): the augmentation the fields above
+                             describe, as in 1.0; else this spec's steps instead,
+                             and the fields crop_scale_* to contrast must keep
+                             their defaults. Its crop is 0 x 0 (then the image is
+                             first resized as resize says, as without augmentation)
+                             or width x height; its seed must be 0 (each sample's
+                             seed is derived from the seed above). */
+    float fill;           /* RESIZE_LETTERBOX: the padding's value in [0, 1] pixel
+                             units (before normalisation); finite, default 0 */
 } graft_folder_opts;
 #define GRAFT_FOLDER_OPTS_INIT                                                              \
     { (uint32_t)sizeof(graft_folder_opts), 3, 224, 224, GRAFT_FOLDER_RESIZE_SHORTER_CROP, 0, \
       GRAFT_FOLDER_NORM_SCALE, 1.0f, { 0.0f, 0.0f, 0.0f }, { 1.0f, 1.0f, 1.0f }, 0, 0.08f,    \
       1.0f, 0.75f, 4.0f / 3.0f, 0.5f, 0.0f, 0.0f, 0, 2, GRAFT_FOLDER_ON_ERROR_FAIL,            \
-      GRAFT_FOLDER_VERIFY_HEADER, { 0 } }
+      GRAFT_FOLDER_VERIFY_HEADER, { 0 }, NULL, 0.0f }
 
 /* Creates a dataset of the images under root, laid out as torchvision's
  * ImageFolder and Keras's image_dataset_from_directory expect:
@@ -1561,10 +1704,13 @@ typedef struct graft_folder_opts {
  * goes through this pipeline, and is freed:
  *   1. decode (graft_image_load()), converted to opts->channels;
  *   2. without augmentation: resize as opts->resize says (graft_image_resize
- *      or graft_image_resize_shorter + graft_image_center_crop);
+ *      or graft_image_resize_shorter + graft_image_center_crop, or
+ *      graft_image_letterbox);
  *      with augmentation: graft_image_augment() with a random resized crop
  *      to width x height (crop_scale_*, crop_ratio_*), a horizontal flip
- *      with flip_prob, brightness and contrast jitter;
+ *      with flip_prob, brightness and contrast jitter; or, with
+ *      opts->augment_spec (since 1.3), that spec's steps, after the resize
+ *      of the line above when its crop is 0 x 0;
  *   3. normalise as opts->normalize says.
  * A sample is the tensor (channels, height, width), planar RGB or grey.
  * Memory: the dataset holds the names; reading holds at most one decoded

@@ -8,6 +8,8 @@
  */
 #include "testutil.h"
 
+#include <stddef.h>
+
 #include "data/dataset.h"
 
 #include <stdio.h>
@@ -451,8 +453,10 @@ START_TEST(test_folder_errors)
     graft_folder_opts o = GRAFT_FOLDER_OPTS_INIT;
     o.struct_size = 4;
     snprintf(msg, sizeof msg,
-             "graft_dataset_from_folder(): opts->struct_size is 4; this graft reads %u (use "
-             "GRAFT_FOLDER_OPTS_INIT)", (unsigned)sizeof(graft_folder_opts));
+             "graft_dataset_from_folder(): opts->struct_size is 4; this graft reads %u, %u (use "
+             "GRAFT_FOLDER_OPTS_INIT)",
+             (unsigned)offsetof(graft_folder_opts, augment_spec),
+             (unsigned)sizeof(graft_folder_opts));
     tu_expect_error(ctx, graft_dataset_from_folder(ctx, root, &o, &ds), GRAFT_E_VERSION, msg);
     o = (graft_folder_opts)GRAFT_FOLDER_OPTS_INIT;
     o.channels = 2;
@@ -774,6 +778,125 @@ START_TEST(test_folder_fit)
 }
 END_TEST
 
+/* Reads every sample of ds into a new buffer of n * numel floats. */
+static float *read_all(graft_dataset *ds, size_t numel)
+{
+    int64_t n = graft_dataset_size(ds);
+    float *x = malloc((size_t)n * numel * sizeof *x);
+    int64_t pos[64];
+    ck_assert_int_le(n, 64);
+    for (int64_t i = 0; i < n; i++) pos[i] = i;
+    ck_assert_int_eq(graft_dataset_gather(ds, pos, (int)n, x, NULL), GRAFT_OK);
+    return x;
+}
+
+/* 1.3: opts->augment_spec (the STANDARD preset is the 1.0 augmentation,
+ * NONE changes nothing, a crop of 0 x 0 augments after the plain resize),
+ * the letterbox resize, a 1.0-sized struct, and the new errors. */
+START_TEST(test_folder_augment_spec_and_letterbox)
+{
+    graft_ctx *ctx = tu_ctx();
+    char root[64];
+    make_flat_tree(root, sizeof root, 2, 3, 10);
+    const size_t numel = 3 * 8 * 6;
+    graft_folder_opts o = small_opts(8, 6);
+    o.seed = 5;
+    graft_dataset *plain = folder_or_fail(ctx, root, &o);
+    float *want_plain = read_all(plain, numel);
+    o.augment = 1;
+    graft_dataset *old = folder_or_fail(ctx, root, &o);
+    float *want_old = read_all(old, numel);
+
+    graft_augment_spec spec = GRAFT_AUGMENT_SPEC_INIT;
+    ck_assert_int_eq(graft_augment_preset(GRAFT_AUGMENT_PRESET_STANDARD, 8, 6, &spec), GRAFT_OK);
+    o.augment_spec = &spec;
+    graft_dataset *std = folder_or_fail(ctx, root, &o);
+    float *got = read_all(std, numel);
+    ck_assert(memcmp(got, want_old, 6 * numel * sizeof(float)) == 0);
+    ck_assert_int_eq(graft_dataset_is_deterministic(std), 0);
+    free(got);
+
+    ck_assert_int_eq(graft_augment_preset(GRAFT_AUGMENT_PRESET_NONE, 0, 0, &spec), GRAFT_OK);
+    graft_dataset *none = folder_or_fail(ctx, root, &o);
+    got = read_all(none, numel);
+    ck_assert(memcmp(got, want_plain, 6 * numel * sizeof(float)) == 0);
+    ck_assert_int_eq(graft_dataset_is_deterministic(none), 1);
+    free(got);
+
+    /* No crop, a sure flip: the plain samples mirrored. */
+    spec.flip_prob = 1.0f;
+    graft_dataset *flip = folder_or_fail(ctx, root, &o);
+    got = read_all(flip, numel);
+    for (size_t k = 0; k < 6 * 3 * 6; k++)
+        for (int x = 0; x < 8; x++) ck_assert_float_eq(got[k * 8 + x], want_plain[k * 8 + 7 - x]);
+    free(got);
+
+    /* augment 0: the spec is not read (even a wrong one). */
+    spec.crop_width = 3;
+    o.augment = 0;
+    graft_dataset *off = folder_or_fail(ctx, root, &o);
+    got = read_all(off, numel);
+    ck_assert(memcmp(got, want_plain, 6 * numel * sizeof(float)) == 0);
+    free(got);
+    o.augment = 1;
+    graft_dataset *bad = NULL;
+    ck_assert_int_eq(graft_dataset_from_folder(ctx, root, &o, &bad), GRAFT_E_INVALID_ARG);
+    spec.crop_height = 2;
+    tu_expect_error(ctx, graft_dataset_from_folder(ctx, root, &o, &bad), GRAFT_E_INVALID_ARG,
+                    "graft_dataset_from_folder(): opts->augment_spec crops to 3x2: must be 0x0 "
+                    "(no random crop) or the samples' 8x6");
+    spec = (graft_augment_spec)GRAFT_AUGMENT_SPEC_INIT;
+    spec.seed = 3;
+    ck_assert_int_eq(graft_dataset_from_folder(ctx, root, &o, &bad), GRAFT_E_INVALID_ARG);
+    spec.seed = 0;
+    spec.hue = 0.7f;
+    tu_expect_error(ctx, graft_dataset_from_folder(ctx, root, &o, &bad), GRAFT_E_INVALID_ARG,
+                    "graft_dataset_from_folder(): spec->hue is 0.7, must be in [0, 0.5]");
+    spec.hue = 0.0f;
+    o.flip_prob = 0.2f;
+    ck_assert_int_eq(graft_dataset_from_folder(ctx, root, &o, &bad), GRAFT_E_INVALID_ARG);
+    ck_assert_ptr_null(bad);
+
+    /* Letterbox: each sample is graft_image_letterbox() of its image. */
+    o = small_opts(8, 6);
+    o.resize = GRAFT_FOLDER_RESIZE_LETTERBOX;
+    o.fill = 0.5f;
+    graft_dataset *lb = folder_or_fail(ctx, root, &o);
+    got = read_all(lb, numel);
+    for (int64_t i = 0; i < 6; i++) {
+        graft_image *im = NULL;
+        ck_assert_int_eq(graft_image_load(ctx, graft_dataset_sample_path(lb, i), NULL, &im),
+                         GRAFT_OK);
+        ck_assert_int_eq(graft_image_letterbox(im, 8, 6, 0.5f), GRAFT_OK);
+        ck_assert(memcmp(graft_image_data_const(im), got + i * numel, numel * sizeof(float)) == 0);
+        graft_image_free(im);
+    }
+    free(got);
+    o.fill = NAN;
+    ck_assert_int_eq(graft_dataset_from_folder(ctx, root, &o, &bad), GRAFT_E_INVALID_ARG);
+    o.fill = 0.0f;
+    o.resize = 3;
+    ck_assert_int_eq(graft_dataset_from_folder(ctx, root, &o, &bad), GRAFT_E_INVALID_ARG);
+
+    /* A 1.0 caller's struct: the newer fields are never read. */
+    o = small_opts(8, 6);
+    o.struct_size = (uint32_t)offsetof(graft_folder_opts, augment_spec);
+    o.fill = NAN;
+    o.augment_spec = (const graft_augment_spec *)&o; /* would be refused if read */
+    graft_dataset *v10 = folder_or_fail(ctx, root, &o);
+    got = read_all(v10, numel);
+    ck_assert(memcmp(got, want_plain, 6 * numel * sizeof(float)) == 0);
+    free(got);
+
+    graft_dataset *all[] = {plain, old, std, none, flip, off, lb, v10};
+    for (size_t k = 0; k < sizeof all / sizeof all[0]; k++) graft_dataset_free(all[k]);
+    free(want_plain);
+    free(want_old);
+    tu_rm_tree(root);
+    graft_ctx_free(ctx);
+}
+END_TEST
+
 Suite *suite_dataset_folder(void)
 {
     const tu_named_test cases[] = {
@@ -786,6 +909,7 @@ Suite *suite_dataset_folder(void)
         {"folder_threads_and_augment", test_folder_threads_and_augment},
         {"folder_split", test_folder_split},
         {"folder_fit", test_folder_fit},
+        {"folder_augment_spec_and_letterbox", test_folder_augment_spec_and_letterbox},
     };
     Suite *s = suite_create("dataset_folder");
     tu_add_tcases(s, cases, sizeof cases / sizeof cases[0], 60);

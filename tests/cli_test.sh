@@ -295,6 +295,23 @@ check "train --unfreeze-from: the cache is rebuilt when the trunk changes" sh -c
 import json, sys
 e = [l for l in map(json.loads, sys.stdin) if l[\"event\"] == \"epoch\"]
 assert [l[\"cached_samples\"] for l in e] == [0, 36, 0, 36], e'"
+check "train --augment=strong --json: every image computed every epoch" sh -c \
+    "\"$graft\" train \"$base\" --data \"$dir/data\" --out \"$dir/r.graft\" --epochs 2 --augment=strong --val-fraction 0.25 --json | python3 -c '
+import json, sys
+e = [l for l in map(json.loads, sys.stdin) if l[\"event\"] == \"epoch\"]
+assert [(l[\"trunk_images\"], l[\"cached_samples\"]) for l in e] == [(48, 0), (48, 0)], e'"
+check "train --augment=none: no augmentation, so the second epoch is cached" sh -c \
+    "\"$graft\" train \"$base\" --data \"$dir/data\" --out \"$dir/r.graft\" --epochs 2 --augment=none --val-fraction 0 --json | python3 -c '
+import json, sys
+e = [l for l in map(json.loads, sys.stdin) if l[\"event\"] == \"epoch\"]
+assert [l[\"cached_samples\"] for l in e][1] == 48, e'"
+check "train --augment=light and --augment alone give models" sh -c \
+    "\"$graft\" train \"$base\" --data \"$dir/data\" --out \"$dir/r1.graft\" --epochs 1 --augment=light --quiet && \
+     \"$graft\" train \"$base\" --data \"$dir/data\" --out \"$dir/r2.graft\" --epochs 1 --augment --quiet && test -s \"$dir/r1.graft\" && test -s \"$dir/r2.graft\""
+check "--augment=bogus: status 2, the presets named" says 2 "--augment takes none, light, standard or strong" "$graft" $T --augment=bogus
+check "predict --tta and --tta=all: probabilities that sum to 1" sh -c \
+    "for v in --tta --tta=crops --tta=all; do \"$graft\" predict \"$dir/m.graft\" \"$dir/data/dot/001.png\" --top 3 \$v --json | python3 -c 'import json,sys; r=json.loads(sys.stdin.readline()); assert abs(sum(t[\"probability\"] for t in r[\"top\"]) - 1) < 1e-4' || exit 1; done"
+check "--tta=bogus: status 2, the views named" says 2 "--tta takes flip, crops or all" "$graft" predict "$dir/m.graft" "$dir/data/bar/000.png" --tta=bogus
 check "train: the epoch lines say what came from the feature cache" sh -c \
     "\"$graft\" train \"$base\" --data \"$dir/data\" --out \"$dir/r.graft\" --epochs 2 --val-fraction 0.2 2> \"$dir/e\" && \
      grep -q '^epoch 1/2: .*; 48 images through the model in' \"$dir/e\" && \

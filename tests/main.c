@@ -24,11 +24,12 @@ int main(void)
         /* data */
         suite_dataset, suite_dataset_idx, suite_dataset_csv, suite_dataset_folder, suite_dataset_subset,
         suite_file_reader, suite_image, suite_image_png, suite_image_jpeg, suite_image_handle,
-        suite_image_transform, suite_image_png_write, suite_dataset_callback, suite_dataset_grid,
+        suite_image_transform, suite_image_augment, suite_image_png_write, suite_dataset_callback,
+        suite_dataset_grid,
         /* model */
         suite_model, suite_freeze, suite_model_io, suite_optim, suite_optim_sgd, suite_optim_adam,
         suite_train, suite_transfer, suite_evaluate, suite_fit_callbacks, suite_reinit,
-        suite_predict_dataset,
+        suite_predict_dataset, suite_predict_tta,
         /* onnx */
         suite_onnx_pb, suite_onnx_import, suite_onnx_import_helpers, suite_onnx_fold,
         suite_onnx_ops_nn, suite_onnx_ops_elementwise, suite_onnx_ops_shape, suite_onnx_export,

@@ -77,6 +77,7 @@ Suite *suite_image_transform(void);
 Suite *suite_image_png_write(void);
 Suite *suite_dataset_callback(void);
 Suite *suite_dataset_grid(void);
+Suite *suite_image_augment(void);
 
 /* model */
 Suite *suite_model(void);
@@ -86,6 +87,7 @@ Suite *suite_optim(void);
 Suite *suite_optim_sgd(void);
 Suite *suite_optim_adam(void);
 Suite *suite_train(void);
+Suite *suite_predict_tta(void);
 Suite *suite_transfer(void);
 Suite *suite_evaluate(void);
 Suite *suite_fit_callbacks(void);

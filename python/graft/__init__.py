@@ -50,7 +50,7 @@ from . import _lib
 from . import layers
 from .context import Allocator, Context, default_context
 from .data import Dataset
-from .image import Image, image_format
+from .image import AUGMENT_PRESETS, Image, augment_preset, image_format
 from .layers import Layer
 from .model import INPUT, LoadEntry, LoadReport, Model, ModelLayer, WeightStatus
 from .optim import Optimizer
@@ -96,12 +96,12 @@ def have_numpy():
 
 
 __all__ = [
-    "Allocator", "CancelledError", "Context", "Dataset", "EvalResult", "FormatError",
+    "AUGMENT_PRESETS", "Allocator", "CancelledError", "Context", "Dataset", "EvalResult", "FormatError",
     "GraftError", "GraftIOError", "INPUT", "Image", "InternalError", "InvalidArgumentError",
     "LIBRARY_MAJOR", "Layer", "LoadEntry", "LoadReport", "Model", "ModelLayer",
     "NoMemoryError", "NotFoundError", "NumericError", "Optimizer", "Progress", "RangeError",
     "ReduceLROnPlateau",
     "ShapeError", "StateError", "Tensor", "UnsupportedError", "VersionError", "WeightStatus",
-    "blas_core_name", "default_context", "errors", "has_blas", "have_numpy", "image_format", "layers",
+    "augment_preset", "blas_core_name", "default_context", "errors", "has_blas", "have_numpy", "image_format", "layers",
     "library_path", "strerror", "version", "version_number", "__version__",
 ]

@@ -57,6 +57,10 @@ GRAFT_IMAGE_HWC = 1
 GRAFT_IMAGE_BGR = 2
 GRAFT_IMAGENET_MEAN = (0.485, 0.456, 0.406)
 GRAFT_IMAGENET_STD = (0.229, 0.224, 0.225)
+GRAFT_AUGMENT_PRESET_NONE = 0
+GRAFT_AUGMENT_PRESET_LIGHT = 1
+GRAFT_AUGMENT_PRESET_STANDARD = 2
+GRAFT_AUGMENT_PRESET_STRONG = 3
 
 # Layers
 GRAFT_GELU_ERF = 0
@@ -77,6 +81,8 @@ GRAFT_NEAREST_CEIL = 3
 
 # Models
 GRAFT_MODEL_INPUT = "input"
+GRAFT_TTA_FLIP = 1
+GRAFT_TTA_CROPS = 2
 
 # Optimizers and learning-rate schedules
 GRAFT_OPTIM_SGD = 1
@@ -104,6 +110,7 @@ GRAFT_CSV_LABEL_LAST = 0
 GRAFT_CSV_LABEL_FIRST = 1
 GRAFT_FOLDER_RESIZE_SHORTER_CROP = 0
 GRAFT_FOLDER_RESIZE_STRETCH = 1
+GRAFT_FOLDER_RESIZE_LETTERBOX = 2
 GRAFT_FOLDER_NORM_SCALE = 0
 GRAFT_FOLDER_NORM_IMAGENET = 1
 GRAFT_FOLDER_NORM_MEAN_STD = 2
@@ -204,6 +211,13 @@ STRUCTS = {
         ("flip_prob", "c_float"),
         ("brightness", "c_float"),
         ("contrast", "c_float"),
+        ("rotation", "c_float"),
+        ("translate_x", "c_float"),
+        ("translate_y", "c_float"),
+        ("fill", "c_float"),
+        ("saturation", "c_float"),
+        ("hue", "c_float"),
+        ("grayscale_prob", "c_float"),
     ),
     "graft_conv2d_spec": (
         ("struct_size", "c_uint32"),
@@ -306,6 +320,8 @@ STRUCTS = {
         ("on_error", "c_int"),
         ("verify", "c_int"),
         ("reserved", "c_uint32 * 4"),
+        ("augment_spec", "P(AugmentSpec)"),
+        ("fill", "c_float"),
     ),
     "graft_grid_opts": (
         ("struct_size", "c_uint32"),
@@ -426,6 +442,8 @@ FUNCTIONS = (
     ("graft_image_resize_shorter", "c_int", ("c_void_p", "c_int")),
     ("graft_image_crop", "c_int", ("c_void_p", "c_int", "c_int", "c_int", "c_int")),
     ("graft_image_center_crop", "c_int", ("c_void_p", "c_int", "c_int")),
+    ("graft_image_pad", "c_int", ("c_void_p", "c_int", "c_int", "c_int", "c_int", "c_float")),
+    ("graft_image_letterbox", "c_int", ("c_void_p", "c_int", "c_int", "c_float")),
     ("graft_image_flip_horizontal", "c_int", ("c_void_p",)),
     ("graft_image_scale", "c_int", ("c_void_p", "c_float")),
     ("graft_image_normalize", "c_int", ("c_void_p", "c_void_p", "c_void_p")),
@@ -437,6 +455,8 @@ FUNCTIONS = (
     ("graft_tensor_encode_png", "c_int",
      ("c_void_p", "c_float", "c_float", "c_int", "PP", "P(c_size_t)")),
     ("graft_tensor_save_png", "c_int", ("c_void_p", "c_char_p", "c_float", "c_float", "c_int")),
+    ("graft_augment_preset", "c_int", ("c_int", "c_int", "c_int", "P(AugmentSpec)")),
+    ("graft_augment_preset_name", "c_char_p", ("c_int",)),
     # Layers
     ("graft_layer_conv2d", "c_int", ("c_void_p", "P(Conv2dSpec)", "PP")),
     ("graft_layer_max_pool2d", "c_int", ("c_void_p", "P(Pool2dSpec)", "PP")),
@@ -507,6 +527,7 @@ FUNCTIONS = (
     ("graft_model_predict", "c_int", ("c_void_p", "c_void_p", "c_void_p")),
     ("graft_model_predict_topk", "c_int",
      ("c_void_p", "c_void_p", "c_int", "c_void_p", "c_void_p")),
+    ("graft_model_predict_tta", "c_int", ("c_void_p", "c_void_p", "c_int", "c_void_p")),
     # Optimizers and learning-rate schedules
     ("graft_optim_create", "c_int", ("c_void_p", "c_int", "PP")),
     ("graft_optim_free", None, ("c_void_p",)),
@@ -639,6 +660,8 @@ ARGUMENT_NAMES = {
     "graft_image_resize_shorter": ("image", "size"),
     "graft_image_crop": ("image", "x", "y", "width", "height"),
     "graft_image_center_crop": ("image", "width", "height"),
+    "graft_image_pad": ("image", "left", "top", "right", "bottom", "fill"),
+    "graft_image_letterbox": ("image", "width", "height", "fill"),
     "graft_image_flip_horizontal": ("image",),
     "graft_image_scale": ("image", "factor"),
     "graft_image_normalize": ("image", "mean", "std"),
@@ -649,6 +672,8 @@ ARGUMENT_NAMES = {
     "graft_image_buffer_free": ("ctx", "data"),
     "graft_tensor_encode_png": ("tensor", "lo", "hi", "columns", "data", "size"),
     "graft_tensor_save_png": ("tensor", "path", "lo", "hi", "columns"),
+    "graft_augment_preset": ("preset", "crop_width", "crop_height", "out"),
+    "graft_augment_preset_name": ("preset",),
     "graft_layer_conv2d": ("ctx", "spec", "out"),
     "graft_layer_max_pool2d": ("ctx", "spec", "out"),
     "graft_layer_avg_pool2d": ("ctx", "spec", "out"),
@@ -714,6 +739,7 @@ ARGUMENT_NAMES = {
     "graft_model_forward": ("model", "input", "output"),
     "graft_model_predict": ("model", "input", "probs"),
     "graft_model_predict_topk": ("model", "input", "k", "indices", "probs"),
+    "graft_model_predict_tta": ("model", "input", "views", "probs"),
     "graft_optim_create": ("ctx", "kind", "out"),
     "graft_optim_free": ("optim",),
     "graft_optim_set": ("optim", "key", "value"),

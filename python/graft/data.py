@@ -6,6 +6,7 @@ import ctypes
 from . import _api
 from . import _arrays
 from . import _lib
+from . import image as _image
 from .context import Handle, resolve
 
 # The option values by name: GRAFT_CSV_LABEL_LAST is "last", and so on.
@@ -163,7 +164,7 @@ class Dataset(Handle):
                     std=(1.0, 1.0, 1.0), augment=False, crop_scale_min=0.08,
                     crop_scale_max=1.0, crop_ratio_min=0.75, crop_ratio_max=4.0 / 3.0,
                     flip_prob=0.5, brightness=0.0, contrast=0.0, seed=0, threads=2,
-                    on_error="fail", verify="header", ctx=None):
+                    on_error="fail", verify="header", fill=0.0, ctx=None):
         """A dataset of the images under root/<class name>/<file> (.png,
         .jpg, .jpeg), classes sorted by folder name, as torchvision's
         ImageFolder. Images are decoded when samples are read, into
@@ -171,12 +172,18 @@ class Dataset(Handle):
 
         resize: "shorter_crop" (default: shorter side to shorter_side, 0
             meaning round(max(width, height) * 256 / 224), then the central
-            crop) or "stretch".
+            crop), "stretch" or "letterbox" (the whole image, aspect kept,
+            padded with fill; since graft 1.3).
         normalize: "scale" (value * scale; default), "imagenet" or
             "mean_std" (with mean and std per channel).
         augment: True for seeded training augmentation: a random resized
             crop (crop_scale_*, crop_ratio_*), a flip with flip_prob,
             brightness and contrast jitter; fit() varies it by epoch.
+            Since graft 1.3 also a preset name ("none", "light",
+            "standard", "strong": graft.augment_preset() for width x
+            height) or a dict of Image.augment() arguments (no seed; a
+            crop of 0 x 0 or width x height): those steps instead of the
+            crop_* to contrast arguments, which then keep their defaults.
         threads: decoding threads (default 2).
         on_error: "fail" (default) or "skip" unreadable files (listed in
             :attr:`skipped`).
@@ -185,6 +192,11 @@ class Dataset(Handle):
         Defaults are graft's (GRAFT_FOLDER_OPTS_INIT).
         """
         ctx = resolve(ctx)
+        spec = None
+        if isinstance(augment, str):
+            augment = _image.augment_preset(augment, width, height)
+        if isinstance(augment, dict):
+            spec = _image._augment_spec(**augment)
         mean = [float(v) for v in mean]
         std = [float(v) for v in std]
         if len(mean) != 3 or len(std) != 3:
@@ -199,7 +211,9 @@ class Dataset(Handle):
             crop_ratio_max=float(crop_ratio_max), flip_prob=float(flip_prob),
             brightness=float(brightness), contrast=float(contrast), seed=int(seed),
             threads=int(threads), on_error=_choice(_ON_ERROR, on_error, "on_error"),
-            verify=_choice(_VERIFY, verify, "verify"))
+            verify=_choice(_VERIFY, verify, "verify"), fill=float(fill))
+        if spec is not None:
+            opts.augment_spec = ctypes.pointer(spec)  # spec lives until the call returns
         out = ctypes.c_void_p()
         _lib.call(_lib.C.graft_dataset_from_folder, ctx.handle, _lib.encode_path(root),
                   ctypes.byref(opts), ctypes.byref(out))

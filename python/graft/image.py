@@ -242,6 +242,20 @@ class Image(Handle):
         _lib.call(_lib.C.graft_image_center_crop, self.handle, int(width), int(height))
         return self
 
+    def pad(self, left, top, right, bottom, fill=0.0):
+        """Adds left, top, right and bottom columns and rows of the value
+        fill (torchvision's F.pad with a fill). Since graft 1.3."""
+        _lib.call(_lib.C.graft_image_pad, self.handle, int(left), int(top), int(right),
+                  int(bottom), float(fill))
+        return self
+
+    def letterbox(self, width, height, fill=0.0):
+        """Fits the whole image into width x height keeping its aspect ratio
+        (resize, then centred padding with fill). Since graft 1.3."""
+        _lib.call(_lib.C.graft_image_letterbox, self.handle, int(width), int(height),
+                  float(fill))
+        return self
+
     def flip_horizontal(self):
         """Mirrors left to right."""
         _lib.call(_lib.C.graft_image_flip_horizontal, self.handle)
@@ -270,18 +284,26 @@ class Image(Handle):
 
     def augment(self, *, seed=0, crop_width=0, crop_height=0, scale_min=0.08, scale_max=1.0,
                 ratio_min=0.75, ratio_max=4.0 / 3.0, flip_prob=0.0, brightness=0.0,
-                contrast=0.0):
+                contrast=0.0, rotation=0.0, translate_x=0.0, translate_y=0.0, fill=0.0,
+                saturation=0.0, hue=0.0, grayscale_prob=0.0):
         """Seeded training augmentation, in this order: a random resized crop
         to crop_width x crop_height (off while both are 0; area fraction in
         [scale_min, scale_max], aspect ratio in [ratio_min, ratio_max]), a
-        horizontal flip with probability flip_prob, brightness and contrast
-        jitter. The same image, arguments and seed give the same result on
-        every platform. Defaults are graft's (which do nothing)."""
-        spec = _lib.new_struct(
-            _lib.AugmentSpec, seed=int(seed), crop_width=int(crop_width),
-            crop_height=int(crop_height), scale_min=float(scale_min),
-            scale_max=float(scale_max), ratio_min=float(ratio_min), ratio_max=float(ratio_max),
-            flip_prob=float(flip_prob), brightness=float(brightness), contrast=float(contrast))
+        horizontal flip with probability flip_prob, a rotation by up to
+        rotation degrees and a shift by up to translate_x * width and
+        translate_y * height pixels (uncovered pixels take fill),
+        brightness, contrast, saturation and hue jitter (torchvision's
+        ColorJitter), grey with probability grayscale_prob. The same image,
+        arguments and seed give the same result on every platform. Defaults
+        are graft's (which do nothing); augment_preset() gives a recipe's
+        arguments: ``img.augment(seed=s, **graft.augment_preset("strong",
+        224, 224))``. The arguments from rotation on are since graft 1.3."""
+        spec = _augment_spec(seed=seed, crop_width=crop_width, crop_height=crop_height,
+                             scale_min=scale_min, scale_max=scale_max, ratio_min=ratio_min,
+                             ratio_max=ratio_max, flip_prob=flip_prob, brightness=brightness,
+                             contrast=contrast, rotation=rotation, translate_x=translate_x,
+                             translate_y=translate_y, fill=fill, saturation=saturation, hue=hue,
+                             grayscale_prob=grayscale_prob)
         _lib.call(_lib.C.graft_image_augment, self.handle, ctypes.byref(spec))
         return self
 
@@ -289,3 +311,42 @@ class Image(Handle):
         if self.closed:
             return "<graft.Image closed>"
         return "<graft.Image %dx%d, %d channel(s)>" % (self.width, self.height, self.channels)
+
+
+# ---- augmentation recipes -------------------------------------------------------
+
+_SPEC_INTS = ("crop_width", "crop_height")
+
+#: The names of graft's augmentation presets, by GRAFT_AUGMENT_PRESET_* value.
+AUGMENT_PRESETS = tuple(_lib.decode(_lib.C.graft_augment_preset_name(p)) for p in range(4))
+
+
+def _augment_spec(**fields):
+    """A graft_augment_spec from field values, the others at graft's
+    defaults (GRAFT_AUGMENT_SPEC_INIT, which the "none" preset keeps); a
+    name that is no field is a TypeError, as for the C struct."""
+    kw = augment_preset("none")
+    for k, v in fields.items():
+        if k == "seed" or k in _SPEC_INTS:
+            kw[k] = int(v)
+        else:
+            kw[k] = float(v)
+    return _lib.new_struct(_lib.AugmentSpec, **kw)
+
+
+def augment_preset(preset, crop_width=0, crop_height=0):
+    """The fields of graft's augmentation preset (a name of AUGMENT_PRESETS,
+    "none", "light", "standard" or "strong", or a GRAFT_AUGMENT_PRESET_*
+    value) cropping to crop_width x crop_height (0 x 0: no crop), as a dict
+    of Image.augment() keyword arguments (all but seed). See
+    graft_augment_preset() in graft.h for the recipes. Since graft 1.3."""
+    if isinstance(preset, str):
+        if preset not in AUGMENT_PRESETS:
+            raise ValueError("preset must be one of %s, not %r"
+                             % (", ".join(map(repr, AUGMENT_PRESETS)), preset))
+        preset = AUGMENT_PRESETS.index(preset)
+    spec = _lib.new_struct(_lib.AugmentSpec)
+    _lib.call(_lib.C.graft_augment_preset, int(preset), int(crop_width), int(crop_height),
+              ctypes.byref(spec))
+    return {name: getattr(spec, name) for name, _ in spec._fields_
+            if name not in ("struct_size", "seed")}

@@ -851,6 +851,28 @@ class Model(Handle):
                 _lib.call(_lib.C.graft_model_predict, self.handle, t, probs)
         return out.result()
 
+    def predict_tta(self, x, views="flip"):
+        """Class probabilities averaged over test-time augmentation views of
+        each image of the batch x (N, C, H, W), shape (N, classes). views:
+        "none" (predict()), "flip" (the image and its mirror; default),
+        "crops" (the image and five crops of 7/8 of each side, resized
+        back) or "all" (those six and their mirrors); or a combination of
+        GRAFT_TTA_FLIP and GRAFT_TTA_CROPS. Since graft 1.3."""
+        self._check_idle("predict_tta")
+        if isinstance(views, str):
+            table = {"none": 0, "flip": _api.GRAFT_TTA_FLIP, "crops": _api.GRAFT_TTA_CROPS,
+                     "all": _api.GRAFT_TTA_FLIP | _api.GRAFT_TTA_CROPS}
+            if views not in table:
+                raise ValueError("views must be one of %s, not %r"
+                                 % (", ".join(map(repr, table)), views))
+            views = table[views]
+        buf = self._input(x)
+        out = _arrays.float_output((buf.shape[0], self.n_classes))
+        with borrowed_view(self._ctx, buf) as t:
+            with borrowed_view(self._ctx, out) as probs:
+                _lib.call(_lib.C.graft_model_predict_tta, self.handle, t, int(views), probs)
+        return out.result()
+
     def predict_topk(self, x, k=None):
         """The k most probable classes of each sample, best first: returns
         ``(indices, probs)``, each of shape (N, k). k in [1, classes];

@@ -320,6 +320,16 @@ PUBLIC = {
     "graft_layer_dropout:seed": "test_dropout",
     "graft_model_create:seed": "test_model_create",
     "graft_model_predict_topk:k": "test_predict_topk",
+    "graft_model_predict_tta:views": "test_predict_tta",
+    "graft_image_pad:left": "test_image_pad_letterbox",
+    "graft_image_pad:top": "test_image_pad_letterbox",
+    "graft_image_pad:right": "test_image_pad_letterbox",
+    "graft_image_pad:bottom": "test_image_pad_letterbox",
+    "graft_image_letterbox:width": "test_image_pad_letterbox",
+    "graft_image_letterbox:height": "test_image_pad_letterbox",
+    "graft_augment_preset:preset": "test_augment_preset",
+    "graft_augment_preset:crop_width": "test_augment_preset",
+    "graft_augment_preset:crop_height": "test_augment_preset",
     "graft_dataset_from_memory:n_classes": "test_from_memory",
     "graft_dataset_split:seed": "test_split",
     "graft_dataset_split_stratified:seed": "test_split_stratified",
@@ -432,6 +442,7 @@ _UNUSED = "the binding never calls this function"
 
 #: "function:parameter" or "struct.member" -> why no caller's integer reaches it.
 INTERNAL = {
+    "graft_augment_preset_name:preset": _INDEX,
     "graft_ctx_set_int:key": _KEY,
     "graft_ctx_get_int:key": _KEY,
     "graft_tensor_create:ndim": _COUNT,
@@ -736,6 +747,32 @@ class PublicIntegers(_Public):
         for call, what in cases:
             self.refused(call, what)
             self.assertEqual(img.shape, (1, 6, 8))
+
+    def test_image_pad_letterbox(self):
+        img = self.image()
+        cases = [
+            (lambda: img.pad(2 ** 32 + 1, 0, 0, 0), "left"),
+            (lambda: img.pad(0, -2 ** 32 + 1, 0, 0), "top"),
+            (lambda: img.pad(0, 0, 2 ** 32 + 1, 0), "right"),
+            (lambda: img.pad(0, 0, 0, 2 ** 32 + 1), "bottom"),
+            (lambda: img.letterbox(2 ** 32 + 4, 4), "width"),
+            (lambda: img.letterbox(4, 2 ** 32 + 4), "height"),
+        ]
+        for call, what in cases:
+            self.refused(call, what)
+            self.assertEqual(img.shape, (1, 6, 8))
+
+    def test_augment_preset(self):
+        self.refused(lambda: graft.augment_preset(2 ** 32 + 2), "preset")
+        self.refused(lambda: graft.augment_preset("light", 2 ** 32 + 8, 8), "crop_width")
+        self.refused(lambda: graft.augment_preset("light", 8, 2 ** 32 + 8), "crop_height")
+
+    def test_predict_tta(self):
+        m = self.model()
+        x, _ = tu.images(1, 2, "quadrant")
+        x = [[[x[0][r * tu.SIDE:(r + 1) * tu.SIDE] for r in range(tu.SIDE)]]]
+        for bad in (2 ** 32 + 1, -2 ** 32 + 1):
+            self.refused(lambda: m.predict_tta(x, bad), "views")
 
     def test_dense(self):
         for bad in (2 ** 32 + 3, -2 ** 32 + 3, 2 ** 64):

@@ -29,7 +29,8 @@ typedef struct cli_args {
     int opt_used[64];
 } cli_args;
 
-/* The options a command accepts: "name" is a flag, "name=" takes a value.
+/* The options a command accepts: "name" is a flag, "name=" takes a value,
+ * "name=?" is a flag that may take a value given as --name=value.
  * Returns 0, or -1 after printing why (exit status 2). */
 int cliParse(int argc, char **argv, const char *const *accepted, cli_args *a);
 const char *cliOpt(cli_args *a, const char *name);    /* value or NULL */
@@ -136,6 +137,34 @@ void cliReportSkipped(const graft_dataset *ds, const char *dir);
  * file is damaged or not an image. */
 void cliHintSkipBad(int status, const char *message);
 void cliJsonSkippedFiles(FILE *f, const graft_dataset *ds);
+
+/* --augment[=PRESET] of graft train (train_augment.c). cliTrainAugmentCheck
+ * checks the value before any work (0, or -1 after printing why: exit status
+ * 2). cliTrainAugment sets fo from it: no --augment, or --augment=none, is no
+ * augmentation; --augment alone is 1.0's augmentation (the same images as
+ * the "standard" preset); --augment=light|standard|strong fills spec with
+ * that preset (graft_augment_preset()) for fo's size and points
+ * fo->augment_spec at it, so spec must outlive the dataset's creation. */
+int cliTrainAugmentCheck(cli_args *a);
+void cliTrainAugment(cli_args *a, graft_folder_opts *fo, graft_augment_spec *spec);
+#define CLI_TRAIN_AUGMENT_USAGE \
+    "  --augment[=PRESET]    random resized crops and flips; PRESET: light, standard\n" \
+    "                        (what --augment alone does), strong (adds rotation and\n" \
+    "                        colour jitter) or none\n"
+
+/* --tta[=VIEWS] of graft predict (predict_tta.c): test-time augmentation,
+ * VIEWS flip (what --tta alone does), crops or all (crops and their
+ * mirrors); see graft_model_predict_tta(). cliTtaCheck checks the value
+ * before any work (0, or -1 after printing why). cliPredictTopk gives the
+ * top classes of the batch x (one image) as graft_model_predict_topk()
+ * does, over the views --tta asks for; returns a graft status. */
+int cliTtaCheck(cli_args *a);
+int cliPredictTopk(cli_args *a, graft_ctx *ctx, graft_model *m, const graft_tensor *x, int top,
+                   int32_t *idx, float *prob);
+#define CLI_TTA_USAGE \
+    "  --tta[=VIEWS]    average the probabilities over views of each image: flip\n" \
+    "                   (the mirror; --tta alone), crops (five crops of 7/8 of each\n" \
+    "                   side) or all (the crops and their mirrors)\n"
 
 double cliNow(void);
 

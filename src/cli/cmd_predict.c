@@ -14,6 +14,7 @@ static const char usage[] =
     "  --top K          classes to print per image (default 5)\n"
     "  --normalize MODE unit (default), imagenet or byte, as the model was trained\n"
     "  --json           one JSON object per image on standard output\n"
+    CLI_TTA_USAGE
     CLI_INPUT_SHAPE_USAGE;
 
 /* Decodes path and prepares it as the model expects, into slot 0 of x. */
@@ -39,7 +40,7 @@ static int prepare(graft_ctx *ctx, const char *path, const graft_folder_opts *fo
 
 int cmd_predict(int argc, char **argv, cli_out *out)
 {
-    static const char *const accepted[] = {"top=", "normalize=", "threads=", "input-shape=", "quiet", "json", "help", NULL};
+    static const char *const accepted[] = {"top=", "normalize=", "threads=", "input-shape=", "tta=?", "quiet", "json", "help", NULL};
     cli_args a;
     if (cliParse(argc, argv, accepted, &a)) return 2;
     if (cliFlag(&a, "help")) {
@@ -51,7 +52,7 @@ int cmd_predict(int argc, char **argv, cli_out *out)
         fputs(usage, stderr);
         return 2;
     }
-    if (cliInt(&a, "top", 5, 1, 1 << 20, &top) || cliImageOptsCheck(&a) ||
+    if (cliInt(&a, "top", 5, 1, 1 << 20, &top) || cliImageOptsCheck(&a) || cliTtaCheck(&a) ||
         cliInputShapeCheck(&a, a.pos[0]))
         return 2;
     int rc = 1, failures = 0;
@@ -77,7 +78,7 @@ int cmd_predict(int argc, char **argv, cli_out *out)
     for (int i = 1; i < a.n_pos; i++) {
         const char *path = a.pos[i];
         if (prepare(ctx, path, &fo, x) != GRAFT_OK ||
-            graft_model_predict_topk(m, x, top, idx, prob) != GRAFT_OK) {
+            cliPredictTopk(&a, ctx, m, x, top, idx, prob) != GRAFT_OK) {
             cliError("%s: %s", path, graft_errmsg(ctx));
             failures++;
             continue;

@@ -38,7 +38,7 @@ static const char usage[] =
     "  --unfreeze-from NAME  staged fine-tuning: unfreeze NAME and what follows ...\n"
     "  --unfreeze-at E       ... at the start of epoch E (0-based; default 2) ...\n"
     "  --unfreeze-lr-scale S ... at S times the learning rate (default 0.1)\n"
-    "  --augment             random resized crops, flips, brightness/contrast jitter\n"
+    CLI_TRAIN_AUGMENT_USAGE
     "  --val-fraction F      held out for validation, class by class (default 0.2 when\n"
     "                        every class has 30 images or more, else none; 0 for none)\n"
     "  --normalize MODE      unit ([0,1], default), imagenet, or byte ([0,255])\n"
@@ -105,7 +105,7 @@ int cmd_train(int argc, char **argv, cli_out *out)
         "data=", "out=", "epochs=", "batch=", "lr=", "optim=", "cosine", "constant-lr",
         "head-at=", "freeze-through=",
         "train-all", "hidden=", "dropout=", "unfreeze-from=", "unfreeze-at=",
-        "unfreeze-lr-scale=", "augment", "val-fraction=", "normalize=", "seed=", "threads=",
+        "unfreeze-lr-scale=", "augment=?", "val-fraction=", "normalize=", "seed=", "threads=",
         "plot=", "skip-bad", "input-shape=", "from-scratch", "quiet", "json", "help",
         CLI_TRAIN_CALLBACKS_ACCEPTED, NULL};
     cli_args a;
@@ -130,7 +130,7 @@ int cmd_train(int argc, char **argv, cli_out *out)
         cliDouble(&a, "lr", 1e-3, 1e-9, 10, &lr) || cliDouble(&a, "dropout", 0, 0, 0.99, &dropout) ||
         cliDouble(&a, "val-fraction", 0.2, 0, 0.9, &val_fraction) ||
         cliDouble(&a, "unfreeze-lr-scale", 0.1, 0, 100, &unfreeze_scale) || cliImageOptsCheck(&a) ||
-        cliInputShapeCheck(&a, a.pos[0]))
+        cliTrainAugmentCheck(&a) || cliInputShapeCheck(&a, a.pos[0]))
         return 2;
     int cb_status = cliTrainCallbacks(&a, val_fraction > 0, NULL); /* exit status or 0 */
     if (cb_status) return cb_status;
@@ -180,10 +180,11 @@ int cmd_train(int argc, char **argv, cli_out *out)
         goto done;
 
     graft_folder_opts fo;
+    graft_augment_spec augment_spec;
     if ((rc = cliImageOpts(m, &a, &fo)) != 0) goto done;
     rc = 1;
     fo.seed = (uint64_t)seed;
-    fo.augment = cliFlag(&a, "augment");
+    cliTrainAugment(&a, &fo, &augment_spec);
     if (skip_bad) {
         /* Decode every image now, so that none can fail in the middle of
          * training, and leave out (and list) those that cannot be read. */

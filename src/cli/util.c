@@ -45,10 +45,13 @@ int cliParse(int argc, char **argv, const char *const *accepted, cli_args *a)
         }
         const char *name = s + 2, *eq = strchr(name, '=');
         size_t len = eq ? (size_t)(eq - name) : strlen(name);
-        int takes_value = -1;
+        int takes_value = -1; /* 0 flag, 1 value, 2 optional value (only as --name=value) */
         for (const char *const *acc = accepted; *acc; acc++) {
-            size_t al = strlen(*acc), base = al && (*acc)[al - 1] == '=' ? al - 1 : al;
-            if (base == len && strncmp(*acc, name, len) == 0) takes_value = base != al;
+            size_t al = strlen(*acc), base = al;
+            int kind = 0;
+            if (al >= 2 && strcmp(*acc + al - 2, "=?") == 0) base = al - 2, kind = 2;
+            else if (al && (*acc)[al - 1] == '=') base = al - 1, kind = 1;
+            if (base == len && strncmp(*acc, name, len) == 0) takes_value = kind;
         }
         if (takes_value < 0) {
             cliError("unknown option --%.*s (see --help)", (int)len, name);
@@ -59,7 +62,9 @@ int cliParse(int argc, char **argv, const char *const *accepted, cli_args *a)
             return -1;
         }
         const char *value = NULL;
-        if (takes_value) {
+        if (takes_value == 2) {
+            value = eq ? eq + 1 : NULL;
+        } else if (takes_value) {
             if (eq) value = eq + 1;
             else if (i + 1 < argc) value = argv[++i];
             else {

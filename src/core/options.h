@@ -14,7 +14,13 @@
  * Each struct's table of released sizes lives with the code that reads it,
  * written as offsetof() and sizeof() so that it holds on every ABI: a
  * struct that gains a field keeps its earlier sizes as
- * offsetof(T, first_field_added_then), then sizeof(T) last.
+ * offsetof(T, first_field_added_then), then sizeof(T) last. When the older
+ * struct ended in tail padding (a 64-bit field inside, a 4-byte field
+ * last), that offset is smaller than the older sizeof(T), and the first
+ * new field sits in what the older caller had as padding: then the older
+ * size is the offset rounded up to _Alignof(T), and the reader resets the
+ * fields from the offset on to their defaults after graftOptionsRead()
+ * (graft_augment_spec in data/image_augment.c does both).
  */
 #ifndef GRAFT_OPTIONS_H
 #define GRAFT_OPTIONS_H

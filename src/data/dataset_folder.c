@@ -19,11 +19,13 @@
  */
 #include "dataset.h"
 #include "core/options.h"
+#include "image.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,7 +47,9 @@ typedef struct folder_worker {
 
 struct folder_source {
     graft_ctx *ctx; /* the dataset's context */
-    graft_folder_opts o;
+    graft_folder_opts o; /* its augment_spec is NULL: the spec is copied below */
+    int has_spec;
+    graft_augment_spec spec; /* opts->augment_spec, read and checked */
     int shorter_side; /* resolved */
     size_t numel;     /* channels * height * width */
     int n_classes;
@@ -126,11 +130,28 @@ static const char *cause_of(const graft_ctx *ctx)
     return p && p - m < 48 ? p + 4 : m;
 }
 
+/* Resizes a decoded image as opts->resize says, without augmentation. */
+static int resize_plain(folder_source *fs, graft_image *img)
+{
+    const graft_folder_opts *o = &fs->o;
+    if (o->resize == GRAFT_FOLDER_RESIZE_STRETCH)
+        return graft_image_resize(img, o->width, o->height);
+    if (o->resize == GRAFT_FOLDER_RESIZE_LETTERBOX)
+        return graft_image_letterbox(img, o->width, o->height, o->fill);
+    GRAFT_FORWARD_IF_ERROR(graft_image_resize_shorter(img, fs->shorter_side));
+    return graft_image_center_crop(img, o->width, o->height);
+}
+
 /* Transforms a decoded image as the options say. */
 static int transform(folder_source *fs, graft_image *img, int64_t idx, int64_t epoch)
 {
     const graft_folder_opts *o = &fs->o;
-    if (o->augment) {
+    if (o->augment && fs->has_spec) {
+        graft_augment_spec a = fs->spec;
+        a.seed = sample_seed(o->seed, epoch, idx);
+        if (a.crop_width == 0) GRAFT_FORWARD_IF_ERROR(resize_plain(fs, img));
+        GRAFT_FORWARD_IF_ERROR(graft_image_augment(img, &a));
+    } else if (o->augment) {
         graft_augment_spec a = GRAFT_AUGMENT_SPEC_INIT;
         a.seed = sample_seed(o->seed, epoch, idx);
         a.crop_width = o->width;
@@ -143,11 +164,8 @@ static int transform(folder_source *fs, graft_image *img, int64_t idx, int64_t e
         a.brightness = o->brightness;
         a.contrast = o->contrast;
         GRAFT_FORWARD_IF_ERROR(graft_image_augment(img, &a));
-    } else if (o->resize == GRAFT_FOLDER_RESIZE_STRETCH) {
-        GRAFT_FORWARD_IF_ERROR(graft_image_resize(img, o->width, o->height));
     } else {
-        GRAFT_FORWARD_IF_ERROR(graft_image_resize_shorter(img, fs->shorter_side));
-        GRAFT_FORWARD_IF_ERROR(graft_image_center_crop(img, o->width, o->height));
+        GRAFT_FORWARD_IF_ERROR(resize_plain(fs, img));
     }
     switch (o->normalize) {
     case GRAFT_FOLDER_NORM_IMAGENET: return graft_image_normalize_imagenet(img);
@@ -696,7 +714,8 @@ static int check_opts(graft_ctx *ctx, const graft_folder_opts *o, const char *fu
                        GRAFT_E_INVALID_ARG, func,
                        "opts->width * opts->height is above GRAFT_IMAGE_MAX_PIXELS");
     GRAFT_RETURN_IF_AT(o->resize != GRAFT_FOLDER_RESIZE_SHORTER_CROP &&
-                           o->resize != GRAFT_FOLDER_RESIZE_STRETCH,
+                           o->resize != GRAFT_FOLDER_RESIZE_STRETCH &&
+                           o->resize != GRAFT_FOLDER_RESIZE_LETTERBOX,
                        ctx, GRAFT_E_INVALID_ARG, func,
                        "opts->resize is %d, must be a GRAFT_FOLDER_RESIZE_* value", o->resize);
     int longer = o->width > o->height ? o->width : o->height;
@@ -773,11 +792,53 @@ static int check_opts(graft_ctx *ctx, const graft_folder_opts *o, const char *fu
     for (int k = 0; k < 4; k++)
         GRAFT_RETURN_IF_AT(o->reserved[k] != 0, ctx, GRAFT_E_INVALID_ARG, func,
                            "opts->reserved[%d] is %u, must be 0", k, (unsigned)o->reserved[k]);
+    GRAFT_RETURN_IF_AT(!isfinite(o->fill), ctx, GRAFT_E_INVALID_ARG, func,
+                       "opts->fill is %g, must be finite", (double)o->fill);
     return GRAFT_OK;
 }
 
-/* The sizes graft_folder_opts has had: 1.0 (its reserved words are check_opts's). */
-static const uint32_t folder_opts_sizes[] = {(uint32_t)sizeof(graft_folder_opts)};
+/* Reads opts->augment_spec (augment 1 only) into *spec: it replaces the 1.0
+ * augmentation fields, which must keep their defaults; its crop is off or
+ * the samples' size; its seed 0. *has is 0 without one. */
+static int read_spec(graft_ctx *ctx, const graft_folder_opts *o, const char *func, int *has,
+                     graft_augment_spec *spec)
+{
+    *has = 0;
+    if (!o->augment || !o->augment_spec) return GRAFT_OK;
+    const graft_folder_opts d = GRAFT_FOLDER_OPTS_INIT;
+    GRAFT_RETURN_IF_AT(o->crop_scale_min != d.crop_scale_min ||
+                           o->crop_scale_max != d.crop_scale_max ||
+                           o->crop_ratio_min != d.crop_ratio_min ||
+                           o->crop_ratio_max != d.crop_ratio_max || o->flip_prob != d.flip_prob ||
+                           o->brightness != d.brightness || o->contrast != d.contrast,
+                       ctx, GRAFT_E_INVALID_ARG, func,
+                       "opts->augment_spec is given, so opts->crop_scale_*, crop_ratio_*, "
+                       "flip_prob, brightness and contrast must keep their defaults: set them "
+                       "in the spec");
+    GRAFT_FORWARD_IF_ERROR(graftAugmentSpecRead(ctx, func, o->augment_spec, spec));
+    GRAFT_RETURN_IF_AT(spec->crop_width != 0 &&
+                           (spec->crop_width != o->width || spec->crop_height != o->height),
+                       ctx, GRAFT_E_INVALID_ARG, func,
+                       "opts->augment_spec crops to %dx%d: must be 0x0 (no random crop) or "
+                       "the samples' %dx%d",
+                       spec->crop_width, spec->crop_height, o->width, o->height);
+    GRAFT_RETURN_IF_AT(spec->seed != 0, ctx, GRAFT_E_INVALID_ARG, func,
+                       "opts->augment_spec->seed is %llu, must be 0 (opts->seed seeds the "
+                       "samples)", (unsigned long long)spec->seed);
+    *has = 1;
+    return GRAFT_OK;
+}
+
+/* 1.0's sizeof(graft_folder_opts): its fields up to augment_spec, padded to
+ * the struct's alignment (the same offset on the usual ABIs). */
+#define FOLDER_1_0_END offsetof(graft_folder_opts, augment_spec)
+#define FOLDER_ALIGN _Alignof(graft_folder_opts)
+#define FOLDER_1_0_SIZE ((FOLDER_1_0_END + FOLDER_ALIGN - 1) / FOLDER_ALIGN * FOLDER_ALIGN)
+
+/* The sizes graft_folder_opts has had: 1.0, 1.3 (augment_spec, fill; the
+ * reserved words are check_opts's). */
+static const uint32_t folder_opts_sizes[] = {(uint32_t)FOLDER_1_0_SIZE,
+                                             (uint32_t)sizeof(graft_folder_opts)};
 static const graftOptionsKind folder_opts_kind = {"opts", "GRAFT_FOLDER_OPTS_INIT", folder_opts_sizes,
                                           GRAFT_OPTIONS_COUNT(folder_opts_sizes), 0, 0};
 
@@ -793,13 +854,24 @@ GRAFT_API int graft_dataset_from_folder(graft_ctx *ctx, const char *root,
     graft_folder_opts o = GRAFT_FOLDER_OPTS_INIT;
     if (opts) {
         GRAFT_FORWARD_IF_ERROR(graftOptionsRead(ctx, func, &folder_opts_kind, opts, &o));
+        if (opts->struct_size < sizeof o) {
+            const graft_folder_opts d = GRAFT_FOLDER_OPTS_INIT;
+            memcpy((char *)&o + FOLDER_1_0_END, (const char *)&d + FOLDER_1_0_END,
+                   sizeof o - FOLDER_1_0_END);
+        }
     }
     GRAFT_FORWARD_IF_ERROR(check_opts(ctx, &o, func));
+    int has_spec;
+    graft_augment_spec spec;
+    GRAFT_FORWARD_IF_ERROR(read_spec(ctx, &o, func, &has_spec, &spec));
+    o.augment_spec = NULL; /* the caller's; not kept */
 
     folder_source *fs = graftCalloc(ctx, 1, sizeof *fs);
     GRAFT_RETURN_IF(!fs, ctx, GRAFT_E_NOMEM, "cannot allocate a dataset");
     fs->ctx = ctx;
     fs->o = o;
+    fs->has_spec = has_spec;
+    if (has_spec) fs->spec = spec;
     int longer = o.width > o.height ? o.width : o.height;
     fs->shorter_side = o.shorter_side ? o.shorter_side : (int)lround(longer * 256.0 / 224.0);
     fs->numel = (size_t)o.channels * (size_t)o.width * (size_t)o.height;
@@ -839,7 +911,7 @@ GRAFT_API int graft_dataset_from_folder(graft_ctx *ctx, const char *root,
     graft_dataset *ds = NULL;
     GRAFT_FORWARD_IF_ERROR(graftDatasetWrap(ctx, func, &folder_vtbl, fs, fs->count, 3, dims,
                                             fs->n_classes, &ds));
-    ds->src->randomized = o.augment;
+    ds->src->randomized = o.augment && !(has_spec && graftAugmentSpecIsIdentity(&spec));
     *out = ds;
     return GRAFT_OK;
 }

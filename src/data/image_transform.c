@@ -1,24 +1,21 @@
 /*
  * image_transform.c - the in-place transforms of a graft_image (channel
- * conversion, resize, crop, flip, scale, normalisation) and the seeded
- * augmentation.
+ * conversion, resize, crop, pad, letterbox, flip, scale, normalisation).
+ * The seeded augmentation is image_augment.c's.
  *
  * A transform that changes the size writes into the image's spare buffer
  * and swaps it with the pixels, so a steady image size allocates nothing
  * after the first call.
  */
 #include "image.h"
-#include "core/options.h"
 
 #include <math.h>
 #include <string.h>
 
-#define MAX_SIDE 65535
-
 /* ---- buffers --------------------------------------------------------------- */
 
 /* Grows the spare buffer to n floats (contents not kept). */
-static int ensure_spare(graft_image *im, const char *func, size_t n)
+int graftImageEnsureSpare(graft_image *im, const char *func, size_t n)
 {
     if (im->spare_capacity >= n) return GRAFT_OK;
     float *p = graftCalloc(im->ctx, n, sizeof(float));
@@ -30,7 +27,7 @@ static int ensure_spare(graft_image *im, const char *func, size_t n)
 }
 
 /* Grows the pixel buffer to n floats, keeping the current pixels. */
-static int ensure_data(graft_image *im, const char *func, size_t n)
+int graftImageEnsureData(graft_image *im, const char *func, size_t n)
 {
     if (im->capacity >= n) return GRAFT_OK;
     float *p = graftCalloc(im->ctx, n, sizeof(float));
@@ -43,7 +40,7 @@ static int ensure_data(graft_image *im, const char *func, size_t n)
 }
 
 /* Grows the scratch area to n bytes (contents not kept). */
-static int ensure_work(graft_image *im, const char *func, size_t n)
+int graftImageEnsureWork(graft_image *im, const char *func, size_t n)
 {
     if (im->work_capacity >= n) return GRAFT_OK;
     void *p = graftAlloc(im->ctx, n);
@@ -55,7 +52,7 @@ static int ensure_work(graft_image *im, const char *func, size_t n)
 }
 
 /* Makes the spare buffer the pixels, of the given size. */
-static void swap_in_spare(graft_image *im, int width, int height, int channels)
+void graftImageSwapInSpare(graft_image *im, int width, int height, int channels)
 {
     float *p = im->data;
     size_t cap = im->capacity;
@@ -70,11 +67,6 @@ static void swap_in_spare(graft_image *im, int width, int height, int channels)
 
 /* ---- transforms ------------------------------------------------------------ */
 
-/* BT.601 luma, the weights graft_image_convert() documents. */
-#define LUMA_R 0.299f
-#define LUMA_G 0.587f
-#define LUMA_B 0.114f
-
 int graftImageConvertChannels(graft_image *im, const char *func, int channels)
 {
     size_t plane = (size_t)im->width * (size_t)im->height;
@@ -84,7 +76,7 @@ int graftImageConvertChannels(graft_image *im, const char *func, int channels)
         float *r = im->data, *g = r + plane, *b = g + plane;
         for (size_t i = 0; i < plane; i++) r[i] = LUMA_R * r[i] + LUMA_G * g[i] + LUMA_B * b[i];
     } else {
-        GRAFT_FORWARD_IF_ERROR(ensure_data(im, func, 3 * plane));
+        GRAFT_FORWARD_IF_ERROR(graftImageEnsureData(im, func, 3 * plane));
         memcpy(im->data + plane, im->data, plane * sizeof(float));
         memcpy(im->data + 2 * plane, im->data, plane * sizeof(float));
     }
@@ -148,7 +140,7 @@ static void axis_compute(axisWeights *a, int n, int m)
 }
 
 /* Bytes of scratch a resize of (w, h) to (ow, oh) with ch channels needs. */
-static size_t resize_work_bytes(int ch, int w, int h, int ow, int oh)
+size_t graftImageResizeWorkBytes(int ch, int w, int h, int ow, int oh)
 {
     size_t tx = (size_t)axis_taps(w, ow), ty = (size_t)axis_taps(h, oh);
     size_t b = (size_t)ch * h * ow * sizeof(float);               /* after the width pass */
@@ -171,15 +163,15 @@ static void axis_carve(axisWeights *a, unsigned char **p, int n, int m)
     *p += (size_t)m * a->taps * sizeof(float);
 }
 
-/* Reserves what resize_run() needs; the only step of a resize that can fail. */
+/* Reserves what graftImageResizeRun() needs; the only step of a resize that can fail. */
 static int resize_reserve(graft_image *im, const char *func, int ow, int oh)
 {
     GRAFT_FORWARD_IF_ERROR(graftImageCheckSize(im->ctx, func, ow, oh));
-    GRAFT_FORWARD_IF_ERROR(ensure_spare(im, func, (size_t)im->channels * ow * oh));
-    return ensure_work(im, func, resize_work_bytes(im->channels, im->width, im->height, ow, oh));
+    GRAFT_FORWARD_IF_ERROR(graftImageEnsureSpare(im, func, (size_t)im->channels * ow * oh));
+    return graftImageEnsureWork(im, func, graftImageResizeWorkBytes(im->channels, im->width, im->height, ow, oh));
 }
 
-static void resize_run(graft_image *im, int ow, int oh)
+void graftImageResizeRun(graft_image *im, int ow, int oh)
 {
     int ch = im->channels, w = im->width, h = im->height;
     if (ow == w && oh == h) return;
@@ -226,13 +218,40 @@ static void resize_run(graft_image *im, int ow, int oh)
             }
         }
     }
-    swap_in_spare(im, ow, oh, ch);
+    graftImageSwapInSpare(im, ow, oh, ch);
 }
 
 static int resize_to(graft_image *im, const char *func, int ow, int oh)
 {
     GRAFT_FORWARD_IF_ERROR(resize_reserve(im, func, ow, oh));
-    resize_run(im, ow, oh);
+    graftImageResizeRun(im, ow, oh);
+    return GRAFT_OK;
+}
+
+int graftImageResizePlanes(graft_ctx *ctx, const char *func, const float *src, int planes, int w,
+                           int h, float *dst, int ow, int oh)
+{
+    size_t n_out = (size_t)planes * ow * oh;
+    if (ow == w && oh == h) {
+        memcpy(dst, src, n_out * sizeof(float));
+        return GRAFT_OK;
+    }
+    /* An image of `planes` channels over the caller's buffers: the resize
+     * only reads data and writes the spare buffer, and never frees them. */
+    graft_image tmp;
+    memset(&tmp, 0, sizeof tmp);
+    tmp.ctx = ctx;
+    tmp.width = w;
+    tmp.height = h;
+    tmp.channels = planes;
+    tmp.data = (float *)src;
+    tmp.capacity = (size_t)planes * w * h;
+    tmp.spare = dst;
+    tmp.spare_capacity = n_out;
+    GRAFT_FORWARD_IF_ERROR(
+        graftImageEnsureWork(&tmp, func, graftImageResizeWorkBytes(planes, w, h, ow, oh)));
+    graftImageResizeRun(&tmp, ow, oh);
+    graftFree(ctx, tmp.work);
     return GRAFT_OK;
 }
 
@@ -260,14 +279,14 @@ GRAFT_API int graft_image_resize_shorter(graft_image *image, int size)
 
 /* Copies the rectangle (x, y, w, h) into the spare buffer and swaps it in;
  * the spare buffer must already hold channels * w * h floats. */
-static void crop_run(graft_image *im, int x, int y, int w, int h)
+void graftImageCropRun(graft_image *im, int x, int y, int w, int h)
 {
     for (int c = 0; c < im->channels; c++)
         for (int r = 0; r < h; r++)
             memcpy(im->spare + ((size_t)c * h + r) * w,
                    im->data + ((size_t)c * im->height + y + r) * im->width + x,
                    (size_t)w * sizeof(float));
-    swap_in_spare(im, w, h, im->channels);
+    graftImageSwapInSpare(im, w, h, im->channels);
 }
 
 static int crop_checked(graft_image *im, const char *func, int x, int y, int w, int h)
@@ -277,8 +296,8 @@ static int crop_checked(graft_image *im, const char *func, int x, int y, int w, 
                        im->ctx, GRAFT_E_RANGE, func,
                        "the rectangle %dx%d at (%d, %d) is not inside the %dx%d image", w, h, x,
                        y, im->width, im->height);
-    GRAFT_FORWARD_IF_ERROR(ensure_spare(im, func, (size_t)im->channels * w * h));
-    crop_run(im, x, y, w, h);
+    GRAFT_FORWARD_IF_ERROR(graftImageEnsureSpare(im, func, (size_t)im->channels * w * h));
+    graftImageCropRun(im, x, y, w, h);
     return GRAFT_OK;
 }
 
@@ -309,7 +328,83 @@ GRAFT_API int graft_image_center_crop(graft_image *image, int width, int height)
                         half_to_even(image->height - height), width, height);
 }
 
-static void flip_run(graft_image *im)
+/* Writes the image into the spare buffer at (left, top) of a w x h canvas
+ * of fill, and swaps it in; the spare buffer must hold channels * w * h. */
+static void pad_run(graft_image *im, int left, int top, int w, int h, float fill)
+{
+    int iw = im->width, ih = im->height;
+    for (int c = 0; c < im->channels; c++) {
+        float *o = im->spare + (size_t)c * w * h;
+        const float *in = im->data + (size_t)c * ih * iw;
+        for (int y = 0; y < h; y++) {
+            float *row = o + (size_t)y * w;
+            int sy = y - top;
+            if (sy < 0 || sy >= ih) {
+                for (int x = 0; x < w; x++) row[x] = fill;
+                continue;
+            }
+            for (int x = 0; x < left; x++) row[x] = fill;
+            memcpy(row + left, in + (size_t)sy * iw, (size_t)iw * sizeof(float));
+            for (int x = left + iw; x < w; x++) row[x] = fill;
+        }
+    }
+    graftImageSwapInSpare(im, w, h, im->channels);
+}
+
+GRAFT_API int graft_image_pad(graft_image *image, int left, int top, int right, int bottom,
+                              float fill)
+{
+    graftClearError(image ? image->ctx : NULL);
+    GRAFT_RETURN_IF(!image, NULL, GRAFT_E_INVALID_ARG, "image is NULL");
+    GRAFT_RETURN_IF(left < 0 || top < 0 || right < 0 || bottom < 0, image->ctx,
+                    GRAFT_E_INVALID_ARG, "left, top, right and bottom are %d, %d, %d and %d: "
+                    "each must be >= 0", left, top, right, bottom);
+    GRAFT_RETURN_IF(!isfinite(fill), image->ctx, GRAFT_E_INVALID_ARG,
+                    "fill is %g, must be finite", (double)fill);
+    int64_t w = (int64_t)image->width + left + right, h = (int64_t)image->height + top + bottom;
+    GRAFT_FORWARD_IF_ERROR(graftImageCheckSize(image->ctx, __func__, w, h));
+    if (w == image->width && h == image->height) return GRAFT_OK;
+    GRAFT_FORWARD_IF_ERROR(
+        graftImageEnsureSpare(image, __func__, (size_t)image->channels * (size_t)(w * h)));
+    pad_run(image, left, top, (int)w, (int)h, fill);
+    return GRAFT_OK;
+}
+
+GRAFT_API int graft_image_letterbox(graft_image *image, int width, int height, float fill)
+{
+    const char *f = __func__;
+    graftClearError(image ? image->ctx : NULL);
+    GRAFT_RETURN_IF(!image, NULL, GRAFT_E_INVALID_ARG, "image is NULL");
+    GRAFT_RETURN_IF(!isfinite(fill), image->ctx, GRAFT_E_INVALID_ARG,
+                    "fill is %g, must be finite", (double)fill);
+    GRAFT_FORWARD_IF_ERROR(graftImageCheckSize(image->ctx, f, width, height));
+    int64_t iw = image->width, ih = image->height, nw, nh;
+    if (iw * height <= ih * width) {
+        nh = height;
+        nw = (2 * iw * height + ih) / (2 * ih);
+    } else {
+        nw = width;
+        nh = (2 * ih * width + iw) / (2 * iw);
+    }
+    if (nw < 1) nw = 1;
+    if (nh < 1) nh = 1;
+    if (nw > width) nw = width;
+    if (nh > height) nh = height;
+    /* Reserve both steps first so that a failure leaves the image as it was:
+       the resize swaps the buffers, then the padding writes into the other. */
+    size_t ch = (size_t)image->channels;
+    size_t most = ch * (size_t)width * (size_t)height;
+    GRAFT_FORWARD_IF_ERROR(graftImageEnsureSpare(image, f, most));
+    GRAFT_FORWARD_IF_ERROR(graftImageEnsureData(image, f, most));
+    GRAFT_FORWARD_IF_ERROR(graftImageEnsureWork(
+        image, f, graftImageResizeWorkBytes(image->channels, (int)iw, (int)ih, (int)nw, (int)nh)));
+    graftImageResizeRun(image, (int)nw, (int)nh);
+    if (nw != width || nh != height)
+        pad_run(image, (int)((width - nw) / 2), (int)((height - nh) / 2), width, height, fill);
+    return GRAFT_OK;
+}
+
+void graftImageFlipRun(graft_image *im)
 {
     int w = im->width;
     for (size_t row = 0; row < (size_t)im->channels * im->height; row++) {
@@ -326,7 +421,7 @@ GRAFT_API int graft_image_flip_horizontal(graft_image *image)
 {
     graftClearError(image ? image->ctx : NULL);
     GRAFT_RETURN_IF(!image, NULL, GRAFT_E_INVALID_ARG, "image is NULL");
-    flip_run(image);
+    graftImageFlipRun(image);
     return GRAFT_OK;
 }
 
@@ -375,162 +470,4 @@ GRAFT_API int graft_image_normalize_imagenet(graft_image *image)
                     "the ImageNet statistics need 3 channels (RGB), the image has %d",
                     image->channels);
     return normalize(image, __func__, mean, std);
-}
-
-/* ---- augmentation ---------------------------------------------------------- */
-
-/* The sizes graft_augment_spec has had: 1.0. */
-static const uint32_t augment_spec_sizes[] = {(uint32_t)sizeof(graft_augment_spec)};
-static const graftOptionsKind augment_spec_kind = {"spec", "GRAFT_AUGMENT_SPEC_INIT", augment_spec_sizes,
-                                          GRAFT_OPTIONS_COUNT(augment_spec_sizes), 0, 0};
-
-static int augment_check(graft_image *im, const graft_augment_spec *s)
-{
-    const char *f = "graft_image_augment";
-    graft_ctx *ctx = im->ctx;
-    int off = s->crop_width == 0 && s->crop_height == 0;
-    GRAFT_RETURN_IF_AT(!off && (s->crop_width < 1 || s->crop_width > MAX_SIDE ||
-                                s->crop_height < 1 || s->crop_height > MAX_SIDE),
-                       ctx, GRAFT_E_INVALID_ARG, f,
-                       "spec->crop_width and crop_height are %d and %d: both must be 0 (no "
-                       "crop) or 1 to %d",
-                       s->crop_width, s->crop_height, MAX_SIDE);
-    GRAFT_RETURN_IF_AT(!off && (int64_t)s->crop_width * s->crop_height > GRAFT_IMAGE_MAX_PIXELS,
-                       ctx, GRAFT_E_RANGE, f,
-                       "a %dx%d crop is more than GRAFT_IMAGE_MAX_PIXELS (%lld)", s->crop_width,
-                       s->crop_height, (long long)GRAFT_IMAGE_MAX_PIXELS);
-    GRAFT_RETURN_IF_AT(!(s->scale_min > 0.0f && s->scale_min <= s->scale_max &&
-                         s->scale_max <= 1.0f),
-                       ctx, GRAFT_E_INVALID_ARG, f,
-                       "spec->scale_min and scale_max are %g and %g: need 0 < min <= max <= 1",
-                       (double)s->scale_min, (double)s->scale_max);
-    GRAFT_RETURN_IF_AT(!(s->ratio_min > 0.0f && s->ratio_min <= s->ratio_max &&
-                         isfinite(s->ratio_max)),
-                       ctx, GRAFT_E_INVALID_ARG, f,
-                       "spec->ratio_min and ratio_max are %g and %g: need 0 < min <= max, finite",
-                       (double)s->ratio_min, (double)s->ratio_max);
-    GRAFT_RETURN_IF_AT(!(s->flip_prob >= 0.0f && s->flip_prob <= 1.0f), ctx,
-                       GRAFT_E_INVALID_ARG, f, "spec->flip_prob is %g, must be in [0, 1]",
-                       (double)s->flip_prob);
-    GRAFT_RETURN_IF_AT(!(s->brightness >= 0.0f && s->brightness <= 1.0f), ctx,
-                       GRAFT_E_INVALID_ARG, f, "spec->brightness is %g, must be in [0, 1]",
-                       (double)s->brightness);
-    GRAFT_RETURN_IF_AT(!(s->contrast >= 0.0f && s->contrast <= 1.0f), ctx, GRAFT_E_INVALID_ARG,
-                       f, "spec->contrast is %g, must be in [0, 1]", (double)s->contrast);
-    return GRAFT_OK;
-}
-
-/* An integer uniform in [0, n] (modulo bias below 2^-40 for image sizes). */
-static int uniform_int(graftRng *rng, int n)
-{
-    return (int)(graftRngNext(rng) % (uint64_t)(n + 1));
-}
-
-static double uniform_range(graftRng *rng, double lo, double hi)
-{
-    return lo + (hi - lo) * graftRngUniform(rng);
-}
-
-/* torchvision's RandomResizedCrop.get_params, as graft_augment_spec says. */
-static void random_crop_rect(graftRng *rng, const graft_augment_spec *s, int width, int height,
-                             int *x, int *y, int *w, int *h)
-{
-    double area = (double)width * height;
-    double log_lo = log(s->ratio_min), log_hi = log(s->ratio_max);
-    for (int attempt = 0; attempt < 10; attempt++) {
-        double target = area * uniform_range(rng, s->scale_min, s->scale_max);
-        double ratio = exp(uniform_range(rng, log_lo, log_hi));
-        double cw = floor(sqrt(target * ratio) + 0.5), chh = floor(sqrt(target / ratio) + 0.5);
-        if (cw >= 1.0 && cw <= width && chh >= 1.0 && chh <= height) {
-            *w = (int)cw;
-            *h = (int)chh;
-            *x = uniform_int(rng, width - *w);
-            *y = uniform_int(rng, height - *h);
-            return;
-        }
-    }
-    double in_ratio = (double)width / height;
-    *w = width;
-    *h = height;
-    if (in_ratio < s->ratio_min) {
-        *h = (int)floor(width / (double)s->ratio_min + 0.5);
-    } else if (in_ratio > s->ratio_max) {
-        *w = (int)floor(height * (double)s->ratio_max + 0.5);
-    }
-    if (*w < 1) *w = 1;
-    if (*h < 1) *h = 1;
-    if (*w > width) *w = width;
-    if (*h > height) *h = height;
-    *x = (width - *w) / 2;
-    *y = (height - *h) / 2;
-}
-
-static void clamp_scale(graft_image *im, float factor, float shift)
-{
-    size_t n = graftImageNumel(im);
-    for (size_t i = 0; i < n; i++) {
-        float v = factor * im->data[i] + shift;
-        im->data[i] = v < 0.0f ? 0.0f : v > 1.0f ? 1.0f : v;
-    }
-}
-
-static double grey_mean(const graft_image *im)
-{
-    size_t plane = (size_t)im->width * (size_t)im->height;
-    double sum = 0.0;
-    if (im->channels == 1) {
-        for (size_t i = 0; i < plane; i++) sum += im->data[i];
-    } else {
-        const float *r = im->data, *g = r + plane, *b = g + plane;
-        for (size_t i = 0; i < plane; i++) sum += LUMA_R * r[i] + LUMA_G * g[i] + LUMA_B * b[i];
-    }
-    return sum / (double)plane;
-}
-
-GRAFT_API int graft_image_augment(graft_image *image, const graft_augment_spec *spec)
-{
-    const char *f = __func__;
-    graftClearError(image ? image->ctx : NULL);
-    GRAFT_RETURN_IF(!image, NULL, GRAFT_E_INVALID_ARG, "image is NULL");
-    GRAFT_RETURN_IF(!spec, image->ctx, GRAFT_E_INVALID_ARG, "spec is NULL");
-    graft_augment_spec sp = GRAFT_AUGMENT_SPEC_INIT;
-    GRAFT_FORWARD_IF_ERROR(graftOptionsRead(image->ctx, f, &augment_spec_kind, spec, &sp));
-    spec = &sp;
-    GRAFT_FORWARD_IF_ERROR(augment_check(image, spec));
-
-    /* One generator per step, each seeded from the spec's seed. */
-    graftRng master, rng[4];
-    graftRngSeed(&master, spec->seed);
-    for (int k = 0; k < 4; k++) graftRngSeed(&rng[k], graftRngNext(&master));
-
-    int do_crop = spec->crop_width > 0;
-    int x = 0, y = 0, w = image->width, h = image->height;
-    if (do_crop) {
-        random_crop_rect(&rng[0], spec, image->width, image->height, &x, &y, &w, &h);
-        /* Reserve everything first so that a failure leaves the image as it was:
-           the crop swaps the buffers, then the resize writes into the other. */
-        size_t ch = (size_t)image->channels;
-        size_t most = ch * w * h;
-        size_t out = ch * spec->crop_width * spec->crop_height;
-        if (out > most) most = out;
-        GRAFT_FORWARD_IF_ERROR(ensure_spare(image, f, most));
-        GRAFT_FORWARD_IF_ERROR(ensure_data(image, f, most));
-        GRAFT_FORWARD_IF_ERROR(ensure_work(image, f,
-                                           resize_work_bytes(image->channels, w, h,
-                                                             spec->crop_width,
-                                                             spec->crop_height)));
-        crop_run(image, x, y, w, h);
-        resize_run(image, spec->crop_width, spec->crop_height);
-    }
-    if (spec->flip_prob > 0.0f && graftRngUniform(&rng[1]) < spec->flip_prob) flip_run(image);
-    if (spec->brightness > 0.0f) {
-        double b = uniform_range(&rng[2], 1.0 - spec->brightness, 1.0 + spec->brightness);
-        clamp_scale(image, (float)b, 0.0f);
-    }
-    if (spec->contrast > 0.0f) {
-        double k = uniform_range(&rng[3], 1.0 - spec->contrast, 1.0 + spec->contrast);
-        double m = grey_mean(image);
-        clamp_scale(image, (float)k, (float)((1.0 - k) * m));
-    }
-    return GRAFT_OK;
 }

@@ -1,6 +1,7 @@
 /*
  * util_test.c - the tool's command-line parser keeps each parse's option
- * names: a second cliParse() must not change what the first one found.
+ * names: a second cliParse() must not change what the first one found; an
+ * option with an optional value ("name=?") takes it only after '='.
  * Built and run by tests/cli_test.sh against src/cli/util.c and libgraft.
  */
 #include "cli.h"
@@ -41,6 +42,19 @@ int main(void)
     /* A third parse into a copy of the first struct's memory. */
     cli_args c = a;
     expect("a copy of the first parse, --epochs", cliOpt(&c, "epochs"), "3");
+    /* "name=?": a flag, or a value given only as --name=value. */
+    static const char *const acc3[] = {"augment=?", "seed=", NULL};
+    char *argv3[] = {"--augment", "m.graft", "--seed", "4"};
+    char *argv4[] = {"--augment=strong", "m.graft"};
+    cli_args d, e;
+    if (cliParse(4, argv3, acc3, &d) || cliParse(2, argv4, acc3, &e)) {
+        printf("FAILED: an optional-value parse failed\n");
+        return 1;
+    }
+    expect("--augment alone", cliOpt(&d, "augment"), "");
+    expect("--augment alone leaves the next word positional", d.n_pos == 1 ? d.pos[0] : NULL,
+           "m.graft");
+    expect("--augment=strong", cliOpt(&e, "augment"), "strong");
     printf("%s\n", failures ? "util_test: FAILED" : "util_test: ok");
     return failures != 0;
 }
