@@ -449,6 +449,12 @@ static int shared_run(shared_case *c, int clones)
         if (graft_tensor_create(c->ctx, 4, bd, &w[t].bad) != GRAFT_OK) return 1;
         snprintf(w[t].bad_shape, sizeof w[t].bad_shape, "(%d, 1, %d, 5)", t + 2, 3 + t);
     }
+    /* Leaves the model's layers' mode unknown (values unchanged), so the
+     * first prediction sets every layer's mode while the others start. */
+    int last = graft_model_layer_count(c->model) - 1;
+    if (graft_model_set_trainable_by_name(c->model, graft_model_layer_name(c->model, last), 1) !=
+        GRAFT_OK)
+        return 1;
     for (int t = 0; t < SHARED_THREADS; t++) {
         started[t] = pthread_create(&threads[t], NULL, shared_worker_run, &w[t]) == 0;
         if (!started[t]) shared_worker_run(&w[t]);

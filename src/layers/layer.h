@@ -226,13 +226,14 @@ int graftLayerBuildShapes(graft_layer *l, int n_inputs, const graftShape *in, ui
  * or the kind's shape error, named func. */
 int graftLayerBuildShared(graft_layer *l, const graft_layer *src, const char *func);
 
-/* A copy of src in its context (registry.c): same kind, attributes, build,
- * with share 0 also src's training mode, and its own parameters holding
- * src's values (gradients zero); with share 1 src's parameters
- * (graftLayerBuildShared()), in the default mode, reading of src only what
- * a forward on src never writes (so src may run meanwhile). Nothing the kind
- * cached in a forward is copied; a kind's random generator restarts from
- * its seed, as after loading. Errors: GRAFT_E_NOMEM (named func). */
+/* A copy of src in its context (registry.c): same kind, attributes and
+ * build, in the default mode (training; a model sets its layers' mode at
+ * each run); with share 0 its own parameters holding src's values
+ * (gradients zero), with share 1 src's parameters (graftLayerBuildShared()).
+ * Reads of src only what a forward on src, or setting its mode, never
+ * writes, so src may run meanwhile. Nothing the kind cached in a forward is
+ * copied; a kind's random generator restarts from its seed, as after
+ * loading. Errors: GRAFT_E_NOMEM (named func). */
 int graftLayerCopy(const graft_layer *src, int share, const char *func, graft_layer **out);
 
 /* Serialises a layer: kind name, kind version, attributes, then (when built)

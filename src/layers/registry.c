@@ -63,14 +63,6 @@ int graftLayerLoad(graft_ctx *ctx, graftReader *r, graft_layer **out)
     return GRAFT_OK;
 }
 
-/* Sets l's mode as graft_layer_set_training() does, without touching the
- * error messages. */
-static void copy_mode(graft_layer *l, int training)
-{
-    l->training = training;
-    if (l->vtbl->set_mode) l->vtbl->set_mode(l, training);
-}
-
 int graftLayerCopy(const graft_layer *src, int share, const char *func, graft_layer **out)
 {
     graft_ctx *ctx = src->ctx;
@@ -100,10 +92,6 @@ done:
     if (st != GRAFT_OK) {
         graft_layer_free(l);
         return graftErrorAt(ctx, st, func);
-    }
-    if (!share) { /* a shared copy's caller sets these: src may be running meanwhile */
-        copy_mode(l, src->training);
-        l->need_param_grad = src->need_param_grad;
     }
     *out = l;
     return GRAFT_OK;
