@@ -228,8 +228,8 @@ START_TEST(test_clone_out_of_memory)
 END_TEST
 
 /* With the model's own layers taken, a prediction runs on an executor: the
- * same bits, and again after the weights change in place and after the
- * graph grows. */
+ * same bits, and again after the weights change in place, after the graph
+ * grows and after a layer is swapped for another. */
 START_TEST(test_executor_predicts_the_same_bits)
 {
     graft_ctx *ctx = the_ctx = tu_ctx();
@@ -265,6 +265,22 @@ START_TEST(test_executor_predicts_the_same_bits)
     graftModelInferEnd(m, run);
     assert_same_bits(got3, want3);
 
+    /* the last layer cut and another kind added in its place (its memory
+     * may well be the freed one's): the executor remakes itself */
+    ck_assert_int_eq(graft_layer_relu(ctx, &l), GRAFT_OK);
+    ck_assert_int_eq(graft_model_add(m, "act", l, 0, NULL), GRAFT_OK);
+    ck_assert_int_eq(graftModelInferBegin(m, "test", &run), GRAFT_OK);
+    graft_tensor_free(predict(m, x)); /* the executor now has a relu */
+    graftModelInferEnd(m, run);
+    ck_assert_int_eq(graft_model_cut(m, "fc2"), GRAFT_OK);
+    ck_assert_int_eq(graft_layer_sigmoid(ctx, &l), GRAFT_OK);
+    ck_assert_int_eq(graft_model_add(m, "act", l, 0, NULL), GRAFT_OK);
+    graft_tensor *want4 = predict(m, x);
+    ck_assert_int_eq(graftModelInferBegin(m, "test", &run), GRAFT_OK);
+    graft_tensor *got4 = predict(m, x);
+    graftModelInferEnd(m, run);
+    assert_same_bits(got4, want4);
+
     /* a shape error on an executor names the public function */
     graft_tensor *bad = tu_tensor(ctx, 4, 1, 2, 7, 8), *p = tu_tensor(ctx, 2, 1, 3);
     ck_assert_int_eq(graftModelInferBegin(m, "test", &run), GRAFT_OK);
@@ -273,7 +289,7 @@ START_TEST(test_executor_predicts_the_same_bits)
                     "(1, 2, 8, 8) (batch first)");
     graftModelInferEnd(m, run);
     graft_model_free(m);
-    graft_tensor *all[] = {x, want, got, want2, got2, want3, got3, bad, p};
+    graft_tensor *all[] = {x, want, got, want2, got2, want3, got3, want4, got4, bad, p};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) graft_tensor_free(all[i]);
     graft_ctx_free(ctx);
 }

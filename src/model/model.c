@@ -196,6 +196,7 @@ void graftModelInstallNode(graft_model *m, char *name, graft_layer *layer, int n
     layer->own_scratch.cap = 0;
     layer->scratch = &m->scratch;
     m->n_nodes++;
+    m->graph_rev++;   /* executors remake their shadows */
     m->training = -1; /* the new layer gets the model's mode at the next run */
 }
 
@@ -1008,6 +1009,7 @@ GRAFT_API int graft_model_forward(graft_model *m, const graft_tensor *input,
 
 struct graftExec {
     graft_model view;          /* first: graftModelInferEnd() finds the executor from it */
+    uint64_t src_rev;          /* the model's graph_rev then */
     const graftNode *src_nodes; /* the model's node array the shadows copy */
     graft_layer **src_layers;  /* view.n_nodes: the model's layer of each node */
     const float **src_data;    /* GRAFT_LAYER_MAX_PARAMS per node: its parameters' data */
@@ -1048,7 +1050,8 @@ static void exec_pool_free(graft_ctx *ctx, graftExecPool *pool)
  * that change the model write, never what a running forward writes. */
 static int exec_current(const graftExec *e, const graft_model *m)
 {
-    if (e->src_nodes != m->nodes || e->view.n_nodes != m->n_nodes) return 0;
+    if (e->src_rev != m->graph_rev || e->src_nodes != m->nodes || e->view.n_nodes != m->n_nodes)
+        return 0;
     for (int i = 0; i < m->n_nodes; i++) {
         const graftNode *n = &m->nodes[i], *v = &e->view.nodes[i];
         const graft_layer *l = n->layer;
@@ -1108,6 +1111,7 @@ static int exec_build(graftExec *e, graft_model *m, const char *func)
         e->view.n_nodes = i + 1;
     }
     e->src_nodes = m->nodes;
+    e->src_rev = m->graph_rev;
     return GRAFT_OK;
 }
 

@@ -78,10 +78,10 @@ typedef struct graftGradPool {
  * whose nodes are the model's with the shadows as layers) so the forward
  * code runs on it unchanged. Executors are made when all are busy, kept
  * for the next calls (no allocation once there are enough), and freed with
- * the model. Before an executor runs, its record of the model (node array,
- * layers, parameter data) is compared with the model's; when the model has
- * changed since (layers added or replaced, a rebuild) its shadows are
- * rebuilt. Parameter values changed in place (fit, loading weights) need
+ * the model. Before an executor runs, its record of the model (graph_rev,
+ * node array, layers, parameter data) is compared with the model's; when
+ * the model has changed since (layers added, cut or replaced, a rebuild)
+ * its shadows are rebuilt. Parameter values changed in place (fit, loading weights) need
  * nothing: the shadows read them. */
 typedef struct graftExec graftExec;
 typedef struct graftExecPool {
@@ -127,8 +127,11 @@ struct graft_model {
      * the model owns its own); such a model only runs inference. share_refs:
      * how many such clones read this model's parameters; free_pending: the
      * model was freed while share_refs > 0, and goes when the last clone
-     * does. Both under pool->lock. */
+     * does. Both under pool->lock. graph_rev: counts nodes installed
+     * (graftModelInstallNode()), so executors notice a changed graph even
+     * when a new layer lands at a freed one's address. */
     graftExecPool *pool;
+    uint64_t graph_rev;
     struct graft_model *weights_owner;
     int share_refs;
     int free_pending;
