@@ -219,6 +219,8 @@ START_TEST(test_clone_out_of_memory)
             }
             ck_assert_int_eq(st, GRAFT_E_NOMEM);
             ck_assert_ptr_null(c);
+            ck_assert_msg(strncmp(graft_errmsg(ctx), "graft_model_clone(): ", 21) == 0, "%s",
+                          graft_errmsg(ctx));
             ck_assert_int_eq(counter.allocs - allocs, counter.frees - frees);
         }
     }
@@ -295,6 +297,40 @@ START_TEST(test_executor_predicts_the_same_bits)
 }
 END_TEST
 
+/* Each allocation of making an executor may fail: GRAFT_E_NOMEM named
+ * graft_model_predict, and the next call makes it and gives the same bits;
+ * all is freed with the model. */
+START_TEST(test_executor_out_of_memory)
+{
+    tu_alloc_counter counter = {0, 0, 0, 0};
+    graft_ctx *ctx = the_ctx = tu_counting_ctx(&counter);
+    graft_model *m = make_net(ctx), *run = NULL;
+    graft_tensor *x = make_input(ctx, 6), *want = predict(m, x);
+    graft_tensor *p = tu_tensor(ctx, 2, N, 3);
+    ck_assert_int_eq(graftModelInferBegin(m, "test", &run), GRAFT_OK);
+    int failures = 0;
+    for (long k = 1;; k++) {
+        counter.fail_at = counter.allocs + k;
+        int st = graft_model_predict(m, x, p);
+        counter.fail_at = 0;
+        if (st == GRAFT_OK) break;
+        failures++;
+        ck_assert_int_eq(st, GRAFT_E_NOMEM);
+        ck_assert_msg(strncmp(graft_errmsg(ctx), "graft_model_predict(): ", 23) == 0, "%s",
+                      graft_errmsg(ctx));
+    }
+    ck_assert_int_gt(failures, 3);
+    assert_same_bits(p, want);
+    graftModelInferEnd(m, run);
+    graft_model_free(m);
+    graft_tensor_free(x);
+    graft_tensor_free(want);
+    graft_tensor_free(p);
+    graft_ctx_free(ctx);
+    ck_assert_int_eq(counter.allocs, counter.frees); /* the context's own block too */
+}
+END_TEST
+
 Suite *suite_clone(void)
 {
     Suite *s = suite_create("clone");
@@ -304,6 +340,7 @@ Suite *suite_clone(void)
         {"arguments", test_clone_rejects_bad_arguments},
         {"out_of_memory", test_clone_out_of_memory},
         {"executor", test_executor_predicts_the_same_bits},
+        {"executor_out_of_memory", test_executor_out_of_memory},
     };
     tu_add_tcases(s, tests, sizeof tests / sizeof tests[0], 30);
     return s;

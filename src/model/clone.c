@@ -67,8 +67,9 @@ GRAFT_API int graft_model_clone(const graft_model *model, int flags, graft_model
                     (unsigned)flags);
     const int share = (flags & GRAFT_CLONE_SHARE_WEIGHTS) != 0;
     graft_model *c = NULL;
-    GRAFT_FORWARD_IF_ERROR(graftModelNew(ctx, &model->input_shape, model->seed, &c));
-    int st = graftModelReserve(c, model->n_nodes, model->scratch_cap, __func__);
+    int st = graftModelNew(ctx, &model->input_shape, model->seed, &c);
+    if (st != GRAFT_OK) return graftErrorAt(ctx, st, __func__);
+    st = graftModelReserve(c, model->n_nodes, model->scratch_cap, __func__);
     for (int i = 0; i < model->n_nodes && st == GRAFT_OK; i++)
         st = clone_node(c, model, i, share, __func__);
     if (st == GRAFT_OK) st = clone_rest(c, model, __func__);
