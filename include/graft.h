@@ -1185,6 +1185,9 @@ GRAFT_API int64_t graft_model_epochs_done(const graft_model *model);
  * "multi-thread" mode): finish the predictions, then change the model; the
  * next predictions see the change. Executors notice a changed graph (added
  * or replaced layers) and remake themselves.
+ * The predicting threads may also create and free their own tensors in the
+ * model's context meanwhile (graft_tensor_create(), _create_view(),
+ * graft_tensor_free()); the context's settings stay as they are.
  * Errors of concurrent calls: graft_errmsg(ctx) and graft_errmsg(NULL) give
  * each thread its own call's message. The context's allocator must be
  * thread-safe (the default one is). Python releases the GIL in these calls
