@@ -21,7 +21,11 @@
  *  - Thread-safety: a graft_ctx and every object created in it may be used by
  *    one thread at a time. Distinct contexts, and the objects in them, may be
  *    used concurrently from different threads. Functions that take no handle
- *    are reentrant.
+ *    are reentrant. Since 1.3 one exception: predictions
+ *    (graft_model_predict(), graft_model_predict_topk()) and clones
+ *    (graft_model_clone()) may run on one model from many threads at once;
+ *    see "Threads" under Models. The context's error message is then kept
+ *    per thread (graft_errmsg()).
  *
  * The library is licensed under the MIT licence; see LICENSE.
  */
@@ -206,7 +210,15 @@ GRAFT_API int graft_ctx_get_int(const graft_ctx *ctx, int key, int *value);
  * returns the calling thread's last message, which every failure also sets
  * (this is where failures with no usable handle report).
  * Borrowed: valid until the next graft call on ctx (or, for NULL, on this
- * thread). Since 1.0. */
+ * thread). Since 1.0.
+ * Threads (since 1.3): when the calling thread's last graft call was on ctx,
+ * the message is that call's, even if other threads have since called into
+ * ctx (concurrent predictions on one model): each thread reads its own, and
+ * the pointer is then the thread's (as for NULL: valid until the thread's
+ * next graft call). Otherwise it is the last message any thread recorded in
+ * ctx, which must not be read while another thread calls into ctx. Writes
+ * to the context's message are serialised, so concurrent calls on one
+ * context never race on it. */
 GRAFT_API const char *graft_errmsg(const graft_ctx *ctx);
 
 /* ======================================================================== */
@@ -1168,7 +1180,8 @@ GRAFT_API int graft_loss_mse(const graft_tensor *pred, const graft_tensor *targe
  * layer added is the model's output (its logits, for classifiers). Shapes are
  * inferred and checked as layers are added. A model also carries its class
  * names and how many training epochs it has seen. One thread at a time (the
- * context's rule). */
+ * context's rule), except predictions and clones, which many threads may run
+ * at once (since 1.3; see "Threads" before graft_model_forward()). */
 typedef struct graft_model graft_model;
 
 /* The model input's name, usable in graft_model_add()'s input lists. */
@@ -1184,8 +1197,45 @@ typedef struct graft_model graft_model;
 GRAFT_API int graft_model_create(graft_ctx *ctx, int ndim, const int64_t *dims, uint64_t seed,
                                  graft_model **out);
 
-/* Frees a model and its layers. Accepts NULL. Since 1.0. */
+/* Frees a model and its layers. Accepts NULL. Since 1.0.
+ * Since 1.3: a model whose weights clones made with GRAFT_CLONE_SHARE_WEIGHTS
+ * still read is released (the handle must not be used again) but its memory
+ * stays until the last of those clones is freed: models and their clones may
+ * be freed in any order (all before their context). Not concurrent with any
+ * other call on the model. */
 GRAFT_API void graft_model_free(graft_model *model);
+
+/* Flags of graft_model_clone(). Since 1.3. */
+#define GRAFT_CLONE_SHARE_WEIGHTS 1 /* the clone reads the original's parameter
+                                       tensors instead of copying them */
+
+/* Makes *out a second model with the same layers (kinds, attributes, names,
+ * inputs), parameters and batch-norm statistics, trainable flags and
+ * learning-rate multipliers, class names, epochs done, options
+ * (graft_model_set_option()) and unfreeze schedule, in the same context. Its
+ * predictions are bit for bit the original's. What layers cached from
+ * earlier calls is not copied, and random generators (dropout) restart from
+ * their seeds, as after graft_model_load().
+ * flags 0: the parameters are copied: the clone is a model of its own, and
+ * training or changing either leaves the other as it was.
+ * GRAFT_CLONE_SHARE_WEIGHTS: the clone's layers read the original's parameter
+ * tensors (no copy of the weights; each clone still has its own activations).
+ * Such a clone runs inference only: graft_model_fit() and anything else that
+ * would run it in training mode fail with GRAFT_E_STATE (training it would
+ * change the original). Weights changed in place on either side (fitting
+ * the original, graft_model_load_weights(), writing a parameter's data) are
+ * seen by both. The original's memory stays until its last sharing clone is
+ * freed (see graft_model_free()); cloning a sharing clone shares the same
+ * tensors.
+ * Threads: may run while other threads clone the same model or predict with
+ * it (see "Threads" below); the clone is then used like any model (one
+ * thread at a time, or concurrent predictions). Calls that change the
+ * original must not run meanwhile. The context's allocator must be
+ * thread-safe when clones are made or used from several threads (the
+ * default one is).
+ * *out: caller owns the clone; free with graft_model_free().
+ * Errors: GRAFT_E_INVALID_ARG (NULL, unknown flags), GRAFT_E_NOMEM. Since 1.3. */
+GRAFT_API int graft_model_clone(const graft_model *model, int flags, graft_model **out);
 
 /* Adds layer under name, reading the outputs of the n_inputs layers named in
  * inputs (GRAFT_MODEL_INPUT for the model input). With n_inputs 0 (inputs
@@ -1274,10 +1324,45 @@ GRAFT_API const char *graft_model_class_name(const graft_model *model, int c);
  * checkpoints). Since 1.0. */
 GRAFT_API int64_t graft_model_epochs_done(const graft_model *model);
 
+/* Threads (since 1.3). graft_model_predict() and graft_model_predict_topk()
+ * may be called on one model from many threads at once, with the same or
+ * different inputs, and each result is bit for bit what the call would
+ * give alone. A call runs on the model's own layers when no other
+ * prediction is running on it; each further concurrent call takes an
+ * executor: a second set of the layers that reads the model's weights (no
+ * copy) and keeps its own activations and workspace. Executors are made as
+ * needed (the first use by N threads at once makes N - 1), kept for later
+ * calls, and freed with the model; so steady use allocates nothing, and
+ * the memory grows by one set of activations per extra concurrent call.
+ * graft_model_clone() may run alongside them, and so may the functions that
+ * only read the model (graft_model_layer_count(), _layer_name(),
+ * _class_name(), _summary(), _param_count(), ...).
+ * Everything else that takes the model is not concurrent with a
+ * prediction, nor with anything else on the model: graft_model_forward()
+ * (its output lives in the model's layers), fit, evaluate, add,
+ * replace_head, set_trainable and the other transfer calls, loading
+ * weights, set_option, save and export, writing to a parameter's data, and
+ * graft_model_free(). The rule is the caller's to keep (as SQLite's
+ * "multi-thread" mode): finish the predictions, then change the model; the
+ * next predictions see the change. Executors notice a changed graph (added
+ * or replaced layers) and remake themselves.
+ * The predicting threads may also create and free their own tensors in the
+ * model's context meanwhile (graft_tensor_create(), _create_view(),
+ * graft_tensor_free()); the context's settings stay as they are.
+ * Errors of concurrent calls: graft_errmsg(ctx) and graft_errmsg(NULL) give
+ * each thread its own call's message. The context's allocator must be
+ * thread-safe (the default one is). Python releases the GIL in these calls
+ * (see docs/PYTHON.md). Threads running predictions each use graft's own
+ * worker threads and OpenBLAS's (GRAFT_CTX_NUM_THREADS): with many
+ * predicting threads, 1 is usually best. */
+
 /* Runs the model in inference mode on input (N, per-sample input shape...),
  * N at most 2^31 - 1 samples per call.
  * *output receives the last layer's output (N, ...): borrowed, valid until
  * the next call that runs the model or until it is freed.
+ * Threads: not concurrent with any other call on the model (not even
+ * predictions); use graft_model_predict() from several threads, or one
+ * clone per thread.
  * Errors: GRAFT_E_INVALID_ARG, GRAFT_E_SHAPE (another shape, or a larger
  * N), GRAFT_E_NUMERIC (an input element is NaN or infinite, while
  * GRAFT_CTX_CHECK_INPUTS is 1, the default: the message names the sample
@@ -1287,13 +1372,15 @@ GRAFT_API int graft_model_forward(graft_model *model, const graft_tensor *input,
 
 /* Class probabilities: softmax of the outputs, written to probs, which must
  * have shape (N, classes). Errors: as graft_model_forward(), GRAFT_E_SHAPE
- * for probs. Since 1.0. */
+ * for probs. Since 1.0. Threads: may run concurrently on one model (since
+ * 1.3; see "Threads" above), each thread with its own input and probs. */
 GRAFT_API int graft_model_predict(graft_model *model, const graft_tensor *input,
                                   graft_tensor *probs);
 
 /* The k most probable classes of each sample, best first: indices and probs
  * each hold N*k values (row n at n*k). k in [1, classes]. Errors: as
- * graft_model_predict(), GRAFT_E_RANGE for k. Since 1.0. */
+ * graft_model_predict(), GRAFT_E_RANGE for k. Since 1.0. Threads: as
+ * graft_model_predict() (since 1.3). */
 GRAFT_API int graft_model_predict_topk(graft_model *model, const graft_tensor *input, int k,
                                        int32_t *indices, float *probs);
 

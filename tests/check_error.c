@@ -133,6 +133,52 @@ START_TEST(test_error_thread_slot_is_per_thread)
 }
 END_TEST
 
+/* Two threads failing in one context each read their own message through
+ * graft_errmsg(ctx); a thread that has not called into the context reads
+ * the last one recorded there. */
+typedef struct shared_ctx_arg {
+    graft_ctx *ctx;
+    pthread_barrier_t *both_failed, *both_read;
+    int ok;
+} shared_ctx_arg;
+
+static void *fail_in_shared_ctx(void *p)
+{
+    shared_ctx_arg *a = p;
+    graftError(a->ctx, GRAFT_E_RANGE, "graft_worker", "worker's own");
+    pthread_barrier_wait(a->both_failed);
+    a->ok = strcmp(graft_errmsg(a->ctx), "graft_worker(): worker's own") == 0;
+    pthread_barrier_wait(a->both_read);
+    return NULL;
+}
+
+START_TEST(test_error_shared_context_is_per_thread)
+{
+    graft_ctx *ctx = tu_ctx();
+    pthread_barrier_t both_failed, both_read;
+    ck_assert_int_eq(pthread_barrier_init(&both_failed, NULL, 2), 0);
+    ck_assert_int_eq(pthread_barrier_init(&both_read, NULL, 2), 0);
+    shared_ctx_arg a = {ctx, &both_failed, &both_read, 0};
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, fail_in_shared_ctx, &a), 0);
+    graftError(ctx, GRAFT_E_SHAPE, "graft_main", "main's own");
+    pthread_barrier_wait(&both_failed);
+    int main_ok = strcmp(graft_errmsg(ctx), "graft_main(): main's own") == 0;
+    pthread_barrier_wait(&both_read);
+    ck_assert_int_eq(pthread_join(t, NULL), 0);
+    ck_assert(main_ok);
+    ck_assert(a.ok);
+    /* after a call elsewhere, graft_errmsg(ctx) is the context's last */
+    graftClearError(NULL);
+    const char *last = graft_errmsg(ctx);
+    ck_assert(strcmp(last, "graft_main(): main's own") == 0 ||
+              strcmp(last, "graft_worker(): worker's own") == 0);
+    pthread_barrier_destroy(&both_failed);
+    pthread_barrier_destroy(&both_read);
+    graft_ctx_free(ctx);
+}
+END_TEST
+
 Suite *suite_error(void)
 {
     Suite *s = suite_create("error");
@@ -143,6 +189,7 @@ Suite *suite_error(void)
     tcase_add_test(tc, test_error_long_messages_are_cut);
     tcase_add_test(tc, test_error_at_renames_the_function);
     tcase_add_test(tc, test_error_thread_slot_is_per_thread);
+    tcase_add_test(tc, test_error_shared_context_is_per_thread);
     suite_add_tcase(s, tc);
     return s;
 }

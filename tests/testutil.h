@@ -93,6 +93,7 @@ Suite *suite_evaluate(void);
 Suite *suite_fit_callbacks(void);
 Suite *suite_reinit(void);
 Suite *suite_predict_dataset(void);
+Suite *suite_clone(void);
 
 /* onnx */
 Suite *suite_onnx_pb(void);

@@ -15,9 +15,19 @@
  * (the same job in another context). Every threaded result must be bit for
  * bit the sequential one. While they run, each thread also provokes
  * failures naming itself and checks that graft_errmsg(NULL) and
- * graft_errmsg(ctx) report its own. `make test-tsan` runs this program
- * under ThreadSanitizer. Ends with "N passed, N failed" (one test per job
- * and round).
+ * graft_errmsg(ctx) report its own.
+ *
+ * Then one model shared by SHARED_THREADS threads (graft.h, "Threads"
+ * before graft_model_forward()): for each of a conv net with batch norm,
+ * pooling, a residual branch and dense, and the ONNX fixtures of
+ * SHARED_ONNX, every thread predicts (probabilities and top-k) on inputs of
+ * its own choosing many times, all on the one model, and every result must
+ * be bit for bit the one a call alone gave; each thread also provokes
+ * shape errors and checks that it reads its own message. In a second run
+ * half the threads first clone the model (a copy, or sharing its weights)
+ * while the others predict, and predict with their clone. `make test-tsan`
+ * runs this program under ThreadSanitizer. Ends with "N passed, N failed"
+ * (one test per job and round, and per shared model and run).
  */
 #include "graft.h"
 
@@ -73,6 +83,13 @@ static int record(job *j, const float *p, size_t n)
             snprintf(j->error + n_, sizeof j->error - (size_t)n_, __VA_ARGS__);            \
             goto done;                                                                     \
         }                                                                                  \
+    } while (0)
+
+/* In a helper returning 0 or the failing status. */
+#define GRAFT_TRY_SHARED(call)             \
+    do {                                   \
+        int st_ = (call);                  \
+        if (st_ != GRAFT_OK) return st_;   \
     } while (0)
 
 static int add_layer(graft_model *m, const char *name, graft_layer *l, int n, const char *a,
@@ -271,6 +288,256 @@ done:
     return NULL;
 }
 
+/* ---- one model, many predicting threads ---------------------------------- */
+
+#define SHARED_THREADS 8
+#define SHARED_INPUTS 12
+#define SHARED_ITERS 24
+#define SHARED_TOPK 2
+
+typedef struct shared_case {
+    const char *name;
+    graft_ctx *ctx;
+    graft_model *model;
+    int classes;
+    graft_tensor *inputs[SHARED_INPUTS]; /* batch 1 + i % 4 */
+    float *want[SHARED_INPUTS];          /* what predict gave alone */
+    int32_t *want_top[SHARED_INPUTS];    /* and predict_topk */
+    float *want_topp[SHARED_INPUTS];
+} shared_case;
+
+typedef struct shared_worker {
+    shared_case *c;
+    int id;
+    int clone_flags; /* -1: predict on the shared model; else clone it first */
+    graft_tensor *probs[SHARED_INPUTS]; /* made before the threads start */
+    graft_tensor *bad;                  /* an input of a wrong shape, naming the thread */
+    char bad_shape[64];
+    char error[512];
+} shared_worker;
+
+/* Takes m into c, makes c's inputs and records what each prediction gives
+ * alone. Returns 0 or -1 (with a message printed when a prediction fails). */
+static int shared_case_init(shared_case *c, const char *name, graft_model *m)
+{
+    c->name = name;
+    c->model = m;
+    c->classes = graft_model_class_count(m);
+    int nd;
+    int64_t d[8];
+    if (graft_model_layer_output_shape(m, -1, &nd, d) != GRAFT_OK) return -1;
+    uint64_t r = 0x243F6A8885A308D3ull;
+    for (int i = 0; i < SHARED_INPUTS; i++) {
+        int64_t dims[9];
+        dims[0] = 1 + i % 4;
+        size_t numel = (size_t)dims[0];
+        for (int k = 0; k < nd; k++) {
+            dims[k + 1] = d[k];
+            numel *= (size_t)d[k];
+        }
+        if (graft_tensor_create(c->ctx, nd + 1, dims, &c->inputs[i]) != GRAFT_OK) return -1;
+        float *x = graft_tensor_data(c->inputs[i]);
+        for (size_t e = 0; e < numel; e++) {
+            r = r * 6364136223846793005ull + 1442695040888963407ull;
+            x[e] = (float)(r >> 40) / (float)(1ull << 24) * 2.0f - 1.0f;
+        }
+        size_t n = (size_t)dims[0] * (size_t)c->classes, nk = (size_t)dims[0] * SHARED_TOPK;
+        const int64_t pd[2] = {dims[0], c->classes};
+        graft_tensor *p = NULL;
+        c->want[i] = malloc(n * sizeof(float));
+        c->want_top[i] = malloc(nk * sizeof(int32_t));
+        c->want_topp[i] = malloc(nk * sizeof(float));
+        if (!c->want[i] || !c->want_top[i] || !c->want_topp[i]) return -1;
+        if (graft_tensor_create(c->ctx, 2, pd, &p) != GRAFT_OK) return -1;
+        int st = graft_model_predict(m, c->inputs[i], p);
+        if (st == GRAFT_OK) memcpy(c->want[i], graft_tensor_data(p), n * sizeof(float));
+        graft_tensor_free(p);
+        if (st == GRAFT_OK)
+            st = graft_model_predict_topk(m, c->inputs[i], SHARED_TOPK, c->want_top[i],
+                                          c->want_topp[i]);
+        if (st != GRAFT_OK) {
+            printf("%s: a prediction alone failed: %s\n", name, graft_errmsg(c->ctx));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void shared_case_free(shared_case *c)
+{
+    for (int i = 0; i < SHARED_INPUTS; i++) {
+        graft_tensor_free(c->inputs[i]);
+        free(c->want[i]);
+        free(c->want_top[i]);
+        free(c->want_topp[i]);
+    }
+    graft_model_free(c->model);
+    graft_ctx_free(c->ctx);
+}
+
+#define WFAIL(...)                                                                         \
+    do {                                                                                   \
+        int n_ = snprintf(w->error, sizeof w->error, "thread %d, line %d: ", w->id, __LINE__); \
+        snprintf(w->error + n_, sizeof w->error - (size_t)n_, __VA_ARGS__);                \
+        goto done;                                                                         \
+    } while (0)
+
+static void *shared_worker_run(void *arg)
+{
+    shared_worker *w = arg;
+    shared_case *c = w->c;
+    graft_ctx *ctx = c->ctx;
+    graft_model *m = c->model, *mine = NULL;
+    int32_t top[4 * SHARED_TOPK];
+    float topp[4 * SHARED_TOPK];
+    if (w->clone_flags >= 0) {
+        if (graft_model_clone(c->model, w->clone_flags, &mine) != GRAFT_OK)
+            WFAIL("graft_model_clone: %s", graft_errmsg(ctx));
+        m = mine;
+    }
+    for (int it = 0; it < SHARED_ITERS; it++) {
+        int i = (w->id * 5 + it * 7) % SHARED_INPUTS;
+        int64_t batch = graft_tensor_dim(c->inputs[i], 0);
+        size_t n = (size_t)batch * (size_t)c->classes, nk = (size_t)batch * SHARED_TOPK;
+        if (it % 3 == 2) {
+            if (graft_model_predict_topk(m, c->inputs[i], SHARED_TOPK, top, topp) != GRAFT_OK)
+                WFAIL("predict_topk: %s", graft_errmsg(ctx));
+            if (memcmp(top, c->want_top[i], nk * sizeof *top) != 0 ||
+                memcmp(topp, c->want_topp[i], nk * sizeof *topp) != 0)
+                WFAIL("iteration %d: predict_topk on input %d differs from the call alone", it, i);
+        } else {
+            if (graft_model_predict(m, c->inputs[i], w->probs[i]) != GRAFT_OK)
+                WFAIL("predict: %s", graft_errmsg(ctx));
+            if (memcmp(graft_tensor_data(w->probs[i]), c->want[i], n * sizeof(float)) != 0)
+                WFAIL("iteration %d: predict on input %d differs from the call alone", it, i);
+        }
+        if (graft_errmsg(ctx)[0] || graft_errmsg(NULL)[0])
+            WFAIL("a successful prediction left the message \"%s\"", graft_errmsg(ctx));
+        if (it % 4 == 1) { /* a failure of this thread's own, read back while others run */
+            int st = graft_model_predict(m, w->bad, w->probs[0]);
+            const char *cm = graft_errmsg(ctx), *tm = graft_errmsg(NULL);
+            if (st != GRAFT_E_SHAPE || !strstr(cm, w->bad_shape) || !strstr(tm, w->bad_shape) ||
+                strncmp(cm, "graft_model_predict(): ", 23) != 0)
+                WFAIL("status %d, context message \"%s\", thread message \"%s\" (want %s)", st,
+                      cm, tm, w->bad_shape);
+        }
+        if (it % 8 == 0) sched_yield();
+    }
+done:
+    graft_model_free(mine);
+    return NULL;
+}
+
+/* Runs SHARED_THREADS threads on c (clones: 1, every odd thread clones the
+ * model first, alternately copying and sharing its weights). Returns the
+ * failures. */
+static int shared_run(shared_case *c, int clones)
+{
+    shared_worker w[SHARED_THREADS];
+    pthread_t threads[SHARED_THREADS];
+    int started[SHARED_THREADS], failed = 0;
+    memset(w, 0, sizeof w);
+    for (int t = 0; t < SHARED_THREADS; t++) {
+        w[t].c = c;
+        w[t].id = t;
+        w[t].clone_flags = clones && t % 2 ? (t % 4 == 1 ? 0 : GRAFT_CLONE_SHARE_WEIGHTS) : -1;
+        for (int i = 0; i < SHARED_INPUTS; i++) {
+            const int64_t pd[2] = {graft_tensor_dim(c->inputs[i], 0), c->classes};
+            if (graft_tensor_create(c->ctx, 2, pd, &w[t].probs[i]) != GRAFT_OK) return 1;
+        }
+        const int64_t bd[4] = {t + 2, 1, 3 + t, 5};
+        if (graft_tensor_create(c->ctx, 4, bd, &w[t].bad) != GRAFT_OK) return 1;
+        snprintf(w[t].bad_shape, sizeof w[t].bad_shape, "(%d, 1, %d, 5)", t + 2, 3 + t);
+    }
+    /* Leaves the model's layers' mode unknown (values unchanged), so the
+     * first prediction sets every layer's mode while the others start. */
+    int last = graft_model_layer_count(c->model) - 1;
+    if (graft_model_set_trainable_by_name(c->model, graft_model_layer_name(c->model, last), 1) !=
+        GRAFT_OK)
+        return 1;
+    for (int t = 0; t < SHARED_THREADS; t++) {
+        started[t] = pthread_create(&threads[t], NULL, shared_worker_run, &w[t]) == 0;
+        if (!started[t]) shared_worker_run(&w[t]);
+    }
+    for (int t = 0; t < SHARED_THREADS; t++)
+        if (started[t]) pthread_join(threads[t], NULL);
+    for (int t = 0; t < SHARED_THREADS; t++) {
+        if (w[t].error[0]) {
+            printf("%s%s: FAILED: %s\n", c->name, clones ? " (clones)" : "", w[t].error);
+            failed++;
+        }
+        for (int i = 0; i < SHARED_INPUTS; i++) graft_tensor_free(w[t].probs[i]);
+        graft_tensor_free(w[t].bad);
+    }
+    /* the model alone afterwards: as before */
+    for (int i = 0; i < SHARED_INPUTS && !failed; i++) {
+        const int64_t pd[2] = {graft_tensor_dim(c->inputs[i], 0), c->classes};
+        graft_tensor *p = NULL;
+        int st = graft_tensor_create(c->ctx, 2, pd, &p);
+        if (st == GRAFT_OK) st = graft_model_predict(c->model, c->inputs[i], p);
+        if (st != GRAFT_OK || memcmp(graft_tensor_data(p), c->want[i],
+                                     (size_t)pd[0] * (size_t)pd[1] * sizeof(float)) != 0) {
+            printf("%s: FAILED: the model alone afterwards gives another result (%s)\n",
+                   c->name, graft_errmsg(c->ctx));
+            failed++;
+        }
+        graft_tensor_free(p);
+    }
+    return failed;
+}
+
+/* The conv net of the jobs (wide), its batch norm given statistics and
+ * scales away from the defaults, so that folding them matters. */
+static int shared_conv_model(graft_ctx *ctx, graft_model **out)
+{
+    job j;
+    memset(&j, 0, sizeof j);
+    j.wide = 1;
+    j.seed = 4242;
+    GRAFT_TRY_SHARED(build_model(ctx, &j, out));
+    graft_layer *bn = graft_model_layer(*out, graft_model_find_layer(*out, "bn"));
+    for (int p = 0; p < graft_layer_param_count(bn); p++) {
+        graft_tensor *t = NULL;
+        GRAFT_TRY_SHARED(graft_layer_param(bn, p, NULL, &t, NULL, NULL));
+        float *v = graft_tensor_data(t);
+        for (size_t e = 0; e < graft_tensor_numel(t); e++) v[e] = 0.5f + 0.25f * (float)((e + p) % 5);
+    }
+    return 0;
+}
+
+/* Every shared case (the conv net, then each fixture) in runs without and
+ * with clones. Adds to *passed and *failed. */
+static void shared_tests(int *passed, int *failed)
+{
+    static const char *const onnx[] = {"tests/data/onnx/shufflenet_v2.onnx",
+                                       "tests/data/onnx/keras_style.onnx"};
+    const int n_cases = 1 + (int)(sizeof onnx / sizeof onnx[0]);
+    for (int k = 0; k < n_cases; k++) {
+        shared_case c;
+        memset(&c, 0, sizeof c);
+        graft_model *m = NULL;
+        const char *name = k == 0 ? "shared conv net" : onnx[k - 1];
+        int ok = graft_ctx_create(&c.ctx) == GRAFT_OK;
+        /* the BLAS when there is one, so that its calls run concurrently too */
+        if (ok && graft_has_blas()) ok = graft_ctx_set_int(c.ctx, GRAFT_CTX_USE_BLAS, 1) == GRAFT_OK;
+        if (ok) ok = (k == 0 ? shared_conv_model(c.ctx, &m)
+                             : graft_onnx_import(c.ctx, onnx[k - 1], NULL, &m)) == GRAFT_OK;
+        if (ok) ok = shared_case_init(&c, name, m) == 0;
+        else graft_model_free(m);
+        if (!ok) {
+            printf("%s: FAILED to set up: %s\n", name, c.ctx ? graft_errmsg(c.ctx) : "no context");
+            *failed += 2;
+        } else {
+            for (int clones = 0; clones < 2; clones++) {
+                int f = shared_run(&c, clones);
+                *failed += f > 0;
+                *passed += f == 0;
+            }
+        }
+        shared_case_free(&c);
+    }
+}
+
 static job make_job(int id)
 {
     static const int kinds[N_JOBS] = {GRAFT_OPTIM_SGD, GRAFT_OPTIM_ADAM, GRAFT_OPTIM_ADAMW,
@@ -345,6 +612,7 @@ int main(int argc, char **argv)
         }
     }
     for (int i = 0; i < N_JOBS; i++) free(ref[i].values);
+    shared_tests(&passed, &failed);
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }

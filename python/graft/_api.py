@@ -81,6 +81,7 @@ GRAFT_NEAREST_CEIL = 3
 
 # Models
 GRAFT_MODEL_INPUT = "input"
+GRAFT_CLONE_SHARE_WEIGHTS = 1
 GRAFT_TTA_FLIP = 1
 GRAFT_TTA_CROPS = 2
 
@@ -506,6 +507,7 @@ FUNCTIONS = (
     # Models
     ("graft_model_create", "c_int", ("c_void_p", "c_int", "P(c_int64)", "c_uint64", "PP")),
     ("graft_model_free", None, ("c_void_p",)),
+    ("graft_model_clone", "c_int", ("c_void_p", "c_int", "PP")),
     ("graft_model_add", "c_int", ("c_void_p", "c_char_p", "c_void_p", "c_int", "P(c_char_p)")),
     ("graft_model_layer_count", "c_int", ("c_void_p",)),
     ("graft_model_find_layer", "c_int", ("c_void_p", "c_char_p")),
@@ -719,6 +721,7 @@ ARGUMENT_NAMES = {
     "graft_loss_mse": ("pred", "target", "loss", "grad"),
     "graft_model_create": ("ctx", "ndim", "dims", "seed", "out"),
     "graft_model_free": ("model",),
+    "graft_model_clone": ("model", "flags", "out"),
     "graft_model_add": ("model", "name", "layer", "n_inputs", "inputs"),
     "graft_model_layer_count": ("model",),
     "graft_model_find_layer": ("model", "name"),

@@ -326,6 +326,25 @@ class Model(Handle):
                   ctypes.byref(m), ctypes.byref(o))
         return cls._wrap(ctx, m.value), Optimizer._wrap(ctx, o.value)
 
+    def clone(self, *, share_weights=False):
+        """A second model with the same layers, weights, trainable flags,
+        class names, options and schedule, in the same context
+        (graft_model_clone()); its predictions are bit for bit this
+        model's.
+
+        share_weights: False (default) copies the weights: the clone is a
+        model of its own. True makes the clone read this model's weight
+        tensors (no copy): it predicts only (fit raises StateError), and
+        weights changed on either side show in both. Either may be closed
+        first. A clone is one way to give each thread a model; predict and
+        predict_topk may also be called on one model from many threads
+        (see docs/PYTHON.md, "Objects, lifetime and threads")."""
+        self._check_idle("clone")
+        out = ctypes.c_void_p()
+        flags = _api.GRAFT_CLONE_SHARE_WEIGHTS if share_weights else 0
+        _lib.call(_lib.C.graft_model_clone, self.handle, flags, ctypes.byref(out))
+        return type(self)._wrap(self._ctx, out.value)
+
     @classmethod
     def import_onnx(cls, source, *, keep_softmax=False, batch_axis=True, input_name=None,
                     bound=None, seed=0, input_shape=None, ctx=None):

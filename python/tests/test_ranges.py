@@ -458,6 +458,7 @@ INTERNAL = {
     "graft_image_export:count": _SIZE,
     "graft_image_to_tensor:flags": _KEY,
     "graft_image_write_tensor:flags": _KEY,
+    "graft_model_clone:flags": _FLAG,
     "graft_layer_dense:bias": _FLAG,
     "graft_layer_linear:bias": _FLAG,
     "graft_layer_layer_norm:affine": _FLAG,

@@ -68,6 +68,11 @@ GRAFT_API int graft_ctx_create_advanced(const graft_allocator *allocator, graft_
     graft_ctx *ctx = allocator->alloc(allocator->opaque, sizeof *ctx);
     GRAFT_RETURN_IF(!ctx, NULL, GRAFT_E_NOMEM, "cannot allocate the context");
     memset(ctx, 0, sizeof *ctx);
+    if (pthread_mutex_init(&ctx->errlock, NULL) != 0) {
+        allocator->free(allocator->opaque, ctx);
+        return graftError(NULL, GRAFT_E_NOMEM, __func__, "cannot create the context's lock");
+    }
+    ctx->id = graftNextContextId();
     ctx->allocator = *allocator;
     ctx->use_blas = graft_has_blas();
     ctx->winograd = 1;
@@ -87,6 +92,7 @@ GRAFT_API int graft_ctx_create(graft_ctx **out)
 GRAFT_API void graft_ctx_free(graft_ctx *ctx)
 {
     if (!ctx) return;
+    pthread_mutex_destroy(&ctx->errlock);
     ctx->allocator.free(ctx->allocator.opaque, ctx);
 }
 

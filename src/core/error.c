@@ -4,9 +4,16 @@
  * A failure records "function(): cause" in the context it happened in (when
  * there is one) and in a thread-local slot, so graft_errmsg(NULL) always
  * reports the calling thread's last failure.
+ *
+ * Threads sharing a context (concurrent predictions on one model): the
+ * context's copy is written under its errlock, so writes never race; and the
+ * thread remembers which context its last call used (thread_ctx_id), so that
+ * graft_errmsg(ctx) gives each thread its own message rather than whichever
+ * thread failed last.
  */
 #include "internal.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -17,6 +24,21 @@
 #endif
 
 static GRAFT_THREAD_LOCAL char thread_errmsg[GRAFT_ERRMSG_SIZE];
+/* The id of the context the calling thread's last call cleared or recorded
+ * a failure in (0: none, or a call without a context). */
+static GRAFT_THREAD_LOCAL uint64_t thread_ctx_id;
+
+static atomic_uint_fast64_t last_ctx_id;
+
+uint64_t graftNextContextId(void) { return (uint64_t)atomic_fetch_add(&last_ctx_id, 1) + 1; }
+
+/* Copies msg into ctx's message under its lock. */
+static void set_ctx_message(graft_ctx *ctx, const char *msg, size_t size)
+{
+    pthread_mutex_lock(&ctx->errlock);
+    memcpy(ctx->errmsg, msg, size);
+    pthread_mutex_unlock(&ctx->errlock);
+}
 
 GRAFT_API const char *graft_strerror(int status)
 {
@@ -51,13 +73,16 @@ int graftError(graft_ctx *ctx, int status, const char *func, const char *fmt, ..
         va_end(ap);
     }
     memcpy(thread_errmsg, msg, sizeof msg);
-    if (ctx) memcpy(ctx->errmsg, msg, sizeof msg);
+    thread_ctx_id = ctx ? ctx->id : 0; /* the thread's message is now ctx's, or no context's */
+    if (ctx) set_ctx_message(ctx, msg, sizeof msg);
     return status;
 }
 
 int graftErrorAt(graft_ctx *ctx, int status, const char *func)
 {
-    const char *msg = ctx ? ctx->errmsg : thread_errmsg, *sep = strstr(msg, "(): ");
+    /* the thread's copy: graftError() wrote it with ctx's, and another
+     * thread may have changed ctx's since */
+    const char *msg = thread_errmsg, *sep = strstr(msg, "(): ");
     size_t n = strlen(func);
     if (status == GRAFT_OK || (strncmp(msg, func, n) == 0 && strncmp(msg + n, "(): ", 4) == 0))
         return status;
@@ -69,10 +94,14 @@ int graftErrorAt(graft_ctx *ctx, int status, const char *func)
 void graftClearError(graft_ctx *ctx)
 {
     thread_errmsg[0] = '\0';
-    if (ctx) ctx->errmsg[0] = '\0';
+    thread_ctx_id = ctx ? ctx->id : 0;
+    if (ctx) set_ctx_message(ctx, "", 1);
 }
+
+const char *graftThreadMessage(void) { return thread_errmsg; }
 
 GRAFT_API const char *graft_errmsg(const graft_ctx *ctx)
 {
-    return ctx ? ctx->errmsg : thread_errmsg;
+    if (!ctx || ctx->id == thread_ctx_id) return thread_errmsg;
+    return ctx->errmsg;
 }

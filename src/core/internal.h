@@ -10,6 +10,7 @@
 
 #include "graft.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -23,7 +24,14 @@ struct graft_ctx {
     int use_blas;
     int winograd; /* GRAFT_CTX_WINOGRAD */
     int check_inputs; /* GRAFT_CTX_CHECK_INPUTS */
+    /* The message of the last failure any thread recorded in the context.
+     * Written (and cleared) under errlock, since concurrent predictions on
+     * one model share the context; each thread also keeps its own copy
+     * (error.c), which graft_errmsg(ctx) returns when the thread's last
+     * call was on this context. */
     char errmsg[GRAFT_ERRMSG_SIZE];
+    pthread_mutex_t errlock;
+    uint64_t id; /* unique per context of the process, never reused */
 };
 
 /* Allocation through the context's hooks. graftAlloc returns NULL on failure
@@ -51,6 +59,14 @@ int graftErrorAt(graft_ctx *ctx, int status, const char *func);
 
 /* Clears the thread's and ctx's message at the start of a public call. */
 void graftClearError(graft_ctx *ctx);
+
+/* The calling thread's last message (what graft_errmsg(NULL) returns): the
+ * one to read back within a call, since another thread may record its own in
+ * a shared context meanwhile. */
+const char *graftThreadMessage(void);
+
+/* A new context's id (error.c): distinct for every context of the process. */
+uint64_t graftNextContextId(void);
 
 /* GRAFT_RETURN_IF(cond, ctx, code, fmt, ...): on cond, record and return code. */
 #define GRAFT_RETURN_IF(cond, ctx, code, ...)                      \

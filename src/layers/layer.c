@@ -42,6 +42,12 @@ int graftLayerNew(graft_ctx *ctx, const graftLayerVtbl *vtbl, const char *func,
 
 static void free_params(graft_layer *l)
 {
+    if (l->shares_params) { /* another layer's: not freed here */
+        memset(l->params, 0, sizeof l->params);
+        l->n_params = 0;
+        l->shares_params = 0;
+        return;
+    }
     for (int i = 0; i < l->n_params; i++) {
         graft_tensor_free(l->params[i].value);
         graft_tensor_free(l->params[i].grad);
@@ -180,6 +186,37 @@ int graftLayerBuildShapes(graft_layer *l, int n_inputs, const graftShape *in, ui
 fail:
     free_build(l);
     return st;
+}
+
+int graftLayerBuildShared(graft_layer *l, const graft_layer *src, const char *func)
+{
+    graft_ctx *ctx = l->ctx;
+    free_build(l);
+    graftShape *shapes = graftCalloc(ctx, (size_t)src->n_inputs, sizeof *shapes);
+    graft_tensor **grads = graftCalloc(ctx, 2 * (size_t)src->n_inputs, sizeof *grads);
+    if (!shapes || !grads) {
+        graftFree(ctx, shapes);
+        graftFree(ctx, grads);
+        return graftError(ctx, GRAFT_E_NOMEM, func, "cannot allocate shapes");
+    }
+    memcpy(shapes, src->in_shapes, (size_t)src->n_inputs * sizeof *shapes);
+    l->in_shapes = shapes;
+    l->input_grads = grads;
+    l->no_grads = grads + src->n_inputs;
+    l->n_inputs = src->n_inputs;
+    graftShape out;
+    memset(&out, 0, sizeof out);
+    int st = l->vtbl->infer_shape(l, l->n_inputs, shapes, &out); /* the kind's derived state */
+    if (st != GRAFT_OK) {
+        free_build(l);
+        return graftErrorAt(ctx, st, func);
+    }
+    l->out_shape = src->out_shape;
+    memcpy(l->params, src->params, sizeof l->params);
+    l->n_params = src->n_params;
+    l->shares_params = 1;
+    l->built = 1;
+    return GRAFT_OK;
 }
 
 GRAFT_API int graft_layer_build(graft_layer *l, int n_inputs, const graft_tensor *const *inputs,

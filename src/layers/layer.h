@@ -100,6 +100,9 @@ struct graft_layer {
      * layer, the model's with the model. */
     graftScratch *scratch;
     graftScratch own_scratch;
+    /* 1: params[] are another layer's (graftLayerBuildShared()): this layer
+     * reads them, never frees them. */
+    int shares_params;
 };
 
 /* The slots of a kind. Required slots are marked; optional ones say what
@@ -215,6 +218,23 @@ int graftLayerNew(graft_ctx *ctx, const graftLayerVtbl *vtbl, const char *func,
  * no bound. Exceeding it is GRAFT_E_FORMAT. */
 int graftLayerBuildShapes(graft_layer *l, int n_inputs, const graftShape *in, uint64_t seed,
                           size_t max_param_floats);
+
+/* Builds l, an unbuilt layer of src's kind with src's attributes, for src's
+ * input shapes, with src's parameter tensors instead of its own: l reads
+ * and writes those (l->shares_params), and they must outlive l. The kind's
+ * state of l is fresh (no cached forward results). Errors: GRAFT_E_NOMEM,
+ * or the kind's shape error, named func. */
+int graftLayerBuildShared(graft_layer *l, const graft_layer *src, const char *func);
+
+/* A copy of src in its context (registry.c): same kind, attributes and
+ * build, in the default mode (training; a model sets its layers' mode at
+ * each run); with share 0 its own parameters holding src's values
+ * (gradients zero), with share 1 src's parameters (graftLayerBuildShared()).
+ * Reads of src only what a forward on src, or setting its mode, never
+ * writes, so src may run meanwhile. Nothing the kind cached in a forward is
+ * copied; a kind's random generator restarts from its seed, as after
+ * loading. Errors: GRAFT_E_NOMEM (named func). */
+int graftLayerCopy(const graft_layer *src, int share, const char *func, graft_layer **out);
 
 /* Serialises a layer: kind name, kind version, attributes, then (when built)
  * the input shapes and every parameter (name, shape, float32 data). */

@@ -1,7 +1,8 @@
 /*
  * registry.c - the registry of layer kinds, expanded from the one list in
- * kinds.h, and what needs it: finding a kind by index or by name, and
- * loading a layer saved under its kind's name. Above every kind's file and
+ * kinds.h, and what needs it: finding a kind by index or by name,
+ * loading a layer saved under its kind's name, and copying a layer (through
+ * its saved form). Above every kind's file and
  * layer.c, so that nothing there depends on the list.
  */
 #include "layer.h"
@@ -57,6 +58,40 @@ int graftLayerLoad(graft_ctx *ctx, graftReader *r, graft_layer **out)
     if (st != GRAFT_OK) {
         graft_layer_free(l);
         return st;
+    }
+    *out = l;
+    return GRAFT_OK;
+}
+
+int graftLayerCopy(const graft_layer *src, int share, const char *func, graft_layer **out)
+{
+    graft_ctx *ctx = src->ctx;
+    const graftLayerVtbl *v = src->vtbl;
+    graft_layer *l = NULL;
+    graftWriter w;
+    graftReader r;
+    *out = NULL;
+    graftWriterInit(&w, ctx);
+    /* the attributes (and, for a full copy, the build and the parameters)
+     * travel as in a model file, so the copy is what loading would give */
+    int st = share ? (v->save ? v->save(src, &w) : GRAFT_OK) : graftLayerSave(src, &w);
+    if (st == GRAFT_OK) st = w.status;
+    if (st != GRAFT_OK) goto done;
+    graftReaderInit(&r, ctx, w.data, w.size);
+    if (!share) {
+        st = graftLayerLoad(ctx, &r, &l);
+        goto done;
+    }
+    st = graftLayerNew(ctx, v, func, &l);
+    if (st == GRAFT_OK && v->load)
+        st = v->load(l, &r, v->save_version ? v->save_version(src) : v->version);
+    if (st == GRAFT_OK && src->built) st = graftLayerBuildShared(l, src, func);
+
+done:
+    graftWriterDispose(&w);
+    if (st != GRAFT_OK) {
+        graft_layer_free(l);
+        return graftErrorAt(ctx, st, func);
     }
     *out = l;
     return GRAFT_OK;

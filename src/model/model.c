@@ -32,7 +32,13 @@ int graftModelNew(graft_ctx *ctx, const graftShape *input_shape, uint64_t seed,
                   graft_model **out)
 {
     graft_model *m = graftCalloc(ctx, 1, sizeof *m);
-    if (!m) return graftError(ctx, GRAFT_E_NOMEM, "graft_model_create", "cannot allocate a model");
+    graftExecPool *pool = graftCalloc(ctx, 1, sizeof *pool);
+    if (!m || !pool || pthread_mutex_init(&pool->lock, NULL) != 0) {
+        graftFree(ctx, m);
+        graftFree(ctx, pool);
+        return graftError(ctx, GRAFT_E_NOMEM, "graft_model_create", "cannot allocate a model");
+    }
+    m->pool = pool;
     m->ctx = ctx;
     m->input_shape = *input_shape;
     m->input_shape.dims[0] = 1;
@@ -85,9 +91,11 @@ static void pool_free(graft_ctx *ctx, graftGradPool *p)
     memset(p, 0, sizeof *p);
 }
 
-GRAFT_API void graft_model_free(graft_model *m)
+static void exec_pool_free(graft_ctx *ctx, graftExecPool *pool);
+
+/* Frees everything m holds (its layers leave parameters they share alone). */
+static void free_model(graft_model *m)
 {
-    if (!m) return;
     graft_ctx *ctx = m->ctx;
     for (int i = 0; i < m->n_nodes; i++) free_node(ctx, &m->nodes[i]);
     graftFree(ctx, m->nodes);
@@ -97,7 +105,28 @@ GRAFT_API void graft_model_free(graft_model *m)
     graftFree(ctx, m->scratch_grads);
     pool_free(ctx, &m->grads);
     graftFree(ctx, m->scratch.data);
+    exec_pool_free(ctx, m->pool);
     graftFree(ctx, m);
+}
+
+/* A model whose parameters clones read is freed when the last of them is
+ * (struct graft_model, share_refs): free_model() runs on whichever comes
+ * last, the model's graft_model_free() or its last clone's. */
+GRAFT_API void graft_model_free(graft_model *m)
+{
+    if (!m) return;
+    graft_model *owner = m->weights_owner;
+    pthread_mutex_lock(&m->pool->lock);
+    int keep = m->share_refs > 0;
+    m->free_pending = keep;
+    pthread_mutex_unlock(&m->pool->lock);
+    if (keep) return;
+    free_model(m);
+    if (!owner) return;
+    pthread_mutex_lock(&owner->pool->lock);
+    int last = --owner->share_refs == 0 && owner->free_pending;
+    pthread_mutex_unlock(&owner->pool->lock);
+    if (last) free_model(owner);
 }
 
 static int find_node(const graft_model *m, const char *name)
@@ -167,6 +196,7 @@ void graftModelInstallNode(graft_model *m, char *name, graft_layer *layer, int n
     layer->own_scratch.cap = 0;
     layer->scratch = &m->scratch;
     m->n_nodes++;
+    m->graph_rev++;   /* executors remake their shadows */
     m->training = -1; /* the new layer gets the model's mode at the next run */
 }
 
@@ -193,7 +223,7 @@ static int wrap_layer_error(graft_model *m, int st, const char *func, const char
                             const graft_layer *l)
 {
     char cause[GRAFT_ERRMSG_SIZE];
-    const char *msg = m->ctx->errmsg, *p = strstr(msg, "(): ");
+    const char *msg = graftThreadMessage(), *p = strstr(msg, "(): ");
     snprintf(cause, sizeof cause, "%s", p ? p + 4 : msg);
     return graftError(m->ctx, st, func, "layer \"%s\" (%s): %s", name, l->vtbl->kind, cause);
 }
@@ -737,10 +767,23 @@ int graftModelCheckInput(graft_model *m, const graft_tensor *x, const char *func
                       bad / per, graftNonFiniteName(x->data[bad]), bad % per);
 }
 
+/* GRAFT_E_STATE, named func, for a model whose parameters are another's
+ * (GRAFT_CLONE_SHARE_WEIGHTS) in training mode: training would change the
+ * other model's parameters and batch-norm statistics. */
+static int check_may_train(const graft_model *m, const char *func)
+{
+    GRAFT_RETURN_IF_AT(m->weights_owner && m->training != 0, m->ctx, GRAFT_E_STATE, func,
+                       "the model shares its weights with the model it was cloned from "
+                       "(GRAFT_CLONE_SHARE_WEIGHTS): it runs inference only; clone it with "
+                       "flags 0 to train a copy");
+    return GRAFT_OK;
+}
+
 int graftModelForward(graft_model *m, const graft_tensor *x, const graft_tensor **out)
 {
     const char *func = "graft_model_forward";
     if (m->n_nodes == 0) return graftError(m->ctx, GRAFT_E_STATE, func, "the model has no layers");
+    GRAFT_FORWARD_IF_ERROR(check_may_train(m, func));
     GRAFT_FORWARD_IF_ERROR(check_input_shape(m, x, func));
     const graft_tensor *y = NULL;
     plan_fusion(m, m->n_nodes - 1);
@@ -853,6 +896,7 @@ int graftModelBackward(graft_model *m, const graft_tensor *x, const graft_tensor
     const char *func = "graft_model_backward";
     int out = graftModelOutputNode(m);
     if (out < 0) return graftError(m->ctx, GRAFT_E_STATE, func, "the model has no layers");
+    GRAFT_FORWARD_IF_ERROR(check_may_train(m, func));
     graftModelMarkUpstream(m);
     graftGradPool *p = &m->grads;
     int slots = 0;
@@ -910,6 +954,7 @@ int graftModelForwardTrunk(graft_model *m, const graft_tensor *x, int last,
                            const graft_tensor **out)
 {
     const graft_tensor *y = NULL;
+    GRAFT_FORWARD_IF_ERROR(check_may_train(m, "graft_model_fit"));
     plan_fusion(m, last);
     plan_inplace(m);
     for (int i = 0; i <= last; i++) {
@@ -958,4 +1003,171 @@ GRAFT_API int graft_model_forward(graft_model *m, const graft_tensor *input,
     GRAFT_FORWARD_IF_ERROR(graftModelCheckInput(m, input, __func__));
     graftModelSetMode(m, 0);
     return graftModelForward(m, input, output);
+}
+
+/* ---- executors: concurrent inference on one model (the rule is in model.h) ---- */
+
+struct graftExec {
+    graft_model view;          /* first: graftModelInferEnd() finds the executor from it */
+    uint64_t src_rev;          /* the model's graph_rev then */
+    const graftNode *src_nodes; /* the model's node array the shadows copy */
+    graft_layer **src_layers;  /* view.n_nodes: the model's layer of each node */
+    const float **src_data;    /* GRAFT_LAYER_MAX_PARAMS per node: its parameters' data */
+    int busy;
+    graftExec *next;
+};
+
+/* Frees the executor's shadows and arrays (view.n_nodes becomes 0). */
+static void exec_clear(graft_ctx *ctx, graftExec *e)
+{
+    for (int i = 0; i < e->view.n_nodes; i++) graft_layer_free(e->view.nodes[i].layer);
+    graftFree(ctx, e->view.nodes);
+    graftFree(ctx, (void *)e->view.scratch_inputs);
+    graftFree(ctx, e->src_layers);
+    graftFree(ctx, (void *)e->src_data);
+    e->view.nodes = NULL;
+    e->view.scratch_inputs = NULL;
+    e->src_layers = NULL;
+    e->src_data = NULL;
+    e->view.n_nodes = e->view.cap_nodes = e->view.scratch_cap = 0;
+    e->src_nodes = NULL;
+}
+
+static void exec_pool_free(graft_ctx *ctx, graftExecPool *pool)
+{
+    if (!pool) return;
+    for (graftExec *e = pool->execs, *next; e; e = next) {
+        next = e->next;
+        exec_clear(ctx, e);
+        graftFree(ctx, e->view.scratch.data);
+        graftFree(ctx, e);
+    }
+    pthread_mutex_destroy(&pool->lock);
+    graftFree(ctx, pool);
+}
+
+/* 1 when e's shadows were made from m as it is now. Reads only what calls
+ * that change the model write, never what a running forward writes. */
+static int exec_current(const graftExec *e, const graft_model *m)
+{
+    if (e->src_rev != m->graph_rev || e->src_nodes != m->nodes || e->view.n_nodes != m->n_nodes)
+        return 0;
+    for (int i = 0; i < m->n_nodes; i++) {
+        const graftNode *n = &m->nodes[i], *v = &e->view.nodes[i];
+        const graft_layer *l = n->layer;
+        if (l != e->src_layers[i] || n->inputs != v->inputs || n->n_inputs != v->n_inputs ||
+            n->consumers != v->consumers || l->n_params != v->layer->n_params)
+            return 0;
+        for (int k = 0; k < l->n_params; k++)
+            if (l->params[k].value != v->layer->params[k].value ||
+                l->params[k].value->data != e->src_data[i * GRAFT_LAYER_MAX_PARAMS + k])
+                return 0;
+    }
+    return 1;
+}
+
+/* (Re)makes e's shadows from m. */
+static int exec_build(graftExec *e, graft_model *m, const char *func)
+{
+    graft_ctx *ctx = m->ctx;
+    exec_clear(ctx, e);
+    int n = m->n_nodes, slots = m->scratch_cap > 0 ? m->scratch_cap : 1;
+    e->view.nodes = graftCalloc(ctx, (size_t)(n > 0 ? n : 1), sizeof *e->view.nodes);
+    e->view.scratch_inputs = graftCalloc(ctx, (size_t)slots, sizeof *e->view.scratch_inputs);
+    e->src_layers = graftCalloc(ctx, (size_t)(n > 0 ? n : 1), sizeof *e->src_layers);
+    e->src_data = graftCalloc(ctx, (size_t)(n > 0 ? n : 1) * GRAFT_LAYER_MAX_PARAMS,
+                              sizeof *e->src_data);
+    if (!e->view.nodes || !e->view.scratch_inputs || !e->src_layers || !e->src_data) {
+        exec_clear(ctx, e);
+        return graftError(ctx, GRAFT_E_NOMEM, func, "cannot allocate an inference executor");
+    }
+    e->view.cap_nodes = n;
+    e->view.scratch_cap = slots;
+    for (int i = 0; i < n; i++) {
+        const graftNode *src = &m->nodes[i];
+        graft_layer *l;
+        int st = graftLayerCopy(src->layer, 1, func, &l);
+        if (st != GRAFT_OK) {
+            exec_clear(ctx, e);
+            return st;
+        }
+        /* an inference-only copy: nothing it runs writes the parameters */
+        l->training = 0;
+        if (l->vtbl->set_mode) l->vtbl->set_mode(l, 0);
+        l->in_model = 1;
+        l->need_param_grad = 0;
+        l->scratch = &e->view.scratch;
+        graftNode *v = &e->view.nodes[i]; /* zeroed; the plan's fields are its own */
+        v->name = src->name; /* name and inputs stay the model's (read only) */
+        v->layer = l;
+        v->n_inputs = src->n_inputs;
+        v->inputs = src->inputs;
+        v->trainable = src->trainable;
+        v->lr_scale = src->lr_scale;
+        v->consumers = src->consumers;
+        e->src_layers[i] = src->layer;
+        for (int k = 0; k < src->layer->n_params; k++)
+            e->src_data[i * GRAFT_LAYER_MAX_PARAMS + k] = src->layer->params[k].value->data;
+        e->view.n_nodes = i + 1;
+    }
+    e->src_nodes = m->nodes;
+    e->src_rev = m->graph_rev;
+    return GRAFT_OK;
+}
+
+int graftModelInferBegin(graft_model *m, const char *func, graft_model **run)
+{
+    graftExecPool *pool = m->pool;
+    graftExec *e = NULL;
+    *run = m;
+    if (!pool) return GRAFT_OK; /* an executor's view: never shared */
+    pthread_mutex_lock(&pool->lock);
+    if (!pool->owner_busy) {
+        pool->owner_busy = 1;
+        pthread_mutex_unlock(&pool->lock);
+        return GRAFT_OK;
+    }
+    for (e = pool->execs; e && e->busy; e = e->next) {}
+    if (e) e->busy = 1;
+    pthread_mutex_unlock(&pool->lock);
+    if (!e) { /* all busy: one more, made outside the lock */
+        e = graftCalloc(m->ctx, 1, sizeof *e);
+        if (!e)
+            return graftError(m->ctx, GRAFT_E_NOMEM, func, "cannot allocate an inference executor");
+        e->busy = 1;
+        pthread_mutex_lock(&pool->lock);
+        e->next = pool->execs;
+        pool->execs = e;
+        pthread_mutex_unlock(&pool->lock);
+    }
+    /* what the forward reads from the model struct besides the nodes */
+    graft_model *v = &e->view;
+    v->ctx = m->ctx;
+    v->input_shape = m->input_shape;
+    v->seed = m->seed;
+    v->training = 0;
+    v->override_node = -2;
+    v->override_tensor = NULL;
+    v->fusion = m->fusion;
+    v->inplace = m->inplace;
+    v->frozen_bn_trains = m->frozen_bn_trains;
+    if (!exec_current(e, m)) {
+        int st = exec_build(e, m, func);
+        if (st != GRAFT_OK) {
+            graftModelInferEnd(m, v);
+            return st;
+        }
+    }
+    *run = v;
+    return GRAFT_OK;
+}
+
+void graftModelInferEnd(graft_model *m, graft_model *run)
+{
+    graftExecPool *pool = m->pool;
+    if (!pool) return;
+    pthread_mutex_lock(&pool->lock);
+    if (run == m) pool->owner_busy = 0;
+    else ((graftExec *)(void *)run)->busy = 0;
+    pthread_mutex_unlock(&pool->lock);
 }

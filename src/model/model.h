@@ -68,6 +68,29 @@ typedef struct graftGradPool {
     int cap;              /* entries in bufs, need, busy and slot */
 } graftGradPool;
 
+/* Executors: concurrent predictions on one model (graft_model_predict() and
+ * graft_model_predict_topk(), see graftModelInferBegin()). A prediction
+ * runs on the model's own layers when no other prediction does; each
+ * further one at the same time takes a free executor: a second set of the
+ * model's layers (shadows, graftLayerBuildShared()) that read the model's
+ * parameter tensors and keep their own outputs, kind state, workspace and
+ * fusion and in-place plan, wrapped in a model struct of its own (`view`,
+ * whose nodes are the model's with the shadows as layers) so the forward
+ * code runs on it unchanged. Executors are made when all are busy, kept
+ * for the next calls (no allocation once there are enough), and freed with
+ * the model. Before an executor runs, its record of the model (graph_rev,
+ * node array, layers, parameter data) is compared with the model's; when
+ * the model has changed since (layers added, cut or replaced, a rebuild)
+ * its shadows are rebuilt. Parameter values changed in place (fit, loading weights) need
+ * nothing: the shadows read them. */
+typedef struct graftExec graftExec;
+typedef struct graftExecPool {
+    pthread_mutex_t lock; /* guards everything below, and the share counts of
+                           * struct graft_model */
+    int owner_busy;       /* 1 while a prediction runs on the model's own layers */
+    graftExec *execs;     /* every executor made, busy or not */
+} graftExecPool;
+
 struct graft_model {
     graft_ctx *ctx;
     graftShape input_shape; /* per-sample, dims[0] = 1 */
@@ -97,6 +120,21 @@ struct graft_model {
     graftGradPool grads;    /* backward's gradient buffers (see below) */
     graftScratch scratch;   /* the layers' shared scratch (graft_layer.scratch
                              * points here): one call's workspace at a time */
+    /* ---- concurrent inference and clones (model.c "Executors", clone.c) ----
+     * pool: the executors (NULL in an executor's view). weights_owner: for a
+     * clone made with GRAFT_CLONE_SHARE_WEIGHTS, the model whose parameter
+     * tensors its layers read (the first model that owns them; NULL when
+     * the model owns its own); such a model only runs inference. share_refs:
+     * how many such clones read this model's parameters; free_pending: the
+     * model was freed while share_refs > 0, and goes when the last clone
+     * does. Both under pool->lock. graph_rev: counts nodes installed
+     * (graftModelInstallNode()), so executors notice a changed graph even
+     * when a new layer lands at a freed one's address. */
+    graftExecPool *pool;
+    uint64_t graph_rev;
+    struct graft_model *weights_owner;
+    int share_refs;
+    int free_pending;
 };
 
 /* Fused nodes. graftModelForward() and graftModelForwardTrunk() run
@@ -164,6 +202,15 @@ int64_t graftModelOutputSize(const graft_model *m);
 
 /* Puts every layer in training (1) or inference (0) mode. */
 void graftModelSetMode(graft_model *m, int training);
+
+/* Inference that may run concurrently with other inference on m (the rule
+ * is above, "Executors"): *run receives the model to run forward in
+ * inference mode (graftModelSetMode(*run, 0), graftModelForward(*run, ...)):
+ * m itself or an executor's view, held until graftModelInferEnd(m, *run);
+ * outputs read from it stay valid until then. Errors: GRAFT_E_NOMEM (named
+ * func) when an executor cannot be made. */
+int graftModelInferBegin(graft_model *m, const char *func, graft_model **run);
+void graftModelInferEnd(graft_model *m, graft_model *run);
 
 /* Runs the graph forward on x (N, input shape...); *out: the output node's
  * tensor. Checks x's shape, not its values. */

@@ -1,13 +1,18 @@
 /*
- * predict.c - class probabilities and the k best classes for a batch.
+ * predict.c - class probabilities and the k best classes for a batch. Both
+ * may run concurrently on one model: each call runs the graph on the model
+ * itself or on an executor of its own (graftModelInferBegin(), model.h
+ * "Executors"), and reads the logits before handing it back.
  */
 #include "model.h"
 
 #include <math.h>
 #include <string.h>
 
-static int predict_probs(graft_model *m, const graft_tensor *input, const char *func,
-                         const graft_tensor **logits)
+/* Runs m on input in inference mode: *logits is the output, valid until
+ * graftModelInferEnd(m, *run), which the caller owes once this succeeds. */
+static int predict_logits(graft_model *m, const graft_tensor *input, const char *func,
+                          graft_model **run, const graft_tensor **logits)
 {
     graft_ctx *ctx = m->ctx;
     int out = graftModelOutputNode(m);
@@ -15,8 +20,11 @@ static int predict_probs(graft_model *m, const graft_tensor *input, const char *
     GRAFT_RETURN_IF_AT(m->nodes[out].layer->out_shape.ndim != 2, ctx, GRAFT_E_SHAPE, func,
                        "the model's output must be (N, classes)");
     GRAFT_FORWARD_IF_ERROR(graftModelCheckInput(m, input, func));
-    graftModelSetMode(m, 0);
-    return graftModelForward(m, input, logits);
+    GRAFT_FORWARD_IF_ERROR(graftModelInferBegin(m, func, run));
+    graftModelSetMode(*run, 0);
+    int st = graftModelForward(*run, input, logits);
+    if (st != GRAFT_OK) graftModelInferEnd(m, *run);
+    return st;
 }
 
 static void softmax_row(const float *in, float *out, int c)
@@ -34,17 +42,20 @@ GRAFT_API int graft_model_predict(graft_model *m, const graft_tensor *input, gra
     GRAFT_RETURN_IF(!m || !input || !probs, m ? m->ctx : NULL, GRAFT_E_INVALID_ARG,
                     "model, input and probs must not be NULL");
     const graft_tensor *logits;
-    int st = predict_probs(m, input, __func__, &logits);
+    graft_model *run;
+    int st = predict_logits(m, input, __func__, &run, &logits);
     if (st != GRAFT_OK) return graftErrorAt(m->ctx, st, __func__);
     if (!graftTensorSameShape(logits, probs)) {
         char a[128], b[128];
         graftShapeString(probs->ndim, probs->dims, a, sizeof a);
         graftShapeString(logits->ndim, logits->dims, b, sizeof b);
+        graftModelInferEnd(m, run);
         return graftError(m->ctx, GRAFT_E_SHAPE, __func__, "probs has shape %s, expected %s", a, b);
     }
     int c = (int)logits->dims[1];
     for (int64_t i = 0; i < logits->dims[0]; i++)
         softmax_row(logits->data + i * c, probs->data + i * c, c);
+    graftModelInferEnd(m, run);
     return GRAFT_OK;
 }
 
@@ -58,10 +69,14 @@ GRAFT_API int graft_model_predict_topk(graft_model *m, const graft_tensor *input
     GRAFT_RETURN_IF(k < 1 || k > c, m->ctx, GRAFT_E_RANGE,
                     "k is %d, must be 1 to %d (the classes)", k, c);
     const graft_tensor *logits;
-    int st = predict_probs(m, input, __func__, &logits);
+    graft_model *run;
+    int st = predict_logits(m, input, __func__, &run, &logits);
     if (st != GRAFT_OK) return graftErrorAt(m->ctx, st, __func__);
     float *row = graftAlloc(m->ctx, (size_t)c * sizeof *row);
-    GRAFT_RETURN_IF(!row, m->ctx, GRAFT_E_NOMEM, "cannot allocate a row");
+    if (!row) {
+        graftModelInferEnd(m, run);
+        return graftError(m->ctx, GRAFT_E_NOMEM, __func__, "cannot allocate a row");
+    }
     for (int64_t i = 0; i < logits->dims[0]; i++) {
         softmax_row(logits->data + i * c, row, c);
         /* selection of the k best, ties to the lower index */
@@ -76,6 +91,7 @@ GRAFT_API int graft_model_predict_topk(graft_model *m, const graft_tensor *input
             row[best] = -1.0f;
         }
     }
+    graftModelInferEnd(m, run);
     graftFree(m->ctx, row);
     return GRAFT_OK;
 }
