@@ -83,6 +83,7 @@ Suite *suite_optim_sgd(void);
 Suite *suite_optim_adam(void);
 Suite *suite_train(void);
 Suite *suite_transfer(void);
+Suite *suite_preprocess(void);
 
 /* onnx */
 Suite *suite_onnx_pb(void);

@@ -97,6 +97,9 @@ struct graft_model {
     graftGradPool grads;    /* backward's gradient buffers (see below) */
     graftScratch scratch;   /* the layers' shared scratch (graft_layer.scratch
                              * points here): one call's workspace at a time */
+    /* input preprocessing (preprocess.c; saved as model_io.c's PREP section) */
+    int has_preprocess;           /* 1: preprocess holds a checked description */
+    graft_preprocess preprocess;  /* a complete current struct when has_preprocess */
 };
 
 /* Fused nodes. graftModelForward() and graftModelForwardTrunk() run
@@ -233,6 +236,14 @@ int graftValidName(const char *name);
 
 /* The index of the node named name, or -1 (no message recorded). */
 int graftModelFindNode(const graft_model *m, const char *name);
+
+/* ---- preprocess.c: the model's input preprocessing ---- */
+
+/* Checks p (a complete current struct) against the rules of
+ * graft_model_set_preprocess(), the model's input shape included; records
+ * errors in func's name, naming fields as "<what>->field". */
+int graftPreprocessCheck(const graft_model *m, const graft_preprocess *p, const char *what,
+                         const char *func);
 
 /* ---- freeze.c: trainable flags and the unfreeze schedule (no checks) ---- */
 
