@@ -2030,9 +2030,14 @@ typedef struct graft_onnx_import_opts {
     const int64_t *input_shape; /* input_ndim sizes fixing the graph input's open
                                    sizes (read, not kept; see graft_onnx_import()).
                                    Since 1.2 */
+    const graft_preprocess *preprocess; /* the model's input preprocessing
+                                   (read, not kept); NULL (default): the file's
+                                   "graft.preprocess.*" metadata_props when it has
+                                   them, else none (see graft_onnx_import()).
+                                   Since 1.3 */
 } graft_onnx_import_opts;
 #define GRAFT_ONNX_IMPORT_OPTS_INIT \
-    { (uint32_t)sizeof(graft_onnx_import_opts), 0, 1, NULL, 0, NULL, NULL, 0, 0, NULL }
+    { (uint32_t)sizeof(graft_onnx_import_opts), 0, 1, NULL, 0, NULL, NULL, 0, 0, NULL, NULL }
 
 /* Imports the ONNX model file at path as a graft model with its weights.
  * The graph must have one float input of fixed shape (but for a fixed or
@@ -2113,6 +2118,15 @@ typedef struct graft_onnx_import_opts {
  * input "x" the size 4; the file fixes it at 3"). A caller built against
  * 1.0 or 1.1 (a smaller struct_size) gets input_ndim 0.
  *
+ * Preprocessing (Since 1.3). The model gets opts->preprocess when it is not
+ * NULL (checked as graft_model_set_preprocess() checks it: GRAFT_E_INVALID_ARG,
+ * GRAFT_E_VERSION or GRAFT_E_SHAPE), else the preprocessing graft_onnx_export()
+ * wrote into the file's metadata_props ("graft.preprocess.*" keys,
+ * docs/ONNX.md), else none. Metadata that is incomplete, repeated, does not
+ * parse or does not fit the model is GRAFT_E_FORMAT naming the key; a
+ * "graft.preprocess.version" above 1 is GRAFT_E_VERSION. Other
+ * metadata_props are ignored. A caller built against 1.0 to 1.2 gets NULL.
+ *
  * Bounded reads: ONNX has no header, so the file is read one top-level
  * protobuf field at a time, each key checked before its value is read and
  * each value read only as far as its key declares; a key no message can
@@ -2150,7 +2164,9 @@ typedef struct graft_onnx_export_opts {
  * for 15 to 17) whose graph computes what graft_model_forward() computes,
  * with a symbolic batch size "N". Every layer kind is exported; layer names
  * become node names, so graft_onnx_import() gives the layers back under
- * their names. The file is written to a temporary file beside path, flushed
+ * their names. Since 1.3 the model's input preprocessing, when it has one,
+ * is written as metadata_props ("graft.preprocess.*", docs/ONNX.md), which
+ * graft_onnx_import() reads back. The file is written to a temporary file beside path, flushed
  * and renamed over it.
  * Errors: GRAFT_E_INVALID_ARG (NULL, bad options), GRAFT_E_VERSION
  * (struct_size), GRAFT_E_STATE (a model without layers), GRAFT_E_IO,

@@ -30,7 +30,7 @@ int main(void)
         suite_train, suite_transfer, suite_preprocess,
         /* onnx */
         suite_onnx_pb, suite_onnx_import, suite_onnx_import_helpers, suite_onnx_fold,
-        suite_onnx_ops_nn, suite_onnx_ops_elementwise, suite_onnx_ops_shape, suite_onnx_export,
+        suite_onnx_ops_nn, suite_onnx_ops_elementwise, suite_onnx_ops_shape, suite_onnx_export, suite_onnx_meta,
         /* across modules */
         suite_alloc_fail, suite_bounded_reads, suite_onnx_zoo,
     };

@@ -88,6 +88,7 @@ Suite *suite_preprocess(void);
 /* onnx */
 Suite *suite_onnx_pb(void);
 Suite *suite_onnx_import(void);
+Suite *suite_onnx_meta(void);
 Suite *suite_onnx_import_helpers(void);
 Suite *suite_onnx_fold(void);
 Suite *suite_onnx_ops_nn(void);

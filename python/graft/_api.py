@@ -331,6 +331,7 @@ STRUCTS = {
         ("seed", "c_uint64"),
         ("input_ndim", "c_int"),
         ("input_shape", "P(c_int64)"),
+        ("preprocess", "P(Preprocess)"),
     ),
     "graft_onnx_export_opts": (
         ("struct_size", "c_uint32"),

@@ -245,6 +245,12 @@ int graftModelFindNode(const graft_model *m, const char *name);
 int graftPreprocessCheck(const graft_model *m, const graft_preprocess *p, const char *what,
                          const char *func);
 
+/* Reads a caller's graft_preprocess of any released size into *out, a
+ * complete current struct (GRAFT_E_VERSION and the reserved words' check
+ * recorded in func's name). */
+int graftPreprocessRead(graft_ctx *ctx, const char *func, const graft_preprocess *given,
+                        graft_preprocess *out);
+
 /* ---- freeze.c: trainable flags and the unfreeze schedule (no checks) ---- */
 
 /* Sets a range of nodes' trainable flag. */

@@ -94,6 +94,15 @@ int graftPreprocessCheck(const graft_model *m, const graft_preprocess *p, const 
     return GRAFT_OK;
 }
 
+int graftPreprocessRead(graft_ctx *ctx, const char *func, const graft_preprocess *given,
+                        graft_preprocess *out)
+{
+    graft_preprocess p = GRAFT_PREPROCESS_INIT;
+    GRAFT_FORWARD_IF_ERROR(graftOptionsRead(ctx, func, &preprocess_kind, given, &p));
+    *out = p;
+    return GRAFT_OK;
+}
+
 GRAFT_API int graft_model_set_preprocess(graft_model *model, const graft_preprocess *preprocess)
 {
     graft_ctx *ctx = model ? model->ctx : NULL;
