@@ -229,6 +229,35 @@ START_TEST(test_saved_and_loaded)
 }
 END_TEST
 
+/* A file an earlier graft wrote (the fuzz seed, committed before 1.3) has
+ * no PREP section: it loads, without preprocessing, and takes one. */
+START_TEST(test_older_file_loads_without_preprocessing)
+{
+    graft_ctx *ctx = tu_ctx();
+    graft_model *m = NULL, *b = NULL;
+    ck_assert_msg(graft_model_load(ctx, GRAFT_TEST_DATA "/../fuzz/corpus/model/cnn.graft", &m) ==
+                      GRAFT_OK,
+                  "%s", graft_errmsg(ctx));
+    graft_preprocess got = GRAFT_PREPROCESS_INIT;
+    ck_assert_int_eq(graft_model_get_preprocess(m, &got), GRAFT_E_NOT_FOUND);
+    float probs[8];
+    ck_assert_int_eq(graft_model_predict_image(m, IMAGES "grey8.png", 0, NULL, probs),
+                     GRAFT_E_STATE);
+    graft_preprocess p = byte_preprocess(1, 6, 6);
+    ck_assert_int_eq(graft_model_set_preprocess(m, &p), GRAFT_OK);
+    size_t n;
+    unsigned char *bytes = save_bytes(m, &n);
+    ck_assert_int_eq(graft_model_load_buffer(ctx, bytes, n, &b), GRAFT_OK);
+    ck_assert_int_eq(graft_model_get_preprocess(b, &got), GRAFT_OK);
+    assert_same_preprocess(&p, &got);
+    ck_assert_int_eq(graft_model_predict_image(b, IMAGES "grey8.png", 0, NULL, probs), GRAFT_OK);
+    free(bytes);
+    graft_model_free(b);
+    graft_model_free(m);
+    graft_ctx_free(ctx);
+}
+END_TEST
+
 START_TEST(test_every_truncation_and_flip_refused)
 {
     graft_ctx *ctx = tu_ctx();
@@ -619,6 +648,7 @@ Suite *suite_preprocess(void)
     tc = tcase_create("files");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_saved_and_loaded);
+    tcase_add_test(tc, test_older_file_loads_without_preprocessing);
     tcase_add_test(tc, test_every_truncation_and_flip_refused);
     tcase_add_test(tc, test_prep_content_checked);
     tcase_add_test(tc, test_checkpoint_buffers);
