@@ -639,6 +639,60 @@ START_TEST(test_checkpoint_buffers)
 }
 END_TEST
 
+/* Every allocation of saving to memory, loading with PREP and predicting
+ * an image may fail: the call says GRAFT_E_NOMEM, leaves nothing behind,
+ * and succeeds once the allocations do. */
+START_TEST(test_out_of_memory)
+{
+    tu_fail_heap h;
+    graft_ctx *ctx = tu_fail_heap_ctx(&h);
+    graft_model *m = image_model(ctx, 3, 6, 5, 4);
+    graft_preprocess p = byte_preprocess(3, 6, 5);
+    ck_assert_int_eq(graft_model_set_preprocess(m, &p), GRAFT_OK);
+    size_t n = 0;
+    unsigned char *bytes = save_bytes(m, &n);
+    float want[4];
+    ck_assert_int_eq(graft_model_predict_image(m, IMAGES "rgb8.png", 0, NULL, want), GRAFT_OK);
+    for (int what = 0; what < 3; what++) {
+        int done = 0;
+        for (long at = 1; !done && at < 10000; at++) {
+            long allocs = h.allocs - h.frees;
+            tu_fail_heap_arm(&h, at, 0);
+            void *data = NULL;
+            size_t size = 0;
+            graft_model *b = NULL;
+            float probs[4];
+            int st = what == 0   ? graft_model_save_buffer(m, &data, &size)
+                     : what == 1 ? graft_model_load_buffer(ctx, bytes, n, &b)
+                                 : graft_model_predict_image(m, IMAGES "rgb8.png", 0, NULL, probs);
+            int injected = h.injected;
+            tu_fail_heap_arm(&h, 0, 0);
+            if (st == GRAFT_OK && injected && what == 2) {
+                /* libpng does without some allocations of its own (ancillary
+                   data): then the result must still be exact. */
+                ck_assert(memcmp(probs, want, sizeof want) == 0);
+            } else if (st == GRAFT_OK) {
+                done = 1;
+                ck_assert_msg(injected == 0, "case %d: allocation %ld failed, yet GRAFT_OK",
+                              what, at);
+            } else {
+                ck_assert_msg(st == GRAFT_E_NOMEM, "case %d, failing allocation %ld: %d (%s)",
+                              what, at, st, graft_errmsg(ctx));
+                ck_assert_ptr_null(data);
+                ck_assert_ptr_null(b);
+                ck_assert_int_eq(h.allocs - h.frees, allocs);
+            }
+            graft_buffer_free(ctx, data);
+            graft_model_free(b);
+        }
+        ck_assert_msg(done, "case %d never succeeded", what);
+    }
+    free(bytes);
+    graft_model_free(m);
+    graft_ctx_free(ctx);
+}
+END_TEST
+
 Suite *suite_preprocess(void)
 {
     Suite *s = suite_create("preprocess");
@@ -652,6 +706,7 @@ Suite *suite_preprocess(void)
     tcase_add_test(tc, test_every_truncation_and_flip_refused);
     tcase_add_test(tc, test_prep_content_checked);
     tcase_add_test(tc, test_checkpoint_buffers);
+    tcase_add_test(tc, test_out_of_memory);
     suite_add_tcase(s, tc);
     tc = tcase_create("predict_image");
     tcase_add_test(tc, test_predict_image_matches_manual);

@@ -142,6 +142,12 @@ check "info --json of an unsupported model" sh -c \
     "\"$graft\" info \"$unsup\" --json 2> /dev/null | python3 -c 'import json,sys; d=json.load(sys.stdin); u=d[\"unsupported\"]; assert len(u)==6 and u[0].startswith(\"node \\\"gelu/erf\\\" (Erf)\") and u[2].endswith(\"nearest and linear\"), u; assert d[\"error\"].startswith(\"graft_onnx_import(): 5 nodes\")'"
 
 check "export" "$graft" export "$dir/m.graft" "$dir/m.onnx" --quiet
+check "the ONNX file keeps the preprocessing (metadata_props), and predict applies it" sh -c \
+    "\"$graft\" info \"$dir/m.onnx\" | grep -q '^Preprocessing: grey, 28 x 28, .*values in \[0, 1\]$' && \
+     \"$graft\" export \"$dir/byte.graft\" \"$dir/byte.onnx\" --quiet && \
+     \"$graft\" predict \"$dir/byte.onnx\" \"$dir/data/bar/000.png\" --top 1 --json > \"$dir/p3\" && \
+     \"$graft\" predict \"$dir/byte.graft\" \"$dir/data/bar/000.png\" --top 1 --json > \"$dir/p4\" && \
+     python3 -c 'import json,sys; a,b=(json.load(open(p)) for p in sys.argv[1:]); assert a[\"top\"][0][\"class\"]==b[\"top\"][0][\"class\"] and abs(a[\"top\"][0][\"probability\"]-b[\"top\"][0][\"probability\"])<1e-4, (a, b)' \"$dir/p3\" \"$dir/p4\""
 check "export --fold-bn" "$graft" export "$dir/m.graft" "$dir/f.onnx" --fold-bn --quiet
 check "the exported ONNX file loads back" sh -c "\"$graft\" info \"$dir/m.onnx\" | grep -q 'Total params'"
 check "the re-imported model predicts as the original" sh -c \

@@ -112,6 +112,7 @@ static void print_preprocess(const graft_model *m, int json)
         printf(", mean (%g, %g, %g), std (%g, %g, %g)\n", p.mean[0], p.mean[1], p.mean[2],
                p.std[0], p.std[1], p.std[2]);
     else if (p.scale == 255.0f) printf(", values in [0, 255]\n");
+    else if (p.scale == 1.0f) printf(", values in [0, 1]\n");
     else printf(", values in [0, 1] times %g\n", p.scale);
 }
 
