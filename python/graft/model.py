@@ -257,6 +257,38 @@ class ModelLayer:
         return hash((id(self._model), self._name))
 
 
+def _preprocess_struct(value):
+    """A graft_preprocess from a dict as Model.preprocess takes (missing keys:
+    GRAFT_PREPROCESS_INIT's defaults)."""
+    if not isinstance(value, dict):
+        raise TypeError("preprocess is a dict (see Model.preprocess) or None, not %r"
+                        % (value,))
+    known = {"channels", "width", "height", "resize", "shorter_side", "normalize",
+             "scale", "mean", "std"}
+    unknown = sorted(set(value) - known)
+    if unknown:
+        raise TypeError("preprocess has no key %r" % unknown[0])
+    # GRAFT_PREPROCESS_INIT's defaults, then the keys given.
+    p = _lib.new_struct(_lib.Preprocess, channels=3, width=224, height=224, scale=1.0,
+                        std=(ctypes.c_float * 3)(1.0, 1.0, 1.0))
+    for key in ("channels", "width", "height", "shorter_side"):
+        if key in value:
+            setattr(p, key, value[key])
+    if "resize" in value:
+        p.resize = _choice(_RESIZE, value["resize"], "resize")
+    if "normalize" in value:
+        p.normalize = _choice(_NORMALIZE, value["normalize"], "normalize")
+    if "scale" in value:
+        p.scale = float(value["scale"])
+    for key in ("mean", "std"):
+        if key in value:
+            v = [float(x) for x in value[key]]
+            if len(v) != 3:
+                raise ValueError("%s takes 3 values (the first `channels` are read)" % key)
+            setattr(p, key, (ctypes.c_float * 3)(*v))
+    return p
+
+
 class Model(Handle):
     """A network of named layers: the last layer added is the output.
 
@@ -340,7 +372,7 @@ class Model(Handle):
 
     @classmethod
     def import_onnx(cls, source, *, keep_softmax=False, batch_axis=True, input_name=None,
-                    bound=None, seed=0, input_shape=None, ctx=None):
+                    bound=None, seed=0, input_shape=None, preprocess=None, ctx=None):
         """Imports an ONNX model with its weights (graft_onnx_import()).
 
         source: the file's path (str or os.PathLike), or its contents (bytes,
@@ -375,6 +407,10 @@ class Model(Handle):
                 be None, 0 or -1 (left symbolic); the model takes any batch
                 size either way. Without it, a file with open sizes raises
                 UnsupportedError naming every open axis. Since 1.2.
+            preprocess: None (default): the model's :attr:`preprocess` is
+                the one graft wrote into the file's metadata_props, if any;
+                or a dict as :attr:`preprocess` takes, which the model gets
+                instead. Since 1.3.
 
         Raises GraftIOError, FormatError (a malformed file: where and what),
         UnsupportedError (an operator, attribute or shape graft cannot
@@ -388,13 +424,17 @@ class Model(Handle):
         else:
             fn, args = _lib.C.graft_onnx_import, (_lib.encode_path(source),)
         return cls._import_onnx(ctx, fn, args, keep_softmax, batch_axis, input_name, bound,
-                                seed, input_shape)
+                                seed, input_shape, preprocess)
 
     @classmethod
     def _import_onnx(cls, ctx, fn, source_args, keep_softmax, batch_axis, input_name, bound,
-                     seed, input_shape=None):
+                     seed, input_shape=None, preprocess=None):
         opts = _lib.new_struct(_lib.OnnxImportOpts, keep_softmax=1 if keep_softmax else 0,
                                batch_axis=1 if batch_axis else 0, seed=int(seed))
+        pre = None
+        if preprocess is not None:
+            pre = _preprocess_struct(preprocess)
+            opts.preprocess = ctypes.pointer(pre)
         if input_name is not None:
             opts.input_name = _lib.encode(input_name, "input_name")
         shape = None
@@ -427,7 +467,7 @@ class Model(Handle):
                 opts.bound_names = names
                 opts.bound_values = values
             _lib.call(fn, ctx.handle, *source_args, ctypes.byref(opts), ctypes.byref(out))
-        del keep, bufs, shape
+        del keep, bufs, shape, pre
         return cls._wrap(ctx, out.value)
 
     @staticmethod
@@ -539,32 +579,7 @@ class Model(Handle):
         if value is None:
             _lib.call(_lib.C.graft_model_set_preprocess, self.handle, None)
             return
-        if not isinstance(value, dict):
-            raise TypeError("preprocess is a dict (see Model.preprocess) or None, not %r"
-                            % (value,))
-        known = {"channels", "width", "height", "resize", "shorter_side", "normalize",
-                 "scale", "mean", "std"}
-        unknown = sorted(set(value) - known)
-        if unknown:
-            raise TypeError("preprocess has no key %r" % unknown[0])
-        # GRAFT_PREPROCESS_INIT's defaults, then the keys given.
-        p = _lib.new_struct(_lib.Preprocess, channels=3, width=224, height=224, scale=1.0,
-                            std=(ctypes.c_float * 3)(1.0, 1.0, 1.0))
-        for key in ("channels", "width", "height", "shorter_side"):
-            if key in value:
-                setattr(p, key, value[key])
-        if "resize" in value:
-            p.resize = _choice(_RESIZE, value["resize"], "resize")
-        if "normalize" in value:
-            p.normalize = _choice(_NORMALIZE, value["normalize"], "normalize")
-        if "scale" in value:
-            p.scale = float(value["scale"])
-        for key in ("mean", "std"):
-            if key in value:
-                v = [float(x) for x in value[key]]
-                if len(v) != 3:
-                    raise ValueError("%s takes 3 values (the first `channels` are read)" % key)
-                setattr(p, key, (ctypes.c_float * 3)(*v))
+        p = _preprocess_struct(value)
         _lib.call(_lib.C.graft_model_set_preprocess, self.handle, ctypes.byref(p))
 
     def predict_image(self, source, k=None):

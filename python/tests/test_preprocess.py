@@ -54,6 +54,11 @@ class Preprocess(tu.TempDirTest):
                 self.assertEqual(back.preprocess, p)
             with graft.Model.import_onnx(m.export_onnx_bytes()) as back:
                 self.assertEqual(back.preprocess, p)
+            other = {"height": 6, "width": 5, "normalize": "imagenet"}
+            with graft.Model.import_onnx(m.export_onnx_bytes(), preprocess=other) as back:
+                self.assertEqual(back.preprocess["normalize"], "imagenet")
+            with self.assertRaises(graft.ShapeError):
+                graft.Model.import_onnx(m.export_onnx_bytes(), preprocess={"width": 5})
             m.preprocess = None
             self.assertIsNone(m.preprocess)
             self.assertEqual(len(m.save_bytes()), len(data) - 76)  # no PREP section
