@@ -1593,8 +1593,11 @@ typedef struct graft_preprocess {
 /* Sets the preprocessing images go through before they reach the model
  * (copied), or removes it when preprocess is NULL. The model's input must be
  * (channels, height, width) as preprocess gives them. Fields a NORM_* mode
- * does not read are stored as given but must still be finite (mean, std) and
- * scale != 0. Nothing changes on failure.
+ * does not read are stored as given, but whatever the mode scale must be
+ * finite and != 0 and all three means and stds finite with std > 0 (the
+ * overflow rule of NORM_MEAN_STD applies to the first `channels` under that
+ * mode only). Nothing changes on failure. Thread-safety: as any call on the
+ * model.
  * Errors: GRAFT_E_INVALID_ARG (NULL model, a field out of range: the message
  * names it), GRAFT_E_VERSION (preprocess->struct_size), GRAFT_E_SHAPE (the
  * model's input is not (channels, height, width); the message gives both).
