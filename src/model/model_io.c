@@ -837,8 +837,8 @@ static int read_preprocess(const loader *ld, const section_ref *s, graft_model *
     GRAFT_FORWARD_IF_ERROR(check_section_end(ld, &r, TAG_PREPROCESS));
     int st = graftPreprocessCheck(m, &p, "preprocessing", ld->func);
     if (st != GRAFT_OK)
-        return load_rewrap(ld, st == GRAFT_E_NOMEM ? st : GRAFT_E_FORMAT, "PREP section at offset %zu",
-                           s->at);
+        return load_rewrap(ld, st == GRAFT_E_NOMEM ? st : GRAFT_E_FORMAT,
+                           "PREP section at offset %zu", s->at);
     m->preprocess = p;
     m->has_preprocess = 1;
     return GRAFT_OK;

@@ -192,14 +192,15 @@ static int predict_image(graft_model *m, const char *path, const void *data, siz
                          int k, int32_t *indices, float *probs, const char *func)
 {
     graft_ctx *ctx = m->ctx;
-    int classes = (int)graftModelOutputSize(m);
+    int64_t classes = graftModelOutputSize(m);
     GRAFT_RETURN_IF_AT(graftModelOutputNode(m) < 0, ctx, GRAFT_E_STATE, func,
                        "the model has no layers");
     GRAFT_RETURN_IF_AT(!m->has_preprocess, ctx, GRAFT_E_STATE, func,
                        "the model has no preprocessing: set one with "
                        "graft_model_set_preprocess()");
     GRAFT_RETURN_IF_AT(k < 0 || k > classes, ctx, GRAFT_E_RANGE, func,
-                       "k is %d, must be 0 (every class) or 1 to %d (the classes)", k, classes);
+                       "k is %d, must be 0 (every class) or 1 to %lld (the classes)", k,
+                       (long long)classes);
     GRAFT_RETURN_IF_AT(k > 0 && !indices, ctx, GRAFT_E_INVALID_ARG, func,
                        "indices is NULL with k %d", k);
     const graft_preprocess *p = &m->preprocess;
@@ -221,12 +222,14 @@ static int predict_image(graft_model *m, const char *path, const void *data, siz
         const int64_t dims[2] = {1, classes};
         st = graft_tensor_create(ctx, 2, dims, &all);
         if (st == GRAFT_OK) st = graft_model_predict(m, x, all);
-        if (st == GRAFT_OK) memcpy(probs, graft_tensor_data_const(all), (size_t)classes * sizeof *probs);
+        if (st == GRAFT_OK)
+            memcpy(probs, graft_tensor_data_const(all), (size_t)classes * sizeof *probs);
     } else if (st == GRAFT_OK) {
         /* Into scratch first, so nothing is written on failure. */
         idx = graftAlloc(ctx, (size_t)k * sizeof *idx);
         pr = graftAlloc(ctx, (size_t)k * sizeof *pr);
-        if (!idx || !pr) st = graftError(ctx, GRAFT_E_NOMEM, func, "cannot allocate %d results", k);
+        if (!idx || !pr)
+            st = graftError(ctx, GRAFT_E_NOMEM, func, "cannot allocate %d results", k);
         if (st == GRAFT_OK) st = graft_model_predict_topk(m, x, k, idx, pr);
         if (st == GRAFT_OK) {
             memcpy(indices, idx, (size_t)k * sizeof *idx);
