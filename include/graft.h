@@ -1993,6 +1993,100 @@ typedef struct graft_grid_opts {
  * GRAFT_E_FORMAT, GRAFT_E_UNSUPPORTED). Since 1.3. */
 GRAFT_API int graft_dataset_from_grid(graft_ctx *ctx, const char *path,
                                       const graft_grid_opts *opts, graft_dataset **out);
+/* ---- input preprocessing that travels with a model (since 1.3) ----------- */
+
+/* How an image becomes a model's input: the decoding, resizing and
+ * normalisation steps of graft_dataset_from_folder() without augmentation
+ * (see graft_folder_opts for each field's meaning and rules). A model can
+ * carry one (graft_model_set_preprocess()); it is saved in model files and
+ * checkpoints (docs/FORMAT.md, section PREP), exported to and imported from
+ * ONNX metadata (docs/ONNX.md), and applied by graft_model_predict_image().
+ * Initialise with GRAFT_PREPROCESS_INIT and change the fields you need. */
+typedef struct graft_preprocess {
+    uint32_t struct_size; /* sizeof(graft_preprocess) */
+    int channels;         /* 3 (default): RGB, grey images repeated; 1: grey (BT.601 luma) */
+    int width, height;    /* the input's size, 1 to 65535 each (default 224 x 224) */
+    int resize;           /* GRAFT_FOLDER_RESIZE_* (default SHORTER_CROP) */
+    int shorter_side;     /* SHORTER_CROP: 0 (default) for round(max(width, height) *
+                             256 / 224), else max(width, height) to 65535 */
+    int normalize;        /* GRAFT_FOLDER_NORM_* (default SCALE) */
+    float scale;          /* NORM_SCALE: finite, != 0 (default 1: [0, 1]; 255: [0, 255]) */
+    float mean[3], std[3];/* NORM_MEAN_STD: per channel, the first `channels` read;
+                             rules as graft_folder_opts's (default 0 and 1) */
+    uint32_t reserved[4]; /* must be 0 */
+} graft_preprocess;
+#define GRAFT_PREPROCESS_INIT                                                             \
+    { (uint32_t)sizeof(graft_preprocess), 3, 224, 224, GRAFT_FOLDER_RESIZE_SHORTER_CROP, 0, \
+      GRAFT_FOLDER_NORM_SCALE, 1.0f, { 0.0f, 0.0f, 0.0f }, { 1.0f, 1.0f, 1.0f }, { 0 } }
+
+/* Sets the preprocessing images go through before they reach the model
+ * (copied), or removes it when preprocess is NULL. The model's input must be
+ * (channels, height, width) as preprocess gives them. Fields a NORM_* mode
+ * does not read are stored as given, but whatever the mode scale must be
+ * finite and != 0 and all three means and stds finite with std > 0 (the
+ * overflow rule of NORM_MEAN_STD applies to the first `channels` under that
+ * mode only). Nothing changes on failure. Thread-safety: as any call on the
+ * model.
+ * Errors: GRAFT_E_INVALID_ARG (NULL model, a field out of range: the message
+ * names it), GRAFT_E_VERSION (preprocess->struct_size), GRAFT_E_SHAPE (the
+ * model's input is not (channels, height, width); the message gives both).
+ * Since 1.3. */
+GRAFT_API int graft_model_set_preprocess(graft_model *model, const graft_preprocess *preprocess);
+
+/* Copies the model's preprocessing into *out, whose struct_size the caller
+ * sets (GRAFT_PREPROCESS_INIT); only that many bytes are written.
+ * Returns GRAFT_OK, or GRAFT_E_NOT_FOUND when the model has none (models
+ * saved before 1.3, or never given one; *out is left as it was).
+ * Errors: GRAFT_E_INVALID_ARG (NULL), GRAFT_E_VERSION (out->struct_size).
+ * Since 1.3. */
+GRAFT_API int graft_model_get_preprocess(const graft_model *model, graft_preprocess *out);
+
+/* Sets the preprocessing fields of *opts (channels, width, height, resize,
+ * shorter_side, normalize, scale, mean, std) from the model's preprocessing,
+ * so that a dataset made with them matches the model; the other fields
+ * (augmentation, threads, on_error, ...) are left as they are. opts->
+ * struct_size must be set (GRAFT_FOLDER_OPTS_INIT).
+ * Errors: GRAFT_E_INVALID_ARG (NULL), GRAFT_E_VERSION (opts->struct_size),
+ * GRAFT_E_NOT_FOUND (the model has no preprocessing; *opts unchanged).
+ * Since 1.3. */
+GRAFT_API int graft_model_folder_opts(const graft_model *model, graft_folder_opts *opts);
+
+/* Decodes the PNG or JPEG file at path (graft_image_load()), prepares it with
+ * the model's preprocessing exactly as graft_dataset_from_folder() without
+ * augmentation would, runs the model on it and writes its class
+ * probabilities (softmax of the outputs):
+ *   k >= 1: the k most probable classes, best first (ties to the lower
+ *           index): indices[0..k) and probs[0..k), k at most the classes;
+ *   k == 0: every class's probability in probs[0..classes); indices is not
+ *           used and may be NULL.
+ * The model's output must be (N, classes).
+ * Errors: GRAFT_E_INVALID_ARG (NULL model, path or probs, NULL indices with
+ * k >= 1), GRAFT_E_RANGE (k < 0 or above the classes), GRAFT_E_STATE (the
+ * model has no preprocessing: set one with graft_model_set_preprocess(); or
+ * no layers), GRAFT_E_SHAPE (an output that is not (N, classes)), and the
+ * errors of graft_image_load() (GRAFT_E_IO, GRAFT_E_FORMAT,
+ * GRAFT_E_UNSUPPORTED; the message names the file), GRAFT_E_NOMEM. Nothing
+ * is written to indices or probs on failure. Since 1.3. */
+GRAFT_API int graft_model_predict_image(graft_model *model, const char *path, int k,
+                                        int32_t *indices, float *probs);
+
+/* Like graft_model_predict_image() from size bytes of PNG or JPEG at data
+ * (read, not kept), as graft_image_load_buffer() decodes them. Since 1.3. */
+GRAFT_API int graft_model_predict_image_buffer(graft_model *model, const void *data,
+                                               size_t size, int k, int32_t *indices,
+                                               float *probs);
+
+/* Decodes the PNG or JPEG file at path and prepares it with the model's
+ * preprocessing, as graft_model_predict_image() does, into sample slot of x
+ * (a tensor of shape (N, channels, height, width) of that preprocessing, 0 <=
+ * slot < N), so a batch of files can be predicted in one call, or with
+ * graft_model_predict_tta(). The other samples of x are not touched.
+ * Errors: GRAFT_E_INVALID_ARG (NULL), GRAFT_E_STATE (the model has no
+ * preprocessing), GRAFT_E_SHAPE (x of another shape), GRAFT_E_RANGE (slot),
+ * and the errors of graft_image_load(); on failure slot's values are
+ * unspecified. Since 1.3. */
+GRAFT_API int graft_model_prepare_image(graft_model *model, const char *path, graft_tensor *x,
+                                        int64_t slot);
 
 /* ======================================================================== */
 /* Training, evaluation                                                     */
@@ -2461,7 +2555,8 @@ GRAFT_API void graft_load_report_free(graft_load_report *report);
 /* ======================================================================== */
 
 /* Saves the model (layer graph, attributes, parameters and batch-norm
- * statistics, trainable flags, class names, epochs done) in graft's format,
+ * statistics, trainable flags, class names, epochs done, and since 1.3 its
+ * input preprocessing, graft_model_set_preprocess()) in graft's format,
  * specified in docs/FORMAT.md. The save is atomic: the data goes to a
  * temporary file in the same folder, which is flushed to disk and renamed
  * over path, so a crash or a full disk never leaves a damaged file at path;
@@ -2505,6 +2600,29 @@ GRAFT_API int graft_checkpoint_save(const graft_model *model, const graft_optim 
 GRAFT_API int graft_checkpoint_load(graft_ctx *ctx, const char *path, graft_model **model,
                                     graft_optim **optim);
 
+/* Like graft_model_save() into memory: *data receives *size bytes, exactly
+ * the bytes graft_model_save() would write, allocated in the model's
+ * context; the caller frees them with graft_buffer_free(). *data and *size
+ * are NULL and 0 on failure. Errors: GRAFT_E_INVALID_ARG (NULL arguments),
+ * GRAFT_E_NOMEM. Since 1.3. */
+GRAFT_API int graft_model_save_buffer(const graft_model *model, void **data, size_t *size);
+
+/* Like graft_checkpoint_save() into memory; *data as for
+ * graft_model_save_buffer(). Since 1.3. */
+GRAFT_API int graft_checkpoint_save_buffer(const graft_model *model, const graft_optim *optim,
+                                           void **data, size_t *size);
+
+/* Like graft_checkpoint_load() from size bytes at data (read, not kept);
+ * messages name no file. Errors: as graft_model_load_buffer(); a model
+ * file (kind 1) is GRAFT_E_FORMAT. Since 1.3. */
+GRAFT_API int graft_checkpoint_load_buffer(graft_ctx *ctx, const void *data, size_t size,
+                                           graft_model **model, graft_optim **optim);
+
+/* Frees a buffer that graft_model_save_buffer(), graft_checkpoint_save_buffer()
+ * or graft_onnx_export_buffer() returned; ctx is the model's context (the
+ * one that allocated it). Accepts NULL data. Since 1.3. */
+GRAFT_API void graft_buffer_free(graft_ctx *ctx, void *data);
+
 /* ======================================================================== */
 /* ONNX import and export                                                   */
 /* ======================================================================== */
@@ -2538,9 +2656,14 @@ typedef struct graft_onnx_import_opts {
     const int64_t *input_shape; /* input_ndim sizes fixing the graph input's open
                                    sizes (read, not kept; see graft_onnx_import()).
                                    Since 1.2 */
+    const graft_preprocess *preprocess; /* the model's input preprocessing
+                                   (read, not kept); NULL (default): the file's
+                                   "graft.preprocess.*" metadata_props when it has
+                                   them, else none (see graft_onnx_import()).
+                                   Since 1.3 */
 } graft_onnx_import_opts;
 #define GRAFT_ONNX_IMPORT_OPTS_INIT \
-    { (uint32_t)sizeof(graft_onnx_import_opts), 0, 1, NULL, 0, NULL, NULL, 0, 0, NULL }
+    { (uint32_t)sizeof(graft_onnx_import_opts), 0, 1, NULL, 0, NULL, NULL, 0, 0, NULL, NULL }
 
 /* Imports the ONNX model file at path as a graft model with its weights.
  * The graph must have one float input of fixed shape (but for a fixed or
@@ -2621,6 +2744,15 @@ typedef struct graft_onnx_import_opts {
  * input "x" the size 4; the file fixes it at 3"). A caller built against
  * 1.0 or 1.1 (a smaller struct_size) gets input_ndim 0.
  *
+ * Preprocessing (Since 1.3). The model gets opts->preprocess when it is not
+ * NULL (checked as graft_model_set_preprocess() checks it: GRAFT_E_INVALID_ARG,
+ * GRAFT_E_VERSION or GRAFT_E_SHAPE), else the preprocessing graft_onnx_export()
+ * wrote into the file's metadata_props ("graft.preprocess.*" keys,
+ * docs/ONNX.md), else none. Metadata that is incomplete, repeated, does not
+ * parse or does not fit the model is GRAFT_E_FORMAT naming the key; a
+ * "graft.preprocess.version" above 1 is GRAFT_E_VERSION. Other
+ * metadata_props are ignored. A caller built against 1.0 to 1.2 gets NULL.
+ *
  * Bounded reads: ONNX has no header, so the file is read one top-level
  * protobuf field at a time, each key checked before its value is read and
  * each value read only as far as its key declares; a key no message can
@@ -2658,7 +2790,9 @@ typedef struct graft_onnx_export_opts {
  * for 15 to 17) whose graph computes what graft_model_forward() computes,
  * with a symbolic batch size "N". Every layer kind is exported; layer names
  * become node names, so graft_onnx_import() gives the layers back under
- * their names. The file is written to a temporary file beside path, flushed
+ * their names. Since 1.3 the model's input preprocessing, when it has one,
+ * is written as metadata_props ("graft.preprocess.*", docs/ONNX.md), which
+ * graft_onnx_import() reads back. The file is written to a temporary file beside path, flushed
  * and renamed over it.
  * Errors: GRAFT_E_INVALID_ARG (NULL, bad options), GRAFT_E_VERSION
  * (struct_size), GRAFT_E_STATE (a model without layers), GRAFT_E_IO,

@@ -140,6 +140,11 @@ typedef struct desc {
     float lr_scale;
     uint32_t n_events;
     const char *event_layer;
+    /* PREP (when prep; since 1.3): optional, 56 bytes */
+    int prep;
+    uint32_t prep_version;
+    int32_t prep_channels, prep_width, prep_height;
+    size_t prep_cut; /* write only this many payload bytes (0: all) */
     /* OPTM (when optm): an SGD record */
     int optm;
     uint32_t o_version, o_kind, o_key;
@@ -303,6 +308,16 @@ static buf build(const desc *d)
         p.n = 0;
         write_xfer(&p, d);
         section(&f, "XFER", 1, &p);
+    }
+    if (d->prep) {
+        p.n = 0;
+        u32(&p, d->prep_version);
+        int32_t ints[6] = {d->prep_channels, d->prep_width, d->prep_height, 0, 0, 0};
+        for (int i = 0; i < 6; i++) u32(&p, (uint32_t)ints[i]);
+        f32(&p, 1.0f); /* scale */
+        for (int i = 0; i < 6; i++) f32(&p, i < 3 ? 0.0f : 1.0f); /* mean, std */
+        if (d->prep_cut) p.n = d->prep_cut;
+        section(&f, "PREP", 0, &p);
     }
     if (d->optm) {
         p.n = 0;
@@ -932,6 +947,20 @@ int main(int argc, char **argv)
     d.n_events = 1;
     d.event_layer = "nope";
     check("an unfreeze event naming a missing layer", &d, GRAFT_E_FORMAT, "does not have");
+
+    /* PREP (the input preprocessing, since 1.3; optional) */
+    d = base();
+    d.prep = 1;
+    d.prep_version = 1;
+    d.prep_channels = 3;
+    d.prep_width = d.prep_height = 4;
+    check("PREP on a model whose input (4) is not an image", &d, GRAFT_E_FORMAT,
+          "not (channels, height, width)");
+    d.prep_version = 2;
+    check("PREP record version 2 (newer)", &d, GRAFT_E_VERSION, "newer than this graft");
+    d.prep_version = 1;
+    d.prep_cut = 52;
+    check("PREP cut 4 bytes short", &d, GRAFT_E_FORMAT, "PREP section");
 
     /* Checkpoints */
     d = base();

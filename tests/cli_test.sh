@@ -109,6 +109,30 @@ check "predict --json" sh -c "\"$graft\" predict \"$dir/m.graft\" \"$dir/data/do
 check "predict a broken image: status 1, named" sh -c \
     "printf 'not an image' > \"$dir/bad.png\"; ! \"$graft\" predict \"$dir/m.graft\" \"$dir/bad.png\" 2> \"$dir/e\" && grep -q 'bad.png' \"$dir/e\""
 
+# The preprocessing travels with the model: trained with --normalize byte,
+# predict and eval need no flag (before graft 1.3 they silently used unit).
+check "train --normalize byte" "$graft" train "$base" --data "$dir/data" --out "$dir/byte.graft" \
+    --epochs 6 --lr 0.01 --quiet --val-fraction 0.25 --seed 3 --normalize byte
+check "info shows the saved preprocessing" sh -c \
+    "\"$graft\" info \"$dir/byte.graft\" | grep -q '^Preprocessing: grey, 28 x 28, .*values in \[0, 255\]' && \
+     \"$graft\" info \"$dir/byte.graft\" --json | python3 -c 'import json,sys; p=json.load(sys.stdin)[\"preprocess\"]; assert p[\"scale\"]==255 and p[\"normalize\"]==\"scale\", p' && \
+     \"$graft\" info \"$base\" | grep -q '^Preprocessing: none saved'"
+check "predict without flags applies the saved byte preprocessing: the right class" sh -c \
+    "\"$graft\" predict \"$dir/byte.graft\" \"$dir/data/bar/000.png\" --top 1 --json > \"$dir/p1\" && \
+     \"$graft\" predict \"$dir/byte.graft\" \"$dir/data/bar/000.png\" --top 1 --json --normalize byte > \"$dir/p2\" && \
+     cmp \"$dir/p1\" \"$dir/p2\" && python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); assert r[\"top\"][0][\"name\"]==\"bar\", r' \"$dir/p1\""
+check "eval without flags equals eval --normalize byte, above chance" sh -c \
+    "\"$graft\" eval \"$dir/byte.graft\" --data \"$dir/data\" --json > \"$dir/e1\" && \
+     \"$graft\" eval \"$dir/byte.graft\" --data \"$dir/data\" --json --normalize byte > \"$dir/e2\" 2> \"$dir/e2err\" && \
+     cmp \"$dir/e1\" \"$dir/e2\" && ! test -s \"$dir/e2err\" && \
+     python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d[\"accuracy\"] > 0.5, d' \"$dir/e1\""
+check "a --normalize that differs from the saved one wins, with a note" says 0 \
+    "note: --normalize unit overrides the model's saved preprocessing, byte ([0, 255])" \
+    "$graft" predict "$dir/byte.graft" "$dir/data/bar/000.png" --normalize unit
+check "fine-tuning a model with saved preprocessing keeps it" sh -c \
+    "\"$graft\" train \"$dir/byte.graft\" --data \"$dir/data\" --out \"$dir/byte2.graft\" --epochs 1 --quiet && \
+     \"$graft\" info \"$dir/byte2.graft\" | grep -q 'values in \[0, 255\]'"
+
 # A tf2onnx-style Keras model: its Dense (MatMul, then the bias's Constant
 # node, then Add) is one dense layer with its bias, not a frozen scale_shift.
 keras="$root/tests/data/onnx/keras_style.onnx"
@@ -130,6 +154,12 @@ check "info --json of an unsupported model" sh -c \
     "\"$graft\" info \"$unsup\" --json 2> /dev/null | python3 -c 'import json,sys; d=json.load(sys.stdin); u=d[\"unsupported\"]; assert len(u)==6 and u[0].startswith(\"node \\\"gelu/erf\\\" (Erf)\") and u[2].endswith(\"nearest and linear\"), u; assert d[\"error\"].startswith(\"graft_onnx_import(): 5 nodes\")'"
 
 check "export" "$graft" export "$dir/m.graft" "$dir/m.onnx" --quiet
+check "the ONNX file keeps the preprocessing (metadata_props), and predict applies it" sh -c \
+    "\"$graft\" info \"$dir/m.onnx\" | grep -q '^Preprocessing: grey, 28 x 28, .*values in \[0, 1\]$' && \
+     \"$graft\" export \"$dir/byte.graft\" \"$dir/byte.onnx\" --quiet && \
+     \"$graft\" predict \"$dir/byte.onnx\" \"$dir/data/bar/000.png\" --top 1 --json > \"$dir/p3\" && \
+     \"$graft\" predict \"$dir/byte.graft\" \"$dir/data/bar/000.png\" --top 1 --json > \"$dir/p4\" && \
+     python3 -c 'import json,sys; a,b=(json.load(open(p)) for p in sys.argv[1:]); assert a[\"top\"][0][\"class\"]==b[\"top\"][0][\"class\"] and abs(a[\"top\"][0][\"probability\"]-b[\"top\"][0][\"probability\"])<1e-4, (a, b)' \"$dir/p3\" \"$dir/p4\""
 check "export --fold-bn" "$graft" export "$dir/m.graft" "$dir/f.onnx" --fold-bn --quiet
 check "the exported ONNX file loads back" sh -c "\"$graft\" info \"$dir/m.onnx\" | grep -q 'Total params'"
 check "the re-imported model predicts as the original" sh -c \

@@ -94,10 +94,12 @@ Suite *suite_fit_callbacks(void);
 Suite *suite_reinit(void);
 Suite *suite_predict_dataset(void);
 Suite *suite_clone(void);
+Suite *suite_preprocess(void);
 
 /* onnx */
 Suite *suite_onnx_pb(void);
 Suite *suite_onnx_import(void);
+Suite *suite_onnx_meta(void);
 Suite *suite_onnx_import_helpers(void);
 Suite *suite_onnx_fold(void);
 Suite *suite_onnx_ops_nn(void);

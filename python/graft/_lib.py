@@ -25,8 +25,9 @@ call. The versioned option structs (graft_fit_opts, graft_head_spec,
 graft_conv2d_spec, graft_pool2d_spec, graft_allocator,
 graft_image_load_opts, graft_augment_spec, graft_csv_opts,
 graft_folder_opts, graft_grid_opts, graft_pad2d_spec, graft_upsample2d_spec,
-graft_conv_transpose2d_spec, graft_onnx_import_opts, graft_onnx_export_opts)
-are read by graft only during the call that takes them,
+graft_conv_transpose2d_spec, graft_onnx_import_opts, graft_onnx_export_opts,
+graft_preprocess) are read (or, graft_preprocess, written) by graft only
+during the call that takes them,
 so they are built as ctypes Structures at call time with
 ``struct_size = ctypes.sizeof(...)``. Their members come from
 ``_api.STRUCTS``, generated from graft.h like the prototypes. If a
@@ -308,6 +309,10 @@ class FolderOpts(_Struct):
 class GridOpts(_Struct):
     """graft_grid_opts (read during graft_dataset_from_grid() only; so are
     the labels it points to)."""
+@_struct("graft_preprocess")
+class Preprocess(_Struct):
+    """graft_preprocess (read during graft_model_set_preprocess(), written
+    during graft_model_get_preprocess() only)."""
 
 
 @_struct("graft_onnx_import_opts")

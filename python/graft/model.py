@@ -13,7 +13,7 @@ from . import _arrays
 from . import _lib
 from . import errors
 from .context import Handle, resolve
-from .data import Dataset
+from .data import _NORMALIZE, _RESIZE, Dataset, _choice
 from .image import Image
 from .layers import Layer
 from .optim import Optimizer
@@ -257,6 +257,38 @@ class ModelLayer:
         return hash((id(self._model), self._name))
 
 
+def _preprocess_struct(value):
+    """A graft_preprocess from a dict as Model.preprocess takes (missing keys:
+    GRAFT_PREPROCESS_INIT's defaults)."""
+    if not isinstance(value, dict):
+        raise TypeError("preprocess is a dict (see Model.preprocess) or None, not %r"
+                        % (value,))
+    known = {"channels", "width", "height", "resize", "shorter_side", "normalize",
+             "scale", "mean", "std"}
+    unknown = sorted(set(value) - known)
+    if unknown:
+        raise TypeError("preprocess has no key %r" % unknown[0])
+    # GRAFT_PREPROCESS_INIT's defaults, then the keys given.
+    p = _lib.new_struct(_lib.Preprocess, channels=3, width=224, height=224, scale=1.0,
+                        std=(ctypes.c_float * 3)(1.0, 1.0, 1.0))
+    for key in ("channels", "width", "height", "shorter_side"):
+        if key in value:
+            setattr(p, key, value[key])
+    if "resize" in value:
+        p.resize = _choice(_RESIZE, value["resize"], "resize")
+    if "normalize" in value:
+        p.normalize = _choice(_NORMALIZE, value["normalize"], "normalize")
+    if "scale" in value:
+        p.scale = float(value["scale"])
+    for key in ("mean", "std"):
+        if key in value:
+            v = [float(x) for x in value[key]]
+            if len(v) != 3:
+                raise ValueError("%s takes 3 values (the first `channels` are read)" % key)
+            setattr(p, key, (ctypes.c_float * 3)(*v))
+    return p
+
+
 class Model(Handle):
     """A network of named layers: the last layer added is the output.
 
@@ -316,6 +348,18 @@ class Model(Handle):
         return cls._wrap(ctx, out.value)
 
     @classmethod
+    def load_checkpoint_buffer(cls, data, *, ctx=None):
+        """Loads a checkpoint from its bytes (read, not kept), as
+        :meth:`save_checkpoint_bytes` gives them. Returns ``(model,
+        optimizer)``. Since 1.3."""
+        ctx = resolve(ctx)
+        data = bytes(data)
+        m, o = ctypes.c_void_p(), ctypes.c_void_p()
+        _lib.call(_lib.C.graft_checkpoint_load_buffer, ctx.handle, data, len(data),
+                  ctypes.byref(m), ctypes.byref(o))
+        return cls._wrap(ctx, m.value), Optimizer._wrap(ctx, o.value)
+
+    @classmethod
     def load_checkpoint(cls, path, *, ctx=None):
         """Loads a checkpoint written by :meth:`save_checkpoint`. Returns
         ``(model, optimizer)``; fitting on with the same options continues
@@ -347,7 +391,7 @@ class Model(Handle):
 
     @classmethod
     def import_onnx(cls, source, *, keep_softmax=False, batch_axis=True, input_name=None,
-                    bound=None, seed=0, input_shape=None, ctx=None):
+                    bound=None, seed=0, input_shape=None, preprocess=None, ctx=None):
         """Imports an ONNX model with its weights (graft_onnx_import()).
 
         source: the file's path (str or os.PathLike), or its contents (bytes,
@@ -382,6 +426,10 @@ class Model(Handle):
                 be None, 0 or -1 (left symbolic); the model takes any batch
                 size either way. Without it, a file with open sizes raises
                 UnsupportedError naming every open axis. Since 1.2.
+            preprocess: None (default): the model's :attr:`preprocess` is
+                the one graft wrote into the file's metadata_props, if any;
+                or a dict as :attr:`preprocess` takes, which the model gets
+                instead. Since 1.3.
 
         Raises GraftIOError, FormatError (a malformed file: where and what),
         UnsupportedError (an operator, attribute or shape graft cannot
@@ -395,13 +443,17 @@ class Model(Handle):
         else:
             fn, args = _lib.C.graft_onnx_import, (_lib.encode_path(source),)
         return cls._import_onnx(ctx, fn, args, keep_softmax, batch_axis, input_name, bound,
-                                seed, input_shape)
+                                seed, input_shape, preprocess)
 
     @classmethod
     def _import_onnx(cls, ctx, fn, source_args, keep_softmax, batch_axis, input_name, bound,
-                     seed, input_shape=None):
+                     seed, input_shape=None, preprocess=None):
         opts = _lib.new_struct(_lib.OnnxImportOpts, keep_softmax=1 if keep_softmax else 0,
                                batch_axis=1 if batch_axis else 0, seed=int(seed))
+        pre = None
+        if preprocess is not None:
+            pre = _preprocess_struct(preprocess)
+            opts.preprocess = ctypes.pointer(pre)
         if input_name is not None:
             opts.input_name = _lib.encode(input_name, "input_name")
         shape = None
@@ -434,7 +486,7 @@ class Model(Handle):
                 opts.bound_names = names
                 opts.bound_values = values
             _lib.call(fn, ctx.handle, *source_args, ctypes.byref(opts), ctypes.byref(out))
-        del keep, bufs, shape
+        del keep, bufs, shape, pre
         return cls._wrap(ctx, out.value)
 
     @staticmethod
@@ -491,6 +543,88 @@ class Model(Handle):
         """Saves the model and the optimizer's full state (atomically)."""
         _lib.call(_lib.C.graft_checkpoint_save, self.handle, optimizer.handle,
                   _lib.encode_path(path))
+
+    def _bytes_of(self, fn, *args):
+        data, size = ctypes.c_void_p(), ctypes.c_size_t()
+        _lib.call(fn, self.handle, *args, ctypes.byref(data), ctypes.byref(size))
+        try:
+            return ctypes.string_at(data.value, size.value)
+        finally:
+            _lib.C.graft_buffer_free(self._ctx.handle, data.value)
+
+    def save_bytes(self):
+        """The bytes :meth:`save` writes (graft_model_save_buffer());
+        :meth:`load_buffer` reads them back. Since 1.3."""
+        return self._bytes_of(_lib.C.graft_model_save_buffer)
+
+    def save_checkpoint_bytes(self, optimizer):
+        """The bytes :meth:`save_checkpoint` writes
+        (graft_checkpoint_save_buffer()); :meth:`load_checkpoint_buffer`
+        reads them back. Since 1.3."""
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError("optimizer must be a graft.Optimizer")
+        return self._bytes_of(_lib.C.graft_checkpoint_save_buffer, optimizer.handle)
+
+    # -- input preprocessing (since 1.3) --
+
+    @property
+    def preprocess(self):
+        """How images become the model's input (graft_preprocess), saved
+        with the model: a dict with the keys channels, width, height,
+        resize ("shorter_crop" or "stretch"), shorter_side, normalize
+        ("scale", "imagenet" or "mean_std"), scale, mean and std (the
+        keyword arguments of :meth:`Dataset.from_folder`, so
+        ``Dataset.from_folder(root, **model.preprocess)`` reads images as
+        the model expects); None when the model has none.
+
+        Set it to such a dict (missing keys take graft's defaults; the
+        input must be (channels, height, width)) or to None to remove it.
+        ``graft train`` records the one it trained with. Since 1.3."""
+        p = _lib.new_struct(_lib.Preprocess)
+        st = _lib.C.graft_model_get_preprocess(self.handle, ctypes.byref(p))
+        if st == errors.E_NOT_FOUND:
+            return None
+        _lib.check(st)
+        resize = {v: k for k, v in _RESIZE.items()}
+        norm = {v: k for k, v in _NORMALIZE.items()}
+        return {"channels": p.channels, "width": p.width, "height": p.height,
+                "resize": resize[p.resize], "shorter_side": p.shorter_side,
+                "normalize": norm[p.normalize], "scale": p.scale,
+                "mean": tuple(p.mean), "std": tuple(p.std)}
+
+    @preprocess.setter
+    def preprocess(self, value):
+        self._check_idle("preprocess")
+        if value is None:
+            _lib.call(_lib.C.graft_model_set_preprocess, self.handle, None)
+            return
+        p = _preprocess_struct(value)
+        _lib.call(_lib.C.graft_model_set_preprocess, self.handle, ctypes.byref(p))
+
+    def predict_image(self, source, k=None):
+        """Decodes a PNG or JPEG image (a path, or its bytes), prepares it
+        with the model's :attr:`preprocess` and predicts
+        (graft_model_predict_image()). With k None (default), returns the
+        probabilities of every class (shape (classes,)); with k an int, the
+        k most probable classes, best first, as ``(indices, probs)``.
+        Raises StateError when the model has no preprocessing, and the
+        image errors of :meth:`Image.load`. Since 1.3."""
+        self._check_idle("predict_image")
+        kk = 0 if k is None else int(k)
+        classes = self.n_classes
+        room = max(1, kk if 1 <= kk <= classes else (classes if kk == 0 else 1))
+        idx = _arrays.int32_output((room,))
+        probs = _arrays.float_output((room,))
+        if isinstance(source, (bytes, bytearray, memoryview)):
+            data = bytes(source)
+            _lib.call(_lib.C.graft_model_predict_image_buffer, self.handle, data, len(data), kk,
+                      idx.address, probs.address)
+        else:
+            _lib.call(_lib.C.graft_model_predict_image, self.handle, _lib.encode_path(source),
+                      kk, idx.address, probs.address)
+        if k is None:
+            return probs.result()
+        return idx.result(), probs.result()
 
     # -- bookkeeping --
 

@@ -431,6 +431,12 @@ PUBLIC = {
     "graft_grid_opts.count": "test_from_grid",
     "graft_grid_opts.n_classes": "test_from_grid",
     "graft_grid_opts.channels": "test_from_grid",
+    "graft_model_predict_image:k": "test_predict_image",
+    "graft_model_predict_image_buffer:k": "test_predict_image",
+    "graft_preprocess.channels": "test_preprocess",
+    "graft_preprocess.width": "test_preprocess",
+    "graft_preprocess.height": "test_preprocess",
+    "graft_preprocess.shorter_side": "test_preprocess",
 }
 
 _COUNT = "a count the binding takes from len() of what it passes"
@@ -515,6 +521,11 @@ INTERNAL = {
     "graft_load_report_count:status": _KEY,
     "graft_load_report_entry:i": _INDEX,
     "graft_model_load_buffer:size": _SIZE,
+    "graft_checkpoint_load_buffer:size": _SIZE,
+    "graft_model_predict_image_buffer:size": _SIZE,
+    "graft_preprocess.resize": _KEY,
+    "graft_preprocess.normalize": _KEY,
+    "graft_preprocess.reserved": "reserved, left zero",
     "graft_onnx_import_buffer:size": _SIZE,
     # option structs
     "graft_conv2d_spec.bias": _FLAG,
@@ -1056,6 +1067,31 @@ class PublicIntegers(_Public):
                          ({"threads": 2 ** 32 + 2}, "threads")):
             kw = dict({"width": 8, "height": 8}, **kw)
             self.refused(lambda: graft.Dataset.from_folder(root, ctx=self.ctx, **kw), what)
+
+    def test_preprocess(self):
+        m = self.model()
+        side = m.input_shape[1]
+        for key in ("channels", "width", "height", "shorter_side"):
+            kw = {"channels": 1, "width": side, "height": side}
+            kw[key] = 2 ** 32 + kw.get(key, 0)
+
+            def set_it():
+                m.preprocess = kw
+            self.refused(set_it, key)
+        self.assertIsNone(m.preprocess)
+
+    def test_predict_image(self):
+        m = self.model()
+        side = m.input_shape[1]
+        m.preprocess = {"channels": 1, "width": side, "height": side}
+        path = os.path.join(tu.REPO_DIR, "tests", "data", "images", "grey8.png")
+        with open(path, "rb") as f:
+            data = f.read()
+        for bad in (2 ** 32 + 1, -2 ** 32 + 2):
+            self.refused(lambda: m.predict_image(path, k=bad), "k")
+            self.refused(lambda: m.predict_image(data, k=bad), "k")
+        idx, _ = m.predict_image(path, k=1)
+        self.assertEqual(len(idx), 1)
 
     def test_fit(self):
         m, ds, opt = self.model(), self.data(), self.optimizer()

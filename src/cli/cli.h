@@ -121,11 +121,19 @@ int cliFeatureCacheLayer(graft_model *m, graft_dataset *train);
  * Returns 0, or -1 after printing why (exit status 2). */
 int cliImageOptsCheck(cli_args *a);
 
-/* Folder-dataset options that fit the model's input (channels, size) and
- * the --normalize and --threads options. Returns 0, 1 (the model does not
- * take images) or 2 (an option that does not fit the model, e.g. --normalize
- * imagenet for a grey model): the exit status. */
+/* Folder-dataset options that fit the model's input (channels, size): the
+ * model's saved preprocessing (graft_model_folder_opts()) when it has one,
+ * else the defaults (shorter side and centre crop, unit values); then the
+ * --normalize and --threads options. An explicit --normalize wins: when it
+ * differs from the saved preprocessing, a note on standard error says so.
+ * Returns 0, 1 (the model does not take images) or 2 (an option that does
+ * not fit the model, e.g. --normalize imagenet for a grey model): the exit
+ * status. */
 int cliImageOpts(graft_model *m, cli_args *a, graft_folder_opts *fo);
+
+/* Makes fo's preprocessing fields (channels, size, resizing, normalisation)
+ * the model's (graft_model_set_preprocess()); returns its status. */
+int cliSetPreprocess(graft_model *m, const graft_folder_opts *fo);
 
 /* The files a folder dataset made with GRAFT_FOLDER_ON_ERROR_SKIP left out
  * (--skip-bad): cliReportSkipped() prints their count and one line per file
@@ -161,6 +169,10 @@ void cliTrainAugment(cli_args *a, graft_folder_opts *fo, graft_augment_spec *spe
 int cliTtaCheck(cli_args *a);
 int cliPredictTopk(cli_args *a, graft_ctx *ctx, graft_model *m, const graft_tensor *x, int top,
                    int32_t *idx, float *prob);
+/* The top classes of the image file at path over --tta's views, the image
+ * prepared with the model's saved preprocessing (graft_model_prepare_image()). */
+int cliPredictImageTta(cli_args *a, graft_ctx *ctx, graft_model *m, const char *path, int top,
+                       int32_t *idx, float *prob);
 #define CLI_TTA_USAGE \
     "  --tta[=VIEWS]    average the probabilities over views of each image: flip\n" \
     "                   (the mirror; --tta alone), crops (five crops of 7/8 of each\n" \

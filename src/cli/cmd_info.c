@@ -74,6 +74,48 @@ static int import_onnx(graft_ctx *ctx, const char *path, cli_args *a, int json, 
     return cliFail(ctx, "cannot import the ONNX model");
 }
 
+/* The model's saved preprocessing (graft 1.3): a line of text, or a JSON
+ * object (null when there is none). */
+static void print_preprocess(const graft_model *m, int json)
+{
+    graft_preprocess p = GRAFT_PREPROCESS_INIT;
+    int has = graft_model_get_preprocess(m, &p) == GRAFT_OK;
+    static const char *const norms[] = {"scale", "imagenet", "mean_std"};
+    const char *norm = p.normalize >= 0 && p.normalize <= 2 ? norms[p.normalize] : "?";
+    const char *resize = p.resize == GRAFT_FOLDER_RESIZE_STRETCH ? "stretch" : "shorter_crop";
+    if (json) {
+        if (!has) {
+            printf(", \"preprocess\": null");
+            return;
+        }
+        printf(", \"preprocess\": {\"channels\": %d, \"height\": %d, \"width\": %d, "
+               "\"resize\": \"%s\", \"shorter_side\": %d, \"normalize\": \"%s\", \"scale\": ",
+               p.channels, p.height, p.width, resize, p.shorter_side, norm);
+        cliJsonNumber(stdout, p.scale);
+        printf(", \"mean\": [%.9g, %.9g, %.9g], \"std\": [%.9g, %.9g, %.9g]}", p.mean[0],
+               p.mean[1], p.mean[2], p.std[0], p.std[1], p.std[2]);
+        return;
+    }
+    if (!has) {
+        printf("Preprocessing: none saved\n");
+        return;
+    }
+    printf("Preprocessing: %s, %d x %d, ", p.channels == 1 ? "grey" : "RGB", p.width, p.height);
+    if (p.resize == GRAFT_FOLDER_RESIZE_STRETCH) printf("stretched");
+    else {
+        int longer = p.width > p.height ? p.width : p.height;
+        printf("shorter side to %d, centre crop",
+               p.shorter_side ? p.shorter_side : (longer * 256 + 112) / 224);
+    }
+    if (p.normalize == GRAFT_FOLDER_NORM_IMAGENET) printf(", ImageNet mean and std\n");
+    else if (p.normalize == GRAFT_FOLDER_NORM_MEAN_STD)
+        printf(", mean (%g, %g, %g), std (%g, %g, %g)\n", p.mean[0], p.mean[1], p.mean[2],
+               p.std[0], p.std[1], p.std[2]);
+    else if (p.scale == 255.0f) printf(", values in [0, 255]\n");
+    else if (p.scale == 1.0f) printf(", values in [0, 1]\n");
+    else printf(", values in [0, 1] times %g\n", p.scale);
+}
+
 int cmd_info(int argc, char **argv, cli_out *out)
 {
     static const char *const accepted[] = {"json", "quiet", "input-shape=", "help", NULL};
@@ -129,7 +171,9 @@ int cmd_info(int argc, char **argv, cli_out *out)
             if (c) printf(", ");
             cliJsonString(stdout, name);
         }
-        printf("]}\n");
+        printf("]");
+        print_preprocess(m, 1);
+        printf("}\n");
     } else {
         size_t need = 0;
         graft_model_summary(m, NULL, 0, &need);
@@ -142,6 +186,7 @@ int cmd_info(int argc, char **argv, cli_out *out)
             printf("\n");
         }
         printf("Epochs trained: %lld\n", (long long)graft_model_epochs_done(m));
+        print_preprocess(m, 0);
     }
     graft_model_free(m);
     graft_ctx_free(ctx);

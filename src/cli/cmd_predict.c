@@ -9,34 +9,17 @@ static const char usage[] =
     "usage: graft predict MODEL IMAGE... [options]\n"
     "\n"
     "Classifies each PNG or JPEG image with MODEL and prints its top classes with\n"
-    "their probabilities. Images are resized (shorter side, then a centre crop) to\n"
-    "the model's input size.\n"
+    "their probabilities. Images are prepared as the model's saved preprocessing\n"
+    "says (graft train records it); a model without one (made before graft 1.3)\n"
+    "gets the shorter side resized, a centre crop to its input size, and\n"
+    "--normalize.\n"
     "  --top K          classes to print per image (default 5)\n"
-    "  --normalize MODE unit (default), imagenet or byte, as the model was trained\n"
+    "  --normalize MODE unit, imagenet or byte: overrides the saved preprocessing\n"
+    "                   (with a note when they differ); default: the saved one,\n"
+    "                   else unit\n"
     "  --json           one JSON object per image on standard output\n"
     CLI_TTA_USAGE
     CLI_INPUT_SHAPE_USAGE;
-
-/* Decodes path and prepares it as the model expects, into slot 0 of x. */
-static int prepare(graft_ctx *ctx, const char *path, const graft_folder_opts *fo, graft_tensor *x)
-{
-    graft_image_load_opts lo = GRAFT_IMAGE_LOAD_OPTS_INIT;
-    lo.channels = fo->channels;
-    graft_image *img = NULL;
-    int st = graft_image_load(ctx, path, &lo, &img);
-    if (st == GRAFT_OK) {
-        int shorter = fo->width > fo->height ? fo->width : fo->height;
-        shorter = (shorter * 256 + 112) / 224;
-        st = graft_image_resize_shorter(img, shorter);
-    }
-    if (st == GRAFT_OK) st = graft_image_center_crop(img, fo->width, fo->height);
-    if (st == GRAFT_OK && fo->normalize == GRAFT_FOLDER_NORM_IMAGENET) st = graft_image_normalize_imagenet(img);
-    if (st == GRAFT_OK && fo->normalize == GRAFT_FOLDER_NORM_SCALE && fo->scale != 1.0f)
-        st = graft_image_scale(img, fo->scale);
-    if (st == GRAFT_OK) st = graft_image_write_tensor(img, 0, x, 0);
-    graft_image_free(img);
-    return st;
-}
 
 int cmd_predict(int argc, char **argv, cli_out *out)
 {
@@ -58,7 +41,6 @@ int cmd_predict(int argc, char **argv, cli_out *out)
     int rc = 1, failures = 0;
     graft_ctx *ctx;
     graft_model *m = NULL;
-    graft_tensor *x = NULL;
     int32_t *idx = NULL;
     float *prob = NULL;
     if (graft_ctx_create(&ctx) != GRAFT_OK) return cliFail(NULL, "cannot start");
@@ -66,19 +48,29 @@ int cmd_predict(int argc, char **argv, cli_out *out)
     graft_folder_opts fo;
     if ((rc = cliImageOpts(m, &a, &fo)) != 0) goto done;
     rc = 1;
+    /* The preprocessing used (saved, or from the options) is the model's
+     * for graft_model_predict_image(). */
+    if (cliSetPreprocess(m, &fo) != GRAFT_OK) {
+        rc = cliFail(ctx, "the model cannot take these images");
+        goto done;
+    }
     int n = graft_model_class_count(m);
+    if (n < 1) {
+        cliError("%s has no outputs to classify with", a.pos[0]);
+        goto done;
+    }
     if (top > n) top = n;
-    int64_t dims[4] = {1, fo.channels, fo.height, fo.width};
     idx = malloc((size_t)top * sizeof *idx);
     prob = malloc((size_t)top * sizeof *prob);
-    if (!idx || !prob || graft_tensor_create(ctx, 4, dims, &x) != GRAFT_OK) {
+    if (!idx || !prob) {
         cliError("out of memory");
         goto done;
     }
+    const int tta = cliOpt(&a, "tta") != NULL;
     for (int i = 1; i < a.n_pos; i++) {
         const char *path = a.pos[i];
-        if (prepare(ctx, path, &fo, x) != GRAFT_OK ||
-            cliPredictTopk(&a, ctx, m, x, top, idx, prob) != GRAFT_OK) {
+        if ((tta ? cliPredictImageTta(&a, ctx, m, path, top, idx, prob)
+                 : graft_model_predict_image(m, path, top, idx, prob)) != GRAFT_OK) {
             cliError("%s: %s", path, graft_errmsg(ctx));
             failures++;
             continue;
@@ -111,7 +103,6 @@ int cmd_predict(int argc, char **argv, cli_out *out)
 done:
     free(idx);
     free(prob);
-    graft_tensor_free(x);
     graft_model_free(m);
     graft_ctx_free(ctx);
     return rc;

@@ -41,7 +41,8 @@ static const char usage[] =
     CLI_TRAIN_AUGMENT_USAGE
     "  --val-fraction F      held out for validation, class by class (default 0.2 when\n"
     "                        every class has 30 images or more, else none; 0 for none)\n"
-    "  --normalize MODE      unit ([0,1], default), imagenet, or byte ([0,255])\n"
+    "  --normalize MODE      unit ([0,1]), imagenet, or byte ([0,255]); default: BASE's\n"
+    "                        saved preprocessing, else unit. Saved with MODEL\n"
     "  --seed N              seed of the split, head, order and augmentation (default 0)\n"
     "  --threads N           image decoding threads (default 2)\n"
     "  --plot PNG            loss/accuracy curves (default: MODEL with .png)\n"
@@ -333,6 +334,12 @@ int cmd_train(int argc, char **argv, cli_out *out)
         if (out->tty && !out->quiet) fputc('\n', stderr);
         rc = cliFail(ctx, "training failed");
         if (!skip_bad) cliHintSkipBad(GRAFT_OK, graft_errmsg(ctx));
+        goto done;
+    }
+    /* The preprocessing the images went through travels with the model, so
+     * predict and eval apply it without being told. */
+    if (cliSetPreprocess(m, &fo) != GRAFT_OK) {
+        rc = cliFail(ctx, "cannot record the preprocessing");
         goto done;
     }
     if (graft_model_save(m, dest) != GRAFT_OK) {

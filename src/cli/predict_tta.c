@@ -49,3 +49,18 @@ int cliPredictTopk(cli_args *a, graft_ctx *ctx, graft_model *m, const graft_tens
     graft_tensor_free(p);
     return st;
 }
+
+int cliPredictImageTta(cli_args *a, graft_ctx *ctx, graft_model *m, const char *path, int top,
+                       int32_t *idx, float *prob)
+{
+    graft_preprocess p = GRAFT_PREPROCESS_INIT;
+    int st = graft_model_get_preprocess(m, &p);
+    if (st != GRAFT_OK) return st;
+    const int64_t dims[4] = {1, p.channels, p.height, p.width};
+    graft_tensor *x = NULL;
+    st = graft_tensor_create(ctx, 4, dims, &x);
+    if (st == GRAFT_OK) st = graft_model_prepare_image(m, path, x, 0);
+    if (st == GRAFT_OK) st = cliPredictTopk(a, ctx, m, x, top, idx, prob);
+    graft_tensor_free(x);
+    return st;
+}

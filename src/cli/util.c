@@ -442,6 +442,22 @@ int cliImageOptsCheck(cli_args *a)
     return cliInt(a, "threads", 2, 1, 64, &threads);
 }
 
+/* The normalisation fo describes, for messages: "unit ([0, 1])". */
+static void norm_text(const graft_folder_opts *fo, char *buf, size_t size)
+{
+    if (fo->normalize == GRAFT_FOLDER_NORM_IMAGENET)
+        snprintf(buf, size, "imagenet");
+    else if (fo->normalize == GRAFT_FOLDER_NORM_MEAN_STD)
+        snprintf(buf, size, "mean (%g, %g, %g), std (%g, %g, %g)", fo->mean[0], fo->mean[1],
+                 fo->mean[2], fo->std[0], fo->std[1], fo->std[2]);
+    else if (fo->scale == 1.0f)
+        snprintf(buf, size, "unit ([0, 1])");
+    else if (fo->scale == 255.0f)
+        snprintf(buf, size, "byte ([0, 255])");
+    else
+        snprintf(buf, size, "values times %g", fo->scale);
+}
+
 int cliImageOpts(graft_model *m, cli_args *a, graft_folder_opts *fo)
 {
     int nd;
@@ -457,25 +473,53 @@ int cliImageOpts(graft_model *m, cli_args *a, graft_folder_opts *fo)
     fo->channels = (int)d[0];
     fo->height = (int)d[1];
     fo->width = (int)d[2];
+    /* The model's saved preprocessing, when it has one (graft 1.3). */
+    int saved = graft_model_folder_opts(m, fo) == GRAFT_OK;
+    graft_folder_opts flag = *fo;
     const char *norm = cliOpt(a, "normalize");
-    if (!norm || strcmp(norm, "unit") == 0) {
-        fo->normalize = GRAFT_FOLDER_NORM_SCALE;
-        fo->scale = 1.0f;
+    if (!norm && saved) {
+        /* as saved */
+    } else if (!norm || strcmp(norm, "unit") == 0) {
+        flag.normalize = GRAFT_FOLDER_NORM_SCALE;
+        flag.scale = 1.0f;
     } else if (strcmp(norm, "imagenet") == 0) {
         if (fo->channels != 3) {
             cliError("--normalize imagenet needs a 3-channel model; this one takes %d channel",
                      fo->channels);
             return 2;
         }
-        fo->normalize = GRAFT_FOLDER_NORM_IMAGENET;
+        flag.normalize = GRAFT_FOLDER_NORM_IMAGENET;
     } else {
-        fo->normalize = GRAFT_FOLDER_NORM_SCALE;
-        fo->scale = 255.0f;
+        flag.normalize = GRAFT_FOLDER_NORM_SCALE;
+        flag.scale = 255.0f;
     }
+    if (norm && saved &&
+        (flag.normalize != fo->normalize ||
+         (flag.normalize == GRAFT_FOLDER_NORM_SCALE && flag.scale != fo->scale))) {
+        char was[128];
+        norm_text(fo, was, sizeof was);
+        cliError("note: --normalize %s overrides the model's saved preprocessing, %s", norm, was);
+    }
+    *fo = flag;
     int threads;
     cliInt(a, "threads", 2, 1, 64, &threads); /* checked above */
     fo->threads = threads;
     return 0;
+}
+
+int cliSetPreprocess(graft_model *m, const graft_folder_opts *fo)
+{
+    graft_preprocess p = GRAFT_PREPROCESS_INIT;
+    p.channels = fo->channels;
+    p.width = fo->width;
+    p.height = fo->height;
+    p.resize = fo->resize;
+    p.shorter_side = fo->shorter_side;
+    p.normalize = fo->normalize;
+    p.scale = fo->scale;
+    memcpy(p.mean, fo->mean, sizeof p.mean);
+    memcpy(p.std, fo->std, sizeof p.std);
+    return graft_model_set_preprocess(m, &p);
 }
 
 void cliHintSkipBad(int status, const char *message)

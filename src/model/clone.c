@@ -46,6 +46,8 @@ static int clone_rest(graft_model *c, const graft_model *m, const char *func)
     c->feature_cache_mb = m->feature_cache_mb;
     c->fusion = m->fusion;
     c->inplace = m->inplace;
+    c->has_preprocess = m->has_preprocess;
+    c->preprocess = m->preprocess;
     if (m->n_classes_named > 0)
         GRAFT_FORWARD_IF_ERROR(graftModelSetClassNames(
             c, m->n_classes_named, (const char *const *)m->class_names, func));

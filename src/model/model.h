@@ -135,6 +135,9 @@ struct graft_model {
     struct graft_model *weights_owner;
     int share_refs;
     int free_pending;
+    /* input preprocessing (preprocess.c; saved as model_io.c's PREP section) */
+    int has_preprocess;           /* 1: preprocess holds a checked description */
+    graft_preprocess preprocess;  /* a complete current struct when has_preprocess */
 };
 
 /* Fused nodes. graftModelForward() and graftModelForwardTrunk() run
@@ -280,6 +283,20 @@ int graftValidName(const char *name);
 
 /* The index of the node named name, or -1 (no message recorded). */
 int graftModelFindNode(const graft_model *m, const char *name);
+
+/* ---- preprocess.c: the model's input preprocessing ---- */
+
+/* Checks p (a complete current struct) against the rules of
+ * graft_model_set_preprocess(), the model's input shape included; records
+ * errors in func's name, naming fields as "<what>->field". */
+int graftPreprocessCheck(const graft_model *m, const graft_preprocess *p, const char *what,
+                         const char *func);
+
+/* Reads a caller's graft_preprocess of any released size into *out, a
+ * complete current struct (GRAFT_E_VERSION and the reserved words' check
+ * recorded in func's name). */
+int graftPreprocessRead(graft_ctx *ctx, const char *func, const graft_preprocess *given,
+                        graft_preprocess *out);
 
 /* ---- freeze.c: trainable flags and the unfreeze schedule (no checks) ---- */
 

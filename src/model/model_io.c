@@ -52,11 +52,13 @@ static const unsigned char file_magic[8] = {0x89, 'G', 'R', 'A', 'F', 'T', '\r',
 #define SECTION_HEAD_BYTES 16  /* tag, flags, length */
 #define SECTION_CRC_BYTES 4
 #define FLAG_REQUIRED 1u       /* a reader that does not know the tag must refuse the file */
+#define PREP_VERSION 1u        /* the PREP section's record version */
 
 #define TAG_META "META"
 #define TAG_GRAPH "GRPH"
 #define TAG_OPTIM "OPTM"
 #define TAG_TRANSFER "XFER"
+#define TAG_PREPROCESS "PREP" /* written required: older readers refuse the file */
 #define TAG_END "END "
 
 /* The most bytes a model file or checkpoint may have: 8 GiB (on a system
@@ -102,14 +104,19 @@ static void tag_text(const unsigned char *tag, char *buf, size_t size)
 /* ---- writing ----------------------------------------------------------------------- */
 
 /* Starts a section; returns the offset of its header, patched by section_end. */
-static size_t section_begin(graftWriter *w, const char *tag)
+static size_t section_begin_flags(graftWriter *w, const char *tag, uint32_t flags)
 {
     size_t at = w->size;
     graftWriteBytes(w, tag, 4);
-    graftWriteU32(w, FLAG_REQUIRED);
+    graftWriteU32(w, flags);
     graftWriteU32(w, 0); /* length, patched */
     graftWriteU32(w, 0);
     return at;
+}
+
+static size_t section_begin(graftWriter *w, const char *tag)
+{
+    return section_begin_flags(w, tag, FLAG_REQUIRED);
 }
 
 /* Writes the payload length into the section's header and appends the CRC
@@ -177,6 +184,21 @@ static void write_transfer(graftWriter *w, const graft_model *m)
     graftWriteI64(w, m->feature_cache_mb);
 }
 
+/* The PREP section: the input preprocessing (graft_model_set_preprocess). */
+static void write_preprocess(graftWriter *w, const graft_preprocess *p)
+{
+    graftWriteU32(w, PREP_VERSION);
+    graftWriteI32(w, p->channels);
+    graftWriteI32(w, p->width);
+    graftWriteI32(w, p->height);
+    graftWriteI32(w, p->resize);
+    graftWriteI32(w, p->shorter_side);
+    graftWriteI32(w, p->normalize);
+    graftWriteF32(w, p->scale);
+    for (int c = 0; c < 3; c++) graftWriteF32(w, p->mean[c]);
+    for (int c = 0; c < 3; c++) graftWriteF32(w, p->std[c]);
+}
+
 /* Serialises the model (and the optimizer, for a checkpoint) into w. */
 static int serialise(const graft_model *m, const graft_optim *o, graftWriter *w)
 {
@@ -195,6 +217,12 @@ static int serialise(const graft_model *m, const graft_optim *o, graftWriter *w)
     if (has_transfer_settings(m)) {
         at = section_begin(w, TAG_TRANSFER);
         write_transfer(w, m);
+        section_end(w, at);
+    }
+
+    if (m->has_preprocess) {
+        at = section_begin(w, TAG_PREPROCESS);
+        write_preprocess(w, &m->preprocess);
         section_end(w, at);
     }
 
@@ -218,6 +246,51 @@ static int save_common(const graft_model *m, const graft_optim *o, const char *p
     if (st == GRAFT_OK) st = graftWriteFileAtomic(m->ctx, func, path, w.data, w.size);
     graftWriterDispose(&w);
     return graftErrorAt(m->ctx, st, func);
+}
+
+/* Serialises into a buffer handed to the caller (freed with
+ * graft_buffer_free()). */
+static int save_buffer_common(const graft_model *m, const graft_optim *o, void **data,
+                              size_t *size, const char *func)
+{
+    graftWriter w;
+    graftWriterInit(&w, m->ctx);
+    int st = serialise(m, o, &w);
+    if (st != GRAFT_OK) {
+        graftWriterDispose(&w);
+        return graftErrorAt(m->ctx, st, func);
+    }
+    *data = w.data;
+    *size = w.size;
+    return GRAFT_OK;
+}
+
+GRAFT_API int graft_model_save_buffer(const graft_model *model, void **data, size_t *size)
+{
+    graft_ctx *ctx = model ? model->ctx : NULL;
+    graftClearError(ctx);
+    if (data) *data = NULL;
+    if (size) *size = 0;
+    GRAFT_RETURN_IF(!model || !data || !size, ctx, GRAFT_E_INVALID_ARG,
+                    "model, data and size must not be NULL");
+    return save_buffer_common(model, NULL, data, size, __func__);
+}
+
+GRAFT_API int graft_checkpoint_save_buffer(const graft_model *model, const graft_optim *optim,
+                                           void **data, size_t *size)
+{
+    graft_ctx *ctx = model ? model->ctx : NULL;
+    graftClearError(ctx);
+    if (data) *data = NULL;
+    if (size) *size = 0;
+    GRAFT_RETURN_IF(!model || !optim || !data || !size, ctx, GRAFT_E_INVALID_ARG,
+                    "model, optim, data and size must not be NULL");
+    return save_buffer_common(model, optim, data, size, __func__);
+}
+
+GRAFT_API void graft_buffer_free(graft_ctx *ctx, void *data)
+{
+    if (ctx) graftFree(ctx, data);
 }
 
 GRAFT_API int graft_model_save(const graft_model *model, const char *path)
@@ -259,7 +332,7 @@ typedef struct section_ref {
 
 typedef struct file_map {
     uint32_t kind;
-    section_ref meta, graph, optim, transfer;
+    section_ref meta, graph, optim, transfer, preprocess;
 } file_map;
 
 /* Records "func(): ["path": ]message" and returns st. */
@@ -395,7 +468,10 @@ static int scan_section(const loader *ld, file_map *map, size_t *pos_io, int *is
     else if (memcmp(tag, TAG_GRAPH, 4) == 0) known = &map->graph;
     else if (memcmp(tag, TAG_OPTIM, 4) == 0) known = &map->optim;
     else if (memcmp(tag, TAG_TRANSFER, 4) == 0) known = &map->transfer;
-    if ((known || is_end) && !(flags & FLAG_REQUIRED))
+    /* PREP: either flag is accepted (graft writes it required). */
+    int optional_ok = known == NULL && memcmp(tag, TAG_PREPROCESS, 4) == 0;
+    if (optional_ok) known = &map->preprocess;
+    if ((known || is_end) && !optional_ok && !(flags & FLAG_REQUIRED))
         return load_fail(ld, GRAFT_E_FORMAT,
                          "section \"%s\" at offset %zu is marked optional, but it is a "
                          "required section", name, pos);
@@ -727,6 +803,47 @@ static int read_transfer(const loader *ld, const section_ref *s, graft_model *m)
     return check_section_end(ld, &r, TAG_TRANSFER);
 }
 
+/* The PREP section: the input preprocessing, checked as
+ * graft_model_set_preprocess() checks it (the model's input included). */
+static int read_preprocess(const loader *ld, const section_ref *s, graft_model *m)
+{
+    graftReader r;
+    uint32_t version;
+    const char *where = "PREP section";
+    graft_preprocess p = GRAFT_PREPROCESS_INIT;
+    section_reader(ld, s, &r);
+    size_t at = r.pos;
+    READ_OR_WRAP(graftReadU32(&r, &version, "record version"), where);
+    if (version == 0)
+        return load_fail(ld, GRAFT_E_FORMAT,
+                         "PREP section: record version 0 at offset %zu is not valid", at);
+    if (version > PREP_VERSION)
+        return load_fail(ld, GRAFT_E_VERSION,
+                         "PREP section: record version %u at offset %zu is newer than this "
+                         "graft reads (%u)", version, at, PREP_VERSION);
+    int32_t v[6];
+    static const char *const names[6] = {"channels", "width", "height",
+                                         "resize mode", "shorter side", "normalize mode"};
+    for (int i = 0; i < 6; i++) READ_OR_WRAP(graftReadI32(&r, &v[i], names[i]), where);
+    p.channels = v[0];
+    p.width = v[1];
+    p.height = v[2];
+    p.resize = v[3];
+    p.shorter_side = v[4];
+    p.normalize = v[5];
+    READ_OR_WRAP(graftReadF32(&r, &p.scale, "scale"), where);
+    for (int c = 0; c < 3; c++) READ_OR_WRAP(graftReadF32(&r, &p.mean[c], "mean"), where);
+    for (int c = 0; c < 3; c++) READ_OR_WRAP(graftReadF32(&r, &p.std[c], "std"), where);
+    GRAFT_FORWARD_IF_ERROR(check_section_end(ld, &r, TAG_PREPROCESS));
+    int st = graftPreprocessCheck(m, &p, "preprocessing", ld->func);
+    if (st != GRAFT_OK)
+        return load_rewrap(ld, st == GRAFT_E_NOMEM ? st : GRAFT_E_FORMAT,
+                           "PREP section at offset %zu", s->at);
+    m->preprocess = p;
+    m->has_preprocess = 1;
+    return GRAFT_OK;
+}
+
 /* Parses a whole file image, whose framing scan_file() found as map, into a
  * new model and, when optim is not NULL, optimizer. */
 static int parse_scanned(const loader *ld, const file_map *scanned, graft_model **model,
@@ -760,6 +877,8 @@ static int parse_scanned(const loader *ld, const file_map *scanned, graft_model 
         }
     }
     if (st == GRAFT_OK && map.transfer.present) st = read_transfer(ld, &map.transfer, m);
+    if (st == GRAFT_OK && map.preprocess.present)
+        st = read_preprocess(ld, &map.preprocess, m);
     if (st == GRAFT_OK && optim) {
         graftReader r;
         section_reader(ld, &map.optim, &r);
@@ -948,4 +1067,18 @@ GRAFT_API int graft_checkpoint_load(graft_ctx *ctx, const char *path, graft_mode
     GRAFT_RETURN_IF(!path || !path[0] || !model || !optim, ctx, GRAFT_E_INVALID_ARG,
                     "path (non-empty), model and optim must not be NULL");
     return load_path(ctx, __func__, path, model, optim);
+}
+
+GRAFT_API int graft_checkpoint_load_buffer(graft_ctx *ctx, const void *data, size_t size,
+                                           graft_model **model, graft_optim **optim)
+{
+    graftClearError(ctx);
+    if (model) *model = NULL;
+    if (optim) *optim = NULL;
+    GRAFT_RETURN_IF(!ctx, NULL, GRAFT_E_INVALID_ARG, "ctx is NULL");
+    GRAFT_RETURN_IF(!model || !optim || (!data && size > 0), ctx, GRAFT_E_INVALID_ARG,
+                    "model and optim must not be NULL, nor data with a size");
+    static const unsigned char empty[1] = {0};
+    loader ld = {ctx, __func__, NULL, data ? data : empty, data ? size : 0};
+    return parse_file(&ld, model, optim);
 }

@@ -13,10 +13,13 @@
  * layers/onnx_node.h): this file walks the model, names the values, plans
  * which batch norms fold into the layer before them, and writes the graph's
  * input and output. docs/ONNX.md lists the operators each kind becomes.
+ * The model's input preprocessing, when it has one, goes into the
+ * ModelProto's metadata_props (onnx_meta.c).
  */
 #include "model/model.h"
 #include "core/options.h"
 #include "core/protobuf.h"
+#include "onnx_meta.h"
 
 #include <errno.h>
 #include <math.h>
@@ -185,6 +188,7 @@ static int serialise(const graft_model *m, const graft_onnx_export_opts *o, cons
         value_info(w, 11, in, &m->input_shape);
         value_info(w, 12, out, &m->nodes[m->n_nodes - 1].layer->out_shape);
         graftPbEndMessage(w, g);
+        graftOnnxWritePreprocess(w, m);
         st = w->status;
     }
     graftFree(ctx, e.fold_into);

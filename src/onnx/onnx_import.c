@@ -16,6 +16,7 @@
  */
 #include "onnx_import.h"
 #include "core/options.h"
+#include "onnx_meta.h"
 
 #include <errno.h>
 #include <math.h>
@@ -674,6 +675,7 @@ static int import_graph(imp *im, const graft_onnx_import_opts *o)
  * input_shape). */
 static const uint32_t import_opts_sizes[] = {
     (uint32_t)offsetof(graft_onnx_import_opts, input_ndim),
+    (uint32_t)offsetof(graft_onnx_import_opts, preprocess),
     (uint32_t)sizeof(graft_onnx_import_opts)};
 static const graftOptionsKind import_opts_kind = {"opts", "GRAFT_ONNX_IMPORT_OPTS_INIT", import_opts_sizes,
                                           GRAFT_OPTIONS_COUNT(import_opts_sizes), 0, 0};
@@ -695,6 +697,33 @@ static int check_opts(graft_ctx *ctx, const char *func, const graft_onnx_import_
     return GRAFT_OK;
 }
 
+/* The model's input preprocessing: opts->preprocess when given (since 1.3),
+ * else the file's "graft.preprocess.*" metadata_props when it has them,
+ * else none. */
+static int import_preprocess(imp *im, const graft_onnx_import_opts *o)
+{
+    graft_preprocess p;
+    if (o->preprocess) {
+        GRAFT_FORWARD_IF_ERROR(graftPreprocessRead(im->ctx, im->func, o->preprocess, &p));
+        GRAFT_FORWARD_IF_ERROR(graftPreprocessCheck(im->m, &p, "opts->preprocess", im->func));
+    } else {
+        int found;
+        GRAFT_FORWARD_IF_ERROR(graftOnnxReadPreprocess(im->ctx, im->func, &im->om, &p, &found));
+        if (!found) return GRAFT_OK;
+        int st = graftPreprocessCheck(im->m, &p, "graft.preprocess", im->func);
+        if (st != GRAFT_OK) {
+            const char *msg = graft_errmsg(im->ctx), *cause = strstr(msg, "(): ");
+            char copy[GRAFT_ERRMSG_SIZE];
+            snprintf(copy, sizeof copy, "%s", cause ? cause + 4 : msg);
+            return graftError(im->ctx, st == GRAFT_E_NOMEM ? st : GRAFT_E_FORMAT, im->func,
+                              "metadata_props: %s", copy);
+        }
+    }
+    im->m->preprocess = p;
+    im->m->has_preprocess = 1;
+    return GRAFT_OK;
+}
+
 static int import_buffer(graft_ctx *ctx, const char *func, const void *data, size_t size,
                          const graft_onnx_import_opts *opts, graft_model **out)
 {
@@ -713,6 +742,7 @@ static int import_buffer(graft_ctx *ctx, const char *func, const void *data, siz
     static const unsigned char empty[1] = {0};
     int st = graftOnnxModelDecode(ctx, func, size ? data : empty, size, &im.om);
     if (st == GRAFT_OK) st = import_graph(&im, o);
+    if (st == GRAFT_OK) st = import_preprocess(&im, o);
     graftOnnxModelDispose(&im.om);
     if (st != GRAFT_OK) {
         graft_model_free(im.m);

@@ -947,7 +947,7 @@ static int decode_model(pb *c, onnxModel *m)
     pb s = *c;
     pbField f;
     int r;
-    size_t nops = 0;
+    size_t nops = 0, nmeta = 0;
     onnxBytes graph = {NULL, 0};
     while ((r = pb_next(&s, &f, what)) > 0) {
         switch (f.num) {
@@ -965,15 +965,38 @@ static int decode_model(pb *c, onnxModel *m)
             graph = f.bytes;
             break;
         case 8: nops++; break;
+        case 14: nmeta++; break;
         case 25: m->n_functions++; break;
         default: break;
         }
     }
     if (r < 0) return r;
     if (nops > INT32_MAX) return pb_fail(c, 0, "too many opset_import entries");
+    if (nmeta > INT32_MAX) return pb_fail(c, 0, "too many metadata_props entries");
     if (!PB_ARRAY(c, m->opsets, nops)) return GRAFT_E_NOMEM;
+    if (!PB_ARRAY(c, m->meta_keys, nmeta) || !PB_ARRAY(c, m->meta_values, nmeta))
+        return GRAFT_E_NOMEM;
     s = *c;
     while ((r = pb_next(&s, &f, what)) > 0) {
+        if (f.num == 14) {
+            /* StringStringEntryProto: key 1, value 2 (missing: ""). */
+            GRAFT_FORWARD_IF_ERROR(pb_expect(&s, &f, PB_LEN, "ModelProto.metadata_props"));
+            const char **key = &m->meta_keys[m->n_meta], **value = &m->meta_values[m->n_meta];
+            m->n_meta++;
+            *key = *value = "";
+            pb es = pb_sub(&s, f.bytes);
+            pbField g;
+            int q;
+            while ((q = pb_next(&es, &g, "StringStringEntryProto")) > 0) {
+                if (g.num == 1)
+                    GRAFT_FORWARD_IF_ERROR(pb_string(&es, &g, "StringStringEntryProto.key", key));
+                else if (g.num == 2)
+                    GRAFT_FORWARD_IF_ERROR(
+                        pb_string(&es, &g, "StringStringEntryProto.value", value));
+            }
+            if (q < 0) return q;
+            continue;
+        }
         if (f.num != 8) continue;
         GRAFT_FORWARD_IF_ERROR(pb_expect(&s, &f, PB_LEN, "ModelProto.opset_import"));
         onnxOpset *o = &m->opsets[m->n_opsets++];

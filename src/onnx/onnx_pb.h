@@ -122,6 +122,9 @@ typedef struct onnxModel {
     int has_graph;
     onnxGraph graph;
     int n_functions;    /* model-local functions (not decoded) */
+    int n_meta;         /* metadata_props entries, in file order */
+    const char **meta_keys;   /* their keys and values (in the arena) */
+    const char **meta_values;
 } onnxModel;
 
 /* Decodes a ModelProto from size bytes at data, which must stay valid and

@@ -165,6 +165,11 @@ void fuzz_exercise_model(graft_ctx *ctx, graft_model *m)
 {
     int n = graft_model_layer_count(m);
     if (n < 0) fuzz_fail("graft_model_layer_count is %d", n);
+    /* A loaded preprocessing is one graft_model_set_preprocess() accepts. */
+    graft_preprocess pre = GRAFT_PREPROCESS_INIT;
+    int pst = graft_model_get_preprocess(m, &pre);
+    if (pst == GRAFT_OK) expect_ok(ctx, graft_model_set_preprocess(m, &pre), "graft_model_set_preprocess");
+    else if (pst != GRAFT_E_NOT_FOUND) fuzz_fail("graft_model_get_preprocess returned %d", pst);
     for (int i = 0; i < n; i++) {
         const char *name = graft_model_layer_name(m, i);
         graft_layer *l = graft_model_layer(m, i);

@@ -3,7 +3,7 @@
  * "checkpoint", "idx" and "csv". Model files and checkpoints are made with
  * graft's own API: small valid models covering every layer kind, residual
  * and concatenating graphs, class names, frozen layers and transfer
- * settings, an empty model, and checkpoints of each optimizer kind and
+ * settings, input preprocessing, an empty model, and checkpoints of each optimizer kind and
  * schedule, trained and untrained. IDX pairs (plain and gzipped, in the
  * "idx" target's input layout) and CSV files are written by hand. The
  * models are also exported to ONNX as the seeds of the "onnx" target.
@@ -372,6 +372,16 @@ int main(int argc, char **argv)
     save_model(m, "cnn_trained");
     save_checkpoint(m, o, "checkpoint", "sgd_nesterov_step");
     save_checkpoint(m, o, "model", "sgd_checkpoint"); /* load_buffer takes checkpoints */
+    /* The input preprocessing (since 1.3): a PREP section, ONNX metadata_props. */
+    graft_preprocess pre = GRAFT_PREPROCESS_INIT;
+    pre.channels = 1;
+    pre.width = pre.height = 6;
+    pre.normalize = GRAFT_FOLDER_NORM_MEAN_STD;
+    pre.mean[0] = 0.5f;
+    pre.std[0] = 0.25f;
+    check(graft_model_set_preprocess(m, &pre), "preprocess");
+    save_model(m, "cnn_preprocess");
+    save_checkpoint(m, o, "checkpoint", "sgd_preprocess");
     graft_optim_free(o);
     graft_model_free(m);
 
