@@ -997,6 +997,66 @@ GRAFT_API int graft_loss_softmax_cross_entropy(const graft_tensor *logits,
 GRAFT_API int graft_loss_mse(const graft_tensor *pred, const graft_tensor *target,
                              float *loss, graft_tensor *grad);
 
+/* Options of graft_loss_cross_entropy() and graft_loss_bce_with_logits().
+ * Initialise with GRAFT_LOSS_OPTS_INIT; a NULL options pointer means the
+ * defaults. The arrays are read during the call only. Since 1.3. */
+typedef struct graft_loss_opts {
+    uint32_t struct_size;         /* sizeof(graft_loss_opts) */
+    const float *class_weights;   /* cross-entropy: NULL (default, all 1) or C weights,
+                                     finite and >= 0 (PyTorch's weight=) */
+    const float *sample_weights;  /* NULL (default, all 1) or N weights, finite, >= 0 */
+    float label_smoothing;        /* cross-entropy: in [0, 1]; default 0 */
+    const float *pos_weight;      /* binary cross-entropy: NULL (default, all 1) or C
+                                     weights of the positive term, finite, >= 0 */
+} graft_loss_opts;
+#define GRAFT_LOSS_OPTS_INIT { (uint32_t)sizeof(graft_loss_opts), NULL, NULL, 0.0f, NULL }
+
+/* Softmax cross-entropy with PyTorch's CrossEntropyLoss(weight=w,
+ * label_smoothing=e) semantics (mean reduction), from logits (N, C) and
+ * labels[N] in [0, C), extended by per-sample weights s (all 1 when
+ * sample_weights is NULL):
+ *   a_n  = (1 - e) w[y_n] (-log p[n, y_n]) + (e / C) sum_j w_j (-log p[n, j])
+ *   loss = sum_n s_n a_n / sum_n s_n w[y_n]
+ * with p = softmax(logits[n]), computed stably. So it is the weighted mean
+ * PyTorch computes with weight= (the smoothing term shares the
+ * denominator, as in PyTorch), and with s the mean weighted by s_n w[y_n].
+ * A batch whose weights s_n w[y_n] sum to 0 has loss 0 and gradient 0
+ * (PyTorch gives NaN). With NULL opts it equals
+ * graft_loss_softmax_cross_entropy(). grad (the logits' shape, may be NULL)
+ * receives d(loss)/d(logits); it may be logits itself.
+ * Errors: GRAFT_E_INVALID_ARG (NULL logits, labels or loss; label_smoothing
+ * outside [0, 1]; pos_weight set), GRAFT_E_VERSION (opts->struct_size),
+ * GRAFT_E_SHAPE, GRAFT_E_RANGE (a label outside [0, C), a weight negative or
+ * not finite; the message names it), GRAFT_E_NUMERIC (a logit that is not
+ * finite). Nothing is written on failure. Since 1.3. */
+GRAFT_API int graft_loss_cross_entropy(const graft_tensor *logits, const int32_t *labels,
+                                       const graft_loss_opts *opts, float *loss,
+                                       graft_tensor *grad);
+
+/* Sigmoid binary cross-entropy with PyTorch's BCEWithLogitsLoss(pos_weight=P)
+ * semantics (mean reduction): for logits x and targets t of one shape (N,
+ * C), targets in [0, 1] (0/1 for multi-label, fractions allowed),
+ *   l[n, j] = -(P_j t log sigmoid(x) + (1 - t) log(1 - sigmoid(x)))
+ *   loss    = sum_n s_n sum_j l[n, j] / (C sum_n s_n)
+ * computed without overflow for any finite logit; s are the sample weights
+ * (all 1 when NULL, giving PyTorch's mean over all N * C elements). grad
+ * (may be NULL, may be logits) receives d(loss)/d(logits) =
+ * s_n (sigmoid(x) (P_j t + 1 - t) - P_j t) / (C sum s).
+ * Errors: GRAFT_E_INVALID_ARG (NULL logits, targets or loss;
+ * class_weights or label_smoothing set), GRAFT_E_VERSION, GRAFT_E_SHAPE,
+ * GRAFT_E_RANGE (a target outside [0, 1], a bad weight), GRAFT_E_NUMERIC (a
+ * logit that is not finite). Nothing is written on failure. Since 1.3. */
+GRAFT_API int graft_loss_bce_with_logits(const graft_tensor *logits, const graft_tensor *targets,
+                                         const graft_loss_opts *opts, float *loss,
+                                         graft_tensor *grad);
+
+/* Mean absolute error (PyTorch's L1Loss): mean over all elements of
+ * |pred - target|. When grad is not NULL (pred's shape) it receives
+ * sign(pred - target) / numel (0 where they are equal).
+ * Errors: GRAFT_E_INVALID_ARG, GRAFT_E_SHAPE (shapes differ). Since 1.3. */
+GRAFT_API int graft_loss_l1(const graft_tensor *pred, const graft_tensor *target, float *loss,
+                            graft_tensor *grad);
+
 /* ======================================================================== */
 /* Models                                                                   */
 /* ======================================================================== */
@@ -1236,6 +1296,37 @@ GRAFT_API int graft_dataset_from_memory(graft_ctx *ctx, int64_t count, int ndim,
                                         const int64_t *dims, const float *features,
                                         const int32_t *labels, int n_classes, int copy,
                                         graft_dataset **out);
+
+/* Creates a dataset with float targets instead of class labels: for
+ * multi-label classification (n_targets 0/1 values per sample, one per
+ * label) and regression (n_targets values per sample). features as for
+ * graft_dataset_from_memory(); targets holds count * n_targets floats,
+ * sample after sample; copy as there, for both arrays. Such a dataset has
+ * graft_dataset_class_count() 0, graft_dataset_target_count() n_targets,
+ * and reads label -1 (graft_dataset_get(), graft_dataset_gather()); splits
+ * keep the targets. graft_model_fit() and graft_model_evaluate_targets()
+ * read the targets for models whose GRAFT_MODEL_TASK is multi-label or
+ * regression. Errors: GRAFT_E_INVALID_ARG (NULL, count < 1, n_targets
+ * outside 1 to 2^24, copy not 0 or 1), GRAFT_E_SHAPE, GRAFT_E_NUMERIC (a
+ * feature or a target that is not finite: the message names the sample),
+ * GRAFT_E_NOMEM. Since 1.3. */
+GRAFT_API int graft_dataset_from_memory_targets(graft_ctx *ctx, int64_t count, int ndim,
+                                                const int64_t *dims, const float *features,
+                                                int n_targets, const float *targets, int copy,
+                                                graft_dataset **out);
+
+/* Floats of target per sample: 0 for a dataset of class labels and for
+ * NULL. Since 1.3. */
+GRAFT_API int graft_dataset_target_count(const graft_dataset *dataset);
+
+/* Reads the targets of the n samples at positions[0..n) into targets (n *
+ * graft_dataset_target_count() floats, sample after sample). Every position
+ * is checked before anything is read. Errors: GRAFT_E_INVALID_ARG (NULL
+ * dataset, NULL positions or targets with n > 0, n < 0), GRAFT_E_STATE (a
+ * dataset of class labels), GRAFT_E_RANGE (a position out of range).
+ * Since 1.3. */
+GRAFT_API int graft_dataset_gather_targets(graft_dataset *dataset, const int64_t *positions,
+                                           int n, float *targets);
 
 /* Frees a dataset. A split keeps what it needs of its parent alive, so the
  * two may be freed in any order. Accepts NULL. Since 1.0. */
@@ -1750,6 +1841,20 @@ GRAFT_API int graft_model_clear_unfreeze_schedule(graft_model *model);
                                           trains the rest on it; 0: never */
 #define GRAFT_MODEL_FEATURE_CACHE_MB 3 /* memory the cache may use, in MiB (default 1024);
                                           a larger cache is not made */
+#define GRAFT_MODEL_TASK 4             /* GRAFT_TASK_*: what the model's outputs are; the
+                                          loss graft_model_fit() trains with and what
+                                          graft_model_predict() returns. Since 1.3 */
+
+/* Values of GRAFT_MODEL_TASK. Since 1.3. */
+#define GRAFT_TASK_CLASSIFICATION 0 /* default: one class per sample (labels); softmax
+                                       cross-entropy; predict gives softmax probabilities */
+#define GRAFT_TASK_MULTI_LABEL 1    /* any number of labels per sample (0/1 targets,
+                                       graft_dataset_from_memory_targets()); sigmoid binary
+                                       cross-entropy; predict gives per-label sigmoid
+                                       probabilities */
+#define GRAFT_TASK_REGRESSION 2     /* float targets; mean squared or absolute error
+                                       (graft_fit_opts.regression_loss); predict gives the
+                                       outputs as they are (a linear head) */
 
 /* Sets a model option. Errors: GRAFT_E_INVALID_ARG, GRAFT_E_NOT_FOUND,
  * GRAFT_E_RANGE. Since 1.0. */
