@@ -1185,14 +1185,18 @@ GRAFT_API int graft_model_forward(graft_model *model, const graft_tensor *input,
                                   const graft_tensor **output);
 
 /* Class probabilities: softmax of the outputs, written to probs, which must
- * have shape (N, classes). Errors: as graft_model_forward(), GRAFT_E_SHAPE
- * for probs. Since 1.0. */
+ * have shape (N, classes). Since 1.3, as the model's GRAFT_MODEL_TASK says:
+ * a multi-label model gives each label's sigmoid probability (compare with
+ * the label's threshold), a regression model its outputs as they are.
+ * Errors: as graft_model_forward(), GRAFT_E_SHAPE for probs. Since 1.0. */
 GRAFT_API int graft_model_predict(graft_model *model, const graft_tensor *input,
                                   graft_tensor *probs);
 
 /* The k most probable classes of each sample, best first: indices and probs
  * each hold N*k values (row n at n*k). k in [1, classes]. Errors: as
- * graft_model_predict(), GRAFT_E_RANGE for k. Since 1.0. */
+ * graft_model_predict(), GRAFT_E_RANGE for k. For a multi-label model the labels are ranked by their
+ * sigmoid probabilities; a regression model is GRAFT_E_STATE (since 1.3).
+ * Since 1.0. */
 GRAFT_API int graft_model_predict_topk(graft_model *model, const graft_tensor *input, int k,
                                        int32_t *indices, float *probs);
 
@@ -1697,10 +1701,88 @@ typedef struct graft_fit_opts {
     int shuffle;                /* 1 (default): a new seeded order every epoch */
     graft_progress_fn progress; /* may be NULL */
     void *user_data;            /* passed to progress */
+    /* Since 1.3: losses and targets (see "Losses in graft_model_fit()" below). */
+    const float *class_weights; /* classification: NULL (default) or n_class_weights
+                                   weights, one per class, finite, >= 0 (read during
+                                   the call) */
+    int n_class_weights;        /* the model's classes when class_weights is set */
+    float label_smoothing;      /* classification: in [0, 1]; default 0 */
+    const float *sample_weights; /* NULL (default) or one weight per position of the
+                                    training dataset, finite, >= 0 (read during the
+                                    call) */
+    int64_t n_sample_weights;   /* graft_dataset_size(train) when sample_weights is set */
+    const float *pos_weight;    /* multi-label: NULL (default) or n_pos_weight weights of
+                                   the positive term, one per label, finite, >= 0 */
+    int n_pos_weight;           /* the model's labels when pos_weight is set */
+    int regression_loss;        /* regression: GRAFT_LOSS_MSE (default) or GRAFT_LOSS_L1 */
+    float clip_grad_norm;       /* 0 (default): off; > 0: the largest total L2 norm of
+                                   the trained parameters' gradients (finite) */
+    float mixup_alpha;          /* 0 (default): off; else in (0, 1000]: mixup with
+                                   lambda ~ Beta(alpha, alpha) */
+    float cutmix_alpha;         /* 0 (default): off; else in (0, 1000]: cutmix with
+                                   lambda ~ Beta(alpha, alpha) */
 } graft_fit_opts;
-#define GRAFT_FIT_OPTS_INIT { (uint32_t)sizeof(graft_fit_opts), 1, 32, 0, 1, NULL, NULL }
+#define GRAFT_FIT_OPTS_INIT                                                                   \
+    { (uint32_t)sizeof(graft_fit_opts), 1, 32, 0, 1, NULL, NULL, NULL, 0, 0.0f, NULL, 0, NULL, \
+      0, 0, 0.0f, 0.0f, 0.0f }
 
-/* Trains the model with softmax cross-entropy on train for opts->epochs more
+/* Values of graft_fit_opts.regression_loss. Since 1.3. */
+#define GRAFT_LOSS_MSE 0 /* mean squared error (PyTorch's MSELoss) */
+#define GRAFT_LOSS_L1 1  /* mean absolute error (PyTorch's L1Loss) */
+
+/* Losses in graft_model_fit() (since 1.3). The model's GRAFT_MODEL_TASK
+ * chooses the loss and the dataset it takes:
+ *  - GRAFT_TASK_CLASSIFICATION: softmax cross-entropy on class labels, with
+ *    class_weights and label_smoothing as graft_loss_cross_entropy() (the
+ *    weighted mean of PyTorch's CrossEntropyLoss(weight, label_smoothing));
+ *  - GRAFT_TASK_MULTI_LABEL: sigmoid binary cross-entropy
+ *    (graft_loss_bce_with_logits(), with pos_weight) on a dataset of 0/1
+ *    targets (graft_dataset_from_memory_targets()), one per output;
+ *  - GRAFT_TASK_REGRESSION: GRAFT_LOSS_MSE or GRAFT_LOSS_L1 on a dataset of
+ *    float targets, one per output; end the model with a dense layer (no
+ *    activation) for a linear head.
+ * The model's output must be (N, outputs) for each. sample_weights weight
+ * each sample's loss (indexed by the position in train, whatever the
+ * shuffled order): each batch's loss is its weighted mean (for
+ * cross-entropy with the class weights' denominator, see
+ * graft_loss_cross_entropy(); a batch of total weight 0 has loss 0 and does
+ * a step with zero gradients, so the optimizer's momentum and decay still
+ * act). The loss graft_progress reports is the mean of the batches' losses.
+ *
+ * Gradient clipping (clip_grad_norm > 0) is PyTorch's clip_grad_norm_ over
+ * every parameter the step trains: after backward, when the total L2 norm
+ * T of their gradients is above the limit, every gradient is multiplied by
+ * clip_grad_norm / (T + 1e-6); the optimizer's checks then see the clipped
+ * gradients. A gradient that is not finite is never scaled (a NaN would
+ * reach every parameter): the step is refused by the usual check, which
+ * names the parameter.
+ *
+ * Mixup and cutmix mix each batch with a permutation of itself: lambda is
+ * drawn from Beta(alpha, alpha), the permutation and (cutmix) the box from
+ * a generator seeded by (seed, epoch, batch), so runs are reproducible and
+ * resume exactly like the rest of fit. With both alphas set, each batch
+ * uses one of the two, chosen with equal odds. Mixup: x = lambda x_i + (1 -
+ * lambda) x_perm(i). Cutmix: a box of area (1 - lambda) of the last two
+ * dimensions (H, W; samples must have at least 2 dimensions) centred at a
+ * uniform point and clipped to the image is copied from x_perm(i), and
+ * lambda becomes 1 - (box area) / (H W). The targets mix alike: soft
+ * targets lambda onehot(y_i) + (1 - lambda) onehot(y_perm(i)), the loss
+ * being lambda L(y_i) + (1 - lambda) L(y_perm(i)) (equal to soft-target
+ * cross-entropy without class weights); float targets (multi-label,
+ * regression) are mixed as lambda t_i + (1 - lambda) t_perm(i). A sample
+ * keeps its own weight. Training accuracy counts y_i. Mixing changes the
+ * inputs, so a frozen trunk's features are not cached while mixup or cutmix
+ * is on (GRAFT_MODEL_FEATURE_CACHE): fit computes the trunk at every step,
+ * as torchvision recipes do. (Mixing cached features instead would be
+ * manifold mixup, a different method.)
+ *
+ * Training accuracy (GRAFT_PROGRESS_ACCURACY) is top-1 for classification,
+ * the fraction of labels right at probability 0.5 for multi-label, NaN for
+ * regression; the validation figures are graft_model_evaluate_targets()'s
+ * loss and accuracy for the two target tasks. */
+
+/* Trains the model (with softmax cross-entropy, or the loss of its
+ * GRAFT_MODEL_TASK, above) on train for opts->epochs more
  * epochs, updating it with optim, then evaluating val (may be NULL) after
  * every epoch. The order of epoch e (counted over the model's whole
  * training) and the dropout masks depend only on opts->seed, e and the step,
@@ -1711,7 +1793,11 @@ typedef struct graft_fit_opts {
  * Returns GRAFT_OK also when the callback stops early.
  * Errors: GRAFT_E_INVALID_ARG (NULL, bad options), GRAFT_E_VERSION
  * (struct_size), GRAFT_E_SHAPE (samples that do not fit the model's input,
- * or classes that do not match its output), GRAFT_E_NUMERIC (see below),
+ * or classes or targets that do not match its output), GRAFT_E_STATE (since
+ * 1.3: a dataset of labels for a multi-label or regression model, or of
+ * float targets for a classifier), GRAFT_E_RANGE (since 1.3: a weight
+ * negative or not finite, a target outside [0, 1] for multi-label),
+ * GRAFT_E_NUMERIC (see below),
  * GRAFT_E_NOMEM, and the errors of reading the datasets (graft_dataset_gather()).
  *
  * Training never goes on with, and never returns GRAFT_OK after making, a
@@ -1740,7 +1826,8 @@ typedef struct graft_fit_opts {
 GRAFT_API int graft_model_fit(graft_model *model, graft_optim *optim, graft_dataset *train,
                               graft_dataset *val, const graft_fit_opts *opts);
 
-/* Results of graft_model_evaluate(). */
+/* Results of graft_model_evaluate() (and, since 1.3,
+ * graft_model_evaluate_targets()). */
 typedef struct graft_eval graft_eval;
 
 #define GRAFT_EVAL_COUNT 1     /* samples evaluated */
@@ -1758,6 +1845,62 @@ typedef struct graft_eval graft_eval;
  * dataset. Since 1.0. */
 GRAFT_API int graft_model_evaluate(graft_model *model, graft_dataset *dataset, int batch_size,
                                    int top_k, graft_eval **out);
+
+/* Figures of multi-label and regression results
+ * (graft_model_evaluate_targets(), since 1.3), read with graft_eval_get().
+ * GRAFT_EVAL_COUNT and GRAFT_EVAL_LOSS (the mean binary cross-entropy, or
+ * the mean squared error) hold too; GRAFT_EVAL_ACCURACY is the subset
+ * accuracy (multi-label) or NaN (regression). A label is predicted when its
+ * sigmoid probability is >= its threshold, and true when its target is >=
+ * 0.5. Figures that are undefined (a division by 0) are NaN. */
+#define GRAFT_EVAL_SUBSET_ACCURACY 20 /* multi-label: samples with every label right */
+#define GRAFT_EVAL_HAMMING_LOSS 21    /* multi-label: labels wrong / (samples * labels) */
+#define GRAFT_EVAL_MICRO_PRECISION 22 /* multi-label: over all labels' counts pooled */
+#define GRAFT_EVAL_MICRO_RECALL 23
+#define GRAFT_EVAL_MICRO_F1 24        /* 2 TP / (2 TP + FP + FN), counts pooled */
+#define GRAFT_EVAL_MACRO_F1 25        /* the mean of the labels' F1 where it is defined
+                                         (a label never true nor predicted is left out) */
+#define GRAFT_EVAL_MSE 26             /* regression: mean squared error (the mean over
+                                         outputs; per output with graft_eval_target_get()) */
+#define GRAFT_EVAL_MAE 27             /* regression: mean absolute error */
+#define GRAFT_EVAL_R2 28              /* regression: 1 - SS_res / SS_tot, the mean over the
+                                         outputs whose targets vary (sklearn's
+                                         uniform_average); NaN when none does */
+/* Per-label figures, graft_eval_target_get() only. */
+#define GRAFT_EVAL_LABEL_PRECISION 30 /* TP / (TP + FP) */
+#define GRAFT_EVAL_LABEL_RECALL 31    /* TP / (TP + FN) */
+#define GRAFT_EVAL_LABEL_F1 32        /* 2 TP / (2 TP + FP + FN) */
+#define GRAFT_EVAL_LABEL_SUPPORT 33   /* samples for which the label is true */
+#define GRAFT_EVAL_LABEL_THRESHOLD 34 /* the threshold the label was evaluated at */
+
+/* Evaluates a multi-label or regression model (GRAFT_MODEL_TASK) in
+ * inference mode on every sample of a dataset of float targets
+ * (graft_dataset_from_memory_targets()), in batches of batch_size.
+ * thresholds: multi-label only; NULL for 0.5 for every label, else one per
+ * label in [0, 1] (copied). *out receives the results (caller owns them,
+ * free with graft_eval_free()): read them with graft_eval_get() (the keys
+ * above) and graft_eval_target_get(); their graft_eval_class_count() is 0
+ * and graft_eval_confusion() -1 (classification's figures).
+ * Errors: GRAFT_E_INVALID_ARG (NULL, batch_size < 1, thresholds for a
+ * regression model), GRAFT_E_STATE (a classification model: use
+ * graft_model_evaluate(); a dataset of labels), GRAFT_E_SHAPE (targets that
+ * do not match the outputs), GRAFT_E_RANGE (a threshold outside [0, 1], a
+ * multi-label target outside [0, 1]), GRAFT_E_NUMERIC (as
+ * graft_model_evaluate()), GRAFT_E_NOMEM, and the errors of reading the
+ * dataset. Since 1.3. */
+GRAFT_API int graft_model_evaluate_targets(graft_model *model, graft_dataset *dataset,
+                                           int batch_size, const float *thresholds,
+                                           graft_eval **out);
+
+/* Labels (multi-label) or outputs (regression) of results from
+ * graft_model_evaluate_targets(); 0 for other results and NULL. Since 1.3. */
+GRAFT_API int graft_eval_target_count(const graft_eval *eval);
+
+/* Figure key of label (or output) j of results from
+ * graft_model_evaluate_targets(): GRAFT_EVAL_LABEL_* for multi-label,
+ * GRAFT_EVAL_MSE, _MAE or _R2 for regression. NaN for NULL, other results,
+ * j out of range, an unknown key or an undefined figure. Since 1.3. */
+GRAFT_API double graft_eval_target_get(const graft_eval *eval, int j, int key);
 
 /* Frees evaluation results. Accepts NULL. Since 1.0. */
 GRAFT_API void graft_eval_free(graft_eval *eval);

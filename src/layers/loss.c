@@ -197,7 +197,7 @@ int graftLossCrossEntropy(graft_ctx *ctx, const char *func, const graft_tensor *
             put(g + j, s * d * inv, t->accumulate);
         }
     }
-    *loss += den > 0 ? total * (double)t->scale / den : 0.0;
+    *loss += total * inv; /* as graft_loss_softmax_cross_entropy() for scale 1 */
     return GRAFT_OK;
 }
 

@@ -56,7 +56,19 @@ struct graft_eval {
     double loss, accuracy, topk_accuracy;
     int k, n_classes;
     int64_t *confusion; /* n_classes * n_classes, row = true class */
+    struct graftEvalTargets *targets; /* multi-label and regression results
+                                         (evaluate_targets.c), or NULL */
 };
+
+/* Multi-label and regression results (evaluate_targets.c): new results
+ * (thresholds: NULL for 0.5, else one per label, copied), a run over ds,
+ * a key of graft_eval_get() they hold (NaN else), and freeing them. */
+int graftEvalTargetsNew(graft_model *m, const float *thresholds, graft_eval **out,
+                        const char *func);
+int graftEvalTargetsRun(graft_model *m, graft_dataset *ds, int batch, graft_eval *e,
+                        const char *what, const char *func);
+double graftEvalTargetsGet(const graft_eval *e, int key);
+void graftEvalTargetsFree(graft_eval *e);
 
 /* New zeroed results for the model's classes and top-k accuracy. */
 int graftEvalNew(graft_model *m, int top_k, graft_eval **out, const char *func);

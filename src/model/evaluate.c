@@ -77,6 +77,7 @@ int graftEvalNew(graft_model *m, int top_k, graft_eval **out, const char *func)
 GRAFT_API void graft_eval_free(graft_eval *e)
 {
     if (!e) return;
+    graftEvalTargetsFree(e);
     graftFree(e->ctx, e->confusion);
     graftFree(e->ctx, e);
 }
@@ -91,6 +92,9 @@ GRAFT_API int graft_model_evaluate(graft_model *m, graft_dataset *ds, int batch_
                     "model, dataset and out must not be NULL");
     GRAFT_RETURN_IF(batch_size < 1, m->ctx, GRAFT_E_INVALID_ARG,
                     "batch_size is %d, must be >= 1", batch_size);
+    GRAFT_RETURN_IF(m->task != GRAFT_TASK_CLASSIFICATION, m->ctx, GRAFT_E_STATE,
+                    "the model's GRAFT_MODEL_TASK is not classification; evaluate it with "
+                    "graft_model_evaluate_targets()");
     GRAFT_FORWARD_IF_ERROR(graftBatchCheckDataset(m, ds, "evaluation", func));
     int c = (int)graftModelOutputSize(m);
     GRAFT_RETURN_IF(top_k < 1 || top_k > c, m->ctx, GRAFT_E_RANGE,
@@ -114,7 +118,7 @@ GRAFT_API double graft_eval_get(const graft_eval *e, int key)
     case GRAFT_EVAL_LOSS: return e->loss;
     case GRAFT_EVAL_ACCURACY: return e->accuracy;
     case GRAFT_EVAL_TOPK_ACCURACY: return e->topk_accuracy;
-    default: return NAN;
+    default: return graftEvalTargetsGet(e, key);
     }
 }
 
