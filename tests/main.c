@@ -27,7 +27,7 @@ int main(void)
         suite_image_transform,
         /* model */
         suite_model, suite_freeze, suite_model_io, suite_optim, suite_optim_sgd, suite_optim_adam,
-        suite_train, suite_transfer,
+        suite_train, suite_transfer, suite_losses,
         /* onnx */
         suite_onnx_pb, suite_onnx_import, suite_onnx_import_helpers, suite_onnx_fold,
         suite_onnx_ops_nn, suite_onnx_ops_elementwise, suite_onnx_ops_shape, suite_onnx_export,

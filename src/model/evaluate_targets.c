@@ -49,9 +49,13 @@ int graftEvalTargetsNew(graft_model *m, const float *thresholds, graft_eval **ou
     }
     if (!e || !t || (m->task == GRAFT_TASK_MULTI_LABEL ? !t->thresholds || !t->tp || !t->fp || !t->fn
                                                       : !t->se || !t->ae || !t->sy || !t->syy)) {
-        if (e) e->targets = t;
-        graft_eval_free(e);
-        if (!e) graftFree(m->ctx, t);
+        if (e) {
+            e->targets = t;
+            graftEvalTargetsFree(e);
+        } else {
+            graftFree(m->ctx, t);
+        }
+        graftFree(m->ctx, e);
         return graftError(m->ctx, GRAFT_E_NOMEM, func, "cannot allocate evaluation results");
     }
     for (int j = 0; t->thresholds && j < c; j++)
@@ -257,7 +261,8 @@ GRAFT_API int graft_model_evaluate_targets(graft_model *m, graft_dataset *ds, in
     GRAFT_FORWARD_IF_ERROR(graftEvalTargetsNew(m, thresholds, &e, func));
     int st = graftEvalTargetsRun(m, ds, batch_size, e, "evaluation", func);
     if (st != GRAFT_OK) {
-        graft_eval_free(e);
+        graftEvalTargetsFree(e); /* (not graft_eval_free(): evaluate.c calls this file) */
+        graftFree(m->ctx, e);
         return graftErrorAt(m->ctx, st, func);
     }
     *out = e;
