@@ -84,6 +84,14 @@ check "train wrote the model" test -s "$dir/m.graft"
 size=$(png_size "$dir/m.png" 2> /dev/null)
 check "train wrote the curves: a PNG that decodes, 900x420" test "$size" = "900 420"
 check "train --json lines" sh -c "\"$graft\" train \"$base\" --data \"$dir/data\" --out \"$dir/j.graft\" --epochs 2 --json --plot \"$dir/j.png\" | python3 -c 'import json,sys; lines=[json.loads(l) for l in sys.stdin]; assert lines[-1][\"event\"]==\"done\" and sum(1 for l in lines if l[\"event\"]==\"epoch\")==2'"
+check "train with label smoothing, balanced class weights, clipping, mixup and cutmix" \
+    "$graft" train "$base" --data "$dir/data" --out "$dir/l.graft" --epochs 2 --quiet \
+    --label-smoothing 0.1 --class-weights balanced --clip-grad-norm 1 --mixup 0.2 --cutmix 1 \
+    --plot "$dir/l.png"
+check "train --class-weights with one weight per class" "$graft" train "$base" --data "$dir/data" \
+    --out "$dir/l.graft" --epochs 1 --quiet --class-weights 1,0.5,2 --plot "$dir/l.png"
+check "train --class-weights with the wrong count: status 2, said" says 2 "one per class, in the order of the class folders" \
+    "$graft" train "$base" --data "$dir/data" --out "$dir/l.graft" --class-weights 1,2
 check "train on a missing folder: status 1" status_is 1 "$graft" train "$base" --data "$dir/none" --out "$dir/x.graft"
 check "train without --out: status 2" status_is 2 "$graft" train "$base" --data "$dir/data"
 
@@ -196,6 +204,8 @@ for args in "$T --normalize foo" "$T --threads 0" "$T --threads 65" "$T --epochs
             "$T --unfreeze-lr-scale 1000 --unfreeze-from block3/conv" "$T --normalize imagenet" \
             "$T --freeze-through nosuchlayer" "$T --unfreeze-from nosuchlayer" \
             "$T --unfreeze-at 1" "$T --train-all --freeze-through gap" "$T --val-fraction 0.001" \
+            "$T --label-smoothing 1.5" "$T --class-weights heavy" "$T --class-weights 1,-1" \
+            "$T --clip-grad-norm -1" "$T --mixup nan" "$T --cutmix 2000" \
             "eval $dir/m.graft --data $dir/data --normalize foo" \
             "eval $dir/m.graft --data $dir/data --threads 0" \
             "eval $dir/m.graft --data $dir/data --normalize imagenet" \
