@@ -1747,7 +1747,8 @@ typedef struct graft_fit_opts {
  * cross-entropy with the class weights' denominator, see
  * graft_loss_cross_entropy(); a batch of total weight 0 has loss 0 and does
  * a step with zero gradients, so the optimizer's momentum and decay still
- * act). The loss graft_progress reports is the mean of the batches' losses.
+ * act). The loss graft_progress reports is the mean of the batches' losses,
+ * each counted once per sample.
  *
  * Gradient clipping (clip_grad_norm > 0) is PyTorch's clip_grad_norm_ over
  * every parameter the step trains: after backward, when the total L2 norm
