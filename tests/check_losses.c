@@ -774,6 +774,30 @@ START_TEST(test_multi_label_fit_learns)
 }
 END_TEST
 
+/* Borrowed targets that became NaN after the dataset was made: fit names
+ * the sample and makes no step. */
+START_TEST(test_fit_refuses_borrowed_targets_that_became_nan)
+{
+    graft_ctx *ctx = tu_ctx();
+    float x[8] = {1, 2, 3, 4, 5, 6, 7, 8}, t[4] = {1, 2, 3, 4};
+    const int64_t dims[1] = {2};
+    graft_dataset *ds = NULL;
+    ck_assert_int_eq(graft_dataset_from_memory_targets(ctx, 4, 1, dims, x, 1, t, 0, &ds), GRAFT_OK);
+    t[2] = NAN;
+    graft_model *m = dense_model(ctx, 2, 1, GRAFT_TASK_REGRESSION);
+    graft_optim *o = tu_sgd(ctx, 0.01, 0);
+    graft_fit_opts fo = GRAFT_FIT_OPTS_INIT;
+    fo.shuffle = 0;
+    ck_assert_int_eq(graft_model_fit(m, o, ds, NULL, &fo), GRAFT_E_NUMERIC);
+    ck_assert_ptr_nonnull(strstr(graft_errmsg(ctx), "training sample 2 has target nan for output 0"));
+    ck_assert_int_eq(graft_optim_steps(o), 0);
+    graft_optim_free(o);
+    graft_model_free(m);
+    graft_dataset_free(ds);
+    graft_ctx_free(ctx);
+}
+END_TEST
+
 Suite *suite_losses(void)
 {
     Suite *s = suite_create("losses");
@@ -787,6 +811,7 @@ Suite *suite_losses(void)
     tcase_add_test(tc, test_multi_label_evaluate_predict_save);
     tcase_add_test(tc, test_regression_evaluate_and_fit);
     tcase_add_test(tc, test_multi_label_fit_learns);
+    tcase_add_test(tc, test_fit_refuses_borrowed_targets_that_became_nan);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -140,6 +140,13 @@ int graftFitLossLoad(graftFitLoss *fl, graft_dataset *ds, const int64_t *order, 
         for (int i = 0; i < n; i++) fl->sw[i] = fl->sample_w[order[i]];
     if (fl->task == GRAFT_TASK_CLASSIFICATION) return GRAFT_OK;
     GRAFT_FORWARD_IF_ERROR(graftDatasetGatherTargets(ds, order, n, fl->targets, func));
+    const size_t c = (size_t)fl->c;
+    if (!ds->src->finite) /* borrowed targets may have changed since they were checked */
+        for (size_t k = 0; k < (size_t)n * c; k++)
+            GRAFT_RETURN_IF_AT(!isfinite(fl->targets[k]), ds->ctx, GRAFT_E_NUMERIC, func,
+                               "training sample %lld has target %g for output %zu; targets "
+                               "must be finite", (long long)order[k / c],
+                               (double)fl->targets[k], k % c);
     if (fl->task != GRAFT_TASK_MULTI_LABEL) return GRAFT_OK;
     for (size_t k = 0; k < (size_t)n * (size_t)fl->c; k++)
         GRAFT_RETURN_IF_AT(!(fl->targets[k] >= 0.0f && fl->targets[k] <= 1.0f), ds->ctx,
