@@ -170,9 +170,10 @@ class RealFailures(tu.TempDirTest):
                 _lib.call(_lib.C.graft_model_fit, m.handle, opt.handle, ds.handle, None,
                           ctypes.byref(opts))
             self.assertEqual(cm.exception.message,
-                             "graft_model_fit(): opts->struct_size is %d; this graft reads %d "
-                             "(use GRAFT_FIT_OPTS_INIT)" % (ctypes.sizeof(_lib.FitOpts) + 8,
-                                                            ctypes.sizeof(_lib.FitOpts)))
+                             "graft_model_fit(): opts->struct_size is %d; this graft reads %d, "
+                             "%d (use GRAFT_FIT_OPTS_INIT)" % (ctypes.sizeof(_lib.FitOpts) + 8,
+                                                               _lib.FitOpts.class_weights.offset,
+                                                               ctypes.sizeof(_lib.FitOpts)))
 
     def test_numeric(self):
         self.assertFails(graft.NumericError, -11,

@@ -325,6 +325,7 @@ PUBLIC = {
     "graft_dataset_sample_path:i": "test_dataset_positions",
     "graft_dataset_set_epoch:epoch": "test_dataset_positions",
     "graft_model_evaluate:batch_size": "test_evaluate",
+    "graft_model_evaluate_targets:batch_size": "test_evaluate_targets",
     "graft_model_evaluate:top_k": "test_evaluate",
     "graft_model_set_trainable:first": "test_set_trainable",
     "graft_model_set_trainable:last": "test_set_trainable",
@@ -497,6 +498,17 @@ INTERNAL = {
     "graft_folder_opts.verify": _KEY,
     "graft_folder_opts.reserved": "reserved, left zero",
     "graft_fit_opts.shuffle": _FLAG,
+    "graft_fit_opts.n_class_weights": _COUNT,
+    "graft_fit_opts.n_sample_weights": _COUNT,
+    "graft_fit_opts.n_pos_weight": _COUNT,
+    "graft_fit_opts.regression_loss": _KEY + " (fit() maps \"mse\" and \"l1\")",
+    "graft_dataset_from_memory_targets:count": _COUNT,
+    "graft_dataset_from_memory_targets:ndim": _COUNT,
+    "graft_dataset_from_memory_targets:n_targets": _COUNT,
+    "graft_dataset_from_memory_targets:copy": _FLAG,
+    "graft_dataset_gather_targets:n": _COUNT,
+    "graft_eval_target_get:j": _INDEX,
+    "graft_eval_target_get:key": _KEY,
     "graft_onnx_import_opts.keep_softmax": _FLAG,
     "graft_onnx_import_opts.batch_axis": _FLAG,
     "graft_onnx_import_opts.n_bound": _COUNT,
@@ -789,6 +801,15 @@ class PublicIntegers(_Public):
         m, ds = self.model(), self.data()
         self.refused(lambda: m.evaluate(ds, batch_size=2 ** 32 + 32), "batch_size")
         self.refused(lambda: m.evaluate(ds, top_k=2 ** 32 + 1), "top_k")
+
+    def test_evaluate_targets(self):
+        m = self.model()
+        m.task = "multi_label"
+        n = m.n_classes
+        ds = graft.Dataset.from_targets([[0.0] * 64] * 2, [[0.0] * n] * 2,
+                                        sample_shape=(1, 8, 8), ctx=self.ctx)
+        self.addCleanup(ds.close)
+        self.refused(lambda: m.evaluate_targets(ds, batch_size=2 ** 32 + 32), "batch_size")
 
     def test_set_trainable(self):
         m = self.model()
