@@ -33,12 +33,14 @@ def read_cases(path):
 
 
 def flat(values):
+    """Nested lists or a numpy array as one flat list of floats."""
+    if hasattr(values, "tolist"):
+        values = values.tolist()
+    if not isinstance(values, (list, tuple)):
+        return [float(values)]
     out = []
     for v in values:
-        if isinstance(v, (list, tuple)) or hasattr(v, "tolist"):
-            out.extend(flat(v.tolist() if hasattr(v, "tolist") else v))
-        else:
-            out.append(float(v))
+        out.extend(flat(v))
     return out
 
 
