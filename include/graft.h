@@ -1339,7 +1339,8 @@ GRAFT_API void graft_dataset_free(graft_dataset *dataset);
 /* Number of samples; 0 for NULL. Since 1.0. */
 GRAFT_API int64_t graft_dataset_size(const graft_dataset *dataset);
 
-/* Number of classes; 0 for NULL. Since 1.0. */
+/* Number of classes; 0 for NULL (and, since 1.3, for a dataset of float
+ * targets: graft_dataset_target_count()). Since 1.0. */
 GRAFT_API int graft_dataset_class_count(const graft_dataset *dataset);
 
 /* The per-sample shape (without the batch dimension): *ndim receives the

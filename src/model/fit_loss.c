@@ -12,6 +12,7 @@
  */
 #include "fit_loss.h"
 
+#include "batch.h"
 #include "data/dataset.h"
 #include "layers/loss.h"
 
@@ -296,10 +297,7 @@ double graftFitLossCorrect(const graftFitLoss *fl, const graft_tensor *logits,
     for (int i = 0; i < n; i++) {
         const float *row = logits->data + (size_t)i * c;
         if (fl->task == GRAFT_TASK_CLASSIFICATION) {
-            int best = 0;
-            for (int j = 1; j < c; j++)
-                if (row[j] > row[best]) best = j;
-            right += best == labels[i];
+            right += graftArgmaxRow(row, c) == labels[i];
         } else if (fl->task == GRAFT_TASK_MULTI_LABEL) {
             int k = 0;
             for (int j = 0; j < c; j++)

@@ -13,8 +13,8 @@
 #include "fit_loss.h"
 #include "optim.h"
 
-#include <stddef.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
