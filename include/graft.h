@@ -1674,7 +1674,9 @@ typedef struct graft_progress graft_progress;
 #define GRAFT_PROGRESS_BATCH 4        /* 1-based batch within the epoch */
 #define GRAFT_PROGRESS_BATCHES 5      /* batches per epoch */
 #define GRAFT_PROGRESS_LOSS 6         /* mean training loss over the epoch so far */
-#define GRAFT_PROGRESS_ACCURACY 7     /* training top-1 accuracy over the epoch so far */
+#define GRAFT_PROGRESS_ACCURACY 7     /* training top-1 accuracy over the epoch so far
+                                         (since 1.3: multi-label, the fraction of labels
+                                         right; regression, NaN) */
 #define GRAFT_PROGRESS_LR 8           /* learning rate of the last step */
 #define GRAFT_PROGRESS_IMAGES_PER_SEC 9 /* samples per second over the epoch so far */
 #define GRAFT_PROGRESS_VAL_LOSS 10    /* at epoch end with a validation set, else NaN */
@@ -1833,7 +1835,9 @@ GRAFT_API int graft_model_fit(graft_model *model, graft_optim *optim, graft_data
 typedef struct graft_eval graft_eval;
 
 #define GRAFT_EVAL_COUNT 1     /* samples evaluated */
-#define GRAFT_EVAL_LOSS 2      /* mean softmax cross-entropy */
+#define GRAFT_EVAL_LOSS 2      /* mean softmax cross-entropy (since 1.3, for
+                                  graft_model_evaluate_targets(): binary cross-entropy
+                                  or squared error) */
 #define GRAFT_EVAL_ACCURACY 3  /* top-1 accuracy in [0, 1] */
 #define GRAFT_EVAL_TOPK_ACCURACY 4 /* top-k accuracy, k as requested */
 
