@@ -1432,13 +1432,20 @@ typedef struct graft_csv_opts {
     int n_classes;        /* 0 (default): max label + 1; else >= 1, labels below it */
     int delimiter;        /* the field separator: ',' (default), ';', '|', ':' or '\t' */
     uint32_t reserved[4]; /* must be 0 */
+    int n_targets;        /* 0 (default): one label field; 1 to 65536: that many float
+                             target fields instead (multi-label 0/1 values, regression
+                             values; graft_dataset_from_memory_targets()), at the end of
+                             the row or, with GRAFT_CSV_LABEL_FIRST, at its start; not
+                             scaled; n_classes must be 0. Since 1.3 */
 } graft_csv_opts;
 #define GRAFT_CSV_OPTS_INIT                                                          \
     { (uint32_t)sizeof(graft_csv_opts), GRAFT_CSV_LABEL_LAST, 0, 1.0f, 0, { 0 }, 0, ',', \
-      { 0 } }
+      { 0 }, 0 }
 
 /* Creates a dataset from a text file of one sample per line: numeric fields
- * separated by opts->delimiter, one of them the label (see label_column), the
+ * separated by opts->delimiter, one of them the label (see label_column;
+ * since 1.3, opts->n_targets float targets in its place make a dataset of
+ * targets, as graft_dataset_from_memory_targets() does), the
  * others the features in row-major order of the per-sample shape (the UCI
  * 8x8 digits layout: 64 values then the label, with ndim 3, dims {1, 8, 8}).
  *

@@ -388,6 +388,68 @@ START_TEST(test_dataset_targets)
 }
 END_TEST
 
+/* CSV files with target columns (graft_csv_opts.n_targets). */
+START_TEST(test_csv_targets)
+{
+    graft_ctx *ctx = tu_ctx();
+    char dir[256], path[300];
+    tu_make_dir(dir, sizeof dir, "csvt");
+    snprintf(path, sizeof path, "%s/t.csv", dir);
+    tu_write_text(path, "1,2,0,1\n3,4,1,0.5\n5,6,1,1\n");
+    graft_csv_opts o = GRAFT_CSV_OPTS_INIT;
+    o.n_targets = 2;
+    o.scale = 0.5f; /* features only */
+    graft_dataset *ds = NULL;
+    ck_assert_msg(graft_dataset_from_csv(ctx, path, &o, &ds) == GRAFT_OK, "%s", graft_errmsg(ctx));
+    ck_assert_int_eq(graft_dataset_size(ds), 3);
+    ck_assert_int_eq(graft_dataset_target_count(ds), 2);
+    ck_assert_int_eq(graft_dataset_class_count(ds), 0);
+    float f[2], t[2];
+    int32_t label = 7;
+    ck_assert_int_eq(graft_dataset_get(ds, 1, f, &label), GRAFT_OK);
+    ck_assert_int_eq(label, -1);
+    ck_assert_float_eq(f[0], 1.5f);
+    ck_assert_float_eq(f[1], 2.0f);
+    const int64_t pos = 1;
+    ck_assert_int_eq(graft_dataset_gather_targets(ds, &pos, 1, t), GRAFT_OK);
+    ck_assert_float_eq(t[0], 1.0f);
+    ck_assert_float_eq(t[1], 0.5f);
+    graft_dataset_free(ds);
+    /* targets first */
+    o.label_column = GRAFT_CSV_LABEL_FIRST;
+    o.scale = 1;
+    ck_assert_int_eq(graft_dataset_from_csv(ctx, path, &o, &ds), GRAFT_OK);
+    ck_assert_int_eq(graft_dataset_get(ds, 2, f, NULL), GRAFT_OK);
+    ck_assert_float_eq(f[0], 1.0f);
+    ck_assert_float_eq(f[1], 1.0f);
+    const int64_t p2 = 2;
+    ck_assert_int_eq(graft_dataset_gather_targets(ds, &p2, 1, t), GRAFT_OK);
+    ck_assert_float_eq(t[0], 5.0f);
+    ck_assert_float_eq(t[1], 6.0f);
+    graft_dataset_free(ds);
+    ds = NULL;
+    /* errors: too few fields, n_classes with targets */
+    o.n_targets = 4;
+    ck_assert_int_eq(graft_dataset_from_csv(ctx, path, &o, &ds), GRAFT_E_FORMAT);
+    ck_assert_ptr_nonnull(strstr(graft_errmsg(ctx), "at least one feature and 4 targets"));
+    o.n_targets = 2;
+    o.n_classes = 3;
+    ck_assert_int_eq(graft_dataset_from_csv(ctx, path, &o, &ds), GRAFT_E_INVALID_ARG);
+    ck_assert_ptr_null(ds);
+    /* a 1.0 caller's struct: one label, as before */
+    graft_csv_opts old = GRAFT_CSV_OPTS_INIT;
+    old.struct_size = (uint32_t)offsetof(graft_csv_opts, n_targets);
+    old.label_column = GRAFT_CSV_LABEL_FIRST;
+    ck_assert_msg(graft_dataset_from_csv(ctx, path, &old, &ds) == GRAFT_OK, "%s",
+                  graft_errmsg(ctx));
+    ck_assert_int_eq(graft_dataset_target_count(ds), 0);
+    ck_assert_int_eq(graft_dataset_class_count(ds), 6);
+    graft_dataset_free(ds);
+    tu_rm_tree(dir);
+    graft_ctx_free(ctx);
+}
+END_TEST
+
 /* ---- fit options --------------------------------------------------------------- */
 
 static graft_dataset *labelled(graft_ctx *ctx, int n, int f, int classes)
@@ -805,6 +867,7 @@ Suite *suite_losses(void)
     tcase_add_test(tc, test_torch_references);
     tcase_add_test(tc, test_loss_argument_errors);
     tcase_add_test(tc, test_dataset_targets);
+    tcase_add_test(tc, test_csv_targets);
     tcase_add_test(tc, test_fit_option_errors);
     tcase_add_test(tc, test_clip_keeps_the_finite_checks);
     tcase_add_test(tc, test_mixup_cutmix_deterministic);

@@ -292,6 +292,7 @@ STRUCTS = {
         ("n_classes", "c_int"),
         ("delimiter", "c_int"),
         ("reserved", "c_uint32 * 4"),
+        ("n_targets", "c_int"),
     ),
     "graft_folder_opts": (
         ("struct_size", "c_uint32"),

@@ -191,7 +191,7 @@ class Dataset(Handle):
 
     @classmethod
     def from_csv(cls, path, *, label_column="last", header_rows=0, scale=1.0,
-                 sample_shape=None, n_classes=0, delimiter=",", ctx=None):
+                 sample_shape=None, n_classes=0, delimiter=",", n_targets=0, ctx=None):
         """A dataset from a text file of one sample per line (plain or .gz).
 
         label_column: "last" (default) or "first".
@@ -200,12 +200,15 @@ class Dataset(Handle):
         sample_shape: e.g. (1, 8, 8); default (F,), F the features of a row.
         n_classes: 0 (default): the largest label + 1.
         delimiter: ",", ";", "|", ":" or "\\t".
+        n_targets: 0 (default): one label field; else that many float
+            target fields in its place (multi-label or regression; see
+            :meth:`from_targets`). Since 1.3.
         """
         ctx = resolve(ctx)
         opts = _lib.new_struct(_lib.CsvOpts,
                                label_column=_choice(_CSV_LABEL, label_column, "label_column"),
                                header_rows=int(header_rows), scale=float(scale),
-                               n_classes=int(n_classes))
+                               n_classes=int(n_classes), n_targets=int(n_targets))
         if not isinstance(delimiter, str) or len(delimiter) != 1:
             raise ValueError("delimiter must be one character")
         opts.delimiter = ord(delimiter)

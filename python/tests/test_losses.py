@@ -114,6 +114,18 @@ class TestTargets(unittest.TestCase):
         with self.assertRaises(graft.StateError):
             m2.evaluate(ds)
 
+    def test_csv_targets(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "t.csv")
+            with open(path, "w") as f:
+                f.write("1,2,0.5\n3,4,1.5\n5,6,2.5\n")
+            ds = graft.Dataset.from_csv(path, n_targets=1)
+        self.assertEqual((len(ds), ds.n_targets, ds.n_classes), (3, 1, 0))
+        self.assertEqual(flat(ds.gather_targets([0, 2])), [0.5, 2.5])
+        m = dense_model(2, 1, "regression")
+        m.fit(ds, graft.Optimizer.sgd(lr=0.01), epochs=2)
+        self.assertEqual(m.evaluate_targets(ds).count, 3)
+
     def test_regression(self):
         m = dense_model(2, 2, "regression")
         m["fc"].set_parameter("weight", [1, 0, 0, 1])

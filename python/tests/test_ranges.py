@@ -384,6 +384,7 @@ PUBLIC = {
     "graft_csv_opts.header_rows": "test_from_csv",
     "graft_csv_opts.dims": "test_from_csv",
     "graft_csv_opts.n_classes": "test_from_csv",
+    "graft_csv_opts.n_targets": "test_from_csv",
     "graft_folder_opts.channels": "test_from_folder",
     "graft_folder_opts.width": "test_from_folder",
     "graft_folder_opts.height": "test_from_folder",
@@ -932,6 +933,7 @@ class PublicIntegers(_Public):
         path = self.csv()
         for kw, what in (({"header_rows": 2 ** 32 + 1}, "header_rows"),
                          ({"n_classes": 2 ** 32 + 3}, "n_classes"),
+                         ({"n_targets": -2 ** 32 + 3}, "n_targets"),
                          ({"sample_shape": (2 ** 63,)}, "dims[0]"),
                          ({"sample_shape": (1, 2 ** 64 + 2)}, "dims[1]")):
             self.refused(lambda: graft.Dataset.from_csv(path, ctx=self.ctx, **kw), what)
