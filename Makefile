@@ -8,7 +8,7 @@
 #   make install    PREFIX=/usr/local DESTDIR= : header, libraries, graft.pc
 #   make bench      build and run the benchmarks in bench/
 #   make onnx-fixtures  regenerate the ONNX whole-network fixtures with PyTorch
-#   make refs       regenerate tests/data/torch_refs.txt with PyTorch (python3-torch)
+#   make refs       regenerate tests/data/torch_refs.txt and torch_loss_refs.txt with PyTorch (python3-torch)
 #                   and the model-zoo fixtures (zoo-fixtures)
 #   make zoo-fixtures   regenerate the compact model-zoo fixtures in tests/data/zoo/
 #   make check-zoo  full-size torchvision models through import, fine-tuning and
@@ -282,6 +282,8 @@ refs:
 	$(call deb_install,python3-torch python3-torchvision)
 	/usr/bin/python3 tests/make_torch_refs.py > tests/data/torch_refs.txt.new
 	mv tests/data/torch_refs.txt.new tests/data/torch_refs.txt
+	/usr/bin/python3 tests/make_torch_loss_refs.py > tests/data/torch_loss_refs.txt.new
+	mv tests/data/torch_loss_refs.txt.new tests/data/torch_loss_refs.txt
 	/usr/bin/python3 tests/zoo/make_zoo_fixtures.py
 
 # ---- install ----------------------------------------------------------------

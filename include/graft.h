@@ -1170,6 +1170,66 @@ GRAFT_API int graft_loss_softmax_cross_entropy(const graft_tensor *logits,
 GRAFT_API int graft_loss_mse(const graft_tensor *pred, const graft_tensor *target,
                              float *loss, graft_tensor *grad);
 
+/* Options of graft_loss_cross_entropy() and graft_loss_bce_with_logits().
+ * Initialise with GRAFT_LOSS_OPTS_INIT; a NULL options pointer means the
+ * defaults. The arrays are read during the call only. Since 1.3. */
+typedef struct graft_loss_opts {
+    uint32_t struct_size;         /* sizeof(graft_loss_opts) */
+    const float *class_weights;   /* cross-entropy: NULL (default, all 1) or C weights,
+                                     finite and >= 0 (PyTorch's weight=) */
+    const float *sample_weights;  /* NULL (default, all 1) or N weights, finite, >= 0 */
+    float label_smoothing;        /* cross-entropy: in [0, 1]; default 0 */
+    const float *pos_weight;      /* binary cross-entropy: NULL (default, all 1) or C
+                                     weights of the positive term, finite, >= 0 */
+} graft_loss_opts;
+#define GRAFT_LOSS_OPTS_INIT { (uint32_t)sizeof(graft_loss_opts), NULL, NULL, 0.0f, NULL }
+
+/* Softmax cross-entropy with PyTorch's CrossEntropyLoss(weight=w,
+ * label_smoothing=e) semantics (mean reduction), from logits (N, C) and
+ * labels[N] in [0, C), extended by per-sample weights s (all 1 when
+ * sample_weights is NULL):
+ *   a_n  = (1 - e) w[y_n] (-log p[n, y_n]) + (e / C) sum_j w_j (-log p[n, j])
+ *   loss = sum_n s_n a_n / sum_n s_n w[y_n]
+ * with p = softmax(logits[n]), computed stably. So it is the weighted mean
+ * PyTorch computes with weight= (the smoothing term shares the
+ * denominator, as in PyTorch), and with s the mean weighted by s_n w[y_n].
+ * A batch whose weights s_n w[y_n] sum to 0 has loss 0 and gradient 0
+ * (PyTorch gives NaN). With NULL opts it equals
+ * graft_loss_softmax_cross_entropy(). grad (the logits' shape, may be NULL)
+ * receives d(loss)/d(logits); it may be logits itself.
+ * Errors: GRAFT_E_INVALID_ARG (NULL logits, labels or loss; label_smoothing
+ * outside [0, 1]; pos_weight set), GRAFT_E_VERSION (opts->struct_size),
+ * GRAFT_E_SHAPE, GRAFT_E_RANGE (a label outside [0, C), a weight negative or
+ * not finite; the message names it), GRAFT_E_NUMERIC (a logit that is not
+ * finite). Nothing is written on failure. Since 1.3. */
+GRAFT_API int graft_loss_cross_entropy(const graft_tensor *logits, const int32_t *labels,
+                                       const graft_loss_opts *opts, float *loss,
+                                       graft_tensor *grad);
+
+/* Sigmoid binary cross-entropy with PyTorch's BCEWithLogitsLoss(pos_weight=P)
+ * semantics (mean reduction): for logits x and targets t of one shape (N,
+ * C), targets in [0, 1] (0/1 for multi-label, fractions allowed),
+ *   l[n, j] = -(P_j t log sigmoid(x) + (1 - t) log(1 - sigmoid(x)))
+ *   loss    = sum_n s_n sum_j l[n, j] / (C sum_n s_n)
+ * computed without overflow for any finite logit; s are the sample weights
+ * (all 1 when NULL, giving PyTorch's mean over all N * C elements). grad
+ * (may be NULL, may be logits) receives d(loss)/d(logits) =
+ * s_n (sigmoid(x) (P_j t + 1 - t) - P_j t) / (C sum s).
+ * Errors: GRAFT_E_INVALID_ARG (NULL logits, targets or loss;
+ * class_weights or label_smoothing set), GRAFT_E_VERSION, GRAFT_E_SHAPE,
+ * GRAFT_E_RANGE (a target outside [0, 1], a bad weight), GRAFT_E_NUMERIC (a
+ * logit that is not finite). Nothing is written on failure. Since 1.3. */
+GRAFT_API int graft_loss_bce_with_logits(const graft_tensor *logits, const graft_tensor *targets,
+                                         const graft_loss_opts *opts, float *loss,
+                                         graft_tensor *grad);
+
+/* Mean absolute error (PyTorch's L1Loss): mean over all elements of
+ * |pred - target|. When grad is not NULL (pred's shape) it receives
+ * sign(pred - target) / numel (0 where they are equal).
+ * Errors: GRAFT_E_INVALID_ARG, GRAFT_E_SHAPE (shapes differ). Since 1.3. */
+GRAFT_API int graft_loss_l1(const graft_tensor *pred, const graft_tensor *target, float *loss,
+                            graft_tensor *grad);
+
 /* ======================================================================== */
 /* Models                                                                   */
 /* ======================================================================== */
@@ -1371,16 +1431,21 @@ GRAFT_API int graft_model_forward(graft_model *model, const graft_tensor *input,
                                   const graft_tensor **output);
 
 /* Class probabilities: softmax of the outputs, written to probs, which must
- * have shape (N, classes). Errors: as graft_model_forward(), GRAFT_E_SHAPE
- * for probs. Since 1.0. Threads: may run concurrently on one model (since
- * 1.3; see "Threads" above), each thread with its own input and probs. */
+ * have shape (N, classes). Since 1.3, as the model's GRAFT_MODEL_TASK says:
+ * a multi-label model gives each label's sigmoid probability (compare with
+ * the label's threshold), a regression model its outputs as they are.
+ * Errors: as graft_model_forward(), GRAFT_E_SHAPE for probs. Since 1.0.
+ * Threads: may run concurrently on one model (since 1.3; see "Threads"
+ * above), each thread with its own input and probs. */
 GRAFT_API int graft_model_predict(graft_model *model, const graft_tensor *input,
                                   graft_tensor *probs);
 
 /* The k most probable classes of each sample, best first: indices and probs
  * each hold N*k values (row n at n*k). k in [1, classes]. Errors: as
- * graft_model_predict(), GRAFT_E_RANGE for k. Since 1.0. Threads: as
- * graft_model_predict() (since 1.3). */
+ * graft_model_predict(), GRAFT_E_RANGE for k. For a multi-label model the
+ * labels are ranked by their sigmoid probabilities; a regression model is
+ * GRAFT_E_STATE (since 1.3). Since 1.0. Threads: as graft_model_predict()
+ * (since 1.3). */
 GRAFT_API int graft_model_predict_topk(graft_model *model, const graft_tensor *input, int k,
                                        int32_t *indices, float *probs);
 
@@ -1512,6 +1577,37 @@ GRAFT_API int graft_dataset_from_memory(graft_ctx *ctx, int64_t count, int ndim,
                                         const int32_t *labels, int n_classes, int copy,
                                         graft_dataset **out);
 
+/* Creates a dataset with float targets instead of class labels: for
+ * multi-label classification (n_targets 0/1 values per sample, one per
+ * label) and regression (n_targets values per sample). features as for
+ * graft_dataset_from_memory(); targets holds count * n_targets floats,
+ * sample after sample; copy as there, for both arrays. Such a dataset has
+ * graft_dataset_class_count() 0, graft_dataset_target_count() n_targets,
+ * and reads label -1 (graft_dataset_get(), graft_dataset_gather()); splits
+ * keep the targets. graft_model_fit() and graft_model_evaluate_targets()
+ * read the targets for models whose GRAFT_MODEL_TASK is multi-label or
+ * regression. Errors: GRAFT_E_INVALID_ARG (NULL, count < 1, n_targets
+ * outside 1 to 2^24, copy not 0 or 1), GRAFT_E_SHAPE, GRAFT_E_NUMERIC (a
+ * feature or a target that is not finite: the message names the sample),
+ * GRAFT_E_NOMEM. Since 1.3. */
+GRAFT_API int graft_dataset_from_memory_targets(graft_ctx *ctx, int64_t count, int ndim,
+                                                const int64_t *dims, const float *features,
+                                                int n_targets, const float *targets, int copy,
+                                                graft_dataset **out);
+
+/* Floats of target per sample: 0 for a dataset of class labels and for
+ * NULL. Since 1.3. */
+GRAFT_API int graft_dataset_target_count(const graft_dataset *dataset);
+
+/* Reads the targets of the n samples at positions[0..n) into targets (n *
+ * graft_dataset_target_count() floats, sample after sample). Every position
+ * is checked before anything is read. Errors: GRAFT_E_INVALID_ARG (NULL
+ * dataset, NULL positions or targets with n > 0, n < 0), GRAFT_E_STATE (a
+ * dataset of class labels), GRAFT_E_RANGE (a position out of range).
+ * Since 1.3. */
+GRAFT_API int graft_dataset_gather_targets(graft_dataset *dataset, const int64_t *positions,
+                                           int n, float *targets);
+
 /* Frees a dataset. A split keeps what it needs of its parent alive, so the
  * two may be freed in any order. Accepts NULL. Since 1.0. */
 GRAFT_API void graft_dataset_free(graft_dataset *dataset);
@@ -1519,7 +1615,8 @@ GRAFT_API void graft_dataset_free(graft_dataset *dataset);
 /* Number of samples; 0 for NULL. Since 1.0. */
 GRAFT_API int64_t graft_dataset_size(const graft_dataset *dataset);
 
-/* Number of classes; 0 for NULL. Since 1.0. */
+/* Number of classes; 0 for NULL (and, since 1.3, for a dataset of float
+ * targets: graft_dataset_target_count()). Since 1.0. */
 GRAFT_API int graft_dataset_class_count(const graft_dataset *dataset);
 
 /* The per-sample shape (without the batch dimension): *ndim receives the
@@ -1648,13 +1745,20 @@ typedef struct graft_csv_opts {
     int n_classes;        /* 0 (default): max label + 1; else >= 1, labels below it */
     int delimiter;        /* the field separator: ',' (default), ';', '|', ':' or '\t' */
     uint32_t reserved[4]; /* must be 0 */
+    int n_targets;        /* 0 (default): one label field; 1 to 65536: that many float
+                             target fields instead (multi-label 0/1 values, regression
+                             values; graft_dataset_from_memory_targets()), at the end of
+                             the row or, with GRAFT_CSV_LABEL_FIRST, at its start; not
+                             scaled; n_classes must be 0. Since 1.3 */
 } graft_csv_opts;
 #define GRAFT_CSV_OPTS_INIT                                                          \
     { (uint32_t)sizeof(graft_csv_opts), GRAFT_CSV_LABEL_LAST, 0, 1.0f, 0, { 0 }, 0, ',', \
-      { 0 } }
+      { 0 }, 0 }
 
 /* Creates a dataset from a text file of one sample per line: numeric fields
- * separated by opts->delimiter, one of them the label (see label_column), the
+ * separated by opts->delimiter, one of them the label (see label_column;
+ * since 1.3, opts->n_targets float targets in its place make a dataset of
+ * targets, as graft_dataset_from_memory_targets() does), the
  * others the features in row-major order of the per-sample shape (the UCI
  * 8x8 digits layout: 64 values then the label, with ndim 3, dims {1, 8, 8}).
  *
@@ -2102,7 +2206,9 @@ typedef struct graft_progress graft_progress;
 #define GRAFT_PROGRESS_BATCH 4        /* 1-based batch within the epoch */
 #define GRAFT_PROGRESS_BATCHES 5      /* batches per epoch */
 #define GRAFT_PROGRESS_LOSS 6         /* mean training loss over the epoch so far */
-#define GRAFT_PROGRESS_ACCURACY 7     /* training top-1 accuracy over the epoch so far */
+#define GRAFT_PROGRESS_ACCURACY 7     /* training top-1 accuracy over the epoch so far
+                                         (since 1.3: multi-label, the fraction of labels
+                                         right; regression, NaN) */
 #define GRAFT_PROGRESS_LR 8           /* learning rate of the last step */
 #define GRAFT_PROGRESS_IMAGES_PER_SEC 9 /* samples per second over the epoch so far */
 #define GRAFT_PROGRESS_VAL_LOSS 10    /* at epoch end with a validation set, else NaN */
@@ -2140,6 +2246,26 @@ typedef struct graft_fit_opts {
     int shuffle;                /* 1 (default): a new seeded order every epoch */
     graft_progress_fn progress; /* may be NULL */
     void *user_data;            /* passed to progress */
+    /* Since 1.3: losses and targets (see "Losses in graft_model_fit()" below). */
+    const float *class_weights; /* classification: NULL (default) or n_class_weights
+                                   weights, one per class, finite, >= 0 (read during
+                                   the call) */
+    int n_class_weights;        /* the model's classes when class_weights is set */
+    float label_smoothing;      /* classification: in [0, 1]; default 0 */
+    const float *sample_weights; /* NULL (default) or one weight per position of the
+                                    training dataset, finite, >= 0 (read during the
+                                    call) */
+    int64_t n_sample_weights;   /* graft_dataset_size(train) when sample_weights is set */
+    const float *pos_weight;    /* multi-label: NULL (default) or n_pos_weight weights of
+                                   the positive term, one per label, finite, >= 0 */
+    int n_pos_weight;           /* the model's labels when pos_weight is set */
+    int regression_loss;        /* regression: GRAFT_LOSS_MSE (default) or GRAFT_LOSS_L1 */
+    float clip_grad_norm;       /* 0 (default): off; > 0: the largest total L2 norm of
+                                   the trained parameters' gradients (finite) */
+    float mixup_alpha;          /* 0 (default): off; else in (0, 1000]: mixup with
+                                   lambda ~ Beta(alpha, alpha) */
+    float cutmix_alpha;         /* 0 (default): off; else in (0, 1000]: cutmix with
+                                   lambda ~ Beta(alpha, alpha) */
     /* 1.3 callback fields (Since 1.3; see "Callbacks" below). */
     int monitor;                /* GRAFT_MONITOR_*: the figure the callbacks watch
                                  * (default GRAFT_MONITOR_AUTO) */
@@ -2156,9 +2282,9 @@ typedef struct graft_fit_opts {
     int plateau_cooldown;       /* epochs to wait after a reduction, >= 0 (default 0) */
     double plateau_min_lr;      /* floor of the reduced base rate, >= 0 (default 0) */
 } graft_fit_opts;
-#define GRAFT_FIT_OPTS_INIT                                                                \
-    { (uint32_t)sizeof(graft_fit_opts), 1, 32, 0, 1, NULL, NULL,                          \
-      GRAFT_MONITOR_AUTO, 0.0, 0, 0, NULL, 0.0, 10, 1e-4, 0, 0.0 }
+#define GRAFT_FIT_OPTS_INIT                                                                   \
+    { (uint32_t)sizeof(graft_fit_opts), 1, 32, 0, 1, NULL, NULL, NULL, 0, 0.0f, NULL, 0, NULL, \
+      0, 0, 0.0f, 0.0f, 0.0f, GRAFT_MONITOR_AUTO, 0.0, 0, 0, NULL, 0.0, 10, 1e-4, 0, 0.0 }
 
 /* The figures the callbacks can monitor (graft_fit_opts.monitor). Losses
  * improve downwards, accuracies upwards. Since 1.3. */
@@ -2230,7 +2356,64 @@ typedef struct graft_fit_opts {
  * plateau_factor not 0 and not in (0, 1), plateau_threshold not in [0, 1);
  * an empty save_best. */
 
-/* Trains the model with softmax cross-entropy on train for opts->epochs more
+/* Values of graft_fit_opts.regression_loss. Since 1.3. */
+#define GRAFT_LOSS_MSE 0 /* mean squared error (PyTorch's MSELoss) */
+#define GRAFT_LOSS_L1 1  /* mean absolute error (PyTorch's L1Loss) */
+
+/* Losses in graft_model_fit() (since 1.3). The model's GRAFT_MODEL_TASK
+ * chooses the loss and the dataset it takes:
+ *  - GRAFT_TASK_CLASSIFICATION: softmax cross-entropy on class labels, with
+ *    class_weights and label_smoothing as graft_loss_cross_entropy() (the
+ *    weighted mean of PyTorch's CrossEntropyLoss(weight, label_smoothing));
+ *  - GRAFT_TASK_MULTI_LABEL: sigmoid binary cross-entropy
+ *    (graft_loss_bce_with_logits(), with pos_weight) on a dataset of 0/1
+ *    targets (graft_dataset_from_memory_targets()), one per output;
+ *  - GRAFT_TASK_REGRESSION: GRAFT_LOSS_MSE or GRAFT_LOSS_L1 on a dataset of
+ *    float targets, one per output; end the model with a dense layer (no
+ *    activation) for a linear head.
+ * The model's output must be (N, outputs) for each. sample_weights weight
+ * each sample's loss (indexed by the position in train, whatever the
+ * shuffled order): each batch's loss is its weighted mean (for
+ * cross-entropy with the class weights' denominator, see
+ * graft_loss_cross_entropy(); a batch of total weight 0 has loss 0 and does
+ * a step with zero gradients, so the optimizer's momentum and decay still
+ * act). The loss graft_progress reports is the mean of the batches' losses,
+ * each counted once per sample.
+ *
+ * Gradient clipping (clip_grad_norm > 0) is PyTorch's clip_grad_norm_ over
+ * every parameter the step trains: after backward, when the total L2 norm
+ * T of their gradients is above the limit, every gradient is multiplied by
+ * clip_grad_norm / (T + 1e-6); the optimizer's checks then see the clipped
+ * gradients. A gradient that is not finite is never scaled (a NaN would
+ * reach every parameter): the step is refused by the usual check, which
+ * names the parameter.
+ *
+ * Mixup and cutmix mix each batch with a permutation of itself: lambda is
+ * drawn from Beta(alpha, alpha), the permutation and (cutmix) the box from
+ * a generator seeded by (seed, epoch, batch), so runs are reproducible and
+ * resume exactly like the rest of fit. With both alphas set, each batch
+ * uses one of the two, chosen with equal odds. Mixup: x = lambda x_i + (1 -
+ * lambda) x_perm(i). Cutmix: a box of area (1 - lambda) of the last two
+ * dimensions (H, W; samples must have at least 2 dimensions) centred at a
+ * uniform point and clipped to the image is copied from x_perm(i), and
+ * lambda becomes 1 - (box area) / (H W). The targets mix alike: soft
+ * targets lambda onehot(y_i) + (1 - lambda) onehot(y_perm(i)), the loss
+ * being lambda L(y_i) + (1 - lambda) L(y_perm(i)) (equal to soft-target
+ * cross-entropy without class weights); float targets (multi-label,
+ * regression) are mixed as lambda t_i + (1 - lambda) t_perm(i). A sample
+ * keeps its own weight. Training accuracy counts y_i. Mixing changes the
+ * inputs, so a frozen trunk's features are not cached while mixup or cutmix
+ * is on (GRAFT_MODEL_FEATURE_CACHE): fit computes the trunk at every step,
+ * as torchvision recipes do. (Mixing cached features instead would be
+ * manifold mixup, a different method.)
+ *
+ * Training accuracy (GRAFT_PROGRESS_ACCURACY) is top-1 for classification,
+ * the fraction of labels right at probability 0.5 for multi-label, NaN for
+ * regression; the validation figures are graft_model_evaluate_targets()'s
+ * loss and accuracy for the two target tasks. */
+
+/* Trains the model (with softmax cross-entropy, or the loss of its
+ * GRAFT_MODEL_TASK, above) on train for opts->epochs more
  * epochs, updating it with optim, then evaluating val (may be NULL) after
  * every epoch. The order of epoch e (counted over the model's whole
  * training) and the dropout masks depend only on opts->seed, e and the step,
@@ -2244,9 +2427,13 @@ typedef struct graft_fit_opts {
  * stops early.
  * Errors: GRAFT_E_INVALID_ARG (NULL, bad options), GRAFT_E_VERSION
  * (struct_size), GRAFT_E_SHAPE (samples that do not fit the model's input,
- * or classes that do not match its output), GRAFT_E_NUMERIC (see below),
- * GRAFT_E_NOMEM, the errors of reading the datasets (graft_dataset_gather())
- * and of writing the save_best checkpoint (graft_checkpoint_save()).
+ * or classes or targets that do not match its output), GRAFT_E_STATE (since
+ * 1.3: a dataset of labels for a multi-label or regression model, or of
+ * float targets for a classifier), GRAFT_E_RANGE (since 1.3: a weight
+ * negative or not finite, a target outside [0, 1] for multi-label),
+ * GRAFT_E_NUMERIC (see below), GRAFT_E_NOMEM, the errors of reading the
+ * datasets (graft_dataset_gather()) and of writing the save_best checkpoint
+ * (graft_checkpoint_save()).
  *
  * Training never goes on with, and never returns GRAFT_OK after making, a
  * NaN or an infinity. Every step checks, before it changes anything: the
@@ -2274,11 +2461,14 @@ typedef struct graft_fit_opts {
 GRAFT_API int graft_model_fit(graft_model *model, graft_optim *optim, graft_dataset *train,
                               graft_dataset *val, const graft_fit_opts *opts);
 
-/* Results of graft_model_evaluate(). */
+/* Results of graft_model_evaluate() (and, since 1.3,
+ * graft_model_evaluate_targets()). */
 typedef struct graft_eval graft_eval;
 
 #define GRAFT_EVAL_COUNT 1     /* samples evaluated */
-#define GRAFT_EVAL_LOSS 2      /* mean softmax cross-entropy */
+#define GRAFT_EVAL_LOSS 2      /* mean softmax cross-entropy (since 1.3, for
+                                  graft_model_evaluate_targets(): binary cross-entropy
+                                  or squared error) */
 #define GRAFT_EVAL_ACCURACY 3  /* top-1 accuracy in [0, 1] */
 #define GRAFT_EVAL_TOPK_ACCURACY 4 /* top-k accuracy, k as requested */
 #define GRAFT_EVAL_F1_MACRO 5  /* mean of graft_eval_f1() over the classes where it is
@@ -2302,6 +2492,62 @@ typedef struct graft_eval graft_eval;
  * class) and the F1 and ROC-AUC figures. */
 GRAFT_API int graft_model_evaluate(graft_model *model, graft_dataset *dataset, int batch_size,
                                    int top_k, graft_eval **out);
+
+/* Figures of multi-label and regression results
+ * (graft_model_evaluate_targets(), since 1.3), read with graft_eval_get().
+ * GRAFT_EVAL_COUNT and GRAFT_EVAL_LOSS (the mean binary cross-entropy, or
+ * the mean squared error) hold too; GRAFT_EVAL_ACCURACY is the subset
+ * accuracy (multi-label) or NaN (regression). A label is predicted when its
+ * sigmoid probability is >= its threshold, and true when its target is >=
+ * 0.5. Figures that are undefined (a division by 0) are NaN. */
+#define GRAFT_EVAL_SUBSET_ACCURACY 20 /* multi-label: samples with every label right */
+#define GRAFT_EVAL_HAMMING_LOSS 21    /* multi-label: labels wrong / (samples * labels) */
+#define GRAFT_EVAL_MICRO_PRECISION 22 /* multi-label: over all labels' counts pooled */
+#define GRAFT_EVAL_MICRO_RECALL 23
+#define GRAFT_EVAL_MICRO_F1 24        /* 2 TP / (2 TP + FP + FN), counts pooled */
+#define GRAFT_EVAL_MACRO_F1 25        /* the mean of the labels' F1 where it is defined
+                                         (a label never true nor predicted is left out) */
+#define GRAFT_EVAL_MSE 26             /* regression: mean squared error (the mean over
+                                         outputs; per output with graft_eval_target_get()) */
+#define GRAFT_EVAL_MAE 27             /* regression: mean absolute error */
+#define GRAFT_EVAL_R2 28              /* regression: 1 - SS_res / SS_tot, the mean over the
+                                         outputs whose targets vary (sklearn's
+                                         uniform_average); NaN when none does */
+/* Per-label figures, graft_eval_target_get() only. */
+#define GRAFT_EVAL_LABEL_PRECISION 30 /* TP / (TP + FP) */
+#define GRAFT_EVAL_LABEL_RECALL 31    /* TP / (TP + FN) */
+#define GRAFT_EVAL_LABEL_F1 32        /* 2 TP / (2 TP + FP + FN) */
+#define GRAFT_EVAL_LABEL_SUPPORT 33   /* samples for which the label is true */
+#define GRAFT_EVAL_LABEL_THRESHOLD 34 /* the threshold the label was evaluated at */
+
+/* Evaluates a multi-label or regression model (GRAFT_MODEL_TASK) in
+ * inference mode on every sample of a dataset of float targets
+ * (graft_dataset_from_memory_targets()), in batches of batch_size.
+ * thresholds: multi-label only; NULL for 0.5 for every label, else one per
+ * label in [0, 1] (copied). *out receives the results (caller owns them,
+ * free with graft_eval_free()): read them with graft_eval_get() (the keys
+ * above) and graft_eval_target_get(); their graft_eval_class_count() is 0
+ * and graft_eval_confusion() -1 (classification's figures).
+ * Errors: GRAFT_E_INVALID_ARG (NULL, batch_size < 1, thresholds for a
+ * regression model), GRAFT_E_STATE (a classification model: use
+ * graft_model_evaluate(); a dataset of labels), GRAFT_E_SHAPE (targets that
+ * do not match the outputs), GRAFT_E_RANGE (a threshold outside [0, 1], a
+ * multi-label target outside [0, 1]), GRAFT_E_NUMERIC (as
+ * graft_model_evaluate()), GRAFT_E_NOMEM, and the errors of reading the
+ * dataset. Since 1.3. */
+GRAFT_API int graft_model_evaluate_targets(graft_model *model, graft_dataset *dataset,
+                                           int batch_size, const float *thresholds,
+                                           graft_eval **out);
+
+/* Labels (multi-label) or outputs (regression) of results from
+ * graft_model_evaluate_targets(); 0 for other results and NULL. Since 1.3. */
+GRAFT_API int graft_eval_target_count(const graft_eval *eval);
+
+/* Figure key of label (or output) j of results from
+ * graft_model_evaluate_targets(): GRAFT_EVAL_LABEL_* for multi-label,
+ * GRAFT_EVAL_MSE, _MAE or _R2 for regression. NaN for NULL, other results,
+ * j out of range, an unknown key or an undefined figure. Since 1.3. */
+GRAFT_API double graft_eval_target_get(const graft_eval *eval, int j, int key);
 
 /* Frees evaluation results. Accepts NULL. Since 1.0. */
 GRAFT_API void graft_eval_free(graft_eval *eval);
@@ -2419,6 +2665,20 @@ GRAFT_API int graft_model_clear_unfreeze_schedule(graft_model *model);
                                           trains the rest on it; 0: never */
 #define GRAFT_MODEL_FEATURE_CACHE_MB 3 /* memory the cache may use, in MiB (default 1024);
                                           a larger cache is not made */
+#define GRAFT_MODEL_TASK 4             /* GRAFT_TASK_*: what the model's outputs are; the
+                                          loss graft_model_fit() trains with and what
+                                          graft_model_predict() returns. Since 1.3 */
+
+/* Values of GRAFT_MODEL_TASK. Since 1.3. */
+#define GRAFT_TASK_CLASSIFICATION 0 /* default: one class per sample (labels); softmax
+                                       cross-entropy; predict gives softmax probabilities */
+#define GRAFT_TASK_MULTI_LABEL 1    /* any number of labels per sample (0/1 targets,
+                                       graft_dataset_from_memory_targets()); sigmoid binary
+                                       cross-entropy; predict gives per-label sigmoid
+                                       probabilities */
+#define GRAFT_TASK_REGRESSION 2     /* float targets; mean squared or absolute error
+                                       (graft_fit_opts.regression_loss); predict gives the
+                                       outputs as they are (a linear head) */
 
 /* Sets a model option. Errors: GRAFT_E_INVALID_ARG, GRAFT_E_NOT_FOUND,
  * GRAFT_E_RANGE. Since 1.0. */

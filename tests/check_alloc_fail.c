@@ -700,11 +700,12 @@ END_TEST
 
 /* ---- training, evaluation, prediction ----------------------------------------------------------- */
 
-enum { FIT_SGD, FIT_ADAM_AGAIN, FIT_WITH_VAL, FIT_CACHED, FIT_CALLBACKS, FIT_MODES };
+enum { FIT_SGD, FIT_ADAM_AGAIN, FIT_WITH_VAL, FIT_CACHED, FIT_CALLBACKS, FIT_LOSSES, FIT_MODES };
 static const char *const fit_names[FIT_MODES] = {
     "graft_model_fit (SGD, first step)", "graft_model_fit (Adam, second step)",
     "graft_model_fit (validation set)", "graft_model_fit (frozen trunk, cached features)",
-    "graft_model_fit (early stopping, restore and save best, reduce on plateau)"};
+    "graft_model_fit (early stopping, restore and save best, reduce on plateau)",
+    "graft_model_fit (class and sample weights, smoothing, clipping, mixup, cutmix)"};
 
 typedef struct fit_state {
     base_state b;
@@ -787,6 +788,18 @@ static int fit_run(void *p)
         fo.restore_best = 1;
         fo.save_best = s->best;
         fo.plateau_factor = 0.5;
+    }
+    static const float class_w[CLASSES] = {1.0f, 0.5f, 2.0f};
+    static const float sample_w[SAMPLES] = {1, 2, 0.5f, 1, 1, 3};
+    if (s->mode == FIT_LOSSES) {
+        fo.class_weights = class_w;
+        fo.n_class_weights = CLASSES;
+        fo.sample_weights = sample_w;
+        fo.n_sample_weights = SAMPLES;
+        fo.label_smoothing = 0.1f;
+        fo.clip_grad_norm = 0.5f;
+        fo.mixup_alpha = 0.4f;
+        fo.cutmix_alpha = 1.0f;
     }
     return graft_model_fit(s->m, s->o, s->ds, s->val, &fo);
 }

@@ -363,7 +363,7 @@ START_TEST(test_callback_option_errors)
     /* a 1.0 caller's struct (up to user_data) is read with the callbacks off;
      * the bytes after it are never looked at */
     fo = (graft_fit_opts)GRAFT_FIT_OPTS_INIT;
-    fo.struct_size = (uint32_t)offsetof(graft_fit_opts, monitor);
+    fo.struct_size = (uint32_t)offsetof(graft_fit_opts, class_weights);
     fo.monitor = 99;
     ck_assert_int_eq(graft_model_fit(m, o, ds, NULL, &fo), GRAFT_OK);
     ck_assert_int_eq(graft_model_epochs_done(m), 1);

@@ -469,6 +469,20 @@ static void check_predict(graft_model *m, const char *path, const graft_preproce
     ck_assert_int_eq(graft_model_predict_image_buffer(m, bytes, n, 0, NULL, got), GRAFT_OK);
     ck_assert(memcmp(want, got, 4 * sizeof *got) == 0);
     free(bytes);
+    /* graft_model_prepare_image() fills one slot of a batch with the same
+     * input: predicting the batch gives the same probabilities there, and
+     * the other slot keeps its values. */
+    graft_tensor *x = tu_tensor(ctx, 4, 2, p->channels, p->height, p->width);
+    ck_assert_int_eq(graft_tensor_fill(x, 7.0f), GRAFT_OK);
+    ck_assert_msg(graft_model_prepare_image(m, path, x, 1) == GRAFT_OK, "%s", graft_errmsg(ctx));
+    size_t per = graft_tensor_numel(x) / 2;
+    for (size_t i = 0; i < per; i++) ck_assert(graft_tensor_data(x)[i] == 7.0f);
+    graft_tensor *pr = tu_tensor(ctx, 2, 2, graft_model_class_count(m));
+    ck_assert_int_eq(graft_model_predict(m, x, pr), GRAFT_OK);
+    ck_assert(memcmp(want, graft_tensor_data(pr) + graft_model_class_count(m),
+                     4 * sizeof *want) == 0);
+    graft_tensor_free(pr);
+    graft_tensor_free(x);
 }
 
 START_TEST(test_predict_image_matches_manual)
@@ -570,6 +584,18 @@ START_TEST(test_predict_image_errors)
                      GRAFT_E_INVALID_ARG);
     /* Nothing was written by any failure. */
     for (int i = 0; i < 4; i++) ck_assert(probs[i] == -1 && idx[i] == -1);
+    graft_tensor *x = tu_tensor(ctx, 4, 2, 3, 6, 5), *wrong = tu_tensor(ctx, 4, 1, 3, 5, 6);
+    ck_assert_int_eq(graft_model_prepare_image(m, IMAGES "rgb8.png", x, 2), GRAFT_E_RANGE);
+    ck_assert_int_eq(graft_model_prepare_image(m, IMAGES "rgb8.png", x, -1), GRAFT_E_RANGE);
+    ck_assert_int_eq(graft_model_prepare_image(m, IMAGES "rgb8.png", wrong, 0), GRAFT_E_SHAPE);
+    ck_assert_int_eq(graft_model_prepare_image(m, NULL, x, 0), GRAFT_E_INVALID_ARG);
+    ck_assert_int_eq(graft_model_prepare_image(m, IMAGES "no-such.png", x, 0), GRAFT_E_IO);
+    ck_assert_msg(strncmp(graft_errmsg(ctx), "graft_model_prepare_image(): ", 29) == 0,
+                  "%s", graft_errmsg(ctx));
+    ck_assert_int_eq(graft_model_set_preprocess(m, NULL), GRAFT_OK);
+    ck_assert_int_eq(graft_model_prepare_image(m, IMAGES "rgb8.png", x, 0), GRAFT_E_STATE);
+    graft_tensor_free(wrong);
+    graft_tensor_free(x);
     graft_model_free(m);
     graft_ctx_free(ctx);
 }

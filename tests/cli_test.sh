@@ -89,10 +89,18 @@ check "train --early-stop 1 with an unreachable --min-delta: stops after the sec
      --min-delta 1000 --plot \"$dir/es.png\" | python3 -c 'import json,sys; e=[json.loads(l) for l in sys.stdin]; e=[l for l in e if l[\"event\"]==\"epoch\"]; assert len(e)==2 and e[-1][\"best_epoch\"]==1 and e[-1][\"lr_scale\"]==1, e'"
 check "train --restore-best --save-best: the best checkpoint is a model eval reads" sh -c \
     "\"$graft\" train \"$base\" --data \"$dir/data\" --out \"$dir/rb.graft\" --epochs 2 --quiet --restore-best \
-     --save-best \"$dir/best.ckpt\" --monitor val_accuracy --reduce-on-plateau 0.5,0 --min-lr 1e-5 \
+     --save-best \"$dir/best.ckpt\" --monitor val_accuracy --val-fraction 0.25 --reduce-on-plateau 0.5,0 --min-lr 1e-5 \
      --plot \"$dir/rb.png\" && \"$graft\" eval \"$dir/best.ckpt\" --data \"$dir/data\" --quiet > /dev/null"
 check "--save-best in a missing directory: status 1 before training" \
     says 1 "directory $dir/nodir does not exist" "$graft" train "$base" --data "$dir/none" --out "$dir/x.graft" --save-best "$dir/nodir/b.ckpt" --early-stop 2
+check "train with label smoothing, balanced class weights, clipping, mixup and cutmix" \
+    "$graft" train "$base" --data "$dir/data" --out "$dir/l.graft" --epochs 2 --quiet \
+    --label-smoothing 0.1 --class-weights balanced --clip-grad-norm 1 --mixup 0.2 --cutmix 1 \
+    --plot "$dir/l.png"
+check "train --class-weights with one weight per class" "$graft" train "$base" --data "$dir/data" \
+    --out "$dir/l.graft" --epochs 1 --quiet --class-weights 1,0.5,2 --plot "$dir/l.png"
+check "train --class-weights with the wrong count: status 2, said" says 2 "one per class, in the order of the class folders" \
+    "$graft" train "$base" --data "$dir/data" --out "$dir/l.graft" --class-weights 1,2
 check "train on a missing folder: status 1" status_is 1 "$graft" train "$base" --data "$dir/none" --out "$dir/x.graft"
 check "train without --out: status 2" status_is 2 "$graft" train "$base" --data "$dir/data"
 check "train --from-scratch trains every layer" sh -c "\"$graft\" train \"$base\" --data \"$dir/data\" --out \"$dir/s.graft\" --epochs 1 --quiet --from-scratch --seed 4 && \"$graft\" info \"$dir/s.graft\" --json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert all(l[\"trainable\"] for l in d[\"layers\"])'"
@@ -112,7 +120,8 @@ check "predict a broken image: status 1, named" sh -c \
 # The preprocessing travels with the model: trained with --normalize byte,
 # predict and eval need no flag (before graft 1.3 they silently used unit).
 check "train --normalize byte" "$graft" train "$base" --data "$dir/data" --out "$dir/byte.graft" \
-    --epochs 6 --lr 0.01 --quiet --val-fraction 0.25 --seed 3 --normalize byte
+    --epochs 6 --lr 0.01 --quiet --val-fraction 0.25 --seed 3 --normalize byte \
+    --head-at gap --batch 32 --constant-lr
 check "info shows the saved preprocessing" sh -c \
     "\"$graft\" info \"$dir/byte.graft\" | grep -q '^Preprocessing: grey, 28 x 28, .*values in \[0, 255\]' && \
      \"$graft\" info \"$dir/byte.graft\" --json | python3 -c 'import json,sys; p=json.load(sys.stdin)[\"preprocess\"]; assert p[\"scale\"]==255 and p[\"normalize\"]==\"scale\", p' && \
@@ -244,6 +253,8 @@ for args in "$T --normalize foo" "$T --threads 0" "$T --threads 65" "$T --epochs
             "$T --min-lr 0.001" "$T --early-stop 2 --min-delta -1" \
             "$T --head-at nosuchlayer" "$T --head-at fc" "$T --cosine --constant-lr" \
             "$T --head-at block3/relu --freeze-through gap" "$T --head-at gap --unfreeze-from fc" \
+            "$T --label-smoothing 1.5" "$T --class-weights heavy" "$T --class-weights 1,-1" \
+            "$T --clip-grad-norm -1" "$T --mixup nan" "$T --cutmix 2000" \
             "eval $dir/m.graft --data $dir/data --normalize foo" \
             "eval $dir/m.graft --data $dir/data --threads 0" \
             "eval $dir/m.graft --data $dir/data --normalize imagenet" \

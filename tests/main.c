@@ -29,7 +29,7 @@ int main(void)
         /* model */
         suite_model, suite_freeze, suite_model_io, suite_optim, suite_optim_sgd, suite_optim_adam,
         suite_train, suite_transfer, suite_evaluate, suite_fit_callbacks, suite_reinit,
-        suite_predict_dataset, suite_predict_tta, suite_clone, suite_preprocess,
+        suite_predict_dataset, suite_predict_tta, suite_clone, suite_preprocess, suite_losses,
         /* onnx */
         suite_onnx_pb, suite_onnx_import, suite_onnx_import_helpers, suite_onnx_fold,
         suite_onnx_ops_nn, suite_onnx_ops_elementwise, suite_onnx_ops_shape, suite_onnx_export, suite_onnx_meta,

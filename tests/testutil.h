@@ -59,6 +59,7 @@ Suite *suite_layer_norm(void);
 Suite *suite_matmul(void);
 Suite *suite_conv_transpose2d(void);
 Suite *suite_loss(void);
+Suite *suite_losses(void);
 Suite *suite_onnx_node(void);
 Suite *suite_torch_refs(void);
 

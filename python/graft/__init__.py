@@ -55,7 +55,7 @@ from .layers import Layer
 from .model import INPUT, LoadEntry, LoadReport, Model, ModelLayer, WeightStatus
 from .optim import Optimizer
 from .tensor import Tensor
-from .training import EvalResult, Progress, ReduceLROnPlateau
+from .training import EvalResult, Progress, ReduceLROnPlateau, TargetEvalResult
 
 #: Path of the shared library in use.
 library_path = _lib.PATH
@@ -96,7 +96,7 @@ def have_numpy():
 
 
 __all__ = [
-    "AUGMENT_PRESETS", "Allocator", "CancelledError", "Context", "Dataset", "EvalResult", "FormatError",
+    "AUGMENT_PRESETS", "Allocator", "CancelledError", "Context", "Dataset", "EvalResult", "TargetEvalResult", "FormatError",
     "GraftError", "GraftIOError", "INPUT", "Image", "InternalError", "InvalidArgumentError",
     "LIBRARY_MAJOR", "Layer", "LoadEntry", "LoadReport", "Model", "ModelLayer",
     "NoMemoryError", "NotFoundError", "NumericError", "Optimizer", "Progress", "RangeError",

@@ -146,17 +146,37 @@ GRAFT_MONITOR_VAL_LOSS = 1
 GRAFT_MONITOR_VAL_ACCURACY = 2
 GRAFT_MONITOR_LOSS = 3
 GRAFT_MONITOR_ACCURACY = 4
+GRAFT_LOSS_MSE = 0
+GRAFT_LOSS_L1 = 1
 GRAFT_EVAL_COUNT = 1
 GRAFT_EVAL_LOSS = 2
 GRAFT_EVAL_ACCURACY = 3
 GRAFT_EVAL_TOPK_ACCURACY = 4
 GRAFT_EVAL_F1_MACRO = 5
 GRAFT_EVAL_AUC_MACRO = 6
+GRAFT_EVAL_SUBSET_ACCURACY = 20
+GRAFT_EVAL_HAMMING_LOSS = 21
+GRAFT_EVAL_MICRO_PRECISION = 22
+GRAFT_EVAL_MICRO_RECALL = 23
+GRAFT_EVAL_MICRO_F1 = 24
+GRAFT_EVAL_MACRO_F1 = 25
+GRAFT_EVAL_MSE = 26
+GRAFT_EVAL_MAE = 27
+GRAFT_EVAL_R2 = 28
+GRAFT_EVAL_LABEL_PRECISION = 30
+GRAFT_EVAL_LABEL_RECALL = 31
+GRAFT_EVAL_LABEL_F1 = 32
+GRAFT_EVAL_LABEL_SUPPORT = 33
+GRAFT_EVAL_LABEL_THRESHOLD = 34
 
 # Transfer learning: freezing, surgery, staged fine-tuning, partial loads
 GRAFT_MODEL_FROZEN_BN_TRAINS = 1
 GRAFT_MODEL_FEATURE_CACHE = 2
 GRAFT_MODEL_FEATURE_CACHE_MB = 3
+GRAFT_MODEL_TASK = 4
+GRAFT_TASK_CLASSIFICATION = 0
+GRAFT_TASK_MULTI_LABEL = 1
+GRAFT_TASK_REGRESSION = 2
 GRAFT_WEIGHT_LOADED = 0
 GRAFT_WEIGHT_SHAPE_MISMATCH = 1
 GRAFT_WEIGHT_NOT_IN_FILE = 2
@@ -286,6 +306,13 @@ STRUCTS = {
         ("groups", "c_int"),
         ("bias", "c_int"),
     ),
+    "graft_loss_opts": (
+        ("struct_size", "c_uint32"),
+        ("class_weights", "c_void_p"),
+        ("sample_weights", "c_void_p"),
+        ("label_smoothing", "c_float"),
+        ("pos_weight", "c_void_p"),
+    ),
     "graft_csv_opts": (
         ("struct_size", "c_uint32"),
         ("label_column", "c_int"),
@@ -296,6 +323,7 @@ STRUCTS = {
         ("n_classes", "c_int"),
         ("delimiter", "c_int"),
         ("reserved", "c_uint32 * 4"),
+        ("n_targets", "c_int"),
     ),
     "graft_folder_opts": (
         ("struct_size", "c_uint32"),
@@ -364,6 +392,17 @@ STRUCTS = {
         ("shuffle", "c_int"),
         ("progress", "PROGRESS_FN"),
         ("user_data", "c_void_p"),
+        ("class_weights", "c_void_p"),
+        ("n_class_weights", "c_int"),
+        ("label_smoothing", "c_float"),
+        ("sample_weights", "c_void_p"),
+        ("n_sample_weights", "c_int64"),
+        ("pos_weight", "c_void_p"),
+        ("n_pos_weight", "c_int"),
+        ("regression_loss", "c_int"),
+        ("clip_grad_norm", "c_float"),
+        ("mixup_alpha", "c_float"),
+        ("cutmix_alpha", "c_float"),
         ("monitor", "c_int"),
         ("min_delta", "c_double"),
         ("early_stop_patience", "c_int"),
@@ -518,6 +557,11 @@ FUNCTIONS = (
     ("graft_loss_softmax_cross_entropy", "c_int",
      ("c_void_p", "c_void_p", "c_void_p", "c_void_p")),
     ("graft_loss_mse", "c_int", ("c_void_p", "c_void_p", "c_void_p", "c_void_p")),
+    ("graft_loss_cross_entropy", "c_int",
+     ("c_void_p", "c_void_p", "P(LossOpts)", "c_void_p", "c_void_p")),
+    ("graft_loss_bce_with_logits", "c_int",
+     ("c_void_p", "c_void_p", "P(LossOpts)", "c_void_p", "c_void_p")),
+    ("graft_loss_l1", "c_int", ("c_void_p", "c_void_p", "c_void_p", "c_void_p")),
     # Models
     ("graft_model_create", "c_int", ("c_void_p", "c_int", "P(c_int64)", "c_uint64", "PP")),
     ("graft_model_free", None, ("c_void_p",)),
@@ -556,6 +600,11 @@ FUNCTIONS = (
     ("graft_dataset_from_memory", "c_int",
      ("c_void_p", "c_int64", "c_int", "P(c_int64)", "c_void_p", "c_void_p", "c_int", "c_int",
       "PP")),
+    ("graft_dataset_from_memory_targets", "c_int",
+     ("c_void_p", "c_int64", "c_int", "P(c_int64)", "c_void_p", "c_int", "c_void_p", "c_int",
+      "PP")),
+    ("graft_dataset_target_count", "c_int", ("c_void_p",)),
+    ("graft_dataset_gather_targets", "c_int", ("c_void_p", "P(c_int64)", "c_int", "c_void_p")),
     ("graft_dataset_free", None, ("c_void_p",)),
     ("graft_dataset_size", "c_int64", ("c_void_p",)),
     ("graft_dataset_class_count", "c_int", ("c_void_p",)),
@@ -593,6 +642,9 @@ FUNCTIONS = (
     ("graft_progress_get", "c_double", ("c_void_p", "c_int")),
     ("graft_model_fit", "c_int", ("c_void_p", "c_void_p", "c_void_p", "c_void_p", "P(FitOpts)")),
     ("graft_model_evaluate", "c_int", ("c_void_p", "c_void_p", "c_int", "c_int", "PP")),
+    ("graft_model_evaluate_targets", "c_int", ("c_void_p", "c_void_p", "c_int", "c_void_p", "PP")),
+    ("graft_eval_target_count", "c_int", ("c_void_p",)),
+    ("graft_eval_target_get", "c_double", ("c_void_p", "c_int", "c_int")),
     ("graft_eval_free", None, ("c_void_p",)),
     ("graft_eval_get", "c_double", ("c_void_p", "c_int")),
     ("graft_eval_class_count", "c_int", ("c_void_p",)),
@@ -745,6 +797,9 @@ ARGUMENT_NAMES = {
     "graft_layer_param": ("layer", "i", "name", "value", "grad", "trainable"),
     "graft_loss_softmax_cross_entropy": ("logits", "labels", "loss", "grad"),
     "graft_loss_mse": ("pred", "target", "loss", "grad"),
+    "graft_loss_cross_entropy": ("logits", "labels", "opts", "loss", "grad"),
+    "graft_loss_bce_with_logits": ("logits", "targets", "opts", "loss", "grad"),
+    "graft_loss_l1": ("pred", "target", "loss", "grad"),
     "graft_model_create": ("ctx", "ndim", "dims", "seed", "out"),
     "graft_model_free": ("model",),
     "graft_model_clone": ("model", "flags", "out"),
@@ -778,6 +833,10 @@ ARGUMENT_NAMES = {
     "graft_optim_steps": ("optim",),
     "graft_dataset_from_memory":
      ("ctx", "count", "ndim", "dims", "features", "labels", "n_classes", "copy", "out"),
+    "graft_dataset_from_memory_targets":
+     ("ctx", "count", "ndim", "dims", "features", "n_targets", "targets", "copy", "out"),
+    "graft_dataset_target_count": ("dataset",),
+    "graft_dataset_gather_targets": ("dataset", "positions", "n", "targets"),
     "graft_dataset_free": ("dataset",),
     "graft_dataset_size": ("dataset",),
     "graft_dataset_class_count": ("dataset",),
@@ -809,6 +868,9 @@ ARGUMENT_NAMES = {
     "graft_progress_get": ("progress", "key"),
     "graft_model_fit": ("model", "optim", "train", "val", "opts"),
     "graft_model_evaluate": ("model", "dataset", "batch_size", "top_k", "out"),
+    "graft_model_evaluate_targets": ("model", "dataset", "batch_size", "thresholds", "out"),
+    "graft_eval_target_count": ("eval",),
+    "graft_eval_target_get": ("eval", "j", "key"),
     "graft_eval_free": ("eval",),
     "graft_eval_get": ("eval", "key"),
     "graft_eval_class_count": ("eval",),

@@ -277,6 +277,12 @@ class FitOpts(_Struct):
     names is called during that call only)."""
 
 
+@_struct("graft_loss_opts")
+class LossOpts(_Struct):
+    """graft_loss_opts (read during graft_loss_cross_entropy() and
+    graft_loss_bce_with_logits() only)."""
+
+
 @_struct("graft_head_spec")
 class HeadSpec(_Struct):
     """graft_head_spec (read during graft_model_replace_head() only)."""

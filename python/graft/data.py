@@ -115,6 +115,71 @@ class Dataset(Handle):
         return cls._wrap(ctx, out.value, sample_shape, keep)
 
     @classmethod
+    def from_targets(cls, features, targets, *, sample_shape=None, copy=True, ctx=None):
+        """A dataset of samples with float targets instead of class labels:
+        0/1 values per label for a multi-label model, or the values a
+        regression model learns (graft_dataset_from_memory_targets()).
+
+        Args:
+            features: as for :meth:`from_memory`.
+            targets: shape (count, n_targets) (numpy array, nested lists;
+                a flat buffer is one target per sample).
+            sample_shape, copy, ctx: as for :meth:`from_memory`.
+
+        Such a dataset has n_classes 0, its labels are -1, and
+        :attr:`n_targets` is the targets per sample. Since 1.3.
+
+        Raises:
+            NumericError: a NaN or infinite feature or target.
+            ShapeError: a shape graft cannot take.
+        """
+        ctx = resolve(ctx)
+        tgt = _arrays.float_input(targets, "targets")
+        if len(tgt.shape) == 1:
+            count, n_targets = tgt.shape[0], 1
+        elif len(tgt.shape) == 2:
+            count, n_targets = tgt.shape
+        else:
+            raise ValueError("targets must be of shape (count, n_targets), not %s"
+                             % (tgt.shape,))
+        feat = _arrays.float_input(features, "features")
+        if sample_shape is None:
+            if len(feat.shape) >= 2:
+                sample_shape = feat.shape[1:]
+            elif count > 0 and feat.count % count == 0:
+                sample_shape = (feat.count // count,)
+            else:
+                raise ValueError("cannot split %d features into %d samples"
+                                 % (feat.count, count))
+        sample_shape = tuple(int(d) for d in (
+            (sample_shape,) if isinstance(sample_shape, int) else sample_shape))
+        if feat.count != count * _prod(sample_shape):
+            raise ValueError("features hold %d values, but %d samples of shape %s need %d"
+                             % (feat.count, count, sample_shape, count * _prod(sample_shape)))
+        dims = _lib.int64_array(sample_shape, "sample_shape")
+        out = ctypes.c_void_p()
+        _lib.call(_lib.C.graft_dataset_from_memory_targets, ctx.handle, count,
+                  len(sample_shape), dims, feat.address, int(n_targets), tgt.address,
+                  1 if copy else 0, ctypes.byref(out))
+        keep = None if copy else (feat, tgt)
+        return cls._wrap(ctx, out.value, sample_shape, keep)
+
+    @property
+    def n_targets(self):
+        """Float targets per sample (0 for a dataset of class labels). Since 1.3."""
+        return _lib.C.graft_dataset_target_count(self.handle)
+
+    def gather_targets(self, positions):
+        """The targets of the samples at positions, shape (n, n_targets).
+        Since 1.3."""
+        positions = [int(p) for p in positions]
+        n = len(positions)
+        out = _arrays.float_output((n, max(1, self.n_targets)))
+        _lib.call(_lib.C.graft_dataset_gather_targets, self.handle,
+                  _lib.int64_array(positions, "positions"), n, out.address)
+        return out.result()
+
+    @classmethod
     def from_idx(cls, images_path, labels_path, *, scale=1.0 / 255, n_classes=0, ctx=None):
         """A dataset from a pair of IDX files (MNIST, Fashion-MNIST; plain or
         .gz). Sample i is (1, height, width) with values pixel * scale
@@ -129,7 +194,7 @@ class Dataset(Handle):
 
     @classmethod
     def from_csv(cls, path, *, label_column="last", header_rows=0, scale=1.0,
-                 sample_shape=None, n_classes=0, delimiter=",", ctx=None):
+                 sample_shape=None, n_classes=0, delimiter=",", n_targets=0, ctx=None):
         """A dataset from a text file of one sample per line (plain or .gz).
 
         label_column: "last" (default) or "first".
@@ -138,12 +203,15 @@ class Dataset(Handle):
         sample_shape: e.g. (1, 8, 8); default (F,), F the features of a row.
         n_classes: 0 (default): the largest label + 1.
         delimiter: ",", ";", "|", ":" or "\\t".
+        n_targets: 0 (default): one label field; else that many float
+            target fields in its place (multi-label or regression; see
+            :meth:`from_targets`). Since 1.3.
         """
         ctx = resolve(ctx)
         opts = _lib.new_struct(_lib.CsvOpts,
                                label_column=_choice(_CSV_LABEL, label_column, "label_column"),
                                header_rows=int(header_rows), scale=float(scale),
-                               n_classes=int(n_classes))
+                               n_classes=int(n_classes), n_targets=int(n_targets))
         if not isinstance(delimiter, str) or len(delimiter) != 1:
             raise ValueError("delimiter must be one character")
         opts.delimiter = ord(delimiter)

@@ -18,7 +18,7 @@ from .image import Image
 from .layers import Layer
 from .optim import Optimizer
 from .tensor import borrowed_view, values_of
-from .training import MONITORS, EvalResult, Progress, ReduceLROnPlateau
+from .training import MONITORS, EvalResult, Progress, ReduceLROnPlateau, TargetEvalResult
 
 INPUT = _api.GRAFT_MODEL_INPUT  # the model input's name in input lists
 
@@ -26,6 +26,22 @@ INPUT = _api.GRAFT_MODEL_INPUT  # the model input's name in input lists
 _OPT_FROZEN_BN_TRAINS = _api.GRAFT_MODEL_FROZEN_BN_TRAINS
 _OPT_FEATURE_CACHE = _api.GRAFT_MODEL_FEATURE_CACHE
 _OPT_FEATURE_CACHE_MB = _api.GRAFT_MODEL_FEATURE_CACHE_MB
+_OPT_TASK = _api.GRAFT_MODEL_TASK
+_TASKS = {"classification": _api.GRAFT_TASK_CLASSIFICATION,
+          "multi_label": _api.GRAFT_TASK_MULTI_LABEL,
+          "regression": _api.GRAFT_TASK_REGRESSION}
+_REGRESSION_LOSSES = {"mse": _api.GRAFT_LOSS_MSE, "l1": _api.GRAFT_LOSS_L1}
+
+
+def _float_array(values, n, what):
+    """A ctypes float array of n values (a sequence or a numpy array), or
+    None for None."""
+    if values is None:
+        return None
+    vals = [float(v) for v in values]
+    if len(vals) != n:
+        raise ValueError("%s has %d values, needs %d" % (what, len(vals), n))
+    return (ctypes.c_float * max(1, n))(*vals)
 
 
 def _prod(dims):
@@ -836,6 +852,22 @@ class Model(Handle):
     def feature_cache_mb(self, value):
         self._set_option(_OPT_FEATURE_CACHE_MB, value)
 
+    @property
+    def task(self):
+        """What the outputs are (saved with the model; since 1.3):
+        "classification" (default: softmax cross-entropy on labels),
+        "multi_label" (sigmoid binary cross-entropy on 0/1 targets; predict
+        gives per-label probabilities) or "regression" (MSE or L1 on float
+        targets; predict gives the outputs)."""
+        v = self._get_option(_OPT_TASK)
+        return next(k for k, t in _TASKS.items() if t == v)
+
+    @task.setter
+    def task(self, value):
+        if value not in _TASKS:
+            raise ValueError("task must be one of %s, not %r" % (sorted(_TASKS), value))
+        self._set_option(_OPT_TASK, _TASKS[value])
+
     # -- transfer learning --
 
     def set_trainable(self, first, last=None, trainable=True):
@@ -995,7 +1027,9 @@ class Model(Handle):
             return values_of(out.value)
 
     def predict(self, x):
-        """Class probabilities (softmax of the outputs), shape (N, classes)."""
+        """Class probabilities (softmax of the outputs), shape (N, classes);
+        per-label sigmoid probabilities for a multi-label model, the outputs
+        for a regression model (see :attr:`task`)."""
         self._check_idle("predict")
         buf = self._input(x)
         out = _arrays.float_output((buf.shape[0], self.n_classes))
@@ -1087,10 +1121,24 @@ class Model(Handle):
 
     def fit(self, train, optimizer, *, val=None, epochs=1, batch_size=32, seed=0,
             shuffle=True, callback=None, monitor="auto", min_delta=0.0, early_stopping=None,
-            restore_best=False, save_best=None, reduce_on_plateau=None):
-        """Trains with softmax cross-entropy on train for epochs more
-        epochs, updating the model with optimizer, and evaluates val (a
-        Dataset, optional) after every epoch.
+            restore_best=False, save_best=None, reduce_on_plateau=None, class_weights=None,
+            label_smoothing=0.0, sample_weights=None, pos_weight=None, regression_loss="mse",
+            clip_grad_norm=0.0, mixup_alpha=0.0, cutmix_alpha=0.0):
+        """Trains with softmax cross-entropy (or the loss of the model's
+        :attr:`task`) on train for epochs more epochs, updating the model
+        with optimizer, and evaluates val (a Dataset, optional) after every
+        epoch.
+
+        Losses (since 1.3; graft.h "Losses in graft_model_fit()"):
+        class_weights: one weight per class (PyTorch's CrossEntropyLoss
+        weight=), or "balanced" for count / (classes * count of the class)
+        from train's labels. label_smoothing: in [0, 1]. sample_weights: one
+        weight per sample of train, by position. pos_weight: multi-label,
+        one per label (BCEWithLogitsLoss pos_weight=). regression_loss:
+        "mse" or "l1". clip_grad_norm: 0 (off) or the largest total L2 norm
+        of the gradients (clip_grad_norm_). mixup_alpha, cutmix_alpha: 0
+        (off) or Beta(alpha, alpha) mixing of each batch (seeded; a frozen
+        trunk is not cached while mixing).
 
         Built-in callbacks (graft.h, "Callbacks"), run at every epoch end
         before callback, all watching monitor: "auto" (the validation loss
@@ -1167,6 +1215,9 @@ class Model(Handle):
                                plateau_factor=plateau.factor, plateau_patience=plateau.patience,
                                plateau_threshold=plateau.threshold,
                                plateau_cooldown=plateau.cooldown, plateau_min_lr=plateau.min_lr)
+        keep = self._loss_options(opts, train, class_weights, label_smoothing, sample_weights,
+                                  pos_weight, regression_loss, clip_grad_norm, mixup_alpha,
+                                  cutmix_alpha)
         busy = [self, optimizer, train] + ([val] if val is not None else [])
         args = (self.handle, optimizer.handle, train.handle,
                 val.handle if val is not None else None, ctypes.byref(opts))
@@ -1187,7 +1238,57 @@ class Model(Handle):
                 raise raised[0] from errors.error_for(status, _lib.errmsg())
             raise raised[0]
         _lib.check(status)
+        del keep
         return history
+
+    def _loss_options(self, opts, train, class_weights, label_smoothing, sample_weights,
+                      pos_weight, regression_loss, clip_grad_norm, mixup_alpha, cutmix_alpha):
+        """Fills the 1.3 loss fields of opts; returns the arrays they point
+        to, to be kept alive during the fit."""
+        n_out = self.n_classes
+        if isinstance(class_weights, str):
+            if class_weights != "balanced":
+                raise ValueError('class_weights must be values or "balanced", not %r'
+                                 % class_weights)
+            counts = [0] * n_out
+            for y in train.labels:
+                if 0 <= y < n_out:
+                    counts[y] += 1
+            total = float(sum(counts))
+            class_weights = [total / (n_out * c) if c else 0.0 for c in counts]
+        if regression_loss not in _REGRESSION_LOSSES:
+            raise ValueError("regression_loss must be one of %s, not %r"
+                             % (sorted(_REGRESSION_LOSSES), regression_loss))
+        cw = _float_array(class_weights, n_out, "class_weights")
+        pw = _float_array(pos_weight, n_out, "pos_weight")
+        sw = _float_array(sample_weights, len(train), "sample_weights")
+        opts.class_weights = ctypes.cast(cw, ctypes.c_void_p) if cw is not None else None
+        opts.n_class_weights = n_out if cw is not None else 0
+        opts.pos_weight = ctypes.cast(pw, ctypes.c_void_p) if pw is not None else None
+        opts.n_pos_weight = n_out if pw is not None else 0
+        opts.sample_weights = ctypes.cast(sw, ctypes.c_void_p) if sw is not None else None
+        opts.n_sample_weights = len(train) if sw is not None else 0
+        opts.label_smoothing = float(label_smoothing)
+        opts.regression_loss = _REGRESSION_LOSSES[regression_loss]
+        opts.clip_grad_norm = float(clip_grad_norm)
+        opts.mixup_alpha = float(mixup_alpha)
+        opts.cutmix_alpha = float(cutmix_alpha)
+        return (cw, pw, sw)
+
+    def evaluate_targets(self, dataset, *, batch_size=32, thresholds=None):
+        """Evaluates a multi-label or regression model (see :attr:`task`)
+        on a dataset of float targets (:meth:`Dataset.from_targets`);
+        thresholds: multi-label only, None for 0.5 or one per label.
+        Returns a :class:`TargetEvalResult`. Since 1.3."""
+        self._check_idle("evaluate_targets")
+        thr = _float_array(thresholds, self.n_classes, "thresholds")
+        out = ctypes.c_void_p()
+        _lib.call(_lib.C.graft_model_evaluate_targets, self.handle, dataset.handle,
+                  int(batch_size), thr, ctypes.byref(out))
+        try:
+            return TargetEvalResult(out.value, self.task)
+        finally:
+            _lib.C.graft_eval_free(out.value)
 
     def evaluate(self, dataset, *, batch_size=32, top_k=1):
         """Evaluates the model in inference mode on every sample of dataset;

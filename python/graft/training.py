@@ -178,3 +178,58 @@ class ReduceLROnPlateau:
         return ("graft.ReduceLROnPlateau(factor=%r, patience=%r, threshold=%r, cooldown=%r, "
                 "min_lr=%r)" % (self.factor, self.patience, self.threshold, self.cooldown,
                                self.min_lr))
+
+
+class TargetEvalResult:
+    """The results of :meth:`graft.Model.evaluate_targets` (multi-label and
+    regression models). Since 1.3.
+
+    Attributes (None where undefined or not of the model's task):
+        task: "multi_label" or "regression".
+        count: samples evaluated.
+        loss: mean binary cross-entropy (multi-label) or squared error.
+        multi-label: subset_accuracy, hamming_loss, micro_precision,
+            micro_recall, micro_f1, macro_f1; per label (lists): precision,
+            recall, f1, support, thresholds.
+        regression: mse, mae, r2 (means over outputs); per output (lists):
+            output_mse, output_mae, output_r2.
+    """
+
+    def __init__(self, handle, task):
+        C = _lib.C
+
+        def get(key):
+            return _none_if_nan(C.graft_eval_get(handle, key))
+
+        def per(key):
+            n = C.graft_eval_target_count(handle)
+            return [_none_if_nan(C.graft_eval_target_get(handle, j, key)) for j in range(n)]
+
+        self.task = task
+        self.count = int(C.graft_eval_get(handle, _E_COUNT))
+        self.loss = C.graft_eval_get(handle, _E_LOSS)
+        self.subset_accuracy = get(_api.GRAFT_EVAL_SUBSET_ACCURACY)
+        self.hamming_loss = get(_api.GRAFT_EVAL_HAMMING_LOSS)
+        self.micro_precision = get(_api.GRAFT_EVAL_MICRO_PRECISION)
+        self.micro_recall = get(_api.GRAFT_EVAL_MICRO_RECALL)
+        self.micro_f1 = get(_api.GRAFT_EVAL_MICRO_F1)
+        self.macro_f1 = get(_api.GRAFT_EVAL_MACRO_F1)
+        self.mse = get(_api.GRAFT_EVAL_MSE)
+        self.mae = get(_api.GRAFT_EVAL_MAE)
+        self.r2 = get(_api.GRAFT_EVAL_R2)
+        multi = task == "multi_label"
+        self.precision = per(_api.GRAFT_EVAL_LABEL_PRECISION) if multi else None
+        self.recall = per(_api.GRAFT_EVAL_LABEL_RECALL) if multi else None
+        self.f1 = per(_api.GRAFT_EVAL_LABEL_F1) if multi else None
+        self.support = [int(v) for v in per(_api.GRAFT_EVAL_LABEL_SUPPORT)] if multi else None
+        self.thresholds = per(_api.GRAFT_EVAL_LABEL_THRESHOLD) if multi else None
+        self.output_mse = None if multi else per(_api.GRAFT_EVAL_MSE)
+        self.output_mae = None if multi else per(_api.GRAFT_EVAL_MAE)
+        self.output_r2 = None if multi else per(_api.GRAFT_EVAL_R2)
+
+    def __repr__(self):
+        if self.task == "multi_label":
+            return "<graft.TargetEvalResult multi_label count=%d loss=%.4f micro_f1=%s>" % (
+                self.count, self.loss, self.micro_f1)
+        return "<graft.TargetEvalResult regression count=%d mse=%.4f r2=%s>" % (
+            self.count, self.mse, self.r2)

@@ -173,7 +173,7 @@ class RealFailures(tu.TempDirTest):
             self.assertEqual(cm.exception.message,
                              "graft_model_fit(): opts->struct_size is %d; this graft reads %d, "
                              "%d (use GRAFT_FIT_OPTS_INIT)" % (ctypes.sizeof(_lib.FitOpts) + 8,
-                                                               _lib.FitOpts.monitor.offset,
+                                                               _lib.FitOpts.class_weights.offset,
                                                                ctypes.sizeof(_lib.FitOpts)))
 
     def test_numeric(self):

@@ -339,6 +339,7 @@ PUBLIC = {
     "graft_dataset_sample_path:i": "test_dataset_positions",
     "graft_dataset_set_epoch:epoch": "test_dataset_positions",
     "graft_model_evaluate:batch_size": "test_evaluate",
+    "graft_model_evaluate_targets:batch_size": "test_evaluate_targets",
     "graft_model_evaluate:top_k": "test_evaluate",
     "graft_model_set_trainable:first": "test_set_trainable",
     "graft_model_set_trainable:last": "test_set_trainable",
@@ -397,6 +398,7 @@ PUBLIC = {
     "graft_csv_opts.header_rows": "test_from_csv",
     "graft_csv_opts.dims": "test_from_csv",
     "graft_csv_opts.n_classes": "test_from_csv",
+    "graft_csv_opts.n_targets": "test_from_csv",
     "graft_folder_opts.channels": "test_from_folder",
     "graft_folder_opts.width": "test_from_folder",
     "graft_folder_opts.height": "test_from_folder",
@@ -449,6 +451,7 @@ _UNUSED = "the binding never calls this function"
 #: "function:parameter" or "struct.member" -> why no caller's integer reaches it.
 INTERNAL = {
     "graft_augment_preset_name:preset": _INDEX,
+    "graft_model_prepare_image:slot": _UNUSED,
     "graft_ctx_set_int:key": _KEY,
     "graft_ctx_get_int:key": _KEY,
     "graft_tensor_create:ndim": _COUNT,
@@ -549,6 +552,17 @@ INTERNAL = {
     "graft_fit_opts.shuffle": _FLAG,
     "graft_fit_opts.monitor": _KEY,
     "graft_fit_opts.restore_best": _FLAG,
+    "graft_fit_opts.n_class_weights": _COUNT,
+    "graft_fit_opts.n_sample_weights": _COUNT,
+    "graft_fit_opts.n_pos_weight": _COUNT,
+    "graft_fit_opts.regression_loss": _KEY + " (fit() maps \"mse\" and \"l1\")",
+    "graft_dataset_from_memory_targets:count": _COUNT,
+    "graft_dataset_from_memory_targets:ndim": _COUNT,
+    "graft_dataset_from_memory_targets:n_targets": _COUNT,
+    "graft_dataset_from_memory_targets:copy": _FLAG,
+    "graft_dataset_gather_targets:n": _COUNT,
+    "graft_eval_target_get:j": _INDEX,
+    "graft_eval_target_get:key": _KEY,
     "graft_onnx_import_opts.keep_softmax": _FLAG,
     "graft_onnx_import_opts.batch_axis": _FLAG,
     "graft_onnx_import_opts.n_bound": _COUNT,
@@ -927,6 +941,14 @@ class PublicIntegers(_Public):
                      "count")
         with graft.Dataset.from_grid(path, 2, 2, ctx=self.ctx) as ds:
             self.assertEqual(len(ds), 4)
+    def test_evaluate_targets(self):
+        m = self.model()
+        m.task = "multi_label"
+        n = m.n_classes
+        ds = graft.Dataset.from_targets([[0.0] * 64] * 2, [[0.0] * n] * 2,
+                                        sample_shape=(1, 8, 8), ctx=self.ctx)
+        self.addCleanup(ds.close)
+        self.refused(lambda: m.evaluate_targets(ds, batch_size=2 ** 32 + 32), "batch_size")
 
     def test_set_trainable(self):
         m = self.model()
@@ -1049,6 +1071,7 @@ class PublicIntegers(_Public):
         path = self.csv()
         for kw, what in (({"header_rows": 2 ** 32 + 1}, "header_rows"),
                          ({"n_classes": 2 ** 32 + 3}, "n_classes"),
+                         ({"n_targets": -2 ** 32 + 3}, "n_targets"),
                          ({"sample_shape": (2 ** 63,)}, "dims[0]"),
                          ({"sample_shape": (1, 2 ** 64 + 2)}, "dims[1]")):
             self.refused(lambda: graft.Dataset.from_csv(path, ctx=self.ctx, **kw), what)

@@ -60,6 +60,13 @@ int cliCheckOutputPath(const char *path, const char *option);
  * -1 after printing why (exit status 2). */
 int cliInputShapeCheck(cli_args *a, const char *model);
 
+/* `graft train`'s loss options (train_loss.c): --label-smoothing X,
+ * --class-weights balanced|W1,W2,..., --clip-grad-norm X, --mixup A,
+ * --cutmix A, checked and set in fit (class weights for train's classes;
+ * the array stays valid until the program ends). Returns 0, 2 after
+ * printing a usage error, or 1 after printing another failure. */
+int cliTrainLoss(cli_args *a, graft_dataset *train, graft_fit_opts *fit);
+
 /* The usage line of --input-shape, for the commands' help. */
 #define CLI_INPUT_SHAPE_USAGE \
     "  --input-shape S  an .onnx MODEL's input shape, e.g. 1x3x224x224: fixes the\n" \

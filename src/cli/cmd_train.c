@@ -51,6 +51,13 @@ static const char usage[] =
     "                        cannot be read (default: stop at the first one)\n"
     "  --input-shape S       an .onnx BASE's input shape, e.g. 1x3x224x224: fixes the\n"
     "                        sizes the file leaves open (height, width, ...)\n"
+    "  --label-smoothing X   cross-entropy label smoothing in [0, 1] (default 0)\n"
+    "  --class-weights W     balanced (count / (classes * class count)) or one weight\n"
+    "                        per class folder, comma-separated, in folder order\n"
+    "  --clip-grad-norm X    clip the gradients' total L2 norm to X (default: off)\n"
+    "  --mixup A             mixup with lambda ~ Beta(A, A) (default: off)\n"
+    "  --cutmix A            cutmix with lambda ~ Beta(A, A) (default: off; with\n"
+    "                        --mixup, each batch uses one of the two)\n"
     "  --quiet, --json       no progress; or JSON lines on standard output\n";
 
 static int save_curves(const cli_progress *pr, const char *path)
@@ -108,6 +115,7 @@ int cmd_train(int argc, char **argv, cli_out *out)
         "train-all", "hidden=", "dropout=", "unfreeze-from=", "unfreeze-at=",
         "unfreeze-lr-scale=", "augment=?", "val-fraction=", "normalize=", "seed=", "threads=",
         "plot=", "skip-bad", "input-shape=", "from-scratch", "quiet", "json", "help",
+        "label-smoothing=", "class-weights=", "clip-grad-norm=", "mixup=", "cutmix=",
         CLI_TRAIN_CALLBACKS_ACCEPTED, NULL};
     cli_args a;
     if (cliParse(argc, argv, accepted, &a)) return 2;
@@ -330,6 +338,8 @@ int cmd_train(int argc, char **argv, cli_out *out)
     fit.progress = cliOnProgress;
     fit.user_data = &pr;
     cliTrainCallbacks(&a, val != NULL, &fit); /* checked above */
+    if ((rc = cliTrainLoss(&a, fit_train, &fit)) != 0) goto done;
+    rc = 1;
     if (graft_model_fit(m, o, fit_train, val, &fit) != GRAFT_OK) {
         if (out->tty && !out->quiet) fputc('\n', stderr);
         rc = cliFail(ctx, "training failed");

@@ -30,6 +30,8 @@ typedef struct memory_source {
     const int32_t *labels;  /* owned_labels or the caller's array */
     float *owned_features;  /* NULL when borrowed */
     int32_t *owned_labels;  /* NULL when borrowed */
+    const float *targets;   /* sources with float targets: n_targets per sample */
+    float *owned_targets;   /* NULL when borrowed */
 } memory_source;
 
 static int memory_get(graftSource *src, int64_t i, float *features, int32_t *label)
@@ -38,7 +40,15 @@ static int memory_get(graftSource *src, int64_t i, float *features, int32_t *lab
     if (features)
         memcpy(features, m->features + (size_t)i * src->sample_numel,
                src->sample_numel * sizeof(float));
-    if (label) *label = m->labels[i];
+    if (label) *label = m->labels ? m->labels[i] : -1;
+    return GRAFT_OK;
+}
+
+static int memory_get_targets(graftSource *src, int64_t i, float *targets)
+{
+    const memory_source *m = src->impl;
+    memcpy(targets, m->targets + (size_t)i * (size_t)src->n_targets,
+           (size_t)src->n_targets * sizeof(float));
     return GRAFT_OK;
 }
 
@@ -48,6 +58,7 @@ static void memory_destroy(graftSource *src)
     if (!m) return;
     graftFree(src->ctx, m->owned_features);
     graftFree(src->ctx, m->owned_labels);
+    graftFree(src->ctx, m->owned_targets);
     graftFree(src->ctx, m);
     src->impl = NULL;
 }
@@ -55,6 +66,12 @@ static void memory_destroy(graftSource *src)
 static const graftSourceVtbl memory_vtbl = {
     .get = memory_get,
     .destroy = memory_destroy,
+};
+
+static const graftSourceVtbl memory_targets_vtbl = {
+    .get = memory_get,
+    .destroy = memory_destroy,
+    .get_targets = memory_get_targets,
 };
 
 /* ---- sources and views --------------------------------------------------- */
@@ -80,45 +97,63 @@ static const char *non_finite_name(float v)
     return v > 0 ? "inf" : "-inf";
 }
 
-GRAFT_API int graft_dataset_from_memory(graft_ctx *ctx, int64_t count, int ndim,
-                                        const int64_t *dims, const float *features,
-                                        const int32_t *labels, int n_classes, int copy,
-                                        graft_dataset **out)
+/* graft_dataset_from_memory() (labels, n_classes) and
+ * graft_dataset_from_memory_targets() (n_targets floats per sample at
+ * targets; labels NULL): the checks their arguments share, then the source. */
+static int memory_create(graft_ctx *ctx, const char *func, int64_t count, int ndim,
+                         const int64_t *dims, const float *features, const int32_t *labels,
+                         int n_classes, int n_targets, const float *targets, int copy,
+                         graft_dataset **out)
 {
     graftClearError(ctx);
     if (out) *out = NULL;
-    GRAFT_RETURN_IF(!ctx, NULL, GRAFT_E_INVALID_ARG, "ctx is NULL");
-    GRAFT_RETURN_IF(!out, ctx, GRAFT_E_INVALID_ARG, "out is NULL");
-    GRAFT_RETURN_IF(!features, ctx, GRAFT_E_INVALID_ARG, "features is NULL");
-    GRAFT_RETURN_IF(!labels, ctx, GRAFT_E_INVALID_ARG, "labels is NULL");
-    GRAFT_RETURN_IF(count < 1, ctx, GRAFT_E_INVALID_ARG, "count is %lld, must be >= 1",
-                    (long long)count);
-    GRAFT_RETURN_IF(n_classes < 1, ctx, GRAFT_E_INVALID_ARG, "n_classes is %d, must be >= 1",
-                    n_classes);
-    GRAFT_RETURN_IF(copy != 0 && copy != 1, ctx, GRAFT_E_INVALID_ARG,
-                    "copy is %d, must be 0 or 1", copy);
-    GRAFT_RETURN_IF(!dims, ctx, GRAFT_E_INVALID_ARG, "dims is NULL");
+    GRAFT_RETURN_IF_AT(!ctx, NULL, GRAFT_E_INVALID_ARG, func, "ctx is NULL");
+    GRAFT_RETURN_IF_AT(!out, ctx, GRAFT_E_INVALID_ARG, func, "out is NULL");
+    GRAFT_RETURN_IF_AT(!features, ctx, GRAFT_E_INVALID_ARG, func, "features is NULL");
+    if (n_targets == 0) {
+        GRAFT_RETURN_IF_AT(!labels, ctx, GRAFT_E_INVALID_ARG, func, "labels is NULL");
+    } else {
+        GRAFT_RETURN_IF_AT(!targets, ctx, GRAFT_E_INVALID_ARG, func, "targets is NULL");
+    }
+    GRAFT_RETURN_IF_AT(count < 1, ctx, GRAFT_E_INVALID_ARG, func, "count is %lld, must be >= 1",
+                       (long long)count);
+    if (n_targets == 0) {
+        GRAFT_RETURN_IF_AT(n_classes < 1, ctx, GRAFT_E_INVALID_ARG, func,
+                           "n_classes is %d, must be >= 1", n_classes);
+    } else {
+        GRAFT_RETURN_IF_AT(n_targets < 1 || n_targets > (1 << 24), ctx, GRAFT_E_INVALID_ARG, func,
+                           "n_targets is %d, must be 1 to 2^24", n_targets);
+    }
+    GRAFT_RETURN_IF_AT(copy != 0 && copy != 1, ctx, GRAFT_E_INVALID_ARG, func,
+                       "copy is %d, must be 0 or 1", copy);
+    GRAFT_RETURN_IF_AT(!dims, ctx, GRAFT_E_INVALID_ARG, func, "dims is NULL");
     /* Models add the batch dimension in front, so one dimension stays free. */
-    GRAFT_RETURN_IF(ndim < 1 || ndim > GRAFT_MAX_DIMS - 1, ctx, GRAFT_E_SHAPE,
-                    "ndim is %d, must be 1 to %d (the per-sample shape, without the batch "
-                    "dimension)", ndim, GRAFT_MAX_DIMS - 1);
+    GRAFT_RETURN_IF_AT(ndim < 1 || ndim > GRAFT_MAX_DIMS - 1, ctx, GRAFT_E_SHAPE, func,
+                       "ndim is %d, must be 1 to %d (the per-sample shape, without the batch "
+                       "dimension)", ndim, GRAFT_MAX_DIMS - 1);
     size_t numel;
-    GRAFT_FORWARD_IF_ERROR(graftShapeCheck(ctx, __func__, ndim, dims, &numel));
-    GRAFT_RETURN_IF((uint64_t)count > (uint64_t)GRAFT_MAX_NUMEL / numel ||
-                        (uint64_t)count * numel > SIZE_MAX / sizeof(float),
-                    ctx, GRAFT_E_SHAPE,
-                    "%lld samples of %zu floats are more than 2^40 floats in all",
-                    (long long)count, numel);
-    size_t total = (size_t)count * numel;
+    GRAFT_FORWARD_IF_ERROR(graftShapeCheck(ctx, func, ndim, dims, &numel));
+    GRAFT_RETURN_IF_AT((uint64_t)count > (uint64_t)GRAFT_MAX_NUMEL / numel ||
+                           (uint64_t)count * numel > SIZE_MAX / sizeof(float) ||
+                           (uint64_t)count > (uint64_t)GRAFT_MAX_NUMEL / (uint64_t)(n_targets + 1),
+                       ctx, GRAFT_E_SHAPE, func,
+                       "%lld samples of %zu floats are more than 2^40 floats in all",
+                       (long long)count, numel);
+    size_t total = (size_t)count * numel, n_t = (size_t)count * (size_t)n_targets;
 
-    for (int64_t i = 0; i < count; i++)
-        GRAFT_RETURN_IF(labels[i] < 0 || labels[i] >= n_classes, ctx, GRAFT_E_RANGE,
-                        "sample %lld has label %d, must be in [0, n_classes) with n_classes %d",
-                        (long long)i, (int)labels[i], n_classes);
+    for (int64_t i = 0; labels && i < count; i++)
+        GRAFT_RETURN_IF_AT(labels[i] < 0 || labels[i] >= n_classes, ctx, GRAFT_E_RANGE, func,
+                           "sample %lld has label %d, must be in [0, n_classes) with n_classes %d",
+                           (long long)i, (int)labels[i], n_classes);
     for (size_t k = 0; k < total; k++)
-        GRAFT_RETURN_IF(!isfinite(features[k]), ctx, GRAFT_E_NUMERIC,
-                        "sample %lld, element %zu: the feature is %s, must be finite",
-                        (long long)(k / numel), k % numel, non_finite_name(features[k]));
+        GRAFT_RETURN_IF_AT(!isfinite(features[k]), ctx, GRAFT_E_NUMERIC, func,
+                           "sample %lld, element %zu: the feature is %s, must be finite",
+                           (long long)(k / numel), k % numel, non_finite_name(features[k]));
+    for (size_t k = 0; k < n_t; k++)
+        GRAFT_RETURN_IF_AT(!isfinite(targets[k]), ctx, GRAFT_E_NUMERIC, func,
+                           "sample %lld, target %zu is %s, must be finite",
+                           (long long)(k / (size_t)n_targets), k % (size_t)n_targets,
+                           non_finite_name(targets[k]));
 
     memory_source *m = NULL;
     graftSource *src = NULL;
@@ -127,21 +162,31 @@ GRAFT_API int graft_dataset_from_memory(graft_ctx *ctx, int64_t count, int ndim,
     if (!m) goto nomem;
     if (copy) {
         m->owned_features = graftAlloc(ctx, total * sizeof(float));
-        m->owned_labels = graftAlloc(ctx, (size_t)count * sizeof(int32_t));
-        if (!m->owned_features || !m->owned_labels) goto nomem;
+        if (!m->owned_features) goto nomem;
         memcpy(m->owned_features, features, total * sizeof(float));
-        memcpy(m->owned_labels, labels, (size_t)count * sizeof(int32_t));
+        if (labels) {
+            m->owned_labels = graftAlloc(ctx, (size_t)count * sizeof(int32_t));
+            if (!m->owned_labels) goto nomem;
+            memcpy(m->owned_labels, labels, (size_t)count * sizeof(int32_t));
+        }
+        if (n_t) {
+            m->owned_targets = graftAlloc(ctx, n_t * sizeof(float));
+            if (!m->owned_targets) goto nomem;
+            memcpy(m->owned_targets, targets, n_t * sizeof(float));
+        }
         m->features = m->owned_features;
         m->labels = m->owned_labels;
+        m->targets = m->owned_targets;
     } else {
         m->features = features;
         m->labels = labels;
+        m->targets = n_t ? targets : NULL;
     }
     src = graftCalloc(ctx, 1, sizeof *src);
     ds = graftCalloc(ctx, 1, sizeof *ds);
     if (!src || !ds) goto nomem;
 
-    src->vtbl = &memory_vtbl;
+    src->vtbl = n_targets ? &memory_targets_vtbl : &memory_vtbl;
     src->ctx = ctx;
     src->refs = 1;
     src->count = count;
@@ -149,7 +194,8 @@ GRAFT_API int graft_dataset_from_memory(graft_ctx *ctx, int64_t count, int ndim,
     src->sample_shape.dims[0] = 1;
     memcpy(src->sample_shape.dims + 1, dims, (size_t)ndim * sizeof *dims);
     src->sample_numel = numel;
-    src->n_classes = n_classes;
+    src->n_classes = n_targets ? 0 : n_classes;
+    src->n_targets = n_targets;
     src->finite = copy; /* borrowed arrays may change after the check above */
     src->impl = m;
 
@@ -164,12 +210,65 @@ nomem:
     if (m) {
         graftFree(ctx, m->owned_features);
         graftFree(ctx, m->owned_labels);
+        graftFree(ctx, m->owned_targets);
         graftFree(ctx, m);
     }
     graftFree(ctx, src);
     graftFree(ctx, ds);
-    return graftError(ctx, GRAFT_E_NOMEM, __func__, "cannot allocate a dataset of %lld samples",
+    return graftError(ctx, GRAFT_E_NOMEM, func, "cannot allocate a dataset of %lld samples",
                       (long long)count);
+}
+
+GRAFT_API int graft_dataset_from_memory(graft_ctx *ctx, int64_t count, int ndim,
+                                        const int64_t *dims, const float *features,
+                                        const int32_t *labels, int n_classes, int copy,
+                                        graft_dataset **out)
+{
+    return memory_create(ctx, __func__, count, ndim, dims, features, labels, n_classes, 0, NULL,
+                         copy, out);
+}
+
+GRAFT_API int graft_dataset_from_memory_targets(graft_ctx *ctx, int64_t count, int ndim,
+                                                const int64_t *dims, const float *features,
+                                                int n_targets, const float *targets, int copy,
+                                                graft_dataset **out)
+{
+    GRAFT_RETURN_IF(n_targets < 1, ctx, GRAFT_E_INVALID_ARG, "n_targets is %d, must be >= 1",
+                    n_targets);
+    return memory_create(ctx, __func__, count, ndim, dims, features, NULL, 0, n_targets, targets,
+                         copy, out);
+}
+
+GRAFT_API int graft_dataset_target_count(const graft_dataset *dataset)
+{
+    return dataset ? dataset->src->n_targets : 0;
+}
+
+int graftDatasetGatherTargets(graft_dataset *ds, const int64_t *order, int n, float *targets,
+                              const char *func)
+{
+    graftSource *src = ds->src;
+    GRAFT_RETURN_IF_AT(src->n_targets == 0 || !src->vtbl->get_targets, ds->ctx, GRAFT_E_STATE,
+                       func, "the dataset has class labels, not float targets");
+    for (int k = 0; k < n; k++)
+        GRAFT_RETURN_IF_AT(order[k] < 0 || order[k] >= ds->count, ds->ctx, GRAFT_E_RANGE, func,
+                           "positions[%d] is %lld, must be in [0, %lld)", k, (long long)order[k],
+                           (long long)ds->count);
+    for (int k = 0; k < n; k++)
+        GRAFT_FORWARD_IF_ERROR(src->vtbl->get_targets(
+            src, source_index(ds, order[k]), targets + (size_t)k * (size_t)src->n_targets));
+    return GRAFT_OK;
+}
+
+GRAFT_API int graft_dataset_gather_targets(graft_dataset *dataset, const int64_t *positions,
+                                           int n, float *targets)
+{
+    graftClearError(dataset ? dataset->ctx : NULL);
+    GRAFT_RETURN_IF(!dataset, NULL, GRAFT_E_INVALID_ARG, "dataset is NULL");
+    GRAFT_RETURN_IF(n < 0, dataset->ctx, GRAFT_E_INVALID_ARG, "n is %d, must be >= 0", n);
+    GRAFT_RETURN_IF(n > 0 && (!positions || !targets), dataset->ctx, GRAFT_E_INVALID_ARG,
+                    "positions and targets must not be NULL");
+    return graftDatasetGatherTargets(dataset, positions, n, targets, __func__);
 }
 
 /* How the sources read from files (dataset_idx.c, dataset_csv.c,

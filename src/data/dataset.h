@@ -17,6 +17,9 @@ typedef struct graftSourceVtbl {
     int (*get)(graftSource *src, int64_t i, float *features, int32_t *label);
     /* Frees what the source owns (not the source struct). */
     void (*destroy)(graftSource *src);
+    /* Sources with float targets (n_targets > 0): writes sample i's
+     * n_targets targets. NULL for labelled sources. */
+    int (*get_targets)(graftSource *src, int64_t i, float *targets);
 } graftSourceVtbl;
 
 struct graftSource {
@@ -26,7 +29,8 @@ struct graftSource {
     int64_t count;
     graftShape sample_shape; /* as layer shapes: dims[0] = 1 (batch placeholder), then the sample's */
     size_t sample_numel;
-    int n_classes;
+    int n_classes;  /* 0 for sources with float targets */
+    int n_targets;  /* 0: class labels; else floats per sample (get_targets) */
     int randomized; /* 1: a sample can differ between reads (augmentation), so
                        fit must not cache features computed from it */
     int finite;     /* 1: every value was found finite when the source was made
@@ -60,5 +64,10 @@ int graftDatasetGather(graft_dataset *ds, const int64_t *order, int n, float *x,
  * the source (the caller checks that refs can grow). NULL when out of
  * memory, with no message recorded. */
 graft_dataset *graftDatasetView(graft_dataset *parent, const int64_t *pos, int64_t n);
+
+/* Gathers the float targets of positions order[0..n) into targets (n *
+ * n_targets floats). GRAFT_E_STATE for a labelled dataset. */
+int graftDatasetGatherTargets(graft_dataset *ds, const int64_t *order, int n, float *targets,
+                              const char *func);
 
 #endif /* GRAFT_DATASET_H */

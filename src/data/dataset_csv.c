@@ -24,6 +24,8 @@
 
 #include <locale.h>
 #include <math.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,7 +43,8 @@ static const char *const FUNC = "graft_dataset_from_csv";
 
 typedef struct csv_source {
     float *features; /* count * numel */
-    int32_t *labels; /* count */
+    int32_t *labels; /* count; NULL with float targets */
+    float *targets;  /* count * n_targets (opts->n_targets, since 1.3), or NULL */
 } csv_source;
 
 static int csv_get(graftSource *src, int64_t i, float *features, int32_t *label)
@@ -50,7 +53,15 @@ static int csv_get(graftSource *src, int64_t i, float *features, int32_t *label)
     if (features)
         memcpy(features, s->features + (size_t)i * src->sample_numel,
                src->sample_numel * sizeof(float));
-    if (label) *label = s->labels[i];
+    if (label) *label = s->labels ? s->labels[i] : -1;
+    return GRAFT_OK;
+}
+
+static int csv_get_targets(graftSource *src, int64_t i, float *targets)
+{
+    const csv_source *s = src->impl;
+    const size_t n = (size_t)src->n_targets;
+    memcpy(targets, s->targets + (size_t)i * n, n * sizeof(float));
     return GRAFT_OK;
 }
 
@@ -60,6 +71,7 @@ static void csv_destroy(graftSource *src)
     if (!s) return;
     graftFree(src->ctx, s->features);
     graftFree(src->ctx, s->labels);
+    graftFree(src->ctx, s->targets);
     graftFree(src->ctx, s);
     src->impl = NULL;
 }
@@ -67,6 +79,12 @@ static void csv_destroy(graftSource *src)
 static const graftSourceVtbl csv_vtbl = {
     .get = csv_get,
     .destroy = csv_destroy,
+};
+
+static const graftSourceVtbl csv_targets_vtbl = {
+    .get = csv_get,
+    .destroy = csv_destroy,
+    .get_targets = csv_get_targets,
 };
 
 /* ---- lines ------------------------------------------------------------------- */
@@ -209,7 +227,8 @@ typedef struct csv_state {
     size_t numel;
     int64_t count, cap; /* rows stored, rows allocated */
     float *features;
-    int32_t *labels;
+    int32_t *labels;    /* with labels (o.n_targets 0) */
+    float *targets;     /* with o.n_targets float targets per row */
     int32_t max_label;
 } csv_state;
 
@@ -218,22 +237,28 @@ static int grow(csv_state *s)
     int64_t cap = s->cap ? 2 * s->cap : 256;
     GRAFT_RETURN_IF_AT((uint64_t)cap > (uint64_t)GRAFT_MAX_NUMEL / s->numel, s->ctx,
                        GRAFT_E_NOMEM, FUNC, "'%s' holds more than 2^40 values", s->path);
+    const size_t nt = (size_t)s->o.n_targets;
     float *f = graftAlloc(s->ctx, (size_t)cap * s->numel * sizeof *f);
-    int32_t *l = graftAlloc(s->ctx, (size_t)cap * sizeof *l);
-    if (!f || !l) {
+    int32_t *l = nt ? NULL : graftAlloc(s->ctx, (size_t)cap * sizeof *l);
+    float *t = nt ? graftAlloc(s->ctx, (size_t)cap * nt * sizeof *t) : NULL;
+    if (!f || (!nt && !l) || (nt && !t)) {
         graftFree(s->ctx, f);
         graftFree(s->ctx, l);
+        graftFree(s->ctx, t);
         return graftError(s->ctx, GRAFT_E_NOMEM, FUNC, "cannot allocate %lld rows of %zu values",
                           (long long)cap, s->numel);
     }
     if (s->count) {
         memcpy(f, s->features, (size_t)s->count * s->numel * sizeof *f);
-        memcpy(l, s->labels, (size_t)s->count * sizeof *l);
+        if (l) memcpy(l, s->labels, (size_t)s->count * sizeof *l);
+        if (t) memcpy(t, s->targets, (size_t)s->count * nt * sizeof *t);
     }
     graftFree(s->ctx, s->features);
     graftFree(s->ctx, s->labels);
+    graftFree(s->ctx, s->targets);
     s->features = f;
     s->labels = l;
+    s->targets = t;
     s->cap = cap;
     return GRAFT_OK;
 }
@@ -251,20 +276,25 @@ static int parse_row(csv_state *s, const char *line, size_t len, int64_t number)
     /* Count the fields first, so a short or long row is named as such. */
     int64_t fields = 1;
     for (size_t k = 0; k < len; k++) fields += line[k] == delim;
+    const int64_t nt = s->o.n_targets, nl = nt ? nt : 1; /* the label's (or targets') fields */
+    char what[48] = "the label";
+    if (nt) snprintf(what, sizeof what, "%lld targets", (long long)nt);
     if (s->n_fields == 0) {
-        GRAFT_RETURN_IF_AT(fields < 2, ctx, GRAFT_E_FORMAT, FUNC,
-                           "'%s' line %lld has 1 field; a row needs at least one feature and "
-                           "the label", s->path, (long long)number);
+        GRAFT_RETURN_IF_AT(fields < nl + 1, ctx, GRAFT_E_FORMAT, FUNC,
+                           "'%s' line %lld has %lld field%s; a row needs at least one feature "
+                           "and %s", s->path, (long long)number, (long long)fields,
+                           fields == 1 ? "" : "s", what);
         s->n_fields = fields;
-        s->numel = (size_t)(fields - 1);
+        s->numel = (size_t)(fields - nl);
     }
     GRAFT_RETURN_IF_AT(fields != s->n_fields, ctx, GRAFT_E_FORMAT, FUNC,
-                       "'%s' line %lld has %lld fields, expected %lld (%lld features and the "
-                       "label)", s->path, (long long)number, (long long)fields,
-                       (long long)s->n_fields, (long long)s->n_fields - 1);
+                       "'%s' line %lld has %lld fields, expected %lld (%lld features and %s)",
+                       s->path, (long long)number, (long long)fields, (long long)s->n_fields,
+                       (long long)(s->n_fields - nl), what);
     if (s->count == s->cap) GRAFT_FORWARD_IF_ERROR(grow(s));
     float *row = s->features + (size_t)s->count * s->numel;
-    const int64_t label_col = s->o.label_column == GRAFT_CSV_LABEL_FIRST ? 0 : fields - 1;
+    /* the label's column, or the first of the targets' */
+    const int64_t label_col = s->o.label_column == GRAFT_CSV_LABEL_FIRST ? 0 : fields - nl;
     size_t pos = 0;
     int64_t out = 0;
     for (int64_t col = 0; col < fields; col++) {
@@ -282,7 +312,17 @@ static int parse_row(csv_state *s, const char *line, size_t len, int64_t number)
         }
         double v = 0.0;
         GRAFT_FORWARD_IF_ERROR(parse_number(ctx, line + a, b - a, &v));
-        if (col == label_col) {
+        if (nt && col >= label_col && col < label_col + nt) {
+            const float x = (float)v; /* targets are not scaled */
+            if (!isfinite(x)) {
+                field_text(line + a, b - a, text, sizeof text);
+                return graftError(ctx, GRAFT_E_NUMERIC, FUNC,
+                                  "'%s' line %lld, column %lld: the target '%s' is outside "
+                                  "float's range", s->path, (long long)number,
+                                  (long long)col + 1, text);
+            }
+            s->targets[(size_t)s->count * (size_t)nt + (size_t)(col - label_col)] = x;
+        } else if (!nt && col == label_col) {
             if (!(v >= 0.0 && v < 2147483647.0 && v == floor(v))) {
                 field_text(line + a, b - a, text, sizeof text);
                 return graftError(ctx, GRAFT_E_FORMAT, FUNC,
@@ -342,6 +382,11 @@ static int check_opts(graft_ctx *ctx, const graft_csv_opts *o, size_t *numel)
     GRAFT_RETURN_IF_AT(o->n_classes < 0, ctx, GRAFT_E_INVALID_ARG, FUNC,
                        "opts->n_classes is %d, must be >= 1 (or 0: max label + 1)",
                        o->n_classes);
+    GRAFT_RETURN_IF_AT(o->n_targets < 0 || o->n_targets > 65536, ctx, GRAFT_E_INVALID_ARG, FUNC,
+                       "opts->n_targets is %d, must be 0 (a label) to 65536", o->n_targets);
+    GRAFT_RETURN_IF_AT(o->n_targets > 0 && o->n_classes != 0, ctx, GRAFT_E_INVALID_ARG, FUNC,
+                       "opts->n_classes is %d; a dataset of targets (opts->n_targets %d) has "
+                       "no classes, it must be 0", o->n_classes, o->n_targets);
     const int dl = o->delimiter;
     GRAFT_RETURN_IF_AT(dl != ',' && dl != ';' && dl != '|' && dl != ':' && dl != '\t', ctx,
                        GRAFT_E_INVALID_ARG, FUNC,
@@ -378,8 +423,10 @@ static int read_rows(csv_state *s, line_reader *lr)
     return GRAFT_OK;
 }
 
-/* The sizes graft_csv_opts has had: 1.0 (its reserved words are check_opts's). */
-static const uint32_t csv_opts_sizes[] = {(uint32_t)sizeof(graft_csv_opts)};
+/* The sizes graft_csv_opts has had: 1.0, 1.3 (n_targets); its reserved words
+ * are check_opts's. */
+static const uint32_t csv_opts_sizes[] = {(uint32_t)offsetof(graft_csv_opts, n_targets),
+                                          (uint32_t)sizeof(graft_csv_opts)};
 static const graftOptionsKind csv_opts_kind = {"opts", "GRAFT_CSV_OPTS_INIT", csv_opts_sizes,
                                           GRAFT_OPTIONS_COUNT(csv_opts_sizes), 0, 0};
 
@@ -404,7 +451,7 @@ GRAFT_API int graft_dataset_from_csv(graft_ctx *ctx, const char *path,
     s.path = path;
     if (numel) {
         s.numel = numel;
-        s.n_fields = (int64_t)numel + 1;
+        s.n_fields = (int64_t)numel + (s.o.n_targets ? s.o.n_targets : 1);
     }
 
     line_reader lr;
@@ -439,15 +486,22 @@ GRAFT_API int graft_dataset_from_csv(graft_ctx *ctx, const char *path,
     if (st != GRAFT_OK) {
         graftFree(ctx, s.features);
         graftFree(ctx, s.labels);
+        graftFree(ctx, s.targets);
         return st;
     }
     src->features = s.features;
     src->labels = s.labels;
+    src->targets = s.targets;
     int64_t flat[1] = {(int64_t)s.numel};
     const int ndim = s.o.ndim > 0 ? s.o.ndim : 1;
     const int64_t *dims = s.o.ndim > 0 ? s.o.dims : flat;
-    int st2 = graftDatasetWrap(ctx, __func__, &csv_vtbl, src, s.count, ndim, dims,
-                               s.o.n_classes > 0 ? s.o.n_classes : s.max_label + 1, out);
-    if (st2 == GRAFT_OK) (*out)->src->finite = 1; /* every value checked finite, owned */
+    const int nt = s.o.n_targets;
+    int st2 = graftDatasetWrap(ctx, __func__, nt ? &csv_targets_vtbl : &csv_vtbl, src, s.count,
+                               ndim, dims,
+                               nt ? 0 : s.o.n_classes > 0 ? s.o.n_classes : s.max_label + 1, out);
+    if (st2 == GRAFT_OK) {
+        (*out)->src->finite = 1; /* every value checked finite, owned */
+        (*out)->src->n_targets = nt;
+    }
     return st2;
 }

@@ -30,9 +30,26 @@ int graftBatchCheckDataset(graft_model *m, const graft_dataset *ds, const char *
                           "the %s dataset's samples have shape %s, the model takes %s", what, a, b);
     }
     const graftShape *os = &m->nodes[out].layer->out_shape;
+    static const char *const tasks[] = {"classification", "multi-label", "regression"};
     GRAFT_RETURN_IF_AT(os->ndim != 2, ctx, GRAFT_E_SHAPE, func,
-                       "the model's output must be (N, classes) for classification; it has %d "
-                       "dimensions (end the model with dense, or flatten)", os->ndim);
+                       "the model's output must be (N, %s) for %s; it has %d "
+                       "dimensions (end the model with dense, or flatten)",
+                       m->task == GRAFT_TASK_CLASSIFICATION ? "classes" : "outputs",
+                       tasks[m->task], os->ndim);
+    if (m->task != GRAFT_TASK_CLASSIFICATION) { /* since 1.3 */
+        GRAFT_RETURN_IF_AT(ds->src->n_targets == 0, ctx, GRAFT_E_STATE, func,
+                           "the %s dataset has class labels; a %s model (GRAFT_MODEL_TASK) "
+                           "needs float targets (graft_dataset_from_memory_targets())", what,
+                           tasks[m->task]);
+        GRAFT_RETURN_IF_AT(os->dims[1] != ds->src->n_targets, ctx, GRAFT_E_SHAPE, func,
+                           "the %s dataset has %d targets per sample but the model outputs "
+                           "%lld", what, ds->src->n_targets, (long long)os->dims[1]);
+        return GRAFT_OK;
+    }
+    GRAFT_RETURN_IF_AT(ds->src->n_targets > 0, ctx, GRAFT_E_STATE, func,
+                       "the %s dataset has float targets; the model's GRAFT_MODEL_TASK is "
+                       "classification, which trains on class labels (set GRAFT_MODEL_TASK to "
+                       "GRAFT_TASK_MULTI_LABEL or GRAFT_TASK_REGRESSION)", what);
     GRAFT_RETURN_IF_AT(os->dims[1] != ds->src->n_classes, ctx, GRAFT_E_SHAPE, func,
                        "the %s dataset has %d classes but the model outputs %lld", what,
                        ds->src->n_classes, (long long)os->dims[1]);

@@ -60,6 +60,8 @@ struct graft_eval {
     float *probs;       /* count * n_classes softmax probabilities, dataset order */
     int32_t *labels;    /* count true classes */
     double *auc;        /* n_classes one-vs-rest ROC-AUCs (NaN: undefined) */
+    struct graftEvalTargets *targets; /* multi-label and regression results
+                                         (evaluate_targets.c), or NULL */
 };
 
 /* The ROC-AUC of the n scores (scores[i * stride]) against the positives
@@ -71,6 +73,16 @@ typedef struct graftScored {
 } graftScored;
 double graftEvalAuc(const float *scores, size_t stride, const int32_t *labels, int64_t n, int cls,
                     graftScored *tmp);
+
+/* Multi-label and regression results (evaluate_targets.c): new results
+ * (thresholds: NULL for 0.5, else one per label, copied), a run over ds,
+ * a key of graft_eval_get() they hold (NaN else), and freeing them. */
+int graftEvalTargetsNew(graft_model *m, const float *thresholds, graft_eval **out,
+                        const char *func);
+int graftEvalTargetsRun(graft_model *m, graft_dataset *ds, int batch, graft_eval *e,
+                        const char *what, const char *func);
+double graftEvalTargetsGet(const graft_eval *e, int key);
+void graftEvalTargetsFree(graft_eval *e);
 
 /* New zeroed results for the model's classes and top-k accuracy. */
 int graftEvalNew(graft_model *m, int top_k, graft_eval **out, const char *func);

@@ -46,6 +46,7 @@ static int clone_rest(graft_model *c, const graft_model *m, const char *func)
     c->feature_cache_mb = m->feature_cache_mb;
     c->fusion = m->fusion;
     c->inplace = m->inplace;
+    c->task = m->task;
     c->has_preprocess = m->has_preprocess;
     c->preprocess = m->preprocess;
     if (m->n_classes_named > 0)

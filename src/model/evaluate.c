@@ -123,6 +123,7 @@ GRAFT_API void graft_eval_free(graft_eval *e)
     graftFree(e->ctx, e->probs);
     graftFree(e->ctx, e->labels);
     graftFree(e->ctx, e->auc);
+    graftEvalTargetsFree(e);
     graftFree(e->ctx, e->confusion);
     graftFree(e->ctx, e);
 }
@@ -137,6 +138,9 @@ GRAFT_API int graft_model_evaluate(graft_model *m, graft_dataset *ds, int batch_
                     "model, dataset and out must not be NULL");
     GRAFT_RETURN_IF(batch_size < 1, m->ctx, GRAFT_E_INVALID_ARG,
                     "batch_size is %d, must be >= 1", batch_size);
+    GRAFT_RETURN_IF(m->task != GRAFT_TASK_CLASSIFICATION, m->ctx, GRAFT_E_STATE,
+                    "the model's GRAFT_MODEL_TASK is not classification; evaluate it with "
+                    "graft_model_evaluate_targets()");
     GRAFT_FORWARD_IF_ERROR(graftBatchCheckDataset(m, ds, "evaluation", func));
     int c = (int)graftModelOutputSize(m);
     GRAFT_RETURN_IF(top_k < 1 || top_k > c, m->ctx, GRAFT_E_RANGE,
@@ -196,7 +200,7 @@ GRAFT_API double graft_eval_get(const graft_eval *e, int key)
             if (!isnan(e->auc[c])) sum += e->auc[c], n++;
         return n ? sum / n : NAN;
     }
-    default: return NAN;
+    default: return graftEvalTargetsGet(e, key);
     }
 }
 

@@ -105,6 +105,7 @@ struct graft_model {
     int frozen_bn_trains;   /* 1: frozen batch norms still use batch statistics */
     int feature_cache;      /* 1: fit caches a frozen trunk's features when safe */
     int64_t feature_cache_mb;
+    int task;               /* GRAFT_TASK_*: the loss fit uses, what predict returns */
     /* scheduled unfreezing, applied by fit at the start of an epoch */
     struct graftUnfreeze *unfreeze;
     int n_unfreeze;

@@ -162,7 +162,8 @@ static int write_graph(graftWriter *w, const graft_model *m)
 /* The transfer-learning settings differ from a new model's. */
 static int has_transfer_settings(const graft_model *m)
 {
-    if (m->n_unfreeze || m->frozen_bn_trains || !m->feature_cache || m->feature_cache_mb != 1024)
+    if (m->n_unfreeze || m->frozen_bn_trains || !m->feature_cache || m->feature_cache_mb != 1024 ||
+        m->task != GRAFT_TASK_CLASSIFICATION)
         return 1;
     for (int i = 0; i < m->n_nodes; i++)
         if (m->nodes[i].lr_scale != 1.0f) return 1;
@@ -182,6 +183,10 @@ static void write_transfer(graftWriter *w, const graft_model *m)
     graftWriteU32(w, (uint32_t)m->frozen_bn_trains);
     graftWriteU32(w, (uint32_t)m->feature_cache);
     graftWriteI64(w, m->feature_cache_mb);
+    /* Since 1.3, only for other tasks than classification, so that the
+     * files earlier versions can read stay as they were, and an earlier
+     * version refuses (leftover bytes) a model it would misread. */
+    if (m->task != GRAFT_TASK_CLASSIFICATION) graftWriteU32(w, (uint32_t)m->task);
 }
 
 /* The PREP section: the input preprocessing (graft_model_set_preprocess). */
@@ -800,6 +805,14 @@ static int read_transfer(const loader *ld, const section_ref *s, graft_model *m)
     m->frozen_bn_trains = (int)bn;
     m->feature_cache = (int)cache;
     m->feature_cache_mb = cache_mb;
+    if (r.pos < r.size) { /* the task (since 1.3) */
+        uint32_t task;
+        READ_OR_WRAP(graftReadU32(&r, &task, "task"), where);
+        if (task > GRAFT_TASK_REGRESSION)
+            return load_fail(ld, GRAFT_E_FORMAT, "XFER section: task %u out of range (0 to 2)",
+                             task);
+        m->task = (int)task;
+    }
     return check_section_end(ld, &r, TAG_TRANSFER);
 }
 

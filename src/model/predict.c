@@ -1,7 +1,9 @@
 /*
- * predict.c - class probabilities and the k best classes for a batch. Both
- * may run concurrently on one model: each call runs the graph on the model
- * itself or on an executor of its own (graftModelInferBegin(), model.h
+ * predict.c - class probabilities and the k best classes for a batch
+ * (per-label sigmoid probabilities for multi-label models, the outputs as
+ * they are for regression models: GRAFT_MODEL_TASK). Both may run
+ * concurrently on one model: each call runs the graph on the model itself
+ * or on an executor of its own (graftModelInferBegin(), model.h
  * "Executors"), and reads the logits before handing it back.
  */
 #include "model.h"
@@ -36,6 +38,18 @@ static void softmax_row(const float *in, float *out, int c)
     for (int j = 0; j < c; j++) out[j] = (float)(exp((double)(in[j] - mx)) / sum);
 }
 
+/* A row of outputs as the model's task reads them. */
+static void output_row(int task, const float *in, float *out, int c)
+{
+    if (task == GRAFT_TASK_CLASSIFICATION) {
+        softmax_row(in, out, c);
+    } else if (task == GRAFT_TASK_MULTI_LABEL) {
+        for (int j = 0; j < c; j++) out[j] = (float)(1.0 / (1.0 + exp(-(double)in[j])));
+    } else {
+        memmove(out, in, (size_t)c * sizeof *out);
+    }
+}
+
 GRAFT_API int graft_model_predict(graft_model *m, const graft_tensor *input, graft_tensor *probs)
 {
     graftClearError(m ? m->ctx : NULL);
@@ -54,7 +68,7 @@ GRAFT_API int graft_model_predict(graft_model *m, const graft_tensor *input, gra
     }
     int c = (int)logits->dims[1];
     for (int64_t i = 0; i < logits->dims[0]; i++)
-        softmax_row(logits->data + i * c, probs->data + i * c, c);
+        output_row(m->task, logits->data + i * c, probs->data + i * c, c);
     graftModelInferEnd(m, run);
     return GRAFT_OK;
 }
@@ -65,6 +79,8 @@ GRAFT_API int graft_model_predict_topk(graft_model *m, const graft_tensor *input
     graftClearError(m ? m->ctx : NULL);
     GRAFT_RETURN_IF(!m || !input || !indices || !probs, m ? m->ctx : NULL, GRAFT_E_INVALID_ARG,
                     "model, input, indices and probs must not be NULL");
+    GRAFT_RETURN_IF(m->task == GRAFT_TASK_REGRESSION, m->ctx, GRAFT_E_STATE,
+                    "a regression model (GRAFT_MODEL_TASK) has no classes to rank");
     int c = (int)graftModelOutputSize(m);
     GRAFT_RETURN_IF(k < 1 || k > c, m->ctx, GRAFT_E_RANGE,
                     "k is %d, must be 1 to %d (the classes)", k, c);
@@ -78,7 +94,7 @@ GRAFT_API int graft_model_predict_topk(graft_model *m, const graft_tensor *input
         return graftError(m->ctx, GRAFT_E_NOMEM, __func__, "cannot allocate a row");
     }
     for (int64_t i = 0; i < logits->dims[0]; i++) {
-        softmax_row(logits->data + i * c, row, c);
+        output_row(m->task, logits->data + i * c, row, c);
         /* selection of the k best, ties to the lower index */
         for (int r = 0; r < k; r++) {
             int best = -1;

@@ -11,9 +11,11 @@
 #include "data/dataset.h"
 #include "batch.h"
 #include "fit_callbacks.h"
+#include "fit_loss.h"
 #include "optim.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -355,8 +357,31 @@ static void cache_gather(feature_cache *c, const int64_t *order, int n, int32_t 
     }
 }
 
-/* The sizes graft_fit_opts has had: 1.0, 1.3. */
-static const uint32_t fit_opts_sizes[] = {(uint32_t)offsetof(graft_fit_opts, monitor),
+/* Gradient clipping (graft_fit_opts.clip_grad_norm, as PyTorch's
+ * clip_grad_norm_): the total L2 norm of the trained slots' gradients, and
+ * when it is above limit every such gradient times limit / (norm + 1e-6).
+ * A norm that is not finite scales nothing: the step's check then refuses
+ * the gradient and names it. */
+static void clip_gradients(graft_model *m, const slot_list *sl, float limit)
+{
+    double sum = 0;
+    for (int i = 0; i < sl->n; i++) {
+        if (sl->slots[i].frozen) continue;
+        const graft_tensor *g = sl->slots[i].grad;
+        for (size_t k = 0; k < g->numel; k++) sum += (double)g->data[k] * (double)g->data[k];
+    }
+    const double norm = sqrt(sum);
+    if (!isfinite(norm) || norm <= (double)limit) return;
+    const float coef = (float)((double)limit / (norm + 1e-6));
+    for (int i = 0; i < sl->n; i++) {
+        if (sl->slots[i].frozen) continue;
+        graft_tensor *g = m->nodes[sl->where[i][0]].layer->params[sl->where[i][1]].grad;
+        for (size_t k = 0; k < g->numel; k++) g->data[k] *= coef;
+    }
+}
+
+/* The sizes graft_fit_opts has had: 1.0, 1.3 (the loss and callback fields). */
+static const uint32_t fit_opts_sizes[] = {(uint32_t)offsetof(graft_fit_opts, class_weights),
                                           (uint32_t)sizeof(graft_fit_opts)};
 static const graftOptionsKind fit_opts_kind = {
     "opts", "GRAFT_FIT_OPTS_INIT", fit_opts_sizes, GRAFT_OPTIONS_COUNT(fit_opts_sizes), 0, 0};
@@ -386,6 +411,7 @@ GRAFT_API int graft_model_fit(graft_model *m, graft_optim *o, graft_dataset *tra
     int c = (int)graftModelOutputSize(m);
     int64_t n_batches = (train->count + batch - 1) / batch;
     graftBatch b;
+    graftFitLoss fl;
     slot_list slots = {NULL, NULL, NULL, 0, 0, 0, ctx, m};
     feature_cache cache = {-1, 0, NULL, NULL, NULL};
     stat_backup stats = {NULL, NULL, NULL, 0, NULL};
@@ -393,8 +419,12 @@ GRAFT_API int graft_model_fit(graft_model *m, graft_optim *o, graft_dataset *tra
     graftFitCallbacks cbs;
     GRAFT_FORWARD_IF_ERROR(graftFitCallbacksInit(&cbs, m, o, &opt, val != NULL, func));
     int st = graftBatchInit(m, &b, batch, train->count, 1, func);
+    int fl_st = graftFitLossInit(m, &opt, train, batch, &fl, func);
+    if (st == GRAFT_OK) st = fl_st;
     if (st == GRAFT_OK) st = stats_init(m, &stats, func);
-    if (st == GRAFT_OK && val) st = graftEvalNew(m, 1, &ve, func);
+    if (st == GRAFT_OK && val)
+        st = m->task == GRAFT_TASK_CLASSIFICATION ? graftEvalNew(m, 1, &ve, func)
+                                                  : graftEvalTargetsNew(m, NULL, &ve, func);
     int restore = 0; /* 1 while a step has changed the statistics and not finished */
 
     graft_progress p;
@@ -413,7 +443,7 @@ GRAFT_API int graft_model_fit(graft_model *m, graft_optim *o, graft_dataset *tra
             break;
         }
         graftModelMarkUpstream(m);
-        int f = cacheable_node(m, train);
+        int f = graftFitLossMixes(&fl) ? -1 : cacheable_node(m, train);
         if (f != cache.node) {
             cache_free(ctx, &cache);
             if (f >= 0) st = cache_build(m, train, &b, batch, f, &cache, func);
@@ -422,7 +452,8 @@ GRAFT_API int graft_model_fit(graft_model *m, graft_optim *o, graft_dataset *tra
 
         shuffle_order(b.order, train->count, opt.seed, e, opt.shuffle);
         double loss_sum = 0, t0 = now_seconds();
-        int64_t correct = 0, seen = 0;
+        double correct = 0;
+        int64_t seen = 0;
         for (int64_t bi = 0; bi < n_batches && !stop; bi++) {
             int n = (int)(train->count - bi * batch < batch ? train->count - bi * batch : batch);
             const int64_t *order = b.order + bi * batch;
@@ -437,6 +468,11 @@ GRAFT_API int graft_model_fit(graft_model *m, graft_optim *o, graft_dataset *tra
                 if (st == GRAFT_OK) st = graftBatchCheckFinite(m, train, b.x, order, "training", e, bi, func);
                 if (st != GRAFT_OK) break;
             }
+            st = graftFitLossLoad(&fl, train, order, n, func);
+            if (st != GRAFT_OK) break;
+            if (graftFitLossMixes(&fl))
+                graftFitLossMix(&fl, b.x, b.labels, n,
+                                mix_seed(opt.seed, (uint64_t)e + 1, (uint64_t)bi + 1, 0));
             graftModelSetMode(m, 1);
             reseed_layers(m, opt.seed, e, bi);
             /* Every check below runs before the update is made, so a step
@@ -450,7 +486,7 @@ GRAFT_API int graft_model_fit(graft_model *m, graft_optim *o, graft_dataset *tra
             b.grad->dims[0] = n;
             b.grad->numel = (size_t)n * c;
             float loss;
-            st = graft_loss_softmax_cross_entropy(logits, b.labels, &loss, b.grad);
+            st = graftFitLossCompute(&fl, ctx, logits, b.labels, &loss, b.grad, func);
             if (st == GRAFT_OK && !isfinite(loss))
                 st = GRAFT_E_NUMERIC;
             if (st != GRAFT_OK) {
@@ -466,11 +502,11 @@ GRAFT_API int graft_model_fit(graft_model *m, graft_optim *o, graft_dataset *tra
             }
             st = stats_check(m, &stats, e, bi, func);
             if (st != GRAFT_OK) break;
-            for (int i = 0; i < n; i++)
-                correct += graftArgmaxRow(logits->data + (size_t)i * c, c) == b.labels[i];
+            correct += graftFitLossCorrect(&fl, logits, b.labels, n);
             st = graftModelBackward(m, x, b.grad);
             m->override_node = -2;
             if (st != GRAFT_OK) break;
+            if (opt.clip_grad_norm > 0) clip_gradients(m, &slots, opt.clip_grad_norm);
             /* The schedule runs on the optimizer's own progress: a fresh
              * optimizer starts its schedule at 0 even on a pretrained model. */
             double lr = cbs.lr_scale *
@@ -492,7 +528,8 @@ GRAFT_API int graft_model_fit(graft_model *m, graft_optim *o, graft_dataset *tra
                 p.values[GRAFT_PROGRESS_BATCH] = (double)(bi + 1);
                 p.values[GRAFT_PROGRESS_BATCHES] = (double)n_batches;
                 p.values[GRAFT_PROGRESS_LOSS] = loss_sum / (double)seen;
-                p.values[GRAFT_PROGRESS_ACCURACY] = (double)correct / (double)seen;
+                p.values[GRAFT_PROGRESS_ACCURACY] =
+                    m->task == GRAFT_TASK_REGRESSION ? NAN : correct / (double)seen;
                 p.values[GRAFT_PROGRESS_LR] = lr;
                 p.values[GRAFT_PROGRESS_IMAGES_PER_SEC] = dt > 0 ? (double)seen / dt : 0;
                 graftFitCallbacksReport(&cbs, p.values);
@@ -503,7 +540,10 @@ GRAFT_API int graft_model_fit(graft_model *m, graft_optim *o, graft_dataset *tra
         if (st != GRAFT_OK) break;
         if (seen == train->count) m->epochs_done = e + 1;
         if (stop && seen < train->count) break;
-        if (ve) {
+        if (ve && m->task != GRAFT_TASK_CLASSIFICATION) {
+            st = graftEvalTargetsRun(m, val, batch, ve, "validation", func);
+            if (st != GRAFT_OK) break;
+        } else if (ve) {
             memset(ve->confusion, 0, (size_t)c * c * sizeof *ve->confusion);
             st = graftEvalRun(m, val, batch, 1, ve, "validation", func);
             if (st != GRAFT_OK) break;
@@ -527,6 +567,7 @@ GRAFT_API int graft_model_fit(graft_model *m, graft_optim *o, graft_dataset *tra
     m->override_node = -2;
     if (st != GRAFT_OK && restore) stats_copy(&stats, 0);
     cache_free(ctx, &cache);
+    graftFitLossFree(ctx, &fl);
     graft_eval_free(ve);
     graftFree(ctx, slots.slots);
     graftFree(ctx, slots.where);

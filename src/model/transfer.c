@@ -120,6 +120,14 @@ GRAFT_API int graft_model_set_option(graft_model *m, int key, int64_t value)
                         (long long)value);
         m->feature_cache_mb = value;
         return GRAFT_OK;
+    case GRAFT_MODEL_TASK:
+        GRAFT_RETURN_IF(value < GRAFT_TASK_CLASSIFICATION || value > GRAFT_TASK_REGRESSION,
+                        m->ctx, GRAFT_E_RANGE,
+                        "GRAFT_MODEL_TASK takes GRAFT_TASK_CLASSIFICATION (0), "
+                        "GRAFT_TASK_MULTI_LABEL (1) or GRAFT_TASK_REGRESSION (2), not %lld",
+                        (long long)value);
+        m->task = (int)value;
+        return GRAFT_OK;
     default:
         return graftError(m->ctx, GRAFT_E_NOT_FOUND, __func__, "unknown option key %d", key);
     }
@@ -134,6 +142,7 @@ GRAFT_API int graft_model_get_option(const graft_model *m, int key, int64_t *val
     case GRAFT_MODEL_FROZEN_BN_TRAINS: *value = m->frozen_bn_trains; return GRAFT_OK;
     case GRAFT_MODEL_FEATURE_CACHE: *value = m->feature_cache; return GRAFT_OK;
     case GRAFT_MODEL_FEATURE_CACHE_MB: *value = m->feature_cache_mb; return GRAFT_OK;
+    case GRAFT_MODEL_TASK: *value = m->task; return GRAFT_OK;
     default:
         return graftError(m->ctx, GRAFT_E_NOT_FOUND, __func__, "unknown option key %d", key);
     }
