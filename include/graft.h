@@ -221,6 +221,13 @@ GRAFT_API int graft_ctx_get_int(const graft_ctx *ctx, int key, int *value);
  * context never race on it. */
 GRAFT_API const char *graft_errmsg(const graft_ctx *ctx);
 
+/* Frees a buffer that graft allocated in ctx and handed to the caller:
+ * from graft_model_save_buffer(), graft_checkpoint_save_buffer(),
+ * graft_onnx_export_buffer(), graft_image_encode_png() or
+ * graft_tensor_encode_png() (ctx: the context of the model, image or tensor
+ * that made it). Accepts NULL data. Since 1.3. */
+GRAFT_API void graft_buffer_free(graft_ctx *ctx, void *data);
+
 /* ======================================================================== */
 /* Tensors                                                                  */
 /* ======================================================================== */
@@ -665,7 +672,7 @@ GRAFT_API int graft_image_augment(graft_image *image, const graft_augment_spec *
  * decoded 8-bit image exactly. A NaN or infinite value is refused: the
  * message names the channel, row and column.
  * *data receives *size bytes that the caller frees with
- * graft_image_buffer_free() (with the image's context); both are set to
+ * graft_buffer_free() (with the image's context); both are set to
  * NULL and 0 on failure.
  * Errors: GRAFT_E_INVALID_ARG (NULL image, data or size), GRAFT_E_NUMERIC
  * (a value that is not finite), GRAFT_E_NOMEM, GRAFT_E_INTERNAL (libpng
@@ -679,10 +686,6 @@ GRAFT_API int graft_image_encode_png(const graft_image *image, void **data, size
  * path, GRAFT_E_IO (the message names the file and the system's reason).
  * Since 1.3. */
 GRAFT_API int graft_image_save_png(const graft_image *image, const char *path);
-
-/* Frees a buffer from graft_image_encode_png() or graft_tensor_encode_png();
- * ctx is the image's (or tensor's) context. Accepts NULL data. Since 1.3. */
-GRAFT_API void graft_image_buffer_free(graft_ctx *ctx, void *data);
 
 /* Encodes a tensor as an 8-bit PNG, for looking at inputs, feature maps and
  * batches. The value v becomes the sample round(255 * (v - lo) / (hi - lo))
@@ -2878,10 +2881,6 @@ GRAFT_API int graft_checkpoint_save_buffer(const graft_model *model, const graft
 GRAFT_API int graft_checkpoint_load_buffer(graft_ctx *ctx, const void *data, size_t size,
                                            graft_model **model, graft_optim **optim);
 
-/* Frees a buffer that graft_model_save_buffer(), graft_checkpoint_save_buffer()
- * or graft_onnx_export_buffer() returned; ctx is the model's context (the
- * one that allocated it). Accepts NULL data. Since 1.3. */
-GRAFT_API void graft_buffer_free(graft_ctx *ctx, void *data);
 
 /* ======================================================================== */
 /* ONNX import and export                                                   */

@@ -51,8 +51,8 @@ START_TEST(test_image_round_trip_within_rounding)
         ck_assert_uint_eq(tu_first_bit_difference(graft_image_data_const(again), b,
                                                   (size_t)13 * 7 * channels),
                           (size_t)13 * 7 * channels);
-        graft_image_buffer_free(ctx, data);
-        graft_image_buffer_free(ctx, data2);
+        graft_buffer_free(ctx, data);
+        graft_buffer_free(ctx, data2);
         graft_image_free(im);
         graft_image_free(back);
         graft_image_free(again);
@@ -106,7 +106,7 @@ START_TEST(test_image_errors)
     ck_assert_int_eq(st, GRAFT_E_IO);
     ck_assert_ptr_nonnull(strstr(graft_errmsg(ctx), "graft_image_save_png()"));
     ck_assert_ptr_nonnull(strstr(graft_errmsg(ctx), "/nonexistent-graft-dir/a.png"));
-    graft_image_buffer_free(ctx, NULL);
+    graft_buffer_free(ctx, NULL);
     graft_image_free(im);
     graft_ctx_free(ctx);
 }
@@ -128,7 +128,7 @@ START_TEST(test_tensor_mapping_and_shapes)
     const float want[4] = {0.0f, 128.0f / 255, 1.0f, 1.0f};
     for (int k = 0; k < 4; k++) ck_assert_float_eq(graft_image_data_const(im)[k], want[k]);
     graft_image_free(im);
-    graft_image_buffer_free(ctx, data);
+    graft_buffer_free(ctx, data);
     graft_tensor_free(t);
 
     /* (C, H, W) of 2 and 4 channels: grey + alpha and RGBA decode with alpha dropped */
@@ -142,7 +142,7 @@ START_TEST(test_tensor_mapping_and_shapes)
         for (int k = 0; k < (c == 2 ? 1 : 3) * 15; k++)
             ck_assert_float_le(fabsf(a[k] - b[k]), 0.5f / 255 + 1e-7f);
         graft_image_free(im);
-        graft_image_buffer_free(ctx, data);
+        graft_buffer_free(ctx, data);
         graft_tensor_free(x);
     }
     graft_ctx_free(ctx);
@@ -269,11 +269,11 @@ START_TEST(test_allocation_failures)
             } else {
                 ck_assert_int_eq(st, GRAFT_OK);
             }
-            graft_image_buffer_free(ctx, data);
+            graft_buffer_free(ctx, data);
             tu_fail_heap_arm(&h, k, persistent);
             st = graft_tensor_encode_png(t, 0.0f, 1.0f, 0, &data, &size);
             tu_fail_heap_arm(&h, 0, 0);
-            if (st == GRAFT_OK) graft_image_buffer_free(ctx, data);
+            if (st == GRAFT_OK) graft_buffer_free(ctx, data);
             else ck_assert_int_eq(st, GRAFT_E_NOMEM);
             graft_tensor_free(t);
             graft_image_free(im);

@@ -211,7 +211,7 @@ class Image(Handle):
         try:
             return ctypes.string_at(data.value, size.value)
         finally:
-            _lib.C.graft_image_buffer_free(self._ctx.handle, data.value)
+            _lib.C.graft_buffer_free(self._ctx.handle, data.value)
 
     # -- transforms (in place; each returns self) --
 

@@ -152,7 +152,7 @@ class Tensor(Handle):
         try:
             return ctypes.string_at(data.value, size.value)
         finally:
-            _lib.C.graft_image_buffer_free(self._ctx.handle, data.value)
+            _lib.C.graft_buffer_free(self._ctx.handle, data.value)
 
     def tolist(self):
         """The values as nested lists."""

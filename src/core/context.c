@@ -145,3 +145,7 @@ GRAFT_API int graft_ctx_get_int(const graft_ctx *ctx, int key, int *value)
     }
 }
 
+GRAFT_API void graft_buffer_free(graft_ctx *ctx, void *data)
+{
+    if (ctx) graftFree(ctx, data);
+}

@@ -210,11 +210,6 @@ GRAFT_API int graft_image_save_png(const graft_image *image, const char *path)
     return st;
 }
 
-GRAFT_API void graft_image_buffer_free(graft_ctx *ctx, void *data)
-{
-    if (ctx) graftFree(ctx, data);
-}
-
 /* ---- tensors ---------------------------------------------------------------- */
 
 static int tensor_picture(const graft_tensor *t, float lo, float hi, int columns, picture *p,

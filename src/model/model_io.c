@@ -293,11 +293,6 @@ GRAFT_API int graft_checkpoint_save_buffer(const graft_model *model, const graft
     return save_buffer_common(model, optim, data, size, __func__);
 }
 
-GRAFT_API void graft_buffer_free(graft_ctx *ctx, void *data)
-{
-    if (ctx) graftFree(ctx, data);
-}
-
 GRAFT_API int graft_model_save(const graft_model *model, const char *path)
 {
     graft_ctx *ctx = model ? model->ctx : NULL;
