@@ -87,6 +87,9 @@ check "train --json lines" sh -c "\"$graft\" train \"$base\" --data \"$dir/data\
 check "train --early-stop 1 with an unreachable --min-delta: stops after the second epoch" sh -c \
     "\"$graft\" train \"$base\" --data \"$dir/data\" --out \"$dir/es.graft\" --epochs 6 --json --early-stop 1 \
      --min-delta 1000 --plot \"$dir/es.png\" | python3 -c 'import json,sys; e=[json.loads(l) for l in sys.stdin]; e=[l for l in e if l[\"event\"]==\"epoch\"]; assert len(e)==2 and e[-1][\"best_epoch\"]==1 and e[-1][\"lr_scale\"]==1, e'"
+check "train --restore-best after an early stop: done names the best epoch and its figure" sh -c \
+    "\"$graft\" train \"$base\" --data \"$dir/data\" --out \"$dir/es.graft\" --epochs 6 --json --early-stop 1 \
+     --min-delta 1000 --restore-best --val-fraction 0.25 --plot \"$dir/es.png\" | python3 -c 'import json,sys; e=[json.loads(l) for l in sys.stdin]; d=e[-1]; ep=[l for l in e if l[\"event\"]==\"epoch\"]; assert d[\"event\"]==\"done\" and d[\"epoch\"]==1 and len(ep)==2 and d[\"val_accuracy\"]==ep[0][\"val_accuracy\"], (d, ep)'"
 check "train --restore-best --save-best: the best checkpoint is a model eval reads" sh -c \
     "\"$graft\" train \"$base\" --data \"$dir/data\" --out \"$dir/rb.graft\" --epochs 2 --quiet --restore-best \
      --save-best \"$dir/best.ckpt\" --monitor val_accuracy --val-fraction 0.25 --reduce-on-plateau 0.5,0 --min-lr 1e-5 \

@@ -359,15 +359,24 @@ int cmd_train(int argc, char **argv, cli_out *out)
     if (save_curves(&pr, plot)) goto done;
     if (!out->quiet) cliWarnChance(&pr, classes);
     double secs = cliNow() - pr.started;
+    /* The epoch saved (counted in this run, as the progress lines count):
+     * the last, or with --restore-best the best one. */
+    const long long saved_epoch = (long long)graft_model_epochs_done(m) - pr.first_epoch;
+    int saved = pr.n - 1;
+    for (int k = 0; k < pr.n; k++)
+        if ((long long)pr.epoch[k] == saved_epoch) saved = k;
     if (out->json) {
         printf("{\"event\": \"done\", \"model\": ");
         cliJsonString(stdout, dest);
         printf(", \"plot\": ");
         cliJsonString(stdout, plot);
-        printf(", \"seconds\": %.3f, \"val_accuracy\": ", secs);
-        cliJsonNumber(stdout, pr.n ? pr.val_acc[pr.n - 1] : NAN);
+        printf(", \"seconds\": %.3f, \"epoch\": %lld, \"val_accuracy\": ", secs, saved_epoch);
+        cliJsonNumber(stdout, saved >= 0 ? pr.val_acc[saved] : NAN);
         printf("}\n");
     } else if (!out->quiet) {
+        if (saved >= 0 && saved != pr.n - 1)
+            fprintf(stderr, "restored epoch %lld, the best of the run (--restore-best)\n",
+                    saved_epoch);
         fprintf(stderr, "saved %s and %s (%.1f s)\n", dest, plot, secs);
     }
     rc = 0;
