@@ -19,7 +19,9 @@ and Fashion-MNIST (dataset-fashion-mnist):
     PYTHONPATH=python /usr/bin/python3 tools/demo_torch_baseline.py
 Options: --epochs N, --no-augment (the recipe of the old base: 4 epochs, no
 augmentation), --seeds N, --budget N (passed to graft demo), --reuse (keep an
-existing PyTorch base instead of training it again).
+existing PyTorch base instead of training it again), --no-demo (only train
+it), --graft-output FILE (graft demo's saved output for --graft-base, instead
+of running it again), --threads N.
 """
 import argparse
 import gzip
@@ -156,8 +158,13 @@ def run_demo(binary, base, seeds, extra, out_dir):
     cmd = [binary, "demo", "--base", base, "--seeds", str(seeds), "--out", out_dir, "--quiet"] + extra
     print("running:", " ".join(cmd), file=sys.stderr)
     res = subprocess.run(cmd, stdout=subprocess.PIPE, universal_newlines=True, check=True)
+    return parse_table(res.stdout), res.stdout
+
+
+def parse_table(text):
+    """{row label: ([frozen, staged, scratch] accuracy, [their spreads])} from graft demo's table."""
     rows = {}
-    for line in res.stdout.splitlines():
+    for line in text.splitlines():
         m = re.match(r"^(\d+|all \(~\d+\))\s+\|(.*)$", line)
         if not m:
             continue
@@ -165,7 +172,7 @@ def run_demo(binary, base, seeds, extra, out_dir):
         accs = [float(re.match(r"([\d.]+)%\s*\+-\s*([\d.]+)", c).group(1)) for c in cells[:3]]
         sds = [float(re.match(r"([\d.]+)%\s*\+-\s*([\d.]+)", c).group(2)) for c in cells[:3]]
         rows[m.group(1)] = (accs, sds)
-    return rows, res.stdout
+    return rows
 
 
 def main():
@@ -180,8 +187,10 @@ def main():
     ap.add_argument("--budget", type=int, default=0, help="samples seen per demo run (graft demo --budget)")
     ap.add_argument("--reuse", action="store_true", help="use an existing --torch-base")
     ap.add_argument("--no-demo", action="store_true", help="only pretrain the PyTorch base")
+    ap.add_argument("--graft-output", help="the saved output of graft demo on --graft-base (not run again)")
+    ap.add_argument("--threads", type=int, default=2, help="PyTorch threads")
     a = ap.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(a.threads)
     os.makedirs(os.path.dirname(a.torch_base) or ".", exist_ok=True)
     if not (a.reuse and os.path.exists(a.torch_base)):
         train, test = load_fashion(a.fashion)
@@ -204,7 +213,12 @@ def main():
         return
     extra = ["--budget", str(a.budget)] if a.budget else []
     out_dir = os.path.dirname(a.torch_base) or "."
-    g_rows, g_text = run_demo(a.bin, a.graft_base, a.seeds, extra, os.path.join(out_dir, "demo-graft-base"))
+    if a.graft_output:
+        with open(a.graft_output) as f:
+            g_text = f.read()
+        g_rows = parse_table(g_text)
+    else:
+        g_rows, g_text = run_demo(a.bin, a.graft_base, a.seeds, extra, os.path.join(out_dir, "demo-graft-base"))
     t_rows, t_text = run_demo(a.bin, a.torch_base, a.seeds, extra, os.path.join(out_dir, "demo-torch-base"))
     print("\ngraft demo, accuracy on the held-out digits (mean over %d seeds), graft base vs PyTorch base:\n" % a.seeds)
     print("%-12s | %-24s | %-24s | %s" % ("labels", "frozen graft/torch", "staged graft/torch", "scratch (both runs)"))
