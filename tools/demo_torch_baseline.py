@@ -181,7 +181,7 @@ def main():
     ap.add_argument("--graft-base", default="examples/demo/fashion-base.graft")
     ap.add_argument("--torch-base", default="demo-output/torch-base.graft")
     ap.add_argument("--bin", default="bin/graft")
-    ap.add_argument("--epochs", type=int, default=12)
+    ap.add_argument("--epochs", type=int, default=8)
     ap.add_argument("--no-augment", action="store_true")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--budget", type=int, default=0, help="samples seen per demo run (graft demo --budget)")

@@ -47,7 +47,7 @@ static const char usage[] =
     "usage: graft demo --pretrain [--fashion DIR] [--epochs N] [--no-augment] [--base MODEL]\n"
     "  Trains the base model on Fashion-MNIST's IDX files in DIR (default\n"
     "  /usr/share/datasets/fashion-mnist, Debian's dataset-fashion-mnist) for N\n"
-    "  epochs (default 12), each image randomly shifted by up to 2 pixels and\n"
+    "  epochs (default 8), each image randomly shifted by up to 2 pixels and\n"
     "  mirrored (not with --no-augment), and writes it with a record of how it was\n"
     "  made (MODEL.md).\n";
 
@@ -107,7 +107,7 @@ fail:
 
 /* ---- pretraining --------------------------------------------------------- */
 
-#define PRETRAIN_EPOCHS 12
+#define PRETRAIN_EPOCHS 8
 #define PRETRAIN_SHIFT 2 /* largest random shift, in pixels, of the augmentation */
 
 /* A small xorshift generator for the augmentation draws. */
