@@ -21,7 +21,8 @@ Options: --epochs N, --no-augment (the recipe of the old base: 4 epochs, no
 augmentation), --seeds N, --budget N (passed to graft demo), --reuse (keep an
 existing PyTorch base instead of training it again), --no-demo (only train
 it), --graft-output FILE (graft demo's saved output for --graft-base, instead
-of running it again), --threads N.
+of running it again), --torch-output FILE (the same for --torch-base),
+--threads N.
 """
 import argparse
 import gzip
@@ -188,6 +189,7 @@ def main():
     ap.add_argument("--reuse", action="store_true", help="use an existing --torch-base")
     ap.add_argument("--no-demo", action="store_true", help="only pretrain the PyTorch base")
     ap.add_argument("--graft-output", help="the saved output of graft demo on --graft-base (not run again)")
+    ap.add_argument("--torch-output", help="the saved output of graft demo on --torch-base (not run again)")
     ap.add_argument("--threads", type=int, default=2, help="PyTorch threads")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -219,7 +221,12 @@ def main():
         g_rows = parse_table(g_text)
     else:
         g_rows, g_text = run_demo(a.bin, a.graft_base, a.seeds, extra, os.path.join(out_dir, "demo-graft-base"))
-    t_rows, t_text = run_demo(a.bin, a.torch_base, a.seeds, extra, os.path.join(out_dir, "demo-torch-base"))
+    if a.torch_output:
+        with open(a.torch_output) as f:
+            t_text = f.read()
+        t_rows = parse_table(t_text)
+    else:
+        t_rows, t_text = run_demo(a.bin, a.torch_base, a.seeds, extra, os.path.join(out_dir, "demo-torch-base"))
     print("\ngraft demo, accuracy on the held-out digits (mean over %d seeds), graft base vs PyTorch base:\n" % a.seeds)
     print("%-12s | %-24s | %-24s | %s" % ("labels", "frozen graft/torch", "staged graft/torch", "scratch (both runs)"))
     worse = 0
