@@ -245,9 +245,9 @@ static int pretrain(cli_args *a, cli_out *out)
             (long long)graft_eval_get(ev, GRAFT_EVAL_COUNT), 100 * graft_eval_get(ev, GRAFT_EVAL_ACCURACY));
     fprintf(f, "- Training time: %.0f s on the machine that ran it.\n", secs);
     fprintf(f, "\nChanged since the base of graft 1.0-1.2 (4 epochs, no augmentation, 89.30%%): "
-               "random shifts and mirroring, and %d epochs instead of 4. Fine-tuned on the "
-               "demo's digits, the old base scored below a PyTorch base of the same architecture "
-               "and recipe; `make demo-torch` (tools/demo_torch_baseline.py) compares the two.\n",
+               "random shifts and mirroring, and %d epochs instead of 4, to make the features "
+               "transfer better. `make demo-torch` (tools/demo_torch_baseline.py) compares the "
+               "base with one PyTorch pretrains the same way; docs/DEMO.md has the figures.\n",
             epochs);
     fclose(f);
     printf("base model %s: Fashion-MNIST test accuracy %.2f%%, %.0f s; record in %s\n", base,
