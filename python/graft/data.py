@@ -33,6 +33,25 @@ def _prod(dims):
     return n
 
 
+def _sample_shape(feat, count, sample_shape):
+    """The shape of one of count samples in the features feat: sample_shape
+    as a tuple, or taken from feat's shape (all but its first axis, or flat
+    samples); ValueError when the values do not split into count samples."""
+    if sample_shape is None:
+        if len(feat.shape) >= 2:
+            sample_shape = feat.shape[1:]
+        elif count > 0 and feat.count % count == 0:
+            sample_shape = (feat.count // count,)
+        else:
+            raise ValueError("cannot split %d features into %d samples" % (feat.count, count))
+    sample_shape = tuple(int(d) for d in (
+        (sample_shape,) if isinstance(sample_shape, int) else sample_shape))
+    if feat.count != count * _prod(sample_shape):
+        raise ValueError("features hold %d values, but %d samples of shape %s need %d"
+                         % (feat.count, count, sample_shape, count * _prod(sample_shape)))
+    return sample_shape
+
+
 class Dataset(Handle):
     """A labelled set of samples of one shape.
 
@@ -89,19 +108,7 @@ class Dataset(Handle):
             raise ValueError("labels must be one-dimensional, not of shape %s" % (lab.shape,))
         count = lab.count
         feat = _arrays.float_input(features, "features")
-        if sample_shape is None:
-            if len(feat.shape) >= 2:
-                sample_shape = feat.shape[1:]
-            elif count > 0 and feat.count % count == 0:
-                sample_shape = (feat.count // count,)
-            else:
-                raise ValueError("cannot split %d features into %d samples"
-                                 % (feat.count, count))
-        sample_shape = tuple(int(d) for d in (
-            (sample_shape,) if isinstance(sample_shape, int) else sample_shape))
-        if feat.count != count * _prod(sample_shape):
-            raise ValueError("features hold %d values, but %d samples of shape %s need %d"
-                             % (feat.count, count, sample_shape, count * _prod(sample_shape)))
+        sample_shape = _sample_shape(feat, count, sample_shape)
         if n_classes is None:
             if count == 0:
                 raise ValueError("n_classes cannot be inferred from no labels")
@@ -143,19 +150,7 @@ class Dataset(Handle):
             raise ValueError("targets must be of shape (count, n_targets), not %s"
                              % (tgt.shape,))
         feat = _arrays.float_input(features, "features")
-        if sample_shape is None:
-            if len(feat.shape) >= 2:
-                sample_shape = feat.shape[1:]
-            elif count > 0 and feat.count % count == 0:
-                sample_shape = (feat.count // count,)
-            else:
-                raise ValueError("cannot split %d features into %d samples"
-                                 % (feat.count, count))
-        sample_shape = tuple(int(d) for d in (
-            (sample_shape,) if isinstance(sample_shape, int) else sample_shape))
-        if feat.count != count * _prod(sample_shape):
-            raise ValueError("features hold %d values, but %d samples of shape %s need %d"
-                             % (feat.count, count, sample_shape, count * _prod(sample_shape)))
+        sample_shape = _sample_shape(feat, count, sample_shape)
         dims = _lib.int64_array(sample_shape, "sample_shape")
         out = ctypes.c_void_p()
         _lib.call(_lib.C.graft_dataset_from_memory_targets, ctx.handle, count,

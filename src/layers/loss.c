@@ -106,21 +106,31 @@ GRAFT_API int graft_loss_softmax_cross_entropy(const graft_tensor *logits, const
     return GRAFT_OK;
 }
 
+/* The arguments of a loss between predictions and targets of one shape
+ * (graft_loss_mse(), graft_loss_l1()): func names the call in messages. */
+static int check_regression_args(graft_ctx *ctx, const char *func, const graft_tensor *pred,
+                                 const graft_tensor *target, const float *loss,
+                                 const graft_tensor *grad)
+{
+    GRAFT_RETURN_IF_AT(!pred, ctx, GRAFT_E_INVALID_ARG, func, "pred is NULL");
+    GRAFT_RETURN_IF_AT(!target, ctx, GRAFT_E_INVALID_ARG, func, "target is NULL");
+    GRAFT_RETURN_IF_AT(!loss, ctx, GRAFT_E_INVALID_ARG, func, "loss is NULL");
+    char sa[160], sb[160];
+    if (!same_shape(target, pred, sa, sb, sizeof sa))
+        return graftError(ctx, GRAFT_E_SHAPE, func,
+                          "target has shape %s, must be pred's shape %s", sa, sb);
+    if (grad && !same_shape(grad, pred, sa, sb, sizeof sa))
+        return graftError(ctx, GRAFT_E_SHAPE, func,
+                          "grad has shape %s, must be pred's shape %s", sa, sb);
+    return GRAFT_OK;
+}
+
 GRAFT_API int graft_loss_mse(const graft_tensor *pred, const graft_tensor *target, float *loss,
                              graft_tensor *grad)
 {
     graft_ctx *ctx = pred ? pred->ctx : target ? target->ctx : grad ? grad->ctx : NULL;
     graftClearError(ctx);
-    GRAFT_RETURN_IF(!pred, ctx, GRAFT_E_INVALID_ARG, "pred is NULL");
-    GRAFT_RETURN_IF(!target, ctx, GRAFT_E_INVALID_ARG, "target is NULL");
-    GRAFT_RETURN_IF(!loss, ctx, GRAFT_E_INVALID_ARG, "loss is NULL");
-    char sa[160], sb[160];
-    if (!same_shape(target, pred, sa, sb, sizeof sa))
-        return graftError(ctx, GRAFT_E_SHAPE, __func__,
-                          "target has shape %s, must be pred's shape %s", sa, sb);
-    if (grad && !same_shape(grad, pred, sa, sb, sizeof sa))
-        return graftError(ctx, GRAFT_E_SHAPE, __func__,
-                          "grad has shape %s, must be pred's shape %s", sa, sb);
+    GRAFT_FORWARD_IF_ERROR(check_regression_args(ctx, __func__, pred, target, loss, grad));
 
     const size_t m = pred->numel;
     const float *p = pred->data, *t = target->data;
@@ -364,16 +374,7 @@ GRAFT_API int graft_loss_l1(const graft_tensor *pred, const graft_tensor *target
 {
     graft_ctx *ctx = pred ? pred->ctx : target ? target->ctx : grad ? grad->ctx : NULL;
     graftClearError(ctx);
-    GRAFT_RETURN_IF(!pred, ctx, GRAFT_E_INVALID_ARG, "pred is NULL");
-    GRAFT_RETURN_IF(!target, ctx, GRAFT_E_INVALID_ARG, "target is NULL");
-    GRAFT_RETURN_IF(!loss, ctx, GRAFT_E_INVALID_ARG, "loss is NULL");
-    char sa[160], sb[160];
-    if (!same_shape(target, pred, sa, sb, sizeof sa))
-        return graftError(ctx, GRAFT_E_SHAPE, __func__,
-                          "target has shape %s, must be pred's shape %s", sa, sb);
-    if (grad && !same_shape(grad, pred, sa, sb, sizeof sa))
-        return graftError(ctx, GRAFT_E_SHAPE, __func__,
-                          "grad has shape %s, must be pred's shape %s", sa, sb);
+    GRAFT_FORWARD_IF_ERROR(check_regression_args(ctx, __func__, pred, target, loss, grad));
     const size_t m = pred->numel;
     const float *p = pred->data, *t = target->data;
     double total = 0;
