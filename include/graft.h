@@ -1289,7 +1289,9 @@ GRAFT_API void graft_model_free(graft_model *model);
  * the original, graft_model_load_weights(), writing a parameter's data) are
  * seen by both. The original's memory stays until its last sharing clone is
  * freed (see graft_model_free()); cloning a sharing clone shares the same
- * tensors.
+ * tensors. While sharing clones exist, the original keeps its layers:
+ * graft_model_cut() and graft_model_replace_head() on it fail with
+ * GRAFT_E_STATE (free the clones first).
  * Threads: may run while other threads clone the same model or predict with
  * it (see "Threads" below); the clone is then used like any model (one
  * thread at a time, or concurrent predictions). Calls that change the
@@ -2353,7 +2355,8 @@ typedef struct graft_fit_opts {
  * is s.
  *
  * Errors (before any step, as GRAFT_E_INVALID_ARG): a monitor out of range,
- * a validation monitor without a validation set while a callback is on,
+ * a validation monitor without a validation set while a callback is on, an
+ * accuracy monitor for a regression model (GRAFT_MODEL_TASK),
  * min_delta or plateau_min_lr negative or not finite, early_stop_patience,
  * plateau_patience or plateau_cooldown negative, restore_best not 0 or 1,
  * plateau_factor not 0 and not in (0, 1), plateau_threshold not in [0, 1);
@@ -2586,17 +2589,19 @@ GRAFT_API double graft_eval_auc(const graft_eval *eval, int c);
 /* Class probabilities (and the best class) of every sample of dataset, in
  * one call: runs the model in inference mode on batches of batch_size
  * samples, in order. Row i of probs (dataset size x classes floats, row i
- * at i * classes) receives the softmax of sample i's outputs, as
- * graft_model_predict() computes it; top1[i] (dataset size values) the
- * index of its largest output, which is its most probable class (the
- * lower index on ties). Either may
+ * at i * classes) receives sample i's outputs as graft_model_predict()
+ * computes them (softmax probabilities; for a multi-label model each
+ * label's sigmoid, for a regression model the outputs as they are,
+ * GRAFT_MODEL_TASK); top1[i] (dataset size values) the index of its
+ * largest output, its most probable class (the lower index on ties; a
+ * regression model has none: top1 must be NULL). Either may
  * be NULL, not both. The dataset's labels are not read and its class
  * count need not match the model's. Inputs are checked as
  * graft_model_evaluate() checks them. On failure probs and top1 hold
  * unspecified values; the model is unchanged.
  * Errors: GRAFT_E_INVALID_ARG (NULL model or dataset, both outputs NULL,
  * batch_size < 1, a dataset of another context), GRAFT_E_STATE (a model
- * without layers), GRAFT_E_SHAPE (samples of another shape than the model
+ * without layers, top1 for a regression model), GRAFT_E_SHAPE (samples of another shape than the model
  * takes, an output that is not (N, classes)), GRAFT_E_NUMERIC (a sample
  * holding NaN or an infinity while GRAFT_CTX_CHECK_INPUTS is 1, or outputs
  * that are not finite: the message names the sample), GRAFT_E_NOMEM, and

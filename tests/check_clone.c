@@ -164,6 +164,13 @@ START_TEST(test_clone_shared_reads_the_original_and_refuses_training)
     ck_assert_uint_lt(tu_first_bit_difference(graft_tensor_data_const(c2),
                                               graft_tensor_data_const(want), 3 * N),
                       3 * N);
+    /* The original keeps its layers while a clone reads them. */
+    tu_expect_error(ctx, graft_model_replace_head(m, 5, NULL), GRAFT_E_STATE,
+                    "graft_model_replace_head(): 1 clone made with GRAFT_CLONE_SHARE_WEIGHTS "
+                    "reads this model's layers: free it first, or clone without sharing; "
+                    "nothing was changed");
+    ck_assert_int_eq(graft_model_cut(m, "c1"), GRAFT_E_STATE);
+    ck_assert_int_eq(graft_model_class_count(m), 3);
     /* A clone of the clone reads the same tensors; any freeing order. */
     ck_assert_int_eq(graft_model_clone(c, GRAFT_CLONE_SHARE_WEIGHTS, &cc), GRAFT_OK);
     ck_assert_ptr_eq(weight_of(cc, "fc"), weight_of(m, "fc"));

@@ -682,6 +682,12 @@ START_TEST(test_multi_label_evaluate_predict_save)
     for (int k = 0; k < 8; k++) want += log1p(exp(-x[k])) + (1 - t[k]) * x[k];
     ck_assert_double_eq_tol(graft_eval_get(e, GRAFT_EVAL_LOSS), want / 8, 1e-6);
     graft_eval_free(e);
+    /* predictions over the dataset are the labels' sigmoids, as predict's */
+    float pd[8];
+    int32_t best[4];
+    ck_assert_int_eq(graft_model_predict_dataset(m, ds, 3, pd, best), GRAFT_OK);
+    for (int k = 0; k < 8; k++)
+        ck_assert_double_eq_tol(pd[k], 1.0 / (1.0 + exp(-(double)x[k])), 1e-6);
 
     /* graft_model_evaluate() is for classifiers */
     ck_assert_int_eq(graft_model_evaluate(m, ds, 2, 1, &e), GRAFT_E_STATE);
@@ -760,10 +766,40 @@ START_TEST(test_regression_evaluate_and_fit)
     const float thr[2] = {0.5f, 0.5f};
     graft_eval *e2 = NULL;
     ck_assert_int_eq(graft_model_evaluate_targets(m, ds, 2, thr, &e2), GRAFT_E_INVALID_ARG);
+    {
+        /* Targets that never vary (1000 of 7.77 for output 0): R^2 of that
+         * output is NaN, not the -1e9 a sum of squares minus a squared sum
+         * leaves in doubles, and the mean is output 1's alone. */
+        enum { K = 1000 };
+        float *cx = calloc(2 * K, sizeof *cx), *ct = calloc(2 * K, sizeof *ct);
+        ck_assert(cx && ct);
+        for (int k = 0; k < K; k++) {
+            cx[2 * k] = 7.0f;
+            ct[2 * k] = 7.77f;
+            cx[2 * k + 1] = ct[2 * k + 1] = (float)(k % 7);
+        }
+        graft_dataset *cds = NULL;
+        ck_assert_int_eq(graft_dataset_from_memory_targets(ctx, K, 1, dims, cx, 2, ct, 1, &cds),
+                         GRAFT_OK);
+        graft_eval *ce = NULL;
+        ck_assert_int_eq(graft_model_evaluate_targets(m, cds, 64, NULL, &ce), GRAFT_OK);
+        ck_assert(isnan(graft_eval_target_get(ce, 0, GRAFT_EVAL_R2)));
+        ck_assert_double_eq_tol(graft_eval_target_get(ce, 1, GRAFT_EVAL_R2), 1, 1e-12);
+        ck_assert_double_eq_tol(graft_eval_get(ce, GRAFT_EVAL_R2), 1, 1e-12);
+        graft_eval_free(ce);
+        graft_dataset_free(cds);
+        free(cx);
+        free(ct);
+    }
     const int64_t bd[2] = {3, 2};
     graft_tensor *in = tu_tensor_from(ctx, 2, bd, x), *p = tu_tensor(ctx, 2, 3, 2);
     ck_assert_int_eq(graft_model_predict(m, in, p), GRAFT_OK);
     tu_assert_close(graft_tensor_data_const(p), x, 6, 0, 0, "regression outputs");
+    float pd[6];
+    int32_t best[3];
+    ck_assert_int_eq(graft_model_predict_dataset(m, ds, 2, pd, NULL), GRAFT_OK);
+    tu_assert_close(pd, x, 6, 0, 0, "regression outputs over the dataset");
+    ck_assert_int_eq(graft_model_predict_dataset(m, ds, 2, pd, best), GRAFT_E_STATE);
     graft_optim *o = tu_sgd(ctx, 0.05, 0.5);
     graft_fit_opts fo = GRAFT_FIT_OPTS_INIT;
     fo.epochs = 40;

@@ -93,7 +93,11 @@ check "train --restore-best after an early stop: done names the best epoch and i
 check "train --restore-best --save-best: the best checkpoint is a model eval reads" sh -c \
     "\"$graft\" train \"$base\" --data \"$dir/data\" --out \"$dir/rb.graft\" --epochs 2 --quiet --restore-best \
      --save-best \"$dir/best.ckpt\" --monitor val_accuracy --val-fraction 0.25 --reduce-on-plateau 0.5,0 --min-lr 1e-5 \
-     --plot \"$dir/rb.png\" && \"$graft\" eval \"$dir/best.ckpt\" --data \"$dir/data\" --quiet > /dev/null"
+     --plot \"$dir/rb.png\" && \"$graft\" eval \"$dir/best.ckpt\" --data \"$dir/data\" --quiet > /dev/null && \
+     \"$graft\" info \"$dir/best.ckpt\" | grep -q '^Preprocessing: grey, 28 x 28'"
+check "--monitor val_loss when the default holds out no validation part: status 2, said" \
+    says 2 "fewer than 30 images in a class" "$graft" train "$base" --data "$dir/data" --out "$dir/x.graft" \
+    --monitor val_loss --early-stop 1
 check "--save-best in a missing directory: status 1 before training" \
     says 1 "directory $dir/nodir does not exist" "$graft" train "$base" --data "$dir/none" --out "$dir/x.graft" --save-best "$dir/nodir/b.ckpt" --early-stop 2
 check "train with label smoothing, balanced class weights, clipping, mixup and cutmix" \
@@ -129,10 +133,11 @@ check "info shows the saved preprocessing" sh -c \
     "\"$graft\" info \"$dir/byte.graft\" | grep -q '^Preprocessing: grey, 28 x 28, .*values in \[0, 255\]' && \
      \"$graft\" info \"$dir/byte.graft\" --json | python3 -c 'import json,sys; p=json.load(sys.stdin)[\"preprocess\"]; assert p[\"scale\"]==255 and p[\"normalize\"]==\"scale\", p' && \
      \"$graft\" info \"$base\" | grep -q '^Preprocessing: none saved'"
-check "predict without flags applies the saved byte preprocessing: the right class" sh -c \
-    "\"$graft\" predict \"$dir/byte.graft\" \"$dir/data/bar/000.png\" --top 1 --json > \"$dir/p1\" && \
-     \"$graft\" predict \"$dir/byte.graft\" \"$dir/data/bar/000.png\" --top 1 --json --normalize byte > \"$dir/p2\" && \
-     cmp \"$dir/p1\" \"$dir/p2\" && python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); assert r[\"top\"][0][\"name\"]==\"bar\", r' \"$dir/p1\""
+check "predict without flags applies the saved byte preprocessing, not the unit default" sh -c \
+    "\"$graft\" predict \"$dir/byte.graft\" \"$dir/data/bar/000.png\" --json > \"$dir/p1\" && \
+     \"$graft\" predict \"$dir/byte.graft\" \"$dir/data/bar/000.png\" --json --normalize byte > \"$dir/p2\" && \
+     \"$graft\" predict \"$dir/byte.graft\" \"$dir/data/bar/000.png\" --json --normalize unit > \"$dir/p3\" 2> /dev/null && \
+     cmp \"$dir/p1\" \"$dir/p2\" && ! cmp -s \"$dir/p1\" \"$dir/p3\""
 check "eval without flags equals eval --normalize byte, above chance" sh -c \
     "\"$graft\" eval \"$dir/byte.graft\" --data \"$dir/data\" --json > \"$dir/e1\" && \
      \"$graft\" eval \"$dir/byte.graft\" --data \"$dir/data\" --json --normalize byte > \"$dir/e2\" 2> \"$dir/e2err\" && \

@@ -1199,6 +1199,9 @@ class Model(Handle):
         if early_stopping is not None and (isinstance(early_stopping, bool) or
                                            not isinstance(early_stopping, int)):
             raise TypeError("early_stopping must be None or a patience (an int >= 1)")
+        if early_stopping is not None and early_stopping < 1:
+            raise ValueError("early_stopping is %d, must be None (off) or a patience >= 1"
+                             % early_stopping)
         if isinstance(reduce_on_plateau, dict):
             reduce_on_plateau = ReduceLROnPlateau(**reduce_on_plateau)
         if reduce_on_plateau is not None and not isinstance(reduce_on_plateau, ReduceLROnPlateau):

@@ -107,6 +107,7 @@ typedef struct cli_progress {
     int cache_node;        /* the layer whose outputs are cached, or -1 */
     int from_cache;        /* this epoch's training batches skip the trunk */
     int cache_built;       /* ... and the cache was (re)built at its start */
+    int mixes;             /* mixup or cutmix: graft_model_fit() caches nothing */
     /* per-epoch history for the curves */
     int n;
     double epoch[1024], loss[1024], acc[1024], val_loss[1024], val_acc[1024];
@@ -182,8 +183,9 @@ int cliPredictImageTta(cli_args *a, graft_ctx *ctx, graft_model *m, const char *
                        int32_t *idx, float *prob);
 #define CLI_TTA_USAGE \
     "  --tta[=VIEWS]    average the probabilities over views of each image: flip\n" \
-    "                   (the mirror; --tta alone), crops (five crops of 7/8 of each\n" \
-    "                   side) or all (the crops and their mirrors)\n"
+    "                   (the image and its mirror; --tta alone), crops (the image\n" \
+    "                   and five crops of 7/8 of each side) or all (those six and\n" \
+    "                   their mirrors); the value goes after '='\n"
 
 double cliNow(void);
 

@@ -67,6 +67,14 @@ int cmd_predict(int argc, char **argv, cli_out *out)
         goto done;
     }
     const int tta = cliOpt(&a, "tta") != NULL;
+    int64_t task = GRAFT_TASK_CLASSIFICATION;
+    if (tta && graft_model_get_option(m, GRAFT_MODEL_TASK, &task) == GRAFT_OK &&
+        task == GRAFT_TASK_REGRESSION) {
+        cliError("--tta averages class probabilities, and %s is a regression model",
+                 a.pos[0]);
+        rc = 2;
+        goto done;
+    }
     for (int i = 1; i < a.n_pos; i++) {
         const char *path = a.pos[i];
         if ((tta ? cliPredictImageTta(&a, ctx, m, path, top, idx, prob)

@@ -31,8 +31,9 @@ static const char usage[] =
     "  --freeze-through NAME freeze layers up to NAME (default: all but the new head);\n"
     "                        a NAME past the default attachment moves the head after it\n"
     "  --train-all           train every layer\n"
-    "  --from-scratch        BASE's architecture with fresh weights (from --seed), every\n"
-    "                        layer trained unless --freeze-through or --unfreeze-from\n"
+    "  --from-scratch        BASE's trunk with fresh weights (from --seed), every layer\n"
+    "                        trained unless --freeze-through or --unfreeze-from; the\n"
+    "                        new head goes where it would on the pretrained base\n"
     "  --hidden N            a hidden layer of N units in the new head\n"
     "  --dropout P           dropout before the classifier (default 0)\n"
     "  --unfreeze-from NAME  staged fine-tuning: unfreeze NAME and what follows ...\n"
@@ -337,19 +338,24 @@ int cmd_train(int argc, char **argv, cli_out *out)
     fit.seed = (uint64_t)seed;
     fit.progress = cliOnProgress;
     fit.user_data = &pr;
-    cliTrainCallbacks(&a, val != NULL, &fit); /* checked above */
-    if ((rc = cliTrainLoss(&a, fit_train, &fit)) != 0) goto done;
+    /* Checked before any work, but the validation set is known only now
+     * (none below 30 images per class unless --val-fraction asks). */
+    if ((rc = cliTrainCallbacks(&a, val != NULL, &fit)) != 0 ||
+        (rc = cliTrainLoss(&a, fit_train, &fit)) != 0)
+        goto done;
     rc = 1;
+    pr.mixes = fit.mixup_alpha > 0 || fit.cutmix_alpha > 0;
+    /* The preprocessing the images go through travels with the model (and
+     * with --save-best's checkpoints), so predict and eval apply it without
+     * being told. */
+    if (cliSetPreprocess(m, &fo) != GRAFT_OK) {
+        rc = cliFail(ctx, "cannot record the preprocessing");
+        goto done;
+    }
     if (graft_model_fit(m, o, fit_train, val, &fit) != GRAFT_OK) {
         if (out->tty && !out->quiet) fputc('\n', stderr);
         rc = cliFail(ctx, "training failed");
         if (!skip_bad) cliHintSkipBad(GRAFT_OK, graft_errmsg(ctx));
-        goto done;
-    }
-    /* The preprocessing the images went through travels with the model, so
-     * predict and eval apply it without being told. */
-    if (cliSetPreprocess(m, &fo) != GRAFT_OK) {
-        rc = cliFail(ctx, "cannot record the preprocessing");
         goto done;
     }
     if (graft_model_save(m, dest) != GRAFT_OK) {

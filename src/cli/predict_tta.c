@@ -41,6 +41,10 @@ int cliPredictTopk(cli_args *a, graft_ctx *ctx, graft_model *m, const graft_tens
             int best = -1;
             for (int j = 0; j < n; j++)
                 if (row[j] >= 0 && (best < 0 || row[j] > row[best])) best = j;
+            if (best < 0) { /* probabilities are >= 0: only NaN leaves none */
+                st = GRAFT_E_NUMERIC;
+                break;
+            }
             idx[r] = best;
             prob[r] = row[best];
             row[best] = -1.0f;

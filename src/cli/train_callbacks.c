@@ -51,7 +51,8 @@ int cliTrainCallbacks(cli_args *a, int has_val, graft_fit_opts *fit)
             return 2;
         }
         if (monitors[i].needs_val && !has_val) {
-            cliError("--monitor %s needs a validation set: --val-fraction is 0", mon);
+            cliError("--monitor %s needs a validation set, and there is none (--val-fraction 0, "
+                     "or fewer than 30 images in a class: give --val-fraction)", mon);
             return 2;
         }
         monitor = monitors[i].monitor;

@@ -344,7 +344,7 @@ int cliOnProgress(void *user, const graft_progress *p)
     if (epoch != pr->cur_epoch) {
         /* The first callback of an epoch: graft_model_fit() has applied the
          * epoch's unfreezing, so the flags say what it caches. */
-        int node = cliFeatureCacheLayer(pr->model, pr->train);
+        int node = pr->mixes ? -1 : cliFeatureCacheLayer(pr->model, pr->train);
         pr->cur_epoch = epoch;
         pr->from_cache = node >= 0;
         pr->cache_built = node >= 0 && node != pr->cache_node;

@@ -233,6 +233,7 @@ GRAFT_API int graft_dataset_from_memory_targets(graft_ctx *ctx, int64_t count, i
                                                 int n_targets, const float *targets, int copy,
                                                 graft_dataset **out)
 {
+    if (out) *out = NULL; /* as every constructor, before any check */
     GRAFT_RETURN_IF(n_targets < 1, ctx, GRAFT_E_INVALID_ARG, "n_targets is %d, must be >= 1",
                     n_targets);
     return memory_create(ctx, __func__, count, ndim, dims, features, NULL, 0, n_targets, targets,

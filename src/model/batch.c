@@ -7,6 +7,7 @@
 #include "core/finite.h"
 #include "data/dataset.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -117,4 +118,25 @@ int graftBatchCheckFinite(graft_model *m, graft_dataset *ds, const graft_tensor 
                       "(GRAFT_CTX_CHECK_INPUTS)",
                       what, (long long)pos, path ? " (" : "", path ? path : "", path ? ")" : "",
                       graftNonFiniteName(x->data[bad]), bad % per, where);
+}
+
+static void softmax_row(const float *in, float *out, int c)
+{
+    float mx = in[0];
+    for (int j = 1; j < c; j++) mx = in[j] > mx ? in[j] : mx;
+    double sum = 0;
+    for (int j = 0; j < c; j++) sum += exp((double)(in[j] - mx));
+    for (int j = 0; j < c; j++) out[j] = (float)(exp((double)(in[j] - mx)) / sum);
+}
+
+/* A row of outputs as the model's task reads them. */
+void graftOutputRow(int task, const float *in, float *out, int c)
+{
+    if (task == GRAFT_TASK_CLASSIFICATION) {
+        softmax_row(in, out, c);
+    } else if (task == GRAFT_TASK_MULTI_LABEL) {
+        for (int j = 0; j < c; j++) out[j] = (float)(1.0 / (1.0 + exp(-(double)in[j])));
+    } else {
+        memmove(out, in, (size_t)c * sizeof *out);
+    }
 }

@@ -93,4 +93,10 @@ int graftEvalNew(graft_model *m, int top_k, graft_eval **out, const char *func);
 int graftEvalRun(graft_model *m, graft_dataset *ds, int batch, int top_k, graft_eval *e,
                  const char *what, const char *func);
 
+/* A row of c outputs as the model's task reads them (GRAFT_MODEL_TASK):
+ * softmax probabilities for a classifier (max subtracted, sums in double),
+ * each label's sigmoid for multi-label, the outputs as they are for
+ * regression. in and out may be the same row. */
+void graftOutputRow(int task, const float *in, float *out, int c);
+
 #endif

@@ -20,7 +20,9 @@ struct graftEvalTargets {
     int64_t *tp, *fp, *fn;  /* multi-label: per label */
     int64_t subset;    /* multi-label: samples with every label right */
     double *se, *ae, *sy, *syy; /* regression: per output, sums of squared and
-                                   absolute errors, of targets and their squares */
+                                   absolute errors, of targets and their squares;
+                                   the targets shifted by the first one (sy[c + j]),
+                                   so targets that never vary sum to exactly 0 */
     float *targets;    /* batch buffer */
 };
 
@@ -43,7 +45,7 @@ int graftEvalTargetsNew(graft_model *m, const float *thresholds, graft_eval **ou
         } else {
             t->se = graftCalloc(m->ctx, (size_t)c, sizeof(double));
             t->ae = graftCalloc(m->ctx, (size_t)c, sizeof(double));
-            t->sy = graftCalloc(m->ctx, (size_t)c, sizeof(double));
+            t->sy = graftCalloc(m->ctx, 2 * (size_t)c, sizeof(double)); /* sums, shifts */
             t->syy = graftCalloc(m->ctx, (size_t)c, sizeof(double));
         }
     }
@@ -104,7 +106,7 @@ int graftEvalTargetsRun(graft_model *m, graft_dataset *ds, int batch, graft_eval
     } else {
         memset(t->se, 0, (size_t)c * sizeof *t->se);
         memset(t->ae, 0, (size_t)c * sizeof *t->ae);
-        memset(t->sy, 0, (size_t)c * sizeof *t->sy);
+        memset(t->sy, 0, 2 * (size_t)c * sizeof *t->sy);
         memset(t->syy, 0, (size_t)c * sizeof *t->syy);
     }
     t->subset = 0;
@@ -141,8 +143,10 @@ int graftEvalTargetsRun(graft_model *m, graft_dataset *ds, int batch, graft_eval
                     const double d = (double)row[j] - (double)tr[j];
                     t->se[j] += d * d;
                     t->ae[j] += fabs(d);
-                    t->sy[j] += tr[j];
-                    t->syy[j] += (double)tr[j] * tr[j];
+                    if (start == 0 && i == 0) t->sy[c + j] = tr[j];
+                    const double dy = (double)tr[j] - t->sy[c + j];
+                    t->sy[j] += dy;
+                    t->syy[j] += dy * dy;
                 }
             }
             t->subset += all;

@@ -21,7 +21,7 @@ void graftPlateauInit(graftPlateau *p, double factor, int patience, double thres
     p->threshold = threshold;
     p->cooldown = cooldown;
     p->base_lr = base_lr;
-    p->min_scale = min_lr / base_lr;
+    p->min_scale = base_lr > 0 ? min_lr / base_lr : 0; /* a rate of 0 stays 0 */
     p->maximize = maximize;
     p->best = maximize ? -INFINITY : INFINITY;
     p->scale = 1;
@@ -153,6 +153,11 @@ int graftFitCallbacksInit(graftFitCallbacks *cb, graft_model *m, const graft_opt
                        "monitor is the validation %s but val is NULL (give a validation set, or "
                        "monitor GRAFT_MONITOR_LOSS or GRAFT_MONITOR_ACCURACY)",
                        mon == GRAFT_MONITOR_VAL_LOSS ? "loss" : "accuracy");
+    GRAFT_RETURN_IF_AT(m->task == GRAFT_TASK_REGRESSION && (mon == GRAFT_MONITOR_VAL_ACCURACY ||
+                                                          mon == GRAFT_MONITOR_ACCURACY),
+                       ctx, GRAFT_E_INVALID_ARG, func,
+                       "monitor is an accuracy but the model is a regression model "
+                       "(GRAFT_MODEL_TASK), which has none: monitor a loss");
     cb->monitor = mon;
     cb->maximize = mon == GRAFT_MONITOR_VAL_ACCURACY || mon == GRAFT_MONITOR_ACCURACY;
     if (cb->use_plateau) {

@@ -109,6 +109,18 @@ static void free_model(graft_model *m)
     graftFree(ctx, m);
 }
 
+int graftModelCheckNotShared(graft_model *m, const char *func)
+{
+    pthread_mutex_lock(&m->pool->lock);
+    const int clones = m->share_refs;
+    pthread_mutex_unlock(&m->pool->lock);
+    GRAFT_RETURN_IF_AT(clones > 0, m->ctx, GRAFT_E_STATE, func,
+                       "%d clone%s made with GRAFT_CLONE_SHARE_WEIGHTS read%s this model's "
+                       "layers: free %s first, or clone without sharing; nothing was changed",
+                       clones, clones == 1 ? "" : "s", clones == 1 ? "s" : "", clones == 1 ? "it" : "them");
+    return GRAFT_OK;
+}
+
 /* A model whose parameters clones read is freed when the last of them is
  * (struct graft_model, share_refs): free_model() runs on whichever comes
  * last, the model's graft_model_free() or its last clone's. */

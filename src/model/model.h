@@ -213,6 +213,11 @@ void graftModelSetMode(graft_model *m, int training);
  * m itself or an executor's view, held until graftModelInferEnd(m, *run);
  * outputs read from it stay valid until then. Errors: GRAFT_E_NOMEM (named
  * func) when an executor cannot be made. */
+/* GRAFT_E_STATE, named func, when clones made with GRAFT_CLONE_SHARE_WEIGHTS
+ * read m's parameters: a call that would free some of m's layers (cut,
+ * replace_head) must not run while they do. */
+int graftModelCheckNotShared(graft_model *m, const char *func);
+
 int graftModelInferBegin(graft_model *m, const char *func, graft_model **run);
 void graftModelInferEnd(graft_model *m, graft_model *run);
 

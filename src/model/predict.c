@@ -6,7 +6,7 @@
  * or on an executor of its own (graftModelInferBegin(), model.h
  * "Executors"), and reads the logits before handing it back.
  */
-#include "model.h"
+#include "batch.h"
 
 #include <math.h>
 #include <string.h>
@@ -29,27 +29,6 @@ static int predict_logits(graft_model *m, const graft_tensor *input, const char 
     return st;
 }
 
-static void softmax_row(const float *in, float *out, int c)
-{
-    float mx = in[0];
-    for (int j = 1; j < c; j++) mx = in[j] > mx ? in[j] : mx;
-    double sum = 0;
-    for (int j = 0; j < c; j++) sum += exp((double)(in[j] - mx));
-    for (int j = 0; j < c; j++) out[j] = (float)(exp((double)(in[j] - mx)) / sum);
-}
-
-/* A row of outputs as the model's task reads them. */
-static void output_row(int task, const float *in, float *out, int c)
-{
-    if (task == GRAFT_TASK_CLASSIFICATION) {
-        softmax_row(in, out, c);
-    } else if (task == GRAFT_TASK_MULTI_LABEL) {
-        for (int j = 0; j < c; j++) out[j] = (float)(1.0 / (1.0 + exp(-(double)in[j])));
-    } else {
-        memmove(out, in, (size_t)c * sizeof *out);
-    }
-}
-
 GRAFT_API int graft_model_predict(graft_model *m, const graft_tensor *input, graft_tensor *probs)
 {
     graftClearError(m ? m->ctx : NULL);
@@ -68,7 +47,7 @@ GRAFT_API int graft_model_predict(graft_model *m, const graft_tensor *input, gra
     }
     int c = (int)logits->dims[1];
     for (int64_t i = 0; i < logits->dims[0]; i++)
-        output_row(m->task, logits->data + i * c, probs->data + i * c, c);
+        graftOutputRow(m->task, logits->data + i * c, probs->data + i * c, c);
     graftModelInferEnd(m, run);
     return GRAFT_OK;
 }
@@ -94,7 +73,7 @@ GRAFT_API int graft_model_predict_topk(graft_model *m, const graft_tensor *input
         return graftError(m->ctx, GRAFT_E_NOMEM, __func__, "cannot allocate a row");
     }
     for (int64_t i = 0; i < logits->dims[0]; i++) {
-        output_row(m->task, logits->data + i * c, row, c);
+        graftOutputRow(m->task, logits->data + i * c, row, c);
         /* selection of the k best, ties to the lower index */
         for (int r = 0; r < k; r++) {
             int best = -1;

@@ -37,17 +37,6 @@ static int check_fit(graft_model *m, const graft_dataset *ds, const char *func)
     return GRAFT_OK;
 }
 
-/* Softmax of one row, as graft_model_predict() computes it (max
- * subtracted, sums in double). */
-static void softmax_row(const float *in, float *out, int c)
-{
-    float mx = in[0];
-    for (int j = 1; j < c; j++) mx = in[j] > mx ? in[j] : mx;
-    double sum = 0;
-    for (int j = 0; j < c; j++) sum += exp((double)(in[j] - mx));
-    for (int j = 0; j < c; j++) out[j] = (float)(exp((double)(in[j] - mx)) / sum);
-}
-
 GRAFT_API int graft_model_predict_dataset(graft_model *m, graft_dataset *ds, int batch_size,
                                           float *probs, int32_t *top1)
 {
@@ -59,6 +48,9 @@ GRAFT_API int graft_model_predict_dataset(graft_model *m, graft_dataset *ds, int
                     "probs and top1 are both NULL: nothing to write");
     GRAFT_RETURN_IF(batch_size < 1, m->ctx, GRAFT_E_INVALID_ARG,
                     "batch_size is %d, must be >= 1", batch_size);
+    GRAFT_RETURN_IF(top1 && m->task == GRAFT_TASK_REGRESSION, m->ctx, GRAFT_E_STATE,
+                    "a regression model (GRAFT_MODEL_TASK) has no best class: top1 must be "
+                    "NULL");
     GRAFT_FORWARD_IF_ERROR(check_fit(m, ds, func));
     const int c = (int)graftModelOutputSize(m);
     const int batch = ds->count < batch_size ? (int)ds->count : batch_size;
@@ -89,7 +81,7 @@ GRAFT_API int graft_model_predict_dataset(graft_model *m, graft_dataset *ds, int
         for (int i = 0; i < n; i++) {
             const float *in = logits->data + (size_t)i * c;
             float *p = probs ? probs + (size_t)(start + i) * c : row;
-            softmax_row(in, p, c);
+            graftOutputRow(m->task, in, p, c);
             if (top1) top1[start + i] = graftArgmaxRow(in, c);
         }
     }

@@ -247,6 +247,7 @@ GRAFT_API int graft_model_cut(graft_model *m, const char *name)
     graftClearError(m ? m->ctx : NULL);
     int i = index_of(m, name, __func__);
     if (i < 0) return i;
+    GRAFT_FORWARD_IF_ERROR(graftModelCheckNotShared(m, __func__));
     return cut_after(m, i, __func__);
 }
 
@@ -442,6 +443,7 @@ GRAFT_API int graft_model_replace_head(graft_model *m, int n_classes, const graf
     const char *func = __func__;
     graftClearError(m ? m->ctx : NULL);
     GRAFT_RETURN_IF(!m, NULL, GRAFT_E_INVALID_ARG, "model is NULL");
+    GRAFT_FORWARD_IF_ERROR(graftModelCheckNotShared(m, func));
     graft_head_spec hs = GRAFT_HEAD_SPEC_INIT;
     if (spec) {
         GRAFT_FORWARD_IF_ERROR(graftOptionsRead(m->ctx, func, &head_spec_kind, spec, &hs));
