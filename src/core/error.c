@@ -37,6 +37,7 @@ static void set_ctx_message(graft_ctx *ctx, const char *msg, size_t size)
 {
     pthread_mutex_lock(&ctx->errlock);
     memcpy(ctx->errmsg, msg, size);
+    atomic_store(&ctx->has_errmsg, msg[0] != '\0');
     pthread_mutex_unlock(&ctx->errlock);
 }
 
@@ -95,7 +96,9 @@ void graftClearError(graft_ctx *ctx)
 {
     thread_errmsg[0] = '\0';
     thread_ctx_id = ctx ? ctx->id : 0;
-    if (ctx) set_ctx_message(ctx, "", 1);
+    /* The common case, nothing to clear, takes no lock: it runs at the
+     * start of every public call, per layer in hand-run graphs. */
+    if (ctx && atomic_load(&ctx->has_errmsg)) set_ctx_message(ctx, "", 1);
 }
 
 const char *graftThreadMessage(void) { return thread_errmsg; }

@@ -31,6 +31,9 @@ struct graft_ctx {
      * call was on this context. */
     char errmsg[GRAFT_ERRMSG_SIZE];
     pthread_mutex_t errlock;
+    /* 1 while errmsg holds a message: clearing an empty message (every
+     * public call does) then takes no lock. */
+    _Atomic int has_errmsg;
     uint64_t id; /* unique per context of the process, never reused */
 };
 
